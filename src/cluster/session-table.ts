@@ -1,0 +1,43 @@
+/**
+ * The session table says which node holds which full JID. On a single node it
+ * is an in-process map; in a cluster it lives in Redis. The router asks it
+ * only for JIDs not connected to this node.
+ */
+
+export interface SessionEntry {
+  /** Full JID, normalised. */
+  jid: string;
+  /** Id of the node holding the connection (or the hibernated stream-management session). */
+  node: string;
+  /** Presence priority; null while the resource has sent no available presence. */
+  priority: number | null;
+  /** Serialised current available presence, or null when none. */
+  presence: string | null;
+  /** Stream-management resumption id, when the session has one. */
+  smId?: string;
+  /** True while the connection is gone but the SM session waits to be resumed. */
+  hibernated?: boolean;
+  /** True when the client has asked for its roster (RFC 6121 "interested resource"). */
+  interested?: boolean;
+  /** Carbons enabled (XEP-0280), needed to copy to resources on other nodes. */
+  carbons?: boolean;
+}
+
+export type SessionTableEvent =
+  | { type: 'node-dead'; node: string; sessions: SessionEntry[] }
+  | { type: 'reconnected' };
+
+export interface SessionTable {
+  readonly nodeId: string;
+  start(): Promise<void>;
+  /** Inserts or replaces the entry for entry.jid. */
+  put(entry: SessionEntry): Promise<void>;
+  get(fullJid: string): Promise<SessionEntry | undefined>;
+  /** Every resource of an account, on any node. */
+  byBare(bareJid: string): Promise<SessionEntry[]>;
+  /** Removes the entry, but only if it is still held by `node` (a newer login elsewhere wins). */
+  remove(fullJid: string, node: string): Promise<void>;
+  /** Subscribes to cluster events (dead nodes, reconnection). */
+  onEvent(listener: (event: SessionTableEvent) => void): void;
+  stop(): Promise<void>;
+}

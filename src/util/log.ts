@@ -1,0 +1,42 @@
+/** Minimal leveled logger writing one line per event to stderr. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  debug(msg: string, ...args: unknown[]): void;
+  info(msg: string, ...args: unknown[]): void;
+  warn(msg: string, ...args: unknown[]): void;
+  error(msg: string, ...args: unknown[]): void;
+  child(name: string): Logger;
+}
+
+let threshold = ORDER[(process.env.SORI_LOG_LEVEL as LogLevel) ?? 'info'] ?? ORDER.info;
+
+export function setLogLevel(level: LogLevel): void {
+  threshold = ORDER[level];
+}
+
+function fmt(arg: unknown): string {
+  if (arg instanceof Error) return arg.stack ?? arg.message;
+  if (typeof arg === 'string') return arg;
+  try {
+    return JSON.stringify(arg);
+  } catch {
+    return String(arg);
+  }
+}
+
+export function createLogger(name: string): Logger {
+  const write = (level: LogLevel, msg: string, args: unknown[]): void => {
+    if (ORDER[level] < threshold) return;
+    const extra = args.length ? ' ' + args.map(fmt).join(' ') : '';
+    process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} [${name}] ${msg}${extra}\n`);
+  };
+  return {
+    debug: (m, ...a) => write('debug', m, a),
+    info: (m, ...a) => write('info', m, a),
+    warn: (m, ...a) => write('warn', m, a),
+    error: (m, ...a) => write('error', m, a),
+    child: (n) => createLogger(`${name}:${n}`),
+  };
+}

@@ -1,0 +1,92 @@
+import type { Jid } from '../util/jid.js';
+import type { XmlElement } from '../util/xml.js';
+import type { ClientSession } from './session.js';
+
+/**
+ * Every hook of sori, with its payload. A handler returning `true` stops the
+ * chain ("handled"); anything else lets lower-priority handlers run. Higher
+ * priority runs first.
+ *
+ * Routing events are named `<kind>/<target>` after Prosody's:
+ *  - `/host`  stanza addressed to a served domain itself (or to nothing);
+ *  - `/bare`  addressed to an account's bare JID on a served domain;
+ *  - `/full`  addressed to a full JID on a served domain;
+ * They fire for every stanza delivered on this node, whether it came from a
+ * local client, another cluster node or a federated server.
+ */
+export interface RouteEvent {
+  stanza: XmlElement;
+  /** Stamped, trusted sender. */
+  from: Jid;
+  /** Parsed `to`; for stanzas without one, the sender's bare JID (RFC 6120 §10.3) or the domain. */
+  to: Jid;
+  /** The local client session the stanza came from, or null (remote node, s2s, the server itself). */
+  origin: ClientSession | null;
+}
+
+export interface SessionEvent {
+  session: ClientSession;
+}
+
+export interface SessionClosedEvent {
+  session: ClientSession;
+  /** Why it ended, for logs; null for a clean close. */
+  reason: string | null;
+  /** True when the connection broke without a stream close (network loss, kill). */
+  unclean: boolean;
+}
+
+export interface AccountEvent {
+  /** The account's bare JID. */
+  jid: Jid;
+}
+
+export interface StanzaInEvent {
+  session: ClientSession;
+  stanza: XmlElement;
+}
+
+/** A message that could not be delivered to any resource and is to be kept for later. */
+export interface OfflineEvent {
+  stanza: XmlElement;
+  to: Jid;
+}
+
+/** Fired just before a stanza is written to a client (after CSI/SM filters). */
+export interface StanzaOutEvent {
+  session: ClientSession;
+  stanza: XmlElement;
+}
+
+export interface EventMap {
+  /** A client stanza, `from` already stamped, before routing. */
+  'stanza/in': StanzaInEvent;
+  'message/host': RouteEvent;
+  'message/bare': RouteEvent;
+  'message/full': RouteEvent;
+  'presence/host': RouteEvent;
+  'presence/bare': RouteEvent;
+  'presence/full': RouteEvent;
+  'iq/host': RouteEvent;
+  'iq/bare': RouteEvent;
+  'iq/full': RouteEvent;
+  /** A stanza for a domain this server does not serve. Federation hooks it; unhandled means remote-server-not-found. */
+  'route/remote': RouteEvent;
+  /** A message for an account with no resource to take it (offline storage, push). */
+  'message/offline': OfflineEvent;
+  /** A message has been written to a client (for carbons, push bookkeeping). */
+  'message/delivered': StanzaOutEvent;
+  /** A resource was bound: the session is now addressable. */
+  'session/bound': SessionEvent;
+  /** The session's first available presence went out (RFC 6121 §4.2). */
+  'session/available': SessionEvent;
+  'session/closed': SessionClosedEvent;
+  'account/created': AccountEvent;
+  /** The account was removed: every module deletes what it kept for it. */
+  'account/deleted': AccountEvent;
+  'server/started': Record<string, never>;
+  'server/stopping': Record<string, never>;
+}
+
+export type EventName = keyof EventMap;
+export type HookHandler<E extends EventName> = (event: EventMap[E]) => boolean | void | Promise<boolean | void>;

@@ -1,0 +1,151 @@
+import type { Jid } from '../util/jid.js';
+import type { XmlElement } from '../util/xml.js';
+import type { Table, TableSpec } from '../storage/wide-column.js';
+import type { EventName, HookHandler } from './events.js';
+import type { ClientSession, OutgoingFilter } from './session.js';
+import type { Logger } from '../util/log.js';
+import type { OptionSpecs, OptionValues } from '../util/options.js';
+
+/** A request addressed to the server or to an account, handed to an iq handler. */
+export interface IqRequest {
+  stanza: XmlElement;
+  /** The child element in the handler's namespace. */
+  payload: XmlElement;
+  from: Jid;
+  /** Where it was addressed (the sender's bare JID when `to` was absent). */
+  to: Jid;
+  /** True when a user addresses their own account (or the request had no `to`). */
+  isSelf: boolean;
+  /** The local session that sent it, when it came from one on this node. */
+  origin: ClientSession | null;
+}
+
+/**
+ * Result of an iq handler: an element becomes the payload of the result, void
+ * or null an empty result. Throw a StanzaError for an error reply.
+ */
+export type IqHandler = (req: IqRequest) => XmlElement | null | void | Promise<XmlElement | null | void>;
+
+/** Which addresses an iq handler answers for. */
+export type IqScope = 'host' | 'account' | 'both';
+
+export interface Identity {
+  category: string;
+  type: string;
+  name?: string;
+}
+
+/** Stream features are offered at three points of a c2s stream. */
+export type FeatureStage = 'pre-auth' | 'post-auth';
+
+export interface StreamContext {
+  /** Whether the connection is encrypted (or considered so). */
+  secure: boolean;
+  transport: 'tcp' | 'websocket';
+  host: string;
+}
+
+/** A top-level non-stanza element from a client (SM `<r/>`, CSI `<inactive/>` …). */
+export type StreamElementHandler = (session: ClientSession, element: XmlElement) => void | Promise<void>;
+
+/** Handler for a top-level element that arrives before a resource is bound (SM `<resume/>`). */
+export type PreBindElementHandler = (element: XmlElement, stream: PreBindStream) => void | Promise<void>;
+
+/** What a module may do with a stream that is authenticated but not yet bound. */
+export interface PreBindStream {
+  readonly username: string;
+  readonly host: string;
+  readonly secure: boolean;
+  sendRaw(el: XmlElement): void;
+  /** Replace this stream's fresh state with an existing (hibernated) session. */
+  adoptSession(session: ClientSession): void;
+  close(condition?: import('./errors.js').StreamErrorCondition, text?: string): void;
+}
+
+/** The server as modules see it. */
+export interface ServerApi {
+  readonly nodeId: string;
+  /** Domains this server hosts. */
+  readonly hosts: readonly string[];
+  isLocalDomain(domain: string): boolean;
+  /** Routes a stanza whose `from` and `to` are already set, as if the server sent it. */
+  route(stanza: XmlElement, origin?: ClientSession | null): Promise<void>;
+  /** Bound sessions of an account on this node. */
+  localSessions(bare: string): readonly ClientSession[];
+  /** A bound session on this node by full JID. */
+  localSession(full: string): ClientSession | undefined;
+  /** Number of bound sessions on this node. */
+  sessionCount(): number;
+  /** Account store (the core's auth backend). */
+  readonly accounts: AccountsApi;
+  /** Disco features registered by every loaded module. */
+  features(): string[];
+  identities(): Identity[];
+  /** Extra disco#info forms (XEP-0128), e.g. contact addresses. */
+  infoExtensions(): XmlElement[];
+}
+
+export interface AccountsApi {
+  exists(jid: Jid): Promise<boolean>;
+  create(jid: Jid, password: string): Promise<boolean>;
+  setPassword(jid: Jid, password: string): Promise<void>;
+  remove(jid: Jid): Promise<void>;
+  list(domain: string): Promise<string[]>;
+  verifyPassword(jid: Jid, password: string): Promise<boolean>;
+  isAdmin(jid: Jid): boolean;
+}
+
+/** What `start` receives. Every registration is recorded and undone when the module stops. */
+export interface ModuleContext<O extends OptionSpecs = OptionSpecs> {
+  readonly name: string;
+  readonly options: OptionValues<O>;
+  readonly log: Logger;
+  readonly server: ServerApi;
+
+  /** Advertise a disco#info feature for the server (and for accounts with scope 'account'/'both'). */
+  feature(ns: string, scope?: IqScope): void;
+  identity(identity: Identity): void;
+  /** XEP-0128 extended info for the server's disco#info. */
+  infoExtension(form: XmlElement): void;
+  /** Answer iq of `type` whose payload is `<element xmlns=ns>` (element '*' for any name in ns). */
+  iq(type: 'get' | 'set', ns: string, element: string, handler: IqHandler, scope?: IqScope): void;
+  hook<E extends EventName>(event: E, handler: HookHandler<E>, priority?: number): void;
+  /** Offer a stream feature; return null to not offer it on this stream. */
+  streamFeature(stage: FeatureStage, build: (stream: StreamContext) => XmlElement | null): void;
+  /** Handle top-level elements of a namespace on bound sessions. */
+  streamElement(ns: string, handler: StreamElementHandler): void;
+  /** Handle top-level elements of a namespace after auth, before bind (SM resume). */
+  preBindElement(ns: string, handler: PreBindElementHandler): void;
+  /** Filter stanzas written to clients (priority: higher first). */
+  outgoingFilter(filter: OutgoingFilter, priority?: number): void;
+  /** Open one of the tables this module declared. */
+  table(name: string): Table;
+  /** Runs fn every `ms` milliseconds until the module stops. */
+  every(ms: number, fn: () => void | Promise<void>): void;
+  /** Publish this module's API for modules that depend on it. */
+  provide<T extends object>(api: T): void;
+  /** The API of a module named in `depends`. */
+  use<T extends object>(moduleName: string): T;
+  onStop(fn: () => void | Promise<void>): void;
+}
+
+export interface ModuleDefinition<O extends OptionSpecs = OptionSpecs> {
+  /** Short name used in config: `modules: { <name>: { …options } }`. */
+  name: string;
+  /** Spec or RFC it implements, for docs. */
+  implements: string;
+  /** Modules that must be started before this one. */
+  depends?: string[];
+  /** Declared options with defaults and validation. */
+  options?: O;
+  /** Tables this module keeps its data in. */
+  tables?: TableSpec[];
+  /** Loaded unless config disables it. */
+  defaultEnabled?: boolean;
+  start(ctx: ModuleContext<O>): void | Promise<void>;
+}
+
+/** Identity helper that keeps option types inferred. */
+export function defineModule<O extends OptionSpecs>(def: ModuleDefinition<O>): ModuleDefinition<O> {
+  return def;
+}

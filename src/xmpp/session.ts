@@ -1,0 +1,53 @@
+import type { Jid } from '../util/jid.js';
+import type { XmlElement } from '../util/xml.js';
+import type { StreamErrorCondition } from './errors.js';
+
+let nextKeyId = 0;
+
+/**
+ * A typed slot in a session for module state (carbons on, CSI state, SM
+ * counters…). Sessions store slots in an array indexed by key id, so modules
+ * add state without the core knowing their names and without reshaping the
+ * session object.
+ */
+export class SessionKey<T> {
+  readonly id = nextKeyId++;
+  constructor(readonly name: string) {}
+  /** Phantom field for type inference only. */
+  declare readonly _type?: T;
+}
+
+/** Filters run on every stanza about to be written to a client; return null to hold it back. */
+export type OutgoingFilter = (session: ClientSession, stanza: XmlElement) => XmlElement | null;
+
+/**
+ * What modules see of a client session. Only bound sessions (with a full JID)
+ * are handed to modules.
+ */
+export interface ClientSession {
+  readonly id: string;
+  /** Full JID once a resource is bound. */
+  readonly jid: Jid;
+  readonly host: string;
+  readonly transport: 'tcp' | 'websocket';
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  /** Priority of the last available presence, or null if none was sent. */
+  priority: number | null;
+  /** Last available presence the client broadcast, or null (unavailable / none yet). */
+  presence: XmlElement | null;
+  /** The client has requested its roster (RFC 6121 §2.1.1 "interested resource"). */
+  interested: boolean;
+  /** False once the session has ended. */
+  readonly open: boolean;
+
+  /** Writes a stanza through the outgoing filters. */
+  send(stanza: XmlElement): void;
+  /** Writes an element bypassing the filters (stream-level elements such as SM acks). */
+  sendRaw(element: XmlElement): void;
+  /** Ends the stream, with a stream error when a condition is given. */
+  close(condition?: StreamErrorCondition, text?: string, content?: string): void;
+
+  get<T>(key: SessionKey<T>): T | undefined;
+  set<T>(key: SessionKey<T>, value: T | undefined): void;
+}
