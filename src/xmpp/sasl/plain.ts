@@ -1,0 +1,27 @@
+import { saslprep } from '../../util/saslprep.js';
+import { SaslFailure, type SaslContext, type SaslMechanism, type SaslStep } from './mechanism.js';
+import { verifyPassword } from './scram.js';
+
+/** RFC 4616 PLAIN, offered only on encrypted streams. */
+export class PlainServer implements SaslMechanism {
+  constructor(private readonly ctx: SaslContext) {}
+
+  async step(input: Buffer): Promise<SaslStep> {
+    const parts = input.toString('utf8').split('\0');
+    if (parts.length !== 3) throw new SaslFailure('malformed-request', 'PLAIN message must be authzid NUL authcid NUL passwd');
+    const [authzid, authcid, password] = parts as [string, string, string];
+    let username: string;
+    let pass: string;
+    try {
+      username = saslprep(authcid);
+      pass = saslprep(password);
+    } catch {
+      throw new SaslFailure('malformed-request', 'credentials are not valid SASLprep');
+    }
+    if (username === '' || pass === '') throw new SaslFailure('not-authorized', undefined, username);
+    if (authzid !== '' && !this.ctx.authzidMatches(authzid, username)) throw new SaslFailure('invalid-authzid', 'authorization identity does not match');
+    const stored = await this.ctx.credentials(username);
+    if (stored === null || !verifyPassword(stored, pass)) throw new SaslFailure('not-authorized', undefined, username);
+    return { type: 'success', username };
+  }
+}

@@ -1,0 +1,93 @@
+import { expect } from 'chai';
+import { ScramClient, ScramServer, deriveCredentials, verifyPassword, type StoredCredentials } from './scram.js';
+import { SaslFailure, type SaslContext } from './mechanism.js';
+import { PlainServer } from './plain.js';
+
+function ctx(users: Record<string, StoredCredentials>, cb: Buffer | null = null): SaslContext {
+  return {
+    credentials: async (u) => users[u] ?? null,
+    channelBindingTypes: () => (cb ? ['tls-exporter'] : []),
+    channelBinding: (t) => (t === 'tls-exporter' ? cb : null),
+    authzidMatches: (z, u) => z === `${u}@localhost`,
+  };
+}
+
+async function failure(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof SaslFailure) return e.condition;
+    throw e;
+  }
+  return 'success';
+}
+
+describe('SCRAM', () => {
+  const users = { alice: deriveCredentials('pencil', 4096) };
+
+  for (const hash of ['SHA-1', 'SHA-256'] as const) {
+    it(`${hash}: authenticates with the right password and proves the server knows the key`, async () => {
+      const server = new ScramServer(hash, false, ctx(users));
+      const client = new ScramClient(hash, 'alice', 'pencil');
+      const challenge = await server.step(Buffer.from(client.first()));
+      expect(challenge.type).to.equal('challenge');
+      const done = await server.step(Buffer.from(client.final((challenge as { data: Buffer }).data.toString())));
+      expect(done.type).to.equal('success');
+      expect(client.verify((done as { data: Buffer }).data.toString())).to.equal(true);
+    });
+
+    it(`${hash}: refuses a wrong password and an unknown user alike`, async () => {
+      for (const [u, p] of [['alice', 'wrong'], ['mallory', 'pencil']]) {
+        const server = new ScramServer(hash, false, ctx(users));
+        const client = new ScramClient(hash, u!, p!);
+        const ch = await server.step(Buffer.from(client.first()));
+        expect(ch.type).to.equal('challenge');
+        expect(await failure(server.step(Buffer.from(client.final((ch as { data: Buffer }).data.toString()))))).to.equal('not-authorized');
+      }
+    });
+  }
+
+  it('matches the RFC 7677 SCRAM-SHA-256 test vector', async () => {
+    // RFC 7677 §3: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, 4096 iterations.
+    const { deriveCredential } = await import('./scram.js');
+    const cred = deriveCredential('SHA-256', 'pencil', Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64'), 4096);
+    const { createHmac } = await import('node:crypto');
+    const authMessage = 'n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0';
+    const v = createHmac('sha256', Buffer.from(cred.serverKey, 'base64')).update(authMessage).digest('base64');
+    expect(v).to.equal('6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
+  });
+
+  it('binds to the TLS channel with -PLUS and refuses a mismatched binding', async () => {
+    const cb = Buffer.from('exporter-bytes');
+    const ok = new ScramServer('SHA-256', true, ctx(users, cb));
+    const client = new ScramClient('SHA-256', 'alice', 'pencil', { type: 'tls-exporter', data: cb });
+    const ch = await ok.step(Buffer.from(client.first()));
+    expect((await ok.step(Buffer.from(client.final((ch as { data: Buffer }).data.toString())))).type).to.equal('success');
+
+    const mitm = new ScramServer('SHA-256', true, ctx(users, Buffer.from('other-channel')));
+    const c2 = new ScramClient('SHA-256', 'alice', 'pencil', { type: 'tls-exporter', data: cb });
+    const ch2 = await mitm.step(Buffer.from(c2.first()));
+    expect(await failure(mitm.step(Buffer.from(c2.final((ch2 as { data: Buffer }).data.toString()))))).to.equal('not-authorized');
+  });
+
+  it('detects a downgrade: client says it supports binding ("y") while the server offered it', async () => {
+    const server = new ScramServer('SHA-256', false, ctx(users, Buffer.from('x')));
+    expect(await failure(server.step(Buffer.from('y,,n=alice,r=abc')))).to.equal('not-authorized');
+  });
+
+  it('rejects malformed messages', async () => {
+    for (const msg of ['garbage', 'n,,r=abc', 'n,,n=al=ice,r=x', 'x,,n=a,r=b']) {
+      const server = new ScramServer('SHA-1', false, ctx(users));
+      expect(await failure(server.step(Buffer.from(msg))), msg).to.equal('malformed-request');
+    }
+  });
+
+  it('PLAIN verifies against the stored keys, never a stored password', async () => {
+    expect(JSON.stringify(users.alice)).to.not.include('pencil');
+    expect(verifyPassword(users.alice, 'pencil')).to.equal(true);
+    const plain = new PlainServer(ctx(users));
+    expect((await plain.step(Buffer.from('\0alice\0pencil'))).type).to.equal('success');
+    expect(await failure(new PlainServer(ctx(users)).step(Buffer.from('\0alice\0nope')))).to.equal('not-authorized');
+    expect(await failure(new PlainServer(ctx(users)).step(Buffer.from('bob@localhost\0alice\0pencil')))).to.equal('invalid-authzid');
+  });
+});

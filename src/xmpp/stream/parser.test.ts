@@ -1,0 +1,114 @@
+import { expect } from 'chai';
+import { XmppParser, ParseError, type ParserLimits, DEFAULT_LIMITS } from './parser.js';
+import type { XmlElement, Attrs } from '../../util/xml.js';
+
+function collect(framed = false, limits: ParserLimits = DEFAULT_LIMITS) {
+  const out = { starts: [] as Attrs[], stanzas: [] as XmlElement[], ends: 0 };
+  const p = new XmppParser(
+    { streamStart: (_n, a) => out.starts.push(a), stanza: (e) => out.stanzas.push(e), streamEnd: () => out.ends++ },
+    limits,
+    framed,
+  );
+  return { p, out };
+}
+
+const HEADER = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+
+function conditionOf(fn: () => void): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ParseError) return e.condition;
+    throw e;
+  }
+  return 'none';
+}
+
+describe('XmppParser', () => {
+  it('emits the stream header and stanzas with the stream namespace', () => {
+    const { p, out } = collect();
+    p.write(HEADER + "<message to='a@b' type='chat'><body>hi &amp; &lt;bye&gt; &#x1F600;</body></message>");
+    expect(out.starts[0]!.to).to.equal('localhost');
+    expect(out.stanzas).to.have.length(1);
+    const m = out.stanzas[0]!;
+    expect(m.attrs.xmlns).to.equal('jabber:client');
+    expect(m.getChildText('body')).to.equal('hi & <bye> \u{1F600}');
+  });
+
+  it('handles any split across chunks, byte by byte', () => {
+    const doc = HEADER + "<iq type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>  <presence/><message><body><![CDATA[<x>]]></body></message></stream:stream>";
+    const bytes = Buffer.from(doc);
+    const { p, out } = collect();
+    for (const b of bytes) p.writeBytes(Uint8Array.of(b));
+    expect(out.stanzas.map((s) => s.name)).to.deep.equal(['iq', 'presence', 'message']);
+    expect(out.stanzas[0]!.getChild('query', 'jabber:iq:roster')).to.not.equal(undefined);
+    expect(out.stanzas[2]!.getChildText('body')).to.equal('<x>');
+    expect(out.ends).to.equal(1);
+  });
+
+  it('decodes multi-byte UTF-8 split between chunks', () => {
+    const { p, out } = collect();
+    const bytes = Buffer.from(HEADER + '<message><body>é😀</body></message>');
+    p.writeBytes(bytes.subarray(0, bytes.length - 20));
+    p.writeBytes(bytes.subarray(bytes.length - 20));
+    expect(out.stanzas[0]!.getChildText('body')).to.equal('é😀');
+  });
+
+  it('rejects DTDs, entity declarations, comments and PIs as restricted-xml', () => {
+    for (const bad of ['<!DOCTYPE foo [<!ENTITY x "y">]>', '<!-- hi -->', '<message><body>&xxe;</body></message>', '<?foo bar?>']) {
+      const { p } = collect();
+      expect(conditionOf(() => p.write(HEADER + bad)), bad).to.equal('restricted-xml');
+    }
+  });
+
+  it('rejects malformed XML as not-well-formed', () => {
+    for (const bad of ['<message></iq>', '<message a=b/>', '<message a="1" a="2"/>', 'text<presence/>', '<message>\u0001</message>']) {
+      const { p } = collect();
+      expect(conditionOf(() => p.write(HEADER + bad)), bad).to.equal('not-well-formed');
+    }
+    const { p } = collect();
+    expect(conditionOf(() => p.writeBytes(Buffer.from([0xff, 0xfe])))).to.equal('not-well-formed');
+  });
+
+  it('enforces stanza size, depth and attribute limits as policy-violation', () => {
+    const limits = { maxStanzaSize: 1000, maxDepth: 5, maxAttributes: 5 };
+    let c = collect(false, limits);
+    expect(conditionOf(() => c.p.write(HEADER + `<message><body>${'x'.repeat(2000)}</body></message>`))).to.equal('policy-violation');
+    c = collect(false, limits);
+    c.p.write(HEADER + '<message><body>');
+    expect(conditionOf(() => { for (let i = 0; i < 20; i++) c.p.write('y'.repeat(100)); })).to.equal('policy-violation');
+    c = collect(false, limits);
+    expect(conditionOf(() => c.p.write(HEADER + '<a><b><c><d><e><f><g/></f></e></d></c></b></a>'))).to.equal('policy-violation');
+    c = collect(false, limits);
+    expect(conditionOf(() => c.p.write(HEADER + '<a u="0" v="0" w="1" x="2" y="3" z="4"/>'))).to.equal('policy-violation');
+    // Under the limits everything passes.
+    c = collect(false, limits);
+    c.p.write(HEADER + `<message><body>${'x'.repeat(500)}</body></message>`);
+    expect(c.out.stanzas).to.have.length(1);
+  });
+
+  it('refuses input after an error', () => {
+    const { p } = collect();
+    expect(conditionOf(() => p.write(HEADER + '<!--'))).to.equal('restricted-xml');
+    expect(conditionOf(() => p.write('<presence/>'))).to.equal('restricted-xml');
+  });
+
+  it('restarts cleanly after reset (stream restart)', () => {
+    const { p, out } = collect();
+    p.write(HEADER + '<auth/>');
+    p.reset();
+    p.write(HEADER + '<iq/>');
+    expect(out.starts).to.have.length(2);
+    expect(out.stanzas.map((s) => s.name)).to.deep.equal(['auth', 'iq']);
+  });
+
+  it('framed mode emits each top-level element, open and close included', () => {
+    const { p, out } = collect(true);
+    p.write("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>");
+    p.write("<message xmlns='jabber:client' to='a@b'><body>x</body></message>");
+    p.write('<presence/>');
+    p.write("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+    expect(out.stanzas.map((s) => s.name)).to.deep.equal(['open', 'message', 'presence', 'close']);
+    expect(out.stanzas[2]!.attrs.xmlns).to.equal('jabber:client');
+  });
+});

@@ -1,0 +1,424 @@
+import { XmlElement, type Attrs } from '../../util/xml.js';
+
+/**
+ * An incremental XML tokenizer for XMPP streams.
+ *
+ * A byte-at-a-time state machine over decoded text, in the manner of ws's
+ * receiver: limits are enforced before anything is buffered, tokens are
+ * sliced out of the chunk rather than built char by char, and only the
+ * restricted XML that RFC 6120 §11 allows is accepted (no DTDs, no entity
+ * declarations, no comments, no processing instructions after the
+ * declaration).
+ *
+ * In stream mode (TCP) the root is `<stream:stream>` and each depth-1 element
+ * is a stanza. In framed mode (WebSocket, RFC 7395) each top-level element is a
+ * complete document and is emitted whole, `<open/>` and `<close/>` included.
+ */
+
+export type ParseErrorCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'bad-format';
+
+export class ParseError extends Error {
+  constructor(
+    readonly condition: ParseErrorCondition,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ParseError';
+  }
+}
+
+export interface ParserLimits {
+  /** Maximum characters in one stanza (and in any token outside one). */
+  maxStanzaSize: number;
+  /** Maximum element nesting inside a stanza. */
+  maxDepth: number;
+  /** Maximum attributes on one element. */
+  maxAttributes: number;
+}
+
+export const DEFAULT_LIMITS: ParserLimits = { maxStanzaSize: 256 * 1024, maxDepth: 32, maxAttributes: 64 };
+
+export interface ParserEvents {
+  streamStart(name: string, attrs: Attrs): void;
+  stanza(element: XmlElement): void;
+  streamEnd(): void;
+}
+
+const enum S {
+  Text,
+  Lt,
+  OpenName,
+  InTag,
+  AttrName,
+  AfterAttrName,
+  BeforeAttrValue,
+  AttrValue,
+  SelfClose,
+  CloseName,
+  AfterCloseName,
+  Decl,
+  Bang,
+  Cdata,
+}
+
+const LT = 60;
+const GT = 62;
+const SLASH = 47;
+const EQ = 61;
+const QUOT = 34;
+const APOS = 39;
+const QMARK = 63;
+const BANG = 33;
+const AMP = 38;
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 9 || c === 13;
+}
+
+const NAMED_ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+/** Resolves the five predefined entities and character references; anything else is restricted XML. */
+export function decodeEntities(s: string): string {
+  if (s.indexOf('&') === -1) return s;
+  let out = '';
+  let i = 0;
+  while (i < s.length) {
+    const amp = s.indexOf('&', i);
+    if (amp === -1) {
+      out += s.slice(i);
+      break;
+    }
+    out += s.slice(i, amp);
+    const semi = s.indexOf(';', amp);
+    if (semi === -1 || semi - amp > 12) throw new ParseError('not-well-formed', 'unterminated entity reference');
+    const ref = s.slice(amp + 1, semi);
+    if (ref.charCodeAt(0) === 35 /* # */) {
+      const hex = ref[1] === 'x';
+      const digits = hex ? ref.slice(2) : ref.slice(1);
+      if (!(hex ? /^[0-9a-fA-F]+$/ : /^[0-9]+$/).test(digits)) throw new ParseError('not-well-formed', `bad character reference &${ref};`);
+      const cp = parseInt(digits, hex ? 16 : 10);
+      if (!isXmlChar(cp)) throw new ParseError('not-well-formed', `character reference to a non-XML character &${ref};`);
+      out += String.fromCodePoint(cp);
+    } else {
+      const named = NAMED_ENTITIES[ref];
+      if (named === undefined) throw new ParseError('restricted-xml', `entity &${ref}; is not allowed in XMPP`);
+      out += named;
+    }
+    i = semi + 1;
+  }
+  return out;
+}
+
+function isXmlChar(cp: number): boolean {
+  return cp === 9 || cp === 10 || cp === 13 || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+export class XmppParser {
+  private state = S.Text;
+  /** Partial token carried over from previous chunks. */
+  private carry = '';
+  private tagName = '';
+  private attrs: Attrs = {};
+  private attrCount = 0;
+  private attrName = '';
+  private quote = 0;
+  /** Element being built, innermost last. */
+  private stack: XmlElement[] = [];
+  private streamOpen = false;
+  /** Characters consumed by the current stanza before the current chunk. */
+  private stanzaChars = 0;
+  /** Index in the current chunk where the current stanza started, or -1. */
+  private stanzaStartInChunk = -1;
+  private inStanza = false;
+  /** Index in the current chunk of the character being parsed. */
+  private pos = 0;
+  private sawDeclaration = false;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private streamNs: string | undefined;
+  private failed: ParseError | null = null;
+
+  constructor(
+    private readonly events: ParserEvents,
+    private readonly limits: ParserLimits = DEFAULT_LIMITS,
+    private readonly framed = false,
+  ) {}
+
+  /** Feeds raw bytes from the transport. Throws ParseError; after one, the parser refuses further input. */
+  writeBytes(chunk: Uint8Array): void {
+    let text: string;
+    try {
+      text = this.decoder.decode(chunk, { stream: true });
+    } catch {
+      throw this.fail(new ParseError('not-well-formed', 'invalid UTF-8'));
+    }
+    this.write(text);
+  }
+
+  /** Feeds decoded text (WebSocket frames arrive as text). */
+  write(chunk: string): void {
+    if (this.failed) throw this.failed;
+    try {
+      this.parse(chunk);
+    } catch (e) {
+      if (e instanceof ParseError) throw this.fail(e);
+      throw e;
+    }
+  }
+
+  /** Forgets all state: a stream restart after STARTTLS or SASL (RFC 6120 §4.3.3). */
+  reset(): void {
+    this.state = S.Text;
+    this.carry = '';
+    this.stack = [];
+    this.streamOpen = false;
+    this.inStanza = false;
+    this.stanzaChars = 0;
+    this.sawDeclaration = false;
+    this.streamNs = undefined;
+  }
+
+  private fail(e: ParseError): ParseError {
+    this.failed = e;
+    return e;
+  }
+
+  private parse(s: string): void {
+    const len = s.length;
+    let tokStart = 0;
+    this.stanzaStartInChunk = this.inStanza ? 0 : -1;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      const prev = this.state;
+      this.pos = i;
+      if (c < 32 && c !== 10 && c !== 9 && c !== 13) throw new ParseError('not-well-formed', 'control character in XML');
+      switch (this.state) {
+        case S.Text:
+          if (c === LT) {
+            this.text(this.carry + s.slice(tokStart, i));
+            this.carry = '';
+            this.state = S.Lt;
+            if (!this.inStanza && this.depthForStanza() === this.stack.length && this.streamReady()) {
+              // A stanza (or a framed document) starts at this '<'.
+              this.inStanza = true;
+              this.stanzaChars = 0;
+              this.stanzaStartInChunk = i;
+            }
+          }
+          break;
+        case S.Lt:
+          if (c === SLASH) {
+            this.state = S.CloseName;
+            tokStart = i + 1;
+          } else if (c === QMARK) {
+            this.state = S.Decl;
+            tokStart = i + 1;
+          } else if (c === BANG) {
+            this.state = S.Bang;
+            tokStart = i + 1;
+          } else if (isSpace(c) || c === GT || c === EQ || c === LT) {
+            throw new ParseError('not-well-formed', 'bad character after <');
+          } else {
+            this.state = S.OpenName;
+            tokStart = i;
+          }
+          break;
+        case S.OpenName:
+          if (isSpace(c) || c === GT || c === SLASH) {
+            this.tagName = this.carry + s.slice(tokStart, i);
+            this.carry = '';
+            this.attrs = {};
+            this.attrCount = 0;
+            if (c === GT) this.openTag(false);
+            else this.state = c === SLASH ? S.SelfClose : S.InTag;
+          } else if (c === LT || c === EQ || c === QUOT || c === APOS) {
+            throw new ParseError('not-well-formed', 'bad character in element name');
+          }
+          break;
+        case S.InTag:
+          if (c === GT) this.openTag(false);
+          else if (c === SLASH) this.state = S.SelfClose;
+          else if (!isSpace(c)) {
+            if (c === LT || c === EQ || c === QUOT || c === APOS) throw new ParseError('not-well-formed', 'bad character in tag');
+            this.state = S.AttrName;
+            tokStart = i;
+          }
+          break;
+        case S.AttrName:
+          if (c === EQ || isSpace(c)) {
+            this.attrName = this.carry + s.slice(tokStart, i);
+            this.carry = '';
+            this.state = c === EQ ? S.BeforeAttrValue : S.AfterAttrName;
+          } else if (c === GT || c === SLASH || c === LT || c === QUOT || c === APOS) {
+            throw new ParseError('not-well-formed', 'attribute without value');
+          }
+          break;
+        case S.AfterAttrName:
+          if (c === EQ) this.state = S.BeforeAttrValue;
+          else if (!isSpace(c)) throw new ParseError('not-well-formed', 'expected = after attribute name');
+          break;
+        case S.BeforeAttrValue:
+          if (c === QUOT || c === APOS) {
+            this.quote = c;
+            this.state = S.AttrValue;
+            tokStart = i + 1;
+          } else if (!isSpace(c)) throw new ParseError('not-well-formed', 'attribute value must be quoted');
+          break;
+        case S.AttrValue:
+          if (c === this.quote) {
+            this.attr(this.carry + s.slice(tokStart, i));
+            this.carry = '';
+            this.state = S.InTag;
+          } else if (c === LT) throw new ParseError('not-well-formed', '< in attribute value');
+          break;
+        case S.SelfClose:
+          if (c !== GT) throw new ParseError('not-well-formed', 'expected > after /');
+          this.openTag(true);
+          break;
+        case S.CloseName:
+          if (c === GT || isSpace(c)) {
+            const name = this.carry + s.slice(tokStart, i);
+            this.carry = '';
+            if (c === GT) this.closeTag(name);
+            else {
+              this.tagName = name;
+              this.state = S.AfterCloseName;
+            }
+          }
+          break;
+        case S.AfterCloseName:
+          if (c === GT) this.closeTag(this.tagName);
+          else if (!isSpace(c)) throw new ParseError('not-well-formed', 'garbage in end tag');
+          break;
+        case S.Decl:
+          // Only the XML declaration, once, before any element.
+          if (c === GT && (s.charCodeAt(i - 1) === QMARK || this.carry.endsWith('?'))) {
+            this.carry = '';
+            if (this.sawDeclaration || this.stack.length > 0 || this.streamOpen) throw new ParseError('restricted-xml', 'processing instructions are not allowed');
+            this.sawDeclaration = true;
+            this.state = S.Text;
+            tokStart = i + 1;
+            if (this.inStanza && this.framed) this.inStanza = false;
+          }
+          break;
+        case S.Bang: {
+          const seen = this.carry + s.slice(tokStart, i + 1);
+          if (seen === '[CDATA[') {
+            if (this.stack.length <= this.depthForStanza() && !this.framed) throw new ParseError('not-well-formed', 'CDATA outside a stanza');
+            this.carry = '';
+            this.state = S.Cdata;
+            tokStart = i + 1;
+          } else if (!'[CDATA['.startsWith(seen)) {
+            throw new ParseError('restricted-xml', seen[0] === '-' ? 'comments are not allowed in XMPP' : 'DTDs are not allowed in XMPP');
+          }
+          break;
+        }
+        case S.Cdata:
+          if (c === GT && i >= 2 && s.charCodeAt(i - 1) === 93 && s.charCodeAt(i - 2) === 93) {
+            const content = this.carry + s.slice(tokStart, i - 2);
+            this.carry = '';
+            this.stack[this.stack.length - 1]!.children.push(content);
+            this.state = S.Text;
+            tokStart = i + 1;
+          } else if (c === GT && (this.carry + s.slice(tokStart, i)).endsWith(']]')) {
+            const all = this.carry + s.slice(tokStart, i);
+            this.carry = '';
+            this.stack[this.stack.length - 1]!.children.push(all.slice(0, -2));
+            this.state = S.Text;
+            tokStart = i + 1;
+          }
+          break;
+      }
+      // Entering text: the next token starts after this character.
+      if (this.state === S.Text && prev !== S.Text) tokStart = i + 1;
+    }
+    // Carry the unfinished token over to the next chunk.
+    if (this.state === S.Text || this.state === S.OpenName || this.state === S.AttrName || this.state === S.AttrValue || this.state === S.CloseName || this.state === S.Bang || this.state === S.Cdata || this.state === S.Decl) {
+      this.carry += s.slice(tokStart);
+    }
+    if (this.inStanza) {
+      this.stanzaChars += len - (this.stanzaStartInChunk === -1 ? 0 : this.stanzaStartInChunk);
+      if (this.stanzaChars > this.limits.maxStanzaSize) throw new ParseError('policy-violation', `stanza larger than ${this.limits.maxStanzaSize} characters`);
+    } else if (this.carry.length > this.limits.maxStanzaSize) {
+      throw new ParseError('policy-violation', 'too much data outside a stanza');
+    }
+  }
+
+  /** Depth of the stack at which a new element is a stanza. */
+  private depthForStanza(): number {
+    return this.framed ? 0 : 1;
+  }
+
+  private streamReady(): boolean {
+    return this.framed || this.streamOpen;
+  }
+
+  private text(t: string): void {
+    if (t.length === 0) return;
+    const depth = this.stack.length;
+    if (depth === 0 || (!this.framed && depth === 1 && this.streamOpen)) {
+      // Between stanzas only whitespace (keepalives) is allowed.
+      for (let k = 0; k < t.length; k++) if (!isSpace(t.charCodeAt(k))) throw new ParseError('not-well-formed', 'text outside a stanza');
+      return;
+    }
+    this.stack[depth - 1]!.children.push(decodeEntities(t));
+  }
+
+  private attr(raw: string): void {
+    if (++this.attrCount > this.limits.maxAttributes) throw new ParseError('policy-violation', 'too many attributes');
+    if (this.attrs[this.attrName] !== undefined) throw new ParseError('not-well-formed', `duplicate attribute ${this.attrName}`);
+    this.attrs[this.attrName] = decodeEntities(raw);
+  }
+
+  private openTag(selfClosing: boolean): void {
+    this.state = S.Text;
+    const name = this.tagName;
+    const attrs = this.attrs;
+    if (!this.framed && !this.streamOpen) {
+      if (this.stack.length !== 0) throw new ParseError('not-well-formed', 'unexpected element');
+      this.streamOpen = true;
+      this.streamNs = attrs.xmlns;
+      // Marker so that text at depth 1 is treated as inter-stanza whitespace.
+      this.stack.push(new XmlElement(name, attrs));
+      this.events.streamStart(name, attrs);
+      if (selfClosing) throw new ParseError('not-well-formed', 'self-closing stream header');
+      return;
+    }
+    const stanzaDepth = this.depthForStanza();
+    if (this.stack.length - stanzaDepth >= this.limits.maxDepth) throw new ParseError('policy-violation', 'elements nested too deeply');
+    const el = new XmlElement(name, attrs);
+    if (this.stack.length > stanzaDepth) {
+      const parent = this.stack[this.stack.length - 1]!;
+      el.parent = parent;
+      parent.children.push(el);
+    } else if (el.attrs.xmlns === undefined && name.indexOf(':') === -1) {
+      // Stanzas inherit the stream's default namespace; make it explicit so routing needs no parent.
+      el.attrs.xmlns = this.framed ? 'jabber:client' : this.streamNs;
+    }
+    if (selfClosing) {
+      if (this.stack.length === stanzaDepth) this.emit(el);
+    } else {
+      this.stack.push(el);
+    }
+  }
+
+  private closeTag(name: string): void {
+    this.state = S.Text;
+    const top = this.stack.pop();
+    if (top === undefined || top.name !== name) throw new ParseError('not-well-formed', `mismatched end tag </${name}>`);
+    if (!this.framed && this.stack.length === 0) {
+      this.streamOpen = false;
+      this.inStanza = false;
+      this.events.streamEnd();
+      return;
+    }
+    if (this.stack.length === this.depthForStanza()) this.emit(top);
+  }
+
+  private emit(el: XmlElement): void {
+    const size = this.stanzaChars + this.pos + 1 - (this.stanzaStartInChunk === -1 ? 0 : this.stanzaStartInChunk);
+    if (size > this.limits.maxStanzaSize) throw new ParseError('policy-violation', `stanza larger than ${this.limits.maxStanzaSize} characters`);
+    this.inStanza = false;
+    this.stanzaChars = 0;
+    this.events.stanza(el);
+  }
+}
