@@ -8,10 +8,27 @@
  * `hooks.ts`), so an aborted run leaves nothing behind.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 
 const children = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    killAllSync();
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+/** Deletes a service's data dir when the test run ends. */
+export function removeOnExit(dir: string): void {
+  installExitHook();
+  tempDirs.add(dir);
+}
 
 /** Asks the kernel for a port that is free right now on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -35,10 +52,7 @@ export interface StartedChild {
 
 /** Spawns a child that is killed when this process exits; keeps its recent output. */
 export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions): StartedChild {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', killAllSync);
-  }
+  installExitHook();
   const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.on('exit', () => children.delete(child));
