@@ -1,0 +1,124 @@
+/**
+ * What every server launcher shares: the contract the runner sees, a
+ * self-signed certificate, waiting for a port, reading a process's RSS.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export interface LaunchOptions {
+  domain: string;
+  c2sPort: number;
+  httpPort: number;
+  /** CPU list for `taskset -c`, e.g. "0"; empty string means unpinned. */
+  cpus: string;
+}
+
+export interface RunningServer {
+  name: string;
+  /** Process whose VmRSS is the server's memory (the Lua, BEAM or Node process). */
+  pid: number;
+  domain: string;
+  host: string;
+  c2sPort: number;
+  webSocketUrl: string | undefined;
+  /** How accounts are created: XEP-0077 by the generator, or a server-side hook. */
+  provisioning: { kind: 'in-band' } | { kind: 'hook'; createAccounts(usernames: string[], password: string): Promise<void> };
+  version: string;
+  stop(): Promise<void>;
+}
+
+export interface ServerLauncher {
+  name: string;
+  start(options: LaunchOptions): Promise<RunningServer>;
+}
+
+export function makeRunDirectory(name: string): string {
+  return mkdtempSync(path.join(tmpdir(), `sori-bench-${name}-`));
+}
+
+/** Self-signed certificate for the test domain; loopback clients do not verify it. */
+export function writeSelfSignedCertificate(directory: string, domain: string): { certificate: string; key: string } {
+  const certificate = path.join(directory, `${domain}.crt`);
+  const key = path.join(directory, `${domain}.key`);
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30',
+    '-subj', `/CN=${domain}`, '-addext', `subjectAltName=DNS:${domain}`,
+    '-keyout', key, '-out', certificate,
+  ], { stdio: 'ignore' });
+  return { certificate, key };
+}
+
+export async function waitForPort(port: number, host: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ port, host });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await sleep(200);
+  }
+  throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+}
+
+export async function waitForPortFree(port: number, host: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const free = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ port, host });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', () => resolve(true));
+    });
+    if (free) return;
+    await sleep(200);
+  }
+  throw new Error(`port ${host}:${port} is still busy after ${timeoutMs} ms`);
+}
+
+/** Resident set size of a process in bytes (VmRSS from /proc). */
+export function readRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmRSS:\s+(\d+)\s+kB/.exec(status);
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+/** User+system CPU seconds a process has used so far (from /proc/<pid>/stat). */
+export function readCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+export function processAlive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`);
+}
+
+/** Prefix for a command so it runs pinned to `cpus` (empty: unpinned). */
+export function pinned(cpus: string, command: string[]): string[] {
+  return cpus ? ['taskset', '-c', cpus, ...command] : command;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!processAlive(pid)) return true;
+    await sleep(100);
+  }
+  return !processAlive(pid);
+}
