@@ -1,0 +1,63 @@
+import { splitFullJid } from './full-jid.js';
+import type { SessionEntry, SessionTable, SessionTableEvent } from './session-table.js';
+
+/**
+ * The backing map of in-process session tables: account → resource → entry.
+ * One per process normally; several MemorySessionTables sharing one store act
+ * as nodes of an in-process cluster (useful in tests of cross-node routing).
+ */
+export class MemorySessionStore {
+  readonly accounts = new Map<string, Map<string, SessionEntry>>();
+}
+
+/**
+ * The single-node session table. Entries are copied in and out so that a
+ * caller mutating its object cannot change the table behind its back (the
+ * Redis backend behaves the same way, by serialising). No node ever dies here,
+ * so it emits no events.
+ */
+export class MemorySessionTable implements SessionTable {
+  readonly nodeId: string;
+  private readonly store: MemorySessionStore;
+
+  constructor(options: { nodeId: string; store?: MemorySessionStore }) {
+    this.nodeId = options.nodeId;
+    this.store = options.store ?? new MemorySessionStore();
+  }
+
+  async start(): Promise<void> {}
+
+  async put(entry: SessionEntry): Promise<void> {
+    const { bare, resource } = splitFullJid(entry.jid);
+    let resources = this.store.accounts.get(bare);
+    if (resources === undefined) {
+      resources = new Map();
+      this.store.accounts.set(bare, resources);
+    }
+    resources.set(resource, { ...entry });
+  }
+
+  async get(fullJid: string): Promise<SessionEntry | undefined> {
+    const { bare, resource } = splitFullJid(fullJid);
+    const entry = this.store.accounts.get(bare)?.get(resource);
+    return entry === undefined ? undefined : { ...entry };
+  }
+
+  async byBare(bareJid: string): Promise<SessionEntry[]> {
+    const resources = this.store.accounts.get(bareJid);
+    if (resources === undefined) return [];
+    return [...resources.values()].map((e) => ({ ...e }));
+  }
+
+  async remove(fullJid: string, node: string): Promise<void> {
+    const { bare, resource } = splitFullJid(fullJid);
+    const resources = this.store.accounts.get(bare);
+    if (resources?.get(resource)?.node !== node) return;
+    resources.delete(resource);
+    if (resources.size === 0) this.store.accounts.delete(bare);
+  }
+
+  onEvent(_listener: (event: SessionTableEvent) => void): void {}
+
+  async stop(): Promise<void> {}
+}

@@ -1,0 +1,42 @@
+/**
+ * Redis key names of the cluster layer, in one place so that the session
+ * table, the liveness protocol and the node bus agree on them.
+ *
+ * Every key carries a hash tag (`{...}`): in Redis Cluster only keys with the
+ * same tag live in the same slot, and a script may touch several keys only
+ * when they do. The tag is the bare JID for per-user keys and the node id for
+ * per-node keys, so a script works on one user or one node, never across.
+ */
+
+const PREFIX = 'sori:';
+
+/** Hash of resource → JSON SessionEntry for one account. */
+export function sessionsKey(bareJid: string): string {
+  return `${PREFIX}{${bareJid}}:sessions`;
+}
+
+/** Set of the full JIDs a node has put, read when the node is declared dead. */
+export function nodeJidsKey(nodeId: string): string {
+  return `${PREFIX}node:{${nodeId}}:jids`;
+}
+
+/** Present while the node is alive; expires unless refreshed. */
+export function nodeAliveKey(nodeId: string): string {
+  return `${PREFIX}node:{${nodeId}}:alive`;
+}
+
+/** Held by the one survivor cleaning up after a dead node. */
+export function nodeClaimKey(nodeId: string): string {
+  return `${PREFIX}node:{${nodeId}}:claim`;
+}
+
+/** Stream of stanzas sent to a node by the other nodes. */
+export function nodeInboxKey(nodeId: string): string {
+  return `${PREFIX}node:{${nodeId}}:inbox`;
+}
+
+/** Set of all registered node ids (one key: liveness checks iterate it). */
+export const NODES_KEY = `${PREFIX}nodes`;
+
+/** Pub/sub channel carrying bare JIDs whose sessions changed. */
+export const INVALIDATE_CHANNEL = `${PREFIX}invalidate`;

@@ -1,0 +1,158 @@
+import { createLogger, type Logger } from '../../util/log.js';
+import type { NodeBus, NodeMessageHandler, OrphanHandler } from '../node-bus.js';
+import { connectRedis, redisClusterOptions, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
+import { nodeAliveKey, nodeInboxKey } from './keys.js';
+import { ackAndDelete, sendIfAlive } from './scripts.js';
+
+export interface RedisNodeBusConfig {
+  nodeId: string;
+  redis?: Partial<RedisClusterOptions>;
+  log?: Logger;
+  /** How long one blocking read waits before looping (bounds how late `stop` notices). */
+  blockMs?: number;
+}
+
+const GROUP = 'sori';
+const READ_COUNT = 100;
+
+/** An XREADGROUP reply: per stream, its entries as [id, [field, value, ...]]. */
+type StreamReply = Array<[stream: string, entries: Array<[id: string, fields: string[]]>]>;
+
+function field(fields: readonly string[], name: string): string {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
+  return '';
+}
+
+/**
+ * Node bus on Redis Streams: one stream per node, `sori:node:{id}:inbox`.
+ *
+ * Why streams rather than pub/sub: a pub/sub message published while the
+ * receiver is reconnecting is lost, and nothing remains to hand over when a
+ * node dies. A stream keeps each entry until the receiver has handled it.
+ * The receiver reads through a consumer group on a dedicated connection
+ * (XREADGROUP BLOCK), calls the handler, then acknowledges and deletes the
+ * entry, so the stream only ever holds what is not yet handled. After a
+ * restart the node first re-reads its pending entries (delivered, never
+ * acknowledged); after its death the claiming node reads the whole stream
+ * and hands it to the orphan handlers. Delivery is therefore at least once,
+ * in send order per (sender, receiver) pair.
+ */
+export class RedisNodeBus implements NodeBus {
+  readonly nodeId: string;
+  private readonly options: RedisClusterOptions;
+  private readonly log: Logger;
+  private readonly blockMs: number;
+  private readonly client: RedisClient;
+  /** Blocking reads hold their connection, so they get one of their own. */
+  private readonly reader: RedisClient;
+  private readonly inbox: string;
+  private readonly handlers: NodeMessageHandler[] = [];
+  private readonly orphanHandlers: OrphanHandler[] = [];
+  private stopped = true;
+  private readLoop: Promise<void> = Promise.resolve();
+
+  constructor(config: RedisNodeBusConfig) {
+    this.nodeId = config.nodeId;
+    this.options = redisClusterOptions(config.redis);
+    this.log = config.log ?? createLogger(`node-bus:${config.nodeId}`);
+    this.blockMs = config.blockMs ?? 2000;
+    this.inbox = nodeInboxKey(this.nodeId);
+    this.client = connectRedis(this.options, `sori-bus-${this.nodeId}`);
+    this.reader = connectRedis(this.options, `sori-inbox-${this.nodeId}`);
+    for (const c of [this.client, this.reader]) c.on('error', (err: Error) => this.log.debug(`redis: ${err.message}`));
+  }
+
+  onMessage(handler: NodeMessageHandler): void {
+    this.handlers.push(handler);
+  }
+
+  onOrphaned(handler: OrphanHandler): void {
+    this.orphanHandlers.push(handler);
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([whenReady(this.client), whenReady(this.reader)]);
+    await this.ensureGroup();
+    this.stopped = false;
+    this.readLoop = this.readInbox();
+  }
+
+  async send(nodeId: string, payload: string): Promise<boolean> {
+    const id = await sendIfAlive.run(this.client, [nodeAliveKey(nodeId), nodeInboxKey(nodeId)], [this.options.inboxMaxLen, this.nodeId, payload]);
+    return typeof id === 'string';
+  }
+
+  async reclaim(deadNode: string): Promise<number> {
+    const inbox = nodeInboxKey(deadNode);
+    let count = 0;
+    for (;;) {
+      const entries = (await this.client.xrange(inbox, '-', '+', 'COUNT', READ_COUNT)) as Array<[string, string[]]>;
+      if (entries.length === 0) break;
+      for (const [, fields] of entries) {
+        await this.dispatch(this.orphanHandlers, field(fields, 'p'), deadNode, 'orphan');
+        count++;
+      }
+      await this.client.xdel(inbox, ...entries.map(([id]) => id));
+    }
+    await this.client.del(inbox);
+    if (count > 0 && this.orphanHandlers.length === 0) this.log.warn(`${count} stanzas for dead node ${deadNode} dropped: no orphan handler`);
+    return count;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    // Disconnecting aborts the blocking read at once instead of waiting for it to time out.
+    this.reader.disconnect();
+    await this.readLoop;
+    this.client.disconnect();
+  }
+
+  private async ensureGroup(): Promise<void> {
+    try {
+      // From '0': entries sent while this node was down are read too.
+      await this.client.xgroup('CREATE', this.inbox, GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('BUSYGROUP')) throw err;
+    }
+  }
+
+  private async readInbox(): Promise<void> {
+    // '0' reads entries delivered to an earlier run of this node but never acknowledged; '>' reads new ones.
+    let cursor = '0';
+    while (!this.stopped) {
+      try {
+        const reply = (await this.reader.xreadgroup(
+          'GROUP', GROUP, this.nodeId, 'COUNT', READ_COUNT, 'BLOCK', this.blockMs, 'STREAMS', this.inbox, cursor,
+        )) as StreamReply | null;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (entries.length === 0) {
+          if (cursor === '0') cursor = '>';
+          continue;
+        }
+        for (const [, fields] of entries) await this.dispatch(this.handlers, field(fields, 'p'), field(fields, 'from'), 'message');
+        await ackAndDelete.run(this.client, [this.inbox], [GROUP, ...entries.map(([id]) => id)]);
+      } catch (err) {
+        if (this.stopped) break;
+        if (err instanceof Error && err.message.startsWith('NOGROUP')) {
+          // Redis restarted without data: the stream and its group are gone.
+          await this.ensureGroup().catch((e: unknown) => this.log.warn('recreating inbox group failed', e));
+          cursor = '0';
+          continue;
+        }
+        this.log.warn('reading inbox failed; retrying', err);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  private async dispatch<H extends NodeMessageHandler | OrphanHandler>(handlers: readonly H[], payload: string, node: string, what: string): Promise<void> {
+    for (const handler of handlers) {
+      try {
+        await handler(payload, node);
+      } catch (err) {
+        // A stanza that makes its handler throw must not block the inbox forever.
+        this.log.error(`${what} handler failed`, err);
+      }
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import type { RedisClient } from './connection.js';
+
+/**
+ * A Lua script run by its SHA, loaded on first use and again after a Redis
+ * restart (which empties the script cache). All keys a script touches are
+ * passed in KEYS and share one hash tag, so scripts are valid in Redis Cluster.
+ */
+export class LuaScript {
+  private readonly sha: string;
+
+  constructor(readonly name: string, private readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(client: RedisClient, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return client.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/**
+ * Deletes one resource of a sessions hash if its entry is held by ARGV[2].
+ * KEYS[1] sessions hash; ARGV[1] resource, ARGV[2] node id.
+ * Returns the removed entry's JSON, or false when absent or owned elsewhere.
+ */
+export const removeIfOwner = new LuaScript(
+  'removeIfOwner',
+  `local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+if cjson.decode(v).node ~= ARGV[2] then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return v`,
+);
+
+/**
+ * Writes an entry unless another node holds that resource now: used when a
+ * node restores its own entries after reconnecting, so it never overwrites a
+ * newer login elsewhere. KEYS[1] sessions hash; ARGV[1] resource, ARGV[2]
+ * entry JSON, ARGV[3] node id. Returns 1 when written.
+ */
+export const restoreIfVacant = new LuaScript(
+  'restoreIfVacant',
+  `local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and cjson.decode(v).node ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`,
+);
+
+/** Results of the heartbeat script. */
+export const HEARTBEAT_REFUSED = 0;
+export const HEARTBEAT_REFRESHED = 1;
+export const HEARTBEAT_CREATED = 2;
+
+/** Value of a claim key once the cleanup is finished (kept a while so a late checker cannot claim again). */
+export const CLAIM_DONE = 'done';
+
+/**
+ * Refreshes a node's alive key unless a survivor is cleaning up after it.
+ * KEYS[1] alive, KEYS[2] claim; ARGV[1] TTL in ms.
+ * Returns 0 while claimed, 1 when the key existed, 2 when it had lapsed.
+ */
+export const heartbeat = new LuaScript(
+  'heartbeat',
+  `local claim = redis.call('GET', KEYS[2])
+if claim and claim ~= '${CLAIM_DONE}' then return 0 end
+if claim then redis.call('DEL', KEYS[2]) end
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+if existed == 1 then return 1 end
+return 2`,
+);
+
+/**
+ * Claims a node whose alive key lapsed; only one caller can win, and nobody
+ * while a finished claim is still marked done.
+ * KEYS[1] alive, KEYS[2] claim; ARGV[1] claimer id, ARGV[2] claim TTL in ms.
+ * Returns 1 to the winner.
+ */
+export const claimIfDead = new LuaScript(
+  'claimIfDead',
+  `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0`,
+);
+
+/**
+ * Appends to a node's inbox only while the node is alive, so nothing is
+ * queued for a node nobody will read or reclaim. KEYS[1] alive, KEYS[2]
+ * inbox; ARGV[1] max length (approximate), ARGV[2] sender, ARGV[3] payload.
+ * Returns the entry id, or false when the node is not alive.
+ */
+export const sendIfAlive = new LuaScript(
+  'sendIfAlive',
+  `if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'from', ARGV[2], 'p', ARGV[3])`,
+);
+
+/** Acknowledges and deletes handled inbox entries: the stream holds only what is not yet handled. */
+export const ackAndDelete = new LuaScript(
+  'ackAndDelete',
+  `redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))`,
+);

@@ -1,0 +1,225 @@
+import { createLogger, type Logger } from '../../util/log.js';
+import type { SessionEntry, SessionTable, SessionTableEvent } from '../session-table.js';
+import { connectRedis, redisClusterOptions, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
+import { splitFullJid } from '../full-jid.js';
+import { INVALIDATE_CHANNEL, nodeJidsKey, sessionsKey } from './keys.js';
+import { NodeLiveness } from './liveness.js';
+import { removeIfOwner, restoreIfVacant } from './scripts.js';
+import { SessionCache } from './session-cache.js';
+
+export interface RedisSessionTableConfig {
+  nodeId: string;
+  redis?: Partial<RedisClusterOptions>;
+  log?: Logger;
+}
+
+/** Cleanup of a dead node's other resources (its node-bus inbox), run while its claim is held. */
+export type DeadNodeReclaimer = (deadNode: string) => Promise<void>;
+
+/** How many per-entry scripts are in flight at once when restoring or cleaning up a whole node. */
+const BATCH = 256;
+
+/**
+ * The session table in Redis (standalone or Cluster); see docs/cluster.md.
+ *
+ * `sori:{bare}:sessions` maps resource → JSON entry. `sori:node:{id}:jids`
+ * lists what each node put, so that its entries can be found when it dies. The
+ * set is written before the hash: a crash in between leaves a set member
+ * without an entry (harmless), never an entry nobody can find. Members are
+ * not removed when another node takes a JID over; cleanup deletes only
+ * entries still owned by the dead node, so a stale member costs nothing.
+ *
+ * The node keeps its own entries in memory and writes them back after a
+ * Redis restart or after having been declared dead.
+ */
+export class RedisSessionTable implements SessionTable {
+  readonly nodeId: string;
+  readonly cache: SessionCache;
+  readonly liveness: NodeLiveness;
+  private readonly options: RedisClusterOptions;
+  private readonly log: Logger;
+  private readonly client: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly owned = new Map<string, SessionEntry>();
+  private readonly listeners: Array<(event: SessionTableEvent) => void> = [];
+  private readonly reclaimers: DeadNodeReclaimer[] = [];
+  private started = false;
+  private resyncing: Promise<void> | undefined = undefined;
+
+  constructor(config: RedisSessionTableConfig) {
+    this.nodeId = config.nodeId;
+    this.options = redisClusterOptions(config.redis);
+    this.log = config.log ?? createLogger(`cluster:${config.nodeId}`);
+    this.cache = new SessionCache(this.options.cacheSize);
+    this.client = connectRedis(this.options, `sori-sessions-${this.nodeId}`);
+    this.subscriber = connectRedis(this.options, `sori-invalidate-${this.nodeId}`);
+    this.liveness = new NodeLiveness(this.client, this.nodeId, this.options, {
+      onLapsed: () => void this.resync('alive key lapsed'),
+      onClaimed: (node) => this.cleanUpDeadNode(node),
+    }, this.log);
+    for (const c of [this.client, this.subscriber]) c.on('error', (err: Error) => this.log.debug(`redis: ${err.message}`));
+  }
+
+  /** Adds cleanup to run on the one node that claims a dead node, before it emits node-dead. */
+  addDeadNodeReclaimer(reclaimer: DeadNodeReclaimer): void {
+    this.reclaimers.push(reclaimer);
+  }
+
+  onEvent(listener: (event: SessionTableEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([whenReady(this.client), whenReady(this.subscriber)]);
+    this.subscriber.on('message', (_channel: string, bare: string) => this.cache.invalidate(bare));
+    this.subscriber.on('close', () => this.cache.setEnabled(false));
+    this.subscriber.on('ready', () => void this.subscribeInvalidations());
+    await this.subscribeInvalidations();
+    await this.liveness.register();
+    // Nothing is owned yet, so entries still held under this id belong to a previous run that died.
+    const leftovers = await this.removeNodeSessions(this.nodeId);
+    if (leftovers.length > 0) this.emit({ type: 'node-dead', node: this.nodeId, sessions: leftovers });
+    this.client.on('ready', () => void this.resync('reconnected to redis'));
+    this.liveness.startTimers();
+    this.started = true;
+  }
+
+  async put(entry: SessionEntry): Promise<void> {
+    const stored = { ...entry };
+    if (entry.node === this.nodeId) this.owned.set(entry.jid, stored);
+    const { bare, resource } = splitFullJid(entry.jid);
+    await this.client.sadd(nodeJidsKey(entry.node), entry.jid);
+    await this.client.hset(sessionsKey(bare), resource, JSON.stringify(stored));
+    await this.invalidate(bare);
+  }
+
+  async get(fullJid: string): Promise<SessionEntry | undefined> {
+    const { bare, resource } = splitFullJid(fullJid);
+    const cached = this.cache.lookup(bare);
+    if (cached !== undefined) {
+      const hit = cached.find((e) => e.jid === fullJid);
+      return hit === undefined ? undefined : { ...hit };
+    }
+    const json = await this.client.hget(sessionsKey(bare), resource);
+    return json === null ? undefined : (JSON.parse(json) as SessionEntry);
+  }
+
+  async byBare(bareJid: string): Promise<SessionEntry[]> {
+    const cached = this.cache.lookup(bareJid);
+    // Copies, so that a caller changing an entry cannot change the cache.
+    if (cached !== undefined) return cached.map((e) => ({ ...e }));
+    const token = this.cache.loadToken();
+    const all = await this.client.hgetall(sessionsKey(bareJid));
+    const sessions = Object.values(all).map((json) => JSON.parse(json) as SessionEntry);
+    this.cache.store(bareJid, sessions, token);
+    return sessions.map((e) => ({ ...e }));
+  }
+
+  async remove(fullJid: string, node: string): Promise<void> {
+    if (this.owned.get(fullJid)?.node === node) this.owned.delete(fullJid);
+    const { bare, resource } = splitFullJid(fullJid);
+    const removed = await removeIfOwner.run(this.client, [sessionsKey(bare)], [resource, node]);
+    await this.client.srem(nodeJidsKey(node), fullJid);
+    if (removed) await this.invalidate(bare);
+  }
+
+  async stop(): Promise<void> {
+    const wasStarted = this.started;
+    this.started = false;
+    // Deleting the alive key lets a survivor clean up what is left (hibernated sessions, unread inbox) at once.
+    await this.liveness.stop(wasStarted).catch((err: unknown) => this.log.warn('leaving the cluster failed', err));
+    this.client.disconnect();
+    this.subscriber.disconnect();
+  }
+
+  /** Entries this node holds, as it would restore them. */
+  ownedEntries(): SessionEntry[] {
+    return [...this.owned.values()];
+  }
+
+  private emit(event: SessionTableEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.error(`session table listener failed on ${event.type}`, err);
+      }
+    }
+  }
+
+  private async subscribeInvalidations(): Promise<void> {
+    try {
+      await this.subscriber.subscribe(INVALIDATE_CHANNEL);
+      this.cache.setEnabled(true);
+    } catch (err) {
+      this.log.warn('subscribing to cache invalidations failed; cache bypassed', err);
+    }
+  }
+
+  /** Drops `bare` here at once (read-your-writes), then on every node. */
+  private async invalidate(bare: string): Promise<void> {
+    this.cache.invalidate(bare);
+    await this.client.publish(INVALIDATE_CHANNEL, bare);
+  }
+
+  /** Removes every entry still owned by `node`; returns them. */
+  private async removeNodeSessions(node: string): Promise<SessionEntry[]> {
+    const jids = await this.client.smembers(nodeJidsKey(node));
+    const removed: SessionEntry[] = [];
+    const bares = new Set<string>();
+    for (let i = 0; i < jids.length; i += BATCH) {
+      const results = await Promise.all(jids.slice(i, i + BATCH).map(async (jid) => {
+        const { bare, resource } = splitFullJid(jid);
+        const json = await removeIfOwner.run(this.client, [sessionsKey(bare)], [resource, node]);
+        return typeof json === 'string' ? (JSON.parse(json) as SessionEntry) : undefined;
+      }));
+      for (const entry of results) {
+        if (entry === undefined) continue;
+        removed.push(entry);
+        bares.add(splitFullJid(entry.jid).bare);
+      }
+    }
+    await this.client.del(nodeJidsKey(node));
+    await Promise.all([...bares].map((bare) => this.invalidate(bare)));
+    return removed;
+  }
+
+  private async cleanUpDeadNode(node: string): Promise<void> {
+    const sessions = await this.removeNodeSessions(node);
+    for (const reclaim of this.reclaimers) await reclaim(node);
+    this.emit({ type: 'node-dead', node, sessions });
+  }
+
+  /** Registers again and writes back this node's entries; one run at a time. */
+  private resync(reason: string): Promise<void> {
+    if (!this.started) return Promise.resolve();
+    this.resyncing ??= this.restoreOwned(reason).finally(() => {
+      this.resyncing = undefined;
+    });
+    return this.resyncing;
+  }
+
+  private async restoreOwned(reason: string): Promise<void> {
+    try {
+      this.log.info(`restoring ${this.owned.size} session entries: ${reason}`);
+      await this.liveness.register();
+      const entries = [...this.owned.values()];
+      for (let i = 0; i < entries.length; i += BATCH) {
+        await Promise.all(entries.slice(i, i + BATCH).map((entry) => this.restoreEntry(entry)));
+      }
+      this.emit({ type: 'reconnected' });
+    } catch (err) {
+      // The next 'ready' or lapsed heartbeat triggers another attempt.
+      this.log.warn('restoring session entries failed', err);
+    }
+  }
+
+  private async restoreEntry(entry: SessionEntry): Promise<void> {
+    const { bare, resource } = splitFullJid(entry.jid);
+    await this.client.sadd(nodeJidsKey(this.nodeId), entry.jid);
+    const written = await restoreIfVacant.run(this.client, [sessionsKey(bare)], [resource, JSON.stringify(entry), this.nodeId]);
+    // Another node took this JID over while we were away: the newer login wins.
+    if (Number(written) !== 1 && this.owned.get(entry.jid) === entry) this.owned.delete(entry.jid);
+    await this.invalidate(bare);
+  }
+}
