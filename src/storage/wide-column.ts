@@ -98,8 +98,12 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-/** The largest sort key used as an open upper bound in prefix scans. */
-export const SK_MAX = '\uffff';
+/**
+ * The largest sort key used as an open upper bound in prefix scans. It is the
+ * highest code point, not U+FFFF: sort keys compare as UTF-8 bytes, where
+ * astral characters (F0–F4 lead bytes) sort above U+FFFF (EF BF BF).
+ */
+export const SK_MAX = '\u{10FFFF}';
 
 /** Bounds that select every sort key starting with `prefix`. */
 export function prefixRange(prefix: string): Pick<RangeOptions, 'start' | 'end'> {

@@ -1,0 +1,218 @@
+/**
+ * The embedded default backend: one LevelDB directory (classic-level) holding
+ * every table. A row is one key (see key-codec.ts) whose value is an envelope
+ * carrying the optional expiry, so a partition is one contiguous key range and
+ * a range read is one LevelDB iterator.
+ */
+import { ClassicLevel } from 'classic-level';
+import {
+  assertTableName,
+  StoreUnavailableError,
+  type BatchItem,
+  type PutOptions,
+  type RangeOptions,
+  type Row,
+  type StoreCapabilities,
+  type TableSpec,
+  type WideColumnStore,
+} from '../wide-column.js';
+import { expiresAtFor, isExpired } from '../ttl.js';
+import { decodeRowKey, partitionPrefix, prefixBounds, rowKey, tableBounds, withSortKey } from './key-codec.js';
+import { KeyLocks } from './key-lock.js';
+
+export interface LevelStoreOptions {
+  /** How often expired rows are deleted from disk (they are hidden from reads at once). Default 10 minutes. */
+  purgeIntervalMs?: number;
+}
+
+interface Cell {
+  value: string;
+  expiresAt?: number;
+}
+
+/**
+ * Value envelope: `-value` for rows without expiry, `<expiresAt>:value`
+ * otherwise. A leading character is cheaper to parse than JSON and leaves the
+ * value bytes untouched.
+ */
+function encodeCell(value: string, expiresAt: number | undefined): string {
+  return expiresAt === undefined ? `-${value}` : `${expiresAt}:${value}`;
+}
+
+function decodeCell(raw: string): Cell {
+  if (raw.charCodeAt(0) === 0x2d /* - */) return { value: raw.slice(1) };
+  const colon = raw.indexOf(':');
+  return { value: raw.slice(colon + 1), expiresAt: Number(raw.slice(0, colon)) };
+}
+
+function toRow(pk: string, sk: string, cell: Cell): Row {
+  return cell.expiresAt === undefined ? { pk, sk, value: cell.value } : { pk, sk, value: cell.value, expiresAt: cell.expiresAt };
+}
+
+const SCAN_PAGE = 500;
+
+export class LevelStore implements WideColumnStore {
+  readonly name = 'leveldb';
+  readonly capabilities: StoreCapabilities = { ttl: true, compareAndSet: true, maxBatch: 1000 };
+  private readonly db: ClassicLevel<Buffer, string>;
+  private readonly tables = new Map<string, TableSpec>();
+  private readonly locks = new KeyLocks();
+  private readonly purgeTimer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(readonly path: string, options: LevelStoreOptions = {}) {
+    this.db = new ClassicLevel<Buffer, string>(path, { keyEncoding: 'buffer', valueEncoding: 'utf8' });
+    this.purgeTimer = setInterval(() => void this.purgeExpired().catch(() => {}), options.purgeIntervalMs ?? 600_000);
+    this.purgeTimer.unref();
+  }
+
+  async ensureTables(specs: readonly TableSpec[]): Promise<void> {
+    for (const s of specs) assertTableName(s.name);
+    await this.guard(() => this.db.open());
+    for (const s of specs) this.tables.set(s.name, s);
+  }
+
+  async get(table: string, pk: string, sk: string): Promise<string | undefined> {
+    this.checkTable(table);
+    const cell = await this.read(rowKey(table, pk, sk));
+    return cell?.value;
+  }
+
+  async put(table: string, pk: string, sk: string, value: string, options?: PutOptions): Promise<boolean> {
+    this.checkTable(table);
+    const key = rowKey(table, pk, sk);
+    return this.locks.with([key.toString('latin1')], async () => {
+      if (options?.ifNotExists || options?.ifValue !== undefined) {
+        const current = await this.read(key);
+        if (options.ifNotExists && current !== undefined) return false;
+        if (options.ifValue !== undefined && current?.value !== options.ifValue) return false;
+      }
+      await this.guard(() => this.db.put(key, encodeCell(value, expiresAtFor(options?.ttlSeconds))));
+      return true;
+    });
+  }
+
+  async batchPut(items: readonly BatchItem[]): Promise<void> {
+    for (let i = 0; i < items.length; i += this.capabilities.maxBatch) {
+      const chunk = items.slice(i, i + this.capabilities.maxBatch);
+      const ops = chunk.map((it) => {
+        this.checkTable(it.table);
+        return { type: 'put' as const, key: rowKey(it.table, it.pk, it.sk), value: encodeCell(it.value, expiresAtFor(it.ttlSeconds)) };
+      });
+      await this.locks.with(
+        ops.map((op) => op.key.toString('latin1')),
+        () => this.guard(() => this.db.batch(ops)),
+      );
+    }
+  }
+
+  async delete(table: string, pk: string, sk: string): Promise<void> {
+    this.checkTable(table);
+    const key = rowKey(table, pk, sk);
+    await this.locks.with([key.toString('latin1')], () => this.guard(() => this.db.del(key)));
+  }
+
+  async deletePartition(table: string, pk: string): Promise<void> {
+    this.checkTable(table);
+    await this.guard(() => this.db.clear(prefixBounds(partitionPrefix(table, pk))));
+  }
+
+  async range(table: string, pk: string, options: RangeOptions = {}): Promise<Row[]> {
+    this.checkTable(table);
+    const prefix = partitionPrefix(table, pk);
+    const whole = prefixBounds(prefix);
+    const bounds: { gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer } = {};
+    if (options.start === undefined) bounds.gte = whole.gte;
+    else bounds[options.startExclusive ? 'gt' : 'gte'] = withSortKey(prefix, options.start);
+    if (options.end === undefined) bounds.lt = whole.lt;
+    else bounds[options.endExclusive ? 'lt' : 'lte'] = withSortKey(prefix, options.end);
+    const limit = options.limit ?? Infinity;
+    const out: Row[] = [];
+    const now = Date.now();
+    await this.guard(async () => {
+      // No iterator limit: expired rows are skipped here, so they must not count.
+      for await (const [key, raw] of this.db.iterator({ ...bounds, reverse: options.reverse ?? false })) {
+        const cell = decodeCell(raw);
+        if (isExpired(cell.expiresAt, now)) continue;
+        out.push(toRow(pk, decodeRowKey(key).sk, cell));
+        if (out.length >= limit) break;
+      }
+    });
+    return out;
+  }
+
+  async *scan(table: string): AsyncIterable<Row> {
+    this.checkTable(table);
+    // Paged so no LevelDB iterator (and its snapshot) stays open while the caller awaits.
+    let after: Buffer | undefined;
+    const bounds = tableBounds(table);
+    for (;;) {
+      const page = await this.guard(() =>
+        this.db.iterator(after === undefined ? { ...bounds, limit: SCAN_PAGE } : { gt: after, lt: bounds.lt, limit: SCAN_PAGE }).all(),
+      );
+      const now = Date.now();
+      for (const [key, raw] of page) {
+        const cell = decodeCell(raw);
+        if (isExpired(cell.expiresAt, now)) continue;
+        const { pk, sk } = decodeRowKey(key);
+        yield toRow(pk, sk, cell);
+      }
+      if (page.length < SCAN_PAGE) return;
+      after = page[page.length - 1]![0];
+    }
+  }
+
+  /** Deletes expired rows of every TTL table; each row is re-checked under its lock so a fresh write survives. */
+  async purgeExpired(): Promise<number> {
+    let purged = 0;
+    for (const spec of this.tables.values()) {
+      if (!spec.ttl) continue;
+      const expired: Buffer[] = [];
+      const now = Date.now();
+      for await (const [key, raw] of this.db.iterator(tableBounds(spec.name))) {
+        if (isExpired(decodeCell(raw).expiresAt, now)) expired.push(key);
+      }
+      for (const key of expired) {
+        await this.locks.with([key.toString('latin1')], async () => {
+          const cell = await this.read(key);
+          if (cell !== undefined) return; // rewritten since (read() hides expired rows)
+          await this.guard(() => this.db.del(key));
+          purged++;
+        });
+      }
+    }
+    return purged;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.purgeTimer);
+    await this.db.close();
+  }
+
+  /** The live cell under `key`, or undefined when absent or expired. */
+  private async read(key: Buffer): Promise<Cell | undefined> {
+    const raw = await this.guard(() => this.db.get(key));
+    if (raw === undefined) return undefined;
+    const cell = decodeCell(raw);
+    return isExpired(cell.expiresAt) ? undefined : cell;
+  }
+
+  private checkTable(table: string): void {
+    if (!this.tables.has(table)) throw new Error(`table '${table}' does not exist (declare it in the module's tables)`);
+  }
+
+  /** Maps LevelDB's "cannot work" errors (closed, locked, I/O) to StoreUnavailableError. */
+  private async guard<T>(op: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreUnavailableError(`leveldb at ${this.path} is closed`);
+    try {
+      return await op();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && /^LEVEL_(DATABASE_NOT_OPEN|DATABASE_NOT_CLOSED|LOCKED|IO_ERROR|CORRUPTION|ITERATOR_NOT_OPEN)/.test(code)) {
+        throw new StoreUnavailableError(`leveldb at ${this.path}: ${(err as Error).message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+}
