@@ -83,7 +83,7 @@ export class NodeLiveness {
       if (result === HEARTBEAT_REFUSED) this.log.warn(`node ${this.nodeId} was declared dead; waiting for the cleanup to finish`);
       else if (result === HEARTBEAT_CREATED && !this.stopped) this.hooks.onLapsed();
     } catch (err) {
-      this.log.warn('heartbeat failed', err);
+      if (!this.stopped) this.log.warn('heartbeat failed', err);
     }
   }
 
@@ -107,7 +107,8 @@ export class NodeLiveness {
         claimed.push(node);
       }
     } catch (err) {
-      this.log.warn('dead-node check failed', err);
+      // Stopping disconnects the client under a pass in flight; that is not worth a warning.
+      if (!this.stopped) this.log.warn('dead-node check failed', err);
     } finally {
       this.checking = false;
     }

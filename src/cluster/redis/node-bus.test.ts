@@ -1,0 +1,118 @@
+import { expect } from 'chai';
+import { eventually, nextMatching } from '../../testing/eventually.js';
+import { TestNodes, redisTargets, type RedisDeployment } from '../../testing/redis-cluster-nodes.js';
+import type { SessionTableEvent } from '../session-table.js';
+import { nodeInboxKey } from './keys.js';
+
+for (const target of redisTargets) {
+  describe(`RedisNodeBus on ${target.name}`, function () {
+    this.timeout(60_000);
+    let deployment: RedisDeployment | undefined;
+    const nodes = new TestNodes(() => {
+      if (deployment === undefined) throw new Error('Redis not started');
+      return deployment;
+    });
+
+    before(async function () {
+      deployment = await target.start();
+    });
+    beforeEach(async function () {
+      await nodes.flush();
+    });
+    afterEach(async function () {
+      await nodes.stopAll();
+    });
+
+    it('delivers payloads from one node to another in send order, with the sender id', async function () {
+      const a = nodes.node('a');
+      const b = nodes.node('b');
+      const received: Array<[string, string]> = [];
+      b.bus.onMessage((payload, from) => {
+        received.push([payload, from]);
+      });
+      await a.start();
+      await b.start();
+      const payloads = Array.from({ length: 300 }, (_, i) => `<message id="m${i}"><body>${i} &lt;é&gt;</body></message>`);
+      const accepted = await Promise.all(payloads.map((p) => a.bus.send('b', p)));
+      expect(accepted.every((ok) => ok)).to.equal(true);
+      await eventually(() => expect(received).to.have.length(300));
+      expect(received).to.deep.equal(payloads.map((p) => [p, 'a']));
+    });
+
+    it('waits for an asynchronous handler before handing over the next payload', async function () {
+      const a = nodes.node('a');
+      const b = nodes.node('b');
+      const log: string[] = [];
+      b.bus.onMessage(async (payload) => {
+        log.push(`start ${payload}`);
+        await new Promise((r) => setTimeout(r, 5));
+        log.push(`end ${payload}`);
+      });
+      await a.start();
+      await b.start();
+      await a.bus.send('b', 'one');
+      await a.bus.send('b', 'two');
+      await eventually(() => expect(log).to.deep.equal(['start one', 'end one', 'start two', 'end two']));
+    });
+
+    it('refuses to send to a node that is not alive', async function () {
+      const a = nodes.node('a');
+      await a.start();
+      expect(await a.bus.send('nobody', '<message/>')).to.equal(false);
+      expect(await nodes.probe().exists(nodeInboxKey('nobody'))).to.equal(0);
+    });
+
+    it('delivers what arrived while the reader was stopped to its next run', async function () {
+      const a = nodes.node('a');
+      await a.start();
+      const bTable = await nodes.table('b');
+      const firstReader = nodes.bus('b');
+      await firstReader.start();
+      await firstReader.stop();
+      for (const p of ['1', '2', '3']) expect(await a.bus.send('b', p)).to.equal(true);
+
+      const secondReader = nodes.bus('b');
+      const received: string[] = [];
+      secondReader.onMessage((payload) => {
+        received.push(payload);
+      });
+      await secondReader.start();
+      await eventually(() => expect(received).to.deep.equal(['1', '2', '3']));
+      expect(bTable.nodeId).to.equal('b');
+    });
+
+    it('hands a dead node\'s unread inbox to the node that claimed it, and then treats the node as gone', async function () {
+      const a = nodes.node('a');
+      const orphans: Array<[string, string]> = [];
+      a.bus.onOrphaned((payload, deadNode) => {
+        orphans.push([payload, deadNode]);
+      });
+      const deadEvent = nextMatching<SessionTableEvent>((cb) => a.sessions.onEvent(cb), (e) => e.type === 'node-dead', 'node-dead on a');
+      await a.start();
+      const b = nodes.node('b');
+      await b.start();
+      // B stops reading, then hangs: what was sent to it is never handled there.
+      await b.bus.stop();
+      for (const p of ['x', 'y', 'z']) expect(await a.bus.send('b', p)).to.equal(true);
+      await b.sessions.liveness.stop(false);
+
+      const event = await deadEvent;
+      expect(event).to.deep.include({ node: 'b' });
+      // Reclaiming runs before node-dead is emitted.
+      expect(orphans).to.deep.equal([['x', 'b'], ['y', 'b'], ['z', 'b']]);
+      expect(await nodes.probe().exists(nodeInboxKey('b'))).to.equal(0);
+      expect(await a.bus.send('b', 'late')).to.equal(false);
+    });
+
+    it('delivers a node\'s messages to itself through its own inbox', async function () {
+      const a = nodes.node('a');
+      const received: string[] = [];
+      a.bus.onMessage((payload) => {
+        received.push(payload);
+      });
+      await a.start();
+      expect(await a.bus.send('a', 'loop')).to.equal(true);
+      await eventually(() => expect(received).to.deep.equal(['loop']));
+    });
+  });
+}

@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import { eventually, nextMatching } from '../../testing/eventually.js';
+import { TestNodes, redisTargets, type RedisDeployment } from '../../testing/redis-cluster-nodes.js';
+import { restartRedis } from '../../testing/services/redis.js';
+import type { SessionEntry, SessionTableEvent } from '../session-table.js';
+import { sessionTableContract } from '../session-table.contract.js';
+import { RedisSessionTable } from './session-table.js';
+import { NODES_KEY, nodeAliveKey, nodeJidsKey, sessionsKey } from './keys.js';
+
+let accounts = 0;
+function account(): string {
+  accounts++;
+  return `redis${accounts}@example.com`;
+}
+
+function entry(jid: string, node: string, priority: number | null = null): SessionEntry {
+  return { jid, node, priority, presence: null };
+}
+
+const jidsOf = (entries: readonly SessionEntry[]): string[] => entries.map((e) => e.jid).sort();
+
+for (const target of redisTargets) {
+  describe(`RedisSessionTable on ${target.name}`, function () {
+    this.timeout(60_000);
+    let deployment: RedisDeployment | undefined;
+    const nodes = new TestNodes(() => {
+      if (deployment === undefined) throw new Error('Redis not started');
+      return deployment;
+    });
+
+    before(async function () {
+      deployment = await target.start();
+    });
+    afterEach(async function () {
+      await nodes.stopAll();
+    });
+
+    sessionTableContract(target.name, () => ({ create: (nodeId) => nodes.table(nodeId), reset: () => nodes.flush() }));
+
+    describe('cluster behaviour', function () {
+      beforeEach(async function () {
+        await nodes.flush();
+      });
+
+      it('lets exactly one survivor clean up after a node that stopped refreshing', async function () {
+        const [a, b, c] = [await nodes.table('a'), await nodes.table('b'), await nodes.table('c')];
+        const seen: Array<{ by: string; event: SessionTableEvent & { type: 'node-dead' } }> = [];
+        for (const t of [a, b, c]) t.onEvent((event) => event.type === 'node-dead' && event.node === 'a' && seen.push({ by: t.nodeId, event }));
+        const bare = account();
+        await a.put(entry(`${bare}/one`, 'a', 1));
+        await a.put(entry(`${bare}/two`, 'a', 2));
+        await b.put(entry(`${bare}/three`, 'b'));
+        // A hangs: its timers stop, its alive key runs out.
+        await a.liveness.stop(false);
+
+        await eventually(() => expect(seen).to.have.length(1), 10_000);
+        const probe = nodes.probe();
+        await eventually(async () => expect(await probe.sismember(NODES_KEY, 'a')).to.equal(0));
+        // A checker that listed A before it left the registry must not claim it a second time.
+        await Promise.all([b.liveness.checkDeadNodes(), c.liveness.checkDeadNodes()]);
+        expect(seen).to.have.length(1);
+        expect(seen[0]!.by).to.be.oneOf(['b', 'c']);
+        expect(jidsOf(seen[0]!.event.sessions)).to.deep.equal([`${bare}/one`, `${bare}/two`]);
+        expect(seen[0]!.event.sessions.find((e) => e.jid === `${bare}/two`)?.priority).to.equal(2);
+        for (const t of [b, c]) await eventually(async () => expect(jidsOf(await t.byBare(bare))).to.deep.equal([`${bare}/three`]));
+        expect(await probe.exists(nodeJidsKey('a'))).to.equal(0);
+      });
+
+      it('lets a node declared dead come back with its entries once the cleanup is over', async function () {
+        const [a, b] = [await nodes.table('a'), await nodes.table('b')];
+        const bare = account();
+        await a.put(entry(`${bare}/r`, 'a', 4));
+        const dead = nextMatching<SessionTableEvent>((cb) => b.onEvent(cb), (e) => e.type === 'node-dead', 'node-dead on b');
+        await a.liveness.stop(false);
+        await dead;
+        expect(await b.get(`${bare}/r`)).to.equal(undefined);
+
+        const back = nextMatching<SessionTableEvent>((cb) => a.onEvent(cb), (e) => e.type === 'reconnected', 'reconnected on a');
+        a.liveness.startTimers();
+        await back;
+        await eventually(async () => expect(await b.get(`${bare}/r`)).to.deep.equal(entry(`${bare}/r`, 'a', 4)));
+        expect(await nodes.probe().sismember(NODES_KEY, 'a')).to.equal(1);
+      });
+
+      it('does not restore an entry that a newer login on another node took over', async function () {
+        const [a, b] = [await nodes.table('a'), await nodes.table('b')];
+        const bare = account();
+        await a.put(entry(`${bare}/kept`, 'a'));
+        await a.put(entry(`${bare}/taken`, 'a'));
+        const dead = nextMatching<SessionTableEvent>((cb) => b.onEvent(cb), (e) => e.type === 'node-dead', 'node-dead on b');
+        await a.liveness.stop(false);
+        await dead;
+        await b.put(entry(`${bare}/taken`, 'b', 9));
+        const back = nextMatching<SessionTableEvent>((cb) => a.onEvent(cb), (e) => e.type === 'reconnected', 'reconnected on a');
+        a.liveness.startTimers();
+        await back;
+        await eventually(async () => expect(await b.byBare(bare)).to.have.deep.members([entry(`${bare}/kept`, 'a'), entry(`${bare}/taken`, 'b', 9)]));
+        expect(jidsOf(a.ownedEntries())).to.deep.equal([`${bare}/kept`]);
+      });
+
+      it('removes what a previous run of the same node id left behind, and reports it', async function () {
+        const first = await nodes.table('a');
+        const bare = account();
+        await first.put(entry(`${bare}/r`, 'a', 3));
+        // The process dies without leaving: its alive key is still there when it comes back.
+        await first.liveness.stop(false);
+        const restarted = new RedisSessionTable({ nodeId: 'a', redis: nodes.options });
+        const reported: SessionTableEvent[] = [];
+        restarted.onEvent((event) => reported.push(event));
+        try {
+          await restarted.start();
+          expect(reported).to.deep.equal([{ type: 'node-dead', node: 'a', sessions: [entry(`${bare}/r`, 'a', 3)] }]);
+          expect(await restarted.get(`${bare}/r`)).to.equal(undefined);
+          expect(await nodes.probe().exists(nodeAliveKey('a'))).to.equal(1);
+        } finally {
+          await restarted.stop();
+        }
+      });
+
+      it('answers repeated lookups from its cache and drops an account when another node writes to it', async function () {
+        const [a, b] = [await nodes.table('a'), await nodes.table('b')];
+        const bare = account();
+        const before = b.cache.invalidations;
+        await a.put(entry(`${bare}/one`, 'a'));
+        await eventually(() => expect(b.cache.invalidations).to.be.above(before));
+        expect(jidsOf(await b.byBare(bare))).to.deep.equal([`${bare}/one`]);
+        const hits = b.cache.hits;
+        expect(jidsOf(await b.byBare(bare))).to.deep.equal([`${bare}/one`]);
+        expect(await b.get(`${bare}/one`)).to.deep.equal(entry(`${bare}/one`, 'a'));
+        expect(b.cache.hits).to.equal(hits + 2);
+
+        await a.put(entry(`${bare}/two`, 'a'));
+        await eventually(async () => expect(jidsOf(await b.byBare(bare))).to.deep.equal([`${bare}/one`, `${bare}/two`]));
+        await a.remove(`${bare}/one`, 'a');
+        await eventually(async () => expect(jidsOf(await b.byBare(bare))).to.deep.equal([`${bare}/two`]));
+      });
+    });
+
+    if (target.name.includes('Cluster')) {
+      it('keeps all keys of one account in one hash slot and per-node keys in the node\'s slot', async function () {
+        const probe = nodes.probe();
+        const bare = account();
+        const slot = (key: string): Promise<unknown> => probe.call('CLUSTER', 'KEYSLOT', key);
+        expect(await slot(sessionsKey(bare))).to.equal(await slot(`{${bare}}`));
+        expect(await slot(nodeJidsKey('n1'))).to.equal(await slot(nodeAliveKey('n1')));
+        expect(await slot(nodeJidsKey('n1'))).to.not.equal(await slot(nodeJidsKey('n2')));
+      });
+    } else {
+      it('writes its entries back and emits reconnected after Redis restarts empty', async function () {
+        await nodes.flush();
+        const a = await nodes.table('a');
+        const bare = account();
+        await a.put(entry(`${bare}/one`, 'a', 1));
+        await a.put(entry(`${bare}/two`, 'a', 2));
+        const reconnected = nextMatching<SessionTableEvent>((cb) => a.onEvent(cb), (e) => e.type === 'reconnected', 'reconnected', 30_000);
+        await restartRedis(deployment!.ports[0]!);
+        await reconnected;
+        const probe = nodes.probe();
+        const stored = await probe.hgetall(sessionsKey(bare));
+        expect(Object.keys(stored).sort()).to.deep.equal(['one', 'two']);
+        expect(await probe.smembers(nodeJidsKey('a'))).to.have.members([`${bare}/one`, `${bare}/two`]);
+        expect(await probe.exists(nodeAliveKey('a'))).to.equal(1);
+        expect(await probe.sismember(NODES_KEY, 'a')).to.equal(1);
+        await eventually(async () => expect(jidsOf(await a.byBare(bare))).to.deep.equal([`${bare}/one`, `${bare}/two`]));
+      });
+    }
+  });
+}
