@@ -3,6 +3,8 @@ import type { Credential } from 'firebase-admin/app';
 import { PushDispatcher, type PushDispatcherOptions } from './dispatcher.js';
 import { ApnsProvider } from './apns.js';
 import { FcmProvider } from './fcm.js';
+import { createPushProviders } from './index.js';
+import { parsePushApps } from './config.js';
 import type { PushNotification, PushPrivacy, PushProvider, PushResult } from './types.js';
 import { FakeApns } from '../testing/push/fake-apns.js';
 import { FakeFcm } from '../testing/push/fake-fcm.js';
@@ -88,8 +90,12 @@ describe('PushDispatcher (real node-apn and firebase-admin against fakes)', () =
   });
   after(() => dir.remove());
 
-  it('delivers to APNs and FCM apps and counts them', async () => {
-    const d = start({ ios: apnsProvider('ios', apns.port), android: fcmProvider('android') });
+  it('delivers to APNs and FCM apps built from config, and counts them', async () => {
+    const apps = parsePushApps([
+      { id: 'ios', type: 'apns', bundleId: 'im.sori.app', keyFile, keyId: 'KEYID00001', teamId: 'TEAM000001', address: '127.0.0.1', port: apns.port, ca: caFile },
+      { id: 'android', type: 'fcm', projectId: 'sori-test', endpointHost: '127.0.0.1', endpointPort: fcm.port, endpointCa: caFile },
+    ]);
+    const d = start(Object.fromEntries(createPushProviders(apps, { credential })));
     expect(d.dispatch('ios', push('a'.repeat(64)))).to.equal(true);
     expect(d.dispatch('android', push('fcm-token'))).to.equal(true);
     await d.idle();
