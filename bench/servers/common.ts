@@ -10,10 +10,14 @@ import path from 'node:path';
 
 export interface LaunchOptions {
   domain: string;
+  /** Loopback address to listen on; a dedicated one keeps clear of other servers on 127.0.0.1. */
+  host: string;
   c2sPort: number;
   httpPort: number;
   /** CPU list for `taskset -c`, e.g. "0"; empty string means unpinned. */
   cpus: string;
+  /** Accounts the run will use, for launchers that must create them before start. */
+  accounts: { usernames: string[]; password: string };
 }
 
 export interface RunningServer {
@@ -24,8 +28,8 @@ export interface RunningServer {
   host: string;
   c2sPort: number;
   webSocketUrl: string | undefined;
-  /** How accounts are created: XEP-0077 by the generator, or a server-side hook. */
-  provisioning: { kind: 'in-band' } | { kind: 'hook'; createAccounts(usernames: string[], password: string): Promise<void> };
+  /** 'in-band': the generator registers accounts with XEP-0077; 'before-start': the launcher created them. */
+  provisioning: 'in-band' | 'before-start';
   version: string;
   stop(): Promise<void>;
 }

@@ -5,6 +5,8 @@
  *   config path, so we write our own ejabberdctl.cfg beside the yml);
  * - raise the open-file limit inside the runuser shell, `backlog: 1024`;
  * - shapers off (`none`), registration not rate-limited;
+ * - its own Erlang node name (soribench@localhost), so it never collides
+ *   with another ejabberd on this machine;
  * - Erlang schedulers = number of pinned CPUs, so BEAM does not spin
  *   schedulers for cores it is not allowed to use.
  * Passwords are stored as SCRAM keys (`auth_password_format: scram`), as
@@ -28,14 +30,14 @@ auth_password_format: scram
 registration_timeout: infinity
 listen:
   - port: ${options.c2sPort}
-    ip: "127.0.0.1"
+    ip: "${options.host}"
     module: ejabberd_c2s
     starttls: true
     shaper: none
     backlog: 1024
     max_stanza_size: 262144
   - port: ${options.httpPort}
-    ip: "127.0.0.1"
+    ip: "${options.host}"
     module: ejabberd_http
     backlog: 1024
     request_handlers:
@@ -71,7 +73,7 @@ function ejabberdctlConfig(directory: string, schedulers: number): string {
   return `ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 +S ${schedulers}:${schedulers}"
 EJABBERD_PID_PATH=${directory}/ejabberd.pid
 EJABBERD_CONFIG_PATH=${directory}/ejabberd.yml
-ERLANG_NODE=ejabberd@localhost
+ERLANG_NODE=soribench@localhost
 `;
 }
 
@@ -105,7 +107,7 @@ function cpuCount(cpus: string): number {
 export const ejabberdLauncher: ServerLauncher = {
   name: 'ejabberd',
   async start(options: LaunchOptions): Promise<RunningServer> {
-    await waitForPortFree(options.c2sPort, '127.0.0.1', 10_000);
+    await waitForPortFree(options.c2sPort, options.host, 10_000);
     const directory = makeRunDirectory('ejabberd');
     for (const sub of ['db', 'logs']) mkdirSync(path.join(directory, sub));
     const tls = writeSelfSignedCertificate(directory, options.domain);
@@ -120,16 +122,16 @@ export const ejabberdLauncher: ServerLauncher = {
     if (started.status !== 0) throw new Error(`ejabberdctl start failed: ${started.output}`);
     const ready = ejabberdctl(directory, options.cpus, ['started']);
     if (ready.status !== 0) throw new Error(`ejabberd did not start: ${ready.output}; see ${directory}/logs`);
-    await waitForPort(options.c2sPort, '127.0.0.1', 30_000);
+    await waitForPort(options.c2sPort, options.host, 30_000);
     const pid = await readPidFile(path.join(directory, 'ejabberd.pid'));
     return {
       name: 'ejabberd',
       pid,
       domain: options.domain,
-      host: '127.0.0.1',
+      host: options.host,
       c2sPort: options.c2sPort,
-      webSocketUrl: `ws://127.0.0.1:${options.httpPort}/xmpp-websocket`,
-      provisioning: { kind: 'in-band' },
+      webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
+      provisioning: 'in-band',
       version: installedVersion(),
       async stop() {
         ejabberdctl(directory, '', ['stop']);

@@ -20,11 +20,11 @@ pidfile = "${directory}/prosody.pid"
 data_path = "${directory}/data"
 log = { warn = "${directory}/prosody.log" }
 network_backend = "epoll"
-interfaces = { "127.0.0.1" }
+interfaces = { "${options.host}" }
 c2s_ports = { ${options.c2sPort} }
 s2s_ports = { }
 http_ports = { ${options.httpPort} }
-http_interfaces = { "127.0.0.1" }
+http_interfaces = { "${options.host}" }
 https_ports = { }
 modules_enabled = {
   "roster"; "saslauth"; "tls"; "disco"; "ping"; "register"; "mam"; "websocket"; "http"; "posix";
@@ -54,7 +54,7 @@ function installedVersion(): string {
 export const prosodyLauncher: ServerLauncher = {
   name: 'prosody',
   async start(options: LaunchOptions): Promise<RunningServer> {
-    await waitForPortFree(options.c2sPort, '127.0.0.1', 10_000);
+    await waitForPortFree(options.c2sPort, options.host, 10_000);
     const directory = makeRunDirectory('prosody');
     mkdirSync(path.join(directory, 'data'));
     const tls = writeSelfSignedCertificate(directory, options.domain);
@@ -63,15 +63,15 @@ export const prosodyLauncher: ServerLauncher = {
     const [command, ...args] = pinned(options.cpus, ['prosody', '--config', configFile]);
     const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'inherit'], detached: false });
     const pid = child.pid!;
-    await waitForPort(options.c2sPort, '127.0.0.1', 20_000);
+    await waitForPort(options.c2sPort, options.host, 20_000);
     return {
       name: 'prosody',
       pid,
       domain: options.domain,
-      host: '127.0.0.1',
+      host: options.host,
       c2sPort: options.c2sPort,
-      webSocketUrl: `ws://127.0.0.1:${options.httpPort}/xmpp-websocket`,
-      provisioning: { kind: 'in-band' },
+      webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
+      provisioning: 'in-band',
       version: installedVersion(),
       async stop() {
         if (processAlive(pid)) child.kill('SIGTERM');

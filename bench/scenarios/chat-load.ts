@@ -1,0 +1,118 @@
+/**
+ * One-to-one chat, amoc-style: pairs of connected users exchange type='chat'
+ * messages to bare JIDs; each body carries the scheduled send time and the
+ * receiver computes delivery latency. Scheduled (not actual) send time is
+ * used so a stalled generator or server cannot hide latency (no coordinated
+ * omission). Rates are total messages/s over all pairs, rising in steps; a
+ * step passes when nothing is lost and p99 < the target.
+ */
+import { summarize, type LatencySummary } from '../stats.js';
+import type { ChatResult, ConnectResult } from '../worker/protocol.js';
+import { describeCpu, sleep, withCpu, type CpuReport, type ScenarioContext, type ScenarioResult } from './context.js';
+
+export interface ChatStepResult {
+  rate: number;
+  sent: number;
+  received: number;
+  lost: number;
+  latency: LatencySummary;
+  maxSendLagMs: number;
+  cpu: CpuReport;
+  errors: string[];
+}
+
+let nextStepId = 1;
+
+/** Pairs (1,2), (3,4), … dealt to workers so both ends of a pair share a worker and its clock. */
+export function pairsPerWorker(context: ScenarioContext, pairCount: number): [number, number][][] {
+  const pairs = Array.from({ length: pairCount }, (_, index): [number, number] => [2 * index + 1, 2 * index + 2]);
+  return context.pool.split(pairs);
+}
+
+export async function connectPairs(context: ScenarioContext, shares: [number, number][][]): Promise<number> {
+  const perWorkerConcurrency = Math.max(1, Math.ceil(context.options.connectConcurrency / context.pool.size));
+  const results = await context.pool.all<ConnectResult>((index) => ({
+    kind: 'connect',
+    accounts: shares[index]!.flat(),
+    concurrency: perWorkerConcurrency,
+  }));
+  const failed = results.reduce((sum, result) => sum + result.failed, 0);
+  if (failed) context.log(`chat: ${failed} logins failed: ${results.flatMap((result) => result.errors).slice(0, 2).join(' | ')}`);
+  return results.reduce((sum, result) => sum + result.connected, 0);
+}
+
+export async function runChatStep(
+  context: ScenarioContext,
+  shares: [number, number][][],
+  rate: number,
+  seconds: number,
+): Promise<ChatStepResult> {
+  const step = nextStepId++;
+  const totalPairs = shares.reduce((sum, share) => sum + share.length, 0);
+  const drainMs = Math.max(3000, seconds * 1000);
+  const { value: results, cpu } = await withCpu(context, () =>
+    context.pool.all<ChatResult>((index) => ({
+      kind: 'chat',
+      pairs: shares[index]!,
+      // Each worker sends its share of the total rate, in proportion to the pairs it holds.
+      ratePerSecond: (rate * shares[index]!.length) / totalPairs,
+      durationMs: seconds * 1000,
+      drainMs,
+      step,
+    })),
+  );
+  const sent = results.reduce((sum, result) => sum + result.sent, 0);
+  const received = results.reduce((sum, result) => sum + result.received, 0);
+  return {
+    rate,
+    sent,
+    received,
+    lost: sent - received,
+    latency: summarize(results.map((result) => result.latencyMs)),
+    maxSendLagMs: Math.max(...results.map((result) => result.maxSendLagMs)),
+    cpu,
+    errors: results.flatMap((result) => result.errors),
+  };
+}
+
+export function describeStep(result: ChatStepResult): string {
+  return (
+    `${result.rate} msg/s: sent ${result.sent}, lost ${result.lost}, p50 ${result.latency.p50.toFixed(1)} ms, ` +
+    `p99 ${result.latency.p99.toFixed(1)} ms, max ${result.latency.max.toFixed(0)} ms, generator lag ${result.maxSendLagMs.toFixed(0)} ms; ${describeCpu(result.cpu)}`
+  );
+}
+
+export async function runChatLoad(context: ScenarioContext): Promise<ScenarioResult> {
+  const { options, log } = context;
+  const shares = pairsPerWorker(context, options.pairs);
+  const connected = await connectPairs(context, shares);
+  log(`chat: ${connected} of ${options.pairs * 2} users connected in ${options.pairs} pairs`);
+  await sleep(1000);
+
+  const fixed = await runChatStep(context, shares, options.fixedRate, options.fixedSeconds);
+  log(`chat fixed ${describeStep(fixed)}`);
+  const steps: ChatStepResult[] = [];
+  let highestPassing = 0;
+  for (const rate of options.rates) {
+    await sleep(1000);
+    const result = await runChatStep(context, shares, rate, options.stepSeconds);
+    steps.push(result);
+    const passed = result.lost === 0 && result.latency.p99 < options.p99TargetMs;
+    log(`chat step ${describeStep(result)} ${passed ? 'PASS' : 'FAIL'}`);
+    if (result.errors.length) log(`chat: ${result.errors.slice(0, 3).join(' | ')}`);
+    if (!passed) break; // an overloaded server carries its backlog into the next step: stop here
+    highestPassing = rate;
+  }
+  await context.pool.all(() => ({ kind: 'disconnect-all' }));
+  await sleep(2000);
+  return {
+    scenario: 'chat',
+    figures: [
+      { label: `max msg/s (p99<${options.p99TargetMs}ms, 0 lost)`, value: highestPassing, unit: '/s', better: 'higher' },
+      { label: `chat p50 @${options.fixedRate}/s`, value: fixed.latency.p50, unit: 'ms', better: 'lower' },
+      { label: `chat p99 @${options.fixedRate}/s`, value: fixed.latency.p99, unit: 'ms', better: 'lower' },
+      { label: `chat lost @${options.fixedRate}/s`, value: fixed.lost, unit: '', better: 'lower' },
+    ],
+    details: { pairs: options.pairs, connected, fixed, steps, highestPassing, p99TargetMs: options.p99TargetMs },
+  };
+}

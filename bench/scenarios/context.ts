@@ -1,0 +1,86 @@
+/** What a scenario gets from the runner, and the shape of what it returns. */
+import { readCpuSeconds, type RunningServer } from '../servers/common.js';
+import type { WorkerPool } from '../worker/pool.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  loginAccounts: number;
+  loginConcurrency: number;
+  idleSessions: number;
+  idleSettleSeconds: number;
+  pairs: number;
+  rates: number[];
+  stepSeconds: number;
+  fixedRate: number;
+  fixedSeconds: number;
+  p99TargetMs: number;
+  mamQueriers: number;
+  mamSeconds: number;
+  mamPageSize: number;
+  connectConcurrency: number;
+}
+
+export interface ScenarioContext {
+  server: RunningServer;
+  pool: WorkerPool;
+  options: BenchOptions;
+  log(line: string): void;
+}
+
+/** One number in the comparison table; `better` says which direction wins. */
+export interface Figure {
+  label: string;
+  value: number;
+  unit: string;
+  better: 'higher' | 'lower' | 'none';
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  figures: Figure[];
+  /** Everything measured, for the JSON file. */
+  details: Record<string, unknown>;
+}
+
+export interface CpuReport {
+  wallSeconds: number;
+  generatorCpuSeconds: number;
+  serverCpuSeconds: number;
+  /** Generator CPU-seconds per wall second; 1.0 means one core fully busy. */
+  generatorCores: number;
+  serverCores: number;
+}
+
+/** Measure generator and server CPU over `work`, so results can show who was saturated. */
+export async function withCpu<T>(context: ScenarioContext, work: () => Promise<T>): Promise<{ value: T; cpu: CpuReport }> {
+  await context.pool.cpuSeconds();
+  const serverBefore = readCpuSeconds(context.server.pid);
+  const started = performance.now();
+  const value = await work();
+  const wallSeconds = (performance.now() - started) / 1000;
+  const generatorCpuSeconds = await context.pool.cpuSeconds();
+  const serverCpuSeconds = readCpuSeconds(context.server.pid) - serverBefore;
+  return {
+    value,
+    cpu: {
+      wallSeconds,
+      generatorCpuSeconds,
+      serverCpuSeconds,
+      generatorCores: generatorCpuSeconds / wallSeconds,
+      serverCores: serverCpuSeconds / wallSeconds,
+    },
+  };
+}
+
+export function describeCpu(cpu: CpuReport): string {
+  return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core, server ${(cpu.serverCores * 100).toFixed(0)}% of a core over ${cpu.wallSeconds.toFixed(1)} s`;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Accounts 1..count. */
+export function accountRange(count: number, first = 1): number[] {
+  return Array.from({ length: count }, (_, index) => first + index);
+}

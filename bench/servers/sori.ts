@@ -1,0 +1,86 @@
+/**
+ * sori launcher, kept small and isolated because sori's config and account
+ * tooling are still being written. It runs `node --import tsx src/main.ts
+ * --config <file>` directly (not through npx) so the spawned pid is the
+ * server process whose RSS and CPU we read.
+ *
+ * TODO(sori): once sori has a registration module, set SORI_REGISTRATION_MODULE
+ * to its name so accounts are created in-band (XEP-0077), like on Prosody and
+ * ejabberd. Until then accounts are created before start with
+ * `src/ctl.ts adduser`, one process per account — fine for --quick, too slow
+ * for 10,000 idle sessions (a bulk `ctl adduser --count` would fix that).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  makeRunDirectory, pinned, processAlive, waitForExit, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  type LaunchOptions, type RunningServer, type ServerLauncher,
+} from './common.js';
+
+const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** TODO(sori): name of the XEP-0077 module once it exists, e.g. 'xep-0077-register'. */
+const SORI_REGISTRATION_MODULE: string | null = null;
+
+export function soriIsRunnable(): boolean {
+  return existsSync(path.join(repositoryRoot, 'src', 'main.ts'));
+}
+
+/** Config in sori's JSON format (src/config.ts); fairness: no per-connection read limit that shapers-off peers lack. */
+function soriConfig(directory: string, options: LaunchOptions, tls: { certificate: string; key: string }): object {
+  return {
+    server: { hosts: [options.domain], bind: options.host, dataDir: path.join(directory, 'data'), logLevel: 'warn' },
+    c2s: { port: options.c2sPort, directTlsPort: 0, rateBytesPerSecond: 1 << 30, maxLoginFailures: 1_000_000 },
+    websocket: { port: options.httpPort, tlsPort: 0, consideredSecure: true },
+    tls: { cert: tls.certificate, key: tls.key },
+    storage: { backend: 'leveldb' },
+    modules: { enabled: SORI_REGISTRATION_MODULE ? [SORI_REGISTRATION_MODULE] : [] },
+  };
+}
+
+function createAccountsOffline(configFile: string, usernames: string[], domain: string, password: string): void {
+  for (const username of usernames) {
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/ctl.ts', '--config', configFile, 'adduser', `${username}@${domain}`, password],
+      { cwd: repositoryRoot, encoding: 'utf8' },
+    );
+    if (result.status !== 0) throw new Error(`sori ctl adduser ${username} failed: ${result.stderr}`);
+  }
+}
+
+export const soriLauncher: ServerLauncher = {
+  name: 'sori',
+  async start(options: LaunchOptions): Promise<RunningServer> {
+    if (!soriIsRunnable()) throw new Error('sori has no src/main.ts yet');
+    await waitForPortFree(options.c2sPort, options.host, 10_000);
+    const directory = makeRunDirectory('sori');
+    const tls = writeSelfSignedCertificate(directory, options.domain);
+    const configFile = path.join(directory, 'sori.json');
+    writeFileSync(configFile, JSON.stringify(soriConfig(directory, options, tls), null, 2));
+    if (!SORI_REGISTRATION_MODULE) {
+      // The embedded store is single-process, so accounts must exist before the server opens it.
+      createAccountsOffline(configFile, options.accounts.usernames, options.domain, options.accounts.password);
+    }
+    const [command, ...args] = pinned(options.cpus, [process.execPath, '--import', 'tsx', 'src/main.ts', '--config', configFile]);
+    const child = spawn(command!, args, { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+    const pid = child.pid!;
+    await waitForPort(options.c2sPort, options.host, 30_000);
+    return {
+      name: 'sori',
+      pid,
+      domain: options.domain,
+      host: options.host,
+      c2sPort: options.c2sPort,
+      webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
+      provisioning: SORI_REGISTRATION_MODULE ? 'in-band' : 'before-start',
+      version: 'sori (working tree)',
+      async stop() {
+        if (processAlive(pid)) child.kill('SIGTERM');
+        if (!(await waitForExit(pid, 10_000))) child.kill('SIGKILL');
+        await waitForExit(pid, 5_000);
+      },
+    };
+  },
+};

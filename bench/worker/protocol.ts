@@ -1,0 +1,73 @@
+/**
+ * Messages between the runner and its load-generator worker processes.
+ * Every command carries an id; the worker answers with the same id. The
+ * worker may run several commands at once (MAM queries during a chat step).
+ */
+
+export interface Target {
+  host: string;
+  port: number;
+  domain: string;
+  webSocketUrl: string | undefined;
+  password: string;
+  timeoutMs: number;
+}
+
+export type Command =
+  | { kind: 'target'; target: Target }
+  | { kind: 'register'; accounts: number[]; concurrency: number }
+  /** Log accounts in and keep them connected (chat pairs, idle sessions, or warming the SCRAM cache). */
+  | { kind: 'connect'; accounts: number[]; concurrency: number }
+  | { kind: 'disconnect-all' }
+  /** Send `messageCount`-free chat at `ratePerSecond` among held pairs for `durationMs`, then wait up to `drainMs`. */
+  | { kind: 'chat'; pairs: [number, number][]; ratePerSecond: number; durationMs: number; drainMs: number; step: number }
+  /** Closed-loop MAM page queries by `accounts` (already connected) for `durationMs`. */
+  | { kind: 'mam'; accounts: number[]; durationMs: number; pageSize: number }
+  | { kind: 'cpu' };
+
+export interface ConnectResult {
+  connected: number;
+  failed: number;
+  errors: string[];
+  loginMs: Float64Array;
+  elapsedMs: number;
+}
+
+export interface RegisterResult {
+  created: number;
+  existed: number;
+  failed: number;
+  errors: string[];
+}
+
+export interface ChatResult {
+  sent: number;
+  received: number;
+  /** Delivery latencies (ms) measured from the scheduled send time carried in the body. */
+  latencyMs: Float64Array;
+  /** Largest delay between a message's scheduled and actual send: the generator's own lag. */
+  maxSendLagMs: number;
+  /** Messages of this step that arrived after the drain wait ended (counted as lost too). */
+  errors: string[];
+}
+
+export interface MamResult {
+  queries: number;
+  failed: number;
+  latencyMs: Float64Array;
+  messagesReturned: number;
+  errors: string[];
+}
+
+export interface CpuResult {
+  userMicros: number;
+  systemMicros: number;
+}
+
+export type Reply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: string };
+
+export function accountName(index: number): string {
+  return `bench${index}`;
+}
