@@ -80,6 +80,12 @@ export interface EventMap {
   'session/bound': SessionEvent;
   /** The session's first available presence went out (RFC 6121 §4.2). */
   'session/available': SessionEvent;
+  /**
+   * The connection under a bound session broke without a stream close. A
+   * handler returning true keeps the session (stream management hibernation);
+   * otherwise the session closes and 'session/closed' follows.
+   */
+  'session/disconnected': SessionClosedEvent;
   'session/closed': SessionClosedEvent;
   'account/created': AccountEvent;
   /** The account was removed: every module deletes what it kept for it. */

@@ -51,13 +51,27 @@ export type StreamElementHandler = (session: ClientSession, element: XmlElement)
 /** Handler for a top-level element that arrives before a resource is bound (SM `<resume/>`). */
 export type PreBindElementHandler = (element: XmlElement, stream: PreBindStream) => void | Promise<void>;
 
+/** Serves one HTTP request (XEP-0363 uploads…). */
+export type HttpRouteHandler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
+
+/** A stream that has not authenticated yet (XEP-0077 registration happens here). */
+export interface PreAuthStream {
+  readonly host: string;
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  sendRaw(el: XmlElement): void;
+}
+
+/** Handler for an iq sent before authentication, keyed by its payload namespace. */
+export type PreAuthIqHandler = (iq: XmlElement, stream: PreAuthStream) => void | Promise<void>;
+
 /** What a module may do with a stream that is authenticated but not yet bound. */
 export interface PreBindStream {
   readonly username: string;
   readonly host: string;
   readonly secure: boolean;
   sendRaw(el: XmlElement): void;
-  /** Replace this stream's fresh state with an existing (hibernated) session. */
+  /** Attach this connection to an existing (hibernated) session instead of binding a new one. */
   adoptSession(session: ClientSession): void;
   close(condition?: import('./errors.js').StreamErrorCondition, text?: string): void;
 }
@@ -76,6 +90,10 @@ export interface ServerApi {
   localSession(full: string): ClientSession | undefined;
   /** Number of bound sessions on this node. */
   sessionCount(): number;
+  /** Every bound session on this node. */
+  allSessions(): Iterable<ClientSession>;
+  /** Sends an iq from the server and resolves with the reply, or with an error iq on timeout. */
+  sendIq(stanza: XmlElement, timeoutMs?: number): Promise<XmlElement>;
   /** Account store (the core's auth backend). */
   readonly accounts: AccountsApi;
   /** Disco features registered by every loaded module. */
@@ -116,6 +134,10 @@ export interface ModuleContext<O extends OptionSpecs = OptionSpecs> {
   streamElement(ns: string, handler: StreamElementHandler): void;
   /** Handle top-level elements of a namespace after auth, before bind (SM resume). */
   preBindElement(ns: string, handler: PreBindElementHandler): void;
+  /** Answer iqs with a payload in `ns` on streams that have not authenticated (XEP-0077). */
+  preAuthIq(ns: string, handler: PreAuthIqHandler): void;
+  /** Serve HTTP requests whose path starts with `prefix` on the server's HTTP listeners. */
+  httpRoute(prefix: string, handler: HttpRouteHandler): void;
   /** Filter stanzas written to clients (priority: higher first). */
   outgoingFilter(filter: OutgoingFilter, priority?: number): void;
   /** Open one of the tables this module declared. */
@@ -145,7 +167,11 @@ export interface ModuleDefinition<O extends OptionSpecs = OptionSpecs> {
   start(ctx: ModuleContext<O>): void | Promise<void>;
 }
 
-/** Identity helper that keeps option types inferred. */
-export function defineModule<O extends OptionSpecs>(def: ModuleDefinition<O>): ModuleDefinition<O> {
-  return def;
+/**
+ * Declares a module. Options are type-checked against their declaration
+ * inside `start`; the result is erased to the common shape the loader takes
+ * (the loader validates option values against the same declaration).
+ */
+export function defineModule<O extends OptionSpecs>(def: ModuleDefinition<O>): ModuleDefinition {
+  return def as unknown as ModuleDefinition;
 }

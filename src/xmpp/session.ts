@@ -40,6 +40,10 @@ export interface ClientSession {
   interested: boolean;
   /** False once the session has ended. */
   readonly open: boolean;
+  /** False while hibernated: the session exists but has no connection (XEP-0198). */
+  readonly connected: boolean;
+  /** Time (ms) the client last sent anything. */
+  readonly lastActivity: number;
 
   /** Writes a stanza through the outgoing filters. */
   send(stanza: XmlElement): void;

@@ -69,7 +69,6 @@ const QUOT = 34;
 const APOS = 39;
 const QMARK = 63;
 const BANG = 33;
-const AMP = 38;
 
 function isSpace(c: number): boolean {
   return c === 32 || c === 10 || c === 9 || c === 13;

@@ -1,0 +1,131 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, resolve, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, resolveOptions, type OptionSpecs, type OptionValues } from './util/options.js';
+
+/**
+ * Server configuration: `config/default.json`, then the file named by
+ * `--config`, then environment variables `SORI__section__key=value` (values
+ * parsed as JSON when they parse). Every key is declared here with a
+ * validator, so a typo or a wrong type stops the server with the key's name.
+ */
+
+export const SECTIONS = {
+  server: {
+    hosts: { type: 'string[]', default: ['localhost'], doc: 'Domains this server hosts.' },
+    bind: { type: 'string', default: '127.0.0.1', doc: 'Address every listener binds to.' },
+    dataDir: { type: 'string', default: './data', doc: 'Where the embedded store, certificates and uploads live.' },
+    nodeId: { type: 'optional-string', doc: 'This node\'s id in a cluster (default: hostname-pid).' },
+    admins: { type: 'string[]', default: [], doc: 'Bare JIDs allowed to use XEP-0133 service administration.' },
+    logLevel: { type: 'string', default: 'info', enum: ['debug', 'info', 'warn', 'error'], doc: 'Log verbosity.' },
+  },
+  c2s: {
+    port: { type: 'number', default: 5222, integer: true, min: 0, max: 65535, doc: 'Client port with STARTTLS (0 disables).' },
+    directTlsPort: { type: 'number', default: 5223, integer: true, min: 0, max: 65535, doc: 'Client port with direct TLS, XEP-0368 (0 disables).' },
+    requireEncryption: { type: 'boolean', default: true, doc: 'Refuse to authenticate TCP clients before STARTTLS.' },
+    maxStanzaSize: { type: 'number', default: 262144, integer: true, min: 1024, doc: 'Largest stanza accepted, in characters (policy-violation beyond).' },
+    maxDepth: { type: 'number', default: 32, integer: true, min: 4, doc: 'Deepest element nesting inside a stanza.' },
+    maxAttributes: { type: 'number', default: 64, integer: true, min: 4, doc: 'Most attributes on one element.' },
+    rateBytesPerSecond: { type: 'number', default: 1048576, integer: true, min: 1024, doc: 'Per-connection read rate; reading pauses beyond it.' },
+    authTimeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds a connection may take to authenticate and bind.' },
+    pingIntervalSeconds: { type: 'number', default: 300, min: 1, doc: 'Idle seconds before the server pings a client (XEP-0199).' },
+    pingTimeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds a pinged client has to answer before it is disconnected.' },
+    maxLoginFailures: { type: 'number', default: 5, integer: true, min: 1, doc: 'Failed logins per account or address before throttling.' },
+    loginThrottleSeconds: { type: 'number', default: 60, min: 1, doc: 'Window over which failed logins are counted and throttled.' },
+  },
+  websocket: {
+    port: { type: 'number', default: 5280, integer: true, min: 0, max: 65535, doc: 'Plain WebSocket port (0 disables).' },
+    tlsPort: { type: 'number', default: 5443, integer: true, min: 0, max: 65535, doc: 'WebSocket over TLS port (0 disables).' },
+    path: { type: 'string', default: '/xmpp-websocket', doc: 'HTTP path of the WebSocket endpoint (RFC 7395).' },
+    consideredSecure: { type: 'boolean', default: false, doc: 'Treat plain ws:// as secure (TLS ended at a proxy): allows PLAIN.' },
+  },
+  tls: {
+    cert: { type: 'optional-string', doc: 'PEM certificate chain; a self-signed one is generated under dataDir when absent.' },
+    key: { type: 'optional-string', doc: 'PEM private key for tls.cert.' },
+  },
+  storage: {
+    backend: { type: 'string', default: 'leveldb', enum: ['leveldb', 'memory', 'dynamodb', 'cassandra'], doc: 'Where durable state lives.' },
+    path: { type: 'optional-string', doc: 'LevelDB directory (default dataDir/db).' },
+    createTables: { type: 'boolean', default: true, doc: 'Create missing tables at start-up.' },
+    dynamodb: { type: 'record', default: {}, doc: 'DynamoDB: { region, endpoint, tablePrefix, credentials }.' },
+    cassandra: { type: 'record', default: {}, doc: 'Cassandra: { contactPoints, localDataCenter, keyspace, replication }.' },
+  },
+  cluster: {
+    redis: { type: 'string[]', default: [], doc: 'Redis URL(s); empty runs a single node with an in-process session table.' },
+    redisCluster: { type: 'boolean', default: false, doc: 'The URLs are Redis Cluster seed nodes.' },
+    livenessSeconds: { type: 'number', default: 3, min: 1, doc: 'A node silent this long is declared dead.' },
+  },
+  modules: {
+    enabled: { type: 'string[]', default: [], doc: 'Extra modules to load beside the defaults.' },
+    disabled: { type: 'string[]', default: [], doc: 'Default modules not to load.' },
+    options: { type: 'record', default: {}, doc: 'Per-module options: { "<module>": { … } }.' },
+  },
+} as const satisfies Record<string, OptionSpecs>;
+
+export type Sections = typeof SECTIONS;
+export type Config = { [K in keyof Sections]: OptionValues<Sections[K]> } & { configDir: string };
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_CONFIG_FILE = resolve(here, '..', 'config', 'default.json');
+
+function readJson(file: string): Record<string, unknown> {
+  if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
+  try {
+    const v: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`${file}: top level must be an object`);
+    return v as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function merge(into: Record<string, unknown>, from: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(from)) {
+    const cur = into[k];
+    if (v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)) merge(cur as Record<string, unknown>, v as Record<string, unknown>);
+    else into[k] = v;
+  }
+}
+
+function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('SORI__') || raw === undefined) continue;
+    const path = name.slice(6).split('__');
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // A bare string.
+    }
+    let node = out;
+    for (const seg of path.slice(0, -1)) node = (node[seg] ??= {}) as Record<string, unknown>;
+    node[path[path.length - 1]!] = value;
+  }
+  return out;
+}
+
+/** Loads and validates configuration; throws ConfigError naming the bad key. */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {}): Config {
+  const raw: Record<string, unknown> = existsSync(DEFAULT_CONFIG_FILE) ? readJson(DEFAULT_CONFIG_FILE) : {};
+  if (opts.file) merge(raw, readJson(opts.file));
+  merge(raw, envOverrides(opts.env ?? process.env));
+  if (opts.overrides) merge(raw, opts.overrides);
+  for (const key of Object.keys(raw)) {
+    if (!(key in SECTIONS)) throw new ConfigError(`${key}: unknown section (known: ${Object.keys(SECTIONS).join(', ')})`);
+  }
+  const out: Record<string, unknown> = { configDir: opts.file ? dirname(resolve(opts.file)) : process.cwd() };
+  for (const [section, specs] of Object.entries(SECTIONS)) {
+    const given = raw[section];
+    if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) throw new ConfigError(`${section}: must be an object`);
+    out[section] = resolveOptions(specs as OptionSpecs, given as Record<string, unknown> | undefined, section);
+  }
+  const config = out as Config;
+  if (config.server.hosts.length === 0) throw new ConfigError('server.hosts: at least one domain is required');
+  return config;
+}
+
+export function dataPath(config: Config, ...parts: string[]): string {
+  return resolve(config.configDir, config.server.dataDir, join(...parts));
+}

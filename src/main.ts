@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { loadConfig } from './config.js';
+import { ConfigError } from './util/options.js';
+import { startSori } from './sori.js';
+
+const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
+
+try {
+  const config = loadConfig({ file: values.config });
+  const sori = await startSori(config);
+  let signalled = false;
+  const shutdown = (signal: string): void => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    sori.log.info(`${signal}: closing sessions and stopping`);
+    sori.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        sori.log.error('shutdown failed', e);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+} catch (e) {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`sori: configuration error: ${e.message}\n`);
+    process.exit(2);
+  }
+  throw e;
+}

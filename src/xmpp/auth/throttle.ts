@@ -1,0 +1,46 @@
+/**
+ * Counts failed logins per key (account, remote address) in a sliding window.
+ * Past the limit, further attempts are refused with temporary-auth-failure
+ * until the window moves on, which makes password guessing slow without
+ * locking the real user out for long.
+ */
+export class LoginThrottle {
+  private readonly failures = new Map<string, number[]>();
+
+  constructor(
+    private readonly maxFailures: number,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private recent(key: string): number[] {
+    const list = this.failures.get(key);
+    if (list === undefined) return [];
+    const cutoff = this.now() - this.windowMs;
+    while (list.length > 0 && list[0]! <= cutoff) list.shift();
+    if (list.length === 0) this.failures.delete(key);
+    return list;
+  }
+
+  isBlocked(...keys: string[]): boolean {
+    return keys.some((k) => this.recent(k).length >= this.maxFailures);
+  }
+
+  fail(...keys: string[]): void {
+    const t = this.now();
+    for (const k of keys) {
+      const list = this.failures.get(k) ?? [];
+      list.push(t);
+      this.failures.set(k, list);
+    }
+    if (this.failures.size > 100_000) this.sweep();
+  }
+
+  succeed(key: string): void {
+    this.failures.delete(key);
+  }
+
+  private sweep(): void {
+    for (const k of [...this.failures.keys()]) this.recent(k);
+  }
+}

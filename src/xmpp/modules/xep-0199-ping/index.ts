@@ -1,0 +1,40 @@
+import { x } from '../../../util/xml.js';
+import { defineModule } from '../../module.js';
+
+const NS_PING = 'urn:xmpp:ping';
+
+/**
+ * XEP-0199 XMPP Ping, both ways: clients ping the server (and accounts), and
+ * the server pings clients that have been silent, closing those that do not
+ * answer so that dead TCP connections do not linger as "online".
+ */
+export default defineModule({
+  name: 'ping',
+  implements: 'XEP-0199',
+  options: {
+    idleSeconds: { type: 'number', default: 300, min: 1, doc: 'Silence after which the server pings a client.' },
+    timeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds to answer a server ping before being disconnected.' },
+    checkEverySeconds: { type: 'number', default: 30, min: 0.1, doc: 'How often idle sessions are looked for.' },
+  },
+  start(ctx) {
+    ctx.feature(NS_PING, 'both');
+    ctx.iq('get', NS_PING, 'ping', () => null, 'both');
+
+    const pinging = new Set<string>();
+    ctx.every(ctx.options.checkEverySeconds * 1000, () => {
+      const cutoff = Date.now() - ctx.options.idleSeconds * 1000;
+      for (const session of ctx.server.allSessions()) {
+        if (!session.connected || session.lastActivity > cutoff || pinging.has(session.id)) continue;
+        pinging.add(session.id);
+        const sentAt = Date.now();
+        const ping = x('iq', { type: 'get', from: session.host, to: session.jid.full }, x('ping', { xmlns: NS_PING }));
+        void ctx.server.sendIq(ping, ctx.options.timeoutSeconds * 1000).then((reply) => {
+          pinging.delete(session.id);
+          // On timeout sendIq hands back our own request; a reply comes from the client. Any traffic since also proves it alive.
+          const answered = reply.attrs.from !== session.host;
+          if (!answered && session.open && session.connected && session.lastActivity <= sentAt) session.close('connection-timeout', 'no answer to ping');
+        });
+      }
+    });
+  },
+});

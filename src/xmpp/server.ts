@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Config } from '../config.js';
+import { normaliseDomain, parseJid, type Jid } from '../util/jid.js';
+import { createLogger, type Logger } from '../util/log.js';
+import type { OptionSpecs } from '../util/options.js';
+import type { XmlElement } from '../util/xml.js';
+import type { TableSpec, WideColumnStore } from '../storage/wide-column.js';
+import { Accounts, ACCOUNTS_TABLE } from './auth/accounts.js';
+import { LoginThrottle } from './auth/throttle.js';
+import { Hooks } from './hooks.js';
+import type { Identity, ModuleDefinition, ServerApi } from './module.js';
+import { ModuleLoader, Registrations } from './module-loader.js';
+import { IqDispatcher } from './router/iq-dispatch.js';
+import { Router, type Locator, type Resource } from './router/router.js';
+import type { ClientSession } from './session.js';
+import { SessionRegistry } from './sessions.js';
+
+/** The node-local locator: every session is on this node. Cluster mode replaces it. */
+export class LocalLocator implements Locator {
+  constructor(
+    private readonly sessions: SessionRegistry,
+    private readonly accounts: Accounts,
+  ) {}
+
+  resources(bare: string): Resource[] {
+    return this.sessions.ofAccount(bare).map((s) => ({ full: s.jid.full, priority: s.priority, session: s, node: null }));
+  }
+
+  resource(full: string): Resource | null {
+    const s = this.sessions.get(full);
+    return s === undefined ? null : { full, priority: s.priority, session: s, node: null };
+  }
+
+  async forward(): Promise<boolean> {
+    return false;
+  }
+
+  accountExists(jid: Jid): Promise<boolean> {
+    return this.accounts.exists(jid);
+  }
+}
+
+export interface ServerDeps {
+  config: Config;
+  store: WideColumnStore;
+  modules: readonly ModuleDefinition<OptionSpecs>[];
+  /** Replaces the node-local locator (cluster mode). */
+  locator?: (server: Server) => Locator;
+  log?: Logger;
+}
+
+/**
+ * The XMPP core: sessions, routing, iq dispatch, and the module host. It
+ * knows no module by name; what modules register is read back from
+ * `registrations`.
+ */
+export class Server implements ServerApi {
+  readonly nodeId: string;
+  readonly hosts: readonly string[];
+  readonly hooks = new Hooks();
+  readonly registrations = new Registrations();
+  readonly sessions = new SessionRegistry();
+  readonly accounts: Accounts;
+  readonly throttle: LoginThrottle;
+  readonly iqDispatcher: IqDispatcher;
+  readonly router: Router;
+  readonly log: Logger;
+  readonly config: Config;
+  readonly store: WideColumnStore;
+  private readonly hostSet: Set<string>;
+  private readonly loader: ModuleLoader;
+  private readonly moduleDefs: readonly ModuleDefinition<OptionSpecs>[];
+  private readonly pendingIq = new Map<string, { resolve: (el: XmlElement) => void; timer: NodeJS.Timeout }>();
+  locator: Locator;
+
+  constructor(deps: ServerDeps) {
+    const { config, store } = deps;
+    this.config = config;
+    this.store = store;
+    this.log = deps.log ?? createLogger('sori');
+    this.nodeId = config.server.nodeId ?? `${hostname()}-${process.pid}`;
+    this.hosts = config.server.hosts.map(normaliseDomain);
+    this.hostSet = new Set(this.hosts);
+    this.accounts = new Accounts(store, config.server.admins);
+    this.throttle = new LoginThrottle(config.c2s.maxLoginFailures, config.c2s.loginThrottleSeconds * 1000);
+    this.iqDispatcher = new IqDispatcher(this.log.child('iq'));
+    this.locator = deps.locator ? deps.locator(this) : new LocalLocator(this.sessions, this.accounts);
+    this.router = new Router(this.hooks, this.iqDispatcher, { resources: (b) => this.locator.resources(b), resource: (f) => this.locator.resource(f), forward: (r, s) => this.locator.forward(r, s), accountExists: (j) => this.locator.accountExists(j) }, (d) => this.hostSet.has(d), this.log.child('router'));
+    this.moduleDefs = deps.modules;
+    this.loader = new ModuleLoader({ server: this, hooks: this.hooks, iq: this.iqDispatcher, registrations: this.registrations, store, log: this.log });
+    // Replies to iqs the server itself sent (pings, pubsub publishes) end here.
+    const claimReply = (ev: { stanza: XmlElement }): boolean => this.claimIqReply(ev.stanza);
+    this.hooks.add('iq/host', claimReply, 1000);
+    this.hooks.add('iq/bare', claimReply, 1000);
+  }
+
+  /** Every table the core and the given modules need. */
+  static tables(modules: readonly ModuleDefinition<OptionSpecs>[]): TableSpec[] {
+    return [ACCOUNTS_TABLE, ...ModuleLoader.tables(modules)];
+  }
+
+  async start(): Promise<void> {
+    if (this.config.storage.createTables) await this.store.ensureTables(Server.tables(this.moduleDefs));
+    await this.loader.start(this.moduleDefs, this.config.modules.options);
+    await this.hooks.fireAsync('server/started', {});
+  }
+
+  async stop(): Promise<void> {
+    await this.hooks.fireAsync('server/stopping', {});
+    await this.loader.stopAll();
+    for (const p of this.pendingIq.values()) clearTimeout(p.timer);
+  }
+
+  moduleNames(): string[] {
+    return this.loader.names();
+  }
+
+  isLocalDomain(domain: string): boolean {
+    return this.hostSet.has(domain);
+  }
+
+  async route(stanza: XmlElement, origin: ClientSession | null = null): Promise<void> {
+    const from = stanza.attrs.from;
+    if (from === undefined) throw new Error('server.route needs a stanza with from');
+    await this.router.route(stanza, parseJid(from), origin);
+  }
+
+  /** Sends an iq from the server and resolves with the reply (or an error iq on timeout). */
+  sendIq(stanza: XmlElement, timeoutMs = 30_000): Promise<XmlElement> {
+    const id = stanza.attrs.id ?? `sori-${randomBytes(6).toString('hex')}`;
+    stanza.attrs.id = id;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pendingIq.delete(id);
+        resolve(stanza.clone());
+      }, timeoutMs);
+      timer.unref();
+      this.pendingIq.set(id, { resolve, timer });
+      this.route(stanza).catch((e: unknown) => this.log.error('sendIq route failed', e));
+    });
+  }
+
+  private claimIqReply(stanza: XmlElement): boolean {
+    const t = stanza.attrs.type;
+    if (t !== 'result' && t !== 'error') return false;
+    const id = stanza.attrs.id;
+    if (id === undefined) return false;
+    const p = this.pendingIq.get(id);
+    if (p === undefined) return false;
+    this.pendingIq.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(stanza);
+    return true;
+  }
+
+  localSessions(bare: string): readonly ClientSession[] {
+    return this.sessions.ofAccount(bare);
+  }
+
+  localSession(full: string): ClientSession | undefined {
+    return this.sessions.get(full);
+  }
+
+  sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  allSessions(): Iterable<ClientSession> {
+    return this.sessions.all();
+  }
+
+  features(): string[] {
+    return [...this.registrations.hostFeatures];
+  }
+
+  identities(): Identity[] {
+    return [...this.registrations.identities];
+  }
+
+  infoExtensions(): XmlElement[] {
+    return [...this.registrations.infoExtensions];
+  }
+}

@@ -1,0 +1,346 @@
+import { randomBytes } from 'node:crypto';
+import { JidError, normaliseResource, parseJid, tryParseJid, type Jid } from '../../util/jid.js';
+import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
+import { StanzaError, StreamError, errorReply, type StreamErrorCondition } from '../errors.js';
+import type { PreAuthStream, PreBindStream } from '../module.js';
+import type { Server } from '../server.js';
+import type { ClientSession } from '../session.js';
+import type { Transport } from '../transport/transport.js';
+import { ParseError, XmppParser } from './parser.js';
+import { C2sSession, type SessionConnection } from './client-session.js';
+import { SaslNegotiation } from './sasl-negotiation.js';
+import { processClientElement } from './inbound.js';
+
+export const NS_CLIENT = 'jabber:client';
+export const NS_STREAM = 'http://etherx.jabber.org/streams';
+export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
+const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
+const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
+export const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
+
+const enum State {
+  AwaitHeader,
+  Negotiating,
+  Bound,
+  Closed,
+}
+
+
+/**
+ * One client connection: stream headers, features, STARTTLS, SASL, resource
+ * binding, then stanzas in order into the router. The same code runs over TCP
+ * and WebSocket; only framing differs.
+ */
+export class C2sConnection implements SessionConnection, PreBindStream, PreAuthStream {
+  private state = State.AwaitHeader;
+  private readonly parser: XmppParser;
+  private headerSent = false;
+  private streamId = '';
+  host = '';
+  username = '';
+  private authenticated = false;
+  private readonly sasl: SaslNegotiation;
+  session: C2sSession | null = null;
+  private queue: XmlElement[] = [];
+  private draining = false;
+  private authTimer: NodeJS.Timeout | null;
+  private tokens: number;
+  private lastRefill = Date.now();
+
+  constructor(
+    private readonly server: Server,
+    private readonly transport: Transport,
+  ) {
+    const c = server.config.c2s;
+    this.parser = new XmppParser(
+      {
+        streamStart: (name, attrs) => this.onHeader(name, attrs),
+        stanza: (el) => this.onElement(el),
+        streamEnd: () => this.onStreamEnd(),
+      },
+      { maxStanzaSize: c.maxStanzaSize, maxDepth: c.maxDepth, maxAttributes: c.maxAttributes },
+      transport.framed,
+    );
+    this.sasl = new SaslNegotiation(server, this);
+    this.tokens = c.rateBytesPerSecond;
+    this.authTimer = setTimeout(() => this.closeWithError('connection-timeout', 'authentication took too long'), c.authTimeoutSeconds * 1000);
+    this.authTimer.unref();
+    transport.start(
+      (chunk) => this.onData(chunk),
+      () => this.onTransportClosed(),
+    );
+  }
+
+  get transportKind(): 'tcp' | 'websocket' {
+    return this.transport.kind;
+  }
+  get secure(): boolean {
+    return this.transport.secure;
+  }
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+  get channel(): Transport {
+    return this.transport;
+  }
+
+  private onData(chunk: Buffer | string): void {
+    if (this.state === State.Closed) return;
+    this.session?.touch();
+    this.rateLimit(chunk.length);
+    try {
+      if (typeof chunk === 'string') this.parser.write(chunk);
+      else this.parser.writeBytes(chunk);
+    } catch (e) {
+      if (e instanceof ParseError) this.closeWithError(e.condition, e.message);
+      else if (e instanceof StreamError) this.closeWithError(e.condition, e.text);
+      else {
+        this.server.log.error('c2s input failed', e);
+        this.closeWithError('internal-server-error');
+      }
+    }
+  }
+
+  /** Token bucket on input bytes: past the rate, stop reading until the bucket refills. */
+  private rateLimit(bytes: number): void {
+    const rate = this.server.config.c2s.rateBytesPerSecond;
+    const now = Date.now();
+    this.tokens = Math.min(rate, this.tokens + ((now - this.lastRefill) * rate) / 1000);
+    this.lastRefill = now;
+    this.tokens -= bytes;
+    if (this.tokens < 0) {
+      this.transport.pause();
+      setTimeout(() => this.transport.resume(), Math.ceil((-this.tokens * 1000) / rate)).unref();
+    }
+  }
+
+  private onHeader(name: string, attrs: Attrs): void {
+    if (name !== 'stream:stream' || attrs['xmlns:stream'] !== NS_STREAM) throw new StreamError('invalid-namespace', 'expected stream:stream in http://etherx.jabber.org/streams');
+    if (attrs.xmlns !== NS_CLIENT) throw new StreamError('invalid-namespace', 'default namespace must be jabber:client');
+    this.openStream(attrs);
+  }
+
+  private openStream(attrs: Attrs): void {
+    const to = attrs.to;
+    let domain: string | undefined;
+    try {
+      domain = to === undefined ? this.server.hosts[0] : parseJid(to).domain;
+    } catch {
+      domain = undefined;
+    }
+    this.host = this.host || (domain ?? this.server.hosts[0]!);
+    this.streamId = randomBytes(12).toString('hex');
+    this.writeHeader(attrs.from);
+    if (domain === undefined || !this.server.isLocalDomain(domain)) throw new StreamError('host-unknown', `this server does not serve ${to}`);
+    if (this.authenticated && domain !== this.host) throw new StreamError('host-unknown', 'domain changed after authentication');
+    const version = attrs.version;
+    if (version === undefined || !/^1\.\d+$/.test(version)) throw new StreamError('unsupported-version', 'XMPP 1.0 is required');
+    this.state = State.Negotiating;
+    this.writeStreamLevel(this.features());
+  }
+
+  private writeHeader(clientFrom: string | undefined): void {
+    const attrs: Attrs = { id: this.streamId, from: this.host, to: clientFrom && tryParseJid(clientFrom) ? clientFrom : undefined, version: '1.0', 'xml:lang': 'en' };
+    if (this.transport.framed) this.transport.write(serialize(x('open', { xmlns: NS_FRAMING, ...attrs })));
+    else this.transport.write(`<?xml version='1.0'?>` + openTag('stream:stream', { xmlns: NS_CLIENT, 'xmlns:stream': NS_STREAM, ...attrs }));
+    this.headerSent = true;
+  }
+
+  private features(): XmlElement {
+    const f = x('stream:features');
+    const ctx = { secure: this.transport.secure, transport: this.transport.kind, host: this.host };
+    const stage = this.authenticated ? 'post-auth' : 'pre-auth';
+    if (!this.authenticated) {
+      const tlsRequired = this.tlsRequired();
+      if (this.transport.canStartTls && !this.transport.secure) {
+        f.append(x('starttls', { xmlns: NS_TLS }, tlsRequired ? x('required') : null));
+      }
+      if (!tlsRequired) f.append(...this.sasl.features());
+    } else {
+      f.append(x('bind', { xmlns: NS_BIND }), x('session', { xmlns: NS_SESSION }, x('optional')));
+    }
+    for (const feat of this.server.registrations.streamFeatures) {
+      if (feat.stage !== stage) continue;
+      if (!this.authenticated && this.tlsRequired()) continue;
+      const el = feat.build(ctx);
+      if (el !== null) f.append(el);
+    }
+    return f;
+  }
+
+  /** TLS is mandatory before authentication on plain TCP unless configured otherwise. */
+  tlsRequired(): boolean {
+    return this.transport.kind === 'tcp' && !this.transport.secure && this.server.config.c2s.requireEncryption;
+  }
+
+  private onElement(el: XmlElement): void {
+    if (this.transport.framed && el.attrs.xmlns === NS_FRAMING) {
+      if (el.name === 'open') return this.openStream(el.attrs);
+      if (el.name === 'close') return this.onStreamEnd();
+    }
+    if (this.state === State.AwaitHeader) throw new StreamError(this.transport.framed ? 'invalid-xml' : 'not-well-formed', 'stream not opened');
+    this.queue.push(el);
+    if (!this.draining) void this.drain();
+  }
+
+  /** Stanzas are handled strictly in arrival order, even when handling is asynchronous. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0 && this.state !== State.Closed) {
+        const el = this.queue.shift()!;
+        try {
+          const r = this.state === State.Bound ? this.onBoundElement(el) : this.onNegotiationElement(el);
+          if (r !== undefined) await r;
+        } catch (e) {
+          if (e instanceof StreamError) this.closeWithError(e.condition, e.text, e.content);
+          else {
+            this.server.log.error(`c2s handling failed: ${el.toString().slice(0, 200)}`, e);
+            if (el.name === 'iq' || el.name === 'message' || el.name === 'presence') this.writeElement(errorReply(el, new StanzaError('internal-server-error')));
+          }
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private onNegotiationElement(el: XmlElement): Promise<void> | void {
+    const ns = el.attrs.xmlns;
+    if (ns === NS_TLS && el.name === 'starttls') return this.startTls();
+    if (ns === NS_SASL) {
+      if (this.authenticated) throw new StreamError('policy-violation', 'already authenticated');
+      return this.sasl.handle(el);
+    }
+    if (!this.authenticated) {
+      // Pre-auth iqs (XEP-0077 registration) are answered by modules that opt in.
+      const payloadNs = el.name === 'iq' && ns === NS_CLIENT ? el.elements()[0]?.attrs.xmlns : undefined;
+      const preAuth = payloadNs !== undefined ? this.server.registrations.preAuthIqs.get(payloadNs) : undefined;
+      if (preAuth !== undefined) return preAuth(el, this);
+      throw new StreamError('not-authorized', 'authenticate first');
+    }
+    if (el.name === 'iq' && ns === NS_CLIENT && el.attrs.type === 'set' && el.getChild('bind', NS_BIND)) return this.bind(el);
+    const preBind = ns !== undefined ? this.server.registrations.preBindElements.get(ns) : undefined;
+    if (preBind !== undefined) return preBind(el, this);
+    throw new StreamError('not-authorized', 'bind a resource first');
+  }
+
+  private async startTls(): Promise<void> {
+    if (!this.transport.canStartTls || this.transport.secure || this.authenticated) {
+      this.transport.write(serialize(x('failure', { xmlns: NS_TLS })));
+      this.finishTransport();
+      return;
+    }
+    this.transport.write(serialize(x('proceed', { xmlns: NS_TLS })));
+    this.parser.reset();
+    this.state = State.AwaitHeader;
+    try {
+      await this.transport.startTls();
+    } catch (e) {
+      this.server.log.debug(`STARTTLS failed from ${this.remoteAddress}: ${(e as Error).message}`);
+      this.state = State.Closed;
+      this.transport.destroy();
+    }
+  }
+
+  /** Called by SASL on success: the client restarts the stream (RFC 6120 §6.4.6). */
+  authSucceeded(username: string): void {
+    this.username = username;
+    this.authenticated = true;
+    this.parser.reset();
+    this.state = State.AwaitHeader;
+  }
+
+  private async bind(iq: XmlElement): Promise<void> {
+    const requested = iq.getChild('bind', NS_BIND)!.getChildText('resource')?.trim() ?? '';
+    let resource: string;
+    try {
+      resource = requested === '' ? randomBytes(6).toString('hex') : normaliseResource(requested);
+      if (resource === '') throw new JidError('empty');
+    } catch {
+      this.writeElement(errorReply(iq, new StanzaError('bad-request', 'invalid resource')));
+      return;
+    }
+    const jid: Jid = parseJid(`${this.username}@${this.host}`).withResource(resource);
+    // RFC 6120 §7.7.2.2: the new session wins; the old one is told why it ends.
+    const existing = this.server.sessions.get(jid.full);
+    if (existing !== undefined) existing.close('conflict', 'replaced by a new connection with the same resource');
+    const session = new C2sSession(this.server, jid, this);
+    this.session = session;
+    this.server.sessions.add(session);
+    this.state = State.Bound;
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.writeElement(x('iq', { type: 'result', id: iq.attrs.id }, x('bind', { xmlns: NS_BIND }, x('jid', null, jid.full))));
+    await this.server.hooks.fireAsync('session/bound', { session });
+  }
+
+  adoptSession(session: ClientSession): void {
+    const s = session as C2sSession;
+    s.attach(this);
+    this.session = s;
+    this.state = State.Bound;
+    if (this.authTimer) clearTimeout(this.authTimer);
+  }
+
+  private onBoundElement(el: XmlElement): Promise<void> | void {
+    return processClientElement(this.server, this.session!, el);
+  }
+
+  writeElement(el: XmlElement): void {
+    if (this.state === State.Closed) return;
+    if (this.transport.framed && el.attrs.xmlns === undefined && (el.name === 'message' || el.name === 'presence' || el.name === 'iq')) {
+      el = x(el.name, { xmlns: NS_CLIENT, ...el.attrs }, ...el.children);
+    }
+    this.transport.write(serialize(el));
+  }
+
+  /** Writes a stream-level element (features, errors); WebSocket frames must declare the stream prefix. */
+  private writeStreamLevel(el: XmlElement): void {
+    if (this.transport.framed) el.attrs['xmlns:stream'] = NS_STREAM;
+    this.transport.write(serialize(el));
+  }
+
+  sendRaw(el: XmlElement): void {
+    this.writeElement(el);
+  }
+
+  close(condition?: StreamErrorCondition, text?: string): void {
+    this.closeWithError(condition, text);
+  }
+
+  closeWithError(condition?: StreamErrorCondition, text?: string, content?: string): void {
+    if (this.state === State.Closed) return;
+    if (!this.headerSent) {
+      this.streamId = randomBytes(12).toString('hex');
+      this.host = this.host || this.server.hosts[0]!;
+      this.writeHeader(undefined);
+    }
+    if (condition !== undefined) this.writeStreamLevel(new StreamError(condition, text, content).toElement());
+    this.finishTransport();
+    void this.session?.finish(condition ?? null, false);
+  }
+
+  private finishTransport(): void {
+    this.state = State.Closed;
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.transport.write(this.transport.framed ? serialize(x('close', { xmlns: NS_FRAMING })) : '</stream:stream>');
+    this.transport.end();
+  }
+
+  private onStreamEnd(): void {
+    if (this.state === State.Closed) return;
+    this.finishTransport();
+    void this.session?.finish(null, false);
+  }
+
+  private onTransportClosed(): void {
+    const wasOpen = this.state !== State.Closed;
+    this.state = State.Closed;
+    if (this.authTimer) clearTimeout(this.authTimer);
+    const session = this.session;
+    if (session === null) return;
+    if (wasOpen) void session.connectionLost(this, 'connection lost');
+    else session.detach(this);
+  }
+}

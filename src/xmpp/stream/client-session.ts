@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import type { Jid } from '../../util/jid.js';
+import type { XmlElement } from '../../util/xml.js';
+import type { StreamErrorCondition } from '../errors.js';
+import type { Server } from '../server.js';
+import type { ClientSession, SessionKey } from '../session.js';
+
+/** The connection a session writes to; swapped when a stream-management session is resumed. */
+export interface SessionConnection {
+  readonly transportKind: 'tcp' | 'websocket';
+  readonly secure: boolean;
+  readonly remoteAddress: string;
+  writeElement(el: XmlElement): void;
+  closeWithError(condition?: StreamErrorCondition, text?: string, content?: string): void;
+}
+
+/**
+ * A bound client session. It outlives its connection when stream management
+ * hibernates it, which is why the connection is a replaceable field and not
+ * the session itself.
+ */
+export class C2sSession implements ClientSession {
+  readonly id = randomBytes(8).toString('hex');
+  readonly host: string;
+  priority: number | null = null;
+  presence: XmlElement | null = null;
+  interested = false;
+  open = true;
+  lastActivity = Date.now();
+  transport: 'tcp' | 'websocket';
+  secure: boolean;
+  remoteAddress: string;
+  private connection: SessionConnection | null;
+  private readonly slots: unknown[] = [];
+
+  constructor(
+    private readonly server: Server,
+    readonly jid: Jid,
+    connection: SessionConnection,
+  ) {
+    this.host = jid.domain;
+    this.connection = connection;
+    this.transport = connection.transportKind;
+    this.secure = connection.secure;
+    this.remoteAddress = connection.remoteAddress;
+  }
+
+  get connected(): boolean {
+    return this.connection !== null;
+  }
+
+  send(stanza: XmlElement): void {
+    if (!this.open) return;
+    let out: XmlElement | null = stanza;
+    const filters = this.server.registrations.outgoingFilters;
+    for (let i = 0; i < filters.length && out !== null; i++) out = filters[i]!(this, out);
+    if (out === null) return;
+    if (this.connection !== null) this.connection.writeElement(out);
+    if (out.name === 'message' && this.server.hooks.has('message/delivered')) {
+      void this.server.hooks.fire('message/delivered', { session: this, stanza: out });
+    }
+  }
+
+  sendRaw(element: XmlElement): void {
+    this.connection?.writeElement(element);
+  }
+
+  close(condition?: StreamErrorCondition, text?: string, content?: string): void {
+    if (this.connection !== null) this.connection.closeWithError(condition, text, content);
+    else void this.finish(condition ?? null, false);
+  }
+
+  get<T>(key: SessionKey<T>): T | undefined {
+    return this.slots[key.id] as T | undefined;
+  }
+
+  set<T>(key: SessionKey<T>, value: T | undefined): void {
+    this.slots[key.id] = value;
+  }
+
+  touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  /** Called by the connection when it breaks without a stream close. */
+  async connectionLost(connection: SessionConnection, reason: string): Promise<void> {
+    if (!this.open || this.connection !== connection) return;
+    const kept = await this.server.hooks.fireAsync('session/disconnected', { session: this, reason, unclean: true });
+    if (kept) this.connection = null;
+    else await this.finish(reason, true);
+  }
+
+  /** Moves the session onto a new connection (stream-management resumption). */
+  attach(connection: SessionConnection): void {
+    this.connection = connection;
+    this.transport = connection.transportKind;
+    this.secure = connection.secure;
+    this.remoteAddress = connection.remoteAddress;
+    this.touch();
+  }
+
+  /** Detaches from a connection that is being reused elsewhere, without closing it. */
+  detach(connection: SessionConnection): void {
+    if (this.connection === connection) this.connection = null;
+  }
+
+  /** Ends the session for good: unregisters it and tells modules (presence unavailable, etc.). */
+  async finish(reason: string | null, unclean: boolean): Promise<void> {
+    if (!this.open) return;
+    this.open = false;
+    this.connection = null;
+    this.server.sessions.remove(this);
+    await this.server.hooks.fireAsync('session/closed', { session: this, reason, unclean });
+  }
+}

@@ -1,0 +1,116 @@
+import { serialize, x, type XmlElement } from '../../util/xml.js';
+import { parseJid, tryParseJid } from '../../util/jid.js';
+import { StreamError } from '../errors.js';
+import { createMechanism, offeredMechanisms, SaslFailure, type SaslContext, type SaslMechanism } from '../sasl/index.js';
+import type { Server } from '../server.js';
+import type { Transport } from '../transport/transport.js';
+
+const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
+/** RFC 6120 §6.4.5: allow a few retries on one connection, then close it. */
+const MAX_FAILURES_PER_CONNECTION = 3;
+
+interface SaslHost {
+  readonly host: string;
+  readonly channel: Transport;
+  tlsRequired(): boolean;
+  authSucceeded(username: string): void;
+  closeWithError(condition: 'policy-violation', text: string): void;
+}
+
+/** The SASL exchange of one c2s stream (RFC 6120 §6). */
+export class SaslNegotiation {
+  private mechanism: SaslMechanism | null = null;
+  private failures = 0;
+
+  constructor(
+    private readonly server: Server,
+    private readonly stream: SaslHost,
+  ) {}
+
+  features(): XmlElement[] {
+    const t = this.stream.channel;
+    const cbTypes = t.secure ? t.channelBindingTypes() : [];
+    const mechs = x('mechanisms', { xmlns: NS_SASL }, ...offeredMechanisms(t.secure, cbTypes).map((m) => x('mechanism', null, m)));
+    const out = [mechs];
+    // XEP-0440: tell clients which channel-binding types we can verify.
+    if (cbTypes.length > 0) out.push(x('sasl-channel-binding', { xmlns: NS_SASL_CB }, ...cbTypes.map((type) => x('channel-binding', { type }))));
+    return out;
+  }
+
+  private context(): SaslContext {
+    const t = this.stream.channel;
+    const host = this.stream.host;
+    return {
+      credentials: async (username) => {
+        const jid = tryParseJid(`${username}@${host}`);
+        if (jid === null || jid.local !== username) return null;
+        return this.server.accounts.credentials(jid);
+      },
+      channelBindingTypes: () => (t.secure ? t.channelBindingTypes() : []),
+      channelBinding: (type) => t.channelBinding(type),
+      authzidMatches: (authzid, username) => {
+        const z = tryParseJid(authzid);
+        return z !== null && z.bare === `${username}@${host}`;
+      },
+    };
+  }
+
+  async handle(el: XmlElement): Promise<void> {
+    const throttleKeyIp = `ip:${this.stream.channel.remoteAddress}`;
+    try {
+      if (el.name === 'auth') {
+        if (this.stream.tlsRequired()) throw new SaslFailure('encryption-required', 'use STARTTLS first');
+        const name = el.attrs.mechanism ?? '';
+        const offered = offeredMechanisms(this.stream.channel.secure, this.stream.channel.secure ? this.stream.channel.channelBindingTypes() : []);
+        if (!(offered as string[]).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
+        if (this.server.throttle.isBlocked(throttleKeyIp)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts; try again later');
+        this.mechanism = createMechanism(name, this.context());
+        return await this.step(el.getText());
+      }
+      if (el.name === 'response') {
+        if (this.mechanism === null) throw new SaslFailure('malformed-request', 'no exchange in progress');
+        return await this.step(el.getText());
+      }
+      if (el.name === 'abort') {
+        this.mechanism = null;
+        throw new SaslFailure('aborted');
+      }
+      throw new StreamError('unsupported-stanza-type', `unknown SASL element ${el.name}`);
+    } catch (e) {
+      if (!(e instanceof SaslFailure)) throw e;
+      this.mechanism = null;
+      const keys = [throttleKeyIp];
+      if (e.username !== undefined && e.condition === 'not-authorized') keys.push(`user:${e.username}@${this.stream.host}`);
+      if (e.condition === 'not-authorized' || e.condition === 'malformed-request') this.server.throttle.fail(...keys);
+      this.write(x('failure', { xmlns: NS_SASL }, x(e.condition), e.text ? x('text', { 'xml:lang': 'en' }, e.text) : null));
+      if (e.condition !== 'aborted' && ++this.failures >= MAX_FAILURES_PER_CONNECTION) this.stream.closeWithError('policy-violation', 'too many failed authentication attempts');
+    }
+  }
+
+  private async step(text: string): Promise<void> {
+    let input: Buffer;
+    if (text === '=' || text === '') input = Buffer.alloc(0);
+    else {
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text.trim())) throw new SaslFailure('incorrect-encoding', 'not base64');
+      input = Buffer.from(text.trim(), 'base64');
+    }
+    const result = await this.mechanism!.step(input);
+    if (result.type === 'challenge') {
+      this.write(x('challenge', { xmlns: NS_SASL }, result.data.toString('base64')));
+      return;
+    }
+    const userKey = `user:${result.username}@${this.stream.host}`;
+    if (this.server.throttle.isBlocked(userKey)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts for this account; try again later');
+    const jid = tryParseJid(`${result.username}@${this.stream.host}`);
+    if (jid === null || jid.local !== result.username) throw new SaslFailure('not-authorized');
+    this.server.throttle.succeed(userKey);
+    this.mechanism = null;
+    this.write(x('success', { xmlns: NS_SASL }, result.data ? result.data.toString('base64') : null));
+    this.stream.authSucceeded(parseJid(`${result.username}@${this.stream.host}`).local);
+  }
+
+  private write(el: XmlElement): void {
+    this.stream.channel.write(serialize(el));
+  }
+}

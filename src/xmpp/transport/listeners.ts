@@ -1,0 +1,88 @@
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createTcpServer, type Server as NetServer, type AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { WebSocketServer } from 'ws';
+import type { Server } from '../server.js';
+import { C2sConnection } from '../stream/c2s.js';
+import type { TlsCredentials } from './certificate.js';
+import { TcpTransport } from './tcp.js';
+import { WebSocketTransport } from './websocket.js';
+
+export interface Listening {
+  /** Bound ports by listener name (c2s, c2s-tls, ws, wss), useful when configured as 0 → ephemeral. */
+  ports: Record<string, number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the configured listeners. A port of 0 in config disables a listener;
+ * the `ephemeral` flag (tests) turns every enabled port into a random free one.
+ */
+export async function listen(server: Server, tls: TlsCredentials, opts: { ephemeral?: boolean } = {}): Promise<Listening> {
+  const cfg = server.config;
+  const host = cfg.server.bind;
+  const ports: Record<string, number> = {};
+  const closers: (() => Promise<void>)[] = [];
+  const port = (p: number): number => (opts.ephemeral ? 0 : p);
+
+  const bindNet = async (name: string, srv: NetServer, p: number): Promise<void> => {
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen({ port: port(p), host, backlog: 4096 }, () => resolve());
+    });
+    ports[name] = (srv.address() as AddressInfo).port;
+    closers.push(() => new Promise((r) => srv.close(() => r())));
+    server.log.info(`${name} listening on ${host}:${ports[name]}`);
+  };
+
+  if (cfg.c2s.port) {
+    const srv = createTcpServer((socket) => new C2sConnection(server, new TcpTransport(socket, tls.context)));
+    await bindNet('c2s', srv, cfg.c2s.port);
+  }
+  if (cfg.c2s.directTlsPort) {
+    const srv = createTlsServer({ secureContext: tls.context, ALPNProtocols: ['xmpp-client'] }, (socket) => new C2sConnection(server, new TcpTransport(socket, null)));
+    srv.on('tlsClientError', () => {});
+    await bindNet('c2s-tls', srv, cfg.c2s.directTlsPort);
+  }
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = req.url ?? '/';
+    for (const [prefix, handler] of server.registrations.httpRoutes) {
+      if (path.startsWith(prefix)) return handler(req, res);
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  };
+  const wsPath = cfg.websocket.path;
+  const mountWs = async (name: string, p: number, secure: boolean): Promise<void> => {
+    const http = secure ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
+    const wss = new WebSocketServer({
+      server: http,
+      path: wsPath,
+      maxPayload: cfg.c2s.maxStanzaSize + 1024,
+      perMessageDeflate: false,
+      // RFC 7395 §3.1: the "xmpp" subprotocol is required.
+      handleProtocols: (protocols) => (protocols.has('xmpp') ? 'xmpp' : false),
+    });
+    wss.on('connection', (ws, req) => {
+      if (ws.protocol !== 'xmpp') {
+        ws.close(1002, 'the xmpp subprotocol is required');
+        return;
+      }
+      new C2sConnection(server, new WebSocketTransport(ws, req, secure || cfg.websocket.consideredSecure));
+    });
+    await bindNet(name, http, p);
+    closers.push(async () => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+    });
+  };
+  if (cfg.websocket.port) await mountWs('ws', cfg.websocket.port, false);
+  if (cfg.websocket.tlsPort) await mountWs('wss', cfg.websocket.tlsPort, true);
+
+  return {
+    ports,
+    async close() {
+      await Promise.all(closers.map((c) => c()));
+    },
+  };
+}

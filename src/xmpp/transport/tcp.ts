@@ -1,0 +1,89 @@
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { channelBinding, channelBindingTypes } from './channel-binding.js';
+import type { Transport } from './transport.js';
+
+/** A c2s TCP connection: plain with STARTTLS, or TLS from the first byte (XEP-0368). */
+export class TcpTransport implements Transport {
+  readonly kind = 'tcp' as const;
+  readonly framed = false;
+  readonly remoteAddress: string;
+  private socket: Socket | TLSSocket;
+  private onData: ((chunk: Buffer) => void) | null = null;
+  private onClose: ((hadError: boolean) => void) | null = null;
+
+  constructor(
+    socket: Socket | TLSSocket,
+    private readonly tls: SecureContext | null,
+  ) {
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress ?? 'unknown';
+    socket.setNoDelay(true);
+  }
+
+  get secure(): boolean {
+    return this.socket instanceof TLSSocket;
+  }
+
+  get canStartTls(): boolean {
+    return this.tls !== null && !this.secure;
+  }
+
+  start(onData: (chunk: Buffer) => void, onClose: (hadError: boolean) => void): void {
+    this.onData = onData;
+    this.onClose = onClose;
+    this.listen(this.socket);
+  }
+
+  private listen(s: Socket): void {
+    s.on('data', this.onData!);
+    s.once('close', this.onClose!);
+    // Errors end in 'close'; listening keeps them from crashing the process.
+    s.on('error', () => {});
+  }
+
+  write(data: string): void {
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(data);
+  }
+
+  startTls(): Promise<void> {
+    if (this.tls === null) return Promise.reject(new Error('no certificate'));
+    const raw = this.socket;
+    raw.removeListener('data', this.onData!);
+    raw.removeListener('close', this.onClose!);
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: this.tls });
+    this.socket = secure;
+    this.listen(secure);
+    return new Promise((resolve, reject) => {
+      secure.once('secure', () => resolve());
+      secure.once('error', reject);
+      secure.once('close', () => reject(new Error('closed during TLS handshake')));
+    });
+  }
+
+  channelBindingTypes(): string[] {
+    return this.socket instanceof TLSSocket ? channelBindingTypes(this.socket) : [];
+  }
+
+  channelBinding(type: string): Buffer | null {
+    return this.socket instanceof TLSSocket ? channelBinding(this.socket, type) : null;
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  end(): void {
+    this.socket.end();
+    // Do not wait forever for a peer that never closes its side.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
