@@ -262,11 +262,14 @@ export function runStoreContract(name: string, options: StoreContractOptions): v
       await store.put('expiring', pk, 'long', 'stays', { ttlSeconds: 3600 });
       await store.put('expiring', pk, 'forever', 'stays');
       await store.batchPut([{ table: 'expiring', pk, sk: 'batched', value: 'gone soon', ttlSeconds: 1 }]);
+      await store.put('expiring', pk, 'swapped', 'v1');
+      expect(await store.put('expiring', pk, 'swapped', 'v2', { ifValue: 'v1', ttlSeconds: 1 })).to.equal(true);
       const long = (await store.range('expiring', pk)).find((r) => r.sk === 'long');
       expect(long?.expiresAt).to.be.within(before + 3598, before + 3602);
       await sleep(2200);
       expect(await store.get('expiring', pk, 'short')).to.equal(undefined);
       expect(await store.get('expiring', pk, 'batched')).to.equal(undefined);
+      expect(await store.get('expiring', pk, 'swapped')).to.equal(undefined, 'a TTL set by compare-and-set expires the row');
       expect(sks(await store.range('expiring', pk))).to.deep.equal(['forever', 'long']);
       expect(sks(await store.range('expiring', pk, { limit: 1 }))).to.deep.equal(['forever']);
       expect(await store.put('expiring', pk, 'short', 'again', { ifNotExists: true })).to.equal(true, 'an expired row does not block ifNotExists');

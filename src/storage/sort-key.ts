@@ -34,3 +34,10 @@ export function inRange(sk: string, o: RangeOptions): boolean {
   }
   return true;
 }
+
+/** True when the bounds cannot hold any sort key (start above end, or equal with an exclusive side). */
+export function isEmptyRange(o: RangeOptions): boolean {
+  if (o.start === undefined || o.end === undefined) return false;
+  const c = compareSortKeys(o.start, o.end);
+  return c > 0 || (c === 0 && (o.startExclusive === true || o.endExclusive === true));
+}

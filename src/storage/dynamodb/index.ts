@@ -34,7 +34,7 @@ import {
   type TableSpec,
   type WideColumnStore,
 } from '../wide-column.js';
-import { compareSortKeys } from '../sort-key.js';
+import { isEmptyRange } from '../sort-key.js';
 import { expiresAtFor, isExpired } from '../ttl.js';
 import { ensureDynamoTable } from './tables.js';
 import { writeBatches, type WriteRequestFor } from './batch-write.js';
@@ -175,11 +175,8 @@ export class DynamoStore implements WideColumnStore {
   }
 
   async range(table: string, pk: string, options: RangeOptions = {}): Promise<Row[]> {
+    if (isEmptyRange(options)) return [];
     const { start, end } = options;
-    if (start !== undefined && end !== undefined) {
-      const c = compareSortKeys(start, end);
-      if (c > 0 || (c === 0 && (options.startExclusive || options.endExclusive))) return [];
-    }
     const values: Item = { ':pk': { S: pk }, ':now': nowSeconds() };
     let keyCondition = 'pk = :pk';
     if (start !== undefined) values[':start'] = { S: storedSk(start) };
