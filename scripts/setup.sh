@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs everything `npm test` needs, from the package registries only
+# (Debian, npm, Maven Central). Idempotent, quiet, and fast when all is there.
+#   - Debian packages: python3-slixmpp (conformance/slixmpp), redis-server, openssl,
+#     a JDK and Maven (conformance/smack);
+#   - node_modules via `npm ci` when missing or older than package-lock.json;
+#   - Smack's integration test framework into .cache/smack/lib (git-ignored);
+#   - then every other scripts/setup-<topic>.sh.
+# Fails loudly, saying what to do, when something cannot be installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+say() { echo "setup: $*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+# --- Debian packages -------------------------------------------------------
+# command or file that proves the package is there -> package name
+declare -A need=(
+  [/usr/lib/python3/dist-packages/slixmpp/__init__.py]=python3-slixmpp
+  [redis-server]=redis-server
+  [openssl]=openssl
+  [java]=openjdk-17-jdk-headless
+  [javac]=openjdk-17-jdk-headless
+  [keytool]=openjdk-17-jdk-headless
+  [mvn]=maven
+)
+missing=()
+for probe in "${!need[@]}"; do
+  if [[ $probe == /* ]]; then [ -e "$probe" ] && continue; else command -v "$probe" >/dev/null && continue; fi
+  missing+=("${need[$probe]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Update the package lists only when an install is needed (or the lists are absent).
+  apt-get update -qq >/dev/null || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || die "apt-get install ${missing[*]} failed"
+fi
+
+# --- npm -------------------------------------------------------------------
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  # The lock serialises npm with other engineers' installs on a shared work tree.
+  flock /tmp/npm.lock npm ci --no-audit --no-fund --loglevel=error >/dev/null || die "npm ci failed"
+fi
+
+# --- Smack's integration test framework (Maven Central) --------------------
+smack=$root/.cache/smack
+if [ ! -f "$smack/lib/.stamp" ] || [ conformance/smack/pom.xml -nt "$smack/lib/.stamp" ]; then
+  say "fetching Smack's integration test framework into $smack/lib"
+  rm -rf "$smack/lib.tmp"
+  mvn -q -B -f conformance/smack/pom.xml dependency:copy-dependencies -DoutputDirectory="$smack/lib.tmp" >"$smack.mvn.log" 2>&1 \
+    || { tail -20 "$smack.mvn.log" >&2; die "mvn could not fetch Smack (see $smack.mvn.log)"; }
+  rm -rf "$smack/lib" && mv "$smack/lib.tmp" "$smack/lib" && touch "$smack/lib/.stamp"
+  rm -f "$smack.mvn.log"
+fi
+report_src=conformance/smack/src/sori/TsvReport.java
+if [ ! -f "$smack/classes/sori/TsvReport.class" ] || [ "$report_src" -nt "$smack/classes/sori/TsvReport.class" ] \
+   || [ "$smack/lib/.stamp" -nt "$smack/classes/sori/TsvReport.class" ]; then
+  mkdir -p "$smack/classes"
+  javac -nowarn -d "$smack/classes" -cp "$smack/lib/*" "$report_src" || die "javac could not compile $report_src"
+fi
+
+# --- the other topics' prerequisites ---------------------------------------
+for s in scripts/setup-*.sh; do
+  [ -e "$s" ] || continue
+  bash "$s" || die "$s failed"
+done
