@@ -9,7 +9,7 @@ import { Server } from '../xmpp/server.js';
 import { C2sSession, type SessionConnection } from '../xmpp/stream/client-session.js';
 import { processClientElement } from '../xmpp/stream/inbound.js';
 import { StreamError, type StreamErrorCondition } from '../xmpp/errors.js';
-import { parseXml } from './parse-xml.js';
+import { parseXml } from '../xmpp/stream/parse-xml.js';
 
 /**
  * An in-process server for module tests: real core, real router, memory

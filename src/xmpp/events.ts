@@ -87,6 +87,8 @@ export interface EventMap {
    */
   'session/disconnected': SessionClosedEvent;
   'session/closed': SessionClosedEvent;
+  /** The session's presence or priority changed (the cluster session table follows it). */
+  'session/presence': SessionEvent;
   'account/created': AccountEvent;
   /** The account was removed: every module deletes what it kept for it. */
   'account/deleted': AccountEvent;

@@ -76,6 +76,21 @@ export interface PreBindStream {
   close(condition?: import('./errors.js').StreamErrorCondition, text?: string): void;
 }
 
+/** A resource of an account that can receive stanzas: on this node, or on another cluster node. */
+export interface Resource {
+  full: string;
+  /** Priority of its available presence; null while it has sent none (RFC 6121 "available resource" = non-null). */
+  priority: number | null;
+  /** Its current available presence, or null. */
+  presence: XmlElement | null;
+  /** Has requested the roster (receives roster pushes). */
+  interested: boolean;
+  /** Set when the session is on this node. */
+  session: ClientSession | null;
+  /** Node holding it when remote. */
+  node: string | null;
+}
+
 /** The server as modules see it. */
 export interface ServerApi {
   readonly nodeId: string;
@@ -84,6 +99,10 @@ export interface ServerApi {
   isLocalDomain(domain: string): boolean;
   /** Routes a stanza whose `from` and `to` are already set, as if the server sent it. */
   route(stanza: XmlElement, origin?: ClientSession | null): Promise<void>;
+  /** Every resource of an account, on this node and (in a cluster) on others. */
+  resources(bare: string): Promise<Resource[]>;
+  /** Fires an event for other modules (e.g. account/deleted). */
+  emit<E extends EventName>(event: E, payload: import('./events.js').EventMap[E]): Promise<boolean>;
   /** Bound sessions of an account on this node. */
   localSessions(bare: string): readonly ClientSession[];
   /** A bound session on this node by full JID. */
@@ -98,6 +117,8 @@ export interface ServerApi {
   readonly accounts: AccountsApi;
   /** Disco features registered by every loaded module. */
   features(): string[];
+  /** Disco features registered with scope 'account' or 'both' (what an account's bare JID supports). */
+  accountFeatures(): string[];
   identities(): Identity[];
   /** Extra disco#info forms (XEP-0128), e.g. contact addresses. */
   infoExtensions(): XmlElement[];

@@ -9,12 +9,17 @@ import type { TableSpec, WideColumnStore } from '../storage/wide-column.js';
 import { Accounts, ACCOUNTS_TABLE } from './auth/accounts.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { Hooks } from './hooks.js';
+import type { EventMap, EventName } from './events.js';
 import type { Identity, ModuleDefinition, ServerApi } from './module.js';
 import { ModuleLoader, Registrations } from './module-loader.js';
 import { IqDispatcher } from './router/iq-dispatch.js';
 import { Router, type Locator, type Resource } from './router/router.js';
 import type { ClientSession } from './session.js';
 import { SessionRegistry } from './sessions.js';
+
+export function localResource(s: ClientSession): Resource {
+  return { full: s.jid.full, priority: s.priority, presence: s.presence, interested: s.interested, session: s, node: null };
+}
 
 /** The node-local locator: every session is on this node. Cluster mode replaces it. */
 export class LocalLocator implements Locator {
@@ -24,12 +29,12 @@ export class LocalLocator implements Locator {
   ) {}
 
   resources(bare: string): Resource[] {
-    return this.sessions.ofAccount(bare).map((s) => ({ full: s.jid.full, priority: s.priority, session: s, node: null }));
+    return this.sessions.ofAccount(bare).map(localResource);
   }
 
   resource(full: string): Resource | null {
     const s = this.sessions.get(full);
-    return s === undefined ? null : { full, priority: s.priority, session: s, node: null };
+    return s === undefined ? null : localResource(s);
   }
 
   async forward(): Promise<boolean> {
@@ -154,6 +159,14 @@ export class Server implements ServerApi {
     return true;
   }
 
+  async resources(bare: string): Promise<Resource[]> {
+    return this.locator.resources(bare);
+  }
+
+  emit<E extends EventName>(event: E, payload: EventMap[E]): Promise<boolean> {
+    return this.hooks.fireAsync(event, payload);
+  }
+
   localSessions(bare: string): readonly ClientSession[] {
     return this.sessions.ofAccount(bare);
   }
@@ -172,6 +185,10 @@ export class Server implements ServerApi {
 
   features(): string[] {
     return [...this.registrations.hostFeatures];
+  }
+
+  accountFeatures(): string[] {
+    return [...this.registrations.accountFeatures];
   }
 
   identities(): Identity[] {

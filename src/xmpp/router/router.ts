@@ -4,18 +4,11 @@ import { errorReply, StanzaError } from '../errors.js';
 import type { EventName, RouteEvent } from '../events.js';
 import type { Hooks } from '../hooks.js';
 import type { ClientSession } from '../session.js';
+import type { Resource } from '../module.js';
 import type { IqDispatcher } from './iq-dispatch.js';
 import type { Logger } from '../../util/log.js';
 
-/** A resource of an account that can receive stanzas: here, or on another cluster node. */
-export interface Resource {
-  full: string;
-  priority: number | null;
-  /** Set when the session is on this node. */
-  session: ClientSession | null;
-  /** Node holding it when remote. */
-  node: string | null;
-}
+export type { Resource } from '../module.js';
 
 /** Where sessions live: this node only, or the cluster. */
 export interface Locator {

@@ -1,7 +1,7 @@
-import { XmppParser } from '../xmpp/stream/parser.js';
-import type { XmlElement } from '../util/xml.js';
+import { XmppParser } from './parser.js';
+import type { XmlElement } from '../../util/xml.js';
 
-/** Parses one XML element from a string (tests and tools; not for the wire). */
+/** Parses one XML element from a string (stored stanzas, tests, tools; never the wire). */
 export function parseXml(text: string): XmlElement {
   let out: XmlElement | undefined;
   const p = new XmppParser({ streamStart: () => {}, stanza: (el) => (out ??= el), streamEnd: () => {} }, { maxStanzaSize: 16 * 1024 * 1024, maxDepth: 256, maxAttributes: 256 }, true);

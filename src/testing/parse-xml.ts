@@ -1,0 +1,1 @@
+export { parseXml } from '../xmpp/stream/parse-xml.js';

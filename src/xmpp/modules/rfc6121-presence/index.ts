@@ -1,0 +1,248 @@
+import { tryParseJid, type Jid } from '../../../util/jid.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { defineModule, type Resource } from '../../module.js';
+import { SessionKey, type ClientSession } from '../../session.js';
+import type { RosterApi, RosterItem } from '../rfc6121-roster/index.js';
+import { parseXml } from '../../stream/parse-xml.js';
+
+/** Full JIDs a session sent directed presence to, who must hear its unavailable (RFC 6121 §4.6.3). */
+const DIRECTED = new SessionKey<Set<string>>('presence.directed');
+
+const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
+
+function subscribedTo(item: RosterItem | undefined): boolean {
+  return item !== undefined && (item.subscription === 'to' || item.subscription === 'both');
+}
+function subscribedFrom(item: RosterItem | undefined): boolean {
+  return item !== undefined && (item.subscription === 'from' || item.subscription === 'both');
+}
+
+function available(resources: Resource[]): Resource[] {
+  return resources.filter((r) => r.presence !== null);
+}
+
+/**
+ * RFC 6121 §3–§4: subscriptions and presence. Outbound presence is taken from
+ * clients on `stanza/in` (before routing); inbound presence for local accounts
+ * on `presence/bare` and `presence/full`.
+ */
+export default defineModule({
+  name: 'presence',
+  implements: 'RFC 6121 §3 (subscriptions), §4 (presence)',
+  depends: ['roster'],
+  start(ctx) {
+    const roster = ctx.use<RosterApi>('roster');
+    const store = roster.store;
+    const route = (stanza: XmlElement): Promise<void> => ctx.server.route(stanza);
+
+    /** Sends `stanza` (from the user's full JID) to every contact with a from/both subscription and to the user's other resources. */
+    async function broadcast(session: ClientSession, stanza: XmlElement): Promise<void> {
+      const owner = session.jid.bare;
+      for (const item of await store.all(owner)) {
+        if (subscribedFrom(item)) await route(withAddress(stanza, session.jid.full, item.jid));
+      }
+      for (const r of await ctx.server.resources(owner)) {
+        if (r.full !== session.jid.full && r.presence !== null) await deliverTo(r, withAddress(stanza, session.jid.full, r.full));
+      }
+    }
+
+    async function deliverTo(r: Resource, stanza: XmlElement): Promise<void> {
+      if (r.session !== null) r.session.send(stanza);
+      else await route(stanza);
+    }
+
+    async function outbound(session: ClientSession, stanza: XmlElement): Promise<boolean> {
+      const type = stanza.attrs.type;
+      const to = stanza.attrs.to === undefined ? null : tryParseJid(stanza.attrs.to);
+      if (stanza.attrs.to !== undefined && to === null) return false; // the router answers jid-malformed
+      if (type !== undefined && SUBSCRIPTION_TYPES.has(type)) {
+        if (to === null) return true;
+        await outboundSubscription(session, stanza, type, to.toBare());
+        return true;
+      }
+      if (type === 'probe') return true; // clients do not probe (RFC 6121 §4.3)
+      if (type === 'error') return false;
+      if (to === null || (to.bare === session.jid.bare && to.resource === '')) {
+        await broadcastPresence(session, stanza, type === 'unavailable');
+        return true;
+      }
+      // Directed presence (§4.6): remember who must hear our unavailable later.
+      if (type !== 'unavailable') {
+        const item = await store.get(session.jid.bare, to.bare);
+        if (!subscribedFrom(item)) {
+          const set = session.get(DIRECTED) ?? new Set<string>();
+          set.add(to.full);
+          session.set(DIRECTED, set);
+        }
+      } else session.get(DIRECTED)?.delete(to.full);
+      return false;
+    }
+
+    async function broadcastPresence(session: ClientSession, stanza: XmlElement, unavailable: boolean): Promise<void> {
+      const out = x('presence', { ...stanza.attrs, to: undefined, from: session.jid.full }, ...stanza.children);
+      if (unavailable) {
+        if (session.presence === null) return;
+        session.presence = null;
+        session.priority = null;
+        await ctx.server.emit('session/presence', { session });
+        await broadcast(session, out);
+        for (const full of session.get(DIRECTED) ?? []) await route(withAddress(out, session.jid.full, full));
+        session.set(DIRECTED, undefined);
+        return;
+      }
+      const initial = session.presence === null;
+      const p = Number.parseInt(stanza.getChildText('priority') ?? '0', 10);
+      session.priority = Number.isFinite(p) ? Math.max(-128, Math.min(127, p)) : 0;
+      session.presence = out;
+      await ctx.server.emit('session/presence', { session });
+      await broadcast(session, out);
+      if (!initial) return;
+      // §4.2: initial presence — probe contacts we subscribe to, show our other resources, redeliver pending requests.
+      const owner = session.jid.bare;
+      for (const item of await store.all(owner)) {
+        if (subscribedTo(item)) await route(x('presence', { type: 'probe', from: owner, to: item.jid }));
+      }
+      for (const r of available(await ctx.server.resources(owner))) {
+        if (r.full !== session.jid.full) session.send(withAddress(r.presence!, r.full, session.jid.full));
+      }
+      for (const p of await store.allPending(owner)) session.send(parseXml(p.stanza));
+      if (session.priority >= 0) await ctx.server.emit('session/available', { session });
+    }
+
+    async function outboundSubscription(session: ClientSession, stanza: XmlElement, type: string, contact: Jid): Promise<void> {
+      const owner = session.jid.bare;
+      // §3.1.2: outbound subscription stanzas carry the user's bare JID.
+      const out = x('presence', { type, from: owner, to: contact.bare, id: stanza.attrs.id }, ...stanza.children);
+      await store.withLock(owner, async () => {
+        const item = await store.get(owner, contact.bare);
+        const next: RosterItem = item ? { ...item } : { jid: contact.bare, subscription: 'none', groups: [] };
+        switch (type) {
+          case 'subscribe':
+            if (subscribedTo(item)) break;
+            next.ask = 'subscribe';
+            break;
+          case 'unsubscribe':
+            next.subscription = next.subscription === 'both' ? 'from' : next.subscription === 'to' ? 'none' : next.subscription;
+            delete next.ask;
+            break;
+          case 'subscribed':
+            if (await store.hasPending(owner, contact.bare)) {
+              await store.removePending(owner, contact.bare);
+              next.subscription = next.subscription === 'to' ? 'both' : next.subscription === 'none' ? 'from' : next.subscription;
+              delete next.approved;
+            } else if (!subscribedFrom(item)) {
+              // §3.4: pre-approval of a request that has not come yet.
+              next.approved = true;
+              if (item === undefined) {
+                await roster.update(owner, contact.bare, next);
+                return;
+              }
+            }
+            break;
+          case 'unsubscribed':
+            await store.removePending(owner, contact.bare);
+            next.subscription = next.subscription === 'both' ? 'to' : next.subscription === 'from' ? 'none' : next.subscription;
+            delete next.approved;
+            break;
+        }
+        if (JSON.stringify(next) !== JSON.stringify(item)) {
+          if (item !== undefined || type === 'subscribe' || type === 'subscribed') await roster.update(owner, contact.bare, next);
+        }
+      });
+      await route(out);
+      if (type === 'subscribed') {
+        // §3.1.5: the new subscriber gets our current presence from every available resource.
+        for (const r of available(await ctx.server.resources(owner))) await route(withAddress(r.presence!, r.full, contact.bare));
+      } else if (type === 'unsubscribed') {
+        for (const r of available(await ctx.server.resources(owner))) await route(x('presence', { type: 'unavailable', from: r.full, to: contact.bare }));
+      }
+    }
+
+    async function inboundSubscription(stanza: XmlElement, type: string, from: Jid, user: Jid): Promise<void> {
+      const owner = user.bare;
+      const contact = from.bare;
+      const stamped = x('presence', { ...stanza.attrs, from: contact, to: owner }, ...stanza.children);
+      await store.withLock(owner, async () => {
+        const item = await store.get(owner, contact);
+        switch (type) {
+          case 'subscribe': {
+            if (subscribedFrom(item)) {
+              await route(x('presence', { type: 'subscribed', from: owner, to: contact }));
+              return;
+            }
+            if (item?.approved) {
+              await roster.update(owner, contact, { ...item, subscription: item.subscription === 'to' ? 'both' : 'from', approved: undefined });
+              await route(x('presence', { type: 'subscribed', from: owner, to: contact }));
+              for (const r of available(await ctx.server.resources(owner))) await route(withAddress(r.presence!, r.full, contact));
+              return;
+            }
+            await store.addPending(owner, contact, stamped.toString());
+            for (const r of available(await ctx.server.resources(owner))) await deliverTo(r, stamped);
+            return;
+          }
+          case 'subscribed':
+            if (item === undefined || (!item.ask && subscribedTo(item))) return;
+            if (!item.ask) return;
+            await roster.update(owner, contact, { ...item, ask: undefined, subscription: item.subscription === 'from' ? 'both' : 'to' });
+            break;
+          case 'unsubscribe':
+            await store.removePending(owner, contact);
+            if (!subscribedFrom(item)) return;
+            await roster.update(owner, contact, { ...item!, subscription: item!.subscription === 'both' ? 'to' : 'none' });
+            break;
+          case 'unsubscribed':
+            if (item === undefined || (!subscribedTo(item) && !item.ask)) return;
+            await roster.update(owner, contact, { ...item, ask: undefined, subscription: item.subscription === 'both' ? 'from' : item.subscription === 'to' ? 'none' : item.subscription });
+            break;
+        }
+        for (const r of await ctx.server.resources(owner)) if (r.interested) await deliverTo(r, stamped);
+      });
+    }
+
+    async function probe(from: Jid, user: Jid): Promise<void> {
+      const item = await store.get(user.bare, from.bare);
+      if (!subscribedFrom(item)) return;
+      const resources = available(await ctx.server.resources(user.bare));
+      for (const r of resources) await route(withAddress(r.presence!, r.full, from.full));
+      if (resources.length === 0) await route(x('presence', { type: 'unavailable', from: user.bare, to: from.full }));
+    }
+
+    ctx.hook('stanza/in', ({ session, stanza }) => (stanza.name === 'presence' ? outbound(session, stanza) : false));
+
+    ctx.hook('presence/bare', async ({ stanza, from, to }) => {
+      const type = stanza.attrs.type;
+      if (type !== undefined && SUBSCRIPTION_TYPES.has(type)) await inboundSubscription(stanza, type, from, to);
+      else if (type === 'probe') await probe(from, to);
+      else if (type === undefined || type === 'unavailable') {
+        // §4.4.3: broadcast presence from a contact goes to every available resource.
+        for (const r of available(await ctx.server.resources(to.bare))) await deliverTo(r, withAddress(stanza, from.full, r.full));
+      }
+      return true;
+    });
+
+    ctx.hook('presence/full', async ({ stanza, from, to }) => {
+      const type = stanza.attrs.type;
+      if (type !== undefined && SUBSCRIPTION_TYPES.has(type)) {
+        await inboundSubscription(stanza, type, from, to.toBare());
+        return true;
+      }
+      if (type === 'probe') {
+        await probe(from, to.toBare());
+        return true;
+      }
+      return false; // directed presence: the router delivers it to that resource
+    });
+
+    ctx.hook('session/closed', async ({ session }) => {
+      if (session.presence === null && !session.get(DIRECTED)?.size) return;
+      const unavailable = x('presence', { type: 'unavailable', from: session.jid.full });
+      if (session.presence !== null) await broadcast(session, unavailable);
+      for (const full of session.get(DIRECTED) ?? []) await route(withAddress(unavailable, session.jid.full, full));
+      session.presence = null;
+    });
+  },
+});
+
+function withAddress(stanza: XmlElement, from: string, to: string): XmlElement {
+  return x(stanza.name, { ...stanza.attrs, from, to }, ...stanza.children);
+}

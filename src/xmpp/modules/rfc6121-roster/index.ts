@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { tryParseJid } from '../../../util/jid.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { StanzaError } from '../../errors.js';
+import { defineModule, type ServerApi } from '../../module.js';
+import { RosterStore, type RosterItem } from './store.js';
+
+export type { RosterItem, Subscription } from './store.js';
+
+export const NS_ROSTER = 'jabber:iq:roster';
+
+/** What the presence module (and others) use of the roster. */
+export interface RosterApi {
+  store: RosterStore;
+  /** Persists an item (or removes it when null) and pushes the change to the owner's interested resources. */
+  update(owner: string, contact: string, item: RosterItem | null): Promise<void>;
+}
+
+export function itemElement(item: RosterItem): XmlElement {
+  return x(
+    'item',
+    { jid: item.jid, name: item.name, subscription: item.subscription, ask: item.ask, approved: item.approved ? 'true' : undefined },
+    ...item.groups.map((g) => x('group', null, g)),
+  );
+}
+
+/** RFC 6121 §2.1.6: roster pushes go to every interested resource of the owner. */
+async function push(server: ServerApi, owner: string, item: XmlElement, ver: string): Promise<void> {
+  for (const r of await server.resources(owner)) {
+    if (!r.interested) continue;
+    const iq = x('iq', { type: 'set', id: `push-${randomBytes(5).toString('hex')}`, from: owner, to: r.full }, x('query', { xmlns: NS_ROSTER, ver }, item));
+    if (r.session !== null) r.session.send(iq);
+    else await server.route(iq);
+  }
+}
+
+function parseSetItem(payload: XmlElement): { jid: string; name?: string; groups: string[]; remove: boolean } {
+  const items = payload.getChildren('item');
+  if (items.length !== 1) throw new StanzaError('bad-request', 'a roster set carries exactly one item');
+  const item = items[0]!;
+  const jid = tryParseJid(item.attrs.jid);
+  if (jid === null || jid.resource !== '') throw new StanzaError('bad-request', 'item jid must be a valid bare JID');
+  const groups = item.getChildren('group').map((g) => g.getText());
+  if (groups.some((g) => g === '')) throw new StanzaError('not-acceptable', 'empty group name');
+  if (new Set(groups).size !== groups.length) throw new StanzaError('bad-request', 'duplicate group');
+  if (groups.some((g) => g.length > 1023) || (item.attrs.name?.length ?? 0) > 1023) throw new StanzaError('not-acceptable', 'name or group too long');
+  return { jid: jid.bare, name: item.attrs.name || undefined, groups, remove: item.attrs.subscription === 'remove' };
+}
+
+/** RFC 6121 §2: roster management with versioning (§2.6) and pre-approval support (§3.4). */
+export default defineModule({
+  name: 'roster',
+  implements: 'RFC 6121 §2 (roster), §2.6 (versioning)',
+  options: {
+    maxItems: { type: 'number', default: 1000, integer: true, min: 1, doc: 'Most items in one roster.' },
+  },
+  tables: [
+    { name: 'roster', description: 'Roster items: pk = owner bare JID, sk = contact bare JID.' },
+    { name: 'roster_meta', description: 'Roster version counter: pk = owner bare JID, sk = "version".' },
+    { name: 'roster_pending', description: 'Inbound subscription requests awaiting an answer: pk = owner, sk = contact.' },
+  ],
+  start(ctx) {
+    const store = new RosterStore(ctx.table('roster'), ctx.table('roster_meta'), ctx.table('roster_pending'));
+
+    const api: RosterApi = {
+      store,
+      async update(owner, contact, item) {
+        const ver = item === null ? await store.remove(owner, contact) : await store.put(owner, item);
+        await push(ctx.server, owner, item === null ? x('item', { jid: contact, subscription: 'remove' }) : itemElement(item), ver);
+      },
+    };
+    ctx.provide(api);
+
+    ctx.streamFeature('post-auth', () => x('ver', { xmlns: 'urn:xmpp:features:rosterver' }));
+    ctx.streamFeature('post-auth', () => x('sub', { xmlns: 'urn:xmpp:features:pre-approval' }));
+
+    ctx.iq(
+      'get',
+      NS_ROSTER,
+      'query',
+      async (req) => {
+        if (!req.isSelf) throw new StanzaError('forbidden', 'a roster belongs to its owner');
+        if (req.origin !== null) req.origin.interested = true;
+        const owner = req.from.bare;
+        const ver = await store.version(owner);
+        const clientVer = req.payload.attrs.ver;
+        // §2.6.3: an up-to-date cached roster gets an empty result.
+        if (clientVer !== undefined && clientVer === ver) return null;
+        const items = await store.all(owner);
+        return x('query', { xmlns: NS_ROSTER, ver }, ...items.map(itemElement));
+      },
+      'account',
+    );
+
+    ctx.iq(
+      'set',
+      NS_ROSTER,
+      'query',
+      async (req) => {
+        if (!req.isSelf) throw new StanzaError('forbidden', 'a roster belongs to its owner');
+        const owner = req.from.bare;
+        const set = parseSetItem(req.payload);
+        await store.withLock(owner, async () => {
+          const current = await store.get(owner, set.jid);
+          if (set.remove) {
+            if (current === undefined) throw new StanzaError('item-not-found');
+            await api.update(owner, set.jid, null);
+            // §2.5.2: removing an item also cancels the subscriptions both ways.
+            const from = req.from.toBare().full;
+            if (current.subscription === 'to' || current.subscription === 'both' || current.ask) {
+              await ctx.server.route(x('presence', { type: 'unsubscribe', from, to: set.jid }));
+            }
+            if (current.subscription === 'from' || current.subscription === 'both') {
+              await ctx.server.route(x('presence', { type: 'unsubscribed', from, to: set.jid }));
+            }
+            return;
+          }
+          if (current === undefined && (await store.all(owner)).length >= ctx.options.maxItems) {
+            throw new StanzaError('not-allowed', 'roster is full', 'cancel');
+          }
+          const item: RosterItem = { ...(current ?? { jid: set.jid, subscription: 'none', groups: [] }), name: set.name, groups: set.groups };
+          await api.update(owner, set.jid, item);
+        });
+        return null;
+      },
+      'account',
+    );
+
+    ctx.hook('account/deleted', async ({ jid }) => {
+      await store.deleteAccount(jid.bare);
+    });
+  },
+});

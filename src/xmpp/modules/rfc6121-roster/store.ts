@@ -1,0 +1,95 @@
+import type { Table } from '../../../storage/wide-column.js';
+
+export type Subscription = 'none' | 'to' | 'from' | 'both';
+
+/** One roster item as stored (RFC 6121 §2.1.2). */
+export interface RosterItem {
+  jid: string;
+  name?: string;
+  subscription: Subscription;
+  /** Outbound subscription request pending (RFC 6121 §2.1.2.2). */
+  ask?: 'subscribe';
+  groups: string[];
+  /** Subscription pre-approved by the user (RFC 6121 §3.4). */
+  approved?: boolean;
+}
+
+const VERSION_SK = 'version';
+
+/**
+ * Roster persistence: one partition per account (pk = owner bare JID, sk =
+ * contact bare JID), plus a per-account version counter for RFC 6121 §2.6
+ * roster versioning, and pending inbound subscription requests.
+ */
+export class RosterStore {
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly items: Table,
+    private readonly meta: Table,
+    private readonly pending: Table,
+  ) {}
+
+  /** Serialises read-modify-write cycles per account. */
+  async withLock<T>(owner: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(owner) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(owner, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(owner) === tail) this.locks.delete(owner);
+    }
+  }
+
+  async all(owner: string): Promise<RosterItem[]> {
+    const rows = await this.items.range(owner);
+    return rows.map((r) => JSON.parse(r.value) as RosterItem);
+  }
+
+  async get(owner: string, contact: string): Promise<RosterItem | undefined> {
+    return this.items.getJson<RosterItem>(owner, contact);
+  }
+
+  async put(owner: string, item: RosterItem): Promise<string> {
+    await this.items.putJson(owner, item.jid, item);
+    return this.bump(owner);
+  }
+
+  async remove(owner: string, contact: string): Promise<string> {
+    await this.items.delete(owner, contact);
+    return this.bump(owner);
+  }
+
+  async version(owner: string): Promise<string> {
+    return (await this.meta.get(owner, VERSION_SK)) ?? '0';
+  }
+
+  private async bump(owner: string): Promise<string> {
+    const next = String(Number(await this.version(owner)) + 1);
+    await this.meta.put(owner, VERSION_SK, next);
+    return next;
+  }
+
+  /** Inbound subscription requests awaiting the user's answer, kept across logins (RFC 6121 §3.1.3). */
+  async addPending(owner: string, contact: string, stanza: string): Promise<void> {
+    await this.pending.put(owner, contact, stanza);
+  }
+
+  async removePending(owner: string, contact: string): Promise<void> {
+    await this.pending.delete(owner, contact);
+  }
+
+  async allPending(owner: string): Promise<{ contact: string; stanza: string }[]> {
+    return (await this.pending.range(owner)).map((r) => ({ contact: r.sk, stanza: r.value }));
+  }
+
+  async hasPending(owner: string, contact: string): Promise<boolean> {
+    return (await this.pending.get(owner, contact)) !== undefined;
+  }
+
+  async deleteAccount(owner: string): Promise<void> {
+    await Promise.all([this.items.deletePartition(owner), this.meta.deletePartition(owner), this.pending.deletePartition(owner)]);
+  }
+}

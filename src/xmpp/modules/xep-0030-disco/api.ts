@@ -1,0 +1,41 @@
+import type { Jid } from '../../../util/jid.js';
+import type { XmlElement } from '../../../util/xml.js';
+import type { Identity } from '../../module.js';
+
+export const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+export const NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
+
+/** One `<item/>` of a disco#items result (XEP-0030 §4.1). */
+export interface DiscoItem {
+  jid: string;
+  name?: string;
+  node?: string;
+}
+
+/** The content of a disco#info result: identities, features, XEP-0128 forms. */
+export interface DiscoInfo {
+  identities: Identity[];
+  features: string[];
+  extensions: XmlElement[];
+}
+
+/** Answers disco#info for a node of the server; null when it does not know the node. */
+export type InfoNodeResolver = (node: string) => DiscoInfo | null;
+
+/**
+ * What the disco module offers modules that declare `depends: ['disco']`.
+ * Every `add…` returns a function that undoes it: pass it to `ctx.onStop` so
+ * the registration goes away with the module that made it.
+ */
+export interface DiscoApi {
+  /** Lists a service (upload, MUC, pubsub component…) in the server's disco#items. */
+  addItem(item: DiscoItem): () => void;
+  /** Answers disco#info requests to the server carrying a `node` (XEP-0115 caps nodes, ad-hoc commands…). */
+  addInfoNode(resolver: InfoNodeResolver): () => void;
+  /** An identity every account's bare JID shows besides account/registered (e.g. pubsub/pep). */
+  addAccountIdentity(identity: Identity): () => void;
+  /** Contributes items to an account's disco#items (PEP nodes…); called only for allowed requesters. */
+  addAccountItems(provider: (owner: Jid) => Promise<DiscoItem[]>): () => void;
+  /** What the server's disco#info (without node) contains right now, in the order it is sent. */
+  serverInfo(): DiscoInfo;
+}

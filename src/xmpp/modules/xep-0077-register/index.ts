@@ -1,0 +1,142 @@
+import { JidError, normaliseLocal, parseJid, type Jid } from '../../../util/jid.js';
+import { findForm, getValue } from '../../../util/data-form.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { errorReply, StanzaError } from '../../errors.js';
+import { defineModule, type IqRequest, type ModuleContext, type PreAuthStream } from '../../module.js';
+import { RegistrationThrottle } from './throttle.js';
+
+export const NS_REGISTER = 'jabber:iq:register';
+export const NS_REGISTER_FEATURE = 'http://jabber.org/features/iq-register';
+
+const options = {
+  minSecondsBetweenRegistrations: {
+    type: 'number',
+    default: 60,
+    min: 0,
+    doc: 'Seconds one IP address must wait between two registrations (0 disables the limit). Counted per node.',
+  },
+  allowInsecure: { type: 'boolean', default: false, doc: 'Allow registration on streams that are not encrypted.' },
+  instructions: { type: 'string', default: 'Choose a username and password to register with this server.', doc: 'Text shown to clients that ask how to register.' },
+} as const;
+
+type Ctx = ModuleContext<typeof options>;
+
+/**
+ * XEP-0077 In-Band Registration for the server itself: account creation
+ * before authentication, and after it password change and account removal.
+ * Off by default (open registration invites spam); enable it with
+ * `modules.enabled: ["register"]`.
+ */
+export default defineModule({
+  name: 'register',
+  implements: 'XEP-0077',
+  defaultEnabled: false,
+  options,
+  start(ctx) {
+    const throttle = new RegistrationThrottle(ctx.options.minSecondsBetweenRegistrations * 1000);
+    if (ctx.options.minSecondsBetweenRegistrations > 0) ctx.every(Math.max(1000, ctx.options.minSecondsBetweenRegistrations * 1000), () => throttle.prune());
+    const allowed = (secure: boolean): boolean => secure || ctx.options.allowInsecure;
+
+    ctx.feature(NS_REGISTER);
+    ctx.streamFeature('pre-auth', (stream) => (allowed(stream.secure) ? x('register', { xmlns: NS_REGISTER_FEATURE }) : null));
+
+    ctx.preAuthIq(NS_REGISTER, async (iq, stream) => {
+      try {
+        const result = await preAuth(ctx, throttle, iq, stream, allowed(stream.secure));
+        stream.sendRaw(x('iq', { type: 'result', id: iq.attrs.id }, result ?? undefined));
+      } catch (e) {
+        if (!(e instanceof StanzaError)) ctx.log.error('registration failed', e);
+        stream.sendRaw(errorReply(iq, e instanceof StanzaError ? e : new StanzaError('internal-server-error')));
+      }
+    });
+
+    // An authenticated user addresses these to its server (to=domain) or to nobody (to=own bare JID).
+    ctx.iq('get', NS_REGISTER, 'query', (req) => {
+      const account = ownAccount(req);
+      return x('query', { xmlns: NS_REGISTER }, x('registered'), x('username', null, account.local), x('password'));
+    }, 'both');
+    ctx.iq('set', NS_REGISTER, 'query', (req) => {
+      const account = ownAccount(req);
+      if (req.payload.getChild('remove') !== undefined) return removeAccount(ctx, account);
+      return changePassword(ctx, account, req.payload);
+    }, 'both');
+  },
+});
+
+/** The requester's own account; anything else is not ours to answer. */
+function ownAccount(req: IqRequest): Jid {
+  const atOwnServer = req.to.local === '' && req.to.resource === '' && req.to.domain === req.from.domain;
+  if (!req.isSelf && !atOwnServer) throw new StanzaError('service-unavailable');
+  return req.from.toBare();
+}
+
+async function preAuth(ctx: Ctx, throttle: RegistrationThrottle, iq: XmlElement, stream: PreAuthStream, allowed: boolean): Promise<XmlElement | null> {
+  const query = iq.getChild('query', NS_REGISTER)!;
+  const type = iq.attrs.type;
+  if (type !== 'get' && type !== 'set') throw new StanzaError('bad-request', 'iq type must be get or set');
+  if (iq.attrs.to !== undefined && iq.attrs.to !== stream.host) throw new StanzaError('service-unavailable');
+  if (!allowed) throw new StanzaError('not-authorized', 'registration requires an encrypted connection');
+  if (type === 'get') {
+    return x('query', { xmlns: NS_REGISTER }, x('instructions', null, ctx.options.instructions), x('username'), x('password'));
+  }
+  if (query.getChild('remove') !== undefined) throw new StanzaError('not-authorized', 'log in to remove an account');
+  const { username, password } = submittedCredentials(query);
+  let local: string;
+  try {
+    local = normaliseLocal(username);
+  } catch (e) {
+    if (e instanceof JidError) throw new StanzaError('not-acceptable', `invalid username: ${e.message}`);
+    throw e;
+  }
+  if (local === '') throw new StanzaError('not-acceptable', 'a username is required');
+  if (password === '') throw new StanzaError('not-acceptable', 'a password is required');
+  const wait = throttle.waitSeconds(stream.remoteAddress);
+  if (wait > 0) throw new StanzaError('resource-constraint', `too many registrations from your address; try again in ${wait} s`);
+  const jid = parseJid(`${local}@${stream.host}`);
+  if (!(await ctx.server.accounts.create(jid, password))) throw new StanzaError('conflict', 'that username is taken');
+  throttle.record(stream.remoteAddress);
+  ctx.log.info(`registered ${jid.bare} from ${stream.remoteAddress}`);
+  await ctx.server.emit('account/created', { jid });
+  return null;
+}
+
+/** Legacy fields, or the XEP-0077 §4 data form when the client sent one instead. */
+function submittedCredentials(query: XmlElement): { username: string; password: string } {
+  const form = findForm(query);
+  if (form !== undefined) return { username: getValue(form, 'username') ?? '', password: getValue(form, 'password') ?? '' };
+  return { username: query.getChildText('username') ?? '', password: query.getChildText('password') ?? '' };
+}
+
+async function changePassword(ctx: Ctx, account: Jid, query: XmlElement): Promise<null> {
+  const username = query.getChildText('username');
+  const password = query.getChildText('password');
+  if (username === undefined || password === undefined) throw new StanzaError('bad-request', 'username and password are required');
+  let local: string;
+  try {
+    local = normaliseLocal(username);
+  } catch {
+    throw new StanzaError('bad-request', 'username does not match this account');
+  }
+  if (local !== account.local) throw new StanzaError('bad-request', 'username does not match this account');
+  if (password === '') throw new StanzaError('not-acceptable', 'a password is required');
+  await ctx.server.accounts.setPassword(account, password);
+  ctx.log.info(`password changed for ${account.bare}`);
+  return null;
+}
+
+/**
+ * Removes the account, lets every module delete what it kept for it, and
+ * ends its sessions with not-authorized (XEP-0077 §3.2) once the result has
+ * been written. Only sessions on this node are reached: the core has no
+ * way yet to close a session held by another cluster node.
+ */
+async function removeAccount(ctx: Ctx, account: Jid): Promise<null> {
+  await ctx.server.accounts.remove(account);
+  ctx.log.info(`account ${account.bare} removed by its owner`);
+  await ctx.server.emit('account/deleted', { jid: account });
+  // The reply is written when this handler's promise settles; close only after it.
+  setImmediate(() => {
+    for (const s of [...ctx.server.localSessions(account.bare)]) s.close('not-authorized', 'account removed');
+  });
+  return null;
+}
