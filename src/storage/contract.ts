@@ -294,6 +294,15 @@ export function runStoreContract(name: string, options: StoreContractOptions): v
       }
     });
 
+    it('batchPut takes large values, many to one partition', async function () {
+      this.timeout(30_000);
+      const pk = freshPk('bulk');
+      const items = Array.from({ length: 8 }, (_, i) => ({ table: 'main', pk, sk: `m${i}`, value: `<body>${String(i).repeat(60_000)}</body>` }));
+      await store.batchPut(items);
+      const rows = await store.range('main', pk);
+      expect(rows.map((r) => r.value)).to.deep.equal(items.map((it) => it.value));
+    });
+
     it('scans a whole table, partition by partition', async () => {
       const pks = [freshPk('scan'), freshPk('scan'), freshPk('scan')];
       const items = pks.flatMap((pk) => ['e', 'a', 'c', 'b', 'd'].map((sk) => ({ table: 'scanned', pk, sk, value: `${pk}:${sk}` })));
