@@ -169,9 +169,11 @@ export class LevelStore implements WideColumnStore {
       if (!spec.ttl) continue;
       const expired: Buffer[] = [];
       const now = Date.now();
-      for await (const [key, raw] of this.db.iterator(tableBounds(spec.name))) {
-        if (isExpired(decodeCell(raw).expiresAt, now)) expired.push(key);
-      }
+      await this.guard(async () => {
+        for await (const [key, raw] of this.db.iterator(tableBounds(spec.name))) {
+          if (isExpired(decodeCell(raw).expiresAt, now)) expired.push(key);
+        }
+      });
       for (const key of expired) {
         await this.locks.with([key.toString('latin1')], async () => {
           const cell = await this.read(key);
