@@ -10,6 +10,7 @@ import { ALL_MODULES } from './xmpp/modules/index.js';
 import { Server } from './xmpp/server.js';
 import { loadCredentials } from './xmpp/transport/certificate.js';
 import { listen, type Listening } from './xmpp/transport/listeners.js';
+import { listenControl } from './control.js';
 
 /** Maps the storage section of the config onto a backend configuration. */
 export function storageConfig(config: Config): StorageConfig {
@@ -61,12 +62,14 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
   await server.start();
   const tls = loadCredentials({ cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir });
   const listening = await listen(server, tls, { ephemeral: opts.ephemeralPorts });
+  const control = listenControl(server, dataPath(config, 'sori.sock'));
   log.info(`sori serving ${server.hosts.join(', ')} as node ${server.nodeId} with ${server.moduleNames().length} modules on ${store.name}`);
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
     stopping ??= (async () => {
       for (const s of [...server.sessions.all()]) s.close('system-shutdown', reason);
       await listening.close();
+      control.close();
       await server.stop();
       await store.close();
     })();

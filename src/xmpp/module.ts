@@ -113,6 +113,10 @@ export interface ServerApi {
   allSessions(): Iterable<ClientSession>;
   /** Sends an iq from the server and resolves with the reply, or with an error iq on timeout. */
   sendIq(stanza: XmlElement, timeoutMs?: number): Promise<XmlElement>;
+  /** Creates an account and fires account/created; false when it exists. */
+  createAccount(jid: Jid, password: string): Promise<boolean>;
+  /** Removes an account, fires account/deleted so modules delete its data, ends its sessions. */
+  deleteAccount(jid: Jid): Promise<void>;
   /** Account store (the core's auth backend). */
   readonly accounts: AccountsApi;
   /** Disco features registered by every loaded module. */

@@ -117,6 +117,21 @@ export class Server implements ServerApi {
     for (const p of this.pendingIq.values()) clearTimeout(p.timer);
   }
 
+  /** Creates an account and tells modules; false when it exists already. */
+  async createAccount(jid: Jid, password: string): Promise<boolean> {
+    const created = await this.accounts.create(jid.toBare(), password);
+    if (created) await this.hooks.fireAsync('account/created', { jid: jid.toBare() });
+    return created;
+  }
+
+  /** Removes an account and everything modules keep for it, and ends its sessions. */
+  async deleteAccount(jid: Jid): Promise<void> {
+    const bare = jid.toBare();
+    for (const s of [...this.sessions.ofAccount(bare.bare)]) s.close('not-authorized', 'account removed');
+    await this.accounts.remove(bare);
+    await this.hooks.fireAsync('account/deleted', { jid: bare });
+  }
+
   moduleNames(): string[] {
     return this.loader.names();
   }

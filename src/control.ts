@@ -1,0 +1,86 @@
+import { createServer, createConnection, type Server as NetServer } from 'node:net';
+import { existsSync, unlinkSync } from 'node:fs';
+import { parseJid } from './util/jid.js';
+import type { Server } from './xmpp/server.js';
+
+/**
+ * Account administration shared by `sorictl` and the running server's control
+ * socket. With LevelDB only one process may open the store, so while the
+ * server runs, ctl sends its command over a Unix socket in the data dir.
+ */
+export type ControlCommand = { cmd: 'adduser' | 'passwd'; jid: string; password: string } | { cmd: 'deluser'; jid: string } | { cmd: 'list'; domain: string };
+export type ControlResult = { ok: true; output: string } | { ok: false; error: string };
+
+export async function runCommand(server: Server, c: ControlCommand): Promise<ControlResult> {
+  try {
+    switch (c.cmd) {
+      case 'adduser': {
+        const jid = parseJid(c.jid);
+        if (jid.local === '' || jid.resource !== '' || !server.isLocalDomain(jid.domain)) return { ok: false, error: `${c.jid} is not an account JID on a served domain (${server.hosts.join(', ')})` };
+        if (!(await server.createAccount(jid, c.password))) return { ok: false, error: `${jid.bare} already exists` };
+        return { ok: true, output: `created ${jid.bare}` };
+      }
+      case 'passwd': {
+        const jid = parseJid(c.jid);
+        if (!(await server.accounts.exists(jid))) return { ok: false, error: `no account ${jid.bare}` };
+        await server.accounts.setPassword(jid, c.password);
+        return { ok: true, output: `password changed for ${jid.bare}` };
+      }
+      case 'deluser': {
+        const jid = parseJid(c.jid);
+        if (!(await server.accounts.exists(jid))) return { ok: false, error: `no account ${jid.bare}` };
+        await server.deleteAccount(jid);
+        return { ok: true, output: `deleted ${jid.bare} and its data` };
+      }
+      case 'list':
+        return { ok: true, output: (await server.accounts.list(c.domain)).join('\n') };
+    }
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+}
+
+export function listenControl(server: Server, path: string): NetServer {
+  if (existsSync(path)) unlinkSync(path);
+  const srv = createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl === -1) return;
+      let cmd: ControlCommand;
+      try {
+        cmd = JSON.parse(buf.slice(0, nl)) as ControlCommand;
+      } catch {
+        sock.end(JSON.stringify({ ok: false, error: 'bad request' }) + '\n');
+        return;
+      }
+      void runCommand(server, cmd).then((r) => sock.end(JSON.stringify(r) + '\n'));
+    });
+    sock.on('error', () => {});
+  });
+  srv.listen(path);
+  srv.unref();
+  return srv;
+}
+
+/** Sends a command to a running server; null when none listens at `path`. */
+export function sendControl(path: string, c: ControlCommand): Promise<ControlResult | null> {
+  return new Promise((resolve) => {
+    if (!existsSync(path)) return resolve(null);
+    const sock = createConnection(path);
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => (buf += d));
+    sock.on('end', () => {
+      try {
+        resolve(JSON.parse(buf) as ControlResult);
+      } catch {
+        resolve(null);
+      }
+    });
+    sock.on('error', () => resolve(null));
+    sock.write(JSON.stringify(c) + '\n');
+  });
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { loadConfig, dataPath, type Config } from './config.js';
+import { sendControl, runCommand, type ControlCommand } from './control.js';
+import { createStore, copyStore } from './storage/index.js';
+import { ConfigError } from './util/options.js';
+import { createLogger, setLogLevel } from './util/log.js';
+import { Server } from './xmpp/server.js';
+import { selectModules, storageConfig } from './sori.js';
+import { ALL_MODULES } from './xmpp/modules/index.js';
+
+const USAGE = `usage: sorictl [--config FILE] <command>
+  adduser JID PASSWORD     create an account
+  passwd JID PASSWORD      change a password
+  deluser JID              delete an account and all its data
+  list [DOMAIN]            list accounts
+  storage init             create tables (keyspace) for every module
+  storage copy --from FILE --to FILE [--checkpoint FILE]
+                           copy all data between two configured stores`;
+
+function fail(msg: string): never {
+  process.stderr.write(`sorictl: ${msg}\n`);
+  process.exit(1);
+}
+
+/** Runs an account command in-process when no server holds the store. */
+async function offline(config: Config, c: ControlCommand): Promise<void> {
+  setLogLevel('warn');
+  const store = createStore(storageConfig(config));
+  const server = new Server({ config, store, modules: selectModules(config), log: createLogger('ctl') });
+  await server.start();
+  try {
+    report(await runCommand(server, c));
+  } finally {
+    await server.stop();
+    await store.close();
+  }
+}
+
+function report(r: { ok: true; output: string } | { ok: false; error: string }): void {
+  if (r.ok) {
+    if (r.output) process.stdout.write(r.output + '\n');
+  } else fail(r.error);
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, from: { type: 'string' }, to: { type: 'string' }, checkpoint: { type: 'string' } },
+  });
+  const [cmd, a, b] = positionals;
+  const config = loadConfig({ file: values.config });
+  let command: ControlCommand;
+  switch (cmd) {
+    case 'adduser':
+    case 'passwd':
+      if (!a || !b) fail(USAGE);
+      command = { cmd, jid: a, password: b };
+      break;
+    case 'deluser':
+      if (!a) fail(USAGE);
+      command = { cmd, jid: a };
+      break;
+    case 'list':
+      command = { cmd, domain: a ?? config.server.hosts[0]! };
+      break;
+    case 'storage':
+      return storage(config, a, values);
+    default:
+      fail(USAGE);
+  }
+  const viaServer = await sendControl(dataPath(config, 'sori.sock'), command);
+  if (viaServer !== null) report(viaServer);
+  else await offline(config, command);
+}
+
+async function storage(config: Config, sub: string | undefined, values: { from?: string; to?: string; checkpoint?: string }): Promise<void> {
+  const tables = Server.tables(ALL_MODULES);
+  if (sub === 'init') {
+    const store = createStore(storageConfig(config));
+    await store.ensureTables(tables);
+    await store.close();
+    process.stdout.write(`created ${tables.length} tables on ${config.storage.backend}: ${tables.map((t) => t.name).join(', ')}\n`);
+    return;
+  }
+  if (sub === 'copy') {
+    if (!values.from || !values.to) fail('storage copy needs --from FILE and --to FILE (config files whose storage sections name the stores)');
+    const from = createStore(storageConfig(loadConfig({ file: values.from })));
+    const to = createStore(storageConfig(loadConfig({ file: values.to })));
+    await from.ensureTables(tables);
+    await to.ensureTables(tables);
+    const result = await copyStore(from, to, tables, {
+      resumeFrom: values.checkpoint,
+      onProgress: (p) => process.stderr.write(`\r${JSON.stringify(p)}   `),
+    });
+    process.stderr.write('\n');
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    await from.close();
+    await to.close();
+    if (result.mismatched.length > 0) fail(`row counts differ after copy in: ${result.mismatched.join(', ')}`);
+    return;
+  }
+  fail(USAGE);
+}
+
+main().catch((e: unknown) => {
+  if (e instanceof ConfigError) fail(`configuration error: ${e.message}`);
+  fail((e as Error).stack ?? String(e));
+});
