@@ -57,7 +57,7 @@ export default defineModule({
     }, 'both');
     ctx.iq('set', NS_REGISTER, 'query', (req) => {
       const account = ownAccount(req);
-      if (req.payload.getChild('remove') !== undefined) return removeAccount(ctx, account);
+      if (req.payload.getChild('remove') !== undefined) return removeAccount(ctx, req, account);
       return changePassword(ctx, account, req.payload);
     }, 'both');
   },
@@ -93,10 +93,9 @@ async function preAuth(ctx: Ctx, throttle: RegistrationThrottle, iq: XmlElement,
   const wait = throttle.waitSeconds(stream.remoteAddress);
   if (wait > 0) throw new StanzaError('resource-constraint', `too many registrations from your address; try again in ${wait} s`);
   const jid = parseJid(`${local}@${stream.host}`);
-  if (!(await ctx.server.accounts.create(jid, password))) throw new StanzaError('conflict', 'that username is taken');
+  if (!(await ctx.server.createAccount(jid, password))) throw new StanzaError('conflict', 'that username is taken');
   throttle.record(stream.remoteAddress);
   ctx.log.info(`registered ${jid.bare} from ${stream.remoteAddress}`);
-  await ctx.server.emit('account/created', { jid });
   return null;
 }
 
@@ -125,18 +124,18 @@ async function changePassword(ctx: Ctx, account: Jid, query: XmlElement): Promis
 }
 
 /**
- * Removes the account, lets every module delete what it kept for it, and
- * ends its sessions with not-authorized (XEP-0077 §3.2) once the result has
- * been written. Only sessions on this node are reached: the core has no
- * way yet to close a session held by another cluster node.
+ * Removes the account through the core (which ends its sessions and fires
+ * account/deleted so every module deletes its data). XEP-0077 §3.2 wants the
+ * result before the stream is closed with not-authorized, so the result is
+ * written to the requesting session first; the dispatcher's own reply then
+ * finds that session closed and is dropped.
  */
-async function removeAccount(ctx: Ctx, account: Jid): Promise<null> {
-  await ctx.server.accounts.remove(account);
+async function removeAccount(ctx: Ctx, req: IqRequest, account: Jid): Promise<null> {
+  const origin = req.origin;
+  if (origin !== null && origin.open) {
+    origin.send(x('iq', { xmlns: 'jabber:client', type: 'result', id: req.stanza.attrs.id, from: req.stanza.attrs.to === undefined ? undefined : req.to.full, to: req.from.full }));
+  }
+  await ctx.server.deleteAccount(account);
   ctx.log.info(`account ${account.bare} removed by its owner`);
-  await ctx.server.emit('account/deleted', { jid: account });
-  // The reply is written when this handler's promise settles; close only after it.
-  setImmediate(() => {
-    for (const s of [...ctx.server.localSessions(account.bare)]) s.close('not-authorized', 'account removed');
-  });
   return null;
 }

@@ -1,0 +1,243 @@
+import { expect } from 'chai';
+import { parseJid } from '../../../util/jid.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { parseXml } from '../../../testing/parse-xml.js';
+import { TestServer } from '../../../testing/harness.js';
+import type { PreAuthStream } from '../../module.js';
+import register, { NS_REGISTER, NS_REGISTER_FEATURE } from './index.js';
+import { RegistrationThrottle } from './throttle.js';
+
+const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+
+/** A stream that has not authenticated, as the c2s layer hands it to pre-auth handlers. */
+class FakeStream implements PreAuthStream {
+  readonly host = 'localhost';
+  readonly sent: XmlElement[] = [];
+  constructor(
+    readonly secure = true,
+    readonly remoteAddress = '192.0.2.1',
+  ) {}
+  sendRaw(el: XmlElement): void {
+    this.sent.push(parseXml(el.toString()));
+  }
+}
+
+async function preAuth(ts: TestServer, stream: FakeStream, xml: string): Promise<XmlElement> {
+  const handler = ts.server.registrations.preAuthIqs.get(NS_REGISTER);
+  expect(handler, 'pre-auth handler for jabber:iq:register').to.not.equal(undefined);
+  const before = stream.sent.length;
+  await handler!(parseXml(xml), stream);
+  expect(stream.sent.length).to.equal(before + 1);
+  return stream.sent[before]!;
+}
+
+function registerIq(username: string, password: string, id = 'r1'): string {
+  return `<iq type='set' id='${id}'><query xmlns='jabber:iq:register'><username>${username}</username><password>${password}</password></query></iq>`;
+}
+
+function errorCondition(iq: XmlElement): string | undefined {
+  expect(iq.attrs.type).to.equal('error');
+  return iq.getChild('error')?.elements().find((e) => e.attrs.xmlns === STANZAS)?.name;
+}
+
+function start(options: Record<string, unknown> = {}): Promise<TestServer> {
+  return TestServer.start([register], { modules: { enabled: ['register'], options: { register: options } } });
+}
+
+describe('XEP-0077 in-band registration', function () {
+  let ts: TestServer;
+  afterEach(async function () {
+    await ts?.stop();
+  });
+
+  describe('before authentication', function () {
+    it('offers the stream feature on encrypted streams only, unless insecure registration is allowed', async function () {
+      ts = await start();
+      const build = (secure: boolean): (XmlElement | null)[] =>
+        ts.server.registrations.streamFeatures.filter((f) => f.stage === 'pre-auth').map((f) => f.build({ secure, transport: 'tcp', host: 'localhost' }));
+      expect(build(true).map((e) => e?.toString())).to.deep.equal([`<register xmlns="${NS_REGISTER_FEATURE}"/>`]);
+      expect(build(false)).to.deep.equal([null]);
+      expect(ts.server.features()).to.include(NS_REGISTER);
+      await ts.stop();
+      ts = await start({ allowInsecure: true });
+      expect(ts.server.registrations.streamFeatures.find((f) => f.stage === 'pre-auth')!.build({ secure: false, transport: 'tcp', host: 'localhost' })).to.not.equal(null);
+    });
+
+    it('tells the client which fields to fill', async function () {
+      ts = await start();
+      const reply = await preAuth(ts, new FakeStream(), `<iq type='get' id='g1'><query xmlns='jabber:iq:register'/></iq>`);
+      expect(reply.attrs.type).to.equal('result');
+      expect(reply.attrs.id).to.equal('g1');
+      const q = reply.getChild('query', NS_REGISTER)!;
+      expect(q.elements().map((e) => e.name)).to.deep.equal(['instructions', 'username', 'password']);
+      expect(q.getChildText('instructions')).to.match(/username and password/);
+    });
+
+    it('creates an account that can log in with its password, and fires account/created', async function () {
+      ts = await start();
+      const created: string[] = [];
+      ts.server.hooks.add('account/created', ({ jid }) => void created.push(jid.bare));
+      const reply = await preAuth(ts, new FakeStream(), registerIq('Juliet', 'r0meo'));
+      expect(reply.attrs.type).to.equal('result');
+      expect(reply.attrs.id).to.equal('r1');
+      const jid = parseJid('juliet@localhost');
+      expect(await ts.server.accounts.verifyPassword(jid, 'r0meo')).to.equal(true);
+      expect(await ts.server.accounts.verifyPassword(jid, 'wrong')).to.equal(false);
+      expect(created).to.deep.equal(['juliet@localhost']);
+    });
+
+    it('accepts the username and password in a data form (XEP-0077 §4)', async function () {
+      ts = await start();
+      const reply = await preAuth(
+        ts,
+        new FakeStream(),
+        `<iq type='set' id='f1'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>
+          <field var='FORM_TYPE'><value>jabber:iq:register</value></field>
+          <field var='username'><value>nurse</value></field><field var='password'><value>pw</value></field>
+        </x></query></iq>`,
+      );
+      expect(reply.attrs.type).to.equal('result');
+      expect(await ts.server.accounts.verifyPassword(parseJid('nurse@localhost'), 'pw')).to.equal(true);
+    });
+
+    it('answers conflict for a taken username and keeps the old password', async function () {
+      ts = await start({ minSecondsBetweenRegistrations: 0 });
+      await ts.addUser('romeo@localhost', 'first');
+      expect(errorCondition(await preAuth(ts, new FakeStream(), registerIq('romeo', 'second')))).to.equal('conflict');
+      expect(await ts.server.accounts.verifyPassword(parseJid('romeo@localhost'), 'first')).to.equal(true);
+    });
+
+    it('answers not-acceptable for a bad or missing username and an empty password', async function () {
+      ts = await start({ minSecondsBetweenRegistrations: 0 });
+      const s = new FakeStream();
+      expect(errorCondition(await preAuth(ts, s, registerIq('a b', 'pw')))).to.equal('not-acceptable');
+      expect(errorCondition(await preAuth(ts, s, registerIq('a@b', 'pw')))).to.equal('not-acceptable');
+      expect(errorCondition(await preAuth(ts, s, registerIq('', 'pw')))).to.equal('not-acceptable');
+      expect(errorCondition(await preAuth(ts, s, registerIq('tybalt', '')))).to.equal('not-acceptable');
+      expect(errorCondition(await preAuth(ts, s, `<iq type='set' id='m'><query xmlns='jabber:iq:register'><password>pw</password></query></iq>`))).to.equal('not-acceptable');
+      expect(await ts.server.accounts.list('localhost')).to.deep.equal([]);
+    });
+
+    it('refuses registration on an unencrypted stream unless allowed', async function () {
+      ts = await start();
+      expect(errorCondition(await preAuth(ts, new FakeStream(false), registerIq('mercutio', 'pw')))).to.equal('not-authorized');
+      expect(await ts.server.accounts.exists(parseJid('mercutio@localhost'))).to.equal(false);
+      await ts.stop();
+      ts = await start({ allowInsecure: true });
+      expect((await preAuth(ts, new FakeStream(false), registerIq('mercutio', 'pw'))).attrs.type).to.equal('result');
+    });
+
+    it('limits registrations per address, and not at all with 0', async function () {
+      ts = await start({ minSecondsBetweenRegistrations: 60 });
+      expect((await preAuth(ts, new FakeStream(true, '192.0.2.7'), registerIq('one', 'pw'))).attrs.type).to.equal('result');
+      const second = await preAuth(ts, new FakeStream(true, '192.0.2.7'), registerIq('two', 'pw'));
+      expect(errorCondition(second)).to.equal('resource-constraint');
+      expect(second.getChild('error')!.attrs.type).to.equal('wait');
+      expect(await ts.server.accounts.exists(parseJid('two@localhost'))).to.equal(false);
+      expect((await preAuth(ts, new FakeStream(true, '192.0.2.8'), registerIq('three', 'pw'))).attrs.type).to.equal('result');
+      await ts.stop();
+      ts = await start({ minSecondsBetweenRegistrations: 0 });
+      for (const name of ['four', 'five', 'six']) {
+        expect((await preAuth(ts, new FakeStream(true, '192.0.2.7'), registerIq(name, 'pw'))).attrs.type).to.equal('result');
+      }
+    });
+
+    it('does not let an unauthenticated stream remove an account', async function () {
+      ts = await start();
+      await ts.addUser('romeo@localhost');
+      const reply = await preAuth(ts, new FakeStream(), `<iq type='set' id='x'><query xmlns='jabber:iq:register'><remove/></query></iq>`);
+      expect(errorCondition(reply)).to.equal('not-authorized');
+      expect(await ts.server.accounts.exists(parseJid('romeo@localhost'))).to.equal(true);
+    });
+  });
+
+  describe('after authentication', function () {
+    it('reports the account as registered', async function () {
+      ts = await start();
+      const alice = await ts.login('alice@localhost/phone');
+      const reply = await alice.iq(`<iq type='get'><query xmlns='jabber:iq:register'/></iq>`);
+      expect(reply.attrs.type).to.equal('result');
+      const q = reply.getChild('query', NS_REGISTER)!;
+      expect(q.getChild('registered')).to.not.equal(undefined);
+      expect(q.getChildText('username')).to.equal('alice');
+    });
+
+    it('changes the password, addressed to nobody or to the server', async function () {
+      ts = await start();
+      const alice = await ts.login('alice@localhost/phone', { password: 'old' });
+      const jid = parseJid('alice@localhost');
+      let reply = await alice.iq(`<iq type='set'><query xmlns='jabber:iq:register'><username>alice</username><password>new1</password></query></iq>`);
+      expect(reply.attrs.type).to.equal('result');
+      expect(await ts.server.accounts.verifyPassword(jid, 'new1')).to.equal(true);
+      expect(await ts.server.accounts.verifyPassword(jid, 'old')).to.equal(false);
+      reply = await alice.iq(`<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><username>alice</username><password>new2</password></query></iq>`);
+      expect(reply.attrs.type).to.equal('result');
+      expect(await ts.server.accounts.verifyPassword(jid, 'new2')).to.equal(true);
+    });
+
+    it('refuses a password change for another username or to an empty password', async function () {
+      ts = await start();
+      await ts.addUser('bob@localhost', 'bobpw');
+      const alice = await ts.login('alice@localhost/phone', { password: 'old' });
+      let reply = await alice.iq(`<iq type='set'><query xmlns='jabber:iq:register'><username>bob</username><password>mine</password></query></iq>`);
+      expect(errorCondition(reply)).to.equal('bad-request');
+      expect(await ts.server.accounts.verifyPassword(parseJid('bob@localhost'), 'bobpw')).to.equal(true);
+      reply = await alice.iq(`<iq type='set'><query xmlns='jabber:iq:register'><username>alice</username><password></password></query></iq>`);
+      expect(errorCondition(reply)).to.equal('not-acceptable');
+      expect(await ts.server.accounts.verifyPassword(parseJid('alice@localhost'), 'old')).to.equal(true);
+      // Another account is not a registration service.
+      reply = await alice.iq(`<iq type='set' to='bob@localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>`);
+      expect(errorCondition(reply)).to.equal('service-unavailable');
+      expect(await ts.server.accounts.exists(parseJid('bob@localhost'))).to.equal(true);
+    });
+
+    it('removes the account: result first, then account/deleted and every session closed with not-authorized', async function () {
+      ts = await start();
+      await ts.addUser('bob@localhost');
+      const deleted: string[] = [];
+      ts.server.hooks.add('account/deleted', ({ jid }) => void deleted.push(jid.bare));
+      const phone = await ts.login('alice@localhost/phone');
+      const laptop = await ts.login('alice@localhost/laptop');
+      const bob = await ts.login('bob@localhost/desk');
+      let resultBeforeClose: boolean | undefined;
+      ts.server.hooks.add('session/closed', ({ session }) => {
+        if (session.jid.full === 'alice@localhost/phone') resultBeforeClose = phone.received.some((e) => e.attrs.id === 'unreg1');
+      });
+      const reply = await phone.iq(`<iq type='set' id='unreg1'><query xmlns='jabber:iq:register'><remove/></query></iq>`);
+      expect(reply.attrs.type).to.equal('result');
+      expect(phone.all((e) => e.attrs.id === 'unreg1')).to.have.length(1);
+      expect(resultBeforeClose).to.equal(true);
+      expect(phone.closedWith).to.equal('not-authorized');
+      expect(laptop.closedWith).to.equal('not-authorized');
+      expect(bob.closedWith).to.equal(undefined);
+      expect(deleted).to.deep.equal(['alice@localhost']);
+      expect(await ts.server.accounts.exists(parseJid('alice@localhost'))).to.equal(false);
+      expect(ts.server.localSessions('alice@localhost')).to.have.length(0);
+    });
+  });
+});
+
+describe('RegistrationThrottle', function () {
+  it('makes an address wait the interval after a registration, then forgets it', function () {
+    let now = 1_000_000;
+    const t = new RegistrationThrottle(60_000, () => now);
+    expect(t.waitSeconds('a')).to.equal(0);
+    t.record('a');
+    now += 30_500;
+    expect(t.waitSeconds('a')).to.equal(30);
+    expect(t.waitSeconds('b')).to.equal(0);
+    t.prune();
+    expect(t.size).to.equal(1);
+    now += 29_500;
+    expect(t.waitSeconds('a')).to.equal(0);
+    t.prune();
+    expect(t.size).to.equal(0);
+  });
+
+  it('keeps nothing when disabled', function () {
+    const t = new RegistrationThrottle(0);
+    t.record('a');
+    expect(t.waitSeconds('a')).to.equal(0);
+    expect(t.size).to.equal(0);
+  });
+});
