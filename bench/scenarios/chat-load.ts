@@ -4,7 +4,8 @@
  * receiver computes delivery latency. Scheduled (not actual) send time is
  * used so a stalled generator or server cannot hide latency (no coordinated
  * omission). Rates are total messages/s over all pairs, rising in steps; a
- * step passes when nothing is lost and p99 < the target.
+ * step passes when nothing is lost and p99 < the target; a step that fails
+ * on latency alone is retried once after a pause, then the ramp stops.
  */
 import { summarize, type LatencySummary } from '../stats.js';
 import type { ChatResult, ConnectResult } from '../worker/protocol.js';
@@ -93,14 +94,21 @@ export async function runChatLoad(context: ScenarioContext): Promise<ScenarioRes
   log(`chat fixed ${describeStep(fixed)}`);
   const steps: ChatStepResult[] = [];
   let highestPassing = 0;
+  const passes = (result: ChatStepResult): boolean => result.lost === 0 && result.latency.p99 < options.p99TargetMs;
   for (const rate of options.rates) {
     await sleep(1000);
-    const result = await runChatStep(context, shares, rate, options.stepSeconds);
+    let result = await runChatStep(context, shares, rate, options.stepSeconds);
     steps.push(result);
-    const passed = result.lost === 0 && result.latency.p99 < options.p99TargetMs;
-    log(`chat step ${describeStep(result)} ${passed ? 'PASS' : 'FAIL'}`);
+    log(`chat step ${describeStep(result)} ${passes(result) ? 'PASS' : 'FAIL'}`);
+    if (!passes(result) && result.lost === 0) {
+      // One retry after a pause, so a single hiccup (GC, a neighbour's burst) does not end the ramp.
+      await sleep(3000);
+      result = await runChatStep(context, shares, rate, options.stepSeconds);
+      steps.push(result);
+      log(`chat step (retry) ${describeStep(result)} ${passes(result) ? 'PASS' : 'FAIL'}`);
+    }
     if (result.errors.length) log(`chat: ${result.errors.slice(0, 3).join(' | ')}`);
-    if (!passed) break; // an overloaded server carries its backlog into the next step: stop here
+    if (!passes(result)) break; // an overloaded server carries its backlog into the next step: stop here
     highestPassing = rate;
   }
   await context.pool.all(() => ({ kind: 'disconnect-all' }));

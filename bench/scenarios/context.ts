@@ -48,17 +48,20 @@ export interface CpuReport {
   serverCpuSeconds: number;
   /** Generator CPU-seconds per wall second; 1.0 means one core fully busy. */
   generatorCores: number;
+  /** Busiest worker's event-loop utilization (0..1). Near 1 means the generator may be the limit. */
+  generatorEventLoop: number;
   serverCores: number;
 }
 
 /** Measure generator and server CPU over `work`, so results can show who was saturated. */
 export async function withCpu<T>(context: ScenarioContext, work: () => Promise<T>): Promise<{ value: T; cpu: CpuReport }> {
-  await context.pool.cpuSeconds();
+  await context.pool.cpuSince();
   const serverBefore = readCpuSeconds(context.server.pid);
   const started = performance.now();
   const value = await work();
   const wallSeconds = (performance.now() - started) / 1000;
-  const generatorCpuSeconds = await context.pool.cpuSeconds();
+  const generator = await context.pool.cpuSince();
+  const generatorCpuSeconds = generator.cpuSeconds;
   const serverCpuSeconds = readCpuSeconds(context.server.pid) - serverBefore;
   return {
     value,
@@ -67,13 +70,15 @@ export async function withCpu<T>(context: ScenarioContext, work: () => Promise<T
       generatorCpuSeconds,
       serverCpuSeconds,
       generatorCores: generatorCpuSeconds / wallSeconds,
+      generatorEventLoop: generator.maxEventLoopUtilization,
       serverCores: serverCpuSeconds / wallSeconds,
     },
   };
 }
 
 export function describeCpu(cpu: CpuReport): string {
-  return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core, server ${(cpu.serverCores * 100).toFixed(0)}% of a core over ${cpu.wallSeconds.toFixed(1)} s`;
+  const busy = cpu.generatorEventLoop > 0.9 ? ' (GENERATOR SATURATED or starved: treat as a lower bound)' : '';
+  return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core with event loop ${(cpu.generatorEventLoop * 100).toFixed(0)}% busy${busy}, server ${(cpu.serverCores * 100).toFixed(0)}% of a core over ${cpu.wallSeconds.toFixed(1)} s`;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -58,10 +58,13 @@ export class WorkerPool {
     return shares;
   }
 
-  /** CPU seconds all workers used since the previous call. */
-  async cpuSeconds(): Promise<number> {
+  /** CPU seconds all workers used since the previous call, and the busiest worker's event-loop utilization. */
+  async cpuSince(): Promise<{ cpuSeconds: number; maxEventLoopUtilization: number }> {
     const readings = await this.all<CpuResult>(() => ({ kind: 'cpu' }));
-    return readings.reduce((sum, reading) => sum + (reading.userMicros + reading.systemMicros) / 1e6, 0);
+    return {
+      cpuSeconds: readings.reduce((sum, reading) => sum + (reading.userMicros + reading.systemMicros) / 1e6, 0),
+      maxEventLoopUtilization: Math.max(...readings.map((reading) => reading.eventLoopUtilization)),
+    };
   }
 
   close(): void {

@@ -19,7 +19,7 @@ export type Command =
   /** Log accounts in and keep them connected (chat pairs, idle sessions, or warming the SCRAM cache). */
   | { kind: 'connect'; accounts: number[]; concurrency: number }
   | { kind: 'disconnect-all' }
-  /** Send `messageCount`-free chat at `ratePerSecond` among held pairs for `durationMs`, then wait up to `drainMs`. */
+  /** Chat among held pairs at `ratePerSecond` (this worker's share) for `durationMs`, then wait up to `drainMs` for deliveries. */
   | { kind: 'chat'; pairs: [number, number][]; ratePerSecond: number; durationMs: number; drainMs: number; step: number }
   /** Closed-loop MAM page queries by `accounts` (already connected) for `durationMs`. */
   | { kind: 'mam'; accounts: number[]; durationMs: number; pageSize: number }
@@ -47,7 +47,6 @@ export interface ChatResult {
   latencyMs: Float64Array;
   /** Largest delay between a message's scheduled and actual send: the generator's own lag. */
   maxSendLagMs: number;
-  /** Messages of this step that arrived after the drain wait ended (counted as lost too). */
   errors: string[];
 }
 
@@ -62,6 +61,8 @@ export interface MamResult {
 export interface CpuResult {
   userMicros: number;
   systemMicros: number;
+  /** Share of wall time the event loop was busy; far above the CPU share means the worker was starved of CPU. */
+  eventLoopUtilization: number;
 }
 
 export type Reply =

@@ -190,10 +190,13 @@ async function mam(command: Extract<Command, { kind: 'mam' }>): Promise<MamResul
 }
 
 let cpuAtLastRead = process.cpuUsage();
+let eventLoopAtLastRead = performance.eventLoopUtilization();
 function cpu(): CpuResult {
   const delta = process.cpuUsage(cpuAtLastRead);
+  const eventLoop = performance.eventLoopUtilization(eventLoopAtLastRead);
   cpuAtLastRead = process.cpuUsage();
-  return { userMicros: delta.user, systemMicros: delta.system };
+  eventLoopAtLastRead = performance.eventLoopUtilization();
+  return { userMicros: delta.user, systemMicros: delta.system, eventLoopUtilization: eventLoop.utilization };
 }
 
 async function run(command: Command): Promise<unknown> {
