@@ -22,6 +22,9 @@ export interface DiscoInfo {
 /** Answers disco#info for a node of the server; null when it does not know the node. */
 export type InfoNodeResolver = (node: string) => DiscoInfo | null;
 
+/** Answers disco#items requests to the server carrying a `node` (XEP-0050 command lists…), for this requester; null when it does not know the node. */
+export type ItemsNodeResolver = (node: string, requester: Jid) => DiscoItem[] | null | Promise<DiscoItem[] | null>;
+
 /**
  * What the disco module offers modules that declare `depends: ['disco']`.
  * Every `add…` returns a function that undoes it: pass it to `ctx.onStop` so
@@ -32,6 +35,8 @@ export interface DiscoApi {
   addItem(item: DiscoItem): () => void;
   /** Answers disco#info requests to the server carrying a `node` (XEP-0115 caps nodes, ad-hoc commands…). */
   addInfoNode(resolver: InfoNodeResolver): () => void;
+  /** Answers disco#items requests to the server carrying a `node`. */
+  addItemsNode(resolver: ItemsNodeResolver): () => void;
   /** An identity every account's bare JID shows besides account/registered (e.g. pubsub/pep). */
   addAccountIdentity(identity: Identity): () => void;
   /** Contributes items to an account's disco#items (PEP nodes…); called only for allowed requesters. */

@@ -3,7 +3,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule, type Identity, type IqRequest } from '../../module.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
-import { NS_DISCO_INFO, NS_DISCO_ITEMS, type DiscoApi, type DiscoInfo, type DiscoItem, type InfoNodeResolver } from './api.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS, type DiscoApi, type DiscoInfo, type DiscoItem, type InfoNodeResolver, type ItemsNodeResolver } from './api.js';
 
 export * from './api.js';
 
@@ -70,6 +70,7 @@ export default defineModule({
     const roster = ctx.use<RosterApi>('roster');
     const items: DiscoItem[] = [];
     const infoNodes: InfoNodeResolver[] = [];
+    const itemsNodes: ItemsNodeResolver[] = [];
     const accountIdentities: Identity[] = [{ category: 'account', type: 'registered' }];
     const accountItemProviders: ((owner: Jid) => Promise<DiscoItem[]>)[] = [];
     const serverIdentity: Identity = { category: 'server', type: 'im', name: ctx.options.name };
@@ -81,6 +82,7 @@ export default defineModule({
     const api: DiscoApi = {
       addItem: (item) => (items.push(item), remover(items, item)),
       addInfoNode: (resolver) => (infoNodes.push(resolver), remover(infoNodes, resolver)),
+      addItemsNode: (resolver) => (itemsNodes.push(resolver), remover(itemsNodes, resolver)),
       addAccountIdentity: (identity) => (accountIdentities.push(identity), remover(accountIdentities, identity)),
       addAccountItems: (provider) => (accountItemProviders.push(provider), remover(accountItemProviders, provider)),
       serverInfo: () => ({
@@ -127,8 +129,12 @@ export default defineModule({
       async (req) => {
         const node = req.payload.attrs.node;
         if (req.to.local === '') {
-          if (node !== undefined) throw new StanzaError('item-not-found');
-          return itemsElement(items, undefined);
+          if (node === undefined) return itemsElement(items, undefined);
+          for (const resolve of itemsNodes) {
+            const found = await resolve(node, req.from);
+            if (found !== null) return itemsElement(found, node);
+          }
+          throw new StanzaError('item-not-found');
         }
         if (!(await mayDisco(req))) throw new StanzaError('service-unavailable');
         if (node !== undefined) throw new StanzaError('item-not-found');
