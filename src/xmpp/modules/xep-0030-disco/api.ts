@@ -22,8 +22,8 @@ export interface DiscoInfo {
 /** Answers disco#info for a node of the server; null when it does not know the node. */
 export type InfoNodeResolver = (node: string) => DiscoInfo | null;
 
-/** Answers disco#items requests to the server carrying a `node` (XEP-0050 command lists…), for this requester; null when it does not know the node. */
-export type ItemsNodeResolver = (node: string, requester: Jid) => DiscoItem[] | null | Promise<DiscoItem[] | null>;
+/** Answers disco#items requests to the server (`to`, a served domain) carrying a `node` (XEP-0050 command lists…), for this requester; null when it does not know the node. */
+export type ItemsNodeResolver = (node: string, requester: Jid, to: Jid) => DiscoItem[] | null | Promise<DiscoItem[] | null>;
 
 /**
  * What the disco module offers modules that declare `depends: ['disco']`.

@@ -131,7 +131,7 @@ export default defineModule({
         if (req.to.local === '') {
           if (node === undefined) return itemsElement(items, undefined);
           for (const resolve of itemsNodes) {
-            const found = await resolve(node, req.from);
+            const found = await resolve(node, req.from, req.to);
             if (found !== null) return itemsElement(found, node);
           }
           throw new StanzaError('item-not-found');
