@@ -1,16 +1,34 @@
 // Summarises a sinttest report (written by src/sori/TsvReport.java) per
 // specification and checks its failures against a known-failures list.
-//   node report.mjs report.tsv known-failures.txt
+//   node report.mjs report.tsv known-failures.txt [retry.tsv]
+//   node report.mjs --unexpected report.tsv known-failures.txt   (prints Class.method of unlisted failures)
+// retry.tsv is a second run of just the unlisted failures: a test that passes
+// there counts as passed and is named as flaky.
 // A known-failures line is a test name, optionally followed by "# reason". A name
 // matches Smack's concrete test "Class.method (Type, …)" exactly, by "Class.method",
 // or by "Class" (every test of the class). Exit 1 if any failure is not listed.
 import { readFileSync, existsSync } from 'node:fs';
 
-const [reportFile, knownFile] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const listOnly = argv[0] === '--unexpected';
+if (listOnly) argv.shift();
+const [reportFile, knownFile, retryFile] = argv;
 if (!reportFile || !knownFile) {
-  console.error('usage: node report.mjs report.tsv known-failures.txt');
+  console.error('usage: node report.mjs [--unexpected] report.tsv known-failures.txt [retry.tsv]');
   process.exit(2);
 }
+
+/** Rows of a report file: { status, spec, test, reason }. */
+function rows(file) {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [status, spec, test, reason] = line.split('\t');
+      return { status, spec, test, reason };
+    });
+}
+const passedOnRetry = new Set(retryFile && existsSync(retryFile) ? rows(retryFile).filter((r) => r.status === 'passed').map((r) => r.test) : []);
 
 const known = new Map(); // name -> reason
 if (existsSync(knownFile)) {
@@ -32,23 +50,29 @@ function knownEntry(test) {
 const perSpec = new Map();
 const totals = { passed: 0, failed: 0, impossible: 0 };
 const unexpected = [];
-const usedKnown = new Set();
-for (const line of readFileSync(reportFile, 'utf8').split('\n')) {
-  if (!line) continue;
-  const [status, spec, test, reason] = line.split('\t');
+const flaky = [];
+for (let { status, spec, test, reason } of rows(reportFile)) {
   if (!(status in totals)) continue;
+  if (status === 'failed' && passedOnRetry.has(test)) {
+    flaky.push(test);
+    status = 'passed';
+  }
   totals[status]++;
   const row = perSpec.get(spec) ?? { passed: 0, failed: 0, impossible: 0 };
   row[status]++;
   perSpec.set(spec, row);
   if (status === 'failed') {
     const entry = knownEntry(test);
-    if (entry === undefined) unexpected.push(`${test} [${spec}]: ${reason}`);
-    else usedKnown.add(entry);
+    if (entry === undefined) unexpected.push({ test, line: `${test} [${spec}]: ${reason}` });
   } else if (status === 'passed') {
     const entry = knownEntry(test);
     if (entry !== undefined && entry === test) console.log(`smack: now passes, remove from ${knownFile}: ${test}`);
   }
+}
+
+if (listOnly) {
+  for (const u of unexpected) console.log(u.test.split(' (')[0]);
+  process.exit(0);
 }
 
 const specs = [...perSpec.keys()].sort();
@@ -63,8 +87,9 @@ const knownFailed = totals.failed - unexpected.length;
 if (knownFailed) console.log(`smack: ${knownFailed} failure(s) listed in ${knownFile}`);
 if (unexpected.length) {
   console.log(`smack: ${unexpected.length} failure(s) NOT in ${knownFile}:`);
-  for (const u of unexpected) console.log(`  ${u}`);
+  for (const u of unexpected) console.log(`  ${u.line}`);
 }
+if (flaky.length) console.log(`smack: failed once, passed on retry (flaky): ${flaky.join('; ')}`);
 // The closing line counts listed failures as expected, not as failed.
 console.log(`smack: ${totals.passed} passed, ${unexpected.length} failed`);
 process.exit(unexpected.length ? 1 : 0);

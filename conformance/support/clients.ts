@@ -24,7 +24,7 @@ export type { Element, XmppClient };
 const trustedPorts = new Set<number>();
 let tlsWrapped = false;
 
-/** Lets TLS connections to 127.0.0.1:`port` (direct or via STARTTLS) use a self-signed certificate. */
+/** Lets TLS connections to 127.x.x.x:`port` (direct or via STARTTLS) use a self-signed certificate. */
 export function trustTestPort(port: number): void {
   trustedPorts.add(port);
   if (tlsWrapped) return;
@@ -36,7 +36,7 @@ export function trustTestPort(port: number): void {
     const sock = opts?.socket as { remotePort?: number; remoteAddress?: string } | undefined;
     const port = sock?.remotePort ?? Number(opts?.port);
     const addr = sock?.remoteAddress ?? opts?.host;
-    if (opts && trustedPorts.has(port) && (addr === '127.0.0.1' || addr === '::ffff:127.0.0.1')) {
+    if (opts && trustedPorts.has(port) && /^(::ffff:)?127\./.test(addr ?? '')) {
       opts.rejectUnauthorized = false;
     }
     return (original as (...a: unknown[]) => tls.TLSSocket).apply(this, args);

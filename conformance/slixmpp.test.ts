@@ -1,0 +1,101 @@
+/**
+ * sori against slixmpp (Debian's python3-slixmpp, run with /usr/bin/python3):
+ * each scenario script in conformance/slixmpp/ logs in over TCP + STARTTLS and
+ * prints one JSON result. Missing slixmpp is a failure that says how to get it.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { startSori, type SoriProcess } from './support/server.js';
+
+const PYTHON = '/usr/bin/python3';
+const SCRIPTS = join(dirname(fileURLToPath(import.meta.url)), 'slixmpp');
+const USERS = { 'alice@localhost': 'alice-pw', 'bob@localhost': 'bob-pw' } as const;
+
+interface Result {
+  ok: boolean;
+  step?: string;
+  error?: string;
+  condition?: string;
+  [key: string]: unknown;
+}
+
+function scenario(server: SoriProcess, script: string, accounts: [string, string][]): Promise<Result> {
+  const args = [join(SCRIPTS, script), '--host', server.host, '--port', String(server.port), '--timeout', '8'];
+  for (const [jid, pw] of accounts) args.push('--account', jid, pw);
+  return new Promise((ok, fail) => {
+    execFile(PYTHON, args, { timeout: 60_000 }, (err, stdout, stderr) => {
+      const line = stdout.trim().split('\n').pop() ?? '';
+      try {
+        ok(JSON.parse(line) as Result);
+      } catch {
+        fail(new Error(`${script} printed no JSON result (${err?.message ?? 'exit 0'}):\n${stdout}\n${stderr}`));
+      }
+    });
+  });
+}
+
+describe('slixmpp against sori (conformance/slixmpp)', function () {
+  this.timeout(90_000);
+  let server: SoriProcess;
+  const alice: [string, string] = ['alice@localhost', USERS['alice@localhost']];
+  const bob: [string, string] = ['bob@localhost', USERS['bob@localhost']];
+
+  before(async function () {
+    if (!existsSync('/usr/lib/python3/dist-packages/slixmpp/__init__.py')) {
+      throw new Error('python3-slixmpp is missing: run scripts/setup.sh (apt-get install -y python3-slixmpp)');
+    }
+    server = await startSori({ users: { ...USERS } });
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  /** Runs a scenario and asserts ok, showing the whole JSON result otherwise. */
+  async function expectOk(script: string, accounts: [string, string][]): Promise<Result> {
+    const r = await scenario(server, script, accounts);
+    expect(r.ok, `${script}: ${JSON.stringify(r)}\nserver output:\n${server.output().slice(-2000)}`).to.equal(true);
+    return r;
+  }
+
+  it('logs in over STARTTLS and binds a resource', async () => {
+    const r = await expectOk('login.py', [alice]);
+    expect(String(r.bound)).to.match(/^alice@localhost\/.+/);
+  });
+
+  it('gets a SASL not-authorized failure for a wrong password', async () => {
+    const r = await scenario(server, 'login.py', [['alice@localhost', 'wrong-password']]);
+    expect(r.ok, JSON.stringify(r)).to.equal(false);
+    expect(r.condition, JSON.stringify(r)).to.equal('not-authorized');
+  });
+
+  it('subscribes both ways with approval, sees presence and ends at "both" (RFC 6121)', async () => {
+    const r = await expectOk('roster.py', [alice, bob]);
+    expect(r).to.include({ a_subscription: 'both', b_subscription: 'both', a_sees_b: true, b_sees_a: true });
+  });
+
+  it('delivers a chat message to the bare JID', async () => {
+    const r = await expectOk('message.py', [alice, bob]);
+    expect(String(r.from)).to.match(/^alice@localhost\/.+/);
+  });
+
+  it('archives messages for both parties (XEP-0313 via xep_0313)', async () => {
+    const r = await expectOk('mam.py', [alice, bob]);
+    expect(r.feature).to.equal(true);
+    expect(r.sender_archive).to.have.length(3);
+    expect(r.recipient_archive).to.deep.equal(r.sender_archive);
+  });
+
+  it('copies sent and received messages to another resource (XEP-0280 via xep_0280)', async () => {
+    const r = await expectOk('carbons.py', [alice, bob]);
+    expect(r).to.include({ sent_carbon_from: 'alice@localhost', received_carbon_from: 'alice@localhost' });
+  });
+
+  it('routes chat markers untouched (XEP-0333 via xep_0333)', async () => {
+    const r = await expectOk('markers.py', [alice, bob]);
+    expect(r.markable_kept).to.equal(true);
+  });
+});
