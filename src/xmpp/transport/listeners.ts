@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createTcpServer, type Server as NetServer, type AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Server } from '../server.js';
@@ -26,7 +26,18 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
   const closers: (() => Promise<void>)[] = [];
   const port = (p: number): number => (opts.ephemeral ? 0 : p);
 
+  // Server.close() waits for open connections; on shutdown they are ended here.
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
+  closers.push(async () => {
+    for (const s of sockets) s.destroy();
+  });
+
   const bindNet = async (name: string, srv: NetServer, p: number): Promise<void> => {
+    srv.on('connection', track);
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject);
       srv.listen({ port: port(p), host, backlog: 4096 }, () => resolve());
@@ -41,7 +52,7 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
     await bindNet('c2s', srv, cfg.c2s.port);
   }
   if (cfg.c2s.directTlsPort) {
-    const srv = createTlsServer({ secureContext: tls.context, ALPNProtocols: ['xmpp-client'] }, (socket) => new C2sConnection(server, new TcpTransport(socket, null)));
+    const srv = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ALPNProtocols: ['xmpp-client'] }, (socket) => new C2sConnection(server, new TcpTransport(socket, null)));
     srv.on('tlsClientError', () => {});
     await bindNet('c2s-tls', srv, cfg.c2s.directTlsPort);
   }

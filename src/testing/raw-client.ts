@@ -1,0 +1,168 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { XmppParser } from '../xmpp/stream/parser.js';
+import type { XmlElement, Attrs } from '../util/xml.js';
+import { ScramClient } from '../xmpp/sasl/scram.js';
+
+/**
+ * A deliberately small XMPP client over raw sockets, for tests that must
+ * send what a well-behaved library never would (bad XML, spoofed from,
+ * oversized stanzas) and read stream-level replies exactly.
+ */
+export class RawClient {
+  private socket: Socket | TLSSocket;
+  private parser!: XmppParser;
+  readonly elements: XmlElement[] = [];
+  header: Attrs | null = null;
+  closed = false;
+  private waiters: (() => void)[] = [];
+
+  private constructor(socket: Socket | TLSSocket) {
+    this.socket = socket;
+    this.attach();
+  }
+
+  static connect(port: number, opts: { tls?: boolean } = {}): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = opts.tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' }) : netConnect({ port, host: '127.0.0.1' });
+      s.once(opts.tls ? 'secureConnect' : 'connect', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  private attach(): void {
+    this.parser = new XmppParser(
+      {
+        streamStart: (_n, attrs) => {
+          this.header = attrs;
+          this.notify();
+        },
+        stanza: (el) => {
+          this.elements.push(el);
+          this.notify();
+        },
+        streamEnd: () => {
+          this.closed = true;
+          this.notify();
+        },
+      },
+      { maxStanzaSize: 1 << 24, maxDepth: 100, maxAttributes: 100 },
+    );
+    this.socket.on('data', (d: Buffer) => {
+      try {
+        this.parser.writeBytes(d);
+      } catch {
+        // Tests look at what was parsed before.
+      }
+    });
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.notify();
+    });
+    this.socket.on('error', () => {});
+  }
+
+  private notify(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  write(data: string): void {
+    this.socket.write(data);
+  }
+
+  /** Opens (or restarts) the stream; the reply is a new document, so parsing starts over. */
+  open(to = 'localhost'): void {
+    this.parser.reset();
+    this.header = null;
+    this.write(`<?xml version='1.0'?><stream:stream to='${to}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`);
+  }
+
+  /** Waits for an element matching pred that arrived after index `from` (default: any). */
+  async next(pred: (el: XmlElement) => boolean, timeoutMs = 5000): Promise<XmlElement> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.elements.find(pred);
+      if (found) {
+        this.elements.splice(this.elements.indexOf(found), 1);
+        return found;
+      }
+      if (this.closed) throw new Error(`stream closed; received: ${this.elements.map((e) => e.toString()).join(' ')}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timeout; received: ${this.elements.map((e) => e.toString()).join(' ')}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('stream not closed');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 50);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  features(): Promise<XmlElement> {
+    return this.next((e) => e.name === 'stream:features');
+  }
+
+  async startTls(): Promise<void> {
+    this.open();
+    await this.features();
+    this.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    await this.next((e) => e.name === 'proceed');
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    this.socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+      s.once('secureConnect', () => resolve(s));
+      s.once('error', reject);
+    });
+    this.attach();
+  }
+
+  get tlsSocket(): TLSSocket {
+    return this.socket as TLSSocket;
+  }
+
+  /** SCRAM login; resolves with the final element (success or failure). */
+  async scram(user: string, password: string, mechanism = 'SCRAM-SHA-1', binding: { type: string; data: Buffer } | null = null): Promise<XmlElement> {
+    const hash = mechanism.startsWith('SCRAM-SHA-256') ? 'SHA-256' : 'SHA-1';
+    const c = new ScramClient(hash, user, password, binding);
+    this.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mechanism}'>${Buffer.from(c.first()).toString('base64')}</auth>`);
+    const ch = await this.next((e) => e.name === 'challenge' || e.name === 'failure');
+    if (ch.name === 'failure') return ch;
+    this.write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(c.final(Buffer.from(ch.getText(), 'base64').toString())).toString('base64')}</response>`);
+    return this.next((e) => e.name === 'success' || e.name === 'failure');
+  }
+
+  /** STARTTLS, SCRAM, restart, bind: a ready session. */
+  async login(user: string, password: string, resource = 'raw'): Promise<string> {
+    await this.startTls();
+    this.open();
+    await this.features();
+    const r = await this.scram(user, password);
+    if (r.name !== 'success') throw new Error(`login failed: ${r.toString()}`);
+    this.open();
+    await this.features();
+    this.write(`<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);
+    const bound = await this.next((e) => e.name === 'iq' && e.attrs.id === 'bind');
+    return bound.getChild('bind')!.getChildText('jid')!;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}

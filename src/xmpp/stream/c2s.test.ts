@@ -1,0 +1,199 @@
+import { expect } from 'chai';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { loadConfig } from '../../config.js';
+import { startSori, type Sori } from '../../sori.js';
+import { RawClient } from '../../testing/raw-client.js';
+import { parseJid } from '../../util/jid.js';
+import type { XmlElement } from '../../util/xml.js';
+
+const streamError = (el: XmlElement): string | undefined => (el.name === 'stream:error' ? el.elements()[0]?.name : undefined);
+
+describe('c2s streams over real sockets', function () {
+  this.timeout(20000);
+  let sori: Sori;
+  let port: number;
+  let tlsPort: number;
+  let wsPort: number;
+
+  before(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sori-c2s-'));
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        server: { dataDir, logLevel: 'error' },
+        storage: { backend: 'memory' },
+        c2s: { maxStanzaSize: 10000, maxLoginFailures: 4 },
+      },
+    });
+    sori = await startSori(config, { ephemeralPorts: true });
+    port = sori.listening.ports.c2s!;
+    tlsPort = sori.listening.ports['c2s-tls']!;
+    wsPort = sori.listening.ports.ws!;
+    await sori.server.createAccount(parseJid('alice@localhost'), 'secret');
+    await sori.server.createAccount(parseJid('bob@localhost'), 'secret');
+  });
+  after(() => sori.stop());
+
+  it('offers only STARTTLS (required) before TLS and refuses auth in the clear', async () => {
+    const c = await RawClient.connect(port);
+    c.open();
+    const f = await c.features();
+    expect(f.getChild('starttls')!.getChild('required')).to.not.equal(undefined);
+    expect(f.getChild('mechanisms')).to.equal(undefined);
+    c.write("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHNlY3JldA==</auth>");
+    const fail = await c.next((e) => e.name === 'failure');
+    expect(fail.getChild('encryption-required')).to.not.equal(undefined);
+    c.destroy();
+  });
+
+  it('after STARTTLS offers SCRAM with -PLUS and PLAIN, and logs in with SCRAM-SHA-1', async () => {
+    const c = await RawClient.connect(port);
+    await c.startTls();
+    c.open();
+    const f = await c.features();
+    const mechs = f.getChild('mechanisms')!.getChildren('mechanism').map((m) => m.getText());
+    expect(mechs).to.include.members(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1', 'SCRAM-SHA-256', 'PLAIN']);
+    const r = await c.scram('alice', 'secret');
+    expect(r.name).to.equal('success');
+    c.destroy();
+  });
+
+  it('binds SCRAM-SHA-256-PLUS to the TLS channel (tls-exporter)', async () => {
+    const c = await RawClient.connect(tlsPort, { tls: true });
+    c.open();
+    await c.features();
+    const data = c.tlsSocket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+    const r = await c.scram('alice', 'secret', 'SCRAM-SHA-256-PLUS', { type: 'tls-exporter', data });
+    expect(r.name).to.equal('success');
+    c.destroy();
+  });
+
+  it('answers a wrong password with not-authorized and throttles repeated failures', async () => {
+    const c = await RawClient.connect(tlsPort, { tls: true });
+    c.open();
+    await c.features();
+    const r = await c.scram('bob', 'wrong');
+    expect(r.name).to.equal('failure');
+    expect(r.getChild('not-authorized')).to.not.equal(undefined);
+    c.destroy();
+    // Keep guessing from the same address: after the limit even the right password is refused for now.
+    for (let i = 0; i < 4; i++) {
+      const g = await RawClient.connect(tlsPort, { tls: true });
+      g.open();
+      await g.features();
+      await g.scram('bob', 'wrong' + i);
+      g.destroy();
+    }
+    const last = await RawClient.connect(tlsPort, { tls: true });
+    last.open();
+    await last.features();
+    const blocked = await last.scram('bob', 'secret');
+    expect(blocked.getChild('temporary-auth-failure')).to.not.equal(undefined);
+    last.destroy();
+    sori.server.throttle.succeed('ip:127.0.0.1');
+    sori.server.throttle.succeed('user:bob@localhost');
+  });
+
+  it('closes malformed XML with not-well-formed while other sessions keep working', async () => {
+    const alice = await RawClient.connect(port);
+    await alice.login('alice', 'secret', 'a');
+    const bad = await RawClient.connect(port);
+    await bad.login('bob', 'secret', 'bad');
+    bad.write('<message><body>oops</message>');
+    const err = await bad.next((e) => e.name === 'stream:error');
+    expect(streamError(err)).to.equal('not-well-formed');
+    await bad.waitClosed();
+    alice.write("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+    const pong = await alice.next((e) => e.attrs.id === 'p1');
+    expect(pong.attrs.type).to.equal('result');
+    alice.destroy();
+  });
+
+  it('closes an oversized stanza with policy-violation', async () => {
+    const c = await RawClient.connect(port);
+    await c.login('alice', 'secret', 'big');
+    c.write(`<message to='bob@localhost'><body>${'x'.repeat(20000)}</body></message>`);
+    expect(streamError(await c.next((e) => e.name === 'stream:error'))).to.equal('policy-violation');
+    await c.waitClosed();
+  });
+
+  it('refuses DTDs and entity declarations with restricted-xml', async () => {
+    const c = await RawClient.connect(port);
+    c.write("<?xml version='1.0'?><!DOCTYPE x [<!ENTITY lol 'lol'>]><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
+    expect(streamError(await c.next((e) => e.name === 'stream:error'))).to.equal('restricted-xml');
+    await c.waitClosed();
+  });
+
+  it('answers an unknown domain with host-unknown', async () => {
+    const c = await RawClient.connect(port);
+    c.open('example.org');
+    expect(streamError(await c.next((e) => e.name === 'stream:error'))).to.equal('host-unknown');
+    await c.waitClosed();
+  });
+
+  it('never trusts the client from: a spoofed from ends the stream with invalid-from', async () => {
+    const c = await RawClient.connect(port);
+    await c.login('alice', 'secret', 'spoof');
+    c.write("<message from='bob@localhost/x' to='alice@localhost'><body>hi</body></message>");
+    expect(streamError(await c.next((e) => e.name === 'stream:error'))).to.equal('invalid-from');
+  });
+
+  it('stamps the full JID on stanzas and answers unknown iq namespaces with service-unavailable', async () => {
+    const a = await RawClient.connect(port);
+    const jid = await a.login('alice', 'secret', 'stamp');
+    const b = await RawClient.connect(port);
+    await b.login('bob', 'secret', 'stamp');
+    b.write("<presence/>");
+    a.write("<message to='bob@localhost/stamp' type='chat'><body>hello</body></message>");
+    const m = await b.next((e) => e.name === 'message');
+    expect(m.attrs.from).to.equal(jid);
+    a.write("<iq type='get' id='u1'><query xmlns='urn:example:unknown'/></iq>");
+    const e = await a.next((el) => el.attrs.id === 'u1');
+    expect(e.attrs.type).to.equal('error');
+    expect(e.getChild('error')!.getChild('service-unavailable')).to.not.equal(undefined);
+    a.destroy();
+    b.destroy();
+  });
+
+  it('replaces a session when the same resource binds again (conflict)', async () => {
+    const first = await RawClient.connect(port);
+    await first.login('alice', 'secret', 'same');
+    const second = await RawClient.connect(port);
+    expect(await second.login('alice', 'secret', 'same')).to.equal('alice@localhost/same');
+    expect(streamError(await first.next((e) => e.name === 'stream:error'))).to.equal('conflict');
+    second.destroy();
+  });
+
+  it('closes unknown top-level elements with unsupported-stanza-type', async () => {
+    const c = await RawClient.connect(port);
+    await c.login('alice', 'secret', 'unk');
+    c.write("<foo xmlns='urn:example:bar'/>");
+    expect(streamError(await c.next((e) => e.name === 'stream:error'))).to.equal('unsupported-stanza-type');
+  });
+
+  it('speaks RFC 7395 over WebSocket: xmpp subprotocol, open/close framing, no STARTTLS', async () => {
+    const refused = new WebSocket(`ws://127.0.0.1:${wsPort}/xmpp-websocket`);
+    const code = await new Promise<number>((r) => {
+      refused.on('close', (c) => r(c));
+      refused.on('error', () => r(-1));
+    });
+    expect(code).to.not.equal(1000);
+
+    const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/xmpp-websocket`, 'xmpp');
+    const frames: string[] = [];
+    ws.on('message', (d) => frames.push(d.toString()));
+    await new Promise((r) => ws.once('open', r));
+    ws.send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>");
+    while (frames.length < 2) await new Promise((r) => setTimeout(r, 20));
+    expect(frames[0]).to.match(/^<open xmlns="urn:ietf:params:xml:ns:xmpp-framing"/);
+    expect(frames[1]).to.include('xmlns:stream="http://etherx.jabber.org/streams"');
+    expect(frames[1]).to.not.include('starttls');
+    expect(frames[1]).to.include('SCRAM-SHA-1');
+    ws.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+    await new Promise((r) => ws.once('close', r));
+    expect(frames[frames.length - 1]).to.match(/^<close /);
+  });
+});
