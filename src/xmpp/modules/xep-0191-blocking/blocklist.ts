@@ -1,0 +1,80 @@
+import type { Table } from '../../../storage/wide-column.js';
+import type { Jid } from '../../../util/jid.js';
+
+/**
+ * XEP-0191 §5 (JID matching, as XEP-0016): an item blocks `user@domain/res`
+ * exactly; `user@domain` with any resource; `domain/res` exactly; `domain`
+ * itself, anything at it, and its subdomains.
+ */
+export function matches(items: ReadonlySet<string>, jid: Jid): boolean {
+  if (items.size === 0) return false;
+  if (items.has(jid.full) || items.has(jid.bare)) return true;
+  if (jid.resource !== '' && items.has(`${jid.domain}/${jid.resource}`)) return true;
+  let domain = jid.domain;
+  for (;;) {
+    if (items.has(domain)) return true;
+    const dot = domain.indexOf('.');
+    if (dot === -1) return false;
+    domain = domain.slice(dot + 1);
+  }
+}
+
+interface Cached {
+  items: Set<string>;
+  loadedAt: number;
+}
+
+/**
+ * Block lists (pk = owner bare JID, sk = blocked JID) behind a bounded cache:
+ * every routed stanza to a local account asks for its recipient's list, so
+ * the list must usually come from memory. Changes made on this node update
+ * the cache at once; `ttlMs` bounds how stale a list changed on another
+ * cluster node can be here.
+ */
+export class Blocklists {
+  private readonly cache = new Map<string, Cached>();
+
+  constructor(
+    private readonly table: Table,
+    private readonly maxCached: number,
+    private readonly ttlMs: number,
+  ) {}
+
+  async get(owner: string): Promise<ReadonlySet<string>> {
+    const hit = this.cache.get(owner);
+    if (hit !== undefined && Date.now() - hit.loadedAt < this.ttlMs) {
+      // Re-insert so Map order is least-recently-used first.
+      this.cache.delete(owner);
+      this.cache.set(owner, hit);
+      return hit.items;
+    }
+    const rows = await this.table.range(owner);
+    const items = new Set(rows.map((r) => r.sk));
+    this.remember(owner, items);
+    return items;
+  }
+
+  async add(owner: string, jids: readonly string[]): Promise<void> {
+    for (const j of jids) await this.table.put(owner, j, '');
+    this.cache.delete(owner);
+  }
+
+  async remove(owner: string, jids: readonly string[]): Promise<void> {
+    for (const j of jids) await this.table.delete(owner, j);
+    this.cache.delete(owner);
+  }
+
+  async clear(owner: string): Promise<void> {
+    await this.table.deletePartition(owner);
+    this.cache.delete(owner);
+  }
+
+  private remember(owner: string, items: Set<string>): void {
+    this.cache.delete(owner);
+    this.cache.set(owner, { items, loadedAt: Date.now() });
+    if (this.cache.size > this.maxCached) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+  }
+}
