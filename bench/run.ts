@@ -142,6 +142,7 @@ async function benchmarkServer(name: string, selected: string[]): Promise<Server
     return { server: name, results: [], error: String(error) };
   }
   log(`${name}: ${server.version} running as pid ${server.pid}`);
+  giveServerOurPriority(server.pid);
   const pool = new WorkerPool(workerCount, generatorCpus);
   const run: ServerRun = { server: name, version: server.version, results: [] };
   try {
@@ -204,6 +205,21 @@ async function runInOwnSession(): Promise<boolean> {
   process.on('SIGINT', forward).on('SIGTERM', forward);
   process.exitCode = await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
   return true;
+}
+
+/**
+ * A server that daemonizes (ejabberd's `erl -detached` calls setsid) leaves
+ * our session and its priority; give its new session the same value so every
+ * server competes with background work on equal terms.
+ */
+function giveServerOurPriority(pid: number): void {
+  const priority = Number(flags.priority);
+  if (!priority) return;
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(priority));
+  } catch (error) {
+    log(`could not set the server's CPU priority (${String(error)})`);
+  }
 }
 
 function machineDescription(): Record<string, unknown> {
