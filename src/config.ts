@@ -54,6 +54,7 @@ export const SECTIONS = {
     redis: { type: 'string[]', default: [], doc: 'Redis URL(s); empty runs a single node with an in-process session table.' },
     redisCluster: { type: 'boolean', default: false, doc: 'The URLs are Redis Cluster seed nodes.' },
     livenessSeconds: { type: 'number', default: 3, min: 1, doc: 'A node silent this long is declared dead.' },
+    seeOtherHost: { type: 'optional-string', doc: 'On shutdown, send clients see-other-host naming this host[:port] instead of system-shutdown.' },
   },
   modules: {
     enabled: { type: 'string[]', default: [], doc: 'Extra modules to load beside the defaults.' },

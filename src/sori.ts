@@ -11,6 +11,8 @@ import { Server } from './xmpp/server.js';
 import { loadCredentials } from './xmpp/transport/certificate.js';
 import { listen, type Listening } from './xmpp/transport/listeners.js';
 import { listenControl } from './control.js';
+import { ClusterLocator } from './cluster/cluster-locator.js';
+import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode, type RedisClusterNode } from './cluster/redis/index.js';
 
 /** Maps the storage section of the config onto a backend configuration. */
 export function storageConfig(config: Config): StorageConfig {
@@ -49,31 +51,54 @@ export interface Sori {
   store: WideColumnStore;
   listening: Listening;
   log: Logger;
+  /** Set in cluster mode (`cluster.redis` non-empty). */
+  cluster: { node: RedisClusterNode; locator: ClusterLocator } | null;
   stop(reason?: string): Promise<void>;
 }
 
+/** The Redis options of a node: liveness window from `cluster.livenessSeconds`, heartbeat and dead-node checks three times within it. */
+export function redisNodeOptions(config: Config): { urls: string[]; cluster: boolean; aliveTtlMs: number; heartbeatMs: number; deadCheckMs: number } {
+  const aliveTtlMs = Math.round(config.cluster.livenessSeconds * 1000);
+  const tick = Math.max(20, Math.floor(aliveTtlMs / 3));
+  return { urls: [...config.cluster.redis], cluster: config.cluster.redisCluster, aliveTtlMs, heartbeatMs: tick, deadCheckMs: tick };
+}
+
 /** config → storage → server → modules → listeners. */
-export async function startSori(config: Config, opts: { ephemeralPorts?: boolean } = {}): Promise<Sori> {
+export async function startSori(config: Config, opts: { ephemeralPorts?: boolean; store?: WideColumnStore } = {}): Promise<Sori> {
   setLogLevel(config.server.logLevel as LogLevel);
   const log = createLogger('sori');
   const modules = selectModules(config);
-  const store = createStore(storageConfig(config));
-  const server = new Server({ config, store, modules, log });
+  const store = opts.store ?? createStore(storageConfig(config));
+  let cluster: Sori['cluster'] = null;
+  const locator = config.cluster.redis.length === 0 ? undefined : (s: Server): ClusterLocator => {
+    const node = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(config), log: log.child('cluster') });
+    cluster = { node, locator: new ClusterLocator(s, node.sessions, node.bus, log.child('cluster')) };
+    return cluster.locator;
+  };
+  const server = new Server({ config, store, modules, log, locator });
   await server.start();
+  // After the modules, so that a dead predecessor's sessions (node-dead at start) find the presence module.
+  if (cluster !== null) await startRedisClusterNode((cluster as NonNullable<Sori['cluster']>).node);
   const tls = loadCredentials({ cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir });
   const listening = await listen(server, tls, { ephemeral: opts.ephemeralPorts });
   const control = listenControl(server, dataPath(config, 'sori.sock'));
-  log.info(`sori serving ${server.hosts.join(', ')} as node ${server.nodeId} with ${server.moduleNames().length} modules on ${store.name}`);
+  const clustered = cluster as Sori['cluster'];
+  log.info(`sori serving ${server.hosts.join(', ')} as node ${server.nodeId} with ${server.moduleNames().length} modules on ${store.name}${clustered ? ` in a cluster on ${config.cluster.redis.join(', ')}` : ''}`);
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
     stopping ??= (async () => {
-      for (const s of [...server.sessions.all()]) s.close('system-shutdown', reason);
+      if (clustered !== null) {
+        // Entries removed and unavailable presence sent while the bus still reads; what is left
+        // in the inbox after the bus stops is reclaimed by a surviving node as offline delivery.
+        await clustered.locator.closeSessions(reason, config.cluster.seeOtherHost);
+      } else for (const s of [...server.sessions.all()]) s.close('system-shutdown', reason);
       await listening.close();
       control.close();
+      if (clustered !== null) await stopRedisClusterNode(clustered.node);
       await server.stop();
-      await store.close();
+      if (opts.store === undefined) await store.close();
     })();
     return stopping;
   };
-  return { server, store, listening, log, stop };
+  return { server, store, listening, log, cluster: clustered, stop };
 }

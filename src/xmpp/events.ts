@@ -58,6 +58,19 @@ export interface StanzaOutEvent {
   stanza: XmlElement;
 }
 
+/** A session that ended without its node closing it (that cluster node died). */
+export interface LostSession {
+  jid: Jid;
+  /** It had sent available presence, so its contacts must now hear it is unavailable (RFC 6121 §4.5). */
+  available: boolean;
+}
+
+/** Fired on the one surviving node that cleaned up after a dead cluster node. */
+export interface SessionsLostEvent {
+  node: string;
+  sessions: LostSession[];
+}
+
 export interface EventMap {
   /** A client stanza, `from` already stamped, before routing. */
   'stanza/in': StanzaInEvent;
@@ -87,8 +100,16 @@ export interface EventMap {
    */
   'session/disconnected': SessionClosedEvent;
   'session/closed': SessionClosedEvent;
-  /** The session's presence or priority changed (the cluster session table follows it). */
+  /** The session's presence, priority or roster interest changed (the cluster session table follows it). */
   'session/presence': SessionEvent;
+  /** Sessions of a dead cluster node: the presence module tells their contacts they are unavailable. */
+  'cluster/sessions-lost': SessionsLostEvent;
+  /**
+   * This node's sessions were missing from the cluster for a while (Redis
+   * restarted, or the node was declared dead and came back): their presence is
+   * announced again.
+   */
+  'cluster/reconnected': Record<string, never>;
   'account/created': AccountEvent;
   /** The account was removed: every module deletes what it kept for it. */
   'account/deleted': AccountEvent;

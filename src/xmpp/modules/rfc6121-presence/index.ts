@@ -36,13 +36,13 @@ export default defineModule({
     const route = (stanza: XmlElement): Promise<void> => ctx.server.route(stanza);
 
     /** Sends `stanza` (from the user's full JID) to every contact with a from/both subscription and to the user's other resources. */
-    async function broadcast(session: ClientSession, stanza: XmlElement): Promise<void> {
-      const owner = session.jid.bare;
+    async function broadcast(jid: Jid, stanza: XmlElement): Promise<void> {
+      const owner = jid.bare;
       for (const item of await store.all(owner)) {
-        if (subscribedFrom(item)) await route(withAddress(stanza, session.jid.full, item.jid));
+        if (subscribedFrom(item)) await route(withAddress(stanza, jid.full, item.jid));
       }
       for (const r of await ctx.server.resources(owner)) {
-        if (r.full !== session.jid.full && r.presence !== null) await deliverTo(r, withAddress(stanza, session.jid.full, r.full));
+        if (r.full !== jid.full && r.presence !== null) await deliverTo(r, withAddress(stanza, jid.full, r.full));
       }
     }
 
@@ -85,7 +85,7 @@ export default defineModule({
         session.presence = null;
         session.priority = null;
         await ctx.server.emit('session/presence', { session });
-        await broadcast(session, out);
+        await broadcast(session.jid, out);
         for (const full of session.get(DIRECTED) ?? []) await route(withAddress(out, session.jid.full, full));
         session.set(DIRECTED, undefined);
         return;
@@ -95,7 +95,7 @@ export default defineModule({
       session.priority = Number.isFinite(p) ? Math.max(-128, Math.min(127, p)) : 0;
       session.presence = out;
       await ctx.server.emit('session/presence', { session });
-      await broadcast(session, out);
+      await broadcast(session.jid, out);
       if (!initial) return;
       // §4.2: initial presence — probe contacts we subscribe to, show our other resources, redeliver pending requests.
       const owner = session.jid.bare;
@@ -236,9 +236,19 @@ export default defineModule({
     ctx.hook('session/closed', async ({ session }) => {
       if (session.presence === null && !session.get(DIRECTED)?.size) return;
       const unavailable = x('presence', { type: 'unavailable', from: session.jid.full });
-      if (session.presence !== null) await broadcast(session, unavailable);
+      if (session.presence !== null) await broadcast(session.jid, unavailable);
       for (const full of session.get(DIRECTED) ?? []) await route(withAddress(unavailable, session.jid.full, full));
       session.presence = null;
+    });
+
+    // Cluster: a dead node's sessions cannot say goodbye; the survivor that cleaned up after it does (§4.5.2).
+    ctx.hook('cluster/sessions-lost', async ({ sessions }) => {
+      for (const s of sessions) if (s.available) await broadcast(s.jid, x('presence', { type: 'unavailable', from: s.jid.full }));
+    });
+
+    // Cluster: other nodes may have announced this node's sessions unavailable meanwhile.
+    ctx.hook('cluster/reconnected', async () => {
+      for (const s of [...ctx.server.allSessions()]) if (s.presence !== null) await broadcast(s.jid, s.presence);
     });
   },
 });

@@ -80,7 +80,10 @@ export default defineModule({
       'query',
       async (req) => {
         if (!req.isSelf) throw new StanzaError('forbidden', 'a roster belongs to its owner');
-        if (req.origin !== null) req.origin.interested = true;
+        if (req.origin !== null && !req.origin.interested) {
+          req.origin.interested = true;
+          await ctx.server.emit('session/presence', { session: req.origin });
+        }
         const owner = req.from.bare;
         const ver = await store.version(owner);
         const clientVer = req.payload.attrs.ver;

@@ -1,0 +1,210 @@
+import { expect } from 'chai';
+import { loadConfig } from '../config.js';
+import { redisNodeOptions } from '../sori.js';
+import { MemoryStore } from '../storage/memory/index.js';
+import { Table } from '../storage/wide-column.js';
+import { parseJid } from '../util/jid.js';
+import { createLogger } from '../util/log.js';
+import type { XmlElement } from '../util/xml.js';
+import { defineModule, type ModuleDefinition } from '../xmpp/module.js';
+import presence from '../xmpp/modules/rfc6121-presence/index.js';
+import roster from '../xmpp/modules/rfc6121-roster/index.js';
+import { RosterStore } from '../xmpp/modules/rfc6121-roster/store.js';
+import { Server } from '../xmpp/server.js';
+import { C2sSession } from '../xmpp/stream/client-session.js';
+import { parseXml } from '../xmpp/stream/parse-xml.js';
+import { TestClient } from '../testing/harness.js';
+import { eventually } from '../testing/eventually.js';
+import { flushRedis } from '../testing/services/redis.js';
+import { redisTargets, type RedisDeployment } from '../testing/redis-cluster-nodes.js';
+import { ClusterLocator } from './cluster-locator.js';
+import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode, type RedisClusterNode } from './redis/index.js';
+
+/** Messages that reached the offline path on a node, as an offline-storage module would see them. */
+function offlineRecorder(into: XmlElement[]): ModuleDefinition {
+  return defineModule({
+    name: 'offline-recorder',
+    implements: 'test double for message/offline',
+    start(ctx) {
+      ctx.hook('message/offline', ({ stanza }) => {
+        into.push(stanza);
+        return true;
+      });
+    },
+  });
+}
+
+interface Node {
+  server: Server;
+  node: RedisClusterNode;
+  locator: ClusterLocator;
+  offline: XmlElement[];
+  crashed: boolean;
+}
+
+const isChat = (body: string) => (el: XmlElement): boolean => el.name === 'message' && el.getChildText('body') === body;
+const presenceFrom = (from: string, type?: string) => (el: XmlElement): boolean => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
+
+for (const target of redisTargets) {
+  describe(`ClusterLocator: in-process nodes on ${target.name}`, function () {
+    this.timeout(30_000);
+    let deployment: RedisDeployment;
+    let store: MemoryStore;
+    let nodes: Node[] = [];
+
+    before(async function () {
+      deployment = await target.start();
+    });
+
+    beforeEach(async function () {
+      await flushRedis(deployment.ports);
+      store = new MemoryStore();
+      nodes = [];
+    });
+
+    afterEach(async function () {
+      for (const n of nodes) {
+        if (n.crashed) continue; // its Redis connections are gone; nothing to clean up
+        await n.locator.closeSessions('test over');
+        await stopRedisClusterNode(n.node);
+        await n.server.stop();
+      }
+    });
+
+    async function startNode(id: string): Promise<Node> {
+      const config = loadConfig({
+        env: {},
+        overrides: { storage: { backend: 'memory' }, server: { nodeId: id, logLevel: 'warn' }, cluster: { redis: deployment.urls, redisCluster: deployment.cluster, livenessSeconds: 1.5 } },
+      });
+      const offline: XmlElement[] = [];
+      let made: { node: RedisClusterNode; locator: ClusterLocator } | undefined;
+      const server = new Server({
+        config,
+        store,
+        modules: [roster, presence, offlineRecorder(offline)],
+        log: createLogger(id),
+        locator: (s) => {
+          const node = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(config) });
+          made = { node, locator: new ClusterLocator(s, node.sessions, node.bus) };
+          return made.locator;
+        },
+      });
+      await server.start();
+      await startRedisClusterNode(made!.node);
+      const n: Node = { server, ...made!, offline, crashed: false };
+      nodes.push(n);
+      return n;
+    }
+
+    async function login(n: Node, full: string): Promise<TestClient> {
+      const jid = parseJid(full);
+      await n.server.accounts.create(jid.toBare(), 'secret');
+      const client = new TestClient(n.server);
+      client.session = new C2sSession(n.server, jid, client);
+      n.server.sessions.add(client.session);
+      await n.server.hooks.fireAsync('session/bound', { session: client.session });
+      return client;
+    }
+
+    async function befriend(a: string, b: string): Promise<void> {
+      const rs = new RosterStore(new Table(store, 'roster'), new Table(store, 'roster_meta'), new Table(store, 'roster_pending'));
+      await rs.put(a, { jid: b, subscription: 'both', groups: [] });
+      await rs.put(b, { jid: a, subscription: 'both', groups: [] });
+    }
+
+    it('delivers messages to full and bare JIDs held by another node', async function () {
+      const [n1, n2] = [await startNode('n1'), await startNode('n2')];
+      const alice = await login(n1, 'alice@localhost/a');
+      const bob = await login(n2, 'bob@localhost/b');
+      await bob.send('<presence/>');
+      await alice.send('<message to="bob@localhost/b" type="chat"><body>to full</body></message>');
+      await alice.send('<message to="bob@localhost" type="chat"><body>to bare</body></message>');
+      const got = await bob.waitFor(isChat('to full'));
+      expect(got.attrs.from).to.equal('alice@localhost/a');
+      await bob.waitFor(isChat('to bare'));
+      await bob.send('<message to="alice@localhost/a" type="chat"><body>back</body></message>');
+      await alice.waitFor(isChat('back'));
+      expect(n1.locator.stats.forwarded).to.equal(2);
+      expect(n2.locator.stats.received).to.equal(2);
+    });
+
+    it('copies a bare-JID chat message to the resources of one account on two nodes', async function () {
+      const [n1, n2, n3] = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
+      const alice = await login(n1, 'alice@localhost/a');
+      const bob2 = await login(n2, 'bob@localhost/two');
+      const bob3 = await login(n3, 'bob@localhost/three');
+      await bob2.send('<presence/>');
+      await bob3.send('<presence/>');
+      await alice.send('<message to="bob@localhost" type="chat"><body>both</body></message>');
+      await bob2.waitFor(isChat('both'));
+      await bob3.waitFor(isChat('both'));
+    });
+
+    it('carries presence broadcasts and roster pushes between nodes', async function () {
+      const [n1, n2] = [await startNode('n1'), await startNode('n2')];
+      await befriend('alice@localhost', 'bob@localhost');
+      const alice = await login(n1, 'alice@localhost/a');
+      await alice.iq('<iq type="get"><query xmlns="jabber:iq:roster"/></iq>');
+      await alice.send('<presence/>');
+      const bob = await login(n2, 'bob@localhost/b');
+      await bob.send('<presence><priority>5</priority></presence>');
+      // Bob's initial presence reaches Alice on n1; Bob's probe is answered from n1.
+      await alice.waitFor(presenceFrom('bob@localhost/b'));
+      await bob.waitFor(presenceFrom('alice@localhost/a'));
+      // A roster change on n1 is pushed to Alice's interested resource on n2.
+      const carol = await login(n2, 'alice@localhost/c');
+      await carol.iq('<iq type="get"><query xmlns="jabber:iq:roster"/></iq>');
+      await alice.iq('<iq type="set"><query xmlns="jabber:iq:roster"><item jid="dave@localhost" name="Dave"/></query></iq>');
+      const push = await carol.waitFor((el) => el.name === 'iq' && el.attrs.type === 'set' && el.getChild('query')?.getChild('item')?.attrs.jid === 'dave@localhost');
+      expect(push.attrs.to).to.equal('alice@localhost/c');
+      await bob.send('<presence type="unavailable"/>');
+      await alice.waitFor(presenceFrom('bob@localhost/b', 'unavailable'));
+    });
+
+    it('closes the older session with conflict when a full JID binds on another node', async function () {
+      const [n1, n2] = [await startNode('n1'), await startNode('n2')];
+      const first = await login(n1, 'erin@localhost/phone');
+      await login(n2, 'erin@localhost/phone');
+      await eventually(() => expect(first.closedWith).to.equal('conflict'));
+      await eventually(async () => expect((await n1.node.sessions.get('erin@localhost/phone'))?.node).to.equal('n2'));
+      expect(n1.server.sessions.get('erin@localhost/phone')).to.equal(undefined);
+    });
+
+    it('re-routes a stanza whose session went away to the offline path', async function () {
+      const [n1, n2] = [await startNode('n1'), await startNode('n2')];
+      const alice = await login(n1, 'alice@localhost/a');
+      const bob = await login(n2, 'bob@localhost/b');
+      await bob.send('<presence/>');
+      const r = await n1.locator.resource('bob@localhost/b');
+      expect(r?.node).to.equal('n2');
+      // Bob leaves; a stanza already on its way (routed on the entry n1 saw) arrives after.
+      n2.server.sessions.get('bob@localhost/b')!.close();
+      await eventually(async () => expect(await n2.node.sessions.get('bob@localhost/b')).to.equal(undefined));
+      const stanza = parseXml('<message from="alice@localhost/a" to="bob@localhost/b" type="chat"><body>late</body></message>');
+      expect(await n1.locator.forward(r!, stanza)).to.equal(true);
+      await eventually(() => expect(n2.offline.map((m) => m.getChildText('body'))).to.deep.equal(['late']));
+      expect(alice.all((el) => el.attrs.type === 'error')).to.have.length(0);
+    });
+
+    it('announces a dead node\'s sessions unavailable once and stores what its inbox held', async function () {
+      const [n1, n2, n3] = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
+      await befriend('alice@localhost', 'bob@localhost');
+      const alice = await login(n1, 'alice@localhost/a');
+      await alice.send('<presence/>');
+      const bob = await login(n2, 'bob@localhost/b');
+      await bob.send('<presence/>');
+      await alice.waitFor(presenceFrom('bob@localhost/b'));
+      // n2 crashes: its bus stops reading and its heartbeat stops, nothing is cleaned up.
+      n2.crashed = true;
+      await n2.node.bus.stop();
+      await n2.node.sessions.liveness.stop(false);
+      await alice.send('<message to="bob@localhost" type="chat"><body>into the void</body></message>');
+      await alice.waitFor(presenceFrom('bob@localhost/b', 'unavailable'), 10_000);
+      await eventually(() => expect([...n1.offline, ...n3.offline].map((m) => m.getChildText('body'))).to.deep.equal(['into the void']), 10_000);
+      await alice.send('<message to="bob@localhost" type="chat"><body>after</body></message>');
+      await eventually(() => expect(n1.offline.map((m) => m.getChildText('body'))).to.include('after'));
+      expect(alice.all(presenceFrom('bob@localhost/b', 'unavailable'))).to.have.length(1);
+      expect(bob.all(isChat('into the void'))).to.have.length(0);
+    });
+  });
+}

@@ -1,0 +1,296 @@
+/**
+ * The router's view of a cluster (see docs/cluster.md, "Routing"): sessions on
+ * this node first, then the shared session table; stanzas for a remote
+ * resource travel over the node bus to the node that holds it.
+ *
+ * This file is the one place where the cluster building blocks (session table,
+ * node bus) meet the XMPP core, so unlike the rest of src/cluster/ it imports
+ * from src/xmpp/ (types, the XML parser and stanza errors). The composition
+ * root (src/sori.ts) builds it; the core only sees a `Locator`.
+ *
+ * What it keeps true:
+ *  - the session table mirrors the sessions bound here (`session/bound`,
+ *    `session/presence`, `session/closed`), and a full JID bound here that was
+ *    held elsewhere is closed there with `conflict` (a "kick" over the bus);
+ *  - a stanza that arrives for a session that has meanwhile gone, or that sat
+ *    in the inbox of a node that died, is routed as for an unavailable
+ *    resource (RFC 6121 §8.5.3.2.1): chat and normal messages go to the bare
+ *    JID's rules, which end in offline storage, so nothing accepted is lost;
+ *  - a dead node's sessions are announced unavailable by the one node that
+ *    cleaned up after it (`cluster/sessions-lost`), and this node's sessions
+ *    are announced again after the cluster lost sight of them
+ *    (`cluster/reconnected`).
+ */
+import { parseJid, tryParseJid, type Jid } from '../util/jid.js';
+import { createLogger, type Logger } from '../util/log.js';
+import type { XmlElement } from '../util/xml.js';
+import { StanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
+import type { Locator, Resource } from '../xmpp/router/router.js';
+import type { Server } from '../xmpp/server.js';
+import type { ClientSession } from '../xmpp/session.js';
+import { parseXml } from '../xmpp/stream/parse-xml.js';
+import type { NodeBus } from './node-bus.js';
+import type { SessionEntry, SessionTable, SessionTableEvent } from './session-table.js';
+
+/** What travels between nodes. `to` is the full JID of the target session (the stanza may be addressed to the bare JID). */
+type Envelope = { t: 'stanza'; to: string; xml: string } | { t: 'kick'; jid: string; by: string };
+
+/** A resource held by another node, built from its session-table entry. Its presence is parsed only when someone reads it. */
+class RemoteResource implements Resource {
+  readonly session: null = null;
+  private parsed: XmlElement | null | undefined = undefined;
+
+  constructor(
+    readonly full: string,
+    readonly priority: number | null,
+    readonly interested: boolean,
+    readonly node: string,
+    private readonly presenceXml: string | null,
+  ) {}
+
+  get presence(): XmlElement | null {
+    if (this.parsed === undefined) this.parsed = this.presenceXml === null ? null : parseXml(this.presenceXml);
+    return this.parsed;
+  }
+}
+
+function localResource(s: ClientSession): Resource {
+  return { full: s.jid.full, priority: s.priority, presence: s.presence, interested: s.interested, session: s, node: null };
+}
+
+/** Counters for tests and bench/cluster.ts. */
+export interface ClusterLocatorStats {
+  /** Stanzas sent to another node. */
+  forwarded: number;
+  /** Forwards refused because the node was not alive (or Redis failed): treated as offline. */
+  forwardFailed: number;
+  /** Stanzas received from other nodes and written to a local session. */
+  received: number;
+  /** Stanzas received (or reclaimed from a dead node) whose session had gone: re-routed as for an unavailable resource. */
+  rerouted: number;
+  /** Sessions closed here because the same full JID was bound on another node. */
+  kicked: number;
+}
+
+export class ClusterLocator implements Locator {
+  readonly stats: ClusterLocatorStats = { forwarded: 0, forwardFailed: 0, received: 0, rerouted: 0, kicked: 0 };
+  private readonly nodeId: string;
+  private readonly log: Logger;
+  /** session/closed chains started and not yet finished (for a graceful stop). */
+  private closing = 0;
+  private closingDrained: (() => void) | null = null;
+
+  constructor(
+    private readonly server: Server,
+    private readonly table: SessionTable,
+    private readonly bus: NodeBus,
+    log?: Logger,
+  ) {
+    this.nodeId = server.nodeId;
+    this.log = log ?? createLogger(`cluster:${server.nodeId}`);
+    bus.onMessage((payload) => this.receive(payload, false));
+    bus.onOrphaned((payload) => this.receive(payload, true));
+    table.onEvent((event) => void this.tableEvent(event).catch((err: unknown) => this.log.error(`handling ${event.type} failed`, err)));
+    const hooks = server.hooks;
+    hooks.add('session/bound', ({ session }) => this.bound(session), 10_000);
+    hooks.add('session/presence', ({ session }) => this.putLater(session));
+    // Highest priority: the entry goes before modules announce the departure.
+    hooks.add('session/closed', ({ session }) => {
+      this.closing++;
+      return this.closed(session);
+    }, 100_000);
+    hooks.add('session/closed', () => {
+      this.closedDone();
+    }, -100_000);
+  }
+
+  // ---- Locator ----
+
+  async resources(bare: string): Promise<Resource[]> {
+    const local = this.server.sessions.ofAccount(bare);
+    const entries = await this.table.byBare(bare);
+    const out: Resource[] = local.map(localResource);
+    for (const e of entries) {
+      if (e.node === this.nodeId || this.server.sessions.get(e.jid) !== undefined) continue;
+      out.push(remoteResource(e));
+    }
+    return out;
+  }
+
+  async resource(full: string): Promise<Resource | null> {
+    const s = this.server.sessions.get(full);
+    if (s !== undefined) return localResource(s);
+    const e = await this.table.get(full);
+    // An entry naming this node without a local session is stale (the session is closing): not addressable.
+    return e === undefined || e.node === this.nodeId ? null : remoteResource(e);
+  }
+
+  async forward(resource: Resource, stanza: XmlElement): Promise<boolean> {
+    if (resource.node === null || resource.node === this.nodeId) return false;
+    const envelope: Envelope = { t: 'stanza', to: resource.full, xml: stanza.toString() };
+    try {
+      const sent = await this.bus.send(resource.node, JSON.stringify(envelope));
+      if (sent) this.stats.forwarded++;
+      else this.stats.forwardFailed++;
+      return sent;
+    } catch (err) {
+      this.stats.forwardFailed++;
+      this.log.warn(`forwarding to node ${resource.node} failed; treating ${resource.full} as unavailable`, err);
+      return false;
+    }
+  }
+
+  accountExists(jid: Jid): Promise<boolean> {
+    return this.server.accounts.exists(jid);
+  }
+
+  // ---- graceful stop ----
+
+  /**
+   * Closes every local session (system-shutdown, or see-other-host naming
+   * `redirect`) and waits until their session/closed handlers have run: table
+   * entries removed, unavailable presence sent. The bus keeps reading
+   * meanwhile, so stanzas still arriving are re-routed, not dropped.
+   */
+  async closeSessions(reason: string, redirect?: string, timeoutMs = 10_000): Promise<void> {
+    const condition: StreamErrorCondition = redirect === undefined ? 'system-shutdown' : 'see-other-host';
+    for (const s of [...this.server.sessions.all()]) s.close(condition, reason, redirect);
+    const deadline = Date.now() + timeoutMs;
+    // Hibernated sessions close without a connection; finish() runs on the next tick.
+    while ((this.server.sessions.size > 0 || this.closing > 0) && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.closingDrained = resolve;
+        setTimeout(resolve, 50).unref();
+      });
+    }
+    if (this.closing > 0 || this.server.sessions.size > 0) this.log.warn(`stopping with ${this.server.sessions.size} sessions still closing`);
+  }
+
+  // ---- session table upkeep ----
+
+  private entry(session: ClientSession): SessionEntry {
+    return {
+      jid: session.jid.full,
+      node: this.nodeId,
+      priority: session.priority,
+      presence: session.presence === null ? null : session.presence.toString(),
+      interested: session.interested,
+    };
+  }
+
+  private async bound(session: ClientSession): Promise<void> {
+    const full = session.jid.full;
+    let previous: SessionEntry | undefined;
+    try {
+      previous = await this.table.get(full);
+      await this.table.put(this.entry(session));
+    } catch (err) {
+      this.log.error(`session table: put ${full} failed`, err);
+    }
+    // RFC 6120 §7.7.2.2: the new session wins; the node holding the old one closes it with conflict.
+    if (previous !== undefined && previous.node !== this.nodeId) {
+      const kick: Envelope = { t: 'kick', jid: full, by: this.nodeId };
+      await this.bus.send(previous.node, JSON.stringify(kick)).catch((err: unknown) => this.log.warn(`kick of ${full} on ${previous.node} failed`, err));
+    }
+  }
+
+  private async putLater(session: ClientSession): Promise<void> {
+    if (!session.open || this.server.sessions.get(session.jid.full) !== session) return;
+    try {
+      await this.table.put(this.entry(session));
+    } catch (err) {
+      this.log.error(`session table: update of ${session.jid.full} failed`, err);
+    }
+  }
+
+  private async closed(session: ClientSession): Promise<void> {
+    // A newer local session under the same JID (replaced on this node) keeps its entry.
+    if (this.server.sessions.get(session.jid.full) !== undefined) return;
+    try {
+      await this.table.remove(session.jid.full, this.nodeId);
+    } catch (err) {
+      this.log.error(`session table: remove ${session.jid.full} failed`, err);
+    }
+  }
+
+  private closedDone(): void {
+    if (this.closing > 0) this.closing--;
+    if (this.closing === 0 && this.closingDrained !== null) {
+      const resolve = this.closingDrained;
+      this.closingDrained = null;
+      resolve();
+    }
+  }
+
+  private async tableEvent(event: SessionTableEvent): Promise<void> {
+    if (event.type === 'node-dead') {
+      this.log.info(`node ${event.node} is dead: ${event.sessions.length} sessions lost`);
+      const sessions = [];
+      for (const e of event.sessions) {
+        const jid = tryParseJid(e.jid);
+        if (jid !== null) sessions.push({ jid, available: e.presence !== null });
+      }
+      await this.server.emit('cluster/sessions-lost', { node: event.node, sessions });
+      return;
+    }
+    // Reconnected: entries were written back, except those another node took over meanwhile; those sessions lost.
+    for (const s of [...this.server.sessions.all()]) {
+      const e = await this.table.get(s.jid.full);
+      if (e !== undefined && e.node !== this.nodeId) s.close('conflict', 'replaced by a new connection with the same resource');
+    }
+    await this.server.emit('cluster/reconnected', {});
+  }
+
+  // ---- inbox ----
+
+  private async receive(payload: string, orphaned: boolean): Promise<void> {
+    const envelope = JSON.parse(payload) as Envelope;
+    if (envelope.t === 'kick') {
+      if (orphaned) return;
+      const s = this.server.sessions.get(envelope.jid);
+      if (s !== undefined) {
+        this.stats.kicked++;
+        s.close('conflict', 'replaced by a new connection with the same resource');
+      }
+      return;
+    }
+    const stanza = parseXml(envelope.xml);
+    const session = orphaned ? undefined : this.server.sessions.get(envelope.to);
+    if (session !== undefined && session.open) {
+      this.stats.received++;
+      session.send(stanza);
+      return;
+    }
+    this.stats.rerouted++;
+    await this.undeliverable(stanza, envelope.to);
+  }
+
+  /** RFC 6121 §8.5.3.2.1 for a stanza whose target session has gone by the time it arrived. */
+  private async undeliverable(stanza: XmlElement, full: string): Promise<void> {
+    const from = tryParseJid(stanza.attrs.from);
+    if (from === null) return;
+    const router = this.server.router;
+    const type = stanza.attrs.type;
+    if (stanza.name === 'iq') {
+      if (type === 'get' || type === 'set') await router.bounce(stanza, from, null, new StanzaError('service-unavailable'));
+      return;
+    }
+    // Presence for a resource that has gone is dropped, as on a single node.
+    if (stanza.name !== 'message') return;
+    if (type === 'groupchat') return router.bounce(stanza, from, null, new StanzaError('service-unavailable'));
+    if (type !== undefined && type !== 'chat' && type !== 'normal') return; // headline, error
+    const bare = parseJid(full).toBare();
+    const addressed = tryParseJid(stanza.attrs.to);
+    if (addressed !== null && addressed.resource === '') {
+      // Sent to the bare JID: the sending node gave a copy to every available resource. Keep
+      // this one (offline) only when no other resource can have received it.
+      const others = await this.resources(bare.bare);
+      if (others.some((r) => r.full !== full && r.priority !== null && r.priority >= 0)) return;
+    }
+    await router.messageToBare({ stanza, from, to: bare, origin: null });
+  }
+}
+
+function remoteResource(e: SessionEntry): RemoteResource {
+  return new RemoteResource(e.jid, e.priority, e.interested === true, e.node, e.presence);
+}
