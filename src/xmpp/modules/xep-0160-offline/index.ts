@@ -1,0 +1,128 @@
+import { x, type XmlElement } from '../../../util/xml.js';
+import { errorReply, StanzaError } from '../../errors.js';
+import { defineModule } from '../../module.js';
+import { parseXml } from '../../stream/parse-xml.js';
+import { isStorable } from './storable.js';
+
+const NS_DELAY = 'urn:xmpp:delay';
+const DELIVERY_BATCH = 100;
+
+/**
+ * XEP-0160 offline messages. Messages the router could not deliver
+ * (`message/offline`) are kept per account, in arrival order, and handed to
+ * the first session that becomes available (`session/available`), stamped
+ * with XEP-0203 `<delay/>`, then deleted.
+ *
+ * Sort keys are a zero-padded millisecond time, a per-process counter and a
+ * random suffix (two cluster nodes storing in the same millisecond must not
+ * overwrite each other), so a partition scan is delivery order.
+ *
+ * A message is never dropped silently because of us: when the store fails or
+ * the account is over quota, the sender gets an error reply routed from here.
+ * We route it ourselves instead of throwing because the stanza may have come
+ * from another cluster node or a federated server, where a throw would only
+ * reach a log; the explicit reply reaches the sender on every path.
+ */
+export default defineModule({
+  name: 'offline',
+  implements: 'XEP-0160, XEP-0203 (delay), XEP-0334 (store hints)',
+  options: {
+    maxPerUser: { type: 'number', default: 1000, integer: true, min: 1, doc: 'Most messages kept for one account; beyond it senders get resource-constraint.' },
+  },
+  tables: [{ name: 'offline', description: 'Offline messages: pk = recipient bare JID, sk = time-ordered id, value = the stanza XML with its delay stamp.' }],
+  start(ctx) {
+    const table = ctx.table('offline');
+    const max = ctx.options.maxPerUser;
+    /** Messages stored per account, learnt on first store; dropped on delivery (approximate across cluster nodes). */
+    const counts = new Map<string, number>();
+    const delivering = new Set<string>();
+    let seq = 0;
+
+    ctx.feature('msgoffline');
+
+    const nextKey = (): string => {
+      seq = (seq + 1) % 1_000_000;
+      const rand = Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0');
+      return `${String(Date.now()).padStart(15, '0')}.${String(seq).padStart(6, '0')}.${rand}`;
+    };
+
+    async function bounce(stanza: XmlElement, to: string, error: StanzaError): Promise<void> {
+      const sender = stanza.attrs.from;
+      if (sender === undefined) return;
+      const reply = errorReply(stanza, error);
+      reply.attrs.from = stanza.attrs.to ?? to;
+      reply.attrs.to = sender;
+      try {
+        await ctx.server.route(reply);
+      } catch (e) {
+        ctx.log.error(`could not return an error to ${sender}`, e);
+      }
+    }
+
+    async function count(owner: string): Promise<number> {
+      const known = counts.get(owner);
+      if (known !== undefined) return known;
+      const n = (await table.range(owner, { limit: max })).length;
+      if (counts.size > 100_000) counts.clear();
+      counts.set(owner, n);
+      return n;
+    }
+
+    ctx.hook('message/offline', async ({ stanza, to }) => {
+      // Chat states and no-store messages are dropped quietly: an error would tell the sender nothing useful.
+      if (!isStorable(stanza)) return true;
+      const owner = to.bare;
+      try {
+        if ((await count(owner)) >= max) {
+          await bounce(stanza, owner, new StanzaError('resource-constraint', 'offline storage for this account is full'));
+          return true;
+        }
+        const copy = stanza.clone();
+        copy.append(x('delay', { xmlns: NS_DELAY, from: to.domain, stamp: new Date().toISOString() }, 'Offline storage'));
+        await table.put(owner, nextKey(), copy.toString());
+        counts.set(owner, (counts.get(owner) ?? 0) + 1);
+      } catch (e) {
+        ctx.log.error(`storing an offline message for ${owner} failed`, e);
+        counts.delete(owner);
+        await bounce(stanza, owner, new StanzaError('internal-server-error', 'could not store the message'));
+      }
+      return true;
+    });
+
+    ctx.hook('session/available', async ({ session }) => {
+      const owner = session.jid.bare;
+      // Two resources coming online together must not both get (and delete) the same messages.
+      if (delivering.has(owner)) return;
+      delivering.add(owner);
+      try {
+        for (;;) {
+          const rows = await table.range(owner, { limit: DELIVERY_BATCH });
+          if (rows.length === 0 || !session.open) break;
+          for (const row of rows) {
+            let stanza: XmlElement;
+            try {
+              stanza = parseXml(row.value);
+            } catch (e) {
+              ctx.log.error(`unreadable offline message for ${owner} dropped`, e);
+              await table.delete(owner, row.sk);
+              continue;
+            }
+            if (!session.open) return;
+            session.send(stanza);
+            // Deleted only once written: a crash in between delivers twice rather than never.
+            await table.delete(owner, row.sk);
+          }
+          if (rows.length < DELIVERY_BATCH) break;
+        }
+      } finally {
+        counts.delete(owner);
+        delivering.delete(owner);
+      }
+    });
+
+    ctx.hook('account/deleted', async ({ jid }) => {
+      counts.delete(jid.bare);
+      await table.deletePartition(jid.bare);
+    });
+  },
+});

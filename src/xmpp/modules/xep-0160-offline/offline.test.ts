@@ -1,0 +1,112 @@
+import { expect } from 'chai';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import { parseJid } from '../../../util/jid.js';
+import type { XmlElement } from '../../../util/xml.js';
+import presence from '../rfc6121-presence/index.js';
+import roster from '../rfc6121-roster/index.js';
+import offline from './index.js';
+import { isStorable } from './storable.js';
+import { parseXml } from '../../stream/parse-xml.js';
+
+const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+describe('XEP-0160 offline messages', () => {
+  describe('what is stored', () => {
+    it('keeps bodies, encrypted payloads and receipts; not chat states, headlines or no-store', () => {
+      expect(isStorable(parseXml(`<message xmlns='jabber:client' type='chat'><body>x</body></message>`))).to.equal(true);
+      expect(isStorable(parseXml(`<message xmlns='jabber:client'><encrypted xmlns='eu.siacs.conversations.axolotl'/></message>`))).to.equal(true);
+      expect(isStorable(parseXml(`<message xmlns='jabber:client' type='chat'><received xmlns='urn:xmpp:receipts' id='1'/></message>`))).to.equal(true);
+      expect(isStorable(parseXml(`<message xmlns='jabber:client' type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/></message>`))).to.equal(false);
+      expect(isStorable(parseXml(`<message xmlns='jabber:client' type='headline'><body>x</body></message>`))).to.equal(false);
+      expect(isStorable(parseXml(`<message xmlns='jabber:client' type='chat'><body>x</body><no-store xmlns='urn:xmpp:hints'/></message>`))).to.equal(false);
+      expect(isStorable(parseXml(`<message xmlns='jabber:client' type='chat'><store xmlns='urn:xmpp:hints'/></message>`))).to.equal(true);
+    });
+  });
+
+  describe('on the server', () => {
+    let ts: TestServer;
+    let bob: TestClient;
+    beforeEach(async () => {
+      ts = await TestServer.start([roster, presence, offline], { modules: { options: { offline: { maxPerUser: 3 } } } });
+      await ts.addUser('alice@localhost');
+      bob = await ts.login('bob@localhost/pc');
+    });
+    afterEach(() => ts.stop());
+
+    const sendTo = (body: string, id: string) => bob.send(`<message to='alice@localhost' type='chat' id='${id}'><body>${body}</body></message>`);
+
+    it('stores messages for an offline account and delivers them in order, stamped, on initial presence', async () => {
+      const before = Date.now();
+      await sendTo('one', 'a1');
+      await bob.send(`<message to='alice@localhost/gone' type='chat' id='a2'><body>two</body></message>`);
+      await sendTo('three', 'a3');
+      await settle();
+      expect(bob.all((s) => s.attrs.type === 'error')).to.have.length(0);
+      expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(3);
+
+      const alice = await ts.login('alice@localhost/phone');
+      await settle();
+      expect(alice.all((s) => s.name === 'message')).to.have.length(0); // not before presence
+      await alice.send('<presence/>');
+      const got = await Promise.all(['a1', 'a2', 'a3'].map((id) => alice.waitFor((s) => s.name === 'message' && s.attrs.id === id)));
+      expect(alice.all((s) => s.name === 'message').map((m) => m.getChildText('body'))).to.deep.equal(['one', 'two', 'three']);
+      for (const m of got) {
+        expect(m.attrs.from).to.equal('bob@localhost/pc');
+        const delay = m.getChild('delay', 'urn:xmpp:delay')!;
+        expect(delay.attrs.from).to.equal('localhost');
+        expect(Date.parse(delay.attrs.stamp!)).to.be.within(before - 1000, Date.now());
+      }
+      expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(0);
+    });
+
+    it('delivers when session/available is fired directly and only once', async () => {
+      await sendTo('hello', 'd1');
+      const alice = await ts.login('alice@localhost/phone');
+      await ts.server.hooks.fireAsync('session/available', { session: alice.session });
+      await ts.server.hooks.fireAsync('session/available', { session: alice.session });
+      await settle();
+      expect(alice.all((s) => s.name === 'message' && s.attrs.id === 'd1')).to.have.length(1);
+    });
+
+    it('drops chat states and no-store messages without an error and without storing', async () => {
+      await bob.send(`<message to='alice@localhost' type='chat' id='cs'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`);
+      await bob.send(`<message to='alice@localhost' type='chat' id='ns'><body>x</body><no-store xmlns='urn:xmpp:hints'/></message>`);
+      await settle();
+      expect(bob.received).to.have.length(0);
+      expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(0);
+    });
+
+    it('answers resource-constraint once the account is over quota', async () => {
+      for (const id of ['q1', 'q2', 'q3']) await sendTo(id, id);
+      await sendTo('q4', 'q4');
+      const err = await bob.waitFor((s) => s.attrs.id === 'q4');
+      expect(err.attrs.type).to.equal('error');
+      expect(err.attrs.from).to.equal('alice@localhost');
+      expect(condition(err)).to.equal('resource-constraint');
+      expect(bob.all((s) => s.attrs.type === 'error')).to.have.length(1);
+      expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(3);
+    });
+
+    it('tells the sender when the store fails instead of losing the message silently', async () => {
+      const put = ts.store.put.bind(ts.store);
+      ts.store.put = async () => {
+        throw new Error('store down');
+      };
+      try {
+        await sendTo('lost?', 'f1');
+      } finally {
+        ts.store.put = put;
+      }
+      const err = await bob.waitFor((s) => s.attrs.id === 'f1');
+      expect(err.attrs.type).to.equal('error');
+      expect(condition(err)).to.equal('internal-server-error');
+    });
+
+    it('is deleted with the account', async () => {
+      await sendTo('bye', 'x1');
+      await ts.server.deleteAccount(parseJid('alice@localhost'));
+      expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(0);
+    });
+  });
+});
