@@ -3,9 +3,17 @@ import ping from './xep-0199-ping/index.js';
 import roster from './rfc6121-roster/index.js';
 import presence from './rfc6121-presence/index.js';
 import register from './xep-0077-register/index.js';
+import disco from './xep-0030-disco/index.js';
+import caps from './xep-0115-caps/index.js';
+import version from './xep-0092-version/index.js';
+import time from './xep-0202-time/index.js';
+import vcard from './xep-0054-vcard/index.js';
+import privateXml from './xep-0049-private/index.js';
+import blocking from './xep-0191-blocking/index.js';
+import offline from './xep-0160-offline/index.js';
 
 /**
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, disco, caps, version, time, vcard, privateXml, blocking, offline];
