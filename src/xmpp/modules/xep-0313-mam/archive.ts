@@ -1,0 +1,180 @@
+import type { BatchItem, Row, Table, TableSpec } from '../../../storage/wide-column.js';
+import { ArchiveIdGenerator, idTimeMs } from './archive-id.js';
+import type { Prefs } from './policy.js';
+
+/**
+ * The tables of a user archive, the layout MongooseIM's Cassandra backend and
+ * Karrot use: every query is a key range of one partition, on every backend.
+ *
+ *  mam             pk = owner bare JID,            sk = archive id
+ *  mam_by_with     pk = owner \0 contact bare JID, sk = archive id (same row again)
+ *  mam_with_index  pk = owner,                     sk = contact bare JID
+ *  mam_prefs       pk = owner,                     sk = "prefs"
+ *
+ * Archive ids are time-ordered (archive-id.ts), so `start`/`end` are sort-key
+ * bounds too. `mam_by_with` holds a full copy of the row rather than a pointer:
+ * twice the bytes, but a filtered page is one range read instead of one read
+ * per message. `mam_with_index` lists the contacts an owner has partitions
+ * for, so deleting an account finds them without scanning a table.
+ */
+export const MAM_TABLES: TableSpec[] = [
+  { name: 'mam', ttl: true, description: 'XEP-0313 user archives: pk = owner bare JID, sk = time-ordered archive id, value = JSON {with, peer, dir, ts, xml}.' },
+  { name: 'mam_by_with', ttl: true, description: 'XEP-0313 archives by contact: pk = owner + "\\u0000" + contact bare JID, sk = archive id, same value as mam.' },
+  { name: 'mam_with_index', ttl: true, description: 'XEP-0313 contacts with a mam_by_with partition: pk = owner, sk = contact bare JID (to delete an archive without a scan).' },
+  { name: 'mam_prefs', description: 'XEP-0441 archiving preferences: pk = owner bare JID, sk = "prefs", value = JSON {default, always, never}.' },
+];
+
+export type Direction = 'in' | 'out';
+
+/** What is stored per archived message. */
+interface StoredValue {
+  /** The other party's bare JID. */
+  with: string;
+  /** The other party's full JID as it appeared on the stanza. */
+  peer: string;
+  dir: Direction;
+  /** Milliseconds since the epoch when the server archived it. */
+  ts: number;
+  /** The stanza as the owner sent or received it. */
+  xml: string;
+}
+
+export interface ArchivedMessage extends StoredValue {
+  id: string;
+}
+
+export interface Bound {
+  key: string;
+  exclusive: boolean;
+}
+
+export interface PageQuery {
+  /** Contact bare JID: read the mam_by_with partition. */
+  with?: string;
+  /** Only messages with this exact full JID (XEP-0313 §4.1.1); read from the `with` partition and filtered. */
+  peer?: string;
+  lower?: Bound;
+  upper?: Bound;
+  /** Rows wanted; one more is read to tell whether the page is the last. */
+  max: number;
+  /** Read newest first (RSM `before`). Items come back in read order. */
+  reverse: boolean;
+}
+
+export interface Page {
+  items: ArchivedMessage[];
+  /** No further row matched in the reading direction. */
+  complete: boolean;
+}
+
+const PREFS_SK = 'prefs';
+const DAY = 86_400;
+
+export function byWithKey(owner: string, withBare: string): string {
+  return `${owner}\u0000${withBare}`;
+}
+
+function toMessage(row: Row): ArchivedMessage {
+  const v = JSON.parse(row.value) as StoredValue;
+  return { id: row.sk, with: v.with, peer: v.peer, dir: v.dir, ts: v.ts, xml: v.xml };
+}
+
+export interface ArchiveTables {
+  mam: Table;
+  byWith: Table;
+  withIndex: Table;
+  prefs: Table;
+}
+
+/** Reads and writes user archives; knows nothing of XMPP beyond JIDs and serialised stanzas. */
+export class ArchiveStore {
+  /** Row expiry for archived messages, or undefined to keep them forever. */
+  private readonly ttlSeconds: number | undefined;
+
+  constructor(
+    private readonly t: ArchiveTables,
+    retentionDays: number,
+    private readonly ids = new ArchiveIdGenerator(),
+  ) {
+    this.ttlSeconds = retentionDays > 0 ? Math.round(retentionDays * DAY) : undefined;
+  }
+
+  /** Writes a message into `owner`'s archive (both tables and the contact index in one batch); returns its id. */
+  async append(owner: string, entry: { with: string; peer: string; dir: Direction; xml: string }, nowMs = Date.now()): Promise<string> {
+    const id = this.ids.next(nowMs * 1000);
+    const value = JSON.stringify({ with: entry.with, peer: entry.peer, dir: entry.dir, ts: idTimeMs(id), xml: entry.xml } satisfies StoredValue);
+    const ttl = this.ttlSeconds;
+    const items: BatchItem[] = [
+      { table: this.t.mam.name, pk: owner, sk: id, value, ttlSeconds: ttl },
+      { table: this.t.byWith.name, pk: byWithKey(owner, entry.with), sk: id, value, ttlSeconds: ttl },
+      // Rewritten with each message so that, with retention, it outlives the partition's last row.
+      { table: this.t.withIndex.name, pk: owner, sk: entry.with, value: '', ttlSeconds: ttl === undefined ? undefined : ttl + DAY },
+    ];
+    await this.t.mam.store.batchPut(items);
+    return id;
+  }
+
+  async get(owner: string, id: string): Promise<ArchivedMessage | undefined> {
+    const v = await this.t.mam.get(owner, id);
+    return v === undefined ? undefined : toMessage({ pk: owner, sk: id, value: v });
+  }
+
+  /** One page of a range; never reads more than `max + 1` rows unless filtering by full JID. */
+  async page(owner: string, q: PageQuery): Promise<Page> {
+    const table = q.with === undefined ? this.t.mam : this.t.byWith;
+    const pk = q.with === undefined ? owner : byWithKey(owner, q.with);
+    const want = q.max + 1;
+    let lower = q.lower;
+    let upper = q.upper;
+    const out: ArchivedMessage[] = [];
+    for (;;) {
+      const limit = q.peer === undefined ? want : Math.max(want, 100);
+      const rows = await table.range(pk, {
+        start: lower?.key,
+        startExclusive: lower?.exclusive,
+        end: upper?.key,
+        endExclusive: upper?.exclusive,
+        limit,
+        reverse: q.reverse,
+      });
+      for (const row of rows) {
+        const m = toMessage(row);
+        if (q.peer !== undefined && m.peer !== q.peer) continue;
+        out.push(m);
+        if (out.length === want) break;
+      }
+      if (out.length === want || rows.length < limit) break;
+      const lastKey = rows[rows.length - 1]!.sk;
+      if (q.reverse) upper = { key: lastKey, exclusive: true };
+      else lower = { key: lastKey, exclusive: true };
+    }
+    const complete = out.length <= q.max;
+    if (!complete) out.length = q.max;
+    return { items: out, complete };
+  }
+
+  /** The oldest and newest message of an archive (XEP-0313 §5 metadata). */
+  async bounds(owner: string): Promise<{ first: ArchivedMessage; last: ArchivedMessage } | null> {
+    const [first] = await this.t.mam.range(owner, { limit: 1 });
+    const [last] = await this.t.mam.range(owner, { limit: 1, reverse: true });
+    if (first === undefined || last === undefined) return null;
+    return { first: toMessage(first), last: toMessage(last) };
+  }
+
+  /** Removes everything kept for `owner`: its archive, its by-contact partitions (found through the index) and its preferences. */
+  async deleteAll(owner: string): Promise<void> {
+    const contacts = await this.t.withIndex.range(owner);
+    for (const c of contacts) await this.t.byWith.deletePartition(byWithKey(owner, c.sk));
+    await this.t.withIndex.deletePartition(owner);
+    await this.t.mam.deletePartition(owner);
+    await this.t.prefs.deletePartition(owner);
+  }
+
+  async getPrefs(owner: string): Promise<Prefs | undefined> {
+    return this.t.prefs.getJson<Prefs>(owner, PREFS_SK);
+  }
+
+  async setPrefs(owner: string, prefs: Prefs): Promise<void> {
+    await this.t.prefs.putJson(owner, PREFS_SK, prefs);
+  }
+}

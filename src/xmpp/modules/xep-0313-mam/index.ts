@@ -1,0 +1,304 @@
+import { randomBytes } from 'node:crypto';
+import { tryParseJid } from '../../../util/jid.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { buildForm, formTypeField } from '../../../util/data-form.js';
+import { errorReply, StanzaError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
+import { defineModule, type IqRequest } from '../../module.js';
+import { parseXml } from '../../stream/parse-xml.js';
+import type { RosterApi } from '../rfc6121-roster/index.js';
+import { ArchiveStore, MAM_TABLES, type ArchivedMessage } from './archive.js';
+import { formatDateTime } from './datetime.js';
+import { prefsAllow, shouldArchive, type DefaultPolicy, type Prefs } from './policy.js';
+import { NS_MAM, NS_RSM, parseQuery } from './query.js';
+
+export { NS_MAM } from './query.js';
+export const NS_SID = 'urn:xmpp:sid:0';
+const NS_FORWARD = 'urn:xmpp:forward:0';
+const NS_DELAY = 'urn:xmpp:delay';
+const NS_XDATA_VALIDATE = 'http://jabber.org/protocol/xdata-validate';
+
+/** What other modules (carbons, offline) may use of the archive. */
+export interface MamApi {
+  archive: ArchiveStore;
+}
+
+/** Hook priorities: archive the recipient's copy before other handlers of the delivery events deliver it; the sender's after every filter of stanza/in (blocking, rate limits) has had its say. */
+const INCOMING_PRIORITY = 100;
+const OUTGOING_PRIORITY = -100;
+
+function hasStanzaId(stanza: XmlElement): boolean {
+  for (const c of stanza.children) if (typeof c !== 'string' && c.name === 'stanza-id') return true;
+  return false;
+}
+
+/**
+ * XEP-0313 Message Archive Management (urn:xmpp:mam:2 and #extended) with
+ * XEP-0359 stanza ids and XEP-0441 preferences, for user archives.
+ *
+ * Each message is archived twice: in the sender's archive when a local client
+ * sends it (`stanza/in`), in the recipient's when it is delivered to a local
+ * account (`message/bare`, `message/full`), each with its own time-ordered id.
+ * The delivered copy carries `<stanza-id by=recipient>`, the sender's stanza
+ * (which carbons copy to its other resources) `<stanza-id by=sender>`.
+ *
+ * Failure semantics (docs/storage.md, "Message archive"): a message whose
+ * archive write fails is not delivered; the sender gets a `wait` error
+ * (internal-server-error) and may resend. No message is delivered without
+ * being archived, and none is silently dropped.
+ */
+export default defineModule({
+  name: 'mam',
+  implements: 'XEP-0313 (urn:xmpp:mam:2, #extended), XEP-0359, XEP-0441',
+  depends: ['roster'],
+  defaultEnabled: true,
+  options: {
+    defaultPolicy: { type: 'string', default: 'always', enum: ['always', 'never', 'roster'], doc: 'What is archived for users who set no preferences (XEP-0441 default).' },
+    defaultPageSize: { type: 'number', default: 50, integer: true, min: 1, doc: 'Messages per page when a query gives no RSM max.' },
+    maxPageSize: { type: 'number', default: 250, integer: true, min: 1, doc: 'Largest RSM max accepted; a larger one is refused with policy-violation.' },
+    retentionDays: { type: 'number', default: 0, min: 0, doc: 'Days archived messages are kept (row TTL on backends that expire rows); 0 keeps them forever.' },
+  },
+  tables: MAM_TABLES,
+  start(ctx) {
+    const opts = ctx.options;
+    if (opts.defaultPageSize > opts.maxPageSize) throw new Error(`modules.options.mam: defaultPageSize (${opts.defaultPageSize}) exceeds maxPageSize (${opts.maxPageSize})`);
+    const archive = new ArchiveStore(
+      { mam: ctx.table('mam'), byWith: ctx.table('mam_by_with'), withIndex: ctx.table('mam_with_index'), prefs: ctx.table('mam_prefs') },
+      opts.retentionDays,
+    );
+    const roster = ctx.use<RosterApi>('roster');
+    const server = ctx.server;
+    const defaultPrefs: Prefs = { default: opts.defaultPolicy as DefaultPolicy, always: [], never: [] };
+    /** Copies already archived for their recipient (a module routing the same object again must not archive it twice). */
+    const archivedIn = new WeakSet<XmlElement>();
+    ctx.provide<MamApi>({ archive });
+
+    ctx.feature(NS_MAM, 'account');
+    ctx.feature(`${NS_MAM}#extended`, 'account');
+    ctx.feature(NS_SID, 'account');
+
+    const isLocalBy = (by: string | undefined): boolean => {
+      const jid = tryParseJid(by);
+      return jid !== null && server.isLocalDomain(jid.domain);
+    };
+
+    /** XEP-0359 §5: stanza-ids claiming to be by one of our JIDs are only trusted when we added them. */
+    const stripLocalStanzaIds = (stanza: XmlElement): void => {
+      stanza.children = stanza.children.filter((c) => typeof c === 'string' || c.name !== 'stanza-id' || c.attrs.xmlns !== NS_SID || !isLocalBy(c.attrs.by));
+    };
+
+    const allowed = async (owner: string, withBare: string): Promise<boolean> => {
+      const prefs = (await archive.getPrefs(owner)) ?? defaultPrefs;
+      return prefsAllow(prefs, withBare, async () => (await roster.store.get(owner, withBare)) !== undefined);
+    };
+
+    const unavailable = () => new StanzaError('internal-server-error', 'the message archive is unavailable: not delivered, retry later', 'wait');
+
+    // The sender's copy.
+    ctx.hook(
+      'stanza/in',
+      ({ session, stanza }) => {
+        if (stanza.name !== 'message') return;
+        if (hasStanzaId(stanza)) stripLocalStanzaIds(stanza);
+        if (!shouldArchive(stanza)) return;
+        const to = tryParseJid(stanza.attrs.to);
+        const owner = session.jid.bare;
+        // No or a malformed 'to': the router answers it; messages to oneself are archived once, on delivery; messages to a server or component are not a conversation.
+        if (to === null || to.local === '' || to.bare === owner) return;
+        return (async () => {
+          try {
+            if (!(await allowed(owner, to.bare))) return false;
+            const id = await archive.append(owner, { with: to.bare, peer: to.full, dir: 'out', xml: stanza.toString() });
+            stanza.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
+            return false;
+          } catch (e) {
+            ctx.log.warn(`archive write for ${owner} failed; message refused`, e);
+            session.send(errorReply(stanza, unavailable()));
+            return true;
+          }
+        })();
+      },
+      OUTGOING_PRIORITY,
+    );
+
+    // The recipient's copy.
+    const incoming = (ev: RouteEvent): Promise<boolean> | undefined => {
+      const stanza = ev.stanza;
+      if (archivedIn.has(stanza)) return;
+      const sid = hasStanzaId(stanza);
+      const keep = shouldArchive(stanza);
+      if (!keep && !sid) return;
+      const owner = ev.to.bare;
+      if (sid && server.isLocalDomain(ev.from.domain)) {
+        // From our own server (another node, offline redelivery): a stanza-id by the owner is ours, the message is archived already.
+        if (stanza.getChildren('stanza-id', NS_SID).some((c) => c.attrs.by === owner)) return;
+      }
+      return (async () => {
+        const copy = stanza.clone();
+        if (sid) stripLocalStanzaIds(copy);
+        ev.stanza = copy;
+        if (!keep) return false;
+        try {
+          // Messages for an account that does not exist are bounced by the router: no archive for them.
+          if (server.localSessions(owner).length === 0 && !(await server.accounts.exists(ev.to.toBare()))) return false;
+          if (!(await allowed(owner, ev.from.bare))) return false;
+          const id = await archive.append(owner, { with: ev.from.bare, peer: ev.from.full, dir: 'in', xml: copy.toString() });
+          copy.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
+          archivedIn.add(copy);
+          return false;
+        } catch (e) {
+          ctx.log.warn(`archive write for ${owner} failed; message from ${ev.from.full} refused`, e);
+          const reply = errorReply(stanza, unavailable());
+          reply.attrs.from = ev.to.full;
+          reply.attrs.to = ev.from.full;
+          if (ev.origin !== null && ev.origin.open && ev.origin.jid.full === ev.from.full) ev.origin.send(reply);
+          else await server.route(reply);
+          return true;
+        }
+      })();
+    };
+    ctx.hook('message/bare', incoming, INCOMING_PRIORITY);
+    ctx.hook('message/full', incoming, INCOMING_PRIORITY);
+
+    const own = (req: IqRequest): string => {
+      if (!req.isSelf) throw new StanzaError('forbidden', 'an archive can only be queried by its owner');
+      return req.from.bare;
+    };
+
+    // §4.1.5: the query form.
+    ctx.iq(
+      'get',
+      NS_MAM,
+      'query',
+      (req) => {
+        own(req);
+        const form = buildForm({
+          type: 'form',
+          fields: [
+            formTypeField(NS_MAM),
+            { var: 'with', type: 'jid-single', values: [] },
+            { var: 'start', type: 'text-single', values: [] },
+            { var: 'end', type: 'text-single', values: [] },
+            { var: 'before-id', type: 'text-single', values: [] },
+            { var: 'after-id', type: 'text-single', values: [] },
+            { var: 'ids', type: 'list-multi', values: [] },
+          ],
+        });
+        form.getChildren('field').find((f) => f.attrs.var === 'ids')!.append(x('validate', { xmlns: NS_XDATA_VALIDATE, datatype: 'xs:string' }, x('open')));
+        return x('query', { xmlns: NS_MAM }, form);
+      },
+      'account',
+    );
+
+    const resultMessage = (req: IqRequest, queryId: string | undefined, m: ArchivedMessage): XmlElement => {
+      const original = parseXml(m.xml);
+      original.attrs.xmlns = 'jabber:client';
+      return x(
+        'message',
+        { xmlns: 'jabber:client', id: randomBytes(6).toString('hex'), to: req.from.full, from: req.stanza.attrs.to === undefined ? undefined : req.to.bare },
+        x('result', { xmlns: NS_MAM, queryid: queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, x('delay', { xmlns: NS_DELAY, stamp: formatDateTime(m.ts) }), original)),
+      );
+    };
+
+    // §4: queries.
+    ctx.iq(
+      'set',
+      NS_MAM,
+      'query',
+      async (req) => {
+        const owner = own(req);
+        const q = parseQuery(req.payload, { defaultPageSize: opts.defaultPageSize, maxPageSize: opts.maxPageSize });
+        for (const id of q.referencedIds) {
+          if ((await archive.get(owner, id)) === undefined) throw new StanzaError('item-not-found', `no message '${id}' in this archive`);
+        }
+        let items: ArchivedMessage[];
+        let complete: boolean;
+        if (q.ids !== undefined) {
+          if (q.ids.length > opts.maxPageSize) throw new StanzaError('policy-violation', `at most ${opts.maxPageSize} ids per query`);
+          items = [];
+          for (const id of [...new Set(q.ids)].sort()) {
+            const m = await archive.get(owner, id);
+            if (m === undefined) throw new StanzaError('item-not-found', `no message '${id}' in this archive`);
+            if (q.with !== undefined && m.with !== q.with) continue;
+            if (q.peer !== undefined && m.peer !== q.peer) continue;
+            if (q.lower !== undefined && (id < q.lower.key || (q.lower.exclusive && id === q.lower.key))) continue;
+            if (q.upper !== undefined && (id > q.upper.key || (q.upper.exclusive && id === q.upper.key))) continue;
+            items.push(m);
+          }
+          complete = true;
+        } else {
+          const page = await archive.page(owner, { with: q.with, peer: q.peer, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward });
+          items = q.backward ? page.items.reverse() : page.items;
+          complete = page.complete;
+        }
+        // Results go out before the iq result (§4.2), chronologically unless the page is flipped.
+        const order = q.flip ? [...items].reverse() : items;
+        for (const m of order) {
+          const msg = resultMessage(req, q.queryId, m);
+          if (req.origin !== null && req.origin.open) req.origin.send(msg);
+          else await server.route(msg);
+        }
+        const set = x('set', { xmlns: NS_RSM });
+        if (items.length > 0) set.append(x('first', null, items[0]!.id), x('last', null, items[items.length - 1]!.id));
+        return x('fin', { xmlns: NS_MAM, complete: complete ? 'true' : 'false', stable: 'true' }, set);
+      },
+      'account',
+    );
+
+    // §5 (#extended): archive metadata.
+    ctx.iq(
+      'get',
+      NS_MAM,
+      'metadata',
+      async (req) => {
+        const owner = own(req);
+        const b = await archive.bounds(owner);
+        const md = x('metadata', { xmlns: NS_MAM });
+        if (b !== null) {
+          md.append(x('start', { id: b.first.id, timestamp: formatDateTime(b.first.ts) }), x('end', { id: b.last.id, timestamp: formatDateTime(b.last.ts) }));
+        }
+        return md;
+      },
+      'account',
+    );
+
+    // XEP-0441 preferences.
+    const prefsElement = (p: Prefs): XmlElement =>
+      x(
+        'prefs',
+        { xmlns: NS_MAM, default: p.default },
+        x('always', null, ...p.always.map((j) => x('jid', null, j))),
+        x('never', null, ...p.never.map((j) => x('jid', null, j))),
+      );
+    ctx.iq('get', NS_MAM, 'prefs', async (req) => prefsElement((await archive.getPrefs(own(req))) ?? defaultPrefs), 'account');
+    ctx.iq(
+      'set',
+      NS_MAM,
+      'prefs',
+      async (req) => {
+        const owner = own(req);
+        const def = req.payload.attrs.default;
+        if (def !== 'always' && def !== 'never' && def !== 'roster') throw new StanzaError('bad-request', "default must be 'always', 'never' or 'roster'");
+        const jids = (name: string): string[] => {
+          const out = new Set<string>();
+          for (const j of req.payload.getChild(name)?.getChildren('jid') ?? []) {
+            const jid = tryParseJid(j.getText().trim());
+            if (jid === null) throw new StanzaError('jid-malformed', `'${j.getText()}' is not a JID`);
+            out.add(jid.bare);
+          }
+          return [...out];
+        };
+        const prefs: Prefs = { default: def, always: jids('always'), never: jids('never') };
+        // A JID in both lists: never wins (XEP-0441 §4), so it is only kept there.
+        prefs.always = prefs.always.filter((j) => !prefs.never.includes(j));
+        await archive.setPrefs(owner, prefs);
+        return prefsElement(prefs);
+      },
+      'account',
+    );
+
+    ctx.hook('account/deleted', async ({ jid }) => {
+      await archive.deleteAll(jid.bare);
+    });
+  },
+});

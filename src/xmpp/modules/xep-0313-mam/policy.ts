@@ -1,0 +1,73 @@
+import type { XmlElement } from '../../../util/xml.js';
+
+export const NS_HINTS = 'urn:xmpp:hints';
+
+/**
+ * Payloads that make a message worth keeping although it has no `<body/>`
+ * (XEP-0313 §5.1.1 lets servers keep "additional non-conversation messages";
+ * these are what clients need to rebuild a conversation from the archive):
+ * end-to-end encrypted messages, chat markers (XEP-0333 §6 says markers are
+ * archived), corrections, retractions, reactions.
+ */
+const KEPT_PAYLOADS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['eu.siacs.conversations.axolotl', new Set(['encrypted'])], // OMEMO (legacy namespace, what clients deploy)
+  ['urn:xmpp:omemo:2', new Set(['encrypted'])],
+  ['urn:xmpp:openpgp:0', new Set(['openpgp'])], // XEP-0373
+  ['jabber:x:encrypted', new Set(['x'])], // XEP-0027
+  ['urn:xmpp:chat-markers:0', new Set(['received', 'displayed', 'acknowledged'])],
+  ['urn:xmpp:message-correct:0', new Set(['replace'])],
+  ['urn:xmpp:message-retract:0', new Set(['retract'])],
+  ['urn:xmpp:message-retract:1', new Set(['retract'])],
+  ['urn:xmpp:fasten:0', new Set(['apply-to'])], // retraction v0 is carried in <apply-to/>
+  ['urn:xmpp:reactions:0', new Set(['reactions'])],
+]);
+
+const SKIPPED_TYPES = new Set(['error', 'groupchat', 'headline']);
+
+/**
+ * Whether a message goes into user archives (XEP-0313 §5.1.1, XEP-0334):
+ * type normal or chat; not marked `<no-store/>` or `<no-permanent-store/>`;
+ * with a body or one of KEPT_PAYLOADS, or marked `<store/>`. Chat states
+ * alone (typing notifications) are not archived. Only direct children are
+ * looked at: a carbon or MAM result wrapping a message is not itself archived.
+ */
+export function shouldArchive(stanza: XmlElement): boolean {
+  const type = stanza.attrs.type;
+  if (type !== undefined && SKIPPED_TYPES.has(type)) return false;
+  let keep = false;
+  for (const c of stanza.children) {
+    if (typeof c === 'string') continue;
+    const ns = c.attrs.xmlns;
+    if (ns === NS_HINTS) {
+      if (c.name === 'no-store' || c.name === 'no-permanent-store') return false;
+      if (c.name === 'store') keep = true;
+      continue;
+    }
+    if (keep) continue;
+    if (c.name === 'body' && (ns === undefined || ns === 'jabber:client')) keep = true;
+    else if (ns !== undefined && KEPT_PAYLOADS.get(ns)?.has(c.name)) keep = true;
+  }
+  return keep;
+}
+
+export type DefaultPolicy = 'always' | 'never' | 'roster';
+
+/** Per-user archiving preferences (XEP-0441, in the urn:xmpp:mam:2 namespace). */
+export interface Prefs {
+  default: DefaultPolicy;
+  always: string[];
+  never: string[];
+}
+
+/**
+ * XEP-0441 §4: `never` wins over `always`, both over the default; `roster`
+ * archives only contacts in the owner's roster (asked lazily: the roster is
+ * only read when the default decides).
+ */
+export async function prefsAllow(prefs: Prefs, withBare: string, inRoster: () => Promise<boolean>): Promise<boolean> {
+  if (prefs.never.includes(withBare)) return false;
+  if (prefs.always.includes(withBare)) return true;
+  if (prefs.default === 'always') return true;
+  if (prefs.default === 'never') return false;
+  return inRoster();
+}
