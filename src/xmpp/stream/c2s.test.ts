@@ -8,6 +8,8 @@ import { startSori, type Sori } from '../../sori.js';
 import { RawClient } from '../../testing/raw-client.js';
 import { parseJid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
+import type { MemoryStore } from '../../storage/memory/index.js';
+import { StoreUnavailableError } from '../../storage/wide-column.js';
 
 const streamError = (el: XmlElement): string | undefined => (el.name === 'stream:error' ? el.elements()[0]?.name : undefined);
 
@@ -95,6 +97,24 @@ describe('c2s streams over real sockets', function () {
     last.destroy();
     sori.server.throttle.succeed('ip:127.0.0.1');
     sori.server.throttle.succeed('user:bob@localhost');
+  });
+
+  it('answers logins with temporary-auth-failure while the store is down, and recovers', async () => {
+    const store = sori.store as MemoryStore;
+    store.failing = new StoreUnavailableError('store down');
+    try {
+      const c = await RawClient.connect(tlsPort, { tls: true });
+      c.open();
+      await c.features();
+      const r = await c.scram('alice', 'secret');
+      expect(r.getChild('temporary-auth-failure')).to.not.equal(undefined);
+      c.destroy();
+    } finally {
+      store.failing = null;
+    }
+    const ok = await RawClient.connect(port);
+    expect(await ok.login('alice', 'secret', 'after-outage')).to.equal('alice@localhost/after-outage');
+    ok.destroy();
   });
 
   it('closes malformed XML with not-well-formed while other sessions keep working', async () => {

@@ -77,7 +77,14 @@ export class SaslNegotiation {
         throw new SaslFailure('aborted');
       }
       throw new StreamError('unsupported-stanza-type', `unknown SASL element ${el.name}`);
-    } catch (e) {
+    } catch (caught) {
+      let e = caught;
+      if (e instanceof StreamError) throw e;
+      if (!(e instanceof SaslFailure)) {
+        // The account store is down or failing: the client may retry later (RFC 6120 §6.5.12).
+        this.server.log.warn('authentication could not read credentials', e);
+        e = new SaslFailure('temporary-auth-failure', 'the account store is unavailable; try again later');
+      }
       if (!(e instanceof SaslFailure)) throw e;
       this.mechanism = null;
       const keys = [throttleKeyIp];
