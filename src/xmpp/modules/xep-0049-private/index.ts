@@ -25,7 +25,7 @@ export default defineModule({
   tables: [{ name: 'private_xml', description: 'jabber:iq:private: pk = account bare JID, sk = namespace, value = the stored XML fragment(s).' }],
   start(ctx) {
     const table = ctx.table('private_xml');
-    ctx.feature(NS_PRIVATE, 'account');
+    ctx.feature(NS_PRIVATE, 'both'); // clients look for it on the server's disco as well as the account's
 
     ctx.iq(
       'get',
