@@ -3,6 +3,8 @@ import ping from './xep-0199-ping/index.js';
 import roster from './rfc6121-roster/index.js';
 import presence from './rfc6121-presence/index.js';
 import register from './xep-0077-register/index.js';
+import adhoc from './xep-0050-adhoc/index.js';
+import admin from './xep-0133-admin/index.js';
 import mam from './xep-0313-mam/index.js';
 import sm from './xep-0198-sm/index.js';
 import csi from './xep-0352-csi/index.js';
@@ -19,4 +21,4 @@ import offline from './xep-0160-offline/index.js';
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline];

@@ -1,0 +1,194 @@
+import { formTypeField, getValue, getValues, type DataForm, type FormField } from '../../../util/data-form.js';
+import { JidError, parseJid, type Jid } from '../../../util/jid.js';
+import { StanzaError } from '../../errors.js';
+import { defineModule, type ModuleContext } from '../../module.js';
+import { NS_COMMANDS, type AdhocApi, type CommandRequest, type CommandResponse } from '../xep-0050-adhoc/api.js';
+import { x } from '../../../util/xml.js';
+
+export const NS_ADMIN = 'http://jabber.org/protocol/admin';
+
+/** A form to fill: title, instructions and fields after the FORM_TYPE. */
+function adminForm(title: string, instructions: string, fields: FormField[]): DataForm {
+  return { type: 'form', title, instructions: [instructions], fields: [formTypeField(NS_ADMIN), ...fields] };
+}
+
+function adminResult(fields: FormField[]): DataForm {
+  return { type: 'result', fields: [formTypeField(NS_ADMIN), ...fields] };
+}
+
+/**
+ * The usual two-stage shape of an XEP-0133 command: the first request gets
+ * the form, the submission is processed. A first request that already
+ * carries a filled form (XEP-0050 allows it) is processed at once.
+ */
+async function formThenProcess(req: CommandRequest, form: DataForm, process: (submitted: DataForm) => Promise<CommandResponse>): Promise<CommandResponse> {
+  if (req.form?.type === 'submit') return process(req.form);
+  if (req.stage > 0) throw new StanzaError('bad-request', 'submit the form', undefined, x('bad-payload', { xmlns: NS_COMMANDS }));
+  return { status: 'executing', form, actions: ['complete'], execute: 'complete' };
+}
+
+const done = (text?: string): CommandResponse => ({ status: 'completed', notes: text === undefined ? undefined : [{ type: 'info', text }] });
+
+/**
+ * XEP-0133 Service Administration on top of XEP-0050: add, delete and end
+ * the sessions of users, change their passwords, count and list them. Only
+ * the JIDs listed in `server.admins` see or run these commands. Smack's
+ * integration test framework provisions its accounts with add-user and
+ * delete-user, so the field names and types follow the XEP's examples.
+ */
+export default defineModule({
+  name: 'admin',
+  implements: 'XEP-0133',
+  depends: ['adhoc'],
+  start(ctx) {
+    const adhoc = ctx.use<AdhocApi>('adhoc');
+    const allowed = (jid: Jid): boolean => ctx.server.accounts.isAdmin(jid);
+    const add = (name: string, title: string, execute: (req: CommandRequest) => Promise<CommandResponse>): void => {
+      ctx.onStop(adhoc.addCommand({ node: `${NS_ADMIN}#${name}`, name: title, allowed, execute }));
+    };
+
+    add('add-user', 'Add a User', (req) =>
+      formThenProcess(
+        req,
+        adminForm('Adding a User', 'Fill out this form to add a user.', [
+          { var: 'accountjid', type: 'jid-single', label: 'The Jabber ID for the account to be added', required: true, values: [] },
+          { var: 'password', type: 'text-private', label: 'The password for this account', values: [] },
+          { var: 'password-verify', type: 'text-private', label: 'Retype password', values: [] },
+          { var: 'email', type: 'text-single', label: 'Email address', values: [] },
+          { var: 'given_name', type: 'text-single', label: 'Given name', values: [] },
+          { var: 'surname', type: 'text-single', label: 'Family name', values: [] },
+        ]),
+        async (form) => {
+          const jid = accountJid(ctx, getValue(form, 'accountjid'));
+          const password = getValue(form, 'password') ?? '';
+          if (password === '') throw new StanzaError('not-acceptable', 'a password is required');
+          const verify = getValue(form, 'password-verify');
+          if (verify !== undefined && verify !== password) throw new StanzaError('not-acceptable', 'the passwords do not match');
+          if (!(await ctx.server.createAccount(jid, password))) throw new StanzaError('conflict', `${jid.bare} exists already`);
+          ctx.log.info(`${req.from.bare} added ${jid.bare}`);
+          return done(`Added ${jid.bare}`);
+        },
+      ),
+    );
+
+    add('delete-user', 'Delete a User', (req) =>
+      formThenProcess(
+        req,
+        adminForm('Deleting a User', 'Fill out this form to delete a user.', [
+          { var: 'accountjids', type: 'jid-multi', label: 'The Jabber ID(s) to delete', required: true, values: [] },
+        ]),
+        async (form) => {
+          const jids = accountJids(ctx, getValues(form, 'accountjids'));
+          const missing: string[] = [];
+          for (const jid of jids) {
+            if (!(await ctx.server.accounts.exists(jid))) {
+              missing.push(jid.bare);
+              continue;
+            }
+            await ctx.server.deleteAccount(jid);
+            ctx.log.info(`${req.from.bare} deleted ${jid.bare}`);
+          }
+          if (missing.length === jids.length) throw new StanzaError('item-not-found', `no such account: ${missing.join(', ')}`);
+          if (missing.length > 0) return { status: 'completed', notes: [{ type: 'warn', text: `No such account: ${missing.join(', ')}` }] };
+          return done(`Deleted ${jids.map((j) => j.bare).join(', ')}`);
+        },
+      ),
+    );
+
+    add('change-user-password', 'Change User Password', (req) =>
+      formThenProcess(
+        req,
+        adminForm('Changing a User Password', 'Fill out this form to change a user’s password.', [
+          { var: 'accountjid', type: 'jid-single', label: 'The Jabber ID for this account', required: true, values: [] },
+          { var: 'password', type: 'text-private', label: 'The password for this account', required: true, values: [] },
+        ]),
+        async (form) => {
+          const jid = accountJid(ctx, getValue(form, 'accountjid'));
+          const password = getValue(form, 'password') ?? '';
+          if (password === '') throw new StanzaError('not-acceptable', 'a password is required');
+          if (!(await ctx.server.accounts.exists(jid))) throw new StanzaError('item-not-found', `no such account: ${jid.bare}`);
+          await ctx.server.accounts.setPassword(jid, password);
+          ctx.log.info(`${req.from.bare} changed the password of ${jid.bare}`);
+          return done('Password changed');
+        },
+      ),
+    );
+
+    add('end-user-session', 'End User Session', (req) =>
+      formThenProcess(
+        req,
+        adminForm('Ending a User Session', 'Fill out this form to end a user’s session.', [
+          { var: 'accountjids', type: 'jid-multi', label: 'The Jabber ID(s) for which to end sessions', required: true, values: [] },
+        ]),
+        async (form) => {
+          const values = getValues(form, 'accountjids');
+          if (values.length === 0) throw new StanzaError('bad-request', 'at least one account JID is required');
+          // A bare JID ends every session of the account, a full JID only that one (XEP-0133 §4.5).
+          const targets = values.map((v) => accountJid(ctx, v, true));
+          let ended = 0;
+          for (const jid of targets) {
+            const sessions = jid.isBare ? [...ctx.server.localSessions(jid.bare)] : [ctx.server.localSession(jid.full)].filter((s) => s !== undefined);
+            for (const s of sessions) {
+              s.close('policy-violation', 'session ended by an administrator');
+              ended++;
+            }
+          }
+          return done(`Ended ${ended} session(s)`);
+        },
+      ),
+    );
+
+    add('get-registered-users-num', 'Get Number of Registered Users', async (req) => {
+      const users = await ctx.server.accounts.list(req.to.domain);
+      return {
+        status: 'completed',
+        form: adminResult([{ var: 'registeredusersnum', type: 'text-single', label: 'The number of registered users', values: [String(users.length)] }]),
+      };
+    });
+
+    add('get-registered-users-list', 'Get List of Registered Users', (req) =>
+      formThenProcess(
+        req,
+        adminForm('Requesting List of Registered Users', 'Fill out this form to request the registered users of this service.', [
+          {
+            var: 'max_items',
+            type: 'list-single',
+            label: 'Maximum number of items to show',
+            values: ['25'],
+            options: ['25', '50', '75', '100', '150', '200', 'none'].map((v) => ({ label: v, value: v })),
+          },
+        ]),
+        async (form) => {
+          const max = getValue(form, 'max_items') ?? 'none';
+          const limit = max === 'none' ? Infinity : Number(max);
+          if (!(limit > 0)) throw new StanzaError('bad-request', `bad max_items: ${max}`);
+          const users = await ctx.server.accounts.list(req.to.domain);
+          return {
+            status: 'completed',
+            form: adminResult([{ var: 'registereduserjids', type: 'jid-multi', label: 'The list of all users', values: users.slice(0, limit) }]),
+          };
+        },
+      ),
+    );
+  },
+});
+
+/** An account on a served domain from a form value; `allowFull` keeps a resource instead of refusing it. */
+function accountJid(ctx: ModuleContext, value: string | undefined, allowFull = false): Jid {
+  if (value === undefined || value.trim() === '') throw new StanzaError('bad-request', 'an account JID is required');
+  let jid: Jid;
+  try {
+    jid = parseJid(value.trim());
+  } catch (e) {
+    if (e instanceof JidError) throw new StanzaError('jid-malformed', `${value}: ${e.message}`);
+    throw e;
+  }
+  if (jid.local === '') throw new StanzaError('bad-request', `${value} is not an account`);
+  if (!ctx.server.isLocalDomain(jid.domain)) throw new StanzaError('not-acceptable', `${jid.domain} is not served here`);
+  return allowFull ? jid : jid.toBare();
+}
+
+function accountJids(ctx: ModuleContext, values: string[]): Jid[] {
+  if (values.length === 0) throw new StanzaError('bad-request', 'at least one account JID is required');
+  return values.map((v) => accountJid(ctx, v));
+}
