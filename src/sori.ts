@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { dataPath } from './config.js';
 import { createStore, type StorageConfig } from './storage/index.js';
 import type { WideColumnStore } from './storage/wide-column.js';
+import { CoalescingStore } from './storage/coalescing.js';
 import { createLogger, setLogLevel, type LogLevel, type Logger } from './util/log.js';
 import type { OptionSpecs } from './util/options.js';
 import type { ModuleDefinition } from './xmpp/module.js';

@@ -1,0 +1,43 @@
+import { expect } from 'chai';
+import { MemoryStore } from './memory/index.js';
+import { CoalescingStore } from './coalescing.js';
+import { runStoreContract } from './contract.js';
+import { StoreUnavailableError } from './wide-column.js';
+
+describe('CoalescingStore', () => {
+  it('turns batchPut calls of one tick into one backend batch, resolving each caller', async () => {
+    const inner = new MemoryStore();
+    await inner.ensureTables([{ name: 't' }]);
+    let calls = 0;
+    const batchPut = inner.batchPut.bind(inner);
+    inner.batchPut = (items) => {
+      calls++;
+      return batchPut(items);
+    };
+    const store = new CoalescingStore(inner);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.batchPut([{ table: 't', pk: 'p', sk: String(i).padStart(3, '0'), value: `v${i}` }])));
+    expect(calls).to.equal(1);
+    expect((await store.range('t', 'p')).length).to.equal(50);
+  });
+
+  it('rejects every caller of a failed flush, and later flushes work again', async () => {
+    const inner = new MemoryStore();
+    await inner.ensureTables([{ name: 't' }]);
+    const store = new CoalescingStore(inner);
+    inner.failing = new Error('down');
+    const results = await Promise.allSettled([store.batchPut([{ table: 't', pk: 'a', sk: '1', value: 'x' }]), store.batchPut([{ table: 't', pk: 'b', sk: '1', value: 'y' }])]);
+    expect(results.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
+    inner.failing = null;
+    await store.batchPut([{ table: 't', pk: 'a', sk: '1', value: 'x' }]);
+    expect(await store.get('t', 'a', '1')).to.equal('x');
+  });
+});
+
+runStoreContract('coalescing(memory)', {
+  open: async () => new CoalescingStore(new MemoryStore()),
+  unreachable: async () => {
+    const inner = new MemoryStore();
+    inner.failing = new StoreUnavailableError('simulated outage');
+    return new CoalescingStore(inner);
+  },
+});
