@@ -43,6 +43,7 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
+trap 'echo "smack: run.sh failed at line $LINENO" >&2' ERR
 
 wait_port() { # host port seconds
   local i
@@ -119,7 +120,7 @@ props=(
 # whole run on some exceptions (e.g. IllegalArgumentException from a form field
 # the server lacks), so such tests must be left out rather than tolerated.
 not_run=$(sed -n 's/^[[:space:]]*-[[:space:]]*\([^#[:space:]]*\).*/\1/p' "$known" 2>/dev/null | paste -sd, -)
-disabled=$(printf '%s\n' "$not_run" "${SMACK_DISABLED_TESTS:-}" | grep -v '^$' | paste -sd, -)
+disabled=$(printf '%s\n' "$not_run" "${SMACK_DISABLED_TESTS:-}" | sed '/^$/d' | paste -sd, -)
 [ -n "$disabled" ] && props+=(-Dsinttest.disabledTests="$disabled")
 
 run_sinttest() { # report-file log-file extra-properties...
