@@ -89,6 +89,10 @@ export interface Resource {
   session: ClientSession | null;
   /** Node holding it when remote. */
   node: string | null;
+  /** Remote resources only (local ones are read from `session`): XEP-0280 carbons enabled (session key CARBONS_ENABLED). */
+  carbons?: boolean;
+  /** Remote resources only: the connection is gone and an XEP-0198 session waits for resumption (`session.connected === false` locally). */
+  hibernated?: boolean;
 }
 
 /** The server as modules see it. */

@@ -17,6 +17,14 @@ export class SessionKey<T> {
   declare readonly _type?: T;
 }
 
+/**
+ * XEP-0280 carbons enabled on a session. Declared here rather than in the
+ * carbons module because the cluster session table mirrors it
+ * (SessionEntry.carbons → Resource.carbons); the module fires
+ * 'session/presence' when it changes.
+ */
+export const CARBONS_ENABLED = new SessionKey<boolean>('carbons');
+
 /** Filters run on every stanza about to be written to a client; return null to hold it back. */
 export type OutgoingFilter = (session: ClientSession, stanza: XmlElement) => XmlElement | null;
 

@@ -1,0 +1,116 @@
+import { tryParseJid } from '../../../util/jid.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { StanzaError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
+import { defineModule, type IqRequest, type Resource } from '../../module.js';
+import { CARBONS_ENABLED, type ClientSession } from '../../session.js';
+import { carbonEligible, NS_CARBONS, stripPrivate, wrapCarbon } from './eligible.js';
+
+export { NS_CARBONS, carbonEligible, unwrapCarbon, wrapCarbon } from './eligible.js';
+
+/** Runs after archiving (MAM, priority ±100) so copies carry the stanza-ids, before default delivery. */
+const PRIORITY = -200;
+
+/** Whether carbons are on for a resource, local (session slot) or on another node (session table). */
+export function carbonsEnabled(r: Resource): boolean {
+  return r.session !== null ? r.session.get(CARBONS_ENABLED) === true : r.carbons === true;
+}
+
+/**
+ * XEP-0280 Message Carbons (urn:xmpp:carbons:2): each session turns copies on
+ * or off; messages a user sends are copied ("sent") to their other
+ * carbon-enabled resources, messages a user receives ("received") to those
+ * carbon-enabled resources that the RFC 6121 delivery rules did not give the
+ * message to. Eligibility: see eligible.ts.
+ *
+ * Resources may live on other cluster nodes: they are found with
+ * `server.resources()` and copies are routed to their full JIDs. The flag is
+ * kept in the session (CARBONS_ENABLED) and 'session/presence' is fired when
+ * it changes, so the cluster session table mirrors it.
+ */
+export default defineModule({
+  name: 'carbons',
+  implements: 'XEP-0280',
+  start(ctx) {
+    const server = ctx.server;
+    ctx.feature(NS_CARBONS);
+
+    const toggle = (on: boolean) => async (req: IqRequest) => {
+      const session = req.origin;
+      // Only the session itself can switch its carbons, addressing its own account or the server (§4).
+      if (session === null || req.from.full !== session.jid.full) throw new StanzaError('not-allowed');
+      if (!req.isSelf && !(req.to.local === '' && req.to.domain === session.jid.domain)) throw new StanzaError('forbidden');
+      if ((session.get(CARBONS_ENABLED) === true) === on) return; // §10.1: repeated requests are not errors
+      session.set(CARBONS_ENABLED, on ? true : undefined);
+      await server.emit('session/presence', { session });
+    };
+    ctx.iq('set', NS_CARBONS, 'enable', toggle(true), 'both');
+    ctx.iq('set', NS_CARBONS, 'disable', toggle(false), 'both');
+
+    /**
+     * Routes the copies and waits for them: a copy is handed over (written to
+     * a local session, or to the bus for another node) before the original
+     * goes on, so the order seen by the user's devices follows the order of routing.
+     */
+    const send = async (copies: XmlElement[]): Promise<false> => {
+      if (copies.length === 0) return false;
+      const results = await Promise.allSettled(copies.map((c) => server.route(c)));
+      for (const [i, r] of results.entries()) if (r.status === 'rejected') ctx.log.warn(`carbon to ${copies[i]!.attrs.to} failed`, r.reason);
+      return false;
+    };
+
+    // "sent" (§8): to every carbon-enabled resource of the sender but the sending one.
+    ctx.hook(
+      'stanza/in',
+      ({ session, stanza }) => {
+        if (stanza.name !== 'message' || !carbonEligible(stanza, false)) return;
+        const to = tryParseJid(stanza.attrs.to);
+        // To oneself (or no 'to'): every resource gets it as a received message or a received carbon.
+        if (to === null || to.bare === session.jid.bare) return;
+        return copySent(session, stanza);
+      },
+      PRIORITY,
+    );
+
+    async function copySent(session: ClientSession, stanza: XmlElement): Promise<false> {
+      const bare = session.jid.bare;
+      const copies: XmlElement[] = [];
+      for (const r of await server.resources(bare)) {
+        if (r.full === session.jid.full || !carbonsEnabled(r)) continue;
+        copies.push(wrapCarbon('sent', stanza, bare, r.full));
+      }
+      return send(copies);
+    }
+
+    // "received" (§6): to carbon-enabled resources the routing rules skip.
+    const received = (ev: RouteEvent): Promise<false> | undefined => {
+      const stanza = ev.stanza;
+      if (stanza.name !== 'message') return;
+      if (!carbonEligible(stanza, true)) {
+        stripPrivate(stanza);
+        return;
+      }
+      return copyReceived(ev);
+    };
+
+    async function copyReceived(ev: RouteEvent): Promise<false> {
+      const bare = ev.to.bare;
+      const resources = await server.resources(bare);
+      // A full JID that is bound gets the original; one that is not falls back to the bare JID's rules (RFC 6121 §8.5.3.2.1).
+      const direct = ev.to.resource !== '' && resources.some((r) => r.full === ev.to.full) ? ev.to.full : null;
+      // Bare JID rules: every available resource with non-negative priority gets the original; with none, it is stored offline.
+      const bareDelivered = (r: Resource): boolean => r.priority !== null && r.priority >= 0;
+      if (direct === null && !resources.some(bareDelivered)) return false;
+      const copies: XmlElement[] = [];
+      for (const r of resources) {
+        if (!carbonsEnabled(r)) continue;
+        if (direct !== null ? r.full === direct : bareDelivered(r)) continue;
+        copies.push(wrapCarbon('received', ev.stanza, bare, r.full));
+      }
+      return send(copies);
+    }
+
+    ctx.hook('message/bare', received, PRIORITY);
+    ctx.hook('message/full', received, PRIORITY);
+  },
+});
