@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { printTable, type ServerRun } from './report.js';
 import { runArchiveQueries } from './scenarios/archive-queries.js';
 import { runChatLoad } from './scenarios/chat-load.js';
-import type { BenchOptions, ScenarioContext, ScenarioResult } from './scenarios/context.js';
+import { waitForServerQuiet, type BenchOptions, type ScenarioContext, type ScenarioResult } from './scenarios/context.js';
 import { runIdleSessions } from './scenarios/idle-sessions.js';
 import { runLoginStorm } from './scenarios/login-storm.js';
 import type { RunningServer, ServerLauncher } from './servers/common.js';
@@ -118,6 +118,17 @@ async function provision(pool: WorkerPool, server: RunningServer, accountCount: 
   if (failed) throw new Error(`registration failed: ${results.flatMap((result) => result.errors).slice(0, 3).join(' | ')}`);
 }
 
+let serverToStopOnSignal: RunningServer | null = null;
+/** Interrupted runs must not leave a server holding the ports. */
+function stopServerOnSignals(): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping ${serverToStopOnSignal?.name ?? 'nothing'}`);
+      void (serverToStopOnSignal?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+    });
+  }
+}
+
 async function benchmarkServer(name: string, selected: string[]): Promise<ServerRun> {
   const launcher = launchers[name];
   if (!launcher) return { server: name, results: [], error: `unknown server ${name}` };
@@ -142,6 +153,7 @@ async function benchmarkServer(name: string, selected: string[]): Promise<Server
     return { server: name, results: [], error: String(error) };
   }
   log(`${name}: ${server.version} running as pid ${server.pid}`);
+  serverToStopOnSignal = server;
   giveServerOurPriority(server.pid);
   const pool = new WorkerPool(workerCount, generatorCpus);
   const run: ServerRun = { server: name, version: server.version, results: [] };
@@ -159,6 +171,7 @@ async function benchmarkServer(name: string, selected: string[]): Promise<Server
     const context: ScenarioContext = { server, pool, options, log: (line) => log(`${name} ${line}`) };
     for (const scenario of selected) {
       try {
+        await waitForServerQuiet(context);
         run.results.push(await scenarios[scenario]!(context));
       } catch (error) {
         log(`${name} ${scenario}: failed: ${String(error)}`);
@@ -171,6 +184,7 @@ async function benchmarkServer(name: string, selected: string[]): Promise<Server
   } finally {
     pool.close();
     await server.stop();
+    serverToStopOnSignal = null;
     log(`${name}: stopped`);
   }
   return run;
@@ -235,6 +249,7 @@ function machineDescription(): Record<string, unknown> {
 
 async function main(): Promise<void> {
   if (await runInOwnSession()) return;
+  stopServerOnSignals();
   const selectedServers = flags.servers!.split(',').filter(Boolean);
   const selectedScenarios = flags.scenarios!.split(',').filter(Boolean);
   for (const scenario of selectedScenarios) if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);

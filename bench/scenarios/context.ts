@@ -81,6 +81,25 @@ export function describeCpu(cpu: CpuReport): string {
   return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core with event loop ${(cpu.generatorEventLoop * 100).toFixed(0)}% busy${busy}, server ${(cpu.serverCores * 100).toFixed(0)}% of a core over ${cpu.wallSeconds.toFixed(1)} s`;
 }
 
+/**
+ * Wait until the server uses < 10% of a core for two seconds in a row (at
+ * most `maxSeconds`). Servers keep working after clients leave — Prosody
+ * needs minutes to tear down 10,000 sessions on one core — and that work
+ * must not be billed to the next scenario. Returns the seconds waited.
+ */
+export async function waitForServerQuiet(context: ScenarioContext, maxSeconds = 300): Promise<number> {
+  const started = performance.now();
+  let quietSamples = 0;
+  while (quietSamples < 2 && performance.now() - started < maxSeconds * 1000) {
+    const before = readCpuSeconds(context.server.pid);
+    await sleep(1000);
+    quietSamples = readCpuSeconds(context.server.pid) - before < 0.1 ? quietSamples + 1 : 0;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (seconds > 3) context.log(`waited ${seconds.toFixed(0)} s for the server to go idle`);
+  return seconds;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
