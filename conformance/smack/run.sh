@@ -43,7 +43,7 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
-trap 'echo "smack: run.sh failed at line $LINENO" >&2' ERR
+trap '[[ $- == *e* ]] && echo "smack: run.sh failed at line $LINENO" >&2' ERR
 
 wait_port() { # host port seconds
   local i
