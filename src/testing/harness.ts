@@ -4,7 +4,8 @@ import { parseJid } from '../util/jid.js';
 import { createLogger } from '../util/log.js';
 import type { OptionSpecs } from '../util/options.js';
 import type { XmlElement } from '../util/xml.js';
-import type { ModuleDefinition } from '../xmpp/module.js';
+import type { ModuleDefinition, PreBindStream } from '../xmpp/module.js';
+import type { ClientSession } from '../xmpp/session.js';
 import { Server } from '../xmpp/server.js';
 import { C2sSession, type SessionConnection } from '../xmpp/stream/client-session.js';
 import { processClientElement } from '../xmpp/stream/inbound.js';
@@ -49,17 +50,30 @@ export class TestServer {
     return client;
   }
 
+  /** A connection authenticated as `bare` but not bound yet (for XEP-0198 resumption); bind happens through `preBind`. */
+  async authenticated(bare: string): Promise<TestClient> {
+    const jid = parseJid(bare);
+    await this.server.accounts.create(jid.toBare(), 'secret');
+    const client = new TestClient(this.server);
+    client.username = jid.local ?? '';
+    client.host = jid.domain;
+    return client;
+  }
+
   async stop(): Promise<void> {
     for (const s of [...this.server.sessions.all()]) s.close();
     await this.server.stop();
   }
 }
 
-export class TestClient implements SessionConnection {
+export class TestClient implements SessionConnection, PreBindStream {
   readonly transportKind = 'tcp' as const;
   readonly secure = true;
   readonly remoteAddress = '127.0.0.1';
   session!: C2sSession;
+  /** Set by TestServer.authenticated() for a connection that has not bound. */
+  username = '';
+  host = '';
   /** Everything written to this client, in order. */
   readonly received: XmlElement[] = [];
   closedWith: StreamErrorCondition | null | undefined = undefined;
@@ -82,7 +96,34 @@ export class TestClient implements SessionConnection {
 
   closeWithError(condition?: StreamErrorCondition): void {
     this.closedWith = condition ?? null;
-    void this.session.finish(condition ?? null, false);
+    void this.session?.connectionClosed(this, condition ?? null);
+  }
+
+  sendRaw(el: XmlElement): void {
+    this.writeElement(el);
+  }
+
+  adoptSession(session: ClientSession): void {
+    const s = session as C2sSession;
+    s.attach(this);
+    this.session = s;
+  }
+
+  close(condition?: StreamErrorCondition): void {
+    this.closeWithError(condition);
+  }
+
+  /** Sends a top-level element on a connection that is authenticated but not bound (`<resume/>`, `<enable/>`). */
+  async preBind(element: string | XmlElement): Promise<void> {
+    const el = typeof element === 'string' ? parseXml(element) : element;
+    const handler = el.attrs.xmlns !== undefined ? this.server.registrations.preBindElements.get(el.attrs.xmlns) : undefined;
+    try {
+      if (handler === undefined) throw new StreamError('not-authorized', 'bind a resource first');
+      await handler(el, this);
+    } catch (e) {
+      if (e instanceof StreamError) this.closeWithError(e.condition);
+      else throw e;
+    }
   }
 
   /** Sends a stanza as the client would; resolves once the server has processed it. */

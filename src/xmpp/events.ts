@@ -50,6 +50,12 @@ export interface StanzaInEvent {
 export interface OfflineEvent {
   stanza: XmlElement;
   to: Jid;
+  /**
+   * Set when the message had already been routed to a session and is only now
+   * moved to offline storage (XEP-0198: unacknowledged when the session ended).
+   * It was archived on its way in: archivers must not store it again.
+   */
+  requeued?: boolean;
 }
 
 /** Fired just before a stanza is written to a client (after CSI/SM filters). */
@@ -100,6 +106,8 @@ export interface EventMap {
    */
   'session/disconnected': SessionClosedEvent;
   'session/closed': SessionClosedEvent;
+  /** A hibernated (or still attached) session was taken over by a new connection (XEP-0198 resumption). */
+  'session/resumed': SessionEvent;
   /** The session's presence, priority or roster interest changed (the cluster session table follows it). */
   'session/presence': SessionEvent;
   /** Sessions of a dead cluster node: the presence module tells their contacts they are unavailable. */

@@ -52,6 +52,8 @@ export interface ClientSession {
   readonly connected: boolean;
   /** Time (ms) the client last sent anything. */
   readonly lastActivity: number;
+  /** Stanzas (message, presence, iq) received from the client so far: the basis of XEP-0198's inbound 'h'. */
+  readonly stanzasIn: number;
 
   /** Writes a stanza through the outgoing filters. */
   send(stanza: XmlElement): void;

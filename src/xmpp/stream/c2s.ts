@@ -197,7 +197,12 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
           if (e instanceof StreamError) this.closeWithError(e.condition, e.text, e.content);
           else {
             this.server.log.error(`c2s handling failed: ${el.toString().slice(0, 200)}`, e);
-            if (el.name === 'iq' || el.name === 'message' || el.name === 'presence') this.writeElement(errorReply(el, new StanzaError('internal-server-error')));
+            if (el.name === 'iq' || el.name === 'message' || el.name === 'presence') {
+              const reply = errorReply(el, new StanzaError('internal-server-error'));
+              // Through the session when bound, so that stream management counts it.
+              if (this.session !== null) this.session.send(reply);
+              else this.writeElement(reply);
+            }
           }
         }
       }
@@ -318,7 +323,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     }
     if (condition !== undefined) this.writeStreamLevel(new StreamError(condition, text, content).toElement());
     this.finishTransport();
-    void this.session?.finish(condition ?? null, false);
+    void this.session?.connectionClosed(this, condition ?? null);
   }
 
   private finishTransport(): void {
@@ -331,7 +336,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
   private onStreamEnd(): void {
     if (this.state === State.Closed) return;
     this.finishTransport();
-    void this.session?.finish(null, false);
+    void this.session?.connectionClosed(this, null);
   }
 
   private onTransportClosed(): void {

@@ -27,6 +27,7 @@ export class C2sSession implements ClientSession {
   interested = false;
   open = true;
   lastActivity = Date.now();
+  stanzasIn = 0;
   transport: 'tcp' | 'websocket';
   secure: boolean;
   remoteAddress: string;
@@ -86,17 +87,31 @@ export class C2sSession implements ClientSession {
   async connectionLost(connection: SessionConnection, reason: string): Promise<void> {
     if (!this.open || this.connection !== connection) return;
     const kept = await this.server.hooks.fireAsync('session/disconnected', { session: this, reason, unclean: true });
+    // A resumption may have attached a new connection while the hooks ran.
+    if (this.connection !== connection) return;
     if (kept) this.connection = null;
     else await this.finish(reason, true);
   }
 
-  /** Moves the session onto a new connection (stream-management resumption). */
+  /**
+   * Moves the session onto a new connection (stream-management resumption).
+   * A connection still attached (the client came back before the server saw
+   * the old one break) is closed with `conflict`; it no longer ends the session.
+   */
   attach(connection: SessionConnection): void {
+    const old = this.connection;
     this.connection = connection;
     this.transport = connection.transportKind;
     this.secure = connection.secure;
     this.remoteAddress = connection.remoteAddress;
     this.touch();
+    if (old !== null && old !== connection) old.closeWithError('conflict', 'session resumed on another connection');
+  }
+
+  /** The connection ended its stream: the session ends with it, unless it has moved to another connection. */
+  connectionClosed(connection: SessionConnection, reason: string | null): Promise<void> {
+    if (this.connection !== connection) return Promise.resolve();
+    return this.finish(reason, false);
   }
 
   /** Detaches from a connection that is being reused elsewhere, without closing it. */

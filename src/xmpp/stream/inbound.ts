@@ -3,6 +3,7 @@ import { x, type XmlElement } from '../../util/xml.js';
 import { StanzaError, StreamError, errorReply } from '../errors.js';
 import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
+import type { C2sSession } from './client-session.js';
 
 const NS_CLIENT = 'jabber:client';
 const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
@@ -12,7 +13,7 @@ const IQ_TYPES = new Set(['get', 'set', 'result', 'error']);
 
 function reject(session: ClientSession, el: XmlElement, text: string): void {
   if (el.attrs.type === 'error') return;
-  session.sendRaw(errorReply(el, new StanzaError('bad-request', text)));
+  session.send(errorReply(el, new StanzaError('bad-request', text)));
 }
 
 /**
@@ -20,7 +21,7 @@ function reject(session: ClientSession, el: XmlElement, text: string): void {
  * module that registered their namespace; stanzas are checked, stamped with
  * the session's full JID and routed. Throws StreamError for what ends the stream.
  */
-export function processClientElement(server: Server, session: ClientSession, el: XmlElement): Promise<void> | void {
+export function processClientElement(server: Server, session: C2sSession, el: XmlElement): Promise<void> | void {
   const ns = el.attrs.xmlns;
   if (ns !== NS_CLIENT) {
     const handler = ns !== undefined ? server.registrations.streamElements.get(ns) : undefined;
@@ -29,6 +30,8 @@ export function processClientElement(server: Server, session: ClientSession, el:
   }
   const name = el.name;
   const type = el.attrs.type;
+  // Every stanza counts for XEP-0198, rejected ones too (errors and replies go out through send() and are counted there).
+  if (name === 'message' || name === 'presence' || name === 'iq') session.stanzasIn++;
   if (name === 'message') {
     if (type !== undefined && !MESSAGE_TYPES.has(type)) return reject(session, el, 'invalid message type');
   } else if (name === 'presence') {
@@ -37,7 +40,7 @@ export function processClientElement(server: Server, session: ClientSession, el:
     if (type === undefined || !IQ_TYPES.has(type) || el.attrs.id === undefined) return reject(session, el, 'iq needs an id and a valid type');
     if (type === 'set' && el.attrs.to === undefined && el.getChild('session', NS_SESSION)) {
       // RFC 3921 session establishment: obsolete, answered for old clients.
-      session.sendRaw(x('iq', { type: 'result', id: el.attrs.id }));
+      session.send(x('iq', { type: 'result', id: el.attrs.id }));
       return;
     }
   } else {

@@ -1,0 +1,287 @@
+import { randomBytes } from 'node:crypto';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { StanzaError, StreamError, errorReply } from '../../errors.js';
+import { defineModule, type PreBindStream } from '../../module.js';
+import { SessionKey, type ClientSession } from '../../session.js';
+import { parseH, SmState } from './state.js';
+
+export const NS_SM = 'urn:xmpp:sm:3';
+const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+const NS_STREAM = 'http://etherx.jabber.org/streams';
+const NS_STREAMS = 'urn:ietf:params:xml:ns:xmpp-streams';
+const NS_DELAY = 'urn:xmpp:delay';
+const NS_HINTS = 'urn:xmpp:hints';
+
+/** SM's filter runs last, so it counts exactly what is written (CSI holds stanzas before, at a higher priority). */
+export const SM_FILTER_PRIORITY = -1000;
+
+/** Per-session stream-management state; absent until `<enable/>`. */
+export const SM = new SessionKey<SmState>('sm');
+
+function failed(condition: string, h?: number): XmlElement {
+  return x('failed', { xmlns: NS_SM, h: h === undefined ? undefined : String(h) }, x(condition, { xmlns: NS_STANZAS }));
+}
+
+/** Messages worth keeping when the client never acknowledged them (XEP-0198 §5: "as if sent to an unavailable resource"). */
+function storable(stanza: XmlElement): boolean {
+  if (stanza.name !== 'message') return false;
+  const type = stanza.attrs.type;
+  if (type !== undefined && type !== 'chat' && type !== 'normal') return false;
+  if (stanza.getChild('body') === undefined) return false;
+  return stanza.getChild('no-store', NS_HINTS) === undefined;
+}
+
+/** A copy with `<delay/>` (XEP-0203) for the time it was first sent, unless it already carries one. */
+function delayed(stanza: XmlElement, at: number, host: string): XmlElement {
+  if (stanza.getChild('delay', NS_DELAY) !== undefined) return stanza;
+  return stanza.clone().append(x('delay', { xmlns: NS_DELAY, from: host, stamp: new Date(at).toISOString() }));
+}
+
+/**
+ * XEP-0198 Stream Management: acknowledgements both ways and resumption.
+ *
+ * - `<enable/>` after bind starts counting; `<r/>` is answered with `<a h/>`,
+ *   the server asks for acks after `requestAckEvery` stanzas and every
+ *   `requestAckSeconds` while something is unacknowledged.
+ * - Outbound counting is an outgoing filter at the lowest priority, so it sees
+ *   what is actually written (after CSI has held or dropped stanzas). Every
+ *   stanza reaches clients through `session.send`, error replies included, so
+ *   the count matches what the client counts.
+ * - Inbound counting is the core's `session.stanzasIn`, incremented for every
+ *   client stanza (rejected ones too) before it is handled; the `<r/>` that
+ *   follows is handled after them, in arrival order.
+ * - Hibernation: when the connection breaks, a resumable session is kept
+ *   (`session/disconnected` returns true) for min(client `max`,
+ *   `resumeTimeoutSeconds`); what is sent meanwhile is queued, not written.
+ *   `<resume/>` on a new stream of the same account re-sends the queue after
+ *   `<resumed/>`; a connection still attached is closed with `conflict`.
+ * - When a session ends with stanzas unacknowledged (timeout, stream error,
+ *   clean close, shutdown), its messages with a body go to offline storage via
+ *   `message/offline` with `requeued: true` (archivers skip those: they were
+ *   archived when first routed) and a `<delay/>` of when they were sent.
+ *
+ * Cluster (not implemented): a `<resume/>` can arrive at any node. What is
+ * needed there: the session table maps `smId → { node, full JID }` (written at
+ * `<enable resume/>`, removed when the session ends); a node that does not hold
+ * `previd` asks the holder to hand it over: the holder detaches the session,
+ * sends its SmState (`acked`, `queue` serialised, `queuedAt`, `inBase` rebased
+ * on the new node's counter, `maxSeconds`) and removes its local session; the
+ * new node creates the session from it and continues as below. Everything in
+ * SmState is plain data for that reason; the session reference and timers
+ * are kept outside it.
+ */
+export default defineModule({
+  name: 'sm',
+  implements: 'XEP-0198',
+  options: {
+    resumeTimeoutSeconds: { type: 'number', default: 300, min: 0, doc: 'Seconds a session whose connection broke is kept for resumption (the client may ask for less); 0 disables resumption.' },
+    location: { type: 'optional-string', doc: 'Host:port clients should reconnect to for resumption (`location` in `<enabled/>`).' },
+    requestAckEvery: { type: 'number', default: 5, min: 1, integer: true, doc: 'Unacknowledged stanzas after which the server asks the client for an ack.' },
+    requestAckSeconds: { type: 'number', default: 30, min: 0.1, doc: 'How often clients with unacknowledged stanzas are asked for an ack.' },
+    maxUnacked: { type: 'number', default: 5000, min: 1, integer: true, doc: 'Unacknowledged stanzas kept per session; past it a connected stream is closed and a hibernated session ends.' },
+    rememberEnded: { type: 'number', default: 1000, min: 0, integer: true, doc: 'Ended sessions whose final count is remembered, so a late `<resume/>` is told its `h`.' },
+  },
+  start(ctx) {
+    const opts = ctx.options;
+    /** Sessions with SM enabled, by resumption id (or session id when not resumable). */
+    const active = new Map<string, { session: ClientSession; state: SmState; timer: NodeJS.Timeout | null }>();
+    /** Resumption ids of ended sessions → account and final inbound h, oldest first. */
+    const ended = new Map<string, { bare: string; h: number }>();
+
+    const keyOf = (session: ClientSession, state: SmState): string => (state.resume ? state.id : session.id);
+
+    function requestAck(session: ClientSession, state: SmState): void {
+      state.requestScheduled = false;
+      if (!session.open || !session.connected || session.get(SM) !== state) return;
+      state.sinceRequest = 0;
+      session.sendRaw(x('r', { xmlns: NS_SM }));
+    }
+
+    ctx.outgoingFilter((session, stanza) => {
+      const state = session.get(SM);
+      if (state === undefined) return stanza;
+      state.push(stanza, Date.now());
+      if (state.queue.length > opts.maxUnacked) {
+        // Deferred: closing runs session/closed handlers, not something to do inside a write.
+        queueMicrotask(() => overflow(session, state));
+        return session.connected ? stanza : null;
+      }
+      if (!session.connected) return null;
+      if (!state.requestScheduled && state.sinceRequest >= opts.requestAckEvery) {
+        state.requestScheduled = true;
+        // One <r/> after the burst, and after the stanza itself is written.
+        queueMicrotask(() => requestAck(session, state));
+      }
+      return stanza;
+    }, SM_FILTER_PRIORITY);
+
+    function overflow(session: ClientSession, state: SmState): void {
+      if (!session.open || session.get(SM) !== state || state.queue.length <= opts.maxUnacked) return;
+      ctx.log.info(`${session.jid.full}: ${state.queue.length} unacknowledged stanzas, ending the session`);
+      session.close('policy-violation', 'too many unacknowledged stanzas');
+    }
+
+    ctx.every(opts.requestAckSeconds * 1000, () => {
+      for (const { session, state } of active.values()) {
+        if (session.connected && state.queue.length > 0 && !state.requestScheduled) requestAck(session, state);
+      }
+    });
+
+    ctx.streamFeature('post-auth', () => x('sm', { xmlns: NS_SM }));
+
+    function enable(session: ClientSession, el: XmlElement): void {
+      if (session.get(SM) !== undefined) {
+        session.sendRaw(failed('unexpected-request'));
+        return;
+      }
+      const wantsResume = el.attrs.resume === 'true' || el.attrs.resume === '1';
+      const resume = wantsResume && opts.resumeTimeoutSeconds > 0;
+      const clientMax = parseH(el.attrs.max);
+      const max = clientMax !== null && clientMax > 0 ? Math.min(clientMax, opts.resumeTimeoutSeconds) : opts.resumeTimeoutSeconds;
+      const id = resume ? randomBytes(18).toString('base64url') : '';
+      const state = new SmState(id, resume, max, session.stanzasIn);
+      session.sendRaw(
+        x('enabled', {
+          xmlns: NS_SM,
+          id: resume ? id : undefined,
+          resume: resume ? 'true' : undefined,
+          max: resume ? String(Math.ceil(max)) : undefined,
+          location: resume ? opts.location : undefined,
+        }),
+      );
+      session.set(SM, state);
+      active.set(keyOf(session, state), { session, state, timer: null });
+    }
+
+    function ack(session: ClientSession, state: SmState, el: XmlElement): void {
+      const h = parseH(el.attrs.h);
+      if (h === null) throw new StreamError('invalid-xml', "<a/> needs 'h', an unsigned 32-bit integer");
+      const r = state.ack(h);
+      if (r.ok) return;
+      // §6: the peer acknowledged more than was sent.
+      ctx.log.info(`${session.jid.full}: acknowledged ${h} stanzas, ${r.sent} were sent`);
+      session.sendRaw(
+        x(
+          'stream:error',
+          { 'xmlns:stream': NS_STREAM },
+          x('undefined-condition', { xmlns: NS_STREAMS }),
+          x('handled-count-too-high', { xmlns: NS_SM, h: String(h), 'send-count': String(r.sent) }),
+        ),
+      );
+      session.close();
+    }
+
+    ctx.streamElement(NS_SM, (session, el) => {
+      const state = session.get(SM);
+      switch (el.name) {
+        case 'enable':
+          return enable(session, el);
+        case 'r':
+          if (state === undefined) throw new StreamError('unsupported-stanza-type', 'stream management is not enabled');
+          session.sendRaw(x('a', { xmlns: NS_SM, h: String(state.handled(session.stanzasIn)) }));
+          return;
+        case 'a':
+          if (state === undefined) throw new StreamError('unsupported-stanza-type', 'stream management is not enabled');
+          return ack(session, state, el);
+        case 'resume':
+          // §5: resumption replaces binding; a bound stream cannot resume.
+          session.sendRaw(failed('unexpected-request'));
+          return;
+        default:
+          throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not a stream management element`);
+      }
+    });
+
+    ctx.preBindElement(NS_SM, (el, stream) => {
+      if (el.name === 'resume') return resume(el, stream);
+      // §3: enabling before binding is refused; the client may bind and enable after.
+      if (el.name === 'enable') return stream.sendRaw(failed('unexpected-request'));
+      throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not allowed before resource binding`);
+    });
+
+    async function resume(el: XmlElement, stream: PreBindStream): Promise<void> {
+      const previd = el.attrs.previd ?? '';
+      const h = parseH(el.attrs.h);
+      if (h === null) throw new StreamError('invalid-xml', "<resume/> needs 'h', an unsigned 32-bit integer");
+      const bare = `${stream.username}@${stream.host}`;
+      const entry = active.get(previd);
+      if (entry === undefined || !entry.state.resume || entry.session.jid.bare !== bare || !entry.session.open) {
+        const old = ended.get(previd);
+        stream.sendRaw(failed('item-not-found', old !== undefined && old.bare === bare ? old.h : undefined));
+        return;
+      }
+      const { session, state } = entry;
+      const r = state.ack(h);
+      if (!r.ok) {
+        stream.sendRaw(
+          x(
+            'failed',
+            { xmlns: NS_SM, h: String(state.handled(session.stanzasIn)) },
+            x('undefined-condition', { xmlns: NS_STANZAS }),
+            x('handled-count-too-high', { xmlns: NS_SM, h: String(h), 'send-count': String(r.sent) }),
+          ),
+        );
+        return;
+      }
+      if (entry.timer !== null) clearTimeout(entry.timer);
+      entry.timer = null;
+      state.hibernatedAt = 0;
+      stream.sendRaw(x('resumed', { xmlns: NS_SM, previd, h: String(state.handled(session.stanzasIn)) }));
+      stream.adoptSession(session);
+      // Still unacknowledged: re-sent as they were, keeping their sequence numbers.
+      for (const stanza of state.queue) session.sendRaw(stanza);
+      state.sinceRequest = 0;
+      if (state.queue.length > 0) requestAck(session, state);
+      ctx.log.debug(`${session.jid.full}: resumed, ${state.queue.length} stanzas re-sent`);
+      await ctx.server.emit('session/resumed', { session });
+    }
+
+    ctx.hook('session/disconnected', ({ session }) => {
+      const state = session.get(SM);
+      if (state === undefined || !state.resume) return false;
+      const entry = active.get(state.id);
+      if (entry === undefined) return false;
+      state.hibernatedAt = Date.now();
+      if (entry.timer !== null) clearTimeout(entry.timer);
+      entry.timer = setTimeout(() => {
+        entry.timer = null;
+        if (session.open && !session.connected) session.close('connection-timeout', 'not resumed in time');
+      }, state.maxSeconds * 1000);
+      entry.timer.unref();
+      ctx.log.debug(`${session.jid.full}: hibernated for ${state.maxSeconds} s`);
+      return true;
+    }, 100);
+
+    // Before presence's unavailable broadcast and offline delivery: the queue is moved first.
+    ctx.hook('session/closed', async ({ session }) => {
+      const state = session.get(SM);
+      if (state === undefined) return;
+      session.set(SM, undefined);
+      const key = keyOf(session, state);
+      const entry = active.get(key);
+      if (entry !== undefined && entry.session === session) {
+        if (entry.timer !== null) clearTimeout(entry.timer);
+        active.delete(key);
+      }
+      if (state.resume && opts.rememberEnded > 0) {
+        ended.set(state.id, { bare: session.jid.bare, h: state.handled(session.stanzasIn) });
+        if (ended.size > opts.rememberEnded) ended.delete(ended.keys().next().value!);
+      }
+      const to = session.jid.toBare();
+      for (let i = 0; i < state.queue.length; i++) {
+        const stanza = state.queue[i]!;
+        if (!storable(stanza)) continue;
+        const stored = await ctx.server.emit('message/offline', { stanza: delayed(stanza, state.queuedAt[i]!, session.host), to, requeued: true });
+        // No offline storage: the sender learns it was not delivered (§5, "returning an error to the sender").
+        if (!stored && stanza.attrs.from !== undefined) {
+          await ctx.server.route(errorReply(stanza, new StanzaError('recipient-unavailable'), session.host), null).catch((e) => ctx.log.debug('bounce failed', e));
+        }
+      }
+    }, 100);
+
+    ctx.onStop(() => {
+      for (const entry of active.values()) if (entry.timer !== null) clearTimeout(entry.timer);
+      active.clear();
+    });
+  },
+});

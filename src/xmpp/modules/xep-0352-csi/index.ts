@@ -1,0 +1,110 @@
+import { x, type XmlElement } from '../../../util/xml.js';
+import { StreamError } from '../../errors.js';
+import { defineModule } from '../../module.js';
+import { SessionKey, type ClientSession } from '../../session.js';
+import { classify } from './classify.js';
+
+export const NS_CSI = 'urn:xmpp:csi:0';
+
+/**
+ * CSI's filter runs first of all filters. What it holds has not been through
+ * any other filter yet, so the flush sends it through `session.send` and each
+ * later filter (stream management's count last) sees it exactly once.
+ */
+export const CSI_FILTER_PRIORITY = 1000;
+
+/** Held stanzas of an inactive session, in order; a replaced presence leaves a null slot. */
+class CsiState {
+  inactive = false;
+  /** Set while held stanzas are re-sent, so the filter lets them through. */
+  flushing = false;
+  held: (XmlElement | null)[] = [];
+  /** Sender full JID → index of its held presence in `held`. */
+  readonly presenceAt = new Map<string, number>();
+}
+
+const CSI = new SessionKey<CsiState>('csi');
+
+/**
+ * XEP-0352 Client State Indication. While a client says it is `<inactive/>`:
+ *   - presence updates (available/unavailable) are held, only the latest per
+ *     sender full JID;
+ *   - messages that carry nothing but a XEP-0085 chat state are dropped
+ *     (a stale "typing…" is worthless once the user looks);
+ *   - other messages without a body (receipts, markers, pubsub events,
+ *     headlines…) are held;
+ *   - everything urgent goes out at once, after what was held (so order is
+ *     kept): iq, messages with a body or an encrypted payload (OMEMO, OpenPGP,
+ *     XEP-0027), carbons of such messages, MAM results (the client asked for
+ *     them), errors, and presence subscription requests and answers.
+ * `<active/>` (and stream resumption: the state is not restored, §5.2) flushes
+ * what was held, in order. Past `maxHeld` held stanzas everything is flushed.
+ */
+export default defineModule({
+  name: 'csi',
+  implements: 'XEP-0352',
+  options: {
+    maxHeld: { type: 'number', default: 256, min: 1, integer: true, doc: 'Held stanzas per inactive session before all of them are sent anyway.' },
+  },
+  start(ctx) {
+    const maxHeld = ctx.options.maxHeld;
+
+    function flush(session: ClientSession, state: CsiState): void {
+      const held = state.held;
+      if (held.length === 0) return;
+      state.held = [];
+      state.presenceAt.clear();
+      state.flushing = true;
+      try {
+        for (const stanza of held) if (stanza !== null) session.send(stanza);
+      } finally {
+        state.flushing = false;
+      }
+    }
+
+    ctx.outgoingFilter((session, stanza) => {
+      const state = session.get(CSI);
+      if (state === undefined || !state.inactive || state.flushing) return stanza;
+      switch (classify(stanza)) {
+        case 'urgent':
+          flush(session, state);
+          return stanza;
+        case 'drop':
+          return null;
+        case 'presence': {
+          const from = stanza.attrs.from ?? '';
+          const at = state.presenceAt.get(from);
+          if (at !== undefined) state.held[at] = null;
+          state.presenceAt.set(from, state.held.length);
+          break;
+        }
+      }
+      state.held.push(stanza);
+      if (state.held.length > maxHeld) flush(session, state);
+      return null;
+    }, CSI_FILTER_PRIORITY);
+
+    ctx.streamFeature('post-auth', () => x('csi', { xmlns: NS_CSI }));
+
+    ctx.streamElement(NS_CSI, (session, el) => {
+      let state = session.get(CSI);
+      if (el.name === 'inactive') {
+        if (state === undefined) session.set(CSI, (state = new CsiState()));
+        state.inactive = true;
+      } else if (el.name === 'active') {
+        if (state === undefined || !state.inactive) return;
+        state.inactive = false;
+        flush(session, state);
+      } else {
+        throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not a client state`);
+      }
+    });
+
+    ctx.hook('session/resumed', ({ session }) => {
+      const state = session.get(CSI);
+      if (state === undefined || !state.inactive) return;
+      state.inactive = false;
+      flush(session, state);
+    });
+  },
+});
