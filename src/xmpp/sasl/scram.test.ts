@@ -70,9 +70,16 @@ describe('SCRAM', () => {
     expect(await failure(mitm.step(Buffer.from(c2.final((ch2 as { data: Buffer }).data.toString()))))).to.equal('not-authorized');
   });
 
-  it('detects a downgrade: client says it supports binding ("y") while the server offered it', async () => {
-    const server = new ScramServer('SHA-256', false, ctx(users, Buffer.from('x')));
+  it('detects a downgrade: client says it supports binding ("y") while tls-unique was available', async () => {
+    const tls12: SaslContext = { ...ctx(users), channelBindingTypes: () => ['tls-unique', 'tls-server-end-point'] };
+    const server = new ScramServer('SHA-256', false, tls12);
     expect(await failure(server.step(Buffer.from('y,,n=alice,r=abc')))).to.equal('not-authorized');
+  });
+
+  it('accepts "y" on TLS 1.3, where clients that only know tls-unique cannot bind', async () => {
+    const server = new ScramServer('SHA-256', false, ctx(users, Buffer.from('x')));
+    const step = await server.step(Buffer.from('y,,n=alice,r=abc'));
+    expect(step.type).to.equal('challenge');
   });
 
   it('rejects malformed messages', async () => {

@@ -115,8 +115,10 @@ export class ScramServer implements SaslMechanism {
       this.cbType = flag.slice(2);
       if (!this.ctx.channelBindingTypes().includes(this.cbType)) throw new SaslFailure('malformed-request', `unsupported channel binding ${this.cbType}`);
     } else if (flag === 'y') {
-      // The client could have bound but thought we could not: a downgrade if we offered -PLUS.
-      if (this.ctx.channelBindingTypes().length > 0) throw new SaslFailure('not-authorized', 'channel binding downgrade detected');
+      // "I could bind, but think you cannot" (RFC 5802 §6). Most such clients only know
+      // tls-unique, which TLS 1.3 does not define; refusing them would lock them out.
+      // Where tls-unique is available it is a real downgrade signal and is refused.
+      if (this.ctx.channelBindingTypes().includes('tls-unique')) throw new SaslFailure('not-authorized', 'channel binding downgrade detected');
     } else if (flag !== 'n') {
       throw new SaslFailure('malformed-request', 'bad channel binding flag');
     } else if (this.plus) {
