@@ -100,11 +100,19 @@ export interface ServerApi {
   readonly nodeId: string;
   /** Domains this server hosts. */
   readonly hosts: readonly string[];
+  /** A path under the configured data directory (server.dataDir), for modules that keep files (uploads). */
+  dataPath(...parts: string[]): string;
   isLocalDomain(domain: string): boolean;
   /** Routes a stanza whose `from` and `to` are already set, as if the server sent it. */
   route(stanza: XmlElement, origin?: ClientSession | null): Promise<void>;
   /** Every resource of an account, on this node and (in a cluster) on others. */
   resources(bare: string): Promise<Resource[]>;
+  /**
+   * Hands a stanza, as it is, to one resource from `resources()`: written to
+   * the local session, or sent to the cluster node holding it, without routing
+   * (no hooks run again). False when a remote node could not take it.
+   */
+  deliver(resource: Resource, stanza: XmlElement): Promise<boolean>;
   /** Fires an event for other modules (e.g. account/deleted). */
   emit<E extends EventName>(event: E, payload: import('./events.js').EventMap[E]): Promise<boolean>;
   /** Bound sessions of an account on this node. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Config } from '../config.js';
+import { dataPath, type Config } from '../config.js';
 import { normaliseDomain, parseJid, type Jid } from '../util/jid.js';
 import { createLogger, type Logger } from '../util/log.js';
 import type { OptionSpecs } from '../util/options.js';
@@ -136,6 +136,10 @@ export class Server implements ServerApi {
     return this.loader.names();
   }
 
+  dataPath(...parts: string[]): string {
+    return dataPath(this.config, ...parts);
+  }
+
   isLocalDomain(domain: string): boolean {
     return this.hostSet.has(domain);
   }
@@ -176,6 +180,14 @@ export class Server implements ServerApi {
 
   async resources(bare: string): Promise<Resource[]> {
     return this.locator.resources(bare);
+  }
+
+  async deliver(resource: Resource, stanza: XmlElement): Promise<boolean> {
+    if (resource.session !== null) {
+      resource.session.send(stanza);
+      return true;
+    }
+    return this.locator.forward(resource, stanza);
   }
 
   emit<E extends EventName>(event: E, payload: EventMap[E]): Promise<boolean> {

@@ -1,0 +1,298 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { Jid } from '../../../util/jid.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { buildForm, formTypeField } from '../../../util/data-form.js';
+import { errorReply, StanzaError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
+import { defineModule } from '../../module.js';
+import type { DiscoApi } from '../xep-0030-disco/api.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/api.js';
+import { DiskFileStore, SizeMismatchError, type FileStore } from './file-store.js';
+import { DEFAULT_CONTENT_TYPE, newSlotId, normaliseContentType, safeFilename, slotToken, tokenMatches, type Slot, type UserFile } from './slots.js';
+
+export { DiskFileStore, type FileStore, type FileMeta } from './file-store.js';
+export const NS_UPLOAD = 'urn:xmpp:http:upload:0';
+
+const SLOTS = 'upload_slots';
+const FILES = 'upload_files';
+const SECRET_PK = '~secret';
+
+export interface UploadModuleDeps {
+  /** Replaces the disk store (files under dataDir/uploads or the `dir` option). */
+  store?: FileStore;
+}
+
+function identityAndFeatures(maxFileSize: number): XmlElement {
+  return x(
+    'query',
+    { xmlns: NS_DISCO_INFO },
+    x('identity', { category: 'store', type: 'file', name: 'HTTP File Upload' }),
+    x('feature', { var: NS_DISCO_INFO }),
+    x('feature', { var: NS_UPLOAD }),
+    // §3: the limit, so that clients can refuse large files before asking.
+    buildForm({ type: 'result', fields: [formTypeField(NS_UPLOAD), { var: 'max-file-size', values: [String(maxFileSize)] }] }),
+  );
+}
+
+function cors(res: ServerResponse): void {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, PUT, OPTIONS');
+  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+  res.setHeader('Access-Control-Max-Age', '86400');
+}
+
+function reply(res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${text}\n`);
+}
+
+/**
+ * XEP-0363 HTTP File Upload. A service JID per served domain
+ * (`upload.<domain>`, listed in the server's disco#items) grants slots; the
+ * bytes go over sori's own HTTP listeners (`ctx.httpRoute`), the WebSocket
+ * ports 5280 / 5443, under `httpPath`.
+ *
+ *  - Slot request: size limit (`file-too-large` with max-file-size), per-user
+ *    quota over kept and pending files (`resource-constraint`), slots lapse
+ *    after `slotSeconds`.
+ *  - PUT: must carry the slot's `Authorization: Bearer <HMAC token>` header,
+ *    exactly the granted size and the granted content type; one upload per slot.
+ *  - GET/HEAD: public capability URLs (the slot id is 144 random bits), served
+ *    with the stored content type, `nosniff` and a CSP that stops uploaded HTML
+ *    from running as the server's origin.
+ *  - Files stay until `fileExpirySeconds` (0: forever) or account removal.
+ *
+ * Slots and per-user file lists are table rows, so any cluster node can take a
+ * PUT for a slot another node granted (with a shared FileStore behind them).
+ */
+export function createUploadModule(deps: UploadModuleDeps = {}) {
+  return defineModule({
+    name: 'upload',
+    implements: 'XEP-0363',
+    depends: ['disco'],
+    options: {
+      jid: { type: 'optional-string', doc: 'Service JID; default `upload.<domain>` for every served domain.' },
+      urlBase: { type: 'optional-string', doc: 'Public URL the slot URLs start with (reverse proxies); default `https://<domain>:5443<httpPath>`.' },
+      httpPath: { type: 'string', default: '/upload/', doc: 'Path prefix served on the HTTP (WebSocket) listeners.' },
+      dir: { type: 'optional-string', doc: 'Directory of the disk file store; default dataDir/uploads.' },
+      maxFileSize: { type: 'number', default: 100 * 1024 * 1024, min: 1, integer: true, doc: 'Largest file in bytes (advertised as max-file-size).' },
+      quotaBytes: { type: 'number', default: 1024 * 1024 * 1024, min: 0, integer: true, doc: 'Bytes each user may keep (uploaded plus granted slots); 0: no quota.' },
+      slotSeconds: { type: 'number', default: 300, min: 1, doc: 'How long a slot can be used for its PUT.' },
+      fileExpirySeconds: { type: 'number', default: 0, min: 0, doc: 'Files are deleted this long after upload; 0 keeps them.' },
+      sweepSeconds: { type: 'number', default: 3600, min: 1, doc: 'How often expired files and unused slots are cleaned up.' },
+      secret: { type: 'optional-string', doc: 'HMAC key of PUT tokens; by default a random key kept in the upload_slots table (shared by the cluster).' },
+    },
+    tables: [
+      { name: SLOTS, ttl: true, description: 'XEP-0363 slots granted and not yet used (pk slot id), and the token key.' },
+      { name: FILES, description: "XEP-0363 files per user (pk owner bare JID, sk slot id): quota and expiry." },
+    ],
+    async start(ctx) {
+      const opts = ctx.options;
+      const server = ctx.server;
+      const slots = ctx.table(SLOTS);
+      const files = ctx.table(FILES);
+      const store = deps.store ?? new DiskFileStore(opts.dir ?? server.dataPath('uploads'));
+      const disco = ctx.use<DiscoApi>('disco');
+      const httpPath = opts.httpPath.endsWith('/') ? opts.httpPath : `${opts.httpPath}/`;
+
+      let secret = opts.secret;
+      if (secret === undefined) {
+        await slots.put(SECRET_PK, 'secret', randomBytes(32).toString('base64url'), { ifNotExists: true });
+        secret = (await slots.get(SECRET_PK, 'secret'))!;
+      }
+      const key = secret;
+
+      /** Service domain → the served domain it belongs to. */
+      const services = new Map<string, string>();
+      for (const host of server.hosts) services.set(opts.jid ?? `upload.${host}`, host);
+      for (const service of services.keys()) ctx.onStop(disco.addItem({ jid: service, name: 'HTTP File Upload' }));
+      const urlBase = (host: string): string => {
+        const base = opts.urlBase ?? `https://${host}:5443${httpPath}`;
+        return base.endsWith('/') ? base : `${base}/`;
+      };
+
+      async function usage(owner: string, now: number): Promise<number> {
+        let used = 0;
+        for (const row of await files.store.range(FILES, owner)) {
+          const f = JSON.parse(row.value) as UserFile;
+          if (f.pending && f.slotExpiresMs < now) continue;
+          used += f.size;
+        }
+        return used;
+      }
+
+      async function requestSlot(from: Jid, host: string, req: XmlElement): Promise<XmlElement> {
+        const filename = safeFilename(req.attrs.filename ?? '');
+        const size = Number(req.attrs.size);
+        if (filename === null) throw new StanzaError('bad-request', 'filename is missing or unusable');
+        if (!/^\d+$/.test(req.attrs.size ?? '') || !Number.isSafeInteger(size) || size < 1) throw new StanzaError('bad-request', 'size must be a positive integer');
+        if (size > opts.maxFileSize) {
+          throw new StanzaError('not-acceptable', `file too large, the limit is ${opts.maxFileSize} bytes`, 'modify', x('file-too-large', { xmlns: NS_UPLOAD }, x('max-file-size', null, String(opts.maxFileSize))));
+        }
+        const owner = from.bare;
+        const now = Date.now();
+        if (opts.quotaBytes > 0 && (await usage(owner, now)) + size > opts.quotaBytes) {
+          throw new StanzaError('resource-constraint', `upload quota of ${opts.quotaBytes} bytes reached`, 'wait');
+        }
+        const id = newSlotId();
+        const slot: Slot = { owner, filename, size, contentType: normaliseContentType(req.attrs['content-type']), expiresMs: now + opts.slotSeconds * 1000 };
+        const entry: UserFile = { size, createdMs: now, key: `${id}/${filename}`, pending: true, slotExpiresMs: slot.expiresMs };
+        await files.putJson(owner, id, entry);
+        await slots.putJson(id, 'slot', slot, { ttlSeconds: Math.ceil(opts.slotSeconds) + 60 });
+        const url = `${urlBase(host)}${id}/${encodeURIComponent(filename)}`;
+        return x(
+          'slot',
+          { xmlns: NS_UPLOAD },
+          x('put', { url }, x('header', { name: 'Authorization' }, `Bearer ${slotToken(key, id, slot)}`)),
+          x('get', { url }),
+        );
+      }
+
+      async function answer(ev: RouteEvent, host: string): Promise<XmlElement | null> {
+        const iq = ev.stanza;
+        const payload = iq.elements()[0];
+        if (ev.to.local !== '' || ev.to.resource !== '' || payload === undefined) throw new StanzaError('service-unavailable');
+        const ns = payload.attrs.xmlns;
+        if (iq.attrs.type === 'get' && ns === NS_DISCO_INFO && payload.name === 'query') {
+          if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+          return identityAndFeatures(opts.maxFileSize);
+        }
+        if (iq.attrs.type === 'get' && ns === NS_DISCO_ITEMS && payload.name === 'query') return x('query', { xmlns: NS_DISCO_ITEMS });
+        if (iq.attrs.type === 'get' && ns === NS_UPLOAD && payload.name === 'request') {
+          // Only accounts of this server get slots.
+          if (!server.isLocalDomain(ev.from.domain) || ev.from.local === '') throw new StanzaError('not-allowed', 'uploads are for local accounts');
+          return requestSlot(ev.from, host, payload);
+        }
+        throw new StanzaError('service-unavailable');
+      }
+
+      // Stanzas to the service JID are not for a served domain, so the router offers them as remote.
+      ctx.hook(
+        'route/remote',
+        (ev) => {
+          const host = services.get(ev.to.domain);
+          if (host === undefined) return;
+          const iq = ev.stanza;
+          if (iq.name !== 'iq' || (iq.attrs.type !== 'get' && iq.attrs.type !== 'set')) return true; // nothing else is served
+          return (async () => {
+            let out: XmlElement;
+            try {
+              const payload = await answer(ev, host);
+              out = x('iq', { type: 'result', id: iq.attrs.id, from: ev.to.full, to: ev.from.full }, payload);
+            } catch (e) {
+              const err = e instanceof StanzaError ? e : new StanzaError('internal-server-error');
+              if (!(e instanceof StanzaError)) ctx.log.error('upload request failed', e);
+              out = errorReply(iq, err);
+              out.attrs.from = ev.to.full;
+              out.attrs.to = ev.from.full;
+            }
+            if (ev.origin !== null && ev.origin.open && ev.origin.jid.full === ev.from.full) ev.origin.send(out);
+            else await server.route(out);
+            return true;
+          })();
+        },
+        500,
+      );
+
+      // ---- HTTP ----
+
+      async function put(req: IncomingMessage, res: ServerResponse, id: string, name: string): Promise<void> {
+        const slot = await slots.getJson<Slot>(id, 'slot');
+        const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+        if (slot === undefined || slot.filename !== name || auth === undefined || !tokenMatches(slotToken(key, id, slot), auth)) return reply(res, 403, 'no such slot, or not authorised');
+        if (slot.expiresMs < Date.now()) return reply(res, 403, 'the slot has expired');
+        const length = Number(req.headers['content-length']);
+        if (req.headers['content-length'] === undefined || !Number.isSafeInteger(length)) return reply(res, 411, 'Content-Length is required');
+        if (length > slot.size) return reply(res, 413, `the slot is for ${slot.size} bytes`);
+        if (length !== slot.size) return reply(res, 400, `the slot is for ${slot.size} bytes`);
+        const type = req.headers['content-type'];
+        if (normaliseContentType(type) !== slot.contentType && !(type === undefined && slot.contentType === DEFAULT_CONTENT_TYPE)) {
+          return reply(res, 415, `the slot is for content type ${slot.contentType}`);
+        }
+        // One PUT per slot: whoever takes the slot row first uploads.
+        if (!(await slots.put(id, 'used', '1', { ifNotExists: true, ttlSeconds: Math.ceil(opts.slotSeconds) + 60 }))) return reply(res, 409, 'already uploaded');
+        const fileKey = `${id}/${name}`;
+        try {
+          await store.put(fileKey, req, { size: slot.size, contentType: type ?? DEFAULT_CONTENT_TYPE });
+        } catch (e) {
+          await slots.delete(id, 'used');
+          if (e instanceof SizeMismatchError) return reply(res, 400, e.message);
+          throw e;
+        }
+        const entry: UserFile = { size: slot.size, createdMs: Date.now(), key: fileKey, pending: false, slotExpiresMs: 0 };
+        await files.putJson(slot.owner, id, entry);
+        await slots.delete(id, 'slot');
+        res.writeHead(201, { 'content-type': 'text/plain; charset=utf-8' }).end('created\n');
+      }
+
+      async function get(req: IncomingMessage, res: ServerResponse, id: string, name: string): Promise<void> {
+        const file = await store.get(`${id}/${name}`);
+        if (file === null) return reply(res, 404, 'not found');
+        res.writeHead(200, {
+          'content-type': file.meta.contentType,
+          'content-length': String(file.meta.size),
+          'x-content-type-options': 'nosniff',
+          'content-security-policy': "default-src 'none'; sandbox",
+          'cache-control': 'public, max-age=31536000, immutable',
+        });
+        if (req.method === 'HEAD') {
+          res.end();
+          return;
+        }
+        file.body().on('error', () => res.destroy()).pipe(res);
+      }
+
+      ctx.httpRoute(httpPath, (req, res) => {
+        cors(res);
+        const path = (req.url ?? '').split('?')[0]!.slice(httpPath.length);
+        const parts = path.split('/');
+        let name: string;
+        try {
+          name = decodeURIComponent(parts[1] ?? '');
+        } catch {
+          return reply(res, 400, 'bad path');
+        }
+        const id = parts[0] ?? '';
+        if (req.method === 'OPTIONS') return void res.writeHead(204).end();
+        if (parts.length !== 2 || !/^[A-Za-z0-9_-]{16,64}$/.test(id) || safeFilename(name) !== name) return reply(res, 404, 'not found');
+        const work = req.method === 'PUT' ? put(req, res, id, name) : req.method === 'GET' || req.method === 'HEAD' ? get(req, res, id, name) : null;
+        if (work === null) {
+          res.setHeader('allow', 'GET, HEAD, PUT, OPTIONS');
+          return reply(res, 405, 'method not allowed');
+        }
+        work.catch((e: unknown) => {
+          ctx.log.error(`upload ${req.method} ${id} failed`, e);
+          reply(res, 500, 'internal error');
+        });
+      });
+
+      // ---- expiry ----
+
+      async function sweep(): Promise<void> {
+        const now = Date.now();
+        for await (const row of files.store.scan(FILES)) {
+          const f = JSON.parse(row.value) as UserFile;
+          const expired = f.pending ? f.slotExpiresMs + 60_000 < now : opts.fileExpirySeconds > 0 && f.createdMs + opts.fileExpirySeconds * 1000 < now;
+          if (!expired) continue;
+          if (!f.pending) await store.delete(f.key);
+          await files.store.delete(FILES, row.pk, row.sk);
+        }
+      }
+      ctx.every(opts.sweepSeconds * 1000, () => sweep().catch((e: unknown) => ctx.log.warn('upload sweep failed', e)));
+
+      ctx.hook('account/deleted', async ({ jid }) => {
+        for (const row of await files.store.range(FILES, jid.bare)) {
+          const f = JSON.parse(row.value) as UserFile;
+          await store.delete(f.key);
+        }
+        await files.store.deletePartition(FILES, jid.bare);
+      });
+    },
+  });
+}
+
+export default createUploadModule();

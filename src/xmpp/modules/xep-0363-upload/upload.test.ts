@@ -1,0 +1,124 @@
+import { expect } from 'chai';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import type { XmlElement } from '../../../util/xml.js';
+import roster from '../rfc6121-roster/index.js';
+import disco from '../xep-0030-disco/index.js';
+import upload, { NS_UPLOAD } from './index.js';
+import { safeFilename } from './slots.js';
+
+const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
+
+describe('XEP-0363 HTTP upload', () => {
+  let ts: TestServer;
+  let alice: TestClient;
+  let http: HttpServer;
+  let base: string;
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sori-upload-'));
+    // The module's route served by a plain HTTP server standing in for the WebSocket listener.
+    http = createServer((req, res) => {
+      for (const [prefix, handler] of ts.server.registrations.httpRoutes) if ((req.url ?? '').startsWith(prefix)) return handler(req, res);
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}/upload/`;
+    ts = await TestServer.start([roster, disco, upload], {
+      modules: { options: { upload: { dir, urlBase: base, maxFileSize: 1000, quotaBytes: 1500, slotSeconds: 60 } } },
+    });
+    alice = await ts.login('alice@localhost/one');
+  });
+  afterEach(async () => {
+    await ts.stop();
+    await new Promise((r) => http.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const request = (filename: string, size: number, type?: string) =>
+    alice.iq(`<iq type='get' to='upload.localhost'><request xmlns='${NS_UPLOAD}' filename='${filename}' size='${size}'${type ? ` content-type='${type}'` : ''}/></iq>`);
+
+  function slotOf(reply: XmlElement): { put: string; get: string; auth: string } {
+    expect(reply.attrs.type, reply.toString()).to.equal('result');
+    const slot = reply.getChild('slot', NS_UPLOAD)!;
+    const put = slot.getChild('put')!;
+    return { put: put.attrs.url!, get: slot.getChild('get')!.attrs.url!, auth: put.getChild('header')!.getText() };
+  }
+
+  it('is listed in the server disco#items and answers disco#info with identity, feature and max-file-size', async () => {
+    const items = await alice.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`);
+    expect(items.getChild('query')!.getChildren('item').map((i) => i.attrs.jid)).to.include('upload.localhost');
+    const info = await alice.iq(`<iq type='get' to='upload.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(info.attrs.from).to.equal('upload.localhost');
+    const q = info.getChild('query')!;
+    expect(q.getChild('identity')!.attrs).to.include({ category: 'store', type: 'file' });
+    expect(q.getChildren('feature').map((f) => f.attrs.var)).to.include(NS_UPLOAD);
+    const field = q.getChild('x', 'jabber:x:data')!.getChildren('field').find((f) => f.attrs.var === 'max-file-size')!;
+    expect(field.getChildText('value')).to.equal('1000');
+  });
+
+  it('grants a slot; PUT with the token stores the bytes; GET returns them with the content type', async () => {
+    const s = slotOf(await request('photo one.jpg', 5, 'image/jpeg'));
+    expect(s.put.startsWith(base)).to.equal(true);
+    expect(s.put).to.equal(s.get);
+    expect(s.put.endsWith('/photo%20one.jpg')).to.equal(true);
+    const body = Buffer.from([1, 2, 3, 4, 5]);
+    const put = await fetch(s.put, { method: 'PUT', body, headers: { authorization: s.auth, 'content-type': 'image/jpeg' } });
+    expect(put.status).to.equal(201);
+    const got = await fetch(s.get);
+    expect(got.status).to.equal(200);
+    expect(got.headers.get('content-type')).to.equal('image/jpeg');
+    expect(got.headers.get('x-content-type-options')).to.equal('nosniff');
+    expect(Buffer.from(await got.arrayBuffer())).to.deep.equal(body);
+    // One upload per slot: the slot is gone once used.
+    const again = await fetch(s.put, { method: 'PUT', body, headers: { authorization: s.auth, 'content-type': 'image/jpeg' } });
+    expect(again.status).to.equal(403);
+    expect(Buffer.from(await (await fetch(s.get)).arrayBuffer())).to.deep.equal(body);
+  });
+
+  it('refuses PUTs without the token, of another size or another content type', async () => {
+    const s = slotOf(await request('a.txt', 3, 'text/plain'));
+    expect((await fetch(s.put, { method: 'PUT', body: 'abc', headers: { 'content-type': 'text/plain' } })).status).to.equal(403);
+    expect((await fetch(s.put, { method: 'PUT', body: 'abc', headers: { authorization: 'Bearer nope', 'content-type': 'text/plain' } })).status).to.equal(403);
+    expect((await fetch(s.put, { method: 'PUT', body: 'abcd', headers: { authorization: s.auth, 'content-type': 'text/plain' } })).status).to.equal(413);
+    expect((await fetch(s.put, { method: 'PUT', body: 'ab', headers: { authorization: s.auth, 'content-type': 'text/plain' } })).status).to.equal(400);
+    expect((await fetch(s.put, { method: 'PUT', body: 'abc', headers: { authorization: s.auth, 'content-type': 'text/html' } })).status).to.equal(415);
+    expect((await fetch(s.get)).status).to.equal(404);
+    // The failed attempts did not use the slot up.
+    expect((await fetch(s.put, { method: 'PUT', body: 'abc', headers: { authorization: s.auth, 'content-type': 'text/plain' } })).status).to.equal(201);
+  });
+
+  it('refuses a file over the limit with file-too-large and max-file-size', async () => {
+    const r = await request('big.bin', 1001);
+    expect(r.attrs.type).to.equal('error');
+    expect(r.getChild('error')!.attrs.type).to.equal('modify');
+    expect(condition(r)).to.equal('not-acceptable');
+    expect(r.getChild('error')!.getChild('file-too-large', NS_UPLOAD)!.getChildText('max-file-size')).to.equal('1000');
+  });
+
+  it('enforces the per-user quota over granted and uploaded files (resource-constraint)', async () => {
+    slotOf(await request('one.bin', 1000));
+    const r = await request('two.bin', 600);
+    expect(condition(r)).to.equal('resource-constraint');
+    expect(r.getChild('error')!.attrs.type).to.equal('wait');
+    slotOf(await request('three.bin', 500));
+  });
+
+  it('rejects bad requests and unknown payloads', async () => {
+    expect(condition(await request('x', 0))).to.equal('bad-request');
+    expect(condition(await alice.iq(`<iq type='get' to='upload.localhost'><request xmlns='${NS_UPLOAD}' size='3'/></iq>`))).to.equal('bad-request');
+    expect(condition(await alice.iq(`<iq type='get' to='upload.localhost'><ping xmlns='urn:xmpp:ping'/></iq>`))).to.equal('service-unavailable');
+  });
+
+  it('makes file names safe path segments', () => {
+    expect(safeFilename('../../etc/passwd')).to.equal('passwd');
+    expect(safeFilename('a\\b.txt')).to.equal('b.txt');
+    expect(safeFilename('..')).to.equal(null);
+    expect(safeFilename('  ')).to.equal(null);
+  });
+});
