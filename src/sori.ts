@@ -78,9 +78,10 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
   };
   const server = new Server({ config, store, modules, log, locator });
   await server.start();
+  // Before joining a cluster: generating a certificate blocks the event loop longer than a liveness window.
+  const tls = loadCredentials({ cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir });
   // After the modules, so that a dead predecessor's sessions (node-dead at start) find the presence module.
   if (cluster !== null) await startRedisClusterNode((cluster as NonNullable<Sori['cluster']>).node);
-  const tls = loadCredentials({ cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir });
   const listening = await listen(server, tls, { ephemeral: opts.ephemeralPorts });
   const control = listenControl(server, dataPath(config, 'sori.sock'));
   const clustered = cluster as Sori['cluster'];

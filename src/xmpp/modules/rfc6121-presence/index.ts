@@ -46,9 +46,9 @@ export default defineModule({
       }
     }
 
+    /** To one resource as is: routing a subscription stanza again would process it twice. */
     async function deliverTo(r: Resource, stanza: XmlElement): Promise<void> {
-      if (r.session !== null) r.session.send(stanza);
-      else await route(stanza);
+      await ctx.server.deliver(r, stanza);
     }
 
     async function outbound(session: ClientSession, stanza: XmlElement): Promise<boolean> {

@@ -29,8 +29,7 @@ async function push(server: ServerApi, owner: string, item: XmlElement, ver: str
   for (const r of await server.resources(owner)) {
     if (!r.interested) continue;
     const iq = x('iq', { type: 'set', id: `push-${randomBytes(5).toString('hex')}`, from: owner, to: r.full }, x('query', { xmlns: NS_ROSTER, ver }, item));
-    if (r.session !== null) r.session.send(iq);
-    else await server.route(iq);
+    await server.deliver(r, iq);
   }
 }
 
