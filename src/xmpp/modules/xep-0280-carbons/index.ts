@@ -24,7 +24,7 @@ export function carbonsEnabled(r: Resource): boolean {
  * message to. Eligibility: see eligible.ts.
  *
  * Resources may live on other cluster nodes: they are found with
- * `server.resources()` and copies are routed to their full JIDs. The flag is
+ * `server.resources()` and copies handed over with `server.deliver()`. The flag is
  * kept in the session (CARBONS_ENABLED) and 'session/presence' is fired when
  * it changes, so the cluster session table mirrors it.
  */
@@ -48,14 +48,15 @@ export default defineModule({
     ctx.iq('set', NS_CARBONS, 'disable', toggle(false), 'both');
 
     /**
-     * Routes the copies and waits for them: a copy is handed over (written to
-     * a local session, or to the bus for another node) before the original
-     * goes on, so the order seen by the user's devices follows the order of routing.
+     * Hands the copies to their resources and waits for them: a copy is
+     * written to a local session, or given to the cluster node holding the
+     * resource, before the original goes on. Copies are not routed again (no
+     * hooks, no bare-JID fallback if a remote resource vanished meanwhile).
      */
-    const send = async (copies: XmlElement[]): Promise<false> => {
+    const send = async (copies: [Resource, XmlElement][]): Promise<false> => {
       if (copies.length === 0) return false;
-      const results = await Promise.allSettled(copies.map((c) => server.route(c)));
-      for (const [i, r] of results.entries()) if (r.status === 'rejected') ctx.log.warn(`carbon to ${copies[i]!.attrs.to} failed`, r.reason);
+      const results = await Promise.allSettled(copies.map(([r, c]) => server.deliver(r, c)));
+      for (const [i, r] of results.entries()) if (r.status === 'rejected') ctx.log.warn(`carbon to ${copies[i]![0].full} failed`, r.reason);
       return false;
     };
 
@@ -74,10 +75,10 @@ export default defineModule({
 
     async function copySent(session: ClientSession, stanza: XmlElement): Promise<false> {
       const bare = session.jid.bare;
-      const copies: XmlElement[] = [];
+      const copies: [Resource, XmlElement][] = [];
       for (const r of await server.resources(bare)) {
         if (r.full === session.jid.full || !carbonsEnabled(r)) continue;
-        copies.push(wrapCarbon('sent', stanza, bare, r.full));
+        copies.push([r, wrapCarbon('sent', stanza, bare, r.full)]);
       }
       return send(copies);
     }
@@ -101,11 +102,11 @@ export default defineModule({
       // Bare JID rules: every available resource with non-negative priority gets the original; with none, it is stored offline.
       const bareDelivered = (r: Resource): boolean => r.priority !== null && r.priority >= 0;
       if (direct === null && !resources.some(bareDelivered)) return false;
-      const copies: XmlElement[] = [];
+      const copies: [Resource, XmlElement][] = [];
       for (const r of resources) {
         if (!carbonsEnabled(r)) continue;
         if (direct !== null ? r.full === direct : bareDelivered(r)) continue;
-        copies.push(wrapCarbon('received', ev.stanza, bare, r.full));
+        copies.push([r, wrapCarbon('received', ev.stanza, bare, r.full)]);
       }
       return send(copies);
     }
