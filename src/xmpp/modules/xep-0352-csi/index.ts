@@ -33,10 +33,13 @@ const CSI = new SessionKey<CsiState>('csi');
  *     (a stale "typing…" is worthless once the user looks);
  *   - other messages without a body (receipts, markers, pubsub events,
  *     headlines…) are held;
- *   - everything urgent goes out at once, after what was held (so order is
- *     kept): iq, messages with a body or an encrypted payload (OMEMO, OpenPGP,
- *     XEP-0027), carbons of such messages, MAM results (the client asked for
- *     them), errors, and presence subscription requests and answers.
+ *   - everything urgent goes out at once: iq, messages with a body or an
+ *     encrypted payload (OMEMO, OpenPGP, XEP-0027), carbons of such messages,
+ *     MAM results (the client asked for them), errors, and presence
+ *     subscription requests and answers. Held messages are sent just before
+ *     it, so messages keep their order; held presence stays held (it is
+ *     state: only the latest matters, and it is what inactive clients save
+ *     most on).
  * `<active/>` (and stream resumption: the state is not restored, §5.2) flushes
  * what was held, in order. Past `maxHeld` held stanzas everything is flushed.
  */
@@ -49,14 +52,21 @@ export default defineModule({
   start(ctx) {
     const maxHeld = ctx.options.maxHeld;
 
-    function flush(session: ClientSession, state: CsiState): void {
+    /** Sends what was held, in order; with `keepPresence`, presence stays held (only messages go). */
+    function flush(session: ClientSession, state: CsiState, keepPresence = false): void {
       const held = state.held;
       if (held.length === 0) return;
       state.held = [];
       state.presenceAt.clear();
       state.flushing = true;
       try {
-        for (const stanza of held) if (stanza !== null) session.send(stanza);
+        for (const stanza of held) {
+          if (stanza === null) continue;
+          if (keepPresence && stanza.name === 'presence') {
+            state.presenceAt.set(stanza.attrs.from ?? '', state.held.length);
+            state.held.push(stanza);
+          } else session.send(stanza);
+        }
       } finally {
         state.flushing = false;
       }
@@ -67,7 +77,8 @@ export default defineModule({
       if (state === undefined || !state.inactive || state.flushing) return stanza;
       switch (classify(stanza)) {
         case 'urgent':
-          flush(session, state);
+          // Held messages go first so that messages keep their order; presence waits for <active/>.
+          flush(session, state, true);
           return stanza;
         case 'drop':
           return null;
