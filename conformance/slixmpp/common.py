@@ -49,7 +49,9 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("failed_auth", self._failed_auth)
 
     def _failed_auth(self, stanza):
-        if stanza is not None and self.auth_condition is None:
+        # slixmpp walks down the offered mechanisms; the last failure is the verdict
+        # (earlier ones may only say a mechanism's channel binding was unusable).
+        if stanza is not None:
             self.auth_condition = stanza["condition"] or "unknown"
 
     def queue(self, event):

@@ -7,8 +7,12 @@ import type { Transport } from '../transport/transport.js';
 
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
-/** RFC 6120 §6.4.5: allow a few retries on one connection, then close it. */
-const MAX_FAILURES_PER_CONNECTION = 3;
+/**
+ * RFC 6120 §6.4.5: allow a few retries on one connection (2 to 5), then close it.
+ * Only wrong credentials count: clients such as slixmpp walk down the offered
+ * mechanisms after a failure, and each mechanism they cannot use is not a guess.
+ */
+const MAX_FAILURES_PER_CONNECTION = 5;
 
 interface SaslHost {
   readonly host: string;
@@ -91,7 +95,7 @@ export class SaslNegotiation {
       if (e.username !== undefined && e.condition === 'not-authorized') keys.push(`user:${e.username}@${this.stream.host}`);
       if (e.condition === 'not-authorized' || e.condition === 'malformed-request') this.server.throttle.fail(...keys);
       this.write(x('failure', { xmlns: NS_SASL }, x(e.condition), e.text ? x('text', { 'xml:lang': 'en' }, e.text) : null));
-      if (e.condition !== 'aborted' && ++this.failures >= MAX_FAILURES_PER_CONNECTION) this.stream.closeWithError('policy-violation', 'too many failed authentication attempts');
+      if (e.condition === 'not-authorized' && ++this.failures >= MAX_FAILURES_PER_CONNECTION) this.stream.closeWithError('policy-violation', 'too many failed authentication attempts');
     }
   }
 
