@@ -16,9 +16,10 @@ import vcard from './xep-0054-vcard/index.js';
 import privateXml from './xep-0049-private/index.js';
 import blocking from './xep-0191-blocking/index.js';
 import offline from './xep-0160-offline/index.js';
+import pep from './xep-0163-pep/index.js';
 
 /**
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep];

@@ -39,8 +39,8 @@ export interface DiscoApi {
   addItemsNode(resolver: ItemsNodeResolver): () => void;
   /** An identity every account's bare JID shows besides account/registered (e.g. pubsub/pep). */
   addAccountIdentity(identity: Identity): () => void;
-  /** Contributes items to an account's disco#items (PEP nodes…); called only for allowed requesters. */
-  addAccountItems(provider: (owner: Jid) => Promise<DiscoItem[]>): () => void;
+  /** Contributes items to an account's disco#items (PEP nodes…); called only for allowed requesters, with who asks. */
+  addAccountItems(provider: (owner: Jid, requester: Jid) => Promise<DiscoItem[]>): () => void;
   /** What the server's disco#info (without node) contains right now, in the order it is sent. */
   serverInfo(): DiscoInfo;
 }

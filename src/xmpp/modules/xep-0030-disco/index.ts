@@ -72,7 +72,7 @@ export default defineModule({
     const infoNodes: InfoNodeResolver[] = [];
     const itemsNodes: ItemsNodeResolver[] = [];
     const accountIdentities: Identity[] = [{ category: 'account', type: 'registered' }];
-    const accountItemProviders: ((owner: Jid) => Promise<DiscoItem[]>)[] = [];
+    const accountItemProviders: ((owner: Jid, requester: Jid) => Promise<DiscoItem[]>)[] = [];
     const serverIdentity: Identity = { category: 'server', type: 'im', name: ctx.options.name };
 
     ctx.identity(serverIdentity);
@@ -139,7 +139,7 @@ export default defineModule({
         if (!(await mayDisco(req))) throw new StanzaError('service-unavailable');
         if (node !== undefined) throw new StanzaError('item-not-found');
         const found: DiscoItem[] = [];
-        for (const provide of accountItemProviders) found.push(...(await provide(req.to.toBare())));
+        for (const provide of accountItemProviders) found.push(...(await provide(req.to.toBare(), req.from)));
         return itemsElement(found, undefined);
       },
       'both',

@@ -1,0 +1,94 @@
+import type { XmlElement } from '../../../util/xml.js';
+import { capsVer } from '../xep-0115-caps/ver.js';
+
+export const NS_CAPS = 'http://jabber.org/protocol/caps';
+const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+const NOTIFY = '+notify';
+
+/** The `<c/>` of a presence (XEP-0115 §4). */
+export interface CapsRef {
+  node: string;
+  ver: string;
+  /** Absent for legacy (pre-1.5) caps, whose ver is not a hash. */
+  hash: string | undefined;
+  /** `node#ver`: the disco#info node to ask, and the cache key. */
+  key: string;
+}
+
+export function capsOf(presence: XmlElement | null): CapsRef | null {
+  if (presence === null) return null;
+  const c = presence.getChild('c', NS_CAPS);
+  const node = c?.attrs.node;
+  const ver = c?.attrs.ver;
+  if (node === undefined || ver === undefined) return null;
+  return { node, ver, hash: c!.attrs.hash, key: `${node}#${ver}` };
+}
+
+/** `+notify` features of a disco#info feature set, as node names (XEP-0163 §4.2). */
+export function notifyNodes(features: ReadonlySet<string> | null): ReadonlySet<string> {
+  const out = new Set<string>();
+  if (features === null) return out;
+  for (const f of features) if (f.endsWith(NOTIFY)) out.add(f.slice(0, -NOTIFY.length));
+  return out;
+}
+
+/** Asks `full` for disco#info of `node`; resolves with the reply iq (result or error). */
+export type DiscoQuery = (full: string, node: string) => Promise<XmlElement>;
+
+/**
+ * Entity capabilities of the entities PEP notifies: disco#info features by
+ * `node#ver`, asked once per ver (the same ver means the same features,
+ * XEP-0115 §1). A SHA-1 ver is checked against the answer before it is
+ * shared between entities; an answer that does not hash to its ver (or a
+ * legacy ver) is kept for the one full JID that gave it, so one client cannot
+ * poison what others are believed to want.
+ */
+export class CapsCache {
+  private readonly shared = new Map<string, ReadonlySet<string>>();
+  private readonly perJid = new Map<string, ReadonlySet<string>>();
+  private readonly pending = new Map<string, Promise<ReadonlySet<string> | null>>();
+
+  constructor(
+    private readonly query: DiscoQuery,
+    private readonly maxEntries: number,
+  ) {}
+
+  /** Known features, without asking; undefined when they have to be asked for. */
+  peek(full: string, ref: CapsRef): ReadonlySet<string> | undefined {
+    return this.shared.get(ref.key) ?? this.perJid.get(`${full} ${ref.key}`);
+  }
+
+  /** The features, asking `full` once when they are not known; null when it could not say. */
+  resolve(full: string, ref: CapsRef): Promise<ReadonlySet<string> | null> {
+    const known = this.peek(full, ref);
+    if (known !== undefined) return Promise.resolve(known);
+    const pendingKey = ref.hash === 'sha-1' ? ref.key : `${full} ${ref.key}`;
+    let p = this.pending.get(pendingKey);
+    if (p === undefined) {
+      p = this.ask(full, ref).finally(() => this.pending.delete(pendingKey));
+      this.pending.set(pendingKey, p);
+    }
+    return p;
+  }
+
+  /** Forgets what one full JID told about itself (it went offline). */
+  forget(full: string): void {
+    const prefix = full + ' ';
+    for (const k of this.perJid.keys()) if (k.startsWith(prefix)) this.perJid.delete(k);
+  }
+
+  private async ask(full: string, ref: CapsRef): Promise<ReadonlySet<string> | null> {
+    const reply = await this.query(full, ref.key);
+    if (reply.attrs.type !== 'result') return null;
+    const q = reply.getChild('query', NS_DISCO_INFO);
+    if (q === undefined) return null;
+    const features = q.getChildren('feature').map((f) => f.attrs.var ?? '');
+    const set: ReadonlySet<string> = new Set(features);
+    const identities = q.getChildren('identity').map((i) => ({ category: i.attrs.category ?? '', type: i.attrs.type ?? '', lang: i.attrs['xml:lang'], name: i.attrs.name }));
+    const verified = ref.hash === 'sha-1' && capsVer(identities, features, q.getChildren('x')) === ref.ver;
+    const map = verified ? this.shared : this.perJid;
+    if (map.size >= this.maxEntries) map.clear();
+    map.set(verified ? ref.key : `${full} ${ref.key}`, set);
+    return set;
+  }
+}

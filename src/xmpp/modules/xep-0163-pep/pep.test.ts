@@ -1,0 +1,284 @@
+import { expect } from 'chai';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import { parseJid } from '../../../util/jid.js';
+import type { XmlElement } from '../../../util/xml.js';
+import presence from '../rfc6121-presence/index.js';
+import roster from '../rfc6121-roster/index.js';
+import disco, { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/index.js';
+import caps from '../xep-0115-caps/index.js';
+import { capsVer } from '../xep-0115-caps/ver.js';
+import pep, { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './index.js';
+
+const NS_CAPS = 'http://jabber.org/protocol/caps';
+const DEVICELIST = 'eu.siacs.conversations.axolotl.devicelist';
+const AVATAR_META = 'urn:xmpp:avatar:metadata';
+const MOOD = 'http://jabber.org/protocol/mood';
+
+const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
+const appCondition = (r: XmlElement) => r.getChild('error')?.elements().find((e) => e.attrs.xmlns === NS_PUBSUB_ERRORS)?.name;
+
+function publishOptions(fields: Record<string, string>): string {
+  const f = Object.entries(fields)
+    .map(([k, v]) => `<field var='${k}'><value>${v}</value></field>`)
+    .join('');
+  return `<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>${NS_PUBSUB}#publish-options</value></field>${f}</x></publish-options>`;
+}
+
+function publish(node: string, item: string, opts?: Record<string, string>, id?: string): string {
+  return `<iq type='set'><pubsub xmlns='${NS_PUBSUB}'><publish node='${node}'><item${id ? ` id='${id}'` : ''}>${item}</item></publish>${opts ? publishOptions(opts) : ''}</pubsub></iq>`;
+}
+
+function getItems(owner: string, node: string, extra = ''): string {
+  return `<iq type='get' to='${owner}'><pubsub xmlns='${NS_PUBSUB}'><items node='${node}'${extra}/></pubsub></iq>`;
+}
+
+const event = (node: string) => (e: XmlElement) => e.name === 'message' && e.getChild('event', NS_PUBSUB_EVENT)?.getChild('items')?.attrs.node === node;
+
+/** `contact` gets a presence subscription to `owner` (owner's roster: from; contact's: to). */
+async function subscribe(contact: TestClient, owner: TestClient): Promise<void> {
+  const ownerBare = parseJid(owner.jid).bare;
+  const contactBare = parseJid(contact.jid).bare;
+  await contact.send(`<presence to='${ownerBare}' type='subscribe'/>`);
+  await owner.send(`<presence to='${contactBare}' type='subscribed'/>`);
+}
+
+/**
+ * The client goes available with caps whose features are `features`, and
+ * answers the server's disco#info query for them, as a real client would.
+ */
+async function availableWithCaps(client: TestClient, features: string[]): Promise<void> {
+  const identities = [{ category: 'client', type: 'pc', name: 'test' }];
+  const all = [NS_DISCO_INFO, NS_CAPS, ...features];
+  const ver = capsVer(identities, all, []);
+  const node = 'https://test.example';
+  await client.send(`<presence><c xmlns='${NS_CAPS}' hash='sha-1' node='${node}' ver='${ver}'/></presence>`);
+  const query = await client.waitFor((e) => e.name === 'iq' && e.attrs.type === 'get' && e.getChild('query', NS_DISCO_INFO)?.attrs.node === `${node}#${ver}`);
+  await client.send(
+    `<iq type='result' id='${query.attrs.id}' to='${query.attrs.from}'><query xmlns='${NS_DISCO_INFO}' node='${node}#${ver}'><identity category='client' type='pc' name='test'/>${all.map((f) => `<feature var='${f}'/>`).join('')}</query></iq>`,
+  );
+}
+
+describe('XEP-0163 PEP', () => {
+  let ts: TestServer;
+  let alice: TestClient;
+  let bob: TestClient;
+  let dave: TestClient;
+  beforeEach(async () => {
+    ts = await TestServer.start([roster, presence, disco, caps, pep]);
+    alice = await ts.login('alice@localhost/phone');
+    bob = await ts.login('bob@localhost/pc');
+    dave = await ts.login('dave@localhost/pc');
+  });
+  afterEach(() => ts.stop());
+
+  it('advertises pubsub/pep and the PEP features on the account', async () => {
+    const r = await alice.iq(`<iq type='get' to='alice@localhost'><query xmlns='${NS_DISCO_INFO}'/></iq>`);
+    const q = r.getChild('query')!;
+    expect(q.getChildren('identity').map((i) => `${i.attrs.category}/${i.attrs.type}`)).to.include('pubsub/pep');
+    const features = q.getChildren('feature').map((f) => f.attrs.var);
+    for (const f of ['publish', 'publish-options', 'auto-create', 'access-presence', 'access-open', 'access-whitelist', 'retrieve-items', 'retract-items', 'item-ids', 'persistent-items', 'last-published', 'multi-items', 'config-node-max']) {
+      expect(features).to.include(`${NS_PUBSUB}#${f}`);
+    }
+  });
+
+  describe('OMEMO-style publishing', () => {
+    it('auto-creates an open devicelist that a stranger can read', async () => {
+      const devices = `<list xmlns='eu.siacs.conversations.axolotl'><device id='31415'/></list>`;
+      const r = await alice.iq(publish(DEVICELIST, devices, { 'pubsub#access_model': 'open' }, 'current'));
+      expect(r.attrs.type).to.equal('result');
+      expect(r.getChild('pubsub', NS_PUBSUB)!.getChild('publish')!.getChild('item')!.attrs.id).to.equal('current');
+      const got = await dave.iq(getItems('alice@localhost', DEVICELIST));
+      expect(got.attrs.type).to.equal('result');
+      const items = got.getChild('pubsub', NS_PUBSUB)!.getChild('items')!.getChildren('item');
+      expect(items.map((i) => i.attrs.id)).to.deep.equal(['current']);
+      expect(items[0]!.getChild('list', 'eu.siacs.conversations.axolotl')!.getChild('device')!.attrs.id).to.equal('31415');
+    });
+
+    it("keeps every item of a max_items='max' node, one item of a default node", async () => {
+      const bundle = (n: string) => `<bundle xmlns='urn:xmpp:omemo:2'><spk id='${n}'>x</spk></bundle>`;
+      const opts = { 'pubsub#access_model': 'open', 'pubsub#max_items': 'max' };
+      expect((await alice.iq(publish('urn:xmpp:omemo:2:bundles', bundle('1'), opts, '1'))).attrs.type).to.equal('result');
+      expect((await alice.iq(publish('urn:xmpp:omemo:2:bundles', bundle('2'), opts, '2'))).attrs.type).to.equal('result');
+      const all = await dave.iq(getItems('alice@localhost', 'urn:xmpp:omemo:2:bundles'));
+      expect(all.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id)).to.deep.equal(['1', '2']);
+      const one = await dave.iq(`<iq type='get' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB}'><items node='urn:xmpp:omemo:2:bundles'><item id='2'/></items></pubsub></iq>`);
+      expect(one.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id)).to.deep.equal(['2']);
+      const newest = await dave.iq(getItems('alice@localhost', 'urn:xmpp:omemo:2:bundles', " max_items='1'"));
+      expect(newest.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id)).to.deep.equal(['2']);
+
+      // Default node: max_items 1 (XEP-0163 §5); ids are generated when absent.
+      const a = await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`));
+      const b = await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><sad/></mood>`));
+      const idA = a.getChild('pubsub')!.getChild('publish')!.getChild('item')!.attrs.id;
+      const idB = b.getChild('pubsub')!.getChild('publish')!.getChild('item')!.attrs.id;
+      expect(idA).to.be.a('string').and.not.equal(idB);
+      const moods = await alice.iq(getItems('alice@localhost', MOOD));
+      const items = moods.getChild('pubsub')!.getChild('items')!.getChildren('item');
+      expect(items.map((i) => i.attrs.id)).to.deep.equal([idB]);
+      expect(items[0]!.getChild('mood', MOOD)!.getChild('sad')).to.not.equal(undefined);
+    });
+
+    it('answers conflict/precondition-not-met for other options on an existing node, and publishes once reconfigured', async () => {
+      await alice.iq(publish(DEVICELIST, `<list xmlns='eu.siacs.conversations.axolotl'/>`, { 'pubsub#access_model': 'open' }));
+      const r = await alice.iq(publish(DEVICELIST, `<list xmlns='eu.siacs.conversations.axolotl'/>`, { 'pubsub#access_model': 'presence' }));
+      expect(r.attrs.type).to.equal('error');
+      expect(condition(r)).to.equal('conflict');
+      expect(appCondition(r)).to.equal('precondition-not-met');
+
+      const form = await alice.iq(`<iq type='get'><pubsub xmlns='${NS_PUBSUB_OWNER}'><configure node='${DEVICELIST}'/></pubsub></iq>`);
+      const field = form.getChild('pubsub')!.getChild('configure')!.getChild('x')!.getChildren('field').find((f) => f.attrs.var === 'pubsub#access_model')!;
+      expect(field.getChildText('value')).to.equal('open');
+      const set = await alice.iq(
+        `<iq type='set'><pubsub xmlns='${NS_PUBSUB_OWNER}'><configure node='${DEVICELIST}'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field><field var='pubsub#access_model'><value>presence</value></field></x></configure></pubsub></iq>`,
+      );
+      expect(set.attrs.type).to.equal('result');
+      const again = await alice.iq(publish(DEVICELIST, `<list xmlns='eu.siacs.conversations.axolotl'/>`, { 'pubsub#access_model': 'presence' }));
+      expect(again.attrs.type).to.equal('result');
+    });
+
+    it('creates a new node with the publish-options it was given', async () => {
+      await alice.iq(publish('urn:xmpp:bookmarks:1', `<conference xmlns='urn:xmpp:bookmarks:1' autojoin='true'/>`, { 'pubsub#access_model': 'whitelist', 'pubsub#max_items': 'max', 'pubsub#send_last_published_item': 'never' }, 'room@muc.localhost'));
+      const form = await alice.iq(`<iq type='get'><pubsub xmlns='${NS_PUBSUB_OWNER}'><configure node='urn:xmpp:bookmarks:1'/></pubsub></iq>`);
+      const values = Object.fromEntries(form.getChild('pubsub')!.getChild('configure')!.getChild('x')!.getChildren('field').map((f) => [f.attrs.var, f.getChildText('value')]));
+      expect(values['pubsub#access_model']).to.equal('whitelist');
+      expect(values['pubsub#max_items']).to.equal('max');
+      expect(values['pubsub#send_last_published_item']).to.equal('never');
+    });
+  });
+
+  describe('access models', () => {
+    it('whitelist (XEP-0223 private storage): only the owner reads', async () => {
+      await subscribe(bob, alice);
+      await subscribe(alice, bob);
+      const r = await alice.iq(publish('urn:xmpp:bookmarks:1', `<conference xmlns='urn:xmpp:bookmarks:1'/>`, { 'pubsub#access_model': 'whitelist', 'pubsub#persist_items': 'true' }, 'r@muc.localhost'));
+      expect(r.attrs.type).to.equal('result');
+      const denied = await bob.iq(getItems('alice@localhost', 'urn:xmpp:bookmarks:1'));
+      expect(denied.attrs.type).to.equal('error');
+      expect(condition(denied)).to.equal('not-allowed');
+      expect(appCondition(denied)).to.equal('closed-node');
+      expect(denied.toString()).to.not.include('conference');
+      const own = await alice.iq(getItems('alice@localhost', 'urn:xmpp:bookmarks:1'));
+      expect(own.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id)).to.deep.equal(['r@muc.localhost']);
+    });
+
+    it('presence: a subscribed contact reads, others get presence-subscription-required; disco#items lists what one may read', async () => {
+      await subscribe(bob, alice);
+      await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`));
+      await alice.iq(publish('urn:xmpp:bookmarks:1', `<conference xmlns='urn:xmpp:bookmarks:1'/>`, { 'pubsub#access_model': 'whitelist' }, 'r@muc.localhost'));
+      const ok = await bob.iq(getItems('alice@localhost', MOOD));
+      expect(ok.attrs.type).to.equal('result');
+      expect(ok.getChild('pubsub')!.getChild('items')!.getChildren('item')).to.have.length(1);
+      const no = await dave.iq(getItems('alice@localhost', MOOD));
+      expect(condition(no)).to.equal('not-authorized');
+      expect(appCondition(no)).to.equal('presence-subscription-required');
+      const missing = await bob.iq(getItems('alice@localhost', 'urn:xmpp:nothing'));
+      expect(condition(missing)).to.equal('item-not-found');
+
+      const items = await bob.iq(`<iq type='get' to='alice@localhost'><query xmlns='${NS_DISCO_ITEMS}'/></iq>`);
+      expect(items.getChild('query')!.getChildren('item').map((i) => i.attrs.node)).to.deep.equal([MOOD]);
+      const own = await alice.iq(`<iq type='get' to='alice@localhost'><query xmlns='${NS_DISCO_ITEMS}'/></iq>`);
+      expect(own.getChild('query')!.getChildren('item').map((i) => i.attrs.node).sort()).to.deep.equal([MOOD, 'urn:xmpp:bookmarks:1'].sort());
+    });
+
+    it('only the owner publishes, retracts and configures', async () => {
+      await subscribe(bob, alice);
+      await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`, undefined, 'm1'));
+      const pub = await bob.iq(`<iq type='set' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB}'><publish node='${MOOD}'><item><mood xmlns='${MOOD}'/></item></publish></pubsub></iq>`);
+      expect(condition(pub)).to.equal('forbidden');
+      const ret = await bob.iq(`<iq type='set' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB}'><retract node='${MOOD}'><item id='m1'/></retract></pubsub></iq>`);
+      expect(condition(ret)).to.equal('forbidden');
+      const del = await bob.iq(`<iq type='set' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB_OWNER}'><delete node='${MOOD}'/></pubsub></iq>`);
+      expect(condition(del)).to.equal('forbidden');
+    });
+  });
+
+  describe('notifications', () => {
+    it('sends avatar metadata to a subscribed contact whose caps ask for +notify, not to one whose caps do not', async () => {
+      const carol = await ts.login('carol@localhost/pc');
+      await subscribe(bob, alice);
+      await subscribe(carol, alice);
+      await availableWithCaps(bob, [`${AVATAR_META}+notify`, `${MOOD}+notify`]);
+      await availableWithCaps(carol, [`${MOOD}+notify`]);
+      await availableWithCaps(dave, [`${AVATAR_META}+notify`]); // no subscription: gets nothing
+      const meta = `<metadata xmlns='${AVATAR_META}'><info bytes='12345' id='111f4b3c50d7b0df729d299bc6f8e9ef9066971f' height='64' width='64' type='image/png'/></metadata>`;
+      const r = await alice.iq(publish(AVATAR_META, meta, undefined, '111f4b3c50d7b0df729d299bc6f8e9ef9066971f'));
+      expect(r.attrs.type).to.equal('result');
+      const msg = await bob.waitFor(event(AVATAR_META));
+      expect(msg.attrs.type).to.equal('headline');
+      expect(msg.attrs.from).to.equal('alice@localhost');
+      expect(msg.attrs.to).to.equal('bob@localhost/pc');
+      const item = msg.getChild('event', NS_PUBSUB_EVENT)!.getChild('items')!.getChild('item')!;
+      expect(item.attrs.id).to.equal('111f4b3c50d7b0df729d299bc6f8e9ef9066971f');
+      expect(item.getChild('metadata', AVATAR_META)!.getChild('info')!.attrs.bytes).to.equal('12345');
+      // Their caps were known before the publish, whose notifications go out before its result.
+      expect(carol.all(event(AVATAR_META))).to.have.length(0);
+      expect(dave.all(event(AVATAR_META))).to.have.length(0);
+    });
+
+    it("notifies the owner's own resources", async () => {
+      const tablet = await ts.login('alice@localhost/tablet');
+      await tablet.send('<presence/>'); // no caps: nothing to filter on
+      await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`));
+      const msg = await tablet.waitFor(event(MOOD));
+      expect(msg.attrs.from).to.equal('alice@localhost');
+    });
+
+    it('sends a retract notification', async () => {
+      await subscribe(bob, alice);
+      await availableWithCaps(bob, [`${MOOD}+notify`]);
+      await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`, undefined, 'm1'));
+      await bob.waitFor(event(MOOD));
+      const r = await alice.iq(`<iq type='set'><pubsub xmlns='${NS_PUBSUB}'><retract node='${MOOD}' notify='true'><item id='m1'/></retract></pubsub></iq>`);
+      expect(r.attrs.type).to.equal('result');
+      const msg = await bob.waitFor((e) => event(MOOD)(e) && e.getChild('event')!.getChild('items')!.getChild('retract') !== undefined);
+      expect(msg.getChild('event')!.getChild('items')!.getChild('retract')!.attrs.id).to.equal('m1');
+      const after = await alice.iq(getItems('alice@localhost', MOOD));
+      expect(after.getChild('pubsub')!.getChild('items')!.getChildren('item')).to.have.length(0);
+      const again = await alice.iq(`<iq type='set'><pubsub xmlns='${NS_PUBSUB}'><retract node='${MOOD}'><item id='m1'/></retract></pubsub></iq>`);
+      expect(condition(again)).to.equal('item-not-found');
+    });
+
+    it('sends the last published item when a contact comes online with +notify, and when its caps start asking for a node', async () => {
+      await subscribe(bob, alice);
+      await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`, undefined, 'last'));
+      await alice.iq(publish('http://jabber.org/protocol/tune', `<tune xmlns='http://jabber.org/protocol/tune'><artist>Yes</artist></tune>`, undefined, 't1'));
+      expect(bob.all(event(MOOD))).to.have.length(0);
+      await availableWithCaps(bob, [`${MOOD}+notify`]);
+      const msg = await bob.waitFor(event(MOOD));
+      expect(msg.getChild('event')!.getChild('items')!.getChild('item')!.attrs.id).to.equal('last');
+      expect(bob.all(event('http://jabber.org/protocol/tune'))).to.have.length(0);
+      // New caps that add tune+notify: the last tune follows (Smack's testNotificationAfterFilterChange).
+      await availableWithCaps(bob, [`${MOOD}+notify`, 'http://jabber.org/protocol/tune+notify']);
+      const tune = await bob.waitFor(event('http://jabber.org/protocol/tune'));
+      expect(tune.getChild('event')!.getChild('items')!.getChild('item')!.attrs.id).to.equal('t1');
+      expect(bob.all(event(MOOD))).to.have.length(1);
+    });
+
+    it('notifies the deletion of a node', async () => {
+      await subscribe(bob, alice);
+      await availableWithCaps(bob, [`${MOOD}+notify`]);
+      await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`));
+      const del = await alice.iq(`<iq type='set'><pubsub xmlns='${NS_PUBSUB_OWNER}'><delete node='${MOOD}'/></pubsub></iq>`);
+      expect(del.attrs.type).to.equal('result');
+      await bob.waitFor((e) => e.name === 'message' && e.getChild('event', NS_PUBSUB_EVENT)?.getChild('delete')?.attrs.node === MOOD);
+      const gone = await alice.iq(getItems('alice@localhost', MOOD));
+      expect(condition(gone)).to.equal('item-not-found');
+    });
+  });
+
+  it('rejects publishes without a node or payload', async () => {
+    const noNode = await alice.iq(`<iq type='set'><pubsub xmlns='${NS_PUBSUB}'><publish><item><x xmlns='y'/></item></publish></pubsub></iq>`);
+    expect(appCondition(noNode)).to.equal('nodeid-required');
+    const noPayload = await alice.iq(`<iq type='set'><pubsub xmlns='${NS_PUBSUB}'><publish node='n'><item/></publish></pubsub></iq>`);
+    expect(condition(noPayload)).to.equal('bad-request');
+    expect(appCondition(noPayload)).to.equal('payload-required');
+  });
+
+  it('deletes every node and item with the account', async () => {
+    await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`));
+    expect([...(await ts.store.range('pep_items', 'alice@localhost'))]).to.have.length(1);
+    await ts.server.deleteAccount(parseJid('alice@localhost'));
+    expect(await ts.store.range('pep_items', 'alice@localhost')).to.have.length(0);
+    expect(await ts.store.range('pep_nodes', 'alice@localhost')).to.have.length(0);
+  });
+});

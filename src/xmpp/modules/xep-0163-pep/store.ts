@@ -1,0 +1,124 @@
+import { prefixRange, type Table } from '../../../storage/wide-column.js';
+import type { NodeConfig } from './config.js';
+
+/** One published item as stored: its id and the payload's XML. */
+export interface StoredItem {
+  id: string;
+  /** Serialised payload element, or '' for an item without payload. */
+  xml: string;
+  /** Sort key within the node (publication order). */
+  seq: string;
+  /** Full JID of the publisher (XEP-0060 §7.1.2 `publisher`). */
+  publisher: string;
+}
+
+/** Separator between node name and sequence in item sort keys; nodes cannot contain it (XML forbids U+0000). */
+const SEP = '\u0000';
+const SEQ_WIDTH = 20;
+
+/**
+ * PEP persistence. Two tables, both one partition per account:
+ *  - `pep_nodes`: sk = node name, value = JSON NodeConfig;
+ *  - `pep_items`: sk = node + U+0000 + zero-padded sequence, value = JSON StoredItem.
+ * Items of a node are one contiguous, publication-ordered range, so the
+ * latest N is a reverse range read with a limit and trimming to max_items
+ * deletes the oldest rows.
+ */
+export class PepStore {
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly nodes: Table,
+    private readonly items: Table,
+  ) {}
+
+  /** Serialises read-modify-write cycles (publish, retract, configure) per account. */
+  async withLock<T>(owner: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(owner) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(owner, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(owner) === tail) this.locks.delete(owner);
+    }
+  }
+
+  getNode(owner: string, node: string): Promise<NodeConfig | undefined> {
+    return this.nodes.getJson<NodeConfig>(owner, node);
+  }
+
+  async putNode(owner: string, node: string, config: NodeConfig): Promise<void> {
+    await this.nodes.putJson(owner, node, config);
+  }
+
+  async allNodes(owner: string): Promise<{ node: string; config: NodeConfig }[]> {
+    const rows = await this.nodes.range(owner);
+    return rows.map((r) => ({ node: r.sk, config: JSON.parse(r.value) as NodeConfig }));
+  }
+
+  async countNodes(owner: string, atMost: number): Promise<number> {
+    return (await this.nodes.range(owner, { limit: atMost })).length;
+  }
+
+  /** Items of a node, oldest first; with `latest`, only the newest that many. */
+  async list(owner: string, node: string, latest?: number): Promise<StoredItem[]> {
+    const rows = await this.items.range(owner, { ...prefixRange(node + SEP), reverse: true, limit: latest });
+    return rows.map((r) => JSON.parse(r.value) as StoredItem).reverse();
+  }
+
+  async last(owner: string, node: string): Promise<StoredItem | undefined> {
+    return (await this.list(owner, node, 1))[0];
+  }
+
+  /**
+   * Stores an item as the node's newest (an item republished under its id
+   * moves to the end, XEP-0060 §7.1.2) and trims the node to `keep` items.
+   * Call under withLock.
+   */
+  async publish(owner: string, node: string, item: Omit<StoredItem, 'seq'>, keep: number): Promise<StoredItem> {
+    const all = await this.list(owner, node);
+    const lastSeq = all.length > 0 ? BigInt(all[all.length - 1]!.seq) : 0n;
+    const now = BigInt(Date.now()) * 1000n;
+    const seq = (now > lastSeq ? now : lastSeq + 1n).toString().padStart(SEQ_WIDTH, '0');
+    const stored: StoredItem = { ...item, seq };
+    const remaining = all.filter((i) => i.id !== item.id);
+    for (const old of all) if (old.id === item.id) await this.items.delete(owner, node + SEP + old.seq);
+    await this.items.putJson(owner, node + SEP + seq, stored);
+    const excess = remaining.length + 1 - keep;
+    for (let i = 0; i < excess; i++) await this.items.delete(owner, node + SEP + remaining[i]!.seq);
+    return stored;
+  }
+
+  /** Keeps only the newest `keep` items (after max_items was lowered). */
+  async trim(owner: string, node: string, keep: number): Promise<void> {
+    const all = await this.list(owner, node);
+    for (let i = 0; i < all.length - keep; i++) await this.items.delete(owner, node + SEP + all[i]!.seq);
+  }
+
+  /** Removes an item by id; false when the node has none with that id. */
+  async retract(owner: string, node: string, id: string): Promise<boolean> {
+    let found = false;
+    for (const i of await this.list(owner, node)) {
+      if (i.id !== id) continue;
+      await this.items.delete(owner, node + SEP + i.seq);
+      found = true;
+    }
+    return found;
+  }
+
+  async purge(owner: string, node: string): Promise<void> {
+    for (const i of await this.list(owner, node)) await this.items.delete(owner, node + SEP + i.seq);
+  }
+
+  async deleteNode(owner: string, node: string): Promise<void> {
+    await this.purge(owner, node);
+    await this.nodes.delete(owner, node);
+  }
+
+  async deleteAccount(owner: string): Promise<void> {
+    await this.items.deletePartition(owner);
+    await this.nodes.deletePartition(owner);
+  }
+}
