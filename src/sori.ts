@@ -11,6 +11,7 @@ import { ALL_MODULES } from './xmpp/modules/index.js';
 import { Server } from './xmpp/server.js';
 import { loadCredentials } from './xmpp/transport/certificate.js';
 import { listen, type Listening } from './xmpp/transport/listeners.js';
+import { startS2s, type S2sService } from './xmpp/s2s/index.js';
 import { listenControl } from './control.js';
 import { ClusterLocator } from './cluster/cluster-locator.js';
 import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode, type RedisClusterNode } from './cluster/redis/index.js';
@@ -54,6 +55,8 @@ export interface Sori {
   log: Logger;
   /** Set in cluster mode (`cluster.redis` non-empty). */
   cluster: { node: RedisClusterNode; locator: ClusterLocator } | null;
+  /** Federation, when `s2s.enabled`. */
+  s2s: S2sService | null;
   stop(reason?: string): Promise<void>;
 }
 
@@ -83,6 +86,7 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
   // After the modules, so that a dead predecessor's sessions (node-dead at start) find the presence module.
   if (cluster !== null) await startRedisClusterNode((cluster as NonNullable<Sori['cluster']>).node);
   const listening = await listen(server, tls, { ephemeral: opts.ephemeralPorts });
+  const s2s = await startS2s(server, tls, { ephemeral: opts.ephemeralPorts });
   const control = listenControl(server, dataPath(config, 'sori.sock'));
   const clustered = cluster as Sori['cluster'];
   log.info(`sori serving ${server.hosts.join(', ')} as node ${server.nodeId} with ${server.moduleNames().length} modules on ${store.name}${clustered ? ` in a cluster on ${config.cluster.redis.join(', ')}` : ''}`);
@@ -94,6 +98,7 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
         // in the inbox after the bus stops is reclaimed by a surviving node as offline delivery.
         await clustered.locator.closeSessions(reason, config.cluster.seeOtherHost);
       } else for (const s of [...server.sessions.all()]) s.close('system-shutdown', reason);
+      await s2s?.stop();
       await listening.close();
       control.close();
       if (clustered !== null) await stopRedisClusterNode(clustered.node);
@@ -102,5 +107,5 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
     })();
     return stopping;
   };
-  return { server, store, listening, log, cluster: clustered, stop };
+  return { server, store, listening, log, cluster: clustered, s2s, stop };
 }

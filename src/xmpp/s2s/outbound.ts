@@ -1,0 +1,338 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { tryParseJid, type Jid } from '../../util/jid.js';
+import { x, type Attrs, type XmlElement } from '../../util/xml.js';
+import { StanzaError, errorReply, type StanzaErrorCondition } from '../errors.js';
+import type { DialbackVerdict, S2sAuthMethod, S2sContext } from './context.js';
+import { dialbackKind, NS_DIALBACK, NS_DIALBACK_FEATURE } from './dialback.js';
+import { resolveTargets, type S2sTarget } from './resolve.js';
+import { NS_SASL, NS_TLS, S2sStream, toServerNs } from './stream.js';
+
+interface Queued {
+  stanza: XmlElement;
+  from: Jid;
+}
+
+interface PendingVerify {
+  streamId: string;
+  key: string;
+  sent: boolean;
+  resolve: (v: DialbackVerdict) => void;
+  timer: NodeJS.Timeout;
+}
+
+const enum State {
+  Connecting,
+  Ready,
+  Closed,
+}
+
+/**
+ * Everything we send to one remote domain from one local domain (RFC 6120
+ * §4.2 and §13.7.1.2: a stream is authenticated for one domain pair). Finds
+ * the peer (static route, SRV, A/AAAA), holds stanzas in order while the
+ * stream is set up, and bounces them to their senders if it cannot be. Also
+ * carries our `<db:verify>` requests to that domain's authoritative server.
+ */
+export class S2sOutbound {
+  private state = State.Connecting;
+  private queue: Queued[] = [];
+  private stream: OutboundStream | null = null;
+  private readonly verifies: PendingVerify[] = [];
+  private readonly readyTimer: NodeJS.Timeout;
+  method: S2sAuthMethod | null = null;
+
+  constructor(
+    private readonly ctx: S2sContext,
+    readonly local: string,
+    readonly remote: string,
+    private readonly onGone: (o: S2sOutbound) => void,
+  ) {
+    this.readyTimer = setTimeout(() => this.fail('remote-server-timeout', `no authenticated stream to ${remote} within ${ctx.config.connectTimeoutSeconds}s`), ctx.config.connectTimeoutSeconds * 1000);
+    this.readyTimer.unref();
+    void this.connect();
+  }
+
+  get ready(): boolean {
+    return this.state === State.Ready;
+  }
+
+  /** Sends now when the stream is ready, else queues (in order) until it is. */
+  send(stanza: XmlElement, from: Jid): void {
+    if (this.state === State.Ready && this.stream !== null) {
+      this.stream.sendStanza(stanza);
+      return;
+    }
+    if (this.queue.length >= this.ctx.config.maxQueue) {
+      this.bounce({ stanza, from }, 'resource-constraint', `too many stanzas waiting for ${this.remote}`);
+      return;
+    }
+    // A copy of the top level: callers may reuse the element for the next recipient.
+    const copy = x(stanza.name, { ...stanza.attrs });
+    copy.children = stanza.children;
+    this.queue.push({ stanza: copy, from });
+  }
+
+  /** XEP-0220 §2.2: asks the authoritative server whether `key` was issued for this stream id. */
+  verify(streamId: string, key: string): Promise<DialbackVerdict> {
+    if (this.state === State.Closed) return Promise.resolve('error');
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.answerVerify(streamId, 'error'), this.ctx.config.connectTimeoutSeconds * 1000);
+      timer.unref();
+      this.verifies.push({ streamId, key, sent: false, resolve, timer });
+      this.stream?.flushVerifies();
+    });
+  }
+
+  /** Verify requests not yet written (the stream writes them once TLS is up). */
+  unsentVerifies(): PendingVerify[] {
+    return this.verifies.filter((v) => !v.sent);
+  }
+
+  answerVerify(streamId: string, verdict: DialbackVerdict): void {
+    const i = this.verifies.findIndex((v) => v.streamId === streamId);
+    if (i === -1) return;
+    const [v] = this.verifies.splice(i, 1);
+    clearTimeout(v!.timer);
+    v!.resolve(verdict);
+  }
+
+  private async connect(): Promise<void> {
+    let targets: S2sTarget[];
+    try {
+      targets = await resolveTargets(this.remote, this.ctx.config.hosts);
+    } catch (e) {
+      return this.fail('remote-server-not-found', `cannot resolve ${this.remote}: ${(e as Error).message}`);
+    }
+    if (targets.length === 0) return this.fail('remote-server-not-found', `${this.remote} offers no XMPP server service`);
+    const errors: string[] = [];
+    for (const t of targets) {
+      if (this.state === State.Closed) return;
+      try {
+        const socket = await this.open(t);
+        if ((this.state as State) === State.Closed) {
+          socket.destroy();
+          return;
+        }
+        this.ctx.log.debug(`s2s out ${this.local} → ${this.remote}: connected to ${t.host}:${t.port}${t.directTls ? ' (direct TLS)' : ''}`);
+        this.stream = new OutboundStream(this.ctx, this, socket, t.directTls);
+        return;
+      } catch (e) {
+        errors.push(`${t.host}:${t.port}: ${(e as Error).message}`);
+      }
+    }
+    this.fail('remote-server-not-found', `cannot connect to ${this.remote} (${errors.join('; ')})`);
+  }
+
+  private open(t: S2sTarget): Promise<Socket | TLSSocket> {
+    return new Promise((resolve, reject) => {
+      const timeoutMs = this.ctx.config.connectTimeoutSeconds * 1000;
+      const socket = t.directTls
+        ? tlsConnect({ host: t.host, port: t.port, servername: this.remote, secureContext: this.ctx.tlsContext, rejectUnauthorized: false, ALPNProtocols: ['xmpp-server'] })
+        : netConnect({ host: t.host, port: t.port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error('connect timed out'));
+      }, timeoutMs);
+      socket.once(t.directTls ? 'secureConnect' : 'connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+      socket.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  }
+
+  /** The stream authenticated: send what waited, in order. */
+  streamReady(method: S2sAuthMethod): void {
+    if (this.state !== State.Connecting) return;
+    this.state = State.Ready;
+    this.method = method;
+    clearTimeout(this.readyTimer);
+    this.ctx.authenticated('outbound', this.local, this.remote, method);
+    const queued = this.queue;
+    this.queue = [];
+    for (const q of queued) this.stream!.sendStanza(q.stanza);
+  }
+
+  /** Gives up: queued stanzas go back to their senders with an error (RFC 6120 §8.3.3.14/15). */
+  fail(condition: 'remote-server-not-found' | 'remote-server-timeout', text: string): void {
+    if (this.state === State.Closed) return;
+    const wasReady = this.state === State.Ready;
+    this.state = State.Closed;
+    clearTimeout(this.readyTimer);
+    if (!wasReady) this.ctx.log.info(`s2s out ${this.local} → ${this.remote} failed: ${text}`);
+    const queued = this.queue;
+    this.queue = [];
+    for (const q of queued) this.bounce(q, condition, text);
+    for (const v of [...this.verifies]) this.answerVerify(v.streamId, 'error');
+    this.stream?.close(condition === 'remote-server-timeout' ? 'connection-timeout' : undefined);
+    this.onGone(this);
+  }
+
+  /** The stream ended (idle timeout, peer closed it, error). */
+  streamClosed(reason: string): void {
+    this.fail('remote-server-not-found', reason);
+  }
+
+  close(): void {
+    this.fail('remote-server-not-found', 'server shutting down');
+  }
+
+  private bounce(q: Queued, condition: StanzaErrorCondition, text: string): void {
+    const s = q.stanza;
+    if (s.attrs.type === 'error' || (s.name === 'iq' && s.attrs.type === 'result')) return;
+    const reply = errorReply(s, new StanzaError(condition, text));
+    reply.attrs.to = q.from.full;
+    const from = tryParseJid(reply.attrs.from) ?? tryParseJid(this.remote)!;
+    this.ctx.server.router.route(reply, from, null).catch((e: unknown) => this.ctx.log.error('s2s bounce failed', e));
+  }
+}
+
+/**
+ * One outbound socket (we are the initiating server): header, STARTTLS with
+ * our certificate as client certificate, then SASL EXTERNAL when the peer
+ * offers it, else dialback (XEP-0220 §2.1, key per XEP-0185).
+ */
+class OutboundStream extends S2sStream {
+  private theirId = '';
+  private headerDeclaresDialback = false;
+  private usable = false;
+  private saslTried = false;
+  private authenticatedBy: S2sAuthMethod | null = null;
+  /** The peer's certificate is valid for its domain (logged; required with s2s.requireValidCertificates). */
+  certValid = false;
+  private dialbackOffered = false;
+
+  constructor(
+    private readonly ctx: S2sContext,
+    private readonly conn: S2sOutbound,
+    socket: Socket | TLSSocket,
+    directTls: boolean,
+  ) {
+    super(socket, ctx.limits, ctx.log, ctx.config.idleTimeoutSeconds * 1000);
+    if (directTls && !this.checkCertificate()) return;
+    this.open();
+  }
+
+  private open(): void {
+    this.writeHeader({ from: this.conn.local, to: this.conn.remote });
+  }
+
+  /** RFC 6125 identity and chain of the peer's certificate; false when it ended the stream. */
+  private checkCertificate(): boolean {
+    const check = this.ctx.trust.check(this.socket as TLSSocket, this.conn.remote);
+    this.certValid = check.valid;
+    this.ctx.log.debug(`s2s out ${this.conn.local} → ${this.conn.remote}: certificate ${check.reason}`);
+    if (!check.valid && this.ctx.config.requireValidCertificates) {
+      this.conn.fail('remote-server-not-found', `certificate of ${this.conn.remote} not acceptable: ${check.reason}`);
+      return false;
+    }
+    return true;
+  }
+
+  sendStanza(stanza: XmlElement): void {
+    this.writeElement(toServerNs(stanza));
+  }
+
+  flushVerifies(): void {
+    if (!this.usable) return;
+    for (const v of this.conn.unsentVerifies()) {
+      v.sent = true;
+      this.writeElement(x('db:verify', { from: this.conn.local, to: this.conn.remote, id: v.streamId }, v.key));
+    }
+  }
+
+  protected onHeader(attrs: Attrs): void {
+    this.theirId = attrs.id ?? '';
+    this.headerDeclaresDialback = attrs['xmlns:db'] === NS_DIALBACK;
+    if (attrs.version === undefined || !/^1\.\d+$/.test(attrs.version)) {
+      this.conn.fail('remote-server-not-found', `${this.conn.remote} does not speak XMPP 1.0 (no STARTTLS)`);
+    }
+  }
+
+  protected onElement(el: XmlElement): Promise<void> | void {
+    const ns = el.attrs.xmlns;
+    if (el.name === 'stream:features') return this.onFeatures(el);
+    if (el.name === 'stream:error') {
+      const condition = el.elements()[0]?.name ?? 'undefined-condition';
+      return this.conn.fail('remote-server-not-found', `${this.conn.remote} sent stream error ${condition}${el.getChildText('text') ? `: ${el.getChildText('text')}` : ''}`);
+    }
+    if (ns === NS_TLS && el.name === 'proceed') return this.startTls();
+    if (ns === NS_TLS && el.name === 'failure') return this.conn.fail('remote-server-not-found', `${this.conn.remote} refused STARTTLS`);
+    if (ns === NS_SASL && el.name === 'success') {
+      this.authenticatedBy = 'external';
+      this.restart();
+      this.open();
+      return;
+    }
+    if (ns === NS_SASL && el.name === 'failure') {
+      this.ctx.log.info(`s2s out ${this.conn.local} → ${this.conn.remote}: SASL EXTERNAL refused (${el.elements()[0]?.name ?? '?'}), trying dialback`);
+      return this.dialback();
+    }
+    const db = dialbackKind(el);
+    if (db === 'result') {
+      if (el.attrs.type === 'valid') {
+        this.authenticatedBy = 'dialback';
+        return this.conn.streamReady('dialback');
+      }
+      const why = el.attrs.type === 'invalid' ? 'invalid' : `error ${el.getChild('error')?.elements()[0]?.name ?? ''}`;
+      return this.conn.fail('remote-server-not-found', `${this.conn.remote} did not accept our dialback key (${why})`);
+    }
+    if (db === 'verify') {
+      const t = el.attrs.type;
+      if (el.attrs.id !== undefined) this.conn.answerVerify(el.attrs.id, t === 'valid' ? 'valid' : t === 'invalid' ? 'invalid' : 'error');
+      return;
+    }
+    // Outbound streams carry nothing back but negotiation (RFC 6120 §4.2); ignore the rest.
+    this.ctx.log.debug(`s2s out ${this.conn.local} → ${this.conn.remote}: ignored <${el.name}>`);
+  }
+
+  private onFeatures(f: XmlElement): void {
+    if (!this.secure) {
+      if (f.getChild('starttls', NS_TLS) !== undefined) {
+        this.writeElement(x('starttls', { xmlns: NS_TLS }));
+        return;
+      }
+      return this.conn.fail('remote-server-not-found', `${this.conn.remote} offers no STARTTLS; sori requires encrypted server streams`);
+    }
+    this.usable = true;
+    this.flushVerifies();
+    if (this.authenticatedBy !== null) {
+      this.conn.streamReady(this.authenticatedBy);
+      return;
+    }
+    const mechanisms = f.getChild('mechanisms', NS_SASL)?.getChildren('mechanism').map((m) => m.getText().trim()) ?? [];
+    this.dialbackOffered = f.getChild('dialback', NS_DIALBACK_FEATURE) !== undefined || this.headerDeclaresDialback;
+    if (mechanisms.includes('EXTERNAL') && !this.saslTried) {
+      this.saslTried = true;
+      // XEP-0178 §3: an empty authzid ("=") means the domain in the stream header.
+      this.writeElement(x('auth', { xmlns: NS_SASL, mechanism: 'EXTERNAL' }, '='));
+      return;
+    }
+    this.dialback();
+  }
+
+  private dialback(): void {
+    if (!this.dialbackOffered) return this.conn.fail('remote-server-not-found', `no authentication method in common with ${this.conn.remote}`);
+    const key = this.ctx.dialbackKey(this.conn.remote, this.conn.local, this.theirId);
+    this.writeElement(x('db:result', { from: this.conn.local, to: this.conn.remote }, key));
+  }
+
+  private async startTls(): Promise<void> {
+    try {
+      await this.upgradeClient(this.ctx.tlsContext, this.conn.remote);
+    } catch (e) {
+      return this.conn.fail('remote-server-not-found', `TLS with ${this.conn.remote} failed: ${(e as Error).message}`);
+    }
+    if (!this.checkCertificate()) return;
+    this.open();
+  }
+
+  protected onClosed(): void {
+    this.conn.streamClosed(`stream to ${this.conn.remote} closed`);
+  }
+}

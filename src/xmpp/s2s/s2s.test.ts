@@ -1,0 +1,169 @@
+import { expect } from 'chai';
+import { createHash, createHmac } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../config.js';
+import { startSori, type Sori } from '../../sori.js';
+import { TestClient } from '../../testing/harness.js';
+import { TestCa, type Pem } from '../../testing/test-ca.js';
+import { parseJid } from '../../util/jid.js';
+import { C2sSession } from '../stream/client-session.js';
+import { dialbackKey, dialbackKeyMatches } from './dialback.js';
+import { parseStaticRoute, resolveTargets } from './resolve.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function login(sori: Sori, full: string): Promise<TestClient> {
+  const jid = parseJid(full);
+  await sori.server.accounts.create(jid.toBare(), 'secret');
+  const client = new TestClient(sori.server);
+  const session = new C2sSession(sori.server, jid, client);
+  client.session = session;
+  sori.server.sessions.add(session);
+  await sori.server.hooks.fireAsync('session/bound', { session });
+  return client;
+}
+
+describe('s2s helpers', () => {
+  it('dialback keys follow XEP-0185 (HMAC-SHA256 keyed with SHA256(secret), hex)', () => {
+    const key = dialbackKey('s3cr3tf0rd14lb4ck', 'example.net', 'example.com', 'D60000229F');
+    const hashedSecret = createHash('sha256').update('s3cr3tf0rd14lb4ck').digest('hex');
+    expect(key).to.equal(createHmac('sha256', hashedSecret).update('example.net example.com D60000229F').digest('hex'));
+    expect(key).to.not.equal(dialbackKey('s3cr3tf0rd14lb4ck', 'example.com', 'example.net', 'D60000229F'));
+    expect(dialbackKeyMatches(key, ` ${key}\n`)).to.equal(true);
+    expect(dialbackKeyMatches(key, key.slice(0, -1) + (key.endsWith('0') ? '1' : '0'))).to.equal(false);
+  });
+
+  it('parses static routes and prefers them over DNS', async () => {
+    expect(parseStaticRoute('127.0.0.2:5269')).to.deep.equal({ host: '127.0.0.2', port: 5269, directTls: false });
+    expect(parseStaticRoute('xmpps://[::1]:5270')).to.deep.equal({ host: '::1', port: 5270, directTls: true });
+    expect(parseStaticRoute('example.org')).to.deep.equal({ host: 'example.org', port: 5269, directTls: false });
+    expect(() => parseStaticRoute('host:99999')).to.throw(/bad s2s route/);
+    const none = async (): Promise<never> => {
+      throw Object.assign(new Error('nx'), { code: 'ENOTFOUND' });
+    };
+    expect(await resolveTargets('a.example', { 'a.example': '10.0.0.1:1234' }, none)).to.deep.equal([{ host: '10.0.0.1', port: 1234, directTls: false }]);
+    expect(await resolveTargets('b.example', {}, none)).to.deep.equal([{ host: 'b.example', port: 5269, directTls: false }]);
+    const srv = async (name: string) => (name.startsWith('_xmpps') ? [{ name: 'tls.b.example', port: 5270, priority: 10, weight: 0 }] : [{ name: 'plain.b.example', port: 5269, priority: 5, weight: 0 }, { name: 'later.b.example', port: 5269, priority: 10, weight: 0 }]);
+    expect(await resolveTargets('b.example', {}, srv)).to.deep.equal([
+      { host: 'plain.b.example', port: 5269, directTls: false },
+      { host: 'tls.b.example', port: 5270, directTls: true },
+      { host: 'later.b.example', port: 5269, directTls: false },
+    ]);
+    expect(await resolveTargets('c.example', {}, async () => [{ name: '.', port: 0, priority: 0, weight: 0 }])).to.deep.equal([]);
+  });
+});
+
+/**
+ * Two sori processes' worth of servers in this process, federating over
+ * loopback: a.test and b.test with static routes to each other.
+ */
+describe('s2s between two sori servers', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let ca: TestCa;
+  const pems: Record<string, Pem> = {};
+  const ports: Record<string, number> = {};
+  const running: Sori[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sori-s2s-'));
+    ca = TestCa.create();
+    writeFileSync(join(dir, 'ca.pem'), ca.certPem);
+    for (const d of ['a.test', 'b.test']) {
+      pems[d] = ca.issue([d]);
+      writeFileSync(join(dir, `${d}.crt`), pems[d]!.cert);
+      writeFileSync(join(dir, `${d}.key`), pems[d]!.key);
+      ports[d] = await freePort();
+      mkdirSync(join(dir, d));
+    }
+    const ss = TestCa.selfSigned(['a.test']);
+    writeFileSync(join(dir, 'self.crt'), ss.cert);
+    writeFileSync(join(dir, 'self.key'), ss.key);
+  });
+
+  afterEach(async () => {
+    for (const s of running.splice(0)) await s.stop();
+  });
+
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function start(domain: string, other: string, s2s: Record<string, unknown> = {}, tls?: { cert: string; key: string }): Promise<Sori> {
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        server: { hosts: [domain], dataDir: join(dir, domain), logLevel: 'warn' },
+        c2s: { port: 0, directTlsPort: 0 },
+        websocket: { port: 0, tlsPort: 0 },
+        storage: { backend: 'memory' },
+        tls: tls ?? { cert: join(dir, `${domain}.crt`), key: join(dir, `${domain}.key`) },
+        s2s: { enabled: true, port: ports[domain], hosts: { [other]: `127.0.0.1:${ports[other]}` }, ca: [join(dir, 'ca.pem')], ...s2s },
+      },
+    });
+    const sori = await startSori(config);
+    running.push(sori);
+    return sori;
+  }
+
+  it('authenticates with SASL EXTERNAL when both certificates are trusted, and carries stanzas both ways', async () => {
+    const a = await start('a.test', 'b.test');
+    const b = await start('b.test', 'a.test');
+    const alice = await login(a, 'alice@a.test/r');
+    const bob = await login(b, 'bob@b.test/r');
+    await alice.send(`<message to='bob@b.test/r' type='chat' id='m1'><body>hi bob</body></message>`);
+    const got = await bob.waitFor((s) => s.name === 'message' && s.attrs.id === 'm1', 10_000);
+    expect(got.attrs.from).to.equal('alice@a.test/r');
+    expect(got.attrs.xmlns).to.equal('jabber:client');
+    expect(got.getChildText('body')).to.equal('hi bob');
+    const reply = await bob.iq(`<iq type='get' to='a.test' id='d1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(reply.attrs.type).to.equal('result');
+    expect(reply.attrs.from).to.equal('a.test');
+    expect(a.s2s!.lastMethod('outbound', 'a.test', 'b.test')).to.equal('external');
+    expect(b.s2s!.lastMethod('inbound', 'b.test', 'a.test')).to.equal('external');
+    expect(b.s2s!.lastMethod('outbound', 'b.test', 'a.test')).to.equal('external');
+  });
+
+  it('falls back to dialback when the certificate is not trusted, and keeps per-sender order', async () => {
+    // a.test presents a self-signed certificate: b.test cannot use EXTERNAL for it.
+    const a = await start('a.test', 'b.test', {}, { cert: join(dir, 'self.crt'), key: join(dir, 'self.key') });
+    const b = await start('b.test', 'a.test');
+    const alice = await login(a, 'alice@a.test/r');
+    const bob = await login(b, 'bob@b.test/r');
+    for (let i = 0; i < 20; i++) await alice.send(`<message to='bob@b.test/r' type='chat' id='o${i}'><body>${i}</body></message>`);
+    await bob.waitFor((s) => s.attrs.id === 'o19', 10_000);
+    expect(bob.all((s) => s.name === 'message').map((s) => s.attrs.id)).to.deep.equal(Array.from({ length: 20 }, (_, i) => `o${i}`));
+    expect(a.s2s!.lastMethod('outbound', 'a.test', 'b.test')).to.equal('dialback');
+    expect(b.s2s!.lastMethod('inbound', 'b.test', 'a.test')).to.equal('dialback');
+  });
+
+  it('bounces queued stanzas with remote-server-not-found when the peer cannot be reached', async () => {
+    const a = await start('a.test', 'b.test');
+    // b.test is not running: the static route points at a closed port.
+    const alice = await login(a, 'alice@a.test/r');
+    await alice.send(`<message to='bob@b.test' type='chat' id='lost'><body>anyone?</body></message>`);
+    const err = await alice.waitFor((s) => s.attrs.id === 'lost', 10_000);
+    expect(err.attrs.type).to.equal('error');
+    expect(err.attrs.from).to.equal('bob@b.test');
+    expect(err.getChild('error')!.getChild('remote-server-not-found')).to.not.equal(undefined);
+  });
+
+  it('refuses a stream when requireValidCertificates is set and the peer certificate is not trusted', async () => {
+    const a = await start('a.test', 'b.test', {}, { cert: join(dir, 'self.crt'), key: join(dir, 'self.key') });
+    await start('b.test', 'a.test', { requireValidCertificates: true });
+    const alice = await login(a, 'alice@a.test/r');
+    await alice.send(`<message to='bob@b.test' type='chat' id='strict'><body>x</body></message>`);
+    const err = await alice.waitFor((s) => s.attrs.id === 'strict', 10_000);
+    expect(err.getChild('error')!.getChild('remote-server-not-found')).to.not.equal(undefined);
+  });
+});

@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, TLSSocket, type SecureContext } from 'node:tls';
+import type { Logger } from '../../util/log.js';
+import { openTag, serialize, XmlElement, type Attrs } from '../../util/xml.js';
+import { StreamError, type StreamErrorCondition } from '../errors.js';
+import { ParseError, XmppParser, type ParserLimits } from '../stream/parser.js';
+import { NS_DIALBACK } from './dialback.js';
+
+export const NS_SERVER = 'jabber:server';
+export const NS_CLIENT = 'jabber:client';
+export const NS_STREAM = 'http://etherx.jabber.org/streams';
+export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
+export const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+
+export function newStreamId(): string {
+  return randomBytes(12).toString('hex');
+}
+
+/** A stanza as written on an s2s stream: the router keeps jabber:client stanzas; the stream default is jabber:server. */
+export function toServerNs(stanza: XmlElement): XmlElement {
+  const ns = stanza.attrs.xmlns;
+  if (ns !== NS_CLIENT && ns !== NS_SERVER) return stanza;
+  return new XmlElement(stanza.name, { ...stanza.attrs, xmlns: undefined }, stanza.children);
+}
+
+/**
+ * The bytes and XML under one s2s stream, either direction: a socket that can
+ * turn into TLS in place, a parser with the configured limits, stream headers,
+ * and an element queue handled strictly in order (handlers may be async, as
+ * routing is). Subclasses implement the negotiation.
+ */
+export abstract class S2sStream {
+  protected socket: Socket | TLSSocket;
+  protected readonly parser: XmppParser;
+  protected closed = false;
+  private readonly queue: XmlElement[] = [];
+  private draining = false;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private readonly onData = (chunk: Buffer): void => this.feed(chunk);
+  private readonly onClose = (): void => this.transportClosed();
+
+  constructor(
+    socket: Socket | TLSSocket,
+    limits: ParserLimits,
+    protected readonly log: Logger,
+    private readonly idleMs: number,
+  ) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    this.parser = new XmppParser(
+      {
+        streamStart: (name, attrs) => {
+          if (name !== 'stream:stream' || attrs['xmlns:stream'] !== NS_STREAM) throw new StreamError('invalid-namespace', 'expected stream:stream in http://etherx.jabber.org/streams');
+          if (attrs.xmlns !== NS_SERVER) throw new StreamError('invalid-namespace', 'default namespace must be jabber:server');
+          this.onHeader(attrs);
+        },
+        stanza: (el) => this.enqueue(el),
+        streamEnd: () => this.onStreamEnd(),
+      },
+      limits,
+    );
+    this.attach(socket);
+    this.touch();
+  }
+
+  get secure(): boolean {
+    return this.socket instanceof TLSSocket;
+  }
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? 'unknown';
+  }
+
+  protected abstract onHeader(attrs: Attrs): void;
+  protected abstract onElement(el: XmlElement): Promise<void> | void;
+  /** The transport is gone (after close() or from the network). Called once. */
+  protected abstract onClosed(): void;
+
+  private attach(s: Socket): void {
+    s.on('data', this.onData);
+    s.once('close', this.onClose);
+    s.on('error', (e: Error) => this.log.debug(`s2s socket ${this.remoteAddress}: ${e.message}`));
+  }
+
+  private detach(s: Socket): void {
+    s.removeListener('data', this.onData);
+    s.removeListener('close', this.onClose);
+  }
+
+  private feed(chunk: Buffer): void {
+    if (this.closed) return;
+    this.touch();
+    try {
+      this.parser.writeBytes(chunk);
+    } catch (e) {
+      if (e instanceof ParseError) this.close(e.condition, e.message);
+      else if (e instanceof StreamError) this.close(e.condition, e.text);
+      else {
+        this.log.error('s2s input failed', e);
+        this.close('internal-server-error');
+      }
+    }
+  }
+
+  private enqueue(el: XmlElement): void {
+    this.queue.push(el);
+    if (!this.draining) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0 && !this.closed) {
+        const el = this.queue.shift()!;
+        try {
+          const r = this.onElement(el);
+          if (r !== undefined) await r;
+        } catch (e) {
+          if (e instanceof StreamError) this.close(e.condition, e.text);
+          else {
+            this.log.error(`s2s handling failed: ${el.toString().slice(0, 200)}`, e);
+            this.close('internal-server-error');
+          }
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Restarts the stream: the next bytes start a new XML document (RFC 6120 §4.3.3). */
+  protected restart(): void {
+    this.parser.reset();
+  }
+
+  protected writeHeader(attrs: { from?: string; to?: string; id?: string }): void {
+    this.write(`<?xml version='1.0'?>` + openTag('stream:stream', { xmlns: NS_SERVER, 'xmlns:stream': NS_STREAM, 'xmlns:db': NS_DIALBACK, from: attrs.from, to: attrs.to, id: attrs.id, version: '1.0' }));
+  }
+
+  protected write(data: string): void {
+    if (this.closed) return;
+    this.touch();
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(data);
+  }
+
+  protected writeElement(el: XmlElement): void {
+    this.write(serialize(el));
+  }
+
+  /** Upgrades to TLS as the receiving server, asking for the peer's certificate. */
+  protected upgradeServer(context: SecureContext): Promise<TLSSocket> {
+    const raw = this.socket;
+    this.detach(raw);
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['xmpp-server'] });
+    return this.switchTo(secure, 'secure');
+  }
+
+  /** Upgrades to TLS as the initiating server, presenting our certificate as client certificate. */
+  protected upgradeClient(context: SecureContext, servername: string): Promise<TLSSocket> {
+    const raw = this.socket;
+    this.detach(raw);
+    const secure = tlsConnect({ socket: raw, secureContext: context, servername, rejectUnauthorized: false, ALPNProtocols: ['xmpp-server'] });
+    return this.switchTo(secure, 'secureConnect');
+  }
+
+  private switchTo(secure: TLSSocket, readyEvent: 'secure' | 'secureConnect'): Promise<TLSSocket> {
+    this.socket = secure;
+    this.parser.reset();
+    this.attach(secure);
+    return new Promise((resolve, reject) => {
+      secure.once(readyEvent, () => resolve(secure));
+      secure.once('error', reject);
+      secure.once('close', () => reject(new Error('closed during the TLS handshake')));
+    });
+  }
+
+  protected touch(): void {
+    if (this.idleTimer !== null) this.idleTimer.refresh();
+    else {
+      this.idleTimer = setTimeout(() => this.idle(), this.idleMs);
+      this.idleTimer.unref();
+    }
+  }
+
+  /** No traffic for the idle timeout: close gracefully (RFC 6120 §4.4). */
+  protected idle(): void {
+    this.log.debug(`s2s stream with ${this.remoteAddress} idle, closing`);
+    this.close();
+  }
+
+  private onStreamEnd(): void {
+    this.close();
+  }
+
+  /** A receiving entity answers even a broken stream with a header first (RFC 6120 §4.9.1.1). */
+  protected ensureHeader(): void {}
+
+  /** Ends the stream, with a stream error when a condition is given. */
+  close(condition?: StreamErrorCondition, text?: string): void {
+    if (this.closed) return;
+    if (condition !== undefined) {
+      this.ensureHeader();
+      this.writeElement(new StreamError(condition, text).toElement());
+    }
+    this.write('</stream:stream>');
+    this.closed = true;
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    const s = this.socket;
+    s.end();
+    setTimeout(() => s.destroy(), 5000).unref();
+    this.onClosed();
+  }
+
+  private transportClosed(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed();
+  }
+}
