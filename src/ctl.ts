@@ -26,7 +26,7 @@ function fail(msg: string): never {
 /** Runs an account command in-process when no server holds the store. */
 async function offline(config: Config, c: ControlCommand): Promise<void> {
   setLogLevel('warn');
-  const store = createStore(storageConfig(config));
+  const store = await createStore(storageConfig(config));
   const server = new Server({ config, store, modules: selectModules(config), log: createLogger('ctl') });
   await server.start();
   try {
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
 async function storage(config: Config, sub: string | undefined, values: { from?: string; to?: string; checkpoint?: string }): Promise<void> {
   const tables = Server.tables(ALL_MODULES);
   if (sub === 'init') {
-    const store = createStore(storageConfig(config));
+    const store = await createStore(storageConfig(config));
     await store.ensureTables(tables);
     await store.close();
     process.stdout.write(`created ${tables.length} tables on ${config.storage.backend}: ${tables.map((t) => t.name).join(', ')}\n`);
@@ -85,8 +85,8 @@ async function storage(config: Config, sub: string | undefined, values: { from?:
   }
   if (sub === 'copy') {
     if (!values.from || !values.to) fail('storage copy needs --from FILE and --to FILE (config files whose storage sections name the stores)');
-    const from = createStore(storageConfig(loadConfig({ file: values.from })));
-    const to = createStore(storageConfig(loadConfig({ file: values.to })));
+    const from = await createStore(storageConfig(loadConfig({ file: values.from })));
+    const to = await createStore(storageConfig(loadConfig({ file: values.to })));
     await from.ensureTables(tables);
     await to.ensureTables(tables);
     const result = await copyStore(from, to, tables, {

@@ -72,7 +72,8 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
   setLogLevel(config.server.logLevel as LogLevel);
   const log = createLogger('sori');
   const modules = selectModules(config);
-  const store = opts.store ?? createStore(storageConfig(config));
+  // Archive rows of many messages share one backend batch (see CoalescingStore).
+  const store = opts.store ?? new CoalescingStore(await createStore(storageConfig(config)));
   let cluster: Sori['cluster'] = null;
   const locator = config.cluster.redis.length === 0 ? undefined : (s: Server): ClusterLocator => {
     const node = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(config), log: log.child('cluster') });

@@ -3,11 +3,7 @@
  * `createStore` returns it behind the WideColumnStore interface. Nothing
  * outside src/storage/ names a backend class.
  */
-import { CassandraStore } from './cassandra/index.js';
 import type { Replication } from './cassandra/cql.js';
-import { DynamoStore } from './dynamodb/index.js';
-import { LevelStore } from './leveldb/index.js';
-import { MemoryStore } from './memory/index.js';
 import type { WideColumnStore } from './wide-column.js';
 
 export type StorageConfig =
@@ -37,17 +33,27 @@ export type StorageConfig =
 
 export type StorageBackend = StorageConfig['backend'];
 
-export function createStore(config: StorageConfig): WideColumnStore {
+/**
+ * Backends are imported on demand: a single node on LevelDB never loads the
+ * AWS SDK or the Cassandra driver, which keeps `npm start` quick.
+ */
+export async function createStore(config: StorageConfig): Promise<WideColumnStore> {
   switch (config.backend) {
-    case 'memory':
+    case 'memory': {
+      const { MemoryStore } = await import('./memory/index.js');
       return new MemoryStore();
-    case 'leveldb':
+    }
+    case 'leveldb': {
+      const { LevelStore } = await import('./leveldb/index.js');
       return new LevelStore(config.path, config.purgeIntervalMs === undefined ? {} : { purgeIntervalMs: config.purgeIntervalMs });
+    }
     case 'dynamodb': {
+      const { DynamoStore } = await import('./dynamodb/index.js');
       const { backend: _, ...rest } = config;
       return new DynamoStore(rest);
     }
     case 'cassandra': {
+      const { CassandraStore } = await import('./cassandra/index.js');
       const { backend: _, ...rest } = config;
       return new CassandraStore(rest);
     }
