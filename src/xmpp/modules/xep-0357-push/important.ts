@@ -1,0 +1,55 @@
+import type { XmlElement } from '../../../util/xml.js';
+import { NS_CARBONS, unwrapCarbon } from '../xep-0280-carbons/eligible.js';
+
+/**
+ * Payloads that make a bodiless message worth waking a phone for: end-to-end
+ * encrypted messages (their body is inside) and call invitations (XEP-0353).
+ */
+const URGENT_PAYLOADS: ReadonlyMap<string, string> = new Map([
+  ['eu.siacs.conversations.axolotl', 'encrypted'], // OMEMO (legacy namespace)
+  ['urn:xmpp:omemo:2', 'encrypted'],
+  ['urn:xmpp:openpgp:0', 'openpgp'],
+  ['jabber:x:encrypted', 'x'],
+  ['urn:xmpp:jingle-message:0', 'propose'],
+]);
+
+/** What a push says about the message that caused it. */
+export interface PushWorthy {
+  /** The message itself (unwrapped from a received carbon). */
+  message: XmlElement;
+  /** Its plain-text body, if any (sent only when privacy options allow). */
+  body: string | undefined;
+}
+
+/**
+ * sori's rule for messages that cause a push (XEP-0357 §… leaves "which
+ * notifications" to the server):
+ *  - type chat or normal (groupchat, headline, error never push);
+ *  - with a non-empty `<body/>`, an end-to-end encrypted payload (OMEMO,
+ *    OpenPGP, legacy PGP) or a Jingle call proposal;
+ *  - received carbons count like the message they carry (a phone hibernated
+ *    while another device chatted); sent carbons never (the user wrote them);
+ *  - chat states, markers, receipts, corrections alone do not push;
+ *  - `<no-store/>`-style hints do not matter (a push stores nothing).
+ */
+export function pushWorthy(stanza: XmlElement): PushWorthy | null {
+  let message = stanza;
+  if (stanza.getChildByNS(NS_CARBONS) !== undefined) {
+    const carbon = unwrapCarbon(stanza);
+    if (carbon === null || carbon.kind === 'sent') return null;
+    message = carbon.message;
+  }
+  const type = message.attrs.type ?? 'normal';
+  if (type !== 'chat' && type !== 'normal') return null;
+  let body: string | undefined;
+  let urgent = false;
+  for (const c of message.children) {
+    if (typeof c === 'string') continue;
+    const ns = c.attrs.xmlns;
+    if (c.name === 'body' && (ns === undefined || ns === 'jabber:client')) {
+      const text = c.getText();
+      if (text.trim() !== '') body = text;
+    } else if (ns !== undefined && URGENT_PAYLOADS.get(ns) === c.name) urgent = true;
+  }
+  return body !== undefined || urgent ? { message, body } : null;
+}

@@ -1,0 +1,326 @@
+import { randomBytes } from 'node:crypto';
+import { tryParseJid, type Jid } from '../../../util/jid.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { buildForm, formTypeField, getValue, parseForm, type DataForm } from '../../../util/data-form.js';
+import { ConfigError, resolveOptions } from '../../../util/options.js';
+import { createPushProviders, parsePushApps, PushDispatcher, PUSH_DISPATCHER_OPTIONS, type PushAppConfig, type PushNotification } from '../../../push/index.js';
+import type { FcmProviderDeps } from '../../../push/fcm.js';
+import { StanzaError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
+import { defineModule, type IqRequest, type Resource } from '../../module.js';
+import { parseXml } from '../../stream/parse-xml.js';
+import { CARBONS_ENABLED } from '../../session.js';
+import { carbonEligible } from '../xep-0280-carbons/eligible.js';
+import { pushWorthy } from './important.js';
+import { REGISTRATIONS_TABLE, RegistrationStore, registrationKey, type Registration } from './registrations.js';
+
+export { pushWorthy } from './important.js';
+export type { Registration } from './registrations.js';
+
+export const NS_PUSH = 'urn:xmpp:push:0';
+export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
+export const NS_SUMMARY = 'urn:xmpp:push:summary';
+export const NS_PUBLISH_OPTIONS = 'http://jabber.org/protocol/pubsub#publish-options';
+const NS_SID = 'urn:xmpp:sid:0';
+
+/** What tests and other modules may use. */
+export interface PushApi {
+  /** The registrations of an account (its owner's view). */
+  registrations(owner: string): Promise<Registration[]>;
+  /** Resolves once every push decided so far has been handed over and settled (tests, shutdown). */
+  idle(): Promise<void>;
+  /** The built-in app server's dispatcher, or null when no apps are configured. */
+  readonly dispatcher: PushDispatcher | null;
+}
+
+export interface PushModuleDeps {
+  /** Passed to FCM providers (an OAuth2 credential in tests). */
+  fcm?: FcmProviderDeps;
+}
+
+/** Runs before offline storage (priority 0) so the push goes out whether or not storing succeeds; returns false so storage still happens. */
+const OFFLINE_PRIORITY = 50;
+/** After archiving and blocking decided the message is delivered. */
+const DELIVERY_PRIORITY = -300;
+
+function hibernated(r: Resource): boolean {
+  return r.session !== null ? !r.session.connected : r.hibernated === true;
+}
+
+function carbonsOn(r: Resource): boolean {
+  return r.session !== null ? r.session.get(CARBONS_ENABLED) === true : r.carbons === true;
+}
+
+/**
+ * XEP-0357 Push Notifications, both roles of the user's server:
+ *
+ * 1. Standard: clients `enable` an app server JID + node (with a
+ *    publish-options form, e.g. a secret); for each message that counts, sori
+ *    publishes a `urn:xmpp:push:summary` notification to that node from the
+ *    user's bare JID (`ctx.server.sendIq`), with the publish-options. An error
+ *    of type cancel or auth from the app server removes the registration
+ *    (§… the server MAY); a timeout does not.
+ * 2. Built-in app server: when the registration's JID is sori's push
+ *    component (`push.<domain>` by default), sori is the app server itself:
+ *    the publish-options form names the device — `token` (APNs device token
+ *    or FCM registration token), `app` (an id of `apps`; optional when one app
+ *    is configured), `service` (apns|fcm, optional check) — and pushes go to
+ *    APNs/FCM through src/push's PushDispatcher. A token the service reports
+ *    dead (APNs 410/BadDeviceToken, FCM UNREGISTERED) removes the registration.
+ *
+ * When: a message that counts (important.ts) for an account
+ *  - with no resource to take it (`message/offline`): every registration;
+ *  - delivered to hibernated XEP-0198 sessions, as the message or as a
+ *    received carbon: the registrations those sessions enabled.
+ * Each registration gets one push per message (dedup by message id, bounded
+ * memory). `message-count` is the number of messages pushed since the account
+ * last had an available session (per node, in memory).
+ *
+ * Pushes never hold delivery back: the decision runs beside it and the
+ * dispatcher only queues.
+ */
+export function createPushModule(deps: PushModuleDeps = {}) {
+  return defineModule({
+    name: 'push',
+    implements: 'XEP-0357',
+    options: {
+      componentJid: { type: 'optional-string', doc: "JID of the built-in app server; default `push.<domain>` for every served domain." },
+      apps: {
+        type: 'record',
+        default: {},
+        doc: 'Built-in app server apps by id: { "<id>": { "type": "apns"|"fcm", … } } with the keys of docs/push.md (the id is the key).',
+      },
+      dispatcher: { type: 'record', default: {}, doc: 'PushDispatcher options (maxAttempts, baseDelayMs, maxDelayMs, concurrencyPerApp, maxQueuedPerApp, requestTimeoutMs).' },
+      includeSender: { type: 'boolean', default: false, doc: "Standard path: put last-message-sender in the summary sent to third-party app servers." },
+      includeBody: { type: 'boolean', default: false, doc: 'Standard path: put last-message-body in the summary sent to third-party app servers.' },
+      includeCount: { type: 'boolean', default: true, doc: 'Standard path: put message-count in the summary.' },
+      maxRegistrations: { type: 'number', default: 20, min: 1, integer: true, doc: 'Registrations one account may hold; enabling more is refused (resource-constraint).' },
+      publishTimeoutMs: { type: 'number', default: 15_000, min: 1, doc: 'How long to wait for an app server to answer a publish.' },
+      dedupEntries: { type: 'number', default: 20_000, min: 1, integer: true, doc: 'Remembered (registration, message) pairs, so each device gets one push per message.' },
+    },
+    tables: [{ name: REGISTRATIONS_TABLE, description: 'XEP-0357 push registrations: pk account bare JID, sk `<app server jid>|<node>`.' }],
+    start(ctx) {
+      const opts = ctx.options;
+      const server = ctx.server;
+      const store = new RegistrationStore(ctx.table(REGISTRATIONS_TABLE));
+
+      // ---- built-in app server ----
+      const apps: PushAppConfig[] = parsePushApps(
+        Object.entries(opts.apps).map(([id, app]) => {
+          if (typeof app !== 'object' || app === null || Array.isArray(app)) throw new ConfigError(`modules.options.push.apps.${id}: expected an object`);
+          return { id, ...(app as Record<string, unknown>) };
+        }),
+        'modules.options.push.apps',
+      );
+      const appsById = new Map(apps.map((a) => [a.id, a]));
+      /** Which registration a notification was for, to remove it when its token is dead. */
+      const origins = new WeakMap<PushNotification, { owner: string; jid: string; node: string }>();
+      const dispatcher =
+        apps.length === 0
+          ? null
+          : new PushDispatcher(createPushProviders(apps, deps.fcm), resolveOptions(PUSH_DISPATCHER_OPTIONS, opts.dispatcher, 'modules.options.push.dispatcher'), {
+              logger: ctx.log,
+              onSettled: (appId, n, result) => {
+                if (result.status !== 'invalid-token') return;
+                const o = origins.get(n);
+                if (o === undefined) return;
+                ctx.log.info(`push token of ${o.owner} (${appId}) is no longer valid: registration removed`);
+                track(store.remove(o.owner, o.jid, o.node));
+              },
+            });
+      if (dispatcher !== null) ctx.onStop(() => dispatcher.close());
+      const components = new Set(server.hosts.map((h) => opts.componentJid ?? `push.${h}`));
+
+      // ---- bookkeeping ----
+      const pending = new Set<Promise<unknown>>();
+      function track(p: Promise<unknown>): void {
+        const q = p.catch((e: unknown) => ctx.log.warn('push failed', e)).finally(() => pending.delete(q));
+        pending.add(q);
+      }
+      const pushed = new Map<string, true>();
+      /** True the first time a (registration, message) pair is seen. */
+      function firstTime(key: string): boolean {
+        if (pushed.has(key)) return false;
+        pushed.set(key, true);
+        if (pushed.size > opts.dedupEntries) pushed.delete(pushed.keys().next().value as string);
+        return true;
+      }
+      const counts = new Map<string, number>();
+
+      ctx.provide<PushApi>({
+        registrations: (owner) => store.list(owner),
+        async idle() {
+          while (pending.size > 0) await Promise.all([...pending]);
+          if (dispatcher !== null) await dispatcher.idle();
+        },
+        dispatcher,
+      });
+
+      // ---- enable / disable (§5, §6) ----
+      ctx.feature(NS_PUSH, 'account');
+
+      function own(req: IqRequest): string {
+        if (!req.isSelf || req.origin === null) throw new StanzaError('forbidden', 'only the account itself manages its push registrations');
+        return req.from.bare;
+      }
+
+      function builtinDevice(form: DataForm | undefined): { app: string; token: string } {
+        const token = form ? getValue(form, 'token') : undefined;
+        if (token === undefined || token === '') throw new StanzaError('not-acceptable', 'the built-in app server needs a publish-options field "token"');
+        const service = form ? getValue(form, 'service') : undefined;
+        let app = form ? getValue(form, 'app') : undefined;
+        if (app === undefined) {
+          const candidates = apps.filter((a) => service === undefined || a.type === service);
+          if (candidates.length !== 1) throw new StanzaError('not-acceptable', 'name the app in the publish-options field "app"');
+          app = candidates[0]!.id;
+        }
+        const config = appsById.get(app);
+        if (config === undefined) throw new StanzaError('item-not-found', `no push app "${app}" here`);
+        if (service !== undefined && service !== config.type) throw new StanzaError('not-acceptable', `app "${app}" is ${config.type}, not ${service}`);
+        return { app, token };
+      }
+
+      ctx.iq(
+        'set',
+        NS_PUSH,
+        'enable',
+        async (req) => {
+          const owner = own(req);
+          const jid = tryParseJid(req.payload.attrs.jid);
+          const node = req.payload.attrs.node;
+          if (jid === null || node === undefined || node === '') throw new StanzaError('bad-request', 'enable needs a jid and a node');
+          const formEl = req.payload.getChild('x', 'jabber:x:data');
+          let form: DataForm | undefined;
+          try {
+            form = formEl === undefined ? undefined : parseForm(formEl);
+          } catch {
+            throw new StanzaError('bad-request', 'the publish-options form is malformed');
+          }
+          const device = components.has(jid.full) ? builtinDevice(form) : undefined;
+          const existing = await store.list(owner);
+          const key = registrationKey(jid.full, node);
+          if (!existing.some((r) => registrationKey(r.jid, r.node) === key) && existing.length >= opts.maxRegistrations) {
+            throw new StanzaError('resource-constraint', `at most ${opts.maxRegistrations} push registrations per account`);
+          }
+          await store.put(owner, { jid: jid.full, node, publishOptions: formEl?.toString() ?? null, resource: req.from.full, createdMs: Date.now(), device });
+        },
+        'account',
+      );
+
+      ctx.iq(
+        'set',
+        NS_PUSH,
+        'disable',
+        async (req) => {
+          const owner = own(req);
+          const jid = tryParseJid(req.payload.attrs.jid);
+          if (jid === null) throw new StanzaError('bad-request', 'disable needs a jid');
+          const node = req.payload.attrs.node;
+          // §6: without a node, every registration with that app server goes.
+          for (const r of await store.list(owner)) if (r.jid === jid.full && (node === undefined || r.node === node)) await store.remove(owner, r.jid, r.node);
+        },
+        'account',
+      );
+
+      ctx.hook('account/deleted', async ({ jid }) => {
+        await store.removeAll(jid.bare);
+        counts.delete(jid.bare);
+      });
+      const online = ({ session }: { session: { jid: Jid } }): void => void counts.delete(session.jid.bare);
+      ctx.hook('session/available', online);
+      ctx.hook('session/resumed', online);
+
+      // ---- sending ----
+
+      function messageKey(owner: string, message: XmlElement, outer: XmlElement): string {
+        const id = message.attrs.id;
+        if (id !== undefined && id !== '') return `${message.attrs.from ?? ''}|${id}`;
+        const sid = outer.getChildren('stanza-id', NS_SID).find((s) => s.attrs.by === owner)?.attrs.id;
+        return sid !== undefined ? `sid|${sid}` : `rnd|${randomBytes(8).toString('hex')}`;
+      }
+
+      function summary(count: number, sender: string | undefined, body: string | undefined): XmlElement {
+        const fields = [formTypeField(NS_SUMMARY)];
+        if (opts.includeCount) fields.push({ var: 'message-count', values: [String(count)] });
+        if (opts.includeSender && sender !== undefined) fields.push({ var: 'last-message-sender', values: [sender] });
+        if (opts.includeBody && body !== undefined) fields.push({ var: 'last-message-body', values: [body] });
+        return buildForm({ type: 'submit', fields });
+      }
+
+      async function publish(owner: string, reg: Registration, count: number, sender: string | undefined, body: string | undefined): Promise<void> {
+        const pubsub = x(
+          'pubsub',
+          { xmlns: NS_PUBSUB },
+          x('publish', { node: reg.node }, x('item', null, x('notification', { xmlns: NS_PUSH }, summary(count, sender, body)))),
+        );
+        if (reg.publishOptions !== null) pubsub.append(x('publish-options', null, parseXml(reg.publishOptions)));
+        const reply = await server.sendIq(x('iq', { type: 'set', from: owner, to: reg.jid }, pubsub), opts.publishTimeoutMs);
+        if (reply.attrs.type !== 'error') return;
+        const type = reply.getChild('error')?.attrs.type;
+        if (type === 'cancel' || type === 'auth') {
+          ctx.log.info(`app server ${reg.jid} refused a push for ${owner} (${type}): registration removed`);
+          await store.remove(owner, reg.jid, reg.node);
+        }
+      }
+
+      /** Pushes one message to the chosen registrations of `owner`, once per registration. */
+      async function notify(owner: string, outer: XmlElement, choose: (regs: Registration[]) => Registration[] | Promise<Registration[]>): Promise<void> {
+        const worthy = pushWorthy(outer);
+        if (worthy === null) return;
+        const regs = await choose(await store.list(owner));
+        if (regs.length === 0) return;
+        const msgKey = messageKey(owner, worthy.message, outer);
+        const fresh = regs.filter((r) => firstTime(`${owner}|${registrationKey(r.jid, r.node)}|${msgKey}`));
+        if (fresh.length === 0) return;
+        const count = (counts.get(owner) ?? 0) + 1;
+        counts.set(owner, count);
+        const sender = tryParseJid(worthy.message.attrs.from)?.bare;
+        for (const reg of fresh) {
+          if (reg.device !== undefined) {
+            const n: PushNotification = { token: reg.device.token, messageId: msgKey.slice(msgKey.indexOf('|') + 1), count, sender, body: worthy.body };
+            origins.set(n, { owner, jid: reg.jid, node: reg.node });
+            if (dispatcher === null || !dispatcher.dispatch(reg.device.app, n)) ctx.log.warn(`push for ${owner} to app ${reg.device.app} not accepted`);
+          } else track(publish(owner, reg, count, sender, worthy.body));
+        }
+      }
+
+      // Nobody can take it: every registration (then offline storage keeps it).
+      ctx.hook(
+        'message/offline',
+        ({ stanza, to, requeued }) => {
+          // Requeued: it reached a (hibernated) session before, and was pushed then if it was going to be.
+          if (requeued === true || pushWorthy(stanza) === null) return false;
+          track(notify(to.bare, stanza, (regs) => regs));
+          return false;
+        },
+        OFFLINE_PRIORITY,
+      );
+
+      // Delivered, but to hibernated sessions: the registrations those sessions made.
+      const delivered = (ev: RouteEvent): false => {
+        if (pushWorthy(ev.stanza) === null) return false;
+        const stanza = ev.stanza;
+        const to = ev.to;
+        track(
+          notify(to.bare, stanza, async (regs) => {
+            const resources = await server.resources(to.bare);
+            const direct = to.resource !== '' && resources.some((r) => r.full === to.full) ? to.full : null;
+            const bareGets = (r: Resource): boolean => r.priority !== null && r.priority >= 0;
+            // With no resource to take a bare-routed message, message/offline handles it.
+            if (direct === null && !resources.some(bareGets)) return [];
+            const copied = carbonEligible(stanza, true);
+            const asleep = new Set(
+              resources.filter((r) => hibernated(r) && ((direct !== null ? r.full === direct : bareGets(r)) || (copied && carbonsOn(r)))).map((r) => r.full),
+            );
+            return regs.filter((r) => asleep.has(r.resource));
+          }),
+        );
+        return false;
+      };
+      ctx.hook('message/bare', delivered, DELIVERY_PRIORITY);
+      ctx.hook('message/full', delivered, DELIVERY_PRIORITY);
+    },
+  });
+}
+
+export default createPushModule();

@@ -1,0 +1,282 @@
+import { expect } from 'chai';
+import type { Credential } from 'firebase-admin/app';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import { FakeApns } from '../../../testing/push/fake-apns.js';
+import { FakeFcm } from '../../../testing/push/fake-fcm.js';
+import { generateLoopbackCert, generateP8Key, tempDir } from '../../../testing/push/test-tls.js';
+import { parseXml } from '../../../testing/parse-xml.js';
+import { loadConfig } from '../../../config.js';
+import { Server } from '../../server.js';
+import { defineModule } from '../../module.js';
+import type { XmlElement } from '../../../util/xml.js';
+import presence from '../rfc6121-presence/index.js';
+import roster from '../rfc6121-roster/index.js';
+import offline from '../xep-0160-offline/index.js';
+import sm from '../xep-0198-sm/index.js';
+import carbons from '../xep-0280-carbons/index.js';
+import { createPushModule, NS_PUBLISH_OPTIONS, NS_PUSH, NS_PUBSUB, NS_SUMMARY, pushWorthy, type PushApi } from './index.js';
+
+const ACCESS_TOKEN = 'ya29.sori-push-test';
+const credential: Credential = { getAccessToken: async () => ({ access_token: ACCESS_TOKEN, expires_in: 3600 }) };
+const APNS_TOKEN = 'a'.repeat(64);
+const APNS_TOKEN_2 = 'b'.repeat(64);
+const FCM_TOKEN = 'fcm-token-1';
+
+let api: PushApi;
+const probe = defineModule({ name: 'probe', implements: 'test', depends: ['push'], start(ctx) { api = ctx.use<PushApi>('push'); } });
+const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
+
+const publishOptions = (fields: Record<string, string>) =>
+  `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>${NS_PUBLISH_OPTIONS}</value></field>${Object.entries(fields)
+    .map(([k, v]) => `<field var='${k}'><value>${v}</value></field>`)
+    .join('')}</x>`;
+const enable = (c: TestClient, jid: string, node: string, fields: Record<string, string> = {}) =>
+  c.iq(`<iq type='set'><enable xmlns='${NS_PUSH}' jid='${jid}' node='${node}'>${publishOptions(fields)}</enable></iq>`);
+
+function summaryOf(iq: XmlElement): Record<string, string> {
+  const form = iq.getChild('pubsub', NS_PUBSUB)!.getChild('publish')!.getChild('item')!.getChild('notification', NS_PUSH)!.getChild('x', 'jabber:x:data')!;
+  return Object.fromEntries(form.getChildren('field').map((f) => [f.attrs.var!, f.getChildText('value') ?? '']));
+}
+
+describe('XEP-0357 push', () => {
+  describe('what counts (important.ts)', () => {
+    it('pushes for bodies, encrypted payloads and call proposals; not for states, markers or sent carbons', () => {
+      expect(pushWorthy(parseXml(`<message type='chat'><body>hi</body></message>`))?.body).to.equal('hi');
+      expect(pushWorthy(parseXml(`<message><encrypted xmlns='eu.siacs.conversations.axolotl'/></message>`))).to.not.equal(null);
+      expect(pushWorthy(parseXml(`<message><propose xmlns='urn:xmpp:jingle-message:0' id='c'/></message>`))).to.not.equal(null);
+      expect(pushWorthy(parseXml(`<message type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`))).to.equal(null);
+      expect(pushWorthy(parseXml(`<message type='chat'><displayed xmlns='urn:xmpp:chat-markers:0' id='x'/></message>`))).to.equal(null);
+      expect(pushWorthy(parseXml(`<message type='groupchat'><body>hi</body></message>`))).to.equal(null);
+      expect(pushWorthy(parseXml(`<message type='headline'><body>hi</body></message>`))).to.equal(null);
+      const carbon = (kind: string) => parseXml(`<message type='chat'><${kind} xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' type='chat' from='b@x/y'><body>c</body></message></forwarded></${kind}></message>`);
+      expect(pushWorthy(carbon('received'))?.body).to.equal('c');
+      expect(pushWorthy(carbon('sent'))).to.equal(null);
+    });
+  });
+
+  describe('standard path: a third-party app server (XEP-0357 §5–§7)', () => {
+    let ts: TestServer;
+    let alice: TestClient;
+    let appServer: TestClient;
+    beforeEach(async () => {
+      ts = await TestServer.start([roster, presence, offline, createPushModule(), probe], { modules: { options: { push: { includeSender: true } } } });
+      alice = await ts.login('alice@localhost/pc');
+      await alice.send('<presence/>');
+      // A second XMPP entity acting as app server: it answers every publish with a result.
+      appServer = await ts.login('appserver@localhost/srv');
+    });
+    afterEach(() => ts.stop());
+
+    it('advertises urn:xmpp:push:0 on accounts and lets only the owner enable and disable', async () => {
+      expect(ts.server.accountFeatures()).to.include(NS_PUSH);
+      const bob = await ts.login('bob@localhost/phone');
+      expect((await enable(bob, 'appserver@localhost/srv', 'node-1', { secret: 's3cr3t' })).attrs.type).to.equal('result');
+      const other = await alice.iq(`<iq type='set' to='bob@localhost'><enable xmlns='${NS_PUSH}' jid='appserver@localhost/srv' node='evil'/></iq>`);
+      expect(other.attrs.type).to.equal('error');
+      expect((await api.registrations('bob@localhost')).map((r) => r.node)).to.deep.equal(['node-1']);
+      expect(await api.registrations('alice@localhost')).to.deep.equal([]);
+      expect(condition(await bob.iq(`<iq type='set'><enable xmlns='${NS_PUSH}' node='x'/></iq>`))).to.equal('bad-request');
+      await bob.iq(`<iq type='set'><disable xmlns='${NS_PUSH}' jid='appserver@localhost/srv'/></iq>`);
+      expect(await api.registrations('bob@localhost')).to.deep.equal([]);
+    });
+
+    it('publishes one summary per message to the app server while the account is offline, with publish-options', async () => {
+      const bob = await ts.login('bob@localhost/phone');
+      await enable(bob, 'appserver@localhost/srv', 'node-1', { secret: 's3cr3t' });
+      bob.session.close();
+      const answered: XmlElement[] = [];
+      const answer = async (n: number) => {
+        while (answered.length < n) {
+          const iq = await appServer.waitFor((s) => s.name === 'iq' && s.attrs.type === 'set' && !answered.includes(s) && s.getChild('pubsub', NS_PUBSUB) !== undefined);
+          answered.push(iq);
+          await appServer.send(`<iq type='result' id='${iq.attrs.id}' to='${iq.attrs.from}'/>`);
+        }
+      };
+      await alice.send(`<message type='chat' id='m1' to='bob@localhost'><body>one</body></message>`);
+      await alice.send(`<message type='chat' id='m2' to='bob@localhost'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`);
+      await alice.send(`<message type='chat' id='m3' to='bob@localhost'><body>two</body></message>`);
+      await answer(2);
+      await api.idle();
+      expect(appServer.all((s) => s.getChild('pubsub', NS_PUBSUB) !== undefined)).to.have.length(2);
+      const [first, second] = answered as [XmlElement, XmlElement];
+      expect(first.attrs.from).to.equal('bob@localhost');
+      expect(first.getChild('pubsub')!.getChild('publish')!.attrs.node).to.equal('node-1');
+      expect(summaryOf(first)).to.deep.equal({ FORM_TYPE: NS_SUMMARY, 'message-count': '1', 'last-message-sender': 'alice@localhost' });
+      expect(summaryOf(second)['message-count']).to.equal('2');
+      const po = first.getChild('pubsub')!.getChild('publish-options')!.getChild('x', 'jabber:x:data')!;
+      expect(po.getChildren('field').find((f) => f.attrs.var === 'secret')!.getChildText('value')).to.equal('s3cr3t');
+      expect(JSON.stringify(summaryOf(first))).to.not.contain('one'); // no body unless configured
+    });
+
+    it('pushes nothing for an online user', async () => {
+      const bob = await ts.login('bob@localhost/phone');
+      await bob.send('<presence/>');
+      await enable(bob, 'appserver@localhost/srv', 'node-1');
+      await alice.send(`<message type='chat' id='m1' to='bob@localhost'><body>hi</body></message>`);
+      await api.idle();
+      expect(appServer.all((s) => s.getChild('pubsub', NS_PUBSUB) !== undefined)).to.have.length(0);
+    });
+
+    it('pushes for a hibernated stream-management session, once per message (not again when it goes offline)', async () => {
+      await ts.stop();
+      ts = await TestServer.start([roster, presence, offline, sm, carbons, createPushModule(), probe], { modules: { options: { sm: { resumeTimeoutSeconds: 60 } } } });
+      alice = await ts.login('alice@localhost/pc');
+      await alice.send('<presence/>');
+      appServer = await ts.login('appserver@localhost/srv');
+      const phone = await ts.login('bob@localhost/phone');
+      const desk = await ts.login('bob@localhost/desk');
+      for (const c of [phone, desk]) await c.send('<presence/>');
+      await enable(phone, 'appserver@localhost/srv', 'phone-node');
+      await enable(desk, 'appserver@localhost/srv', 'desk-node');
+      await phone.iq(`<iq type='set'><enable xmlns='urn:xmpp:carbons:2'/></iq>`);
+      await phone.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
+      await phone.drop();
+      expect(phone.session.connected).to.equal(false);
+      expect(phone.session.open).to.equal(true);
+      // To the bare JID: the phone (hibernated) and the desk (connected) get it; only the phone's registration is pushed.
+      await alice.send(`<message type='chat' id='h1' to='bob@localhost'><body>wake</body></message>`);
+      // To the desk's full JID: the phone gets a received carbon while hibernated: pushed too.
+      await alice.send(`<message type='chat' id='h2' to='bob@localhost/desk'><body>carbon</body></message>`);
+      const isPush = (s: XmlElement) => s.getChild('pubsub', NS_PUBSUB) !== undefined;
+      await appServer.waitFor((s) => isPush(s) && appServer.all(isPush).length >= 2);
+      for (const p of appServer.all(isPush)) await appServer.send(`<iq type='result' id='${p.attrs.id}' to='${p.attrs.from}'/>`);
+      await api.idle();
+      const nodes = () => appServer.all(isPush).map((p) => p.getChild('pubsub')!.getChild('publish')!.attrs.node);
+      expect(nodes()).to.deep.equal(['phone-node', 'phone-node']);
+      // The phone's session ends: its unacknowledged messages move to offline storage, without a second push.
+      phone.session.close();
+      await api.idle();
+      expect(nodes()).to.have.length(2);
+    });
+
+    it('removes a registration the app server refuses with a cancel error', async () => {
+      const bob = await ts.login('bob@localhost/phone');
+      await enable(bob, 'appserver@localhost/srv', 'gone');
+      bob.session.close();
+      await alice.send(`<message type='chat' id='g1' to='bob@localhost'><body>hi</body></message>`);
+      const iq = await appServer.waitFor((s) => s.getChild('pubsub', NS_PUBSUB) !== undefined);
+      await appServer.send(`<iq type='error' id='${iq.attrs.id}' to='${iq.attrs.from}'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`);
+      await api.idle();
+      expect(await api.registrations('bob@localhost')).to.deep.equal([]);
+    });
+  });
+
+  it('keeps registrations across a restart (same store)', async () => {
+    const modules = [roster, presence, createPushModule(), probe];
+    const before = await TestServer.start(modules);
+    const bob = await before.login('bob@localhost/phone');
+    expect((await enable(bob, 'app.example', 'n-1', { secret: 'k' })).attrs.type).to.equal('result');
+    await before.stop();
+    const after = new Server({ config: loadConfig({ env: {}, overrides: { storage: { backend: 'memory' } } }), store: before.store, modules });
+    await after.start();
+    const regs = await api.registrations('bob@localhost');
+    expect(regs.map((r) => [r.jid, r.node, r.resource])).to.deep.equal([['app.example', 'n-1', 'bob@localhost/phone']]);
+    expect(regs[0]!.publishOptions).to.contain('secret');
+    await after.stop();
+  });
+
+  describe('built-in app server: APNs and FCM through src/push', () => {
+    const tls = generateLoopbackCert();
+    const p8 = generateP8Key();
+    const dir = tempDir('sori-push-module-');
+    let apns: FakeApns;
+    let fcm: FakeFcm;
+    let ts: TestServer;
+    let alice: TestClient;
+
+    beforeEach(async () => {
+      apns = await FakeApns.start({ ...tls, providerKeys: { ABC123DEFG: p8.publicKey }, topics: ['im.sori.app'] });
+      fcm = await FakeFcm.start({ ...tls, accessToken: ACCESS_TOKEN });
+      const apps = {
+        ios: {
+          type: 'apns', bundleId: 'im.sori.app', keyFile: dir.write('AuthKey.p8', p8.privateKey), keyId: 'ABC123DEFG', teamId: 'TEAM123456',
+          address: '127.0.0.1', port: apns.port, ca: dir.write('ca.pem', tls.cert), privacy: { includeSender: true },
+        },
+        android: { type: 'fcm', projectId: 'sori-test', endpointHost: '127.0.0.1', endpointPort: fcm.port, endpointCa: dir.write('ca.pem', tls.cert), privacy: { includeBody: true } },
+      };
+      ts = await TestServer.start([roster, presence, offline, createPushModule({ fcm: { credential } }), probe], {
+        modules: { options: { push: { apps, dispatcher: { maxAttempts: 1, requestTimeoutMs: 60_000 } } } },
+      });
+      alice = await ts.login('alice@localhost/pc');
+      await alice.send('<presence/>');
+    });
+    afterEach(async () => {
+      await ts.stop();
+      await apns.close();
+      await fcm.close();
+    });
+    after(() => dir.remove());
+
+    async function registerDevices(): Promise<void> {
+      const bob = await ts.login('bob@localhost/phone');
+      expect((await enable(bob, 'push.localhost', 'iphone', { service: 'apns', app: 'ios', token: APNS_TOKEN })).attrs.type).to.equal('result');
+      expect((await enable(bob, 'push.localhost', 'pixel', { app: 'android', token: FCM_TOKEN })).attrs.type).to.equal('result');
+      bob.session.close();
+    }
+
+    it('validates the device form: token required, app known, service consistent', async () => {
+      const bob = await ts.login('bob@localhost/phone');
+      expect(condition(await enable(bob, 'push.localhost', 'd', { app: 'ios' }))).to.equal('not-acceptable');
+      expect(condition(await enable(bob, 'push.localhost', 'd', { app: 'nope', token: 'x' }))).to.equal('item-not-found');
+      expect(condition(await enable(bob, 'push.localhost', 'd', { app: 'ios', service: 'fcm', token: 'x' }))).to.equal('not-acceptable');
+      expect(condition(await enable(bob, 'push.localhost', 'd', { token: 'x' }))).to.equal('not-acceptable'); // two apps: must name one
+      expect((await enable(bob, 'push.localhost', 'd', { service: 'fcm', token: 'x' })).attrs.type).to.equal('result'); // one fcm app
+    });
+
+    it('one push per offline message per device, with the configured payload fields; none for online users', async () => {
+      await registerDevices();
+      await alice.send(`<message type='chat' id='p1' to='bob@localhost'><body>secret text</body></message>`);
+      await alice.send(`<message type='chat' id='p1s' to='bob@localhost'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`);
+      await alice.send(`<message type='chat' id='p2' to='bob@localhost'><body>more</body></message>`);
+      await api.idle();
+      expect(apns.requests.map((r) => r.token)).to.deep.equal([APNS_TOKEN, APNS_TOKEN]);
+      expect(fcm.requests).to.have.length(2);
+      // APNs app: sender allowed, body not.
+      const aps = apns.requests[1]!.payload;
+      expect(JSON.stringify(aps)).to.contain('alice@localhost').and.not.to.contain('more');
+      expect((aps.aps as { badge?: number }).badge).to.equal(2);
+      // FCM app: body allowed, sender not.
+      expect(fcm.requests[0]!.message.data).to.deep.equal({ 'message-id': 'p1', count: '1', body: 'secret text' });
+
+      // Carol is online: no push for her, although she registered a device.
+      const carol = await ts.login('carol@localhost/phone');
+      await enable(carol, 'push.localhost', 'iphone', { app: 'ios', token: APNS_TOKEN_2 });
+      await carol.send('<presence/>');
+      await alice.send(`<message type='chat' id='c1' to='carol@localhost'><body>hi</body></message>`);
+      await carol.waitFor((s) => s.attrs.id === 'c1');
+      await api.idle();
+      expect(apns.requests.filter((r) => r.token === APNS_TOKEN_2)).to.have.length(0);
+    });
+
+    it('removes the registration when APNs answers 410 Unregistered or FCM UNREGISTERED', async () => {
+      await registerDevices();
+      apns.script.markDead(APNS_TOKEN);
+      fcm.script.markDead(FCM_TOKEN);
+      await alice.send(`<message type='chat' id='d1' to='bob@localhost'><body>x</body></message>`);
+      await api.idle();
+      expect(apns.requests).to.have.length(1);
+      expect(fcm.requests).to.have.length(1);
+      expect(await api.registrations('bob@localhost')).to.deep.equal([]);
+      await alice.send(`<message type='chat' id='d2' to='bob@localhost'><body>y</body></message>`);
+      await api.idle();
+      expect(apns.requests).to.have.length(1);
+    });
+
+    it('a push endpoint that never answers does not hold back delivery to online users', async () => {
+      await registerDevices();
+      apns.script.hangForever();
+      const carol = await ts.login('carol@localhost/pc');
+      await carol.send('<presence/>');
+      await alice.send(`<message type='chat' id='x1' to='bob@localhost'><body>for the phone</body></message>`);
+      await apns.script.waitForRequests(1); // the push is in flight, and stays unanswered
+      await alice.send(`<message type='chat' id='x2' to='carol@localhost'><body>now</body></message>`);
+      const got = await carol.waitFor((s) => s.attrs.id === 'x2');
+      expect(got.getChildText('body')).to.equal('now');
+      expect(api.dispatcher!.counters.sent).to.be.lessThan(2); // the APNs push is still outstanding
+      // Offline storage went ahead too.
+      const bob = await ts.login('bob@localhost/phone');
+      await bob.send('<presence/>');
+      await bob.waitFor((s) => s.getChildText('body') === 'for the phone');
+    });
+  });
+});
