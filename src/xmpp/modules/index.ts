@@ -17,9 +17,13 @@ import privateXml from './xep-0049-private/index.js';
 import blocking from './xep-0191-blocking/index.js';
 import offline from './xep-0160-offline/index.js';
 import pep from './xep-0163-pep/index.js';
+import carbons from './xep-0280-carbons/index.js';
+import markers from './xep-0333-markers/index.js';
+import push from './xep-0357-push/index.js';
+import upload from './xep-0363-upload/index.js';
 
 /**
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload];
