@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
+import { eventually } from '../../../testing/eventually.js';
+import { parseXml } from '../../stream/parse-xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco, { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/index.js';
@@ -252,6 +254,41 @@ describe('XEP-0163 PEP', () => {
       const tune = await bob.waitFor(event('http://jabber.org/protocol/tune'));
       expect(tune.getChild('event')!.getChild('items')!.getChild('item')!.attrs.id).to.equal('t1');
       expect(bob.all(event(MOOD))).to.have.length(1);
+    });
+
+    it('follows a federated contact: its presence and caps (asked over the federation route) decide its notifications', async () => {
+      const romeo = 'romeo@remote.example/balcony';
+      const features = [NS_DISCO_INFO, NS_CAPS, `${MOOD}+notify`];
+      const ver = capsVer([{ category: 'client', type: 'pc' }], features, []);
+      const outbound: XmlElement[] = [];
+      ts.server.hooks.add('route/remote', ({ stanza }) => {
+        outbound.push(stanza);
+        const q = stanza.getChild('query', NS_DISCO_INFO);
+        if (stanza.name === 'iq' && q !== undefined) {
+          const reply = parseXml(
+            `<iq type='result' id='${stanza.attrs.id}' from='${romeo}' to='${stanza.attrs.from}'><query xmlns='${NS_DISCO_INFO}' node='${q.attrs.node}'><identity category='client' type='pc'/>${features.map((f) => `<feature var='${f}'/>`).join('')}</query></iq>`,
+          );
+          void ts.server.route(reply);
+        }
+        return true;
+      });
+      // romeo subscribes to alice's presence.
+      await ts.server.route(parseXml(`<presence type='subscribe' from='romeo@remote.example' to='alice@localhost'/>`));
+      await alice.send(`<presence type='subscribed' to='romeo@remote.example'/>`);
+      await ts.server.route(parseXml(`<presence from='${romeo}' to='alice@localhost'><c xmlns='${NS_CAPS}' hash='sha-1' node='https://remote.example' ver='${ver}'/></presence>`));
+      await eventually(() => expect(outbound.some((s) => s.name === 'iq' && s.attrs.to === romeo)).to.equal(true));
+      await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`, undefined, 'fed'));
+      const note = await eventually(() => {
+        const m = outbound.find((s) => s.name === 'message' && s.attrs.to === romeo);
+        expect(m).to.not.equal(undefined);
+        return m!;
+      });
+      expect(note.attrs.from).to.equal('alice@localhost');
+      expect(note.getChild('event', NS_PUBSUB_EVENT)!.getChild('items')!.getChild('item')!.attrs.id).to.equal('fed');
+      // Once romeo is unavailable, nothing more goes to him.
+      await ts.server.route(parseXml(`<presence type='unavailable' from='${romeo}' to='alice@localhost'/>`));
+      await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><sad/></mood>`, undefined, 'fed2'));
+      expect(outbound.filter((s) => s.name === 'message' && s.attrs.to === romeo)).to.have.length(1);
     });
 
     it('notifies the deletion of a node', async () => {
