@@ -106,6 +106,11 @@ export interface EventMap {
    */
   'session/disconnected': SessionClosedEvent;
   'session/closed': SessionClosedEvent;
+  /**
+   * A session whose connection broke is kept for XEP-0198 resumption (fired
+   * once it has no connection; the cluster session table marks it hibernated).
+   */
+  'session/hibernated': SessionEvent;
   /** A hibernated (or still attached) session was taken over by a new connection (XEP-0198 resumption). */
   'session/resumed': SessionEvent;
   /** The session's presence, priority or roster interest changed (the cluster session table follows it). */

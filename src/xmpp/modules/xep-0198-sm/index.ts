@@ -249,6 +249,10 @@ export default defineModule({
       }, state.maxSeconds * 1000);
       entry.timer.unref();
       ctx.log.debug(`${session.jid.full}: hibernated for ${state.maxSeconds} s`);
+      // The core drops the connection once this chain returns: announce it after that.
+      setImmediate(() => {
+        if (session.open && !session.connected) void ctx.server.emit('session/hibernated', { session });
+      });
       return true;
     }, 100);
 

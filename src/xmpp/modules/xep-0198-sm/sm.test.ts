@@ -151,9 +151,11 @@ describe('XEP-0198 stream management', () => {
     await alice.send(chat('bob@localhost/b', 'lost in flight'));
     await bob.send(chat('alice@localhost', 'from bob'));
     const session = bob.session;
+    const hibernated = new Promise<boolean>((ok) => ts.server.hooks.add('session/hibernated', (ev) => ok(ev.session === session && !session.connected)));
     await bob.drop();
     expect(session.open).to.equal(true);
     expect(session.connected).to.equal(false);
+    expect(await hibernated).to.equal(true);
     for (const b of ['h1', 'h2', 'h3']) await alice.send(chat('bob@localhost/b', b));
     expect(bob.all(isChat('h1'))).to.have.length(0);
 
