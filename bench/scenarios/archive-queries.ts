@@ -6,14 +6,14 @@
  */
 import { summarize } from '../stats.js';
 import type { MamResult } from '../worker/protocol.js';
-import { connectPairs, describeStep, pairsPerWorker, runChatStep } from './chat-load.js';
+import { connectPairs, describeStep, pairsPerWorker, runChatStep, warmUpPairs } from './chat-load.js';
 import { sleep, type ScenarioContext, type ScenarioResult } from './context.js';
 
 export async function runArchiveQueries(context: ScenarioContext): Promise<ScenarioResult> {
   const { options, pool, log } = context;
   const shares = pairsPerWorker(context, options.pairs);
   await connectPairs(context, shares);
-  await sleep(1000);
+  await warmUpPairs(context, shares);
 
   // Fill: only the queriers' pairs talk, until each querier has > 1 page archived.
   const querierCount = Math.min(options.mamQueriers, options.pairs);
