@@ -171,7 +171,9 @@ describe('carbons, markers, push and upload against sori (@xmpp/client, HTTPS, n
     const app = await login('app', 'srv');
     // The app server's side: @xmpp/client answers the pubsub publish with a result through its iq handler.
     const publishes: Element[] = [];
-    app.xmpp.iqCallee.set(NS_PUBSUB, 'pubsub', (ctx: { stanza: Element }) => {
+    // (iqCallee is @xmpp/client's own API; support/types declares only what other suites use.)
+    const callee = (app.xmpp as unknown as { iqCallee: { set(ns: string, name: string, fn: (ctx: { stanza: Element }) => boolean): void } }).iqCallee;
+    callee.set(NS_PUBSUB, 'pubsub', (ctx) => {
       publishes.push(ctx.stanza);
       return true;
     });
