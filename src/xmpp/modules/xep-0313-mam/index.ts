@@ -23,8 +23,14 @@ export interface MamApi {
   archive: ArchiveStore;
 }
 
-/** Hook priorities: archive the recipient's copy before other handlers of the delivery events deliver it; the sender's after every filter of stanza/in (blocking, rate limits) has had its say. */
-const INCOMING_PRIORITY = 100;
+/**
+ * Hook priorities. The recipient's copy is archived after the filters that
+ * refuse a message (blocking runs at 100: XEP-0313 §5.1 keeps rejected
+ * messages out of the archive) and before carbons (-200), offline storage and
+ * delivery, so that every copy carries the stanza-id. The sender's copy is
+ * archived after every filter of stanza/in (blocking, rate limits).
+ */
+const INCOMING_PRIORITY = 50;
 const OUTGOING_PRIORITY = -100;
 
 function hasStanzaId(stanza: XmlElement): boolean {

@@ -5,6 +5,8 @@ import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
+import blocking from '../xep-0191-blocking/index.js';
+import carbons from '../xep-0280-carbons/index.js';
 import { ArchiveStore, byWithKey } from './archive.js';
 import mam, { NS_MAM, NS_SID } from './index.js';
 
@@ -380,6 +382,32 @@ describe('XEP-0313 message archive management', () => {
       const [row] = await ts.store.range('mam', 'alice@localhost');
       expect(row!.expiresAt).to.equal(undefined);
     });
+  });
+
+  it("keeps messages refused by blocking out of the recipient's archive, and gives carbons the stanza-ids", async () => {
+    ts = await TestServer.start([roster, presence, blocking, carbons, mam]);
+    alice = await ts.login('alice@localhost/phone');
+    const alice2 = await ts.login('alice@localhost/laptop');
+    bob = await ts.login('bob@localhost/pc');
+    const bob2 = await ts.login('bob@localhost/tablet');
+    for (const c of [alice, alice2, bob, bob2]) await c.send('<presence/>');
+    for (const c of [alice2, bob2]) await c.iq(`<iq type='set'><enable xmlns='urn:xmpp:carbons:2'/></iq>`);
+    await chat(alice, 'bob@localhost/pc', 'carbon');
+    await bob.waitFor(isChat('carbon'));
+    const a = await query(alice);
+    const b = await query(bob);
+    const isCarbon = (kind: string) => (m: XmlElement) => m.getChild(kind, 'urn:xmpp:carbons:2') !== undefined;
+    const sent = (await alice2.waitFor(isCarbon('sent'))).getChild('sent')!.getChild('forwarded')!.getChild('message')!;
+    expect(sent.getChildren('stanza-id', NS_SID).map((s) => [s.attrs.by, s.attrs.id])).to.deep.equal([['alice@localhost', a.ids[0]]]);
+    const rcvd = (await bob2.waitFor(isCarbon('received'))).getChild('received')!.getChild('forwarded')!.getChild('message')!;
+    expect(rcvd.getChildren('stanza-id', NS_SID).map((s) => [s.attrs.by, s.attrs.id])).to.deep.equal([['bob@localhost', b.ids[0]]]);
+
+    expect((await bob.iq(`<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='alice@localhost'/></block></iq>`)).attrs.type).to.equal('result');
+    await chat(alice, 'bob@localhost', 'blocked');
+    await alice.waitFor((m) => m.name === 'message' && m.attrs.type === 'error');
+    expect((await query(bob)).bodies).to.deep.equal(['carbon']);
+    // The sender's archive records what its owner sent, as Prosody's and ejabberd's do.
+    expect((await query(alice)).bodies).to.deep.equal(['carbon', 'blocked']);
   });
 
   it('advertises urn:xmpp:mam:2, #extended and stanza ids on the account', async () => {
