@@ -23,9 +23,9 @@ export class TestServer {
     readonly store: MemoryStore,
   ) {}
 
-  static async start(modules: readonly ModuleDefinition<OptionSpecs>[], overrides: Record<string, unknown> = {}): Promise<TestServer> {
+  /** `store`: pass the store of a stopped TestServer to stand for a restart. */
+  static async start(modules: readonly ModuleDefinition<OptionSpecs>[], overrides: Record<string, unknown> = {}, store = new MemoryStore()): Promise<TestServer> {
     const config: Config = loadConfig({ env: {}, overrides: { storage: { backend: 'memory' }, ...overrides } });
-    const store = new MemoryStore();
     const log = createLogger('test');
     const server = new Server({ config, store, modules, log });
     await server.start();

@@ -103,6 +103,13 @@ export interface ServerApi {
   /** A path under the configured data directory (server.dataDir), for modules that keep files (uploads). */
   dataPath(...parts: string[]): string;
   isLocalDomain(domain: string): boolean;
+  /**
+   * Makes `domain` routable to modules although it hosts no accounts (a MUC
+   * service on `conference.<host>`): stanzas to it fire `<kind>/host|bare|full`
+   * as for a served domain, and the module hooking them must claim them all.
+   * `isLocalDomain` stays false for it. Returns the undo (pass it to onStop).
+   */
+  addServiceDomain(domain: string): () => void;
   /** Routes a stanza whose `from` and `to` are already set, as if the server sent it. */
   route(stanza: XmlElement, origin?: ClientSession | null): Promise<void>;
   /** Every resource of an account, on this node and (in a cluster) on others. */

@@ -74,6 +74,8 @@ export class Server implements ServerApi {
   readonly config: Config;
   readonly store: WideColumnStore;
   private readonly hostSet: Set<string>;
+  /** Domains of module services (MUC on `conference.<host>`): routed like served domains, hosting no accounts. */
+  private readonly serviceDomains = new Set<string>();
   private readonly loader: ModuleLoader;
   private readonly moduleDefs: readonly ModuleDefinition<OptionSpecs>[];
   private readonly pendingIq = new Map<string, { resolve: (el: XmlElement) => void; timer: NodeJS.Timeout }>();
@@ -91,7 +93,7 @@ export class Server implements ServerApi {
     this.throttle = new LoginThrottle(config.c2s.maxLoginFailures, config.c2s.loginThrottleSeconds * 1000);
     this.iqDispatcher = new IqDispatcher(this.log.child('iq'));
     this.locator = deps.locator ? deps.locator(this) : new LocalLocator(this.sessions, this.accounts);
-    this.router = new Router(this.hooks, this.iqDispatcher, { resources: (b) => this.locator.resources(b), resource: (f) => this.locator.resource(f), forward: (r, s) => this.locator.forward(r, s), accountExists: (j) => this.locator.accountExists(j) }, (d) => this.hostSet.has(d), this.log.child('router'));
+    this.router = new Router(this.hooks, this.iqDispatcher, { resources: (b) => this.locator.resources(b), resource: (f) => this.locator.resource(f), forward: (r, s) => this.locator.forward(r, s), accountExists: (j) => this.locator.accountExists(j) }, (d) => this.hostSet.has(d) || this.serviceDomains.has(d), this.log.child('router'));
     this.moduleDefs = deps.modules;
     this.loader = new ModuleLoader({ server: this, hooks: this.hooks, iq: this.iqDispatcher, registrations: this.registrations, store, log: this.log });
     // Replies to iqs the server itself sent (pings, pubsub publishes) end here.
@@ -142,6 +144,13 @@ export class Server implements ServerApi {
 
   isLocalDomain(domain: string): boolean {
     return this.hostSet.has(domain);
+  }
+
+  addServiceDomain(domain: string): () => void {
+    const d = normaliseDomain(domain);
+    if (this.hostSet.has(d) || this.serviceDomains.has(d)) throw new Error(`${d} is already served`);
+    this.serviceDomains.add(d);
+    return () => void this.serviceDomains.delete(d);
   }
 
   async route(stanza: XmlElement, origin: ClientSession | null = null): Promise<void> {

@@ -21,9 +21,10 @@ import carbons from './xep-0280-carbons/index.js';
 import markers from './xep-0333-markers/index.js';
 import push from './xep-0357-push/index.js';
 import upload from './xep-0363-upload/index.js';
+import muc from './xep-0045-muc/index.js';
 
 /**
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc];

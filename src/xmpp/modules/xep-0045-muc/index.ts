@@ -1,0 +1,99 @@
+import type { RouteEvent } from '../../events.js';
+import { defineModule } from '../../module.js';
+import type { DiscoApi } from '../xep-0030-disco/api.js';
+import { ArchiveStore } from '../xep-0313-mam/archive.js';
+import { MucService } from './service.js';
+import { AFFILIATIONS_TABLE, MUC_TABLES, ROOM_LIST, ROOMS, RoomStore } from './store.js';
+
+export { MucService, NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER } from './service.js';
+
+/** What the muc module offers other modules and tests. */
+export interface MucApi {
+  service: MucService;
+  /** The service domain of each served domain. */
+  domains: ReadonlyMap<string, string>;
+}
+
+/** Stanzas to a service domain are claimed before any module that serves accounts sees them. */
+const PRIORITY = 500;
+
+const MAM_TABLES = [
+  { name: 'muc_mam', ttl: true, description: 'XEP-0313 archives of MUC rooms (pk room JID, sk archive id).' },
+  { name: 'muc_mam_by_with', ttl: true, description: 'XEP-0313 room archives by sender (unused index kept by the shared archive store).' },
+  { name: 'muc_mam_with_index', ttl: true, description: 'XEP-0313 room archives: senders index of the shared archive store.' },
+  { name: 'muc_mam_prefs', description: 'XEP-0313 room archives: preferences slot of the shared archive store (unused).' },
+];
+
+/**
+ * XEP-0045 Multi-User Chat on `conference.<domain>` (XEP-0249 direct
+ * invitations are plain messages between users and need nothing here),
+ * XEP-0410 self-ping, XEP-0313 archives of rooms, XEP-0359 stanza ids by the room.
+ *
+ * Rooms, their configuration and affiliations are kept in tables when
+ * persistent (pk room JID) and survive restarts; occupants, history and the
+ * lock of a room being created live in this node's memory. In a cluster every
+ * node would run its own copy of a room: cluster-wide rooms need each room
+ * owned by one node (stanzas for it forwarded there), which is not done yet.
+ */
+export default defineModule({
+  name: 'muc',
+  implements: 'XEP-0045, XEP-0410, XEP-0313 (rooms)',
+  depends: ['disco'],
+  options: {
+    domain: { type: 'optional-string', doc: 'Service domain; default `conference.<domain>` for every served domain.' },
+    name: { type: 'string', default: 'Chatrooms', doc: 'Name of the service in disco.' },
+    creation: { type: 'string', default: 'local', enum: ['anyone', 'local', 'admins'] as const, doc: "Who may create rooms: 'local' accounts, 'admins' (server.admins) or 'anyone'." },
+    historyLength: { type: 'number', default: 20, integer: true, min: 0, doc: 'Messages of history a new room keeps and sends to joining occupants.' },
+    maxHistoryLength: { type: 'number', default: 100, integer: true, min: 0, doc: 'The most history a room may be configured to keep.' },
+    defaultPersistent: { type: 'boolean', default: false, doc: 'New rooms are persistent.' },
+    defaultPublic: { type: 'boolean', default: true, doc: 'New rooms are listed in disco#items.' },
+    archiving: { type: 'boolean', default: true, doc: 'Rooms keep an XEP-0313 archive (each room may turn it off); false removes the feature.' },
+    archiveRetentionDays: { type: 'number', default: 0, min: 0, doc: 'Days room archives are kept; 0 keeps them.' },
+    defaultPageSize: { type: 'number', default: 50, integer: true, min: 1, doc: 'Room archive messages per page when a query gives no RSM max.' },
+    maxPageSize: { type: 'number', default: 250, integer: true, min: 1, doc: 'Largest RSM max accepted on room archives.' },
+  },
+  tables: [...MUC_TABLES, ...MAM_TABLES],
+  start(ctx) {
+    const opts = ctx.options;
+    const server = ctx.server;
+    const disco = ctx.use<DiscoApi>('disco');
+    const store = new RoomStore(ctx.table(ROOMS), ctx.table(AFFILIATIONS_TABLE), ctx.table(ROOM_LIST));
+    const archive = opts.archiving
+      ? new ArchiveStore({ mam: ctx.table('muc_mam'), byWith: ctx.table('muc_mam_by_with'), withIndex: ctx.table('muc_mam_with_index'), prefs: ctx.table('muc_mam_prefs') }, opts.archiveRetentionDays)
+      : null;
+    const service = new MucService(
+      server,
+      store,
+      ctx.log,
+      {
+        name: opts.name,
+        creation: opts.creation as 'anyone' | 'local' | 'admins',
+        persistent: opts.defaultPersistent,
+        public: opts.defaultPublic,
+        historyLength: opts.historyLength,
+        maxHistoryLength: opts.maxHistoryLength,
+        archiving: opts.archiving,
+        defaultPageSize: opts.defaultPageSize,
+        maxPageSize: opts.maxPageSize,
+      },
+      archive,
+    );
+
+    const domains = new Map<string, string>();
+    for (const host of server.hosts) domains.set(opts.domain ?? `conference.${host}`, host);
+    for (const d of domains.keys()) {
+      ctx.onStop(server.addServiceDomain(d));
+      ctx.onStop(disco.addItem({ jid: d, name: opts.name }));
+    }
+    ctx.provide<MucApi>({ service, domains });
+
+    const claim = (ev: RouteEvent): boolean => (domains.has(ev.to.domain) ? service.handle(ev) : false);
+    for (const event of ['message/host', 'message/bare', 'message/full', 'presence/host', 'presence/bare', 'presence/full', 'iq/host', 'iq/bare', 'iq/full'] as const) {
+      ctx.hook(event, claim, PRIORITY);
+    }
+    ctx.hook('session/closed', ({ session }) => {
+      service.sessionClosed(session.jid.full);
+    });
+    ctx.onStop(() => service.idle());
+  },
+});

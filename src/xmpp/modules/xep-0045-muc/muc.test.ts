@@ -1,0 +1,350 @@
+import { expect } from 'chai';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import type { XmlElement } from '../../../util/xml.js';
+import roster from '../rfc6121-roster/index.js';
+import presence from '../rfc6121-presence/index.js';
+import disco from '../xep-0030-disco/index.js';
+import ping from '../xep-0199-ping/index.js';
+import muc, { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER } from './index.js';
+
+const MODULES = [roster, presence, disco, ping, muc];
+const ROOM = 'room@conference.localhost';
+const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+const DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
+
+const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
+const codes = (p: XmlElement): string[] => (p.getChild('x', NS_MUC_USER)?.getChildren('status') ?? []).map((s) => s.attrs.code!);
+const item = (p: XmlElement) => p.getChild('x', NS_MUC_USER)?.getChild('item')?.attrs ?? {};
+const presenceFrom = (from: string, pred: (p: XmlElement) => boolean = () => true) => (el: XmlElement) => el.name === 'presence' && el.attrs.from === from && pred(el);
+const isSelf = (p: XmlElement) => codes(p).includes('110');
+
+describe('XEP-0045 multi-user chat', () => {
+  let ts: TestServer;
+  let alice: TestClient;
+  let bob: TestClient;
+
+  beforeEach(async () => {
+    ts = await TestServer.start(MODULES);
+    alice = await ts.login('alice@localhost/a');
+    bob = await ts.login('bob@localhost/b');
+  });
+  afterEach(async () => {
+    await ts.stop();
+  });
+
+  /** Joins and waits for the subject message that ends a join (§7.2.15). */
+  async function join(c: TestClient, nick: string, extra = '', room = ROOM): Promise<XmlElement> {
+    await c.send(`<presence to='${room}/${nick}'><x xmlns='${NS_MUC}'>${extra}</x></presence>`);
+    const self = await c.waitFor((el) => el.name === 'presence' && el.attrs.from === `${room}/${nick}` && (isSelf(el) || el.attrs.type === 'error'));
+    if (self.attrs.type !== 'error') await c.waitFor((el) => el.name === 'message' && el.getChild('subject') !== undefined && el.attrs.from?.startsWith(room) === true);
+    return self;
+  }
+
+  async function createInstant(c: TestClient, nick: string, room = ROOM): Promise<XmlElement> {
+    const self = await join(c, nick, '', room);
+    const r = await c.iq(`<iq type='set' to='${room}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    expect(r.attrs.type, r.toString()).to.equal('result');
+    return self;
+  }
+
+  async function configure(c: TestClient, fields: Record<string, string>, room = ROOM): Promise<XmlElement> {
+    const f = Object.entries(fields)
+      .map(([k, v]) => `<field var='${k}'><value>${v}</value></field>`)
+      .join('');
+    return c.iq(`<iq type='set' to='${room}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>${f}</x></query></iq>`);
+  }
+
+  it('is discoverable: listed by the server, identity conference/text with the MUC feature', async () => {
+    const items = await alice.iq(`<iq type='get' to='localhost'><query xmlns='${DISCO_ITEMS}'/></iq>`);
+    expect(items.getChild('query')!.getChildren('item').map((i) => i.attrs.jid)).to.include('conference.localhost');
+    const info = await alice.iq(`<iq type='get' to='conference.localhost'><query xmlns='${DISCO_INFO}'/></iq>`);
+    expect(info.attrs.type).to.equal('result');
+    expect(info.getChild('query')!.getChild('identity')!.attrs).to.include({ category: 'conference', type: 'text' });
+    expect(info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var)).to.include(NS_MUC);
+  });
+
+  it('creates a locked room on join (201), which others cannot enter until it is configured', async () => {
+    const self = await join(alice, 'Alice');
+    expect(codes(self)).to.include.members(['110', '201']);
+    expect(item(self)).to.include({ affiliation: 'owner', role: 'moderator' });
+    const refused = await join(bob, 'Bob');
+    expect(refused.attrs.type).to.equal('error');
+    expect(condition(refused)).to.equal('item-not-found');
+    const r = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    expect(r.attrs.type).to.equal('result');
+    bob.clear();
+    const ok = await join(bob, 'Bob');
+    expect(ok.attrs.type).to.equal(undefined);
+    expect(item(ok)).to.include({ affiliation: 'none', role: 'participant' });
+  });
+
+  it('lists the public room and describes it in disco#info with the roominfo form', async () => {
+    await createInstant(alice, 'Alice');
+    const items = await bob.iq(`<iq type='get' to='conference.localhost'><query xmlns='${DISCO_ITEMS}'/></iq>`);
+    expect(items.getChild('query')!.getChildren('item').map((i) => i.attrs.jid)).to.deep.equal([ROOM]);
+    const info = await bob.iq(`<iq type='get' to='${ROOM}'><query xmlns='${DISCO_INFO}'/></iq>`);
+    const features = info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+    expect(features).to.include.members([NS_MUC, 'muc_public', 'muc_temporary', 'muc_open', 'muc_semianonymous', 'muc_unsecured', 'muc_unmoderated']);
+    const form = info.getChild('query')!.getChild('x', 'jabber:x:data')!;
+    expect(form.getChildren('field').find((f) => f.attrs.var === 'muc#roominfo_occupants')!.getChildText('value')).to.equal('1');
+    const missing = await bob.iq(`<iq type='get' to='nothere@conference.localhost'><query xmlns='${DISCO_INFO}'/></iq>`);
+    expect(condition(missing)).to.equal('item-not-found');
+  });
+
+  it('broadcasts presence: the newcomer gets the occupants, then itself with 110; others get the newcomer', async () => {
+    await createInstant(alice, 'Alice');
+    alice.clear();
+    const self = await join(bob, 'Bob');
+    expect(codes(self)).to.include('110');
+    expect(codes(self)).to.not.include('201');
+    const aliceSeen = bob.received.findIndex(presenceFrom(`${ROOM}/Alice`));
+    const selfAt = bob.received.findIndex(presenceFrom(`${ROOM}/Bob`));
+    expect(aliceSeen).to.be.greaterThan(-1);
+    expect(aliceSeen).to.be.lessThan(selfAt);
+    expect(item(bob.received[aliceSeen]!)).to.include({ affiliation: 'owner', role: 'moderator' });
+    // Semi-anonymous: bob (participant) does not see alice's JID; alice (moderator) sees bob's.
+    expect(item(bob.received[aliceSeen]!).jid).to.equal(undefined);
+    const toAlice = await alice.waitFor(presenceFrom(`${ROOM}/Bob`));
+    expect(item(toAlice).jid).to.equal('bob@localhost/b');
+    expect(codes(toAlice)).to.not.include('110');
+  });
+
+  it('refuses a nickname in use with conflict', async () => {
+    await createInstant(alice, 'Alice');
+    const r = await join(bob, 'Alice');
+    expect(r.attrs.type).to.equal('error');
+    expect(condition(r)).to.equal('conflict');
+    expect(r.attrs.from).to.equal(`${ROOM}/Alice`);
+  });
+
+  it('broadcasts groupchat messages to every occupant, sender included, from the occupant JID', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    await bob.send(`<message type='groupchat' to='${ROOM}' id='m1'><body>hello</body></message>`);
+    const isMsg = (el: XmlElement) => el.name === 'message' && el.getChildText('body') === 'hello';
+    const a = await alice.waitFor(isMsg);
+    const b = await bob.waitFor(isMsg);
+    for (const m of [a, b]) {
+      expect(m.attrs.from).to.equal(`${ROOM}/Bob`);
+      expect(m.attrs.type).to.equal('groupchat');
+      expect(m.attrs.id).to.equal('m1');
+      expect(m.getChild('stanza-id', 'urn:xmpp:sid:0')!.attrs.by).to.equal(ROOM);
+    }
+    expect(a.attrs.to).to.equal('alice@localhost/a');
+  });
+
+  it('refuses groupchat messages from non-occupants', async () => {
+    await createInstant(alice, 'Alice');
+    await bob.send(`<message type='groupchat' to='${ROOM}' id='x'><body>hi</body></message>`);
+    const err = await bob.waitFor((el) => el.name === 'message' && el.attrs.type === 'error');
+    expect(condition(err)).to.equal('not-acceptable');
+    expect(alice.all((el) => el.getChildText('body') === 'hi')).to.have.length(0);
+  });
+
+  it('sends history on join, limited by maxstanzas, with delay stamps, then the subject', async () => {
+    await createInstant(alice, 'Alice');
+    for (let i = 1; i <= 3; i++) await alice.send(`<message type='groupchat' to='${ROOM}'><body>m${i}</body></message>`);
+    await alice.waitFor((el) => el.getChildText('body') === 'm3');
+    await join(bob, 'Bob', `<history maxstanzas='2'/>`);
+    const bodies = bob.all((el) => el.name === 'message' && el.getChild('body') !== undefined);
+    expect(bodies.map((m) => m.getChildText('body'))).to.deep.equal(['m2', 'm3']);
+    expect(bodies[0]!.getChild('delay', 'urn:xmpp:delay')!.attrs.from).to.equal(ROOM);
+    const subjectAt = bob.received.findIndex((el) => el.name === 'message' && el.getChild('subject') !== undefined);
+    expect(subjectAt).to.be.greaterThan(bob.received.indexOf(bodies[1]!));
+    const carol = await ts.login('carol@localhost/c');
+    await join(carol, 'Carol', `<history maxstanzas='0'/>`);
+    expect(carol.all((el) => el.name === 'message' && el.getChild('body') !== undefined)).to.have.length(0);
+  });
+
+  it('changes the subject (moderators) and refuses it to participants by default', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    await bob.send(`<message type='groupchat' to='${ROOM}'><subject>nope</subject></message>`);
+    expect(condition(await bob.waitFor((el) => el.name === 'message' && el.attrs.type === 'error'))).to.equal('forbidden');
+    await alice.send(`<message type='groupchat' to='${ROOM}'><subject>Topic</subject></message>`);
+    const s = await bob.waitFor((el) => el.getChildText('subject') === 'Topic');
+    expect(s.attrs.from).to.equal(`${ROOM}/Alice`);
+    const carol = await ts.login('carol@localhost/c');
+    await join(carol, 'Carol');
+    expect(carol.all((el) => el.name === 'message' && el.getChild('subject') !== undefined).map((m) => m.getChildText('subject'))).to.deep.equal(['Topic']);
+  });
+
+  it('relays private messages through occupant JIDs', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    await bob.send(`<message type='chat' to='${ROOM}/Alice'><body>psst</body></message>`);
+    const pm = await alice.waitFor((el) => el.getChildText('body') === 'psst');
+    expect(pm.attrs.from).to.equal(`${ROOM}/Bob`);
+    expect(pm.getChild('x', NS_MUC_USER)).to.not.equal(undefined);
+    await bob.send(`<message type='chat' to='${ROOM}/Nobody'><body>?</body></message>`);
+    expect(condition(await bob.waitFor((el) => el.name === 'message' && el.attrs.type === 'error'))).to.equal('item-not-found');
+  });
+
+  it('changes nicknames with 303 and a new presence; leaves with unavailable to all', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    alice.clear();
+    bob.clear();
+    await bob.send(`<presence to='${ROOM}/Robert'/>`);
+    const gone = await alice.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable'));
+    expect(codes(gone)).to.include('303');
+    expect(item(gone).nick).to.equal('Robert');
+    const selfGone = await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable'));
+    expect(codes(selfGone)).to.include.members(['303', '110']);
+    await alice.waitFor(presenceFrom(`${ROOM}/Robert`, (p) => p.attrs.type === undefined));
+    await bob.send(`<presence type='unavailable' to='${ROOM}/Robert'/>`);
+    const left = await alice.waitFor(presenceFrom(`${ROOM}/Robert`, (p) => p.attrs.type === 'unavailable'));
+    expect(item(left).role).to.equal('none');
+    expect(codes(await bob.waitFor(presenceFrom(`${ROOM}/Robert`, (p) => p.attrs.type === 'unavailable')))).to.include('110');
+  });
+
+  it('kicks (307) and bans (301); a banned user cannot come back', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    const kick = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item nick='Bob' role='none'><reason>bye</reason></item></query></iq>`);
+    expect(kick.attrs.type, kick.toString()).to.equal('result');
+    const kicked = await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable'));
+    expect(codes(kicked)).to.include.members(['307', '110']);
+    expect(kicked.getChild('x', NS_MUC_USER)!.getChild('item')!.getChildText('reason')).to.equal('bye');
+    expect(codes(await alice.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable')))).to.include('307');
+    bob.clear();
+    alice.clear();
+    await join(bob, 'Bob');
+    const ban = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item jid='bob@localhost' affiliation='outcast'/></query></iq>`);
+    expect(ban.attrs.type).to.equal('result');
+    expect(codes(await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable')))).to.include('301');
+    bob.clear();
+    const back = await join(bob, 'Bob');
+    expect(condition(back)).to.equal('forbidden');
+    const list = await alice.iq(`<iq type='get' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item affiliation='outcast'/></query></iq>`);
+    expect(list.getChild('query')!.getChildren('item').map((i) => i.attrs.jid)).to.deep.equal(['bob@localhost']);
+  });
+
+  it('lets only moderators kick, and never an owner', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    const r = await bob.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item nick='Alice' role='none'/></query></iq>`);
+    expect(r.attrs.type).to.equal('error');
+    expect(condition(r)).to.equal('forbidden');
+    const last = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item jid='alice@localhost' affiliation='member'/></query></iq>`);
+    expect(condition(last)).to.equal('conflict');
+  });
+
+  it('members-only rooms refuse non-members (registration-required) and admit members', async () => {
+    await join(alice, 'Alice');
+    expect((await configure(alice, { 'muc#roomconfig_membersonly': '1' })).attrs.type).to.equal('result');
+    const refused = await join(bob, 'Bob');
+    expect(condition(refused)).to.equal('registration-required');
+    const r = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item jid='bob@localhost' affiliation='member'/></query></iq>`);
+    expect(r.attrs.type).to.equal('result');
+    bob.clear();
+    const ok = await join(bob, 'Bob');
+    expect(item(ok)).to.include({ affiliation: 'member', role: 'participant' });
+    // Membership revoked while present: removed with 321.
+    await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item jid='bob@localhost' affiliation='none'/></query></iq>`);
+    expect(codes(await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable')))).to.include('321');
+  });
+
+  it('password-protected rooms need the password', async () => {
+    await join(alice, 'Alice');
+    expect((await configure(alice, { 'muc#roomconfig_passwordprotectedroom': '1', 'muc#roomconfig_roomsecret': 's3cret' })).attrs.type).to.equal('result');
+    expect(condition(await join(bob, 'Bob'))).to.equal('not-authorized');
+    bob.clear();
+    const ok = await join(bob, 'Bob', '<password>s3cret</password>');
+    expect(ok.attrs.type).to.equal(undefined);
+  });
+
+  it('non-anonymous rooms show JIDs to everyone and say so with 100; config changes are announced with 104/172', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    expect((await configure(alice, { 'muc#roomconfig_whois': 'anyone' })).attrs.type).to.equal('result');
+    const notice = await bob.waitFor((el) => el.name === 'message' && el.attrs.from === ROOM && codes(el).length > 0);
+    expect(codes(notice)).to.include.members(['104', '172']);
+    const carol = await ts.login('carol@localhost/c');
+    const self = await join(carol, 'Carol');
+    expect(codes(self)).to.include('100');
+    expect(item(carol.received.find(presenceFrom(`${ROOM}/Alice`))!).jid).to.equal('alice@localhost/a');
+  });
+
+  it('answers self-pings (XEP-0410) and refuses pings from non-occupants with not-acceptable', async () => {
+    await createInstant(alice, 'Alice');
+    const r = await alice.iq(`<iq type='get' to='${ROOM}/Alice'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    expect(r.attrs.type).to.equal('result');
+    expect(r.attrs.from).to.equal(`${ROOM}/Alice`);
+    const no = await bob.iq(`<iq type='get' to='${ROOM}/Alice'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    expect(condition(no)).to.equal('not-acceptable');
+  });
+
+  it('relays mediated invitations (§7.8.2) from the room with the inviter', async () => {
+    await createInstant(alice, 'Alice');
+    await bob.send('<presence/>');
+    await alice.send(`<message to='${ROOM}'><x xmlns='${NS_MUC_USER}'><invite to='bob@localhost'><reason>join us</reason></invite></x></message>`);
+    const inv = await bob.waitFor((el) => el.name === 'message' && el.getChild('x', NS_MUC_USER)?.getChild('invite') !== undefined);
+    expect(inv.attrs.from).to.equal(ROOM);
+    const invite = inv.getChild('x', NS_MUC_USER)!.getChild('invite')!;
+    expect(invite.attrs.from).to.equal('alice@localhost/a');
+    expect(invite.getChildText('reason')).to.equal('join us');
+  });
+
+  it('removes the occupants of a session that ends, and drops a temporary room left empty', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    bob.session.close();
+    const left = await alice.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable'));
+    expect(item(left).role).to.equal('none');
+    alice.session.close();
+    const carol = await ts.login('carol@localhost/c');
+    // Alice's room went away with her: carol creates a new one.
+    await new Promise((r) => setTimeout(r, 20));
+    const self = await join(carol, 'Carol');
+    expect(codes(self)).to.include('201');
+  });
+
+  it('destroys a room: occupants get unavailable with <destroy/>', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    const r = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><destroy jid='other@conference.localhost'><reason>moved</reason></destroy></query></iq>`);
+    expect(r.attrs.type).to.equal('result');
+    const p = await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (el) => el.attrs.type === 'unavailable'));
+    const d = p.getChild('x', NS_MUC_USER)!.getChild('destroy')!;
+    expect(d.attrs.jid).to.equal('other@conference.localhost');
+    expect(d.getChildText('reason')).to.equal('moved');
+    const info = await bob.iq(`<iq type='get' to='${ROOM}'><query xmlns='${DISCO_INFO}'/></iq>`);
+    expect(condition(info)).to.equal('item-not-found');
+  });
+
+  it('serves the room archive over XEP-0313', async () => {
+    await createInstant(alice, 'Alice');
+    await alice.send(`<message type='groupchat' to='${ROOM}'><body>archived</body></message>`);
+    await alice.waitFor((el) => el.getChildText('body') === 'archived');
+    await join(bob, 'Bob');
+    const fin = await bob.iq(`<iq type='set' to='${ROOM}'><query xmlns='urn:xmpp:mam:2' queryid='q1'/></iq>`);
+    expect(fin.attrs.type, fin.toString()).to.equal('result');
+    const results = bob.all((el) => el.name === 'message' && el.getChild('result', 'urn:xmpp:mam:2') !== undefined);
+    expect(results).to.have.length(1);
+    const fwd = results[0]!.getChild('result', 'urn:xmpp:mam:2')!.getChild('forwarded', 'urn:xmpp:forward:0')!.getChild('message')!;
+    expect(fwd.attrs.from).to.equal(`${ROOM}/Alice`);
+    expect(fwd.getChildText('body')).to.equal('archived');
+  });
+
+  it('keeps persistent rooms, configuration and affiliations across a restart', async () => {
+    await join(alice, 'Alice');
+    expect((await configure(alice, { 'muc#roomconfig_persistentroom': '1', 'muc#roomconfig_roomname': 'Kept', 'muc#roomconfig_membersonly': '1' })).attrs.type).to.equal('result');
+    await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item jid='bob@localhost' affiliation='member'/></query></iq>`);
+    await alice.send(`<presence type='unavailable' to='${ROOM}/Alice'/>`);
+    await alice.waitFor(presenceFrom(`${ROOM}/Alice`, (p) => p.attrs.type === 'unavailable'));
+    // A second server on the same store stands for the restart.
+    const store = ts.store;
+    await ts.stop();
+    ts = await TestServer.start(MODULES, {}, store);
+    const bob2 = await ts.login('bob@localhost/b');
+    const self = await join(bob2, 'Bob');
+    expect(self.attrs.type, self.toString()).to.equal(undefined);
+    expect(item(self)).to.include({ affiliation: 'member' });
+    expect(codes(self)).to.not.include('201');
+    const carol = await ts.login('carol@localhost/c');
+    expect(condition(await join(carol, 'Carol'))).to.equal('registration-required');
+    const items = await carol.iq(`<iq type='get' to='conference.localhost'><query xmlns='${DISCO_ITEMS}'/></iq>`);
+    expect(items.getChild('query')!.getChildren('item').map((i) => i.attrs.name)).to.deep.equal(['Kept']);
+  });
+});

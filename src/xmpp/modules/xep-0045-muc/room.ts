@@ -1,0 +1,146 @@
+import type { XmlElement } from '../../../util/xml.js';
+import type { RoomConfig } from './config.js';
+
+/**
+ * A room's state: what is persisted (configuration, subject, affiliations)
+ * and what lives only on this node (occupants, history, the lock of a room
+ * that is being created). No I/O here; the service drives it.
+ */
+export type Affiliation = 'owner' | 'admin' | 'member' | 'none' | 'outcast';
+export type Role = 'moderator' | 'participant' | 'visitor' | 'none';
+
+export const AFFILIATIONS: ReadonlySet<string> = new Set<Affiliation>(['owner', 'admin', 'member', 'none', 'outcast']);
+export const ROLES: ReadonlySet<string> = new Set<Role>(['moderator', 'participant', 'visitor', 'none']);
+
+const AFF_RANK: Record<Affiliation, number> = { outcast: 0, none: 1, member: 2, admin: 3, owner: 4 };
+export function affRank(a: Affiliation): number {
+  return AFF_RANK[a];
+}
+
+export interface Subject {
+  text: string;
+  /** Nick of who set it; empty when set by the room. */
+  nick: string;
+}
+
+/** What is stored for a persistent room. */
+export interface StoredRoom {
+  config: RoomConfig;
+  subject: Subject;
+  createdMs: number;
+}
+
+export interface Occupant {
+  nick: string;
+  /** Real bare JID. */
+  bare: string;
+  /** Real full JIDs joined under this nick (one account may join from several clients), with their last presence. */
+  sessions: Map<string, XmlElement>;
+  /** The presence shown to the room: the latest any of its sessions sent. */
+  presence: XmlElement;
+  role: Role;
+}
+
+export interface HistoryEntry {
+  /** The message as broadcast (from = occupant JID), without `to`. */
+  stanza: XmlElement;
+  ms: number;
+  nick: string;
+}
+
+export class Room {
+  readonly jid: string;
+  config: RoomConfig;
+  subject: Subject;
+  createdMs: number;
+  /** A room being created stays locked until its owner configures it (§10.1.1). */
+  locked = false;
+  /** Affiliations other than 'none', by bare JID. */
+  readonly affiliations = new Map<string, Affiliation>();
+  /** By nick. */
+  readonly occupants = new Map<string, Occupant>();
+  /** Real full JID → nick. */
+  readonly byReal = new Map<string, string>();
+  readonly history: HistoryEntry[] = [];
+  /** Serialises the handling of stanzas for this room. */
+  queue: Promise<void> = Promise.resolve();
+
+  constructor(jid: string, config: RoomConfig, subject: Subject = { text: '', nick: '' }, createdMs = Date.now()) {
+    this.jid = jid;
+    this.config = config;
+    this.subject = subject;
+    this.createdMs = createdMs;
+  }
+
+  affiliation(bare: string): Affiliation {
+    return this.affiliations.get(bare) ?? 'none';
+  }
+
+  setAffiliation(bare: string, a: Affiliation): void {
+    if (a === 'none') this.affiliations.delete(bare);
+    else this.affiliations.set(bare, a);
+  }
+
+  owners(): string[] {
+    return [...this.affiliations].filter(([, a]) => a === 'owner').map(([j]) => j);
+  }
+
+  /** The role an occupant gets from its affiliation (§5.1.2), or none when it may not be in the room. */
+  defaultRole(a: Affiliation): Role {
+    if (a === 'owner' || a === 'admin') return 'moderator';
+    if (a === 'outcast') return 'none';
+    if (a === 'member') return 'participant';
+    if (this.config.membersOnly) return 'none';
+    return this.config.moderated ? 'visitor' : 'participant';
+  }
+
+  occupantOf(realFull: string): Occupant | undefined {
+    const nick = this.byReal.get(realFull);
+    return nick === undefined ? undefined : this.occupants.get(nick);
+  }
+
+  /** The occupant an account has joined as, from any of its sessions. */
+  occupantByBare(bare: string): Occupant | undefined {
+    for (const o of this.occupants.values()) if (o.bare === bare) return o;
+    return undefined;
+  }
+
+  addSession(o: Occupant, realFull: string, presence: XmlElement): void {
+    this.occupants.set(o.nick, o);
+    o.sessions.set(realFull, presence);
+    o.presence = presence;
+    this.byReal.set(realFull, o.nick);
+  }
+
+  /** Removes one session; true when it was the occupant's last. */
+  removeSession(o: Occupant, realFull: string): boolean {
+    o.sessions.delete(realFull);
+    this.byReal.delete(realFull);
+    if (o.sessions.size > 0) return false;
+    this.occupants.delete(o.nick);
+    return true;
+  }
+
+  removeOccupant(o: Occupant): void {
+    for (const s of o.sessions.keys()) this.byReal.delete(s);
+    this.occupants.delete(o.nick);
+  }
+
+  isModerator(o: Occupant | undefined): boolean {
+    return o !== undefined && o.role === 'moderator';
+  }
+
+  addHistory(stanza: XmlElement, nick: string, ms = Date.now()): void {
+    const max = this.config.historyLength;
+    if (max <= 0) {
+      this.history.length = 0;
+      return;
+    }
+    this.history.push({ stanza, ms, nick });
+    if (this.history.length > max) this.history.splice(0, this.history.length - max);
+  }
+
+  toStored(): StoredRoom {
+    return { config: this.config, subject: this.subject, createdMs: this.createdMs };
+  }
+}

@@ -1,0 +1,815 @@
+import { randomBytes } from 'node:crypto';
+import { tryParseJid, type Jid } from '../../../util/jid.js';
+import type { Logger } from '../../../util/log.js';
+import { DataFormError, NS_DATA, parseForm } from '../../../util/data-form.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { errorReply, StanzaError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
+import type { ServerApi } from '../../module.js';
+import { parseXml } from '../../stream/parse-xml.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/api.js';
+import type { ArchiveStore, ArchivedMessage } from '../xep-0313-mam/archive.js';
+import { formatDateTime, parseDateTimeUs } from '../xep-0313-mam/datetime.js';
+import { NS_MAM, NS_RSM, parseQuery } from '../xep-0313-mam/query.js';
+import { applyConfigForm, configForm, defaultConfig, roomFeatures, roomInfoForm, type ConfigDefaults, type RoomConfig } from './config.js';
+import { AFFILIATIONS, affRank, Room, ROLES, type Affiliation, type Occupant, type Role } from './room.js';
+import type { RoomStore } from './store.js';
+
+export const NS_MUC = 'http://jabber.org/protocol/muc';
+export const NS_MUC_USER = `${NS_MUC}#user`;
+export const NS_MUC_ADMIN = `${NS_MUC}#admin`;
+export const NS_MUC_OWNER = `${NS_MUC}#owner`;
+export const NS_MUC_UNIQUE = `${NS_MUC}#unique`;
+const NS_STABLE_ID = `${NS_MUC}#stable_id`;
+const NS_DELAY = 'urn:xmpp:delay';
+const NS_PING = 'urn:xmpp:ping';
+const NS_SID = 'urn:xmpp:sid:0';
+const NS_FORWARD = 'urn:xmpp:forward:0';
+const NS_VCARD = 'vcard-temp';
+
+export interface MucOptions extends ConfigDefaults {
+  name: string;
+  creation: 'anyone' | 'local' | 'admins';
+  defaultPageSize: number;
+  maxPageSize: number;
+}
+
+/** Who an occupant's presence goes to, with what. */
+interface PresenceExtra {
+  type?: 'unavailable';
+  /** Status codes for every recipient. */
+  codes?: number[];
+  /** Status codes for the occupant's own sessions only (110 is added for them anyway). */
+  selfCodes?: number[];
+  /** New nick (303). */
+  nick?: string;
+  actor?: string;
+  reason?: string;
+  destroy?: XmlElement;
+  /** Presence to use instead of the occupant's own (unavailable with status text). */
+  base?: XmlElement;
+}
+
+function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?: string): StanzaError {
+  return new StanzaError(condition, text);
+}
+
+/** The children of a presence a room relays: everything but MUC payloads the client addressed to the room. */
+function relayedChildren(p: XmlElement): XmlElement[] {
+  return p.elements().filter((c) => c.attrs.xmlns !== NS_MUC && c.attrs.xmlns !== NS_MUC_USER).map((c) => c.clone());
+}
+
+/**
+ * XEP-0045 Multi-User Chat: every room of the service domains on this node.
+ * Stanzas for a room are handled one at a time (`Room.queue`), so that what
+ * the occupants see happens in one order.
+ */
+export class MucService {
+  private readonly rooms = new Map<string, Room>();
+  /** Per room JID, the tail of its work queue (also for rooms being loaded or created). */
+  private readonly queues = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly server: ServerApi,
+    private readonly store: RoomStore,
+    private readonly log: Logger,
+    private readonly opts: MucOptions,
+    private readonly archive: ArchiveStore | null,
+  ) {}
+
+  // ---- entry points --------------------------------------------------------
+
+  /** A stanza for a service domain: handled in the room's queue; always claimed. */
+  handle(ev: RouteEvent): true {
+    const key = ev.to.bare;
+    const prev = this.queues.get(key) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.dispatch(ev))
+      .catch((e: unknown) => this.log.error(`muc: handling ${ev.stanza.toString().slice(0, 300)} failed`, e));
+    this.queues.set(key, next);
+    void next.then(() => {
+      if (this.queues.get(key) === next) this.queues.delete(key);
+    });
+    return true;
+  }
+
+  /** Resolves once every stanza queued so far has been handled (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+
+  /** A client session ended: it leaves every room it was in (§7.14). */
+  sessionClosed(full: string): void {
+    for (const room of this.rooms.values()) {
+      const o = room.occupantOf(full);
+      if (o === undefined) continue;
+      const jid = tryParseJid(full);
+      if (jid === null) continue;
+      const stanza = x('presence', { type: 'unavailable', from: full, to: `${room.jid}/${o.nick}` });
+      this.handle({ stanza, from: jid, to: tryParseJid(`${room.jid}/${o.nick}`)!, origin: null });
+    }
+  }
+
+  /** Rooms in memory (tests and admin). */
+  room(jid: string): Room | undefined {
+    return this.rooms.get(jid);
+  }
+
+  private async dispatch(ev: RouteEvent): Promise<void> {
+    const { stanza, to } = ev;
+    try {
+      if (to.local === '') return await this.toService(ev);
+      if (to.resource === '') {
+        if (stanza.name === 'iq') return await this.roomIq(ev);
+        if (stanza.name === 'message') return await this.roomMessage(ev);
+        if (stanza.attrs.type !== 'error') throw new StanzaError('jid-malformed', 'join a room as room@service/nick');
+        return;
+      }
+      if (stanza.name === 'presence') return await this.occupantPresence(ev);
+      if (stanza.name === 'message') return await this.privateMessage(ev);
+      return await this.occupantIq(ev);
+    } catch (e) {
+      const err = e instanceof StanzaError ? e : new StanzaError('internal-server-error');
+      if (!(e instanceof StanzaError)) this.log.error(`muc: ${stanza.toString().slice(0, 300)}`, e);
+      await this.reject(ev, err);
+    }
+  }
+
+  // ---- sending -------------------------------------------------------------
+
+  private async send(stanza: XmlElement): Promise<void> {
+    try {
+      await this.server.route(stanza);
+    } catch (e) {
+      this.log.warn(`muc: could not route ${stanza.toString().slice(0, 200)}`, e);
+    }
+  }
+
+  /** Error reply to a stanza, from the address it was sent to. */
+  private async reject(ev: RouteEvent, err: StanzaError): Promise<void> {
+    const s = ev.stanza;
+    if (s.attrs.type === 'error' || (s.name === 'iq' && s.attrs.type === 'result')) return;
+    const reply = errorReply(s, err);
+    reply.attrs.from = ev.to.full;
+    reply.attrs.to = ev.from.full;
+    if (s.name === 'presence') reply.children.unshift(x('x', { xmlns: NS_MUC }));
+    await this.send(reply);
+  }
+
+  private async iqResult(ev: RouteEvent, payload?: XmlElement): Promise<void> {
+    await this.send(x('iq', { type: 'result', id: ev.stanza.attrs.id, from: ev.to.full, to: ev.from.full }, payload));
+  }
+
+  private occupantJid(room: Room, nick: string): string {
+    return `${room.jid}/${nick}`;
+  }
+
+  /** The presence of `o` as `recipient` sees it. */
+  private presenceFor(room: Room, o: Occupant, recipient: Occupant | null, toFull: string, extra: PresenceExtra): XmlElement {
+    const self = recipient === o;
+    const base = extra.base ?? o.presence;
+    const p = x('presence', { from: this.occupantJid(room, o.nick), to: toFull, type: extra.type }, ...(extra.type === 'unavailable' && extra.base === undefined ? [] : relayedChildren(base)));
+    const showJid = self || room.config.whois === 'anyone' || (recipient !== null && recipient.role === 'moderator');
+    const realJid = self ? toFull : [...o.sessions.keys()][0];
+    const item = x('item', { affiliation: room.affiliation(o.bare), role: extra.type === 'unavailable' && extra.nick === undefined ? 'none' : o.role, jid: showJid ? realJid : undefined, nick: extra.nick });
+    if (extra.actor !== undefined) item.append(x('actor', { nick: extra.actor }));
+    if (extra.reason !== undefined) item.append(x('reason', null, extra.reason));
+    const ux = x('x', { xmlns: NS_MUC_USER }, item);
+    if (extra.destroy !== undefined) ux.append(extra.destroy.clone());
+    const codes = new Set(extra.codes ?? []);
+    if (self) {
+      codes.add(110);
+      for (const c of extra.selfCodes ?? []) codes.add(c);
+    }
+    for (const c of [...codes].sort((a, b) => a - b)) ux.append(x('status', { code: String(c) }));
+    p.append(ux);
+    return p;
+  }
+
+  /** Sends `o`'s presence to every occupant (and to `o`'s own sessions, also when `o` has just left). */
+  private async broadcastPresence(room: Room, o: Occupant, extra: PresenceExtra = {}): Promise<void> {
+    const recipients = [...room.occupants.values()];
+    if (!room.occupants.has(o.nick) || room.occupants.get(o.nick) !== o) recipients.push(o);
+    for (const r of recipients) {
+      for (const full of r.sessions.keys()) await this.send(this.presenceFor(room, o, r, full, extra));
+    }
+  }
+
+  /** A message from the room (status codes 104, 170…) to every occupant. */
+  private async roomNotice(room: Room, codes: number[]): Promise<void> {
+    for (const r of room.occupants.values()) {
+      for (const full of r.sessions.keys()) {
+        await this.send(x('message', { type: 'groupchat', from: room.jid, to: full, id: randomBytes(6).toString('hex') }, x('x', { xmlns: NS_MUC_USER }, ...codes.map((c) => x('status', { code: String(c) })))));
+      }
+    }
+  }
+
+  // ---- rooms ---------------------------------------------------------------
+
+  private configDefaults(partial: Partial<RoomConfig> = {}): RoomConfig {
+    return { ...defaultConfig(this.opts), ...partial };
+  }
+
+  private async getRoom(jid: string): Promise<Room | undefined> {
+    const inMemory = this.rooms.get(jid);
+    if (inMemory !== undefined) return inMemory;
+    const loaded = await this.store.load(jid, (c) => this.configDefaults(c));
+    if (loaded !== undefined) this.rooms.set(jid, loaded);
+    return loaded;
+  }
+
+  private async persist(room: Room): Promise<void> {
+    if (room.config.persistent && !room.locked) await this.store.save(this.serviceOf(room), room);
+  }
+
+  private serviceOf(room: Room): string {
+    return room.jid.slice(room.jid.indexOf('@') + 1);
+  }
+
+  /** Forgets a room that is neither persistent nor occupied. */
+  private async maybeDrop(room: Room): Promise<void> {
+    if (room.occupants.size > 0 || (room.config.persistent && !room.locked)) return;
+    this.rooms.delete(room.jid);
+    await this.store.remove(this.serviceOf(room), room.jid);
+  }
+
+  private mayCreate(from: Jid): boolean {
+    switch (this.opts.creation) {
+      case 'anyone':
+        return true;
+      case 'local':
+        return from.local !== '' && this.server.isLocalDomain(from.domain);
+      case 'admins':
+        return this.server.accounts.isAdmin(from.toBare());
+    }
+  }
+
+  // ---- the service domain --------------------------------------------------
+
+  private async toService(ev: RouteEvent): Promise<void> {
+    const { stanza } = ev;
+    if (stanza.name !== 'iq') {
+      if (stanza.name === 'message' && stanza.attrs.type !== 'error' && stanza.attrs.type !== 'groupchat' && stanza.attrs.type !== 'headline') throw mucError('service-unavailable');
+      return;
+    }
+    const type = stanza.attrs.type;
+    if (type !== 'get' && type !== 'set') return;
+    const payload = stanza.elements()[0];
+    if (payload === undefined || ev.to.resource !== '') throw mucError('service-unavailable');
+    const ns = payload.attrs.xmlns;
+    if (type === 'get' && ns === NS_DISCO_INFO && payload.name === 'query') {
+      if (payload.attrs.node !== undefined) throw mucError('item-not-found');
+      return this.iqResult(
+        ev,
+        x(
+          'query',
+          { xmlns: NS_DISCO_INFO },
+          x('identity', { category: 'conference', type: 'text', name: this.opts.name }),
+          ...[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_MUC_UNIQUE, NS_STABLE_ID].map((f) => x('feature', { var: f })),
+        ),
+      );
+    }
+    if (type === 'get' && ns === NS_DISCO_ITEMS && payload.name === 'query') {
+      if (payload.attrs.node !== undefined) throw mucError('item-not-found');
+      const items = new Map<string, string>();
+      for (const r of await this.store.listed(ev.to.domain)) if (r.public) items.set(r.jid, r.name);
+      for (const r of this.rooms.values()) {
+        if (this.serviceOf(r) !== ev.to.domain) continue;
+        if (r.config.public && !r.locked) items.set(r.jid, r.config.name);
+        else items.delete(r.jid);
+      }
+      return this.iqResult(ev, x('query', { xmlns: NS_DISCO_ITEMS }, ...[...items].map(([jid, name]) => x('item', { jid, name: name || undefined }))));
+    }
+    if (type === 'get' && ns === NS_MUC_UNIQUE && payload.name === 'unique') {
+      return this.iqResult(ev, x('unique', { xmlns: NS_MUC_UNIQUE }, randomBytes(12).toString('hex')));
+    }
+    throw mucError('service-unavailable');
+  }
+
+  // ---- presence: join, update, nick change, leave ---------------------------
+
+  private async occupantPresence(ev: RouteEvent): Promise<void> {
+    const { stanza, from, to } = ev;
+    const type = stanza.attrs.type;
+    if (type === 'error') {
+      // The occupant's client or server bounced something: treat it as gone (§7.2.? "ghost" removal, status 333 not sent).
+      const room = this.rooms.get(to.bare);
+      const o = room?.occupantOf(from.full);
+      if (room !== undefined && o !== undefined) await this.leave(room, o, from.full, x('presence', { type: 'unavailable' }), [333]);
+      return;
+    }
+    if (type !== undefined && type !== 'unavailable') return; // subscriptions and probes have no meaning for a room
+    const room = await this.getRoom(to.bare);
+    const o = room?.occupantOf(from.full);
+    if (type === 'unavailable') {
+      if (room !== undefined && o !== undefined) await this.leave(room, o, from.full, stanza, []);
+      return;
+    }
+    if (room !== undefined && o !== undefined) {
+      if (o.nick === to.resource) {
+        o.sessions.set(from.full, stanza);
+        o.presence = stanza;
+        return this.broadcastPresence(room, o);
+      }
+      return this.changeNick(ev, room, o);
+    }
+    return this.join(ev, room);
+  }
+
+  private async join(ev: RouteEvent, existing: Room | undefined): Promise<void> {
+    const { stanza, from, to } = ev;
+    const nick = to.resource;
+    const mucX = stanza.getChild('x', NS_MUC);
+    let room = existing;
+    let created = false;
+    if (room === undefined) {
+      if (!this.mayCreate(from)) throw new StanzaError('not-allowed', 'you may not create rooms on this service');
+      room = new Room(to.bare, this.configDefaults());
+      room.setAffiliation(from.bare, 'owner');
+      // §10.1.1: a room created by a MUC-aware client stays locked until configured; gc-1.0 clients get an instant room.
+      room.locked = mucX !== undefined;
+      this.rooms.set(room.jid, room);
+      created = true;
+    }
+    const aff = room.affiliation(from.bare);
+    if (room.locked && aff !== 'owner') throw new StanzaError('item-not-found', 'this room is being created');
+    if (aff === 'outcast') throw new StanzaError('forbidden', 'you are banned from this room');
+    const role = room.defaultRole(aff);
+    if (role === 'none') throw new StanzaError('registration-required', 'this room is members-only');
+    const same = room.occupants.get(nick);
+    if (same !== undefined && same.bare !== from.bare) throw new StanzaError('conflict', 'that nickname is in use');
+    if (room.config.password !== '' && aff !== 'owner' && (mucX?.getChildText('password') ?? '') !== room.config.password) {
+      throw new StanzaError('not-authorized', 'a password is required');
+    }
+    if (same === undefined && room.config.maxUsers > 0 && room.occupants.size >= room.config.maxUsers && affRank(aff) < affRank('admin')) {
+      throw new StanzaError('service-unavailable', 'the room is full', 'wait');
+    }
+    const o: Occupant = same ?? { nick, bare: from.bare, sessions: new Map(), presence: stanza, role };
+    room.addSession(o, from.full, stanza);
+    // Existing occupants to the newcomer, then the newcomer to everyone (§7.2.3), then history and subject.
+    const newcomer = same === undefined;
+    for (const other of room.occupants.values()) {
+      if (other === o) continue;
+      await this.send(this.presenceFor(room, other, o, from.full, {}));
+    }
+    const selfCodes: number[] = [];
+    if (room.config.whois === 'anyone') selfCodes.push(100);
+    if (room.config.archiving && this.archive !== null) selfCodes.push(170);
+    if (created) selfCodes.push(201);
+    if (newcomer) {
+      for (const r of room.occupants.values()) {
+        for (const full of r.sessions.keys()) await this.send(this.presenceFor(room, o, r, full, full === from.full ? { selfCodes } : {}));
+      }
+    } else {
+      await this.send(this.presenceFor(room, o, o, from.full, { selfCodes }));
+    }
+    await this.sendHistory(room, from.full, mucX?.getChild('history'));
+    const subjectFrom = room.subject.nick !== '' ? this.occupantJid(room, room.subject.nick) : room.jid;
+    await this.send(x('message', { type: 'groupchat', from: subjectFrom, to: from.full, id: randomBytes(6).toString('hex') }, x('subject', null, room.subject.text)));
+  }
+
+  private async sendHistory(room: Room, to: string, req: XmlElement | undefined): Promise<void> {
+    let entries = room.history;
+    if (req !== undefined) {
+      const num = (name: string): number | undefined => {
+        const v = req.attrs[name];
+        return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+      };
+      const maxStanzas = num('maxstanzas');
+      const seconds = num('seconds');
+      const sinceUs = req.attrs.since !== undefined ? parseDateTimeUs(req.attrs.since) : null;
+      const now = Date.now();
+      if (seconds !== undefined) entries = entries.filter((e) => e.ms >= now - seconds * 1000);
+      if (sinceUs !== null) entries = entries.filter((e) => e.ms * 1000 > sinceUs);
+      if (maxStanzas !== undefined) entries = maxStanzas === 0 ? [] : entries.slice(-maxStanzas);
+      const maxChars = num('maxchars');
+      if (maxChars !== undefined) {
+        let total = 0;
+        const kept = [];
+        for (let i = entries.length - 1; i >= 0; i--) {
+          total += entries[i]!.stanza.toString().length;
+          if (total > maxChars) break;
+          kept.unshift(entries[i]!);
+        }
+        entries = kept;
+      }
+    }
+    for (const e of entries) {
+      const m = e.stanza.clone();
+      m.attrs.to = to;
+      m.append(x('delay', { xmlns: NS_DELAY, from: room.jid, stamp: formatDateTime(e.ms) }));
+      await this.send(m);
+    }
+  }
+
+  private async changeNick(ev: RouteEvent, room: Room, o: Occupant): Promise<void> {
+    const nick = ev.to.resource;
+    const taken = room.occupants.get(nick);
+    if (taken !== undefined) throw new StanzaError('conflict', 'that nickname is in use');
+    if (o.sessions.size > 1) throw new StanzaError('not-acceptable', 'change the nickname from one client only while several are joined');
+    // §7.6: unavailable from the old nick with 303, available from the new one.
+    await this.broadcastPresence(room, o, { type: 'unavailable', codes: [303], nick, base: o.presence });
+    room.removeOccupant(o);
+    const old = o.nick;
+    o.nick = nick;
+    room.addSession(o, ev.from.full, ev.stanza);
+    if (room.subject.nick === old) room.subject = { ...room.subject, nick };
+    await this.broadcastPresence(room, o);
+  }
+
+  private async leave(room: Room, o: Occupant, full: string, stanza: XmlElement, codes: number[]): Promise<void> {
+    const last = room.removeSession(o, full);
+    const unavailable = x('presence', { type: 'unavailable' }, ...relayedChildren(stanza));
+    if (!last) {
+      // Only that client leaves: it hears its own unavailable.
+      await this.send(this.presenceFor(room, o, o, full, { type: 'unavailable', base: unavailable, codes }));
+      return;
+    }
+    await this.broadcastPresence(room, o, { type: 'unavailable', base: unavailable, codes });
+    await this.send(this.presenceFor(room, o, o, full, { type: 'unavailable', base: unavailable, codes }));
+    await this.maybeDrop(room);
+  }
+
+  /** Removes an occupant for a reason the room decides (kick 307, ban 301, affiliation 321, members-only 322). */
+  private async expel(room: Room, o: Occupant, code: number, actor: string | undefined, reason: string | undefined): Promise<void> {
+    room.removeOccupant(o);
+    o.role = 'none';
+    await this.broadcastPresence(room, o, { type: 'unavailable', codes: [code], actor, reason });
+  }
+
+  // ---- messages ------------------------------------------------------------
+
+  private async roomMessage(ev: RouteEvent): Promise<void> {
+    const { stanza, from } = ev;
+    const type = stanza.attrs.type ?? 'normal';
+    if (type === 'error') return;
+    const room = await this.getRoom(ev.to.bare);
+    if (room === undefined || (room.locked && room.affiliation(from.bare) !== 'owner')) throw new StanzaError('item-not-found', 'no such room');
+    const o = room.occupantOf(from.full);
+    if (type !== 'groupchat') {
+      const ux = stanza.getChild('x', NS_MUC_USER);
+      if (ux !== undefined) return this.invitations(room, o, from, ux);
+      throw new StanzaError('not-acceptable', 'send groupchat messages to the room');
+    }
+    if (o === undefined) throw new StanzaError('not-acceptable', 'you are not in this room');
+    if (o.role === 'visitor') throw new StanzaError('forbidden', 'visitors have no voice in this room');
+    const subject = stanza.getChild('subject');
+    if (subject !== undefined && stanza.getChild('body') === undefined) {
+      if (!room.config.changeSubject && o.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators may change the subject');
+      room.subject = { text: subject.getText(), nick: o.nick };
+      await this.persist(room);
+    }
+    const out = x('message', { ...stanza.attrs, from: this.occupantJid(room, o.nick), to: undefined, xmlns: undefined });
+    for (const c of stanza.children) {
+      if (typeof c !== 'string' && c.name === 'stanza-id' && c.attrs.xmlns === NS_SID) continue; // only ours are trusted
+      out.append(typeof c === 'string' ? c : c.clone());
+    }
+    const hasBody = stanza.getChild('body') !== undefined;
+    if (hasBody && room.config.archiving && this.archive !== null) {
+      const id = await this.archive.append(room.jid, { with: o.bare, peer: this.occupantJid(room, o.nick), dir: 'in', xml: out.toString() });
+      out.append(x('stanza-id', { xmlns: NS_SID, by: room.jid, id }));
+    }
+    if (hasBody) room.addHistory(out, o.nick);
+    for (const r of room.occupants.values()) {
+      for (const full of r.sessions.keys()) {
+        const copy = out.clone();
+        copy.attrs.to = full;
+        await this.send(copy);
+      }
+    }
+  }
+
+  /** §7.8.2 mediated invitations and §7.8.3 declines. */
+  private async invitations(room: Room, o: Occupant | undefined, from: Jid, ux: XmlElement): Promise<void> {
+    for (const decline of ux.getChildren('decline')) {
+      const to = tryParseJid(decline.attrs.to);
+      if (to === null) throw new StanzaError('jid-malformed', 'decline needs a to');
+      const reason = decline.getChildText('reason');
+      await this.send(x('message', { from: room.jid, to: to.full }, x('x', { xmlns: NS_MUC_USER }, x('decline', { from: from.bare }, reason !== undefined ? x('reason', null, reason) : undefined))));
+    }
+    const invites = ux.getChildren('invite');
+    if (invites.length === 0) return;
+    if (o === undefined) throw new StanzaError('not-acceptable', 'join the room before inviting');
+    const aff = room.affiliation(from.bare);
+    const privileged = affRank(aff) >= affRank('admin');
+    if (room.config.membersOnly && !privileged && !room.config.allowInvites) throw new StanzaError('forbidden', 'only admins may invite to this room');
+    for (const invite of invites) {
+      const to = tryParseJid(invite.attrs.to);
+      if (to === null) throw new StanzaError('jid-malformed', 'invite needs a to');
+      if (room.config.membersOnly && room.affiliation(to.bare) === 'none') {
+        room.setAffiliation(to.bare, 'member');
+        if (room.config.persistent) await this.store.saveAffiliation(room, to.bare, 'member');
+      }
+      const reason = invite.getChildText('reason');
+      const out = x('x', { xmlns: NS_MUC_USER }, x('invite', { from: from.full }, reason !== undefined ? x('reason', null, reason) : undefined));
+      if (room.config.password !== '') out.append(x('password', null, room.config.password));
+      await this.send(
+        x('message', { from: room.jid, to: to.full, id: randomBytes(6).toString('hex') }, out, x('body', null, `${from.bare} invites you to the room ${room.jid}${reason ? `: ${reason}` : ''}`)),
+      );
+    }
+  }
+
+  private async privateMessage(ev: RouteEvent): Promise<void> {
+    const { stanza, from, to } = ev;
+    const type = stanza.attrs.type ?? 'normal';
+    const room = this.rooms.get(to.bare);
+    const o = room?.occupantOf(from.full);
+    if (type === 'error') return;
+    if (room === undefined || o === undefined) throw new StanzaError('not-acceptable', 'you are not in this room');
+    if (type === 'groupchat') throw new StanzaError('bad-request', 'private messages cannot be of type groupchat');
+    const target = room.occupants.get(to.resource);
+    if (target === undefined) throw new StanzaError('item-not-found', 'no occupant with that nickname');
+    const pm = room.config.allowPm;
+    if (pm === 'none' || (pm === 'moderators' && o.role !== 'moderator') || (pm === 'participants' && o.role === 'visitor')) throw new StanzaError('forbidden', 'private messages are not allowed here');
+    for (const full of target.sessions.keys()) {
+      const copy = x('message', { ...stanza.attrs, xmlns: undefined, from: this.occupantJid(room, o.nick), to: full }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone())));
+      if (copy.getChild('x', NS_MUC_USER) === undefined) copy.append(x('x', { xmlns: NS_MUC_USER }));
+      await this.send(copy);
+    }
+  }
+
+  // ---- iq to an occupant ---------------------------------------------------
+
+  private async occupantIq(ev: RouteEvent): Promise<void> {
+    const { stanza, from, to } = ev;
+    const type = stanza.attrs.type;
+    const room = this.rooms.get(to.bare);
+    const target = room?.occupants.get(to.resource);
+    if (type === 'result' || type === 'error') {
+      // A reply from an occupant to another (forwarded earlier): it goes back under the occupant JIDs.
+      if (room === undefined || target === undefined) return;
+      const sender = room.occupantOf(from.full) ?? room.occupantByBare(from.bare);
+      if (sender === undefined) return;
+      const full = [...target.sessions.keys()][0]!;
+      await this.send(x('iq', { ...stanza.attrs, xmlns: undefined, from: this.occupantJid(room, sender.nick), to: full }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone()))));
+      return;
+    }
+    const payload = stanza.elements()[0];
+    const sender = room?.occupantOf(from.full);
+    if (room === undefined || sender === undefined) {
+      // XEP-0410: a client that is not joined learns it from not-acceptable; §6.7: other requests are bad-request.
+      if (payload?.name === 'ping' && payload.attrs.xmlns === NS_PING) throw new StanzaError('not-acceptable', 'you are not joined to this room');
+      throw new StanzaError('bad-request', 'only occupants may send requests to occupants');
+    }
+    // XEP-0410 self-ping: answered by the room.
+    if (payload?.name === 'ping' && payload.attrs.xmlns === NS_PING && sender.nick === to.resource) return this.iqResult(ev);
+    if (target === undefined) throw new StanzaError('item-not-found', 'no occupant with that nickname');
+    // vCards are the account's (XEP-0153 avatars in rooms): asked of the bare JID.
+    const isVcard = payload?.name === 'vCard' && payload.attrs.xmlns === NS_VCARD;
+    const dest = isVcard ? target.bare : [...target.sessions.keys()][0]!;
+    await this.send(x('iq', { ...stanza.attrs, xmlns: undefined, from: this.occupantJid(room, sender.nick), to: dest }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone()))));
+  }
+
+  // ---- iq to the room ------------------------------------------------------
+
+  private async roomIq(ev: RouteEvent): Promise<void> {
+    const { stanza, from } = ev;
+    const type = stanza.attrs.type;
+    if (type !== 'get' && type !== 'set') return;
+    const payload = stanza.elements()[0];
+    if (payload === undefined || stanza.elements().length !== 1) throw new StanzaError('bad-request', 'an iq carries exactly one child');
+    const ns = payload.attrs.xmlns;
+    const room = await this.getRoom(ev.to.bare);
+    const aff = room?.affiliation(from.bare) ?? 'none';
+    if (room === undefined || (room.locked && aff !== 'owner')) throw new StanzaError('item-not-found', 'no such room');
+    const o = room.occupantOf(from.full);
+    const key = `${type} ${ns} ${payload.name}`;
+    switch (key) {
+      case `get ${NS_DISCO_INFO} query`:
+        if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+        return this.iqResult(ev, this.roomInfo(room));
+      case `get ${NS_DISCO_ITEMS} query`: {
+        if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+        // §6.5: occupants may be listed; not for hidden rooms to outsiders.
+        const visible = o !== undefined || room.config.public;
+        const items = visible ? [...room.occupants.keys()].map((n) => x('item', { jid: this.occupantJid(room, n), name: n })) : [];
+        return this.iqResult(ev, x('query', { xmlns: NS_DISCO_ITEMS }, ...items));
+      }
+      case `get ${NS_PING} ping`:
+        return this.iqResult(ev);
+      case `get ${NS_MUC_OWNER} query`:
+        if (aff !== 'owner') throw new StanzaError('forbidden', 'only owners may configure the room');
+        return this.iqResult(ev, x('query', { xmlns: NS_MUC_OWNER }, configForm(room.config, { archivingAvailable: this.archive !== null, maxHistoryLength: this.opts.maxHistoryLength })));
+      case `set ${NS_MUC_OWNER} query`:
+        if (aff !== 'owner') throw new StanzaError('forbidden', 'only owners may configure the room');
+        return this.ownerSet(ev, room, payload);
+      case `get ${NS_MUC_ADMIN} query`:
+        return this.iqResult(ev, this.adminGet(room, aff, o, payload));
+      case `set ${NS_MUC_ADMIN} query`:
+        await this.adminSet(room, from, aff, o, payload);
+        return this.iqResult(ev);
+      case `set ${NS_MAM} query`:
+        return this.mamQuery(ev, room, aff, o, payload);
+      default:
+        throw new StanzaError('service-unavailable');
+    }
+  }
+
+  private roomInfo(room: Room): XmlElement {
+    const features = [NS_MUC, NS_STABLE_ID, ...roomFeatures(room.config)];
+    if (room.config.archiving && this.archive !== null) features.push(NS_MAM, NS_SID);
+    return x(
+      'query',
+      { xmlns: NS_DISCO_INFO },
+      x('identity', { category: 'conference', type: 'text', name: room.config.name || room.jid.slice(0, room.jid.indexOf('@')) }),
+      ...[NS_DISCO_INFO, ...features].map((f) => x('feature', { var: f })),
+      roomInfoForm(room.config, room.occupants.size, room.subject.text),
+    );
+  }
+
+  // ---- owner: configuration and destruction ---------------------------------
+
+  private async ownerSet(ev: RouteEvent, room: Room, payload: XmlElement): Promise<void> {
+    const destroy = payload.getChild('destroy');
+    if (destroy !== undefined) {
+      await this.iqResult(ev);
+      return this.destroy(room, destroy);
+    }
+    const formEl = payload.getChild('x', NS_DATA);
+    if (formEl === undefined) throw new StanzaError('bad-request', 'expected a data form or destroy');
+    let form;
+    try {
+      form = parseForm(formEl);
+    } catch (e) {
+      throw new StanzaError('bad-request', e instanceof DataFormError ? e.message : 'bad form');
+    }
+    if (form.type === 'cancel') {
+      await this.iqResult(ev);
+      // §10.1.3: cancelling the initial configuration destroys the room.
+      if (room.locked) await this.destroy(room, x('destroy'));
+      return;
+    }
+    if (form.type !== 'submit') throw new StanzaError('bad-request', 'submit the form');
+    const before = room.config;
+    const next = applyConfigForm(before, form, { maxHistoryLength: this.opts.maxHistoryLength });
+    const wasLocked = room.locked;
+    room.config = next;
+    room.locked = false;
+    if (room.history.length > next.historyLength) room.history.splice(0, room.history.length - next.historyLength);
+    if (next.persistent) await this.store.save(this.serviceOf(room), room);
+    else if (before.persistent) await this.store.remove(this.serviceOf(room), room.jid);
+    await this.iqResult(ev);
+    if (!wasLocked) {
+      // §10.2.1: occupants hear that the configuration changed, with what matters for their privacy.
+      const codes = [104];
+      if (before.whois !== next.whois) codes.push(next.whois === 'anyone' ? 172 : 173);
+      if (before.archiving !== next.archiving && this.archive !== null) codes.push(next.archiving ? 170 : 171);
+      await this.roomNotice(room, codes);
+    }
+    if (next.membersOnly && !before.membersOnly) {
+      for (const o of [...room.occupants.values()]) if (affRank(room.affiliation(o.bare)) < affRank('member')) await this.expel(room, o, 322, undefined, undefined);
+    }
+    if (next.moderated !== before.moderated) {
+      for (const o of room.occupants.values()) {
+        const role = room.defaultRole(room.affiliation(o.bare));
+        if (o.role !== role && o.role !== 'moderator') {
+          o.role = role;
+          await this.broadcastPresence(room, o);
+        }
+      }
+    }
+    await this.maybeDrop(room);
+  }
+
+  private async destroy(room: Room, destroy: XmlElement): Promise<void> {
+    const d = x('destroy', { jid: destroy.attrs.jid });
+    const reason = destroy.getChildText('reason');
+    if (reason !== undefined) d.append(x('reason', null, reason));
+    const password = destroy.getChildText('password');
+    if (password !== undefined) d.append(x('password', null, password));
+    for (const o of [...room.occupants.values()]) {
+      room.removeOccupant(o);
+      for (const full of o.sessions.keys()) {
+        await this.send(
+          x('presence', { type: 'unavailable', from: this.occupantJid(room, o.nick), to: full }, x('x', { xmlns: NS_MUC_USER }, x('item', { affiliation: 'none', role: 'none' }), d.clone(), x('status', { code: '110' }))),
+        );
+      }
+    }
+    this.rooms.delete(room.jid);
+    await this.store.remove(this.serviceOf(room), room.jid);
+    if (this.archive !== null) await this.archive.deleteAll(room.jid);
+  }
+
+  // ---- admin: roles and affiliations ----------------------------------------
+
+  private adminGet(room: Room, aff: Affiliation, o: Occupant | undefined, payload: XmlElement): XmlElement {
+    const item = payload.getChild('item');
+    if (item === undefined) throw new StanzaError('bad-request', 'which list?');
+    const wantAff = item.attrs.affiliation;
+    const wantRole = item.attrs.role;
+    const out = x('query', { xmlns: NS_MUC_ADMIN });
+    if (wantAff !== undefined) {
+      if (!AFFILIATIONS.has(wantAff) || wantAff === 'none') throw new StanzaError('bad-request', 'unknown affiliation');
+      if (affRank(aff) < affRank('admin') && !(wantAff === 'member' && room.config.membersOnly && aff === 'member')) throw new StanzaError('forbidden', 'only admins may see affiliation lists');
+      for (const [jid, a] of room.affiliations) {
+        if (a !== wantAff) continue;
+        const present = room.occupantByBare(jid);
+        out.append(x('item', { affiliation: a, jid, nick: present?.nick, role: present?.role }));
+      }
+      return out;
+    }
+    if (wantRole !== undefined) {
+      if (!ROLES.has(wantRole) || wantRole === 'none') throw new StanzaError('bad-request', 'unknown role');
+      if (o === undefined || o.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators may see role lists');
+      for (const occ of room.occupants.values()) {
+        if (occ.role === wantRole) out.append(x('item', { role: occ.role, nick: occ.nick, affiliation: room.affiliation(occ.bare), jid: [...occ.sessions.keys()][0] }));
+      }
+      return out;
+    }
+    throw new StanzaError('bad-request', 'give an affiliation or a role');
+  }
+
+  private async adminSet(room: Room, from: Jid, aff: Affiliation, actor: Occupant | undefined, payload: XmlElement): Promise<void> {
+    const items = payload.getChildren('item');
+    if (items.length === 0) throw new StanzaError('bad-request', 'no item');
+    // Checked as a whole first (§9: a batch is applied entirely or not at all).
+    type Change = { kind: 'role'; target: Occupant; role: Role; reason?: string } | { kind: 'aff'; jid: string; aff: Affiliation; reason?: string };
+    const changes: Change[] = [];
+    const affs = new Map(room.affiliations);
+    for (const item of items) {
+      const reason = item.getChildText('reason');
+      if (item.attrs.role !== undefined && item.attrs.affiliation === undefined) {
+        const role = item.attrs.role;
+        if (!ROLES.has(role)) throw new StanzaError('bad-request', 'unknown role');
+        const target = item.attrs.nick !== undefined ? room.occupants.get(item.attrs.nick) : undefined;
+        if (target === undefined) throw new StanzaError('item-not-found', 'no occupant with that nickname');
+        if (actor === undefined || actor.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators may change roles');
+        const targetAff = room.affiliation(target.bare);
+        if (role === 'moderator' || target.role === 'moderator') {
+          if (affRank(aff) < affRank('admin')) throw new StanzaError('not-allowed', 'only admins may grant or revoke moderation');
+        }
+        if (role !== 'moderator' && affRank(targetAff) >= affRank('admin')) throw new StanzaError('not-allowed', 'admins and owners keep their role');
+        if (affRank(targetAff) > affRank(aff)) throw new StanzaError('not-allowed', 'that occupant outranks you');
+        changes.push({ kind: 'role', target, role: role as Role, reason });
+        continue;
+      }
+      const a = item.attrs.affiliation;
+      if (a === undefined || !AFFILIATIONS.has(a)) throw new StanzaError('bad-request', 'give a role or an affiliation');
+      let jid: string | undefined;
+      if (item.attrs.jid !== undefined) {
+        const j = tryParseJid(item.attrs.jid);
+        if (j === null) throw new StanzaError('jid-malformed');
+        jid = j.bare;
+      } else if (item.attrs.nick !== undefined) jid = room.occupants.get(item.attrs.nick)?.bare;
+      if (jid === undefined) throw new StanzaError('item-not-found', 'no such user');
+      const current = affs.get(jid) ?? 'none';
+      if (affRank(aff) < affRank('admin')) throw new StanzaError('forbidden', 'only admins may change affiliations');
+      if (aff !== 'owner' && (a === 'owner' || a === 'admin' || current === 'owner' || current === 'admin')) throw new StanzaError('not-allowed', 'only owners may change admins and owners');
+      if (a === 'none') affs.delete(jid);
+      else affs.set(jid, a as Affiliation);
+      changes.push({ kind: 'aff', jid, aff: a as Affiliation, reason });
+    }
+    if (![...affs.values()].includes('owner')) throw new StanzaError('conflict', 'a room keeps at least one owner');
+    const actorNick = actor?.nick;
+    for (const c of changes) {
+      if (c.kind === 'role') {
+        if (!room.occupants.has(c.target.nick)) continue;
+        if (c.role === 'none') await this.expel(room, c.target, 307, actorNick, c.reason);
+        else {
+          c.target.role = c.role;
+          await this.broadcastPresence(room, c.target, { actor: actorNick, reason: c.reason });
+        }
+        continue;
+      }
+      room.setAffiliation(c.jid, c.aff);
+      if (room.config.persistent) await this.store.saveAffiliation(room, c.jid, c.aff);
+      const present = room.occupantByBare(c.jid);
+      if (present === undefined) continue;
+      if (c.aff === 'outcast') await this.expel(room, present, 301, actorNick, c.reason);
+      else if (room.defaultRole(c.aff) === 'none') await this.expel(room, present, 321, actorNick, c.reason);
+      else {
+        present.role = room.defaultRole(c.aff);
+        await this.broadcastPresence(room, present, { actor: actorNick, reason: c.reason });
+      }
+    }
+    void from;
+  }
+
+  // ---- XEP-0313 on the room -------------------------------------------------
+
+  private async mamQuery(ev: RouteEvent, room: Room, aff: Affiliation, o: Occupant | undefined, payload: XmlElement): Promise<void> {
+    const archive = this.archive;
+    if (archive === null || !room.config.archiving) throw new StanzaError('service-unavailable', 'this room is not archived');
+    const open = room.config.public && !room.config.membersOnly && room.config.password === '';
+    if (aff === 'outcast' || (o === undefined && !open && affRank(aff) < affRank('member'))) throw new StanzaError('forbidden', 'only occupants and members may read this archive');
+    const q = parseQuery(payload, { defaultPageSize: this.opts.defaultPageSize, maxPageSize: this.opts.maxPageSize });
+    if (q.with !== undefined || q.ids !== undefined) throw new StanzaError('feature-not-implemented', 'room archives are not filtered by with or ids');
+    for (const id of q.referencedIds) if ((await archive.get(room.jid, id)) === undefined) throw new StanzaError('item-not-found', `no message '${id}' in this archive`);
+    const page = await archive.page(room.jid, { with: undefined, peer: undefined, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward });
+    const items: ArchivedMessage[] = q.backward ? page.items.reverse() : page.items;
+    for (const m of q.flip ? [...items].reverse() : items) {
+      const original = parseXml(m.xml);
+      original.attrs.xmlns = 'jabber:client';
+      await this.send(
+        x(
+          'message',
+          { id: randomBytes(6).toString('hex'), from: room.jid, to: ev.from.full },
+          x('result', { xmlns: NS_MAM, queryid: q.queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, x('delay', { xmlns: NS_DELAY, stamp: formatDateTime(m.ts) }), original)),
+        ),
+      );
+    }
+    const set = x('set', { xmlns: NS_RSM });
+    if (items.length > 0) set.append(x('first', null, items[0]!.id), x('last', null, items[items.length - 1]!.id));
+    await this.iqResult(ev, x('fin', { xmlns: NS_MAM, complete: page.complete ? 'true' : 'false', stable: 'true' }, set));
+  }
+}

@@ -1,0 +1,64 @@
+import type { Table, TableSpec } from '../../../storage/wide-column.js';
+import type { RoomConfig } from './config.js';
+import { AFFILIATIONS, Room, type Affiliation, type StoredRoom } from './room.js';
+
+export const ROOMS = 'muc_rooms';
+export const AFFILIATIONS_TABLE = 'muc_affiliations';
+export const ROOM_LIST = 'muc_room_list';
+
+export const MUC_TABLES: TableSpec[] = [
+  { name: ROOMS, description: "XEP-0045 persistent rooms: pk = room JID, sk = 'room', value = JSON configuration, subject, creation time." },
+  { name: AFFILIATIONS_TABLE, description: 'XEP-0045 affiliations of persistent rooms: pk = room JID, sk = user bare JID, value = owner|admin|member|outcast.' },
+  { name: ROOM_LIST, description: "XEP-0045 persistent rooms per service: pk = service domain, sk = room JID, value = JSON { name, public } for disco#items." },
+];
+
+const ROOM_SK = 'room';
+
+export interface ListedRoom {
+  jid: string;
+  name: string;
+  public: boolean;
+}
+
+/** Persistent rooms and their affiliations in three tables; temporary rooms are never written. */
+export class RoomStore {
+  constructor(
+    private readonly rooms: Table,
+    private readonly affiliations: Table,
+    private readonly list: Table,
+  ) {}
+
+  async load(jid: string, withDefaults: (c: Partial<RoomConfig>) => RoomConfig): Promise<Room | undefined> {
+    const stored = await this.rooms.getJson<StoredRoom>(jid, ROOM_SK);
+    if (stored === undefined) return undefined;
+    const room = new Room(jid, withDefaults(stored.config), stored.subject, stored.createdMs);
+    for (const row of await this.affiliations.range(jid)) {
+      if (AFFILIATIONS.has(row.value) && row.value !== 'none') room.affiliations.set(row.sk, row.value as Affiliation);
+    }
+    return room;
+  }
+
+  /** Writes configuration, subject and every affiliation of a persistent room. */
+  async save(service: string, room: Room): Promise<void> {
+    await this.rooms.putJson(room.jid, ROOM_SK, room.toStored());
+    await this.list.putJson(service, room.jid, { name: room.config.name, public: room.config.public });
+    const stored = new Map((await this.affiliations.range(room.jid)).map((r) => [r.sk, r.value]));
+    for (const [bare, a] of room.affiliations) if (stored.get(bare) !== a) await this.affiliations.put(room.jid, bare, a);
+    for (const bare of stored.keys()) if (!room.affiliations.has(bare)) await this.affiliations.delete(room.jid, bare);
+  }
+
+  async saveAffiliation(room: Room, bare: string, a: Affiliation): Promise<void> {
+    if (a === 'none') await this.affiliations.delete(room.jid, bare);
+    else await this.affiliations.put(room.jid, bare, a);
+  }
+
+  async remove(service: string, jid: string): Promise<void> {
+    await this.rooms.delete(jid, ROOM_SK);
+    await this.affiliations.deletePartition(jid);
+    await this.list.delete(service, jid);
+  }
+
+  async listed(service: string): Promise<ListedRoom[]> {
+    return (await this.list.range(service)).map((r) => ({ jid: r.sk, ...(JSON.parse(r.value) as { name: string; public: boolean }) }));
+  }
+}
