@@ -1,9 +1,11 @@
 /**
  * One-to-one chat, amoc-style: pairs of connected users exchange type='chat'
- * messages to bare JIDs; each body carries the scheduled send time and the
- * receiver computes delivery latency. Scheduled (not actual) send time is
- * used so a stalled generator or server cannot hide latency (no coordinated
- * omission). Rates are total messages/s over all pairs, rising in steps; a
+ * messages to bare JIDs; each body carries the moment it was written to the
+ * socket and the receiver computes delivery latency. Writes never block (a
+ * slow server shows up as buffered, hence late, messages), so the only delay
+ * this leaves out is the generator's own scheduling lag behind the target
+ * rate; that is reported separately as "generator lag" so a starved
+ * generator cannot pass for a slow server, nor hide. Rates are total messages/s over all pairs, rising in steps; a
  * step passes when nothing is lost and p99 < the target; a step that fails
  * on latency alone is retried once after a pause, then the ramp stops.
  */

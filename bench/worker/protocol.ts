@@ -43,9 +43,9 @@ export interface RegisterResult {
 export interface ChatResult {
   sent: number;
   received: number;
-  /** Delivery latencies (ms) measured from the scheduled send time carried in the body. */
+  /** Delivery latencies (ms) from the send time carried in the body to arrival. */
   latencyMs: Float64Array;
-  /** Largest delay between a message's scheduled and actual send: the generator's own lag. */
+  /** Largest delay between a message's scheduled and actual send: the generator's own lag, reported apart. */
   maxSendLagMs: number;
   errors: string[];
 }

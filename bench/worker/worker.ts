@@ -145,7 +145,7 @@ async function chat(command: Extract<Command, { kind: 'chat' }>): Promise<ChatRe
         const [from, to] = forward ? pair : [pair[1], pair[0]];
         const scheduledAt = started + sent * intervalMs;
         maxSendLagMs = Math.max(maxSendLagMs, now - scheduledAt);
-        sessions.get(from)!.send(`<message to='${jids.get(to)}' type='chat'><body>${step} ${scheduledAt}</body></message>`);
+        sessions.get(from)!.send(`<message to='${jids.get(to)}' type='chat'><body>${step} ${now}</body></message>`);
         sent++;
       }
       if (sent >= total) resolve();
