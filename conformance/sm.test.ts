@@ -10,11 +10,12 @@ import { expect } from 'chai';
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { startSori, type SoriProcess } from './support/server.js';
+import { client as xmppClient } from '@xmpp/client';
 import { connectTcp, withTimeout, xml, type Element, type XmppSession } from './support/clients.js';
 
 /** The parts of @xmpp/client 0.14 this test reaches into (not in the shared type stub). */
 interface SmInternals {
-  streamManagement: EventEmitter & { id: string; enabled: boolean; inbound: number };
+  streamManagement: EventEmitter & { id: string; enabled: boolean; inbound: number; outbound: number; outbound_q: unknown[] };
   socket: { socket: Socket | null } | null;
   reconnect: { reconnect(): Promise<void> };
   /** Milliseconds @xmpp/connection waits for stream headers and replies (2000 by default: too short on a loaded test machine). */
@@ -94,6 +95,40 @@ describe('XEP-0198 stream management and XEP-0352 CSI end to end (@xmpp/client o
       // The server's count matched the client's: the stream is still usable (no handled-count-too-high).
       await b.xmpp.iqCaller.get(xml('ping', { xmlns: 'urn:xmpp:ping' }), undefined, 10_000);
       expect(b.xmpp.status).to.equal('online');
+    });
+
+    it('a <resume/> while the old connection is still open takes the session over and closes the old stream with conflict', async () => {
+      const a = keep(await connectTcp(server, alice));
+      const b = keep(await smOnline(server, bob));
+      const sm = internals(b).streamManagement;
+      await a.xmpp.send(xml('message', { to: 'bob@localhost/phone', type: 'chat' }, xml('body', {}, 'before takeover')));
+      await b.waitFor((el) => bodyOf(el) === 'before takeover', 10_000, 'first message');
+      const oldErrors: string[] = [];
+      b.xmpp.on('error', (e: Error & { condition?: string }) => oldErrors.push(e.condition ?? e.message));
+
+      // A second client that knows the session id, as the same app would after a network switch.
+      const b2 = xmppClient({ service: `xmpp://${server.host}:${server.port}`, domain: server.domain, username: bob.username, password: bob.password, resource: bob.resource });
+      b2.reconnect.stop();
+      b2.on('error', () => undefined);
+      const received: Element[] = [];
+      b2.on('stanza', (el: Element) => received.push(el));
+      const sm2 = (b2 as unknown as SmInternals).streamManagement;
+      // Its counters continue the old connection's (what the app would have persisted).
+      sm2.id = sm.id;
+      sm2.inbound = sm.inbound;
+      sm2.outbound = sm.outbound;
+      sm2.outbound_q = [...sm.outbound_q];
+      const resumed = new Promise<void>((ok) => sm2.once('resumed', () => ok()));
+      open.push({ xmpp: b2, jid: '', received, waitFor: () => Promise.reject(new Error('unused')), stop: async () => void (await b2.stop().catch(() => undefined)) });
+      // start() waits for 'online', which @xmpp/client 0.14 does not emit after a resumption: wait for 'resumed'.
+      void b2.start().catch(() => undefined);
+      await withTimeout(resumed, 15_000, 'takeover by resumption');
+
+      await until(() => b.xmpp.status === 'disconnect' || b.xmpp.status === 'offline', 'old connection closed');
+      expect(oldErrors).to.include('conflict');
+      await a.xmpp.send(xml('message', { to: 'bob@localhost/phone', type: 'chat' }, xml('body', {}, 'after takeover')));
+      await until(() => received.some((el) => bodyOf(el) === 'after takeover'), 'message on the new connection');
+      expect(b.received.filter((el) => bodyOf(el) === 'after takeover')).to.have.length(0);
     });
 
     it('an inactive client gets no presence updates until active, but a chat message at once', async () => {
