@@ -1,7 +1,7 @@
 /**
- * Serialises work per key inside one process. LevelDB has no conditional
- * write, so ifNotExists / ifValue are a read then a write; every write to a
- * key goes through its lock so that pair cannot interleave with another write.
+ * Serialises work per key inside one process: LevelDB's read-then-write
+ * conditional puts, and modules' read-modify-write cycles on one account's
+ * rows (roster, PEP nodes).
  */
 export class KeyLocks {
   private readonly tails = new Map<string, Promise<void>>();

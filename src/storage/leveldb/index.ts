@@ -18,7 +18,7 @@ import {
 } from '../wide-column.js';
 import { expiresAtFor, isExpired } from '../ttl.js';
 import { decodeRowKey, partitionPrefix, prefixBounds, rowKey, tableBounds, withSortKey } from './key-codec.js';
-import { KeyLocks } from './key-lock.js';
+import { KeyLocks } from '../../util/key-locks.js';
 
 export interface LevelStoreOptions {
   /** How often expired rows are deleted from disk (they are hidden from reads at once). Default 10 minutes. */

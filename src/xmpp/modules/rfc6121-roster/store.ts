@@ -1,4 +1,5 @@
 import type { Table } from '../../../storage/wide-column.js';
+import { KeyLocks } from '../../../util/key-locks.js';
 
 export type Subscription = 'none' | 'to' | 'from' | 'both';
 
@@ -22,7 +23,7 @@ const VERSION_SK = 'version';
  * roster versioning, and pending inbound subscription requests.
  */
 export class RosterStore {
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyLocks();
 
   constructor(
     private readonly items: Table,
@@ -31,17 +32,10 @@ export class RosterStore {
   ) {}
 
   /** Serialises read-modify-write cycles per account. */
-  async withLock<T>(owner: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(owner) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(owner, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(owner) === tail) this.locks.delete(owner);
-    }
+  withLock<T>(owner: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.with([owner], fn);
   }
+
 
   async all(owner: string): Promise<RosterItem[]> {
     const rows = await this.items.range(owner);

@@ -1,5 +1,6 @@
 import { prefixRange, type Table } from '../../../storage/wide-column.js';
 import type { NodeConfig } from './config.js';
+import { KeyLocks } from '../../../util/key-locks.js';
 
 /** One published item as stored: its id and the payload's XML. */
 export interface StoredItem {
@@ -25,7 +26,7 @@ const SEQ_WIDTH = 20;
  * deletes the oldest rows.
  */
 export class PepStore {
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyLocks();
 
   constructor(
     private readonly nodes: Table,
@@ -33,17 +34,10 @@ export class PepStore {
   ) {}
 
   /** Serialises read-modify-write cycles (publish, retract, configure) per account. */
-  async withLock<T>(owner: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(owner) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(owner, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(owner) === tail) this.locks.delete(owner);
-    }
+  withLock<T>(owner: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.with([owner], fn);
   }
+
 
   getNode(owner: string, node: string): Promise<NodeConfig | undefined> {
     return this.nodes.getJson<NodeConfig>(owner, node);
