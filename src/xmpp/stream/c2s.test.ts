@@ -8,7 +8,7 @@ import { startSori, type Sori } from '../../sori.js';
 import { RawClient } from '../../testing/raw-client.js';
 import { parseJid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
-import type { MemoryStore } from '../../storage/memory/index.js';
+import { MemoryStore } from '../../storage/memory/index.js';
 import { StoreUnavailableError } from '../../storage/wide-column.js';
 
 const streamError = (el: XmlElement): string | undefined => (el.name === 'stream:error' ? el.elements()[0]?.name : undefined);
@@ -16,6 +16,7 @@ const streamError = (el: XmlElement): string | undefined => (el.name === 'stream
 describe('c2s streams over real sockets', function () {
   this.timeout(20000);
   let sori: Sori;
+  let store: MemoryStore;
   let port: number;
   let tlsPort: number;
   let wsPort: number;
@@ -30,7 +31,8 @@ describe('c2s streams over real sockets', function () {
         c2s: { maxStanzaSize: 10000, maxLoginFailures: 4 },
       },
     });
-    sori = await startSori(config, { ephemeralPorts: true });
+    store = new MemoryStore();
+    sori = await startSori(config, { ephemeralPorts: true, store });
     port = sori.listening.ports.c2s!;
     tlsPort = sori.listening.ports['c2s-tls']!;
     wsPort = sori.listening.ports.ws!;
@@ -100,7 +102,6 @@ describe('c2s streams over real sockets', function () {
   });
 
   it('answers logins with temporary-auth-failure while the store is down, and recovers', async () => {
-    const store = sori.store as MemoryStore;
     store.failing = new StoreUnavailableError('store down');
     try {
       const c = await RawClient.connect(tlsPort, { tls: true });
