@@ -52,6 +52,7 @@ fi
 smack=$root/.cache/smack
 if [ ! -f "$smack/lib/.stamp" ] || [ conformance/smack/pom.xml -nt "$smack/lib/.stamp" ]; then
   say "fetching Smack's integration test framework into $smack/lib"
+  mkdir -p "$smack"
   rm -rf "$smack/lib.tmp"
   mvn -q -B -f conformance/smack/pom.xml dependency:copy-dependencies -DoutputDirectory="$smack/lib.tmp" >"$smack.mvn.log" 2>&1 \
     || { tail -20 "$smack.mvn.log" >&2; die "mvn could not fetch Smack (see $smack.mvn.log)"; }
