@@ -123,10 +123,16 @@ async function run(backend: string): Promise<Result> {
   }
 }
 
+const pair = (s: ReturnType<typeof summarize>) => `${formatMs(s.p50)} / ${formatMs(s.p99)}`;
+const row = (r: Result) => `| ${r.backend} | ${Math.round(r.writesPerSecond).toLocaleString('en')} | ${pair(r.last)} | ${pair(r.after)} | ${pair(r.withFilter)} |`;
+
 const results: Result[] = [];
 for (const backend of values.backends.split(',')) {
   try {
-    results.push(await run(backend));
+    const r = await run(backend);
+    results.push(r);
+    // Printed as soon as a backend is done, so a long run that is cut short keeps its figures.
+    process.stderr.write(`${row(r)}\n`);
   } catch (e) {
     process.stderr.write(`${backend}: failed: ${(e as Error).stack ?? String(e)}\n`);
   }
@@ -136,7 +142,4 @@ await stopAllServices();
 console.log(`\nArchive of ${MESSAGES} messages (${CONTACTS} contacts), ${CONCURRENCY} appends in flight, ${QUERIES} queries of ${PAGE}-message pages; latency in ms\n`);
 console.log('| backend | writes (msg/s) | newest page p50 / p99 | page after id p50 / p99 | one contact p50 / p99 |');
 console.log('|---|---:|---:|---:|---:|');
-for (const r of results) {
-  const pair = (s: ReturnType<typeof summarize>) => `${formatMs(s.p50)} / ${formatMs(s.p99)}`;
-  console.log(`| ${r.backend} | ${Math.round(r.writesPerSecond).toLocaleString('en')} | ${pair(r.last)} | ${pair(r.after)} | ${pair(r.withFilter)} |`);
-}
+for (const r of results) console.log(row(r));
