@@ -192,10 +192,14 @@ describe('XEP-0045 multi-user chat', () => {
     const selfGone = await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable'));
     expect(codes(selfGone)).to.include.members(['303', '110']);
     await alice.waitFor(presenceFrom(`${ROOM}/Robert`, (p) => p.attrs.type === undefined));
-    await bob.send(`<presence type='unavailable' to='${ROOM}/Robert'/>`);
+    await bob.send(`<presence type='unavailable' id='bye' to='${ROOM}/Robert'/>`);
     const left = await alice.waitFor(presenceFrom(`${ROOM}/Robert`, (p) => p.attrs.type === 'unavailable'));
     expect(item(left).role).to.equal('none');
-    expect(codes(await bob.waitFor(presenceFrom(`${ROOM}/Robert`, (p) => p.attrs.type === 'unavailable')))).to.include('110');
+    expect(left.attrs.id).to.equal(undefined);
+    // The leaving client gets its own unavailable back with its stanza id (Smack matches the leave by it).
+    const selfLeft = await bob.waitFor(presenceFrom(`${ROOM}/Robert`, (p) => p.attrs.type === 'unavailable'));
+    expect(codes(selfLeft)).to.include('110');
+    expect(selfLeft.attrs.id).to.equal('bye');
   });
 
   it('kicks (307) and bans (301); a banned user cannot come back', async () => {

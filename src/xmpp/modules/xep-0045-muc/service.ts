@@ -48,6 +48,8 @@ interface PresenceExtra {
   destroy?: XmlElement;
   /** Presence to use instead of the occupant's own (unavailable with status text). */
   base?: XmlElement;
+  /** The session whose presence caused this one gets it back with its stanza id (clients match their join/leave by it). */
+  reflect?: { full: string; id: string | undefined };
 }
 
 function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?: string): StanzaError {
@@ -168,7 +170,8 @@ export class MucService {
   private presenceFor(room: Room, o: Occupant, recipient: Occupant | null, toFull: string, extra: PresenceExtra): XmlElement {
     const self = recipient === o;
     const base = extra.base ?? o.presence;
-    const p = x('presence', { from: this.occupantJid(room, o.nick), to: toFull, type: extra.type }, ...(extra.type === 'unavailable' && extra.base === undefined ? [] : relayedChildren(base)));
+    const id = extra.reflect !== undefined && extra.reflect.full === toFull ? extra.reflect.id : undefined;
+    const p = x('presence', { from: this.occupantJid(room, o.nick), to: toFull, type: extra.type, id }, ...(extra.type === 'unavailable' && extra.base === undefined ? [] : relayedChildren(base)));
     const showJid = self || room.config.whois === 'anyone' || (recipient !== null && recipient.role === 'moderator');
     const realJid = self ? toFull : [...o.sessions.keys()][0];
     const item = x('item', { affiliation: room.affiliation(o.bare), role: extra.type === 'unavailable' && extra.nick === undefined ? 'none' : o.role, jid: showJid ? realJid : undefined, nick: extra.nick });
@@ -309,7 +312,7 @@ export class MucService {
       if (o.nick === to.resource) {
         o.sessions.set(from.full, stanza);
         o.presence = stanza;
-        return this.broadcastPresence(room, o);
+        return this.broadcastPresence(room, o, { reflect: { full: from.full, id: stanza.attrs.id } });
       }
       return this.changeNick(ev, room, o);
     }
@@ -353,15 +356,16 @@ export class MucService {
       await this.send(this.presenceFor(room, other, o, from.full, {}));
     }
     const selfCodes: number[] = [];
+    const reflect = { full: from.full, id: stanza.attrs.id };
     if (room.config.whois === 'anyone') selfCodes.push(100);
     if (room.config.archiving && this.archive !== null) selfCodes.push(170);
     if (created) selfCodes.push(201);
     if (newcomer) {
       for (const r of room.occupants.values()) {
-        for (const full of r.sessions.keys()) await this.send(this.presenceFor(room, o, r, full, full === from.full ? { selfCodes } : {}));
+        for (const full of r.sessions.keys()) await this.send(this.presenceFor(room, o, r, full, full === from.full ? { selfCodes, reflect } : {}));
       }
     } else {
-      await this.send(this.presenceFor(room, o, o, from.full, { selfCodes }));
+      await this.send(this.presenceFor(room, o, o, from.full, { selfCodes, reflect }));
     }
     await this.sendHistory(room, from.full, mucX?.getChild('history'));
     const subjectFrom = room.subject.nick !== '' ? this.occupantJid(room, room.subject.nick) : room.jid;
@@ -408,13 +412,13 @@ export class MucService {
     if (taken !== undefined) throw new StanzaError('conflict', 'that nickname is in use');
     if (o.sessions.size > 1) throw new StanzaError('not-acceptable', 'change the nickname from one client only while several are joined');
     // §7.6: unavailable from the old nick with 303, available from the new one.
-    await this.broadcastPresence(room, o, { type: 'unavailable', codes: [303], nick, base: o.presence });
+    await this.broadcastPresence(room, o, { type: 'unavailable', codes: [303], nick, base: x('presence', { type: 'unavailable' }) });
     room.removeOccupant(o);
     const old = o.nick;
     o.nick = nick;
     room.addSession(o, ev.from.full, ev.stanza);
     if (room.subject.nick === old) room.subject = { ...room.subject, nick };
-    await this.broadcastPresence(room, o);
+    await this.broadcastPresence(room, o, { reflect: { full: ev.from.full, id: ev.stanza.attrs.id } });
   }
 
   private async leave(room: Room, o: Occupant, full: string, stanza: XmlElement, codes: number[]): Promise<void> {
@@ -422,11 +426,11 @@ export class MucService {
     const unavailable = x('presence', { type: 'unavailable' }, ...relayedChildren(stanza));
     if (!last) {
       // Only that client leaves: it hears its own unavailable.
-      await this.send(this.presenceFor(room, o, o, full, { type: 'unavailable', base: unavailable, codes }));
+      await this.send(this.presenceFor(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
       return;
     }
     await this.broadcastPresence(room, o, { type: 'unavailable', base: unavailable, codes });
-    await this.send(this.presenceFor(room, o, o, full, { type: 'unavailable', base: unavailable, codes }));
+    await this.send(this.presenceFor(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
     await this.maybeDrop(room);
   }
 
@@ -622,8 +626,9 @@ export class MucService {
   private async ownerSet(ev: RouteEvent, room: Room, payload: XmlElement): Promise<void> {
     const destroy = payload.getChild('destroy');
     if (destroy !== undefined) {
-      await this.iqResult(ev);
-      return this.destroy(room, destroy);
+      // §10.9: occupants are removed before the owner gets the result (clients forget the room on the result).
+      await this.destroy(room, destroy);
+      return this.iqResult(ev);
     }
     const formEl = payload.getChild('x', NS_DATA);
     if (formEl === undefined) throw new StanzaError('bad-request', 'expected a data form or destroy');
@@ -634,10 +639,9 @@ export class MucService {
       throw new StanzaError('bad-request', e instanceof DataFormError ? e.message : 'bad form');
     }
     if (form.type === 'cancel') {
-      await this.iqResult(ev);
       // §10.1.3: cancelling the initial configuration destroys the room.
       if (room.locked) await this.destroy(room, x('destroy'));
-      return;
+      return this.iqResult(ev);
     }
     if (form.type !== 'submit') throw new StanzaError('bad-request', 'submit the form');
     const before = room.config;
