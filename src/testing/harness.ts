@@ -1,5 +1,6 @@
 import { loadConfig, type Config } from '../config.js';
 import { MemoryStore } from '../storage/memory/index.js';
+import type { WideColumnStore } from '../storage/wide-column.js';
 import { parseJid } from '../util/jid.js';
 import { createLogger } from '../util/log.js';
 import type { OptionSpecs } from '../util/options.js';
@@ -17,19 +18,19 @@ import { parseXml } from '../xmpp/stream/parse-xml.js';
  * store, and clients that are bound sessions whose output is captured.
  * Stanzas from a test client go through the same inbound path as a socket's.
  */
-export class TestServer {
+export class TestServer<S extends WideColumnStore = MemoryStore> {
   private constructor(
     readonly server: Server,
-    readonly store: MemoryStore,
+    readonly store: S,
   ) {}
 
-  /** `store`: pass the store of a stopped TestServer to stand for a restart. */
-  static async start(modules: readonly ModuleDefinition<OptionSpecs>[], overrides: Record<string, unknown> = {}, store = new MemoryStore()): Promise<TestServer> {
+  /** `store`: pass the store of a stopped TestServer to stand for a restart (or another backend, for benchmarks). */
+  static async start<S extends WideColumnStore = MemoryStore>(modules: readonly ModuleDefinition<OptionSpecs>[], overrides: Record<string, unknown> = {}, store: S = new MemoryStore() as unknown as S): Promise<TestServer<S>> {
     const config: Config = loadConfig({ env: {}, overrides: { storage: { backend: 'memory' }, ...overrides } });
     const log = createLogger('test');
     const server = new Server({ config, store, modules, log });
     await server.start();
-    return new TestServer(server, store);
+    return new TestServer<S>(server, store);
   }
 
   async addUser(bare: string, password = 'secret'): Promise<void> {
