@@ -259,6 +259,26 @@ describe('cluster: three sori nodes on one standalone Redis', function () {
     expect(f.received.filter((el) => el.is('message') && el.attrs.type === 'error')).to.deep.equal([]);
     console.log(`      sent ${sent.length} (${killedAt} before the kill), acknowledged ${accepted}${useAcks ? ' (XEP-0198)' : ' (sends)'}, delivered live ${deliveredLive.length}, from offline storage ${all.length - deliveredLive.length}, duplicates ${all.length - unique.size}`);
   });
+
+  // After the SIGKILL test: n1 and n2 are left; this one stops n2.
+  it('on SIGTERM closes streams with system-shutdown, announces its users unavailable and leaves their messages to offline storage', async function () {
+    this.timeout(120_000);
+    const [gina, hank] = await accounts(c, 'gina', 'hank');
+    await c.shared.befriend(`${gina}@localhost`, `${hank}@localhost`);
+    const [n1, n2] = c.nodes as [ClusterNodeProcess, ClusterNodeProcess];
+    const h = await c.online(n1, hank!, 'h');
+    const g = await c.online(n2, gina!, 'g');
+    await h.waitFor(presenceFrom(`${gina}@localhost/g`));
+    const streamError = new Promise<string>((ok) => g.xmpp.on('error', (e: { condition?: string }) => ok(String(e.condition))));
+    await n2.stop();
+    expect(await eventuallyValue(streamError, 20_000, 'stream error on the stopping node')).to.equal('system-shutdown');
+    await h.waitFor(presenceFrom(`${gina}@localhost/g`, 'unavailable'));
+    await h.xmpp.send(xml('message', { to: `${gina}@localhost`, type: 'chat', id: 'later' }, xml('body', {}, 'while you were out')));
+    await h.xmpp.iqCaller.get(xml('ping', { xmlns: 'urn:xmpp:ping' }), 'localhost', 60_000);
+    const back = await c.online(n1, gina!, 'back');
+    await back.waitFor(chat('while you were out'), undefined, 'the offline message');
+    expect(h.received.filter((el) => el.is('message') && el.attrs.type === 'error')).to.deep.equal([]);
+  });
 });
 
 describe('cluster: three sori nodes on a three-master Redis Cluster', function () {

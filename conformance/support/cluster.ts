@@ -20,8 +20,8 @@ import { RosterStore } from '../../src/xmpp/modules/rfc6121-roster/store.js';
 import { Server } from '../../src/xmpp/server.js';
 import { freePort, tcpReady } from '../../src/testing/services/child-process.js';
 import type { DynamoLocalService } from '../../src/testing/services/dynamodb-local.js';
-import { client as xmppClient, type Element } from '@xmpp/client';
-import { trustTestPort, withTimeout, type XmppSession } from './clients.js';
+import { client as xmppClient } from '@xmpp/client';
+import { trustTestPort, withTimeout, type Element, type XmppSession } from './clients.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -113,9 +113,10 @@ export async function startClusterNode(opts: NodeOptions): Promise<ClusterNodePr
   let running = true;
   const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
   void exited.then(() => (running = false));
+  /** SIGKILL goes to the whole group; SIGTERM only to tsx, which relays it (a second SIGTERM makes sori exit at once). */
   const signal = (sig: NodeJS.Signals): void => {
     try {
-      process.kill(-child.pid!, sig);
+      process.kill(sig === 'SIGKILL' ? -child.pid! : child.pid!, sig);
     } catch {
       // already gone
     }
