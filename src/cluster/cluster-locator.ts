@@ -26,7 +26,7 @@ import { createLogger, type Logger } from '../util/log.js';
 import type { XmlElement } from '../util/xml.js';
 import { StanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
 import type { Locator, Resource } from '../xmpp/router/router.js';
-import type { Server } from '../xmpp/server.js';
+import { localResource, type Server } from '../xmpp/server.js';
 import type { ClientSession } from '../xmpp/session.js';
 import { parseXml } from '../xmpp/stream/parse-xml.js';
 import type { NodeBus } from './node-bus.js';
@@ -52,10 +52,6 @@ class RemoteResource implements Resource {
     if (this.parsed === undefined) this.parsed = this.presenceXml === null ? null : parseXml(this.presenceXml);
     return this.parsed;
   }
-}
-
-function localResource(s: ClientSession): Resource {
-  return { full: s.jid.full, priority: s.priority, presence: s.presence, interested: s.interested, session: s, node: null };
 }
 
 /** Counters for tests and bench/cluster.ts. */
