@@ -610,7 +610,8 @@ export class MucService {
   }
 
   private roomInfo(room: Room): XmlElement {
-    const features = [NS_MUC, NS_STABLE_ID, ...roomFeatures(room.config)];
+    // XEP-0410 §4: the room answers self-pings itself, without bothering the client.
+    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, ...roomFeatures(room.config)];
     if (room.config.archiving && this.archive !== null) features.push(NS_MAM, NS_SID);
     return x(
       'query',
