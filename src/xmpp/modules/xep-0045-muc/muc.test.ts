@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { eventually } from '../../../testing/eventually.js';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
 import roster from '../rfc6121-roster/index.js';
@@ -270,6 +271,38 @@ describe('XEP-0045 multi-user chat', () => {
     expect(item(carol.received.find(presenceFrom(`${ROOM}/Alice`))!).jid).to.equal('alice@localhost/a');
   });
 
+  it('moderated rooms: visitors cannot speak until given voice', async () => {
+    await join(alice, 'Alice');
+    expect((await configure(alice, { 'muc#roomconfig_moderatedroom': '1' })).attrs.type).to.equal('result');
+    const self = await join(bob, 'Bob');
+    expect(item(self).role).to.equal('visitor');
+    await bob.send(`<message type='groupchat' to='${ROOM}'><body>can I?</body></message>`);
+    expect(condition(await bob.waitFor((el) => el.name === 'message' && el.attrs.type === 'error'))).to.equal('forbidden');
+    const voice = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item nick='Bob' role='participant'/></query></iq>`);
+    expect(voice.attrs.type).to.equal('result');
+    expect(item(await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => item(p).role === 'participant')))).to.include({ role: 'participant' });
+    await bob.send(`<message type='groupchat' to='${ROOM}'><body>now I can</body></message>`);
+    await alice.waitFor((el) => el.getChildText('body') === 'now I can');
+  });
+
+  it('one account may join under the same nick from two clients; both get the messages', async () => {
+    await createInstant(alice, 'Alice');
+    const alice2 = await ts.login('alice@localhost/second');
+    const self = await join(alice2, 'Alice');
+    expect(codes(self)).to.include('110');
+    await join(bob, 'Bob');
+    await bob.send(`<message type='groupchat' to='${ROOM}'><body>both</body></message>`);
+    await alice.waitFor((el) => el.getChildText('body') === 'both');
+    await alice2.waitFor((el) => el.getChildText('body') === 'both');
+    // One client leaving does not make the occupant leave.
+    bob.clear();
+    await alice2.send(`<presence type='unavailable' to='${ROOM}/Alice'/>`);
+    await alice2.waitFor(presenceFrom(`${ROOM}/Alice`, (p) => p.attrs.type === 'unavailable'));
+    await alice.send(`<message type='groupchat' to='${ROOM}'><body>still here</body></message>`);
+    await bob.waitFor((el) => el.getChildText('body') === 'still here');
+    expect(bob.all(presenceFrom(`${ROOM}/Alice`, (p) => p.attrs.type === 'unavailable'))).to.have.length(0);
+  });
+
   it('answers self-pings (XEP-0410) and refuses pings from non-occupants with not-acceptable', async () => {
     await createInstant(alice, 'Alice');
     const r = await alice.iq(`<iq type='get' to='${ROOM}/Alice'><ping xmlns='urn:xmpp:ping'/></iq>`);
@@ -298,8 +331,8 @@ describe('XEP-0045 multi-user chat', () => {
     expect(item(left).role).to.equal('none');
     alice.session.close();
     const carol = await ts.login('carol@localhost/c');
-    // Alice's room went away with her: carol creates a new one.
-    await new Promise((r) => setTimeout(r, 20));
+    // Alice's room goes away with her (her leave is handled after her session has ended).
+    await eventually(async () => expect(condition(await carol.iq(`<iq type='get' to='${ROOM}'><query xmlns='${DISCO_INFO}'/></iq>`))).to.equal('item-not-found'));
     const self = await join(carol, 'Carol');
     expect(codes(self)).to.include('201');
   });
