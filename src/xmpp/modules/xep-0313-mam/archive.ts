@@ -68,6 +68,9 @@ export interface Page {
 }
 
 const PREFS_SK = 'prefs';
+const PREFS_CACHE_MS = 30_000;
+const PREFS_CACHE_SIZE = 50_000;
+const INDEX_REFRESH_MS = 3_600_000;
 const DAY = 86_400;
 
 export function byWithKey(owner: string, withBare: string): string {
@@ -88,6 +91,9 @@ export interface ArchiveTables {
 
 /** Reads and writes user archives; knows nothing of XMPP beyond JIDs and serialised stanzas. */
 export class ArchiveStore {
+  /** When each (owner, contact) index row was last written by this process. */
+  private readonly indexed = new Map<string, number>();
+  private readonly prefsCache = new Map<string, { prefs: Prefs | undefined; until: number }>();
   /** Row expiry for archived messages, or undefined to keep them forever. */
   private readonly ttlSeconds: number | undefined;
 
@@ -107,9 +113,16 @@ export class ArchiveStore {
     const items: BatchItem[] = [
       { table: this.t.mam.name, pk: owner, sk: id, value, ttlSeconds: ttl },
       { table: this.t.byWith.name, pk: byWithKey(owner, entry.with), sk: id, value, ttlSeconds: ttl },
-      // Rewritten with each message so that, with retention, it outlives the partition's last row.
-      { table: this.t.withIndex.name, pk: owner, sk: entry.with, value: '', ttlSeconds: ttl === undefined ? undefined : ttl + DAY },
     ];
+    // The contact index row is refreshed at most once an hour per pair: with retention its
+    // TTL (a day past the messages') still outlives the pair's last row; without, it never expires.
+    const pair = byWithKey(owner, entry.with);
+    const refreshed = this.indexed.get(pair);
+    if (refreshed === undefined || nowMs - refreshed > INDEX_REFRESH_MS) {
+      items.push({ table: this.t.withIndex.name, pk: owner, sk: entry.with, value: '', ttlSeconds: ttl === undefined ? undefined : ttl + DAY });
+      if (this.indexed.size >= PREFS_CACHE_SIZE) this.indexed.clear();
+      this.indexed.set(pair, nowMs);
+    }
     await this.t.mam.store.batchPut(items);
     return id;
   }
@@ -163,18 +176,39 @@ export class ArchiveStore {
 
   /** Removes everything kept for `owner`: its archive, its by-contact partitions (found through the index) and its preferences. */
   async deleteAll(owner: string): Promise<void> {
-    const contacts = await this.t.withIndex.range(owner);
-    for (const c of contacts) await this.t.byWith.deletePartition(byWithKey(owner, c.sk));
+    // The index names the contacts; the archive itself is read too, because another node may
+    // have skipped rewriting an index row it believed present (see `indexed`). A partition read, not a scan.
+    const contacts = new Set((await this.t.withIndex.range(owner)).map((c) => c.sk));
+    for (let after: string | undefined; ; ) {
+      const rows = await this.t.mam.range(owner, { start: after, startExclusive: after !== undefined, limit: 1000 });
+      for (const r of rows) contacts.add((JSON.parse(r.value) as StoredValue).with);
+      if (rows.length < 1000) break;
+      after = rows[rows.length - 1]!.sk;
+    }
+    for (const c of contacts) await this.t.byWith.deletePartition(byWithKey(owner, c));
     await this.t.withIndex.deletePartition(owner);
     await this.t.mam.deletePartition(owner);
     await this.t.prefs.deletePartition(owner);
+    this.prefsCache.delete(owner);
+    const prefix = byWithKey(owner, '');
+    for (const pair of this.indexed.keys()) if (pair.startsWith(prefix)) this.indexed.delete(pair);
   }
 
+  /**
+   * Preferences are read for both parties of every archived message, so they
+   * are cached; on another cluster node a change is seen within PREFS_CACHE_MS.
+   */
   async getPrefs(owner: string): Promise<Prefs | undefined> {
-    return this.t.prefs.getJson<Prefs>(owner, PREFS_SK);
+    const hit = this.prefsCache.get(owner);
+    if (hit !== undefined && hit.until > Date.now()) return hit.prefs;
+    const prefs = await this.t.prefs.getJson<Prefs>(owner, PREFS_SK);
+    if (this.prefsCache.size >= PREFS_CACHE_SIZE) this.prefsCache.clear();
+    this.prefsCache.set(owner, { prefs, until: Date.now() + PREFS_CACHE_MS });
+    return prefs;
   }
 
   async setPrefs(owner: string, prefs: Prefs): Promise<void> {
     await this.t.prefs.putJson(owner, PREFS_SK, prefs);
+    this.prefsCache.delete(owner);
   }
 }

@@ -301,19 +301,21 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         if (pushWorthy(ev.stanza) === null) return false;
         const stanza = ev.stanza;
         const to = ev.to;
+        // Hot path: look at the resources first; registrations are read only when one is asleep.
         track(
-          notify(to.bare, stanza, async (regs) => {
+          (async () => {
             const resources = await server.resources(to.bare);
             const direct = to.resource !== '' && resources.some((r) => r.full === to.full) ? to.full : null;
             const bareGets = (r: Resource): boolean => r.priority !== null && r.priority >= 0;
             // With no resource to take a bare-routed message, message/offline handles it.
-            if (direct === null && !resources.some(bareGets)) return [];
+            if (direct === null && !resources.some(bareGets)) return;
             const copied = carbonEligible(stanza, true);
             const asleep = new Set(
               resources.filter((r) => hibernated(r) && ((direct !== null ? r.full === direct : bareGets(r)) || (copied && carbonsOn(r)))).map((r) => r.full),
             );
-            return regs.filter((r) => asleep.has(r.resource));
-          }),
+            if (asleep.size === 0) return;
+            await notify(to.bare, stanza, (regs) => regs.filter((r) => asleep.has(r.resource)));
+          })(),
         );
         return false;
       };
