@@ -4,9 +4,11 @@
  * started as root ignores --config) under its own Erlang node name, so that it
  * never meets another ejabberd on this machine; raised open-file limit and
  * listener backlogs, shapers off, STARTTLS required on s2s, the test CA as
- * `ca_file`. Names resolve through an inetrc of our own (ejabberdctl points
- * ERL_INETRC at CONFIG_DIR/inetrc) whose only nameserver is the test's DNS
- * responder (s2s lookups go through inet_res, DNS only), so /etc/hosts is not touched.
+ * `ca_file`. Its s2s resolves SRV with inet_res (DNS only: the inetrc we
+ * write, which ejabberdctl reads from CONFIG_DIR, names the test's DNS
+ * responder as the only nameserver) and addresses with getaddrinfo (so it
+ * runs in a private mount namespace with its own /etc/hosts bound over the
+ * machine's; the machine's file is never modified).
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { spawnTracked, waitUntilReady, type StartedChild } from '../../../src/testing/services/child-process.js';
 import type { Pem } from '../../../src/testing/test-ca.js';
-import { tcpReadyOn, type Peer } from './prosody.js';
+import { killGroupOnExit, tcpReadyOn, type Peer } from './prosody.js';
 
 const run = promisify(execFile);
 
@@ -45,7 +47,7 @@ export async function startEjabberd(opts: { dir: string; address: string; domain
   const pem = own('ejabberd.pem', opts.cert.cert + opts.cert.key);
   const ca = own('ca.pem', readFileSync(opts.caFile, 'utf8'));
   const toTuple = (ip: string): string => `{${ip.split('.').join(',')}}`;
-  own('inetrc', `{lookup,["file","native"]}.\n${Object.entries(opts.hosts).map(([name, ip]) => `{host,${toTuple(ip)},["${name}"]}.`).join('\n')}\n{nameserver,${toTuple(opts.nameserver.address)},${opts.nameserver.port}}.\n`);
+  own('inetrc', `{lookup,["file","native"]}.\n${Object.entries(opts.hosts).map(([name, ip]) => `{host,${toTuple(ip)},["${name}"]}.`).join('\n')}\n{resolv_conf, ""}.\n{nameserver,${toTuple(opts.nameserver.address)},${opts.nameserver.port}}.\n`);
   own('ejabberdctl.cfg', `ERLANG_NODE=${node}\nERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"\n`);
   const config = own(
     'ejabberd.yml',
@@ -100,8 +102,11 @@ modules:
 `,
   );
   const ctlArgs = ['--config-dir', dir, '--config', config, '--spool', join(dir, 'db'), '--logs', join(dir, 'logs'), '--node', node];
-  const quoted = ctlArgs.map((a) => `'${a}'`).join(' ');
-  const started: StartedChild = spawnTracked('runuser', ['-u', 'ejabberd', '--', 'sh', '-c', `ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ejabberdctl ${quoted} foreground`], { cwd: dir, detached: true });
+  // Its own /etc/hosts, in a private mount namespace: only this ejabberd sees the test names.
+  const hostsFile = own('hosts', readFileSync('/etc/hosts', 'utf8') + `\n${Object.entries(opts.hosts).map(([name, ip]) => `${ip} ${name}`).join('\n')}\n`, 0o644);
+  const inner = `mount --bind '${hostsFile}' /etc/hosts && exec runuser -u ejabberd -- sh -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ejabberdctl ${ctlArgs.join(' ')} foreground'`;
+  const started: StartedChild = spawnTracked('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', inner], { cwd: dir, detached: true });
+  killGroupOnExit(started);
   await waitUntilReady('ejabberd', started, tcpReadyOn(address, 5222), 60_000);
   await waitUntilReady('ejabberd', started, tcpReadyOn(address, 5269), 10_000);
   const ctl = async (...args: string[]): Promise<string> => {

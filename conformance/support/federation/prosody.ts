@@ -63,6 +63,7 @@ VirtualHost "${domain}"
   );
   await run('mkdir', ['-p', join(dir, 'data')]);
   const started: StartedChild = spawnTracked('prosody', ['--config', config], { cwd: dir, detached: true });
+  killGroupOnExit(started);
   await waitUntilReady('prosody', started, tcpReadyOn(address, 5222), 30_000);
   await waitUntilReady('prosody', started, tcpReadyOn(address, 5269), 10_000);
   const logFile = join(dir, 'prosody.log');
@@ -90,6 +91,26 @@ VirtualHost "${domain}"
       clearTimeout(t);
     },
   };
+}
+
+/**
+ * The peers run in their own process group (spawned detached); ejabberd's
+ * beam.smp is a grandchild of the tracked runuser. If the test process exits
+ * without after() hooks (a crash, ^C), the whole group goes, and only it.
+ */
+export function killGroupOnExit(started: StartedChild): void {
+  const pid = started.child.pid;
+  if (pid === undefined) return;
+  const kill = (): void => {
+    if (started.child.exitCode !== null || started.child.signalCode !== null) return;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', kill);
+  started.child.once('exit', () => process.removeListener('exit', kill));
 }
 
 /** Like tcpReady, on a given loopback address. */
