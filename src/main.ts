@@ -9,10 +9,15 @@ const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' }
 try {
   const config = loadConfig({ file: values.config });
   const sori = await startSori(config);
-  let signalled = false;
+  let signalledAt = 0;
   const shutdown = (signal: string): void => {
-    if (signalled) process.exit(1);
-    signalled = true;
+    // Under `npm start` the same Ctrl+C arrives twice (directly and relayed by tsx):
+    // only a second signal a moment later means "stop now".
+    if (signalledAt !== 0) {
+      if (Date.now() - signalledAt > 1000) process.exit(1);
+      return;
+    }
+    signalledAt = Date.now();
     sori.log.info(`${signal}: closing sessions and stopping`);
     sori.stop().then(
       () => process.exit(0),
