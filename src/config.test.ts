@@ -1,0 +1,51 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from './config.js';
+import { ConfigError } from './util/options.js';
+
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.message;
+    throw e;
+  }
+  return 'no error';
+}
+
+describe('configuration', () => {
+  it('defaults serve localhost on 127.0.0.1 with the documented ports and LevelDB', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.server.hosts).to.deep.equal(['localhost']);
+    expect(c.server.bind).to.equal('127.0.0.1');
+    expect([c.c2s.port, c.c2s.directTlsPort, c.websocket.port, c.websocket.tlsPort]).to.deep.equal([5222, 5223, 5280, 5443]);
+    expect(c.storage.backend).to.equal('leveldb');
+  });
+
+  it('layers a --config file and SORI__ environment variables over the defaults', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sori-config-'));
+    const file = join(dir, 'sori.json');
+    writeFileSync(file, JSON.stringify({ server: { hosts: ['example.org'] }, c2s: { port: 6222 } }));
+    const c = loadConfig({ file, env: { SORI__c2s__port: '7222', SORI__server__admins: '["admin@example.org"]' } });
+    expect(c.server.hosts).to.deep.equal(['example.org']);
+    expect(c.c2s.port).to.equal(7222);
+    expect(c.server.admins).to.deep.equal(['admin@example.org']);
+    expect(c.configDir).to.equal(dir);
+  });
+
+  it('stops on a wrong value, naming the key and what it accepts', () => {
+    expect(errorOf(() => loadConfig({ env: { SORI__c2s__port: '70000' } }))).to.equal('c2s.port: got 70000, expected an integer >= 0 <= 65535');
+    expect(errorOf(() => loadConfig({ env: { SORI__storage__backend: '"mysql"' } }))).to.match(/^storage\.backend: got "mysql", expected one of "leveldb", "memory", "dynamodb", "cassandra"/);
+    expect(errorOf(() => loadConfig({ env: { SORI__c2s__prot: '1' } }))).to.match(/^c2s\.prot: unknown option/);
+    expect(errorOf(() => loadConfig({ env: { SORI__nope__x: '1' } }))).to.match(/^nope: unknown section/);
+  });
+
+  it('names a missing or broken config file', () => {
+    expect(errorOf(() => loadConfig({ file: '/nonexistent/sori.json', env: {} }))).to.match(/does not exist/);
+    const dir = mkdtempSync(join(tmpdir(), 'sori-config-'));
+    writeFileSync(join(dir, 'bad.json'), '{ nope');
+    expect(errorOf(() => loadConfig({ file: join(dir, 'bad.json'), env: {} }))).to.match(/not valid JSON/);
+  });
+});
