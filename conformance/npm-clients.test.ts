@@ -75,4 +75,47 @@ describe('npm clients against sori (@xmpp/client, stanza)', function () {
     const s = keep(await connectTcp(server, { username: 'carol', password: 'carol-pw' }));
     expect(s.jid).to.match(/^carol@localhost\//);
   });
+
+  it('delivers chat to the right resources: a full JID to that one, a bare JID to every available one', async () => {
+    const a = keep(await connectTcp(server, { ...alice, resource: 'desk' }));
+    const b1 = keep(await connectTcp(server, { ...bob, resource: 'phone' }));
+    const b2 = keep(await connectWebSocket(server, { ...bob, resource: 'laptop' }));
+    for (const s of [a, b1, b2]) await s.xmpp.send(xml('presence'));
+    await a.xmpp.send(xml('message', { to: 'bob@localhost/laptop', type: 'chat' }, xml('body', {}, 'laptop only')));
+    await a.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat' }, xml('body', {}, 'to both')));
+    await b2.waitFor((el) => el.is('message') && el.getChildText('body') === 'laptop only', 10_000, 'full-JID message');
+    for (const b of [b1, b2]) await b.waitFor((el) => el.is('message') && el.getChildText('body') === 'to both', 10_000, 'bare-JID message');
+    const phoneGotLaptopOnly = await b1
+      .waitFor((el) => el.is('message') && el.getChildText('body') === 'laptop only', 500, 'stray message')
+      .then(() => true, () => false);
+    expect(phoneGotLaptopOnly).to.equal(false);
+  });
+
+  it('keeps a message for an offline user and delivers it, with a delay stamp, at the next login', async () => {
+    const a = keep(await connectTcp(server, { ...alice, resource: 'offline-test' }));
+    await a.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat' }, xml('body', {}, 'while you were away')));
+    await new Promise((r) => setTimeout(r, 300));
+    const b = keep(await connectTcp(server, { ...bob, resource: 'back' }));
+    await b.xmpp.send(xml('presence'));
+    const m = await b.waitFor((el) => el.is('message') && el.getChildText('body') === 'while you were away', 10_000, 'offline message');
+    expect(m.getChild('delay', 'urn:xmpp:delay')).to.not.equal(undefined);
+  });
+
+  it('closes a client that sends malformed XML or an oversized stanza, while other clients keep chatting', async () => {
+    const a = keep(await connectTcp(server, { ...alice, resource: 'steady' }));
+    const b = keep(await connectWebSocket(server, { ...bob, resource: 'steady' }));
+    await a.xmpp.send(xml('presence'));
+    await b.xmpp.send(xml('presence'));
+    for (const [payload, condition] of [
+      ['<message><body>broken</message>', 'not-well-formed'],
+      [`<message to='bob@localhost'><body>${'x'.repeat(300_000)}</body></message>`, 'policy-violation'],
+    ] as const) {
+      const bad = keep(await connectTcp(server, { ...alice, resource: `bad-${condition}` }));
+      const closed = new Promise<string>((resolve) => bad.xmpp.on('error', (e: { condition?: string }) => resolve(String(e.condition))));
+      bad.xmpp.write(payload);
+      expect(await closed).to.equal(condition);
+    }
+    await a.xmpp.send(xml('message', { to: 'bob@localhost/steady', type: 'chat' }, xml('body', {}, 'still here')));
+    await b.waitFor((el) => el.is('message') && el.getChildText('body') === 'still here', 10_000, 'message after the bad clients');
+  });
 });
