@@ -19,7 +19,8 @@ function formatValue(figure: Figure | undefined): string {
 function ratio(sori: Figure | undefined, other: Figure | undefined): string {
   if (!sori || !other || sori.better === 'none') return '–';
   const [numerator, denominator] = sori.better === 'higher' ? [sori.value, other.value] : [other.value, sori.value];
-  if (!Number.isFinite(numerator) || !Number.isFinite(denominator) || denominator === 0) return '–';
+  // A negative or zero figure (e.g. RSS that shrank during a small idle run) has no meaningful ratio.
+  if (!Number.isFinite(numerator) || !Number.isFinite(denominator) || numerator <= 0 || denominator <= 0) return '–';
   return `${(numerator / denominator).toFixed(2)}×`;
 }
 
