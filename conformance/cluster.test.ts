@@ -8,6 +8,8 @@
  * three-master Redis Cluster.
  */
 import { expect } from 'chai';
+import type { EventEmitter } from 'node:events';
+import { client as xmppClient } from '@xmpp/client';
 import { Redis } from 'ioredis';
 import { eventually } from '../src/testing/eventually.js';
 import { dynamoLocalService } from '../src/testing/services/dynamodb-local.js';
@@ -173,6 +175,42 @@ describe('cluster: three sori nodes on one standalone Redis', function () {
     await second.waitFor(chat('who has it?'), undefined, 'message "who has it?"');
   });
 
+  it('resumes an XEP-0198 session on another node: the 3 messages sent meanwhile arrive once, later ones reach the new node', async function () {
+    const [alice, bob] = await accounts(c, 'alice', 'bob');
+    const [n1, n2, n3] = c.nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess];
+    const a = await c.online(n3, alice!, 'a');
+    const b = await c.online(n1, bob!, 'phone');
+    const sm = smOf(b);
+    await eventually(() => expect(sm.enabled && sm.id !== '').to.equal(true), 15_000, 50);
+    const socket = (b.xmpp as unknown as { socket: { socket: { destroy(): void } | null } | null }).socket?.socket;
+    if (!socket) throw new Error('no socket to destroy');
+    socket.destroy();
+    for (let i = 1; i <= 3; i++) await a.xmpp.send(xml('message', { to: `${bob}@localhost/phone`, type: 'chat' }, xml('body', {}, `while away ${i}`)));
+
+    // The same app reconnecting to another node, with the counters it kept.
+    const b2 = xmppClient({ service: `xmpp://${n2.host}:${n2.port}`, domain: n2.domain, username: bob!, password: PASSWORD, resource: 'phone' });
+    (b2 as unknown as { timeout: number }).timeout = 30_000;
+    b2.reconnect.stop();
+    b2.on('error', () => undefined);
+    const received: Element[] = [];
+    b2.on('stanza', (el: Element) => received.push(el));
+    const sm2 = smOf({ xmpp: b2 });
+    sm2.id = sm.id;
+    sm2.inbound = sm.inbound;
+    sm2.outbound = sm.outbound;
+    sm2.outbound_q = [...sm.outbound_q];
+    const resumed = new Promise<void>((ok) => sm2.once('resumed', () => ok()));
+    c.clients.push({ xmpp: b2, jid: '', received, waitFor: () => Promise.reject(new Error('unused')), stop: async () => void (await b2.stop().catch(() => undefined)) });
+    // start() waits for 'online', which @xmpp/client 0.14 does not emit after a resumption: wait for 'resumed'.
+    void b2.start().catch(() => undefined);
+    await eventuallyValue(resumed, 30_000, 'resumption on the other node');
+
+    await a.xmpp.send(xml('message', { to: `${bob}@localhost/phone`, type: 'chat' }, xml('body', {}, 'after resume')));
+    await eventually(() => expect(received.some(chat('after resume'))).to.equal(true), 20_000, 50);
+    const bodies = received.filter((el) => el.is('message')).map((el) => el.getChildText('body'));
+    expect(bodies).to.deep.equal(['while away 1', 'while away 2', 'while away 3', 'after resume']);
+  });
+
   it('keeps clients connected and routing working when Redis restarts empty', async function () {
     this.timeout(90_000);
     const [alice, bob] = await accounts(c, 'alice', 'bob');
@@ -289,6 +327,16 @@ describe('cluster: three sori nodes on a three-master Redis Cluster', function (
   });
   routingScenario(c);
 });
+
+/** The parts of @xmpp/client 0.14's stream management this file reaches into. */
+interface SmInternals extends EventEmitter {
+  id: string;
+  enabled: boolean;
+  inbound: number;
+  outbound: number;
+  outbound_q: unknown[];
+}
+const smOf = (s: { xmpp: unknown }): SmInternals => (s.xmpp as { streamManagement: SmInternals }).streamManagement;
 
 function eventuallyValue<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<T>((_, fail) => setTimeout(() => fail(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref())]);

@@ -25,6 +25,7 @@ import { parseJid, tryParseJid, type Jid } from '../util/jid.js';
 import { createLogger, type Logger } from '../util/log.js';
 import type { XmlElement } from '../util/xml.js';
 import { StanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
+import type { NodeRequestHandler } from '../xmpp/module.js';
 import type { Locator, Resource } from '../xmpp/router/router.js';
 import { localResource, type Server } from '../xmpp/server.js';
 import type { ClientSession } from '../xmpp/session.js';
@@ -32,8 +33,16 @@ import { parseXml } from '../xmpp/stream/parse-xml.js';
 import type { NodeBus } from './node-bus.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from './session-table.js';
 
-/** What travels between nodes. `to` is the full JID of the target session (the stanza may be addressed to the bare JID). */
-type Envelope = { t: 'stanza'; to: string; xml: string } | { t: 'kick'; jid: string; by: string };
+/**
+ * What travels between nodes. `to` is the full JID of the target session (the
+ * stanza may be addressed to the bare JID). `req`/`res` carry module requests
+ * (ServerApi.nodeRequest), matched by `id`.
+ */
+type Envelope =
+  | { t: 'stanza'; to: string; xml: string }
+  | { t: 'kick'; jid: string; by: string }
+  | { t: 'req'; id: number; topic: string; body: string; from: string }
+  | { t: 'res'; id: number; body: string | null };
 
 /** A resource held by another node, built from its session-table entry. Its presence is parsed only when someone reads it. */
 class RemoteResource implements Resource {
@@ -75,6 +84,11 @@ export class ClusterLocator implements Locator {
   /** session/closed chains started and not yet finished (for a graceful stop). */
   private closing = 0;
   private closingDrained: (() => void) | null = null;
+  /** Module request handlers by topic (ServerApi.onNodeRequest). */
+  private readonly answerers = new Map<string, NodeRequestHandler>();
+  /** Requests sent and not yet answered, by id. */
+  private readonly pending = new Map<number, { resolve: (body: string | null) => void; timer: NodeJS.Timeout }>();
+  private nextRequestId = 1;
 
   constructor(
     private readonly server: Server,
@@ -138,6 +152,39 @@ export class ClusterLocator implements Locator {
 
   accountExists(jid: Jid): Promise<boolean> {
     return this.server.accounts.exists(jid);
+  }
+
+  request(node: string, topic: string, body: string, timeoutMs: number): Promise<string | null> {
+    if (node === this.nodeId) return Promise.resolve(null);
+    const id = this.nextRequestId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(null), timeoutMs);
+      timer.unref();
+      const done = (answer: string | null): void => {
+        if (this.pending.get(id)?.timer !== timer) return;
+        this.pending.delete(id);
+        clearTimeout(timer);
+        resolve(answer);
+      };
+      this.pending.set(id, { resolve: done, timer });
+      const envelope: Envelope = { t: 'req', id, topic, body, from: this.nodeId };
+      this.bus.send(node, JSON.stringify(envelope)).then(
+        (sent) => {
+          if (!sent) done(null);
+        },
+        (err: unknown) => {
+          this.log.warn(`request ${topic} to node ${node} failed`, err);
+          done(null);
+        },
+      );
+    });
+  }
+
+  answer(topic: string, handler: NodeRequestHandler): () => void {
+    this.answerers.set(topic, handler);
+    return () => {
+      if (this.answerers.get(topic) === handler) this.answerers.delete(topic);
+    };
   }
 
   // ---- graceful stop ----
@@ -241,6 +288,24 @@ export class ClusterLocator implements Locator {
 
   private async receive(payload: string, orphaned: boolean): Promise<void> {
     const envelope = JSON.parse(payload) as Envelope;
+    if (envelope.t === 'res') {
+      if (!orphaned) this.pending.get(envelope.id)?.resolve(envelope.body);
+      return;
+    }
+    if (envelope.t === 'req') {
+      // A dead node's unanswered requests have timed out at their senders.
+      if (orphaned) return;
+      const handler = this.answerers.get(envelope.topic);
+      let body: string | null = null;
+      try {
+        if (handler !== undefined) body = await handler(envelope.body, envelope.from);
+      } catch (err) {
+        this.log.error(`answering ${envelope.topic} from ${envelope.from} failed`, err);
+      }
+      const res: Envelope = { t: 'res', id: envelope.id, body };
+      await this.bus.send(envelope.from, JSON.stringify(res)).catch((err: unknown) => this.log.warn(`answer to node ${envelope.from} failed`, err));
+      return;
+    }
     if (envelope.t === 'kick') {
       if (orphaned) return;
       const s = this.server.sessions.get(envelope.jid);

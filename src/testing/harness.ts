@@ -7,6 +7,7 @@ import type { OptionSpecs } from '../util/options.js';
 import type { XmlElement } from '../util/xml.js';
 import type { ModuleDefinition, PreBindStream } from '../xmpp/module.js';
 import type { ClientSession } from '../xmpp/session.js';
+import type { Locator } from '../xmpp/router/router.js';
 import { Server } from '../xmpp/server.js';
 import { C2sSession, type SessionConnection } from '../xmpp/stream/client-session.js';
 import { processClientElement } from '../xmpp/stream/inbound.js';
@@ -24,11 +25,14 @@ export class TestServer<S extends WideColumnStore = MemoryStore> {
     readonly store: S,
   ) {}
 
-  /** `store`: pass the store of a stopped TestServer to stand for a restart (or another backend, for benchmarks). */
-  static async start<S extends WideColumnStore = MemoryStore>(modules: readonly ModuleDefinition<OptionSpecs>[], overrides: Record<string, unknown> = {}, store: S = new MemoryStore() as unknown as S): Promise<TestServer<S>> {
+  /**
+   * `store`: pass the store of a stopped TestServer to stand for a restart (or another backend, for benchmarks).
+   * `locator`: a cluster locator (in-process cluster nodes sharing a store).
+   */
+  static async start<S extends WideColumnStore = MemoryStore>(modules: readonly ModuleDefinition<OptionSpecs>[], overrides: Record<string, unknown> = {}, store: S = new MemoryStore() as unknown as S, locator?: (server: Server) => Locator): Promise<TestServer<S>> {
     const config: Config = loadConfig({ env: {}, overrides: { storage: { backend: 'memory' }, ...overrides } });
     const log = createLogger('test');
-    const server = new Server({ config, store, modules, log });
+    const server = new Server({ config, store, modules, log, locator });
     await server.start();
     return new TestServer<S>(server, store);
   }
@@ -108,6 +112,13 @@ export class TestClient implements SessionConnection, PreBindStream {
     const s = session as C2sSession;
     s.attach(this);
     this.session = s;
+  }
+
+  bindHandedOver(resource: string): ClientSession {
+    const jid = parseJid(`${this.username}@${this.host}`).withResource(resource);
+    this.session = new C2sSession(this.server, jid, this);
+    this.server.sessions.add(this.session);
+    return this.session;
   }
 
   close(condition?: StreamErrorCondition): void {

@@ -73,6 +73,12 @@ export interface PreBindStream {
   sendRaw(el: XmlElement): void;
   /** Attach this connection to an existing (hibernated) session instead of binding a new one. */
   adoptSession(session: ClientSession): void;
+  /**
+   * Binds `resource` without a bind request, for a session handed over by
+   * another cluster node (XEP-0198 resumption): the session is registered
+   * here; 'session/bound' is left to the caller, once it has set the state.
+   */
+  bindHandedOver(resource: string): ClientSession;
   close(condition?: import('./errors.js').StreamErrorCondition, text?: string): void;
 }
 
@@ -94,6 +100,9 @@ export interface Resource {
   /** Remote resources only: the connection is gone and an XEP-0198 session waits for resumption (`session.connected === false` locally). */
   hibernated?: boolean;
 }
+
+/** Answers a request from another cluster node; null is "no answer". */
+export type NodeRequestHandler = (body: string, fromNode: string) => string | null | Promise<string | null>;
 
 /** The server as modules see it. */
 export interface ServerApi {
@@ -120,6 +129,14 @@ export interface ServerApi {
    * (no hooks run again). False when a remote node could not take it.
    */
   deliver(resource: Resource, stanza: XmlElement): Promise<boolean>;
+  /**
+   * Cluster only: sends `body` to the handler of `topic` on `node` and resolves
+   * with its answer, or null when the node is not alive, has no handler, or
+   * does not answer within `timeoutMs` (always null on a single node).
+   */
+  nodeRequest(node: string, topic: string, body: string, timeoutMs: number): Promise<string | null>;
+  /** Answers `nodeRequest`s of `topic` from other nodes; returns the undo (pass it to onStop). */
+  onNodeRequest(topic: string, handler: NodeRequestHandler): () => void;
   /** Fires an event for other modules (e.g. account/deleted). */
   emit<E extends EventName>(event: E, payload: import('./events.js').EventMap[E]): Promise<boolean>;
   /** Bound sessions of an account on this node. */

@@ -10,7 +10,7 @@ import { Accounts, ACCOUNTS_TABLE } from './auth/accounts.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { Hooks } from './hooks.js';
 import type { EventMap, EventName } from './events.js';
-import type { Identity, ModuleDefinition, ServerApi } from './module.js';
+import type { Identity, ModuleDefinition, NodeRequestHandler, ServerApi } from './module.js';
 import { ModuleLoader, Registrations } from './module-loader.js';
 import { IqDispatcher } from './router/iq-dispatch.js';
 import { Router, type Locator, type Resource } from './router/router.js';
@@ -197,6 +197,14 @@ export class Server implements ServerApi {
       return true;
     }
     return this.locator.forward(resource, stanza);
+  }
+
+  nodeRequest(node: string, topic: string, body: string, timeoutMs: number): Promise<string | null> {
+    return this.locator.request === undefined ? Promise.resolve(null) : this.locator.request(node, topic, body, timeoutMs);
+  }
+
+  onNodeRequest(topic: string, handler: NodeRequestHandler): () => void {
+    return this.locator.answer === undefined ? () => {} : this.locator.answer(topic, handler);
   }
 
   emit<E extends EventName>(event: E, payload: EventMap[E]): Promise<boolean> {

@@ -61,6 +61,13 @@ export interface ClientSession {
   sendRaw(element: XmlElement): void;
   /** Ends the stream, with a stream error when a condition is given. */
   close(condition?: StreamErrorCondition, text?: string, content?: string): void;
+  /**
+   * Ends the session on this node without telling modules (no 'session/closed':
+   * no unavailable presence, no offline requeue): it continues on another
+   * cluster node (XEP-0198 resumption there). A connection still attached is
+   * closed with `conflict`.
+   */
+  handOver(): void;
 
   get<T>(key: SessionKey<T>): T | undefined;
   set<T>(key: SessionKey<T>, value: T | undefined): void;

@@ -4,7 +4,7 @@ import { errorReply, StanzaError } from '../errors.js';
 import type { EventName, RouteEvent } from '../events.js';
 import type { Hooks } from '../hooks.js';
 import type { ClientSession } from '../session.js';
-import type { Resource } from '../module.js';
+import type { NodeRequestHandler, Resource } from '../module.js';
 import type { IqDispatcher } from './iq-dispatch.js';
 import type { Logger } from '../../util/log.js';
 
@@ -19,6 +19,10 @@ export interface Locator {
   /** Hands a stanza to the node holding a remote resource; false if it could not be delivered. */
   forward(resource: Resource, stanza: XmlElement): Promise<boolean>;
   accountExists(jid: Jid): Promise<boolean>;
+  /** Cluster only: request/answer between modules on two nodes (ServerApi.nodeRequest). */
+  request?(node: string, topic: string, body: string, timeoutMs: number): Promise<string | null>;
+  /** Cluster only: registers the answerer of a topic; returns the undo. */
+  answer?(topic: string, handler: NodeRequestHandler): () => void;
 }
 
 const EVENT: Record<string, Record<'host' | 'bare' | 'full', EventName>> = {

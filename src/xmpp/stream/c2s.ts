@@ -280,6 +280,17 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     await this.server.hooks.fireAsync('session/bound', { session });
   }
 
+  bindHandedOver(resource: string): ClientSession {
+    const jid = parseJid(`${this.username}@${this.host}`).withResource(resource);
+    this.server.sessions.get(jid.full)?.close('conflict', 'replaced by a new connection with the same resource');
+    const session = new C2sSession(this.server, jid, this);
+    this.session = session;
+    this.server.sessions.add(session);
+    this.state = State.Bound;
+    if (this.authTimer) clearTimeout(this.authTimer);
+    return session;
+  }
+
   adoptSession(session: ClientSession): void {
     const s = session as C2sSession;
     s.attach(this);

@@ -119,6 +119,15 @@ export class C2sSession implements ClientSession {
     if (this.connection === connection) this.connection = null;
   }
 
+  handOver(): void {
+    if (!this.open) return;
+    this.open = false;
+    const old = this.connection;
+    this.connection = null;
+    this.server.sessions.remove(this);
+    old?.closeWithError('conflict', 'session resumed on another node');
+  }
+
   /** Ends the session for good: unregisters it and tells modules (presence unavailable, etc.). */
   async finish(reason: string | null, unclean: boolean): Promise<void> {
     if (!this.open) return;

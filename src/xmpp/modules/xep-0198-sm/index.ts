@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError, StreamError, errorReply } from '../../errors.js';
 import { defineModule, type PreBindStream } from '../../module.js';
 import { SessionKey, type ClientSession } from '../../session.js';
+import { HANDOVER_TOPIC, newResumeId, nodeOfResumeId, restore, snapshot, type HandoverAnswer, type HandoverRequest } from './handover.js';
 import { parseH, SmState } from './state.js';
 
 export const NS_SM = 'urn:xmpp:sm:3';
@@ -60,15 +60,17 @@ function delayed(stanza: XmlElement, at: number, host: string): XmlElement {
  *   `message/offline` with `requeued: true` (archivers skip those: they were
  *   archived when first routed) and a `<delay/>` of when they were sent.
  *
- * Cluster (not implemented): a `<resume/>` can arrive at any node. What is
- * needed there: the session table maps `smId → { node, full JID }` (written at
- * `<enable resume/>`, removed when the session ends); a node that does not hold
- * `previd` asks the holder to hand it over: the holder detaches the session,
- * sends its SmState (`acked`, `queue` serialised, `queuedAt`, `inBase` rebased
- * on the new node's counter, `maxSeconds`) and removes its local session; the
- * new node creates the session from it and continues as below. Everything in
- * SmState is plain data for that reason; the session reference and timers
- * are kept outside it.
+ * - Cluster: a `<resume/>` can arrive at any node. The resumption id names
+ *   the node that issued it (handover.ts); another node asks that one to hand
+ *   the session over (`ServerApi.nodeRequest`). The holder checks account and
+ *   'h', detaches the session without ending it for modules (no unavailable
+ *   presence, no requeue) and sends its SmState and presence as plain data;
+ *   the new node binds the same full JID (the session table now names it),
+ *   answers `<resumed/>` and re-sends the queue. A holder that is dead or does
+ *   not answer within `handoverSeconds` gives `<failed><item-not-found/>`:
+ *   its queue goes offline by the dead-node path, or when it times out there.
+ *   Stanzas reaching the old node between the hand-over and the new node's
+ *   session-table entry are routed as for an unavailable resource.
  */
 export default defineModule({
   name: 'sm',
@@ -79,6 +81,7 @@ export default defineModule({
     requestAckEvery: { type: 'number', default: 5, min: 1, integer: true, doc: 'Unacknowledged stanzas after which the server asks the client for an ack.' },
     requestAckSeconds: { type: 'number', default: 30, min: 0.1, doc: 'How often clients with unacknowledged stanzas are asked for an ack.' },
     maxUnacked: { type: 'number', default: 5000, min: 1, integer: true, doc: 'Unacknowledged stanzas kept per session; past it a connected stream is closed and a hibernated session ends.' },
+    handoverSeconds: { type: 'number', default: 5, min: 0.1, doc: 'Cluster: how long a node waits for the node holding a session to hand it over for resumption.' },
     rememberEnded: { type: 'number', default: 1000, min: 0, integer: true, doc: 'Ended sessions whose final count is remembered, so a late `<resume/>` is told its `h`.' },
   },
   start(ctx) {
@@ -138,7 +141,7 @@ export default defineModule({
       const resume = wantsResume && opts.resumeTimeoutSeconds > 0;
       const clientMax = parseH(el.attrs.max);
       const max = clientMax !== null && clientMax > 0 ? Math.min(clientMax, opts.resumeTimeoutSeconds) : opts.resumeTimeoutSeconds;
-      const id = resume ? randomBytes(18).toString('base64url') : '';
+      const id = resume ? newResumeId(ctx.server.nodeId) : '';
       const state = new SmState(id, resume, max, session.stanzasIn);
       session.sendRaw(
         x('enabled', {
@@ -205,6 +208,10 @@ export default defineModule({
       if (h === null) throw new StreamError('invalid-xml', "<resume/> needs 'h', an unsigned 32-bit integer");
       const bare = `${stream.username}@${stream.host}`;
       const entry = active.get(previd);
+      if (entry === undefined && !ended.has(previd)) {
+        const node = nodeOfResumeId(previd);
+        if (node !== null && node !== ctx.server.nodeId) return resumeFrom(node, previd, h, bare, stream);
+      }
       if (entry === undefined || !entry.state.resume || entry.session.jid.bare !== bare || !entry.session.open) {
         const old = ended.get(previd);
         stream.sendRaw(failed('item-not-found', old !== undefined && old.bare === bare ? old.h : undefined));
@@ -235,6 +242,56 @@ export default defineModule({
       ctx.log.debug(`${session.jid.full}: resumed, ${state.queue.length} stanzas re-sent`);
       await ctx.server.emit('session/resumed', { session });
     }
+
+    /** Resumes a session held by `node`: it hands the session over, this node continues it. */
+    async function resumeFrom(node: string, previd: string, h: number, bare: string, stream: PreBindStream): Promise<void> {
+      const timeoutMs = opts.handoverSeconds * 1000;
+      const request: HandoverRequest = { previd, bare, h, deadline: Date.now() + timeoutMs };
+      const raw = await ctx.server.nodeRequest(node, HANDOVER_TOPIC, JSON.stringify(request), timeoutMs);
+      const answer: HandoverAnswer = raw === null ? { ok: false } : (JSON.parse(raw) as HandoverAnswer);
+      if (!answer.ok) {
+        if (answer.sent !== undefined) {
+          stream.sendRaw(x('failed', { xmlns: NS_SM }, x('undefined-condition', { xmlns: NS_STANZAS }), x('handled-count-too-high', { xmlns: NS_SM, h: String(h), 'send-count': String(answer.sent) })));
+        } else {
+          stream.sendRaw(failed('item-not-found', answer.h));
+        }
+        return;
+      }
+      const snap = answer.session;
+      const session = stream.bindHandedOver(snap.full.slice(snap.full.indexOf('/') + 1));
+      const state = restore(session, snap, previd);
+      state.ack(h); // checked by the holder
+      session.set(SM, state);
+      active.set(previd, { session, state, timer: null });
+      // Synchronously, before anything else can be written to the new session.
+      stream.sendRaw(x('resumed', { xmlns: NS_SM, previd, h: String(snap.hIn) }));
+      for (const stanza of state.queue) session.sendRaw(stanza);
+      if (state.queue.length > 0) requestAck(session, state);
+      ctx.log.debug(`${session.jid.full}: resumed from node ${node}, ${state.queue.length} stanzas re-sent`);
+      await ctx.server.emit('session/bound', { session });
+      await ctx.server.emit('session/resumed', { session });
+    }
+
+    /** The holder's side of resumeFrom. */
+    function handOver(body: string, fromNode: string): string {
+      const req = JSON.parse(body) as HandoverRequest;
+      const entry = active.get(req.previd);
+      if (entry === undefined || !entry.state.resume || entry.session.jid.bare !== req.bare || !entry.session.open || Date.now() > req.deadline) {
+        const old = ended.get(req.previd);
+        return JSON.stringify({ ok: false, h: old !== undefined && old.bare === req.bare ? old.h : undefined } satisfies HandoverAnswer);
+      }
+      const { session, state } = entry;
+      const released = (req.h - state.acked) >>> 0;
+      if (released > state.queue.length) return JSON.stringify({ ok: false, sent: state.sent } satisfies HandoverAnswer);
+      const snap = snapshot(session, state);
+      if (entry.timer !== null) clearTimeout(entry.timer);
+      active.delete(req.previd);
+      session.set(SM, undefined);
+      session.handOver();
+      ctx.log.debug(`${session.jid.full}: handed over to node ${fromNode} for resumption`);
+      return JSON.stringify({ ok: true, session: snap } satisfies HandoverAnswer);
+    }
+    ctx.onStop(ctx.server.onNodeRequest(HANDOVER_TOPIC, handOver));
 
     ctx.hook('session/disconnected', ({ session }) => {
       const state = session.get(SM);

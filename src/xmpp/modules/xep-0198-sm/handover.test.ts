@@ -1,0 +1,157 @@
+import { expect } from 'chai';
+import { ClusterLocator } from '../../../cluster/cluster-locator.js';
+import { MemoryNodeBus, MemoryNodeBusHub } from '../../../cluster/memory-node-bus.js';
+import { MemorySessionStore, MemorySessionTable } from '../../../cluster/memory-session-table.js';
+import { MemoryStore } from '../../../storage/memory/index.js';
+import { TestServer } from '../../../testing/harness.js';
+import type { XmlElement } from '../../../util/xml.js';
+import type { OfflineEvent } from '../../events.js';
+import { defineModule } from '../../module.js';
+import presence from '../rfc6121-presence/index.js';
+import roster from '../rfc6121-roster/index.js';
+import { nodeOfResumeId } from './handover.js';
+import sm, { NS_SM } from './index.js';
+
+const isSm = (name: string) => (el: XmlElement) => el.name === name && el.attrs.xmlns === NS_SM;
+const chat = (to: string, body: string) => `<message to='${to}' type='chat'><body>${body}</body></message>`;
+const bodies = (els: XmlElement[]) => els.filter((e) => e.name === 'message').map((e) => e.getChildText('body'));
+
+async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not reached within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface Node {
+  ts: TestServer;
+  bus: MemoryNodeBus;
+  table: MemorySessionTable;
+  locator: ClusterLocator;
+  offline: OfflineEvent[];
+}
+
+describe('XEP-0198 resumption on another cluster node (in-process nodes)', () => {
+  let hub: MemoryNodeBusHub;
+  let sessions: MemorySessionStore;
+  let store: MemoryStore;
+  let nodes: Node[];
+
+  beforeEach(() => {
+    hub = new MemoryNodeBusHub();
+    sessions = new MemorySessionStore();
+    store = new MemoryStore();
+    nodes = [];
+  });
+
+  afterEach(async () => {
+    for (const n of nodes) {
+      await n.ts.stop();
+      await n.bus.stop();
+    }
+  });
+
+  async function startNode(nodeId: string, smOptions: Record<string, unknown> = {}): Promise<Node> {
+    const offline: OfflineEvent[] = [];
+    const spy = defineModule({
+      name: 'offline-spy',
+      implements: 'test',
+      start(ctx) {
+        ctx.hook('message/offline', (ev) => {
+          offline.push(ev);
+          return true;
+        });
+      },
+    });
+    const bus = new MemoryNodeBus(nodeId, hub);
+    const table = new MemorySessionTable({ nodeId, store: sessions });
+    let locator!: ClusterLocator;
+    const ts = await TestServer.start([roster, presence, sm, spy], { server: { nodeId, logLevel: 'warn' }, modules: { options: { sm: smOptions } } }, store, (s) => (locator = new ClusterLocator(s, table, bus)));
+    await bus.start();
+    const node = { ts, bus, table, locator, offline };
+    nodes.push(node);
+    return node;
+  }
+
+  it('hands a hibernated session over: the queue is re-sent once, later messages reach the new node, nothing goes offline', async () => {
+    const a = await startNode('node-a');
+    const b = await startNode('node-b');
+    const alice = await b.ts.login('alice@localhost/a');
+    const bob = await a.ts.login('bob@localhost/b');
+    await bob.send('<presence/>');
+    await bob.send(`<enable xmlns='${NS_SM}' resume='true'/>`);
+    const id = (await bob.waitFor(isSm('enabled'))).attrs.id!;
+    expect(nodeOfResumeId(id)).to.equal('node-a');
+    await bob.send(chat('alice@localhost/a', 'hi'));
+    await bob.drop();
+    for (const body of ['1', '2', '3']) await alice.send(chat('bob@localhost/b', body));
+    await until(() => a.locator.stats.received === 3, 'three messages forwarded to node A');
+
+    const again = await b.ts.authenticated('bob@localhost');
+    await again.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='0'/>`);
+    const resumed = await again.waitFor(isSm('resumed'));
+    // h: <presence/> and the message to alice (enable came after the presence: only the message counts).
+    expect(resumed.attrs).to.include({ previd: id, h: '1' });
+    expect(again.received.indexOf(resumed)).to.equal(0);
+    expect(bodies(again.received)).to.deep.equal(['1', '2', '3']);
+    expect(a.ts.server.sessions.get('bob@localhost/b')).to.equal(undefined);
+    expect(b.ts.server.sessions.get('bob@localhost/b')?.presence).to.not.equal(null);
+    expect((await b.table.get('bob@localhost/b'))?.node).to.equal('node-b');
+
+    await alice.send(chat('bob@localhost/b', 'after'));
+    await again.waitFor((e) => e.name === 'message' && e.getChildText('body') === 'after');
+    expect(bodies(again.received)).to.deep.equal(['1', '2', '3', 'after']);
+    // The queue continues on node B's counters: acknowledging all four is accepted.
+    await again.send(`<a xmlns='${NS_SM}' h='4'/>`);
+    await again.send(`<r xmlns='${NS_SM}'/>`);
+    expect(again.received.filter(isSm('a')).at(-1)?.attrs.h).to.equal('1');
+    expect(again.closedWith).to.equal(undefined);
+    expect([...a.offline, ...b.offline]).to.have.length(0);
+  });
+
+  it('takes over a session still connected on the other node, closing that connection with conflict', async () => {
+    const a = await startNode('node-a');
+    const b = await startNode('node-b');
+    const bob = await a.ts.login('bob@localhost/b');
+    await bob.send(`<enable xmlns='${NS_SM}' resume='true'/>`);
+    const id = (await bob.waitFor(isSm('enabled'))).attrs.id!;
+    const again = await b.ts.authenticated('bob@localhost');
+    await again.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='0'/>`);
+    await again.waitFor(isSm('resumed'));
+    expect(bob.closedWith).to.equal('conflict');
+    expect(a.ts.server.sessions.get('bob@localhost/b')).to.equal(undefined);
+  });
+
+  it('fails with item-not-found for another account, a dead node, or a holder that does not answer; h too high is refused and the session kept', async () => {
+    const a = await startNode('node-a');
+    const b = await startNode('node-b', { handoverSeconds: 0.2 });
+    const bob = await a.ts.login('bob@localhost/b');
+    await bob.send(`<enable xmlns='${NS_SM}' resume='true'/>`);
+    const id = (await bob.waitFor(isSm('enabled'))).attrs.id!;
+    await bob.drop();
+
+    const mallory = await b.ts.authenticated('mallory@localhost');
+    await mallory.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='0'/>`);
+    expect((await mallory.waitFor(isSm('failed'))).getChild('item-not-found')).to.not.equal(undefined);
+
+    const tooHigh = await b.ts.authenticated('bob@localhost');
+    await tooHigh.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='7'/>`);
+    expect((await tooHigh.waitFor(isSm('failed'))).getChild('handled-count-too-high', NS_SM)?.attrs['send-count']).to.equal('0');
+    expect(a.ts.server.sessions.get('bob@localhost/b')?.open).to.equal(true);
+
+    // A node that stopped reading its inbox: no answer in time.
+    const silent = new MemoryNodeBus('node-silent', hub);
+    await silent.start();
+    const forged = `${Buffer.from('node-silent').toString('base64url')}.${id.split('.')[1]}`;
+    const late = await b.ts.authenticated('bob@localhost');
+    await late.preBind(`<resume xmlns='${NS_SM}' previd='${forged}' h='0'/>`);
+    expect((await late.waitFor(isSm('failed'))).getChild('item-not-found')).to.not.equal(undefined);
+    await silent.stop();
+
+    await a.bus.stop(); // node A gone
+    const again = await b.ts.authenticated('bob@localhost');
+    await again.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='0'/>`);
+    expect((await again.waitFor(isSm('failed'))).getChild('item-not-found')).to.not.equal(undefined);
+  });
+});
