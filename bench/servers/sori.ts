@@ -66,7 +66,9 @@ export const soriLauncher: ServerLauncher = {
       // The embedded store is single-process, so accounts must exist before the server opens it.
       createAccountsOffline(configFile, options.accounts.usernames, options.domain, options.accounts.password);
     }
-    const [command, ...args] = pinned(options.cpus, [process.execPath, '--import', 'tsx', 'src/main.ts', '--config', configFile]);
+    // SORI_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server under load.
+    const nodeFlags = (process.env.SORI_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+    const [command, ...args] = pinned(options.cpus, [process.execPath, ...nodeFlags, '--import', 'tsx', 'src/main.ts', '--config', configFile]);
     const child = spawn(command!, args, { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'] });
     const pid = child.pid!;
     await waitForPort(options.c2sPort, options.host, 30_000);
