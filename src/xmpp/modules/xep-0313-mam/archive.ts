@@ -94,22 +94,28 @@ export class ArchiveStore {
   /** When each (owner, contact) index row was last written by this process. */
   private readonly indexed = new Map<string, number>();
   private readonly prefsCache = new Map<string, { prefs: Prefs | undefined; until: number }>();
-  /** Row expiry for archived messages, or undefined to keep them forever. */
-  private readonly ttlSeconds: number | undefined;
+  /** Days an owner's messages are kept (0: forever); a number, or per owner (per-domain retention). */
+  private readonly retentionDays: (owner: string) => number;
 
   constructor(
     private readonly t: ArchiveTables,
-    retentionDays: number,
+    retentionDays: number | ((owner: string) => number),
     private readonly ids = new ArchiveIdGenerator(),
   ) {
-    this.ttlSeconds = retentionDays > 0 ? Math.round(retentionDays * DAY) : undefined;
+    this.retentionDays = typeof retentionDays === 'number' ? () => retentionDays : retentionDays;
+  }
+
+  /** Row expiry for `owner`'s archived messages, or undefined to keep them forever. */
+  private ttlSeconds(owner: string): number | undefined {
+    const days = this.retentionDays(owner);
+    return days > 0 ? Math.round(days * DAY) : undefined;
   }
 
   /** Writes a message into `owner`'s archive (both tables and the contact index in one batch); returns its id. */
   async append(owner: string, entry: { with: string; peer: string; dir: Direction; xml: string }, nowMs = Date.now()): Promise<string> {
     const id = this.ids.next(nowMs * 1000);
     const value = JSON.stringify({ with: entry.with, peer: entry.peer, dir: entry.dir, ts: idTimeMs(id), xml: entry.xml } satisfies StoredValue);
-    const ttl = this.ttlSeconds;
+    const ttl = this.ttlSeconds(owner);
     const items: BatchItem[] = [
       { table: this.t.mam.name, pk: owner, sk: id, value, ttlSeconds: ttl },
       { table: this.t.byWith.name, pk: byWithKey(owner, entry.with), sk: id, value, ttlSeconds: ttl },

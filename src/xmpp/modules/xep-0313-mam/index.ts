@@ -63,14 +63,20 @@ export default defineModule({
     defaultPageSize: { type: 'number', default: 50, integer: true, min: 1, doc: 'Messages per page when a query gives no RSM max.' },
     maxPageSize: { type: 'number', default: 250, integer: true, min: 1, doc: 'Largest RSM max accepted; a larger one is refused with policy-violation.' },
     retentionDays: { type: 'number', default: 0, min: 0, doc: 'Days archived messages are kept (row TTL on backends that expire rows); 0 keeps them forever.' },
+    retentionDaysByDomain: { type: 'record', default: {}, doc: 'Per-domain retention overriding retentionDays: { "example.org": 30 }.' },
   },
   tables: MAM_TABLES,
   start(ctx) {
     const opts = ctx.options;
     if (opts.defaultPageSize > opts.maxPageSize) throw new Error(`modules.options.mam: defaultPageSize (${opts.defaultPageSize}) exceeds maxPageSize (${opts.maxPageSize})`);
+    const byDomain = new Map<string, number>();
+    for (const [domain, days] of Object.entries(opts.retentionDaysByDomain)) {
+      if (typeof days !== 'number' || !(days >= 0)) throw new Error(`modules.options.mam.retentionDaysByDomain.${domain}: got ${JSON.stringify(days)}, expected a number >= 0`);
+      byDomain.set(domain, days);
+    }
     const archive = new ArchiveStore(
       { mam: ctx.table('mam'), byWith: ctx.table('mam_by_with'), withIndex: ctx.table('mam_with_index'), prefs: ctx.table('mam_prefs') },
-      opts.retentionDays,
+      byDomain.size === 0 ? opts.retentionDays : (owner) => byDomain.get(owner.slice(owner.indexOf('@') + 1)) ?? opts.retentionDays,
     );
     const roster = ctx.use<RosterApi>('roster');
     const server = ctx.server;

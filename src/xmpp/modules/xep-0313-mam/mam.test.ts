@@ -376,6 +376,18 @@ describe('XEP-0313 message archive management', () => {
       expect(idx!.expiresAt).to.be.within(now + 3 * 86400 - 5, now + 3 * 86400 + 5);
     });
 
+    it('applies a per-domain retention over the default', async () => {
+      ts = await TestServer.start([roster, mam], { server: { hosts: ['localhost', 'short.example'] }, modules: { options: { mam: { retentionDays: 10, retentionDaysByDomain: { 'short.example': 1 } } } } });
+      const carol = await ts.login('carol@short.example/phone');
+      alice = await ts.login('alice@localhost/phone');
+      await chat(carol, 'alice@localhost', 'cross-domain');
+      const now = Date.now() / 1000;
+      const [carolRow] = await ts.store.range('mam', 'carol@short.example');
+      const [aliceRow] = await ts.store.range('mam', 'alice@localhost');
+      expect(carolRow!.expiresAt).to.be.within(now + 86400 - 5, now + 86400 + 5);
+      expect(aliceRow!.expiresAt).to.be.within(now + 10 * 86400 - 5, now + 10 * 86400 + 5);
+    });
+
     it('keeps rows forever with retentionDays 0', async () => {
       await start();
       await chat(alice, 'bob@localhost', 'forever');
