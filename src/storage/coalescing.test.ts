@@ -20,6 +20,28 @@ describe('CoalescingStore', () => {
     expect((await store.range('t', 'p')).length).to.equal(50);
   });
 
+  it('with a delay, groups calls from different event-loop turns, and flushes at once when maxRows are queued', async () => {
+    const inner = new MemoryStore();
+    await inner.ensureTables([{ name: 't' }]);
+    let calls = 0;
+    const batchPut = inner.batchPut.bind(inner);
+    inner.batchPut = (items) => {
+      calls++;
+      return batchPut(items);
+    };
+    const store = new CoalescingStore(inner, 20, 10);
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 3; i++) {
+      writes.push(store.batchPut([{ table: 't', pk: 'p', sk: `a${i}`, value: 'v' }]));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(writes);
+    expect(calls).to.equal(1);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => store.batchPut([{ table: 't', pk: 'q', sk: `b${i}`, value: 'v' }])));
+    expect(calls).to.equal(2);
+    expect((await store.range('t', 'q')).length).to.equal(10);
+  });
+
   it('rejects every caller of a failed flush, and later flushes work again', async () => {
     const inner = new MemoryStore();
     await inner.ensureTables([{ name: 't' }]);

@@ -7,12 +7,14 @@ interface Pending {
 }
 
 /**
- * Wraps a store so that `batchPut` calls made in the same turn of the event
- * loop become one backend batch. On the chat hot path every message writes a
- * few archive rows; at thousands of messages per second, one LevelDB batch
- * (or a few DynamoDB BatchWriteItem calls) per tick instead of one per
- * message is most of the difference. Each caller's promise still resolves
- * only once its own rows are durable, so acknowledgement semantics are kept.
+ * Wraps a store so that `batchPut` calls made within a short window become
+ * one backend batch. On the chat hot path every message writes a few archive
+ * rows; a LevelDB batch call costs ~30 µs plus ~4 µs per row, so at thousands
+ * of messages per second one batch per message spends most of a core on call
+ * overhead. Waiting up to `maxDelayMs` (or until `maxRows` are queued) groups
+ * messages that arrive in different event-loop turns. Each caller's promise
+ * still resolves only once its own rows are durable, so acknowledgement
+ * semantics are kept; the cost is at most `maxDelayMs` of added latency.
  */
 export class CoalescingStore implements WideColumnStore {
   readonly name: string;
@@ -22,7 +24,14 @@ export class CoalescingStore implements WideColumnStore {
   /** Flushes done and rows written, for benchmarks. */
   readonly stats = { flushes: 0, rows: 0 };
 
-  constructor(private readonly inner: WideColumnStore) {
+  private queuedRows = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly inner: WideColumnStore,
+    private readonly maxDelayMs = 0,
+    private readonly maxRows = 512,
+  ) {
     this.name = inner.name;
     this.capabilities = inner.capabilities;
   }
@@ -31,17 +40,27 @@ export class CoalescingStore implements WideColumnStore {
     if (items.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
-      if (!this.scheduled) {
+      this.queuedRows += items.length;
+      if (this.queuedRows >= this.maxRows) {
+        void this.flush();
+      } else if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => void this.flush());
+        if (this.maxDelayMs > 0) this.timer = setTimeout(() => void this.flush(), this.maxDelayMs);
+        else setImmediate(() => void this.flush());
       }
     });
   }
 
   private async flush(): Promise<void> {
+    if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    this.queuedRows = 0;
     this.scheduled = false;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     const rows = batch.length === 1 ? batch[0]!.items : batch.flatMap((p) => p.items);
     try {
       await this.inner.batchPut(rows);
