@@ -77,8 +77,16 @@ export interface XmppSession {
   stop(): Promise<void>;
 }
 
-async function startXmpp(service: string, domain: string, account: Account, ms: number): Promise<XmppSession> {
+export interface StartOptions {
+  /** @xmpp/client's own per-step timeout (2 s by default); raised for tests on a busy machine. */
+  stepTimeoutMs?: number;
+  /** Default wait of `waitFor` (default: the login timeout). */
+  waitMs?: number;
+}
+
+export async function startXmpp(service: string, domain: string, account: Account, ms: number, opts: StartOptions = {}): Promise<XmppSession> {
   const xmpp = xmppClient({ service, domain, username: account.username, password: account.password, resource: account.resource });
+  if (opts.stepTimeoutMs !== undefined) (xmpp as unknown as { timeout: number }).timeout = opts.stepTimeoutMs;
   xmpp.reconnect.stop();
   const received: Element[] = [];
   const waiters: { pred: (el: Element) => boolean; ok: (el: Element) => void }[] = [];
@@ -95,7 +103,7 @@ async function startXmpp(service: string, domain: string, account: Account, ms: 
       xmpp,
       jid: jid.toString(),
       received,
-      waitFor(pred, wait = ms, what = 'a matching stanza') {
+      waitFor(pred, wait = opts.waitMs ?? ms, what = 'a matching stanza') {
         const seen = received.find(pred);
         if (seen) return Promise.resolve(seen);
         return withTimeout(new Promise<Element>((ok) => waiters.push({ pred, ok })), wait, `${what} for ${jid.toString()}`);

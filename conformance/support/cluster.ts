@@ -20,8 +20,7 @@ import { RosterStore } from '../../src/xmpp/modules/rfc6121-roster/store.js';
 import { Server } from '../../src/xmpp/server.js';
 import { freePort, tcpReady } from '../../src/testing/services/child-process.js';
 import type { DynamoLocalService } from '../../src/testing/services/dynamodb-local.js';
-import { client as xmppClient } from '@xmpp/client';
-import { trustTestPort, withTimeout, type Element, type XmppSession } from './clients.js';
+import { startXmpp, trustTestPort, type XmppSession } from './clients.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -171,34 +170,6 @@ export async function startClusterNode(opts: NodeOptions): Promise<ClusterNodePr
  * nodes, Redis and DynamoDB Local at once, and a busy machine must not turn
  * into a failed login.
  */
-export async function connectPatient(node: { host: string; port: number; domain: string }, account: { username: string; password: string; resource?: string }, ms = 60_000): Promise<XmppSession> {
-  const xmpp = xmppClient({ service: `xmpp://${node.host}:${node.port}`, domain: node.domain, username: account.username, password: account.password, resource: account.resource });
-  (xmpp as unknown as { timeout: number }).timeout = ms;
-  xmpp.reconnect.stop();
-  const received: Element[] = [];
-  const waiters: { pred: (el: Element) => boolean; ok: (el: Element) => void }[] = [];
-  xmpp.on('stanza', (el: Element) => {
-    received.push(el);
-    for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]!.pred(el)) waiters.splice(i, 1)[0]!.ok(el);
-  });
-  xmpp.on('error', () => undefined); // failures surface through start() and waitFor()
-  try {
-    const jid = await withTimeout(xmpp.start(), ms, `login of ${account.username}@${node.domain} on port ${node.port}`);
-    return {
-      xmpp,
-      jid: jid.toString(),
-      received,
-      waitFor(pred, wait = 20_000, what = 'a matching stanza') {
-        const seen = received.find(pred);
-        if (seen) return Promise.resolve(seen);
-        return withTimeout(new Promise<Element>((ok) => waiters.push({ pred, ok })), wait, `${what} for ${jid.toString()}`);
-      },
-      async stop() {
-        await xmpp.stop().catch(() => undefined);
-      },
-    };
-  } catch (e) {
-    await xmpp.stop().catch(() => undefined);
-    throw e;
-  }
+export function connectPatient(node: { host: string; port: number; domain: string }, account: { username: string; password: string; resource?: string }, ms = 60_000): Promise<XmppSession> {
+  return startXmpp(`xmpp://${node.host}:${node.port}`, node.domain, account, ms, { stepTimeoutMs: ms, waitMs: 20_000 });
 }

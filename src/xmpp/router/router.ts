@@ -73,7 +73,7 @@ export class Router {
         return target === 'full' ? this.iqToFull(ev) : this.iqToServer(ev, target === 'host');
       case 'presence':
         // Presence semantics live in the presence module; directed presence to a full JID is delivered as is.
-        if (target === 'full') await this.deliverToFull(ev, false);
+        if (target === 'full') await this.deliverToFull(ev);
         return;
     }
   }
@@ -93,7 +93,8 @@ export class Router {
     await this.route(reply, replyFrom, null);
   }
 
-  private async deliverToFull(ev: RouteEvent, fallbackToBare: boolean): Promise<boolean> {
+  /** Delivers to the addressed resource here or on its node; false when it is not available. */
+  private async deliverToFull(ev: RouteEvent): Promise<boolean> {
     const r = await this.locator.resource(ev.to.full);
     if (r !== null) {
       if (r.session !== null) {
@@ -102,12 +103,11 @@ export class Router {
       }
       if (await this.locator.forward(r, ev.stanza)) return true;
     }
-    if (fallbackToBare) return false;
     return false;
   }
 
   private async messageToFull(ev: RouteEvent): Promise<void> {
-    if (await this.deliverToFull(ev, true)) return;
+    if (await this.deliverToFull(ev)) return;
     const type = ev.stanza.attrs.type ?? 'normal';
     // RFC 6121 §8.5.3.2.1: chat and normal to an unavailable resource are treated as sent to the bare JID.
     if (type === 'chat' || type === 'normal') return this.messageToBare({ ...ev, to: ev.to.toBare() });
@@ -146,7 +146,7 @@ export class Router {
   }
 
   private async iqToFull(ev: RouteEvent): Promise<void> {
-    if (await this.deliverToFull(ev, false)) return;
+    if (await this.deliverToFull(ev)) return;
     const t = ev.stanza.attrs.type;
     if (t === 'get' || t === 'set') await this.bounce(ev.stanza, ev.from, ev.origin, new StanzaError('service-unavailable'));
   }
