@@ -154,6 +154,9 @@ for (const target of redisTargets) {
       // A roster change on n1 is pushed to Alice's interested resource on n2.
       const carol = await login(n2, 'alice@localhost/c');
       await carol.iq('<iq type="get"><query xmlns="jabber:iq:roster"/></iq>');
+      // Table writes reach other nodes' caches through an invalidation (docs/cluster.md): a push
+      // racing it can miss the new resource, so the change is made once n1 sees Carol as interested.
+      await eventually(async () => expect((await n1.locator.resources('alice@localhost')).some((r) => r.full === 'alice@localhost/c' && r.interested)).to.equal(true));
       await alice.iq('<iq type="set"><query xmlns="jabber:iq:roster"><item jid="dave@localhost" name="Dave"/></query></iq>');
       const push = await carol.waitFor((el) => el.name === 'iq' && el.attrs.type === 'set' && el.getChild('query')?.getChild('item')?.attrs.jid === 'dave@localhost');
       expect(push.attrs.to).to.equal('alice@localhost/c');
