@@ -250,6 +250,23 @@ describe('XEP-0045 multi-user chat', () => {
     expect(codes(await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable')))).to.include('321');
   });
 
+  it('a full room (maxusers) refuses a newcomer with service-unavailable and still admits its owner (§7.2.9)', async () => {
+    await join(alice, 'Alice');
+    expect((await configure(alice, { 'muc#roomconfig_maxusers': '2' })).attrs.type).to.equal('result');
+    expect((await join(bob, 'Bob')).attrs.type).to.equal(undefined);
+    const carol = await ts.login('carol@localhost/c');
+    const refused = await join(carol, 'Carol');
+    expect(refused.attrs.type).to.equal('error');
+    expect(condition(refused)).to.equal('service-unavailable');
+    expect(refused.getChild('x', NS_MUC), 'the error echoes the join payload').to.not.equal(undefined);
+    // The room is unchanged: the owner's second client joins under the same nick, and the count stays 2.
+    const alice2 = await ts.login('alice@localhost/a2');
+    expect((await join(alice2, 'Alice')).attrs.type).to.equal(undefined);
+    const info = await bob.iq(`<iq type='get' to='${ROOM}'><query xmlns='${DISCO_INFO}'/></iq>`);
+    const occupants = info.getChild('query')!.getChild('x', 'jabber:x:data')!.getChildren('field').find((f) => f.attrs.var === 'muc#roominfo_occupants');
+    expect(occupants?.getChildText('value')).to.equal('2');
+  });
+
   it('password-protected rooms need the password', async () => {
     await join(alice, 'Alice');
     expect((await configure(alice, { 'muc#roomconfig_passwordprotectedroom': '1', 'muc#roomconfig_roomsecret': 's3cret' })).attrs.type).to.equal('result');
