@@ -28,8 +28,16 @@ import { startEjabberd } from './support/federation/ejabberd.js';
 import { startProsody, type Peer } from './support/federation/prosody.js';
 import { startTestDns, type TestDns } from './support/federation/dns.js';
 import { RawS2s } from './support/federation/raw-s2s.js';
+import { MemoryStore } from '../src/storage/memory/index.js';
+import { redisService } from '../src/testing/services/redis.js';
 
 const SORI = { domain: 'sori.test', address: '127.0.0.1' };
+/**
+ * Two sori nodes sharing Redis and one store serve this domain. Prosody
+ * resolves it to node A (127.0.0.1), ejabberd to node B (127.0.0.4), so each
+ * peer's inbound streams land on one node while users sit on both.
+ */
+const CLUSTER = { domain: 'sori-cluster.test', addresses: ['127.0.0.1', '127.0.0.4'] } as const;
 const PEERS = {
   prosody: { domain: 'prosody.test', address: '127.0.0.2' },
   ejabberd: { domain: 'ejabberd.test', address: '127.0.0.3' },
@@ -49,11 +57,11 @@ function portInUse(host: string, port: number): Promise<boolean> {
   });
 }
 
-function freePort(): Promise<number> {
+function freePort(host: string = SORI.address): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, SORI.address, () => {
+    srv.listen(0, host, () => {
       const port = (srv.address() as { port: number }).port;
       srv.close(() => resolve(port));
     });
@@ -74,7 +82,7 @@ describe('federation with Prosody and ejabberd (s2s)', function () {
   before(async function () {
     this.timeout(180_000);
     const busy: string[] = [];
-    for (const [host, port] of [[SORI.address, 5269], [PEERS.prosody.address, 5222], [PEERS.prosody.address, 5269], [PEERS.ejabberd.address, 5222], [PEERS.ejabberd.address, 5269]] as const) {
+    for (const [host, port] of [[SORI.address, 5269], [CLUSTER.addresses[1], 5269], [PEERS.prosody.address, 5222], [PEERS.prosody.address, 5269], [PEERS.ejabberd.address, 5222], [PEERS.ejabberd.address, 5269]] as const) {
       if (await portInUse(host, port)) busy.push(`${host}:${port}`);
     }
     if (busy.length > 0) throw new Error(`federation tests need ${busy.join(', ')} free (peers resolve sori.test to ${SORI.address}:5269); stop what listens there`);
@@ -84,24 +92,27 @@ describe('federation with Prosody and ejabberd (s2s)', function () {
     writeFileSync(join(dir, 'ca.pem'), ca.certPem);
     for (const d of [SORI.domain, PEERS.prosody.domain, PEERS.ejabberd.domain, 'evil.test']) certs[d] = ca.issue([d]);
     certs['self'] = TestCa.selfSigned([SORI.domain]);
+    certs['cluster'] = TestCa.selfSigned([CLUSTER.domain]);
     for (const [name, pem] of Object.entries(certs)) {
       writeFileSync(join(dir, `${name}.crt`), pem.cert);
       writeFileSync(join(dir, `${name}.key`), pem.key, { mode: 0o600 });
     }
     const hosts = { [SORI.domain]: SORI.address, [PEERS.prosody.domain]: PEERS.prosody.address, [PEERS.ejabberd.domain]: PEERS.ejabberd.address };
-    writeFileSync(join(dir, 'hosts'), Object.entries(hosts).map(([n, a]) => `${a} ${n}`).join('\n') + '\n');
+    const prosodyHosts = { ...hosts, [CLUSTER.domain]: CLUSTER.addresses[0] };
+    const ejabberdHosts = { ...hosts, [CLUSTER.domain]: CLUSTER.addresses[1] };
+    writeFileSync(join(dir, 'hosts'), Object.entries(prosodyHosts).map(([n, a]) => `${a} ${n}`).join('\n') + '\n');
     // ejabberd resolves s2s names only through DNS: a responder on its own address, port 5353.
-    dns = await startTestDns(PEERS.ejabberd.address, 5353, hosts);
+    dns = await startTestDns(PEERS.ejabberd.address, 5353, ejabberdHosts);
     mkdirSync(join(dir, 'prosody'));
     mkdirSync(join(dir, 'ejabberd'));
     const [p, e] = await Promise.all([
       startProsody({ dir: join(dir, 'prosody'), ...PEERS.prosody, cert: certs[PEERS.prosody.domain]!, caFile: join(dir, 'ca.pem'), hostsFile: join(dir, 'hosts') }),
-      startEjabberd({ dir: join(dir, 'ejabberd'), ...PEERS.ejabberd, cert: certs[PEERS.ejabberd.domain]!, caFile: join(dir, 'ca.pem'), hosts, nameserver: dns, node: `sori-fed-${process.pid}@localhost` }),
+      startEjabberd({ dir: join(dir, 'ejabberd'), ...PEERS.ejabberd, cert: certs[PEERS.ejabberd.domain]!, caFile: join(dir, 'ca.pem'), hosts: ejabberdHosts, nameserver: dns, node: `sori-fed-${process.pid}@localhost` }),
     ]);
     peers.prosody = p;
     peers.ejabberd = e;
     trustTestPort(5222); // the peers' c2s certificates come from the test CA
-    for (const peer of [p, e]) for (const mode of ['x', 'd']) await peer.register(`${mode}user`, PASSWORD);
+    for (const peer of [p, e]) for (const mode of ['x', 'd', 'c']) await peer.register(`${mode}user`, PASSWORD);
   });
 
   after(async function () {
@@ -280,4 +291,119 @@ describe('federation with Prosody and ejabberd (s2s)', function () {
       }
     });
   }
+  describe('in a cluster: two sori nodes on one Redis, dialback', () => {
+    // Prosody's streams to the cluster reach node A, ejabberd's reach node B
+    // (see CLUSTER). The user on the other node is "far": what the peer sends
+    // them crosses the node bus, and their replies leave through their own
+    // node's outbound stream, whose dialback key the peer verifies at the node
+    // it resolves, which holds the same s2s.dialbackSecret.
+    const nodes: Sori[] = [];
+    const c2sPorts: number[] = [];
+    const secret = 'cluster-dialback-secret';
+    const nodeOf = { prosody: 0, ejabberd: 1 } as const; // the node each peer connects to
+
+    before(async function () {
+      this.timeout(60_000);
+      const redis = await redisService();
+      const store = new MemoryStore();
+      for (const [i, address] of CLUSTER.addresses.entries()) {
+        const port = await freePort(address);
+        const dataDir = join(dir, `sori-cluster-${i}`);
+        mkdirSync(dataDir);
+        const config = loadConfig({
+          env: {},
+          overrides: {
+            server: { hosts: [CLUSTER.domain], bind: address, dataDir, logLevel: 'warn', nodeId: `fed-${i}` },
+            c2s: { port, directTlsPort: 0 },
+            websocket: { port: 0, tlsPort: 0 },
+            storage: { backend: 'memory' },
+            tls: { cert: join(dir, 'cluster.crt'), key: join(dir, 'cluster.key') },
+            cluster: { redis: [redis.url] },
+            s2s: {
+              enabled: true,
+              port: 5269,
+              hosts: { [PEERS.prosody.domain]: `${PEERS.prosody.address}:5269`, [PEERS.ejabberd.domain]: `${PEERS.ejabberd.address}:5269` },
+              ca: [],
+              dialbackSecret: secret,
+              connectTimeoutSeconds: 20,
+            },
+          },
+        });
+        nodes.push(await startSori(config, { store }));
+        c2sPorts.push(port);
+        trustTestPort(port);
+      }
+      for (const peer of Object.keys(PEERS)) for (const i of [0, 1]) await nodes[0]!.server.accounts.create(parseJid(`c${peer}${i}@${CLUSTER.domain}`), PASSWORD);
+    });
+
+    after(async () => {
+      for (const n of nodes) await n.stop();
+    });
+
+    for (const peerName of Object.keys(PEERS) as PeerName[]) {
+      describe(`with ${peerName}`, () => {
+        const peerDomain = PEERS[peerName].domain;
+        const peerUser = `cuser@${peerDomain}`;
+        const near = nodeOf[peerName];
+        const far = 1 - near;
+        const userOn = (i: number) => `c${peerName}${i}@${CLUSTER.domain}`;
+        const romeos: XmppSession[] = []; // romeos[i] on node i
+        let juliet: XmppSession;
+
+        before(async () => {
+          for (const i of [0, 1]) {
+            const r = await connectTcp({ host: CLUSTER.addresses[i]!, port: c2sPorts[i]!, domain: CLUSTER.domain }, { username: userOn(i).split('@')[0]!, password: PASSWORD, resource: 'r' });
+            await r.xmpp.iqCaller.get(xml('query', { xmlns: 'jabber:iq:roster' }), undefined, 10_000);
+            await r.xmpp.send(xml('presence'));
+            romeos.push(r);
+          }
+          const peer = peers[peerName]!;
+          juliet = await connectTcp({ host: peer.address, port: peer.c2sPort, domain: peerDomain }, { username: 'cuser', password: PASSWORD, resource: 'j' });
+          await juliet.xmpp.iqCaller.get(xml('query', { xmlns: 'jabber:iq:roster' }), undefined, 10_000);
+          await juliet.xmpp.send(xml('presence'));
+        });
+
+        after(async () => {
+          for (const r of romeos) await r.stop();
+          await juliet?.stop();
+        });
+
+        it(`both nodes send to ${peerName} over their own streams, and its replies reach users on either node`, async () => {
+          for (const i of [0, 1]) {
+            await romeos[i]!.xmpp.send(xml('message', { to: peerUser, type: 'chat', id: `c-out-${i}` }, xml('body', {}, `from node ${i}`)));
+            const got = await juliet.waitFor((el) => el.name === 'message' && el.attrs.id === `c-out-${i}`, 30_000, `message from the user on node ${i}`);
+            expect(got.attrs.from).to.equal(`${userOn(i)}/r`);
+            await juliet.xmpp.send(xml('message', { to: `${userOn(i)}/r`, type: 'chat', id: `c-in-${i}` }, xml('body', {}, `to node ${i}`)));
+            const back = await romeos[i]!.waitFor((el) => el.name === 'message' && el.attrs.id === `c-in-${i}`, 30_000, `reply to the user on node ${i}`);
+            expect(back.attrs.from).to.equal(`${peerUser}/j`);
+          }
+          for (const i of [0, 1]) expect(nodes[i]!.s2s!.lastMethod('outbound', CLUSTER.domain, peerDomain), `node ${i} → ${peerName}`).to.equal('dialback');
+          expect(nodes[near]!.s2s!.lastMethod('inbound', CLUSTER.domain, peerDomain), `${peerName} → node ${near}`).to.equal('dialback');
+          expect(nodes[far]!.s2s!.lastMethod('inbound', CLUSTER.domain, peerDomain), `${peerName} never connects to node ${far}`).to.equal(null);
+        });
+
+        it('subscription and presence work for the user on the node the peer does not connect to', async () => {
+          const romeo = romeos[far]!;
+          await romeo.xmpp.send(xml('presence', { to: peerUser, type: 'subscribe' }));
+          await juliet.waitFor(isPresence(userOn(far), 'subscribe'), 30_000, `subscribe from ${userOn(far)}`);
+          await juliet.xmpp.send(xml('presence', { to: userOn(far), type: 'subscribed' }));
+          await romeo.waitFor(isPresence(peerUser, 'subscribed'), 30_000, `subscribed from ${peerUser}`);
+          const p = await romeo.waitFor(isPresence(peerUser), 30_000, `available presence of ${peerUser}`);
+          expect(p.attrs.from).to.equal(`${peerUser}/j`);
+        });
+
+        it('keeps the order of one sender\'s messages in both directions across the cluster', async () => {
+          const romeo = romeos[far]!;
+          const count = 100;
+          const seen = (who: XmppSession, prefix: string): string[] => who.received.filter((el) => el.name === 'message' && String(el.attrs.id ?? '').startsWith(prefix)).map((el) => el.attrs.id as string);
+          for (let n = 0; n < count; n++) void romeo.xmpp.send(xml('message', { to: peerUser, type: 'chat', id: `ord-out-${n}` }, xml('body', {}, String(n))));
+          await juliet.waitFor((el) => el.name === 'message' && el.attrs.id === `ord-out-${count - 1}`, 60_000, 'the last of the outbound burst');
+          expect(seen(juliet, 'ord-out-')).to.deep.equal(Array.from({ length: count }, (_, n) => `ord-out-${n}`));
+          for (let n = 0; n < count; n++) void juliet.xmpp.send(xml('message', { to: `${userOn(far)}/r`, type: 'chat', id: `ord-in-${n}` }, xml('body', {}, String(n))));
+          await romeo.waitFor((el) => el.name === 'message' && el.attrs.id === `ord-in-${count - 1}`, 60_000, 'the last of the inbound burst');
+          expect(seen(romeo, 'ord-in-')).to.deep.equal(Array.from({ length: count }, (_, n) => `ord-in-${n}`));
+        });
+      });
+    }
+  });
 });
