@@ -1,5 +1,6 @@
 import { createServer, createConnection, type Server as NetServer } from 'node:net';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseJid } from './util/jid.js';
 import type { Server } from './xmpp/server.js';
 
@@ -41,6 +42,8 @@ export async function runCommand(server: Server, c: ControlCommand): Promise<Con
 }
 
 export function listenControl(server: Server, path: string): NetServer {
+  // The data directory may not exist yet: only the embedded store creates it.
+  mkdirSync(dirname(path), { recursive: true });
   if (existsSync(path)) unlinkSync(path);
   const srv = createServer((sock) => {
     let buf = '';
@@ -60,6 +63,8 @@ export function listenControl(server: Server, path: string): NetServer {
     });
     sock.on('error', () => {});
   });
+  // The socket only serves `npm run ctl`: failing to open it (a path too long for a Unix socket, a read-only directory) must not stop the server.
+  srv.on('error', (err) => server.log.warn(`control socket ${path} not available, \`npm run ctl\` will not reach this server: ${err.message}`));
   srv.listen(path);
   srv.unref();
   return srv;

@@ -1,0 +1,38 @@
+import { expect } from 'chai';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from './config.js';
+import { sendControl } from './control.js';
+import { startSori } from './sori.js';
+
+function configWith(dataDir: string) {
+  return loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' } } });
+}
+
+describe('control socket (npm run ctl against a running server)', () => {
+  it('is opened in a data directory that no store created, and manages accounts', async () => {
+    // A non-embedded backend never creates dataDir; the socket must not depend on it.
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'sori-control-')), 'not', 'yet');
+    const sori = await startSori(configWith(dataDir), { ephemeralPorts: true });
+    try {
+      const path = join(dataDir, 'sori.sock');
+      expect(await sendControl(path, { cmd: 'adduser', jid: 'alice@localhost', password: 'secret' })).to.deep.include({ ok: true });
+      expect(await sendControl(path, { cmd: 'list', domain: 'localhost' })).to.deep.equal({ ok: true, output: 'alice@localhost' });
+    } finally {
+      await sori.stop();
+    }
+  });
+
+  it('leaves the server running when the socket cannot be opened', async () => {
+    // Unix socket paths are limited to 107 bytes.
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'sori-control-')), 'x'.repeat(120));
+    const sori = await startSori(configWith(dataDir), { ephemeralPorts: true });
+    try {
+      expect(existsSync(join(dataDir, 'sori.sock'))).to.equal(false);
+      expect(sori.listening.ports.c2s).to.be.a('number');
+    } finally {
+      await sori.stop();
+    }
+  });
+});
