@@ -22,10 +22,11 @@ import type { RunningServer, ServerLauncher } from './servers/common.js';
 import { ejabberdLauncher } from './servers/ejabberd.js';
 import { prosodyLauncher } from './servers/prosody.js';
 import { soriIsRunnable, soriLauncher } from './servers/sori.js';
+import { soriClusterLauncher } from './servers/sori-cluster.js';
 import { accountName, type RegisterResult } from './worker/protocol.js';
 import { WorkerPool } from './worker/pool.js';
 
-const launchers: Record<string, ServerLauncher> = { sori: soriLauncher, prosody: prosodyLauncher, ejabberd: ejabberdLauncher };
+const launchers: Record<string, ServerLauncher> = { sori: soriLauncher, prosody: prosodyLauncher, ejabberd: ejabberdLauncher, 'sori-cluster': soriClusterLauncher };
 const scenarios: Record<string, (context: ScenarioContext) => Promise<ScenarioResult>> = {
   login: runLoginStorm,
   idle: runIdleSessions,
@@ -37,7 +38,7 @@ const DOMAIN = 'localhost';
 
 const { values: flags } = parseArgs({
   options: {
-    servers: { type: 'string', default: 'sori,prosody,ejabberd' },
+    servers: { type: 'string', default: 'sori,prosody,ejabberd,sori-cluster' },
     scenarios: { type: 'string', default: 'login,idle,chat,mam' },
     quick: { type: 'boolean', default: false },
     'login-accounts': { type: 'string' },
@@ -132,10 +133,13 @@ function stopServerOnSignals(): void {
 async function benchmarkServer(name: string, selected: string[]): Promise<ServerRun> {
   const launcher = launchers[name];
   if (!launcher) return { server: name, results: [], error: `unknown server ${name}` };
-  if (name === 'sori' && !soriIsRunnable()) {
+  if (name.startsWith('sori') && !soriIsRunnable()) {
     log('sori: skipped, src/main.ts does not exist yet');
     return { server: name, results: [], error: 'not runnable yet (no src/main.ts)' };
   }
+  const skipped = launcher.scenarios ? selected.filter((scenario) => !launcher.scenarios!.includes(scenario)) : [];
+  if (skipped.length > 0) log(`${name}: ${skipped.join(', ')} not run (this deployment is measured on ${launcher.scenarios!.join(', ')} only)`);
+  selected = selected.filter((scenario) => !skipped.includes(scenario));
   const accountCount = accountsNeeded(selected);
   log(`${name}: starting (pinned to CPU ${serverCpus || 'any'})`);
   let server: RunningServer;
@@ -164,11 +168,12 @@ async function benchmarkServer(name: string, selected: string[]): Promise<Server
       kind: 'target',
       target: {
         host: server.host, port: server.c2sPort, domain: server.domain, password: PASSWORD, timeoutMs: 30_000,
-        webSocketUrl: useWebSocket ? server.webSocketUrl : undefined,
+        webSocketUrl: useWebSocket ? server.webSocketUrl : undefined, nodes: server.nodes,
       },
     }));
     await provision(pool, server, accountCount);
-    const context: ScenarioContext = { server, pool, options, log: (line) => log(`${name} ${line}`) };
+    const rates = flags.rates === undefined && launcher.chatRates ? launcher.chatRates[options.quick ? 'quick' : 'full'] : options.rates;
+    const context: ScenarioContext = { server, pool, options: { ...options, rates }, log: (line) => log(`${name} ${line}`) };
     for (const scenario of selected) {
       try {
         await waitForServerQuiet(context);

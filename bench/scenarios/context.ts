@@ -1,5 +1,5 @@
 /** What a scenario gets from the runner, and the shape of what it returns. */
-import { readCpuSeconds, type RunningServer } from '../servers/common.js';
+import { serverCpuSeconds as deploymentCpuSeconds, type RunningServer } from '../servers/common.js';
 import type { WorkerPool } from '../worker/pool.js';
 
 export interface BenchOptions {
@@ -46,6 +46,8 @@ export interface CpuReport {
   wallSeconds: number;
   generatorCpuSeconds: number;
   serverCpuSeconds: number;
+  /** Server CPU-seconds per wall second of each part of a multi-process deployment (sori nodes, Redis, store). */
+  serverParts?: Record<string, number>;
   /** Generator CPU-seconds per wall second; 1.0 means one core fully busy. */
   generatorCores: number;
   /** Busiest worker's event-loop utilization (0..1). Near 1 means the generator may be the limit. */
@@ -56,13 +58,16 @@ export interface CpuReport {
 /** Measure generator and server CPU over `work`, so results can show who was saturated. */
 export async function withCpu<T>(context: ScenarioContext, work: () => Promise<T>): Promise<{ value: T; cpu: CpuReport }> {
   await context.pool.cpuSince();
-  const serverBefore = readCpuSeconds(context.server.pid);
+  const serverBefore = deploymentCpuSeconds(context.server);
+  const total = (parts: Record<string, number>): number => Object.values(parts).reduce((sum, value) => sum + value, 0);
   const started = performance.now();
   const value = await work();
   const wallSeconds = (performance.now() - started) / 1000;
   const generator = await context.pool.cpuSince();
   const generatorCpuSeconds = generator.cpuSeconds;
-  const serverCpuSeconds = readCpuSeconds(context.server.pid) - serverBefore;
+  const serverAfter = deploymentCpuSeconds(context.server);
+  const serverCpuSeconds = total(serverAfter) - total(serverBefore);
+  const labels = Object.keys(serverAfter);
   return {
     value,
     cpu: {
@@ -72,13 +77,14 @@ export async function withCpu<T>(context: ScenarioContext, work: () => Promise<T
       generatorCores: generatorCpuSeconds / wallSeconds,
       generatorEventLoop: generator.maxEventLoopUtilization,
       serverCores: serverCpuSeconds / wallSeconds,
+      serverParts: labels.length > 1 ? Object.fromEntries(labels.map((label) => [label, (serverAfter[label]! - serverBefore[label]!) / wallSeconds])) : undefined,
     },
   };
 }
 
 export function describeCpu(cpu: CpuReport): string {
   const busy = cpu.generatorEventLoop > 0.9 ? ' (GENERATOR SATURATED or starved: treat as a lower bound)' : '';
-  return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core with event loop ${(cpu.generatorEventLoop * 100).toFixed(0)}% busy${busy}, server ${(cpu.serverCores * 100).toFixed(0)}% of a core over ${cpu.wallSeconds.toFixed(1)} s`;
+  return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core with event loop ${(cpu.generatorEventLoop * 100).toFixed(0)}% busy${busy}, server ${(cpu.serverCores * 100).toFixed(0)}% of a core${cpu.serverParts ? ` (${Object.entries(cpu.serverParts).map(([label, cores]) => `${label} ${(cores * 100).toFixed(0)}%`).join(', ')})` : ''} over ${cpu.wallSeconds.toFixed(1)} s`;
 }
 
 /**
@@ -91,9 +97,10 @@ export async function waitForServerQuiet(context: ScenarioContext, maxSeconds = 
   const started = performance.now();
   let quietSamples = 0;
   while (quietSamples < 2 && performance.now() - started < maxSeconds * 1000) {
-    const before = readCpuSeconds(context.server.pid);
+    const sum = (): number => Object.values(deploymentCpuSeconds(context.server)).reduce((total, value) => total + value, 0);
+    const before = sum();
     await sleep(1000);
-    quietSamples = readCpuSeconds(context.server.pid) - before < 0.1 ? quietSamples + 1 : 0;
+    quietSamples = sum() - before < 0.1 ? quietSamples + 1 : 0;
   }
   const seconds = (performance.now() - started) / 1000;
   if (seconds > 3) context.log(`waited ${seconds.toFixed(0)} s for the server to go idle`);

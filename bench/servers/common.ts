@@ -31,11 +31,25 @@ export interface RunningServer {
   /** 'in-band': the generator registers accounts with XEP-0077; 'before-start': the launcher created them. */
   provisioning: 'in-band' | 'before-start';
   version: string;
+  /** Several nodes of one deployment: account N logs in to nodes[N % nodes.length]. Absent: host and c2sPort. */
+  nodes?: { host: string; port: number }[];
+  /** Every process whose CPU is the server's, by part (sori nodes, Redis, store); absent: [pid]. */
+  cpuParts?: { label: string; pids: number[] }[];
   stop(): Promise<void>;
+}
+
+/** CPU seconds of every process of a deployment, by part. */
+export function serverCpuSeconds(server: RunningServer): Record<string, number> {
+  const parts = server.cpuParts ?? [{ label: server.name, pids: [server.pid] }];
+  return Object.fromEntries(parts.map((part) => [part.label, part.pids.reduce((sum, pid) => sum + (processAlive(pid) ? readCpuSeconds(pid) : 0), 0)]));
 }
 
 export interface ServerLauncher {
   name: string;
+  /** Scenarios this deployment is meant for; absent: all. */
+  scenarios?: string[];
+  /** Chat ramp when --rates is not given, for deployments far below the default ramp's first step. */
+  chatRates?: { full: number[]; quick: number[] };
   start(options: LaunchOptions): Promise<RunningServer>;
 }
 

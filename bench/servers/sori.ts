@@ -18,7 +18,7 @@ import {
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 
-const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** sori's XEP-0077 module (off by default); null falls back to `ctl adduser` before start. */
 const SORI_REGISTRATION_MODULE: string | null = 'register';
 
@@ -27,7 +27,7 @@ export function soriIsRunnable(): boolean {
 }
 
 /** Config in sori's JSON format (src/config.ts); fairness: no per-connection read limit that shapers-off peers lack. */
-function soriConfig(directory: string, options: LaunchOptions, tls: { certificate: string; key: string }): object {
+export function soriConfig(directory: string, options: LaunchOptions, tls: { certificate: string; key: string }): Record<string, Record<string, unknown>> {
   return {
     server: { hosts: [options.domain], bind: options.host, dataDir: path.join(directory, 'data'), logLevel: 'warn' },
     c2s: { port: options.c2sPort, directTlsPort: 0, rateBytesPerSecond: 1 << 30, maxLoginFailures: 1_000_000 },
@@ -53,6 +53,12 @@ function createAccountsOffline(configFile: string, usernames: string[], domain: 
   }
 }
 
+/** The command line of one sori process, pinned; SORI_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles it under load. */
+export function soriCommand(cpus: string, configFile: string): string[] {
+  const nodeFlags = (process.env.SORI_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  return pinned(cpus, [process.execPath, ...nodeFlags, '--import', 'tsx', 'src/main.ts', '--config', configFile]);
+}
+
 export const soriLauncher: ServerLauncher = {
   name: 'sori',
   async start(options: LaunchOptions): Promise<RunningServer> {
@@ -66,9 +72,7 @@ export const soriLauncher: ServerLauncher = {
       // The embedded store is single-process, so accounts must exist before the server opens it.
       createAccountsOffline(configFile, options.accounts.usernames, options.domain, options.accounts.password);
     }
-    // SORI_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server under load.
-    const nodeFlags = (process.env.SORI_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-    const [command, ...args] = pinned(options.cpus, [process.execPath, ...nodeFlags, '--import', 'tsx', 'src/main.ts', '--config', configFile]);
+    const [command, ...args] = soriCommand(options.cpus, configFile);
     const child = spawn(command!, args, { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'] });
     const pid = child.pid!;
     await waitForPort(options.c2sPort, options.host, 30_000);

@@ -11,6 +11,8 @@ export interface Target {
   webSocketUrl: string | undefined;
   password: string;
   timeoutMs: number;
+  /** Cluster nodes: account N connects to nodes[N % nodes.length] (so the two ends of a pair sit on different nodes). */
+  nodes?: { host: string; port: number }[];
 }
 
 export type Command =

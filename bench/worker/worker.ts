@@ -19,9 +19,10 @@ const sessions = new Map<number, XmppClient>();
 
 function clientFor(account: number): XmppClient {
   if (!target) throw new Error('no target set');
+  const node = target.nodes?.[account % target.nodes.length];
   return new XmppClient({
-    host: target.host,
-    port: target.port,
+    host: node?.host ?? target.host,
+    port: node?.port ?? target.port,
     domain: target.domain,
     webSocketUrl: target.webSocketUrl,
     username: accountName(account),

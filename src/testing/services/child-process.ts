@@ -71,6 +71,11 @@ function killAllSync(): void {
   children.clear();
 }
 
+/** Pids of the running tracked children (the benchmark pins them and bills their CPU to the server). */
+export function trackedPids(): number[] {
+  return [...children].flatMap((c) => (c.pid !== undefined && c.exitCode === null ? [c.pid] : []));
+}
+
 /** Stops every tracked child and waits for them to exit. */
 export async function stopAllServices(): Promise<void> {
   const waits = [...children].map(
