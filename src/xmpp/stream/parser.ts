@@ -1,4 +1,5 @@
 import { XmlElement, type Attrs } from '../../util/xml.js';
+import { Utf8StreamDecoder } from './utf8-decoder.js';
 
 /**
  * An incremental XML tokenizer for XMPP streams.
@@ -132,7 +133,7 @@ export class XmppParser {
   /** Index in the current chunk of the character being parsed. */
   private pos = 0;
   private sawDeclaration = false;
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private readonly decoder = new Utf8StreamDecoder();
   private streamNs: string | undefined;
   private failed: ParseError | null = null;
 
@@ -146,7 +147,7 @@ export class XmppParser {
   writeBytes(chunk: Uint8Array): void {
     let text: string;
     try {
-      text = this.decoder.decode(chunk, { stream: true });
+      text = this.decoder.decode(chunk);
     } catch {
       throw this.fail(new ParseError('not-well-formed', 'invalid UTF-8'));
     }
