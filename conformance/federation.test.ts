@@ -45,6 +45,13 @@ const PEERS = {
 type PeerName = keyof typeof PEERS;
 const PASSWORD = 'fed-secret-1';
 const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+const NS_MUC = 'http://jabber.org/protocol/muc';
+const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
+const NS_MUC_OWNER = 'http://jabber.org/protocol/muc#owner';
+/** An occupant's presence from `occupant`; `self` asks for status 110 (XEP-0045 §7.2.2). */
+const isOccupant = (occupant: string, self = false) => (el: Element) =>
+  el.name === 'presence' && el.attrs.from === occupant && el.attrs.type === undefined &&
+  (!self || (el.getChild('x', NS_MUC_USER)?.getChildren('status') ?? []).some((st) => st.attrs.code === '110'));
 
 function portInUse(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -97,7 +104,7 @@ describe('federation with Prosody and ejabberd (s2s)', function () {
       writeFileSync(join(dir, `${name}.crt`), pem.cert);
       writeFileSync(join(dir, `${name}.key`), pem.key, { mode: 0o600 });
     }
-    const hosts = { [SORI.domain]: SORI.address, [PEERS.prosody.domain]: PEERS.prosody.address, [PEERS.ejabberd.domain]: PEERS.ejabberd.address };
+    const hosts = { [SORI.domain]: SORI.address, [`conference.${SORI.domain}`]: SORI.address, [PEERS.prosody.domain]: PEERS.prosody.address, [PEERS.ejabberd.domain]: PEERS.ejabberd.address };
     const prosodyHosts = { ...hosts, [CLUSTER.domain]: CLUSTER.addresses[0] };
     const ejabberdHosts = { ...hosts, [CLUSTER.domain]: CLUSTER.addresses[1] };
     writeFileSync(join(dir, 'hosts'), Object.entries(prosodyHosts).map(([n, a]) => `${a} ${n}`).join('\n') + '\n');
@@ -259,6 +266,24 @@ describe('federation with Prosody and ejabberd (s2s)', function () {
               expect(e2.attrs.type).to.equal('error');
               expect(e2.attrs.from).to.equal(`nobody@${SORI.domain}`);
               expect(e2.getChild('error')!.getChild('service-unavailable', 'urn:ietf:params:xml:ns:xmpp-stanzas')).to.not.equal(undefined);
+            }));
+
+          it(`a ${peerName} user joins a room on sori's MUC service, and both talk in it`, () =>
+            failWithLogs(async () => {
+              const room = `${m}room-${peerName}@conference.${SORI.domain}`;
+              await romeo.xmpp.send(xml('presence', { to: `${room}/romeo` }, xml('x', { xmlns: NS_MUC })));
+              await romeo.waitFor(isOccupant(`${room}/romeo`, true), 30_000, 'romeo in the new room');
+              await romeo.xmpp.iqCaller.request(xml('iq', { type: 'set', to: room }, xml('query', { xmlns: NS_MUC_OWNER }, xml('x', { xmlns: 'jabber:x:data', type: 'submit' }))), 30_000);
+              await juliet.xmpp.send(xml('presence', { to: `${room}/juliet` }, xml('x', { xmlns: NS_MUC })));
+              await juliet.waitFor(isOccupant(`${room}/romeo`), 30_000, 'the occupant list, with romeo');
+              await juliet.waitFor(isOccupant(`${room}/juliet`, true), 30_000, 'juliet\'s own presence from the room');
+              await romeo.waitFor(isOccupant(`${room}/juliet`), 30_000, 'juliet joining, seen by romeo');
+              await romeo.xmpp.send(xml('message', { to: room, type: 'groupchat', id: `g1-${m}` }, xml('body', {}, 'Welcome, juliet')));
+              const atJuliet = await juliet.waitFor((el) => el.name === 'message' && el.attrs.type === 'groupchat' && el.getChildText('body') === 'Welcome, juliet', 30_000, 'romeo\'s groupchat message');
+              expect(atJuliet.attrs.from).to.equal(`${room}/romeo`);
+              await juliet.xmpp.send(xml('message', { to: room, type: 'groupchat', id: `g2-${m}` }, xml('body', {}, 'Thank you, romeo')));
+              const atRomeo = await romeo.waitFor((el) => el.name === 'message' && el.attrs.type === 'groupchat' && el.getChildText('body') === 'Thank you, romeo', 30_000, 'juliet\'s groupchat message');
+              expect(atRomeo.attrs.from).to.equal(`${room}/juliet`);
             }));
 
           it(`both directions authenticated with ${mode}`, () => {

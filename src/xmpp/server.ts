@@ -93,7 +93,7 @@ export class Server implements ServerApi {
     this.throttle = new LoginThrottle(config.c2s.maxLoginFailures, config.c2s.loginThrottleSeconds * 1000);
     this.iqDispatcher = new IqDispatcher(this.log.child('iq'));
     this.locator = deps.locator ? deps.locator(this) : new LocalLocator(this.sessions, this.accounts);
-    this.router = new Router(this.hooks, this.iqDispatcher, { resources: (b) => this.locator.resources(b), resource: (f) => this.locator.resource(f), forward: (r, s) => this.locator.forward(r, s), accountExists: (j) => this.locator.accountExists(j) }, (d) => this.hostSet.has(d) || this.serviceDomains.has(d), this.log.child('router'));
+    this.router = new Router(this.hooks, this.iqDispatcher, { resources: (b) => this.locator.resources(b), resource: (f) => this.locator.resource(f), forward: (r, s) => this.locator.forward(r, s), accountExists: (j) => this.locator.accountExists(j) }, (d) => this.servesDomain(d), this.log.child('router'));
     this.moduleDefs = deps.modules;
     this.loader = new ModuleLoader({ server: this, hooks: this.hooks, iq: this.iqDispatcher, registrations: this.registrations, store, log: this.log });
     // Replies to iqs the server itself sent (pings, pubsub publishes) end here.
@@ -144,6 +144,11 @@ export class Server implements ServerApi {
 
   isLocalDomain(domain: string): boolean {
     return this.hostSet.has(domain);
+  }
+
+  /** A hosted domain or a module service's domain (MUC): everything other servers may address here. */
+  servesDomain(domain: string): boolean {
+    return this.hostSet.has(domain) || this.serviceDomains.has(domain);
   }
 
   addServiceDomain(domain: string): () => void {

@@ -60,7 +60,7 @@ export class S2sInbound extends S2sStream {
 
   protected onHeader(attrs: Attrs): void {
     const to = domainOf(attrs.to);
-    this.localDomain = to !== null && this.ctx.server.isLocalDomain(to) ? to : '';
+    this.localDomain = to !== null && this.ctx.server.servesDomain(to) ? to : '';
     this.peerDomain = domainOf(attrs.from);
     this.streamId = newStreamId();
     this.writeHeader({ from: this.localDomain || this.ctx.server.hosts[0], to: this.peerDomain ?? undefined, id: this.streamId });
@@ -165,7 +165,7 @@ export class S2sInbound extends S2sStream {
     const local = domainOf(el.attrs.to);
     if (remote === null || local === null) throw new StreamError('improper-addressing', 'db:result needs from and to');
     const reply = { from: local, to: remote };
-    if (!this.ctx.server.isLocalDomain(local)) return this.dbReply('result', reply, new StanzaError('item-not-found'));
+    if (!this.ctx.server.servesDomain(local)) return this.dbReply('result', reply, new StanzaError('item-not-found'));
     if (!this.dialbackAllowed(remote)) return this.dbReply('result', reply, new StanzaError('not-authorized', undefined, 'auth'));
     if (this.pairs.has(`${remote} ${local}`)) return this.dbReply('result', { ...reply, type: 'valid' });
     // Not awaited: the stream keeps working (e.g. a db:verify the peer sends meanwhile) while the authoritative server answers.
@@ -189,7 +189,7 @@ export class S2sInbound extends S2sStream {
     const id = el.attrs.id;
     if (receiving === null || originating === null || id === undefined) throw new StreamError('improper-addressing', 'db:verify needs from, to and id');
     const reply = { from: originating, to: receiving, id };
-    if (!this.ctx.server.isLocalDomain(originating)) return this.dbReply('verify', reply, new StanzaError('item-not-found'));
+    if (!this.ctx.server.servesDomain(originating)) return this.dbReply('verify', reply, new StanzaError('item-not-found'));
     const ok = dialbackKeyMatches(this.ctx.dialbackKey(receiving, originating, id), el.getText());
     this.dbReply('verify', { ...reply, type: ok ? 'valid' : 'invalid' });
   }
@@ -206,7 +206,7 @@ export class S2sInbound extends S2sStream {
       if (el.attrs.type !== 'error') this.writeElement(errorReply(el, new StanzaError('jid-malformed')));
       return;
     }
-    if (!this.ctx.server.isLocalDomain(to.domain)) return this.refuse('host-unknown', `${to.domain} is not served here`);
+    if (!this.ctx.server.servesDomain(to.domain)) return this.refuse('host-unknown', `${to.domain} is not served here`);
     if (!this.pairs.has(`${from.domain} ${to.domain}`)) return this.refuse('invalid-from', `${from.domain} is not authenticated for ${to.domain} on this stream`);
     el.attrs.xmlns = NS_CLIENT;
     return this.ctx.server.router.route(el, from, null);

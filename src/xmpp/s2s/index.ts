@@ -114,7 +114,7 @@ export class S2sService implements S2sContext {
   /** `route/remote`: a stanza from one of our domains to another server. */
   private routeRemote(ev: RouteEvent): boolean {
     const local = ev.from.domain;
-    if (!this.server.isLocalDomain(local)) return false; // never relay between two foreign domains
+    if (!this.server.servesDomain(local)) return false; // never relay between two foreign domains
     const stanza = ev.stanza;
     if (stanza.attrs.from === undefined) stanza.attrs.from = ev.from.full;
     if (stanza.attrs.to === undefined) stanza.attrs.to = ev.to.full;
