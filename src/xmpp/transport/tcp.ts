@@ -11,6 +11,9 @@ export class TcpTransport implements Transport {
   private socket: Socket | TLSSocket;
   private onData: ((chunk: Buffer) => void) | null = null;
   private onClose: ((hadError: boolean) => void) | null = null;
+  /** The socket corked by the first write of this tick, uncorked when the tick ends. */
+  private corked: Socket | null = null;
+  private readonly uncork = (): void => this.flush();
 
   constructor(
     socket: Socket | TLSSocket,
@@ -42,12 +45,31 @@ export class TcpTransport implements Transport {
     s.on('error', () => {});
   }
 
+  /**
+   * Writes of one tick leave as one writev: one TLS record and one syscall for
+   * a stream header with its features, a MAM page, or a burst of offline
+   * messages, instead of one per stanza.
+   */
   write(data: string): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(data);
+    const socket = this.socket;
+    if (socket.destroyed || !socket.writable) return;
+    if (this.corked === null) {
+      this.corked = socket;
+      socket.cork();
+      process.nextTick(this.uncork);
+    }
+    socket.write(data);
+  }
+
+  private flush(): void {
+    const socket = this.corked;
+    this.corked = null;
+    socket?.uncork();
   }
 
   startTls(): Promise<void> {
     if (this.tls === null) return Promise.reject(new Error('no certificate'));
+    this.flush(); // <proceed/> goes out in the clear, before the handshake takes over the socket
     const raw = this.socket;
     raw.removeListener('data', this.onData!);
     raw.removeListener('close', this.onClose!);
@@ -78,6 +100,7 @@ export class TcpTransport implements Transport {
   }
 
   end(): void {
+    this.flush();
     this.socket.end();
     // Do not wait forever for a peer that never closes its side.
     setTimeout(() => this.socket.destroy(), 5000).unref();
