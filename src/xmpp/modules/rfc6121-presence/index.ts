@@ -36,9 +36,9 @@ export default defineModule({
     const route = (stanza: XmlElement): Promise<void> => ctx.server.route(stanza);
 
     /** Sends `stanza` (from the user's full JID) to every contact with a from/both subscription and to the user's other resources. */
-    async function broadcast(jid: Jid, stanza: XmlElement): Promise<void> {
+    async function broadcast(jid: Jid, stanza: XmlElement, rosterItems?: readonly RosterItem[]): Promise<void> {
       const owner = jid.bare;
-      for (const item of await store.all(owner)) {
+      for (const item of rosterItems ?? (await store.all(owner))) {
         if (subscribedFrom(item)) await route(withAddress(stanza, jid.full, item.jid));
       }
       for (const r of await ctx.server.resources(owner)) {
@@ -95,11 +95,13 @@ export default defineModule({
       session.priority = Number.isFinite(p) ? Math.max(-128, Math.min(127, p)) : 0;
       session.presence = out;
       await ctx.server.emit('session/presence', { session });
-      await broadcast(session.jid, out);
+      // One roster read serves the broadcast and, for initial presence, the probes: it is a range read per login.
+      const owner = session.jid.bare;
+      const items = await store.all(owner);
+      await broadcast(session.jid, out, items);
       if (!initial) return;
       // §4.2: initial presence — probe contacts we subscribe to, show our other resources, redeliver pending requests.
-      const owner = session.jid.bare;
-      for (const item of await store.all(owner)) {
+      for (const item of items) {
         if (subscribedTo(item)) await route(x('presence', { type: 'probe', from: owner, to: item.jid }));
       }
       for (const r of available(await ctx.server.resources(owner))) {
