@@ -27,7 +27,7 @@ import { connectTcp, trustTestPort, xml, type Element, type XmppSession } from '
 import { startEjabberd } from './support/federation/ejabberd.js';
 import { startProsody, type Peer } from './support/federation/prosody.js';
 import { startTestDns, type TestDns } from './support/federation/dns.js';
-import { RawS2s } from './support/federation/raw-s2s.js';
+import { RawS2s } from '../src/testing/raw-s2s.js';
 import { MemoryStore } from '../src/storage/memory/index.js';
 import { redisService } from '../src/testing/services/redis.js';
 

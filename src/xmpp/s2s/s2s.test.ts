@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../config.js';
 import { startSori, type Sori } from '../../sori.js';
 import { TestClient } from '../../testing/harness.js';
+import { RawS2s } from '../../testing/raw-s2s.js';
 import { TestCa, type Pem } from '../../testing/test-ca.js';
 import { parseJid } from '../../util/jid.js';
 import { C2sSession } from '../stream/client-session.js';
@@ -145,6 +146,33 @@ describe('s2s between two sori servers', function () {
     expect(bob.all((s) => s.name === 'message').map((s) => s.attrs.id)).to.deep.equal(Array.from({ length: 20 }, (_, i) => `o${i}`));
     expect(a.s2s!.lastMethod('outbound', 'a.test', 'b.test')).to.equal('dialback');
     expect(b.s2s!.lastMethod('inbound', 'b.test', 'a.test')).to.equal('dialback');
+  });
+
+  it('accepts dialback for several domains on one inbound stream (piggybacking), each verified with its authoritative server', async () => {
+    // a.test (secret known to the test) serves a.test and its MUC service conference.a.test; a raw peer
+    // claims both on one stream to b.test, which verifies each key by dialback with a.test's server.
+    const a = await start('a.test', 'b.test', { dialbackSecret: 'piggyback-secret' }, { cert: join(dir, 'self.crt'), key: join(dir, 'self.key') });
+    const b = await start('b.test', 'a.test', { hosts: { 'a.test': `127.0.0.1:${ports['a.test']}`, 'conference.a.test': `127.0.0.1:${ports['a.test']}` } });
+    const bob = await login(b, 'bob@b.test/r');
+    const raw = await RawS2s.open({ host: '127.0.0.1', port: ports['b.test']!, from: 'a.test', to: 'b.test' });
+    try {
+      const id = raw.streamId;
+      expect(id).to.not.equal('');
+      for (const from of ['a.test', 'conference.a.test']) {
+        expect(await raw.dialback(from, 'b.test', dialbackKey('piggyback-secret', 'b.test', from, id)), from).to.deep.equal({ type: 'valid', from: 'b.test', to: from });
+      }
+      expect((await raw.dialback('evil.a.test', 'b.test', dialbackKey('piggyback-secret', 'b.test', 'evil.a.test', id))).type, 'a domain nobody vouches for').to.not.equal('valid');
+      raw.write(`<message from='room@conference.a.test/alice' to='bob@b.test/r' type='groupchat' id='p1'><body>from the room</body></message>`);
+      raw.write(`<message from='alice@a.test/r' to='bob@b.test/r' type='chat' id='p2'><body>from alice</body></message>`);
+      await bob.waitFor((st) => st.attrs.id === 'p2', 10_000);
+      expect(bob.all((st) => st.name === 'message').map((st) => st.attrs.from)).to.deep.equal(['room@conference.a.test/alice', 'alice@a.test/r']);
+      expect(b.s2s!.lastMethod('inbound', 'b.test', 'conference.a.test')).to.equal('dialback');
+      expect(a.s2s!.stats.refused).to.deep.equal({});
+      raw.write(`<message from='mallory@evil.a.test' to='bob@b.test/r' type='chat'><body>not authenticated</body></message>`);
+      await raw.until(/<invalid-from xmlns=["']urn:ietf:params:xml:ns:xmpp-streams["']/);
+    } finally {
+      raw.close();
+    }
   });
 
   it('bounces queued stanzas with remote-server-not-found when the peer cannot be reached', async () => {

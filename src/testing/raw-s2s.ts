@@ -1,13 +1,14 @@
 /**
- * A deliberately small s2s client for negative tests: it opens a stream to a
- * server as `from`, does STARTTLS presenting `cert`, authenticates with SASL
- * EXTERNAL, and then lets the test write anything, reading back what the
+ * A deliberately small s2s client for tests: it opens a stream to a server
+ * as `from`, does STARTTLS presenting `cert`, authenticates with SASL
+ * EXTERNAL or dialback (for as many domains as the test asks, on the one
+ * stream), and then lets the test write anything, reading back what the
  * server says. Text-level on purpose: it must be able to send what a correct
  * implementation never would.
  */
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { Pem } from '../../../src/testing/test-ca.js';
+import type { Pem } from './test-ca.js';
 
 export class RawS2s {
   private buf = '';
@@ -68,8 +69,13 @@ export class RawS2s {
     this.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='${from}' to='${to}' version='1.0'>`);
   }
 
-  /** Connects and authenticates `from` → `to` with SASL EXTERNAL; throws with the transcript when the server does not allow it. */
-  static async authenticated(opts: { host: string; port: number; from: string; to: string; cert: Pem }): Promise<RawS2s> {
+  /** The id of the stream the server opened last (the one dialback keys are for). */
+  get streamId(): string {
+    return /<stream:stream[^>]*\sid=["']([^"']+)["']/.exec(this.buf)?.[1] ?? '';
+  }
+
+  /** Connects as `from` to `to`, with STARTTLS presenting `cert` (if any), and waits for the features of the encrypted stream. */
+  static async open(opts: { host: string; port: number; from: string; to: string; cert?: Pem }): Promise<RawS2s> {
     const raw = await new Promise<Socket>((resolve, reject) => {
       const s = connect({ host: opts.host, port: opts.port }, () => resolve(s));
       s.once('error', reject);
@@ -82,13 +88,19 @@ export class RawS2s {
     raw.removeAllListeners('data');
     raw.removeAllListeners('close');
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
-      const t = tlsConnect({ socket: raw, servername: opts.to, cert: opts.cert.cert, key: opts.cert.key, rejectUnauthorized: false }, () => resolve(t));
+      const t = tlsConnect({ socket: raw, servername: opts.to, cert: opts.cert?.cert, key: opts.cert?.key, rejectUnauthorized: false }, () => resolve(t));
       t.once('error', reject);
     });
     c.socket = secure;
     c.listen(secure);
     c.header(opts.from, opts.to);
     await c.until(/<\/stream:features>/);
+    return c;
+  }
+
+  /** Connects and authenticates `from` → `to` with SASL EXTERNAL; throws with the transcript when the server does not allow it. */
+  static async authenticated(opts: { host: string; port: number; from: string; to: string; cert: Pem }): Promise<RawS2s> {
+    const c = await RawS2s.open(opts);
     if (!/EXTERNAL/.test(c.buf)) throw new Error(`the server offered no SASL EXTERNAL to ${opts.from}:\n${c.buf}`);
     c.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>`);
     await c.until(/<success/);
@@ -96,6 +108,15 @@ export class RawS2s {
     await c.until(/<\/stream:features>|<stream:features\/>/);
     c.buf = '';
     return c;
+  }
+
+  /** XEP-0220 §2.1 on this stream: asks to send as `from` to `to` with `key`; the server's verdict (one request at a time). */
+  async dialback(from: string, to: string, key: string): Promise<{ type: string; from: string; to: string }> {
+    this.buf = '';
+    this.write(`<db:result from='${from}' to='${to}'>${key}</db:result>`);
+    const [tag] = await this.until(/<db:result\b[^>]*\stype=[^>]*>/, 15_000);
+    const attr = (name: string): string => new RegExp(`\\s${name}=["']([^"']*)["']`).exec(tag)?.[1] ?? '';
+    return { type: attr('type'), from: attr('from'), to: attr('to') };
   }
 
   close(): void {
