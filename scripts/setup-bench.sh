@@ -34,6 +34,11 @@ for pid in $(pgrep -x beam.smp 2>/dev/null || true); do
   fi
 done
 
+# Scenario 5 (sori-cluster) runs two sori nodes on Redis and a one-node Cassandra (or DynamoDB Local).
+here=$(dirname "$0")
+bash "$here/setup-redis.sh"
+bash "$here/setup-cassandra.sh"
+
 # Enough file descriptors for 10,000 idle sessions (client and server side).
 if [ "$(ulimit -Hn)" -lt 20000 ]; then
   echo "setup-bench: warning: hard open-file limit is $(ulimit -Hn); --idle must stay below it" >&2
