@@ -268,9 +268,12 @@ describe('federation with Prosody and ejabberd (s2s)', function () {
               expect(e2.getChild('error')!.getChild('service-unavailable', 'urn:ietf:params:xml:ns:xmpp-stanzas')).to.not.equal(undefined);
             }));
 
-          it(`a ${peerName} user joins a room on sori's MUC service, and both talk in it`, () =>
+          it(`a ${peerName} user joins a room on sori's MUC service, and both talk in it; the service's stream piggybacks on sori.test's`, () =>
             failWithLogs(async () => {
               const room = `${m}room-${peerName}@conference.${SORI.domain}`;
+              // sori.test's own stream to the peer exists first, so the service can ride on it.
+              await romeo.xmpp.send(xml('message', { to: peerUser, type: 'chat', id: `pre-muc-${m}` }, xml('body', {}, 'see you in the room')));
+              await juliet.waitFor((el) => el.name === 'message' && el.attrs.id === `pre-muc-${m}`, 30_000, 'message from romeo');
               await romeo.xmpp.send(xml('presence', { to: `${room}/romeo` }, xml('x', { xmlns: NS_MUC })));
               await romeo.waitFor(isOccupant(`${room}/romeo`, true), 30_000, 'romeo in the new room');
               await romeo.xmpp.iqCaller.request(xml('iq', { type: 'set', to: room }, xml('query', { xmlns: NS_MUC_OWNER }, xml('x', { xmlns: 'jabber:x:data', type: 'submit' }))), 30_000);
@@ -284,6 +287,9 @@ describe('federation with Prosody and ejabberd (s2s)', function () {
               await juliet.xmpp.send(xml('message', { to: room, type: 'groupchat', id: `g2-${m}` }, xml('body', {}, 'Thank you, romeo')));
               const atRomeo = await romeo.waitFor((el) => el.name === 'message' && el.attrs.type === 'groupchat' && el.getChildText('body') === 'Thank you, romeo', 30_000, 'juliet\'s groupchat message');
               expect(atRomeo.attrs.from).to.equal(`${room}/juliet`);
+              // The service's pair rode on sori.test's stream (XEP-0220 piggybacking) instead of opening its own.
+              const pairs = sori.s2s!.streams().outbound.filter((o) => o.remote === peerDomain).map((o) => [o.local, o.ready, o.piggybacked]);
+              expect(pairs).to.have.deep.members([[SORI.domain, true, false], [`conference.${SORI.domain}`, true, true]]);
             }));
 
           it(`both directions authenticated with ${mode}`, () => {

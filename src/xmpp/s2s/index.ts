@@ -126,9 +126,11 @@ export class S2sService implements S2sContext {
     const key = `${local} ${remote}`;
     let o = this.outbound.get(key);
     if (o === undefined) {
+      let carrier: S2sOutbound | undefined;
+      for (const other of this.outbound.values()) if (other.remote === remote && other.canCarry) carrier = other;
       o = new S2sOutbound(this, local, remote, (gone) => {
         if (this.outbound.get(key) === gone) this.outbound.delete(key);
-      });
+      }, carrier);
       this.outbound.set(key, o);
     }
     return o;
@@ -163,9 +165,9 @@ export class S2sService implements S2sContext {
   }
 
   /** Open streams, for status output: outbound pairs and inbound authenticated pairs. */
-  streams(): { outbound: { local: string; remote: string; ready: boolean; method: S2sAuthMethod | null }[]; inbound: string[][] } {
+  streams(): { outbound: { local: string; remote: string; ready: boolean; method: S2sAuthMethod | null; piggybacked: boolean }[]; inbound: string[][] } {
     return {
-      outbound: [...this.outbound.values()].map((o) => ({ local: o.local, remote: o.remote, ready: o.ready, method: o.method })),
+      outbound: [...this.outbound.values()].map((o) => ({ local: o.local, remote: o.remote, ready: o.ready, method: o.method, piggybacked: o.piggybacked })),
       inbound: [...this.inbound].map((s) => s.authenticatedPairs()),
     };
   }

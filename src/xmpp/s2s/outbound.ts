@@ -33,6 +33,11 @@ const enum State {
  * the peer (static route, SRV, A/AAAA), holds stanzas in order while the
  * stream is set up, and bounces them to their senders if it cannot be. Also
  * carries our `<db:verify>` requests to that domain's authoritative server.
+ *
+ * When another of our domains already has a ready stream to the same remote
+ * domain (a MUC service next to its host), the pair asks to ride on it with
+ * dialback (XEP-0220 piggybacking) instead of opening a connection; if the
+ * peer says no, it connects on its own.
  */
 export class S2sOutbound {
   private state = State.Connecting;
@@ -41,20 +46,44 @@ export class S2sOutbound {
   private readonly verifies: PendingVerify[] = [];
   private readonly readyTimer: NodeJS.Timeout;
   method: S2sAuthMethod | null = null;
+  /** Riding on another pair's stream (piggybacked), which this pair must never close. */
+  private guest = false;
 
   constructor(
     private readonly ctx: S2sContext,
     readonly local: string,
     readonly remote: string,
     private readonly onGone: (o: S2sOutbound) => void,
+    carrier?: S2sOutbound,
   ) {
     this.readyTimer = setTimeout(() => this.fail('remote-server-timeout', `no authenticated stream to ${remote} within ${ctx.config.connectTimeoutSeconds}s`), ctx.config.connectTimeoutSeconds * 1000);
     this.readyTimer.unref();
-    void this.connect();
+    if (carrier?.stream?.carry(this) === true) {
+      this.guest = true;
+      this.stream = carrier.stream;
+    } else void this.connect();
   }
 
   get ready(): boolean {
     return this.state === State.Ready;
+  }
+
+  /** Whether another local domain may piggyback on this pair's stream: ready, its own connection, and the peer speaks dialback. */
+  get canCarry(): boolean {
+    return this.state === State.Ready && !this.guest && this.stream?.speaksDialback === true;
+  }
+
+  get piggybacked(): boolean {
+    return this.guest;
+  }
+
+  /** The peer would not take this pair on the shared stream: connect on our own. */
+  piggybackRefused(why: string): void {
+    if (this.state !== State.Connecting) return;
+    this.ctx.log.info(`s2s out ${this.local} → ${this.remote}: piggybacking refused (${why}), connecting on its own`);
+    this.guest = false;
+    this.stream = null;
+    void this.connect();
   }
 
   /** Sends now when the stream is ready, else queues (in order) until it is. */
@@ -169,7 +198,8 @@ export class S2sOutbound {
     this.queue = [];
     for (const q of queued) this.bounce(q, condition, text);
     for (const v of [...this.verifies]) this.answerVerify(v.streamId, 'error');
-    this.stream?.close(condition === 'remote-server-timeout' ? 'connection-timeout' : undefined);
+    if (this.guest) this.stream?.drop(this);
+    else this.stream?.close(condition === 'remote-server-timeout' ? 'connection-timeout' : undefined);
     this.onGone(this);
   }
 
@@ -206,6 +236,8 @@ class OutboundStream extends S2sStream {
   /** The peer's certificate is valid for its domain (logged; required with s2s.requireValidCertificates). */
   certValid = false;
   private dialbackOffered = false;
+  /** Other local domains riding on this stream, by local domain. */
+  private readonly guests = new Map<string, S2sOutbound>();
 
   constructor(
     private readonly ctx: S2sContext,
@@ -238,12 +270,37 @@ class OutboundStream extends S2sStream {
     this.writeElement(toServerNs(stanza));
   }
 
+  get speaksDialback(): boolean {
+    return this.usable && this.dialbackOffered;
+  }
+
+  /** XEP-0220 piggybacking: asks the peer to accept `guest.local` on this stream too. */
+  carry(guest: S2sOutbound): boolean {
+    if (!this.speaksDialback || guest.remote !== this.conn.remote || this.guests.has(guest.local)) return false;
+    this.guests.set(guest.local, guest);
+    this.writeElement(x('db:result', { from: guest.local, to: guest.remote }, this.ctx.dialbackKey(guest.remote, guest.local, this.theirId)));
+    return true;
+  }
+
+  /** A guest pair is gone; the stream stays for its owner. */
+  drop(guest: S2sOutbound): void {
+    if (this.guests.get(guest.local) === guest) this.guests.delete(guest.local);
+  }
+
   flushVerifies(): void {
     if (!this.usable) return;
-    for (const v of this.conn.unsentVerifies()) {
-      v.sent = true;
-      this.writeElement(x('db:verify', { from: this.conn.local, to: this.conn.remote, id: v.streamId }, v.key));
+    for (const pair of [this.conn, ...this.guests.values()]) {
+      for (const v of pair.unsentVerifies()) {
+        v.sent = true;
+        this.writeElement(x('db:verify', { from: pair.local, to: pair.remote, id: v.streamId }, v.key));
+      }
     }
+  }
+
+  /** The pair a dialback answer is for: ours, or a guest's (its `to` is our local domain). */
+  private pairFor(el: XmlElement): S2sOutbound | undefined {
+    const to = el.attrs.to;
+    return to === undefined || to === this.conn.local ? this.conn : this.guests.get(to);
   }
 
   protected onHeader(attrs: Attrs): void {
@@ -274,6 +331,13 @@ class OutboundStream extends S2sStream {
       return this.dialback();
     }
     const db = dialbackKind(el);
+    if (db === 'result' && this.pairFor(el) !== this.conn) {
+      const guest = this.pairFor(el);
+      if (guest === undefined) return; // an answer for a guest that is gone
+      if (el.attrs.type === 'valid') return guest.streamReady('dialback');
+      this.guests.delete(guest.local);
+      return guest.piggybackRefused(el.attrs.type === 'invalid' ? 'invalid' : `error ${el.getChild('error')?.elements()[0]?.name ?? ''}`);
+    }
     if (db === 'result') {
       if (el.attrs.type === 'valid') {
         this.authenticatedBy = 'dialback';
@@ -284,7 +348,8 @@ class OutboundStream extends S2sStream {
     }
     if (db === 'verify') {
       const t = el.attrs.type;
-      if (el.attrs.id !== undefined) this.conn.answerVerify(el.attrs.id, t === 'valid' ? 'valid' : t === 'invalid' ? 'invalid' : 'error');
+      const pair = this.pairFor(el) ?? this.conn;
+      if (el.attrs.id !== undefined) pair.answerVerify(el.attrs.id, t === 'valid' ? 'valid' : t === 'invalid' ? 'invalid' : 'error');
       return;
     }
     // Outbound streams carry nothing back but negotiation (RFC 6120 §4.2); ignore the rest.
@@ -333,6 +398,8 @@ class OutboundStream extends S2sStream {
   }
 
   protected onClosed(): void {
+    for (const guest of [...this.guests.values()]) guest.streamClosed(`shared stream to ${this.conn.remote} closed`);
+    this.guests.clear();
     this.conn.streamClosed(`stream to ${this.conn.remote} closed`);
   }
 }

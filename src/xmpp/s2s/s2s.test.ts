@@ -175,6 +175,25 @@ describe('s2s between two sori servers', function () {
     }
   });
 
+  it('piggybacks a second local domain (its MUC service) on the stream its host already has to the peer', async () => {
+    const a = await start('a.test', 'b.test');
+    const b = await start('b.test', 'a.test', { hosts: { 'a.test': `127.0.0.1:${ports['a.test']}`, 'conference.a.test': `127.0.0.1:${ports['a.test']}` } });
+    const alice = await login(a, 'alice@a.test/r');
+    const bob = await login(b, 'bob@b.test/r');
+    await alice.send(`<message to='bob@b.test/r' type='chat' id='pb1'><body>first</body></message>`);
+    await bob.waitFor((st) => st.attrs.id === 'pb1', 10_000);
+    // The MUC service answers bob from conference.a.test: a new pair towards b.test.
+    const info = await bob.iq(`<iq type='get' to='conference.a.test' id='pb2'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(info.attrs.type, info.toString()).to.equal('result');
+    expect(info.attrs.from).to.equal('conference.a.test');
+    const pairs = a.s2s!.streams().outbound.filter((o) => o.remote === 'b.test');
+    expect(pairs.map((o) => [o.local, o.ready, o.piggybacked])).to.have.deep.members([['a.test', true, false], ['conference.a.test', true, true]]);
+    expect(b.s2s!.lastMethod('inbound', 'b.test', 'a.test')).to.equal('external');
+    expect(b.s2s!.lastMethod('inbound', 'b.test', 'conference.a.test')).to.equal('dialback');
+    const carrying = b.s2s!.streams().inbound.filter((p) => p.includes('a.test b.test'));
+    expect(carrying, 'one inbound stream at b.test carries both domains').to.deep.equal([['a.test b.test', 'conference.a.test b.test']]);
+  });
+
   it('bounces queued stanzas with remote-server-not-found when the peer cannot be reached', async () => {
     const a = await start('a.test', 'b.test');
     // b.test is not running: the static route points at a closed port.
