@@ -140,6 +140,7 @@ async function benchmarkServer(name: string, selected: string[]): Promise<Server
   const skipped = launcher.scenarios ? selected.filter((scenario) => !launcher.scenarios!.includes(scenario)) : [];
   if (skipped.length > 0) log(`${name}: ${skipped.join(', ')} not run (this deployment is measured on ${launcher.scenarios!.join(', ')} only)`);
   selected = selected.filter((scenario) => !skipped.includes(scenario));
+  if (selected.length === 0) return { server: name, results: [], error: `none of the selected scenarios applies (measured on ${launcher.scenarios!.join(', ')})` };
   const accountCount = accountsNeeded(selected);
   log(`${name}: starting (pinned to CPU ${serverCpus || 'any'})`);
   let server: RunningServer;
@@ -150,6 +151,7 @@ async function benchmarkServer(name: string, selected: string[]): Promise<Server
       c2sPort: Number(flags['c2s-port']),
       httpPort: Number(flags['http-port']),
       cpus: serverCpus,
+      allowPlainTcp: flags.transport === 'tcp-plain',
       accounts: { usernames: Array.from({ length: accountCount }, (_, index) => accountName(index + 1)), password: PASSWORD },
     });
   } catch (error) {
@@ -163,12 +165,13 @@ async function benchmarkServer(name: string, selected: string[]): Promise<Server
   const run: ServerRun = { server: name, version: server.version, results: [] };
   try {
     const useWebSocket = flags.transport === 'ws';
+    const plainTcp = flags.transport === 'tcp-plain';
     if (useWebSocket && !server.webSocketUrl) throw new Error(`${name} has no WebSocket endpoint`);
     await pool.all(() => ({
       kind: 'target',
       target: {
         host: server.host, port: server.c2sPort, domain: server.domain, password: PASSWORD, timeoutMs: 30_000,
-        webSocketUrl: useWebSocket ? server.webSocketUrl : undefined, nodes: server.nodes,
+        webSocketUrl: useWebSocket ? server.webSocketUrl : undefined, plainTcp, nodes: server.nodes,
       },
     }));
     await provision(pool, server, accountCount);
@@ -258,6 +261,7 @@ async function main(): Promise<void> {
   const selectedServers = flags.servers!.split(',').filter(Boolean);
   const selectedScenarios = flags.scenarios!.split(',').filter(Boolean);
   for (const scenario of selectedScenarios) if (!scenarios[scenario]) throw new Error(`unknown scenario ${scenario}`);
+  if (!['tcp', 'tcp-plain', 'ws'].includes(flags.transport!)) throw new Error(`--transport must be tcp (STARTTLS), tcp-plain or ws, not ${flags.transport}`);
   // The runner itself coordinates only, but it too stays off the server's core.
   if (generatorCpus) execFileSync('taskset', ['-a', '-p', '-c', generatorCpus, String(process.pid)], { stdio: 'ignore' });
   log(`servers ${selectedServers.join(',')}; scenarios ${selectedScenarios.join(',')}; ${options.quick ? 'quick' : 'full'} run; ` +
