@@ -20,6 +20,8 @@ export interface ClientOptions {
   resource: string;
   /** When set, connect over RFC 7395 WebSocket instead of TCP + STARTTLS. */
   webSocketUrl?: string;
+  /** TCP without STARTTLS: the server must allow it. */
+  plainTcp?: boolean;
   timeoutMs: number;
 }
 
@@ -129,7 +131,7 @@ export class XmppClient {
     const transport = this.transport!;
     transport.openStream(this.options.domain);
     let features = await this.nextRelevant();
-    if (!this.options.webSocketUrl) {
+    if (!this.options.webSocketUrl && !this.options.plainTcp) {
       if (!features.includes('urn:ietf:params:xml:ns:xmpp-tls')) throw new Error('server offers no STARTTLS');
       transport.send(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
       const proceed = await this.nextRelevant();

@@ -16,6 +16,8 @@ export interface LaunchOptions {
   httpPort: number;
   /** CPU list for `taskset -c`, e.g. "0"; empty string means unpinned. */
   cpus: string;
+  /** Clients may skip STARTTLS (`--transport tcp-plain`): the server must not require it. */
+  allowPlainTcp: boolean;
   /** Accounts the run will use, for launchers that must create them before start. */
   accounts: { usernames: string[]; password: string };
 }

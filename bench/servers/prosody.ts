@@ -32,7 +32,7 @@ modules_enabled = {
   "roster"; "saslauth"; "tls"; "disco"; "ping"; "register"; "mam"; "websocket"; "http"; "posix";
 }
 modules_disabled = { "s2s" }
-c2s_require_encryption = true
+c2s_require_encryption = ${options.allowPlainTcp ? 'false' : 'true'}
 consider_websocket_secure = true
 authentication = "internal_hashed"
 storage = "internal"

@@ -30,7 +30,7 @@ export function soriIsRunnable(): boolean {
 export function soriConfig(directory: string, options: LaunchOptions, tls: { certificate: string; key: string }): Record<string, Record<string, unknown>> {
   return {
     server: { hosts: [options.domain], bind: options.host, dataDir: path.join(directory, 'data'), logLevel: 'warn' },
-    c2s: { port: options.c2sPort, directTlsPort: 0, rateBytesPerSecond: 1 << 30, maxLoginFailures: 1_000_000 },
+    c2s: { port: options.c2sPort, directTlsPort: 0, rateBytesPerSecond: 1 << 30, maxLoginFailures: 1_000_000, requireEncryption: !options.allowPlainTcp },
     websocket: { port: options.httpPort, tlsPort: 0, consideredSecure: true },
     tls: { cert: tls.certificate, key: tls.key },
     storage: { backend: 'leveldb' },

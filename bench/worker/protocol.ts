@@ -9,6 +9,8 @@ export interface Target {
   port: number;
   domain: string;
   webSocketUrl: string | undefined;
+  /** TCP without STARTTLS (`--transport tcp-plain`). */
+  plainTcp?: boolean;
   password: string;
   timeoutMs: number;
   /** Cluster nodes: account N connects to nodes[N % nodes.length] (so the two ends of a pair sit on different nodes). */

@@ -25,6 +25,7 @@ function clientFor(account: number): XmppClient {
     port: node?.port ?? target.port,
     domain: target.domain,
     webSocketUrl: target.webSocketUrl,
+    plainTcp: target.plainTcp,
     username: accountName(account),
     password: target.password,
     resource: RESOURCE,
