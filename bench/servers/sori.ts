@@ -37,7 +37,7 @@ export function soriConfig(directory: string, options: LaunchOptions, tls: { cer
     modules: {
       enabled: SORI_REGISTRATION_MODULE ? [SORI_REGISTRATION_MODULE] : [],
       // Unthrottled, as Prosody (min_seconds_between_registrations = 0) and ejabberd (registration_timeout: infinity).
-      options: SORI_REGISTRATION_MODULE ? { [SORI_REGISTRATION_MODULE]: { minSecondsBetweenRegistrations: 0 } } : {},
+      options: SORI_REGISTRATION_MODULE ? { [SORI_REGISTRATION_MODULE]: { minSecondsBetweenRegistrations: 0, allowInsecure: options.allowPlainTcp } } : {},
     },
   };
 }
