@@ -194,6 +194,25 @@ describe('s2s between two sori servers', function () {
     expect(carrying, 'one inbound stream at b.test carries both domains').to.deep.equal([['a.test b.test', 'conference.a.test b.test']]);
   });
 
+  it('connects with direct TLS (XEP-0368) to an xmpps:// route, and closes idle streams, reconnecting on the next stanza', async () => {
+    const directPort = await freePort();
+    const a = await start('a.test', 'b.test', { directTlsPort: directPort });
+    const b = await start('b.test', 'a.test', { hosts: { 'a.test': `xmpps://127.0.0.1:${directPort}` }, idleTimeoutSeconds: 1 });
+    const alice = await login(a, 'alice@a.test/r');
+    const bob = await login(b, 'bob@b.test/r');
+    await bob.send(`<message to='alice@a.test/r' type='chat' id='dt1'><body>over direct TLS</body></message>`);
+    expect((await alice.waitFor((st) => st.attrs.id === 'dt1', 10_000)).getChildText('body')).to.equal('over direct TLS');
+    expect(b.s2s!.lastMethod('outbound', 'b.test', 'a.test')).to.equal('external');
+    expect(b.s2s!.streams().outbound.map((o) => o.remote)).to.deep.equal(['a.test']);
+    // Idle for longer than idleTimeoutSeconds: b.test closes its stream.
+    const deadline = Date.now() + 5000;
+    while (b.s2s!.streams().outbound.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(b.s2s!.streams().outbound, 'the idle stream is closed').to.deep.equal([]);
+    await bob.send(`<message to='alice@a.test/r' type='chat' id='dt2'><body>again</body></message>`);
+    await alice.waitFor((st) => st.attrs.id === 'dt2', 10_000);
+    expect(b.s2s!.stats.outbound.external, 'a second stream was authenticated').to.equal(2);
+  });
+
   it('bounces queued stanzas with remote-server-not-found when the peer cannot be reached', async () => {
     const a = await start('a.test', 'b.test');
     // b.test is not running: the static route points at a closed port.
