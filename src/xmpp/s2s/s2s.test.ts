@@ -224,6 +224,24 @@ describe('s2s between two sori servers', function () {
     expect(err.getChild('error')!.getChild('remote-server-not-found')).to.not.equal(undefined);
   });
 
+  it('bounces queued stanzas with remote-server-timeout when the peer accepts the connection but never gets ready', async () => {
+    // A peer that accepts TCP and says nothing: the stream can never authenticate.
+    const silent = createServer((socket) => socket.on('error', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const a = await start('a.test', 'b.test', { hosts: { 'b.test': `127.0.0.1:${(silent.address() as { port: number }).port}` }, connectTimeoutSeconds: 1 });
+      const alice = await login(a, 'alice@a.test/r');
+      await alice.send(`<message to='bob@b.test' type='chat' id='slow1'><body>one</body></message>`);
+      await alice.send(`<message to='bob@b.test' type='chat' id='slow2'><body>two</body></message>`);
+      const second = await alice.waitFor((st) => st.attrs.id === 'slow2', 10_000);
+      const errors = alice.all((st) => st.name === 'message' && st.attrs.type === 'error');
+      expect(errors.map((e) => e.attrs.id), 'both queued messages come back, in order').to.deep.equal(['slow1', 'slow2']);
+      expect(second.getChild('error')!.getChild('remote-server-timeout')).to.not.equal(undefined);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('refuses a stream when requireValidCertificates is set and the peer certificate is not trusted', async () => {
     const a = await start('a.test', 'b.test', {}, { cert: join(dir, 'self.crt'), key: join(dir, 'self.key') });
     await start('b.test', 'a.test', { requireValidCertificates: true });
