@@ -16,7 +16,6 @@
  */
 import { expect } from 'chai';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
@@ -30,6 +29,8 @@ import { startTestDns, type TestDns } from './support/federation/dns.js';
 import { RawS2s } from '../src/testing/raw-s2s.js';
 import { MemoryStore } from '../src/storage/memory/index.js';
 import { redisService } from '../src/testing/services/redis.js';
+import { freePort } from '../src/testing/services/child-process.js';
+import { canConnect } from './support/server.js';
 
 const SORI = { domain: 'sori.test', address: '127.0.0.1' };
 /**
@@ -53,27 +54,6 @@ const isOccupant = (occupant: string, self = false) => (el: Element) =>
   el.name === 'presence' && el.attrs.from === occupant && el.attrs.type === undefined &&
   (!self || (el.getChild('x', NS_MUC_USER)?.getChildren('status') ?? []).some((st) => st.attrs.code === '110'));
 
-function portInUse(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function freePort(host: string = SORI.address): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const isPresence = (from: string, type?: string) => (el: Element) =>
   el.name === 'presence' && (el.attrs.from as string | undefined)?.split('/')[0] === from && (type === undefined ? el.attrs.type === undefined : el.attrs.type === type);
@@ -90,7 +70,7 @@ describe('federation with Prosody and ejabberd (s2s)', function () {
     this.timeout(180_000);
     const busy: string[] = [];
     for (const [host, port] of [[SORI.address, 5269], [CLUSTER.addresses[1], 5269], [PEERS.prosody.address, 5222], [PEERS.prosody.address, 5269], [PEERS.ejabberd.address, 5222], [PEERS.ejabberd.address, 5269]] as const) {
-      if (await portInUse(host, port)) busy.push(`${host}:${port}`);
+      if (await canConnect(host, port)) busy.push(`${host}:${port}`);
     }
     if (busy.length > 0) throw new Error(`federation tests need ${busy.join(', ')} free (peers resolve sori.test to ${SORI.address}:5269); stop what listens there`);
     dir = mkdtempSync(join(tmpdir(), 'sori-federation-'));
@@ -138,7 +118,7 @@ describe('federation with Prosody and ejabberd (s2s)', function () {
 
       before(async function () {
         this.timeout(60_000);
-        c2sPort = await freePort();
+        c2sPort = await freePort(SORI.address);
         const cert = mode === 'dialback' ? 'self' : SORI.domain;
         const dataDir = join(dir, `sori-${m}`);
         mkdirSync(dataDir);

@@ -56,7 +56,8 @@ async function freePort(host: string): Promise<number> {
   });
 }
 
-function canConnect(host: string, port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on host:port right now. */
+export function canConnect(host: string, port: number): Promise<boolean> {
   return new Promise((ok) => {
     const s = connect({ host, port });
     s.once('connect', () => {

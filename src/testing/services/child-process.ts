@@ -30,13 +30,13 @@ export function removeOnExit(dir: string): void {
   tempDirs.add(dir);
 }
 
-/** Asks the kernel for a port that is free right now on 127.0.0.1. */
-export function freePort(): Promise<number> {
+/** Asks the kernel for a port that is free right now on `host`. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
     srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const addr = srv.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
       srv.close(() => resolve(port));

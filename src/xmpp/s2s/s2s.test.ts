@@ -8,22 +8,12 @@ import { loadConfig } from '../../config.js';
 import { startSori, type Sori } from '../../sori.js';
 import { TestClient } from '../../testing/harness.js';
 import { RawS2s } from '../../testing/raw-s2s.js';
+import { freePort } from '../../testing/services/child-process.js';
 import { TestCa, type Pem } from '../../testing/test-ca.js';
 import { parseJid } from '../../util/jid.js';
 import { C2sSession } from '../stream/client-session.js';
 import { dialbackKey, dialbackKeyMatches } from './dialback.js';
 import { parseStaticRoute, resolveTargets } from './resolve.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function login(sori: Sori, full: string): Promise<TestClient> {
   const jid = parseJid(full);
