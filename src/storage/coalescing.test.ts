@@ -4,31 +4,30 @@ import { CoalescingStore } from './coalescing.js';
 import { runStoreContract } from './contract.js';
 import { StoreUnavailableError } from './wide-column.js';
 
+/** A memory store with table `t` that counts the batchPut calls reaching it. */
+async function countingStore(): Promise<{ inner: MemoryStore; calls: () => number }> {
+  const inner = new MemoryStore();
+  await inner.ensureTables([{ name: 't' }]);
+  let count = 0;
+  const batchPut = inner.batchPut.bind(inner);
+  inner.batchPut = (items) => {
+    count++;
+    return batchPut(items);
+  };
+  return { inner, calls: () => count };
+}
+
 describe('CoalescingStore', () => {
   it('turns batchPut calls of one tick into one backend batch, resolving each caller', async () => {
-    const inner = new MemoryStore();
-    await inner.ensureTables([{ name: 't' }]);
-    let calls = 0;
-    const batchPut = inner.batchPut.bind(inner);
-    inner.batchPut = (items) => {
-      calls++;
-      return batchPut(items);
-    };
+    const { inner, calls } = await countingStore();
     const store = new CoalescingStore(inner);
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.batchPut([{ table: 't', pk: 'p', sk: String(i).padStart(3, '0'), value: `v${i}` }])));
-    expect(calls).to.equal(1);
+    expect(calls()).to.equal(1);
     expect((await store.range('t', 'p')).length).to.equal(50);
   });
 
   it('with a delay, groups calls from different event-loop turns, and flushes at once when maxRows are queued', async () => {
-    const inner = new MemoryStore();
-    await inner.ensureTables([{ name: 't' }]);
-    let calls = 0;
-    const batchPut = inner.batchPut.bind(inner);
-    inner.batchPut = (items) => {
-      calls++;
-      return batchPut(items);
-    };
+    const { inner, calls } = await countingStore();
     const store = new CoalescingStore(inner, 20, 10);
     const writes: Promise<void>[] = [];
     for (let i = 0; i < 3; i++) {
@@ -36,9 +35,9 @@ describe('CoalescingStore', () => {
       await new Promise((r) => setImmediate(r));
     }
     await Promise.all(writes);
-    expect(calls).to.equal(1);
+    expect(calls()).to.equal(1);
     await Promise.all(Array.from({ length: 10 }, (_, i) => store.batchPut([{ table: 't', pk: 'q', sk: `b${i}`, value: 'v' }])));
-    expect(calls).to.equal(2);
+    expect(calls()).to.equal(2);
     expect((await store.range('t', 'q')).length).to.equal(10);
   });
 

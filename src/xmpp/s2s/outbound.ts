@@ -331,12 +331,12 @@ class OutboundStream extends S2sStream {
       return this.dialback();
     }
     const db = dialbackKind(el);
-    if (db === 'result' && this.pairFor(el) !== this.conn) {
-      const guest = this.pairFor(el);
-      if (guest === undefined) return; // an answer for a guest that is gone
-      if (el.attrs.type === 'valid') return guest.streamReady('dialback');
-      this.guests.delete(guest.local);
-      return guest.piggybackRefused(el.attrs.type === 'invalid' ? 'invalid' : `error ${el.getChild('error')?.elements()[0]?.name ?? ''}`);
+    const pair = db === 'result' ? this.pairFor(el) : this.conn;
+    if (pair === undefined) return; // an answer for a guest that is gone
+    if (pair !== this.conn) {
+      if (el.attrs.type === 'valid') return pair.streamReady('dialback');
+      this.guests.delete(pair.local);
+      return pair.piggybackRefused(el.attrs.type === 'invalid' ? 'invalid' : `error ${el.getChild('error')?.elements()[0]?.name ?? ''}`);
     }
     if (db === 'result') {
       if (el.attrs.type === 'valid') {
