@@ -29,10 +29,38 @@ function writeEscaped(bytes: Uint8Array, out: Buffer, at: number): number {
   return at;
 }
 
-/** Concatenates escaped parts with separators; `terminateLast` adds one after the last part too. */
+/** True when `s` is ASCII without the two bytes that need escaping: its key bytes are its char codes. */
+function plainAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= ESC || c >= 0x80) return false;
+  }
+  return true;
+}
+
+/**
+ * Concatenates escaped parts with separators; `terminateLast` adds one after the last part too.
+ * Every archived message writes a few keys, so the common case (ASCII JIDs and ids) is
+ * written straight into one buffer without an intermediate UTF-8 copy per part.
+ */
 function join(parts: readonly string[], terminateLast: boolean): Buffer {
+  let size = terminateLast ? parts.length : parts.length - 1;
+  let plain = true;
+  for (const p of parts) {
+    size += p.length;
+    if (plain && !plainAscii(p)) plain = false;
+  }
+  if (plain) {
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (let i = 0; i < parts.length; i++) {
+      at += out.write(parts[i]!, at, 'latin1');
+      if (i < parts.length - 1 || terminateLast) out[at++] = SEP;
+    }
+    return out;
+  }
   const raw = parts.map((p) => Buffer.from(p, 'utf8'));
-  let size = raw.reduce((n, b) => n + escapedLength(b) + 1, 0);
+  size = raw.reduce((n, b) => n + escapedLength(b) + 1, 0);
   if (!terminateLast) size--;
   const out = Buffer.allocUnsafe(size);
   let at = 0;
@@ -71,19 +99,23 @@ export function withSortKey(prefix: Buffer, sk: string): Buffer {
   return out;
 }
 
+/** Un-escapes `key[from, to)` into a string. */
+function unescape(key: Uint8Array, from: number, to: number): string {
+  let escaped = false;
+  for (let i = from; i < to; i++) if (key[i] === ESC) escaped = true;
+  const bytes = Buffer.from(key.buffer, key.byteOffset + from, to - from);
+  if (!escaped) return bytes.toString('utf8');
+  const out = Buffer.allocUnsafe(to - from);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) out[n++] = bytes[i] === ESC ? bytes[++i]! - 1 : bytes[i]!;
+  return out.toString('utf8', 0, n);
+}
+
 /** Splits a row key back into its (table, pk, sk). */
 export function decodeRowKey(key: Uint8Array): { table: string; pk: string; sk: string } {
-  const parts: string[] = [];
-  let cur: number[] = [];
-  for (let i = 0; i < key.length; i++) {
-    const b = key[i]!;
-    if (b === SEP && parts.length < 2) {
-      parts.push(Buffer.from(cur).toString('utf8'));
-      cur = [];
-    } else if (b === ESC) cur.push(key[++i]! - 1);
-    else cur.push(b);
-  }
-  parts.push(Buffer.from(cur).toString('utf8'));
-  if (parts.length !== 3) throw new Error('not a row key');
-  return { table: parts[0]!, pk: parts[1]!, sk: parts[2]! };
+  // Separators are the only 0x00 bytes (an escaped 0x00 is 01 01), so the first two split the parts.
+  const first = key.indexOf(SEP);
+  const second = first < 0 ? -1 : key.indexOf(SEP, first + 1);
+  if (second < 0) throw new Error('not a row key');
+  return { table: unescape(key, 0, first), pk: unescape(key, first + 1, second), sk: unescape(key, second + 1, key.length) };
 }

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONTRACT_TABLES, runStoreContract } from '../contract.js';
+import { COMPACTION_NICE } from './background-priority.js';
 import { LevelStore } from './index.js';
 import { decodeRowKey, rowKey } from './key-codec.js';
 
@@ -30,6 +31,32 @@ describe('LevelStore specifics', () => {
   it('round-trips keys holding separator and escape bytes', () => {
     for (const [table, pk, sk] of [['t', 'a\u0000b', '\u0001\u0000'], ['t', '', ''], ['t', '\u{1F600}', 'x\u0001']] as const) {
       expect(decodeRowKey(rowKey(table, pk, sk))).to.deep.equal({ table, pk, sk });
+    }
+  });
+
+  it('writes plain ASCII keys byte for byte and escapes only where needed', () => {
+    expect(rowKey('mam', 'alice@example.org', '0042')).to.deep.equal(Buffer.from('mam\u0000alice@example.org\u00000042', 'latin1'));
+    // One non-ASCII part takes the escaping path for the whole key; the bytes are its UTF-8.
+    expect(rowKey('mam', 'zoë@example.org', 'a')).to.deep.equal(Buffer.concat([Buffer.from('mam\u0000'), Buffer.from('zoë@example.org'), Buffer.from('\u0000a')]));
+    expect(rowKey('t', 'a\u0001', 'b')).to.deep.equal(Buffer.from([0x74, 0, 0x61, 0x01, 0x02, 0, 0x62]));
+    expect(decodeRowKey(rowKey('mam', 'zoë@example.org', 'a'))).to.deep.equal({ table: 'mam', pk: 'zoë@example.org', sk: 'a' });
+  });
+
+  it('runs LevelDB compaction in a thread of its own at a lower priority than the event loop', async function () {
+    const store = new LevelStore(freshDir());
+    try {
+      await store.ensureTables(CONTRACT_TABLES);
+      const tid = store.compactionThreadId;
+      if (process.platform !== 'linux') return expect(tid, 'only Linux lets one thread be reniced').to.equal(null);
+      expect(tid, 'a niced compaction thread').to.be.a('number');
+      expect(tid).to.not.equal(process.pid);
+      // /proc/<pid>/task/<tid>/stat: field 19 is the nice value (after the parenthesised name).
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      expect(Number(fields[16])).to.equal(COMPACTION_NICE);
+      expect(getPriority(0), 'the event loop keeps its priority').to.not.equal(COMPACTION_NICE);
+    } finally {
+      await store.close();
     }
   });
 
