@@ -41,6 +41,39 @@ describe('CoalescingStore', () => {
     expect((await store.range('t', 'q')).length).to.equal(10);
   });
 
+  it('keeps no more batches in flight than the backend declares: rows arriving meanwhile form the next batch', async () => {
+    const inner = new MemoryStore();
+    await inner.ensureTables([{ name: 't' }]);
+    const sizes: number[] = [];
+    const batchPut = inner.batchPut.bind(inner);
+    let release!: () => void;
+    const firstWrite = new Promise<void>((r) => (release = r));
+    inner.batchPut = async (items) => {
+      sizes.push(items.length);
+      if (sizes.length === 1) await firstWrite;
+      return batchPut(items);
+    };
+    Object.assign(inner, { capabilities: { ...inner.capabilities, batchesInFlight: 1 } });
+    const store = new CoalescingStore(inner);
+    const first = store.batchPut([{ table: 't', pk: 'p', sk: 'a', value: 'v' }]);
+    await new Promise((r) => setImmediate(r));
+    const later: Promise<void>[] = [];
+    for (let i = 0; i < 5; i++) {
+      later.push(store.batchPut([{ table: 't', pk: 'p', sk: `b${i}`, value: 'v' }]));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(sizes, 'nothing more is written while the first batch is in flight').to.deep.equal([1]);
+    release();
+    await Promise.all([first, ...later]);
+    expect(sizes).to.deep.equal([1, 5]);
+    expect((await store.range('t', 'p')).length).to.equal(6);
+    // close() waits for queued rows behind a write in flight.
+    const slow = store.batchPut([{ table: 't', pk: 'q', sk: 'x', value: 'v' }]);
+    await store.close();
+    await slow;
+    expect(sizes).to.deep.equal([1, 5, 1]);
+  });
+
   it('rejects every caller of a failed flush, and later flushes work again', async () => {
     const inner = new MemoryStore();
     await inner.ensureTables([{ name: 't' }]);

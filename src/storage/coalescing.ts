@@ -15,6 +15,9 @@ interface Pending {
  * messages that arrive in different event-loop turns. Each caller's promise
  * still resolves only once its own rows are durable, so acknowledgement
  * semantics are kept; the cost is at most `maxDelayMs` of added latency.
+ * A backend that declares `batchesInFlight` gets no more calls at once than
+ * that: rows arriving meanwhile wait for the write in flight and form the next
+ * batch (group commit), so batches grow with load instead of with the delay.
  */
 export class CoalescingStore implements WideColumnStore {
   readonly name: string;
@@ -26,6 +29,10 @@ export class CoalescingStore implements WideColumnStore {
 
   private queuedRows = 0;
   private timer: NodeJS.Timeout | null = null;
+  private readonly maxInFlight: number;
+  private inFlight = 0;
+  /** Settles when no write is in flight and none is queued (close() waits for it). */
+  private drained: (() => void) | null = null;
 
   constructor(
     private readonly inner: WideColumnStore,
@@ -34,6 +41,7 @@ export class CoalescingStore implements WideColumnStore {
   ) {
     this.name = inner.name;
     this.capabilities = inner.capabilities;
+    this.maxInFlight = inner.capabilities.batchesInFlight ?? Infinity;
   }
 
   batchPut(items: readonly BatchItem[]): Promise<void> {
@@ -52,16 +60,19 @@ export class CoalescingStore implements WideColumnStore {
   }
 
   private async flush(): Promise<void> {
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    this.queuedRows = 0;
     this.scheduled = false;
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    // With a write in flight, rows wait for it and go in the next batch: under load
+    // batches grow by themselves, and a lone message is still written at once.
+    if (this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.queuedRows = 0;
     const rows = batch.length === 1 ? batch[0]!.items : batch.flatMap((p) => p.items);
+    this.inFlight++;
     try {
       await this.inner.batchPut(rows);
       this.stats.flushes++;
@@ -69,7 +80,11 @@ export class CoalescingStore implements WideColumnStore {
       for (const p of batch) p.resolve();
     } catch (e) {
       for (const p of batch) p.reject(e);
+    } finally {
+      this.inFlight--;
     }
+    if (this.queue.length > 0) void this.flush();
+    else if (this.inFlight === 0 && this.drained !== null) this.drained();
   }
 
   ensureTables(specs: readonly TableSpec[]): Promise<void> {
@@ -94,7 +109,11 @@ export class CoalescingStore implements WideColumnStore {
     return this.inner.scan(table);
   }
   async close(): Promise<void> {
-    if (this.queue.length > 0) await this.flush();
+    if (this.queue.length > 0 || this.inFlight > 0) {
+      const drained = new Promise<void>((resolve) => (this.drained = resolve));
+      void this.flush();
+      await drained;
+    }
     await this.inner.close();
   }
 }

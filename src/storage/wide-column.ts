@@ -65,6 +65,12 @@ export interface StoreCapabilities {
   compareAndSet: boolean;
   /** Maximum rows per batchPut call the backend takes at once (callers may pass more; the backend splits). */
   maxBatch: number;
+  /**
+   * batchPut calls worth having in flight at once; unset means no limit. An
+   * embedded store writes one batch at a time anyway, so more calls only add
+   * hand-offs to its thread: CoalescingStore queues rows behind the one in flight.
+   */
+  batchesInFlight?: number;
 }
 
 export interface WideColumnStore {

@@ -63,7 +63,7 @@ const WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
 
 export class LevelStore implements WideColumnStore {
   readonly name = 'leveldb';
-  readonly capabilities: StoreCapabilities = { ttl: true, compareAndSet: true, maxBatch: 1000 };
+  readonly capabilities: StoreCapabilities = { ttl: true, compareAndSet: true, maxBatch: 1000, batchesInFlight: 1 };
   private readonly db: ClassicLevel<Buffer, string>;
   private readonly tables = new Map<string, TableSpec>();
   private readonly locks = new KeyLocks();
