@@ -69,7 +69,6 @@ export class LevelStore implements WideColumnStore {
   private readonly locks = new KeyLocks();
   private readonly purgeTimer: NodeJS.Timeout;
   private closed = false;
-  private backgroundStarted = false;
   /** LevelDB's compaction thread, when it runs at a lower priority (background-priority.ts). */
   compactionThreadId: number | null = null;
 
@@ -82,12 +81,9 @@ export class LevelStore implements WideColumnStore {
   async ensureTables(specs: readonly TableSpec[]): Promise<void> {
     for (const s of specs) assertTableName(s.name);
     await this.guard(() => this.db.open());
-    if (!this.backgroundStarted) {
-      this.backgroundStarted = true;
-      // Compacting an empty range flushes the (empty) memtable, which starts the thread.
-      const nowhere = Buffer.of(0xff, 0xff);
-      this.compactionThreadId = await lowerBackgroundThreadPriority(() => this.guard(() => this.db.compactRange(nowhere, nowhere)));
-    }
+    // Compacting an empty range flushes the (empty) memtable, which starts the thread; only the process's first store does it.
+    const nowhere = Buffer.of(0xff, 0xff);
+    this.compactionThreadId = await lowerBackgroundThreadPriority(() => this.guard(() => this.db.compactRange(nowhere, nowhere)));
     for (const s of specs) this.tables.set(s.name, s);
   }
 
