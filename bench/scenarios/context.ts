@@ -1,5 +1,5 @@
 /** What a scenario gets from the runner, and the shape of what it returns. */
-import { serverCpuSeconds as deploymentCpuSeconds, type RunningServer } from '../servers/common.js';
+import { readThreadCpuSeconds, serverCpuSeconds as deploymentCpuSeconds, type RunningServer } from '../servers/common.js';
 import type { WorkerPool } from '../worker/pool.js';
 
 export interface BenchOptions {
@@ -53,12 +53,35 @@ export interface CpuReport {
   /** Busiest worker's event-loop utilization (0..1). Near 1 means the generator may be the limit. */
   generatorEventLoop: number;
   serverCores: number;
+  /**
+   * For a one-process server: its busiest thread's CPU-seconds per wall second
+   * (an event loop, a BEAM scheduler, Lua's one thread), and the kernel's share
+   * of all its threads. A busiest thread near 1.0 is a server limited by one
+   * thread whatever its total; the rest of the total is helper threads (GC,
+   * storage, TLS).
+   */
+  serverThreads?: { busiest: number; kernel: number };
+}
+
+type ThreadTimes = ReturnType<typeof readThreadCpuSeconds>;
+
+function threadShares(before: ThreadTimes, after: ThreadTimes, wallSeconds: number): { busiest: number; kernel: number } {
+  let busiest = 0;
+  let kernel = 0;
+  for (const [tid, end] of after) {
+    const start = before.get(tid) ?? { user: 0, system: 0 };
+    busiest = Math.max(busiest, end.user - start.user + end.system - start.system);
+    kernel += end.system - start.system;
+  }
+  return { busiest: busiest / wallSeconds, kernel: kernel / wallSeconds };
 }
 
 /** Measure generator and server CPU over `work`, so results can show who was saturated. */
 export async function withCpu<T>(context: ScenarioContext, work: () => Promise<T>): Promise<{ value: T; cpu: CpuReport }> {
   await context.pool.cpuSince();
   const serverBefore = deploymentCpuSeconds(context.server);
+  const oneProcess = context.server.cpuParts === undefined;
+  const threadsBefore = oneProcess ? readThreadCpuSeconds(context.server.pid) : null;
   const total = (parts: Record<string, number>): number => Object.values(parts).reduce((sum, value) => sum + value, 0);
   const started = performance.now();
   const value = await work();
@@ -78,13 +101,14 @@ export async function withCpu<T>(context: ScenarioContext, work: () => Promise<T
       generatorEventLoop: generator.maxEventLoopUtilization,
       serverCores: serverCpuSeconds / wallSeconds,
       serverParts: labels.length > 1 ? Object.fromEntries(labels.map((label) => [label, (serverAfter[label]! - serverBefore[label]!) / wallSeconds])) : undefined,
+      serverThreads: threadsBefore === null ? undefined : threadShares(threadsBefore, readThreadCpuSeconds(context.server.pid), wallSeconds),
     },
   };
 }
 
 export function describeCpu(cpu: CpuReport): string {
   const busy = cpu.generatorEventLoop > 0.9 ? ' (GENERATOR SATURATED or starved: treat as a lower bound)' : '';
-  return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core with event loop ${(cpu.generatorEventLoop * 100).toFixed(0)}% busy${busy}, server ${(cpu.serverCores * 100).toFixed(0)}% of a core${cpu.serverParts ? ` (${Object.entries(cpu.serverParts).map(([label, cores]) => `${label} ${(cores * 100).toFixed(0)}%`).join(', ')})` : ''} over ${cpu.wallSeconds.toFixed(1)} s`;
+  return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core with event loop ${(cpu.generatorEventLoop * 100).toFixed(0)}% busy${busy}, server ${(cpu.serverCores * 100).toFixed(0)}% of a core${cpu.serverParts ? ` (${Object.entries(cpu.serverParts).map(([label, cores]) => `${label} ${(cores * 100).toFixed(0)}%`).join(', ')})` : ''}${cpu.serverThreads ? ` (busiest thread ${(cpu.serverThreads.busiest * 100).toFixed(0)}%, kernel ${(cpu.serverThreads.kernel * 100).toFixed(0)}%)` : ''} over ${cpu.wallSeconds.toFixed(1)} s`;
 }
 
 /**

@@ -3,7 +3,7 @@
  * self-signed certificate, waiting for a port, reading a process's RSS.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -119,6 +119,27 @@ export function readCpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticksPerSecond = 100; // USER_HZ on Linux
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** User and system CPU seconds of each thread of a process so far (from /proc/<pid>/task/<tid>/stat). */
+export function readThreadCpuSeconds(pid: number): Map<number, { user: number; system: number }> {
+  const threads = new Map<number, { user: number; system: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return threads; // the process is gone
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.set(Number(tid), { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return threads;
 }
 
 export function processAlive(pid: number): boolean {
