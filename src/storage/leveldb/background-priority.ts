@@ -10,11 +10,14 @@
  *
  * LevelDB's default environment has one such thread per process, shared by
  * every open database, started on the first flush. Node cannot name threads,
- * so the first store starts it on purpose (`startThread`) and takes the one
- * thread that appeared meanwhile; later stores reuse that answer. Linux only;
+ * so the first store opens its database and starts the thread on purpose
+ * (`startThread`; opening a database that needs compaction may start it
+ * already) and takes the one thread that appeared meanwhile; later stores
+ * reuse that answer. Linux only;
  * anywhere else, or when the thread cannot be told apart, nothing is changed.
  */
 import { readdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 
 export const COMPACTION_NICE = 10;
@@ -39,6 +42,9 @@ export function lowerBackgroundThreadPriority(startThread: () => Promise<void>):
 }
 
 async function startAndNice(startThread: () => Promise<void>, nice: number): Promise<number | null> {
+  // libuv starts all its pool threads on the first operation that needs one; make sure
+  // that has happened, so that only LevelDB's thread can appear while `startThread` runs.
+  await stat('.');
   const before = threadIds();
   await startThread();
   if (before === null) return null;

@@ -80,10 +80,15 @@ export class LevelStore implements WideColumnStore {
 
   async ensureTables(specs: readonly TableSpec[]): Promise<void> {
     for (const s of specs) assertTableName(s.name);
-    await this.guard(() => this.db.open());
-    // Compacting an empty range flushes the (empty) memtable, which starts the thread; only the process's first store does it.
+    const open = (): Promise<void> => this.guard(() => this.db.open());
+    // Only the process's first store runs this: compacting an empty range flushes the
+    // (empty) memtable, which starts LevelDB's background thread if opening did not.
     const nowhere = Buffer.of(0xff, 0xff);
-    this.compactionThreadId = await lowerBackgroundThreadPriority(() => this.guard(() => this.db.compactRange(nowhere, nowhere)));
+    this.compactionThreadId = await lowerBackgroundThreadPriority(async () => {
+      await open();
+      await this.guard(() => this.db.compactRange(nowhere, nowhere));
+    });
+    await open(); // resolves at once when open already
     for (const s of specs) this.tables.set(s.name, s);
   }
 
