@@ -1,0 +1,189 @@
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { x, type Attrs, type XmlElement } from '../../util/xml.js';
+import type { S2sAuthMethod, S2sContext } from './context.js';
+import { dialbackKind, NS_DIALBACK, NS_DIALBACK_FEATURE } from './dialback.js';
+import type { S2sOutbound } from './outbound.js';
+import { NS_SASL, NS_TLS, S2sStream, toServerNs } from './stream.js';
+
+/**
+ * One outbound socket (we are the initiating server): header, STARTTLS with
+ * our certificate as client certificate, then SASL EXTERNAL when the peer
+ * offers it, else dialback (XEP-0220 §2.1, key per XEP-0185).
+ */
+export class OutboundStream extends S2sStream {
+  private theirId = '';
+  private headerDeclaresDialback = false;
+  private usable = false;
+  private saslTried = false;
+  private authenticatedBy: S2sAuthMethod | null = null;
+  /** The peer's certificate is valid for its domain (logged; required with s2s.requireValidCertificates). */
+  certValid = false;
+  private dialbackOffered = false;
+  /** Other local domains riding on this stream, by local domain. */
+  private readonly guests = new Map<string, S2sOutbound>();
+
+  constructor(
+    private readonly ctx: S2sContext,
+    private readonly conn: S2sOutbound,
+    socket: Socket | TLSSocket,
+    directTls: boolean,
+  ) {
+    super(socket, ctx.limits, ctx.log, ctx.config.idleTimeoutSeconds * 1000);
+    if (directTls && !this.checkCertificate()) return;
+    this.open();
+  }
+
+  private open(): void {
+    this.writeHeader({ from: this.conn.local, to: this.conn.remote });
+  }
+
+  /** RFC 6125 identity and chain of the peer's certificate; false when it ended the stream. */
+  private checkCertificate(): boolean {
+    const check = this.ctx.trust.check(this.socket as TLSSocket, this.conn.remote);
+    this.certValid = check.valid;
+    this.ctx.log.debug(`s2s out ${this.conn.local} → ${this.conn.remote}: certificate ${check.reason}`);
+    if (!check.valid && this.ctx.config.requireValidCertificates) {
+      this.conn.fail('remote-server-not-found', `certificate of ${this.conn.remote} not acceptable: ${check.reason}`);
+      return false;
+    }
+    return true;
+  }
+
+  sendStanza(stanza: XmlElement): void {
+    this.writeElement(toServerNs(stanza));
+  }
+
+  get speaksDialback(): boolean {
+    return this.usable && this.dialbackOffered;
+  }
+
+  /** XEP-0220 piggybacking: asks the peer to accept `guest.local` on this stream too. */
+  carry(guest: S2sOutbound): boolean {
+    if (!this.speaksDialback || guest.remote !== this.conn.remote || this.guests.has(guest.local)) return false;
+    this.guests.set(guest.local, guest);
+    this.writeElement(x('db:result', { from: guest.local, to: guest.remote }, this.ctx.dialbackKey(guest.remote, guest.local, this.theirId)));
+    return true;
+  }
+
+  /** A guest pair is gone; the stream stays for its owner. */
+  drop(guest: S2sOutbound): void {
+    if (this.guests.get(guest.local) === guest) this.guests.delete(guest.local);
+  }
+
+  flushVerifies(): void {
+    if (!this.usable) return;
+    for (const pair of [this.conn, ...this.guests.values()]) {
+      for (const v of pair.unsentVerifies()) {
+        v.sent = true;
+        this.writeElement(x('db:verify', { from: pair.local, to: pair.remote, id: v.streamId }, v.key));
+      }
+    }
+  }
+
+  /** The pair a dialback answer is for: ours, or a guest's (its `to` is our local domain). */
+  private pairFor(el: XmlElement): S2sOutbound | undefined {
+    const to = el.attrs.to;
+    return to === undefined || to === this.conn.local ? this.conn : this.guests.get(to);
+  }
+
+  protected onHeader(attrs: Attrs): void {
+    this.theirId = attrs.id ?? '';
+    this.headerDeclaresDialback = attrs['xmlns:db'] === NS_DIALBACK;
+    if (attrs.version === undefined || !/^1\.\d+$/.test(attrs.version)) {
+      this.conn.fail('remote-server-not-found', `${this.conn.remote} does not speak XMPP 1.0 (no STARTTLS)`);
+    }
+  }
+
+  protected onElement(el: XmlElement): Promise<void> | void {
+    const ns = el.attrs.xmlns;
+    if (el.name === 'stream:features') return this.onFeatures(el);
+    if (el.name === 'stream:error') {
+      const condition = el.elements()[0]?.name ?? 'undefined-condition';
+      return this.conn.fail('remote-server-not-found', `${this.conn.remote} sent stream error ${condition}${el.getChildText('text') ? `: ${el.getChildText('text')}` : ''}`);
+    }
+    if (ns === NS_TLS && el.name === 'proceed') return this.startTls();
+    if (ns === NS_TLS && el.name === 'failure') return this.conn.fail('remote-server-not-found', `${this.conn.remote} refused STARTTLS`);
+    if (ns === NS_SASL && el.name === 'success') {
+      this.authenticatedBy = 'external';
+      this.restart();
+      this.open();
+      return;
+    }
+    if (ns === NS_SASL && el.name === 'failure') {
+      this.ctx.log.info(`s2s out ${this.conn.local} → ${this.conn.remote}: SASL EXTERNAL refused (${el.elements()[0]?.name ?? '?'}), trying dialback`);
+      return this.dialback();
+    }
+    const db = dialbackKind(el);
+    const pair = db === 'result' ? this.pairFor(el) : this.conn;
+    if (pair === undefined) return; // an answer for a guest that is gone
+    if (pair !== this.conn) {
+      if (el.attrs.type === 'valid') return pair.streamReady('dialback');
+      this.guests.delete(pair.local);
+      return pair.piggybackRefused(el.attrs.type === 'invalid' ? 'invalid' : `error ${el.getChild('error')?.elements()[0]?.name ?? ''}`);
+    }
+    if (db === 'result') {
+      if (el.attrs.type === 'valid') {
+        this.authenticatedBy = 'dialback';
+        return this.conn.streamReady('dialback');
+      }
+      const why = el.attrs.type === 'invalid' ? 'invalid' : `error ${el.getChild('error')?.elements()[0]?.name ?? ''}`;
+      return this.conn.fail('remote-server-not-found', `${this.conn.remote} did not accept our dialback key (${why})`);
+    }
+    if (db === 'verify') {
+      const t = el.attrs.type;
+      const pair = this.pairFor(el) ?? this.conn;
+      if (el.attrs.id !== undefined) pair.answerVerify(el.attrs.id, t === 'valid' ? 'valid' : t === 'invalid' ? 'invalid' : 'error');
+      return;
+    }
+    // Outbound streams carry nothing back but negotiation (RFC 6120 §4.2); ignore the rest.
+    this.ctx.log.debug(`s2s out ${this.conn.local} → ${this.conn.remote}: ignored <${el.name}>`);
+  }
+
+  private onFeatures(f: XmlElement): void {
+    if (!this.secure) {
+      if (f.getChild('starttls', NS_TLS) !== undefined) {
+        this.writeElement(x('starttls', { xmlns: NS_TLS }));
+        return;
+      }
+      return this.conn.fail('remote-server-not-found', `${this.conn.remote} offers no STARTTLS; sori requires encrypted server streams`);
+    }
+    this.usable = true;
+    this.flushVerifies();
+    if (this.authenticatedBy !== null) {
+      this.conn.streamReady(this.authenticatedBy);
+      return;
+    }
+    const mechanisms = f.getChild('mechanisms', NS_SASL)?.getChildren('mechanism').map((m) => m.getText().trim()) ?? [];
+    this.dialbackOffered = f.getChild('dialback', NS_DIALBACK_FEATURE) !== undefined || this.headerDeclaresDialback;
+    if (mechanisms.includes('EXTERNAL') && !this.saslTried) {
+      this.saslTried = true;
+      // XEP-0178 §3: an empty authzid ("=") means the domain in the stream header.
+      this.writeElement(x('auth', { xmlns: NS_SASL, mechanism: 'EXTERNAL' }, '='));
+      return;
+    }
+    this.dialback();
+  }
+
+  private dialback(): void {
+    if (!this.dialbackOffered) return this.conn.fail('remote-server-not-found', `no authentication method in common with ${this.conn.remote}`);
+    const key = this.ctx.dialbackKey(this.conn.remote, this.conn.local, this.theirId);
+    this.writeElement(x('db:result', { from: this.conn.local, to: this.conn.remote }, key));
+  }
+
+  private async startTls(): Promise<void> {
+    try {
+      await this.upgradeClient(this.ctx.tlsContext, this.conn.remote);
+    } catch (e) {
+      return this.conn.fail('remote-server-not-found', `TLS with ${this.conn.remote} failed: ${(e as Error).message}`);
+    }
+    if (!this.checkCertificate()) return;
+    this.open();
+  }
+
+  protected onClosed(): void {
+    for (const guest of [...this.guests.values()]) guest.streamClosed(`shared stream to ${this.conn.remote} closed`);
+    this.guests.clear();
+    this.conn.streamClosed(`stream to ${this.conn.remote} closed`);
+  }
+}
