@@ -98,19 +98,26 @@ export default defineModule({
         for (;;) {
           const rows = await table.range(owner, { limit: DELIVERY_BATCH });
           if (rows.length === 0 || !session.open) break;
-          for (const row of rows) {
-            let stanza: XmlElement;
-            try {
-              stanza = parseXml(row.value);
-            } catch (e) {
-              ctx.log.error(`unreadable offline message for ${owner} dropped`, e);
-              await table.delete(owner, row.sk);
-              continue;
+          // Rows are deleted only once written, a batch at a time and in parallel: a crash in
+          // between delivers them twice rather than never, and a remote store is not asked
+          // for one round trip per message (1,000 queued messages took ~30 s on DynamoDB Local).
+          const done: string[] = [];
+          try {
+            for (const row of rows) {
+              let stanza: XmlElement;
+              try {
+                stanza = parseXml(row.value);
+              } catch (e) {
+                ctx.log.error(`unreadable offline message for ${owner} dropped`, e);
+                done.push(row.sk);
+                continue;
+              }
+              if (!session.open) return;
+              session.send(stanza);
+              done.push(row.sk);
             }
-            if (!session.open) return;
-            session.send(stanza);
-            // Deleted only once written: a crash in between delivers twice rather than never.
-            await table.delete(owner, row.sk);
+          } finally {
+            await Promise.all(done.map((sk) => table.delete(owner, sk)));
           }
           if (rows.length < DELIVERY_BATCH) break;
         }

@@ -60,6 +60,21 @@ describe('XEP-0160 offline messages', () => {
       expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(0);
     });
 
+    it('delivers a queue longer than one delivery batch in order, once, and empties it', async () => {
+      const { store } = ts;
+      // Filled through the store: maxPerUser is 3 in this suite. Sort keys in arrival order, as the module writes them.
+      const ids = Array.from({ length: 250 }, (_, i) => `q${String(i).padStart(3, '0')}`);
+      for (const id of ids) {
+        await store.put('offline', 'alice@localhost', `0000000000000-${id}`, `<message xmlns='jabber:client' from='bob@localhost/pc' to='alice@localhost' type='chat' id='${id}'><body>${id}</body></message>`);
+      }
+      const alice = await ts.login('alice@localhost/phone');
+      await alice.send('<presence/>');
+      await alice.waitFor((m) => m.name === 'message' && m.attrs.id === ids[ids.length - 1]);
+      await settle();
+      expect(alice.all((m) => m.name === 'message').map((m) => m.attrs.id)).to.deep.equal(ids);
+      expect(await store.range('offline', 'alice@localhost')).to.have.length(0);
+    });
+
     it('delivers when session/available is fired directly and only once', async () => {
       await sendTo('hello', 'd1');
       const alice = await ts.login('alice@localhost/phone');
