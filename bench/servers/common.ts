@@ -113,12 +113,17 @@ export function readRssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-/** User+system CPU seconds a process has used so far (from /proc/<pid>/stat). */
-export function readCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User and system CPU seconds from a /proc `stat` file (a process's or one thread's). */
+function statCpuSeconds(stat: string): { user: number; system: number } {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticksPerSecond = 100; // USER_HZ on Linux
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  return { user: Number(fields[11]) / ticksPerSecond, system: Number(fields[12]) / ticksPerSecond };
+}
+
+/** User+system CPU seconds a process has used so far (from /proc/<pid>/stat). */
+export function readCpuSeconds(pid: number): number {
+  const { user, system } = statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  return user + system;
 }
 
 /** User and system CPU seconds of each thread of a process so far (from /proc/<pid>/task/<tid>/stat). */
@@ -132,9 +137,7 @@ export function readThreadCpuSeconds(pid: number): Map<number, { user: number; s
   }
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      threads.set(Number(tid), { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 });
+      threads.set(Number(tid), statCpuSeconds(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
     } catch {
       // the thread ended between the listing and the read
     }

@@ -34,14 +34,14 @@ let once: Promise<number | null> | undefined;
 
 /** The process's LevelDB background thread, niced, or null when it could not be; `startThread` runs for the first store only. */
 export function lowerBackgroundThreadPriority(startThread: () => Promise<void>): Promise<number | null> {
-  once ??= startAndNice(startThread, COMPACTION_NICE).catch((e: unknown) => {
+  once ??= startAndNice(startThread).catch((e: unknown) => {
     once = undefined; // the store failed to open: let the next one try
     throw e;
   });
   return once;
 }
 
-async function startAndNice(startThread: () => Promise<void>, nice: number): Promise<number | null> {
+async function startAndNice(startThread: () => Promise<void>): Promise<number | null> {
   // libuv starts all its pool threads on the first operation that needs one; make sure
   // that has happened, so that only LevelDB's thread can appear while `startThread` runs.
   await stat('.');
@@ -51,7 +51,7 @@ async function startAndNice(startThread: () => Promise<void>, nice: number): Pro
   const started = [...(threadIds() ?? [])].filter((id) => !before.has(id));
   if (started.length !== 1) return null;
   try {
-    setPriority(started[0]!, nice);
+    setPriority(started[0]!, COMPACTION_NICE);
     return started[0]!;
   } catch {
     return null;
