@@ -242,7 +242,7 @@ describe('cluster: three sori nodes on one standalone Redis', function () {
 
   // Last: it kills n3.
   it('loses nothing when a node is killed with SIGKILL while messages flow to its user', async function () {
-    this.timeout(120_000);
+    this.timeout(240_000);
     const [dave, erin, frank] = await accounts(c, 'dave', 'erin', 'frank');
     await c.shared.befriend(`${dave}@localhost`, `${erin}@localhost`);
     const [n1, n2, n3] = c.nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess];
@@ -289,7 +289,9 @@ describe('cluster: three sori nodes on one standalone Redis', function () {
     const again = await c.online(n1, dave!, 'back');
     const expected = new Set(sent);
     const got = (): string[] => [...deliveredLive, ...again.received.filter((el) => el.is('message') && el.getChildText('body')?.startsWith('m')).map((el) => el.attrs.id as string)];
-    await eventually(() => expect([...new Set(got())].filter((id) => expected.has(id)).length).to.equal(accepted), 30_000, 100);
+    // How many messages queue up depends on how long the survivors take to notice the death (670–1,630 seen);
+    // the offline queue drains at ~50 msg/s on DynamoDB Local, so the wait grows with it.
+    await eventually(() => expect([...new Set(got())].filter((id) => expected.has(id)).length).to.equal(accepted), 30_000 + 40 * accepted, 100);
     const all = got();
     const unique = new Set(all);
     expect([...expected].filter((id) => !unique.has(id)), 'messages lost').to.deep.equal([]);
