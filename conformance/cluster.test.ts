@@ -73,7 +73,10 @@ function useCluster(redisTarget: () => Promise<{ redis: RedisTargetConfig; ports
     cluster.redis = target.redis;
     cluster.shared = await sharedStore(dynamo);
     const names = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
-    cluster.nodes = await Promise.all(names.map((name) => startClusterNode({ name, redis: target.redis, dynamodb: cluster.shared.dynamodb, livenessSeconds: LIVENESS_SECONDS })));
+    // The SIGKILL test queues however many messages flow before the death is noticed (670–1,630 seen); the
+    // default offline quota (1,000, then resource-constraint to the sender) is not what it tests.
+    const config = { modules: { options: { offline: { maxPerUser: 100_000 } } } };
+    cluster.nodes = await Promise.all(names.map((name) => startClusterNode({ name, redis: target.redis, dynamodb: cluster.shared.dynamodb, livenessSeconds: LIVENESS_SECONDS, config })));
   });
 
   afterEach(async function () {
@@ -289,8 +292,8 @@ describe('cluster: three sori nodes on one standalone Redis', function () {
     const again = await c.online(n1, dave!, 'back');
     const expected = new Set(sent);
     const got = (): string[] => [...deliveredLive, ...again.received.filter((el) => el.is('message') && el.getChildText('body')?.startsWith('m')).map((el) => el.attrs.id as string)];
-    // How many messages queue up depends on how long the survivors take to notice the death (670–1,630 seen);
-    // the offline queue drains at ~50 msg/s on DynamoDB Local, so the wait grows with it.
+    // How many messages queue up depends on how long the survivors take to notice the death, and the
+    // offline queue drains at ~50 msg/s on DynamoDB Local, so the wait grows with the queue.
     await eventually(() => expect([...new Set(got())].filter((id) => expected.has(id)).length).to.equal(accepted), 30_000 + 40 * accepted, 100);
     const all = got();
     const unique = new Set(all);
