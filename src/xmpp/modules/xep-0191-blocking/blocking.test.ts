@@ -95,6 +95,10 @@ describe('XEP-0191 blocking', () => {
       expect(e.attrs.type).to.equal('cancel');
       expect(e.getChild('not-acceptable', 'urn:ietf:params:xml:ns:xmpp-stanzas')).to.not.equal(undefined);
       expect(e.getChild('blocked', 'urn:xmpp:blocking:errors')).to.not.equal(undefined);
+      // The first check read the list from the store; this one finds it in memory.
+      await alice.send(`<message to='bob@localhost/pc' type='chat' id='out2'><body>psst</body></message>`);
+      const again = await alice.waitFor((s) => s.name === 'message' && s.attrs.id === 'out2');
+      expect(again.getChild('error')!.getChild('blocked', 'urn:xmpp:blocking:errors')).to.not.equal(undefined);
       await settle();
       expect(bob.received).to.have.length(0);
     });

@@ -40,14 +40,22 @@ export class Blocklists {
     private readonly ttlMs: number,
   ) {}
 
-  async get(owner: string): Promise<ReadonlySet<string>> {
+  /**
+   * The list from memory, or undefined when it must be read: every routed
+   * stanza asks, so the usual answer comes without a promise.
+   */
+  cached(owner: string): ReadonlySet<string> | undefined {
     const hit = this.cache.get(owner);
-    if (hit !== undefined && Date.now() - hit.loadedAt < this.ttlMs) {
-      // Re-insert so Map order is least-recently-used first.
-      this.cache.delete(owner);
-      this.cache.set(owner, hit);
-      return hit.items;
-    }
+    if (hit === undefined || Date.now() - hit.loadedAt >= this.ttlMs) return undefined;
+    // Re-insert so Map order is least-recently-used first.
+    this.cache.delete(owner);
+    this.cache.set(owner, hit);
+    return hit.items;
+  }
+
+  async get(owner: string): Promise<ReadonlySet<string>> {
+    const hit = this.cached(owner);
+    if (hit !== undefined) return hit;
     const rows = await this.table.range(owner);
     const items = new Set(rows.map((r) => r.sk));
     this.remember(owner, items);

@@ -47,35 +47,50 @@ export default defineModule({
     const server = ctx.server;
 
     const isBlocked = async (ownerBare: string, jid: Jid): Promise<boolean> => matches(await lists.get(ownerBare), jid);
+    /** isBlocked without a promise when the list is in memory, as it usually is. */
+    const blockedNow = (ownerBare: string, jid: Jid): boolean | Promise<boolean> => {
+      const items = lists.cached(ownerBare);
+      return items === undefined ? isBlocked(ownerBare, jid) : matches(items, jid);
+    };
     ctx.provide<BlockingApi>({ isBlocked });
     ctx.feature(NS_BLOCKING, 'both');
 
     const isAccount = (j: Jid): boolean => j.local !== '' && server.isLocalDomain(j.domain);
 
     // ---- inbound: from a blocked JID to a local account -------------------
-    async function inbound(ev: RouteEvent): Promise<boolean> {
-      const { stanza, from, to } = ev;
+    function inbound(ev: RouteEvent): boolean | Promise<boolean> {
+      const { from, to } = ev;
       if (from.bare === to.bare || !isAccount(to)) return false;
       // The server itself (pings, pushes) is never subject to a user's block list.
       if (from.local === '' && from.resource === '' && server.isLocalDomain(from.domain)) return false;
-      if (await outboundPresenceBlocked(ev)) return true;
-      if (!(await isBlocked(to.bare, from))) return false;
-      const type = stanza.attrs.type;
-      const answer = (stanza.name === 'message' && type !== 'error') || (stanza.name === 'iq' && (type === 'get' || type === 'set'));
-      if (answer) {
-        const reply = errorReply(stanza, new StanzaError('service-unavailable'));
-        reply.attrs.from = to.full;
-        reply.attrs.to = from.full;
-        await server.route(reply);
-      }
-      return true;
+      const presence = outboundPresenceBlocked(ev);
+      if (presence !== false) return (async () => (await presence) || refuseIfBlocked(ev))();
+      return refuseIfBlocked(ev);
+    }
+
+    function refuseIfBlocked(ev: RouteEvent): boolean | Promise<boolean> {
+      const blocked = blockedNow(ev.to.bare, ev.from);
+      if (blocked === false) return false;
+      return (async () => {
+        if (!(await blocked)) return false;
+        const { stanza, from, to } = ev;
+        const type = stanza.attrs.type;
+        const answer = (stanza.name === 'message' && type !== 'error') || (stanza.name === 'iq' && (type === 'get' || type === 'set'));
+        if (answer) {
+          const reply = errorReply(stanza, new StanzaError('service-unavailable'));
+          reply.attrs.from = to.full;
+          reply.attrs.to = from.full;
+          await server.route(reply);
+        }
+        return true;
+      })();
     }
 
     // ---- presence the server routes for a user to a JID that user blocked --
-    async function outboundPresenceBlocked(ev: RouteEvent): Promise<boolean> {
+    function outboundPresenceBlocked(ev: RouteEvent): boolean | Promise<boolean> {
       const { stanza, from, to } = ev;
       if (stanza.name !== 'presence' || !isAccount(from) || from.bare === to.bare) return false;
-      return isBlocked(from.bare, to);
+      return blockedNow(from.bare, to);
     }
 
     for (const event of ['message/bare', 'message/full', 'presence/bare', 'presence/full', 'iq/bare', 'iq/full'] as const) {
@@ -86,21 +101,25 @@ export default defineModule({
     // ---- outbound: the user's client sends to a blocked JID ----------------
     ctx.hook(
       'stanza/in',
-      async ({ session, stanza }) => {
+      ({ session, stanza }) => {
         const toAttr = stanza.attrs.to;
         if (toAttr === undefined) return false;
         const to = tryParseJid(toAttr);
         if (to === null || to.bare === session.jid.bare || (to.local === '' && server.isLocalDomain(to.domain))) return false;
-        if (!(await isBlocked(session.jid.bare, to))) return false;
-        const type = stanza.attrs.type;
-        if (type !== 'error' && !(stanza.name === 'iq' && type === 'result')) {
-          const err = new StanzaError('not-acceptable', undefined, 'cancel', x('blocked', { xmlns: NS_BLOCKING_ERRORS }));
-          const reply = errorReply(stanza, err);
-          reply.attrs.from = to.full;
-          reply.attrs.to = session.jid.full;
-          session.send(reply);
-        }
-        return true;
+        const blocked = blockedNow(session.jid.bare, to);
+        if (blocked === false) return false;
+        return (async () => {
+          if (!(await blocked)) return false;
+          const type = stanza.attrs.type;
+          if (type !== 'error' && !(stanza.name === 'iq' && type === 'result')) {
+            const err = new StanzaError('not-acceptable', undefined, 'cancel', x('blocked', { xmlns: NS_BLOCKING_ERRORS }));
+            const reply = errorReply(stanza, err);
+            reply.attrs.from = to.full;
+            reply.attrs.to = session.jid.full;
+            session.send(reply);
+          }
+          return true;
+        })();
       },
       PRIORITY,
     );

@@ -18,7 +18,7 @@ import type { Prefs } from './policy.js';
  * for, so deleting an account finds them without scanning a table.
  */
 export const MAM_TABLES: TableSpec[] = [
-  { name: 'mam', ttl: true, description: 'XEP-0313 user archives: pk = owner bare JID, sk = time-ordered archive id, value = JSON {with, peer, dir, ts, xml}.' },
+  { name: 'mam', ttl: true, description: 'XEP-0313 user archives: pk = owner bare JID, sk = time-ordered archive id, value = "1" + direction (i/o) + with + LF + peer + LF + stanza XML (older rows: JSON {with, peer, dir, ts, xml}, still read).' },
   { name: 'mam_by_with', ttl: true, description: 'XEP-0313 archives by contact: pk = owner + "\\u0000" + contact bare JID, sk = archive id, same value as mam.' },
   { name: 'mam_with_index', ttl: true, description: 'XEP-0313 contacts with a mam_by_with partition: pk = owner, sk = contact bare JID (to delete an archive without a scan).' },
   { name: 'mam_prefs', description: 'XEP-0441 archiving preferences: pk = owner bare JID, sk = "prefs", value = JSON {default, always, never}.' },
@@ -28,15 +28,44 @@ export type Direction = 'in' | 'out';
 
 /** What is stored per archived message. */
 interface StoredValue {
-  /** The other party's bare JID. */
+  /** The other party's bare JID (for a room archive, the occupant's real bare JID). */
   with: string;
   /** The other party's full JID as it appeared on the stanza. */
   peer: string;
   dir: Direction;
-  /** Milliseconds since the epoch when the server archived it. */
+  /** Milliseconds since the epoch when the server archived it (the archive id's time). */
   ts: number;
   /** The stanza as the owner sent or received it. */
   xml: string;
+}
+
+/**
+ * A row's value: "1", the direction (i/o), `with`, LF, `peer`, LF, the stanza.
+ * JIDs cannot contain LF (RFC 7622 forbids control characters), so no escaping
+ * is needed, and writing one is a concatenation instead of a JSON.stringify
+ * that escapes every quote of the stanza; the time is the id's. Rows written
+ * before this format are JSON and still read.
+ */
+const VALUE_FORMAT = '1';
+
+function encodeValue(entry: { with: string; peer: string; dir: Direction; xml: string }): string {
+  return `${VALUE_FORMAT}${entry.dir === 'in' ? 'i' : 'o'}${entry.with}\n${entry.peer}\n${entry.xml}`;
+}
+
+function decodeValue(id: string, value: string): StoredValue {
+  if (value.charCodeAt(0) === 0x7b /* { */) {
+    const v = JSON.parse(value) as StoredValue;
+    return { with: v.with, peer: v.peer, dir: v.dir, ts: v.ts, xml: v.xml };
+  }
+  const withEnd = value.indexOf('\n', 2);
+  const peerEnd = value.indexOf('\n', withEnd + 1);
+  return {
+    with: value.slice(2, withEnd),
+    peer: value.slice(withEnd + 1, peerEnd),
+    dir: value.charCodeAt(1) === 0x69 /* i */ ? 'in' : 'out',
+    ts: idTimeMs(id),
+    xml: value.slice(peerEnd + 1),
+  };
 }
 
 export interface ArchivedMessage extends StoredValue {
@@ -78,7 +107,7 @@ export function byWithKey(owner: string, withBare: string): string {
 }
 
 function toMessage(row: Row): ArchivedMessage {
-  const v = JSON.parse(row.value) as StoredValue;
+  const v = decodeValue(row.sk, row.value);
   return { id: row.sk, with: v.with, peer: v.peer, dir: v.dir, ts: v.ts, xml: v.xml };
 }
 
@@ -114,7 +143,7 @@ export class ArchiveStore {
   /** Writes a message into `owner`'s archive (both tables and the contact index in one batch); returns its id. */
   async append(owner: string, entry: { with: string; peer: string; dir: Direction; xml: string }, nowMs = Date.now()): Promise<string> {
     const id = this.ids.next(nowMs * 1000);
-    const value = JSON.stringify({ with: entry.with, peer: entry.peer, dir: entry.dir, ts: idTimeMs(id), xml: entry.xml } satisfies StoredValue);
+    const value = encodeValue(entry);
     const ttl = this.ttlSeconds(owner);
     const items: BatchItem[] = [
       { table: this.t.mam.name, pk: owner, sk: id, value, ttlSeconds: ttl },
@@ -187,7 +216,7 @@ export class ArchiveStore {
     const contacts = new Set((await this.t.withIndex.range(owner)).map((c) => c.sk));
     for (let after: string | undefined; ; ) {
       const rows = await this.t.mam.range(owner, { start: after, startExclusive: after !== undefined, limit: 1000 });
-      for (const r of rows) contacts.add((JSON.parse(r.value) as StoredValue).with);
+      for (const r of rows) contacts.add(decodeValue(r.sk, r.value).with);
       if (rows.length < 1000) break;
       after = rows[rows.length - 1]!.sk;
     }

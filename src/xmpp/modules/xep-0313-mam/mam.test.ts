@@ -320,6 +320,45 @@ describe('XEP-0313 message archive management', () => {
     });
   });
 
+  describe('stored rows', () => {
+    beforeEach(() => start());
+
+    it('still serves rows stored as JSON by earlier versions, in order with new ones, also by contact', async () => {
+      const archive = new ArchiveStore(
+        { mam: new Table(ts.store, 'mam'), byWith: new Table(ts.store, 'mam_by_with'), withIndex: new Table(ts.store, 'mam_with_index'), prefs: new Table(ts.store, 'mam_prefs') },
+        0,
+      );
+      const legacyId = await archive.append('alice@localhost', { with: 'bob@localhost', peer: 'bob@localhost/phone', dir: 'in', xml: '' }, Date.parse('2021-03-04T05:06:07Z'));
+      const xml = `<message xmlns="jabber:client" from="bob@localhost/phone" to="alice@localhost" type="chat"><body>old "quoted" row</body></message>`;
+      const legacy = JSON.stringify({ with: 'bob@localhost', peer: 'bob@localhost/phone', dir: 'in', ts: Date.parse('2021-03-04T05:06:07Z'), xml });
+      await ts.store.put('mam', 'alice@localhost', legacyId, legacy);
+      await ts.store.put('mam_by_with', byWithKey('alice@localhost', 'bob@localhost'), legacyId, legacy);
+      await chat(alice, 'bob@localhost', 'new row');
+      const filters: Record<string, string>[] = [{}, { with: 'bob@localhost' }, { with: 'bob@localhost/phone' }];
+      for (const fields of filters) {
+        const page = await query(alice, { fields });
+        expect(page.bodies, JSON.stringify(fields)).to.deep.equal(fields.with === 'bob@localhost/phone' ? ['old "quoted" row'] : ['old "quoted" row', 'new row']);
+        expect(page.results[0]!.getChild('result')!.getChild('forwarded')!.getChild('delay')!.attrs.stamp).to.equal('2021-03-04T05:06:07.000Z');
+      }
+    });
+
+    it('keeps the contact, full JID, direction and time of each message', async () => {
+      await chat(alice, 'bob@localhost', 'out');
+      await chat(bob, 'alice@localhost', 'in');
+      const archive = new ArchiveStore(
+        { mam: new Table(ts.store, 'mam'), byWith: new Table(ts.store, 'mam_by_with'), withIndex: new Table(ts.store, 'mam_with_index'), prefs: new Table(ts.store, 'mam_prefs') },
+        0,
+      );
+      const { items } = await archive.page('alice@localhost', { max: 10, reverse: false });
+      expect(items.map((m) => [m.with, m.peer, m.dir])).to.deep.equal([
+        ['bob@localhost', 'bob@localhost', 'out'],
+        ['bob@localhost', bob.jid, 'in'],
+      ]);
+      for (const m of items) expect(Math.abs(m.ts - Date.now())).to.be.below(60_000);
+      expect(items[1]!.xml).to.contain('<body>in</body>');
+    });
+  });
+
   describe('preferences', () => {
     it('never and always lists decide per contact, never wins', async () => {
       await start();
