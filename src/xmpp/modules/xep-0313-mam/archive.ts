@@ -234,12 +234,18 @@ export class ArchiveStore {
    * are cached; on another cluster node a change is seen within PREFS_CACHE_MS.
    */
   async getPrefs(owner: string): Promise<Prefs | undefined> {
-    const hit = this.prefsCache.get(owner);
-    if (hit !== undefined && hit.until > Date.now()) return hit.prefs;
+    const hit = this.cachedPrefs(owner);
+    if (hit !== undefined) return hit.prefs;
     const prefs = await this.t.prefs.getJson<Prefs>(owner, PREFS_SK);
     if (this.prefsCache.size >= PREFS_CACHE_SIZE) this.prefsCache.clear();
     this.prefsCache.set(owner, { prefs, until: Date.now() + PREFS_CACHE_MS });
     return prefs;
+  }
+
+  /** getPrefs from memory: undefined when they must be read (the hot path asks without a promise first). */
+  cachedPrefs(owner: string): { prefs: Prefs | undefined } | undefined {
+    const hit = this.prefsCache.get(owner);
+    return hit !== undefined && hit.until > Date.now() ? hit : undefined;
   }
 
   async setPrefs(owner: string, prefs: Prefs): Promise<void> {

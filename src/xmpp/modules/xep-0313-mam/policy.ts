@@ -61,13 +61,13 @@ export interface Prefs {
 
 /**
  * XEP-0441 §4: `never` wins over `always`, both over the default; `roster`
- * archives only contacts in the owner's roster (asked lazily: the roster is
- * only read when the default decides).
+ * archives only contacts in the owner's roster, so the answer is 'roster'
+ * when the caller must look there (the roster is only read when the default decides).
  */
-export async function prefsAllow(prefs: Prefs, withBare: string, inRoster: () => Promise<boolean>): Promise<boolean> {
+export function prefsAllow(prefs: Prefs, withBare: string): boolean | 'roster' {
   if (prefs.never.includes(withBare)) return false;
   if (prefs.always.includes(withBare)) return true;
   if (prefs.default === 'always') return true;
   if (prefs.default === 'never') return false;
-  return inRoster();
+  return 'roster';
 }
