@@ -6,6 +6,11 @@
 export class KeyLocks {
   private readonly tails = new Map<string, Promise<void>>();
 
+  /** No key is held or waited for. */
+  get idle(): boolean {
+    return this.tails.size === 0;
+  }
+
   /** Runs `fn` once every earlier holder of any of `keys` is done. */
   async with<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
     const earlier = keys.map((k) => this.tails.get(k)).filter((p): p is Promise<void> => p !== undefined);

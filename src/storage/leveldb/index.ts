@@ -66,7 +66,10 @@ export class LevelStore implements WideColumnStore {
   readonly capabilities: StoreCapabilities = { ttl: true, compareAndSet: true, maxBatch: 1000, batchesInFlight: 1 };
   private readonly db: ClassicLevel<Buffer, string>;
   private readonly tables = new Map<string, TableSpec>();
+  /** Single-row writes (and conditional ones' read-then-write) hold their key; batches do only when one is held. */
   private readonly locks = new KeyLocks();
+  /** Batches written without key locks, until they land: every later write waits for them. */
+  private readonly unlockedBatches = new Set<Promise<void>>();
   private readonly purgeTimer: NodeJS.Timeout;
   private closed = false;
   /** LevelDB's compaction thread, when it runs at a lower priority (background-priority.ts). */
@@ -102,6 +105,7 @@ export class LevelStore implements WideColumnStore {
     this.checkTable(table);
     const key = rowKey(table, pk, sk);
     return this.locks.with([key.toString('latin1')], async () => {
+      await this.batchesLanded();
       if (options?.ifNotExists || options?.ifValue !== undefined) {
         const current = await this.read(key);
         if (options.ifNotExists && current !== undefined) return false;
@@ -134,24 +138,41 @@ export class LevelStore implements WideColumnStore {
         keys.push(rowKey(it.table, it.pk, it.sk));
         cells.push(lastCell);
       }
-      await this.locks.with(
-        keys.map((key) => key.toString('latin1')),
-        () =>
-          this.guard(() => {
-            // A chained batch hands each row to the native side as arguments; an array
-            // of operation objects costs several property lookups per row there.
-            const batch = this.db.batch();
-            for (let r = 0; r < keys.length; r++) batch.put(keys[r]!, cells[r]!, BUFFER_VALUE);
-            return batch.write();
-          }),
-      );
+      const write = (): Promise<void> =>
+        this.guard(() => {
+          // A chained batch hands each row to the native side as arguments; an array
+          // of operation objects costs several property lookups per row there.
+          const batch = this.db.batch();
+          for (let r = 0; r < keys.length; r++) batch.put(keys[r]!, cells[r]!, BUFFER_VALUE);
+          return batch.write();
+        });
+      if (this.locks.idle) {
+        // The usual case (archive rows): no single-row write to order against, so no
+        // lock per row; writes issued later wait for this batch (see batchesLanded).
+        const landed = this.batchesLanded().then(write);
+        const tracked = landed.catch(() => {});
+        this.unlockedBatches.add(tracked);
+        void tracked.then(() => this.unlockedBatches.delete(tracked));
+        await landed;
+      } else {
+        await this.locks.with(
+          keys.map((key) => key.toString('latin1')),
+          async () => {
+            await this.batchesLanded();
+            await write();
+          },
+        );
+      }
     }
   }
 
   async delete(table: string, pk: string, sk: string): Promise<void> {
     this.checkTable(table);
     const key = rowKey(table, pk, sk);
-    await this.locks.with([key.toString('latin1')], () => this.guard(() => this.db.del(key)));
+    await this.locks.with([key.toString('latin1')], async () => {
+      await this.batchesLanded();
+      await this.guard(() => this.db.del(key));
+    });
   }
 
   async deletePartition(table: string, pk: string): Promise<void> {
@@ -218,6 +239,7 @@ export class LevelStore implements WideColumnStore {
       });
       for (const key of expired) {
         await this.locks.with([key.toString('latin1')], async () => {
+          await this.batchesLanded();
           const cell = await this.read(key);
           if (cell !== undefined) return; // rewritten since (read() hides expired rows)
           await this.guard(() => this.db.del(key));
@@ -232,6 +254,15 @@ export class LevelStore implements WideColumnStore {
     this.closed = true;
     clearInterval(this.purgeTimer);
     await this.db.close();
+  }
+
+  /**
+   * Settles when every batch written without key locks so far has landed (or
+   * failed). A write that starts after such a batch must not land before it:
+   * LevelDB runs each write on a pool thread, in no promised order.
+   */
+  private async batchesLanded(): Promise<void> {
+    if (this.unlockedBatches.size > 0) await Promise.all([...this.unlockedBatches]);
   }
 
   /** The live cell under `key`, or undefined when absent or expired. */

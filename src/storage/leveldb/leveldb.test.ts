@@ -79,6 +79,42 @@ describe('LevelStore specifics', () => {
     await second.close();
   });
 
+  describe('writes issued without waiting for each other', () => {
+    let store: LevelStore;
+    beforeEach(async () => {
+      store = new LevelStore(freshDir());
+      await store.ensureTables(CONTRACT_TABLES);
+    });
+    afterEach(() => store.close());
+
+    const batch = (value: string, rows = 50) =>
+      store.batchPut(Array.from({ length: rows }, (_, i) => ({ table: 'main', pk: 'p', sk: i === 0 ? 'k' : `other-${value}-${i}`, value })));
+
+    it('land in the order issued, batches and single-row writes mixed', async () => {
+      for (let round = 0; round < 20; round++) {
+        const writes = [batch('b1'), store.put('main', 'p', 'k', 'p1'), batch('b2'), batch('b3'), store.put('main', 'p', 'k', 'p2'), store.delete('main', 'p', 'k'), batch('b4')];
+        await Promise.all(writes);
+        expect(await store.get('main', 'p', 'k'), `round ${round}`).to.equal('b4');
+        await Promise.all([batch('b5'), batch('b6'), store.put('main', 'p', 'k', 'p3')]);
+        expect(await store.get('main', 'p', 'k'), `round ${round}`).to.equal('p3');
+      }
+    });
+
+    it('never split a conditional write: each sees the batches issued before it, and batches after it wait', async () => {
+      for (let round = 0; round < 20; round++) {
+        await store.put('main', 'p', 'k', 'v0');
+        // The batch goes first: the compare-and-set must see its value and fail.
+        const [, lost] = await Promise.all([batch('v1'), store.put('main', 'p', 'k', 'v2', { ifValue: 'v0' })]);
+        expect(lost, `round ${round}`).to.equal(false);
+        expect(await store.get('main', 'p', 'k')).to.equal('v1');
+        // The compare-and-set goes first and wins; the batch issued after it lands after it.
+        const [won] = await Promise.all([store.put('main', 'p', 'k', 'v3', { ifValue: 'v1' }), batch('v4')]);
+        expect(won, `round ${round}`).to.equal(true);
+        expect(await store.get('main', 'p', 'k')).to.equal('v4');
+      }
+    });
+  });
+
   it('refuses a directory another store holds open', async () => {
     const dir = freshDir();
     const first = new LevelStore(dir);
