@@ -74,7 +74,7 @@ const options: BenchOptions = {
   idleSessions: numberFlag('idle', 10_000, 300),
   idleSettleSeconds: flags.quick ? 2 : 5,
   pairs: numberFlag('pairs', 1000, 100),
-  rates: (flags.rates ?? (flags.quick ? '100,250,500,1000' : '250,500,1000,2000,3000,5000,6500,8000,10000,12500,15000')).split(',').map(Number),
+  rates: (flags.rates ?? (flags.quick ? '100,250,500,1000' : '250,500,1000,2000,3000,5000,6500,8000,9000,10000,11000,12500,15000')).split(',').map(Number),
   stepSeconds: numberFlag('step-seconds', 5, 2),
   fixedRate: numberFlag('fixed-rate', 100, 100),
   fixedSeconds: numberFlag('fixed-seconds', 10, 3),
