@@ -104,8 +104,7 @@ export class LevelStore implements WideColumnStore {
   async put(table: string, pk: string, sk: string, value: string, options?: PutOptions): Promise<boolean> {
     this.checkTable(table);
     const key = rowKey(table, pk, sk);
-    return this.locks.with([key.toString('latin1')], async () => {
-      await this.batchesLanded();
+    return this.exclusive([key.toString('latin1')], async () => {
       if (options?.ifNotExists || options?.ifValue !== undefined) {
         const current = await this.read(key);
         if (options.ifNotExists && current !== undefined) return false;
@@ -155,13 +154,7 @@ export class LevelStore implements WideColumnStore {
         void tracked.then(() => this.unlockedBatches.delete(tracked));
         await landed;
       } else {
-        await this.locks.with(
-          keys.map((key) => key.toString('latin1')),
-          async () => {
-            await this.batchesLanded();
-            await write();
-          },
-        );
+        await this.exclusive(keys.map((key) => key.toString('latin1')), write);
       }
     }
   }
@@ -169,10 +162,7 @@ export class LevelStore implements WideColumnStore {
   async delete(table: string, pk: string, sk: string): Promise<void> {
     this.checkTable(table);
     const key = rowKey(table, pk, sk);
-    await this.locks.with([key.toString('latin1')], async () => {
-      await this.batchesLanded();
-      await this.guard(() => this.db.del(key));
-    });
+    await this.exclusive([key.toString('latin1')], () => this.guard(() => this.db.del(key)));
   }
 
   async deletePartition(table: string, pk: string): Promise<void> {
@@ -238,8 +228,7 @@ export class LevelStore implements WideColumnStore {
         }
       });
       for (const key of expired) {
-        await this.locks.with([key.toString('latin1')], async () => {
-          await this.batchesLanded();
+        await this.exclusive([key.toString('latin1')], async () => {
           const cell = await this.read(key);
           if (cell !== undefined) return; // rewritten since (read() hides expired rows)
           await this.guard(() => this.db.del(key));
@@ -263,6 +252,14 @@ export class LevelStore implements WideColumnStore {
    */
   private async batchesLanded(): Promise<void> {
     if (this.unlockedBatches.size > 0) await Promise.all([...this.unlockedBatches]);
+  }
+
+  /** Runs `fn` holding `keys`, once every batch written without key locks before it has landed. */
+  private exclusive<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
+    return this.locks.with(keys, async () => {
+      await this.batchesLanded();
+      return fn();
+    });
   }
 
   /** The live cell under `key`, or undefined when absent or expired. */

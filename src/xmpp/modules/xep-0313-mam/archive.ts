@@ -53,10 +53,7 @@ function encodeValue(entry: { with: string; peer: string; dir: Direction; xml: s
 }
 
 function decodeValue(id: string, value: string): StoredValue {
-  if (value.charCodeAt(0) === 0x7b /* { */) {
-    const v = JSON.parse(value) as StoredValue;
-    return { with: v.with, peer: v.peer, dir: v.dir, ts: v.ts, xml: v.xml };
-  }
+  if (value.charCodeAt(0) === 0x7b /* { */) return JSON.parse(value) as StoredValue;
   const withEnd = value.indexOf('\n', 2);
   const peerEnd = value.indexOf('\n', withEnd + 1);
   return {
