@@ -68,11 +68,18 @@ export default defineModule({
       return refuseIfBlocked(ev);
     }
 
-    function refuseIfBlocked(ev: RouteEvent): boolean | Promise<boolean> {
-      const blocked = blockedNow(ev.to.bare, ev.from);
+    /** False at once when `blocked` already is (the list was in memory); otherwise, once known, runs `refuse` if blocked and claims the stanza. */
+    function whenBlocked(blocked: boolean | Promise<boolean>, refuse: () => void | Promise<void>): false | Promise<boolean> {
       if (blocked === false) return false;
       return (async () => {
         if (!(await blocked)) return false;
+        await refuse();
+        return true;
+      })();
+    }
+
+    function refuseIfBlocked(ev: RouteEvent): boolean | Promise<boolean> {
+      return whenBlocked(blockedNow(ev.to.bare, ev.from), async () => {
         const { stanza, from, to } = ev;
         const type = stanza.attrs.type;
         const answer = (stanza.name === 'message' && type !== 'error') || (stanza.name === 'iq' && (type === 'get' || type === 'set'));
@@ -82,8 +89,7 @@ export default defineModule({
           reply.attrs.to = from.full;
           await server.route(reply);
         }
-        return true;
-      })();
+      });
     }
 
     // ---- presence the server routes for a user to a JID that user blocked --
@@ -106,10 +112,7 @@ export default defineModule({
         if (toAttr === undefined) return false;
         const to = tryParseJid(toAttr);
         if (to === null || to.bare === session.jid.bare || (to.local === '' && server.isLocalDomain(to.domain))) return false;
-        const blocked = blockedNow(session.jid.bare, to);
-        if (blocked === false) return false;
-        return (async () => {
-          if (!(await blocked)) return false;
+        return whenBlocked(blockedNow(session.jid.bare, to), () => {
           const type = stanza.attrs.type;
           if (type !== 'error' && !(stanza.name === 'iq' && type === 'result')) {
             const err = new StanzaError('not-acceptable', undefined, 'cancel', x('blocked', { xmlns: NS_BLOCKING_ERRORS }));
@@ -118,8 +121,7 @@ export default defineModule({
             reply.attrs.to = session.jid.full;
             session.send(reply);
           }
-          return true;
-        })();
+        });
       },
       PRIORITY,
     );

@@ -102,11 +102,11 @@ export default defineModule({
     /** Whether `owner` archives messages with `withBare`; without a promise when the preferences are in memory and decide alone. */
     const allowed = (owner: string, withBare: string): boolean | Promise<boolean> => {
       const cached = archive.cachedPrefs(owner);
-      if (cached === undefined) return (async () => decide(owner, withBare, (await archive.getPrefs(owner)) ?? defaultPrefs))();
-      return decide(owner, withBare, cached.prefs ?? defaultPrefs);
+      if (cached === undefined) return archive.getPrefs(owner).then((prefs) => decide(owner, withBare, prefs));
+      return decide(owner, withBare, cached.prefs);
     };
-    const decide = (owner: string, withBare: string, prefs: Prefs): boolean | Promise<boolean> => {
-      const allow = prefsAllow(prefs, withBare);
+    const decide = (owner: string, withBare: string, prefs: Prefs | undefined): boolean | Promise<boolean> => {
+      const allow = prefsAllow(prefs ?? defaultPrefs, withBare);
       return allow === 'roster' ? roster.store.get(owner, withBare).then((item) => item !== undefined) : allow;
     };
 
@@ -125,8 +125,7 @@ export default defineModule({
         if (to === null || to.local === '' || to.bare === owner) return;
         return (async () => {
           try {
-            const allow = allowed(owner, to.bare);
-            if (allow === false || (allow !== true && !(await allow))) return false;
+            if (!(await allowed(owner, to.bare))) return false;
             const id = await archive.append(owner, { with: to.bare, peer: to.full, dir: 'out', xml: stanza.toString() });
             stanza.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
             return false;
@@ -160,8 +159,7 @@ export default defineModule({
         try {
           // Messages for an account that does not exist are bounced by the router: no archive for them.
           if (server.localSessions(owner).length === 0 && !(await server.accounts.exists(ev.to.toBare()))) return false;
-          const allow = allowed(owner, ev.from.bare);
-          if (allow === false || (allow !== true && !(await allow))) return false;
+          if (!(await allowed(owner, ev.from.bare))) return false;
           const id = await archive.append(owner, { with: ev.from.bare, peer: ev.from.full, dir: 'in', xml: copy.toString() });
           copy.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
           archivedIn.add(copy);
