@@ -26,9 +26,9 @@ export interface StoreContractOptions {
 }
 
 export const CONTRACT_TABLES: readonly TableSpec[] = [
-  { name: 'main' },
+  { name: 'main', readMostly: true },
   { name: 'other' },
-  { name: 'expiring', ttl: true },
+  { name: 'expiring', ttl: true, readMostly: true },
   { name: 'scanned' },
   { name: 'copied', ttl: true },
 ];

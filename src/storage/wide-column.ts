@@ -16,6 +16,12 @@ export interface TableSpec {
   name: string;
   /** Rows may carry an expiry; backends that support TTL drop them by themselves. */
   ttl?: boolean;
+  /**
+   * Partitions are small and read far more often than written (an account's
+   * credentials, a roster): a backend that sees every write may keep them in
+   * memory. Only the embedded LevelDB store does.
+   */
+  readMostly?: boolean;
   /** Human-readable purpose, used in `docs/storage.md` and `ctl storage init`. */
   description?: string;
 }

@@ -20,10 +20,13 @@ import { expiresAtFor, isExpired } from '../ttl.js';
 import { decodeRowKey, partitionPrefix, prefixBounds, rowKey, tableBounds, withSortKey } from './key-codec.js';
 import { KeyLocks } from '../../util/key-locks.js';
 import { lowerBackgroundThreadPriority } from './background-priority.js';
+import { PartitionCache, selectRows } from './partition-cache.js';
 
 export interface LevelStoreOptions {
   /** How often expired rows are deleted from disk (they are hidden from reads at once). Default 10 minutes. */
   purgeIntervalMs?: number;
+  /** Heap the read-mostly tables' partitions may take (partition-cache.ts); 0 reads them from disk every time. Default 32 MiB. */
+  cacheBytes?: number;
 }
 
 interface Cell {
@@ -46,6 +49,11 @@ function decodeCell(raw: string): Cell {
   return { value: raw.slice(colon + 1), expiresAt: Number(raw.slice(0, colon)) };
 }
 
+/** The cache's name for a partition: table names hold no space. */
+function partitionId(table: string, pk: string): string {
+  return `${table} ${pk}`;
+}
+
 function toRow(pk: string, sk: string, cell: Cell): Row {
   return cell.expiresAt === undefined ? { pk, sk, value: cell.value } : { pk, sk, value: cell.value, expiresAt: cell.expiresAt };
 }
@@ -60,6 +68,9 @@ const BUFFER_VALUE = { valueEncoding: 'buffer' } as const;
  * on the same cores as the event loop); it costs up to twice this much memory.
  */
 const WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
+const CACHE_BYTES = 32 * 1024 * 1024;
+/** A roster of this many contacts is still one entry; larger partitions are read from disk each time. */
+const CACHE_MAX_ROWS = 512;
 
 export class LevelStore implements WideColumnStore {
   readonly name = 'leveldb';
@@ -72,6 +83,7 @@ export class LevelStore implements WideColumnStore {
   private readonly unlockedBatches = new Set<Promise<void>>();
   private readonly purgeTimer: NodeJS.Timeout;
   private closed = false;
+  private readonly cache: PartitionCache;
   /** LevelDB's compaction thread, when it runs at a lower priority (background-priority.ts). */
   compactionThreadId: number | null = null;
 
@@ -79,6 +91,12 @@ export class LevelStore implements WideColumnStore {
     this.db = new ClassicLevel<Buffer, string>(path, { keyEncoding: 'buffer', valueEncoding: 'utf8', writeBufferSize: WRITE_BUFFER_BYTES });
     this.purgeTimer = setInterval(() => void this.purgeExpired().catch(() => {}), options.purgeIntervalMs ?? 600_000);
     this.purgeTimer.unref();
+    this.cache = new PartitionCache(options.cacheBytes ?? CACHE_BYTES, CACHE_MAX_ROWS);
+  }
+
+  /** Partitions of read-mostly tables held in memory, and their estimated heap. */
+  get cacheSize(): { partitions: number; bytes: number } {
+    return this.cache.size;
   }
 
   async ensureTables(specs: readonly TableSpec[]): Promise<void> {
@@ -96,7 +114,14 @@ export class LevelStore implements WideColumnStore {
   }
 
   async get(table: string, pk: string, sk: string): Promise<string | undefined> {
-    this.checkTable(table);
+    const spec = this.checkTable(table);
+    if (spec.readMostly && this.cache.enabled) {
+      const rows = await this.cachedPartition(table, pk);
+      if (rows !== null) {
+        const row = rows.find((r) => r.sk === sk);
+        return row === undefined || isExpired(row.expiresAt) ? undefined : row.value;
+      }
+    }
     const cell = await this.read(rowKey(table, pk, sk));
     return cell?.value;
   }
@@ -110,7 +135,7 @@ export class LevelStore implements WideColumnStore {
         if (options.ifNotExists && current !== undefined) return false;
         if (options.ifValue !== undefined && current?.value !== options.ifValue) return false;
       }
-      await this.guard(() => this.db.put(key, encodeCell(value, expiresAtFor(options?.ttlSeconds))));
+      await this.landing(table, pk, this.guard(() => this.db.put(key, encodeCell(value, expiresAtFor(options?.ttlSeconds)))));
       return true;
     });
   }
@@ -126,8 +151,9 @@ export class LevelStore implements WideColumnStore {
       let lastValue: string | undefined;
       let lastExpiresAt: number | undefined;
       let lastCell = EMPTY;
+      const cachedPartitions: string[] = [];
       for (const it of chunk) {
-        this.checkTable(it.table);
+        if (this.checkTable(it.table).readMostly === true) cachedPartitions.push(partitionId(it.table, it.pk));
         const expiresAt = expiresAtFor(it.ttlSeconds, now);
         if (it.value !== lastValue || expiresAt !== lastExpiresAt) {
           lastValue = it.value;
@@ -143,7 +169,7 @@ export class LevelStore implements WideColumnStore {
           // of operation objects costs several property lookups per row there.
           const batch = this.db.batch();
           for (let r = 0; r < keys.length; r++) batch.put(keys[r]!, cells[r]!, BUFFER_VALUE);
-          return batch.write();
+          return cachedPartitions.length === 0 ? batch.write() : this.landingAll(cachedPartitions, batch.write());
         });
       if (this.locks.idle) {
         // The usual case (archive rows): no single-row write to order against, so no
@@ -162,16 +188,25 @@ export class LevelStore implements WideColumnStore {
   async delete(table: string, pk: string, sk: string): Promise<void> {
     this.checkTable(table);
     const key = rowKey(table, pk, sk);
-    await this.exclusive([key.toString('latin1')], () => this.guard(() => this.db.del(key)));
+    await this.exclusive([key.toString('latin1')], () => this.landing(table, pk, this.guard(() => this.db.del(key))));
   }
 
   async deletePartition(table: string, pk: string): Promise<void> {
     this.checkTable(table);
-    await this.guard(() => this.db.clear(prefixBounds(partitionPrefix(table, pk))));
+    await this.landing(table, pk, this.guard(() => this.db.clear(prefixBounds(partitionPrefix(table, pk)))));
   }
 
   async range(table: string, pk: string, options: RangeOptions = {}): Promise<Row[]> {
-    this.checkTable(table);
+    const spec = this.checkTable(table);
+    if (spec.readMostly && this.cache.enabled) {
+      const rows = await this.cachedPartition(table, pk);
+      if (rows !== null) return selectRows(rows, options, Date.now());
+    }
+    return this.readRange(table, pk, options, true);
+  }
+
+  /** Rows of one partition from disk; `live` leaves expired rows out. */
+  private async readRange(table: string, pk: string, options: RangeOptions, live: boolean): Promise<Row[]> {
     const prefix = partitionPrefix(table, pk);
     const whole = prefixBounds(prefix);
     const bounds: { gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer } = {};
@@ -186,7 +221,7 @@ export class LevelStore implements WideColumnStore {
       // No iterator limit: expired rows are skipped here, so they must not count.
       for await (const [key, raw] of this.db.iterator({ ...bounds, reverse: options.reverse ?? false })) {
         const cell = decodeCell(raw);
-        if (isExpired(cell.expiresAt, now)) continue;
+        if (live && isExpired(cell.expiresAt, now)) continue;
         out.push(toRow(pk, decodeRowKey(key).sk, cell));
         if (out.length >= limit) break;
       }
@@ -231,7 +266,8 @@ export class LevelStore implements WideColumnStore {
         await this.exclusive([key.toString('latin1')], async () => {
           const cell = await this.read(key);
           if (cell !== undefined) return; // rewritten since (read() hides expired rows)
-          await this.guard(() => this.db.del(key));
+          const { pk } = decodeRowKey(key);
+          await this.landing(spec.name, pk, this.guard(() => this.db.del(key)));
           purged++;
         });
       }
@@ -270,8 +306,50 @@ export class LevelStore implements WideColumnStore {
     return isExpired(cell.expiresAt) ? undefined : cell;
   }
 
-  private checkTable(table: string): void {
-    if (!this.tables.has(table)) throw new Error(`table '${table}' does not exist (declare it in the module's tables)`);
+  /**
+   * Every row of a read-mostly partition, expired ones included, from the
+   * cache or read into it; null when the partition is too large to keep or
+   * another read is filling it.
+   */
+  private async cachedPartition(table: string, pk: string): Promise<readonly Row[] | null> {
+    const id = partitionId(table, pk);
+    const hit = this.cache.get(id);
+    if (hit !== undefined) return hit;
+    const fill = this.cache.beginFill(id);
+    if (fill === null) return null;
+    let rows: Row[] | null = null;
+    try {
+      rows = await this.readRange(table, pk, { limit: this.cache.maxRows + 1 }, false);
+      if (rows.length > this.cache.maxRows) rows = null;
+    } finally {
+      this.cache.endFill(id, fill, rows);
+    }
+    return rows;
+  }
+
+  /** Settles with `write`, once a read-mostly partition it changes has been dropped from the cache. */
+  private async landing<T>(table: string, pk: string, write: Promise<T>): Promise<T> {
+    if (this.tables.get(table)?.readMostly !== true) return write;
+    try {
+      return await write;
+    } finally {
+      this.cache.invalidate(partitionId(table, pk));
+    }
+  }
+
+  /** `landing` for a batch: drops the read-mostly partitions (their ids) it writes to. */
+  private async landingAll(partitionIds: readonly string[], write: Promise<void>): Promise<void> {
+    try {
+      await write;
+    } finally {
+      for (const id of partitionIds) this.cache.invalidate(id);
+    }
+  }
+
+  private checkTable(table: string): TableSpec {
+    const spec = this.tables.get(table);
+    if (spec === undefined) throw new Error(`table '${table}' does not exist (declare it in the module's tables)`);
+    return spec;
   }
 
   /** Maps LevelDB's "cannot work" errors (closed, locked, I/O) to StoreUnavailableError. */

@@ -27,6 +27,17 @@ runStoreContract('leveldb', {
   },
 });
 
+// Read-mostly contract tables are served from the partition cache above; this run reads them from disk.
+runStoreContract('leveldb without its read cache', {
+  open: async () => new LevelStore(freshDir(), { cacheBytes: 0 }),
+  unreachable: async () => {
+    const store = new LevelStore(freshDir(), { cacheBytes: 0 });
+    await store.ensureTables(CONTRACT_TABLES);
+    await store.close();
+    return store;
+  },
+});
+
 describe('LevelStore specifics', () => {
   it('round-trips keys holding separator and escape bytes', () => {
     for (const [table, pk, sk] of [['t', 'a\u0000b', '\u0001\u0000'], ['t', '', ''], ['t', '\u{1F600}', 'x\u0001']] as const) {

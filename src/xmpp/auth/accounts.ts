@@ -4,7 +4,7 @@ import { deriveCredentials, verifyPassword, type StoredCredentials } from '../sa
 import type { AccountsApi } from '../module.js';
 
 /** One partition per account, so logins spread over the key space instead of one hot domain partition. */
-export const ACCOUNTS_TABLE: TableSpec = { name: 'accounts', description: 'Accounts: pk = bare JID, sk = "credentials", value = salted SCRAM keys.' };
+export const ACCOUNTS_TABLE: TableSpec = { name: 'accounts', readMostly: true, description: 'Accounts: pk = bare JID, sk = "credentials", value = salted SCRAM keys.' };
 const SK = 'credentials';
 
 interface AccountRecord {

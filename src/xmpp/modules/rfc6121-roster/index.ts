@@ -54,9 +54,9 @@ export default defineModule({
     maxItems: { type: 'number', default: 1000, integer: true, min: 1, doc: 'Most items in one roster.' },
   },
   tables: [
-    { name: 'roster', description: 'Roster items: pk = owner bare JID, sk = contact bare JID.' },
-    { name: 'roster_meta', description: 'Roster version counter: pk = owner bare JID, sk = "version".' },
-    { name: 'roster_pending', description: 'Inbound subscription requests awaiting an answer: pk = owner, sk = contact.' },
+    { name: 'roster', readMostly: true, description: 'Roster items: pk = owner bare JID, sk = contact bare JID.' },
+    { name: 'roster_meta', readMostly: true, description: 'Roster version counter: pk = owner bare JID, sk = "version".' },
+    { name: 'roster_pending', readMostly: true, description: 'Inbound subscription requests awaiting an answer: pk = owner, sk = contact.' },
   ],
   start(ctx) {
     const store = new RosterStore(ctx.table('roster'), ctx.table('roster_meta'), ctx.table('roster_pending'));

@@ -29,7 +29,7 @@ export default defineModule({
   options: {
     maxPerUser: { type: 'number', default: 1000, integer: true, min: 1, doc: 'Most messages kept for one account; beyond it senders get resource-constraint.' },
   },
-  tables: [{ name: 'offline', description: 'Offline messages: pk = recipient bare JID, sk = time-ordered id, value = the stanza XML with its delay stamp.' }],
+  tables: [{ name: 'offline', readMostly: true, description: 'Offline messages: pk = recipient bare JID, sk = time-ordered id, value = the stanza XML with its delay stamp.' }],
   start(ctx) {
     const table = ctx.table('offline');
     const max = ctx.options.maxPerUser;
