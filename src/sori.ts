@@ -29,7 +29,7 @@ export function storageConfig(config: Config): StorageConfig {
     default: {
       const path = s.path ?? dataPath(config, 'db');
       mkdirSync(path, { recursive: true });
-      return { backend: 'leveldb', path };
+      return { backend: 'leveldb', path, cacheBytes: s.cacheMiB * 1024 * 1024 };
     }
   }
 }

@@ -10,7 +10,7 @@ export type StorageConfig =
   /** Nothing survives a restart: tests and throwaway servers. */
   | { backend: 'memory' }
   /** The embedded default: one directory on local disk, one process. */
-  | { backend: 'leveldb'; path: string; purgeIntervalMs?: number }
+  | { backend: 'leveldb'; path: string; purgeIntervalMs?: number; cacheBytes?: number }
   | {
       backend: 'dynamodb';
       /** Omit for AWS; set for DynamoDB Local or a VPC endpoint. */
@@ -45,7 +45,8 @@ export async function createStore(config: StorageConfig): Promise<WideColumnStor
     }
     case 'leveldb': {
       const { LevelStore } = await import('./leveldb/index.js');
-      return new LevelStore(config.path, config.purgeIntervalMs === undefined ? {} : { purgeIntervalMs: config.purgeIntervalMs });
+      const { path, backend: _, ...options } = config;
+      return new LevelStore(path, options);
     }
     case 'dynamodb': {
       const { DynamoStore } = await import('./dynamodb/index.js');

@@ -2,7 +2,10 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '../../config.js';
+import { storageConfig } from '../../sori.js';
 import { CONTRACT_TABLES } from '../contract.js';
+import { createStore } from '../index.js';
 import type { Row } from '../wide-column.js';
 import { LevelStore } from './index.js';
 import { PartitionCache, selectRows } from './partition-cache.js';
@@ -101,5 +104,24 @@ describe('LevelStore read cache', () => {
     expect((await store.range('main', 'big', { reverse: true, limit: 1 }))[0]?.sk).to.equal('m0599');
     expect(await store.get('main', 'big', 'm0300')).to.equal('x');
     expect(store.cacheSize.partitions).to.equal(0);
+  });
+});
+
+describe('storage.cacheMiB', () => {
+  it('sizes the LevelDB read cache; 0 reads every partition from disk', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sori-cache-config-'));
+    try {
+      for (const [cacheMiB, cached] of [['0', 0], ['1', 1]] as const) {
+        const config = loadConfig({ env: { SORI__server__dataDir: dataDir, SORI__storage__cacheMiB: cacheMiB } });
+        const store = (await createStore(storageConfig(config))) as LevelStore;
+        await store.ensureTables(CONTRACT_TABLES);
+        await store.put('main', 'alice', 'bob', 'friend');
+        expect(await store.range('main', 'alice')).to.have.length(1);
+        expect(store.cacheSize.partitions, `cacheMiB ${cacheMiB}`).to.equal(cached);
+        await store.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
