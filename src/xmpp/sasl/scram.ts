@@ -1,6 +1,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { saslprep } from '../../util/saslprep.js';
 import { SaslFailure, type SaslMechanism, type SaslStep, type SaslContext } from './mechanism.js';
+import { randomBase64 } from '../../util/random-token.js';
 
 export type ScramHash = 'SHA-1' | 'SHA-256';
 
@@ -142,7 +143,7 @@ export class ScramServer implements SaslMechanism {
     const stored = await this.ctx.credentials(this.username);
     this.credential = stored?.[this.hash] ?? null;
     const cred = this.credential ?? decoy(this.hash, this.username);
-    this.nonce = r + randomBytes(18).toString('base64');
+    this.nonce = r + randomBase64(18);
     this.serverFirst = `r=${this.nonce},s=${cred.salt},i=${cred.iterations}`;
     this.stage = 1;
     return { type: 'challenge', data: Buffer.from(this.serverFirst) };

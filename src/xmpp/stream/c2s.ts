@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { JidError, normaliseResource, parseJid, tryParseJid, type Jid } from '../../util/jid.js';
 import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
 import { StanzaError, StreamError, errorReply, type StreamErrorCondition } from '../errors.js';
@@ -10,6 +9,7 @@ import { ParseError, XmppParser } from './parser.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
 import { SaslNegotiation } from './sasl-negotiation.js';
 import { processClientElement } from './inbound.js';
+import { randomHex } from '../../util/random-token.js';
 
 export const NS_CLIENT = 'jabber:client';
 export const NS_STREAM = 'http://etherx.jabber.org/streams';
@@ -130,7 +130,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
       domain = undefined;
     }
     this.host = this.host || (domain ?? this.server.hosts[0]!);
-    this.streamId = randomBytes(12).toString('hex');
+    this.streamId = randomHex(12);
     this.writeHeader(attrs.from);
     if (domain === undefined || !this.server.isLocalDomain(domain)) throw new StreamError('host-unknown', `this server does not serve ${to}`);
     if (this.authenticated && domain !== this.host) throw new StreamError('host-unknown', 'domain changed after authentication');
@@ -261,7 +261,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     const requested = iq.getChild('bind', NS_BIND)!.getChildText('resource')?.trim() ?? '';
     let resource: string;
     try {
-      resource = requested === '' ? randomBytes(6).toString('hex') : normaliseResource(requested);
+      resource = requested === '' ? randomHex(6) : normaliseResource(requested);
       if (resource === '') throw new JidError('empty');
     } catch {
       this.writeElement(errorReply(iq, new StanzaError('bad-request', 'invalid resource')));
@@ -328,7 +328,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
   closeWithError(condition?: StreamErrorCondition, text?: string, content?: string): void {
     if (this.state === State.Closed) return;
     if (!this.headerSent) {
-      this.streamId = randomBytes(12).toString('hex');
+      this.streamId = randomHex(12);
       this.host = this.host || this.server.hosts[0]!;
       this.writeHeader(undefined);
     }

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { Jid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
 import type { StreamErrorCondition } from '../errors.js';
 import type { Server } from '../server.js';
 import type { ClientSession, SessionKey } from '../session.js';
+import { randomHex } from '../../util/random-token.js';
 
 /** The connection a session writes to; swapped when a stream-management session is resumed. */
 export interface SessionConnection {
@@ -20,7 +20,7 @@ export interface SessionConnection {
  * the session itself.
  */
 export class C2sSession implements ClientSession {
-  readonly id = randomBytes(8).toString('hex');
+  readonly id = randomHex(8);
   readonly host: string;
   priority: number | null = null;
   presence: XmlElement | null = null;

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { tryParseJid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule, type ServerApi } from '../../module.js';
 import { RosterStore, type RosterItem } from './store.js';
+import { randomHex } from '../../../util/random-token.js';
 
 export type { RosterItem, Subscription } from './store.js';
 
@@ -28,7 +28,7 @@ export function itemElement(item: RosterItem): XmlElement {
 async function push(server: ServerApi, owner: string, item: XmlElement, ver: string): Promise<void> {
   for (const r of await server.resources(owner)) {
     if (!r.interested) continue;
-    const iq = x('iq', { type: 'set', id: `push-${randomBytes(5).toString('hex')}`, from: owner, to: r.full }, x('query', { xmlns: NS_ROSTER, ver }, item));
+    const iq = x('iq', { type: 'set', id: `push-${randomHex(5)}`, from: owner, to: r.full }, x('query', { xmlns: NS_ROSTER, ver }, item));
     await server.deliver(r, iq);
   }
 }

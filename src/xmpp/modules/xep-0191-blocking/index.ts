@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
@@ -7,6 +6,7 @@ import { defineModule, type IqRequest } from '../../module.js';
 import { SessionKey } from '../../session.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
 import { Blocklists, matches } from './blocklist.js';
+import { randomHex } from '../../../util/random-token.js';
 
 export const NS_BLOCKING = 'urn:xmpp:blocking';
 export const NS_BLOCKING_ERRORS = 'urn:xmpp:blocking:errors';
@@ -146,7 +146,7 @@ export default defineModule({
     function push(owner: string, change: XmlElement): void {
       for (const s of server.localSessions(owner)) {
         if (s.get(REQUESTED) !== true) continue;
-        s.send(x('iq', { type: 'set', id: `block-${randomBytes(5).toString('hex')}`, from: owner, to: s.jid.full }, change.clone()));
+        s.send(x('iq', { type: 'set', id: `block-${randomHex(5)}`, from: owner, to: s.jid.full }, change.clone()));
       }
     }
 
