@@ -5,7 +5,8 @@ import type { WorkerPool } from '../worker/pool.js';
 export interface BenchOptions {
   quick: boolean;
   loginAccounts: number;
-  loginConcurrency: number;
+  /** Logins in flight, one timed round per level. */
+  loginConcurrency: number[];
   idleSessions: number;
   idleSettleSeconds: number;
   pairs: number;
