@@ -49,11 +49,6 @@ function decodeCell(raw: string): Cell {
   return { value: raw.slice(colon + 1), expiresAt: Number(raw.slice(0, colon)) };
 }
 
-/** The cache's name for a partition: table names hold no space. */
-function partitionId(table: string, pk: string): string {
-  return `${table} ${pk}`;
-}
-
 function toRow(pk: string, sk: string, cell: Cell): Row {
   return cell.expiresAt === undefined ? { pk, sk, value: cell.value } : { pk, sk, value: cell.value, expiresAt: cell.expiresAt };
 }
@@ -84,6 +79,8 @@ export class LevelStore implements WideColumnStore {
   private readonly purgeTimer: NodeJS.Timeout;
   private closed = false;
   private readonly cache: PartitionCache;
+  /** The cache's slot of each read-mostly table (none while the cache is off). */
+  private readonly cacheSlots = new Map<string, number>();
   /** LevelDB's compaction thread, when it runs at a lower priority (background-priority.ts). */
   compactionThreadId: number | null = null;
 
@@ -110,13 +107,17 @@ export class LevelStore implements WideColumnStore {
       await this.guard(() => this.db.compactRange(nowhere, nowhere));
     });
     await open(); // resolves at once when open already
-    for (const s of specs) this.tables.set(s.name, s);
+    for (const s of specs) {
+      this.tables.set(s.name, s);
+      if (s.readMostly === true && this.cache.enabled && !this.cacheSlots.has(s.name)) this.cacheSlots.set(s.name, this.cache.newSlot());
+    }
   }
 
   async get(table: string, pk: string, sk: string): Promise<string | undefined> {
-    const spec = this.checkTable(table);
-    if (spec.readMostly && this.cache.enabled) {
-      const rows = await this.cachedPartition(table, pk);
+    this.checkTable(table);
+    const slot = this.cacheSlots.get(table);
+    if (slot !== undefined) {
+      const rows = await this.cachedPartition(slot, table, pk);
       if (rows !== null) {
         const row = rows.find((r) => r.sk === sk);
         return row === undefined || isExpired(row.expiresAt) ? undefined : row.value;
@@ -151,9 +152,10 @@ export class LevelStore implements WideColumnStore {
       let lastValue: string | undefined;
       let lastExpiresAt: number | undefined;
       let lastCell = EMPTY;
-      const cachedPartitions: string[] = [];
+      const cached: BatchItem[] = [];
       for (const it of chunk) {
-        if (this.checkTable(it.table).readMostly === true) cachedPartitions.push(partitionId(it.table, it.pk));
+        this.checkTable(it.table);
+        if (this.cacheSlots.has(it.table)) cached.push(it);
         const expiresAt = expiresAtFor(it.ttlSeconds, now);
         if (it.value !== lastValue || expiresAt !== lastExpiresAt) {
           lastValue = it.value;
@@ -169,7 +171,7 @@ export class LevelStore implements WideColumnStore {
           // of operation objects costs several property lookups per row there.
           const batch = this.db.batch();
           for (let r = 0; r < keys.length; r++) batch.put(keys[r]!, cells[r]!, BUFFER_VALUE);
-          return cachedPartitions.length === 0 ? batch.write() : this.landingAll(cachedPartitions, batch.write());
+          return cached.length === 0 ? batch.write() : this.landingAll(cached, batch.write());
         });
       if (this.locks.idle) {
         // The usual case (archive rows): no single-row write to order against, so no
@@ -197,9 +199,10 @@ export class LevelStore implements WideColumnStore {
   }
 
   async range(table: string, pk: string, options: RangeOptions = {}): Promise<Row[]> {
-    const spec = this.checkTable(table);
-    if (spec.readMostly && this.cache.enabled) {
-      const rows = await this.cachedPartition(table, pk);
+    this.checkTable(table);
+    const slot = this.cacheSlots.get(table);
+    if (slot !== undefined) {
+      const rows = await this.cachedPartition(slot, table, pk);
       if (rows !== null) return selectRows(rows, options, Date.now());
     }
     return this.readRange(table, pk, options, true);
@@ -308,41 +311,41 @@ export class LevelStore implements WideColumnStore {
 
   /**
    * Every row of a read-mostly partition, expired ones included, from the
-   * cache or read into it; null when the partition is too large to keep or
-   * another read is filling it.
+   * cache or read into it; null when it is not kept (first read, too large,
+   * another read filling it): the caller reads from disk.
    */
-  private async cachedPartition(table: string, pk: string): Promise<readonly Row[] | null> {
-    const id = partitionId(table, pk);
-    const hit = this.cache.get(id);
+  private async cachedPartition(slot: number, table: string, pk: string): Promise<readonly Row[] | null> {
+    const hit = this.cache.get(slot, pk);
     if (hit !== undefined) return hit;
-    const fill = this.cache.beginFill(id);
+    const fill = this.cache.beginFill(slot, pk);
     if (fill === null) return null;
     let rows: Row[] | null = null;
     try {
       rows = await this.readRange(table, pk, { limit: this.cache.maxRows + 1 }, false);
       if (rows.length > this.cache.maxRows) rows = null;
     } finally {
-      this.cache.endFill(id, fill, rows);
+      this.cache.endFill(slot, pk, fill, rows);
     }
     return rows;
   }
 
   /** Settles with `write`, once a read-mostly partition it changes has been dropped from the cache. */
   private async landing<T>(table: string, pk: string, write: Promise<T>): Promise<T> {
-    if (this.tables.get(table)?.readMostly !== true) return write;
+    const slot = this.cacheSlots.get(table);
+    if (slot === undefined) return write;
     try {
       return await write;
     } finally {
-      this.cache.invalidate(partitionId(table, pk));
+      this.cache.invalidate(slot, pk);
     }
   }
 
-  /** `landing` for a batch: drops the read-mostly partitions (their ids) it writes to. */
-  private async landingAll(partitionIds: readonly string[], write: Promise<void>): Promise<void> {
+  /** `landing` for a batch, given its rows in read-mostly tables. */
+  private async landingAll(items: readonly BatchItem[], write: Promise<void>): Promise<void> {
     try {
       await write;
     } finally {
-      for (const id of partitionIds) this.cache.invalidate(id);
+      for (const it of items) this.cache.invalidate(this.cacheSlots.get(it.table)!, it.pk);
     }
   }
 

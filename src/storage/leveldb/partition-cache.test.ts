@@ -13,39 +13,66 @@ import { PartitionCache, selectRows } from './partition-cache.js';
 const rowsOf = (pk: string, ...sks: string[]): Row[] => sks.map((sk) => ({ pk, sk, value: `value of ${sk}` }));
 
 describe('PartitionCache', () => {
+  let ROSTER: number;
+  let OFFLINE: number;
+  const slotted = (cache: PartitionCache): PartitionCache => {
+    ROSTER = cache.newSlot();
+    OFFLINE = cache.newSlot();
+    return cache;
+  };
+  /** The fill of a partition's second read (the first only marks it seen). */
+  const secondFill = (cache: PartitionCache, slot: number, pk: string) => {
+    expect(cache.beginFill(slot, pk), 'first read').to.equal(null);
+    return cache.beginFill(slot, pk)!;
+  };
+
+  it('keeps a partition from its second read on, not its first', () => {
+    const cache = slotted(new PartitionCache(1 << 20, 10));
+    expect(cache.beginFill(ROSTER, 'alice')).to.equal(null);
+    expect(cache.beginFill(OFFLINE, 'alice'), 'the same key in another table is another partition').to.equal(null);
+    const fill = cache.beginFill(ROSTER, 'alice');
+    expect(fill).to.not.equal(null);
+    cache.endFill(ROSTER, 'alice', fill!, rowsOf('alice', 'bob'));
+    expect(cache.get(ROSTER, 'alice')).to.have.length(1);
+  });
+
   it('keeps a filled partition and gives it back until a write to it lands', () => {
-    const cache = new PartitionCache(1 << 20, 10);
-    const fill = cache.beginFill('roster alice')!;
-    cache.endFill('roster alice', fill, rowsOf('alice', 'bob', 'carol'));
-    expect(cache.get('roster alice')?.map((r) => r.sk)).to.deep.equal(['bob', 'carol']);
-    cache.invalidate('roster alice');
-    expect(cache.get('roster alice')).to.equal(undefined);
-    expect(cache.size).to.deep.equal({ partitions: 0, bytes: 0 });
+    const cache = slotted(new PartitionCache(1 << 20, 10));
+    const fill = secondFill(cache, ROSTER, 'alice');
+    cache.endFill(ROSTER, 'alice', fill, rowsOf('alice', 'bob', 'carol'));
+    const empty = secondFill(cache, OFFLINE, 'alice');
+    cache.endFill(OFFLINE, 'alice', empty, []);
+    expect(cache.get(ROSTER, 'alice')?.map((r) => r.sk)).to.deep.equal(['bob', 'carol']);
+    expect(cache.get(OFFLINE, 'alice')).to.deep.equal([]);
+    expect(cache.get(ROSTER, 'bob')).to.equal(undefined);
+    cache.invalidate(ROSTER, 'alice');
+    expect(cache.get(ROSTER, 'alice')).to.equal(undefined);
+    expect(cache.get(OFFLINE, 'alice'), "another table's partition of the same key").to.deep.equal([]);
+    cache.invalidate(OFFLINE, 'alice');
+    expect(cache.size.partitions).to.equal(0);
   });
 
   it('does not keep rows read while a write to the partition landed', () => {
-    const cache = new PartitionCache(1 << 20, 10);
-    const fill = cache.beginFill('roster alice')!;
-    expect(cache.beginFill('roster alice'), 'a second fill of the same partition').to.equal(null);
-    cache.invalidate('roster alice');
-    cache.endFill('roster alice', fill, rowsOf('alice', 'bob'));
-    expect(cache.get('roster alice')).to.equal(undefined);
-    expect(cache.beginFill('roster alice'), 'the fill is over').to.not.equal(null);
+    const cache = slotted(new PartitionCache(1 << 20, 10));
+    const fill = secondFill(cache, ROSTER, 'alice');
+    expect(cache.beginFill(ROSTER, 'alice'), 'a second fill of the same partition').to.equal(null);
+    cache.invalidate(ROSTER, 'alice');
+    cache.endFill(ROSTER, 'alice', fill, rowsOf('alice', 'bob'));
+    expect(cache.get(ROSTER, 'alice')).to.equal(undefined);
+    expect(cache.beginFill(ROSTER, 'alice'), 'the fill is over').to.not.equal(null);
   });
 
   it('drops the least recently used partitions beyond its byte budget', () => {
-    const cache = new PartitionCache(3_000, 10);
-    for (const owner of ['a', 'b', 'c', 'd']) {
-      const fill = cache.beginFill(`roster ${owner}`)!;
-      cache.endFill(`roster ${owner}`, fill, rowsOf(owner, 'x'.repeat(100)));
-    }
-    cache.get('roster a'); // used: b is now the oldest
-    const fill = cache.beginFill('roster e')!;
-    cache.endFill('roster e', fill, rowsOf('e', 'x'.repeat(100)));
-    expect(cache.size.bytes).to.be.at.most(3_000);
-    expect(cache.get('roster b')).to.equal(undefined);
-    expect(cache.get('roster a')).to.not.equal(undefined);
-    expect(cache.get('roster e')).to.not.equal(undefined);
+    const cache = slotted(new PartitionCache(1_700, 10));
+    const fillWith = (owner: string): void => cache.endFill(ROSTER, owner, secondFill(cache, ROSTER, owner), rowsOf(owner, 'x'.repeat(100)));
+    for (const owner of ['a', 'b', 'c', 'd']) fillWith(owner);
+    expect(cache.size.partitions).to.equal(4);
+    cache.get(ROSTER, 'a'); // used: b is now the oldest
+    fillWith('e');
+    expect(cache.size.bytes).to.be.at.most(1_700);
+    expect(cache.get(ROSTER, 'b')).to.equal(undefined);
+    expect(cache.get(ROSTER, 'a')).to.not.equal(undefined);
+    expect(cache.get(ROSTER, 'e')).to.not.equal(undefined);
   });
 
   it('selects rows as a range read would: bounds, reverse, limit, expired rows left out', () => {
@@ -75,19 +102,23 @@ describe('LevelStore read cache', () => {
     await store.put('main', 'alice', 'bob', 'friend');
     await store.put('other', 'alice', 'bob', 'friend');
     expect(await store.range('main', 'alice')).to.have.length(1);
-    expect(await store.get('other', 'alice', 'bob')).to.equal('friend');
+    expect(store.cacheSize.partitions, 'after the first read').to.equal(0);
+    expect(await store.range('main', 'alice')).to.have.length(1);
+    for (let i = 0; i < 2; i++) expect(await store.get('other', 'alice', 'bob')).to.equal('friend');
     expect(store.cacheSize.partitions).to.equal(1);
     expect(await store.get('main', 'alice', 'bob')).to.equal('friend');
     expect(await store.get('main', 'alice', 'nobody')).to.equal(undefined);
     await store.put('main', 'alice', 'carol', 'friend');
     expect(store.cacheSize.partitions).to.equal(0);
     expect((await store.range('main', 'alice')).map((r) => r.sk)).to.deep.equal(['bob', 'carol']);
+    expect(store.cacheSize.partitions, 'read again after the write').to.equal(1);
   });
 
   it('never keeps rows that a write landing during the read made stale', async () => {
     for (let round = 0; round < 100; round++) {
       const pk = `race-${round}`;
       await store.put('main', pk, 'k', 'old');
+      await store.get('main', pk, 'k'); // seen once: the next read fills
       // The read misses and fills while the writes land, in whatever order the pool threads finish.
       await Promise.all([store.range('main', pk), store.put('main', pk, 'k', 'new'), store.batchPut([{ table: 'main', pk, sk: 'b', value: 'new' }])]);
       expect(await store.get('main', pk, 'k'), `round ${round}`).to.equal('new');
@@ -100,6 +131,7 @@ describe('LevelStore read cache', () => {
   it('reads partitions larger than it keeps from disk, every time', async () => {
     const rows = Array.from({ length: 600 }, (_, i) => ({ table: 'main', pk: 'big', sk: `m${String(i).padStart(4, '0')}`, value: 'x' }));
     await store.batchPut(rows);
+    expect(await store.range('main', 'big')).to.have.length(600);
     expect(await store.range('main', 'big')).to.have.length(600);
     expect((await store.range('main', 'big', { reverse: true, limit: 1 }))[0]?.sk).to.equal('m0599');
     expect(await store.get('main', 'big', 'm0300')).to.equal('x');
@@ -116,7 +148,7 @@ describe('storage.cacheMiB', () => {
         const store = (await createStore(storageConfig(config))) as LevelStore;
         await store.ensureTables(CONTRACT_TABLES);
         await store.put('main', 'alice', 'bob', 'friend');
-        expect(await store.range('main', 'alice')).to.have.length(1);
+        for (let i = 0; i < 2; i++) expect(await store.range('main', 'alice')).to.have.length(1);
         expect(store.cacheSize.partitions, `cacheMiB ${cacheMiB}`).to.equal(cached);
         await store.close();
       }

@@ -12,6 +12,15 @@
  * A read that misses fills the entry, unless a write to the partition lands
  * while that read is in flight: the rows it read may predate the write, so
  * they are returned but not kept.
+ *
+ * A partition is kept from its second read on: the first only marks it in
+ * a fixed-size bitmap. Reconnects (a phone's many per day) read the same
+ * partitions again, while what is read once (a first login, a one-off
+ * lookup) costs no cache memory: a cached account takes ~1.1 KB of heap.
+ *
+ * Entries are grouped by partition key: one account's partitions share their
+ * key (its bare JID) across tables, and one Map slot. Least recently used
+ * keys go first once the estimated heap passes `maxBytes`.
  */
 import { inRange } from '../sort-key.js';
 import { isExpired } from '../ttl.js';
@@ -21,20 +30,45 @@ interface Fill {
   stale: boolean;
 }
 
+/** One partition key's cached partitions, by table slot. */
 interface Entry {
-  rows: readonly Row[];
+  partitions: (readonly Row[] | undefined)[];
   bytes: number;
 }
 
-/** Rough heap cost of a row and of an entry beyond its strings (object headers, Map slot). */
-const ROW_OVERHEAD = 64;
-const ENTRY_OVERHEAD = 160;
+/** Rough heap cost beyond the strings: a row object, an entry with its Map slot, a partition's array. */
+const ROW_OVERHEAD = 56;
+const ENTRY_OVERHEAD = 96;
+const PARTITION_OVERHEAD = 32;
+const NO_ROWS: readonly Row[] = Object.freeze([]);
+/** 2^20 bits (128 KiB). Cleared after 2^18 marks, so at most a quarter are set and a false "seen" stays rare. */
+const SEEN_BITS = 1 << 20;
+const SEEN_MARKS_BEFORE_CLEAR = 1 << 18;
+
+/** FNV-1a over the table slot and the key's UTF-16 code units. */
+function seenBit(slot: number, pk: string): number {
+  let h = (0x811c9dc5 ^ slot) >>> 0;
+  for (let i = 0; i < pk.length; i++) h = Math.imul(h ^ pk.charCodeAt(i), 0x01000193);
+  return (h >>> 0) & (SEEN_BITS - 1);
+}
+
+function partitionBytes(rows: readonly Row[]): number {
+  if (rows.length === 0) return 8;
+  let bytes = PARTITION_OVERHEAD;
+  for (const row of rows) bytes += ROW_OVERHEAD + row.sk.length + row.value.length;
+  return bytes;
+}
 
 export class PartitionCache {
-  /** Least recently used first: a hit moves its entry to the end. */
+  /** Least recently used first: a hit moves its key to the end. */
   private readonly entries = new Map<string, Entry>();
+  /** Fills in flight, by `${slot} ${pk}`. */
   private readonly fills = new Map<string, Fill>();
   private bytes = 0;
+  private slots = 0;
+  /** Partitions read once since the last clear (a bit each, hashed; collisions only admit early). */
+  private readonly seen = new Uint8Array(SEEN_BITS / 8);
+  private seenMarks = 0;
 
   /**
    * @param maxBytes estimated heap the entries may take; 0 turns the cache off.
@@ -49,20 +83,29 @@ export class PartitionCache {
     return this.maxBytes > 0;
   }
 
-  /** Every row of the partition, expired ones included, in sort-key order; undefined on a miss. */
-  get(id: string): readonly Row[] | undefined {
-    const entry = this.entries.get(id);
-    if (entry === undefined) return undefined;
-    this.entries.delete(id);
-    this.entries.set(id, entry);
-    return entry.rows;
+  /** A slot for one more table; each key's entry has room for every slot so far. */
+  newSlot(): number {
+    return this.slots++;
+  }
+
+  /** Every row of the partition in table `slot`, expired ones included, in sort-key order; undefined on a miss. */
+  get(slot: number, pk: string): readonly Row[] | undefined {
+    const entry = this.entries.get(pk);
+    const rows = entry?.partitions[slot];
+    if (rows === undefined) return undefined;
+    this.entries.delete(pk);
+    this.entries.set(pk, entry!);
+    return rows;
   }
 
   /**
-   * Call before reading a missed partition; null when another fill of it is
-   * in flight (read without caching then: that fill may already be stale).
+   * Call before reading a missed partition; null when it is not to be kept:
+   * on its first read (only marked as seen), or while another fill of it is
+   * in flight (that fill may already be stale).
    */
-  beginFill(id: string): Fill | null {
+  beginFill(slot: number, pk: string): Fill | null {
+    if (!this.seenBefore(slot, pk)) return null;
+    const id = `${slot} ${pk}`;
     if (this.fills.has(id)) return null;
     const fill: Fill = { stale: false };
     this.fills.set(id, fill);
@@ -70,42 +113,68 @@ export class PartitionCache {
   }
 
   /** Keeps `rows` unless a write landed since `beginFill`; null gives the fill up (partition too large, read failed). */
-  endFill(id: string, fill: Fill, rows: Row[] | null): void {
+  endFill(slot: number, pk: string, fill: Fill, rows: Row[] | null): void {
+    const id = `${slot} ${pk}`;
     if (this.fills.get(id) === fill) this.fills.delete(id);
     if (rows === null || fill.stale) return;
-    let bytes = ENTRY_OVERHEAD + 2 * id.length;
-    for (const row of rows) {
-      bytes += ROW_OVERHEAD + 2 * (row.sk.length + row.value.length);
-      Object.freeze(row);
+    for (const row of rows) Object.freeze(row);
+    const partition = rows.length === 0 ? NO_ROWS : Object.freeze(rows);
+    const bytes = partitionBytes(partition);
+    if (bytes + ENTRY_OVERHEAD + pk.length > this.maxBytes) return;
+    let entry = this.entries.get(pk);
+    if (entry === undefined) {
+      entry = { partitions: new Array<readonly Row[] | undefined>(this.slots), bytes: ENTRY_OVERHEAD + pk.length };
+      this.bytes += entry.bytes;
+    } else {
+      this.entries.delete(pk); // re-inserted as the most recently used
+      const old = entry.partitions[slot];
+      if (old !== undefined) this.resize(entry, -partitionBytes(old));
     }
-    if (bytes > this.maxBytes) return;
-    this.drop(id);
-    this.entries.set(id, { rows: Object.freeze(rows), bytes });
-    this.bytes += bytes;
-    for (const [oldest, entry] of this.entries) {
+    entry.partitions[slot] = partition;
+    this.resize(entry, bytes);
+    this.entries.set(pk, entry);
+    for (const [oldest, dropped] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
       this.entries.delete(oldest);
-      this.bytes -= entry.bytes;
+      this.bytes -= dropped.bytes;
     }
   }
 
   /** A write to the partition has landed (or failed, leaving it unknown). */
-  invalidate(id: string): void {
-    this.drop(id);
-    const fill = this.fills.get(id);
+  invalidate(slot: number, pk: string): void {
+    const entry = this.entries.get(pk);
+    const old = entry?.partitions[slot];
+    if (old !== undefined) {
+      entry!.partitions[slot] = undefined;
+      this.resize(entry!, -partitionBytes(old));
+    }
+    const fill = this.fills.get(`${slot} ${pk}`);
     if (fill !== undefined) fill.stale = true;
   }
 
-  /** Entries and estimated bytes held, for tests and `ctl`. */
+  /** Partitions and estimated bytes held, for tests and `ctl`. */
   get size(): { partitions: number; bytes: number } {
-    return { partitions: this.entries.size, bytes: this.bytes };
+    let partitions = 0;
+    for (const entry of this.entries.values()) for (const rows of entry.partitions) if (rows !== undefined) partitions++;
+    return { partitions, bytes: this.bytes };
   }
 
-  private drop(id: string): void {
-    const entry = this.entries.get(id);
-    if (entry === undefined) return;
-    this.entries.delete(id);
-    this.bytes -= entry.bytes;
+  /** True when the partition was read before; marks it otherwise. */
+  private seenBefore(slot: number, pk: string): boolean {
+    const bit = seenBit(slot, pk);
+    const mask = 1 << (bit & 7);
+    if ((this.seen[bit >>> 3]! & mask) !== 0) return true;
+    this.seen[bit >>> 3]! |= mask;
+    if (++this.seenMarks >= SEEN_MARKS_BEFORE_CLEAR) {
+      this.seen.fill(0);
+      this.seenMarks = 0;
+    }
+    return false;
+  }
+
+  private resize(entry: Entry, delta: number): void {
+    entry.bytes += delta;
+    this.bytes += delta;
   }
 }
 
