@@ -349,10 +349,8 @@ export class LevelStore implements WideColumnStore {
     }
   }
 
-  private checkTable(table: string): TableSpec {
-    const spec = this.tables.get(table);
-    if (spec === undefined) throw new Error(`table '${table}' does not exist (declare it in the module's tables)`);
-    return spec;
+  private checkTable(table: string): void {
+    if (!this.tables.has(table)) throw new Error(`table '${table}' does not exist (declare it in the module's tables)`);
   }
 
   /** Maps LevelDB's "cannot work" errors (closed, locked, I/O) to StoreUnavailableError. */

@@ -152,7 +152,7 @@ export class PartitionCache {
     if (fill !== undefined) fill.stale = true;
   }
 
-  /** Partitions and estimated bytes held, for tests and `ctl`. */
+  /** Partitions and estimated bytes held (walks every entry: for tests). */
   get size(): { partitions: number; bytes: number } {
     let partitions = 0;
     for (const entry of this.entries.values()) for (const rows of entry.partitions) if (rows !== undefined) partitions++;
