@@ -52,6 +52,11 @@ function seenBit(slot: number, pk: string): number {
   return (h >>> 0) & (SEEN_BITS - 1);
 }
 
+/** A fill's key: table slot and partition key (slots are numbers, so the first space ends one). */
+function fillId(slot: number, pk: string): string {
+  return `${slot} ${pk}`;
+}
+
 function partitionBytes(rows: readonly Row[]): number {
   if (rows.length === 0) return 8;
   let bytes = PARTITION_OVERHEAD;
@@ -62,7 +67,7 @@ function partitionBytes(rows: readonly Row[]): number {
 export class PartitionCache {
   /** Least recently used first: a hit moves its key to the end. */
   private readonly entries = new Map<string, Entry>();
-  /** Fills in flight, by `${slot} ${pk}`. */
+  /** Fills in flight, by `fillId`. */
   private readonly fills = new Map<string, Fill>();
   private bytes = 0;
   private slots = 0;
@@ -105,7 +110,7 @@ export class PartitionCache {
    */
   beginFill(slot: number, pk: string): Fill | null {
     if (!this.seenBefore(slot, pk)) return null;
-    const id = `${slot} ${pk}`;
+    const id = fillId(slot, pk);
     if (this.fills.has(id)) return null;
     const fill: Fill = { stale: false };
     this.fills.set(id, fill);
@@ -114,7 +119,7 @@ export class PartitionCache {
 
   /** Keeps `rows` unless a write landed since `beginFill`; null gives the fill up (partition too large, read failed). */
   endFill(slot: number, pk: string, fill: Fill, rows: Row[] | null): void {
-    const id = `${slot} ${pk}`;
+    const id = fillId(slot, pk);
     if (this.fills.get(id) === fill) this.fills.delete(id);
     if (rows === null || fill.stale) return;
     for (const row of rows) Object.freeze(row);
@@ -148,7 +153,7 @@ export class PartitionCache {
       entry!.partitions[slot] = undefined;
       this.resize(entry!, -partitionBytes(old));
     }
-    const fill = this.fills.get(`${slot} ${pk}`);
+    const fill = this.fills.get(fillId(slot, pk));
     if (fill !== undefined) fill.stale = true;
   }
 
