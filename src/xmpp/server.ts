@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { dataPath, type Config } from '../config.js';
 import { normaliseDomain, parseJid, type Jid } from '../util/jid.js';
@@ -16,6 +15,7 @@ import { IqDispatcher } from './router/iq-dispatch.js';
 import { Router, type Locator, type Resource } from './router/router.js';
 import type { ClientSession } from './session.js';
 import { SessionRegistry } from './sessions.js';
+import { randomHex } from '../util/random-token.js';
 
 export function localResource(s: ClientSession): Resource {
   return { full: s.jid.full, priority: s.priority, presence: s.presence, interested: s.interested, session: s, node: null };
@@ -166,7 +166,7 @@ export class Server implements ServerApi {
 
   /** Sends an iq from the server and resolves with the reply (or an error iq on timeout). */
   sendIq(stanza: XmlElement, timeoutMs = 30_000): Promise<XmlElement> {
-    const id = stanza.attrs.id ?? `sori-${randomBytes(6).toString('hex')}`;
+    const id = stanza.attrs.id ?? `sori-${randomHex(6)}`;
     stanza.attrs.id = id;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {

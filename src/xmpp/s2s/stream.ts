@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from '../../util/log.js';
@@ -6,6 +5,7 @@ import { openTag, serialize, XmlElement, type Attrs } from '../../util/xml.js';
 import { StreamError, type StreamErrorCondition } from '../errors.js';
 import { ParseError, XmppParser, type ParserLimits } from '../stream/parser.js';
 import { NS_DIALBACK } from './dialback.js';
+import { randomHex } from '../../util/random-token.js';
 
 export const NS_SERVER = 'jabber:server';
 export const NS_CLIENT = 'jabber:client';
@@ -14,7 +14,7 @@ export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 export const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 
 export function newStreamId(): string {
-  return randomBytes(12).toString('hex');
+  return randomHex(12);
 }
 
 /** A stanza as written on an s2s stream: the router keeps jabber:client stanzas; the stream default is jabber:server. */

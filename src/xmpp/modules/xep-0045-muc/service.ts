@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import type { Logger } from '../../../util/log.js';
 import { DataFormError, NS_DATA, parseForm } from '../../../util/data-form.js';
@@ -14,6 +13,7 @@ import { NS_MAM, NS_RSM, parseQuery } from '../xep-0313-mam/query.js';
 import { applyConfigForm, configForm, defaultConfig, roomFeatures, roomInfoForm, type ConfigDefaults, type RoomConfig } from './config.js';
 import { AFFILIATIONS, affRank, Room, ROLES, type Affiliation, type Occupant, type Role } from './room.js';
 import type { RoomStore } from './store.js';
+import { randomHex } from '../../../util/random-token.js';
 
 export const NS_MUC = 'http://jabber.org/protocol/muc';
 export const NS_MUC_USER = `${NS_MUC}#user`;
@@ -202,7 +202,7 @@ export class MucService {
   private async roomNotice(room: Room, codes: number[]): Promise<void> {
     for (const r of room.occupants.values()) {
       for (const full of r.sessions.keys()) {
-        await this.send(x('message', { type: 'groupchat', from: room.jid, to: full, id: randomBytes(6).toString('hex') }, x('x', { xmlns: NS_MUC_USER }, ...codes.map((c) => x('status', { code: String(c) })))));
+        await this.send(x('message', { type: 'groupchat', from: room.jid, to: full, id: randomHex(6) }, x('x', { xmlns: NS_MUC_USER }, ...codes.map((c) => x('status', { code: String(c) })))));
       }
     }
   }
@@ -284,7 +284,7 @@ export class MucService {
       return this.iqResult(ev, x('query', { xmlns: NS_DISCO_ITEMS }, ...[...items].map(([jid, name]) => x('item', { jid, name: name || undefined }))));
     }
     if (type === 'get' && ns === NS_MUC_UNIQUE && payload.name === 'unique') {
-      return this.iqResult(ev, x('unique', { xmlns: NS_MUC_UNIQUE }, randomBytes(12).toString('hex')));
+      return this.iqResult(ev, x('unique', { xmlns: NS_MUC_UNIQUE }, randomHex(12)));
     }
     throw mucError('service-unavailable');
   }
@@ -369,7 +369,7 @@ export class MucService {
     }
     await this.sendHistory(room, from.full, mucX?.getChild('history'));
     const subjectFrom = room.subject.nick !== '' ? this.occupantJid(room, room.subject.nick) : room.jid;
-    await this.send(x('message', { type: 'groupchat', from: subjectFrom, to: from.full, id: randomBytes(6).toString('hex') }, x('subject', null, room.subject.text)));
+    await this.send(x('message', { type: 'groupchat', from: subjectFrom, to: from.full, id: randomHex(6) }, x('subject', null, room.subject.text)));
   }
 
   private async sendHistory(room: Room, to: string, req: XmlElement | undefined): Promise<void> {
@@ -508,7 +508,7 @@ export class MucService {
       const out = x('x', { xmlns: NS_MUC_USER }, x('invite', { from: from.full }, reason !== undefined ? x('reason', null, reason) : undefined));
       if (room.config.password !== '') out.append(x('password', null, room.config.password));
       await this.send(
-        x('message', { from: room.jid, to: to.full, id: randomBytes(6).toString('hex') }, out, x('body', null, `${from.bare} invites you to the room ${room.jid}${reason ? `: ${reason}` : ''}`)),
+        x('message', { from: room.jid, to: to.full, id: randomHex(6) }, out, x('body', null, `${from.bare} invites you to the room ${room.jid}${reason ? `: ${reason}` : ''}`)),
       );
     }
   }
@@ -808,7 +808,7 @@ export class MucService {
       await this.send(
         x(
           'message',
-          { id: randomBytes(6).toString('hex'), from: room.jid, to: ev.from.full },
+          { id: randomHex(6), from: room.jid, to: ev.from.full },
           x('result', { xmlns: NS_MAM, queryid: q.queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, x('delay', { xmlns: NS_DELAY, stamp: formatDateTime(m.ts) }), original)),
         ),
       );

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { StageAction } from './api.js';
+import { randomHex } from '../../../util/random-token.js';
 
 /** One multi-stage execution of a command by one requester (XEP-0050 §3.3). */
 export interface CommandSession {
@@ -37,7 +37,7 @@ export class CommandSessions {
       if (this.byId.size >= this.max) return null;
     }
     const session: CommandSession = {
-      id: `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`,
+      id: `${Date.now().toString(36)}-${randomHex(6)}`,
       node,
       owner,
       stage: 0,

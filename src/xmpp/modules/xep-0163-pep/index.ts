@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { DataFormError, findForm, getFormType, type DataForm } from '../../../util/data-form.js';
 import { parseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
@@ -10,6 +9,7 @@ import type { DiscoApi } from '../xep-0030-disco/index.js';
 import { CapsCache, capsOf, notifyNodes, type CapsRef } from './caps-cache.js';
 import { applyForm, ConfigValueError, configForm, defaultConfig, itemLimit, NS_NODE_CONFIG, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from './config.js';
 import { PepStore, type StoredItem } from './store.js';
+import { randomHex } from '../../../util/random-token.js';
 
 export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 export const NS_PUBSUB_EVENT = 'http://jabber.org/protocol/pubsub#event';
@@ -156,7 +156,7 @@ export default defineModule({
     }
 
     function send(owner: string, to: string, items: XmlElement): Promise<void> {
-      const msg = x('message', { type: 'headline', from: owner, to, id: `pep-${randomBytes(6).toString('hex')}` }, x('event', { xmlns: NS_PUBSUB_EVENT }, items));
+      const msg = x('message', { type: 'headline', from: owner, to, id: `pep-${randomHex(6)}` }, x('event', { xmlns: NS_PUBSUB_EVENT }, items));
       return ctx.server.route(msg).catch(fail(`notification to ${to}`));
     }
 
@@ -298,7 +298,7 @@ export default defineModule({
           throw e;
         }
       }
-      const id = item.attrs.id || randomBytes(12).toString('hex');
+      const id = item.attrs.id || randomHex(12);
       const { config, stored } = await store.withLock(owner, async () => {
         let config = await store.getNode(owner, node);
         if (config !== undefined) {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { tryParseJid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { buildForm, formTypeField } from '../../../util/data-form.js';
@@ -11,6 +10,7 @@ import { ArchiveStore, MAM_TABLES, type ArchivedMessage } from './archive.js';
 import { formatDateTime } from './datetime.js';
 import { prefsAllow, shouldArchive, type DefaultPolicy, type Prefs } from './policy.js';
 import { NS_MAM, NS_RSM, parseQuery } from './query.js';
+import { randomHex } from '../../../util/random-token.js';
 
 export { NS_MAM } from './query.js';
 export const NS_SID = 'urn:xmpp:sid:0';
@@ -213,7 +213,7 @@ export default defineModule({
       original.attrs.xmlns = 'jabber:client';
       return x(
         'message',
-        { xmlns: 'jabber:client', id: randomBytes(6).toString('hex'), to: req.from.full, from: req.stanza.attrs.to === undefined ? undefined : req.to.bare },
+        { xmlns: 'jabber:client', id: randomHex(6), to: req.from.full, from: req.stanza.attrs.to === undefined ? undefined : req.to.bare },
         x('result', { xmlns: NS_MAM, queryid: queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, x('delay', { xmlns: NS_DELAY, stamp: formatDateTime(m.ts) }), original)),
       );
     };

@@ -53,6 +53,9 @@ async function query(c: TestClient, opts: { fields?: Record<string, string | str
 
 describe('XEP-0313 message archive management', () => {
   let ts: TestServer;
+  /** The users' archive as the module stores it, read past the protocol. */
+  const userArchive = (): ArchiveStore =>
+    new ArchiveStore({ mam: new Table(ts.store, 'mam'), byWith: new Table(ts.store, 'mam_by_with'), withIndex: new Table(ts.store, 'mam_with_index'), prefs: new Table(ts.store, 'mam_prefs') }, 0);
   let alice: TestClient;
   let bob: TestClient;
 
@@ -303,10 +306,7 @@ describe('XEP-0313 message archive management', () => {
 
     it('maps start and end to id bounds (inclusive, microsecond precision)', async () => {
       // Messages written at known times, through the module's own tables.
-      const archive = new ArchiveStore(
-        { mam: new Table(ts.store, 'mam'), byWith: new Table(ts.store, 'mam_by_with'), withIndex: new Table(ts.store, 'mam_with_index'), prefs: new Table(ts.store, 'mam_prefs') },
-        0,
-      );
+      const archive = userArchive();
       const days = ['2020-01-01', '2020-01-02', '2020-01-03', '2020-01-04'];
       for (const d of days) {
         await archive.append('alice@localhost', { with: 'bob@localhost', peer: 'bob@localhost', dir: 'out', xml: `<message xmlns='jabber:client' to='bob@localhost'><body>${d}</body></message>` }, Date.parse(`${d}T12:00:00Z`));
@@ -324,10 +324,7 @@ describe('XEP-0313 message archive management', () => {
     beforeEach(() => start());
 
     it('still serves rows stored as JSON by earlier versions, in order with new ones, also by contact', async () => {
-      const archive = new ArchiveStore(
-        { mam: new Table(ts.store, 'mam'), byWith: new Table(ts.store, 'mam_by_with'), withIndex: new Table(ts.store, 'mam_with_index'), prefs: new Table(ts.store, 'mam_prefs') },
-        0,
-      );
+      const archive = userArchive();
       const legacyId = await archive.append('alice@localhost', { with: 'bob@localhost', peer: 'bob@localhost/phone', dir: 'in', xml: '' }, Date.parse('2021-03-04T05:06:07Z'));
       const xml = `<message xmlns="jabber:client" from="bob@localhost/phone" to="alice@localhost" type="chat"><body>old "quoted" row</body></message>`;
       const legacy = JSON.stringify({ with: 'bob@localhost', peer: 'bob@localhost/phone', dir: 'in', ts: Date.parse('2021-03-04T05:06:07Z'), xml });
@@ -345,10 +342,7 @@ describe('XEP-0313 message archive management', () => {
     it('keeps the contact, full JID, direction and time of each message', async () => {
       await chat(alice, 'bob@localhost', 'out');
       await chat(bob, 'alice@localhost', 'in');
-      const archive = new ArchiveStore(
-        { mam: new Table(ts.store, 'mam'), byWith: new Table(ts.store, 'mam_by_with'), withIndex: new Table(ts.store, 'mam_with_index'), prefs: new Table(ts.store, 'mam_prefs') },
-        0,
-      );
+      const archive = userArchive();
       const { items } = await archive.page('alice@localhost', { max: 10, reverse: false });
       expect(items.map((m) => [m.with, m.peer, m.dir])).to.deep.equal([
         ['bob@localhost', 'bob@localhost', 'out'],

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { buildForm, formTypeField, getValue, parseForm, type DataForm } from '../../../util/data-form.js';
@@ -13,6 +12,7 @@ import { CARBONS_ENABLED } from '../../session.js';
 import { carbonEligible } from '../xep-0280-carbons/eligible.js';
 import { pushWorthy } from './important.js';
 import { REGISTRATIONS_TABLE, RegistrationStore, registrationKey, type Registration } from './registrations.js';
+import { randomHex } from '../../../util/random-token.js';
 
 export { pushWorthy } from './important.js';
 export type { Registration } from './registrations.js';
@@ -236,7 +236,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         const id = message.attrs.id;
         if (id !== undefined && id !== '') return `${message.attrs.from ?? ''}|${id}`;
         const sid = outer.getChildren('stanza-id', NS_SID).find((s) => s.attrs.by === owner)?.attrs.id;
-        return sid !== undefined ? `sid|${sid}` : `rnd|${randomBytes(8).toString('hex')}`;
+        return sid !== undefined ? `sid|${sid}` : `rnd|${randomHex(8)}`;
       }
 
       function summary(count: number, sender: string | undefined, body: string | undefined): XmlElement {
