@@ -1,4 +1,5 @@
 import type { EventMap, EventName, HookHandler } from './events.js';
+import { isThenable } from '../util/maybe-async.js';
 
 interface Entry<E extends EventName> {
   fn: HookHandler<E>;
@@ -6,11 +7,6 @@ interface Entry<E extends EventName> {
   seq: number;
 }
 
-type Thenable = { then: (ok: (v: unknown) => void, fail: (e: unknown) => void) => unknown };
-
-function isThenable(v: unknown): v is Thenable {
-  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
-}
 
 /**
  * Hook chains, kept as plain arrays sorted once at registration so that firing
@@ -62,8 +58,11 @@ export class Hooks {
 
   private async continueAsync<E extends EventName>(list: HookHandler<E>[], at: number, pending: Promise<boolean | void>, event: EventMap[E]): Promise<boolean> {
     if ((await pending) === true) return true;
+    // Most handlers answer synchronously; awaiting their plain result would cost a microtask each.
     for (let i = at + 1; i < list.length; i++) {
-      if ((await list[i]!(event)) === true) return true;
+      const r = list[i]!(event);
+      if (r === true) return true;
+      if (isThenable(r) && (await (r as Promise<boolean | void>)) === true) return true;
     }
     return false;
   }

@@ -121,8 +121,13 @@ export interface ServerApi {
   addServiceDomain(domain: string): () => void;
   /** Routes a stanza whose `from` and `to` are already set, as if the server sent it. */
   route(stanza: XmlElement, origin?: ClientSession | null): Promise<void>;
-  /** Every resource of an account, on this node and (in a cluster) on others. */
-  resources(bare: string): Promise<Resource[]>;
+  /**
+   * Every resource of an account, on this node and (in a cluster) on others:
+   * an array at once on a single node, a promise when the cluster's session
+   * table must be read. Hooks on the message path look at it without a
+   * promise when they can (see `whenResources`).
+   */
+  resources(bare: string): Resource[] | Promise<Resource[]>;
   /**
    * Hands a stanza, as it is, to one resource from `resources()`: written to
    * the local session, or sent to the cluster node holding it, without routing

@@ -192,7 +192,7 @@ export class Server implements ServerApi {
     return true;
   }
 
-  async resources(bare: string): Promise<Resource[]> {
+  resources(bare: string): Resource[] | Promise<Resource[]> {
     return this.locator.resources(bare);
   }
 

@@ -1,4 +1,5 @@
 import { tryParseJid } from '../../../util/jid.js';
+import { andThen } from '../../../util/maybe-async.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
@@ -53,8 +54,8 @@ export default defineModule({
      * resource, before the original goes on. Copies are not routed again (no
      * hooks, no bare-JID fallback if a remote resource vanished meanwhile).
      */
-    const send = async (copies: [Resource, XmlElement][]): Promise<false> => {
-      if (copies.length === 0) return false;
+    const send = (copies: [Resource, XmlElement][]): false | Promise<false> => (copies.length === 0 ? false : sendCopies(copies));
+    const sendCopies = async (copies: [Resource, XmlElement][]): Promise<false> => {
       const results = await Promise.allSettled(copies.map(([r, c]) => server.deliver(r, c)));
       for (const [i, r] of results.entries()) if (r.status === 'rejected') ctx.log.warn(`carbon to ${copies[i]![0].full} failed`, r.reason);
       return false;
@@ -68,15 +69,16 @@ export default defineModule({
         const to = tryParseJid(stanza.attrs.to);
         // To oneself (or no 'to'): every resource gets it as a received message or a received carbon.
         if (to === null || to.bare === session.jid.bare) return;
-        return copySent(session, stanza);
+        // Usually the resources are known at once and none takes carbons: no promise then.
+        return andThen(server.resources(session.jid.bare), (resources) => copySent(session, stanza, resources));
       },
       PRIORITY,
     );
 
-    async function copySent(session: ClientSession, stanza: XmlElement): Promise<false> {
+    function copySent(session: ClientSession, stanza: XmlElement, resources: Resource[]): false | Promise<false> {
       const bare = session.jid.bare;
       const copies: [Resource, XmlElement][] = [];
-      for (const r of await server.resources(bare)) {
+      for (const r of resources) {
         if (r.full === session.jid.full || !carbonsEnabled(r)) continue;
         copies.push([r, wrapCarbon('sent', stanza, bare, r.full)]);
       }
@@ -84,19 +86,18 @@ export default defineModule({
     }
 
     // "received" (§6): to carbon-enabled resources the routing rules skip.
-    const received = (ev: RouteEvent): Promise<false> | undefined => {
+    const received = (ev: RouteEvent): false | Promise<false> | undefined => {
       const stanza = ev.stanza;
       if (stanza.name !== 'message') return;
       if (!carbonEligible(stanza, true)) {
         stripPrivate(stanza);
         return;
       }
-      return copyReceived(ev);
+      return andThen(server.resources(ev.to.bare), (resources) => copyReceived(ev, resources));
     };
 
-    async function copyReceived(ev: RouteEvent): Promise<false> {
+    function copyReceived(ev: RouteEvent, resources: Resource[]): false | Promise<false> {
       const bare = ev.to.bare;
-      const resources = await server.resources(bare);
       // A full JID that is bound gets the original; one that is not falls back to the bare JID's rules (RFC 6121 §8.5.3.2.1).
       const direct = ev.to.resource !== '' && resources.some((r) => r.full === ev.to.full) ? ev.to.full : null;
       // Bare JID rules: every available resource with non-negative priority gets the original; with none, it is stored offline.

@@ -302,9 +302,12 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         const stanza = ev.stanza;
         const to = ev.to;
         // Hot path: look at the resources first; registrations are read only when one is asleep.
+        const found = server.resources(to.bare);
+        // Nobody asleep (the usual case, known without a promise on a single node): nothing to push.
+        if (Array.isArray(found) && !found.some(hibernated)) return false;
         track(
           (async () => {
-            const resources = await server.resources(to.bare);
+            const resources = await found;
             const direct = to.resource !== '' && resources.some((r) => r.full === to.full) ? to.full : null;
             const bareGets = (r: Resource): boolean => r.priority !== null && r.priority >= 0;
             // With no resource to take a bare-routed message, message/offline handles it.
