@@ -73,7 +73,10 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
   const log = createLogger('sori');
   const modules = selectModules(config);
   // Archive rows of many messages share one backend batch (see CoalescingStore).
-  const store = opts.store ?? new CoalescingStore(await createStore(storageConfig(config)), config.storage.batchDelayMs);
+  const store = opts.store ?? new CoalescingStore(await createStore(storageConfig(config)), {
+    maxDelayMs: config.storage.batchDelayMs,
+    minIntervalMs: config.storage.batchIntervalMs,
+  });
   let cluster: Sori['cluster'] = null;
   const locator = config.cluster.redis.length === 0 ? undefined : (s: Server): ClusterLocator => {
     const node = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(config), log: log.child('cluster') });

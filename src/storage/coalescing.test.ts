@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { MemoryStore } from './memory/index.js';
-import { CoalescingStore } from './coalescing.js';
+import { BURST_BATCHES, CoalescingStore } from './coalescing.js';
 import { runStoreContract } from './contract.js';
 import { StoreUnavailableError } from './wide-column.js';
 
@@ -28,7 +28,7 @@ describe('CoalescingStore', () => {
 
   it('with a delay, groups calls from different event-loop turns, and flushes at once when maxRows are queued', async () => {
     const { inner, calls } = await countingStore();
-    const store = new CoalescingStore(inner, 20, 10);
+    const store = new CoalescingStore(inner, { maxDelayMs: 20, maxRows: 10 });
     const writes: Promise<void>[] = [];
     for (let i = 0; i < 3; i++) {
       writes.push(store.batchPut([{ table: 't', pk: 'p', sk: `a${i}`, value: 'v' }]));
@@ -74,6 +74,39 @@ describe('CoalescingStore', () => {
     expect(sizes).to.deep.equal([1, 5, 1]);
   });
 
+  it('with an interval, writes at once while the allowance lasts, then makes writes share the next slot', async () => {
+    const inner = new MemoryStore();
+    await inner.ensureTables([{ name: 't' }]);
+    const sizes: number[] = [];
+    const batchPut = inner.batchPut.bind(inner);
+    inner.batchPut = async (items) => {
+      sizes.push(items.length);
+      return batchPut(items);
+    };
+    const store = new CoalescingStore(inner, { minIntervalMs: 500 });
+    const lone = Array.from({ length: BURST_BATCHES }, () => 1);
+    for (let i = 0; i < BURST_BATCHES; i++) {
+      const write = store.batchPut([{ table: 't', pk: 'p', sk: `a${i}`, value: 'v' }]);
+      await new Promise((r) => setImmediate(r));
+      expect(sizes, 'a store with allowance left writes at once').to.deep.equal(lone.slice(0, i + 1));
+      await write;
+    }
+    const later: Promise<void>[] = [];
+    for (let i = 0; i < 3; i++) {
+      later.push(store.batchPut([{ table: 't', pk: 'p', sk: `b${i}`, value: 'v' }]));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(sizes, 'with the allowance spent, rows wait for the next slot').to.deep.equal(lone);
+    await Promise.all(later);
+    expect(sizes).to.deep.equal([...lone, 3]);
+    // close() does not wait for a slot, and loses nothing queued.
+    const last = store.batchPut([{ table: 't', pk: 'p', sk: 'c', value: 'v' }]);
+    await store.close();
+    await last;
+    expect(sizes).to.deep.equal([...lone, 3, 1]);
+    expect((await inner.range('t', 'p')).length).to.equal(BURST_BATCHES + 4);
+  });
+
   it('rejects every caller of a failed flush, and later flushes work again', async () => {
     const inner = new MemoryStore();
     await inner.ensureTables([{ name: 't' }]);
@@ -87,11 +120,13 @@ describe('CoalescingStore', () => {
   });
 });
 
-runStoreContract('coalescing(memory)', {
-  open: async () => new CoalescingStore(new MemoryStore()),
-  unreachable: async () => {
-    const inner = new MemoryStore();
-    inner.failing = new StoreUnavailableError('simulated outage');
-    return new CoalescingStore(inner);
-  },
-});
+for (const [name, options] of [['coalescing(memory)', {}], ['coalescing(memory, 1 ms interval)', { minIntervalMs: 1 }]] as const) {
+  runStoreContract(name, {
+    open: async () => new CoalescingStore(new MemoryStore(), options),
+    unreachable: async () => {
+      const inner = new MemoryStore();
+      inner.failing = new StoreUnavailableError('simulated outage');
+      return new CoalescingStore(inner, options);
+    },
+  });
+}

@@ -79,17 +79,20 @@ export default defineModule({
     }
 
     function refuseIfBlocked(ev: RouteEvent): boolean | Promise<boolean> {
-      return whenBlocked(blockedNow(ev.to.bare, ev.from), async () => {
-        const { stanza, from, to } = ev;
-        const type = stanza.attrs.type;
-        const answer = (stanza.name === 'message' && type !== 'error') || (stanza.name === 'iq' && (type === 'get' || type === 'set'));
-        if (answer) {
-          const reply = errorReply(stanza, new StanzaError('service-unavailable'));
-          reply.attrs.from = to.full;
-          reply.attrs.to = from.full;
-          await server.route(reply);
-        }
-      });
+      const blocked = blockedNow(ev.to.bare, ev.from);
+      // Checked before whenBlocked so that the usual answer allocates no closure.
+      return blocked === false ? false : whenBlocked(blocked, () => refuseInbound(ev));
+    }
+
+    async function refuseInbound({ stanza, from, to }: RouteEvent): Promise<void> {
+      const type = stanza.attrs.type;
+      const answer = (stanza.name === 'message' && type !== 'error') || (stanza.name === 'iq' && (type === 'get' || type === 'set'));
+      if (answer) {
+        const reply = errorReply(stanza, new StanzaError('service-unavailable'));
+        reply.attrs.from = to.full;
+        reply.attrs.to = from.full;
+        await server.route(reply);
+      }
     }
 
     // ---- presence the server routes for a user to a JID that user blocked --
@@ -112,7 +115,9 @@ export default defineModule({
         if (toAttr === undefined) return false;
         const to = tryParseJid(toAttr);
         if (to === null || to.bare === session.jid.bare || (to.local === '' && server.isLocalDomain(to.domain))) return false;
-        return whenBlocked(blockedNow(session.jid.bare, to), () => {
+        const blocked = blockedNow(session.jid.bare, to);
+        if (blocked === false) return false;
+        return whenBlocked(blocked, () => {
           const type = stanza.attrs.type;
           if (type !== 'error' && !(stanza.name === 'iq' && type === 'result')) {
             const err = new StanzaError('not-acceptable', undefined, 'cancel', x('blocked', { xmlns: NS_BLOCKING_ERRORS }));
