@@ -27,10 +27,10 @@ interface Pending {
  * has an allowance left and writes at once (a message's two archive writes,
  * the sender's and the recipient's, follow each other within a millisecond
  * and must not wait for each other's slot); a busy one runs out, and rows then
- * wait for the next slot and share it. Each batch is a hand-off to the backend's thread (LevelDB) or a
- * request (DynamoDB, Cassandra): at 7,000 msg/s on one core, 1 ms cut the
- * LevelDB batches from ~2,700 to under 1,000 a second and the server's CPU by
- * about a tenth (docs/performance.md).
+ * wait for the next slot and share it. Each batch is a hand-off to the
+ * backend's thread (LevelDB) or a request (DynamoDB, Cassandra): at 7,000
+ * msg/s on one core, 1 ms cut LevelDB's batches from ~2,700 to under 1,000 a
+ * second and the server's CPU by about a fifth (docs/performance.md).
  */
 export class CoalescingStore implements WideColumnStore {
   readonly name: string;
