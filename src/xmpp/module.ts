@@ -125,7 +125,7 @@ export interface ServerApi {
    * Every resource of an account, on this node and (in a cluster) on others:
    * an array at once on a single node, a promise when the cluster's session
    * table must be read. Hooks on the message path look at it without a
-   * promise when they can (see `whenResources`).
+   * promise when they can (`andThen` in util/maybe-async.ts).
    */
   resources(bare: string): Resource[] | Promise<Resource[]>;
   /**
