@@ -81,12 +81,17 @@ export class CoalescingStore implements WideColumnStore {
     });
   }
 
-  /** Milliseconds until a batch may start (0: now), after refilling the allowance. */
-  private msUntilAllowed(): number {
-    if (this.minIntervalMs === 0) return 0;
+  /** Adds the batches the time since the last refill allows, up to the burst. */
+  private refill(): void {
     const now = performance.now();
     this.allowance = Math.min(BURST_BATCHES, this.allowance + (now - this.refilledAt) / this.minIntervalMs);
     this.refilledAt = now;
+  }
+
+  /** Milliseconds until a batch may start (0: now). */
+  private msUntilAllowed(): number {
+    if (this.minIntervalMs === 0) return 0;
+    this.refill();
     return this.allowance >= 1 ? 0 : (1 - this.allowance) * this.minIntervalMs;
   }
 
@@ -107,9 +112,11 @@ export class CoalescingStore implements WideColumnStore {
     // With a write in flight, rows wait for it and go in the next batch: under load
     // batches grow by themselves, and a lone message is still written at once.
     if (this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
-    // Batches forced early (maxRows, close) may take the allowance below zero: the rate holds.
-    this.msUntilAllowed();
-    this.allowance -= 1;
+    if (this.minIntervalMs > 0) {
+      // Batches forced early (maxRows, close) may take the allowance below zero: the rate holds.
+      this.refill();
+      this.allowance -= 1;
+    }
     const batch = this.queue;
     this.queue = [];
     this.queuedRows = 0;

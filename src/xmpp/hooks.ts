@@ -7,7 +7,6 @@ interface Entry<E extends EventName> {
   seq: number;
 }
 
-
 /**
  * Hook chains, kept as plain arrays sorted once at registration so that firing
  * one is a loop with no allocation. Firing stays synchronous while handlers

@@ -68,9 +68,12 @@ export default defineModule({
       return refuseIfBlocked(ev);
     }
 
-    /** False at once when `blocked` already is (the list was in memory); otherwise, once known, runs `refuse` if blocked and claims the stanza. */
-    function whenBlocked(blocked: boolean | Promise<boolean>, refuse: () => void | Promise<void>): false | Promise<boolean> {
-      if (blocked === false) return false;
+    /**
+     * The slow path, once a caller knows `blocked` is not simply false (the list
+     * was not in memory, or it blocks): runs `refuse` if blocked and claims the
+     * stanza. Callers test for false first, so the usual answer allocates nothing.
+     */
+    function whenBlocked(blocked: true | Promise<boolean>, refuse: () => void | Promise<void>): Promise<boolean> {
       return (async () => {
         if (!(await blocked)) return false;
         await refuse();
@@ -80,8 +83,8 @@ export default defineModule({
 
     function refuseIfBlocked(ev: RouteEvent): boolean | Promise<boolean> {
       const blocked = blockedNow(ev.to.bare, ev.from);
-      // Checked before whenBlocked so that the usual answer allocates no closure.
-      return blocked === false ? false : whenBlocked(blocked, () => refuseInbound(ev));
+      if (blocked === false) return false;
+      return whenBlocked(blocked, () => refuseInbound(ev));
     }
 
     async function refuseInbound({ stanza, from, to }: RouteEvent): Promise<void> {
