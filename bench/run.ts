@@ -24,7 +24,7 @@ import { prosodyLauncher } from './servers/prosody.js';
 import { soriIsRunnable, soriLauncher } from './servers/sori.js';
 import { soriClusterLauncher } from './servers/sori-cluster.js';
 import { accountName, type RegisterResult } from './worker/protocol.js';
-import { WorkerPool } from './worker/pool.js';
+import { generatorAllocator, WorkerPool } from './worker/pool.js';
 
 const launchers: Record<string, ServerLauncher> = { sori: soriLauncher, prosody: prosodyLauncher, ejabberd: ejabberdLauncher, 'sori-cluster': soriClusterLauncher };
 const scenarios: Record<string, (context: ScenarioContext) => Promise<ScenarioResult>> = {
@@ -252,6 +252,7 @@ function machineDescription(): Record<string, unknown> {
     kernel: os.release(),
     node: process.version,
     loadAverage: os.loadavg(),
+    generatorAllocator: generatorAllocator ?? 'glibc',
   };
 }
 
@@ -265,7 +266,7 @@ async function main(): Promise<void> {
   // The runner itself coordinates only, but it too stays off the server's core.
   if (generatorCpus) execFileSync('taskset', ['-a', '-p', '-c', generatorCpus, String(process.pid)], { stdio: 'ignore' });
   log(`servers ${selectedServers.join(',')}; scenarios ${selectedScenarios.join(',')}; ${options.quick ? 'quick' : 'full'} run; ` +
-    `server CPU ${serverCpus || 'any'}, generator CPU ${generatorCpus || 'any'} with ${workerCount} worker(s); transport ${flags.transport}`);
+    `server CPU ${serverCpus || 'any'}, generator CPU ${generatorCpus || 'any'} with ${workerCount} worker(s) (${generatorAllocator ? 'jemalloc' : 'glibc malloc: install libjemalloc2 for a cheaper generator'}); transport ${flags.transport}`);
   const runs: ServerRun[] = [];
   for (const server of selectedServers) runs.push(await benchmarkServer(server, selectedScenarios));
   printTable(runs);

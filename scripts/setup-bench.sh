@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prerequisites for `npm run bench`: Prosody and ejabberd from Debian, taskset,
-# openssl, and no Debian-managed instance of either holding the ports.
+# openssl, jemalloc for the generator, and no Debian-managed instance of
+# either holding the ports.
 # Idempotent and fast when everything is already installed.
 set -euo pipefail
 
@@ -9,13 +10,15 @@ command -v prosody >/dev/null 2>&1 || missing+=(prosody)
 command -v ejabberdctl >/dev/null 2>&1 || missing+=(ejabberd)
 command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The generator's workers run on jemalloc (bench/worker/pool.ts): cheaper TLS client handshakes.
+compgen -G '/usr/lib/*-linux-gnu/libjemalloc.so.2' >/dev/null || missing+=(libjemalloc2)
 if ((${#missing[@]})); then
   echo "setup-bench: installing ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then echo "setup-bench: need root to install ${missing[*]}" >&2; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # The packages' postinst may start their own service (or fail to, without systemd); either is fine.
-  apt-get install -y -qq prosody ejabberd util-linux openssl >/dev/null || apt-get install -y prosody ejabberd util-linux openssl
+  apt-get install -y -qq prosody ejabberd util-linux openssl libjemalloc2 >/dev/null || apt-get install -y prosody ejabberd util-linux openssl libjemalloc2
 fi
 
 # Stop only the Debian service instances (system config), never benchmark or

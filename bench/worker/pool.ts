@@ -6,10 +6,23 @@
  * can say how busy the generator was.
  */
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command, CpuResult, Reply } from './protocol.js';
 
 const workerScript = fileURLToPath(new URL('./worker.ts', import.meta.url));
+/** BENCH_WORKER_FLAGS (e.g. "--cpu-prof") profiles the generator the way SORI_NODE_FLAGS profiles the server. */
+const workerFlags = (process.env.BENCH_WORKER_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+
+/**
+ * jemalloc for the workers, when installed (scripts/setup-bench.sh installs
+ * Debian's libjemalloc2). A login costs the generator a TLS client handshake,
+ * and glibc's malloc took ~10 % of the worker's core in OpenSSL's allocations;
+ * with jemalloc the worker used ~10 % less CPU per login, and the generator's
+ * core is what bounds the login storm. Servers keep their own allocator.
+ */
+export const generatorAllocator: string | null =
+  [`/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/libjemalloc.so.2`, '/usr/lib/libjemalloc.so.2'].find((file) => existsSync(file)) ?? null;
 
 export class WorkerPool {
   private readonly workers: ChildProcess[] = [];
@@ -18,7 +31,8 @@ export class WorkerPool {
 
   constructor(count: number, cpus: string) {
     for (let index = 0; index < count; index++) {
-      const worker = fork(workerScript, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: 'inherit' });
+      const env = generatorAllocator ? { ...process.env, LD_PRELOAD: generatorAllocator } : process.env;
+      const worker = fork(workerScript, [], { execArgv: [...workerFlags, '--import', 'tsx'], env, serialization: 'advanced', stdio: 'inherit' });
       if (cpus) execFileSync('taskset', ['-a', '-p', '-c', cpus, String(worker.pid)], { stdio: 'ignore' });
       worker.on('message', (reply: Reply) => {
         const waiter = this.pending.get(reply.id);

@@ -4,7 +4,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { Logger } from '../../util/log.js';
 import type { RouteEvent } from '../events.js';
 import type { Server } from '../server.js';
-import type { TlsCredentials } from '../transport/certificate.js';
+import { serverTlsOptions, type TlsCredentials } from '../transport/certificate.js';
 import type { DialbackVerdict, S2sAuthMethod, S2sContext } from './context.js';
 import { dialbackKey } from './dialback.js';
 import { S2sInbound } from './inbound.js';
@@ -88,7 +88,7 @@ export class S2sService implements S2sContext {
     };
     if (this.config.port) await bind('s2s', createNetServer((socket) => this.accept(socket)), this.config.port);
     if (this.config.directTlsPort) {
-      const srv = createTlsServer({ cert: this.tls.cert, key: this.tls.key, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['xmpp-server'] }, (socket) => this.accept(socket));
+      const srv = createTlsServer({ ...serverTlsOptions, cert: this.tls.cert, key: this.tls.key, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['xmpp-server'] }, (socket) => this.accept(socket));
       srv.on('tlsClientError', () => {});
       await bind('s2s-tls', srv, this.config.directTlsPort);
     }

@@ -5,7 +5,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Server } from '../server.js';
 import { C2sConnection } from '../stream/c2s.js';
-import type { TlsCredentials } from './certificate.js';
+import { serverTlsOptions, type TlsCredentials } from './certificate.js';
 import { TcpTransport } from './tcp.js';
 import { WebSocketTransport } from './websocket.js';
 
@@ -52,7 +52,7 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
     await bindNet('c2s', srv, cfg.c2s.port);
   }
   if (cfg.c2s.directTlsPort) {
-    const srv = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', ALPNProtocols: ['xmpp-client'] }, (socket) => new C2sConnection(server, new TcpTransport(socket, null)));
+    const srv = createTlsServer({ ...serverTlsOptions, cert: tls.cert, key: tls.key, ALPNProtocols: ['xmpp-client'] }, (socket) => new C2sConnection(server, new TcpTransport(socket, null)));
     srv.on('tlsClientError', () => {});
     await bindNet('c2s-tls', srv, cfg.c2s.directTlsPort);
   }
@@ -65,7 +65,7 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
   };
   const wsPath = cfg.websocket.path;
   const mountWs = async (name: string, p: number, secure: boolean): Promise<void> => {
-    const http = secure ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
+    const http = secure ? createHttpsServer({ ...serverTlsOptions, cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
     const wss = new WebSocketServer({
       server: http,
       path: wsPath,
