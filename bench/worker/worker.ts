@@ -100,6 +100,8 @@ interface StepTally {
 }
 const stepTallies = new Map<number, StepTally>();
 let mamResultMessages = 0;
+/** BENCH_SLOW_MS=N prints each delivery slower than N ms with its wall-clock send time, to line tail spikes up with server logs. */
+const slowDeliveryMs = Number(process.env.BENCH_SLOW_MS ?? 0);
 
 function onChatMessage(stanza: string): void {
   const bodyStart = stanza.indexOf('<body>');
@@ -117,6 +119,9 @@ function onChatMessage(stanza: string): void {
   if (!tally) return;
   tally.received++;
   tally.latencies.push(now - sentAt);
+  if (slowDeliveryMs > 0 && now - sentAt > slowDeliveryMs) {
+    process.stderr.write(`[slow] sent ${new Date(performance.timeOrigin + sentAt).toISOString()} took ${(now - sentAt).toFixed(1)} ms\n`);
+  }
 }
 
 async function chat(command: Extract<Command, { kind: 'chat' }>): Promise<ChatResult> {
