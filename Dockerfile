@@ -11,4 +11,4 @@ ENV SORI__server__bind='"0.0.0.0"' SORI__server__dataDir='"/data"'
 VOLUME ["/data"]
 EXPOSE 5222 5223 5269 5280 5443
 USER node
-CMD ["npx", "tsx", "src/main.ts"]
+CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "src/main.ts"]

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
 import { ConfigError } from './util/options.js';
+import { missingRuntimeFlags } from './node-flags.js';
 import { startSori } from './sori.js';
 
 const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
@@ -9,6 +10,8 @@ const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' }
 try {
   const config = loadConfig({ file: values.config });
   const sori = await startSori(config);
+  const missing = missingRuntimeFlags();
+  if (missing.length > 0) sori.log.warn(`started without ${missing.join(' ')}: expect longer GC pauses under load (see src/node-flags.ts; \`npm start\` passes them)`);
   let signalledAt = 0;
   const shutdown = (signal: string): void => {
     // Under `npm start` the same Ctrl+C arrives twice (directly and relayed by tsx):

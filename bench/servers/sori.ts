@@ -17,6 +17,7 @@ import {
   makeRunDirectory, pinned, processAlive, waitForExit, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
+import { nodeRuntimeFlags } from '../../src/node-flags.js';
 
 export const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** sori's XEP-0077 module (off by default); null falls back to `ctl adduser` before start. */
@@ -53,10 +54,10 @@ function createAccountsOffline(configFile: string, usernames: string[], domain: 
   }
 }
 
-/** The command line of one sori process, pinned; SORI_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles it under load. */
+/** The command line of one sori process, pinned, with the flags `npm start` gives it; SORI_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles it under load. */
 export function soriCommand(cpus: string, configFile: string): string[] {
   const nodeFlags = (process.env.SORI_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  return pinned(cpus, [process.execPath, ...nodeFlags, '--import', 'tsx', 'src/main.ts', '--config', configFile]);
+  return pinned(cpus, [process.execPath, ...nodeRuntimeFlags, ...nodeFlags, '--import', 'tsx', 'src/main.ts', '--config', configFile]);
 }
 
 export const soriLauncher: ServerLauncher = {
