@@ -14,7 +14,7 @@ try {
   if (missing.length > 0) sori.log.warn(`started without ${missing.join(' ')}: expect longer GC pauses under load (see src/node-flags.ts; \`npm start\` passes them)`);
   let signalledAt = 0;
   const shutdown = (signal: string): void => {
-    // Under `npm start` the same Ctrl+C arrives twice (directly and relayed by tsx):
+    // Under `npm start` the same Ctrl+C arrives twice (directly and relayed by npm, or by tsx when run through its CLI):
     // only a second signal a moment later means "stop now".
     if (signalledAt !== 0) {
       if (Date.now() - signalledAt > 1000) process.exit(1);
