@@ -13,6 +13,7 @@ import { carbonEligible } from '../xep-0280-carbons/eligible.js';
 import { pushWorthy } from './important.js';
 import { REGISTRATIONS_TABLE, RegistrationStore, registrationKey, type Registration } from './registrations.js';
 import { randomHex } from '../../../util/random-token.js';
+import { isThenable } from '../../../util/maybe-async.js';
 
 export { pushWorthy } from './important.js';
 export type { Registration } from './registrations.js';
@@ -304,7 +305,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         // Hot path: look at the resources first; registrations are read only when one is asleep.
         const found = server.resources(to.bare);
         // Nobody asleep (the usual case, known without a promise on a single node): nothing to push.
-        if (Array.isArray(found) && !found.some(hibernated)) return false;
+        if (!isThenable(found) && !found.some(hibernated)) return false;
         track(
           (async () => {
             const resources = await found;
