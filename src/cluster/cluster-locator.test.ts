@@ -9,6 +9,7 @@ import type { XmlElement } from '../util/xml.js';
 import { defineModule, type ModuleDefinition } from '../xmpp/module.js';
 import presence from '../xmpp/modules/rfc6121-presence/index.js';
 import roster from '../xmpp/modules/rfc6121-roster/index.js';
+import sm, { NS_SM } from '../xmpp/modules/xep-0198-sm/index.js';
 import { RosterStore } from '../xmpp/modules/rfc6121-roster/store.js';
 import { Server } from '../xmpp/server.js';
 import { C2sSession } from '../xmpp/stream/client-session.js';
@@ -81,7 +82,7 @@ for (const target of redisTargets) {
       const server = new Server({
         config,
         store,
-        modules: [roster, presence, offlineRecorder(offline)],
+        modules: [roster, presence, sm, offlineRecorder(offline)],
         log: createLogger(id),
         locator: (s) => {
           const node = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(config) });
@@ -208,6 +209,26 @@ for (const target of redisTargets) {
       await eventually(() => expect(n1.offline.map((m) => m.getChildText('body'))).to.include('after'));
       expect(alice.all(presenceFrom('bob@localhost/b', 'unavailable'))).to.have.length(1);
       expect(bob.all(isChat('into the void'))).to.have.length(0);
+    });
+
+    it('stores a forwarded message the client never acknowledged (XEP-0198) when its node crashes', async function () {
+      const [n1, n2, n3] = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
+      const alice = await login(n1, 'alice@localhost/a');
+      const bob = await login(n2, 'bob@localhost/b');
+      await bob.send('<presence/>');
+      await bob.send(`<enable xmlns="${NS_SM}"/>`);
+      const enabled = await bob.waitFor((el) => el.name === 'enabled');
+      await alice.send('<message to="bob@localhost/b" type="chat"><body>acknowledged</body></message>');
+      await bob.waitFor(isChat('acknowledged'));
+      const written = bob.received.slice(bob.received.indexOf(enabled) + 1).filter((el) => ['message', 'presence', 'iq'].includes(el.name));
+      await bob.send(`<a xmlns="${NS_SM}" h="${written.length}"/>`);
+      await alice.send('<message to="bob@localhost/b" type="chat"><body>written, never acknowledged</body></message>');
+      await bob.waitFor(isChat('written, never acknowledged'));
+      // Bob's socket dies with n2, and with it whatever the client had not yet read.
+      n2.crashed = true;
+      await n2.node.bus.stop();
+      await n2.node.sessions.liveness.stop(false);
+      await eventually(() => expect([...n1.offline, ...n3.offline].map((m) => m.getChildText('body'))).to.deep.equal(['written, never acknowledged']), 10_000);
     });
   });
 }

@@ -28,9 +28,9 @@ import { StanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
 import type { NodeRequestHandler } from '../xmpp/module.js';
 import type { Locator, Resource } from '../xmpp/router/router.js';
 import { localResource, type Server } from '../xmpp/server.js';
-import type { ClientSession } from '../xmpp/session.js';
+import { CLIENT_ACKS, type ClientSession } from '../xmpp/session.js';
 import { parseXml } from '../xmpp/stream/parse-xml.js';
-import type { NodeBus } from './node-bus.js';
+import type { HeldPayload, NodeBus } from './node-bus.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from './session-table.js';
 
 /**
@@ -99,7 +99,9 @@ export class ClusterLocator implements Locator {
     this.nodeId = server.nodeId;
     this.log = log ?? createLogger(`cluster:${server.nodeId}`);
     bus.onMessage((payload) => this.receive(payload, false));
-    bus.onOrphaned((payload) => this.receive(payload, true));
+    bus.onOrphaned(async (payload) => {
+      await this.receive(payload, true);
+    });
     table.onEvent((event) => void this.tableEvent(event).catch((err: unknown) => this.log.error(`handling ${event.type} failed`, err)));
     const hooks = server.hooks;
     hooks.add('session/bound', ({ session }) => this.bound(session), 10_000);
@@ -286,7 +288,7 @@ export class ClusterLocator implements Locator {
 
   // ---- inbox ----
 
-  private async receive(payload: string, orphaned: boolean): Promise<void> {
+  private async receive(payload: string, orphaned: boolean): Promise<HeldPayload | undefined> {
     const envelope = JSON.parse(payload) as Envelope;
     if (envelope.t === 'res') {
       if (!orphaned) this.pending.get(envelope.id)?.resolve(envelope.body);
@@ -320,7 +322,9 @@ export class ClusterLocator implements Locator {
     if (session !== undefined && session.open) {
       this.stats.received++;
       session.send(stanza);
-      return;
+      // Kept in the inbox until the client acknowledges it: should this node die first, it goes offline.
+      const acks = session.get(CLIENT_ACKS);
+      return acks === undefined ? undefined : { settled: acks.untilHandled() };
     }
     this.stats.rerouted++;
     await this.undeliverable(stanza, envelope.to);

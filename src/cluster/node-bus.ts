@@ -5,8 +5,23 @@
  * delivery guarantee of each backend.
  */
 
-/** Receives a payload sent by `fromNode`; the message counts as handled once this resolves. */
-export type NodeMessageHandler = (payload: string, fromNode: string) => void | Promise<void>;
+/**
+ * A handler's answer for a payload it passed on but that must outlive a crash
+ * of this node until `settled` resolves: a stanza written to a client that
+ * acknowledges what it handles (XEP-0198). Until then a durable bus keeps the
+ * payload, so if this node dies first the node that reclaims its inbox hands
+ * it to the orphan handlers (at least once: the client may have seen it).
+ */
+export interface HeldPayload {
+  readonly settled: Promise<void>;
+}
+
+/**
+ * Receives a payload sent by `fromNode`. Payloads are handed over one at a
+ * time, in order: the next waits for this one's promise. The payload counts
+ * as handled then, or once `settled` resolves when a `HeldPayload` is returned.
+ */
+export type NodeMessageHandler = (payload: string, fromNode: string) => void | HeldPayload | Promise<void | HeldPayload>;
 
 /** Receives a payload that a dead node never handled; the server stores it as offline delivery. */
 export type OrphanHandler = (payload: string, deadNode: string) => void | Promise<void>;

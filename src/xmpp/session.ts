@@ -25,6 +25,22 @@ export class SessionKey<T> {
  */
 export const CARBONS_ENABLED = new SessionKey<boolean>('carbons');
 
+/**
+ * Set on a session by a module that learns when the client has handled what
+ * was written to it (XEP-0198 acknowledgements). Declared here because the
+ * cluster keeps a stanza forwarded from another node in its durable inbox
+ * until then, so that it survives this node's crash.
+ */
+export interface ClientAcks {
+  /**
+   * Resolves once the client has acknowledged everything written to it so
+   * far, or the session ended or moved to another node and what it had not
+   * acknowledged was passed on (offline storage, or the other node).
+   */
+  untilHandled(): Promise<void>;
+}
+export const CLIENT_ACKS = new SessionKey<ClientAcks>('client-acks');
+
 /** Filters run on every stanza about to be written to a client; return null to hold it back. */
 export type OutgoingFilter = (session: ClientSession, stanza: XmlElement) => XmlElement | null;
 

@@ -17,7 +17,7 @@ export const redisClusterOptionSpecs = {
   deadCheckMs: { type: 'number', default: 1000, min: 20, integer: true, doc: 'How often a node looks for dead nodes in the registry.' },
   claimTtlMs: { type: 'number', default: 30000, min: 1000, integer: true, doc: 'How long a survivor may take to clean up after a dead node before another one takes over.' },
   cacheSize: { type: 'number', default: 10000, min: 0, integer: true, doc: 'Accounts whose session list is cached on each node (0 disables the cache).' },
-  inboxMaxLen: { type: 'number', default: 100000, min: 100, integer: true, doc: 'Approximate cap on unread stanzas queued for one node; older ones are dropped past it.' },
+  inboxMaxLen: { type: 'number', default: 100000, min: 100, integer: true, doc: 'Approximate cap on stanzas queued for one node, unread or waiting for a client to acknowledge them (XEP-0198); older ones are dropped past it.' },
 } as const;
 
 export type RedisClusterOptions = OptionValues<typeof redisClusterOptionSpecs>;

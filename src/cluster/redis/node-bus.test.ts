@@ -104,6 +104,82 @@ for (const target of redisTargets) {
       expect(await a.bus.send('b', 'late')).to.equal(false);
     });
 
+    it('keeps an entry its handler holds until it settles, without holding up the entries behind it', async function () {
+      const a = nodes.node('a');
+      const b = nodes.node('b');
+      let settle = (): void => undefined;
+      const settled = new Promise<void>((resolve) => (settle = resolve));
+      const received: string[] = [];
+      b.bus.onMessage((payload) => {
+        received.push(payload);
+        return payload === 'held' ? { settled } : undefined;
+      });
+      await a.start();
+      await b.start();
+      for (const p of ['held', 'next', 'last']) await a.bus.send('b', p);
+      await eventually(() => expect(received).to.deep.equal(['held', 'next', 'last']));
+      const inbox = nodeInboxKey('b');
+      await eventually(async () => expect(await nodes.probe().xlen(inbox)).to.equal(1));
+      settle();
+      await eventually(async () => expect(await nodes.probe().xlen(inbox)).to.equal(0));
+    });
+
+    it('hands an entry still held when its node dies to the node that reclaims it', async function () {
+      const a = nodes.node('a');
+      const orphans: string[] = [];
+      a.bus.onOrphaned((payload) => {
+        orphans.push(payload);
+      });
+      const deadEvent = nextMatching<SessionTableEvent>((cb) => a.sessions.onEvent(cb), (e) => e.type === 'node-dead', 'node-dead on a');
+      await a.start();
+      const b = nodes.node('b');
+      const received: string[] = [];
+      // 'unacked' was written to a client that never acknowledged it.
+      b.bus.onMessage((payload) => {
+        received.push(payload);
+        return payload === 'unacked' ? { settled: new Promise<void>(() => undefined) } : undefined;
+      });
+      await b.start();
+      for (const p of ['acked', 'unacked', 'acked too']) await a.bus.send('b', p);
+      await eventually(() => expect(received).to.have.length(3));
+      await eventually(async () => expect(await nodes.probe().xlen(nodeInboxKey('b'))).to.equal(1));
+      await b.bus.stop();
+      await b.sessions.liveness.stop(false);
+
+      await deadEvent;
+      expect(orphans).to.deep.equal(['unacked']);
+    });
+
+    it('after a restart hands each entry an earlier run still held over once, then new ones', async function () {
+      const a = nodes.node('a');
+      await a.start();
+      await nodes.table('b');
+      const firstReader = nodes.bus('b');
+      let firstCount = 0;
+      firstReader.onMessage(() => {
+        firstCount++;
+        return { settled: new Promise<void>(() => undefined) };
+      });
+      await firstReader.start();
+      // More than one read's worth, so the re-read must page past entries that stay pending.
+      const held = Array.from({ length: 250 }, (_, i) => `h${i}`);
+      for (const p of held) await a.bus.send('b', p);
+      await eventually(() => expect(firstCount).to.equal(held.length));
+      await firstReader.stop();
+
+      const secondReader = nodes.bus('b');
+      const received: string[] = [];
+      secondReader.onMessage((payload) => {
+        received.push(payload);
+        return payload.startsWith('h') ? { settled: new Promise<void>(() => undefined) } : undefined;
+      });
+      await secondReader.start();
+      await a.bus.send('b', 'new');
+      await eventually(() => expect(received).to.have.length(held.length + 1));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(received).to.deep.equal([...held, 'new']);
+    });
+
     it('delivers a node\'s messages to itself through its own inbox', async function () {
       const a = nodes.node('a');
       const received: string[] = [];

@@ -1,5 +1,5 @@
 import { createLogger, type Logger } from '../../util/log.js';
-import type { NodeBus, NodeMessageHandler, OrphanHandler } from '../node-bus.js';
+import type { HeldPayload, NodeBus, NodeMessageHandler, OrphanHandler } from '../node-bus.js';
 import { connectRedis, redisClusterOptions, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
 import { nodeAliveKey, nodeInboxKey } from './keys.js';
 import { ackAndDelete, sendIfAlive } from './scripts.js';
@@ -31,7 +31,9 @@ function field(fields: readonly string[], name: string): string {
  * node dies. A stream keeps each entry until the receiver has handled it.
  * The receiver reads through a consumer group on a dedicated connection
  * (XREADGROUP BLOCK), calls the handler, then acknowledges and deletes the
- * entry, so the stream only ever holds what is not yet handled. After a
+ * entry, so the stream only ever holds what is not yet handled. An entry
+ * whose handler holds it (a stanza the client has yet to acknowledge) stays
+ * until it settles, without holding up the entries behind it. After a
  * restart the node first re-reads its pending entries (delivered, never
  * acknowledged); after its death the claiming node reads the whole stream
  * and hands it to the orphan handlers. Delivery is therefore at least once,
@@ -50,6 +52,9 @@ export class RedisNodeBus implements NodeBus {
   private readonly orphanHandlers: OrphanHandler[] = [];
   private stopped = true;
   private readLoop: Promise<void> = Promise.resolve();
+  /** Handled entries not yet acknowledged; `acking` sends them in batches, one round trip at a time. */
+  private readonly handledIds: string[] = [];
+  private acking: Promise<void> | null = null;
 
   constructor(config: RedisNodeBusConfig) {
     this.nodeId = config.nodeId;
@@ -89,7 +94,7 @@ export class RedisNodeBus implements NodeBus {
       const entries = (await this.client.xrange(inbox, '-', '+', 'COUNT', READ_COUNT)) as Array<[string, string[]]>;
       if (entries.length === 0) break;
       for (const [, fields] of entries) {
-        await this.dispatch(this.orphanHandlers, field(fields, 'p'), deadNode, 'orphan');
+        await this.orphaned(field(fields, 'p'), deadNode);
         count++;
       }
       await this.client.xdel(inbox, ...entries.map(([id]) => id));
@@ -104,6 +109,8 @@ export class RedisNodeBus implements NodeBus {
     // Disconnecting aborts the blocking read at once instead of waiting for it to time out.
     this.reader.disconnect();
     await this.readLoop;
+    // Entries still held stay pending: the next run re-reads them, or the node that reclaims this one does.
+    await this.acking;
     this.client.disconnect();
   }
 
@@ -117,8 +124,10 @@ export class RedisNodeBus implements NodeBus {
   }
 
   private async readInbox(): Promise<void> {
-    // '0' reads entries delivered to an earlier run of this node but never acknowledged; '>' reads new ones.
+    // '0' reads entries delivered to an earlier run of this node but never acknowledged, from the cursor
+    // on (entries still held stay pending, so the cursor must move past them); '>' reads new ones.
     let cursor = '0';
+    let history = true;
     while (!this.stopped) {
       try {
         const reply = (await this.reader.xreadgroup(
@@ -126,17 +135,25 @@ export class RedisNodeBus implements NodeBus {
         )) as StreamReply | null;
         const entries = reply?.[0]?.[1] ?? [];
         if (entries.length === 0) {
-          if (cursor === '0') cursor = '>';
+          if (history) {
+            history = false;
+            cursor = '>';
+          }
           continue;
         }
-        for (const [, fields] of entries) await this.dispatch(this.handlers, field(fields, 'p'), field(fields, 'from'), 'message');
-        await ackAndDelete.run(this.client, [this.inbox], [GROUP, ...entries.map(([id]) => id)]);
+        if (history) cursor = entries[entries.length - 1]![0];
+        for (const [id, fields] of entries) {
+          const held = await this.deliver(field(fields, 'p'), field(fields, 'from'));
+          if (held.length === 0) this.handled(id);
+          else void Promise.allSettled(held).then(() => this.handled(id));
+        }
       } catch (err) {
         if (this.stopped) break;
         if (err instanceof Error && err.message.startsWith('NOGROUP')) {
           // Redis restarted without data: the stream and its group are gone.
           await this.ensureGroup().catch((e: unknown) => this.log.warn('recreating inbox group failed', e));
           cursor = '0';
+          history = true;
           continue;
         }
         this.log.warn('reading inbox failed; retrying', err);
@@ -145,13 +162,54 @@ export class RedisNodeBus implements NodeBus {
     }
   }
 
-  private async dispatch<H extends NodeMessageHandler | OrphanHandler>(handlers: readonly H[], payload: string, node: string, what: string): Promise<void> {
-    for (const handler of handlers) {
+  /** Runs the message handlers; returns what those that hold the payload wait for. */
+  private async deliver(payload: string, fromNode: string): Promise<Array<Promise<void>>> {
+    const held: Array<Promise<void>> = [];
+    for (const handler of this.handlers) {
       try {
-        await handler(payload, node);
+        const result: void | HeldPayload = await handler(payload, fromNode);
+        if (result !== undefined) held.push(result.settled);
       } catch (err) {
         // A stanza that makes its handler throw must not block the inbox forever.
-        this.log.error(`${what} handler failed`, err);
+        this.log.error('message handler failed', err);
+      }
+    }
+    return held;
+  }
+
+  /** Acknowledges and deletes an entry; entries handled while a batch is in flight go in the next one. */
+  private handled(id: string): void {
+    this.handledIds.push(id);
+    this.acking ??= this.ackHandled();
+  }
+
+  /** Always awaits before returning, so `acking` is set before this clears it. */
+  private async ackHandled(): Promise<void> {
+    try {
+      while (this.handledIds.length > 0) {
+        const ids = this.handledIds.splice(0);
+        try {
+          await ackAndDelete.run(this.client, [this.inbox], [GROUP, ...ids]);
+        } catch (err) {
+          // Left pending, the entries would be handed over again after a restart or a reclaim: retry while running.
+          // NOGROUP: Redis restarted without data, and the entries went with it.
+          if (this.stopped || (err instanceof Error && err.message.startsWith('NOGROUP'))) continue;
+          this.log.warn(`acknowledging ${ids.length} inbox entries failed; retrying`, err);
+          this.handledIds.unshift(...ids);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    } finally {
+      this.acking = null;
+    }
+  }
+
+  private async orphaned(payload: string, deadNode: string): Promise<void> {
+    for (const handler of this.orphanHandlers) {
+      try {
+        await handler(payload, deadNode);
+      } catch (err) {
+        this.log.error('orphan handler failed', err);
       }
     }
   }

@@ -7,6 +7,7 @@ import { TestServer } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
 import type { OfflineEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
+import { CLIENT_ACKS } from '../../session.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import { nodeOfResumeId } from './handover.js';
@@ -87,6 +88,11 @@ describe('XEP-0198 resumption on another cluster node (in-process nodes)', () =>
     await bob.drop();
     for (const body of ['1', '2', '3']) await alice.send(chat('bob@localhost/b', body));
     await until(() => a.locator.stats.received === 3, 'three messages forwarded to node A');
+    // Node A's inbox keeps them until they are acknowledged, or until the queue moves to node B.
+    let released = false;
+    void a.ts.server.sessions.get('bob@localhost/b')!.get(CLIENT_ACKS)!.untilHandled().then(() => (released = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(released).to.equal(false);
 
     const again = await b.ts.authenticated('bob@localhost');
     await again.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='0'/>`);
@@ -95,6 +101,7 @@ describe('XEP-0198 resumption on another cluster node (in-process nodes)', () =>
     expect(resumed.attrs).to.include({ previd: id, h: '1' });
     expect(again.received.indexOf(resumed)).to.equal(0);
     expect(bodies(again.received)).to.deep.equal(['1', '2', '3']);
+    expect(released).to.equal(true);
     expect(a.ts.server.sessions.get('bob@localhost/b')).to.equal(undefined);
     expect(b.ts.server.sessions.get('bob@localhost/b')?.presence).to.not.equal(null);
     expect((await b.table.get('bob@localhost/b'))?.node).to.equal('node-b');

@@ -1,7 +1,8 @@
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError, StreamError, errorReply } from '../../errors.js';
 import { defineModule, type PreBindStream } from '../../module.js';
-import { SessionKey, type ClientSession } from '../../session.js';
+import { CLIENT_ACKS, SessionKey, type ClientSession } from '../../session.js';
+import { AckWaiters } from './ack-waiters.js';
 import { HANDOVER_TOPIC, newResumeId, nodeOfResumeId, restore, snapshot, type HandoverAnswer, type HandoverRequest } from './handover.js';
 import { parseH, SmState } from './state.js';
 
@@ -59,6 +60,10 @@ function delayed(stanza: XmlElement, at: number, host: string): XmlElement {
  *   clean close, shutdown), its messages with a body go to offline storage via
  *   `message/offline` with `requeued: true` (archivers skip those: they were
  *   archived when first routed) and a `<delay/>` of when they were sent.
+ * - `CLIENT_ACKS` on the session tells others when the client has
+ *   acknowledged what was written so far (or the session ended, after the
+ *   requeue, or moved to another node): the cluster keeps a stanza forwarded
+ *   from another node in its durable inbox until then.
  *
  * - Cluster: a `<resume/>` can arrive at any node. The resumption id names
  *   the node that issued it (handover.ts); another node asks that one to hand
@@ -87,7 +92,7 @@ export default defineModule({
   start(ctx) {
     const opts = ctx.options;
     /** Sessions with SM enabled, by resumption id (or session id when not resumable). */
-    const active = new Map<string, { session: ClientSession; state: SmState; timer: NodeJS.Timeout | null }>();
+    const active = new Map<string, { session: ClientSession; state: SmState; acks: AckWaiters; timer: NodeJS.Timeout | null }>();
     /** Resumption ids of ended sessions → account and final inbound h, oldest first. */
     const ended = new Map<string, { bare: string; h: number }>();
 
@@ -152,15 +157,33 @@ export default defineModule({
           location: resume ? opts.location : undefined,
         }),
       );
+      active.set(keyOf(session, state), { session, state, acks: tracked(session, state), timer: null });
+    }
+
+    /** Sets the session's SM state and the CLIENT_ACKS that follow it. */
+    function tracked(session: ClientSession, state: SmState): AckWaiters {
+      const acks = new AckWaiters(state);
       session.set(SM, state);
-      active.set(keyOf(session, state), { session, state, timer: null });
+      session.set(CLIENT_ACKS, acks);
+      return acks;
+    }
+
+    /** Ends SM on a session; the caller releases the waiters once the unacknowledged stanzas are passed on. */
+    function untrack(session: ClientSession): AckWaiters | undefined {
+      const acks = session.get(CLIENT_ACKS);
+      session.set(SM, undefined);
+      session.set(CLIENT_ACKS, undefined);
+      return acks instanceof AckWaiters ? acks : undefined;
     }
 
     function ack(session: ClientSession, state: SmState, el: XmlElement): void {
       const h = parseH(el.attrs.h);
       if (h === null) throw new StreamError('invalid-xml', "<a/> needs 'h', an unsigned 32-bit integer");
       const r = state.ack(h);
-      if (r.ok) return;
+      if (r.ok) {
+        active.get(keyOf(session, state))?.acks.acknowledged(r.released);
+        return;
+      }
       // §6: the peer acknowledged more than was sent.
       ctx.log.info(`${session.jid.full}: acknowledged ${h} stanzas, ${r.sent} were sent`);
       session.sendRaw(
@@ -230,6 +253,7 @@ export default defineModule({
         );
         return;
       }
+      entry.acks.acknowledged(r.released);
       if (entry.timer !== null) clearTimeout(entry.timer);
       entry.timer = null;
       state.hibernatedAt = 0;
@@ -261,8 +285,7 @@ export default defineModule({
       const session = stream.bindHandedOver(snap.full.slice(snap.full.indexOf('/') + 1));
       const state = restore(session, snap, previd);
       state.ack(h); // checked by the holder
-      session.set(SM, state);
-      active.set(previd, { session, state, timer: null });
+      active.set(previd, { session, state, acks: tracked(session, state), timer: null });
       // Synchronously, before anything else can be written to the new session.
       stream.sendRaw(x('resumed', { xmlns: NS_SM, previd, h: String(snap.hIn) }));
       for (const stanza of state.queue) session.sendRaw(stanza);
@@ -286,7 +309,8 @@ export default defineModule({
       const snap = snapshot(session, state);
       if (entry.timer !== null) clearTimeout(entry.timer);
       active.delete(req.previd);
-      session.set(SM, undefined);
+      // The queue travels in the snapshot: the new node holds it from here.
+      untrack(session)?.releaseAll();
       session.handOver();
       ctx.log.debug(`${session.jid.full}: handed over to node ${fromNode} for resumption`);
       return JSON.stringify({ ok: true, session: snap } satisfies HandoverAnswer);
@@ -317,7 +341,7 @@ export default defineModule({
     ctx.hook('session/closed', async ({ session }) => {
       const state = session.get(SM);
       if (state === undefined) return;
-      session.set(SM, undefined);
+      const acks = untrack(session);
       const key = keyOf(session, state);
       const entry = active.get(key);
       if (entry !== undefined && entry.session === session) {
@@ -328,6 +352,15 @@ export default defineModule({
         ended.set(state.id, { bare: session.jid.bare, h: state.handled(session.stanzasIn) });
         if (ended.size > opts.rememberEnded) ended.delete(ended.keys().next().value!);
       }
+      try {
+        await requeue(session, state);
+      } finally {
+        acks?.releaseAll();
+      }
+    }, 100);
+
+    /** §5: messages the client never acknowledged are handled as if sent to an unavailable resource. */
+    async function requeue(session: ClientSession, state: SmState): Promise<void> {
       const to = session.jid.toBare();
       for (let i = 0; i < state.queue.length; i++) {
         const stanza = state.queue[i]!;
@@ -338,7 +371,7 @@ export default defineModule({
           await ctx.server.route(errorReply(stanza, new StanzaError('recipient-unavailable'), session.host), null).catch((e) => ctx.log.debug('bounce failed', e));
         }
       }
-    }, 100);
+    }
 
     ctx.onStop(() => {
       for (const entry of active.values()) if (entry.timer !== null) clearTimeout(entry.timer);

@@ -3,6 +3,7 @@ import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
 import type { OfflineEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
+import { CLIENT_ACKS, type ClientSession } from '../../session.js';
 import roster from '../rfc6121-roster/index.js';
 import presence from '../rfc6121-presence/index.js';
 import sm, { NS_SM } from './index.js';
@@ -33,6 +34,19 @@ async function until(cond: () => boolean, what: string, ms = 3000): Promise<void
     if (Date.now() > deadline) throw new Error(`not reached within ${ms} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Resolution of each promise so far, in order. */
+function watch(...waits: Array<Promise<void>>): boolean[] {
+  const done = waits.map(() => false);
+  waits.forEach((w, i) => void w.then(() => (done[i] = true)));
+  return done;
+}
+
+function acksOf(session: ClientSession) {
+  const acks = session.get(CLIENT_ACKS);
+  if (acks === undefined) throw new Error('CLIENT_ACKS not set');
+  return acks;
 }
 
 async function enable(c: TestClient, attrs = "resume='true'"): Promise<XmlElement> {
@@ -127,6 +141,47 @@ describe('XEP-0198 stream management', () => {
     expect(err.getChild('handled-count-too-high', NS_SM)!.attrs).to.include({ h: '5', 'send-count': '4' });
     expect(bob.closedWith).to.equal(null);
     expect(bob.session.open).to.equal(false);
+  });
+
+  it('tells others (CLIENT_ACKS) when the client has acknowledged what was written so far', async () => {
+    await start({ requestAckEvery: 100 });
+    const alice = await ts.login('alice@localhost/a');
+    const bob = await ts.login('bob@localhost/b');
+    expect(bob.session.get(CLIENT_ACKS)).to.equal(undefined);
+    await enable(bob);
+    const acks = acksOf(bob.session);
+    const nothingOutstanding = watch(acks.untilHandled());
+    await new Promise((r) => setImmediate(r));
+    expect(nothingOutstanding).to.deep.equal([true]);
+
+    await alice.send(chat('bob@localhost/b', '1'));
+    await bob.waitFor(isChat('1'));
+    const afterOne = acks.untilHandled();
+    await alice.send(chat('bob@localhost/b', '2'));
+    await bob.waitFor(isChat('2'));
+    const done = watch(afterOne, acks.untilHandled());
+    await bob.send(`<a xmlns='${NS_SM}' h='1'/>`);
+    await until(() => done[0]!, 'the first wait');
+    expect(done).to.deep.equal([true, false]);
+    await bob.send(`<a xmlns='${NS_SM}' h='2'/>`);
+    await until(() => done[1]!, 'the second wait');
+  });
+
+  it('releases CLIENT_ACKS waits when the session ends, after its unacknowledged messages went offline', async () => {
+    await start();
+    const alice = await ts.login('alice@localhost/a');
+    const bob = await ts.login('bob@localhost/b');
+    await enable(bob, '');
+    await alice.send(chat('bob@localhost/b', 'never acknowledged'));
+    await bob.waitFor(isChat('never acknowledged'));
+    let storedWhenReleased = -1;
+    const released = acksOf(bob.session).untilHandled().then(() => (storedWhenReleased = spy.stored.length));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(storedWhenReleased).to.equal(-1);
+    await bob.drop();
+    await released;
+    expect(storedWhenReleased).to.equal(1);
+    expect(bob.session.get(CLIENT_ACKS)).to.equal(undefined);
   });
 
   it('asks for an ack after requestAckEvery stanzas, once per burst and after the stanzas', async () => {
