@@ -5,9 +5,9 @@ import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest, type Resource } from '../../module.js';
 import { CARBONS_ENABLED, type ClientSession } from '../../session.js';
-import { carbonEligible, NS_CARBONS, stripPrivate, wrapCarbon } from './eligible.js';
+import { carbonEligible, NS_CARBONS, stripPrivate, wrapCarbon } from '../../carbon-copies.js';
 
-export { NS_CARBONS, carbonEligible, unwrapCarbon, wrapCarbon } from './eligible.js';
+export { NS_CARBONS, carbonEligible, unwrapCarbon, wrapCarbon } from '../../carbon-copies.js';
 
 /** Runs after archiving (MAM, priority ±100) so copies carry the stanza-ids, before default delivery. */
 const PRIORITY = -200;

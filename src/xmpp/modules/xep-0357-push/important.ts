@@ -1,5 +1,5 @@
 import type { XmlElement } from '../../../util/xml.js';
-import { NS_CARBONS, unwrapCarbon } from '../xep-0280-carbons/eligible.js';
+import { NS_CARBONS, unwrapCarbon } from '../../carbon-copies.js';
 
 /**
  * Payloads that make a bodiless message worth waking a phone for: end-to-end

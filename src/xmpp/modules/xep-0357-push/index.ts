@@ -9,7 +9,7 @@ import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest, type Resource } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { CARBONS_ENABLED } from '../../session.js';
-import { carbonEligible } from '../xep-0280-carbons/eligible.js';
+import { carbonEligible } from '../../carbon-copies.js';
 import { pushWorthy } from './important.js';
 import { REGISTRATIONS_TABLE, RegistrationStore, registrationKey, type Registration } from './registrations.js';
 import { randomHex } from '../../../util/random-token.js';

@@ -1,4 +1,10 @@
-import { x, type XmlElement } from '../../../util/xml.js';
+/**
+ * XEP-0280's rules: which messages are copied to a user's other resources,
+ * and what a copy looks like. Kept outside the carbons module because others
+ * need the same answers: push (will a hibernated resource get a copy of this
+ * message?) and anything that looks inside a copy.
+ */
+import { x, type XmlElement } from '../util/xml.js';
 
 export const NS_CARBONS = 'urn:xmpp:carbons:2';
 export const NS_FORWARD = 'urn:xmpp:forward:0';
