@@ -14,7 +14,7 @@ import { listen, type Listening } from './xmpp/transport/listeners.js';
 import { startS2s, type S2sService } from './xmpp/s2s/index.js';
 import { listenControl } from './control.js';
 import { ClusterLocator } from './cluster/cluster-locator.js';
-import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode, type RedisClusterNode } from './cluster/redis/index.js';
+import type { RedisClusterNode } from './cluster/redis/index.js';
 
 /** Maps the storage section of the config onto a backend configuration. */
 export function storageConfig(config: Config): StorageConfig {
@@ -78,17 +78,19 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
     minIntervalMs: config.storage.batchIntervalMs,
   });
   let cluster: Sori['cluster'] = null;
-  const locator = config.cluster.redis.length === 0 ? undefined : (s: Server): ClusterLocator => {
-    const node = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(config), log: log.child('cluster') });
+  // ioredis is loaded only for a cluster: a single node does not carry it.
+  const redis = config.cluster.redis.length === 0 ? null : await import('./cluster/redis/index.js');
+  const locator = redis === null ? undefined : (s: Server): ClusterLocator => {
+    const node = redis.createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(config), log: log.child('cluster') });
     cluster = { node, locator: new ClusterLocator(s, node.sessions, node.bus, log.child('cluster')) };
     return cluster.locator;
   };
   const server = new Server({ config, store, modules, log, locator });
   await server.start();
   // Before joining a cluster: generating a certificate blocks the event loop longer than a liveness window.
-  const tls = loadCredentials({ cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir });
+  const tls = await loadCredentials({ cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir });
   // After the modules, so that a dead predecessor's sessions (node-dead at start) find the presence module.
-  if (cluster !== null) await startRedisClusterNode((cluster as NonNullable<Sori['cluster']>).node);
+  if (cluster !== null && redis !== null) await redis.startRedisClusterNode((cluster as NonNullable<Sori['cluster']>).node);
   const listening = await listen(server, tls, { ephemeral: opts.ephemeralPorts });
   const s2s = await startS2s(server, tls, { ephemeral: opts.ephemeralPorts });
   const control = listenControl(server, dataPath(config, 'sori.sock'));
@@ -105,7 +107,7 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
       await s2s?.stop();
       await listening.close();
       control.close();
-      if (clustered !== null) await stopRedisClusterNode(clustered.node);
+      if (clustered !== null && redis !== null) await redis.stopRedisClusterNode(clustered.node);
       await server.stop();
       if (opts.store === undefined) await store.close();
     })();

@@ -95,7 +95,7 @@ describe('PushDispatcher (real node-apn and firebase-admin against fakes)', () =
       { id: 'ios', type: 'apns', bundleId: 'im.sori.app', keyFile, keyId: 'KEYID00001', teamId: 'TEAM000001', address: '127.0.0.1', port: apns.port, ca: caFile },
       { id: 'android', type: 'fcm', projectId: 'sori-test', endpointHost: '127.0.0.1', endpointPort: fcm.port, endpointCa: caFile },
     ]);
-    const d = start(Object.fromEntries(createPushProviders(apps, { credential })));
+    const d = start(Object.fromEntries(await createPushProviders(apps, { credential })));
     expect(d.dispatch('ios', push('a'.repeat(64)))).to.equal(true);
     expect(d.dispatch('android', push('fcm-token'))).to.equal(true);
     await d.idle();

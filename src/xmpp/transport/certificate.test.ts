@@ -26,7 +26,7 @@ describe('TLS settings of the listeners', () => {
 
   before(async () => {
     directory = mkdtempSync(join(tmpdir(), 'sori-tls-'));
-    credentials = loadCredentials({ dir: directory, hosts: ['example.test'], log: createLogger('test'), baseDir: directory });
+    credentials = await loadCredentials({ dir: directory, hosts: ['example.test'], log: createLogger('test'), baseDir: directory });
     server = createServer((socket) => {
       const secure = new TLSSocket(socket, { isServer: true, secureContext: credentials.context });
       secure.on('error', () => socket.destroy());

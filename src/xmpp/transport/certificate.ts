@@ -2,7 +2,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { constants } from 'node:crypto';
 import { createSecureContext, DEFAULT_CIPHERS, type SecureContext, type SecureContextOptions } from 'node:tls';
-import selfsigned from 'selfsigned';
 import type { Logger } from '../../util/log.js';
 
 export interface TlsCredentials {
@@ -30,8 +29,10 @@ export const serverTlsOptions: Readonly<SecureContextOptions> = {
  * Loads the configured certificate, or creates a self-signed one for the
  * served domains on first start so that `npm start` needs no setup. Clients
  * will warn about it; production deployments configure tls.cert/tls.key.
+ * The generator (selfsigned, on node-forge: 40-odd modules kept in the heap)
+ * is loaded only when a certificate must be made.
  */
-export function loadCredentials(opts: { cert?: string; key?: string; dir: string; hosts: readonly string[]; log: Logger; baseDir: string }): TlsCredentials {
+export async function loadCredentials(opts: { cert?: string; key?: string; dir: string; hosts: readonly string[]; log: Logger; baseDir: string }): Promise<TlsCredentials> {
   let cert: string;
   let key: string;
   if (opts.cert !== undefined || opts.key !== undefined) {
@@ -45,6 +46,7 @@ export function loadCredentials(opts: { cert?: string; key?: string; dir: string
       cert = readFileSync(certFile, 'utf8');
       key = readFileSync(keyFile, 'utf8');
     } else {
+      const { default: selfsigned } = await import('selfsigned');
       const pems = selfsigned.generate([{ name: 'commonName', value: opts.hosts[0]! }], {
         keySize: 2048,
         days: 3650,

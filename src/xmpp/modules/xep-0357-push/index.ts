@@ -100,7 +100,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
       dedupEntries: { type: 'number', default: 20_000, min: 1, integer: true, doc: 'Remembered (registration, message) pairs, so each device gets one push per message.' },
     },
     tables: [{ name: REGISTRATIONS_TABLE, description: 'XEP-0357 push registrations: pk account bare JID, sk `<app server jid>|<node>`.' }],
-    start(ctx) {
+    async start(ctx) {
       const opts = ctx.options;
       const server = ctx.server;
       const store = new RegistrationStore(ctx.table(REGISTRATIONS_TABLE));
@@ -119,7 +119,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
       const dispatcher =
         apps.length === 0
           ? null
-          : new PushDispatcher(createPushProviders(apps, deps.fcm), resolveOptions(PUSH_DISPATCHER_OPTIONS, opts.dispatcher, 'modules.options.push.dispatcher'), {
+          : new PushDispatcher(await createPushProviders(apps, deps.fcm), resolveOptions(PUSH_DISPATCHER_OPTIONS, opts.dispatcher, 'modules.options.push.dispatcher'), {
               logger: ctx.log,
               onSettled: (appId, n, result) => {
                 if (result.status !== 'invalid-token') return;
