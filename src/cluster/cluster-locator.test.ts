@@ -65,7 +65,12 @@ for (const target of redisTargets) {
 
     afterEach(async function () {
       for (const n of nodes) {
-        if (n.crashed) continue; // its Redis connections are gone; nothing to clean up
+        if (n.crashed) {
+          // Its bus and heartbeat are gone, not its other Redis clients: they would reconnect forever.
+          await n.server.stop();
+          await stopRedisClusterNode(n.node);
+          continue;
+        }
         await n.locator.closeSessions('test over');
         await stopRedisClusterNode(n.node);
         await n.server.stop();
