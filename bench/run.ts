@@ -70,7 +70,7 @@ function numberFlag(name: keyof typeof flags, full: number, quick: number): numb
 const options: BenchOptions = {
   quick: flags.quick === true,
   loginAccounts: numberFlag('login-accounts', 2000, 200),
-  loginConcurrency: (flags['login-concurrency'] ?? (flags.quick ? '100' : '100,200,300')).split(',').map(Number),
+  loginConcurrency: (flags['login-concurrency'] ?? (flags.quick ? '100' : '100,200,300,500')).split(',').map(Number),
   idleSessions: numberFlag('idle', 10_000, 300),
   idleSettleSeconds: flags.quick ? 2 : 5,
   pairs: numberFlag('pairs', 1000, 100),
