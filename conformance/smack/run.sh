@@ -78,7 +78,8 @@ sori)
   mkdir -p "$work/data"
   (cd "$root" && npx tsx src/ctl.ts --config "$work/sori.json" adduser admin@localhost "$admin_pw") >"$work/ctl.log" 2>&1 \
     || { cat "$work/ctl.log" >&2; fail "could not create admin@localhost with src/ctl.ts"; }
-  (cd "$root" && exec setsid npx tsx src/main.ts --config "$work/sori.json") >"$work/sori.log" 2>&1 &
+  # npm start: sori with the Node flags it is meant to run with (src/node-flags.ts).
+  (cd "$root" && exec setsid npm start --silent -- --config "$work/sori.json") >"$work/sori.log" 2>&1 &
   pids+=($!)
   wait_port "$host" 5222 60 || { tail -30 "$work/sori.log" >&2; fail "sori did not listen on $host:5222 within 60 s"; }
   ;;
