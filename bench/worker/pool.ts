@@ -18,8 +18,8 @@ const workerFlags = (process.env.BENCH_WORKER_FLAGS ?? '').split(' ').filter((fl
  * jemalloc for the workers, when installed (scripts/setup-bench.sh installs
  * Debian's libjemalloc2). A login costs the generator a TLS client handshake,
  * and glibc's malloc took ~10 % of the worker's core in OpenSSL's allocations;
- * with jemalloc the worker used ~10 % less CPU per login, and the generator's
- * core is what bounds the login storm. Servers keep their own allocator.
+ * with jemalloc the worker used ~10 % less CPU per login (the generator's core
+ * then bounded the login storm). Servers keep their own allocator.
  */
 export const generatorAllocator: string | null =
   [`/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/libjemalloc.so.2`, '/usr/lib/libjemalloc.so.2'].find((file) => existsSync(file)) ?? null;

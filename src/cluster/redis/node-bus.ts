@@ -144,8 +144,11 @@ export class RedisNodeBus implements NodeBus {
         if (history) cursor = entries[entries.length - 1]![0];
         for (const [id, fields] of entries) {
           const held = await this.deliver(field(fields, 'p'), field(fields, 'from'));
-          if (held.length === 0) this.handled(id);
-          else void Promise.allSettled(held).then(() => this.handled(id));
+          if (held === undefined) this.handled(id);
+          else {
+            const done = (): void => this.handled(id);
+            held.settled.then(done, done);
+          }
         }
       } catch (err) {
         if (this.stopped) break;
@@ -162,13 +165,16 @@ export class RedisNodeBus implements NodeBus {
     }
   }
 
-  /** Runs the message handlers; returns what those that hold the payload wait for. */
-  private async deliver(payload: string, fromNode: string): Promise<Array<Promise<void>>> {
-    const held: Array<Promise<void>> = [];
+  /**
+   * Runs the message handlers; returns what holds the payload, if any handler does.
+   * (A wrapper, not the promise itself: an async function's result would be awaited.)
+   */
+  private async deliver(payload: string, fromNode: string): Promise<HeldPayload | undefined> {
+    let held: HeldPayload | undefined;
     for (const handler of this.handlers) {
       try {
         const result: void | HeldPayload = await handler(payload, fromNode);
-        if (result !== undefined) held.push(result.settled);
+        if (result !== undefined) held = held === undefined ? result : { settled: Promise.all([held.settled, result.settled]).then(() => undefined) };
       } catch (err) {
         // A stanza that makes its handler throw must not block the inbox forever.
         this.log.error('message handler failed', err);
