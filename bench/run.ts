@@ -44,6 +44,7 @@ const { values: flags } = parseArgs({
     'login-accounts': { type: 'string' },
     'login-concurrency': { type: 'string' },
     idle: { type: 'string' },
+    'idle-settle': { type: 'string' },
     pairs: { type: 'string' },
     rates: { type: 'string' },
     'step-seconds': { type: 'string' },
@@ -72,7 +73,7 @@ const options: BenchOptions = {
   loginAccounts: numberFlag('login-accounts', 2000, 200),
   loginConcurrency: (flags['login-concurrency'] ?? (flags.quick ? '100' : '100,200,300,500')).split(',').map(Number),
   idleSessions: numberFlag('idle', 10_000, 300),
-  idleSettleSeconds: flags.quick ? 2 : 5,
+  idleSettleSeconds: numberFlag('idle-settle', 5, 2),
   pairs: numberFlag('pairs', 1000, 100),
   rates: (flags.rates ?? (flags.quick ? '100,250,500,1000' : '250,500,1000,2000,3000,5000,6500,8000,9000,10000,11000,12500,15000')).split(',').map(Number),
   stepSeconds: numberFlag('step-seconds', 5, 2),
@@ -176,7 +177,14 @@ async function benchmarkServer(name: string, selected: string[]): Promise<Server
     }));
     await provision(pool, server, accountCount);
     const rates = flags.rates === undefined && launcher.chatRates ? launcher.chatRates[options.quick ? 'quick' : 'full'] : options.rates;
-    const context: ScenarioContext = { server, pool, options: { ...options, rates }, log: (line) => log(`${name} ${line}`) };
+    const restartServer = async (): Promise<boolean> => {
+      if (!server.restart) return false;
+      await server.restart();
+      giveServerOurPriority(server.pid);
+      log(`${name}: restarted on its data, now pid ${server.pid}`);
+      return true;
+    };
+    const context: ScenarioContext = { server, pool, options: { ...options, rates }, log: (line) => log(`${name} ${line}`), restartServer };
     for (const scenario of selected) {
       try {
         await waitForServerQuiet(context);

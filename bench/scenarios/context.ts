@@ -26,6 +26,8 @@ export interface ScenarioContext {
   pool: WorkerPool;
   options: BenchOptions;
   log(line: string): void;
+  /** Restarts the server on its data (RunningServer.restart) and gives it the run's CPU priority; false when the deployment cannot restart. */
+  restartServer(): Promise<boolean>;
 }
 
 /** One number in the comparison table; `better` says which direction wins. */

@@ -2,7 +2,7 @@
  * What every server launcher shares: the contract the runner sees, a
  * self-signed certificate, waiting for a port, reading a process's RSS.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,13 @@ export interface RunningServer {
   /** Every process whose CPU is the server's, by part (sori nodes, Redis, store); absent: [pid]. */
   cpuParts?: { label: string; pids: number[] }[];
   stop(): Promise<void>;
+  /**
+   * Stops the server and starts it again on the same data (accounts kept);
+   * `pid` is the new process's afterwards. The idle scenario measures memory
+   * on a fresh process, since a process that has been through a login storm
+   * keeps its high-water mark and new sessions fill freed memory first.
+   */
+  restart?(): Promise<void>;
 }
 
 /** CPU seconds of every process of a deployment, by part. */
@@ -165,4 +172,12 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
     await sleep(100);
   }
   return !processAlive(pid);
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after 10 s; settles once it is gone. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  const pid = child.pid!;
+  if (processAlive(pid)) child.kill('SIGTERM');
+  if (!(await waitForExit(pid, 10_000))) child.kill('SIGKILL');
+  await waitForExit(pid, 5_000);
 }

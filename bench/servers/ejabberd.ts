@@ -13,7 +13,7 @@
  * Prosody's `internal_hashed` does, so neither server runs PBKDF2 per login.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   makeRunDirectory, pinned, processAlive, sleep, waitForExit, waitForPort, waitForPortFree, writeSelfSignedCertificate,
@@ -118,27 +118,38 @@ export const ejabberdLauncher: ServerLauncher = {
     copyFileSync('/etc/ejabberd/inetrc', path.join(directory, 'inetrc'));
     execFileSync('chown', ['-R', 'ejabberd:ejabberd', directory]);
 
-    const started = ejabberdctl(directory, options.cpus, ['start']);
-    if (started.status !== 0) throw new Error(`ejabberdctl start failed: ${started.output}`);
-    const ready = ejabberdctl(directory, options.cpus, ['started']);
-    if (ready.status !== 0) throw new Error(`ejabberd did not start: ${ready.output}; see ${directory}/logs`);
-    await waitForPort(options.c2sPort, options.host, 30_000);
-    const pid = await readPidFile(path.join(directory, 'ejabberd.pid'));
-    return {
+    const pidFile = path.join(directory, 'ejabberd.pid');
+    const launch = async (): Promise<number> => {
+      rmSync(pidFile, { force: true }); // a stale one would name the stopped node
+      const started = ejabberdctl(directory, options.cpus, ['start']);
+      if (started.status !== 0) throw new Error(`ejabberdctl start failed: ${started.output}`);
+      const ready = ejabberdctl(directory, options.cpus, ['started']);
+      if (ready.status !== 0) throw new Error(`ejabberd did not start: ${ready.output}; see ${directory}/logs`);
+      await waitForPort(options.c2sPort, options.host, 30_000);
+      return readPidFile(pidFile);
+    };
+    const stop = async (pid: number): Promise<void> => {
+      ejabberdctl(directory, '', ['stop']);
+      if (!(await waitForExit(pid, 20_000)) && processAlive(pid)) process.kill(pid, 'SIGKILL');
+      await waitForExit(pid, 5_000);
+    };
+    const running: RunningServer = {
       name: 'ejabberd',
-      pid,
+      pid: await launch(),
       domain: options.domain,
       host: options.host,
       c2sPort: options.c2sPort,
       webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
       provisioning: 'in-band',
       version: installedVersion(),
-      async stop() {
-        ejabberdctl(directory, '', ['stop']);
-        if (!(await waitForExit(pid, 20_000)) && processAlive(pid)) process.kill(pid, 'SIGKILL');
-        await waitForExit(pid, 5_000);
+      stop: () => stop(running.pid),
+      async restart() {
+        await stop(running.pid);
+        await waitForPortFree(options.c2sPort, options.host, 10_000);
+        running.pid = await launch();
       },
     };
+    return running;
   },
 };
 

@@ -6,11 +6,11 @@
  * deliberate deviation from defaults: archive_cleanup_date_cache_size (see
  * the generated config).
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
-  makeRunDirectory, pinned, processAlive, waitForExit, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  makeRunDirectory, pinned, stopChild, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 
@@ -69,23 +69,29 @@ export const prosodyLauncher: ServerLauncher = {
     const configFile = path.join(directory, 'prosody.cfg.lua');
     writeFileSync(configFile, prosodyConfig(directory, options, tls));
     const [command, ...args] = pinned(options.cpus, ['prosody', '--config', configFile]);
-    const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'inherit'], detached: false });
-    const pid = child.pid!;
-    await waitForPort(options.c2sPort, options.host, 20_000);
-    return {
+    const launch = async (): Promise<ChildProcess> => {
+      const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'inherit'], detached: false });
+      await waitForPort(options.c2sPort, options.host, 20_000);
+      return child;
+    };
+    let child = await launch();
+    const running: RunningServer = {
       name: 'prosody',
-      pid,
+      pid: child.pid!,
       domain: options.domain,
       host: options.host,
       c2sPort: options.c2sPort,
       webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
       provisioning: 'in-band',
       version: installedVersion(),
-      async stop() {
-        if (processAlive(pid)) child.kill('SIGTERM');
-        if (!(await waitForExit(pid, 10_000))) child.kill('SIGKILL');
-        await waitForExit(pid, 5_000);
+      stop: () => stopChild(child),
+      async restart() {
+        await stopChild(child);
+        await waitForPortFree(options.c2sPort, options.host, 10_000);
+        child = await launch();
+        running.pid = child.pid!;
       },
     };
+    return running;
   },
 };

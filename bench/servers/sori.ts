@@ -9,12 +9,12 @@
  * SORI_REGISTRATION_MODULE to null falls back to `src/ctl.ts adduser` before
  * start, one process per account (~1.5 s each: 300 accounts took 7.5 min).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  makeRunDirectory, pinned, processAlive, waitForExit, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  makeRunDirectory, pinned, stopChild, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 import { nodeRuntimeFlags } from '../../src/node-flags.js';
@@ -74,23 +74,29 @@ export const soriLauncher: ServerLauncher = {
       createAccountsOffline(configFile, options.accounts.usernames, options.domain, options.accounts.password);
     }
     const [command, ...args] = soriCommand(options.cpus, configFile);
-    const child = spawn(command!, args, { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'] });
-    const pid = child.pid!;
-    await waitForPort(options.c2sPort, options.host, 30_000);
-    return {
+    const launch = async (): Promise<ChildProcess> => {
+      const child = spawn(command!, args, { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+      await waitForPort(options.c2sPort, options.host, 30_000);
+      return child;
+    };
+    let child = await launch();
+    const running: RunningServer = {
       name: 'sori',
-      pid,
+      pid: child.pid!,
       domain: options.domain,
       host: options.host,
       c2sPort: options.c2sPort,
       webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
       provisioning: SORI_REGISTRATION_MODULE ? 'in-band' : 'before-start',
       version: 'sori (working tree)',
-      async stop() {
-        if (processAlive(pid)) child.kill('SIGTERM');
-        if (!(await waitForExit(pid, 10_000))) child.kill('SIGKILL');
-        await waitForExit(pid, 5_000);
+      stop: () => stopChild(child),
+      async restart() {
+        await stopChild(child);
+        await waitForPortFree(options.c2sPort, options.host, 10_000);
+        child = await launch();
+        running.pid = child.pid!;
       },
     };
+    return running;
   },
 };
