@@ -37,8 +37,9 @@ export abstract class S2sStream {
   private readonly queue: XmlElement[] = [];
   private draining = false;
   private idleTimer: NodeJS.Timeout | null = null;
-  private readonly onData = (chunk: Buffer): void => this.feed(chunk);
-  private readonly onClose = (): void => this.transportClosed();
+  // Bound rather than arrows: see the parser callbacks in c2s.ts.
+  private readonly onData = this.feed.bind(this);
+  private readonly onClose = this.transportClosed.bind(this);
 
   constructor(
     socket: Socket | TLSSocket,

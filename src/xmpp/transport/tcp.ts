@@ -13,7 +13,8 @@ export class TcpTransport implements Transport {
   private onClose: ((hadError: boolean) => void) | null = null;
   /** The socket corked by the first write of this tick, uncorked when the tick ends. */
   private corked: Socket | null = null;
-  private readonly uncork = (): void => this.flush();
+  /** Bound rather than an arrow: see the parser callbacks in c2s.ts. */
+  private readonly uncork = this.flush.bind(this);
 
   constructor(
     socket: Socket | TLSSocket,
