@@ -248,9 +248,21 @@ export default defineModule({
       for (const s of sessions) if (s.available) await broadcast(s.jid, x('presence', { type: 'unavailable', from: s.jid.full }));
     });
 
-    // Cluster: other nodes may have announced this node's sessions unavailable meanwhile.
+    // Cluster: other nodes may have announced this node's sessions unavailable meanwhile, so
+    // broadcast them again. And probe their contacts (§4.3): a contact whose node wrote its
+    // entries back before this one did sent its own broadcast to JIDs it could not route yet.
+    // Whichever node comes back last thus tells both sides.
     ctx.hook('cluster/reconnected', async () => {
-      for (const s of [...ctx.server.allSessions()]) if (s.presence !== null) await broadcast(s.jid, s.presence);
+      const probed = new Set<string>();
+      for (const s of [...ctx.server.allSessions()]) {
+        if (s.presence === null) continue;
+        const owner = s.jid.bare;
+        const items = await store.all(owner);
+        await broadcast(s.jid, s.presence, items);
+        if (probed.has(owner)) continue;
+        probed.add(owner);
+        for (const item of items) if (subscribedTo(item)) await route(x('presence', { type: 'probe', from: owner, to: item.jid }));
+      }
     });
   },
 });

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import roster from '../rfc6121-roster/index.js';
+import { RosterStore } from '../rfc6121-roster/store.js';
+import { Table } from '../../../storage/wide-column.js';
+import { eventually } from '../../../testing/eventually.js';
 import presence from './index.js';
 import type { XmlElement } from '../../../util/xml.js';
 
@@ -100,4 +103,29 @@ describe('RFC 6121 roster and presence', () => {
     await alice.iq("<iq type='set'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' subscription='remove'/></query></iq>");
     await bob.waitFor((e) => e.name === 'iq' && e.getChild('query')?.getChild('item')?.attrs.subscription === 'none');
   });
+
+  it('when the cluster reconnects, restored sessions broadcast again and probe their contacts once per account', async () => {
+    const rosters = new RosterStore(new Table(ts.store, 'roster'), new Table(ts.store, 'roster_meta'), new Table(ts.store, 'roster_pending'));
+    await rosters.put('alice@localhost', { jid: 'bob@localhost', subscription: 'both', groups: [] });
+    await rosters.put('bob@localhost', { jid: 'alice@localhost', subscription: 'both', groups: [] });
+    const phone = await online(ts, 'alice@localhost/phone');
+    await online(ts, 'alice@localhost/laptop');
+    await online(ts, 'bob@localhost/b');
+    await phone.waitFor(isPresence('bob@localhost/b'));
+    const heardBefore = phone.received.filter(isPresence('bob@localhost/b')).length;
+
+    const probes: string[] = [];
+    const route = ts.server.route.bind(ts.server);
+    ts.server.route = (stanza) => {
+      if (stanza.name === 'presence' && stanza.attrs.type === 'probe') probes.push(`${stanza.attrs.from} -> ${stanza.attrs.to}`);
+      return route(stanza);
+    };
+    await ts.server.emit('cluster/reconnected', {});
+
+    // A contact's own broadcast may have gone to JIDs its node could not route yet; the probe asks again.
+    expect(probes.sort()).to.deep.equal(['alice@localhost -> bob@localhost', 'bob@localhost -> alice@localhost']);
+    // Bob's broadcast and the answer to Alice's probe.
+    await eventually(() => expect(phone.received.filter(isPresence('bob@localhost/b')).length).to.equal(heardBefore + 2));
+  });
 });
+
