@@ -174,8 +174,32 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
   return !processAlive(pid);
 }
 
+/**
+ * A server that is one child process of the runner (sori, Prosody): spawns it
+ * with `launch` (which settles once it listens), and stops or restarts it.
+ */
+export async function childProcessServer(
+  launch: () => Promise<ChildProcess>,
+  options: LaunchOptions,
+  described: Omit<RunningServer, 'pid' | 'stop' | 'restart'>,
+): Promise<RunningServer> {
+  let child = await launch();
+  const running: RunningServer = {
+    ...described,
+    pid: child.pid!,
+    stop: () => stopChild(child),
+    async restart() {
+      await stopChild(child);
+      await waitForPortFree(options.c2sPort, options.host, 10_000);
+      child = await launch();
+      running.pid = child.pid!;
+    },
+  };
+  return running;
+}
+
 /** SIGTERM, then SIGKILL if the process is still there after 10 s; settles once it is gone. */
-export async function stopChild(child: ChildProcess): Promise<void> {
+async function stopChild(child: ChildProcess): Promise<void> {
   const pid = child.pid!;
   if (processAlive(pid)) child.kill('SIGTERM');
   if (!(await waitForExit(pid, 10_000))) child.kill('SIGKILL');

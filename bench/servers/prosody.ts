@@ -10,7 +10,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
-  makeRunDirectory, pinned, stopChild, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  makeRunDirectory, pinned, childProcessServer, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 
@@ -74,24 +74,14 @@ export const prosodyLauncher: ServerLauncher = {
       await waitForPort(options.c2sPort, options.host, 20_000);
       return child;
     };
-    let child = await launch();
-    const running: RunningServer = {
+    return childProcessServer(launch, options, {
       name: 'prosody',
-      pid: child.pid!,
       domain: options.domain,
       host: options.host,
       c2sPort: options.c2sPort,
       webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
       provisioning: 'in-band',
       version: installedVersion(),
-      stop: () => stopChild(child),
-      async restart() {
-        await stopChild(child);
-        await waitForPortFree(options.c2sPort, options.host, 10_000);
-        child = await launch();
-        running.pid = child.pid!;
-      },
-    };
-    return running;
+    });
   },
 };

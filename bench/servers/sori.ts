@@ -14,7 +14,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  makeRunDirectory, pinned, stopChild, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  makeRunDirectory, pinned, childProcessServer, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 import { nodeRuntimeFlags } from '../../src/node-flags.js';
@@ -79,24 +79,14 @@ export const soriLauncher: ServerLauncher = {
       await waitForPort(options.c2sPort, options.host, 30_000);
       return child;
     };
-    let child = await launch();
-    const running: RunningServer = {
+    return childProcessServer(launch, options, {
       name: 'sori',
-      pid: child.pid!,
       domain: options.domain,
       host: options.host,
       c2sPort: options.c2sPort,
       webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
       provisioning: SORI_REGISTRATION_MODULE ? 'in-band' : 'before-start',
       version: 'sori (working tree)',
-      stop: () => stopChild(child),
-      async restart() {
-        await stopChild(child);
-        await waitForPortFree(options.c2sPort, options.host, 10_000);
-        child = await launch();
-        running.pid = child.pid!;
-      },
-    };
-    return running;
+    });
   },
 };
