@@ -73,7 +73,7 @@ const options: BenchOptions = {
   loginAccounts: numberFlag('login-accounts', 2000, 200),
   loginConcurrency: (flags['login-concurrency'] ?? (flags.quick ? '100' : '100,200,300,500')).split(',').map(Number),
   idleSessions: numberFlag('idle', 10_000, 300),
-  idleSettleSeconds: numberFlag('idle-settle', 5, 2),
+  idleSettleSeconds: numberFlag('idle-settle', 20, 2),
   pairs: numberFlag('pairs', 1000, 100),
   rates: (flags.rates ?? (flags.quick ? '100,250,500,1000' : '250,500,1000,2000,3000,5000,6500,8000,9000,10000,11000,12500,15000')).split(',').map(Number),
   stepSeconds: numberFlag('step-seconds', 5, 2),

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
 import { ConfigError } from './util/options.js';
 import { missingRuntimeFlags } from './node-flags.js';
+import { startHeapTrim } from './heap-trim.js';
 import { startSori } from './sori.js';
 
 const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
@@ -12,6 +13,15 @@ try {
   const sori = await startSori(config);
   const missing = missingRuntimeFlags();
   if (missing.length > 0) sori.log.warn(`started without ${missing.join(' ')}: expect longer GC pauses under load (see src/node-flags.ts; \`npm start\` passes them)`);
+  const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+  const heapTrim = startHeapTrim({
+    quietSeconds: config.server.heapTrimQuietSeconds,
+    onTrim: (trim) => {
+      const line = `quiet: young generation ${mib(trim.beforeBytes)} → ${mib(trim.afterBytes)} MiB resident, event loop held ${trim.pauseMs.toFixed(1)} ms`;
+      if (trim.afterBytes < trim.beforeBytes / 2) sori.log.info(line);
+      else sori.log.debug(line);
+    },
+  });
   let signalledAt = 0;
   const shutdown = (signal: string): void => {
     // Under `npm start` the same Ctrl+C arrives twice (directly and relayed by npm, or by tsx when run through its CLI):
@@ -22,6 +32,7 @@ try {
     }
     signalledAt = Date.now();
     sori.log.info(`${signal}: closing sessions and stopping`);
+    heapTrim.stop();
     sori.stop().then(
       () => process.exit(0),
       (e: unknown) => {
