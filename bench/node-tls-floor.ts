@@ -15,12 +15,15 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { parseArgs } from 'node:util';
+import { startHeapTrim } from '../src/heap-trim.js';
 import { makeRunDirectory, pinned, readRssBytes, sleep, waitForPort, writeSelfSignedCertificate } from './servers/common.js';
 
 const { values: flags } = parseArgs({
   options: {
     sessions: { type: 'string', default: '10000' },
     direct: { type: 'boolean', default: false },
+    // Give the young generation back once quiet, as sori does (src/heap-trim.ts); pair it with --settle-seconds 20.
+    trim: { type: 'boolean', default: false },
     'settle-seconds': { type: 'string', default: '5' },
     'server-cpus': { type: 'string', default: '0' },
     serve: { type: 'string' }, // internal: run as the server, with this certificate directory
@@ -54,6 +57,7 @@ function serve(directory: string): void {
         });
       });
   server.listen(PORT, HOST);
+  if (flags.trim) startHeapTrim({ quietSeconds: 5 });
 }
 
 function openOne(): Promise<tls.TLSSocket> {
@@ -93,7 +97,7 @@ async function measure(): Promise<void> {
   const settleMs = Number(flags['settle-seconds']) * 1000;
   const directory = makeRunDirectory('node-tls-floor');
   writeSelfSignedCertificate(directory, 'localhost');
-  const [command, ...args] = pinned(flags['server-cpus']!, [process.execPath, ...process.execArgv, process.argv[1]!, '--serve', directory, ...(flags.direct ? ['--direct'] : [])]);
+  const [command, ...args] = pinned(flags['server-cpus']!, [process.execPath, ...process.execArgv, process.argv[1]!, '--serve', directory, ...(flags.direct ? ['--direct'] : []), ...(flags.trim ? ['--trim'] : [])]);
   const server = spawn(command!, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   try {
     await waitForPort(PORT, HOST, 10_000);
@@ -110,7 +114,7 @@ async function measure(): Promise<void> {
     const after = readRssBytes(pid);
     const kib = (bytes: number, count: number): string => (bytes / count / 1024).toFixed(1);
     console.log(
-      `bare Node ${process.version} ${flags.direct ? 'direct TLS' : 'STARTTLS'}: ${held.length} sessions held, RSS ${(before / 2 ** 20).toFixed(1)} → ${(atHalf / 2 ** 20).toFixed(1)} → ${(after / 2 ** 20).toFixed(1)} MiB; ` +
+      `bare Node ${process.version} ${flags.direct ? 'direct TLS' : 'STARTTLS'}${flags.trim ? ', young generation trimmed' : ''}: ${held.length} sessions held, RSS ${(before / 2 ** 20).toFixed(1)} → ${(atHalf / 2 ** 20).toFixed(1)} → ${(after / 2 ** 20).toFixed(1)} MiB; ` +
         `${kib(after - before, sessions)} KiB/session, ${kib(after - atHalf, sessions - half)} KiB/session in the second half`,
     );
     for (const socket of held) socket.destroy();

@@ -113,6 +113,10 @@ function isXmlChar(cp: number): boolean {
   return cp === 9 || cp === 10 || cp === 13 || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
 }
 
+const STREAM_HEADER_NAME = 'stream:stream';
+/** Shared and frozen: a tag's own attributes object is made when its name ends. */
+const NO_ATTRIBUTES: Attrs = Object.freeze({});
+
 export class XmppParser {
   private state = S.Text;
   /** Partial token carried over from previous chunks. */
@@ -373,12 +377,17 @@ export class XmppParser {
     this.state = S.Text;
     const name = this.tagName;
     const attrs = this.attrs;
+    // Dropped here so that an idle session does not keep its last tag (and the chunk it was sliced from) alive.
+    this.tagName = '';
+    this.attrs = NO_ATTRIBUTES;
     if (!this.framed && !this.streamOpen) {
       if (this.stack.length !== 0) throw new ParseError('not-well-formed', 'unexpected element');
       this.streamOpen = true;
-      this.streamNs = attrs.xmlns;
-      // Marker so that text at depth 1 is treated as inter-stanza whitespace.
-      this.stack.push(new XmlElement(name, attrs));
+      // The literal rather than the attribute, which is sliced from the header's chunk and would keep all of it.
+      this.streamNs = attrs.xmlns === 'jabber:client' ? 'jabber:client' : attrs.xmlns === 'jabber:server' ? 'jabber:server' : attrs.xmlns;
+      // Marker so that text at depth 1 is treated as inter-stanza whitespace. It lives as long as the stream, so it
+      // keeps neither the header's attributes nor a name sliced from the header's chunk.
+      this.stack.push(new XmlElement(name === STREAM_HEADER_NAME ? STREAM_HEADER_NAME : name, NO_ATTRIBUTES));
       this.events.streamStart(name, attrs);
       if (selfClosing) throw new ParseError('not-well-formed', 'self-closing stream header');
       return;
@@ -403,6 +412,7 @@ export class XmppParser {
 
   private closeTag(name: string): void {
     this.state = S.Text;
+    this.tagName = '';
     const top = this.stack.pop();
     if (top === undefined || top.name !== name) throw new ParseError('not-well-formed', `mismatched end tag </${name}>`);
     if (!this.framed && this.stack.length === 0) {

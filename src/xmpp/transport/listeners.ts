@@ -28,9 +28,13 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
 
   // Server.close() waits for open connections; on shutdown they are ended here.
   const sockets = new Set<Socket>();
+  // One handler for every socket ('close' comes once): a closure per connection would stay with each idle session.
+  const untrack = function (this: Socket): void {
+    sockets.delete(this);
+  };
   const track = (socket: Socket): void => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', untrack);
   };
   closers.push(async () => {
     for (const s of sockets) s.destroy();
