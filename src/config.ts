@@ -18,7 +18,7 @@ export const SECTIONS = {
     nodeId: { type: 'optional-string', doc: 'This node\'s id in a cluster (default: hostname-pid).' },
     admins: { type: 'string[]', default: [], doc: 'Bare JIDs allowed to use XEP-0133 service administration.' },
     logLevel: { type: 'string', default: 'info', enum: ['debug', 'info', 'warn', 'error'], doc: 'Log verbosity.' },
-    heapTrimQuietSeconds: { type: 'number', default: 5, integer: true, min: 0, doc: 'After this many seconds of a nearly idle event loop, ask V8 for one young-generation collection so that it can give back the memory a burst grew it to (~100 MiB with the 64 MiB semi-spaces `npm start` sets). 0 turns it off.' },
+    heapTrimQuietSeconds: { type: 'number', default: 5, integer: true, min: 0, doc: 'After this many seconds of a nearly idle event loop (under 5 % busy), ask V8 for young-generation collections, every as many seconds again and four times at most, until it gives back the memory a burst grew the young generation to (~100 MiB with the 64 MiB semi-spaces `npm start` sets). V8 itself declines while the allocation rate is not low. 0 turns it off.' },
   },
   c2s: {
     port: { type: 'number', default: 5222, integer: true, min: 0, max: 65535, doc: 'Client port with STARTTLS (0 disables).' },
