@@ -11,10 +11,13 @@ import vm from 'node:vm';
  * finds the allocation rate low, and a server that goes quiet allocates so
  * little that no collection runs for minutes: the memory stays, ~10 KiB per
  * session at 10,000 idle sessions (docs/performance.md). So once the event
- * loop has been nearly idle for a few seconds in a row, this asks V8 for one
- * young-generation collection and lets V8 decide, by its own allocation-rate
- * rule, whether to shrink. A busy server is never interrupted: any busy
- * second restarts the count.
+ * loop has been nearly idle for a few seconds in a row, this asks V8 for
+ * young-generation collections (a few tries, as many seconds apart) and
+ * lets V8 decide, by its own allocation-rate rule, whether to shrink. Only
+ * young collections: a full one would also free the old generation's share
+ * of the burst, but it holds the event loop for a time that grows with the
+ * heap (~100 ms at 10,000 sessions). A busy server is never interrupted:
+ * any busy second restarts the count.
  */
 
 export interface HeapTrimOptions {
