@@ -98,7 +98,9 @@ function privateGc(): GcFunction {
   if (existing !== undefined) return existing;
   v8.setFlagsFromString('--expose-gc');
   try {
-    return vm.runInNewContext('gc') as GcFunction;
+    const gc: unknown = vm.runInNewContext('typeof gc === "function" ? gc : undefined');
+    if (typeof gc !== 'function') throw new Error('V8 did not give a new context gc()');
+    return gc as GcFunction;
   } finally {
     v8.setFlagsFromString('--no-expose-gc');
   }
@@ -126,10 +128,21 @@ function nodeRuntime(): HeapTrimRuntime {
   };
 }
 
-/** Starts trimming this process's heap; the timer does not keep the process alive. */
-export function startHeapTrim(options: HeapTrimOptions, runtime: HeapTrimRuntime = nodeRuntime()): { stop(): void } {
+/**
+ * Starts trimming this process's heap; the timer does not keep the process alive. `unavailable` says why it did not
+ * start when this Node would not hand out gc(): the server then runs as before, holding what a burst grew.
+ */
+export function startHeapTrim(options: HeapTrimOptions, runtime?: HeapTrimRuntime): { stop(): void; unavailable?: string } {
   if (options.quietSeconds <= 0) return { stop() {} };
-  const trimmer = new HeapTrimmer(options, runtime);
+  let chosen = runtime;
+  if (chosen === undefined) {
+    try {
+      chosen = nodeRuntime();
+    } catch (e) {
+      return { stop() {}, unavailable: (e as Error).message };
+    }
+  }
+  const trimmer = new HeapTrimmer(options, chosen);
   const timer = setInterval(() => trimmer.tick(), 1000);
   timer.unref();
   return { stop: () => clearInterval(timer) };

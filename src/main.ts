@@ -22,6 +22,7 @@ try {
       else sori.log.debug(line);
     },
   });
+  if (heapTrim.unavailable !== undefined) sori.log.warn(`memory a burst grows is not given back when quiet: ${heapTrim.unavailable}`);
   let signalledAt = 0;
   const shutdown = (signal: string): void => {
     // Under `npm start` the same Ctrl+C arrives twice (directly and relayed by npm, or by tsx when run through its CLI):
