@@ -2,7 +2,7 @@
  * What every server launcher shares: the contract the runner sees, a
  * self-signed certificate, waiting for a port, reading a process's RSS.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -175,33 +175,41 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 }
 
 /**
- * A server that is one child process of the runner (sori, Prosody): spawns it
- * with `launch` (which settles once it listens), and stops or restarts it.
+ * A server of one process that the runner can stop and start again on the same
+ * data (sori, Prosody, ejabberd): `launch` settles with the pid once the server
+ * listens, `stop` settles once that process is gone.
  */
-export async function childProcessServer(
-  launch: () => Promise<ChildProcess>,
+export async function restartableServer(
+  launch: () => Promise<number>,
+  stop: (pid: number) => Promise<void>,
   options: LaunchOptions,
   described: Omit<RunningServer, 'pid' | 'stop' | 'restart'>,
 ): Promise<RunningServer> {
-  let child = await launch();
   const running: RunningServer = {
     ...described,
-    pid: child.pid!,
-    stop: () => stopChild(child),
+    pid: await launch(),
+    stop: () => stop(running.pid),
     async restart() {
-      await stopChild(child);
+      await stop(running.pid);
       await waitForPortFree(options.c2sPort, options.host, 10_000);
-      child = await launch();
-      running.pid = child.pid!;
+      running.pid = await launch();
     },
   };
   return running;
 }
 
-/** SIGTERM, then SIGKILL if the process is still there after 10 s; settles once it is gone. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  const pid = child.pid!;
-  if (processAlive(pid)) child.kill('SIGTERM');
-  if (!(await waitForExit(pid, 10_000))) child.kill('SIGKILL');
+/** Asks a process to stop (`ask`; SIGTERM by default), SIGKILLs it if it is still there after `graceMs`; settles once it is gone. */
+export async function stopProcess(pid: number, graceMs = 10_000, ask: () => void = () => signal(pid, 'SIGTERM')): Promise<void> {
+  if (processAlive(pid)) ask();
+  if (!(await waitForExit(pid, graceMs))) signal(pid, 'SIGKILL');
   await waitForExit(pid, 5_000);
+}
+
+/** process.kill that tolerates a process which has just exited. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone already
+  }
 }

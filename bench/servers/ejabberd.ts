@@ -16,7 +16,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  makeRunDirectory, pinned, processAlive, sleep, waitForExit, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  makeRunDirectory, pinned, restartableServer, sleep, stopProcess, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 
@@ -128,28 +128,17 @@ export const ejabberdLauncher: ServerLauncher = {
       await waitForPort(options.c2sPort, options.host, 30_000);
       return readPidFile(pidFile);
     };
-    const stop = async (pid: number): Promise<void> => {
-      ejabberdctl(directory, '', ['stop']);
-      if (!(await waitForExit(pid, 20_000)) && processAlive(pid)) process.kill(pid, 'SIGKILL');
-      await waitForExit(pid, 5_000);
-    };
-    const running: RunningServer = {
+    // ejabberdctl stops the node cleanly; it has 20 s before SIGKILL.
+    const stop = (pid: number): Promise<void> => stopProcess(pid, 20_000, () => void ejabberdctl(directory, '', ['stop']));
+    return restartableServer(launch, stop, options, {
       name: 'ejabberd',
-      pid: await launch(),
       domain: options.domain,
       host: options.host,
       c2sPort: options.c2sPort,
       webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
       provisioning: 'in-band',
       version: installedVersion(),
-      stop: () => stop(running.pid),
-      async restart() {
-        await stop(running.pid);
-        await waitForPortFree(options.c2sPort, options.host, 10_000);
-        running.pid = await launch();
-      },
-    };
-    return running;
+    });
   },
 };
 

@@ -6,11 +6,11 @@
  * deliberate deviation from defaults: archive_cleanup_date_cache_size (see
  * the generated config).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
-  makeRunDirectory, pinned, childProcessServer, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  makeRunDirectory, pinned, restartableServer, stopProcess, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 
@@ -69,12 +69,12 @@ export const prosodyLauncher: ServerLauncher = {
     const configFile = path.join(directory, 'prosody.cfg.lua');
     writeFileSync(configFile, prosodyConfig(directory, options, tls));
     const [command, ...args] = pinned(options.cpus, ['prosody', '--config', configFile]);
-    const launch = async (): Promise<ChildProcess> => {
+    const launch = async (): Promise<number> => {
       const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'inherit'], detached: false });
       await waitForPort(options.c2sPort, options.host, 20_000);
-      return child;
+      return child.pid!;
     };
-    return childProcessServer(launch, options, {
+    return restartableServer(launch, (pid) => stopProcess(pid), options, {
       name: 'prosody',
       domain: options.domain,
       host: options.host,

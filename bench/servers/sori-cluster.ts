@@ -19,7 +19,7 @@ import { dynamoLocalService } from '../../src/testing/services/dynamodb-local.js
 import { redisService } from '../../src/testing/services/redis.js';
 import { stopAllServices, trackedPids } from '../../src/testing/services/child-process.js';
 import {
-  makeRunDirectory, processAlive, waitForExit, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  makeRunDirectory, stopProcess, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 import { repositoryRoot, soriCommand, soriConfig } from './sori.js';
@@ -63,8 +63,7 @@ export const soriClusterLauncher: ServerLauncher = {
     const children: ChildProcess[] = [];
     const nodes: { host: string; port: number }[] = [];
     const stop = async (): Promise<void> => {
-      for (const child of children) if (child.pid !== undefined && processAlive(child.pid)) child.kill('SIGTERM');
-      for (const child of children) if (child.pid !== undefined && !(await waitForExit(child.pid, 10_000))) child.kill('SIGKILL');
+      await Promise.all(children.flatMap((child) => (child.pid === undefined ? [] : [stopProcess(child.pid)])));
       await stopAllServices();
     };
     try {

@@ -9,12 +9,12 @@
  * SORI_REGISTRATION_MODULE to null falls back to `src/ctl.ts adduser` before
  * start, one process per account (~1.5 s each: 300 accounts took 7.5 min).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  makeRunDirectory, pinned, childProcessServer, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  makeRunDirectory, pinned, restartableServer, stopProcess, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 import { nodeRuntimeFlags } from '../../src/node-flags.js';
@@ -74,12 +74,12 @@ export const soriLauncher: ServerLauncher = {
       createAccountsOffline(configFile, options.accounts.usernames, options.domain, options.accounts.password);
     }
     const [command, ...args] = soriCommand(options.cpus, configFile);
-    const launch = async (): Promise<ChildProcess> => {
+    const launch = async (): Promise<number> => {
       const child = spawn(command!, args, { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'] });
       await waitForPort(options.c2sPort, options.host, 30_000);
-      return child;
+      return child.pid!;
     };
-    return childProcessServer(launch, options, {
+    return restartableServer(launch, (pid) => stopProcess(pid), options, {
       name: 'sori',
       domain: options.domain,
       host: options.host,

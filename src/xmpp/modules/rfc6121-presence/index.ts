@@ -253,15 +253,16 @@ export default defineModule({
     // entries back before this one did sent its own broadcast to JIDs it could not route yet.
     // Whichever node comes back last thus tells both sides.
     ctx.hook('cluster/reconnected', async () => {
-      const probed = new Set<string>();
+      // One roster read and one round of probes per account, however many of its resources are here.
+      const rosters = new Map<string, readonly RosterItem[]>();
       for (const s of [...ctx.server.allSessions()]) {
         if (s.presence === null) continue;
         const owner = s.jid.bare;
-        const items = await store.all(owner);
+        const known = rosters.get(owner);
+        const items = known ?? (await store.all(owner));
+        rosters.set(owner, items);
         await broadcast(s.jid, s.presence, items);
-        if (probed.has(owner)) continue;
-        probed.add(owner);
-        for (const item of items) if (subscribedTo(item)) await route(x('presence', { type: 'probe', from: owner, to: item.jid }));
+        if (known === undefined) for (const item of items) if (subscribedTo(item)) await route(x('presence', { type: 'probe', from: owner, to: item.jid }));
       }
     });
   },
