@@ -5,7 +5,8 @@ import { ArchiveStore } from '../xep-0313-mam/archive.js';
 import { MucService } from './service.js';
 import { AFFILIATIONS_TABLE, MUC_TABLES, ROOM_LIST, ROOMS, RoomStore } from './store.js';
 
-export { MucService, NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER } from './service.js';
+export { MucService } from './service.js';
+export { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER } from './ns.js';
 
 /** What the muc module offers other modules and tests. */
 export interface MucApi {

@@ -1,31 +1,24 @@
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import type { Logger } from '../../../util/log.js';
 import { DataFormError, NS_DATA, parseForm } from '../../../util/data-form.js';
+import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import type { ServerApi } from '../../module.js';
-import { parseXml } from '../../stream/parse-xml.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/api.js';
-import type { ArchiveStore, ArchivedMessage } from '../xep-0313-mam/archive.js';
-import { formatDateTime, parseDateTimeUs } from '../xep-0313-mam/datetime.js';
-import { NS_MAM, NS_RSM, parseQuery } from '../xep-0313-mam/query.js';
+import type { ArchiveStore } from '../xep-0313-mam/archive.js';
+import { NS_MAM } from '../xep-0313-mam/query.js';
+import { adminList, planAdminChanges } from './admin.js';
 import { applyConfigForm, configForm, defaultConfig, roomFeatures, roomInfoForm, type ConfigDefaults, type RoomConfig } from './config.js';
-import { AFFILIATIONS, affRank, Room, ROLES, type Affiliation, type Occupant, type Role } from './room.js';
+import { historyMessages } from './history.js';
+import { mediatedInvitations } from './invitations.js';
+import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID, NS_VCARD } from './ns.js';
+import { occupantJid, occupantPresence, relayedChildren, type PresenceExtra } from './occupant-presence.js';
+import { queryRoomArchive } from './room-archive.js';
+import { serviceDomainAnswer, type PublicRoom } from './service-domain.js';
+import { affRank, Room, type Affiliation, type Occupant } from './room.js';
 import type { RoomStore } from './store.js';
-import { randomHex } from '../../../util/random-token.js';
-
-export const NS_MUC = 'http://jabber.org/protocol/muc';
-export const NS_MUC_USER = `${NS_MUC}#user`;
-export const NS_MUC_ADMIN = `${NS_MUC}#admin`;
-export const NS_MUC_OWNER = `${NS_MUC}#owner`;
-export const NS_MUC_UNIQUE = `${NS_MUC}#unique`;
-const NS_STABLE_ID = `${NS_MUC}#stable_id`;
-const NS_DELAY = 'urn:xmpp:delay';
-const NS_PING = 'urn:xmpp:ping';
-const NS_SID = 'urn:xmpp:sid:0';
-const NS_FORWARD = 'urn:xmpp:forward:0';
-const NS_VCARD = 'vcard-temp';
 
 export interface MucOptions extends ConfigDefaults {
   name: string;
@@ -34,37 +27,22 @@ export interface MucOptions extends ConfigDefaults {
   maxPageSize: number;
 }
 
-/** Who an occupant's presence goes to, with what. */
-interface PresenceExtra {
-  type?: 'unavailable';
-  /** Status codes for every recipient. */
-  codes?: number[];
-  /** Status codes for the occupant's own sessions only (110 is added for them anyway). */
-  selfCodes?: number[];
-  /** New nick (303). */
-  nick?: string;
-  actor?: string;
-  reason?: string;
-  destroy?: XmlElement;
-  /** Presence to use instead of the occupant's own (unavailable with status text). */
-  base?: XmlElement;
-  /** The session whose presence caused this one gets it back with its stanza id (clients match their join/leave by it). */
-  reflect?: { full: string; id: string | undefined };
-}
-
 function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?: string): StanzaError {
   return new StanzaError(condition, text);
-}
-
-/** The children of a presence a room relays: everything but MUC payloads the client addressed to the room. */
-function relayedChildren(p: XmlElement): XmlElement[] {
-  return p.elements().filter((c) => c.attrs.xmlns !== NS_MUC && c.attrs.xmlns !== NS_MUC_USER).map((c) => c.clone());
 }
 
 /**
  * XEP-0045 Multi-User Chat: every room of the service domains on this node.
  * Stanzas for a room are handled one at a time (`Room.queue`), so that what
  * the occupants see happens in one order.
+ *
+ * This class holds what changes a room and tells its occupants: joins,
+ * leaves, messages, configuration, roles. What only reads a room and builds
+ * the stanzas is beside it, one file per part of the XEP: the presence an
+ * occupant is shown with (occupant-presence.ts), history (history.ts),
+ * muc#admin lists and checks (admin.ts), invitations (invitations.ts), the
+ * room archive (room-archive.ts) and the service domain's own answers
+ * (service-domain.ts).
  */
 export class MucService {
   private readonly rooms = new Map<string, Room>();
@@ -162,39 +140,12 @@ export class MucService {
     await this.send(x('iq', { type: 'result', id: ev.stanza.attrs.id, from: ev.to.full, to: ev.from.full }, payload));
   }
 
-  private occupantJid(room: Room, nick: string): string {
-    return `${room.jid}/${nick}`;
-  }
-
-  /** The presence of `o` as `recipient` sees it. */
-  private presenceFor(room: Room, o: Occupant, recipient: Occupant | null, toFull: string, extra: PresenceExtra): XmlElement {
-    const self = recipient === o;
-    const base = extra.base ?? o.presence;
-    const id = extra.reflect !== undefined && extra.reflect.full === toFull ? extra.reflect.id : undefined;
-    const p = x('presence', { from: this.occupantJid(room, o.nick), to: toFull, type: extra.type, id }, ...(extra.type === 'unavailable' && extra.base === undefined ? [] : relayedChildren(base)));
-    const showJid = self || room.config.whois === 'anyone' || (recipient !== null && recipient.role === 'moderator');
-    const realJid = self ? toFull : [...o.sessions.keys()][0];
-    const item = x('item', { affiliation: room.affiliation(o.bare), role: extra.type === 'unavailable' && extra.nick === undefined ? 'none' : o.role, jid: showJid ? realJid : undefined, nick: extra.nick });
-    if (extra.actor !== undefined) item.append(x('actor', { nick: extra.actor }));
-    if (extra.reason !== undefined) item.append(x('reason', null, extra.reason));
-    const ux = x('x', { xmlns: NS_MUC_USER }, item);
-    if (extra.destroy !== undefined) ux.append(extra.destroy.clone());
-    const codes = new Set(extra.codes ?? []);
-    if (self) {
-      codes.add(110);
-      for (const c of extra.selfCodes ?? []) codes.add(c);
-    }
-    for (const c of [...codes].sort((a, b) => a - b)) ux.append(x('status', { code: String(c) }));
-    p.append(ux);
-    return p;
-  }
-
   /** Sends `o`'s presence to every occupant (and to `o`'s own sessions, also when `o` has just left). */
   private async broadcastPresence(room: Room, o: Occupant, extra: PresenceExtra = {}): Promise<void> {
     const recipients = [...room.occupants.values()];
     if (!room.occupants.has(o.nick) || room.occupants.get(o.nick) !== o) recipients.push(o);
     for (const r of recipients) {
-      for (const full of r.sessions.keys()) await this.send(this.presenceFor(room, o, r, full, extra));
+      for (const full of r.sessions.keys()) await this.send(occupantPresence(room, o, r, full, extra));
     }
   }
 
@@ -255,39 +206,24 @@ export class MucService {
       if (stanza.name === 'message' && stanza.attrs.type !== 'error' && stanza.attrs.type !== 'groupchat' && stanza.attrs.type !== 'headline') throw mucError('service-unavailable');
       return;
     }
-    const type = stanza.attrs.type;
-    if (type !== 'get' && type !== 'set') return;
-    const payload = stanza.elements()[0];
-    if (payload === undefined || ev.to.resource !== '') throw mucError('service-unavailable');
-    const ns = payload.attrs.xmlns;
-    if (type === 'get' && ns === NS_DISCO_INFO && payload.name === 'query') {
-      if (payload.attrs.node !== undefined) throw mucError('item-not-found');
-      return this.iqResult(
-        ev,
-        x(
-          'query',
-          { xmlns: NS_DISCO_INFO },
-          x('identity', { category: 'conference', type: 'text', name: this.opts.name }),
-          ...[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_MUC_UNIQUE, NS_STABLE_ID].map((f) => x('feature', { var: f })),
-        ),
-      );
-    }
-    if (type === 'get' && ns === NS_DISCO_ITEMS && payload.name === 'query') {
-      if (payload.attrs.node !== undefined) throw mucError('item-not-found');
-      const items = new Map<string, string>();
-      for (const r of await this.store.listed(ev.to.domain)) if (r.public) items.set(r.jid, r.name);
-      for (const r of this.rooms.values()) {
-        if (this.serviceOf(r) !== ev.to.domain) continue;
-        if (r.config.public && !r.locked) items.set(r.jid, r.config.name);
-        else items.delete(r.jid);
-      }
-      return this.iqResult(ev, x('query', { xmlns: NS_DISCO_ITEMS }, ...[...items].map(([jid, name]) => x('item', { jid, name: name || undefined }))));
-    }
-    if (type === 'get' && ns === NS_MUC_UNIQUE && payload.name === 'unique') {
-      return this.iqResult(ev, x('unique', { xmlns: NS_MUC_UNIQUE }, randomHex(12)));
-    }
-    throw mucError('service-unavailable');
+    if (stanza.attrs.type === 'set') throw mucError('service-unavailable');
+    if (stanza.attrs.type !== 'get') return;
+    const payload = ev.to.resource === '' ? stanza.elements()[0] : undefined;
+    await this.iqResult(ev, await serviceDomainAnswer(payload, this.opts.name, () => this.publicRooms(ev.to.domain)));
   }
+
+  /** The rooms of a service domain its disco#items lists: stored public ones, as the rooms in memory now are. */
+  private async publicRooms(domain: string): Promise<PublicRoom[]> {
+    const items = new Map<string, string>();
+    for (const r of await this.store.listed(domain)) if (r.public) items.set(r.jid, r.name);
+    for (const r of this.rooms.values()) {
+      if (this.serviceOf(r) !== domain) continue;
+      if (r.config.public && !r.locked) items.set(r.jid, r.config.name);
+      else items.delete(r.jid);
+    }
+    return [...items].map(([jid, name]) => ({ jid, name }));
+  }
+
 
   // ---- presence: join, update, nick change, leave ---------------------------
 
@@ -353,7 +289,7 @@ export class MucService {
     const newcomer = same === undefined;
     for (const other of room.occupants.values()) {
       if (other === o) continue;
-      await this.send(this.presenceFor(room, other, o, from.full, {}));
+      await this.send(occupantPresence(room, other, o, from.full, {}));
     }
     const selfCodes: number[] = [];
     const reflect = { full: from.full, id: stanza.attrs.id };
@@ -362,48 +298,14 @@ export class MucService {
     if (created) selfCodes.push(201);
     if (newcomer) {
       for (const r of room.occupants.values()) {
-        for (const full of r.sessions.keys()) await this.send(this.presenceFor(room, o, r, full, full === from.full ? { selfCodes, reflect } : {}));
+        for (const full of r.sessions.keys()) await this.send(occupantPresence(room, o, r, full, full === from.full ? { selfCodes, reflect } : {}));
       }
     } else {
-      await this.send(this.presenceFor(room, o, o, from.full, { selfCodes, reflect }));
+      await this.send(occupantPresence(room, o, o, from.full, { selfCodes, reflect }));
     }
-    await this.sendHistory(room, from.full, mucX?.getChild('history'));
-    const subjectFrom = room.subject.nick !== '' ? this.occupantJid(room, room.subject.nick) : room.jid;
+    for (const m of historyMessages(room.jid, room.history, from.full, mucX?.getChild('history'))) await this.send(m);
+    const subjectFrom = room.subject.nick !== '' ? occupantJid(room, room.subject.nick) : room.jid;
     await this.send(x('message', { type: 'groupchat', from: subjectFrom, to: from.full, id: randomHex(6) }, x('subject', null, room.subject.text)));
-  }
-
-  private async sendHistory(room: Room, to: string, req: XmlElement | undefined): Promise<void> {
-    let entries = room.history;
-    if (req !== undefined) {
-      const num = (name: string): number | undefined => {
-        const v = req.attrs[name];
-        return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-      };
-      const maxStanzas = num('maxstanzas');
-      const seconds = num('seconds');
-      const sinceUs = req.attrs.since !== undefined ? parseDateTimeUs(req.attrs.since) : null;
-      const now = Date.now();
-      if (seconds !== undefined) entries = entries.filter((e) => e.ms >= now - seconds * 1000);
-      if (sinceUs !== null) entries = entries.filter((e) => e.ms * 1000 > sinceUs);
-      if (maxStanzas !== undefined) entries = maxStanzas === 0 ? [] : entries.slice(-maxStanzas);
-      const maxChars = num('maxchars');
-      if (maxChars !== undefined) {
-        let total = 0;
-        const kept = [];
-        for (let i = entries.length - 1; i >= 0; i--) {
-          total += entries[i]!.stanza.toString().length;
-          if (total > maxChars) break;
-          kept.unshift(entries[i]!);
-        }
-        entries = kept;
-      }
-    }
-    for (const e of entries) {
-      const m = e.stanza.clone();
-      m.attrs.to = to;
-      m.append(x('delay', { xmlns: NS_DELAY, from: room.jid, stamp: formatDateTime(e.ms) }));
-      await this.send(m);
-    }
   }
 
   private async changeNick(ev: RouteEvent, room: Room, o: Occupant): Promise<void> {
@@ -426,11 +328,11 @@ export class MucService {
     const unavailable = x('presence', { type: 'unavailable' }, ...relayedChildren(stanza));
     if (!last) {
       // Only that client leaves: it hears its own unavailable.
-      await this.send(this.presenceFor(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
+      await this.send(occupantPresence(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
       return;
     }
     await this.broadcastPresence(room, o, { type: 'unavailable', base: unavailable, codes });
-    await this.send(this.presenceFor(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
+    await this.send(occupantPresence(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
     await this.maybeDrop(room);
   }
 
@@ -463,14 +365,14 @@ export class MucService {
       room.subject = { text: subject.getText(), nick: o.nick };
       await this.persist(room);
     }
-    const out = x('message', { ...stanza.attrs, from: this.occupantJid(room, o.nick), to: undefined, xmlns: undefined });
+    const out = x('message', { ...stanza.attrs, from: occupantJid(room, o.nick), to: undefined, xmlns: undefined });
     for (const c of stanza.children) {
       if (typeof c !== 'string' && c.name === 'stanza-id' && c.attrs.xmlns === NS_SID) continue; // only ours are trusted
       out.append(typeof c === 'string' ? c : c.clone());
     }
     const hasBody = stanza.getChild('body') !== undefined;
     if (hasBody && room.config.archiving && this.archive !== null) {
-      const id = await this.archive.append(room.jid, { with: o.bare, peer: this.occupantJid(room, o.nick), dir: 'in', xml: out.toString() });
+      const id = await this.archive.append(room.jid, { with: o.bare, peer: occupantJid(room, o.nick), dir: 'in', xml: out.toString() });
       out.append(x('stanza-id', { xmlns: NS_SID, by: room.jid, id }));
     }
     if (hasBody) room.addHistory(out, o.nick);
@@ -485,33 +387,14 @@ export class MucService {
 
   /** §7.8.2 mediated invitations and §7.8.3 declines. */
   private async invitations(room: Room, o: Occupant | undefined, from: Jid, ux: XmlElement): Promise<void> {
-    for (const decline of ux.getChildren('decline')) {
-      const to = tryParseJid(decline.attrs.to);
-      if (to === null) throw new StanzaError('jid-malformed', 'decline needs a to');
-      const reason = decline.getChildText('reason');
-      await this.send(x('message', { from: room.jid, to: to.full }, x('x', { xmlns: NS_MUC_USER }, x('decline', { from: from.bare }, reason !== undefined ? x('reason', null, reason) : undefined))));
+    const { messages, newMembers } = mediatedInvitations(room, o, from, ux);
+    for (const bare of newMembers) {
+      room.setAffiliation(bare, 'member');
+      if (room.config.persistent) await this.store.saveAffiliation(room, bare, 'member');
     }
-    const invites = ux.getChildren('invite');
-    if (invites.length === 0) return;
-    if (o === undefined) throw new StanzaError('not-acceptable', 'join the room before inviting');
-    const aff = room.affiliation(from.bare);
-    const privileged = affRank(aff) >= affRank('admin');
-    if (room.config.membersOnly && !privileged && !room.config.allowInvites) throw new StanzaError('forbidden', 'only admins may invite to this room');
-    for (const invite of invites) {
-      const to = tryParseJid(invite.attrs.to);
-      if (to === null) throw new StanzaError('jid-malformed', 'invite needs a to');
-      if (room.config.membersOnly && room.affiliation(to.bare) === 'none') {
-        room.setAffiliation(to.bare, 'member');
-        if (room.config.persistent) await this.store.saveAffiliation(room, to.bare, 'member');
-      }
-      const reason = invite.getChildText('reason');
-      const out = x('x', { xmlns: NS_MUC_USER }, x('invite', { from: from.full }, reason !== undefined ? x('reason', null, reason) : undefined));
-      if (room.config.password !== '') out.append(x('password', null, room.config.password));
-      await this.send(
-        x('message', { from: room.jid, to: to.full, id: randomHex(6) }, out, x('body', null, `${from.bare} invites you to the room ${room.jid}${reason ? `: ${reason}` : ''}`)),
-      );
-    }
+    for (const m of messages) await this.send(m);
   }
+
 
   private async privateMessage(ev: RouteEvent): Promise<void> {
     const { stanza, from, to } = ev;
@@ -526,7 +409,7 @@ export class MucService {
     const pm = room.config.allowPm;
     if (pm === 'none' || (pm === 'moderators' && o.role !== 'moderator') || (pm === 'participants' && o.role === 'visitor')) throw new StanzaError('forbidden', 'private messages are not allowed here');
     for (const full of target.sessions.keys()) {
-      const copy = x('message', { ...stanza.attrs, xmlns: undefined, from: this.occupantJid(room, o.nick), to: full }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone())));
+      const copy = x('message', { ...stanza.attrs, xmlns: undefined, from: occupantJid(room, o.nick), to: full }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone())));
       if (copy.getChild('x', NS_MUC_USER) === undefined) copy.append(x('x', { xmlns: NS_MUC_USER }));
       await this.send(copy);
     }
@@ -545,7 +428,7 @@ export class MucService {
       const sender = room.occupantOf(from.full) ?? room.occupantByBare(from.bare);
       if (sender === undefined) return;
       const full = [...target.sessions.keys()][0]!;
-      await this.send(x('iq', { ...stanza.attrs, xmlns: undefined, from: this.occupantJid(room, sender.nick), to: full }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone()))));
+      await this.send(x('iq', { ...stanza.attrs, xmlns: undefined, from: occupantJid(room, sender.nick), to: full }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone()))));
       return;
     }
     const payload = stanza.elements()[0];
@@ -561,7 +444,7 @@ export class MucService {
     // vCards are the account's (XEP-0153 avatars in rooms): asked of the bare JID.
     const isVcard = payload?.name === 'vCard' && payload.attrs.xmlns === NS_VCARD;
     const dest = isVcard ? target.bare : [...target.sessions.keys()][0]!;
-    await this.send(x('iq', { ...stanza.attrs, xmlns: undefined, from: this.occupantJid(room, sender.nick), to: dest }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone()))));
+    await this.send(x('iq', { ...stanza.attrs, xmlns: undefined, from: occupantJid(room, sender.nick), to: dest }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone()))));
   }
 
   // ---- iq to the room ------------------------------------------------------
@@ -586,7 +469,7 @@ export class MucService {
         if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
         // §6.5: occupants may be listed; not for hidden rooms to outsiders.
         const visible = o !== undefined || room.config.public;
-        const items = visible ? [...room.occupants.keys()].map((n) => x('item', { jid: this.occupantJid(room, n), name: n })) : [];
+        const items = visible ? [...room.occupants.keys()].map((n) => x('item', { jid: occupantJid(room, n), name: n })) : [];
         return this.iqResult(ev, x('query', { xmlns: NS_DISCO_ITEMS }, ...items));
       }
       case `get ${NS_PING} ping`:
@@ -598,9 +481,9 @@ export class MucService {
         if (aff !== 'owner') throw new StanzaError('forbidden', 'only owners may configure the room');
         return this.ownerSet(ev, room, payload);
       case `get ${NS_MUC_ADMIN} query`:
-        return this.iqResult(ev, this.adminGet(room, aff, o, payload));
+        return this.iqResult(ev, adminList(room, aff, o, payload));
       case `set ${NS_MUC_ADMIN} query`:
-        await this.adminSet(room, from, aff, o, payload);
+        await this.adminSet(room, aff, o, payload);
         return this.iqResult(ev);
       case `set ${NS_MAM} query`:
         return this.mamQuery(ev, room, aff, o, payload);
@@ -686,7 +569,7 @@ export class MucService {
       room.removeOccupant(o);
       for (const full of o.sessions.keys()) {
         await this.send(
-          x('presence', { type: 'unavailable', from: this.occupantJid(room, o.nick), to: full }, x('x', { xmlns: NS_MUC_USER }, x('item', { affiliation: 'none', role: 'none' }), d.clone(), x('status', { code: '110' }))),
+          x('presence', { type: 'unavailable', from: occupantJid(room, o.nick), to: full }, x('x', { xmlns: NS_MUC_USER }, x('item', { affiliation: 'none', role: 'none' }), d.clone(), x('status', { code: '110' }))),
         );
       }
     }
@@ -697,74 +580,9 @@ export class MucService {
 
   // ---- admin: roles and affiliations ----------------------------------------
 
-  private adminGet(room: Room, aff: Affiliation, o: Occupant | undefined, payload: XmlElement): XmlElement {
-    const item = payload.getChild('item');
-    if (item === undefined) throw new StanzaError('bad-request', 'which list?');
-    const wantAff = item.attrs.affiliation;
-    const wantRole = item.attrs.role;
-    const out = x('query', { xmlns: NS_MUC_ADMIN });
-    if (wantAff !== undefined) {
-      if (!AFFILIATIONS.has(wantAff) || wantAff === 'none') throw new StanzaError('bad-request', 'unknown affiliation');
-      if (affRank(aff) < affRank('admin') && !(wantAff === 'member' && room.config.membersOnly && aff === 'member')) throw new StanzaError('forbidden', 'only admins may see affiliation lists');
-      for (const [jid, a] of room.affiliations) {
-        if (a !== wantAff) continue;
-        const present = room.occupantByBare(jid);
-        out.append(x('item', { affiliation: a, jid, nick: present?.nick, role: present?.role }));
-      }
-      return out;
-    }
-    if (wantRole !== undefined) {
-      if (!ROLES.has(wantRole) || wantRole === 'none') throw new StanzaError('bad-request', 'unknown role');
-      if (o === undefined || o.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators may see role lists');
-      for (const occ of room.occupants.values()) {
-        if (occ.role === wantRole) out.append(x('item', { role: occ.role, nick: occ.nick, affiliation: room.affiliation(occ.bare), jid: [...occ.sessions.keys()][0] }));
-      }
-      return out;
-    }
-    throw new StanzaError('bad-request', 'give an affiliation or a role');
-  }
-
-  private async adminSet(room: Room, from: Jid, aff: Affiliation, actor: Occupant | undefined, payload: XmlElement): Promise<void> {
-    const items = payload.getChildren('item');
-    if (items.length === 0) throw new StanzaError('bad-request', 'no item');
-    // Checked as a whole first (§9: a batch is applied entirely or not at all).
-    type Change = { kind: 'role'; target: Occupant; role: Role; reason?: string } | { kind: 'aff'; jid: string; aff: Affiliation; reason?: string };
-    const changes: Change[] = [];
-    const affs = new Map(room.affiliations);
-    for (const item of items) {
-      const reason = item.getChildText('reason');
-      if (item.attrs.role !== undefined && item.attrs.affiliation === undefined) {
-        const role = item.attrs.role;
-        if (!ROLES.has(role)) throw new StanzaError('bad-request', 'unknown role');
-        const target = item.attrs.nick !== undefined ? room.occupants.get(item.attrs.nick) : undefined;
-        if (target === undefined) throw new StanzaError('item-not-found', 'no occupant with that nickname');
-        if (actor === undefined || actor.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators may change roles');
-        const targetAff = room.affiliation(target.bare);
-        if (role === 'moderator' || target.role === 'moderator') {
-          if (affRank(aff) < affRank('admin')) throw new StanzaError('not-allowed', 'only admins may grant or revoke moderation');
-        }
-        if (role !== 'moderator' && affRank(targetAff) >= affRank('admin')) throw new StanzaError('not-allowed', 'admins and owners keep their role');
-        if (affRank(targetAff) > affRank(aff)) throw new StanzaError('not-allowed', 'that occupant outranks you');
-        changes.push({ kind: 'role', target, role: role as Role, reason });
-        continue;
-      }
-      const a = item.attrs.affiliation;
-      if (a === undefined || !AFFILIATIONS.has(a)) throw new StanzaError('bad-request', 'give a role or an affiliation');
-      let jid: string | undefined;
-      if (item.attrs.jid !== undefined) {
-        const j = tryParseJid(item.attrs.jid);
-        if (j === null) throw new StanzaError('jid-malformed');
-        jid = j.bare;
-      } else if (item.attrs.nick !== undefined) jid = room.occupants.get(item.attrs.nick)?.bare;
-      if (jid === undefined) throw new StanzaError('item-not-found', 'no such user');
-      const current = affs.get(jid) ?? 'none';
-      if (affRank(aff) < affRank('admin')) throw new StanzaError('forbidden', 'only admins may change affiliations');
-      if (aff !== 'owner' && (a === 'owner' || a === 'admin' || current === 'owner' || current === 'admin')) throw new StanzaError('not-allowed', 'only owners may change admins and owners');
-      if (a === 'none') affs.delete(jid);
-      else affs.set(jid, a as Affiliation);
-      changes.push({ kind: 'aff', jid, aff: a as Affiliation, reason });
-    }
-    if (![...affs.values()].includes('owner')) throw new StanzaError('conflict', 'a room keeps at least one owner');
+  /** Applies a `muc#admin` set (§8, §9) once every item of it has been checked. */
+  private async adminSet(room: Room, aff: Affiliation, actor: Occupant | undefined, payload: XmlElement): Promise<void> {
+    const changes = planAdminChanges(room, aff, actor, payload);
     const actorNick = actor?.nick;
     for (const c of changes) {
       if (c.kind === 'role') {
@@ -787,34 +605,14 @@ export class MucService {
         await this.broadcastPresence(room, present, { actor: actorNick, reason: c.reason });
       }
     }
-    void from;
   }
 
   // ---- XEP-0313 on the room -------------------------------------------------
 
   private async mamQuery(ev: RouteEvent, room: Room, aff: Affiliation, o: Occupant | undefined, payload: XmlElement): Promise<void> {
-    const archive = this.archive;
-    if (archive === null || !room.config.archiving) throw new StanzaError('service-unavailable', 'this room is not archived');
-    const open = room.config.public && !room.config.membersOnly && room.config.password === '';
-    if (aff === 'outcast' || (o === undefined && !open && affRank(aff) < affRank('member'))) throw new StanzaError('forbidden', 'only occupants and members may read this archive');
-    const q = parseQuery(payload, { defaultPageSize: this.opts.defaultPageSize, maxPageSize: this.opts.maxPageSize });
-    if (q.with !== undefined || q.ids !== undefined) throw new StanzaError('feature-not-implemented', 'room archives are not filtered by with or ids');
-    for (const id of q.referencedIds) if ((await archive.get(room.jid, id)) === undefined) throw new StanzaError('item-not-found', `no message '${id}' in this archive`);
-    const page = await archive.page(room.jid, { with: undefined, peer: undefined, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward });
-    const items: ArchivedMessage[] = q.backward ? page.items.reverse() : page.items;
-    for (const m of q.flip ? [...items].reverse() : items) {
-      const original = parseXml(m.xml);
-      original.attrs.xmlns = 'jabber:client';
-      await this.send(
-        x(
-          'message',
-          { id: randomHex(6), from: room.jid, to: ev.from.full },
-          x('result', { xmlns: NS_MAM, queryid: q.queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, x('delay', { xmlns: NS_DELAY, stamp: formatDateTime(m.ts) }), original)),
-        ),
-      );
-    }
-    const set = x('set', { xmlns: NS_RSM });
-    if (items.length > 0) set.append(x('first', null, items[0]!.id), x('last', null, items[items.length - 1]!.id));
-    await this.iqResult(ev, x('fin', { xmlns: NS_MAM, complete: page.complete ? 'true' : 'false', stable: 'true' }, set));
+    if (this.archive === null || !room.config.archiving) throw new StanzaError('service-unavailable', 'this room is not archived');
+    const page = await queryRoomArchive(this.archive, room, { full: ev.from.full, aff, occupant: o }, payload, this.opts);
+    for (const m of page.messages) await this.send(m);
+    await this.iqResult(ev, page.fin);
   }
 }

@@ -1,0 +1,12 @@
+/** The namespaces of XEP-0045 and of the XEPs a room answers for itself. */
+export const NS_MUC = 'http://jabber.org/protocol/muc';
+export const NS_MUC_USER = `${NS_MUC}#user`;
+export const NS_MUC_ADMIN = `${NS_MUC}#admin`;
+export const NS_MUC_OWNER = `${NS_MUC}#owner`;
+export const NS_MUC_UNIQUE = `${NS_MUC}#unique`;
+export const NS_STABLE_ID = `${NS_MUC}#stable_id`;
+export const NS_DELAY = 'urn:xmpp:delay';
+export const NS_PING = 'urn:xmpp:ping';
+export const NS_SID = 'urn:xmpp:sid:0';
+export const NS_FORWARD = 'urn:xmpp:forward:0';
+export const NS_VCARD = 'vcard-temp';

@@ -1,0 +1,49 @@
+import { randomHex } from '../../../util/random-token.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { StanzaError } from '../../errors.js';
+import { parseXml } from '../../stream/parse-xml.js';
+import type { ArchiveStore, ArchivedMessage } from '../xep-0313-mam/archive.js';
+import { formatDateTime } from '../xep-0313-mam/datetime.js';
+import { NS_MAM, NS_RSM, parseQuery } from '../xep-0313-mam/query.js';
+import { NS_DELAY, NS_FORWARD } from './ns.js';
+import { affRank, type Affiliation, type Occupant, type Room } from './room.js';
+
+/** One page of a room's archive: the result messages to send, then the `<fin/>` of the iq result. */
+export interface RoomArchivePage {
+  messages: XmlElement[];
+  fin: XmlElement;
+}
+
+/**
+ * A XEP-0313 query to a room (§5 of XEP-0313: the room is the archive).
+ * Occupants and members may read it; anyone may read an open room's.
+ */
+export async function queryRoomArchive(
+  archive: ArchiveStore,
+  room: Room,
+  asker: { full: string; aff: Affiliation; occupant: Occupant | undefined },
+  payload: XmlElement,
+  limits: { defaultPageSize: number; maxPageSize: number },
+): Promise<RoomArchivePage> {
+  const open = room.config.public && !room.config.membersOnly && room.config.password === '';
+  if (asker.aff === 'outcast' || (asker.occupant === undefined && !open && affRank(asker.aff) < affRank('member'))) {
+    throw new StanzaError('forbidden', 'only occupants and members may read this archive');
+  }
+  const q = parseQuery(payload, limits);
+  if (q.with !== undefined || q.ids !== undefined) throw new StanzaError('feature-not-implemented', 'room archives are not filtered by with or ids');
+  for (const id of q.referencedIds) if ((await archive.get(room.jid, id)) === undefined) throw new StanzaError('item-not-found', `no message '${id}' in this archive`);
+  const page = await archive.page(room.jid, { with: undefined, peer: undefined, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward });
+  const items: ArchivedMessage[] = q.backward ? page.items.reverse() : page.items;
+  const messages = (q.flip ? [...items].reverse() : items).map((m) => {
+    const original = parseXml(m.xml);
+    original.attrs.xmlns = 'jabber:client';
+    return x(
+      'message',
+      { id: randomHex(6), from: room.jid, to: asker.full },
+      x('result', { xmlns: NS_MAM, queryid: q.queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, x('delay', { xmlns: NS_DELAY, stamp: formatDateTime(m.ts) }), original)),
+    );
+  });
+  const set = x('set', { xmlns: NS_RSM });
+  if (items.length > 0) set.append(x('first', null, items[0]!.id), x('last', null, items[items.length - 1]!.id));
+  return { messages, fin: x('fin', { xmlns: NS_MAM, complete: page.complete ? 'true' : 'false', stable: 'true' }, set) };
+}
