@@ -1,20 +1,18 @@
-import { DataFormError, findForm, getFormType, type DataForm } from '../../../util/data-form.js';
-import { parseJid, type Jid } from '../../../util/jid.js';
+import { getFormType } from '../../../util/data-form.js';
+import { parseJid } from '../../../util/jid.js';
+import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
-import { StanzaError, type StanzaErrorCondition } from '../../errors.js';
+import { StanzaError } from '../../errors.js';
 import { defineModule, type IqRequest } from '../../module.js';
-import { parseXml } from '../../stream/parse-xml.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
 import type { DiscoApi } from '../xep-0030-disco/index.js';
-import { CapsCache, capsOf, notifyNodes, type CapsRef } from './caps-cache.js';
+import { CapsCache } from './caps-cache.js';
 import { applyForm, ConfigValueError, configForm, defaultConfig, itemLimit, NS_NODE_CONFIG, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from './config.js';
+import { PepNotifier } from './notifier.js';
+import { itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submittedForm, unsupported } from './protocol.js';
 import { PepStore, type StoredItem } from './store.js';
-import { randomHex } from '../../../util/random-token.js';
 
-export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
-export const NS_PUBSUB_EVENT = 'http://jabber.org/protocol/pubsub#event';
-export const NS_PUBSUB_OWNER = 'http://jabber.org/protocol/pubsub#owner';
-export const NS_PUBSUB_ERRORS = 'http://jabber.org/protocol/pubsub#errors';
+export { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './protocol.js';
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 
 /** XEP-0060 §10 features a PEP account advertises (XEP-0163 §6.1). */
@@ -42,38 +40,6 @@ const FEATURES = [
   'retrieve-items',
 ];
 
-/** A StanzaError carrying a pubsub#errors application condition (XEP-0060 §7.1.3, §6.5.9). */
-function pubsubError(condition: StanzaErrorCondition, app: string, attrs?: Record<string, string>, text?: string): StanzaError {
-  return new StanzaError(condition, text, undefined, x(app, { xmlns: NS_PUBSUB_ERRORS, ...attrs }));
-}
-
-const unsupported = (feature: string) => pubsubError('feature-not-implemented', 'unsupported', { feature });
-const subscribedFrom = (s: string | undefined) => s === 'from' || s === 'both';
-const subscribedTo = (s: string | undefined) => s === 'to' || s === 'both';
-
-function nodeOf(el: XmlElement): string {
-  const node = el.attrs.node;
-  if (node === undefined || node === '') throw pubsubError('bad-request', 'nodeid-required');
-  return node;
-}
-
-function itemElement(item: StoredItem, withPayload: boolean): XmlElement {
-  const el = x('item', { id: item.id });
-  if (withPayload && item.xml !== '') el.append(parseXml(item.xml));
-  return el;
-}
-
-/** A submitted form among `parent`'s children, or undefined; bad-request when it is not a form. */
-function submittedForm(parent: XmlElement | undefined): DataForm | undefined {
-  if (parent === undefined) return undefined;
-  try {
-    return findForm(parent);
-  } catch (e) {
-    if (e instanceof DataFormError) throw new StanzaError('bad-request', e.message);
-    throw e;
-  }
-}
-
 /**
  * XEP-0163 Personal Eventing Protocol: every account is a pubsub service
  * (XEP-0060) with nodes created on first publish. Owners publish, retract,
@@ -81,19 +47,9 @@ function submittedForm(parent: XmlElement | undefined): DataForm | undefined {
  * (open, presence, whitelist — whitelist is the owner alone, which is what
  * XEP-0223 private storage and XEP-0402 bookmarks ask for).
  *
- * Notifications follow XEP-0163 §4: there are no explicit subscriptions; a
- * resource is notified of node N when the owner shares presence with it and
- * its entity capabilities (XEP-0115) carry `N+notify`. Capabilities are asked
- * once per ver and cached (caps-cache.ts). Each resource's `+notify` set is
- * followed as its presence changes: a node it newly wants (it came online, or
- * its client started listening) gets the node's last item (§4.3.4).
- * The owner's own resources are notified too; one that sent no caps at all is
- * notified of everything (nothing can be filtered for it).
- *
- * What is tracked for remote (federated) contacts — their presence as seen by
- * each local owner — is in memory on the node that received it. Local
- * contacts are read from the session table, so in a cluster any node can
- * notify them.
+ * Who is notified of what (XEP-0163 §4: caps `+notify`, presence
+ * subscriptions, last items on coming online) is notifier.ts; capabilities
+ * are asked once per ver and cached (caps-cache.ts).
  *
  * Not here (yet): explicit subscriptions (subscribe/unsubscribe answer
  * feature-not-implemented), roster-group access, XEP-0402 `#compat` mirroring
@@ -128,10 +84,7 @@ export default defineModule({
       },
       10_000,
     );
-    /** `+notify` nodes of each available resource, as last seen (local sessions: key full JID; remote contacts: "owner full"). */
-    const interests = new Map<string, ReadonlySet<string>>();
-    /** Available presence of federated contacts, per local owner who received it. */
-    const remotePresence = new Map<string, Map<string, XmlElement>>();
+    const notifier = new PepNotifier(ctx.server, roster, store, caps, ctx.log);
 
     for (const f of FEATURES) ctx.feature(`${NS_PUBSUB}#${f}`, 'account');
     ctx.onStop(disco.addAccountIdentity({ category: 'pubsub', type: 'pep' }));
@@ -139,114 +92,15 @@ export default defineModule({
       disco.addAccountItems(async (owner, requester) => {
         const out = [];
         for (const { node, config } of await store.allNodes(owner.bare)) {
-          if (await mayRead(owner.bare, config, requester.bare)) out.push({ jid: owner.bare, node });
+          if (await notifier.mayRead(owner.bare, config, requester.bare)) out.push({ jid: owner.bare, node });
         }
         return out;
       }),
     );
 
-    const fail = (what: string) => (e: unknown) => ctx.log.warn(`pep: ${what} failed`, e);
-
-    /** The node's access model (XEP-0060 §4.5) for a requester's bare JID. */
-    async function mayRead(owner: string, config: NodeConfig, requester: string): Promise<boolean> {
-      if (requester === owner) return true;
-      if (config.accessModel === 'open') return true;
-      if (config.accessModel === 'whitelist') return false;
-      return subscribedFrom((await roster.store.get(owner, requester))?.subscription);
-    }
-
-    function send(owner: string, to: string, items: XmlElement): Promise<void> {
-      const msg = x('message', { type: 'headline', from: owner, to, id: `pep-${randomHex(6)}` }, x('event', { xmlns: NS_PUBSUB_EVENT }, items));
-      return ctx.server.route(msg).catch(fail(`notification to ${to}`));
-    }
-
-    /**
-     * XEP-0163 §4.3: sends an event about `node` to every available resource
-     * entitled to it whose caps want `node+notify`. Resources whose caps are
-     * not known yet are asked, and notified when they answer (not awaited).
-     */
-    async function broadcast(owner: string, node: string, config: NodeConfig, event: () => XmlElement): Promise<void> {
-      const targets: { full: string; presence: XmlElement; self: boolean }[] = [];
-      for (const r of await ctx.server.resources(owner)) if (r.presence !== null) targets.push({ full: r.full, presence: r.presence, self: true });
-      if (config.accessModel !== 'whitelist') {
-        for (const item of await roster.store.all(owner)) {
-          if (!subscribedFrom(item.subscription)) continue;
-          const contact = parseJid(item.jid);
-          if (ctx.server.isLocalDomain(contact.domain)) {
-            for (const r of await ctx.server.resources(contact.bare)) if (r.presence !== null) targets.push({ full: r.full, presence: r.presence, self: false });
-          } else {
-            for (const [full, presence] of remotePresence.get(owner) ?? []) {
-              if (parseJid(full).bare === contact.bare) targets.push({ full, presence, self: false });
-            }
-          }
-        }
-      }
-      const want = node + '+notify';
-      for (const t of targets) {
-        const ref = capsOf(t.presence);
-        if (ref === null) {
-          if (t.self) await send(owner, t.full, event());
-          continue;
-        }
-        const known = caps.peek(t.full, ref);
-        if (known !== undefined) {
-          if (known.has(want)) await send(owner, t.full, event());
-          continue;
-        }
-        void caps.resolve(t.full, ref).then(async (features) => {
-          if (features?.has(want)) await send(owner, t.full, event());
-        }, fail(`caps query to ${t.full}`));
-      }
-    }
-
-    /** §4.3.4: the last item of each of `nodes` that `owner` lets `contact` have, sent to that resource. */
-    async function sendLast(owner: string, contact: Jid, nodes: Iterable<string>): Promise<void> {
-      if (owner !== contact.bare && !subscribedFrom((await roster.store.get(owner, contact.bare))?.subscription)) return;
-      for (const node of nodes) {
-        const config = await store.getNode(owner, node);
-        if (config === undefined || config.sendLastPublishedItem !== 'on_sub_and_presence') continue;
-        if (!(await mayRead(owner, config, contact.bare))) continue;
-        const last = await store.last(owner, node);
-        if (last !== undefined) await send(owner, contact.full, x('items', { node }, itemElement(last, config.deliverPayloads)));
-      }
-    }
-
-    /**
-     * A resource's presence changed: works out which nodes it now wants and
-     * sends the last items of the newly wanted ones, from the accounts in
-     * `owners` (or, for a local resource, its own account and every local
-     * account it is subscribed to).
-     */
-    async function presenceChanged(key: string, full: Jid, presence: XmlElement | null, owners: string[] | null): Promise<void> {
-      if (presence === null) {
-        interests.delete(key);
-        caps.forget(full.full);
-        return;
-      }
-      const ref: CapsRef | null = capsOf(presence);
-      const nodes = ref === null ? new Set<string>() : notifyNodes(await caps.resolve(full.full, ref));
-      const before = interests.get(key);
-      interests.set(key, nodes);
-      const added = [...nodes].filter((n) => !before?.has(n));
-      if (added.length === 0) return;
-      let accounts = owners;
-      if (accounts === null) {
-        accounts = [full.bare];
-        for (const item of await roster.store.all(full.bare)) {
-          if (subscribedTo(item.subscription) && ctx.server.isLocalDomain(parseJid(item.jid).domain)) accounts.push(item.jid);
-        }
-      }
-      for (const owner of accounts) await sendLast(owner, full, added);
-    }
-
     // Local resources: their presence (and caps) is on the session.
-    ctx.hook('session/presence', ({ session }) => {
-      void presenceChanged(session.jid.full, session.jid, session.presence, null).catch(fail('presence'));
-    });
-    ctx.hook('session/closed', ({ session }) => {
-      interests.delete(session.jid.full);
-      caps.forget(session.jid.full);
-    });
+    ctx.hook('session/presence', ({ session }) => notifier.localPresence(session.jid, session.presence));
+    ctx.hook('session/closed', ({ session }) => notifier.sessionClosed(session.jid));
 
     // Federated contacts: their presence reaches each local owner's bare JID. Runs before the presence module, which claims it.
     ctx.hook(
@@ -254,14 +108,7 @@ export default defineModule({
       ({ stanza, from, to }) => {
         if (ctx.server.isLocalDomain(from.domain) || from.resource === '') return false;
         const type = stanza.attrs.type;
-        if (type !== undefined && type !== 'unavailable') return false;
-        const owner = to.bare;
-        const seen = remotePresence.get(owner) ?? new Map<string, XmlElement>();
-        if (type === 'unavailable') seen.delete(from.full);
-        else seen.set(from.full, stanza);
-        if (seen.size === 0) remotePresence.delete(owner);
-        else remotePresence.set(owner, seen);
-        void presenceChanged(`${owner} ${from.full}`, from, type === 'unavailable' ? null : stanza, [owner]).catch(fail('remote presence'));
+        if (type === undefined || type === 'unavailable') notifier.remoteContactPresence(to.bare, from, stanza);
         return false;
       },
       100,
@@ -313,7 +160,7 @@ export default defineModule({
         const stored = await store.publish(owner, node, { id, xml, publisher: req.from.full }, itemLimit(config, limit));
         return { config, stored };
       });
-      await broadcast(owner, node, config, () => x('items', { node }, itemElement(stored, config.deliverPayloads)));
+      await notifier.broadcast(owner, node, config, () => x('items', { node }, itemElement(stored, config.deliverPayloads)));
       return x('pubsub', { xmlns: NS_PUBSUB }, x('publish', { node }, x('item', { id })));
     }
 
@@ -330,7 +177,7 @@ export default defineModule({
         return config;
       });
       const notify = el.attrs.notify === 'true' || el.attrs.notify === '1' || config.notifyRetract;
-      if (notify) await broadcast(owner, node, config, () => x('items', { node }, ...ids.map((id) => x('retract', { id }))));
+      if (notify) await notifier.broadcast(owner, node, config, () => x('items', { node }, ...ids.map((id) => x('retract', { id }))));
     }
 
     async function create(req: IqRequest, pubsub: XmlElement, el: XmlElement): Promise<XmlElement | null> {
@@ -359,7 +206,7 @@ export default defineModule({
       const node = nodeOf(el);
       const config = await store.getNode(owner, node);
       if (config === undefined) throw new StanzaError('item-not-found');
-      if (!(await mayRead(owner, config, req.from.bare))) {
+      if (!(await notifier.mayRead(owner, config, req.from.bare))) {
         // XEP-0060 §6.5.9.5 and §6.5.9.7.
         if (config.accessModel === 'presence') throw pubsubError('not-authorized', 'presence-subscription-required');
         throw pubsubError('not-allowed', 'closed-node');
@@ -474,7 +321,7 @@ export default defineModule({
           const node = nodeOf(del);
           const config = await store.getNode(owner, node);
           if (config === undefined) throw new StanzaError('item-not-found');
-          if (config.notifyDelete) await broadcast(owner, node, config, () => x('delete', { node }));
+          if (config.notifyDelete) await notifier.broadcast(owner, node, config, () => x('delete', { node }));
           await store.withLock(owner, () => store.deleteNode(owner, node));
           return null;
         }
@@ -484,7 +331,7 @@ export default defineModule({
           const config = await store.getNode(owner, node);
           if (config === undefined) throw new StanzaError('item-not-found');
           await store.withLock(owner, () => store.purge(owner, node));
-          if (config.notifyRetract) await broadcast(owner, node, config, () => x('purge', { node }));
+          if (config.notifyRetract) await notifier.broadcast(owner, node, config, () => x('purge', { node }));
           return null;
         }
         if (req.payload.getChild('subscriptions') !== undefined) throw unsupported('manage-subscriptions');
@@ -495,7 +342,7 @@ export default defineModule({
     );
 
     ctx.hook('account/deleted', async ({ jid }) => {
-      remotePresence.delete(jid.bare);
+      notifier.accountDeleted(jid.bare);
       await store.deleteAccount(jid.bare);
     });
   },

@@ -1,0 +1,45 @@
+import { DataFormError, findForm, type DataForm } from '../../../util/data-form.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { StanzaError, type StanzaErrorCondition } from '../../errors.js';
+import { parseXml } from '../../stream/parse-xml.js';
+import type { StoredItem } from './store.js';
+
+export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
+export const NS_PUBSUB_EVENT = 'http://jabber.org/protocol/pubsub#event';
+export const NS_PUBSUB_OWNER = 'http://jabber.org/protocol/pubsub#owner';
+export const NS_PUBSUB_ERRORS = 'http://jabber.org/protocol/pubsub#errors';
+
+/** A StanzaError carrying a pubsub#errors application condition (XEP-0060 §7.1.3, §6.5.9). */
+export function pubsubError(condition: StanzaErrorCondition, app: string, attrs?: Record<string, string>, text?: string): StanzaError {
+  return new StanzaError(condition, text, undefined, x(app, { xmlns: NS_PUBSUB_ERRORS, ...attrs }));
+}
+
+/** feature-not-implemented with the unsupported feature named (XEP-0060 §7.1.3.x). */
+export const unsupported = (feature: string): StanzaError => pubsubError('feature-not-implemented', 'unsupported', { feature });
+/** The contact receives the owner's presence (and so may see presence-access nodes). */
+export const subscribedFrom = (s: string | undefined): boolean => s === 'from' || s === 'both';
+/** The owner receives the contact's presence. */
+export const subscribedTo = (s: string | undefined): boolean => s === 'to' || s === 'both';
+
+export function nodeOf(el: XmlElement): string {
+  const node = el.attrs.node;
+  if (node === undefined || node === '') throw pubsubError('bad-request', 'nodeid-required');
+  return node;
+}
+
+export function itemElement(item: StoredItem, withPayload: boolean): XmlElement {
+  const el = x('item', { id: item.id });
+  if (withPayload && item.xml !== '') el.append(parseXml(item.xml));
+  return el;
+}
+
+/** A submitted form among `parent`'s children, or undefined; bad-request when it is not a form. */
+export function submittedForm(parent: XmlElement | undefined): DataForm | undefined {
+  if (parent === undefined) return undefined;
+  try {
+    return findForm(parent);
+  } catch (e) {
+    if (e instanceof DataFormError) throw new StanzaError('bad-request', e.message);
+    throw e;
+  }
+}
