@@ -2,7 +2,7 @@
 # Installs everything `npm test` needs, from the package registries only
 # (Debian, npm, Maven Central). Idempotent, quiet, and fast when all is there.
 #   - Debian packages: python3-slixmpp (conformance/slixmpp), redis-server, openssl,
-#     a JDK and Maven (conformance/smack);
+#     a JDK and Maven (conformance/smack), coturn (conformance/external-services);
 #   - node_modules via `npm ci` when missing or older than package-lock.json;
 #   - Smack's integration test framework into .cache/smack/lib (git-ignored);
 #   - then every other scripts/setup-<topic>.sh.
@@ -24,6 +24,8 @@ declare -A need=(
   [javac]=openjdk-17-jdk-headless
   [keytool]=openjdk-17-jdk-headless
   [mvn]=maven
+  [turnserver]=coturn
+  [turnutils_uclient]=coturn
 )
 missing=()
 for probe in "${!need[@]}"; do

@@ -45,7 +45,7 @@ export interface StartOptions {
   startTimeout?: number;
 }
 
-async function freePort(host: string): Promise<number> {
+export async function freePort(host: string): Promise<number> {
   return new Promise((ok, fail) => {
     const srv = createServer();
     srv.once('error', fail);
