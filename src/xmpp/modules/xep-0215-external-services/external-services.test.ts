@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { TestServer } from '../../../testing/harness.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { parseXml } from '../../stream/parse-xml.js';
 import disco from '../xep-0030-disco/index.js';
 import roster from '../rfc6121-roster/index.js';
 import externalServices, { NS_EXTDISCO } from './index.js';
@@ -59,6 +61,16 @@ describe('XEP-0215 external services', () => {
     expect(stun.getChild('error')!.getChild('item-not-found')).to.not.equal(undefined);
     const unnamed = await alice.iq(`<iq type='get' to='localhost'><credentials xmlns='${NS_EXTDISCO}'/></iq>`);
     expect(unnamed.getChild('error')!.getChild('bad-request')).to.not.equal(undefined);
+  });
+
+  it('hands no TURN credentials to a user of another server (they let the holder relay through ours)', async () => {
+    ts = await TestServer.start([roster, disco, externalServices], options({ services: ['turn:turn.example.org'], turnSecret: 'shared' }));
+    const outbound: XmlElement[] = [];
+    ts.server.hooks.add('route/remote', ({ stanza }) => (outbound.push(stanza), true));
+    await ts.server.route(parseXml(`<iq type='get' id='x1' from='eve@remote.example/laptop' to='localhost'><services xmlns='${NS_EXTDISCO}'/></iq>`));
+    await ts.server.route(parseXml(`<iq type='get' id='x2' from='eve@remote.example/laptop' to='localhost'><credentials xmlns='${NS_EXTDISCO}'><service host='turn.example.org' type='turn'/></credentials></iq>`));
+    expect(outbound.map((r) => `${r.attrs.id} ${r.attrs.type} ${r.getChild('error')?.elements()[0]?.name}`)).to.deep.equal(['x1 error forbidden', 'x2 error forbidden']);
+    expect(outbound.some((r) => r.toString().includes('password'))).to.equal(false);
   });
 
   it('refuses to start on a service that is not a STUN/TURN URI, naming it', async () => {
