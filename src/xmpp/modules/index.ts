@@ -23,9 +23,10 @@ import push from './xep-0357-push/index.js';
 import upload from './xep-0363-upload/index.js';
 import muc from './xep-0045-muc/index.js';
 import externalServices from './xep-0215-external-services/index.js';
+import contactAddresses from './xep-0157-contact-addresses/index.js';
 
 /**
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses];

@@ -1,0 +1,40 @@
+import { x } from '../../../util/xml.js';
+import { defineModule } from '../../module.js';
+
+export const SERVERINFO_FORM_TYPE = 'http://jabber.org/network/serverinfo';
+const NS_DATA = 'jabber:x:data';
+/** The kinds of contact XEP-0157 registers; each becomes a `<kind>-addresses` field. */
+const KINDS = ['abuse', 'admin', 'feedback', 'sales', 'security', 'status', 'support'] as const;
+const URI = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
+
+const addresses = (kind: string) => ({ type: 'string[]', default: [], doc: `URIs (mailto:, xmpp:, https:) for ${kind}.` }) as const;
+
+/**
+ * XEP-0157 Contact Addresses for XMPP Services: who runs this server and
+ * how to reach them (abuse reports, security issues, support), as the
+ * XEP-0128 `serverinfo` form of the server's disco#info. Clients such as
+ * Conversations and Gajim show them; other servers' operators use them for
+ * abuse reports. Nothing is added until an address is configured.
+ */
+export default defineModule({
+  name: 'contact-addresses',
+  implements: 'XEP-0157',
+  options: {
+    abuse: addresses('reports of abusive traffic (spam, harassment)'),
+    admin: addresses('the service administrators'),
+    feedback: addresses('feedback from users'),
+    sales: addresses('sales and marketing'),
+    security: addresses('security issues'),
+    status: addresses('where the service announces its status (outages, maintenance)'),
+    support: addresses('user support'),
+  },
+  start(ctx) {
+    const fields = KINDS.flatMap((kind) => {
+      const values = ctx.options[kind];
+      for (const v of values) if (!URI.test(v)) throw new Error(`modules.options.contact-addresses.${kind}: '${v}' is not a URI (write mailto:, xmpp: or https:)`);
+      return values.length === 0 ? [] : [x('field', { var: `${kind}-addresses`, type: 'list-multi' }, ...values.map((v) => x('value', null, v)))];
+    });
+    if (fields.length === 0) return;
+    ctx.infoExtension(x('x', { xmlns: NS_DATA, type: 'result' }, x('field', { var: 'FORM_TYPE', type: 'hidden' }, x('value', null, SERVERINFO_FORM_TYPE)), ...fields));
+  },
+});
