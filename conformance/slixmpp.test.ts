@@ -8,11 +8,14 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { startSori, type SoriProcess } from './support/server.js';
+import { freePort, startSori, type SoriProcess } from './support/server.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPTS = join(dirname(fileURLToPath(import.meta.url)), 'slixmpp');
 const USERS = { 'alice@localhost': 'alice-pw', 'bob@localhost': 'bob-pw' } as const;
+const HOST = '127.0.0.1';
+const COMPONENT = 'echo.localhost';
+const COMPONENT_SECRET = 'echo-secret';
 
 interface Result {
   ok: boolean;
@@ -22,8 +25,8 @@ interface Result {
   [key: string]: unknown;
 }
 
-function scenario(server: SoriProcess, script: string, accounts: [string, string][]): Promise<Result> {
-  const args = [join(SCRIPTS, script), '--host', server.host, '--port', String(server.port), '--timeout', '8'];
+function scenario(server: SoriProcess, script: string, accounts: [string, string][], extra: string[] = []): Promise<Result> {
+  const args = [join(SCRIPTS, script), '--host', server.host, '--port', String(server.port), '--timeout', '8', ...extra];
   for (const [jid, pw] of accounts) args.push('--account', jid, pw);
   return new Promise((ok, fail) => {
     execFile(PYTHON, args, { timeout: 60_000 }, (err, stdout, stderr) => {
@@ -40,6 +43,7 @@ function scenario(server: SoriProcess, script: string, accounts: [string, string
 describe('slixmpp against sori (conformance/slixmpp)', function () {
   this.timeout(90_000);
   let server: SoriProcess;
+  let componentPort: number;
   const alice: [string, string] = ['alice@localhost', USERS['alice@localhost']];
   const bob: [string, string] = ['bob@localhost', USERS['bob@localhost']];
 
@@ -47,7 +51,8 @@ describe('slixmpp against sori (conformance/slixmpp)', function () {
     if (!existsSync('/usr/lib/python3/dist-packages/slixmpp/__init__.py')) {
       throw new Error('python3-slixmpp is missing: run scripts/setup.sh (apt-get install -y python3-slixmpp)');
     }
-    server = await startSori({ users: { ...USERS } });
+    componentPort = await freePort(HOST);
+    server = await startSori({ users: { ...USERS }, config: { modules: { options: { components: { port: componentPort, bind: HOST, secrets: { [COMPONENT]: COMPONENT_SECRET } } } } } });
   });
 
   after(async () => {
@@ -55,8 +60,8 @@ describe('slixmpp against sori (conformance/slixmpp)', function () {
   });
 
   /** Runs a scenario and asserts ok, showing the whole JSON result otherwise. */
-  async function expectOk(script: string, accounts: [string, string][]): Promise<Result> {
-    const r = await scenario(server, script, accounts);
+  async function expectOk(script: string, accounts: [string, string][], extra: string[] = []): Promise<Result> {
+    const r = await scenario(server, script, accounts, extra);
     expect(r.ok, `${script}: ${JSON.stringify(r)}\nserver output:\n${server.output().slice(-2000)}`).to.equal(true);
     return r;
   }
@@ -92,6 +97,17 @@ describe('slixmpp against sori (conformance/slixmpp)', function () {
   it('copies sent and received messages to another resource (XEP-0280 via xep_0280)', async () => {
     const r = await expectOk('carbons.py', [alice, bob]);
     expect(r).to.include({ sent_carbon_from: 'alice@localhost', received_carbon_from: 'alice@localhost' });
+  });
+
+  it('carries stanzas to and from an external component (XEP-0114 via ComponentXMPP)', async () => {
+    const r = await expectOk('component.py', [alice], ['--component', COMPONENT, COMPONENT_SECRET, String(componentPort)]);
+    expect(r.from).to.equal(`bot@${COMPONENT}`);
+  });
+
+  it('refuses a component with the wrong secret', async () => {
+    const r = await scenario(server, 'component.py', [alice], ['--component', COMPONENT, 'wrong-secret', String(componentPort)]);
+    expect(r.ok, JSON.stringify(r)).to.equal(false);
+    expect(String(r.error), JSON.stringify(r)).to.include('not-authorized');
   });
 
   it('routes chat markers untouched (XEP-0333 via xep_0333)', async () => {

@@ -120,6 +120,8 @@ def main(scenario, accounts=1):
     parser.add_argument("--verify", action="store_true", help="verify the server certificate")
     parser.add_argument("--debug", action="store_true", help="slixmpp debug log on stderr")
     parser.add_argument("--account", nargs=2, action="append", metavar=("JID", "PASSWORD"), default=[])
+    parser.add_argument("--component", nargs=3, metavar=("DOMAIN", "SECRET", "PORT"),
+                        help="an XEP-0114 component the scenario connects as")
     args = parser.parse_args()
     if len(args.account) < accounts:
         parser.error(f"this scenario needs {accounts} --account JID PASSWORD")

@@ -1,0 +1,132 @@
+import { expect } from 'chai';
+import { connect, createServer, type Socket } from 'node:net';
+import { TestServer } from '../../../testing/harness.js';
+import disco from '../xep-0030-disco/index.js';
+import roster from '../rfc6121-roster/index.js';
+import { handshakeDigest } from './connection.js';
+import components from './index.js';
+
+const SECRET = 'bridge-secret';
+
+async function freePort(): Promise<number> {
+  return new Promise((ok) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+/** A raw TCP peer speaking the component protocol by hand, keeping everything it receives. */
+class RawComponent {
+  received = '';
+  closed: Promise<void>;
+  constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    // Attribute quotes normalised to ' so the patterns below need not care which the server writes.
+    socket.on('data', (d: string) => (this.received += d.replace(/"/g, "'")));
+    this.closed = new Promise((ok) => socket.once('close', () => ok()));
+  }
+  static async open(port: number, to: string): Promise<RawComponent> {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((ok) => socket.once('connect', ok));
+    const c = new RawComponent(socket);
+    socket.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='${to}'>`);
+    return c;
+  }
+  send(xml: string): void {
+    this.socket.write(xml);
+  }
+  async waitFor(pattern: RegExp, ms = 5000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const m = this.received.match(pattern);
+      if (m !== null) return m;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} in: ${this.received}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  async authenticate(secret = SECRET): Promise<void> {
+    const [, id] = await this.waitFor(/<stream:stream[^>]* id='([^']+)'/);
+    this.send(`<handshake>${handshakeDigest(id!, secret)}</handshake>`);
+  }
+  end(): void {
+    this.socket.destroy();
+  }
+}
+
+describe('XEP-0114 components', () => {
+  let ts: TestServer;
+  let port: number;
+  const open: RawComponent[] = [];
+
+  beforeEach(async () => {
+    port = await freePort();
+    ts = await TestServer.start([roster, disco, components], { modules: { options: { components: { port, secrets: { 'bridge.localhost': SECRET } } } } });
+  });
+  afterEach(async () => {
+    for (const c of open.splice(0)) c.end();
+    await ts.stop();
+  });
+  const keep = (c: RawComponent): RawComponent => (open.push(c), c);
+
+  it('accepts the right handshake, then carries stanzas both ways', async () => {
+    const alice = await ts.login('alice@localhost/phone');
+    const bridge = keep(await RawComponent.open(port, 'bridge.localhost'));
+    await bridge.authenticate();
+    await bridge.waitFor(/<handshake\/>/);
+    bridge.send(`<message from='telegram-42@bridge.localhost' to='alice@localhost/phone' type='chat'><body>from the bridge</body></message>`);
+    const got = await alice.waitFor((e) => e.name === 'message' && e.getChildText('body') === 'from the bridge');
+    expect(got.attrs.from).to.equal('telegram-42@bridge.localhost');
+    await alice.send(`<message to='telegram-42@bridge.localhost' type='chat'><body>to the bridge</body></message>`);
+    const [stanza] = await bridge.waitFor(/<message[^>]*>.*?to the bridge.*?<\/message>/);
+    expect(stanza).to.include("from='alice@localhost/phone'").and.include("to='telegram-42@bridge.localhost'");
+    expect(stanza, 'in the component namespace, not jabber:client').to.not.include('jabber:client');
+  });
+
+  it('refuses a wrong secret with not-authorized, and a domain it does not know with host-unknown', async () => {
+    const wrong = keep(await RawComponent.open(port, 'bridge.localhost'));
+    await wrong.authenticate('not-the-secret');
+    await wrong.waitFor(/<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+    await wrong.closed;
+    const unknown = keep(await RawComponent.open(port, 'other.localhost'));
+    await unknown.waitFor(/<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+  });
+
+  it('ends the stream of a component that sends from a domain not its own (invalid-from)', async () => {
+    const alice = await ts.login('alice@localhost/phone');
+    const bridge = keep(await RawComponent.open(port, 'bridge.localhost'));
+    await bridge.authenticate();
+    await bridge.waitFor(/<handshake\/>/);
+    bridge.send(`<message from='admin@localhost' to='alice@localhost/phone'><body>spoofed</body></message>`);
+    await bridge.waitFor(/<invalid-from xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(alice.received.some((e) => e.getChildText('body') === 'spoofed')).to.equal(false);
+  });
+
+  it('keeps one connection per domain (conflict), and bounces requests while none is connected', async () => {
+    const alice = await ts.login('alice@localhost/phone');
+    const offline = await alice.iq(`<iq type='get' to='bridge.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(offline.attrs.type).to.equal('error');
+    expect(offline.getChild('error')!.getChild('service-unavailable')).to.not.equal(undefined);
+
+    const first = keep(await RawComponent.open(port, 'bridge.localhost'));
+    await first.authenticate();
+    await first.waitFor(/<handshake\/>/);
+    const second = keep(await RawComponent.open(port, 'bridge.localhost'));
+    await second.authenticate();
+    await second.waitFor(/<conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+
+    // The first one still answers: an iq round trip through it.
+    const asked = alice.iq(`<iq type='get' id='q1' to='bridge.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    await first.waitFor(/<iq[^>]*id='q1'/);
+    first.send(`<iq type='result' id='q1' from='bridge.localhost' to='alice@localhost/phone'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='gateway' type='telegram'/></query></iq>`);
+    expect((await asked).getChild('query')!.getChild('identity')!.attrs.type).to.equal('telegram');
+  });
+
+  it("is listed in the server's disco#items", async () => {
+    const alice = await ts.login('alice@localhost/phone');
+    const items = await alice.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>`);
+    expect(items.getChild('query')!.getChildren('item').map((i) => i.attrs.jid)).to.include('bridge.localhost');
+  });
+});

@@ -1,0 +1,88 @@
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { errorReply, StanzaError, StreamError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
+import { defineModule } from '../../module.js';
+import { DEFAULT_LIMITS } from '../../stream/parser.js';
+import type { DiscoApi } from '../xep-0030-disco/api.js';
+import { ComponentConnection, type ComponentHost } from './connection.js';
+
+/** Stanzas to a component domain are claimed before modules that serve accounts see them. */
+const PRIORITY = 500;
+const ROUTE_EVENTS = ['message/host', 'message/bare', 'message/full', 'presence/host', 'presence/bare', 'presence/full', 'iq/host', 'iq/bare', 'iq/full'] as const;
+
+/**
+ * XEP-0114 Jabber Component Protocol: external services (gateways, bots,
+ * pubsub or MUC servers written elsewhere) connect over TCP, prove a shared
+ * secret, and serve a domain of their own. The protocol has no TLS, so the
+ * listener is on loopback unless configured otherwise.
+ *
+ * A component is connected to one node: in a cluster, stanzas for it reach
+ * it only from the node it is connected to (like MUC rooms).
+ */
+export default defineModule({
+  name: 'components',
+  implements: 'XEP-0114',
+  depends: ['disco'],
+  options: {
+    port: { type: 'number', default: 5347, integer: true, min: 0, max: 65535, doc: 'Port components connect to (0 turns the listener off). Listens only when components are configured.' },
+    bind: { type: 'string', default: '127.0.0.1', doc: 'Address of the component listener. XEP-0114 streams are not encrypted: keep it on loopback or a private network.' },
+    secrets: { type: 'record', default: {}, doc: 'Component domains and their shared secrets, e.g. {"bridge.example.org": "long random secret"}.' },
+  },
+  async start(ctx) {
+    const secrets = new Map<string, string>();
+    for (const [domain, secret] of Object.entries(ctx.options.secrets)) {
+      if (typeof secret !== 'string' || secret === '') throw new Error(`modules.options.components.secrets.${domain}: expected a non-empty string`);
+      if (ctx.server.isLocalDomain(domain)) throw new Error(`modules.options.components.secrets.${domain}: a served domain cannot be a component`);
+      secrets.set(domain.toLowerCase(), secret);
+    }
+    if (secrets.size === 0 || ctx.options.port === 0) return;
+    const disco = ctx.use<DiscoApi>('disco');
+    const connected = new Map<string, ComponentConnection>();
+
+    const host: ComponentHost = {
+      secretOf: (domain) => secrets.get(domain),
+      attach(domain, connection) {
+        if (connected.has(domain)) return false;
+        connected.set(domain, connection);
+        return true;
+      },
+      detach(domain, connection) {
+        if (connected.get(domain) === connection) connected.delete(domain);
+      },
+      route: (stanza) => ctx.server.route(stanza),
+    };
+
+    for (const domain of secrets.keys()) {
+      ctx.onStop(ctx.server.addServiceDomain(domain));
+      ctx.onStop(disco.addItem({ jid: domain }));
+    }
+    // Stanzas for a component domain go to its connection; while it is away, requests bounce (RFC 6120 §10.3.3 for a domain that cannot deliver).
+    const claim = ({ stanza, to }: RouteEvent): boolean => {
+      if (!secrets.has(to.domain)) return false;
+      const connection = connected.get(to.domain);
+      if (connection !== undefined) connection.deliver(stanza);
+      else if (stanza.name !== 'presence' && stanza.attrs.type !== 'error' && stanza.attrs.type !== 'result') {
+        void ctx.server.route(errorReply(stanza, new StanzaError('service-unavailable', `${to.domain} is not connected`))).catch(() => undefined);
+      }
+      return true;
+    };
+    for (const event of ROUTE_EVENTS) ctx.hook(event, claim, PRIORITY);
+
+    const sockets = new Set<Socket>();
+    const listener: NetServer = createServer((socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      new ComponentConnection(socket, host, DEFAULT_LIMITS, ctx.log);
+    });
+    await new Promise<void>((ok, fail) => {
+      listener.once('error', fail);
+      listener.listen(ctx.options.port, ctx.options.bind, () => ok());
+    });
+    ctx.log.info(`components: listening on ${ctx.options.bind}:${ctx.options.port} for ${[...secrets.keys()].join(', ')}`);
+    ctx.onStop(async () => {
+      for (const c of connected.values()) c.close(new StreamError('system-shutdown'));
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((ok) => listener.close(() => ok()));
+    });
+  },
+});
