@@ -77,6 +77,20 @@ export interface SessionsLostEvent {
   sessions: LostSession[];
 }
 
+/** An item was published to an account's PEP node (XEP-0163). */
+export interface PepPublishedEvent {
+  owner: Jid;
+  node: string;
+  itemId: string;
+  payload: XmlElement;
+}
+
+/** An account's vCard (XEP-0054) was set, or cleared (null), by its owner. */
+export interface VcardUpdatedEvent {
+  owner: Jid;
+  vcard: XmlElement | null;
+}
+
 export interface EventMap {
   /** A client stanza, `from` already stamped, before routing. */
   'stanza/in': StanzaInEvent;
@@ -123,6 +137,8 @@ export interface EventMap {
    * announced again.
    */
   'cluster/reconnected': Record<string, never>;
+  'pep/published': PepPublishedEvent;
+  'vcard/updated': VcardUpdatedEvent;
   'account/created': AccountEvent;
   /** The account was removed: every module deletes what it kept for it. */
   'account/deleted': AccountEvent;

@@ -1,10 +1,18 @@
-import { x } from '../../../util/xml.js';
+import type { Jid } from '../../../util/jid.js';
+import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
 
-const NS_VCARD = 'vcard-temp';
+export const NS_VCARD = 'vcard-temp';
 const SK = 'vcard';
+
+/** What the vcard module offers modules that depend on it (XEP-0398 writes the avatar into the vCard). */
+export interface VcardApi {
+  get(owner: Jid): Promise<XmlElement | undefined>;
+  /** Stores `vcard` as the account's, as if its owner had set it; false when it is over the size limit. */
+  put(owner: Jid, vcard: XmlElement): Promise<boolean>;
+}
 
 /**
  * XEP-0054 vcard-temp. A vCard is public by design: anyone may read an
@@ -35,24 +43,40 @@ export default defineModule({
       'account',
     );
 
+    /** Stores (or, when empty, clears) an account's vCard and tells other modules; false when it is too large. */
+    async function store(owner: Jid, given: XmlElement): Promise<boolean> {
+      if (given.elements().length === 0 && given.getText().trim() === '') {
+        await table.delete(owner.bare, SK);
+        await ctx.server.emit('vcard/updated', { owner, vcard: null });
+        return true;
+      }
+      const vcard = x('vCard', { xmlns: NS_VCARD }, ...given.children);
+      const xml = vcard.toString();
+      if (Buffer.byteLength(xml, 'utf8') > ctx.options.maxBytes) return false;
+      await table.put(owner.bare, SK, xml);
+      await ctx.server.emit('vcard/updated', { owner, vcard });
+      return true;
+    }
+
     ctx.iq(
       'set',
       NS_VCARD,
       'vCard',
       async (req) => {
         if (!req.isSelf) throw new StanzaError('forbidden', 'only the owner may change a vCard');
-        const vcard = req.payload.clone();
-        if (vcard.elements().length === 0 && vcard.getText().trim() === '') {
-          await table.delete(req.to.bare, SK);
-          return null;
-        }
-        const xml = x('vCard', { xmlns: NS_VCARD }, ...vcard.children).toString();
-        if (Buffer.byteLength(xml, 'utf8') > ctx.options.maxBytes) throw new StanzaError('not-acceptable', `vCard larger than ${ctx.options.maxBytes} bytes`);
-        await table.put(req.to.bare, SK, xml);
+        if (!(await store(req.to.toBare(), req.payload.clone()))) throw new StanzaError('not-acceptable', `vCard larger than ${ctx.options.maxBytes} bytes`);
         return null;
       },
       'account',
     );
+
+    ctx.provide<VcardApi>({
+      async get(owner) {
+        const stored = await table.get(owner.bare, SK);
+        return stored === undefined ? undefined : parseXml(stored);
+      },
+      put: store,
+    });
 
     ctx.hook('account/deleted', async ({ jid }) => {
       await table.deletePartition(jid.bare);

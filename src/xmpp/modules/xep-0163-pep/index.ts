@@ -1,5 +1,6 @@
 import { getFormType } from '../../../util/data-form.js';
-import { parseJid } from '../../../util/jid.js';
+import { parseJid, type Jid } from '../../../util/jid.js';
+import { parseXml } from '../../stream/parse-xml.js';
 import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
@@ -13,6 +14,12 @@ import { itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submitted
 import { PepStore, type StoredItem } from './store.js';
 
 export { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './protocol.js';
+
+/** What the pep module offers modules that depend on it. */
+export interface PepApi {
+  /** The payload of item `id` of an account's node, or undefined. */
+  item(owner: Jid, node: string, id: string): Promise<XmlElement | undefined>;
+}
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 
 /** XEP-0060 §10 features a PEP account advertises (XEP-0163 §6.1). */
@@ -85,6 +92,12 @@ export default defineModule({
       10_000,
     );
     const notifier = new PepNotifier(ctx.server, roster, store, caps, ctx.log);
+    ctx.provide<PepApi>({
+      async item(owner, node, id) {
+        const found = (await store.list(owner.bare, node)).find((i) => i.id === id);
+        return found === undefined || found.xml === '' ? undefined : parseXml(found.xml);
+      },
+    });
 
     for (const f of FEATURES) ctx.feature(`${NS_PUBSUB}#${f}`, 'account');
     ctx.onStop(disco.addAccountIdentity({ category: 'pubsub', type: 'pep' }));
@@ -161,6 +174,7 @@ export default defineModule({
         return { config, stored };
       });
       await notifier.broadcast(owner, node, config, () => x('items', { node }, itemElement(stored, config.deliverPayloads)));
+      await ctx.server.emit('pep/published', { owner: req.to.toBare(), node, itemId: id, payload: payloads[0]! });
       return x('pubsub', { xmlns: NS_PUBSUB }, x('publish', { node }, x('item', { id })));
     }
 
