@@ -62,7 +62,7 @@ describe('XEP-0114 components', () => {
 
   beforeEach(async () => {
     port = await freePort();
-    ts = await TestServer.start([roster, disco, components], { modules: { options: { components: { port, secrets: { 'bridge.localhost': SECRET } } } } });
+    ts = await TestServer.start([roster, disco, components], { modules: { options: { components: { port, handshakeTimeoutSeconds: 1, secrets: { 'bridge.localhost': SECRET } } } } });
   });
   afterEach(async () => {
     for (const c of open.splice(0)) c.end();
@@ -122,6 +122,12 @@ describe('XEP-0114 components', () => {
     await first.waitFor(/<iq[^>]*id='q1'/);
     first.send(`<iq type='result' id='q1' from='bridge.localhost' to='alice@localhost/phone'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='gateway' type='telegram'/></query></iq>`);
     expect((await asked).getChild('query')!.getChild('identity')!.attrs.type).to.equal('telegram');
+  });
+
+  it('closes a connection that does not complete the handshake in time', async () => {
+    const idle = keep(await RawComponent.open(port, 'bridge.localhost'));
+    await idle.waitFor(/<connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/, 3000);
+    await idle.closed;
   });
 
   it("is listed in the server's disco#items", async () => {

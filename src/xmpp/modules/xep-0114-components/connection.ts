@@ -49,12 +49,17 @@ export class ComponentConnection {
     private readonly host: ComponentHost,
     limits: ParserLimits,
     private readonly log: Logger,
+    handshakeTimeoutMs: number,
   ) {
     socket.setNoDelay(true);
     this.parser = new XmppParser({ streamStart: (name, attrs) => this.onHeader(name, attrs), stanza: (el) => this.onElement(el), streamEnd: () => this.close() }, limits);
     socket.on('data', (chunk: Buffer) => this.feed(chunk));
     socket.on('error', (e: Error) => this.log.debug(`component ${this.domain ?? socket.remoteAddress}: ${e.message}`));
     socket.once('close', () => this.transportClosed());
+    // A peer that never completes the handshake does not keep its socket.
+    const handshakeTimer = setTimeout(() => this.authenticated || this.close(new StreamError('connection-timeout', 'no handshake in time')), handshakeTimeoutMs);
+    handshakeTimer.unref();
+    socket.once('close', () => clearTimeout(handshakeTimer));
   }
 
   /** Writes a stanza for the component's domain, in the component namespace. */

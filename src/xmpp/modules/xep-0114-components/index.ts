@@ -26,6 +26,7 @@ export default defineModule({
   options: {
     port: { type: 'number', default: 5347, integer: true, min: 0, max: 65535, doc: 'Port components connect to (0 turns the listener off). Listens only when components are configured.' },
     bind: { type: 'string', default: '127.0.0.1', doc: 'Address of the component listener. XEP-0114 streams are not encrypted: keep it on loopback or a private network.' },
+    handshakeTimeoutSeconds: { type: 'number', default: 30, min: 0.1, doc: 'A connection that has not completed the handshake by then is closed.' },
     secrets: { type: 'record', default: {}, doc: 'Component domains and their shared secrets, e.g. {"bridge.example.org": "long random secret"}.' },
   },
   async start(ctx) {
@@ -72,7 +73,7 @@ export default defineModule({
     const listener: NetServer = createServer((socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
-      new ComponentConnection(socket, host, DEFAULT_LIMITS, ctx.log);
+      new ComponentConnection(socket, host, DEFAULT_LIMITS, ctx.log, ctx.options.handshakeTimeoutSeconds * 1000);
     });
     await new Promise<void>((ok, fail) => {
       listener.once('error', fail);
