@@ -54,8 +54,8 @@ export default defineModule({
     const pep = ctx.use<PepApi>('pep');
     const vcards = ctx.use<VcardApi>('vcard');
     const table = ctx.table('avatar_hash');
-    /** Photo hashes of accounts with sessions on this node, and how many sessions each has. */
-    const loaded = new Map<string, { hash: string; sessions: number }>();
+    /** Photo hashes of accounts with sessions on this node, how many sessions each has, and whether the stored hash is still being read. */
+    const loaded = new Map<string, { hash: string; sessions: number; reading: boolean }>();
 
     ctx.feature(NS_CONVERSION, 'account');
 
@@ -66,9 +66,12 @@ export default defineModule({
         entry.sessions++;
         return;
       }
-      const fresh = { hash: '', sessions: 1 };
+      const fresh = { hash: '', sessions: 1, reading: true };
       loaded.set(bare, fresh);
-      fresh.hash = (await table.get(bare, SK)) ?? '';
+      const stored = (await table.get(bare, SK)) ?? '';
+      // A vCard change that landed during the read is newer than what was read.
+      if (fresh.reading) fresh.hash = stored;
+      fresh.reading = false;
     });
     ctx.hook('session/closed', ({ session }) => {
       const entry = loaded.get(session.jid.bare);
@@ -90,7 +93,10 @@ export default defineModule({
       const hash = photoHash(vcard);
       await table.put(owner.bare, SK, hash);
       const entry = loaded.get(owner.bare);
-      if (entry !== undefined) entry.hash = hash;
+      if (entry !== undefined) {
+        entry.hash = hash;
+        entry.reading = false;
+      }
     });
 
     ctx.hook('pep/published', async ({ owner, node, payload }) => {
