@@ -1,21 +1,13 @@
 import { expect } from 'chai';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { TestServer } from '../../../testing/harness.js';
+import { freePort } from '../../../testing/services/child-process.js';
 import disco from '../xep-0030-disco/index.js';
 import roster from '../rfc6121-roster/index.js';
 import { handshakeDigest } from './connection.js';
 import components from './index.js';
 
 const SECRET = 'bridge-secret';
-
-async function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
-}
 
 /** A raw TCP peer speaking the component protocol by hand, keeping everything it receives. */
 class RawComponent {
