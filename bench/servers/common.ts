@@ -165,7 +165,7 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+export async function waitUntilGone(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!processAlive(pid)) return true;
@@ -201,8 +201,8 @@ export async function restartableServer(
 /** Asks a process to stop (`ask`; SIGTERM by default), SIGKILLs it if it is still there after `graceMs`; settles once it is gone. */
 export async function stopProcess(pid: number, graceMs = 10_000, ask: () => void = () => signal(pid, 'SIGTERM')): Promise<void> {
   if (processAlive(pid)) ask();
-  if (!(await waitForExit(pid, graceMs))) signal(pid, 'SIGKILL');
-  await waitForExit(pid, 5_000);
+  if (!(await waitUntilGone(pid, graceMs))) signal(pid, 'SIGKILL');
+  await waitUntilGone(pid, 5_000);
 }
 
 /** process.kill that tolerates a process which has just exited. */
