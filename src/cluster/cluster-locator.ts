@@ -25,7 +25,7 @@ import { parseJid, tryParseJid, type Jid } from '../util/jid.js';
 import { createLogger, type Logger } from '../util/log.js';
 import type { XmlElement } from '../util/xml.js';
 import { StanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
-import type { NodeRequestHandler } from '../xmpp/module.js';
+import type { NodePostHandler, NodeRequestHandler } from '../xmpp/module.js';
 import type { Locator, Resource } from '../xmpp/router/router.js';
 import { localResource, type Server } from '../xmpp/server.js';
 import { CLIENT_ACKS, type ClientSession } from '../xmpp/session.js';
@@ -36,12 +36,14 @@ import type { SessionEntry, SessionTable, SessionTableEvent } from './session-ta
 /**
  * What travels between nodes. `to` is the full JID of the target session (the
  * stanza may be addressed to the bare JID). `req`/`res` carry module requests
- * (ServerApi.nodeRequest), matched by `id`.
+ * (ServerApi.nodeRequest), matched by `id`; `post` carries one-way module
+ * messages (ServerApi.nodePost).
  */
 type Envelope =
   | { t: 'stanza'; to: string; xml: string }
   | { t: 'kick'; jid: string; by: string }
   | { t: 'req'; id: number; topic: string; body: string; from: string }
+  | { t: 'post'; topic: string; body: string; from: string }
   | { t: 'res'; id: number; body: string | null };
 
 /** A resource held by another node, built from its session-table entry. Its presence is parsed only when someone reads it. */
@@ -86,6 +88,8 @@ export class ClusterLocator implements Locator {
   private closingDrained: (() => void) | null = null;
   /** Module request handlers by topic (ServerApi.onNodeRequest). */
   private readonly answerers = new Map<string, NodeRequestHandler>();
+  /** Module post handlers by topic (ServerApi.onNodePost). */
+  private readonly posts = new Map<string, NodePostHandler>();
   /** Requests sent and not yet answered, by id. */
   private readonly pending = new Map<number, { resolve: (body: string | null) => void; timer: NodeJS.Timeout }>();
   private nextRequestId = 1;
@@ -186,6 +190,32 @@ export class ClusterLocator implements Locator {
     this.answerers.set(topic, handler);
     return () => {
       if (this.answerers.get(topic) === handler) this.answerers.delete(topic);
+    };
+  }
+
+  async placement(key: string, claim: boolean): Promise<string | null> {
+    return claim ? this.table.claim(key, this.nodeId) : ((await this.table.holder(key)) ?? null);
+  }
+
+  releasePlacement(key: string): Promise<void> {
+    return this.table.release(key, this.nodeId);
+  }
+
+  async post(node: string, topic: string, body: string): Promise<boolean> {
+    if (node === this.nodeId) return false;
+    const envelope: Envelope = { t: 'post', topic, body, from: this.nodeId };
+    try {
+      return await this.bus.send(node, JSON.stringify(envelope));
+    } catch (err) {
+      this.log.warn(`post ${topic} to node ${node} failed`, err);
+      return false;
+    }
+  }
+
+  onPost(topic: string, handler: NodePostHandler): () => void {
+    this.posts.set(topic, handler);
+    return () => {
+      if (this.posts.get(topic) === handler) this.posts.delete(topic);
     };
   }
 
@@ -306,6 +336,19 @@ export class ClusterLocator implements Locator {
       }
       const res: Envelope = { t: 'res', id: envelope.id, body };
       await this.bus.send(envelope.from, JSON.stringify(res)).catch((err: unknown) => this.log.warn(`answer to node ${envelope.from} failed`, err));
+      return;
+    }
+    if (envelope.t === 'post') {
+      // A dead node's posts are handled here: the stanzas they carry were accepted and must not be lost.
+      const handler = this.posts.get(envelope.topic);
+      if (handler === undefined) this.log.warn(`post ${envelope.topic} from ${envelope.from}: no handler; dropped`);
+      else {
+        try {
+          await handler(envelope.body, envelope.from);
+        } catch (err) {
+          this.log.error(`handling post ${envelope.topic} from ${envelope.from} failed`, err);
+        }
+      }
       return;
     }
     if (envelope.t === 'kick') {

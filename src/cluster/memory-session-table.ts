@@ -8,6 +8,8 @@ import type { SessionEntry, SessionTable, SessionTableEvent } from './session-ta
  */
 export class MemorySessionStore {
   readonly accounts = new Map<string, Map<string, SessionEntry>>();
+  /** Placement key → holding node. */
+  readonly holders = new Map<string, string>();
 }
 
 /**
@@ -55,6 +57,21 @@ export class MemorySessionTable implements SessionTable {
     if (resources?.get(resource)?.node !== node) return;
     resources.delete(resource);
     if (resources.size === 0) this.store.accounts.delete(bare);
+  }
+
+  async claim(key: string, node: string): Promise<string> {
+    const holder = this.store.holders.get(key);
+    if (holder !== undefined) return holder;
+    this.store.holders.set(key, node);
+    return node;
+  }
+
+  async holder(key: string): Promise<string | undefined> {
+    return this.store.holders.get(key);
+  }
+
+  async release(key: string, node: string): Promise<void> {
+    if (this.store.holders.get(key) === node) this.store.holders.delete(key);
   }
 
   onEvent(_listener: (event: SessionTableEvent) => void): void {}

@@ -139,5 +139,22 @@ export function sessionTableContract(name: string, backend: () => SessionTableBa
       expect(await a.get(`${bare}/r`)).to.deep.equal(entry(`${bare}/r`, 'node-a', { priority: 1 }));
       expect(await a.byBare(bare)).to.deep.equal([entry(`${bare}/r`, 'node-a', { priority: 1 })]);
     });
+
+    it('places a key on the first node to claim it until that node releases it', async function () {
+      const a = await node('node-a');
+      const b = await node('node-b');
+      const key = `room-${account()}`;
+      expect(await a.holder(key)).to.equal(undefined);
+      expect(await a.claim(key, 'node-a')).to.equal('node-a');
+      expect(await b.claim(key, 'node-b')).to.equal('node-a');
+      expect(await b.holder(key)).to.equal('node-a');
+      await b.release(key, 'node-b');
+      expect(await b.holder(key)).to.equal('node-a');
+      await a.release(key, 'node-a');
+      expect(await b.holder(key)).to.equal(undefined);
+      expect(await b.claim(key, 'node-b')).to.equal('node-b');
+      expect(await a.claim(key, 'node-a')).to.equal('node-b');
+      expect(await a.holder(`other-${key}`)).to.equal(undefined);
+    });
   });
 }

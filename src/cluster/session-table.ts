@@ -1,7 +1,8 @@
 /**
- * The session table says which node holds which full JID. On a single node it
- * is an in-process map; in a cluster it lives in Redis. The router asks it
- * only for JIDs not connected to this node.
+ * The session table says which node holds which full JID, and which node
+ * holds each thing placed on one node (`claim`). On a single node it is an
+ * in-process map; in a cluster it lives in Redis. The router asks it only for
+ * JIDs not connected to this node.
  */
 
 export interface SessionEntry {
@@ -37,6 +38,17 @@ export interface SessionTable {
   byBare(bareJid: string): Promise<SessionEntry[]>;
   /** Removes the entry, but only if it is still held by `node` (a newer login elsewhere wins). */
   remove(fullJid: string, node: string): Promise<void>;
+  /**
+   * Placement of what lives on one node at a time (a MUC room, a component's
+   * domain), by a key of the caller's choosing: makes `node` the holder of
+   * `key` unless a node holds it already, and resolves to the holder. A dead
+   * node's keys are released by the cleanup after it (before 'node-dead').
+   */
+  claim(key: string, node: string): Promise<string>;
+  /** The node holding `key`, or undefined. */
+  holder(key: string): Promise<string | undefined>;
+  /** Releases `key` if `node` holds it. */
+  release(key: string, node: string): Promise<void>;
   /** Subscribes to cluster events (dead nodes, reconnection). */
   onEvent(listener: (event: SessionTableEvent) => void): void;
   stop(): Promise<void>;

@@ -104,6 +104,13 @@ export interface Resource {
 /** Answers a request from another cluster node; null is "no answer". */
 export type NodeRequestHandler = (body: string, fromNode: string) => string | null | Promise<string | null>;
 
+/**
+ * Receives a post from another cluster node (ServerApi.nodePost). Posts are
+ * handled one at a time in the order sent; one that a dead node never handled
+ * is handed to the node that cleaned up after it, with `fromNode` the sender.
+ */
+export type NodePostHandler = (body: string, fromNode: string) => void | Promise<void>;
+
 /** The server as modules see it. */
 export interface ServerApi {
   readonly nodeId: string;
@@ -142,6 +149,25 @@ export interface ServerApi {
   nodeRequest(node: string, topic: string, body: string, timeoutMs: number): Promise<string | null>;
   /** Answers `nodeRequest`s of `topic` from other nodes; returns the undo (pass it to onStop). */
   onNodeRequest(topic: string, handler: NodeRequestHandler): () => void;
+  /** True when this node is one of a cluster: placements and posts then span nodes. */
+  readonly clustered: boolean;
+  /**
+   * Which node holds `key`, among things that live on one node at a time (a
+   * MUC room, a component's domain): a node id, or null when none does. With
+   * `claim`, a key nobody holds is taken for this node, so the answer is never
+   * null. A dead node's keys are released when the cluster cleans up after it.
+   */
+  placement(key: string, claim: boolean): Promise<string | null>;
+  /** Gives up `key` if this node holds it. */
+  releasePlacement(key: string): Promise<void>;
+  /**
+   * Cluster only: queues `body` for the `topic` handler on `node`, in order
+   * after this node's earlier posts there. False when the node is not alive
+   * (always false on a single node).
+   */
+  nodePost(node: string, topic: string, body: string): Promise<boolean>;
+  /** Handles `nodePost`s of `topic` from other nodes; returns the undo (pass it to onStop). */
+  onNodePost(topic: string, handler: NodePostHandler): () => void;
   /** Fires an event for other modules (e.g. account/deleted). */
   emit<E extends EventName>(event: E, payload: import('./events.js').EventMap[E]): Promise<boolean>;
   /** Bound sessions of an account on this node. */

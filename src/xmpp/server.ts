@@ -9,7 +9,7 @@ import { Accounts, ACCOUNTS_TABLE } from './auth/accounts.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { Hooks } from './hooks.js';
 import type { EventMap, EventName } from './events.js';
-import type { Identity, ModuleDefinition, NodeRequestHandler, ServerApi } from './module.js';
+import type { Identity, ModuleDefinition, NodePostHandler, NodeRequestHandler, ServerApi } from './module.js';
 import { ModuleLoader, Registrations } from './module-loader.js';
 import { IqDispatcher } from './router/iq-dispatch.js';
 import { Router, type Locator, type Resource } from './router/router.js';
@@ -24,6 +24,7 @@ export function localResource(s: ClientSession): Resource {
 /** The node-local locator: every session is on this node. Cluster mode replaces it. */
 export class LocalLocator implements Locator {
   constructor(
+    private readonly nodeId: string,
     private readonly sessions: SessionRegistry,
     private readonly accounts: Accounts,
   ) {}
@@ -39,6 +40,17 @@ export class LocalLocator implements Locator {
 
   async forward(): Promise<boolean> {
     return false;
+  }
+
+  private readonly placed = new Set<string>();
+
+  async placement(key: string, claim: boolean): Promise<string | null> {
+    if (claim) this.placed.add(key);
+    return this.placed.has(key) ? this.nodeId : null;
+  }
+
+  async releasePlacement(key: string): Promise<void> {
+    this.placed.delete(key);
   }
 
   accountExists(jid: Jid): Promise<boolean> {
@@ -92,7 +104,7 @@ export class Server implements ServerApi {
     this.accounts = new Accounts(store, config.server.admins);
     this.throttle = new LoginThrottle(config.c2s.maxLoginFailures, config.c2s.loginThrottleSeconds * 1000);
     this.iqDispatcher = new IqDispatcher(this.log.child('iq'));
-    this.locator = deps.locator ? deps.locator(this) : new LocalLocator(this.sessions, this.accounts);
+    this.locator = deps.locator ? deps.locator(this) : new LocalLocator(this.nodeId, this.sessions, this.accounts);
     this.router = new Router(this.hooks, this.iqDispatcher, { resources: (b) => this.locator.resources(b), resource: (f) => this.locator.resource(f), forward: (r, s) => this.locator.forward(r, s), accountExists: (j) => this.locator.accountExists(j) }, (d) => this.servesDomain(d), this.log.child('router'));
     this.moduleDefs = deps.modules;
     this.loader = new ModuleLoader({ server: this, hooks: this.hooks, iq: this.iqDispatcher, registrations: this.registrations, store, log: this.log });
@@ -210,6 +222,26 @@ export class Server implements ServerApi {
 
   onNodeRequest(topic: string, handler: NodeRequestHandler): () => void {
     return this.locator.answer === undefined ? () => {} : this.locator.answer(topic, handler);
+  }
+
+  get clustered(): boolean {
+    return this.locator.post !== undefined;
+  }
+
+  placement(key: string, claim: boolean): Promise<string | null> {
+    return this.locator.placement(key, claim);
+  }
+
+  releasePlacement(key: string): Promise<void> {
+    return this.locator.releasePlacement(key);
+  }
+
+  nodePost(node: string, topic: string, body: string): Promise<boolean> {
+    return this.locator.post === undefined ? Promise.resolve(false) : this.locator.post(node, topic, body);
+  }
+
+  onNodePost(topic: string, handler: NodePostHandler): () => void {
+    return this.locator.onPost === undefined ? () => {} : this.locator.onPost(topic, handler);
   }
 
   emit<E extends EventName>(event: E, payload: EventMap[E]): Promise<boolean> {

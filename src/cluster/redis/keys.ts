@@ -20,6 +20,16 @@ export function nodeJidsKey(nodeId: string): string {
   return `${PREFIX}node:{${nodeId}}:jids`;
 }
 
+/** Set of the placement keys a node has claimed, read when the node is declared dead. */
+export function nodePlacementsKey(nodeId: string): string {
+  return `${PREFIX}node:{${nodeId}}:placements`;
+}
+
+/** The id of the node holding a placement key (SessionTable.claim). */
+export function placementKey(key: string): string {
+  return `${PREFIX}placement:{${key}}`;
+}
+
 /** Present while the node is alive; expires unless refreshed. */
 export function nodeAliveKey(nodeId: string): string {
   return `${PREFIX}node:{${nodeId}}:alive`;

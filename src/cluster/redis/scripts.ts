@@ -51,6 +51,26 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`,
 );
 
+/**
+ * Makes ARGV[1] the holder of a placement key unless one is set; returns the
+ * holder. KEYS[1] placement key; ARGV[1] node id.
+ */
+export const claimPlacement = new LuaScript(
+  'claimPlacement',
+  `local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]`,
+);
+
+/** Deletes a placement key if ARGV[1] holds it. KEYS[1] placement key. Returns 1 when deleted. */
+export const releasePlacement = new LuaScript(
+  'releasePlacement',
+  `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`,
+);
+
 /** Results of the heartbeat script. */
 export const HEARTBEAT_REFUSED = 0;
 export const HEARTBEAT_REFRESHED = 1;

@@ -5,7 +5,7 @@ import { restartRedis } from '../../testing/services/redis.js';
 import type { SessionEntry, SessionTableEvent } from '../session-table.js';
 import { sessionTableContract } from '../session-table.contract.js';
 import { RedisSessionTable } from './session-table.js';
-import { NODES_KEY, nodeAliveKey, nodeJidsKey, sessionsKey } from './keys.js';
+import { NODES_KEY, nodeAliveKey, nodeJidsKey, nodePlacementsKey, sessionsKey } from './keys.js';
 
 let accounts = 0;
 function account(): string {
@@ -98,6 +98,30 @@ for (const target of redisTargets) {
         expect(jidsOf(a.ownedEntries())).to.deep.equal([`${bare}/kept`]);
       });
 
+      it('releases a dead node\'s placements before announcing it dead, and keeps what nobody took when it comes back', async function () {
+        const [a, b] = [await nodes.table('a'), await nodes.table('b')];
+        const [kept, taken, other] = ['room-kept@muc', 'room-taken@muc', 'room-b@muc'].map((k) => `${k}-${account()}`) as [string, string, string];
+        for (const key of [kept, taken]) expect(await a.claim(key, 'a')).to.equal('a');
+        expect(await b.claim(other, 'b')).to.equal('b');
+        let holdersAtDeath: Array<string | undefined> = [];
+        const dead = nextMatching<SessionTableEvent>((cb) => b.onEvent(cb), (e) => e.type === 'node-dead', 'node-dead on b');
+        b.onEvent((e) => {
+          if (e.type === 'node-dead') void Promise.all([kept, taken].map((k) => b.holder(k))).then((h) => (holdersAtDeath = h));
+        });
+        await a.liveness.stop(false);
+        await dead;
+        await eventually(() => expect(holdersAtDeath).to.deep.equal([undefined, undefined]));
+        expect(await b.holder(other)).to.equal('b');
+        expect(await b.claim(taken, 'b')).to.equal('b');
+
+        const back = nextMatching<SessionTableEvent>((cb) => a.onEvent(cb), (e) => e.type === 'reconnected', 'reconnected on a');
+        a.liveness.startTimers();
+        await back;
+        expect(await b.holder(kept)).to.equal('a');
+        expect(await b.holder(taken)).to.equal('b');
+        expect(await nodes.probe().smembers(nodePlacementsKey('a'))).to.deep.equal([kept]);
+      });
+
       it('removes what a previous run of the same node id left behind, and reports it', async function () {
         const first = await nodes.table('a');
         const bare = account();
@@ -152,6 +176,8 @@ for (const target of redisTargets) {
         const bare = account();
         await a.put(entry(`${bare}/one`, 'a', 1));
         await a.put(entry(`${bare}/two`, 'a', 2));
+        const room = `room-${account()}`;
+        await a.claim(room, 'a');
         const reconnected = nextMatching<SessionTableEvent>((cb) => a.onEvent(cb), (e) => e.type === 'reconnected', 'reconnected', 30_000);
         await restartRedis(deployment!.ports[0]!);
         await reconnected;
@@ -161,6 +187,7 @@ for (const target of redisTargets) {
         expect(await probe.smembers(nodeJidsKey('a'))).to.have.members([`${bare}/one`, `${bare}/two`]);
         expect(await probe.exists(nodeAliveKey('a'))).to.equal(1);
         expect(await probe.sismember(NODES_KEY, 'a')).to.equal(1);
+        expect(await a.holder(room)).to.equal('a');
         await eventually(async () => expect(jidsOf(await a.byBare(bare))).to.deep.equal([`${bare}/one`, `${bare}/two`]));
       });
     }

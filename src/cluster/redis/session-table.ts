@@ -2,9 +2,9 @@ import { createLogger, type Logger } from '../../util/log.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from '../session-table.js';
 import { connectRedis, redisClusterOptions, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
 import { splitFullJid } from '../full-jid.js';
-import { INVALIDATE_CHANNEL, nodeJidsKey, sessionsKey } from './keys.js';
+import { INVALIDATE_CHANNEL, nodeJidsKey, nodePlacementsKey, placementKey, sessionsKey } from './keys.js';
 import { NodeLiveness } from './liveness.js';
-import { removeIfOwner, restoreIfVacant } from './scripts.js';
+import { claimPlacement, releasePlacement, removeIfOwner, restoreIfVacant } from './scripts.js';
 import { SessionCache } from './session-cache.js';
 
 export interface RedisSessionTableConfig {
@@ -29,8 +29,12 @@ const BATCH = 256;
  * not removed when another node takes a JID over; cleanup deletes only
  * entries still owned by the dead node, so a stale member costs nothing.
  *
- * The node keeps its own entries in memory and writes them back after a
- * Redis restart or after having been declared dead.
+ * Placements (`claim`) work the same way: `sori:placement:{key}` names the
+ * holder, `sori:node:{id}:placements` lists what each node claimed.
+ *
+ * The node keeps its own entries and placements in memory and writes them
+ * back after a Redis restart or after having been declared dead; a placement
+ * another node claimed meanwhile stays with that node.
  */
 export class RedisSessionTable implements SessionTable {
   readonly nodeId: string;
@@ -41,6 +45,8 @@ export class RedisSessionTable implements SessionTable {
   private readonly client: RedisClient;
   private readonly subscriber: RedisClient;
   private readonly owned = new Map<string, SessionEntry>();
+  /** Placement keys this node holds. */
+  private readonly held = new Set<string>();
   private readonly listeners: Array<(event: SessionTableEvent) => void> = [];
   private readonly reclaimers: DeadNodeReclaimer[] = [];
   private started = false;
@@ -77,6 +83,7 @@ export class RedisSessionTable implements SessionTable {
     await this.subscribeInvalidations();
     await this.liveness.register();
     // Nothing is owned yet, so entries still held under this id belong to a previous run that died.
+    await this.removeNodePlacements(this.nodeId);
     const leftovers = await this.removeNodeSessions(this.nodeId);
     if (leftovers.length > 0) this.emit({ type: 'node-dead', node: this.nodeId, sessions: leftovers });
     this.client.on('ready', () => void this.resync('reconnected to redis'));
@@ -121,6 +128,25 @@ export class RedisSessionTable implements SessionTable {
     const removed = await removeIfOwner.run(this.client, [sessionsKey(bare)], [resource, node]);
     await this.client.srem(nodeJidsKey(node), fullJid);
     if (removed) await this.invalidate(bare);
+  }
+
+  async claim(key: string, node: string): Promise<string> {
+    // Listed first: a crash before the claim leaves a harmless member, never a claim nobody can find.
+    await this.client.sadd(nodePlacementsKey(node), key);
+    const holder = String(await claimPlacement.run(this.client, [placementKey(key)], [node]));
+    if (holder !== node) await this.client.srem(nodePlacementsKey(node), key);
+    else if (node === this.nodeId) this.held.add(key);
+    return holder;
+  }
+
+  async holder(key: string): Promise<string | undefined> {
+    return (await this.client.get(placementKey(key))) ?? undefined;
+  }
+
+  async release(key: string, node: string): Promise<void> {
+    if (node === this.nodeId) this.held.delete(key);
+    await releasePlacement.run(this.client, [placementKey(key)], [node]);
+    await this.client.srem(nodePlacementsKey(node), key);
   }
 
   async stop(): Promise<void> {
@@ -184,7 +210,18 @@ export class RedisSessionTable implements SessionTable {
     return removed;
   }
 
+  /** Releases every placement still held by `node`. */
+  private async removeNodePlacements(node: string): Promise<void> {
+    const keys = await this.client.smembers(nodePlacementsKey(node));
+    for (let i = 0; i < keys.length; i += BATCH) {
+      await Promise.all(keys.slice(i, i + BATCH).map((key) => releasePlacement.run(this.client, [placementKey(key)], [node])));
+    }
+    await this.client.del(nodePlacementsKey(node));
+  }
+
   private async cleanUpDeadNode(node: string): Promise<void> {
+    // Placements first: what the reclaimers hand on (the dead node's inbox) may need a new holder.
+    await this.removeNodePlacements(node);
     const sessions = await this.removeNodeSessions(node);
     for (const reclaim of this.reclaimers) await reclaim(node);
     this.emit({ type: 'node-dead', node, sessions });
@@ -201,17 +238,26 @@ export class RedisSessionTable implements SessionTable {
 
   private async restoreOwned(reason: string): Promise<void> {
     try {
-      this.log.info(`restoring ${this.owned.size} session entries: ${reason}`);
+      this.log.info(`restoring ${this.owned.size} session entries and ${this.held.size} placements: ${reason}`);
       await this.liveness.register();
       const entries = [...this.owned.values()];
       for (let i = 0; i < entries.length; i += BATCH) {
         await Promise.all(entries.slice(i, i + BATCH).map((entry) => this.restoreEntry(entry)));
+      }
+      const held = [...this.held];
+      for (let i = 0; i < held.length; i += BATCH) {
+        await Promise.all(held.slice(i, i + BATCH).map((key) => this.restorePlacement(key)));
       }
       this.emit({ type: 'reconnected' });
     } catch (err) {
       // The next 'ready' or lapsed heartbeat triggers another attempt.
       this.log.warn('restoring session entries failed', err);
     }
+  }
+
+  private async restorePlacement(key: string): Promise<void> {
+    // Another node claimed it while this one was away: it stays there.
+    if ((await this.claim(key, this.nodeId)) !== this.nodeId) this.held.delete(key);
   }
 
   private async restoreEntry(entry: SessionEntry): Promise<void> {

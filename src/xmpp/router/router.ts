@@ -4,7 +4,7 @@ import { errorReply, StanzaError } from '../errors.js';
 import type { EventName, RouteEvent } from '../events.js';
 import type { Hooks } from '../hooks.js';
 import type { ClientSession } from '../session.js';
-import type { NodeRequestHandler, Resource } from '../module.js';
+import type { NodePostHandler, NodeRequestHandler, Resource } from '../module.js';
 import type { IqDispatcher } from './iq-dispatch.js';
 import type { Logger } from '../../util/log.js';
 
@@ -23,6 +23,14 @@ export interface Locator {
   request?(node: string, topic: string, body: string, timeoutMs: number): Promise<string | null>;
   /** Cluster only: registers the answerer of a topic; returns the undo. */
   answer?(topic: string, handler: NodeRequestHandler): () => void;
+  /** ServerApi.placement: the holder of a key, claimed for this node when `claim` and nobody holds it. */
+  placement(key: string, claim: boolean): Promise<string | null>;
+  /** ServerApi.releasePlacement. */
+  releasePlacement(key: string): Promise<void>;
+  /** Cluster only: a one-way message to a module on another node (ServerApi.nodePost). */
+  post?(node: string, topic: string, body: string): Promise<boolean>;
+  /** Cluster only: registers the handler of posts of a topic; returns the undo. */
+  onPost?(topic: string, handler: NodePostHandler): () => void;
 }
 
 const EVENT: Record<string, Record<'host' | 'bare' | 'full', EventName>> = {
@@ -40,7 +48,7 @@ export class Router {
   constructor(
     private readonly hooks: Hooks,
     private readonly iq: IqDispatcher,
-    private readonly locator: Locator,
+    private readonly locator: Pick<Locator, 'resources' | 'resource' | 'forward' | 'accountExists'>,
     private readonly isLocalDomain: (domain: string) => boolean,
     private readonly log: Logger,
   ) {}

@@ -2,6 +2,7 @@ import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import type { DiscoApi } from '../xep-0030-disco/api.js';
 import { ArchiveStore } from '../xep-0313-mam/archive.js';
+import { RoomPlacement } from './placement.js';
 import { MucService } from './service.js';
 import { AFFILIATIONS_TABLE, MUC_TABLES, ROOM_LIST, ROOMS, RoomStore } from './store.js';
 
@@ -32,9 +33,9 @@ const MAM_TABLES = [
  *
  * Rooms, their configuration and affiliations are kept in tables when
  * persistent (pk room JID) and survive restarts; occupants, history and the
- * lock of a room being created live in this node's memory. In a cluster every
- * node would run its own copy of a room: cluster-wide rooms need each room
- * owned by one node (stanzas for it forwarded there), which is not done yet.
+ * lock of a room being created live in the memory of the node that runs the
+ * room. In a cluster each room runs on one node and the others post its
+ * stanzas there (placement.ts).
  */
 export default defineModule({
   name: 'muc',
@@ -88,13 +89,29 @@ export default defineModule({
     }
     ctx.provide<MucApi>({ service, domains });
 
-    const claim = (ev: RouteEvent): boolean => (domains.has(ev.to.domain) ? service.handle(ev) : false);
+    const placement = server.clustered ? new RoomPlacement(server, service, ctx.log) : null;
+    const claim = (ev: RouteEvent): boolean => {
+      if (!domains.has(ev.to.domain)) return false;
+      // The service domain itself answers on every node.
+      if (placement === null || ev.to.local === '') return service.handle(ev);
+      void placement.dispatch(ev);
+      return true;
+    };
+    if (placement !== null) {
+      ctx.onStop(placement.listen());
+      ctx.hook('cluster/reconnected', () => {
+        void placement.recheck().catch((err: unknown) => ctx.log.warn('muc: checking which rooms still run here failed', err));
+      });
+    }
     for (const event of ['message/host', 'message/bare', 'message/full', 'presence/host', 'presence/bare', 'presence/full', 'iq/host', 'iq/bare', 'iq/full'] as const) {
       ctx.hook(event, claim, PRIORITY);
     }
     ctx.hook('session/closed', ({ session }) => {
       service.sessionClosed(session.jid.full);
     });
-    ctx.onStop(() => service.idle());
+    ctx.onStop(async () => {
+      await placement?.idle();
+      await service.idle();
+    });
   },
 });

@@ -354,6 +354,19 @@ describe('XEP-0045 multi-user chat', () => {
     expect(codes(self)).to.include('201');
   });
 
+  it('removes an occupant whose server bounces room traffic as gone (status 333), not one that refuses a message', async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    const bounce = (cond: string) => `<message type='error' to='${ROOM}/Alice'><body>hi</body><error type='cancel'><${cond} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>`;
+    await bob.send(bounce('not-acceptable'));
+    await bob.send(`<message to='${ROOM}' type='groupchat'><body>still in</body></message>`);
+    await alice.waitFor((el) => el.name === 'message' && el.getChildText('body') === 'still in');
+    await bob.send(bounce('recipient-unavailable'));
+    const gone = await alice.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable'));
+    expect(codes(gone)).to.deep.equal(['333']);
+    expect(codes(await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable')))).to.deep.equal(['110', '333']);
+  });
+
   it('destroys a room: occupants get unavailable with <destroy/>', async () => {
     await createInstant(alice, 'Alice');
     await join(bob, 'Bob');

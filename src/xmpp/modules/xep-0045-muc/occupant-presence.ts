@@ -1,4 +1,5 @@
 import { x, type XmlElement } from '../../../util/xml.js';
+import { NS_STANZAS } from '../../errors.js';
 import { NS_MUC, NS_MUC_USER } from './ns.js';
 import type { Occupant, Room } from './room.js';
 
@@ -54,4 +55,13 @@ export function occupantPresence(room: Room, o: Occupant, recipient: Occupant | 
   for (const c of [...codes].sort((a, b) => a - b)) ux.append(x('status', { code: String(c) }));
   p.append(ux);
   return p;
+}
+
+/** Errors that say an occupant's client or server is no longer there (XEP-0045 status 333), as opposed to a refusal. */
+const GONE_CONDITIONS = new Set(['gone', 'item-not-found', 'recipient-unavailable', 'redirect', 'remote-server-not-found', 'remote-server-timeout', 'service-unavailable']);
+
+export function occupantIsGone(error: XmlElement): boolean {
+  const e = error.getChild('error');
+  if (e === undefined) return false;
+  return e.children.some((c) => typeof c !== 'string' && c.attrs.xmlns === NS_STANZAS && GONE_CONDITIONS.has(c.name));
 }

@@ -14,7 +14,7 @@ import { applyConfigForm, configForm, defaultConfig, roomFeatures, roomInfoForm,
 import { historyMessages } from './history.js';
 import { mediatedInvitations } from './invitations.js';
 import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID, NS_VCARD } from './ns.js';
-import { occupantJid, occupantPresence, relayedChildren, type PresenceExtra } from './occupant-presence.js';
+import { occupantIsGone, occupantJid, occupantPresence, relayedChildren, type PresenceExtra } from './occupant-presence.js';
 import { queryRoomArchive } from './room-archive.js';
 import { serviceDomainAnswer, type PublicRoom } from './service-domain.js';
 import { affRank, Room, type Affiliation, type Occupant } from './room.js';
@@ -48,6 +48,7 @@ export class MucService {
   private readonly rooms = new Map<string, Room>();
   /** Per room JID, the tail of its work queue (also for rooms being loaded or created). */
   private readonly queues = new Map<string, Promise<void>>();
+  private readonly droppedListeners: Array<(jid: string) => void> = [];
 
   constructor(
     private readonly server: ServerApi,
@@ -61,16 +62,20 @@ export class MucService {
 
   /** A stanza for a service domain: handled in the room's queue; always claimed. */
   handle(ev: RouteEvent): true {
-    const key = ev.to.bare;
-    const prev = this.queues.get(key) ?? Promise.resolve();
-    const next = prev
-      .then(() => this.dispatch(ev))
-      .catch((e: unknown) => this.log.error(`muc: handling ${ev.stanza.toString().slice(0, 300)} failed`, e));
-    this.queues.set(key, next);
-    void next.then(() => {
-      if (this.queues.get(key) === next) this.queues.delete(key);
-    });
+    void this.enqueue(ev.to.bare, () => this.dispatch(ev)).catch((e: unknown) => this.log.error(`muc: handling ${ev.stanza.toString().slice(0, 300)} failed`, e));
     return true;
+  }
+
+  /** Runs `work` after everything queued for the room `key`; resolves when it has run. */
+  private enqueue(key: string, work: () => Promise<void>): Promise<void> {
+    const prev = this.queues.get(key) ?? Promise.resolve();
+    const next = prev.then(work);
+    const settled = next.catch(() => undefined);
+    this.queues.set(key, settled);
+    void settled.then(() => {
+      if (this.queues.get(key) === settled) this.queues.delete(key);
+    });
+    return next;
   }
 
   /** Resolves once every stanza queued so far has been handled (tests, shutdown). */
@@ -93,6 +98,33 @@ export class MucService {
   /** Rooms in memory (tests and admin). */
   room(jid: string): Room | undefined {
     return this.rooms.get(jid);
+  }
+
+  /** JIDs of the rooms in memory. */
+  roomJids(): string[] {
+    return [...this.rooms.keys()];
+  }
+
+  /** Calls `listener` with the JID of each room this service stops keeping (emptied, destroyed). */
+  onRoomDropped(listener: (jid: string) => void): void {
+    this.droppedListeners.push(listener);
+  }
+
+  /**
+   * Lets go of a room another node now runs (a cluster took it over while
+   * this node was cut off): its occupants here hear they were removed because
+   * the service went away (status 332) and rejoin, reaching the new node. The
+   * stored room is left alone.
+   */
+  evict(jid: string): Promise<void> {
+    return this.enqueue(jid, async () => {
+      const room = this.rooms.get(jid);
+      if (room === undefined) return;
+      this.rooms.delete(jid);
+      for (const o of [...room.occupants.values()]) {
+        for (const full of o.sessions.keys()) await this.send(occupantPresence(room, o, o, full, { type: 'unavailable', codes: [332] }));
+      }
+    });
   }
 
   private async dispatch(ev: RouteEvent): Promise<void> {
@@ -126,7 +158,7 @@ export class MucService {
   }
 
   /** Error reply to a stanza, from the address it was sent to. */
-  private async reject(ev: RouteEvent, err: StanzaError): Promise<void> {
+  async reject(ev: RouteEvent, err: StanzaError): Promise<void> {
     const s = ev.stanza;
     if (s.attrs.type === 'error' || (s.name === 'iq' && s.attrs.type === 'result')) return;
     const reply = errorReply(s, err);
@@ -183,8 +215,13 @@ export class MucService {
   /** Forgets a room that is neither persistent nor occupied. */
   private async maybeDrop(room: Room): Promise<void> {
     if (room.occupants.size > 0 || (room.config.persistent && !room.locked)) return;
-    this.rooms.delete(room.jid);
+    this.forget(room);
     await this.store.remove(this.serviceOf(room), room.jid);
+  }
+
+  private forget(room: Room): void {
+    this.rooms.delete(room.jid);
+    for (const listener of this.droppedListeners) listener(room.jid);
   }
 
   private mayCreate(from: Jid): boolean {
@@ -348,7 +385,12 @@ export class MucService {
   private async roomMessage(ev: RouteEvent): Promise<void> {
     const { stanza, from } = ev;
     const type = stanza.attrs.type ?? 'normal';
-    if (type === 'error') return;
+    if (type === 'error') {
+      const room = this.rooms.get(ev.to.bare);
+      const o = room?.occupantOf(from.full);
+      if (room !== undefined && o !== undefined && occupantIsGone(stanza)) await this.leave(room, o, from.full, x('presence', { type: 'unavailable' }), [333]);
+      return;
+    }
     const room = await this.getRoom(ev.to.bare);
     if (room === undefined || (room.locked && room.affiliation(from.bare) !== 'owner')) throw new StanzaError('item-not-found', 'no such room');
     const o = room.occupantOf(from.full);
@@ -401,7 +443,10 @@ export class MucService {
     const type = stanza.attrs.type ?? 'normal';
     const room = this.rooms.get(to.bare);
     const o = room?.occupantOf(from.full);
-    if (type === 'error') return;
+    if (type === 'error') {
+      if (room !== undefined && o !== undefined && occupantIsGone(stanza)) await this.leave(room, o, from.full, x('presence', { type: 'unavailable' }), [333]);
+      return;
+    }
     if (room === undefined || o === undefined) throw new StanzaError('not-acceptable', 'you are not in this room');
     if (type === 'groupchat') throw new StanzaError('bad-request', 'private messages cannot be of type groupchat');
     const target = room.occupants.get(to.resource);
@@ -573,7 +618,7 @@ export class MucService {
         );
       }
     }
-    this.rooms.delete(room.jid);
+    this.forget(room);
     await this.store.remove(this.serviceOf(room), room.jid);
     if (this.archive !== null) await this.archive.deleteAll(room.jid);
   }
@@ -616,3 +661,4 @@ export class MucService {
     await this.iqResult(ev, page.fin);
   }
 }
+

@@ -1,0 +1,173 @@
+import { expect } from 'chai';
+import { ClusterLocator } from '../../../cluster/cluster-locator.js';
+import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode, type RedisClusterNode } from '../../../cluster/redis/index.js';
+import { redisNodeOptions } from '../../../sori.js';
+import { MemoryStore } from '../../../storage/memory/index.js';
+import { eventually } from '../../../testing/eventually.js';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { flushRedis } from '../../../testing/services/redis.js';
+import type { XmlElement } from '../../../util/xml.js';
+import presence from '../rfc6121-presence/index.js';
+import roster from '../rfc6121-roster/index.js';
+import disco from '../xep-0030-disco/index.js';
+import ping from '../xep-0199-ping/index.js';
+import muc, { NS_MUC, NS_MUC_OWNER, NS_MUC_USER } from './index.js';
+
+const ROOM = 'room@conference.localhost';
+const codes = (p: XmlElement): string[] => (p.getChild('x', NS_MUC_USER)?.getChildren('status') ?? []).map((s) => s.attrs.code!);
+const presenceFrom = (from: string, type?: string) => (el: XmlElement): boolean => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
+const groupchat = (body: string) => (el: XmlElement): boolean => el.name === 'message' && el.attrs.type === 'groupchat' && el.getChildText('body') === body;
+const condition = (el: XmlElement): string | undefined => el.getChild('error')?.elements()[0]?.name;
+
+interface Node {
+  ts: TestServer;
+  cluster: RedisClusterNode;
+  locator: ClusterLocator;
+  crashed: boolean;
+}
+
+describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', function () {
+  this.timeout(30_000);
+  let deployment: RedisDeployment;
+  let store: MemoryStore;
+  let nodes: Node[] = [];
+
+  before(async function () {
+    deployment = await redisTargets[0]!.start();
+  });
+
+  beforeEach(async function () {
+    await flushRedis(deployment.ports);
+    store = new MemoryStore();
+    nodes = [];
+  });
+
+  afterEach(async function () {
+    for (const n of nodes) {
+      if (!n.crashed) await n.locator.closeSessions('test over');
+      await stopRedisClusterNode(n.cluster);
+      await n.ts.stop();
+    }
+  });
+
+  async function startNode(nodeId: string): Promise<Node> {
+    let cluster!: RedisClusterNode;
+    let locator!: ClusterLocator;
+    const overrides = { server: { nodeId, logLevel: 'warn' }, cluster: { redis: deployment.urls, livenessSeconds: 1.5 } };
+    const ts = await TestServer.start([roster, presence, disco, ping, muc], overrides, store, (s) => {
+      cluster = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(s.config) });
+      locator = new ClusterLocator(s, cluster.sessions, cluster.bus);
+      return locator;
+    });
+    await startRedisClusterNode(cluster);
+    const n = { ts, cluster, locator, crashed: false };
+    nodes.push(n);
+    return n;
+  }
+
+  /** The node stops reading its inbox and refreshing its alive key, as if its process had died. */
+  async function crash(n: Node): Promise<void> {
+    n.crashed = true;
+    await n.cluster.bus.stop();
+    await n.cluster.sessions.liveness.stop(false);
+  }
+
+  async function join(c: TestClient, nick: string): Promise<XmlElement> {
+    await c.send(`<presence to='${ROOM}/${nick}'><x xmlns='${NS_MUC}'/></presence>`);
+    const self = await c.waitFor((el) => el.name === 'presence' && el.attrs.from === `${ROOM}/${nick}` && (codes(el).includes('110') || el.attrs.type === 'error'), 5000);
+    expect(self.attrs.type, self.toString()).to.equal(undefined);
+    return self;
+  }
+
+  async function createPersistent(c: TestClient, nick: string, name: string): Promise<void> {
+    await join(c, nick);
+    const fields = `<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_persistentroom'><value>1</value></field><field var='muc#roomconfig_roomname'><value>${name}</value></field>`;
+    const r = await c.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'>${fields}</x></query></iq>`);
+    expect(r.attrs.type, r.toString()).to.equal('result');
+  }
+
+  /** XEP-0410: what a client learns by pinging itself in the room. */
+  async function selfPing(c: TestClient, nick: string): Promise<string | undefined> {
+    const r = await c.iq(`<iq type='get' to='${ROOM}/${nick}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    return r.attrs.type === 'result' ? 'joined' : condition(r);
+  }
+
+  it('runs a room on one node: occupants on two nodes hear each other, and a closed session leaves', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await b.ts.login('bob@localhost/laptop');
+    const carol = await b.ts.login('carol@localhost/web');
+    await createPersistent(alice, 'alice', 'Tea');
+    expect(await b.cluster.sessions.holder(ROOM)).to.equal('a');
+
+    await join(bob, 'bob');
+    await join(carol, 'carol');
+    await alice.waitFor(presenceFrom(`${ROOM}/bob`));
+    await carol.waitFor(presenceFrom(`${ROOM}/alice`));
+    await alice.send(`<message to='${ROOM}' type='groupchat'><body>from a</body></message>`);
+    await bob.send(`<message to='${ROOM}' type='groupchat'><body>from b</body></message>`);
+    for (const c of [alice, bob, carol]) {
+      await c.waitFor(groupchat('from a'));
+      await c.waitFor(groupchat('from b'));
+    }
+    // Order is kept across the hop: bob's two messages arrive as sent.
+    for (let i = 0; i < 20; i++) await bob.send(`<message to='${ROOM}' type='groupchat'><body>n${i}</body></message>`);
+    await alice.waitFor(groupchat('n19'));
+    const seen = alice.all((el) => el.name === 'message' && /^n\d+$/.test(el.getChildText('body') ?? '')).map((el) => el.getChildText('body'));
+    expect(seen).to.deep.equal(Array.from({ length: 20 }, (_, i) => `n${i}`));
+    expect(await selfPing(carol, 'carol')).to.equal('joined');
+
+    await bob.drop();
+    await alice.waitFor(presenceFrom(`${ROOM}/bob`, 'unavailable'));
+    await carol.waitFor(presenceFrom(`${ROOM}/bob`, 'unavailable'));
+    expect(await selfPing(carol, 'carol')).to.equal('joined');
+  });
+
+  it('starts a room again on a surviving node when its node dies: the stored room is kept and occupants rejoin', async function () {
+    const [a, b, c] = [await startNode('a'), await startNode('b'), await startNode('c')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await b.ts.login('bob@localhost/laptop');
+    const carol = await c.ts.login('carol@localhost/web');
+    await createPersistent(alice, 'alice', 'Tea');
+    await join(bob, 'bob');
+    await join(carol, 'carol');
+    await crash(a);
+
+    // Until the cluster has noticed, the room's node is unreachable; then the room starts elsewhere and bob is not in it.
+    await eventually(async () => expect(await selfPing(bob, 'bob')).to.equal('not-acceptable'), 10_000);
+    expect(bob.all((el) => el.attrs.type === 'error').map(condition).filter((e) => e !== 'not-acceptable')).to.satisfy((errs: string[]) => errs.every((e) => e === 'service-unavailable'));
+    const holder = await b.cluster.sessions.holder(ROOM);
+    expect(holder).to.be.oneOf(['b', 'c']);
+
+    await join(bob, 'bob');
+    await join(carol, 'carol');
+    await bob.waitFor(presenceFrom(`${ROOM}/carol`));
+    const info = await carol.iq(`<iq type='get' to='${ROOM}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(info.getChild('query')?.getChild('identity')?.attrs.name).to.equal('Tea');
+    await carol.send(`<message to='${ROOM}' type='groupchat'><body>still here</body></message>`);
+    await bob.waitFor(groupchat('still here'));
+    expect(bob.all(presenceFrom(`${ROOM}/alice`))).to.have.length(1);
+  });
+
+  it('evicts a room from a node that was cut off while another node took the room over', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await b.ts.login('bob@localhost/laptop');
+    await join(alice, 'alice');
+    expect(await a.cluster.sessions.holder(ROOM)).to.equal('a');
+    // A stops refreshing its alive key (a long pause): B cleans up after it; then bob's join starts the room on B.
+    await a.cluster.sessions.liveness.stop(false);
+    await eventually(async () => expect(await b.cluster.sessions.holder(ROOM)).to.equal(undefined), 10_000);
+    await join(bob, 'bob');
+    const instant = await bob.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    expect(instant.attrs.type).to.equal('result');
+    expect(await b.cluster.sessions.holder(ROOM)).to.equal('b');
+
+    a.cluster.sessions.liveness.startTimers();
+    const gone = await alice.waitFor(presenceFrom(`${ROOM}/alice`, 'unavailable'), 10_000);
+    expect(codes(gone)).to.include.members(['110', '332']);
+    await join(alice, 'alice');
+    await bob.waitFor(presenceFrom(`${ROOM}/alice`));
+  });
+});

@@ -1,0 +1,102 @@
+import { tryParseJid } from '../../../util/jid.js';
+import type { Logger } from '../../../util/log.js';
+import { StanzaError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
+import type { ServerApi } from '../../module.js';
+import { PlacementQueue } from '../../placement-queue.js';
+import { parseXml } from '../../stream/parse-xml.js';
+import type { MucService } from './service.js';
+
+/** Topic of stanzas posted to the node that runs their room. */
+const TOPIC = 'muc/stanza';
+/** A posted stanza may be posted on once more (its room moved meanwhile); after that it bounces. */
+const MAX_HOPS = 2;
+
+interface Posted {
+  xml: string;
+  from: string;
+  to: string;
+  hops: number;
+}
+
+/**
+ * Rooms in a cluster: each room runs on one node, the first to get a stanza
+ * for it after nobody held it (ServerApi.placement, key = room JID). Other
+ * nodes post stanzas for it there over the node bus; what the room sends
+ * back is routed like any stanza. When the holder dies, the cluster releases
+ * its rooms; the next stanza for one claims it again (a persistent room is
+ * loaded from the store, its occupants rejoin: XEP-0410 self-pings tell
+ * clients that they left). A stanza that finds the room's node gone before the
+ * cluster has noticed bounces with service-unavailable.
+ */
+export class RoomPlacement {
+  private readonly queue: PlacementQueue;
+
+  constructor(
+    private readonly server: ServerApi,
+    private readonly service: MucService,
+    private readonly log: Logger,
+  ) {
+    this.queue = new PlacementQueue(server, true, log);
+    // A room given up here (emptied, destroyed) may start on any node next time.
+    service.onRoomDropped((jid) => {
+      this.queue.forget(jid);
+      void server.releasePlacement(jid).catch((err: unknown) => log.warn(`muc: releasing ${jid} failed`, err));
+    });
+  }
+
+  /** Handles a stanza for a room here when this node runs it, else posts it to the node that does. */
+  dispatch(ev: RouteEvent, hops = 0): Promise<void> {
+    const room = ev.to.bare;
+    return this.queue.run(room, async (holder) => {
+      if (await this.handOver(ev, holder, hops)) return;
+      // Its node did not take it: that node is gone or leaving. Ask once more; the room may have a new home.
+      this.queue.forget(room);
+      if (await this.handOver(ev, await this.queue.holder(room), hops)) return;
+      await this.service.reject(ev, new StanzaError('service-unavailable', 'the node running this room is unavailable; try again shortly'));
+    });
+  }
+
+  /** Stanzas other nodes post here. */
+  listen(): () => void {
+    return this.server.onNodePost(TOPIC, async (body, fromNode) => {
+      const posted = JSON.parse(body) as Posted;
+      const from = tryParseJid(posted.from);
+      const to = tryParseJid(posted.to);
+      if (from === null || to === null) {
+        this.log.warn(`muc: dropped a malformed post from node ${fromNode}`);
+        return;
+      }
+      await this.dispatch({ stanza: parseXml(posted.xml), from, to, origin: null }, posted.hops);
+    });
+  }
+
+  /**
+   * After this node was cut off from the cluster, its rooms may have been
+   * claimed elsewhere: those are evicted here so their occupants rejoin there.
+   */
+  async recheck(): Promise<void> {
+    for (const jid of this.service.roomJids()) {
+      this.queue.forget(jid);
+      const holder = await this.queue.holder(jid);
+      if (holder !== this.server.nodeId) {
+        this.log.info(`muc: ${jid} now runs on node ${holder ?? '?'}; evicting its occupants here`);
+        await this.service.evict(jid);
+      }
+    }
+  }
+
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  private async handOver(ev: RouteEvent, holder: string | null, hops: number): Promise<boolean> {
+    if (holder === this.server.nodeId) {
+      this.service.handle(ev);
+      return true;
+    }
+    if (holder === null || hops >= MAX_HOPS) return false;
+    const posted: Posted = { xml: ev.stanza.toString(), from: ev.from.full, to: ev.to.full, hops: hops + 1 };
+    return this.server.nodePost(holder, TOPIC, JSON.stringify(posted));
+  }
+}

@@ -1,0 +1,63 @@
+import type { Logger } from '../util/log.js';
+import type { ServerApi } from './module.js';
+
+/** How long a looked-up holder is trusted before it is asked again (a holder that stopped answering is forgotten at once). */
+const HOLDER_TTL_MS = 2_000;
+/** Cached holders kept at most; past that the cache starts over (lookups are one read each). */
+const MAX_CACHED = 10_000;
+
+/**
+ * Work on things that live on one cluster node at a time (a MUC room, a
+ * component's domain): each call runs with the node that holds the key, in
+ * the order the calls were made for that key, so stanzas forwarded to the
+ * holder keep their order. Holders are cached briefly; a holder found gone is
+ * forgotten so the next call asks again. On a single node callers need none
+ * of this (ServerApi.clustered).
+ */
+export class PlacementQueue {
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly holders = new Map<string, { node: string; until: number }>();
+
+  /** With `claim`, a key nobody holds is taken by this node (MUC rooms); without, it stays unheld (components). */
+  constructor(
+    private readonly server: ServerApi,
+    private readonly claim: boolean,
+    private readonly log: Logger,
+  ) {}
+
+  /** Runs `work` with the key's holder (null when none) after every earlier call for `key`; resolves once it has run. */
+  run(key: string, work: (holder: string | null) => void | Promise<void>): Promise<void> {
+    const prev = this.queues.get(key) ?? Promise.resolve();
+    const next = prev
+      .then(async () => work(await this.holder(key)))
+      .catch((err: unknown) => this.log.error(`work on ${key} failed`, err));
+    this.queues.set(key, next);
+    void next.then(() => {
+      if (this.queues.get(key) === next) this.queues.delete(key);
+    });
+    return next;
+  }
+
+  /** The holder of `key`, from the cache when fresh. */
+  async holder(key: string): Promise<string | null> {
+    const cached = this.holders.get(key);
+    if (cached !== undefined && cached.until > Date.now()) return cached.node;
+    const node = await this.server.placement(key, this.claim);
+    if (node === null) this.holders.delete(key);
+    else {
+      if (this.holders.size >= MAX_CACHED) this.holders.clear();
+      this.holders.set(key, { node, until: Date.now() + HOLDER_TTL_MS });
+    }
+    return node;
+  }
+
+  /** Drops the cached holder of `key` (it did not take a post, or this node let the key go). */
+  forget(key: string): void {
+    this.holders.delete(key);
+  }
+
+  /** Resolves once every call made so far has run (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+}
