@@ -138,6 +138,29 @@ function routingScenario(c: Cluster): void {
     await b.stop();
     await a.waitFor(presenceFrom(`${bob}@localhost/b`, 'unavailable'));
   });
+
+  it('runs a group chat room for occupants on three nodes (XEP-0045)', async function () {
+    const [alice, bob, carol] = await accounts(c, 'alice', 'bob', 'carol');
+    const [n1, n2, n3] = c.nodes as [ClusterNodeProcess, ClusterNodeProcess, ClusterNodeProcess];
+    const room = `${user('room')}@conference.localhost`;
+    const joined = (s: XmppSession, nick: string): Promise<Element> =>
+      s.waitFor((el) => el.is('presence') && el.attrs.from === `${room}/${nick}` && el.getChild('x', 'http://jabber.org/protocol/muc#user')?.getChildren('status').some((st) => st.attrs.code === '110') === true, undefined, `${nick} joined`);
+    const a = await c.online(n1, alice!, 'a');
+    await a.xmpp.send(xml('presence', { to: `${room}/alice` }, xml('x', { xmlns: 'http://jabber.org/protocol/muc' })));
+    await joined(a, 'alice');
+    await a.xmpp.iqCaller.set(xml('query', { xmlns: 'http://jabber.org/protocol/muc#owner' }, xml('x', { xmlns: 'jabber:x:data', type: 'submit' })), room);
+    const b = await c.online(n2, bob!, 'b');
+    const k = await c.online(n3, carol!, 'k');
+    for (const [s, nick] of [[b, 'bob'], [k, 'carol']] as const) {
+      await s.xmpp.send(xml('presence', { to: `${room}/${nick}` }, xml('x', { xmlns: 'http://jabber.org/protocol/muc' })));
+      await joined(s, nick);
+    }
+    await a.waitFor(presenceFrom(`${room}/carol`), undefined, 'carol in the room, seen from n1');
+    await k.xmpp.send(xml('message', { to: room, type: 'groupchat' }, xml('body', {}, 'hello from n3')));
+    for (const s of [a, b, k]) expect((await s.waitFor(chat('hello from n3'), undefined, 'groupchat from n3')).attrs.from).to.equal(`${room}/carol`);
+    await b.stop();
+    await a.waitFor(presenceFrom(`${room}/bob`, 'unavailable'), undefined, 'bob leaves when his stream ends');
+  });
 }
 
 describe('cluster: three sori nodes on one standalone Redis', function () {

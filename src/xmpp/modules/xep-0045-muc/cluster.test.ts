@@ -1,12 +1,8 @@
 import { expect } from 'chai';
-import { ClusterLocator } from '../../../cluster/cluster-locator.js';
-import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode, type RedisClusterNode } from '../../../cluster/redis/index.js';
-import { redisNodeOptions } from '../../../sori.js';
-import { MemoryStore } from '../../../storage/memory/index.js';
 import { eventually } from '../../../testing/eventually.js';
-import { TestServer, type TestClient } from '../../../testing/harness.js';
+import type { TestClient } from '../../../testing/harness.js';
+import { InProcessCluster, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
 import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
-import { flushRedis } from '../../../testing/services/redis.js';
 import type { XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
@@ -20,58 +16,19 @@ const presenceFrom = (from: string, type?: string) => (el: XmlElement): boolean 
 const groupchat = (body: string) => (el: XmlElement): boolean => el.name === 'message' && el.attrs.type === 'groupchat' && el.getChildText('body') === body;
 const condition = (el: XmlElement): string | undefined => el.getChild('error')?.elements()[0]?.name;
 
-interface Node {
-  ts: TestServer;
-  cluster: RedisClusterNode;
-  locator: ClusterLocator;
-  crashed: boolean;
-}
+const MODULES = [roster, presence, disco, ping, muc];
 
 describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', function () {
   this.timeout(30_000);
-  let deployment: RedisDeployment;
-  let store: MemoryStore;
-  let nodes: Node[] = [];
+  let deployment: RedisDeployment | undefined;
+  const cluster = new InProcessCluster(() => deployment!);
+  const startNode = (id: string): Promise<ClusterTestNode> => cluster.start(id, MODULES);
 
   before(async function () {
     deployment = await redisTargets[0]!.start();
   });
-
-  beforeEach(async function () {
-    await flushRedis(deployment.ports);
-    store = new MemoryStore();
-    nodes = [];
-  });
-
-  afterEach(async function () {
-    for (const n of nodes) {
-      if (!n.crashed) await n.locator.closeSessions('test over');
-      await stopRedisClusterNode(n.cluster);
-      await n.ts.stop();
-    }
-  });
-
-  async function startNode(nodeId: string): Promise<Node> {
-    let cluster!: RedisClusterNode;
-    let locator!: ClusterLocator;
-    const overrides = { server: { nodeId, logLevel: 'warn' }, cluster: { redis: deployment.urls, livenessSeconds: 1.5 } };
-    const ts = await TestServer.start([roster, presence, disco, ping, muc], overrides, store, (s) => {
-      cluster = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(s.config) });
-      locator = new ClusterLocator(s, cluster.sessions, cluster.bus);
-      return locator;
-    });
-    await startRedisClusterNode(cluster);
-    const n = { ts, cluster, locator, crashed: false };
-    nodes.push(n);
-    return n;
-  }
-
-  /** The node stops reading its inbox and refreshing its alive key, as if its process had died. */
-  async function crash(n: Node): Promise<void> {
-    n.crashed = true;
-    await n.cluster.bus.stop();
-    await n.cluster.sessions.liveness.stop(false);
-  }
+  beforeEach(() => cluster.reset());
+  afterEach(() => cluster.stopAll());
 
   async function join(c: TestClient, nick: string): Promise<XmlElement> {
     await c.send(`<presence to='${ROOM}/${nick}'><x xmlns='${NS_MUC}'/></presence>`);
@@ -132,7 +89,7 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     await createPersistent(alice, 'alice', 'Tea');
     await join(bob, 'bob');
     await join(carol, 'carol');
-    await crash(a);
+    await cluster.crash(a);
 
     // Until the cluster has noticed, the room's node is unreachable; then the room starts elsewhere and bob is not in it.
     await eventually(async () => expect(await selfPing(bob, 'bob')).to.equal('not-acceptable'), 10_000);

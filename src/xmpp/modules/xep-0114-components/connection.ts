@@ -16,8 +16,8 @@ const STANZAS = new Set(['message', 'presence', 'iq']);
 export interface ComponentHost {
   /** The shared secret of a configured component domain, or undefined. */
   secretOf(domain: string): string | undefined;
-  /** Claims `domain` for this connection once it has authenticated; false when another connection holds it. */
-  attach(domain: string, connection: ComponentConnection): boolean;
+  /** Claims `domain` for this connection once it has authenticated; false when another connection (in a cluster: on any node) holds it. */
+  attach(domain: string, connection: ComponentConnection): Promise<boolean>;
   detach(domain: string, connection: ComponentConnection): void;
   /** Routes a stanza the component sent (its `from` already checked). */
   route(stanza: XmlElement): Promise<void>;
@@ -40,6 +40,8 @@ export class ComponentConnection {
   private readonly streamId = randomHex(12);
   private domain: string | null = null;
   private authenticated = false;
+  /** The domain is held for this connection (set once `attach` said so). */
+  private attached = false;
   private closed = false;
   /** Stanzas are routed in the order the component sent them. */
   private routing: Promise<void> = Promise.resolve();
@@ -112,28 +114,50 @@ export class ComponentConnection {
       const expected = Buffer.from(handshakeDigest(this.streamId, this.host.secretOf(domain)!), 'utf8');
       const given = Buffer.from(el.getText().trim().toLowerCase(), 'utf8');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new StreamError('not-authorized', 'wrong handshake');
-      if (!this.host.attach(domain, this)) throw new StreamError('conflict', `a component is already connected for ${domain}`);
       this.authenticated = true;
-      this.write('<handshake/>');
-      this.log.info(`component ${domain} connected from ${this.socket.remoteAddress}`);
+      // Stanzas the component sends meanwhile queue behind the claim, and are dropped if it fails.
+      this.routing = this.routing.then(() => this.attach(domain));
       return;
     }
     if (!STANZAS.has(el.name)) throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not a stanza`);
     if (tryParseJid(el.attrs.from)?.domain !== domain) throw new StreamError('invalid-from', `stanzas must be from ${domain} or a JID at it`);
     if (el.attrs.to === undefined) throw new StreamError('improper-addressing', 'stanzas need a to');
     el.attrs.xmlns = NS_CLIENT;
-    this.routing = this.routing.then(() => this.host.route(el)).catch((e: unknown) => this.log.warn(`component ${domain}: routing ${el.toString().slice(0, 200)} failed`, e));
+    this.routing = this.routing.then(() => (this.attached && !this.closed ? this.host.route(el) : undefined)).catch((e: unknown) => this.log.warn(`component ${domain}: routing ${el.toString().slice(0, 200)} failed`, e));
   }
 
   private write(data: string): void {
     if (!this.closed && this.socket.writable) this.socket.write(data);
   }
 
+  private async attach(domain: string): Promise<void> {
+    let held: boolean;
+    try {
+      held = await this.host.attach(domain, this);
+    } catch (e) {
+      this.log.warn(`component ${domain}: claiming the domain failed`, e);
+      this.close(new StreamError('internal-server-error', 'could not claim the domain; try again'));
+      return;
+    }
+    if (!held) {
+      this.close(new StreamError('conflict', `a component is already connected for ${domain}`));
+      return;
+    }
+    this.attached = true;
+    // The socket went away while the domain was being claimed.
+    if (this.closed) return this.detach();
+    this.write('<handshake/>');
+    this.log.info(`component ${domain} connected from ${this.socket.remoteAddress}`);
+  }
+
+  private detach(): void {
+    this.attached = false;
+    this.host.detach(this.domain!, this);
+    this.log.info(`component ${this.domain} disconnected`);
+  }
+
   private transportClosed(): void {
     this.closed = true;
-    if (this.authenticated) {
-      this.host.detach(this.domain!, this);
-      this.log.info(`component ${this.domain} disconnected`);
-    }
+    if (this.attached) this.detach();
   }
 }

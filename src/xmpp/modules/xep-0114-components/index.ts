@@ -1,14 +1,25 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { tryParseJid } from '../../../util/jid.js';
+import type { XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError, StreamError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
+import { PlacementQueue } from '../../placement-queue.js';
+import { parseXml } from '../../stream/parse-xml.js';
 import { DEFAULT_LIMITS } from '../../stream/parser.js';
 import type { DiscoApi } from '../xep-0030-disco/api.js';
 import { ComponentConnection, type ComponentHost } from './connection.js';
 
 /** Stanzas to a component domain are claimed before modules that serve accounts see them. */
 const PRIORITY = 500;
+/** Topic of stanzas posted to the node a component is connected to. */
+const POST_TOPIC = 'xep-0114/stanza';
 const ROUTE_EVENTS = ['message/host', 'message/bare', 'message/full', 'presence/host', 'presence/bare', 'presence/full', 'iq/host', 'iq/bare', 'iq/full'] as const;
+
+/** The cluster-wide placement of a component domain (ServerApi.placement). */
+function placementKey(domain: string): string {
+  return `xep-0114:${domain}`;
+}
 
 /**
  * XEP-0114 Jabber Component Protocol: external services (gateways, bots,
@@ -16,8 +27,9 @@ const ROUTE_EVENTS = ['message/host', 'message/bare', 'message/full', 'presence/
  * secret, and serve a domain of their own. The protocol has no TLS, so the
  * listener is on loopback unless configured otherwise.
  *
- * A component is connected to one node: in a cluster, stanzas for it reach
- * it only from the node it is connected to (like MUC rooms).
+ * In a cluster a component domain is held by the node its connection is on
+ * (ServerApi.placement); the other nodes post its stanzas there, and refuse
+ * a second connection for the domain with conflict.
  */
 export default defineModule({
   name: 'components',
@@ -40,17 +52,24 @@ export default defineModule({
     const disco = ctx.use<DiscoApi>('disco');
     const connected = new Map<string, ComponentConnection>();
 
+    const server = ctx.server;
+    const placement = server.clustered ? new PlacementQueue(server, false, ctx.log) : null;
     const host: ComponentHost = {
       secretOf: (domain) => secrets.get(domain),
-      attach(domain, connection) {
+      async attach(domain, connection) {
+        if (connected.has(domain)) return false;
+        // In a cluster the domain is held by one node at a time: a second connection elsewhere is a conflict too.
+        if (placement !== null && (await server.placement(placementKey(domain), true)) !== server.nodeId) return false;
         if (connected.has(domain)) return false;
         connected.set(domain, connection);
         return true;
       },
       detach(domain, connection) {
-        if (connected.get(domain) === connection) connected.delete(domain);
+        if (connected.get(domain) !== connection) return;
+        connected.delete(domain);
+        if (placement !== null) void server.releasePlacement(placementKey(domain)).catch((e: unknown) => ctx.log.warn(`components: releasing ${domain} failed`, e));
       },
-      route: (stanza) => ctx.server.route(stanza),
+      route: (stanza) => server.route(stanza),
     };
 
     for (const domain of secrets.keys()) {
@@ -58,16 +77,36 @@ export default defineModule({
       ctx.onStop(disco.addItem({ jid: domain }));
     }
     // Stanzas for a component domain go to its connection; while it is away, requests bounce (RFC 6120 §10.3.3 for a domain that cannot deliver).
-    const claim = ({ stanza, to }: RouteEvent): boolean => {
-      if (!secrets.has(to.domain)) return false;
-      const connection = connected.get(to.domain);
+    const deliverHere = (stanza: XmlElement, domain: string): void => {
+      const connection = connected.get(domain);
       if (connection !== undefined) connection.deliver(stanza);
       else if (stanza.name !== 'presence' && stanza.attrs.type !== 'error' && stanza.attrs.type !== 'result') {
-        void ctx.server.route(errorReply(stanza, new StanzaError('service-unavailable', `${to.domain} is not connected`))).catch(() => undefined);
+        void server.route(errorReply(stanza, new StanzaError('service-unavailable', `${domain} is not connected`))).catch(() => undefined);
       }
+    };
+    const claim = ({ stanza, to }: RouteEvent): boolean => {
+      if (!secrets.has(to.domain)) return false;
+      if (placement === null || connected.has(to.domain)) {
+        deliverHere(stanza, to.domain);
+        return true;
+      }
+      // Connected to another node, maybe: post it there, in order.
+      const key = placementKey(to.domain);
+      void placement.run(key, async (holder) => {
+        if (holder !== null && holder !== server.nodeId && (await server.nodePost(holder, POST_TOPIC, stanza.toString()))) return;
+        placement.forget(key);
+        deliverHere(stanza, to.domain);
+      });
       return true;
     };
     for (const event of ROUTE_EVENTS) ctx.hook(event, claim, PRIORITY);
+    if (placement !== null) {
+      ctx.onStop(server.onNodePost(POST_TOPIC, (body) => {
+        const stanza = parseXml(body);
+        const domain = tryParseJid(stanza.attrs.to)?.domain;
+        if (domain !== undefined && secrets.has(domain)) deliverHere(stanza, domain);
+      }));
+    }
 
     const sockets = new Set<Socket>();
     const listener: NetServer = createServer((socket) => {

@@ -1,0 +1,66 @@
+/**
+ * Test support: sori nodes in one process, clustered over a real Redis with
+ * fast liveness (a dead node is noticed within about 1.5 s), sharing one
+ * in-memory store as nodes share a database. For tests of modules whose
+ * state spans nodes (MUC rooms, components).
+ */
+import { ClusterLocator } from '../cluster/cluster-locator.js';
+import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode, type RedisClusterNode } from '../cluster/redis/index.js';
+import { redisNodeOptions } from '../sori.js';
+import { MemoryStore } from '../storage/memory/index.js';
+import type { OptionSpecs } from '../util/options.js';
+import type { ModuleDefinition } from '../xmpp/module.js';
+import { TestServer } from './harness.js';
+import type { RedisDeployment } from './redis-cluster-nodes.js';
+import { flushRedis } from './services/redis.js';
+
+export interface ClusterTestNode {
+  ts: TestServer;
+  cluster: RedisClusterNode;
+  locator: ClusterLocator;
+  crashed: boolean;
+}
+
+export class InProcessCluster {
+  readonly nodes: ClusterTestNode[] = [];
+  store = new MemoryStore();
+
+  constructor(private readonly deployment: () => RedisDeployment) {}
+
+  /** Empties Redis and the store; call before each test. */
+  async reset(): Promise<void> {
+    await flushRedis(this.deployment().ports);
+    this.store = new MemoryStore();
+  }
+
+  async start(nodeId: string, modules: readonly ModuleDefinition<OptionSpecs>[], moduleOptions: Record<string, unknown> = {}): Promise<ClusterTestNode> {
+    const deployment = this.deployment();
+    let cluster!: RedisClusterNode;
+    let locator!: ClusterLocator;
+    const overrides = { server: { nodeId, logLevel: 'warn' }, cluster: { redis: deployment.urls, redisCluster: deployment.cluster, livenessSeconds: 1.5 }, modules: { options: moduleOptions } };
+    const ts = await TestServer.start(modules, overrides, this.store, (s) => {
+      cluster = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(s.config) });
+      locator = new ClusterLocator(s, cluster.sessions, cluster.bus);
+      return locator;
+    });
+    await startRedisClusterNode(cluster);
+    const node = { ts, cluster, locator, crashed: false };
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** The node stops reading its inbox and refreshing its alive key, as if its process had died. */
+  async crash(node: ClusterTestNode): Promise<void> {
+    node.crashed = true;
+    await node.cluster.bus.stop();
+    await node.cluster.sessions.liveness.stop(false);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const n of this.nodes.splice(0)) {
+      if (!n.crashed) await n.locator.closeSessions('test over');
+      await stopRedisClusterNode(n.cluster);
+      await n.ts.stop();
+    }
+  }
+}
