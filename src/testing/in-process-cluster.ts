@@ -59,8 +59,9 @@ export class InProcessCluster {
   async stopAll(): Promise<void> {
     for (const n of this.nodes.splice(0)) {
       if (!n.crashed) await n.locator.closeSessions('test over');
-      await stopRedisClusterNode(n.cluster);
+      // Modules first: what they still send on the way out (a room's goodbyes) needs Redis.
       await n.ts.stop();
+      await stopRedisClusterNode(n.cluster);
     }
   }
 }

@@ -107,6 +107,20 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     expect(bob.all(presenceFrom(`${ROOM}/alice`))).to.have.length(1);
   });
 
+  it('removes occupants whose node died when the room next sends to them (status 333)', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const bob = await b.ts.login('bob@localhost/laptop');
+    const alice = await a.ts.login('alice@localhost/phone');
+    await createPersistent(bob, 'bob', 'Tea');
+    await join(alice, 'alice');
+    await bob.waitFor(presenceFrom(`${ROOM}/alice`));
+    await cluster.crash(a);
+    await eventually(async () => expect(await b.cluster.sessions.get('alice@localhost/phone')).to.equal(undefined), 10_000);
+    await bob.send(`<message to='${ROOM}' type='groupchat'><body>anyone there?</body></message>`);
+    const gone = await bob.waitFor(presenceFrom(`${ROOM}/alice`, 'unavailable'), 5000);
+    expect(codes(gone)).to.deep.equal(['333']);
+  });
+
   it('evicts a room from a node that was cut off while another node took the room over', async function () {
     const [a, b] = [await startNode('a'), await startNode('b')];
     const alice = await a.ts.login('alice@localhost/phone');
