@@ -70,6 +70,34 @@ describe('npm clients against sori (@xmpp/client, stanza)', function () {
     expect(String(got.attrs.from)).to.match(/^bob@localhost\//);
   });
 
+  it('stanza over BOSH (XEP-0206) logs in, exchanges messages and presence with a TCP client, and logs out', async () => {
+    const a = keep(await connectTcp(server, { ...alice, resource: 'tcp' }));
+    const b = keepAgent(await connectStanza(server, { ...bob, resource: 'bosh' }, 10_000, { bosh: true }));
+    expect(b.jid).to.equal('bob@localhost/bosh');
+    await a.xmpp.send(xml('presence'));
+    await b.sendPresence();
+    // Directed presence both ways, so each hears of the other without a subscription.
+    await a.xmpp.send(xml('presence', { to: 'bob@localhost/bosh' }));
+    const seen = nextStanzaEvent<{ from: string }>(b, 'presence', (p) => p.from === 'alice@localhost/tcp');
+    await seen;
+    b.sendPresence({ to: 'alice@localhost/tcp' });
+    await a.waitFor((el) => el.is('presence') && el.attrs.from === 'bob@localhost/bosh', 10_000, 'directed presence over BOSH');
+
+    // Several stanzas queued at once travel in separate requests, possibly answered out of order: they must arrive in order.
+    for (let i = 0; i < 5; i++) b.sendMessage({ to: 'alice@localhost/tcp', type: 'chat', body: `over bosh ${i}` });
+    await a.waitFor((el) => el.is('message') && el.getChildText('body') === 'over bosh 4', 10_000, 'fifth message over BOSH');
+    const order = a.received.filter((el) => el.is('message') && /^over bosh/.test(el.getChildText('body') ?? '')).map((el) => el.getChildText('body'));
+    expect(order).to.deep.equal([0, 1, 2, 3, 4].map((i) => `over bosh ${i}`));
+
+    // A message waits for the long-polling request held open by the server.
+    const toB = nextStanzaEvent<ReceivedMessage>(b, 'message', (m) => m.body === 'over tcp');
+    await a.xmpp.send(xml('message', { to: 'bob@localhost/bosh', type: 'chat' }, xml('body', {}, 'over tcp')));
+    expect((await toB).from).to.equal('alice@localhost/tcp');
+
+    b.disconnect();
+    await a.waitFor((el) => el.is('presence') && el.attrs.from === 'bob@localhost/bosh' && el.attrs.type === 'unavailable', 10_000, 'bob leaves over BOSH');
+  });
+
   it('creates an account at run time through XEP-0133 as the admin', async () => {
     await server.addUser('carol@localhost', 'carol-pw');
     const s = keep(await connectTcp(server, { username: 'carol', password: 'carol-pw' }));

@@ -40,6 +40,11 @@ export const SECTIONS = {
     path: { type: 'string', default: '/xmpp-websocket', doc: 'HTTP path of the WebSocket endpoint (RFC 7395).' },
     consideredSecure: { type: 'boolean', default: false, doc: 'Treat plain ws:// as secure (TLS ended at a proxy): allows PLAIN.' },
   },
+  bosh: {
+    path: { type: 'string', default: '/http-bind', doc: 'HTTP path of the BOSH endpoint (XEP-0124, XEP-0206), served on the WebSocket ports (plain BOSH counts as secure when `websocket.consideredSecure` is set); empty turns BOSH off.' },
+    maxWaitSeconds: { type: 'number', default: 60, integer: true, min: 1, max: 600, doc: 'Longest a BOSH request is held open waiting for something to send (a client asking for longer gets this).' },
+    inactivitySeconds: { type: 'number', default: 60, integer: true, min: 5, doc: 'A BOSH session with no request open for this long has lost its client and ends.' },
+  },
   tls: {
     cert: { type: 'optional-string', doc: 'PEM certificate chain; a self-signed one is generated under dataDir when absent.' },
     key: { type: 'optional-string', doc: 'PEM private key for tls.cert.' },

@@ -2,7 +2,7 @@
  * Other people's XMPP clients, connected to a test server, with stanza waits
  * that time out instead of hanging a test.
  *   - @xmpp/client over TCP + STARTTLS, direct TLS, or WebSocket;
- *   - stanza over WebSocket (it has no TCP transport).
+ *   - stanza over WebSocket or BOSH (it has no TCP transport).
  *
  * Certificates: the test server's certificate is self-signed. @xmpp/client
  * passes no TLS options through (its STARTTLS step calls tls.connect with only
@@ -134,17 +134,18 @@ export function connectWebSocket(server: { wsUrl: string; domain: string }, acco
   return startXmpp(server.wsUrl, server.domain, account, ms);
 }
 
-/** A stanza.io client over WebSocket, resolved once its session has started. */
+/** A stanza.io client over WebSocket (or BOSH, XEP-0206, with `bosh`), resolved once its session has started. */
 export async function connectStanza(
-  server: { wsUrl: string; domain: string },
+  server: { wsUrl: string; boshUrl?: string; domain: string },
   account: Account,
   ms = 10_000,
+  opts: { bosh?: boolean } = {},
 ): Promise<Stanza.Agent> {
   const agent = Stanza.createClient({
     jid: `${account.username}@${server.domain}`,
     password: account.password,
     resource: account.resource,
-    transports: { websocket: server.wsUrl, bosh: false },
+    transports: opts.bosh === true ? { websocket: false, bosh: server.boshUrl! } : { websocket: server.wsUrl, bosh: false },
   });
   const started = new Promise<void>((ok, fail) => {
     agent.once('session:started', () => ok());

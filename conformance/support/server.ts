@@ -26,6 +26,8 @@ export interface SoriProcess {
   /** c2s port with direct TLS (XEP-0368). */
   directTlsPort: number;
   wsUrl: string;
+  /** BOSH endpoint (XEP-0206) on the same HTTP port. */
+  boshUrl: string;
   /** Admin account (listed in server.admins) created before start. */
   admin: { jid: string; password: string };
   dataDir: string;
@@ -132,6 +134,7 @@ export async function startSori(opts: StartOptions = {}): Promise<SoriProcess> {
     port,
     directTlsPort,
     wsUrl: `ws://${host}:${wsPort}/xmpp-websocket`,
+    boshUrl: `http://${host}:${wsPort}/http-bind`,
     admin,
     dataDir,
     output: () => out,

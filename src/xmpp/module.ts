@@ -41,7 +41,7 @@ export type FeatureStage = 'pre-auth' | 'post-auth';
 export interface StreamContext {
   /** Whether the connection is encrypted (or considered so). */
   secure: boolean;
-  transport: 'tcp' | 'websocket';
+  transport: 'tcp' | 'websocket' | 'bosh';
   host: string;
 }
 

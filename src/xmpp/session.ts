@@ -53,7 +53,7 @@ export interface ClientSession {
   /** Full JID once a resource is bound. */
   readonly jid: Jid;
   readonly host: string;
-  readonly transport: 'tcp' | 'websocket';
+  readonly transport: 'tcp' | 'websocket' | 'bosh';
   readonly secure: boolean;
   readonly remoteAddress: string;
   /** Priority of the last available presence, or null if none was sent. */

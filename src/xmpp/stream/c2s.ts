@@ -4,7 +4,7 @@ import { StanzaError, StreamError, errorReply, type StreamErrorCondition } from 
 import type { PreAuthStream, PreBindStream } from '../module.js';
 import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
-import type { Transport } from '../transport/transport.js';
+import type { Transport, TransportKind } from '../transport/transport.js';
 import { ParseError, XmppParser } from './parser.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
 import { SaslNegotiation } from './sasl-negotiation.js';
@@ -71,7 +71,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     );
   }
 
-  get transportKind(): 'tcp' | 'websocket' {
+  get transportKind(): TransportKind {
     return this.transport.kind;
   }
   get secure(): boolean {
@@ -141,7 +141,8 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
 
   private writeHeader(clientFrom: string | undefined): void {
     const attrs: Attrs = { id: this.streamId, from: this.host, to: clientFrom && tryParseJid(clientFrom) ? clientFrom : undefined, version: '1.0', 'xml:lang': 'en' };
-    if (this.transport.framed) this.transport.write(serialize(x('open', { xmlns: NS_FRAMING, ...attrs })));
+    if (this.transport.openStream !== undefined) this.transport.openStream(attrs);
+    else if (this.transport.framed) this.transport.write(serialize(x('open', { xmlns: NS_FRAMING, ...attrs })));
     else this.transport.write(`<?xml version='1.0'?>` + openTag('stream:stream', { xmlns: NS_CLIENT, 'xmlns:stream': NS_STREAM, ...attrs }));
     this.headerSent = true;
   }
@@ -341,7 +342,8 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
   private finishTransport(): void {
     this.state = State.Closed;
     if (this.authTimer) clearTimeout(this.authTimer);
-    this.transport.write(this.transport.framed ? serialize(x('close', { xmlns: NS_FRAMING })) : '</stream:stream>');
+    if (this.transport.closeStream !== undefined) this.transport.closeStream();
+    else this.transport.write(this.transport.framed ? serialize(x('close', { xmlns: NS_FRAMING })) : '</stream:stream>');
     this.transport.end();
   }
 

@@ -7,7 +7,7 @@ import { randomHex } from '../../util/random-token.js';
 
 /** The connection a session writes to; swapped when a stream-management session is resumed. */
 export interface SessionConnection {
-  readonly transportKind: 'tcp' | 'websocket';
+  readonly transportKind: 'tcp' | 'websocket' | 'bosh';
   readonly secure: boolean;
   readonly remoteAddress: string;
   writeElement(el: XmlElement): void;
@@ -28,7 +28,7 @@ export class C2sSession implements ClientSession {
   open = true;
   lastActivity = Date.now();
   stanzasIn = 0;
-  transport: 'tcp' | 'websocket';
+  transport: 'tcp' | 'websocket' | 'bosh';
   secure: boolean;
   remoteAddress: string;
   private connection: SessionConnection | null;

@@ -5,6 +5,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Server } from '../server.js';
 import { C2sConnection } from '../stream/c2s.js';
+import { BoshEndpoint } from './bosh-endpoint.js';
 import { serverTlsOptions, type TlsCredentials } from './certificate.js';
 import { TcpTransport } from './tcp.js';
 import { WebSocketTransport } from './websocket.js';
@@ -60,8 +61,10 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
     srv.on('tlsClientError', () => {});
     await bindNet('c2s-tls', srv, cfg.c2s.directTlsPort);
   }
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  const boshPath = cfg.bosh.path;
+  const requestHandler = (bosh: BoshEndpoint | null) => (req: IncomingMessage, res: ServerResponse): void => {
     const path = req.url ?? '/';
+    if (bosh !== null && (path === boshPath || path.startsWith(`${boshPath}?`) || path === `${boshPath}/`)) return bosh.handle(req, res);
     for (const [prefix, handler] of server.registrations.httpRoutes) {
       if (path.startsWith(prefix)) return handler(req, res);
     }
@@ -69,7 +72,10 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
   };
   const wsPath = cfg.websocket.path;
   const mountWs = async (name: string, p: number, secure: boolean): Promise<void> => {
+    const bosh = boshPath === '' ? null : new BoshEndpoint(server, secure || cfg.websocket.consideredSecure);
+    const onRequest = requestHandler(bosh);
     const http = secure ? createHttpsServer({ ...serverTlsOptions, cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
+    if (bosh !== null) closers.push(async () => bosh.close());
     const wss = new WebSocketServer({
       server: http,
       path: wsPath,

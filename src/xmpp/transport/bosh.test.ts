@@ -1,0 +1,163 @@
+import { expect } from 'chai';
+import type { ServerResponse } from 'node:http';
+import { parseXml } from '../stream/parse-xml.js';
+import type { XmlElement } from '../../util/xml.js';
+import { BoshSession, NS_HTTPBIND } from './bosh.js';
+
+/** Records what a request's response would carry; `close` stands for the client dropping the request. */
+class RecordedResponse {
+  writableEnded = false;
+  status = 0;
+  body: XmlElement | null = null;
+  private readonly closers: Array<() => void> = [];
+  writeHead(status: number): this {
+    this.status = status;
+    return this;
+  }
+  end(text: string): void {
+    this.writableEnded = true;
+    this.body = parseXml(text);
+  }
+  once(event: string, fn: () => void): void {
+    if (event === 'close') this.closers.push(fn);
+  }
+  drop(): void {
+    for (const fn of this.closers) fn();
+  }
+  get answered(): boolean {
+    return this.writableEnded;
+  }
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function body(attrs: Record<string, string>, payload = ''): XmlElement {
+  const a = Object.entries(attrs).map(([k, v]) => ` ${k}='${v}'`).join('');
+  return parseXml(`<body xmlns='${NS_HTTPBIND}'${a}>${payload}</body>`);
+}
+
+describe('BOSH session (XEP-0124, XEP-0206)', () => {
+  let input: string[];
+  let closed: boolean;
+  let gone: boolean;
+
+  function open(limits = { maxWaitSeconds: 60, inactivitySeconds: 60 }, wait = '30'): { session: BoshSession; created: RecordedResponse } {
+    input = [];
+    closed = false;
+    gone = false;
+    const creation = body({ rid: '100', to: 'localhost', wait, hold: '2', 'xmpp:version': '1.0' });
+    const session = new BoshSession(creation, '127.0.0.1', false, limits, () => (gone = true));
+    session.start((chunk) => {
+      input.push(chunk);
+      // What a c2s stream does on the opening: its header, then features.
+      if (chunk.startsWith('<open')) {
+        session.openStream({ id: 'stream-1', from: 'localhost' });
+        session.write(`<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></stream:features>`);
+      }
+    }, () => (closed = true));
+    const created = new RecordedResponse();
+    session.create(creation, created as unknown as ServerResponse);
+    return { session, created };
+  }
+
+  function send(session: BoshSession, attrs: Record<string, string>, payload = ''): RecordedResponse {
+    const res = new RecordedResponse();
+    session.request(body({ sid: session.sid, ...attrs }, payload), res as unknown as ServerResponse);
+    return res;
+  }
+
+  it('answers the creation request with the session attributes and the stream features', async () => {
+    const { session, created } = open({ maxWaitSeconds: 20, inactivitySeconds: 60 }, '45');
+    await tick();
+    expect(input[0]).to.match(/^<open xmlns=.urn:ietf:params:xml:ns:xmpp-framing. to=.localhost. version=.1\.0./);
+    const b = created.body!;
+    expect(b.attrs).to.include({ sid: session.sid, wait: '20', requests: '2', hold: '1', authid: 'stream-1', from: 'localhost', 'xmpp:version': '1.0', secure: 'false' });
+    expect(b.getChild('stream:features')?.getChild('mechanisms')).to.not.equal(undefined);
+  });
+
+  it('hands payloads over in rid order whatever order the requests arrive in', async () => {
+    const { session } = open();
+    await tick();
+    const later = send(session, { rid: '102' }, "<message xmlns='jabber:client' to='a@localhost'><body>2</body></message>");
+    expect(input).to.have.length(1);
+    send(session, { rid: '101' }, "<message to='a@localhost'><body>1</body></message>");
+    expect(input.slice(1).map((s) => parseXml(s).getChildText('body'))).to.deep.equal(['1', '2']);
+    // A stanza without a namespace is a jabber:client stanza, not one in the body's namespace.
+    expect(parseXml(input[1]!).attrs.xmlns).to.equal('jabber:client');
+    // Two requests out and one may be held: the older (101) was answered at once, 102 is held.
+    await tick();
+    expect(later.answered).to.equal(false);
+  });
+
+  it('answers the held request as soon as there is something to send, and resends an answer the client missed', async () => {
+    const { session } = open();
+    await tick();
+    const held = send(session, { rid: '101' });
+    await tick();
+    expect(held.answered).to.equal(false);
+    session.write("<message xmlns='jabber:client'><body>hi</body></message>");
+    session.write("<message xmlns='jabber:client'><body>again</body></message>");
+    await tick();
+    expect(held.body!.getChildren('message').map((m) => m.getChildText('body'))).to.deep.equal(['hi', 'again']);
+    const resent = send(session, { rid: '101' });
+    expect(resent.body!.toString()).to.equal(held.body!.toString());
+  });
+
+  it('answers an empty body when the wait runs out', async () => {
+    const { session } = open({ maxWaitSeconds: 1, inactivitySeconds: 60 });
+    await tick();
+    const held = send(session, { rid: '101' });
+    await sleep(1100);
+    expect(held.answered).to.equal(true);
+    expect(held.body!.children).to.have.length(0);
+    expect(held.body!.attrs.type).to.equal(undefined);
+  });
+
+  it('terminates a session whose client sends a rid outside its window (item-not-found)', async () => {
+    const { session } = open();
+    await tick();
+    const far = send(session, { rid: '150' });
+    expect(far.body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
+    expect(closed).to.equal(true);
+    expect(gone).to.equal(true);
+    expect(send(session, { rid: '101' }).body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
+  });
+
+  it('ends the stream on a terminate request, and reports a stream error as remote-stream-error', async () => {
+    const { session } = open();
+    await tick();
+    const res = send(session, { rid: '101', type: 'terminate' }, "<presence type='unavailable'/>");
+    expect(input.slice(-2)).to.satisfy((l: string[]) => l[0]!.startsWith('<presence') && l[1]!.startsWith('<close'));
+    // The c2s stream closes in turn.
+    session.closeStream();
+    session.end();
+    await tick();
+    expect(res.body!.attrs.type).to.equal('terminate');
+    expect(res.body!.attrs.condition).to.equal(undefined);
+    expect(closed).to.equal(true);
+
+    const other = open();
+    await tick();
+    const pending = send(other.session, { rid: '101' });
+    other.session.write("<stream:error xmlns:stream='http://etherx.jabber.org/streams'><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+    other.session.closeStream();
+    other.session.end();
+    await tick();
+    expect(pending.body!.attrs).to.include({ type: 'terminate', condition: 'remote-stream-error' });
+    expect(pending.body!.getChild('stream:error')).to.not.equal(undefined);
+    expect(closed).to.equal(true);
+  });
+
+  it('ends a session that has had no request open for the inactivity period', async () => {
+    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2 });
+    await tick();
+    const held = send(session, { rid: '101' });
+    await sleep(300);
+    expect(closed, 'a held request keeps the session alive').to.equal(false);
+    // The client drops the request (a closed laptop): from then on the inactivity clock runs.
+    held.drop();
+    await sleep(300);
+    expect(closed).to.equal(true);
+  });
+});

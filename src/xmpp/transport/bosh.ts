@@ -1,0 +1,300 @@
+import type { ServerResponse } from 'node:http';
+import { randomHex } from '../../util/random-token.js';
+import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
+import type { Transport } from './transport.js';
+
+export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
+export const NS_XBOSH = 'urn:xmpp:xbosh';
+const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
+const NS_STREAM = 'http://etherx.jabber.org/streams';
+const NS_CLIENT = 'jabber:client';
+
+/** At most one request is held open (XEP-0124 §7 "hold"); the client may have two out (requests = hold + 1). */
+const HOLD = 1;
+const REQUESTS = HOLD + 1;
+/** Responses kept for retransmission when a client resends a request it got no answer to (§14.3). */
+const REMEMBERED = REQUESTS;
+
+export interface BoshLimits {
+  maxWaitSeconds: number;
+  inactivitySeconds: number;
+}
+
+/** Writes a complete BOSH response body. */
+export function writeBody(res: ServerResponse, body: string): void {
+  if (res.writableEnded) return;
+  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+/** A `<body/>` with the given attributes around already serialised payloads. */
+export function bodyXml(attrs: Attrs, payload = ''): string {
+  const open = openTag('body', { xmlns: NS_HTTPBIND, 'xmlns:xmpp': NS_XBOSH, 'xmlns:stream': NS_STREAM, ...attrs });
+  return payload === '' ? `${open.slice(0, -1)}/>` : `${open}${payload}</body>`;
+}
+
+interface HeldRequest {
+  rid: number;
+  res: ServerResponse;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One BOSH session (XEP-0124) carrying one XMPP stream (XEP-0206), seen by
+ * the c2s stream as its transport: element payloads go in, serialised
+ * elements come out. Requests are taken in `rid` order whatever order they
+ * arrive in; the newest is held open until there is something to send, the
+ * `wait` runs out, or a newer request needs the slot. A session with no
+ * request open for `inactivity` seconds has lost its client.
+ */
+export class BoshSession implements Transport {
+  readonly kind = 'bosh' as const;
+  readonly framed = true;
+  readonly canStartTls = false;
+  readonly sid = randomHex(16);
+  private onData: (chunk: string) => void = () => {};
+  private onClose: (hadError: boolean) => void = () => {};
+  private nextRid: number;
+  /** Requests that arrived ahead of a missing rid. */
+  private readonly early = new Map<number, XmlElement>();
+  private readonly responsesOf = new Map<number, ServerResponse>();
+  private readonly held: HeldRequest[] = [];
+  private output: string[] = [];
+  private readonly remembered = new Map<number, string>();
+  /** Attributes of the session creation response, until it is sent. */
+  private creation: Attrs | null;
+  private readonly wait: number;
+  private inactivityTimer: NodeJS.Timeout | null = null;
+  private paused = false;
+  /** The stream has ended (c2s closed it, or the client terminated): the next response terminates the session. */
+  private ending = false;
+  private closed = false;
+  private flushScheduled = false;
+
+  constructor(
+    creationRequest: XmlElement,
+    readonly remoteAddress: string,
+    readonly secure: boolean,
+    private readonly limits: BoshLimits,
+    private readonly onGone: (session: BoshSession) => void,
+  ) {
+    const a = creationRequest.attrs;
+    this.nextRid = Number(a.rid);
+    const asked = Number(a.wait);
+    this.wait = Number.isFinite(asked) && asked > 0 ? Math.min(asked, limits.maxWaitSeconds) : limits.maxWaitSeconds;
+    this.creation = {
+      sid: this.sid,
+      wait: String(this.wait),
+      requests: String(REQUESTS),
+      hold: String(HOLD),
+      inactivity: String(limits.inactivitySeconds),
+      polling: '1',
+      ver: '1.11',
+      secure: this.secure ? 'true' : 'false',
+      'xmpp:version': '1.0',
+    };
+  }
+
+  // ---- Transport ----------------------------------------------------------
+
+  start(onData: (chunk: string) => void, onClose: (hadError: boolean) => void): void {
+    this.onData = onData;
+    this.onClose = onClose;
+  }
+
+  openStream(attrs: Attrs): void {
+    if (this.creation !== null) {
+      this.creation.from = attrs.from;
+      this.creation.authid = attrs.id;
+    }
+  }
+
+  closeStream(): void {
+    this.ending = true;
+    this.scheduleFlush();
+  }
+
+  write(data: string): void {
+    if (this.closed) return;
+    this.output.push(data);
+    this.scheduleFlush();
+  }
+
+  startTls(): Promise<void> {
+    return Promise.reject(new Error('STARTTLS is not available over BOSH'));
+  }
+
+  channelBindingTypes(): string[] {
+    return [];
+  }
+
+  channelBinding(): Buffer | null {
+    return null;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.takeInOrder();
+  }
+
+  end(): void {
+    this.ending = true;
+    this.scheduleFlush();
+  }
+
+  destroy(): void {
+    this.ending = true;
+    this.flush();
+    this.finish(false);
+  }
+
+  // ---- requests -------------------------------------------------------------
+
+  /** The session creation request (§7.1): opens the stream and is held for the features. */
+  create(request: XmlElement, res: ServerResponse): void {
+    this.responsesOf.set(this.nextRid, res);
+    this.early.set(this.nextRid, request);
+    this.takeInOrder();
+  }
+
+  /** A request of this session (§7.3, §14). */
+  request(body: XmlElement, res: ServerResponse): void {
+    const rid = Number(body.attrs.rid);
+    if (this.closed) return writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
+    if (rid < this.nextRid) {
+      // §14.3: a resent request gets the response it was given, if still known.
+      const kept = this.remembered.get(rid);
+      return writeBody(res, kept ?? bodyXml({ type: 'terminate', condition: 'item-not-found' }));
+    }
+    if (rid >= this.nextRid + REQUESTS || this.early.has(rid)) {
+      // §14.2: outside the window the client may have open.
+      writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
+      return this.terminate();
+    }
+    this.responsesOf.set(rid, res);
+    this.early.set(rid, body);
+    this.takeInOrder();
+  }
+
+  /** Hands payloads over in rid order, holding each request's response. */
+  private takeInOrder(): void {
+    while (!this.paused && !this.closed && this.early.has(this.nextRid)) {
+      const rid = this.nextRid++;
+      const body = this.early.get(rid)!;
+      this.early.delete(rid);
+      const res = this.responsesOf.get(rid)!;
+      this.responsesOf.delete(rid);
+      this.hold(rid, res);
+      this.deliver(body);
+    }
+  }
+
+  private deliver(body: XmlElement): void {
+    const a = body.attrs;
+    if (this.creation !== null && a.sid === undefined) {
+      this.onData(serialize(x('open', { xmlns: NS_FRAMING, to: a.to, version: a['xmpp:version'] ?? a.version, 'xml:lang': a['xml:lang'] })));
+    } else if (a['xmpp:restart'] === 'true') {
+      // XEP-0206 §5: the stream restart after SASL, on its own request.
+      this.onData(serialize(x('open', { xmlns: NS_FRAMING, to: a.to ?? undefined, version: '1.0', 'xml:lang': a['xml:lang'] })));
+      return;
+    }
+    for (const child of body.children) {
+      if (typeof child === 'string') continue;
+      // Stanzas belong to jabber:client even where a client leaves it to the body's default namespace.
+      if (child.attrs.xmlns === undefined || child.attrs.xmlns === NS_HTTPBIND) child.attrs.xmlns = NS_CLIENT;
+      this.onData(serialize(child));
+    }
+    if (a.type === 'terminate') this.onData(serialize(x('close', { xmlns: NS_FRAMING })));
+  }
+
+  private hold(rid: number, res: ServerResponse): void {
+    if (this.inactivityTimer !== null) {
+      clearTimeout(this.inactivityTimer);
+      this.inactivityTimer = null;
+    }
+    const timer = setTimeout(() => this.answerOldest(), this.wait * 1000);
+    timer.unref();
+    this.held.push({ rid, res, timer });
+    res.once('close', () => {
+      // The client gave up on it (its own timeout, a closed tab): it can carry nothing any more.
+      const i = this.held.findIndex((h) => h.res === res);
+      if (i === -1 || res.writableEnded) return;
+      clearTimeout(this.held[i]!.timer);
+      this.held.splice(i, 1);
+      this.armInactivity();
+    });
+    // §7.3: a new request frees the older one, with whatever is waiting or empty.
+    while (this.held.length > HOLD) this.answerOldest();
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Stanzas written in the same tick leave in one response.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.held.length === 0) return;
+    if (this.output.length > 0 || this.ending) this.answerOldest();
+  }
+
+  /** Answers the oldest held request with everything waiting (or empty), ending the session if the stream has ended. */
+  private answerOldest(): void {
+    const h = this.held.shift();
+    if (h === undefined) return;
+    clearTimeout(h.timer);
+    const payload = this.output.join('');
+    this.output = [];
+    const attrs: Attrs = this.creation ?? {};
+    this.creation = null;
+    if (this.ending) {
+      attrs.type = 'terminate';
+      if (payload.includes('<stream:error')) attrs.condition = 'remote-stream-error';
+    }
+    const body = bodyXml(attrs, payload);
+    this.remembered.set(h.rid, body);
+    this.remembered.delete(h.rid - REMEMBERED);
+    writeBody(h.res, body);
+    if (this.ending) return this.terminate();
+    this.armInactivity();
+  }
+
+  private armInactivity(): void {
+    if (this.held.length > 0 || this.closed || this.inactivityTimer !== null) return;
+    this.inactivityTimer = setTimeout(() => this.finish(false), this.limits.inactivitySeconds * 1000);
+    this.inactivityTimer.unref();
+  }
+
+  /** Ends the session: what is still held gets a terminate body. */
+  private terminate(): void {
+    for (const h of this.held.splice(0)) {
+      clearTimeout(h.timer);
+      writeBody(h.res, bodyXml({ type: 'terminate' }));
+    }
+    for (const res of this.responsesOf.values()) writeBody(res, bodyXml({ type: 'terminate' }));
+    this.responsesOf.clear();
+    this.early.clear();
+    this.finish(false);
+  }
+
+  private finish(hadError: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.inactivityTimer !== null) clearTimeout(this.inactivityTimer);
+    for (const h of this.held.splice(0)) {
+      clearTimeout(h.timer);
+      writeBody(h.res, bodyXml({ type: 'terminate' }));
+    }
+    this.onGone(this);
+    this.onClose(hadError);
+  }
+}
