@@ -85,6 +85,19 @@ export interface PepPublishedEvent {
   payload: XmlElement;
 }
 
+/** The items of an account's PEP node changed: published, retracted, purged or the node deleted. */
+export interface PepNodeChangedEvent {
+  owner: Jid;
+  node: string;
+}
+
+/** An account stored private XML (XEP-0049) under `namespace`: the elements as stored. */
+export interface PrivateStoredEvent {
+  owner: Jid;
+  namespace: string;
+  elements: XmlElement[];
+}
+
 /** An account's vCard (XEP-0054) was set, or cleared (null), by its owner. */
 export interface VcardUpdatedEvent {
   owner: Jid;
@@ -138,6 +151,8 @@ export interface EventMap {
    */
   'cluster/reconnected': Record<string, never>;
   'pep/published': PepPublishedEvent;
+  'pep/node-changed': PepNodeChangedEvent;
+  'private/stored': PrivateStoredEvent;
   'vcard/updated': VcardUpdatedEvent;
   'account/created': AccountEvent;
   /** The account was removed: every module deletes what it kept for it. */

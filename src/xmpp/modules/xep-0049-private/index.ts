@@ -1,9 +1,18 @@
-import { x } from '../../../util/xml.js';
+import type { Jid } from '../../../util/jid.js';
+import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
 
 const NS_PRIVATE = 'jabber:iq:private';
+
+/** What the private module offers other modules (XEP-0402 bookmark mirroring). */
+export interface PrivateApi {
+  /** What an account stored under `ns`, or undefined. */
+  get(owner: Jid, ns: string): Promise<XmlElement[] | undefined>;
+  /** Replaces what an account stored under `ns` (no event: the caller is the one mirroring). */
+  put(owner: Jid, ns: string, elements: readonly XmlElement[]): Promise<void>;
+}
 
 /** XEP-0049 §2.3: namespaces reserved by Jabber may not be used for private data. */
 function reserved(ns: string): boolean {
@@ -25,6 +34,15 @@ export default defineModule({
   tables: [{ name: 'private_xml', description: 'jabber:iq:private: pk = account bare JID, sk = namespace, value = the stored XML fragment(s).' }],
   start(ctx) {
     const table = ctx.table('private_xml');
+    ctx.provide<PrivateApi>({
+      async get(owner, ns) {
+        const stored = await table.get(owner.bare, ns);
+        return stored === undefined ? undefined : parseXml(stored).elements();
+      },
+      async put(owner, ns, elements) {
+        await table.put(owner.bare, ns, `<private>${elements.map((e) => e.toString()).join('')}</private>`);
+      },
+    });
     ctx.feature(NS_PRIVATE, 'both'); // clients look for it on the server's disco as well as the account's
 
     ctx.iq(
@@ -79,6 +97,7 @@ export default defineModule({
           byNs.set(ns, xml);
         }
         for (const [ns, xml] of byNs) await table.put(owner, ns, xml);
+        for (const ns of byNs.keys()) await ctx.server.emit('private/stored', { owner: req.to.toBare(), namespace: ns, elements: children.filter((c) => c.attrs.xmlns === ns) });
         return null;
       },
       'account',

@@ -19,6 +19,12 @@ export { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from '.
 export interface PepApi {
   /** The payload of item `id` of an account's node, or undefined. */
   item(owner: Jid, node: string, id: string): Promise<XmlElement | undefined>;
+  /** Every item of an account's node, oldest first. */
+  items(owner: Jid, node: string): Promise<Array<{ id: string; payload: XmlElement }>>;
+  /** Publishes as the owner would (notifications included); a missing node is created with `createWith`. */
+  publish(owner: Jid, node: string, id: string, payload: XmlElement, createWith?: NodeConfig): Promise<void>;
+  /** Retracts items as the owner would, notifying subscribers. */
+  retract(owner: Jid, node: string, ids: readonly string[]): Promise<void>;
 }
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 
@@ -59,8 +65,7 @@ const FEATURES = [
  * are asked once per ver and cached (caps-cache.ts).
  *
  * Not here (yet): explicit subscriptions (subscribe/unsubscribe answer
- * feature-not-implemented), roster-group access, XEP-0402 `#compat` mirroring
- * of XEP-0048 private storage, XEP-0398. `pubsub#persist_items` is kept as
+ * feature-not-implemented), roster-group access. `pubsub#persist_items` is kept as
  * configured but items are stored either way (the last one is needed for
  * last-published delivery).
  */
@@ -97,6 +102,11 @@ export default defineModule({
         const found = (await store.list(owner.bare, node)).find((i) => i.id === id);
         return found === undefined || found.xml === '' ? undefined : parseXml(found.xml);
       },
+      async items(owner, node) {
+        return (await store.list(owner.bare, node)).filter((i) => i.xml !== '').map((i) => ({ id: i.id, payload: parseXml(i.xml) }));
+      },
+      publish: (owner, node, id, payload, createWith) => publishItem(owner, node, id, payload, owner.bare, { config: createWith ?? defaultConfig(), fields: [] }),
+      retract: (owner, node, ids) => retractItems(owner, node, ids, true),
     });
 
     for (const f of FEATURES) ctx.feature(`${NS_PUBSUB}#${f}`, 'account');
@@ -135,7 +145,7 @@ export default defineModule({
     }
 
     async function publish(req: IqRequest, pubsub: XmlElement, publishEl: XmlElement): Promise<XmlElement> {
-      const owner = ownerOnly(req);
+      ownerOnly(req);
       const node = nodeOf(publishEl);
       const items = publishEl.getChildren('item');
       if (items.length === 0) throw pubsubError('bad-request', 'item-required');
@@ -159,6 +169,14 @@ export default defineModule({
         }
       }
       const id = item.attrs.id || randomHex(12);
+      await publishItem(req.to.toBare(), node, id, payloads[0]!, req.from.full, wanted);
+      return x('pubsub', { xmlns: NS_PUBSUB }, x('publish', { node }, x('item', { id })));
+    }
+
+    /** Stores an item (creating the node, with `wanted`'s configuration if given) and tells whoever should hear of it. */
+    async function publishItem(ownerJid: Jid, node: string, id: string, payload: XmlElement, publisher: string, wanted: { config: NodeConfig; fields: string[] } | null): Promise<void> {
+      const owner = ownerJid.bare;
+      const xml = payload.toString();
       const { config, stored } = await store.withLock(owner, async () => {
         let config = await store.getNode(owner, node);
         if (config !== undefined) {
@@ -170,28 +188,32 @@ export default defineModule({
           config = wanted?.config ?? defaultConfig();
           await store.putNode(owner, node, config);
         }
-        const stored = await store.publish(owner, node, { id, xml, publisher: req.from.full }, itemLimit(config, limit));
+        const stored = await store.publish(owner, node, { id, xml, publisher }, itemLimit(config, limit));
         return { config, stored };
       });
       await notifier.broadcast(owner, node, config, () => x('items', { node }, itemElement(stored, config.deliverPayloads)));
-      await ctx.server.emit('pep/published', { owner: req.to.toBare(), node, itemId: id, payload: payloads[0]! });
-      return x('pubsub', { xmlns: NS_PUBSUB }, x('publish', { node }, x('item', { id })));
+      await ctx.server.emit('pep/published', { owner: ownerJid, node, itemId: id, payload });
+      await ctx.server.emit('pep/node-changed', { owner: ownerJid, node });
     }
 
     async function retract(req: IqRequest, el: XmlElement): Promise<void> {
-      const owner = ownerOnly(req);
-      const node = nodeOf(el);
+      ownerOnly(req);
       const ids = el.getChildren('item').map((i) => i.attrs.id);
       if (ids.length === 0) throw pubsubError('bad-request', 'item-required');
       if (ids.some((id) => id === undefined || id === '')) throw pubsubError('bad-request', 'item-required');
+      await retractItems(req.to.toBare(), nodeOf(el), ids as string[], el.attrs.notify === 'true' || el.attrs.notify === '1');
+    }
+
+    async function retractItems(ownerJid: Jid, node: string, ids: readonly string[], notifyAsked: boolean): Promise<void> {
+      const owner = ownerJid.bare;
       const config = await store.withLock(owner, async () => {
         const config = await store.getNode(owner, node);
         if (config === undefined) throw new StanzaError('item-not-found');
-        for (const id of ids) if (!(await store.retract(owner, node, id!))) throw new StanzaError('item-not-found', `no item '${id}'`);
+        for (const id of ids) if (!(await store.retract(owner, node, id))) throw new StanzaError('item-not-found', `no item '${id}'`);
         return config;
       });
-      const notify = el.attrs.notify === 'true' || el.attrs.notify === '1' || config.notifyRetract;
-      if (notify) await notifier.broadcast(owner, node, config, () => x('items', { node }, ...ids.map((id) => x('retract', { id }))));
+      if (notifyAsked || config.notifyRetract) await notifier.broadcast(owner, node, config, () => x('items', { node }, ...ids.map((id) => x('retract', { id }))));
+      await ctx.server.emit('pep/node-changed', { owner: ownerJid, node });
     }
 
     async function create(req: IqRequest, pubsub: XmlElement, el: XmlElement): Promise<XmlElement | null> {
@@ -337,6 +359,7 @@ export default defineModule({
           if (config === undefined) throw new StanzaError('item-not-found');
           if (config.notifyDelete) await notifier.broadcast(owner, node, config, () => x('delete', { node }));
           await store.withLock(owner, () => store.deleteNode(owner, node));
+          await ctx.server.emit('pep/node-changed', { owner: req.to.toBare(), node });
           return null;
         }
         const purge = req.payload.getChild('purge');
@@ -346,6 +369,7 @@ export default defineModule({
           if (config === undefined) throw new StanzaError('item-not-found');
           await store.withLock(owner, () => store.purge(owner, node));
           if (config.notifyRetract) await notifier.broadcast(owner, node, config, () => x('purge', { node }));
+          await ctx.server.emit('pep/node-changed', { owner: req.to.toBare(), node });
           return null;
         }
         if (req.payload.getChild('subscriptions') !== undefined) throw unsupported('manage-subscriptions');

@@ -1,0 +1,93 @@
+import { tryParseJid, type Jid } from '../../../util/jid.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { defineModule } from '../../module.js';
+import type { NodeConfig } from '../xep-0163-pep/config.js';
+import type { PepApi } from '../xep-0163-pep/index.js';
+import { NS_PUBSUB } from '../xep-0163-pep/protocol.js';
+import type { PrivateApi } from '../xep-0049-private/index.js';
+import { legacyStorage, nativeConference, NS_BOOKMARKS, NS_LEGACY } from './convert.js';
+
+/** XEP-0402 §3's node configuration: private to the owner, every bookmark kept, nothing pushed at login. */
+const BOOKMARKS_NODE: NodeConfig = {
+  accessModel: 'whitelist',
+  maxItems: 'max',
+  persistItems: true,
+  deliverPayloads: true,
+  notifyRetract: true,
+  notifyDelete: true,
+  sendLastPublishedItem: 'never',
+  title: '',
+};
+
+/**
+ * XEP-0402 `#compat`: bookmarks kept through XEP-0402 (PEP, one item per
+ * room) and through XEP-0048 in XEP-0049 private storage (one list) are the
+ * same bookmarks. A publish or retraction on the PEP node rewrites the
+ * private list; a private list stored by an older client is applied to the
+ * PEP node item by item, so XEP-0402 clients get notifications. An account
+ * whose bookmarks exist only in private storage has them copied to PEP the
+ * first time one of its clients asks for the PEP node.
+ */
+export default defineModule({
+  name: 'bookmarks',
+  implements: 'XEP-0402 #compat (with XEP-0048 over XEP-0049)',
+  depends: ['pep', 'private'],
+  start(ctx) {
+    const pep = ctx.use<PepApi>('pep');
+    const privateStorage = ctx.use<PrivateApi>('private');
+    ctx.feature(`${NS_BOOKMARKS}#compat`, 'account');
+    /** Accounts whose private list is being applied to PEP: the PEP changes that causes are not mirrored back one by one. */
+    const applying = new Set<string>();
+
+    async function writePrivateList(owner: Jid): Promise<void> {
+      const items = await pep.items(owner, NS_BOOKMARKS);
+      const stored = await privateStorage.get(owner, NS_LEGACY);
+      const urls = stored?.find((e) => e.name === 'storage')?.getChildren('url') ?? [];
+      await privateStorage.put(owner, NS_LEGACY, [legacyStorage(items, urls)]);
+    }
+
+    async function applyPrivateList(owner: Jid, storage: XmlElement): Promise<void> {
+      applying.add(owner.bare);
+      try {
+        const current = new Map((await pep.items(owner, NS_BOOKMARKS)).map((i) => [i.id, i.payload]));
+        const wanted = new Map<string, XmlElement>();
+        for (const c of storage.getChildren('conference')) {
+          const room = tryParseJid(c.attrs.jid);
+          if (room === null || room.local === '' || room.resource !== '') continue;
+          wanted.set(room.bare, nativeConference(c, current.get(room.bare)));
+        }
+        for (const [id, payload] of wanted) {
+          if (current.get(id)?.toString() !== payload.toString()) await pep.publish(owner, NS_BOOKMARKS, id, payload, BOOKMARKS_NODE);
+        }
+        const gone = [...current.keys()].filter((id) => !wanted.has(id));
+        if (gone.length > 0) await pep.retract(owner, NS_BOOKMARKS, gone);
+      } finally {
+        applying.delete(owner.bare);
+      }
+      // Once, at the end: the list comes back normalised, and with anything published meanwhile.
+      await writePrivateList(owner);
+    }
+
+    ctx.hook('pep/node-changed', async ({ owner, node }) => {
+      if (node === NS_BOOKMARKS && !applying.has(owner.bare)) await writePrivateList(owner);
+    });
+
+    ctx.hook('private/stored', async ({ owner, namespace, elements }) => {
+      const storage = namespace === NS_LEGACY ? elements.find((e) => e.name === 'storage') : undefined;
+      if (storage !== undefined) await applyPrivateList(owner, storage);
+    });
+
+    // The first request for the PEP node of an account that has only a private list copies it over.
+    ctx.hook('stanza/in', async ({ session, stanza }) => {
+      if (stanza.name !== 'iq' || stanza.attrs.type !== 'get') return false;
+      const items = stanza.getChild('pubsub', NS_PUBSUB)?.getChild('items');
+      if (items?.attrs.node !== NS_BOOKMARKS) return false;
+      const owner = session.jid.toBare();
+      if (stanza.attrs.to !== undefined && tryParseJid(stanza.attrs.to)?.bare !== owner.bare) return false;
+      if ((await pep.items(owner, NS_BOOKMARKS)).length > 0) return false;
+      const storage = (await privateStorage.get(owner, NS_LEGACY))?.find((e) => e.name === 'storage');
+      if (storage !== undefined && storage.getChildren('conference').length > 0) await applyPrivateList(owner, storage);
+      return false;
+    });
+  },
+});
