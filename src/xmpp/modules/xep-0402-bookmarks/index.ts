@@ -77,17 +77,22 @@ export default defineModule({
       if (storage !== undefined) await applyPrivateList(owner, storage);
     });
 
-    // The first request for the PEP node of an account that has only a private list copies it over.
-    ctx.hook('stanza/in', async ({ session, stanza }) => {
-      if (stanza.name !== 'iq' || stanza.attrs.type !== 'get') return false;
-      const items = stanza.getChild('pubsub', NS_PUBSUB)?.getChild('items');
-      if (items?.attrs.node !== NS_BOOKMARKS) return false;
-      const owner = session.jid.toBare();
-      if (stanza.attrs.to !== undefined && tryParseJid(stanza.attrs.to)?.bare !== owner.bare) return false;
+    /** Copies a private list to the PEP node of an account that has bookmarks only there. */
+    async function migrate(owner: Jid): Promise<false> {
       if ((await pep.items(owner, NS_BOOKMARKS)).length > 0) return false;
       const storage = (await privateStorage.get(owner, NS_LEGACY))?.find((e) => e.name === 'storage');
       if (storage !== undefined && storage.getChildren('conference').length > 0) await applyPrivateList(owner, storage);
       return false;
+    }
+
+    // The first request for the PEP node of an account that has only a private list copies it over.
+    // Synchronous for every other stanza: this hook sees each one a client sends.
+    ctx.hook('stanza/in', ({ session, stanza }) => {
+      if (stanza.name !== 'iq' || stanza.attrs.type !== 'get') return false;
+      if (stanza.getChild('pubsub', NS_PUBSUB)?.getChild('items')?.attrs.node !== NS_BOOKMARKS) return false;
+      const owner = session.jid.toBare();
+      if (stanza.attrs.to !== undefined && tryParseJid(stanza.attrs.to)?.bare !== owner.bare) return false;
+      return migrate(owner);
     });
   },
 });
