@@ -181,4 +181,41 @@ describe('XEP-0198 stream management and XEP-0352 CSI end to end (@xmpp/client o
       for (const m of got) expect(m.getChild('delay', 'urn:xmpp:delay'), 'a <delay/> stamp').to.not.equal(undefined);
     });
   });
+  describe('over SASL2 (XEP-0388) with Bind2 (XEP-0386), as @xmpp/client 0.14 does when offered', () => {
+    let server: SoriProcess;
+    before(async () => {
+      server = await startSori({ users, config: { c2s: { sasl2: true } } });
+    });
+    after(async () => {
+      await server?.stop();
+    });
+
+    it('binds and enables SM inside authentication, then resumes inside it after the connection dies, with nothing lost or doubled', async () => {
+      const a = keep(await connectTcp(server, alice));
+      const successes: Element[] = [];
+      const b = keep(await smOnline(server, bob));
+      // Bind2: the server made the resource, from the client's tag.
+      expect(b.jid).to.match(/^bob@localhost\/phone\.[0-9a-f]+$/);
+      const sm = internals(b).streamManagement;
+      const id = sm.id;
+      b.xmpp.on('nonza', (el: Element) => {
+        if (el.is('success', 'urn:xmpp:sasl:2')) successes.push(el);
+      });
+      destroySocket(b);
+      await until(() => b.xmpp.status === 'disconnect', 'client noticed its connection is gone');
+      for (let i = 1; i <= 3; i++) await a.xmpp.send(xml('message', { to: b.jid, type: 'chat' }, xml('body', {}, `sasl2 ${i}`)));
+
+      const resumed = new Promise<void>((ok) => sm.once('resumed', () => ok()));
+      internals(b).timeout = 15_000;
+      await internals(b).reconnect.reconnect();
+      await withTimeout(resumed, 15_000, 'stream resumed');
+      expect(sm.id).to.equal(id);
+      expect(successes).to.have.length(1);
+      expect(successes[0]!.getChild('resumed', 'urn:xmpp:sm:3')?.attrs.previd, 'resumed inside the SASL2 success').to.equal(id);
+
+      await a.xmpp.send(xml('message', { to: b.jid, type: 'chat' }, xml('body', {}, 'after')));
+      await b.waitFor((el) => bodyOf(el) === 'after', 15_000, 'the message sent after resumption');
+      expect(b.received.map(bodyOf).filter((x): x is string => x !== null)).to.deep.equal(['sasl2 1', 'sasl2 2', 'sasl2 3', 'after']);
+    });
+  });
 });

@@ -148,6 +148,20 @@ export class RawClient {
     return this.next((e) => e.name === 'success' || e.name === 'failure');
   }
 
+  /** XEP-0388 SCRAM login with `inline` requests (Bind2, SM resumption) inside `<authenticate/>`; resolves with success or failure. */
+  async scram2(user: string, password: string, inline = '', userAgentId?: string): Promise<XmlElement> {
+    const c = new ScramClient('SHA-1', user, password);
+    const ua = userAgentId === undefined ? '' : `<user-agent id='${userAgentId}'><software>raw</software></user-agent>`;
+    this.write(`<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-1'><initial-response>${Buffer.from(c.first()).toString('base64')}</initial-response>${ua}${inline}</authenticate>`);
+    const ch = await this.next((e) => e.name === 'challenge' || e.name === 'failure');
+    if (ch.name === 'failure') return ch;
+    this.write(`<response xmlns='urn:xmpp:sasl:2'>${Buffer.from(c.final(Buffer.from(ch.getText(), 'base64').toString())).toString('base64')}</response>`);
+    const end = await this.next((e) => e.name === 'success' || e.name === 'failure');
+    const data = end.getChildText('additional-data');
+    if (end.name === 'success' && (data === undefined || !c.verify(Buffer.from(data, 'base64').toString()))) throw new Error(`server signature missing or wrong: ${end.toString()}`);
+    return end;
+  }
+
   /** STARTTLS, SCRAM, restart, bind: a ready session. */
   async login(user: string, password: string, resource = 'raw'): Promise<string> {
     await this.startTls();

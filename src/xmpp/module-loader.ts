@@ -5,6 +5,7 @@ import type { XmlElement } from '../util/xml.js';
 import type { EventName, HookHandler } from './events.js';
 import type { Hooks } from './hooks.js';
 import type {
+  Bind2FeatureHandler,
   FeatureStage,
   HttpRouteHandler,
   Identity,
@@ -33,6 +34,8 @@ export class Registrations {
   readonly streamFeatures: { stage: FeatureStage; build: (s: StreamContext) => XmlElement | null }[] = [];
   readonly streamElements = new Map<string, StreamElementHandler>();
   readonly preBindElements = new Map<string, PreBindElementHandler>();
+  readonly sasl2Inline: XmlElement[] = [];
+  readonly bind2Features = new Map<string, Bind2FeatureHandler>();
   readonly preAuthIqs = new Map<string, PreAuthIqHandler>();
   readonly httpRoutes = new Map<string, HttpRouteHandler>();
   /** Compiled when modules load so the write path only loops an array. */
@@ -157,6 +160,14 @@ export class ModuleLoader {
       preBindElement(ns, handler) {
         reg.preBindElements.set(ns, handler);
         undo.push(() => void reg.preBindElements.delete(ns));
+      },
+      sasl2Inline(feature) {
+        reg.sasl2Inline.push(feature);
+        undo.push(() => void reg.sasl2Inline.splice(reg.sasl2Inline.indexOf(feature), 1));
+      },
+      bind2Feature(ns, handler) {
+        reg.bind2Features.set(ns, handler);
+        undo.push(() => void reg.bind2Features.delete(ns));
       },
       httpRoute(prefix, handler) {
         reg.httpRoutes.set(prefix, handler);

@@ -48,6 +48,13 @@ export interface StreamContext {
 /** A top-level non-stanza element from a client (SM `<r/>`, CSI `<inactive/>` …). */
 export type StreamElementHandler = (session: ClientSession, element: XmlElement) => void | Promise<void>;
 
+/**
+ * Handles an XEP-0386 Bind2 inline request (`<enable xmlns='urn:xmpp:sm:3'/>`,
+ * `<inactive xmlns='urn:xmpp:csi:0'/>`…) for a session that has just been
+ * bound inline; an element returned goes into `<bound/>`.
+ */
+export type Bind2FeatureHandler = (session: ClientSession, element: XmlElement) => XmlElement | null | void | Promise<XmlElement | null | void>;
+
 /** Handler for a top-level element that arrives before a resource is bound (SM `<resume/>`). */
 export type PreBindElementHandler = (element: XmlElement, stream: PreBindStream) => void | Promise<void>;
 
@@ -226,6 +233,14 @@ export interface ModuleContext<O extends OptionSpecs = OptionSpecs> {
   streamElement(ns: string, handler: StreamElementHandler): void;
   /** Handle top-level elements of a namespace after auth, before bind (SM resume). */
   preBindElement(ns: string, handler: PreBindElementHandler): void;
+  /**
+   * Offer an element in XEP-0388 SASL2's `<inline/>` (SM's `<sm/>`). What a
+   * client puts in `<authenticate/>` in that namespace goes to the
+   * namespace's pre-bind handler, and what the handler sends back goes into `<success/>`.
+   */
+  sasl2Inline(feature: XmlElement): void;
+  /** Offer `ns` as an XEP-0386 Bind2 inline feature, handled for sessions bound inline. */
+  bind2Feature(ns: string, handler: Bind2FeatureHandler): void;
   /** Answer iqs with a payload in `ns` on streams that have not authenticated (XEP-0077). */
   preAuthIq(ns: string, handler: PreAuthIqHandler): void;
   /** Serve HTTP requests whose path starts with `prefix` on the server's HTTP listeners. */

@@ -60,6 +60,8 @@ describe('c2s streams over real sockets', function () {
     const f = await c.features();
     const mechs = f.getChild('mechanisms')!.getChildren('mechanism').map((m) => m.getText());
     expect(mechs).to.include.members(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1', 'SCRAM-SHA-256', 'PLAIN']);
+    // SASL2 (XEP-0388) is off unless c2s.sasl2 is set.
+    expect(f.getChild('authentication', 'urn:xmpp:sasl:2')).to.equal(undefined);
     const r = await c.scram('alice', 'secret');
     expect(r.name).to.equal('success');
     c.destroy();

@@ -7,7 +7,8 @@ import type { ClientSession } from '../session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { ParseError, XmppParser } from './parser.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
-import { SaslNegotiation } from './sasl-negotiation.js';
+import { NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
+import { bind2Resource, NS_BIND2 } from './bind2.js';
 import { processClientElement } from './inbound.js';
 import { randomHex } from '../../util/random-token.js';
 
@@ -43,6 +44,8 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
   private readonly sasl: SaslNegotiation;
   session: C2sSession | null = null;
   private queue: XmlElement[] = [];
+  /** Output kept back while a SASL2 success is composed; null otherwise. */
+  private held: string[] | null = null;
   private draining = false;
   private authTimer: NodeJS.Timeout | null;
   private tokens: number;
@@ -216,7 +219,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
   private onNegotiationElement(el: XmlElement): Promise<void> | void {
     const ns = el.attrs.xmlns;
     if (ns === NS_TLS && el.name === 'starttls') return this.startTls();
-    if (ns === NS_SASL) {
+    if (ns === NS_SASL || ns === NS_SASL2) {
       if (this.authenticated) throw new StreamError('policy-violation', 'already authenticated');
       return this.sasl.handle(el);
     }
@@ -269,21 +272,14 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
       this.writeElement(errorReply(iq, new StanzaError('bad-request', 'invalid resource')));
       return;
     }
-    const jid: Jid = parseJid(`${this.username}@${this.host}`).withResource(resource);
-    // RFC 6120 §7.7.2.2: the new session wins; the old one is told why it ends.
-    const existing = this.server.sessions.get(jid.full);
-    if (existing !== undefined) existing.close('conflict', 'replaced by a new connection with the same resource');
-    const session = new C2sSession(this.server, jid, this);
-    this.session = session;
-    this.server.sessions.add(session);
-    this.state = State.Bound;
-    if (this.authTimer) clearTimeout(this.authTimer);
-    this.writeElement(x('iq', { type: 'result', id: iq.attrs.id }, x('bind', { xmlns: NS_BIND }, x('jid', null, jid.full))));
+    const session = this.bindResource(resource);
+    this.writeElement(x('iq', { type: 'result', id: iq.attrs.id }, x('bind', { xmlns: NS_BIND }, x('jid', null, session.jid.full))));
     await this.server.hooks.fireAsync('session/bound', { session });
   }
 
-  bindHandedOver(resource: string): ClientSession {
-    const jid = parseJid(`${this.username}@${this.host}`).withResource(resource);
+  /** RFC 6120 §7.7.2.2: the new session wins; the old one is told why it ends. */
+  private bindResource(resource: string): C2sSession {
+    const jid: Jid = parseJid(`${this.username}@${this.host}`).withResource(resource);
     this.server.sessions.get(jid.full)?.close('conflict', 'replaced by a new connection with the same resource');
     const session = new C2sSession(this.server, jid, this);
     this.session = session;
@@ -291,6 +287,10 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     this.state = State.Bound;
     if (this.authTimer) clearTimeout(this.authTimer);
     return session;
+  }
+
+  bindHandedOver(resource: string): ClientSession {
+    return this.bindResource(resource);
   }
 
   adoptSession(session: ClientSession): void {
@@ -310,13 +310,89 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     if (this.transport.framed && el.attrs.xmlns === undefined && (el.name === 'message' || el.name === 'presence' || el.name === 'iq')) {
       el = x(el.name, { xmlns: NS_CLIENT, ...el.attrs }, ...el.children);
     }
-    this.transport.write(serialize(el));
+    this.out(serialize(el));
   }
 
   /** Writes a stream-level element (features, errors); WebSocket frames must declare the stream prefix. */
   private writeStreamLevel(el: XmlElement): void {
     if (this.transport.framed) el.attrs['xmlns:stream'] = NS_STREAM;
-    this.transport.write(serialize(el));
+    this.out(serialize(el));
+  }
+
+  /** Writes, or keeps for later while a SASL2 `<success/>` is being put together (it must go first). */
+  private out(data: string): void {
+    if (this.held !== null) this.held.push(data);
+    else this.transport.write(data);
+  }
+
+  private release(first?: string): void {
+    const held = this.held ?? [];
+    this.held = null;
+    if (first !== undefined) this.transport.write(first);
+    for (const data of held) this.transport.write(data);
+  }
+
+  sasl2Inline(): XmlElement[] {
+    const reg = this.server.registrations;
+    const features = [...reg.bind2Features.keys()].map((ns) => x('feature', { var: ns }));
+    return [x('bind', { xmlns: NS_BIND2 }, x('inline', null, ...features)), ...reg.sasl2Inline.map((f) => f.clone())];
+  }
+
+  /**
+   * XEP-0388 §2.6.3: authenticated, without a stream restart. Inline requests
+   * are handled first (SM resumption, else XEP-0386 binding and the features
+   * asked for with it); their answers go inside `<success/>`, and whatever
+   * they send to the client (resent stanzas) follows it. A client that bound
+   * nothing gets the post-authentication stream features.
+   */
+  async sasl2Succeeded(username: string, additionalData: Buffer | undefined, request: XmlElement): Promise<void> {
+    this.username = username;
+    this.authenticated = true;
+    const answers: XmlElement[] = [];
+    this.held = [];
+    try {
+      const reg = this.server.registrations;
+      for (const child of request.elements()) {
+        const handler = child.attrs.xmlns === undefined ? undefined : reg.preBindElements.get(child.attrs.xmlns);
+        if (handler !== undefined && this.session === null) await handler(child, this.inlineStream(answers));
+      }
+      const bind = request.getChild('bind', NS_BIND2);
+      if (this.session === null && bind !== undefined) answers.push(await this.bind2(bind, request.getChild('user-agent')?.attrs.id));
+    } catch (e) {
+      this.release();
+      throw e;
+    }
+    const aid = this.session?.jid.full ?? `${username}@${this.host}`;
+    const success = x('success', { xmlns: NS_SASL2 }, additionalData === undefined ? null : x('additional-data', null, additionalData.toString('base64')), x('authorization-identifier', null, aid), ...answers);
+    this.release(serialize(success));
+    if (this.session === null) this.writeStreamLevel(this.features());
+  }
+
+  /** The stream as a pre-bind handler sees it inside SASL2: what it sends back is an answer for `<success/>`. */
+  private inlineStream(answers: XmlElement[]): PreBindStream {
+    return {
+      username: this.username,
+      host: this.host,
+      secure: this.secure,
+      sendRaw: (el) => void answers.push(el),
+      adoptSession: (session) => this.adoptSession(session),
+      bindHandedOver: (resource) => this.bindHandedOver(resource),
+      close: (condition, text) => this.closeWithError(condition, text),
+    };
+  }
+
+  /** XEP-0386: binds a resource the server makes up, then the features the client asked for with it. */
+  private async bind2(request: XmlElement, userAgentId: string | undefined): Promise<XmlElement> {
+    const session = this.bindResource(bind2Resource(this.username, request.getChildText('tag'), userAgentId));
+    await this.server.hooks.fireAsync('session/bound', { session });
+    const bound = x('bound', { xmlns: NS_BIND2 });
+    for (const child of request.elements()) {
+      const handler = child.attrs.xmlns === undefined ? undefined : this.server.registrations.bind2Features.get(child.attrs.xmlns);
+      if (handler === undefined) continue;
+      const answer = await handler(session, child);
+      if (answer !== null && answer !== undefined) bound.append(answer);
+    }
+    return bound;
   }
 
   sendRaw(el: XmlElement): void {

@@ -6,6 +6,7 @@ import type { Server } from '../server.js';
 import type { Transport } from '../transport/transport.js';
 
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+export const NS_SASL2 = 'urn:xmpp:sasl:2';
 const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
 /**
  * RFC 6120 §6.4.5: allow a few retries on one connection (2 to 5), then close it.
@@ -19,13 +20,24 @@ interface SaslHost {
   readonly channel: Transport;
   tlsRequired(): boolean;
   authSucceeded(username: string): void;
+  /** XEP-0388: authenticated without a stream restart; the host answers `<success/>` with what `request` asked for inline. */
+  sasl2Succeeded(username: string, additionalData: Buffer | undefined, request: XmlElement): Promise<void>;
+  /** What goes into SASL2's `<inline/>` besides the mechanisms (Bind2, SM resumption). */
+  sasl2Inline(): XmlElement[];
   closeWithError(condition: 'policy-violation', text: string): void;
 }
 
-/** The SASL exchange of one c2s stream (RFC 6120 §6). */
+/**
+ * The SASL exchange of one c2s stream: RFC 6120 §6, or XEP-0388 (SASL2)
+ * when the client authenticates in that namespace. The mechanisms, limits
+ * and throttling are the same; SASL2 differs in its elements and in what
+ * follows success (no restart; binding and resumption inline).
+ */
 export class SaslNegotiation {
   private mechanism: SaslMechanism | null = null;
   private failures = 0;
+  /** The SASL2 `<authenticate/>` being answered, for its inline requests. */
+  private sasl2Request: XmlElement | null = null;
 
   constructor(
     private readonly server: Server,
@@ -37,6 +49,9 @@ export class SaslNegotiation {
     const cbTypes = t.secure ? t.channelBindingTypes() : [];
     const mechs = x('mechanisms', { xmlns: NS_SASL }, ...offeredMechanisms(t.secure, cbTypes).map((m) => x('mechanism', null, m)));
     const out = [mechs];
+    if (this.server.config.c2s.sasl2) {
+      out.push(x('authentication', { xmlns: NS_SASL2 }, ...mechs.children, x('inline', null, ...this.stream.sasl2Inline())));
+    }
     // XEP-0440: tell clients which channel-binding types we can verify.
     if (cbTypes.length > 0) out.push(x('sasl-channel-binding', { xmlns: NS_SASL_CB }, ...cbTypes.map((type) => x('channel-binding', { type }))));
     return out;
@@ -62,19 +77,22 @@ export class SaslNegotiation {
 
   async handle(el: XmlElement): Promise<void> {
     const throttleKeyIp = `ip:${this.stream.channel.remoteAddress}`;
+    const v2 = el.attrs.xmlns === NS_SASL2;
     try {
-      if (el.name === 'auth') {
+      if (el.name === (v2 ? 'authenticate' : 'auth')) {
+        if (v2 && !this.server.config.c2s.sasl2) throw new StreamError('unsupported-stanza-type', 'SASL2 is not offered');
         if (this.stream.tlsRequired()) throw new SaslFailure('encryption-required', 'use STARTTLS first');
         const name = el.attrs.mechanism ?? '';
         const offered = offeredMechanisms(this.stream.channel.secure, this.stream.channel.secure ? this.stream.channel.channelBindingTypes() : []);
         if (!(offered as string[]).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
         if (this.server.throttle.isBlocked(throttleKeyIp)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts; try again later');
         this.mechanism = createMechanism(name, this.context());
-        return await this.step(el.getText());
+        this.sasl2Request = v2 ? el : null;
+        return await this.step(v2 ? (el.getChildText('initial-response') ?? '') : el.getText(), v2);
       }
       if (el.name === 'response') {
-        if (this.mechanism === null) throw new SaslFailure('malformed-request', 'no exchange in progress');
-        return await this.step(el.getText());
+        if (this.mechanism === null || v2 !== (this.sasl2Request !== null)) throw new SaslFailure('malformed-request', 'no exchange in progress');
+        return await this.step(el.getText(), v2);
       }
       if (el.name === 'abort') {
         this.mechanism = null;
@@ -91,15 +109,18 @@ export class SaslNegotiation {
       }
       if (!(e instanceof SaslFailure)) throw e;
       this.mechanism = null;
+      this.sasl2Request = null;
       const keys = [throttleKeyIp];
       if (e.username !== undefined && e.condition === 'not-authorized') keys.push(`user:${e.username}@${this.stream.host}`);
       if (e.condition === 'not-authorized' || e.condition === 'malformed-request') this.server.throttle.fail(...keys);
-      this.write(x('failure', { xmlns: NS_SASL }, x(e.condition), e.text ? x('text', { 'xml:lang': 'en' }, e.text) : null));
+      // XEP-0388 §2.6.4: the RFC 6120 condition, in its namespace, inside SASL2's failure.
+      const condition = v2 ? x(e.condition, { xmlns: NS_SASL }) : x(e.condition);
+      this.write(x('failure', { xmlns: v2 ? NS_SASL2 : NS_SASL }, condition, e.text ? x('text', { 'xml:lang': v2 ? undefined : 'en' }, e.text) : null));
       if (e.condition === 'not-authorized' && ++this.failures >= MAX_FAILURES_PER_CONNECTION) this.stream.closeWithError('policy-violation', 'too many failed authentication attempts');
     }
   }
 
-  private async step(text: string): Promise<void> {
+  private async step(text: string, v2: boolean): Promise<void> {
     let input: Buffer;
     if (text === '=' || text === '') input = Buffer.alloc(0);
     else {
@@ -108,7 +129,7 @@ export class SaslNegotiation {
     }
     const result = await this.mechanism!.step(input);
     if (result.type === 'challenge') {
-      this.write(x('challenge', { xmlns: NS_SASL }, result.data.toString('base64')));
+      this.write(x('challenge', { xmlns: v2 ? NS_SASL2 : NS_SASL }, result.data.toString('base64')));
       return;
     }
     const userKey = `user:${result.username}@${this.stream.host}`;
@@ -117,8 +138,14 @@ export class SaslNegotiation {
     if (jid === null || jid.local !== result.username) throw new SaslFailure('not-authorized');
     this.server.throttle.succeed(userKey);
     this.mechanism = null;
+    const username = parseJid(`${result.username}@${this.stream.host}`).local;
+    if (v2) {
+      const request = this.sasl2Request!;
+      this.sasl2Request = null;
+      return this.stream.sasl2Succeeded(username, result.data ?? undefined, request);
+    }
     this.write(x('success', { xmlns: NS_SASL }, result.data ? result.data.toString('base64') : null));
-    this.stream.authSucceeded(parseJid(`${result.username}@${this.stream.host}`).local);
+    this.stream.authSucceeded(username);
   }
 
   private write(el: XmlElement): void {

@@ -137,28 +137,28 @@ export default defineModule({
 
     ctx.streamFeature('post-auth', () => x('sm', { xmlns: NS_SM }));
 
-    function enable(session: ClientSession, el: XmlElement): void {
-      if (session.get(SM) !== undefined) {
-        session.sendRaw(failed('unexpected-request'));
-        return;
-      }
+    /** §3: turns SM on for a session; the answer is `<enabled/>` (or `<failed/>`), written or put into Bind2's `<bound/>`. */
+    function enable(session: ClientSession, el: XmlElement): XmlElement {
+      if (session.get(SM) !== undefined) return failed('unexpected-request');
       const wantsResume = el.attrs.resume === 'true' || el.attrs.resume === '1';
       const resume = wantsResume && opts.resumeTimeoutSeconds > 0;
       const clientMax = parseH(el.attrs.max);
       const max = clientMax !== null && clientMax > 0 ? Math.min(clientMax, opts.resumeTimeoutSeconds) : opts.resumeTimeoutSeconds;
       const id = resume ? newResumeId(ctx.server.nodeId) : '';
       const state = new SmState(id, resume, max, session.stanzasIn);
-      session.sendRaw(
-        x('enabled', {
-          xmlns: NS_SM,
-          id: resume ? id : undefined,
-          resume: resume ? 'true' : undefined,
-          max: resume ? String(Math.ceil(max)) : undefined,
-          location: resume ? opts.location : undefined,
-        }),
-      );
       active.set(keyOf(session, state), { session, state, acks: tracked(session, state), timer: null });
+      return x('enabled', {
+        xmlns: NS_SM,
+        id: resume ? id : undefined,
+        resume: resume ? 'true' : undefined,
+        max: resume ? String(Math.ceil(max)) : undefined,
+        location: resume ? opts.location : undefined,
+      });
     }
+
+    // XEP-0388/0386: resumption inside SASL2's <authenticate/> (handled as a pre-bind <resume/>), enabling inside Bind2.
+    ctx.sasl2Inline(x('sm', { xmlns: NS_SM }));
+    ctx.bind2Feature(NS_SM, (session, el) => (el.name === 'enable' ? enable(session, el) : failed('unexpected-request')));
 
     /** Sets the session's SM state and the CLIENT_ACKS that follow it. */
     function tracked(session: ClientSession, state: SmState): AckWaiters {
@@ -201,7 +201,7 @@ export default defineModule({
       const state = session.get(SM);
       switch (el.name) {
         case 'enable':
-          return enable(session, el);
+          return session.sendRaw(enable(session, el));
         case 'r':
           if (state === undefined) throw new StreamError('unsupported-stanza-type', 'stream management is not enabled');
           session.sendRaw(x('a', { xmlns: NS_SM, h: String(state.handled(session.stanzasIn)) }));

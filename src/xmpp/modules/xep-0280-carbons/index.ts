@@ -46,6 +46,12 @@ export default defineModule({
       await server.emit('session/presence', { session });
     };
     ctx.iq('set', NS_CARBONS, 'enable', toggle(true), 'both');
+    // XEP-0386: <enable/> inside Bind2, for a session bound inline; nothing is answered.
+    ctx.bind2Feature(NS_CARBONS, async (session, el) => {
+      if (el.name !== 'enable' || session.get(CARBONS_ENABLED) === true) return;
+      session.set(CARBONS_ENABLED, true);
+      await server.emit('session/presence', { session });
+    });
     ctx.iq('set', NS_CARBONS, 'disable', toggle(false), 'both');
 
     /**

@@ -97,6 +97,14 @@ export default defineModule({
 
     ctx.streamFeature('post-auth', () => x('csi', { xmlns: NS_CSI }));
 
+    // XEP-0386: a client bound inline may say at once that it is in the background.
+    ctx.bind2Feature(NS_CSI, (session, el) => {
+      if (el.name !== 'inactive') return;
+      const state = session.get(CSI) ?? new CsiState();
+      state.inactive = true;
+      session.set(CSI, state);
+    });
+
     ctx.streamElement(NS_CSI, (session, el) => {
       let state = session.get(CSI);
       if (el.name === 'inactive') {

@@ -1,0 +1,149 @@
+import { expect } from 'chai';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../config.js';
+import { startSori, type Sori } from '../../sori.js';
+import { MemoryStore } from '../../storage/memory/index.js';
+import { RawClient } from '../../testing/raw-client.js';
+import { parseJid } from '../../util/jid.js';
+import type { XmlElement } from '../../util/xml.js';
+
+const NS_SASL2 = 'urn:xmpp:sasl:2';
+const NS_BIND2 = 'urn:xmpp:bind:0';
+const NS_SM = 'urn:xmpp:sm:3';
+const BIND = (inner = '') => `<bind xmlns='${NS_BIND2}'><tag>phone</tag>${inner}</bind>`;
+const body = (el: XmlElement): string | undefined => el.getChildText('body');
+
+describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real sockets)', function () {
+  this.timeout(20000);
+  let sori: Sori;
+  let port: number;
+  const open: RawClient[] = [];
+
+  before(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sori-sasl2-'));
+    const config = loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' }, c2s: { sasl2: true } } });
+    sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    port = sori.listening.ports.c2s!;
+    await sori.server.createAccount(parseJid('alice@localhost'), 'secret');
+    await sori.server.createAccount(parseJid('bob@localhost'), 'secret');
+  });
+  afterEach(() => {
+    for (const c of open.splice(0)) c.destroy();
+  });
+  after(() => sori.stop());
+
+  /** A TLS stream opened up to the pre-authentication features. */
+  async function preAuth(): Promise<{ c: RawClient; features: XmlElement }> {
+    const c = await RawClient.connect(port);
+    open.push(c);
+    await c.startTls();
+    c.open();
+    return { c, features: await c.features() };
+  }
+
+  it('offers SASL2 beside RFC 6120 SASL, with Bind2 and its inline features and SM resumption', async () => {
+    const { features } = await preAuth();
+    const auth = features.getChild('authentication', NS_SASL2)!;
+    expect(auth.getChildren('mechanism').map((m) => m.getText())).to.include('SCRAM-SHA-1');
+    expect(features.getChild('mechanisms')).to.not.equal(undefined);
+    const inline = auth.getChild('inline')!;
+    expect(inline.getChild('sm', NS_SM)).to.not.equal(undefined);
+    const bindFeatures = inline.getChild('bind', NS_BIND2)!.getChild('inline')!.getChildren('feature').map((f) => f.attrs.var);
+    expect(bindFeatures).to.include.members([NS_SM, 'urn:xmpp:carbons:2', 'urn:xmpp:csi:0']);
+  });
+
+  it('authenticates, binds, enables SM and carbons and goes inactive in one round trip, without a stream restart', async () => {
+    const { c } = await preAuth();
+    const success = await c.scram2('alice', 'secret', BIND(`<enable xmlns='${NS_SM}' resume='true'/><enable xmlns='urn:xmpp:carbons:2'/><inactive xmlns='urn:xmpp:csi:0'/>`), 'ua-1');
+    expect(success.name, success.toString()).to.equal('success');
+    const full = success.getChildText('authorization-identifier')!;
+    expect(full).to.match(/^alice@localhost\/phone\.[0-9a-f]{8}$/);
+    const enabled = success.getChild('bound', NS_BIND2)!.getChild('enabled', NS_SM)!;
+    expect(enabled.attrs.resume).to.equal('true');
+
+    // The stream is ready as it is: no header, no features, straight to stanzas.
+    c.write(`<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`);
+    expect((await c.next((e) => e.name === 'iq' && e.attrs.id === 'r1')).attrs.type).to.equal('result');
+    c.write(`<presence/>`);
+
+    // Carbons: what alice sends from another client is copied here.
+    const other = await RawClient.connect(port);
+    open.push(other);
+    await other.login('alice', 'secret', 'desk');
+    other.write(`<message to='bob@localhost' type='chat' id='m1'><body>from the desk</body></message>`);
+    const carbon = await c.next((e) => e.name === 'message' && e.getChild('sent', 'urn:xmpp:carbons:2') !== undefined);
+    expect(carbon.toString()).to.contain('from the desk');
+
+    // CSI: inactive since binding, so bob's presence waits while his message comes at once.
+    const bob = await RawClient.connect(port);
+    open.push(bob);
+    await bob.login('bob', 'secret', 'pc');
+    bob.write(`<presence to='${full}'/>`);
+    bob.write(`<message to='${full}' type='chat'><body>urgent</body></message>`);
+    await c.next((e) => e.name === 'message' && body(e) === 'urgent');
+    expect(c.elements.some((e) => e.name === 'presence' && e.attrs.from === 'bob@localhost/pc')).to.equal(false);
+    c.write(`<active xmlns='urn:xmpp:csi:0'/>`);
+    await c.next((e) => e.name === 'presence' && e.attrs.from === 'bob@localhost/pc');
+  });
+
+  it('gives the same installation (user-agent id) the same resource each time', async () => {
+    const first = await preAuth();
+    const a = (await first.c.scram2('bob', 'secret', BIND(), 'install-42')).getChildText('authorization-identifier');
+    first.c.destroy();
+    const second = await preAuth();
+    const b = (await second.c.scram2('bob', 'secret', BIND(), 'install-42')).getChildText('authorization-identifier');
+    const third = await preAuth();
+    const other = (await third.c.scram2('bob', 'secret', BIND(), 'install-43')).getChildText('authorization-identifier');
+    expect(b).to.equal(a);
+    expect(other).to.not.equal(a);
+  });
+
+  it('answers a wrong password with a SASL2 failure carrying not-authorized', async () => {
+    const { c } = await preAuth();
+    const failure = await c.scram2('alice', 'wrong', BIND());
+    expect(failure.name).to.equal('failure');
+    expect(failure.attrs.xmlns).to.equal(NS_SASL2);
+    expect(failure.getChild('not-authorized', 'urn:ietf:params:xml:ns:xmpp-sasl')).to.not.equal(undefined);
+  });
+
+  it('without Bind2, answers with the bare JID and the features to bind the classic way', async () => {
+    const { c } = await preAuth();
+    const success = await c.scram2('alice', 'secret');
+    expect(success.getChildText('authorization-identifier')).to.equal('alice@localhost');
+    const features = await c.features();
+    expect(features.getChild('bind', 'urn:ietf:params:xml:ns:xmpp-bind')).to.not.equal(undefined);
+    c.write(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>classic</resource></bind></iq>`);
+    expect((await c.next((e) => e.attrs.id === 'b')).getChild('bind')!.getChildText('jid')).to.equal('alice@localhost/classic');
+  });
+
+  it('resumes a session inside SASL2: <resumed/> in the success, then the stanzas the client missed', async () => {
+    const first = await preAuth();
+    const success = await first.c.scram2('alice', 'secret', BIND(`<enable xmlns='${NS_SM}' resume='true'/>`), 'ua-resume');
+    const full = success.getChildText('authorization-identifier')!;
+    const previd = success.getChild('bound')!.getChild('enabled')!.attrs.id!;
+    first.c.write('<presence/>');
+    first.c.destroy();
+
+    const bob = await RawClient.connect(port);
+    open.push(bob);
+    await bob.login('bob', 'secret', 'pc');
+    for (const n of ['1', '2']) bob.write(`<message to='${full}' type='chat'><body>while away ${n}</body></message>`);
+    await new Promise((r) => setTimeout(r, 200));
+
+    const again = await preAuth();
+    // A failed <resume/> would fall back to the Bind2 request next to it.
+    const resumed = await again.c.scram2('alice', 'secret', `<resume xmlns='${NS_SM}' previd='${previd}' h='0'/>${BIND()}`, 'ua-resume');
+    expect(resumed.getChildText('authorization-identifier')).to.equal(full);
+    expect(resumed.getChild('resumed', NS_SM)?.attrs.previd).to.equal(previd);
+    expect(resumed.getChild('bound', NS_BIND2)).to.equal(undefined);
+    const missed = [await again.c.next((e) => e.name === 'message'), await again.c.next((e) => e.name === 'message')];
+    expect(missed.map(body)).to.deep.equal(['while away 1', 'while away 2']);
+
+    const stale = await preAuth();
+    const fresh = await stale.c.scram2('alice', 'secret', `<resume xmlns='${NS_SM}' previd='no-such-session' h='0'/>${BIND()}`, 'ua-other');
+    expect(fresh.getChild('failed', NS_SM)).to.not.equal(undefined);
+    expect(fresh.getChild('bound', NS_BIND2)).to.not.equal(undefined);
+  });
+});
