@@ -181,7 +181,7 @@ describe('XEP-0198 stream management and XEP-0352 CSI end to end (@xmpp/client o
       for (const m of got) expect(m.getChild('delay', 'urn:xmpp:delay'), 'a <delay/> stamp').to.not.equal(undefined);
     });
   });
-  describe('over SASL2 (XEP-0388) with Bind2 (XEP-0386), as @xmpp/client 0.14 does when offered', () => {
+  describe('over SASL2 (XEP-0388) with Bind2 (XEP-0386) and FAST (XEP-0484), as @xmpp/client 0.14 does when offered', () => {
     let server: SoriProcess;
     before(async () => {
       server = await startSori({ users, config: { c2s: { sasl2: true } } });
@@ -190,7 +190,7 @@ describe('XEP-0198 stream management and XEP-0352 CSI end to end (@xmpp/client o
       await server?.stop();
     });
 
-    it('binds and enables SM inside authentication, then resumes inside it after the connection dies, with nothing lost or doubled', async () => {
+    it('binds and enables SM inside authentication, then resumes inside it with a FAST token after the connection dies, with nothing lost or doubled', async () => {
       const a = keep(await connectTcp(server, alice));
       const successes: Element[] = [];
       const b = keep(await smOnline(server, bob));
@@ -200,6 +200,10 @@ describe('XEP-0198 stream management and XEP-0352 CSI end to end (@xmpp/client o
       const id = sm.id;
       b.xmpp.on('nonza', (el: Element) => {
         if (el.is('success', 'urn:xmpp:sasl:2')) successes.push(el);
+      });
+      const mechanisms: string[] = [];
+      b.xmpp.on('send', (el: Element) => {
+        if (el.is('authenticate', 'urn:xmpp:sasl:2')) mechanisms.push(String(el.attrs.mechanism));
       });
       destroySocket(b);
       await until(() => b.xmpp.status === 'disconnect', 'client noticed its connection is gone');
@@ -212,6 +216,8 @@ describe('XEP-0198 stream management and XEP-0352 CSI end to end (@xmpp/client o
       expect(sm.id).to.equal(id);
       expect(successes).to.have.length(1);
       expect(successes[0]!.getChild('resumed', 'urn:xmpp:sm:3')?.attrs.previd, 'resumed inside the SASL2 success').to.equal(id);
+      // XEP-0484: the first login asked for a FAST token; coming back, the client proves the token instead of its password.
+      expect(mechanisms).to.deep.equal(['HT-SHA-256-NONE']);
 
       await a.xmpp.send(xml('message', { to: b.jid, type: 'chat' }, xml('body', {}, 'after')));
       await b.waitFor((el) => bodyOf(el) === 'after', 15_000, 'the message sent after resumption');

@@ -29,6 +29,7 @@ export const SECTIONS = {
     maxAttributes: { type: 'number', default: 64, integer: true, min: 4, doc: 'Most attributes on one element.' },
     rateBytesPerSecond: { type: 'number', default: 1048576, integer: true, min: 1024, doc: 'Per-connection read rate; reading pauses beyond it.' },
     sasl2: { type: 'boolean', default: false, doc: 'Offer XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management: a reconnecting client authenticates, binds or resumes, and enables carbons and CSI in one round trip. RFC 6120 SASL stays offered beside it. Off by default for now: with Bind2 the server picks the resource (the client\'s tag plus a suffix), which clients that expect the resource they asked for (bots on @xmpp/client 0.14, which uses SASL2 when offered) do not.' },
+    fastTokenDays: { type: 'number', default: 14, min: 0, doc: 'With c2s.sasl2: how long an XEP-0484 FAST token lets an installation log in again without its password (HT-SHA-256-NONE); 0 turns FAST off. Changing the password ends every token.' },
     authTimeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds a connection may take to authenticate and bind.' },
     pingIntervalSeconds: { type: 'number', default: 300, min: 1, doc: 'Idle seconds before the server pings a client (XEP-0199).' },
     pingTimeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds a pinged client has to answer before it is disconnected.' },

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { XmppParser } from '../xmpp/stream/parser.js';
@@ -159,6 +160,17 @@ export class RawClient {
     const end = await this.next((e) => e.name === 'success' || e.name === 'failure');
     const data = end.getChildText('additional-data');
     if (end.name === 'success' && (data === undefined || !c.verify(Buffer.from(data, 'base64').toString()))) throw new Error(`server signature missing or wrong: ${end.toString()}`);
+    return end;
+  }
+
+  /** XEP-0484 login with a FAST token (HT-SHA-256-NONE); resolves with success or failure. */
+  async fast(user: string, token: string, userAgentId: string, inline = ''): Promise<XmlElement> {
+    const proof = createHmac('sha256', token).update('Initiator').digest();
+    const initial = Buffer.concat([Buffer.from(`${user}\u0000`), proof]).toString('base64');
+    this.write(`<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>${initial}</initial-response><user-agent id='${userAgentId}'/><fast xmlns='urn:xmpp:fast:0'/>${inline}</authenticate>`);
+    const end = await this.next((e) => e.name === 'success' || e.name === 'failure');
+    const expected = createHmac('sha256', token).update('Responder').digest('base64');
+    if (end.name === 'success' && end.getChildText('additional-data') !== expected) throw new Error(`the server did not prove it knows the token: ${end.toString()}`);
     return end;
   }
 

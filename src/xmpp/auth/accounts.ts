@@ -1,15 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import type { Jid } from '../../util/jid.js';
-import { Table, type TableSpec, type WideColumnStore } from '../../storage/wide-column.js';
+import { prefixRange, Table, type TableSpec, type WideColumnStore } from '../../storage/wide-column.js';
 import { deriveCredentials, verifyPassword, type StoredCredentials } from '../sasl/scram.js';
 import type { AccountsApi } from '../module.js';
 
 /** One partition per account, so logins spread over the key space instead of one hot domain partition. */
-export const ACCOUNTS_TABLE: TableSpec = { name: 'accounts', readMostly: true, description: 'Accounts: pk = bare JID, sk = "credentials", value = salted SCRAM keys.' };
+export const ACCOUNTS_TABLE: TableSpec = { name: 'accounts', readMostly: true, description: 'Accounts: pk = bare JID, sk = "credentials" (salted SCRAM keys) or "fast:" + XEP-0388 user-agent id (that installation\'s XEP-0484 FAST token).' };
 const SK = 'credentials';
+const FAST_PREFIX = 'fast:';
 
 interface AccountRecord {
   scram: StoredCredentials;
   created: number;
+}
+
+/**
+ * An XEP-0484 FAST token of one installation (user-agent id). The token
+ * replaced last stays valid until the new one has been used once, in case
+ * the client never received the new one.
+ */
+interface FastTokenRecord {
+  mechanism: string;
+  token: string;
+  expiresAt: number;
+  previous?: string;
 }
 
 export class Accounts implements AccountsApi {
@@ -43,6 +57,33 @@ export class Accounts implements AccountsApi {
     const rec = JSON.parse(current) as AccountRecord;
     rec.scram = deriveCredentials(password);
     await this.table.putJson(jid.bare, SK, rec);
+    // A new password ends every FAST token: a token must not outlive the password that earned it.
+    for (const row of await this.table.range(jid.bare, prefixRange(FAST_PREFIX))) await this.table.delete(jid.bare, row.sk);
+  }
+
+  /** Issues a FAST token for one installation of the account, replacing its current one. */
+  async issueFastToken(jid: Jid, userAgentId: string, mechanism: string, lifetimeMs: number): Promise<{ token: string; expiresAt: number }> {
+    const old = await this.table.getJson<FastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId);
+    const now = Date.now();
+    const rec: FastTokenRecord = { mechanism, token: randomBytes(32).toString('base64url'), expiresAt: now + lifetimeMs };
+    if (old !== undefined && old.expiresAt > now && old.mechanism === mechanism) rec.previous = old.token;
+    await this.table.putJson(jid.bare, FAST_PREFIX + userAgentId, rec);
+    return { token: rec.token, expiresAt: rec.expiresAt };
+  }
+
+  /** Whether `proves` accepts the installation's current (or just replaced) token for `mechanism`. */
+  async checkFastToken(jid: Jid, userAgentId: string, mechanism: string, proves: (token: Buffer) => boolean): Promise<boolean> {
+    const rec = await this.table.getJson<FastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId);
+    if (rec === undefined || rec.mechanism !== mechanism || rec.expiresAt <= Date.now()) return false;
+    if (proves(Buffer.from(rec.token, 'utf8'))) {
+      if (rec.previous !== undefined) await this.table.putJson(jid.bare, FAST_PREFIX + userAgentId, { ...rec, previous: undefined });
+      return true;
+    }
+    return rec.previous !== undefined && proves(Buffer.from(rec.previous, 'utf8'));
+  }
+
+  async forgetFastToken(jid: Jid, userAgentId: string): Promise<void> {
+    await this.table.delete(jid.bare, FAST_PREFIX + userAgentId);
   }
 
   async remove(jid: Jid): Promise<void> {

@@ -7,7 +7,7 @@ import type { ClientSession } from '../session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { ParseError, XmppParser } from './parser.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
-import { NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
+import { FAST_MECHANISMS, NS_FAST, NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
 import { bind2Resource, NS_BIND2 } from './bind2.js';
 import { processClientElement } from './inbound.js';
 import { randomHex } from '../../util/random-token.js';
@@ -335,7 +335,9 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
   sasl2Inline(): XmlElement[] {
     const reg = this.server.registrations;
     const features = [...reg.bind2Features.keys()].map((ns) => x('feature', { var: ns }));
-    return [x('bind', { xmlns: NS_BIND2 }, x('inline', null, ...features)), ...reg.sasl2Inline.map((f) => f.clone())];
+    const inline = [x('bind', { xmlns: NS_BIND2 }, x('inline', null, ...features)), ...reg.sasl2Inline.map((f) => f.clone())];
+    if (this.sasl.fastOffered()) inline.push(x('fast', { xmlns: NS_FAST }, ...FAST_MECHANISMS.map((m) => x('mechanism', null, m))));
+    return inline;
   }
 
   /**
@@ -356,8 +358,11 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
         const handler = child.attrs.xmlns === undefined ? undefined : reg.preBindElements.get(child.attrs.xmlns);
         if (handler !== undefined && this.session === null) await handler(child, this.inlineStream(answers));
       }
+      const userAgentId = request.getChild('user-agent')?.attrs.id;
       const bind = request.getChild('bind', NS_BIND2);
-      if (this.session === null && bind !== undefined) answers.push(await this.bind2(bind, request.getChild('user-agent')?.attrs.id));
+      if (this.session === null && bind !== undefined) answers.push(await this.bind2(bind, userAgentId));
+      const token = await this.fastToken(request, userAgentId);
+      if (token !== null) answers.push(token);
     } catch (e) {
       this.release();
       throw e;
@@ -366,6 +371,18 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     const success = x('success', { xmlns: NS_SASL2 }, additionalData === undefined ? null : x('additional-data', null, additionalData.toString('base64')), x('authorization-identifier', null, aid), ...answers);
     this.release(serialize(success));
     if (this.session === null) this.writeStreamLevel(this.features());
+  }
+
+  /** XEP-0484: `<fast invalidate='true'/>` ends the installation's token; `<request-token/>` gets a new one. */
+  private async fastToken(request: XmlElement, userAgentId: string | undefined): Promise<XmlElement | null> {
+    if (userAgentId === undefined || userAgentId === '' || !this.sasl.fastOffered()) return null;
+    const jid = parseJid(`${this.username}@${this.host}`);
+    const fast = request.getChild('fast', NS_FAST);
+    if (fast?.attrs.invalidate === 'true' || fast?.attrs.invalidate === '1') await this.server.accounts.forgetFastToken(jid, userAgentId);
+    const mechanism = request.getChild('request-token', NS_FAST)?.attrs.mechanism;
+    if (mechanism === undefined || !(FAST_MECHANISMS as readonly string[]).includes(mechanism)) return null;
+    const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, userAgentId, mechanism, this.server.config.c2s.fastTokenDays * 86_400_000);
+    return x('token', { xmlns: NS_FAST, token, expiry: new Date(expiresAt).toISOString() });
   }
 
   /** The stream as a pre-bind handler sees it inside SASL2: what it sends back is an answer for `<success/>`. */

@@ -2,11 +2,15 @@ import { serialize, x, type XmlElement } from '../../util/xml.js';
 import { parseJid, tryParseJid } from '../../util/jid.js';
 import { StreamError } from '../errors.js';
 import { createMechanism, offeredMechanisms, SaslFailure, type SaslContext, type SaslMechanism } from '../sasl/index.js';
+import { HashedTokenServer, HT_SHA_256_NONE } from '../sasl/hashed-token.js';
 import type { Server } from '../server.js';
 import type { Transport } from '../transport/transport.js';
 
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 export const NS_SASL2 = 'urn:xmpp:sasl:2';
+export const NS_FAST = 'urn:xmpp:fast:0';
+/** XEP-0484 token mechanisms, offered inside SASL2's `<fast/>` only. */
+export const FAST_MECHANISMS = [HT_SHA_256_NONE] as const;
 const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
 /**
  * RFC 6120 §6.4.5: allow a few retries on one connection (2 to 5), then close it.
@@ -57,6 +61,21 @@ export class SaslNegotiation {
     return out;
   }
 
+  /** XEP-0484 FAST: with SASL2, on an encrypted stream (its token mechanisms carry no channel binding), unless turned off. */
+  fastOffered(): boolean {
+    return this.server.config.c2s.sasl2 && this.server.config.c2s.fastTokenDays > 0 && this.stream.channel.secure;
+  }
+
+  /** A FAST token is bound to the installation (user-agent id) it was issued to. */
+  private tokenMechanism(name: string, request: XmlElement): SaslMechanism {
+    const userAgentId = request.getChild('user-agent')?.attrs.id;
+    if (userAgentId === undefined || userAgentId === '') throw new SaslFailure('malformed-request', 'FAST needs a user-agent id');
+    return new HashedTokenServer(async (username, proves) => {
+      const jid = tryParseJid(`${username}@${this.stream.host}`);
+      return jid !== null && jid.local === username && this.server.accounts.checkFastToken(jid, userAgentId, name, proves);
+    });
+  }
+
   private context(): SaslContext {
     const t = this.stream.channel;
     const host = this.stream.host;
@@ -83,10 +102,11 @@ export class SaslNegotiation {
         if (v2 && !this.server.config.c2s.sasl2) throw new StreamError('unsupported-stanza-type', 'SASL2 is not offered');
         if (this.stream.tlsRequired()) throw new SaslFailure('encryption-required', 'use STARTTLS first');
         const name = el.attrs.mechanism ?? '';
+        const token = v2 && (FAST_MECHANISMS as readonly string[]).includes(name);
         const offered = offeredMechanisms(this.stream.channel.secure, this.stream.channel.secure ? this.stream.channel.channelBindingTypes() : []);
-        if (!(offered as string[]).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
+        if (token ? !this.fastOffered() : !(offered as string[]).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
         if (this.server.throttle.isBlocked(throttleKeyIp)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts; try again later');
-        this.mechanism = createMechanism(name, this.context());
+        this.mechanism = token ? this.tokenMechanism(name, el) : createMechanism(name, this.context());
         this.sasl2Request = v2 ? el : null;
         return await this.step(v2 ? (el.getChildText('initial-response') ?? '') : el.getText(), v2);
       }

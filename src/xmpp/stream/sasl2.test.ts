@@ -146,4 +146,28 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     expect(fresh.getChild('failed', NS_SM)).to.not.equal(undefined);
     expect(fresh.getChild('bound', NS_BIND2)).to.not.equal(undefined);
   });
+
+  it('FAST (XEP-0484): a token asked for at a password login logs the same installation in again, until the password changes', async () => {
+    const first = await preAuth();
+    const fastOffer = first.features.getChild('authentication', NS_SASL2)!.getChild('inline')!.getChild('fast', 'urn:xmpp:fast:0')!;
+    expect(fastOffer.getChildren('mechanism').map((m) => m.getText())).to.deep.equal(['HT-SHA-256-NONE']);
+    const success = await first.c.scram2('bob', 'secret', `<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>`, 'fast-ua');
+    const issued = success.getChild('token', 'urn:xmpp:fast:0')!;
+    expect(Date.parse(issued.attrs.expiry!)).to.be.above(Date.now() + 13 * 86_400_000);
+    const token = issued.attrs.token!;
+
+    const again = await preAuth();
+    const fast = await again.c.fast('bob', token, 'fast-ua', BIND());
+    expect(fast.name, fast.toString()).to.equal('success');
+    expect(fast.getChildText('authorization-identifier')).to.match(/^bob@localhost\/phone\./);
+
+    const elsewhere = await preAuth();
+    expect((await elsewhere.c.fast('bob', token, 'another-ua')).name, 'bound to its installation').to.equal('failure');
+    const forged = await preAuth();
+    expect((await forged.c.fast('bob', 'not-the-token', 'fast-ua')).getChild('not-authorized')).to.not.equal(undefined);
+
+    await sori.server.accounts.setPassword(parseJid('bob@localhost'), 'secret');
+    const after = await preAuth();
+    expect((await after.c.fast('bob', token, 'fast-ua')).name, 'a new password ends the token').to.equal('failure');
+  });
 });
