@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { normaliseResource } from '../../util/jid.js';
 import { randomHex } from '../../util/random-token.js';
+import { x, type XmlElement } from '../../util/xml.js';
+import type { Bind2FeatureHandler } from '../module.js';
+import type { ClientSession } from '../session.js';
 
 export const NS_BIND2 = 'urn:xmpp:bind:0';
 
@@ -22,4 +25,16 @@ export function bind2Resource(username: string, tag: string | undefined, userAge
   }
   const suffix = userAgentId === undefined || userAgentId === '' ? randomHex(4) : createHash('sha256').update(`${username}\u0000${userAgentId}`).digest('hex').slice(0, 8);
   return `${prefix}.${suffix}`;
+}
+
+/** XEP-0386: the features asked for with the binding (SM, carbons, CSI), for the session just bound; their answers make `<bound/>`. */
+export async function bind2Features(handlers: ReadonlyMap<string, Bind2FeatureHandler>, session: ClientSession, request: XmlElement): Promise<XmlElement> {
+  const bound = x('bound', { xmlns: NS_BIND2 });
+  for (const child of request.elements()) {
+    const handler = child.attrs.xmlns === undefined ? undefined : handlers.get(child.attrs.xmlns);
+    if (handler === undefined) continue;
+    const answer = await handler(session, child);
+    if (answer !== null && answer !== undefined) bound.append(answer);
+  }
+  return bound;
 }

@@ -7,8 +7,8 @@ import type { ClientSession } from '../session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { ParseError, XmppParser } from './parser.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
-import { FAST_MECHANISMS, NS_FAST, NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
-import { bind2Resource, NS_BIND2 } from './bind2.js';
+import { NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
+import { bind2Features, bind2Resource, NS_BIND2 } from './bind2.js';
 import { processClientElement } from './inbound.js';
 import { randomHex } from '../../util/random-token.js';
 
@@ -30,8 +30,10 @@ const enum State {
 
 /**
  * One client connection: stream headers, features, STARTTLS, SASL, resource
- * binding, then stanzas in order into the router. The same code runs over TCP
- * and WebSocket; only framing differs.
+ * binding, then stanzas in order into the router. The same code runs over TCP,
+ * WebSocket and BOSH; only framing differs. With SASL2 (XEP-0388) binding or
+ * resumption happens inside authentication, with no stream restart
+ * (sasl2Succeeded; the SASL exchange itself is sasl-negotiation.ts).
  */
 export class C2sConnection implements SessionConnection, PreBindStream, PreAuthStream {
   private state = State.AwaitHeader;
@@ -332,14 +334,6 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     for (const data of held) this.transport.write(data);
   }
 
-  sasl2Inline(): XmlElement[] {
-    const reg = this.server.registrations;
-    const features = [...reg.bind2Features.keys()].map((ns) => x('feature', { var: ns }));
-    const inline = [x('bind', { xmlns: NS_BIND2 }, x('inline', null, ...features)), ...reg.sasl2Inline.map((f) => f.clone())];
-    if (this.sasl.fastOffered()) inline.push(x('fast', { xmlns: NS_FAST }, ...FAST_MECHANISMS.map((m) => x('mechanism', null, m))));
-    return inline;
-  }
-
   /**
    * XEP-0388 §2.6.3: authenticated, without a stream restart. Inline requests
    * are handled first (SM resumption, else XEP-0386 binding and the features
@@ -361,7 +355,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
       const userAgentId = request.getChild('user-agent')?.attrs.id;
       const bind = request.getChild('bind', NS_BIND2);
       if (this.session === null && bind !== undefined) answers.push(await this.bind2(bind, userAgentId));
-      const token = await this.fastToken(request, userAgentId);
+      const token = await this.sasl.fastToken(request, username);
       if (token !== null) answers.push(token);
     } catch (e) {
       this.release();
@@ -371,18 +365,6 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     const success = x('success', { xmlns: NS_SASL2 }, additionalData === undefined ? null : x('additional-data', null, additionalData.toString('base64')), x('authorization-identifier', null, aid), ...answers);
     this.release(serialize(success));
     if (this.session === null) this.writeStreamLevel(this.features());
-  }
-
-  /** XEP-0484: `<fast invalidate='true'/>` ends the installation's token; `<request-token/>` gets a new one. */
-  private async fastToken(request: XmlElement, userAgentId: string | undefined): Promise<XmlElement | null> {
-    if (userAgentId === undefined || userAgentId === '' || !this.sasl.fastOffered()) return null;
-    const jid = parseJid(`${this.username}@${this.host}`);
-    const fast = request.getChild('fast', NS_FAST);
-    if (fast?.attrs.invalidate === 'true' || fast?.attrs.invalidate === '1') await this.server.accounts.forgetFastToken(jid, userAgentId);
-    const mechanism = request.getChild('request-token', NS_FAST)?.attrs.mechanism;
-    if (mechanism === undefined || !(FAST_MECHANISMS as readonly string[]).includes(mechanism)) return null;
-    const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, userAgentId, mechanism, this.server.config.c2s.fastTokenDays * 86_400_000);
-    return x('token', { xmlns: NS_FAST, token, expiry: new Date(expiresAt).toISOString() });
   }
 
   /** The stream as a pre-bind handler sees it inside SASL2: what it sends back is an answer for `<success/>`. */
@@ -402,15 +384,9 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
   private async bind2(request: XmlElement, userAgentId: string | undefined): Promise<XmlElement> {
     const session = this.bindResource(bind2Resource(this.username, request.getChildText('tag'), userAgentId));
     await this.server.hooks.fireAsync('session/bound', { session });
-    const bound = x('bound', { xmlns: NS_BIND2 });
-    for (const child of request.elements()) {
-      const handler = child.attrs.xmlns === undefined ? undefined : this.server.registrations.bind2Features.get(child.attrs.xmlns);
-      if (handler === undefined) continue;
-      const answer = await handler(session, child);
-      if (answer !== null && answer !== undefined) bound.append(answer);
-    }
-    return bound;
+    return bind2Features(this.server.registrations.bind2Features, session, request);
   }
+
 
   sendRaw(el: XmlElement): void {
     this.writeElement(el);

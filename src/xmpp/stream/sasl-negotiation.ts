@@ -3,6 +3,7 @@ import { parseJid, tryParseJid } from '../../util/jid.js';
 import { StreamError } from '../errors.js';
 import { createMechanism, offeredMechanisms, SaslFailure, type SaslContext, type SaslMechanism } from '../sasl/index.js';
 import { HashedTokenServer, HT_SHA_256_NONE } from '../sasl/hashed-token.js';
+import { NS_BIND2 } from './bind2.js';
 import type { Server } from '../server.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -26,8 +27,6 @@ interface SaslHost {
   authSucceeded(username: string): void;
   /** XEP-0388: authenticated without a stream restart; the host answers `<success/>` with what `request` asked for inline. */
   sasl2Succeeded(username: string, additionalData: Buffer | undefined, request: XmlElement): Promise<void>;
-  /** What goes into SASL2's `<inline/>` besides the mechanisms (Bind2, SM resumption). */
-  sasl2Inline(): XmlElement[];
   closeWithError(condition: 'policy-violation', text: string): void;
 }
 
@@ -54,7 +53,7 @@ export class SaslNegotiation {
     const mechs = x('mechanisms', { xmlns: NS_SASL }, ...offeredMechanisms(t.secure, cbTypes).map((m) => x('mechanism', null, m)));
     const out = [mechs];
     if (this.server.config.c2s.sasl2) {
-      out.push(x('authentication', { xmlns: NS_SASL2 }, ...mechs.children, x('inline', null, ...this.stream.sasl2Inline())));
+      out.push(x('authentication', { xmlns: NS_SASL2 }, ...mechs.children, x('inline', null, ...this.sasl2Inline())));
     }
     // XEP-0440: tell clients which channel-binding types we can verify.
     if (cbTypes.length > 0) out.push(x('sasl-channel-binding', { xmlns: NS_SASL_CB }, ...cbTypes.map((type) => x('channel-binding', { type }))));
@@ -64,6 +63,28 @@ export class SaslNegotiation {
   /** XEP-0484 FAST: with SASL2, on an encrypted stream (its token mechanisms carry no channel binding), unless turned off. */
   fastOffered(): boolean {
     return this.server.config.c2s.sasl2 && this.server.config.c2s.fastTokenDays > 0 && this.stream.channel.secure;
+  }
+
+  /** What can be done inside SASL2's `<authenticate/>`: Bind2 with the features modules offer with it, what modules add (SM resumption), FAST. */
+  private sasl2Inline(): XmlElement[] {
+    const reg = this.server.registrations;
+    const bindFeatures = [...reg.bind2Features.keys()].map((ns) => x('feature', { var: ns }));
+    const inline = [x('bind', { xmlns: NS_BIND2 }, x('inline', null, ...bindFeatures)), ...reg.sasl2Inline.map((f) => f.clone())];
+    if (this.fastOffered()) inline.push(x('fast', { xmlns: NS_FAST }, ...FAST_MECHANISMS.map((m) => x('mechanism', null, m))));
+    return inline;
+  }
+
+  /** XEP-0484 after a SASL2 success: `<fast invalidate='true'/>` ends the installation's token; `<request-token/>` gets a new one. */
+  async fastToken(request: XmlElement, username: string): Promise<XmlElement | null> {
+    const userAgentId = request.getChild('user-agent')?.attrs.id;
+    if (userAgentId === undefined || userAgentId === '' || !this.fastOffered()) return null;
+    const jid = parseJid(`${username}@${this.stream.host}`);
+    const fast = request.getChild('fast', NS_FAST);
+    if (fast?.attrs.invalidate === 'true' || fast?.attrs.invalidate === '1') await this.server.accounts.forgetFastToken(jid, userAgentId);
+    const mechanism = request.getChild('request-token', NS_FAST)?.attrs.mechanism;
+    if (mechanism === undefined || !(FAST_MECHANISMS as readonly string[]).includes(mechanism)) return null;
+    const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, userAgentId, mechanism, this.server.config.c2s.fastTokenDays * 86_400_000);
+    return x('token', { xmlns: NS_FAST, token, expiry: new Date(expiresAt).toISOString() });
   }
 
   /** A FAST token is bound to the installation (user-agent id) it was issued to. */
