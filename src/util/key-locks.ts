@@ -1,7 +1,8 @@
 /**
  * Serialises work per key inside one process: LevelDB's read-then-write
- * conditional puts, and modules' read-modify-write cycles on one account's
- * rows (roster, PEP nodes).
+ * conditional puts, modules' read-modify-write cycles on one account's rows
+ * (roster, PEP nodes), the stanzas of one MUC room, and work on things
+ * placed on one cluster node.
  */
 export class KeyLocks {
   private readonly tails = new Map<string, Promise<void>>();
@@ -9,6 +10,11 @@ export class KeyLocks {
   /** No key is held or waited for. */
   get idle(): boolean {
     return this.tails.size === 0;
+  }
+
+  /** Resolves once no key is held or waited for (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
   }
 
   /** Runs `fn` once every earlier holder of any of `keys` is done. */

@@ -1,3 +1,4 @@
+import { KeyLocks } from '../util/key-locks.js';
 import type { Logger } from '../util/log.js';
 import type { ServerApi } from './module.js';
 
@@ -15,7 +16,7 @@ const MAX_CACHED = 10_000;
  * of this (ServerApi.clustered).
  */
 export class PlacementQueue {
-  private readonly queues = new Map<string, Promise<void>>();
+  private readonly locks = new KeyLocks();
   private readonly holders = new Map<string, { node: string; until: number }>();
 
   /** With `claim`, a key nobody holds is taken by this node (MUC rooms); without, it stays unheld (components). */
@@ -27,15 +28,7 @@ export class PlacementQueue {
 
   /** Runs `work` with the key's holder (null when none) after every earlier call for `key`; resolves once it has run. */
   run(key: string, work: (holder: string | null) => void | Promise<void>): Promise<void> {
-    const prev = this.queues.get(key) ?? Promise.resolve();
-    const next = prev
-      .then(async () => work(await this.holder(key)))
-      .catch((err: unknown) => this.log.error(`work on ${key} failed`, err));
-    this.queues.set(key, next);
-    void next.then(() => {
-      if (this.queues.get(key) === next) this.queues.delete(key);
-    });
-    return next;
+    return this.locks.with([key], async () => work(await this.holder(key))).catch((err: unknown) => this.log.error(`work on ${key} failed`, err));
   }
 
   /** The holder of `key`, from the cache when fresh. */
@@ -57,7 +50,7 @@ export class PlacementQueue {
   }
 
   /** Resolves once every call made so far has run (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  idle(): Promise<void> {
+    return this.locks.settled();
   }
 }

@@ -1,4 +1,5 @@
 import { tryParseJid, type Jid } from '../../../util/jid.js';
+import { KeyLocks } from '../../../util/key-locks.js';
 import type { Logger } from '../../../util/log.js';
 import { DataFormError, NS_DATA, parseForm } from '../../../util/data-form.js';
 import { randomHex } from '../../../util/random-token.js';
@@ -46,8 +47,8 @@ function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?
  */
 export class MucService {
   private readonly rooms = new Map<string, Room>();
-  /** Per room JID, the tail of its work queue (also for rooms being loaded or created). */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** One room's stanzas are handled one at a time, in order (also while it is loaded or created). */
+  private readonly turns = new KeyLocks();
   private readonly droppedListeners: Array<(jid: string) => void> = [];
 
   constructor(
@@ -68,19 +69,12 @@ export class MucService {
 
   /** Runs `work` after everything queued for the room `key`; resolves when it has run. */
   private enqueue(key: string, work: () => Promise<void>): Promise<void> {
-    const prev = this.queues.get(key) ?? Promise.resolve();
-    const next = prev.then(work);
-    const settled = next.catch(() => undefined);
-    this.queues.set(key, settled);
-    void settled.then(() => {
-      if (this.queues.get(key) === settled) this.queues.delete(key);
-    });
-    return next;
+    return this.turns.with([key], work);
   }
 
   /** Resolves once every stanza queued so far has been handled (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  idle(): Promise<void> {
+    return this.turns.settled();
   }
 
   /** A client session ended: it leaves every room it was in (§7.14). */
