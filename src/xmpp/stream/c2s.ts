@@ -398,6 +398,8 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
 
   closeWithError(condition?: StreamErrorCondition, text?: string, content?: string): void {
     if (this.state === State.Closed) return;
+    // Closing in the middle of a SASL2 success: what was kept back goes out before the error.
+    if (this.held !== null) this.release();
     if (!this.headerSent) {
       this.streamId = randomHex(12);
       this.host = this.host || this.server.hosts[0]!;
