@@ -64,10 +64,6 @@ export class BoshEndpoint {
     for (const s of [...this.sessions.values()]) s.destroy();
   }
 
-  get sessionCount(): number {
-    return this.sessions.size;
-  }
-
   private parse(text: string): XmlElement | null {
     const c = this.server.config.c2s;
     let out: XmlElement | null = null;
