@@ -1,25 +1,19 @@
 import { expect } from 'chai';
-import { loadConfig } from '../config.js';
-import { redisNodeOptions } from '../sori.js';
-import { MemoryStore } from '../storage/memory/index.js';
 import { Table } from '../storage/wide-column.js';
-import { parseJid } from '../util/jid.js';
-import { createLogger } from '../util/log.js';
 import type { XmlElement } from '../util/xml.js';
 import { defineModule, type ModuleDefinition } from '../xmpp/module.js';
 import presence from '../xmpp/modules/rfc6121-presence/index.js';
 import roster from '../xmpp/modules/rfc6121-roster/index.js';
 import sm, { NS_SM } from '../xmpp/modules/xep-0198-sm/index.js';
 import { RosterStore } from '../xmpp/modules/rfc6121-roster/store.js';
-import { Server } from '../xmpp/server.js';
-import { C2sSession } from '../xmpp/stream/client-session.js';
+import type { Server } from '../xmpp/server.js';
 import { parseXml } from '../xmpp/stream/parse-xml.js';
-import { TestClient } from '../testing/harness.js';
+import type { TestClient } from '../testing/harness.js';
 import { eventually } from '../testing/eventually.js';
-import { flushRedis } from '../testing/services/redis.js';
+import { InProcessCluster, type ClusterTestNode } from '../testing/in-process-cluster.js';
 import { redisTargets, type RedisDeployment } from '../testing/redis-cluster-nodes.js';
-import { ClusterLocator } from './cluster-locator.js';
-import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode, type RedisClusterNode } from './redis/index.js';
+import type { ClusterLocator } from './cluster-locator.js';
+import type { RedisClusterNode } from './redis/index.js';
 
 /** Messages that reached the offline path on a node, as an offline-storage module would see them. */
 function offlineRecorder(into: XmlElement[]): ModuleDefinition {
@@ -40,7 +34,8 @@ interface Node {
   node: RedisClusterNode;
   locator: ClusterLocator;
   offline: XmlElement[];
-  crashed: boolean;
+  /** The in-process node behind it (crash, stop). */
+  test: ClusterTestNode;
 }
 
 const isChat = (body: string) => (el: XmlElement): boolean => el.name === 'message' && el.getChildText('body') === body;
@@ -49,71 +44,28 @@ const presenceFrom = (from: string, type?: string) => (el: XmlElement): boolean 
 for (const target of redisTargets) {
   describe(`ClusterLocator: in-process nodes on ${target.name}`, function () {
     this.timeout(30_000);
-    let deployment: RedisDeployment;
-    let store: MemoryStore;
-    let nodes: Node[] = [];
+    let deployment: RedisDeployment | undefined;
+    const cluster = new InProcessCluster(() => deployment!);
 
     before(async function () {
       deployment = await target.start();
     });
-
-    beforeEach(async function () {
-      await flushRedis(deployment.ports);
-      store = new MemoryStore();
-      nodes = [];
-    });
-
-    afterEach(async function () {
-      for (const n of nodes) {
-        if (n.crashed) {
-          // Its bus and heartbeat are gone, not its other Redis clients: they would reconnect forever.
-          await n.server.stop();
-          await stopRedisClusterNode(n.node);
-          continue;
-        }
-        await n.locator.closeSessions('test over');
-        await stopRedisClusterNode(n.node);
-        await n.server.stop();
-      }
-    });
+    beforeEach(() => cluster.reset());
+    afterEach(() => cluster.stopAll());
 
     async function startNode(id: string): Promise<Node> {
-      const config = loadConfig({
-        env: {},
-        overrides: { storage: { backend: 'memory' }, server: { nodeId: id, logLevel: 'warn' }, cluster: { redis: deployment.urls, redisCluster: deployment.cluster, livenessSeconds: 1.5 } },
-      });
       const offline: XmlElement[] = [];
-      let made: { node: RedisClusterNode; locator: ClusterLocator } | undefined;
-      const server = new Server({
-        config,
-        store,
-        modules: [roster, presence, sm, offlineRecorder(offline)],
-        log: createLogger(id),
-        locator: (s) => {
-          const node = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(config) });
-          made = { node, locator: new ClusterLocator(s, node.sessions, node.bus) };
-          return made.locator;
-        },
-      });
-      await server.start();
-      await startRedisClusterNode(made!.node);
-      const n: Node = { server, ...made!, offline, crashed: false };
-      nodes.push(n);
-      return n;
+      const test = await cluster.start(id, [roster, presence, sm, offlineRecorder(offline)]);
+      return { server: test.ts.server, node: test.cluster, locator: test.locator, offline, test };
     }
 
-    async function login(n: Node, full: string): Promise<TestClient> {
-      const jid = parseJid(full);
-      await n.server.accounts.create(jid.toBare(), 'secret');
-      const client = new TestClient(n.server);
-      client.session = new C2sSession(n.server, jid, client);
-      n.server.sessions.add(client.session);
-      await n.server.hooks.fireAsync('session/bound', { session: client.session });
-      return client;
-    }
+    /** Its bus and heartbeat stop, nothing is cleaned up: as if the process died. */
+    const crash = (n: Node): Promise<void> => cluster.crash(n.test);
+
+    const login = (n: Node, full: string): Promise<TestClient> => n.test.ts.login(full);
 
     async function befriend(a: string, b: string): Promise<void> {
-      const rs = new RosterStore(new Table(store, 'roster'), new Table(store, 'roster_meta'), new Table(store, 'roster_pending'));
+      const rs = new RosterStore(new Table(cluster.store, 'roster'), new Table(cluster.store, 'roster_meta'), new Table(cluster.store, 'roster_pending'));
       await rs.put(a, { jid: b, subscription: 'both', groups: [] });
       await rs.put(b, { jid: a, subscription: 'both', groups: [] });
     }
@@ -204,9 +156,7 @@ for (const target of redisTargets) {
       await bob.send('<presence/>');
       await alice.waitFor(presenceFrom('bob@localhost/b'));
       // n2 crashes: its bus stops reading and its heartbeat stops, nothing is cleaned up.
-      n2.crashed = true;
-      await n2.node.bus.stop();
-      await n2.node.sessions.liveness.stop(false);
+      await crash(n2);
       await alice.send('<message to="bob@localhost" type="chat"><body>into the void</body></message>');
       await alice.waitFor(presenceFrom('bob@localhost/b', 'unavailable'), 10_000);
       await eventually(() => expect([...n1.offline, ...n3.offline].map((m) => m.getChildText('body'))).to.deep.equal(['into the void']), 10_000);
@@ -230,9 +180,7 @@ for (const target of redisTargets) {
       await alice.send('<message to="bob@localhost/b" type="chat"><body>written, never acknowledged</body></message>');
       await bob.waitFor(isChat('written, never acknowledged'));
       // Bob's socket dies with n2, and with it whatever the client had not yet read.
-      n2.crashed = true;
-      await n2.node.bus.stop();
-      await n2.node.sessions.liveness.stop(false);
+      await crash(n2);
       await eventually(() => expect([...n1.offline, ...n3.offline].map((m) => m.getChildText('body'))).to.deep.equal(['written, never acknowledged']), 10_000);
     });
   });

@@ -143,17 +143,11 @@ export class ClusterLocator implements Locator {
 
   async forward(resource: Resource, stanza: XmlElement): Promise<boolean> {
     if (resource.node === null || resource.node === this.nodeId) return false;
-    const envelope: Envelope = { t: 'stanza', to: resource.full, xml: stanza.toString() };
-    try {
-      const sent = await this.bus.send(resource.node, JSON.stringify(envelope));
-      if (sent) this.stats.forwarded++;
-      else this.stats.forwardFailed++;
-      return sent;
-    } catch (err) {
-      this.stats.forwardFailed++;
-      this.log.warn(`forwarding to node ${resource.node} failed; treating ${resource.full} as unavailable`, err);
-      return false;
-    }
+    // Not sent: the router treats the resource as unavailable.
+    const sent = await this.send(resource.node, { t: 'stanza', to: resource.full, xml: stanza.toString() }, `forwarding to ${resource.full}`);
+    if (sent) this.stats.forwarded++;
+    else this.stats.forwardFailed++;
+    return sent;
   }
 
   accountExists(jid: Jid): Promise<boolean> {
@@ -173,24 +167,14 @@ export class ClusterLocator implements Locator {
         resolve(answer);
       };
       this.pending.set(id, { resolve: done, timer });
-      const envelope: Envelope = { t: 'req', id, topic, body, from: this.nodeId };
-      this.bus.send(node, JSON.stringify(envelope)).then(
-        (sent) => {
-          if (!sent) done(null);
-        },
-        (err: unknown) => {
-          this.log.warn(`request ${topic} to node ${node} failed`, err);
-          done(null);
-        },
-      );
+      void this.send(node, { t: 'req', id, topic, body, from: this.nodeId }, `request ${topic}`).then((sent) => {
+        if (!sent) done(null);
+      });
     });
   }
 
   answer(topic: string, handler: NodeRequestHandler): () => void {
-    this.answerers.set(topic, handler);
-    return () => {
-      if (this.answerers.get(topic) === handler) this.answerers.delete(topic);
-    };
+    return registerTopic(this.answerers, topic, handler);
   }
 
   async placement(key: string, claim: boolean): Promise<string | null> {
@@ -202,21 +186,21 @@ export class ClusterLocator implements Locator {
   }
 
   async post(node: string, topic: string, body: string): Promise<boolean> {
-    if (node === this.nodeId) return false;
-    const envelope: Envelope = { t: 'post', topic, body, from: this.nodeId };
-    try {
-      return await this.bus.send(node, JSON.stringify(envelope));
-    } catch (err) {
-      this.log.warn(`post ${topic} to node ${node} failed`, err);
-      return false;
-    }
+    return node !== this.nodeId && this.send(node, { t: 'post', topic, body, from: this.nodeId }, `post ${topic}`);
   }
 
   onPost(topic: string, handler: NodePostHandler): () => void {
-    this.posts.set(topic, handler);
-    return () => {
-      if (this.posts.get(topic) === handler) this.posts.delete(topic);
-    };
+    return registerTopic(this.posts, topic, handler);
+  }
+
+  /** Queues an envelope for `node`; false when the node is not alive or the bus failed (logged as `what`). */
+  private async send(node: string, envelope: Envelope, what: string): Promise<boolean> {
+    try {
+      return await this.bus.send(node, JSON.stringify(envelope));
+    } catch (err) {
+      this.log.warn(`${what} to node ${node} failed`, err);
+      return false;
+    }
   }
 
   // ---- graceful stop ----
@@ -264,8 +248,7 @@ export class ClusterLocator implements Locator {
     }
     // RFC 6120 §7.7.2.2: the new session wins; the node holding the old one closes it with conflict.
     if (previous !== undefined && previous.node !== this.nodeId) {
-      const kick: Envelope = { t: 'kick', jid: full, by: this.nodeId };
-      await this.bus.send(previous.node, JSON.stringify(kick)).catch((err: unknown) => this.log.warn(`kick of ${full} on ${previous.node} failed`, err));
+      await this.send(previous.node, { t: 'kick', jid: full, by: this.nodeId }, `kick of ${full}`);
     }
   }
 
@@ -334,8 +317,7 @@ export class ClusterLocator implements Locator {
       } catch (err) {
         this.log.error(`answering ${envelope.topic} from ${envelope.from} failed`, err);
       }
-      const res: Envelope = { t: 'res', id: envelope.id, body };
-      await this.bus.send(envelope.from, JSON.stringify(res)).catch((err: unknown) => this.log.warn(`answer to node ${envelope.from} failed`, err));
+      await this.send(envelope.from, { t: 'res', id: envelope.id, body }, `answer to ${envelope.topic}`);
       return;
     }
     if (envelope.t === 'post') {
@@ -397,6 +379,14 @@ export class ClusterLocator implements Locator {
     }
     await router.messageToBare({ stanza, from, to: bare, origin: null });
   }
+}
+
+/** Sets the handler of a topic; the undo removes it only if it is still that handler. */
+function registerTopic<H>(handlers: Map<string, H>, topic: string, handler: H): () => void {
+  handlers.set(topic, handler);
+  return () => {
+    if (handlers.get(topic) === handler) handlers.delete(topic);
+  };
 }
 
 function remoteResource(e: SessionEntry): RemoteResource {

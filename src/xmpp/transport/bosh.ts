@@ -149,7 +149,7 @@ export class BoshSession implements Transport {
   destroy(): void {
     this.ending = true;
     this.flush();
-    this.finish(false);
+    this.finish();
   }
 
   // ---- requests -------------------------------------------------------------
@@ -173,7 +173,7 @@ export class BoshSession implements Transport {
     if (rid >= this.nextRid + REQUESTS || this.early.has(rid)) {
       // §14.2: outside the window the client may have open.
       writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
-      return this.terminate();
+      return this.finish();
     }
     this.responsesOf.set(rid, res);
     this.early.set(rid, body);
@@ -264,29 +264,18 @@ export class BoshSession implements Transport {
     this.remembered.set(h.rid, body);
     this.remembered.delete(h.rid - REMEMBERED);
     writeBody(h.res, body);
-    if (this.ending) return this.terminate();
+    if (this.ending) return this.finish();
     this.armInactivity();
   }
 
   private armInactivity(): void {
     if (this.held.length > 0 || this.closed || this.inactivityTimer !== null) return;
-    this.inactivityTimer = setTimeout(() => this.finish(false), this.limits.inactivitySeconds * 1000);
+    this.inactivityTimer = setTimeout(() => this.finish(), this.limits.inactivitySeconds * 1000);
     this.inactivityTimer.unref();
   }
 
-  /** Ends the session: what is still held gets a terminate body. */
-  private terminate(): void {
-    for (const h of this.held.splice(0)) {
-      clearTimeout(h.timer);
-      writeBody(h.res, bodyXml({ type: 'terminate' }));
-    }
-    for (const res of this.responsesOf.values()) writeBody(res, bodyXml({ type: 'terminate' }));
-    this.responsesOf.clear();
-    this.early.clear();
-    this.finish(false);
-  }
-
-  private finish(hadError: boolean): void {
+  /** Ends the session: every request still open gets a terminate body. */
+  private finish(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.inactivityTimer !== null) clearTimeout(this.inactivityTimer);
@@ -294,7 +283,10 @@ export class BoshSession implements Transport {
       clearTimeout(h.timer);
       writeBody(h.res, bodyXml({ type: 'terminate' }));
     }
+    for (const res of this.responsesOf.values()) writeBody(res, bodyXml({ type: 'terminate' }));
+    this.responsesOf.clear();
+    this.early.clear();
     this.onGone(this);
-    this.onClose(hadError);
+    this.onClose(false);
   }
 }
