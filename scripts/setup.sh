@@ -61,11 +61,16 @@ if [ ! -f "$smack/lib/.stamp" ] || [ conformance/smack/pom.xml -nt "$smack/lib/.
   rm -rf "$smack/lib" && mv "$smack/lib.tmp" "$smack/lib" && touch "$smack/lib/.stamp"
   rm -f "$smack.mvn.log"
 fi
-report_src=conformance/smack/src/sori/TsvReport.java
-if [ ! -f "$smack/classes/sori/TsvReport.class" ] || [ "$report_src" -nt "$smack/classes/sori/TsvReport.class" ] \
-   || [ "$smack/lib/.stamp" -nt "$smack/classes/sori/TsvReport.class" ]; then
+# The harness's own classes (the TSV report, the launcher that registers OMEMO).
+harness_srcs=(conformance/smack/src/sori/*.java)
+stale=0
+for src in "${harness_srcs[@]}"; do
+  class="$smack/classes/sori/$(basename "${src%.java}").class"
+  if [ ! -f "$class" ] || [ "$src" -nt "$class" ] || [ "$smack/lib/.stamp" -nt "$class" ]; then stale=1; fi
+done
+if [ "$stale" = 1 ]; then
   mkdir -p "$smack/classes"
-  javac -nowarn -d "$smack/classes" -cp "$smack/lib/*" "$report_src" || die "javac could not compile $report_src"
+  javac -nowarn -d "$smack/classes" -cp "$smack/lib/*" "${harness_srcs[@]}" || die "javac could not compile ${harness_srcs[*]}"
 fi
 
 # --- the other topics' prerequisites ---------------------------------------

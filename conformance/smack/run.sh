@@ -129,7 +129,7 @@ run_sinttest() { # report-file log-file extra-properties...
   shift 2
   # No properties file is read from the cwd or ~/.config: run in the work dir with HOME there.
   (cd "$work" && HOME=$work timeout 1500 java -Xmx512m "${props[@]}" "$@" -Dsori.report="$report" \
-    -cp "$classes:$lib/*" org.igniterealtime.smack.inttest.SmackIntegrationTestFramework) >"$log" 2>&1
+    -cp "$classes:$lib/*" sori.Launcher) >"$log" 2>&1
 }
 
 echo "smack: running sinttest against $target on $host:5222 (log: $work/sinttest.log)"

@@ -26,6 +26,15 @@ export type InfoNodeResolver = (node: string) => DiscoInfo | null;
 export type ItemsNodeResolver = (node: string, requester: Jid, to: Jid) => DiscoItem[] | null | Promise<DiscoItem[] | null>;
 
 /**
+ * Answers disco#info or disco#items requests to an account's bare JID carrying
+ * a `node` (XEP-0060 §5.3–5.5 for PEP nodes). The resolver decides who may see
+ * the node, so the account-wide contacts-only rule does not apply: an open
+ * node (an OMEMO key bundle) is readable by anyone. null when the node is
+ * unknown or hidden from this requester, which both answer item-not-found.
+ */
+export type AccountNodeResolver<T> = (owner: Jid, node: string, requester: Jid) => Promise<T | null>;
+
+/**
  * What the disco module offers modules that declare `depends: ['disco']`.
  * Every `add…` returns a function that undoes it: pass it to `ctx.onStop` so
  * the registration goes away with the module that made it.
@@ -41,6 +50,10 @@ export interface DiscoApi {
   addAccountIdentity(identity: Identity): () => void;
   /** Contributes items to an account's disco#items (PEP nodes…); called only for allowed requesters, with who asks. */
   addAccountItems(provider: (owner: Jid, requester: Jid) => Promise<DiscoItem[]>): () => void;
+  /** Answers disco#info requests to an account's bare JID carrying a `node`. */
+  addAccountInfoNode(resolver: AccountNodeResolver<DiscoInfo>): () => void;
+  /** Answers disco#items requests to an account's bare JID carrying a `node`. */
+  addAccountItemsNode(resolver: AccountNodeResolver<DiscoItem[]>): () => void;
   /** What the server's disco#info (without node) contains right now, in the order it is sent. */
   serverInfo(): DiscoInfo;
 }

@@ -3,7 +3,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule, type Identity, type IqRequest } from '../../module.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
-import { NS_DISCO_INFO, NS_DISCO_ITEMS, type DiscoApi, type DiscoInfo, type DiscoItem, type InfoNodeResolver, type ItemsNodeResolver } from './api.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS, type AccountNodeResolver, type DiscoApi, type DiscoInfo, type DiscoItem, type InfoNodeResolver, type ItemsNodeResolver } from './api.js';
 
 export * from './api.js';
 
@@ -73,6 +73,8 @@ export default defineModule({
     const itemsNodes: ItemsNodeResolver[] = [];
     const accountIdentities: Identity[] = [{ category: 'account', type: 'registered' }];
     const accountItemProviders: ((owner: Jid, requester: Jid) => Promise<DiscoItem[]>)[] = [];
+    const accountInfoNodes: AccountNodeResolver<DiscoInfo>[] = [];
+    const accountItemsNodes: AccountNodeResolver<DiscoItem[]>[] = [];
     const serverIdentity: Identity = { category: 'server', type: 'im', name: ctx.options.name };
 
     ctx.identity(serverIdentity);
@@ -85,6 +87,8 @@ export default defineModule({
       addItemsNode: (resolver) => (itemsNodes.push(resolver), remover(itemsNodes, resolver)),
       addAccountIdentity: (identity) => (accountIdentities.push(identity), remover(accountIdentities, identity)),
       addAccountItems: (provider) => (accountItemProviders.push(provider), remover(accountItemProviders, provider)),
+      addAccountInfoNode: (resolver) => (accountInfoNodes.push(resolver), remover(accountInfoNodes, resolver)),
+      addAccountItemsNode: (resolver) => (accountItemsNodes.push(resolver), remover(accountItemsNodes, resolver)),
       serverInfo: () => ({
         identities: uniqueIdentities(ctx.server.identities()),
         features: [...new Set(ctx.server.features())].sort(),
@@ -92,6 +96,15 @@ export default defineModule({
       }),
     };
     ctx.provide(api);
+
+    /** The first resolver that knows an account's node answers; none is item-not-found. */
+    async function accountNode<T>(resolvers: AccountNodeResolver<T>[], req: IqRequest, node: string): Promise<T> {
+      for (const resolve of resolvers) {
+        const found = await resolve(req.to.toBare(), node, req.from);
+        if (found !== null) return found;
+      }
+      throw new StanzaError('item-not-found');
+    }
 
     /** XEP-0030 §8: the owner, or someone the owner shares presence with. */
     async function mayDisco(req: IqRequest): Promise<boolean> {
@@ -114,8 +127,8 @@ export default defineModule({
           }
           throw new StanzaError('item-not-found');
         }
+        if (node !== undefined) return infoElement(await accountNode(accountInfoNodes, req, node), node);
         if (!(await mayDisco(req))) throw new StanzaError('service-unavailable');
-        if (node !== undefined) throw new StanzaError('item-not-found');
         const info: DiscoInfo = { identities: uniqueIdentities(accountIdentities), features: [...new Set(ctx.server.accountFeatures())].sort(), extensions: [] };
         return infoElement(info, undefined);
       },
@@ -136,8 +149,8 @@ export default defineModule({
           }
           throw new StanzaError('item-not-found');
         }
+        if (node !== undefined) return itemsElement(await accountNode(accountItemsNodes, req, node), node);
         if (!(await mayDisco(req))) throw new StanzaError('service-unavailable');
-        if (node !== undefined) throw new StanzaError('item-not-found');
         const found: DiscoItem[] = [];
         for (const provide of accountItemProviders) found.push(...(await provide(req.to.toBare(), req.from)));
         return itemsElement(found, undefined);

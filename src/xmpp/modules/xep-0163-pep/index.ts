@@ -109,7 +109,12 @@ export default defineModule({
       retract: (owner, node, ids) => retractItems(owner, node, ids, true),
     });
 
-    for (const f of FEATURES) ctx.feature(`${NS_PUBSUB}#${f}`, 'account');
+    // XEP-0163 §6.1 has clients ask their bare JID. Before 1.2 they asked the
+    // server's domain, and some still do (Smack decides OMEMO and OX support
+    // there), so the domain shows PEP too, as ejabberd's and Openfire's do.
+    ctx.feature(NS_PUBSUB, 'both');
+    for (const f of FEATURES) ctx.feature(`${NS_PUBSUB}#${f}`, 'both');
+    ctx.identity({ category: 'pubsub', type: 'pep' });
     ctx.onStop(disco.addAccountIdentity({ category: 'pubsub', type: 'pep' }));
     ctx.onStop(
       disco.addAccountItems(async (owner, requester) => {
@@ -119,6 +124,28 @@ export default defineModule({
         }
         return out;
       }),
+    );
+
+    /** A node this requester may read, by its access model (XEP-0163 §6.2); null hides it. */
+    async function readableNode(owner: Jid, node: string, requester: Jid): Promise<NodeConfig | null> {
+      const config = await store.getNode(owner.bare, node);
+      return config !== undefined && (await notifier.mayRead(owner.bare, config, requester.bare)) ? config : null;
+    }
+    // XEP-0060 §5.4: a PEP node is a leaf; clients (Smack's getLeafNode) ask before fetching items.
+    ctx.onStop(
+      disco.addAccountInfoNode(async (owner, node, requester) =>
+        (await readableNode(owner, node, requester)) === null
+          ? null
+          : { identities: [{ category: 'pubsub', type: 'leaf' }], features: [NS_PUBSUB], extensions: [] },
+      ),
+    );
+    // XEP-0060 §5.5: a node's items, named by item id.
+    ctx.onStop(
+      disco.addAccountItemsNode(async (owner, node, requester) =>
+        (await readableNode(owner, node, requester)) === null
+          ? null
+          : (await store.list(owner.bare, node)).filter((i) => i.xml !== '').map((i) => ({ jid: owner.bare, name: i.id })),
+      ),
     );
 
     // Local resources: their presence (and caps) is on the session.

@@ -83,6 +83,43 @@ describe('XEP-0163 PEP', () => {
     }
   });
 
+  it('also shows pubsub/pep and the PEP features on the domain, where Smack looks for OMEMO and OX support', async () => {
+    const q = (await alice.iq(`<iq type='get' to='localhost'><query xmlns='${NS_DISCO_INFO}'/></iq>`)).getChild('query')!;
+    expect(q.getChildren('identity').map((i) => `${i.attrs.category}/${i.attrs.type}`)).to.include.members(['server/im', 'pubsub/pep']);
+    const features = q.getChildren('feature').map((f) => f.attrs.var);
+    expect(features).to.include.members([NS_PUBSUB, `${NS_PUBSUB}#access-whitelist`, `${NS_PUBSUB}#publish-options`]);
+  });
+
+  describe('disco of a node (XEP-0060 §5.4, §5.5)', () => {
+    const nodeInfo = (owner: string, node: string) => `<iq type='get' to='${owner}'><query xmlns='${NS_DISCO_INFO}' node='${node}'/></iq>`;
+    const nodeItems = (owner: string, node: string) => `<iq type='get' to='${owner}'><query xmlns='${NS_DISCO_ITEMS}' node='${node}'/></iq>`;
+
+    it('answers a stranger for an open node: a leaf, and its items by id', async () => {
+      await alice.iq(publish(DEVICELIST, `<list xmlns='eu.siacs.conversations.axolotl'><device id='1'/></list>`, { 'pubsub#access_model': 'open' }, 'current'));
+      const info = await dave.iq(nodeInfo('alice@localhost', DEVICELIST));
+      expect(info.attrs.type).to.equal('result');
+      const q = info.getChild('query', NS_DISCO_INFO)!;
+      expect(q.attrs.node).to.equal(DEVICELIST);
+      expect(q.getChildren('identity').map((i) => `${i.attrs.category}/${i.attrs.type}`)).to.deep.equal(['pubsub/leaf']);
+      expect(q.getChildren('feature').map((f) => f.attrs.var)).to.include(NS_PUBSUB);
+      const items = (await dave.iq(nodeItems('alice@localhost', DEVICELIST))).getChild('query', NS_DISCO_ITEMS)!.getChildren('item');
+      expect(items.map((i) => [i.attrs.jid, i.attrs.name])).to.deep.equal([['alice@localhost', 'current']]);
+    });
+
+    it('hides a presence-access node from a stranger as it hides a missing one, and shows it to a contact', async () => {
+      await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`));
+      for (const node of [MOOD, 'no-such-node']) {
+        const r = await dave.iq(nodeInfo('alice@localhost', node));
+        expect([r.attrs.type, condition(r)]).to.deep.equal(['error', 'item-not-found']);
+        const items = await dave.iq(nodeItems('alice@localhost', node));
+        expect([items.attrs.type, condition(items)]).to.deep.equal(['error', 'item-not-found']);
+      }
+      await subscribe(bob, alice);
+      await eventually(async () => expect((await bob.iq(nodeInfo('alice@localhost', MOOD))).attrs.type).to.equal('result'));
+      expect((await alice.iq(nodeInfo('alice@localhost', MOOD))).attrs.type).to.equal('result');
+    });
+  });
+
   describe('OMEMO-style publishing', () => {
     it('auto-creates an open devicelist that a stranger can read', async () => {
       const devices = `<list xmlns='eu.siacs.conversations.axolotl'><device id='31415'/></list>`;
