@@ -10,11 +10,13 @@ import { buildForm, formTypeField, type DataForm, type FormField } from '../../.
 export const NS_NODE_CONFIG = 'http://jabber.org/protocol/pubsub#node_config';
 export const NS_PUBLISH_OPTIONS = 'http://jabber.org/protocol/pubsub#publish-options';
 
-export type AccessModel = 'open' | 'presence' | 'whitelist';
+export type AccessModel = 'open' | 'presence' | 'roster' | 'whitelist';
 export type SendLast = 'never' | 'on_sub' | 'on_sub_and_presence';
 
 export interface NodeConfig {
   accessModel: AccessModel;
+  /** With the 'roster' access model: the owner's roster groups whose contacts may read (absent in nodes stored before it existed). */
+  rosterGroupsAllowed?: readonly string[];
   /** Most items kept; 'max' is the service's limit (XEP-0060 §16.4.3, OMEMO bundles and bookmarks use it). */
   maxItems: number | 'max';
   persistItems: boolean;
@@ -46,7 +48,7 @@ export class ConfigValueError extends Error {
   }
 }
 
-const ACCESS_MODELS: ReadonlySet<string> = new Set<AccessModel>(['open', 'presence', 'whitelist']);
+const ACCESS_MODELS: ReadonlySet<string> = new Set<AccessModel>(['open', 'presence', 'roster', 'whitelist']);
 const SEND_LAST: ReadonlySet<string> = new Set<SendLast>(['never', 'on_sub', 'on_sub_and_presence']);
 
 function bool(field: string, v: string): boolean {
@@ -72,6 +74,9 @@ export function applyForm(base: NodeConfig, form: DataForm, limit: number): { co
       case 'pubsub#access_model':
         if (!ACCESS_MODELS.has(v)) throw new ConfigValueError(name, `access model '${v}' is not supported`);
         config.accessModel = v as AccessModel;
+        break;
+      case 'pubsub#roster_groups_allowed':
+        config.rosterGroupsAllowed = f.values.filter((g) => g !== '');
         break;
       case 'pubsub#max_items':
         config.maxItems = parseMaxItems(v, limit);
@@ -124,6 +129,9 @@ export function satisfies(node: NodeConfig, wanted: NodeConfig, fields: readonly
       case 'pubsub#access_model':
         if (node.accessModel !== wanted.accessModel) return false;
         break;
+      case 'pubsub#roster_groups_allowed':
+        if (!sameGroups(node.rosterGroupsAllowed, wanted.rosterGroupsAllowed)) return false;
+        break;
       case 'pubsub#max_items':
         if (node.maxItems !== wanted.maxItems) return false;
         break;
@@ -150,6 +158,11 @@ export function satisfies(node: NodeConfig, wanted: NodeConfig, fields: readonly
   return true;
 }
 
+function sameGroups(a: readonly string[] = [], b: readonly string[] = []): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((g) => set.has(g));
+}
+
 /** The owner's configure form (XEP-0060 §8.2.1). */
 export function configForm(config: NodeConfig): ReturnType<typeof buildForm> {
   const b = (v: boolean) => (v ? '1' : '0');
@@ -161,8 +174,9 @@ export function configForm(config: NodeConfig): ReturnType<typeof buildForm> {
       type: 'list-single',
       label: 'Who may subscribe and retrieve items',
       values: [config.accessModel],
-      options: [{ value: 'open' }, { value: 'presence' }, { value: 'whitelist' }],
+      options: [{ value: 'open' }, { value: 'presence' }, { value: 'roster' }, { value: 'whitelist' }],
     },
+    { var: 'pubsub#roster_groups_allowed', type: 'text-multi', label: "Roster groups allowed to subscribe ('roster' access)", values: [...(config.rosterGroupsAllowed ?? [])] },
     { var: 'pubsub#max_items', type: 'text-single', label: 'Max # of items to persist', values: [String(config.maxItems)] },
     { var: 'pubsub#persist_items', type: 'boolean', label: 'Persist items to storage', values: [b(config.persistItems)] },
     { var: 'pubsub#deliver_payloads', type: 'boolean', label: 'Deliver payloads with event notifications', values: [b(config.deliverPayloads)] },

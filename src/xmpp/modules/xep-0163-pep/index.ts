@@ -10,8 +10,10 @@ import type { DiscoApi } from '../xep-0030-disco/index.js';
 import { CapsCache } from './caps-cache.js';
 import { applyForm, ConfigValueError, configForm, defaultConfig, itemLimit, NS_NODE_CONFIG, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from './config.js';
 import { PepNotifier } from './notifier.js';
-import { itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submittedForm, unsupported } from './protocol.js';
+import { itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, readDenied, submittedForm, unsupported } from './protocol.js';
 import { PepStore, type StoredItem } from './store.js';
+import { SubscriptionRequests } from './subscription-requests.js';
+import { PepSubscriptions } from './subscriptions.js';
 
 export { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './protocol.js';
 
@@ -32,6 +34,7 @@ const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 const FEATURES = [
   'access-open',
   'access-presence',
+  'access-roster',
   'access-whitelist',
   'auto-create',
   'auto-subscribe',
@@ -51,23 +54,28 @@ const FEATURES = [
   'retract-items',
   'retrieve-default',
   'retrieve-items',
+  'retrieve-subscriptions',
+  'manage-subscriptions',
+  'subscribe',
 ];
 
 /**
  * XEP-0163 Personal Eventing Protocol: every account is a pubsub service
  * (XEP-0060) with nodes created on first publish. Owners publish, retract,
- * configure and delete; contacts retrieve as the node's access model allows
- * (open, presence, whitelist — whitelist is the owner alone, which is what
- * XEP-0223 private storage and XEP-0402 bookmarks ask for).
+ * configure and delete; others retrieve and subscribe as the node's access
+ * model allows (open, presence, roster groups, whitelist — whitelist is the
+ * owner alone, which is what XEP-0223 private storage and XEP-0402 bookmarks
+ * ask for).
  *
  * Who is notified of what (XEP-0163 §4: caps `+notify`, presence
- * subscriptions, last items on coming online) is notifier.ts; capabilities
- * are asked once per ver and cached (caps-cache.ts).
+ * subscriptions, explicit subscriptions, last items on coming online) is
+ * notifier.ts; capabilities are asked once per ver and cached
+ * (caps-cache.ts); subscribe, unsubscribe and the subscription lists are
+ * subscription-requests.ts.
  *
- * Not here (yet): explicit subscriptions (subscribe/unsubscribe answer
- * feature-not-implemented), roster-group access. `pubsub#persist_items` is kept as
- * configured but items are stored either way (the last one is needed for
- * last-published delivery).
+ * Not here (yet): affiliations (a whitelist of other JIDs), subscription
+ * options. `pubsub#persist_items` is kept as configured but items are stored
+ * either way (the last one is needed for last-published delivery).
  */
 export default defineModule({
   name: 'pep',
@@ -81,6 +89,7 @@ export default defineModule({
   },
   tables: [
     { name: 'pep_nodes', description: 'PEP nodes: pk = owner bare JID, sk = node, value = JSON node configuration.' },
+    { name: 'pep_subscriptions', description: 'PEP explicit subscriptions (XEP-0060 §6.1): pk = owner bare JID, sk = node + U+0000 + subscriber JID, value = JSON {node, jid, subid}.' },
     { name: 'pep_items', description: 'PEP items: pk = owner bare JID, sk = node + U+0000 + publication sequence, value = JSON item (id, payload XML).' },
   ],
   start(ctx) {
@@ -96,7 +105,9 @@ export default defineModule({
       },
       10_000,
     );
-    const notifier = new PepNotifier(ctx.server, roster, store, caps, ctx.log);
+    const subscriptions = new PepSubscriptions(ctx.table('pep_subscriptions'));
+    const notifier = new PepNotifier(ctx.server, roster, store, subscriptions, caps, ctx.log);
+    const subscriptionRequests = new SubscriptionRequests(store, subscriptions, notifier);
     ctx.provide<PepApi>({
       async item(owner, node, id) {
         const found = (await store.list(owner.bare, node)).find((i) => i.id === id);
@@ -269,11 +280,7 @@ export default defineModule({
       const node = nodeOf(el);
       const config = await store.getNode(owner, node);
       if (config === undefined) throw new StanzaError('item-not-found');
-      if (!(await notifier.mayRead(owner, config, req.from.bare))) {
-        // XEP-0060 §6.5.9.5 and §6.5.9.7.
-        if (config.accessModel === 'presence') throw pubsubError('not-authorized', 'presence-subscription-required');
-        throw pubsubError('not-allowed', 'closed-node');
-      }
+      if (!(await notifier.mayRead(owner, config, req.from.bare))) throw readDenied(config);
       const ids = el.getChildren('item').map((i) => i.attrs.id).filter((id): id is string => id !== undefined);
       let list: StoredItem[];
       if (ids.length > 0) {
@@ -304,7 +311,10 @@ export default defineModule({
         if (retractEl !== undefined) return retract(req, retractEl);
         const createEl = pubsub.getChild('create');
         if (createEl !== undefined) return create(req, pubsub, createEl);
-        if (pubsub.getChild('subscribe') !== undefined || pubsub.getChild('unsubscribe') !== undefined) throw unsupported('subscribe');
+        const subscribeEl = pubsub.getChild('subscribe');
+        if (subscribeEl !== undefined) return subscriptionRequests.subscribe(req, subscribeEl);
+        const unsubscribeEl = pubsub.getChild('unsubscribe');
+        if (unsubscribeEl !== undefined) return subscriptionRequests.unsubscribe(req, unsubscribeEl);
         if (pubsub.getChild('options') !== undefined) throw unsupported('subscription-options');
         throw new StanzaError('bad-request', 'no pubsub action');
       },
@@ -318,7 +328,8 @@ export default defineModule({
       async (req) => {
         const itemsEl = req.payload.getChild('items');
         if (itemsEl !== undefined) return items(req, itemsEl);
-        if (req.payload.getChild('subscriptions') !== undefined) throw unsupported('retrieve-subscriptions');
+        const subscriptionsEl = req.payload.getChild('subscriptions');
+        if (subscriptionsEl !== undefined) return subscriptionRequests.mine(req, subscriptionsEl);
         if (req.payload.getChild('affiliations') !== undefined) throw unsupported('retrieve-affiliations');
         if (req.payload.getChild('options') !== undefined) throw unsupported('subscription-options');
         throw new StanzaError('bad-request', 'no pubsub request');
@@ -342,7 +353,8 @@ export default defineModule({
           return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('configure', { node }, configForm(config)));
         }
         if (req.payload.getChild('default') !== undefined) return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('default', null, configForm(defaultConfig())));
-        if (req.payload.getChild('subscriptions') !== undefined) throw unsupported('manage-subscriptions');
+        const subscriptionsEl = req.payload.getChild('subscriptions');
+        if (subscriptionsEl !== undefined) return subscriptionRequests.ofNode(owner, subscriptionsEl);
         if (req.payload.getChild('affiliations') !== undefined) throw unsupported('modify-affiliations');
         throw new StanzaError('bad-request', 'no pubsub#owner request');
       },
@@ -386,6 +398,7 @@ export default defineModule({
           if (config === undefined) throw new StanzaError('item-not-found');
           if (config.notifyDelete) await notifier.broadcast(owner, node, config, () => x('delete', { node }));
           await store.withLock(owner, () => store.deleteNode(owner, node));
+          await subscriptions.deleteNode(owner, node);
           await ctx.server.emit('pep/node-changed', { owner: req.to.toBare(), node });
           return null;
         }
@@ -399,7 +412,8 @@ export default defineModule({
           await ctx.server.emit('pep/node-changed', { owner: req.to.toBare(), node });
           return null;
         }
-        if (req.payload.getChild('subscriptions') !== undefined) throw unsupported('manage-subscriptions');
+        const subscriptionsEl = req.payload.getChild('subscriptions');
+        if (subscriptionsEl !== undefined) return subscriptionRequests.modify(owner, subscriptionsEl);
         if (req.payload.getChild('affiliations') !== undefined) throw unsupported('modify-affiliations');
         throw new StanzaError('bad-request', 'no pubsub#owner request');
       },
@@ -409,6 +423,7 @@ export default defineModule({
     ctx.hook('account/deleted', async ({ jid }) => {
       notifier.accountDeleted(jid.bare);
       await store.deleteAccount(jid.bare);
+      await subscriptions.deleteAccount(jid.bare);
     });
   },
 });

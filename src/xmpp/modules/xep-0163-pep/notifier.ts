@@ -8,10 +8,20 @@ import { capsOf, notifyNodes, type CapsCache, type CapsRef } from './caps-cache.
 import type { NodeConfig } from './config.js';
 import { itemElement, NS_PUBSUB_EVENT, subscribedFrom, subscribedTo } from './protocol.js';
 import type { PepStore } from './store.js';
+import type { PepSubscriptions } from './subscriptions.js';
+
+/** Whether a contact on the owner's roster may read a presence- or roster-access node (XEP-0060 §4.5). */
+function contactMayRead(config: NodeConfig, item: { subscription: string; groups: readonly string[] }): boolean {
+  if (config.accessModel === 'roster') {
+    const allowed = config.rosterGroupsAllowed ?? [];
+    return item.groups.some((g) => allowed.includes(g));
+  }
+  return config.accessModel === 'open' || subscribedFrom(item.subscription);
+}
 
 /**
- * Who hears of what (XEP-0163 §4): there are no explicit subscriptions; a
- * resource is notified of node N when the owner shares presence with it and
+ * Who hears of what (XEP-0163 §4): explicit subscribers (subscriptions.ts),
+ * and implicitly a resource is notified of node N when the owner shares presence with it and
  * its entity capabilities (XEP-0115) carry `N+notify`. Each resource's
  * `+notify` set is followed as its presence changes, and a node it newly
  * wants gets the node's last item (§4.3.4). The owner's own resources are
@@ -31,6 +41,7 @@ export class PepNotifier {
     private readonly server: ServerApi,
     private readonly roster: RosterApi,
     private readonly store: PepStore,
+    private readonly subscriptions: PepSubscriptions,
     private readonly caps: CapsCache,
     private readonly log: Logger,
   ) {}
@@ -40,7 +51,8 @@ export class PepNotifier {
     if (requester === owner) return true;
     if (config.accessModel === 'open') return true;
     if (config.accessModel === 'whitelist') return false;
-    return subscribedFrom((await this.roster.store.get(owner, requester))?.subscription);
+    const item = await this.roster.store.get(owner, requester);
+    return item !== undefined && contactMayRead(config, item);
   }
 
   /**
@@ -53,7 +65,7 @@ export class PepNotifier {
     for (const r of await this.server.resources(owner)) if (r.presence !== null) targets.push({ full: r.full, presence: r.presence, self: true });
     if (config.accessModel !== 'whitelist') {
       for (const item of await this.roster.store.all(owner)) {
-        if (!subscribedFrom(item.subscription)) continue;
+        if (!subscribedFrom(item.subscription) || !contactMayRead(config, item)) continue;
         const contact = parseJid(item.jid);
         if (this.server.isLocalDomain(contact.domain)) {
           for (const r of await this.server.resources(contact.bare)) if (r.presence !== null) targets.push({ full: r.full, presence: r.presence, self: false });
@@ -65,21 +77,41 @@ export class PepNotifier {
       }
     }
     const want = node + '+notify';
+    /** Full JIDs notified here, and the bare JIDs they belong to. */
+    const sent = new Set<string>();
+    const notify = async (full: string): Promise<void> => {
+      sent.add(full).add(parseJid(full).bare);
+      await this.send(owner, full, event());
+    };
     for (const t of targets) {
       const ref = capsOf(t.presence);
       if (ref === null) {
-        if (t.self) await this.send(owner, t.full, event());
+        if (t.self) await notify(t.full);
         continue;
       }
       const known = this.caps.peek(t.full, ref);
       if (known !== undefined) {
-        if (known.has(want)) await this.send(owner, t.full, event());
+        if (known.has(want)) await notify(t.full);
         continue;
       }
       void this.caps.resolve(t.full, ref).then(async (features) => {
         if (features?.has(want)) await this.send(owner, t.full, event());
       }, this.fail(`caps query to ${t.full}`));
     }
+    // Explicit subscribers (subscriptions.ts), unless notified above already: a
+    // full JID once, a bare JID not when one of its resources was. Access is
+    // checked again, so one who lost it (a roster change) hears nothing.
+    for (const sub of await this.subscriptions.ofNode(owner, node)) {
+      if (sent.has(sub.jid)) continue;
+      if (await this.mayRead(owner, config, parseJid(sub.jid).bare)) await notify(sub.jid);
+    }
+  }
+
+  /** XEP-0060 §6.1.7: a new subscriber gets the node's last item at once. */
+  async sendLastTo(owner: string, node: string, config: NodeConfig, to: string): Promise<void> {
+    if (config.sendLastPublishedItem === 'never') return;
+    const last = await this.store.last(owner, node);
+    if (last !== undefined) await this.send(owner, to, x('items', { node }, itemElement(last, config.deliverPayloads)));
   }
 
   /** A local session's presence changed (null: it went unavailable). */

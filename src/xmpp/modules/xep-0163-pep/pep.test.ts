@@ -9,56 +9,8 @@ import roster from '../rfc6121-roster/index.js';
 import disco, { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/index.js';
 import caps from '../xep-0115-caps/index.js';
 import { capsVer } from '../xep-0115-caps/ver.js';
-import pep, { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './index.js';
-
-const NS_CAPS = 'http://jabber.org/protocol/caps';
-const DEVICELIST = 'eu.siacs.conversations.axolotl.devicelist';
-const AVATAR_META = 'urn:xmpp:avatar:metadata';
-const MOOD = 'http://jabber.org/protocol/mood';
-
-const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
-const appCondition = (r: XmlElement) => r.getChild('error')?.elements().find((e) => e.attrs.xmlns === NS_PUBSUB_ERRORS)?.name;
-
-function publishOptions(fields: Record<string, string>): string {
-  const f = Object.entries(fields)
-    .map(([k, v]) => `<field var='${k}'><value>${v}</value></field>`)
-    .join('');
-  return `<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>${NS_PUBSUB}#publish-options</value></field>${f}</x></publish-options>`;
-}
-
-function publish(node: string, item: string, opts?: Record<string, string>, id?: string): string {
-  return `<iq type='set'><pubsub xmlns='${NS_PUBSUB}'><publish node='${node}'><item${id ? ` id='${id}'` : ''}>${item}</item></publish>${opts ? publishOptions(opts) : ''}</pubsub></iq>`;
-}
-
-function getItems(owner: string, node: string, extra = ''): string {
-  return `<iq type='get' to='${owner}'><pubsub xmlns='${NS_PUBSUB}'><items node='${node}'${extra}/></pubsub></iq>`;
-}
-
-const event = (node: string) => (e: XmlElement) => e.name === 'message' && e.getChild('event', NS_PUBSUB_EVENT)?.getChild('items')?.attrs.node === node;
-
-/** `contact` gets a presence subscription to `owner` (owner's roster: from; contact's: to). */
-async function subscribe(contact: TestClient, owner: TestClient): Promise<void> {
-  const ownerBare = parseJid(owner.jid).bare;
-  const contactBare = parseJid(contact.jid).bare;
-  await contact.send(`<presence to='${ownerBare}' type='subscribe'/>`);
-  await owner.send(`<presence to='${contactBare}' type='subscribed'/>`);
-}
-
-/**
- * The client goes available with caps whose features are `features`, and
- * answers the server's disco#info query for them, as a real client would.
- */
-async function availableWithCaps(client: TestClient, features: string[]): Promise<void> {
-  const identities = [{ category: 'client', type: 'pc', name: 'test' }];
-  const all = [NS_DISCO_INFO, NS_CAPS, ...features];
-  const ver = capsVer(identities, all, []);
-  const node = 'https://test.example';
-  await client.send(`<presence><c xmlns='${NS_CAPS}' hash='sha-1' node='${node}' ver='${ver}'/></presence>`);
-  const query = await client.waitFor((e) => e.name === 'iq' && e.attrs.type === 'get' && e.getChild('query', NS_DISCO_INFO)?.attrs.node === `${node}#${ver}`);
-  await client.send(
-    `<iq type='result' id='${query.attrs.id}' to='${query.attrs.from}'><query xmlns='${NS_DISCO_INFO}' node='${node}#${ver}'><identity category='client' type='pc' name='test'/>${all.map((f) => `<feature var='${f}'/>`).join('')}</query></iq>`,
-  );
-}
+import pep, { NS_PUBSUB, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './index.js';
+import { AVATAR_META, DEVICELIST, MOOD, NS_CAPS, appCondition, availableWithCaps, condition, event, getItems, publish, subscribe } from './test-support.js';
 
 describe('XEP-0163 PEP', () => {
   let ts: TestServer;

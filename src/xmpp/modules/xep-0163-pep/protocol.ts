@@ -2,6 +2,7 @@ import { DataFormError, findForm, type DataForm } from '../../../util/data-form.
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError, type StanzaErrorCondition } from '../../errors.js';
 import { parseXml } from '../../stream/parse-xml.js';
+import type { NodeConfig } from './config.js';
 import type { StoredItem } from './store.js';
 
 export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
@@ -16,6 +17,13 @@ export function pubsubError(condition: StanzaErrorCondition, app: string, attrs?
 
 /** feature-not-implemented with the unsupported feature named (XEP-0060 §7.1.3.x). */
 export const unsupported = (feature: string): StanzaError => pubsubError('feature-not-implemented', 'unsupported', { feature });
+/** Why a requester who may not read a node is refused (XEP-0060 §6.1.3.2–4, §6.5.9.5–7). */
+export function readDenied(config: NodeConfig): StanzaError {
+  if (config.accessModel === 'presence') return pubsubError('not-authorized', 'presence-subscription-required');
+  if (config.accessModel === 'roster') return pubsubError('not-authorized', 'not-in-roster-group');
+  return pubsubError('not-allowed', 'closed-node');
+}
+
 /** The contact receives the owner's presence (and so may see presence-access nodes). */
 export const subscribedFrom = (s: string | undefined): boolean => s === 'from' || s === 'both';
 /** The owner receives the contact's presence. */
