@@ -7,6 +7,7 @@ import presence from '../rfc6121-presence/index.js';
 import disco from '../xep-0030-disco/index.js';
 import ping from '../xep-0199-ping/index.js';
 import muc, { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER } from './index.js';
+import { createInstantRoom, joinRoom, statusCodes } from './test-support.js';
 
 const MODULES = [roster, presence, disco, ping, muc];
 const ROOM = 'room@conference.localhost';
@@ -14,10 +15,9 @@ const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 const DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
 
 const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
-const codes = (p: XmlElement): string[] => (p.getChild('x', NS_MUC_USER)?.getChildren('status') ?? []).map((s) => s.attrs.code!);
+const codes = statusCodes;
 const item = (p: XmlElement) => p.getChild('x', NS_MUC_USER)?.getChild('item')?.attrs ?? {};
 const presenceFrom = (from: string, pred: (p: XmlElement) => boolean = () => true) => (el: XmlElement) => el.name === 'presence' && el.attrs.from === from && pred(el);
-const isSelf = (p: XmlElement) => codes(p).includes('110');
 
 describe('XEP-0045 multi-user chat', () => {
   let ts: TestServer;
@@ -33,18 +33,11 @@ describe('XEP-0045 multi-user chat', () => {
     await ts.stop();
   });
 
-  /** Joins and waits for the subject message that ends a join (§7.2.15). */
-  async function join(c: TestClient, nick: string, extra = '', room = ROOM): Promise<XmlElement> {
-    await c.send(`<presence to='${room}/${nick}'><x xmlns='${NS_MUC}'>${extra}</x></presence>`);
-    const self = await c.waitFor((el) => el.name === 'presence' && el.attrs.from === `${room}/${nick}` && (isSelf(el) || el.attrs.type === 'error'));
-    if (self.attrs.type !== 'error') await c.waitFor((el) => el.name === 'message' && el.getChild('subject') !== undefined && el.attrs.from?.startsWith(room) === true);
-    return self;
-  }
+  const join = (c: TestClient, nick: string, extra = '', room = ROOM): Promise<XmlElement> => joinRoom(c, room, nick, extra);
 
   async function createInstant(c: TestClient, nick: string, room = ROOM): Promise<XmlElement> {
-    const self = await join(c, nick, '', room);
-    const r = await c.iq(`<iq type='set' to='${room}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
-    expect(r.attrs.type, r.toString()).to.equal('result');
+    const { self, result } = await createInstantRoom(c, room, nick);
+    expect(result.attrs.type, result.toString()).to.equal('result');
     return self;
   }
 

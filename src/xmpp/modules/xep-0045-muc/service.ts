@@ -14,6 +14,7 @@ import { adminList, planAdminChanges } from './admin.js';
 import { applyConfigForm, configForm, defaultConfig, roomFeatures, roomInfoForm, type ConfigDefaults, type RoomConfig } from './config.js';
 import { historyMessages } from './history.js';
 import { mediatedInvitations } from './invitations.js';
+import type { RoomActions, RoomExtension } from './extensions.js';
 import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID, NS_VCARD } from './ns.js';
 import { occupantIsGone, occupantJid, occupantPresence, relayedChildren, type PresenceExtra } from './occupant-presence.js';
 import { queryRoomArchive } from './room-archive.js';
@@ -50,6 +51,8 @@ export class MucService {
   /** One room's stanzas are handled one at a time, in order (also while it is loaded or created). */
   private readonly turns = new KeyLocks();
   private readonly droppedListeners: Array<(jid: string) => void> = [];
+  private readonly extensions: RoomExtension[] = [];
+  private readonly actions: RoomActions;
 
   constructor(
     private readonly server: ServerApi,
@@ -57,7 +60,25 @@ export class MucService {
     private readonly log: Logger,
     private readonly opts: MucOptions,
     private readonly archive: ArchiveStore | null,
-  ) {}
+  ) {
+    this.actions = { broadcast: (room, stanza) => this.broadcast(room, stanza), relay: (room, o, el) => this.relayed(room, o, el), archive };
+  }
+
+  /** Adds what another module gives every room (extensions.ts); returns the undo. */
+  extend(extension: RoomExtension): () => void {
+    this.extensions.push(extension);
+    return () => void this.extensions.splice(this.extensions.indexOf(extension), 1);
+  }
+
+  /** Lets the extensions change what the room relays from `o`. */
+  private relayed(room: Room, o: Occupant, stanza: XmlElement): XmlElement {
+    for (const e of this.extensions) e.relay?.(room, o, stanza);
+    return stanza;
+  }
+
+  private presenceOf(room: Room, o: Occupant, recipient: Occupant | null, toFull: string, extra: PresenceExtra): XmlElement {
+    return this.relayed(room, o, occupantPresence(room, o, recipient, toFull, extra));
+  }
 
   // ---- entry points --------------------------------------------------------
 
@@ -116,7 +137,7 @@ export class MucService {
       if (room === undefined) return;
       this.rooms.delete(jid);
       for (const o of [...room.occupants.values()]) {
-        for (const full of o.sessions.keys()) await this.send(occupantPresence(room, o, o, full, { type: 'unavailable', codes: [332] }));
+        for (const full of o.sessions.keys()) await this.send(this.presenceOf(room, o, o, full, { type: 'unavailable', codes: [332] }));
       }
     });
   }
@@ -171,7 +192,18 @@ export class MucService {
     const recipients = [...room.occupants.values()];
     if (!room.occupants.has(o.nick) || room.occupants.get(o.nick) !== o) recipients.push(o);
     for (const r of recipients) {
-      for (const full of r.sessions.keys()) await this.send(occupantPresence(room, o, r, full, extra));
+      for (const full of r.sessions.keys()) await this.send(this.presenceOf(room, o, r, full, extra));
+    }
+  }
+
+  /** Sends a stanza from the room to every occupant's sessions. */
+  private async broadcast(room: Room, stanza: XmlElement): Promise<void> {
+    for (const r of room.occupants.values()) {
+      for (const full of r.sessions.keys()) {
+        const copy = stanza.clone();
+        copy.attrs.to = full;
+        await this.send(copy);
+      }
     }
   }
 
@@ -320,7 +352,7 @@ export class MucService {
     const newcomer = same === undefined;
     for (const other of room.occupants.values()) {
       if (other === o) continue;
-      await this.send(occupantPresence(room, other, o, from.full, {}));
+      await this.send(this.presenceOf(room, other, o, from.full, {}));
     }
     const selfCodes: number[] = [];
     const reflect = { full: from.full, id: stanza.attrs.id };
@@ -329,10 +361,10 @@ export class MucService {
     if (created) selfCodes.push(201);
     if (newcomer) {
       for (const r of room.occupants.values()) {
-        for (const full of r.sessions.keys()) await this.send(occupantPresence(room, o, r, full, full === from.full ? { selfCodes, reflect } : {}));
+        for (const full of r.sessions.keys()) await this.send(this.presenceOf(room, o, r, full, full === from.full ? { selfCodes, reflect } : {}));
       }
     } else {
-      await this.send(occupantPresence(room, o, o, from.full, { selfCodes, reflect }));
+      await this.send(this.presenceOf(room, o, o, from.full, { selfCodes, reflect }));
     }
     for (const m of historyMessages(room.jid, room.history, from.full, mucX?.getChild('history'))) await this.send(m);
     const subjectFrom = room.subject.nick !== '' ? occupantJid(room, room.subject.nick) : room.jid;
@@ -359,11 +391,11 @@ export class MucService {
     const unavailable = x('presence', { type: 'unavailable' }, ...relayedChildren(stanza));
     if (!last) {
       // Only that client leaves: it hears its own unavailable.
-      await this.send(occupantPresence(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
+      await this.send(this.presenceOf(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
       return;
     }
     await this.broadcastPresence(room, o, { type: 'unavailable', base: unavailable, codes });
-    await this.send(occupantPresence(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
+    await this.send(this.presenceOf(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
     await this.maybeDrop(room);
   }
 
@@ -406,19 +438,14 @@ export class MucService {
       if (typeof c !== 'string' && c.name === 'stanza-id' && c.attrs.xmlns === NS_SID) continue; // only ours are trusted
       out.append(typeof c === 'string' ? c : c.clone());
     }
+    this.relayed(room, o, out);
     const hasBody = stanza.getChild('body') !== undefined;
     if (hasBody && room.config.archiving && this.archive !== null) {
       const id = await this.archive.append(room.jid, { with: o.bare, peer: occupantJid(room, o.nick), dir: 'in', xml: out.toString() });
       out.append(x('stanza-id', { xmlns: NS_SID, by: room.jid, id }));
     }
     if (hasBody) room.addHistory(out, o.nick);
-    for (const r of room.occupants.values()) {
-      for (const full of r.sessions.keys()) {
-        const copy = out.clone();
-        copy.attrs.to = full;
-        await this.send(copy);
-      }
-    }
+    await this.broadcast(room, out);
   }
 
   /** §7.8.2 mediated invitations and §7.8.3 declines. */
@@ -450,7 +477,7 @@ export class MucService {
     for (const full of target.sessions.keys()) {
       const copy = x('message', { ...stanza.attrs, xmlns: undefined, from: occupantJid(room, o.nick), to: full }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone())));
       if (copy.getChild('x', NS_MUC_USER) === undefined) copy.append(x('x', { xmlns: NS_MUC_USER }));
-      await this.send(copy);
+      await this.send(this.relayed(room, o, copy));
     }
   }
 
@@ -526,14 +553,17 @@ export class MucService {
         return this.iqResult(ev);
       case `set ${NS_MAM} query`:
         return this.mamQuery(ev, room, aff, o, payload);
-      default:
-        throw new StanzaError('service-unavailable');
+      default: {
+        const handler = this.extensions.find((e) => e.iq?.[key] !== undefined)?.iq?.[key];
+        if (handler === undefined) throw new StanzaError('service-unavailable');
+        return this.iqResult(ev, await handler({ room, from, occupant: o, payload }, this.actions));
+      }
     }
   }
 
   private roomInfo(room: Room): XmlElement {
     // XEP-0410 §4: the room answers self-pings itself, without bothering the client.
-    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, ...roomFeatures(room.config)];
+    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, ...roomFeatures(room.config), ...this.extensions.flatMap((e) => e.features ?? [])];
     if (room.config.archiving && this.archive !== null) features.push(NS_MAM, NS_SID);
     return x(
       'query',

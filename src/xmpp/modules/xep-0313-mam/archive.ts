@@ -159,6 +159,24 @@ export class ArchiveStore {
     return id;
   }
 
+  /**
+   * Rewrites the stanza of an archived message in both tables (a tombstone
+   * for a retracted message, XEP-0424/0425), keeping its id, parties and
+   * expiry; false when `owner` has no message `id`.
+   */
+  async replace(owner: string, id: string, xml: string, nowMs = Date.now()): Promise<boolean> {
+    const old = await this.get(owner, id);
+    if (old === undefined) return false;
+    const value = encodeValue({ with: old.with, peer: old.peer, dir: old.dir, xml });
+    const ttl = this.ttlSeconds(owner);
+    const left = ttl === undefined ? undefined : Math.max(1, Math.round(ttl - (nowMs - old.ts) / 1000));
+    await this.t.mam.store.batchPut([
+      { table: this.t.mam.name, pk: owner, sk: id, value, ttlSeconds: left },
+      { table: this.t.byWith.name, pk: byWithKey(owner, old.with), sk: id, value, ttlSeconds: left },
+    ]);
+    return true;
+  }
+
   async get(owner: string, id: string): Promise<ArchivedMessage | undefined> {
     const v = await this.t.mam.get(owner, id);
     return v === undefined ? undefined : toMessage({ pk: owner, sk: id, value: v });

@@ -1,0 +1,21 @@
+import type { TestClient } from '../../../testing/harness.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { NS_MUC, NS_MUC_OWNER, NS_MUC_USER } from './ns.js';
+
+/** Status codes of a MUC presence. */
+export const statusCodes = (p: XmlElement): string[] => (p.getChild('x', NS_MUC_USER)?.getChildren('status') ?? []).map((s) => s.attrs.code!);
+
+/** Joins `room` as `nick` and waits for the subject message that ends a join (XEP-0045 §7.2.15); returns the self-presence (or the error). */
+export async function joinRoom(c: TestClient, room: string, nick: string, extra = ''): Promise<XmlElement> {
+  await c.send(`<presence to='${room}/${nick}'><x xmlns='${NS_MUC}'>${extra}</x></presence>`);
+  const self = await c.waitFor((el) => el.name === 'presence' && el.attrs.from === `${room}/${nick}` && (statusCodes(el).includes('110') || el.attrs.type === 'error'));
+  if (self.attrs.type !== 'error') await c.waitFor((el) => el.name === 'message' && el.getChild('subject') !== undefined && el.attrs.from?.startsWith(room) === true);
+  return self;
+}
+
+/** Creates `room` by joining it and accepting the default configuration (an instant room, §10.1.2); returns the raw iq result. */
+export async function createInstantRoom(c: TestClient, room: string, nick: string): Promise<{ self: XmlElement; result: XmlElement }> {
+  const self = await joinRoom(c, room, nick);
+  const result = await c.iq(`<iq type='set' to='${room}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+  return { self, result };
+}

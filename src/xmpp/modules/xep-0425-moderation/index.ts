@@ -1,0 +1,87 @@
+import { randomHex } from '../../../util/random-token.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { StanzaError } from '../../errors.js';
+import { defineModule } from '../../module.js';
+import { parseXml } from '../../stream/parse-xml.js';
+import type { RoomActions, RoomIqRequest } from '../xep-0045-muc/extensions.js';
+import type { MucApi } from '../xep-0045-muc/index.js';
+import { NS_SID } from '../xep-0045-muc/ns.js';
+import type { Room } from '../xep-0045-muc/room.js';
+import { formatDateTime } from '../xep-0313-mam/datetime.js';
+
+export const NS_MODERATE = 'urn:xmpp:message-moderate:1';
+export const NS_RETRACT = 'urn:xmpp:message-retract:1';
+const NS_OCCUPANT_ID = 'urn:xmpp:occupant-id:0';
+
+/**
+ * XEP-0425 Moderated Message Retraction (0.3): a room moderator retracts an
+ * occupant's message by its room stanza id. The room
+ *  - replaces the message in its archive and in the history new occupants
+ *    get with a tombstone (`<retracted/>` holding `<moderated/>`), keeping
+ *    only the author's occupant id, so the text is gone for everyone who
+ *    catches up later;
+ *  - tells every occupant with an XEP-0424 `<retract/>` from the room
+ *    itself (only the room's are to be believed), and archives that too, so
+ *    a client syncing with MAM that already has the message learns of it.
+ * The moderator is named by occupant JID, with its occupant id when
+ * XEP-0421 is on. Messages the room did not archive have no stanza id and
+ * cannot be retracted.
+ */
+export default defineModule({
+  name: 'moderation',
+  implements: 'XEP-0425 (0.3), with XEP-0424 retractions',
+  depends: ['muc'],
+  start(ctx) {
+    const muc = ctx.use<MucApi>('muc');
+    ctx.onStop(
+      muc.service.extend({
+        features: [NS_MODERATE],
+        iq: { [`set ${NS_MODERATE} moderate`]: moderate },
+      }),
+    );
+  },
+});
+
+async function moderate({ room, occupant, payload }: RoomIqRequest, actions: RoomActions): Promise<undefined> {
+  if (occupant === undefined || occupant.role !== 'moderator') throw new StanzaError('forbidden', "only moderators may retract other occupants' messages");
+  const id = payload.attrs.id;
+  if (id === undefined || id === '') throw new StanzaError('bad-request', 'name the message by its stanza id');
+  if (payload.getChild('retract', NS_RETRACT) === undefined) throw new StanzaError('feature-not-implemented', 'only retraction is supported');
+  const archive = actions.archive;
+  const original = room.config.archiving && archive !== null ? await archive.get(room.jid, id) : undefined;
+  if (archive === null || original === undefined) throw new StanzaError('item-not-found', 'the room has no message with that stanza id');
+
+  const reason = payload.getChildText('reason');
+  const moderated = actions.relay(room, occupant, x('moderated', { xmlns: NS_MODERATE, by: `${room.jid}/${occupant.nick}` }));
+  const tombstone = tombstoneOf(parseXml(original.xml), moderated, reason, formatDateTime(Date.now()));
+  await archive.replace(room.jid, id, tombstone.toString());
+  replaceInHistory(room, id, tombstone);
+
+  const announcement = x('message', { type: 'groupchat', from: room.jid, id: randomHex(8) }, x('retract', { xmlns: NS_RETRACT, id }, moderated.clone(), reason === undefined ? undefined : x('reason', null, reason)));
+  const announcementId = await archive.append(room.jid, { with: room.jid, peer: room.jid, dir: 'in', xml: announcement.toString() });
+  announcement.append(x('stanza-id', { xmlns: NS_SID, by: room.jid, id: announcementId }));
+  await actions.broadcast(room, announcement);
+  return undefined;
+}
+
+/** The archived message with its content replaced: same sender and ids, the author's occupant id, and `<retracted/>`. */
+function tombstoneOf(original: XmlElement, moderated: XmlElement, reason: string | undefined, stamp: string): XmlElement {
+  const kept = original.elements().filter((c) => c.attrs.xmlns === NS_OCCUPANT_ID || c.attrs.xmlns === NS_SID);
+  return x(
+    'message',
+    { type: original.attrs.type, from: original.attrs.from, id: original.attrs.id },
+    ...kept.map((c) => c.clone()),
+    x('retracted', { xmlns: NS_RETRACT, stamp }, moderated.clone(), reason === undefined ? undefined : x('reason', null, reason)),
+  );
+}
+
+/** The room's in-memory history holds the message as broadcast, with its stanza id. */
+function replaceInHistory(room: Room, id: string, tombstone: XmlElement): void {
+  for (const entry of room.history) {
+    const sid = entry.stanza.getChild('stanza-id', NS_SID);
+    if (sid?.attrs.id !== id || sid.attrs.by !== room.jid) continue;
+    const replaced = tombstone.clone();
+    replaced.append(sid.clone());
+    entry.stanza = replaced;
+  }
+}
