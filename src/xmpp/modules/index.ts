@@ -27,6 +27,7 @@ import contactAddresses from './xep-0157-contact-addresses/index.js';
 import components from './xep-0114-components/index.js';
 import avatarConversion from './xep-0398-avatar-conversion/index.js';
 import bookmarks from './xep-0402-bookmarks/index.js';
+import last from './xep-0012-last/index.js';
 import occupantId from './xep-0421-occupant-id/index.js';
 import moderation from './xep-0425-moderation/index.js';
 
@@ -34,4 +35,4 @@ import moderation from './xep-0425-moderation/index.js';
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, components, avatarConversion, bookmarks, occupantId, moderation];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, components, avatarConversion, bookmarks, occupantId, moderation, last];

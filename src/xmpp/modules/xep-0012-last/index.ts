@@ -1,0 +1,94 @@
+import type { Jid } from '../../../util/jid.js';
+import { x } from '../../../util/xml.js';
+import { StanzaError } from '../../errors.js';
+import { defineModule } from '../../module.js';
+import { SessionKey } from '../../session.js';
+import type { RosterApi } from '../rfc6121-roster/index.js';
+
+export const NS_LAST = 'jabber:iq:last';
+const SK = 'last';
+
+/** What is kept per account: when its last resource went away, and the status text it left with. */
+interface LastSeen {
+  ms: number;
+  status: string;
+}
+
+/** The status text of a session's `<presence type='unavailable'/>`, seen before the presence module clears the presence. */
+const LEAVING_STATUS = new SessionKey<string>('last.status');
+/** Set once this session's going away was recorded, so closing after going unavailable does not record it again. */
+const RECORDED = new SessionKey<boolean>('last.recorded');
+
+/**
+ * XEP-0012 Last Activity, as the server answers it (§4, §5):
+ *  - to the server's domain: seconds since the server started;
+ *  - to an account's bare JID: 0 while it has an available resource,
+ *    otherwise the seconds since its last resource went unavailable, with
+ *    the status text it left with ("last seen 3 hours ago" in Gajim and
+ *    Psi). Only the owner and contacts who may see its presence get an
+ *    answer (§4: forbidden otherwise).
+ * A query to a full JID is the client's to answer and is routed to it.
+ */
+export default defineModule({
+  name: 'last',
+  implements: 'XEP-0012',
+  depends: ['roster'],
+  tables: [{ name: 'last_activity', description: 'XEP-0012: pk = account bare JID, sk = "last", value = JSON {ms, status}: when its last resource went unavailable.' }],
+  start(ctx) {
+    const roster = ctx.use<RosterApi>('roster');
+    const table = ctx.table('last_activity');
+    const startedMs = Date.now();
+
+    /** Whether the account has an available resource besides `except`. */
+    async function stillAvailable(bare: string, except?: string): Promise<boolean> {
+      return (await ctx.server.resources(bare)).some((r) => r.presence !== null && r.full !== except);
+    }
+
+    async function wentAway(jid: Jid, status: string): Promise<void> {
+      if (await stillAvailable(jid.bare, jid.full)) return;
+      await table.putJson(jid.bare, SK, { ms: Date.now(), status } satisfies LastSeen);
+    }
+
+    // Synchronous, and a few comparisons for every stanza a client sends; ahead of the presence module, which claims presence.
+    ctx.hook(
+      'stanza/in',
+      ({ session, stanza }) => {
+        if (stanza.name === 'presence' && stanza.attrs.type === 'unavailable' && stanza.attrs.to === undefined) session.set(LEAVING_STATUS, stanza.getChildText('status') ?? '');
+        return false;
+      },
+      10,
+    );
+    ctx.hook('session/presence', async ({ session }) => {
+      if (session.presence !== null) return session.set(RECORDED, undefined);
+      session.set(RECORDED, true);
+      await wentAway(session.jid, session.get(LEAVING_STATUS) ?? '');
+    });
+    ctx.hook('session/closed', async ({ session }) => {
+      if (session.get(RECORDED) !== true) await wentAway(session.jid, session.get(LEAVING_STATUS) ?? '');
+    });
+    ctx.hook('cluster/sessions-lost', async ({ sessions }) => {
+      for (const s of sessions) if (s.available) await wentAway(s.jid, '');
+    });
+    ctx.hook('account/deleted', ({ jid }) => table.delete(jid.bare, SK));
+
+    ctx.feature(NS_LAST, 'both');
+    ctx.iq(
+      'get',
+      NS_LAST,
+      'query',
+      async (req) => {
+        if (req.to.local === '') return x('query', { xmlns: NS_LAST, seconds: String(Math.floor((Date.now() - startedMs) / 1000)) });
+        const owner = req.to.bare;
+        if (!req.isSelf) {
+          const item = await roster.store.get(owner, req.from.bare);
+          if (item?.subscription !== 'from' && item?.subscription !== 'both') throw new StanzaError('forbidden', "you may not see this account's presence");
+        }
+        if (await stillAvailable(owner)) return x('query', { xmlns: NS_LAST, seconds: '0' });
+        const last = await table.getJson<LastSeen>(owner, SK);
+        if (last === undefined) throw new StanzaError('item-not-found', 'this account has not been online');
+        return x('query', { xmlns: NS_LAST, seconds: String(Math.max(0, Math.floor((Date.now() - last.ms) / 1000))) }, last.status === '' ? undefined : last.status);
+      },
+      'both',
+    );
+  },
+});

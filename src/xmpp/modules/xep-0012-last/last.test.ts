@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import { eventually } from '../../../testing/eventually.js';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import type { XmlElement } from '../../../util/xml.js';
+import presence from '../rfc6121-presence/index.js';
+import roster from '../rfc6121-roster/index.js';
+import disco from '../xep-0030-disco/index.js';
+import last, { NS_LAST } from './index.js';
+
+const MODULES = [roster, presence, disco, last];
+const ask = (c: TestClient, to: string) => c.iq(`<iq type='get' to='${to}'><query xmlns='${NS_LAST}'/></iq>`);
+const seconds = (r: XmlElement) => Number(r.getChild('query', NS_LAST)!.attrs.seconds);
+const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
+
+describe('XEP-0012 last activity', () => {
+  let ts: TestServer;
+  let alice: TestClient;
+  let bob: TestClient;
+  let dave: TestClient;
+  beforeEach(async () => {
+    ts = await TestServer.start(MODULES);
+    alice = await ts.login('alice@localhost/phone');
+    bob = await ts.login('bob@localhost/pc');
+    dave = await ts.login('dave@localhost/pc');
+    // bob sees alice's presence.
+    await bob.send(`<presence to='alice@localhost' type='subscribe'/>`);
+    await alice.send(`<presence to='bob@localhost' type='subscribed'/>`);
+    await eventually(async () => expect((await ask(bob, 'alice@localhost')).attrs.type).to.equal('error')); // subscribed, never online: item-not-found
+    expect(condition(await ask(bob, 'alice@localhost'))).to.equal('item-not-found');
+  });
+  afterEach(() => ts.stop());
+
+  it('answers the server domain with its uptime, and is in its disco#info', async () => {
+    const r = await dave.iq(`<iq type='get' to='localhost'><query xmlns='${NS_LAST}'/></iq>`);
+    expect(r.attrs.type).to.equal('result');
+    expect(seconds(r)).to.be.within(0, 60);
+    const info = await dave.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var)).to.include(NS_LAST);
+  });
+
+  it('tells a contact 0 while the account is online, then how long ago it left and with what status', async () => {
+    await alice.send('<presence/>');
+    await eventually(async () => expect(seconds(await ask(bob, 'alice@localhost'))).to.equal(0));
+    await alice.send(`<presence type='unavailable'><status>gone fishing</status></presence>`);
+    const r = await eventually(async () => {
+      const answer = await ask(bob, 'alice@localhost');
+      expect(answer.getChild('query', NS_LAST)!.getText()).to.equal('gone fishing');
+      return answer;
+    });
+    expect(seconds(r)).to.be.within(0, 5);
+  });
+
+  it('says 0 while any resource is online, and records the last one to close, also without a goodbye', async () => {
+    const laptop = await ts.login('alice@localhost/laptop');
+    await alice.send('<presence/>');
+    await laptop.send('<presence/>');
+    alice.session.close();
+    await eventually(async () => expect(seconds(await ask(bob, 'alice@localhost'))).to.equal(0));
+    laptop.session.close();
+    await eventually(async () => expect(condition(await ask(bob, 'alice@localhost'))).to.equal(undefined));
+    expect((await ask(bob, 'alice@localhost')).getChild('query', NS_LAST)!.getText()).to.equal('');
+  });
+
+  it('refuses someone who may not see the presence; answers the owner itself', async () => {
+    await alice.send('<presence/>');
+    expect(condition(await ask(dave, 'alice@localhost'))).to.equal('forbidden');
+    expect(seconds(await alice.iq(`<iq type='get'><query xmlns='${NS_LAST}'/></iq>`))).to.equal(0);
+  });
+});
