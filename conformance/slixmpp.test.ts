@@ -110,6 +110,17 @@ describe('slixmpp against sori (conformance/slixmpp)', function () {
     expect(String(r.error), JSON.stringify(r)).to.include('not-authorized');
   });
 
+  it('follows an open PEP node without being a contact: subscribe, events, list, unsubscribe (XEP-0060 via xep_0060)', async () => {
+    const r = await expectOk('pubsub.py', [alice, bob]);
+    expect(r).to.deep.include({ subscription: 'subscribed', last_item: ['n1'], next_item: ['n2'], after_unsubscribe: [] });
+  });
+
+  it("tells a contact when an account was last online, with its status (XEP-0012 via xep_0012)", async () => {
+    const r = await expectOk('last.py', [alice, bob]);
+    expect(r.online_seconds).to.equal(0);
+    expect(String(r.offline_status)).to.match(/^out for lunch-/);
+  });
+
   it('routes chat markers untouched (XEP-0333 via xep_0333)', async () => {
     const r = await expectOk('markers.py', [alice, bob]);
     expect(r.markable_kept).to.equal(true);
