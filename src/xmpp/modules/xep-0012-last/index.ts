@@ -58,10 +58,14 @@ export default defineModule({
       },
       10,
     );
-    ctx.hook('session/presence', async ({ session }) => {
-      if (session.presence !== null) return session.set(RECORDED, undefined);
+    // Synchronous for an available presence (every login sends one); only going away writes.
+    ctx.hook('session/presence', ({ session }) => {
+      if (session.presence !== null) {
+        session.set(RECORDED, undefined);
+        return false;
+      }
       session.set(RECORDED, true);
-      await wentAway(session.jid, session.get(LEAVING_STATUS) ?? '');
+      return wentAway(session.jid, session.get(LEAVING_STATUS) ?? '').then(() => false);
     });
     ctx.hook('session/closed', async ({ session }) => {
       if (session.get(RECORDED) !== true) await wentAway(session.jid, session.get(LEAVING_STATUS) ?? '');

@@ -209,11 +209,7 @@ export class MucService {
 
   /** A message from the room (status codes 104, 170…) to every occupant. */
   private async roomNotice(room: Room, codes: number[]): Promise<void> {
-    for (const r of room.occupants.values()) {
-      for (const full of r.sessions.keys()) {
-        await this.send(x('message', { type: 'groupchat', from: room.jid, to: full, id: randomHex(6) }, x('x', { xmlns: NS_MUC_USER }, ...codes.map((c) => x('status', { code: String(c) })))));
-      }
-    }
+    await this.broadcast(room, x('message', { type: 'groupchat', from: room.jid, id: randomHex(6) }, x('x', { xmlns: NS_MUC_USER }, ...codes.map((c) => x('status', { code: String(c) })))));
   }
 
   // ---- rooms ---------------------------------------------------------------
