@@ -10,3 +10,5 @@ export const NS_PING = 'urn:xmpp:ping';
 export const NS_SID = 'urn:xmpp:sid:0';
 export const NS_FORWARD = 'urn:xmpp:forward:0';
 export const NS_VCARD = 'vcard-temp';
+/** XEP-0421: rooms carry it when the occupant-id module is on; moderation (XEP-0425) names occupants with it. */
+export const NS_OCCUPANT_ID = 'urn:xmpp:occupant-id:0';

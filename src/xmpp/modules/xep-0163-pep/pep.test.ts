@@ -4,13 +4,10 @@ import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { eventually } from '../../../testing/eventually.js';
 import { parseXml } from '../../stream/parse-xml.js';
-import presence from '../rfc6121-presence/index.js';
-import roster from '../rfc6121-roster/index.js';
-import disco, { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/index.js';
-import caps from '../xep-0115-caps/index.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/index.js';
 import { capsVer } from '../xep-0115-caps/ver.js';
-import pep, { NS_PUBSUB, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './index.js';
-import { AVATAR_META, DEVICELIST, MOOD, NS_CAPS, appCondition, availableWithCaps, condition, event, getItems, publish, subscribe } from './test-support.js';
+import { NS_PUBSUB, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './index.js';
+import { AVATAR_META, startPep, DEVICELIST, MOOD, NS_CAPS, appCondition, availableWithCaps, condition, event, getItems, publish, subscribe } from './test-support.js';
 
 describe('XEP-0163 PEP', () => {
   let ts: TestServer;
@@ -18,10 +15,7 @@ describe('XEP-0163 PEP', () => {
   let bob: TestClient;
   let dave: TestClient;
   beforeEach(async () => {
-    ts = await TestServer.start([roster, presence, disco, caps, pep]);
-    alice = await ts.login('alice@localhost/phone');
-    bob = await ts.login('bob@localhost/pc');
-    dave = await ts.login('dave@localhost/pc');
+    ({ ts, alice, bob, dave } = await startPep());
   });
   afterEach(() => ts.stop());
 

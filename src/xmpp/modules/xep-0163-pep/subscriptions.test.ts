@@ -1,12 +1,8 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
-import presence from '../rfc6121-presence/index.js';
-import roster from '../rfc6121-roster/index.js';
-import disco from '../xep-0030-disco/index.js';
-import caps from '../xep-0115-caps/index.js';
-import pep, { NS_PUBSUB, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './index.js';
-import { appCondition, availableWithCaps, condition, event, getItems, MOOD, publish, subscribe } from './test-support.js';
+import { NS_PUBSUB, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from './index.js';
+import { startPep, appCondition, availableWithCaps, condition, event, getItems, MOOD, publish, subscribe } from './test-support.js';
 
 const BLOG = 'urn:xmpp:microblog:0';
 const entry = (text: string) => `<entry xmlns='http://www.w3.org/2005/Atom'><title>${text}</title></entry>`;
@@ -33,10 +29,7 @@ describe('XEP-0163 PEP: explicit subscriptions (XEP-0060 §6.1, §6.2, §5.6, §
   let bob: TestClient;
   let dave: TestClient;
   beforeEach(async () => {
-    ts = await TestServer.start([roster, presence, disco, caps, pep]);
-    alice = await ts.login('alice@localhost/phone');
-    bob = await ts.login('bob@localhost/pc');
-    dave = await ts.login('dave@localhost/pc');
+    ({ ts, alice, bob, dave } = await startPep());
     // Available, so that notifications to their bare JIDs reach them (RFC 6121 §8.5.2.1.1).
     for (const c of [bob, dave]) await c.send('<presence/>');
   });

@@ -1,11 +1,20 @@
 import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
-import type { TestClient } from '../../../testing/harness.js';
-import { NS_DISCO_INFO } from '../xep-0030-disco/index.js';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import presence from '../rfc6121-presence/index.js';
+import roster from '../rfc6121-roster/index.js';
+import disco, { NS_DISCO_INFO } from '../xep-0030-disco/index.js';
+import caps from '../xep-0115-caps/index.js';
 import { capsVer } from '../xep-0115-caps/ver.js';
-import { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT } from './index.js';
+import pep, { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT } from './index.js';
 
 /** Stanzas and steps the PEP tests share. */
+
+/** A server with PEP and what it needs, and three logged-in users: alice owns the nodes, bob and dave ask. */
+export async function startPep(): Promise<{ ts: TestServer; alice: TestClient; bob: TestClient; dave: TestClient }> {
+  const ts = await TestServer.start([roster, presence, disco, caps, pep]);
+  return { ts, alice: await ts.login('alice@localhost/phone'), bob: await ts.login('bob@localhost/pc'), dave: await ts.login('dave@localhost/pc') };
+}
 export const NS_CAPS = 'http://jabber.org/protocol/caps';
 export const DEVICELIST = 'eu.siacs.conversations.axolotl.devicelist';
 export const AVATAR_META = 'urn:xmpp:avatar:metadata';

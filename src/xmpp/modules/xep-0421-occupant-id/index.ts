@@ -2,9 +2,10 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { defineModule } from '../../module.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
+import { NS_OCCUPANT_ID } from '../xep-0045-muc/ns.js';
 import type { Occupant } from '../xep-0045-muc/room.js';
 
-export const NS_OCCUPANT_ID = 'urn:xmpp:occupant-id:0';
+export { NS_OCCUPANT_ID } from '../xep-0045-muc/ns.js';
 
 const SECRET_PK = 'secret';
 const SECRET_SK = 'hmac';

@@ -5,13 +5,12 @@ import { defineModule } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { RoomActions, RoomIqRequest } from '../xep-0045-muc/extensions.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
-import { NS_SID } from '../xep-0045-muc/ns.js';
+import { NS_OCCUPANT_ID, NS_SID } from '../xep-0045-muc/ns.js';
 import type { Room } from '../xep-0045-muc/room.js';
 import { formatDateTime } from '../xep-0313-mam/datetime.js';
 
 export const NS_MODERATE = 'urn:xmpp:message-moderate:1';
 export const NS_RETRACT = 'urn:xmpp:message-retract:1';
-const NS_OCCUPANT_ID = 'urn:xmpp:occupant-id:0';
 
 /**
  * XEP-0425 Moderated Message Retraction (0.3): a room moderator retracts an
