@@ -83,7 +83,7 @@ export const SECTIONS = {
   },
   modules: {
     enabled: { type: 'string[]', default: [], doc: 'Extra modules to load beside the defaults.' },
-    disabled: { type: 'string[]', default: [], doc: 'Default modules not to load.' },
+    disabled: { type: 'string[]', default: [], doc: 'Default modules not to load; the default modules built on them go too (disabling muc also turns off occupant-id and moderation).' },
     options: { type: 'record', default: {}, doc: 'Per-module options: { "<module>": { … } }.' },
   },
 } as const satisfies Record<string, OptionSpecs>;

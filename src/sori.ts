@@ -45,7 +45,15 @@ export function selectModules(config: Config, available: readonly ModuleDefiniti
   }
   const disabled = new Set(config.modules.disabled);
   const enabled = new Set(config.modules.enabled);
-  return available.filter((m) => !disabled.has(m.name) && (m.defaultEnabled !== false || enabled.has(m.name)));
+  let selected = available.filter((m) => !disabled.has(m.name) && (m.defaultEnabled !== false || enabled.has(m.name)));
+  // A default module built on one the operator turned off goes with it (disabling muc takes its
+  // occupant ids and moderation along); one they enabled by name stays, and the loader says what it lacks.
+  for (;;) {
+    const names = new Set(selected.map((m) => m.name));
+    const next = selected.filter((m) => enabled.has(m.name) || (m.depends ?? []).every((d) => names.has(d) || !disabled.has(d)));
+    if (next.length === selected.length) return selected;
+    selected = next;
+  }
 }
 
 export interface Sori {
