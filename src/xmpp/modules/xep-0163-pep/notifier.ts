@@ -109,7 +109,10 @@ export class PepNotifier {
 
   /** XEP-0060 §6.1.7: a new subscriber gets the node's last item at once. */
   async sendLastTo(owner: string, node: string, config: NodeConfig, to: string): Promise<void> {
-    if (config.sendLastPublishedItem === 'never') return;
+    if (config.sendLastPublishedItem !== 'never') await this.sendLastItem(owner, node, config, to);
+  }
+
+  private async sendLastItem(owner: string, node: string, config: NodeConfig, to: string): Promise<void> {
     const last = await this.store.last(owner, node);
     if (last !== undefined) await this.send(owner, to, x('items', { node }, itemElement(last, config.deliverPayloads)));
   }
@@ -155,9 +158,7 @@ export class PepNotifier {
     for (const node of nodes) {
       const config = await this.store.getNode(owner, node);
       if (config === undefined || config.sendLastPublishedItem !== 'on_sub_and_presence') continue;
-      if (!(await this.mayRead(owner, config, contact.bare))) continue;
-      const last = await this.store.last(owner, node);
-      if (last !== undefined) await this.send(owner, contact.full, x('items', { node }, itemElement(last, config.deliverPayloads)));
+      if (await this.mayRead(owner, config, contact.bare)) await this.sendLastItem(owner, node, config, contact.full);
     }
   }
 

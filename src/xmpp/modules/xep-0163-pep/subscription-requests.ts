@@ -26,9 +26,9 @@ export class SubscriptionRequests {
     const jid = this.ownJid(req, el);
     const config = await this.node(owner, node);
     if (!(await this.notifier.mayRead(owner, config, req.from.bare))) throw readDenied(config);
-    const sub = await this.subscriptions.add(owner, node, jid);
+    const { subscription } = await this.subscriptions.add(owner, node, jid);
     await this.notifier.sendLastTo(owner, node, config, jid);
-    return x('pubsub', { xmlns: NS_PUBSUB }, subscriptionElement(sub));
+    return x('pubsub', { xmlns: NS_PUBSUB }, subscriptionElement(subscription));
   }
 
   async unsubscribe(req: IqRequest, el: XmlElement): Promise<null> {
@@ -68,10 +68,7 @@ export class SubscriptionRequests {
     if (changes.some((c) => c.state !== 'none' && c.state !== 'subscribed')) throw new StanzaError('bad-request', "subscription must be 'none' or 'subscribed'");
     for (const c of changes) {
       if (c.state === 'none') await this.subscriptions.remove(owner, node, c.jid.full);
-      else if ((await this.subscriptions.get(owner, node, c.jid.full)) === undefined) {
-        await this.subscriptions.add(owner, node, c.jid.full);
-        await this.notifier.sendLastTo(owner, node, config, c.jid.full);
-      }
+      else if ((await this.subscriptions.add(owner, node, c.jid.full)).created) await this.notifier.sendLastTo(owner, node, config, c.jid.full);
     }
     return null;
   }

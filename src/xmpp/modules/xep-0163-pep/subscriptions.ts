@@ -27,20 +27,21 @@ export class PepSubscriptions {
     return this.table.getJson<Subscription>(owner, node + SEP + jid);
   }
 
-  /** Subscribes `jid`; subscribing again keeps the existing subscription (XEP-0060 §6.1.6 allows one per JID here). */
-  async add(owner: string, node: string, jid: string): Promise<Subscription> {
+  /**
+   * Subscribes `jid`; subscribing again keeps the existing subscription
+   * (XEP-0060 §6.1.6 allows one per JID here). `created` says which.
+   */
+  async add(owner: string, node: string, jid: string): Promise<{ subscription: Subscription; created: boolean }> {
     const existing = await this.get(owner, node, jid);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) return { subscription: existing, created: false };
     const subscription: Subscription = { node, jid, subid: randomHex(8) };
     await this.table.putJson(owner, node + SEP + jid, subscription);
-    return subscription;
+    return { subscription, created: true };
   }
 
-  /** false when `jid` had no subscription to the node. */
-  async remove(owner: string, node: string, jid: string): Promise<boolean> {
-    if ((await this.get(owner, node, jid)) === undefined) return false;
-    await this.table.delete(owner, node + SEP + jid);
-    return true;
+  /** Ends `jid`'s subscription to the node, if it has one. */
+  remove(owner: string, node: string, jid: string): Promise<void> {
+    return this.table.delete(owner, node + SEP + jid);
   }
 
   async ofNode(owner: string, node: string): Promise<Subscription[]> {
