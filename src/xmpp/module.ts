@@ -5,6 +5,7 @@ import type { EventName, HookHandler } from './events.js';
 import type { ClientSession, OutgoingFilter } from './session.js';
 import type { Logger } from '../util/log.js';
 import type { OptionSpecs, OptionValues } from '../util/options.js';
+import type { MetricsApi } from '../metrics/registry.js';
 
 /** A request addressed to the server or to an account, handed to an iq handler. */
 export interface IqRequest {
@@ -193,6 +194,8 @@ export interface ServerApi {
   deleteAccount(jid: Jid): Promise<void>;
   /** Account store (the core's auth backend). */
   readonly accounts: AccountsApi;
+  /** This node's metrics: modules register their own counters and gauges (names `sori_<module>_…`). */
+  readonly metrics: MetricsApi;
   /** Disco features registered by every loaded module. */
   features(): string[];
   /** Disco features registered with scope 'account' or 'both' (what an account's bare JID supports). */

@@ -16,6 +16,8 @@ import { Router, type Locator, type Resource } from './router/router.js';
 import type { ClientSession } from './session.js';
 import { SessionRegistry } from './sessions.js';
 import { randomHex } from '../util/random-token.js';
+import { registerCoreMetrics, type CoreCounters } from '../metrics/core.js';
+import { MetricsRegistry } from '../metrics/registry.js';
 
 export function localResource(s: ClientSession): Resource {
   return { full: s.jid.full, priority: s.priority, presence: s.presence, interested: s.interested, session: s, node: null };
@@ -85,6 +87,9 @@ export class Server implements ServerApi {
   readonly log: Logger;
   readonly config: Config;
   readonly store: WideColumnStore;
+  /** Every metric of this node; served by the `monitoring` module. */
+  readonly metrics = new MetricsRegistry();
+  readonly counters: CoreCounters;
   private readonly hostSet: Set<string>;
   /** Domains of module services (MUC on `conference.<host>`): routed like served domains, hosting no accounts. */
   private readonly serviceDomains = new Set<string>();
@@ -102,6 +107,7 @@ export class Server implements ServerApi {
     this.hosts = config.server.hosts.map(normaliseDomain);
     this.hostSet = new Set(this.hosts);
     this.accounts = new Accounts(store, config.server.admins);
+    this.counters = registerCoreMetrics(this.metrics, () => this.sessions.all());
     this.throttle = new LoginThrottle(config.c2s.maxLoginFailures, config.c2s.loginThrottleSeconds * 1000);
     this.iqDispatcher = new IqDispatcher(this.log.child('iq'));
     this.locator = deps.locator ? deps.locator(this) : new LocalLocator(this.nodeId, this.sessions, this.accounts);

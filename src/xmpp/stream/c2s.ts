@@ -405,7 +405,10 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
       this.host = this.host || this.server.hosts[0]!;
       this.writeHeader(undefined);
     }
-    if (condition !== undefined) this.writeStreamLevel(new StreamError(condition, text, content).toElement());
+    if (condition !== undefined) {
+      this.server.counters.streamErrors.inc(condition);
+      this.writeStreamLevel(new StreamError(condition, text, content).toElement());
+    }
     this.finishTransport();
     void this.session?.connectionClosed(this, condition ?? null);
   }

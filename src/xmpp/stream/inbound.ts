@@ -33,10 +33,13 @@ export function processClientElement(server: Server, session: C2sSession, el: Xm
   // Every stanza counts for XEP-0198, rejected ones too (errors and replies go out through send() and are counted there).
   if (name === 'message' || name === 'presence' || name === 'iq') session.stanzasIn++;
   if (name === 'message') {
+    server.counters.stanzasIn.message.inc();
     if (type !== undefined && !MESSAGE_TYPES.has(type)) return reject(session, el, 'invalid message type');
   } else if (name === 'presence') {
+    server.counters.stanzasIn.presence.inc();
     if (type !== undefined && !PRESENCE_TYPES.has(type)) return reject(session, el, 'invalid presence type');
   } else if (name === 'iq') {
+    server.counters.stanzasIn.iq.inc();
     if (type === undefined || !IQ_TYPES.has(type) || el.attrs.id === undefined) return reject(session, el, 'iq needs an id and a valid type');
     if (type === 'set' && el.attrs.to === undefined && el.getChild('session', NS_SESSION)) {
       // RFC 3921 session establishment: obsolete, answered for old clients.

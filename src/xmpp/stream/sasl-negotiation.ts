@@ -39,6 +39,8 @@ interface SaslHost {
 export class SaslNegotiation {
   private mechanism: SaslMechanism | null = null;
   private failures = 0;
+  /** The mechanism of the exchange in progress, for the login count. */
+  private mechanismName = '';
   /** The SASL2 `<authenticate/>` being answered, for its inline requests. */
   private sasl2Request: XmlElement | null = null;
 
@@ -128,6 +130,7 @@ export class SaslNegotiation {
         if (token ? !this.fastOffered() : !(offered as string[]).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
         if (this.server.throttle.isBlocked(throttleKeyIp)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts; try again later');
         this.mechanism = token ? this.tokenMechanism(name, el) : createMechanism(name, this.context());
+        this.mechanismName = name;
         this.sasl2Request = v2 ? el : null;
         return await this.step(v2 ? (el.getChildText('initial-response') ?? '') : el.getText(), v2);
       }
@@ -151,6 +154,7 @@ export class SaslNegotiation {
       if (!(e instanceof SaslFailure)) throw e;
       this.mechanism = null;
       this.sasl2Request = null;
+      this.server.counters.authFailures.inc(e.condition);
       const keys = [throttleKeyIp];
       if (e.username !== undefined && e.condition === 'not-authorized') keys.push(`user:${e.username}@${this.stream.host}`);
       if (e.condition === 'not-authorized' || e.condition === 'malformed-request') this.server.throttle.fail(...keys);
@@ -178,6 +182,7 @@ export class SaslNegotiation {
     const jid = tryParseJid(`${result.username}@${this.stream.host}`);
     if (jid === null || jid.local !== result.username) throw new SaslFailure('not-authorized');
     this.server.throttle.succeed(userKey);
+    this.server.counters.logins.inc(this.mechanismName);
     this.mechanism = null;
     const username = parseJid(`${result.username}@${this.stream.host}`).local;
     if (v2) {

@@ -68,12 +68,17 @@ export default defineModule({
       return n;
     }
 
+    const outcomes = ctx.server.metrics.counter('sori_offline_messages_total', 'Messages for accounts with no session, by what became of them: stored, or bounced because the account\'s storage is full or the store failed.', ['outcome']);
+    const stored = outcomes.series('stored');
+    const full = outcomes.series('full');
+    const failed = outcomes.series('error');
     ctx.hook('message/offline', async ({ stanza, to }) => {
       // Chat states and no-store messages are dropped quietly: an error would tell the sender nothing useful.
       if (!isStorable(stanza)) return true;
       const owner = to.bare;
       try {
         if ((await count(owner)) >= max) {
+          full.inc();
           await bounce(stanza, owner, new StanzaError('resource-constraint', 'offline storage for this account is full'));
           return true;
         }
@@ -81,7 +86,9 @@ export default defineModule({
         copy.append(x('delay', { xmlns: NS_DELAY, from: to.domain, stamp: new Date().toISOString() }, 'Offline storage'));
         await table.put(owner, nextKey(), copy.toString());
         counts.set(owner, (counts.get(owner) ?? 0) + 1);
+        stored.inc();
       } catch (e) {
+        failed.inc();
         ctx.log.error(`storing an offline message for ${owner} failed`, e);
         counts.delete(owner);
         await bounce(stanza, owner, new StanzaError('internal-server-error', 'could not store the message'));

@@ -83,6 +83,10 @@ export default defineModule({
     const defaultPrefs: Prefs = { default: opts.defaultPolicy as DefaultPolicy, always: [], never: [] };
     /** Copies already archived for their recipient (a module routing the same object again must not archive it twice). */
     const archivedIn = new WeakSet<XmlElement>();
+    const archived = ctx.server.metrics.counter('sori_mam_archived_total', 'Messages written to personal archives, by direction (out: the sender\'s copy, in: the recipient\'s).', ['direction']);
+    const archivedOut = archived.series('out');
+    const archivedInCount = archived.series('in');
+    const refused = ctx.server.metrics.counter('sori_mam_write_failures_total', 'Messages refused with an error because their archive write failed (the store is failing).').series();
     ctx.provide<MamApi>({ archive });
 
     ctx.feature(NS_MAM, 'account');
@@ -128,8 +132,10 @@ export default defineModule({
             if (!(await allowed(owner, to.bare))) return false;
             const id = await archive.append(owner, { with: to.bare, peer: to.full, dir: 'out', xml: stanza.toString() });
             stanza.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
+            archivedOut.inc();
             return false;
           } catch (e) {
+            refused.inc();
             ctx.log.warn(`archive write for ${owner} failed; message refused`, e);
             session.send(errorReply(stanza, unavailable()));
             return true;
@@ -163,8 +169,10 @@ export default defineModule({
           const id = await archive.append(owner, { with: ev.from.bare, peer: ev.from.full, dir: 'in', xml: copy.toString() });
           copy.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
           archivedIn.add(copy);
+          archivedInCount.inc();
           return false;
         } catch (e) {
+          refused.inc();
           ctx.log.warn(`archive write for ${owner} failed; message from ${ev.from.full} refused`, e);
           const reply = errorReply(stanza, unavailable());
           reply.attrs.from = ev.to.full;

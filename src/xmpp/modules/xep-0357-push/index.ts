@@ -129,7 +129,13 @@ export function createPushModule(deps: PushModuleDeps = {}) {
                 track(store.remove(o.owner, o.jid, o.node));
               },
             });
-      if (dispatcher !== null) ctx.onStop(() => dispatcher.close());
+      if (dispatcher !== null) {
+        ctx.onStop(() => dispatcher.close());
+        const c = dispatcher.counters;
+        server.metrics.counterFrom('sori_push_notifications_total', 'Pushes sori sent to APNs and FCM itself, by outcome (sent, failed, dropped: refused before sending, e.g. a full queue).', () => [[['sent'], c.sent], [['failed'], c.failed], [['dropped'], c.dropped]], ['outcome']);
+        server.metrics.counterFrom('sori_push_retries_total', 'Push attempts retried after a transient failure.', () => c.retried);
+        server.metrics.counterFrom('sori_push_invalid_tokens_total', 'Device tokens the push service no longer knows (registration removed).', () => c.invalidated);
+      }
       const components = new Set(server.hosts.map((h) => opts.componentJid ?? `push.${h}`));
 
       // ---- bookkeeping ----

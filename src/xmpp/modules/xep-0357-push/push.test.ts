@@ -5,6 +5,7 @@ import { FakeApns } from '../../../testing/push/fake-apns.js';
 import { FakeFcm } from '../../../testing/push/fake-fcm.js';
 import { generateLoopbackCert, generateP8Key, tempDir } from '../../../testing/push/test-tls.js';
 import { parseXml } from '../../../testing/parse-xml.js';
+import { scrapedValue } from '../../../testing/metrics.js';
 import { loadConfig } from '../../../config.js';
 import { Server } from '../../server.js';
 import { defineModule } from '../../module.js';
@@ -206,6 +207,7 @@ describe('XEP-0357 push', () => {
       await fcm.close();
     });
     after(() => dir.remove());
+    const scraped = (name: string, labels: Record<string, string> = {}) => scrapedValue(ts.server.metrics.render(), name, labels);
 
     async function registerDevices(): Promise<void> {
       const bob = await ts.login('bob@localhost/phone');
@@ -237,6 +239,8 @@ describe('XEP-0357 push', () => {
       expect((aps.aps as { badge?: number }).badge).to.equal(2);
       // FCM app: body allowed, sender not.
       expect(fcm.requests[0]!.message.data).to.deep.equal({ 'message-id': 'p1', count: '1', body: 'secret text' });
+      expect(scraped('sori_push_notifications_total', { outcome: 'sent' })).to.equal(4);
+      expect(scraped('sori_push_notifications_total', { outcome: 'failed' })).to.equal(0);
 
       // Carol is online: no push for her, although she registered a device.
       const carol = await ts.login('carol@localhost/phone');
@@ -257,6 +261,7 @@ describe('XEP-0357 push', () => {
       expect(apns.requests).to.have.length(1);
       expect(fcm.requests).to.have.length(1);
       expect(await api.registrations('bob@localhost')).to.deep.equal([]);
+      expect(scraped('sori_push_invalid_tokens_total')).to.equal(2);
       await alice.send(`<message type='chat' id='d2' to='bob@localhost'><body>y</body></message>`);
       await api.idle();
       expect(apns.requests).to.have.length(1);

@@ -1,0 +1,149 @@
+/**
+ * The operations endpoints (`monitoring` module) end to end: sori in-process
+ * on ephemeral ports, @xmpp/client logging in over TCP + STARTTLS, and the
+ * metrics read over HTTP by an independent Prometheus text-format parser
+ * (parse-prometheus-text-format), as a scraper would.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { loadConfig } from '../src/config.js';
+import { startSori, type Sori } from '../src/sori.js';
+import { MemoryStore } from '../src/storage/memory/index.js';
+import { eventually } from '../src/testing/eventually.js';
+import { scrapedValue } from '../src/testing/metrics.js';
+import { parseJid } from '../src/util/jid.js';
+import { connectTcp, trustTestPort, xml, type XmppSession } from './support/clients.js';
+
+const DOMAIN = 'localhost';
+
+async function startWith(dataDir: string, store: MemoryStore, monitoring: Record<string, unknown> = {}): Promise<Sori> {
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      server: { hosts: [DOMAIN], bind: '127.0.0.1', dataDir, logLevel: 'error' },
+      c2s: { directTlsPort: 0, maxLoginFailures: 1000 },
+      websocket: { tlsPort: 0 },
+      storage: { backend: 'memory' },
+      modules: { options: { monitoring } },
+    },
+  });
+  return startSori(config, { ephemeralPorts: true, store });
+}
+
+
+
+describe('monitoring: /metrics and /health', function () {
+  this.timeout(30_000);
+  let dataDir: string;
+  let store: MemoryStore;
+  let sori: Sori;
+  let base: string;
+  let alice: XmppSession | undefined;
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
+    store = new MemoryStore();
+    sori = await startWith(dataDir, store);
+    for (const u of ['alice', 'bob']) await sori.server.accounts.create(parseJid(`${u}@${DOMAIN}`), `${u}-pw`);
+    trustTestPort(sori.listening.ports.c2s!);
+    base = `http://127.0.0.1:${sori.listening.ports.ws!}`;
+  });
+  after(async () => {
+    await alice?.stop();
+    await sori.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('reports sessions, logins, a wrong password, stanzas, and what became of a message for an offline contact', async () => {
+    const at = { host: '127.0.0.1', port: sori.listening.ports.c2s!, domain: DOMAIN };
+    const scrape = async () => {
+      const res = await fetch(`${base}/metrics`);
+      expect(res.status).to.equal(200);
+      expect(res.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/);
+      return res.text();
+    };
+    const before = await scrape();
+    expect(scrapedValue(before, 'sori_sessions', { transport: 'tcp', state: 'connected' })).to.equal(undefined);
+
+    let refused: unknown;
+    await connectTcp(at, { username: 'alice', password: 'wrong' }).catch((e: unknown) => (refused = e));
+    expect(refused, 'login with a wrong password').to.be.instanceOf(Error);
+    alice = await connectTcp(at, { username: 'alice', password: 'alice-pw', resource: 'phone' });
+    await alice.xmpp.send(xml('presence'));
+    await alice.xmpp.send(xml('message', { to: `bob@${DOMAIN}`, type: 'chat', id: 'm1' }, xml('body', {}, 'are you there?')));
+
+    const text = await eventually(async () => {
+      const t = await scrape();
+      expect(scrapedValue(t, 'sori_offline_messages_total', { outcome: 'stored' })).to.equal(1);
+      return t;
+    });
+    expect(scrapedValue(text, 'sori_sessions', { transport: 'tcp', state: 'connected' })).to.equal(1);
+    expect(scrapedValue(text, 'sori_logins_total', { mechanism: 'SCRAM-SHA-1' }) ?? scrapedValue(text, 'sori_logins_total', { mechanism: 'SCRAM-SHA-1-PLUS' })).to.equal(1);
+    expect(scrapedValue(text, 'sori_auth_failures_total', { condition: 'not-authorized' })).to.equal(1);
+    expect(scrapedValue(text, 'sori_stanzas_received_total', { kind: 'message' })).to.equal(1);
+    expect(scrapedValue(text, 'sori_stanzas_received_total', { kind: 'presence' })).to.equal(1);
+    expect(scrapedValue(text, 'sori_mam_archived_total', { direction: 'out' })).to.equal(1);
+    expect(scrapedValue(text, 'sori_mam_archived_total', { direction: 'in' })).to.equal(1);
+    expect(scrapedValue(text, 'process_resident_memory_bytes')).to.be.greaterThan(10 * 1024 * 1024);
+    expect(scrapedValue(text, 'process_cpu_seconds_total')).to.be.greaterThan(0);
+    expect(scrapedValue(text, 'nodejs_eventloop_active_seconds_total')).to.be.greaterThan(0);
+
+    await alice.stop();
+    alice = undefined;
+    await eventually(async () => expect(scrapedValue(await scrape(), 'sori_sessions', { transport: 'tcp', state: 'connected' })).to.equal(undefined));
+  });
+
+  it('answers /health with 200 while the store answers, and 503 naming the store while it fails', async () => {
+    const ok = await fetch(`${base}/health`);
+    expect(ok.status).to.equal(200);
+    expect(await ok.json()).to.deep.include({ status: 'ok', checks: { store: 'ok' } });
+
+    const get = store.get.bind(store);
+    store.get = () => Promise.reject(new Error('disk on fire'));
+    try {
+      const failing = await fetch(`${base}/health`);
+      expect(failing.status).to.equal(503);
+      expect(await failing.json()).to.deep.include({ status: 'failing', checks: { store: 'disk on fire' } });
+    } finally {
+      store.get = get;
+    }
+    expect((await fetch(`${base}/health`)).status).to.equal(200);
+    expect((await fetch(`${base}/metrics/else`)).status).to.equal(404);
+  });
+
+  it('refuses the metrics to a request that came through a reverse proxy, although it arrives from loopback', async () => {
+    for (const header of ['x-forwarded-for', 'forwarded', 'x-real-ip']) {
+      const value = header === 'forwarded' ? 'for=203.0.113.7' : '203.0.113.7';
+      expect((await fetch(`${base}/metrics`, { headers: { [header]: value } })).status, header).to.equal(403);
+    }
+    expect((await fetch(`${base}/metrics`)).status).to.equal(200);
+  });
+
+  it('refuses the metrics to addresses outside `allow` but still answers /health there', async () => {
+    const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
+    const other = await startWith(otherDir, new MemoryStore(), { allow: ['10.0.0.0/8', 'fd00::/8'] });
+    try {
+      const at = `http://127.0.0.1:${other.listening.ports.ws!}`;
+      const refused = await fetch(`${at}/metrics`);
+      expect(refused.status).to.equal(403);
+      expect(await refused.text()).to.contain('modules.options.monitoring.allow');
+      expect((await fetch(`${at}/health`)).status).to.equal(200);
+    } finally {
+      await other.stop();
+      await rm(otherDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start with an allow entry that is not an address or prefix', async () => {
+    const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
+    try {
+      let error: unknown;
+      await startWith(otherDir, new MemoryStore(), { allow: ['10.0.0.0/40'] }).then((s) => s.stop(), (e: unknown) => (error = e));
+      expect(String(error)).to.contain('"10.0.0.0/40" has no valid prefix length');
+    } finally {
+      await rm(otherDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,54 @@
+import { performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+import type { ClientSession } from '../xmpp/session.js';
+import type { Counter, CounterSeries, MetricsRegistry } from './registry.js';
+
+/** The counters the core itself keeps; modules register their own through ServerApi.metrics. */
+export interface CoreCounters {
+  /** Stanzas received from this node's clients, by kind (series kept: one count per stanza). */
+  readonly stanzasIn: { message: CounterSeries; presence: CounterSeries; iq: CounterSeries };
+  /** Successful SASL authentications, by mechanism. */
+  readonly logins: Counter;
+  /** Failed SASL attempts, by RFC 6120 §6.5 condition. */
+  readonly authFailures: Counter;
+  /** Stream errors this node sent, by RFC 6120 §4.9.3 condition. */
+  readonly streamErrors: Counter;
+}
+
+/**
+ * Registers what every sori node reports: its sessions, the counters the
+ * core keeps, and the process (CPU, memory, event loop) under the names
+ * Prometheus's client libraries use (`process_*`, `nodejs_*`), so existing
+ * Node.js dashboards work unchanged.
+ */
+export function registerCoreMetrics(metrics: MetricsRegistry, sessions: () => Iterable<ClientSession>): CoreCounters {
+  metrics.gauge('sori_sessions', 'Bound client sessions on this node, by transport and whether a connection is attached (XEP-0198 hibernated sessions have none).', () => {
+    const counts = new Map<string, number>();
+    for (const s of sessions()) {
+      const key = `${s.transport}\u0000${s.connected ? 'connected' : 'hibernated'}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return [...counts].map(([key, n]) => [key.split('\u0000'), n] as const);
+  }, ['transport', 'state']);
+  const stanzas = metrics.counter('sori_stanzas_received_total', 'Stanzas received from clients on this node, by kind.', ['kind']);
+  const counters: CoreCounters = {
+    stanzasIn: { message: stanzas.series('message'), presence: stanzas.series('presence'), iq: stanzas.series('iq') },
+    logins: metrics.counter('sori_logins_total', 'Successful client authentications, by SASL mechanism.', ['mechanism']),
+    authFailures: metrics.counter('sori_auth_failures_total', 'Failed client authentication attempts, by SASL failure condition.', ['condition']),
+    streamErrors: metrics.counter('sori_stream_errors_total', 'Stream errors sent to clients, by condition.', ['condition']),
+  };
+
+  const startSeconds = Math.round((Date.now() - performance.now()) / 1000);
+  metrics.gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.', () => startSeconds);
+  metrics.counterFrom('process_cpu_seconds_total', 'User and system CPU time spent, in seconds.', () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  });
+  metrics.gauge('process_resident_memory_bytes', 'Resident memory size, in bytes.', () => process.memoryUsage.rss());
+  metrics.gauge('nodejs_heap_size_used_bytes', 'V8 heap in use, in bytes.', () => getHeapStatistics().used_heap_size);
+  metrics.gauge('nodejs_heap_size_total_bytes', 'V8 heap reserved, in bytes.', () => getHeapStatistics().total_heap_size);
+  metrics.gauge('nodejs_external_memory_bytes', 'Memory outside the V8 heap that V8 is told of (buffers, TLS), in bytes.', () => getHeapStatistics().external_memory);
+  // Cumulative, so rate() over any window is the event loop's utilisation in that window.
+  metrics.counterFrom('nodejs_eventloop_active_seconds_total', 'Time the event loop spent running callbacks, in seconds; rate() of it is the utilisation.', () => performance.eventLoopUtilization().active / 1000);
+  return counters;
+}

@@ -1,0 +1,144 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BlockList, isIP } from 'node:net';
+import { parseJid } from '../../../util/jid.js';
+import { ConfigError } from '../../../util/options.js';
+import { defineModule, type ServerApi } from '../../module.js';
+
+/** Checks the health endpoint runs, and how long each may take before it counts as failing. */
+const CHECK_TIMEOUT_MS = 2_000;
+
+/**
+ * Which addresses may read the metrics: single addresses and CIDR prefixes,
+ * IPv4 and IPv6 (`10.0.0.0/8`, `fd00::/8`). An IPv4 client on a dual-stack
+ * socket shows up as `::ffff:a.b.c.d`, which BlockList matches to IPv4 rules.
+ */
+export function addressList(entries: readonly string[], where: string): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address = '', prefix] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0) throw new ConfigError(`${where}: "${entry}" is not an IP address or CIDR prefix`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (prefix === undefined) {
+      list.addAddress(address, type);
+      continue;
+    }
+    const bits = Number(prefix);
+    if (!Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128)) throw new ConfigError(`${where}: "${entry}" has no valid prefix length`);
+    list.addSubnet(address, bits, type);
+  }
+  return list;
+}
+
+export function isAllowed(list: BlockList, remote: string | undefined): boolean {
+  if (remote === undefined) return false;
+  const family = isIP(remote);
+  if (family === 0) return false;
+  if (list.check(remote, family === 4 ? 'ipv4' : 'ipv6')) return true;
+  // IPv4-mapped IPv6 (dual-stack listeners): check the IPv4 address too.
+  return remote.startsWith('::ffff:') && isIP(remote.slice(7)) === 4 && list.check(remote.slice(7), 'ipv4');
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+export interface HealthReport {
+  status: 'ok' | 'failing';
+  node: string;
+  sessions: number;
+  /** 'ok' or why the check failed, by check. */
+  checks: Record<string, string>;
+}
+
+/**
+ * What a load balancer or orchestrator needs to know before sending clients
+ * here: can this node read accounts (the store answers) and, in a cluster,
+ * reach the session table (Redis answers)? Both are real reads through the
+ * paths logins use, bounded in time.
+ */
+export async function checkHealth(server: ServerApi): Promise<HealthReport> {
+  const probe = parseJid(`health-check@${server.hosts[0]!}`);
+  const checks: Record<string, () => Promise<unknown>> = { store: () => server.accounts.exists(probe) };
+  if (server.clustered) checks.cluster = () => server.placement('health-check', false);
+  const results: Record<string, string> = {};
+  await Promise.all(
+    Object.entries(checks).map(async ([name, run]) => {
+      try {
+        await withTimeout(run(), CHECK_TIMEOUT_MS);
+        results[name] = 'ok';
+      } catch (e) {
+        results[name] = e instanceof Error ? e.message : String(e);
+      }
+    }),
+  );
+  const ok = Object.values(results).every((r) => r === 'ok');
+  return { status: ok ? 'ok' : 'failing', node: server.nodeId, sessions: server.sessionCount(), checks: results };
+}
+
+/**
+ * Operations endpoints on sori's HTTP listeners (the WebSocket/BOSH ports):
+ *  - `/metrics`: every metric of this node in the Prometheus text format
+ *    (sessions, logins, stanzas, stream errors, archive, offline and push
+ *    outcomes, CPU, memory, event loop), for the addresses in `allow` only;
+ *    others get 403, and so does a request that came through a reverse
+ *    proxy (Forwarded, X-Forwarded-For or X-Real-IP), which would otherwise
+ *    look like loopback. The default allows loopback, as Prosody's
+ *    mod_http_openmetrics does: put the scraper's addresses there.
+ *  - `/health`: 200 when the store (and, in a cluster, Redis) answers, 503
+ *    otherwise, with a JSON body saying which check failed. It names no
+ *    account and holds no secret, so any address may ask.
+ */
+export default defineModule({
+  name: 'monitoring',
+  implements: 'Prometheus text exposition format 0.0.4 (/metrics) and a health check (/health)',
+  defaultEnabled: true,
+  options: {
+    metricsPath: { type: 'string', default: '/metrics', doc: 'HTTP path of the metrics; empty turns it off.' },
+    healthPath: { type: 'string', default: '/health', doc: 'HTTP path of the health check; empty turns it off.' },
+    allow: { type: 'string[]', default: ['127.0.0.1', '::1'], doc: 'Addresses and CIDR prefixes that may read the metrics (e.g. "10.0.0.0/8").' },
+  },
+  start(ctx) {
+    const { server } = ctx;
+    const allowed = addressList(ctx.options.allow, 'modules.options.monitoring.allow');
+    const exact = (path: string) => (req: IncomingMessage): boolean => {
+      const url = req.url ?? '';
+      return url === path || url.startsWith(`${path}?`);
+    };
+    const { metricsPath, healthPath } = ctx.options;
+    if (metricsPath !== '') {
+      const matches = exact(metricsPath);
+      ctx.httpRoute(metricsPath, (req, res) => {
+        if (!matches(req)) return notFound(res);
+        // Through a reverse proxy every request comes from the proxy's (often loopback) address: refuse those, the scraper asks directly.
+        const proxied = req.headers.forwarded !== undefined || req.headers['x-forwarded-for'] !== undefined || req.headers['x-real-ip'] !== undefined;
+        if (proxied || !isAllowed(allowed, req.socket.remoteAddress)) {
+          res.writeHead(403, { 'content-type': 'text/plain' }).end('metrics are not served to this address (modules.options.monitoring.allow)\n');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(server.metrics.render());
+      });
+    }
+    if (healthPath !== '') {
+      const matches = exact(healthPath);
+      ctx.httpRoute(healthPath, (req, res) => {
+        if (!matches(req)) return notFound(res);
+        checkHealth(server).then(
+          (report) => res.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(report)}\n`),
+          (e: unknown) => {
+            ctx.log.warn('health check failed', e);
+            res.writeHead(500).end();
+          },
+        );
+      });
+    }
+  },
+});
+
+function notFound(res: ServerResponse): void {
+  res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+}
