@@ -4,6 +4,7 @@
  * metrics read over HTTP by an independent Prometheus text-format parser
  * (parse-prometheus-text-format), as a scraper would.
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,11 +15,12 @@ import { MemoryStore } from '../src/storage/memory/index.js';
 import { eventually } from '../src/testing/eventually.js';
 import { scrapedValue } from '../src/testing/metrics.js';
 import { parseJid } from '../src/util/jid.js';
+import { redisService } from '../src/testing/services/redis.js';
 import { connectTcp, trustTestPort, xml, type XmppSession } from './support/clients.js';
 
 const DOMAIN = 'localhost';
 
-async function startWith(dataDir: string, store: MemoryStore, monitoring: Record<string, unknown> = {}): Promise<Sori> {
+async function startWith(dataDir: string, store: MemoryStore, monitoring: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): Promise<Sori> {
   const config = loadConfig({
     env: {},
     overrides: {
@@ -27,6 +29,7 @@ async function startWith(dataDir: string, store: MemoryStore, monitoring: Record
       websocket: { tlsPort: 0 },
       storage: { backend: 'memory' },
       modules: { options: { monitoring } },
+      cluster,
     },
   });
   return startSori(config, { ephemeralPorts: true, store });
@@ -132,6 +135,27 @@ describe('monitoring: /metrics and /health', function () {
       expect((await fetch(`${at}/health`)).status).to.equal(200);
     } finally {
       await other.stop();
+      await rm(otherDir, { recursive: true, force: true });
+    }
+  });
+
+  it('in a cluster, also reads the session table: 503 naming the cluster while Redis does not answer', async () => {
+    const redis = await redisService();
+    const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
+    // A long liveness window: Redis is paused (CLIENT PAUSE) for longer than the check waits.
+    const node = await startWith(otherDir, new MemoryStore(), {}, { redis: [redis.url], livenessSeconds: 30 });
+    try {
+      const at = `http://127.0.0.1:${node.listening.ports.ws!}/health`;
+      const ok = await fetch(at);
+      expect(ok.status).to.equal(200);
+      expect(await ok.json()).to.deep.include({ checks: { store: 'ok', cluster: 'ok' } });
+      await new Promise<void>((resolve, reject) => execFile('redis-cli', ['-p', String(redis.port), 'client', 'pause', '3000', 'ALL'], (e) => (e ? reject(e) : resolve())));
+      const failing = await fetch(at);
+      expect(failing.status).to.equal(503);
+      expect(await failing.json()).to.deep.include({ status: 'failing', checks: { store: 'ok', cluster: 'no answer within 2000 ms' } });
+      await eventually(async () => expect((await fetch(at)).status).to.equal(200));
+    } finally {
+      await node.stop();
       await rm(otherDir, { recursive: true, force: true });
     }
   });
