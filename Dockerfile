@@ -17,4 +17,7 @@ ENV SORI__server__bind='"0.0.0.0"' SORI__server__dataDir='"/data"'
 VOLUME ["/data"]
 EXPOSE 5222 5223 5269 5280 5443
 USER node
+# /health answers 503 while the store (or, in a cluster, Redis) does not answer; node:*-slim has no curl.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:5280/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "src/main.ts"]
