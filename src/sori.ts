@@ -4,7 +4,7 @@ import { dataPath } from './config.js';
 import { createStore, type StorageConfig } from './storage/index.js';
 import type { WideColumnStore } from './storage/wide-column.js';
 import { CoalescingStore } from './storage/coalescing.js';
-import { createLogger, setLogLevel, type LogLevel, type Logger } from './util/log.js';
+import { createLogger, setLogFormat, setLogLevel, type LogFormat, type LogLevel, type Logger } from './util/log.js';
 import type { OptionSpecs } from './util/options.js';
 import type { ModuleDefinition } from './xmpp/module.js';
 import { ALL_MODULES } from './xmpp/modules/index.js';
@@ -78,6 +78,7 @@ export function redisNodeOptions(config: Config): { urls: string[]; cluster: boo
 /** config → storage → server → modules → listeners. */
 export async function startSori(config: Config, opts: { ephemeralPorts?: boolean; store?: WideColumnStore } = {}): Promise<Sori> {
   setLogLevel(config.server.logLevel as LogLevel);
+  setLogFormat(config.server.logFormat as LogFormat);
   const log = createLogger('sori');
   const modules = selectModules(config);
   // Archive rows of many messages share one backend batch (see CoalescingStore).

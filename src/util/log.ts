@@ -16,6 +16,14 @@ export function setLogLevel(level: LogLevel): void {
   threshold = ORDER[level];
 }
 
+/** 'text' for people reading a terminal; 'json' (one object per line) for log collectors (Loki, Elasticsearch, CloudWatch). */
+export type LogFormat = 'text' | 'json';
+let format: LogFormat = 'text';
+
+export function setLogFormat(f: LogFormat): void {
+  format = f;
+}
+
 function fmt(arg: unknown): string {
   if (arg instanceof Error) return arg.stack ?? arg.message;
   if (typeof arg === 'string') return arg;
@@ -26,9 +34,30 @@ function fmt(arg: unknown): string {
   }
 }
 
+/** One JSON object: an error argument becomes `error` (message and stack), other arguments `detail`. */
+function jsonLine(level: LogLevel, logger: string, msg: string, args: unknown[]): string {
+  const line: Record<string, unknown> = { time: new Date().toISOString(), level, logger, msg };
+  const detail: unknown[] = [];
+  for (const a of args) {
+    if (a instanceof Error && line.error === undefined) line.error = { message: a.message, stack: a.stack };
+    else detail.push(a instanceof Error ? a.message : a);
+  }
+  if (detail.length > 0) line.detail = detail;
+  try {
+    return JSON.stringify(line);
+  } catch {
+    // A detail that cannot be serialised (a cycle) is logged as text.
+    return JSON.stringify({ ...line, detail: detail.map(String) });
+  }
+}
+
 export function createLogger(name: string): Logger {
   const write = (level: LogLevel, msg: string, args: unknown[]): void => {
     if (ORDER[level] < threshold) return;
+    if (format === 'json') {
+      process.stderr.write(`${jsonLine(level, name, msg, args)}\n`);
+      return;
+    }
     const extra = args.length ? ' ' + args.map(fmt).join(' ') : '';
     process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} [${name}] ${msg}${extra}\n`);
   };
