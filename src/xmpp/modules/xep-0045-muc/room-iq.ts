@@ -1,0 +1,212 @@
+import { DataFormError, NS_DATA, parseForm } from '../../../util/data-form.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { StanzaError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/api.js';
+import type { ArchiveStore } from '../xep-0313-mam/archive.js';
+import { NS_MAM } from '../xep-0313-mam/query.js';
+import { adminList, planAdminChanges } from './admin.js';
+import { applyConfigForm, configForm, roomFeatures, roomInfoForm } from './config.js';
+import type { RoomActions } from './extensions.js';
+import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID } from './ns.js';
+import { occupantJid } from './occupant-presence.js';
+import { queryRoomArchive } from './room-archive.js';
+import { serviceOf, type RoomRegistry } from './room-registry.js';
+import type { RoomOutput } from './room-output.js';
+import { affRank, type Affiliation, type Occupant, type Room } from './room.js';
+import type { MucOptions } from './service.js';
+import type { RoomStore } from './store.js';
+
+/**
+ * Iqs to a room's bare JID: disco (§6.3–6.4), the owner's configuration and
+ * destruction (§10), the admin lists of roles and affiliations (§8–9), the
+ * room's archive (XEP-0313), and what extensions answer. Runs inside the
+ * room's turn, like everything else that changes a room.
+ */
+export class RoomIq {
+  constructor(
+    private readonly rooms: RoomRegistry,
+    private readonly out: RoomOutput,
+    private readonly store: RoomStore,
+    private readonly archive: ArchiveStore | null,
+    private readonly opts: MucOptions,
+    private readonly actions: RoomActions,
+  ) {}
+
+  async handle(ev: RouteEvent): Promise<void> {
+    const { stanza, from } = ev;
+    const type = stanza.attrs.type;
+    if (type !== 'get' && type !== 'set') return;
+    const payload = stanza.elements()[0];
+    if (payload === undefined || stanza.elements().length !== 1) throw new StanzaError('bad-request', 'an iq carries exactly one child');
+    const ns = payload.attrs.xmlns;
+    const room = await this.rooms.get(ev.to.bare);
+    const aff = room?.affiliation(from.bare) ?? 'none';
+    if (room === undefined || (room.locked && aff !== 'owner')) throw new StanzaError('item-not-found', 'no such room');
+    const o = room.occupantOf(from.full);
+    const key = `${type} ${ns} ${payload.name}`;
+    switch (key) {
+      case `get ${NS_DISCO_INFO} query`:
+        if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+        return this.out.iqResult(ev, this.info(room));
+      case `get ${NS_DISCO_ITEMS} query`: {
+        if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+        // §6.5: occupants may be listed; not for hidden rooms to outsiders.
+        const visible = o !== undefined || room.config.public;
+        const items = visible ? [...room.occupants.keys()].map((n) => x('item', { jid: occupantJid(room, n), name: n })) : [];
+        return this.out.iqResult(ev, x('query', { xmlns: NS_DISCO_ITEMS }, ...items));
+      }
+      case `get ${NS_PING} ping`:
+        return this.out.iqResult(ev);
+      case `get ${NS_MUC_OWNER} query`:
+        if (aff !== 'owner') throw new StanzaError('forbidden', 'only owners may configure the room');
+        return this.out.iqResult(ev, x('query', { xmlns: NS_MUC_OWNER }, configForm(room.config, { archivingAvailable: this.archive !== null, maxHistoryLength: this.opts.maxHistoryLength })));
+      case `set ${NS_MUC_OWNER} query`:
+        if (aff !== 'owner') throw new StanzaError('forbidden', 'only owners may configure the room');
+        return this.ownerSet(ev, room, payload);
+      case `get ${NS_MUC_ADMIN} query`:
+        return this.out.iqResult(ev, adminList(room, aff, o, payload));
+      case `set ${NS_MUC_ADMIN} query`:
+        await this.adminSet(room, aff, o, payload);
+        return this.out.iqResult(ev);
+      case `set ${NS_MAM} query`:
+        return this.mamQuery(ev, room, aff, o, payload);
+      default: {
+        const handler = this.out.extensions.find((e) => e.iq?.[key] !== undefined)?.iq?.[key];
+        if (handler === undefined) throw new StanzaError('service-unavailable');
+        return this.out.iqResult(ev, await handler({ room, from, occupant: o, payload }, this.actions));
+      }
+    }
+  }
+
+  private info(room: Room): XmlElement {
+    // XEP-0410 §4: the room answers self-pings itself, without bothering the client.
+    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, ...roomFeatures(room.config), ...this.out.extensions.flatMap((e) => e.features ?? [])];
+    if (room.config.archiving && this.archive !== null) features.push(NS_MAM, NS_SID);
+    return x(
+      'query',
+      { xmlns: NS_DISCO_INFO },
+      x('identity', { category: 'conference', type: 'text', name: room.config.name || room.jid.slice(0, room.jid.indexOf('@')) }),
+      ...[NS_DISCO_INFO, ...features].map((f) => x('feature', { var: f })),
+      roomInfoForm(room.config, room.occupants.size, room.subject.text),
+    );
+  }
+
+  // ---- owner: configuration and destruction ---------------------------------
+
+  private async ownerSet(ev: RouteEvent, room: Room, payload: XmlElement): Promise<void> {
+    const destroy = payload.getChild('destroy');
+    if (destroy !== undefined) {
+      // §10.9: occupants are removed before the owner gets the result (clients forget the room on the result).
+      await this.destroy(room, destroy);
+      return this.out.iqResult(ev);
+    }
+    const formEl = payload.getChild('x', NS_DATA);
+    if (formEl === undefined) throw new StanzaError('bad-request', 'expected a data form or destroy');
+    let form;
+    try {
+      form = parseForm(formEl);
+    } catch (e) {
+      throw new StanzaError('bad-request', e instanceof DataFormError ? e.message : 'bad form');
+    }
+    if (form.type === 'cancel') {
+      // §10.1.3: cancelling the initial configuration destroys the room.
+      if (room.locked) await this.destroy(room, x('destroy'));
+      return this.out.iqResult(ev);
+    }
+    if (form.type !== 'submit') throw new StanzaError('bad-request', 'submit the form');
+    const before = room.config;
+    const next = applyConfigForm(before, form, { maxHistoryLength: this.opts.maxHistoryLength });
+    const wasLocked = room.locked;
+    room.config = next;
+    room.locked = false;
+    if (room.history.length > next.historyLength) room.history.splice(0, room.history.length - next.historyLength);
+    if (next.persistent) await this.store.save(serviceOf(room), room);
+    else if (before.persistent) await this.store.remove(serviceOf(room), room.jid);
+    await this.out.iqResult(ev);
+    if (!wasLocked) {
+      // §10.2.1: occupants hear that the configuration changed, with what matters for their privacy.
+      const codes = [104];
+      if (before.whois !== next.whois) codes.push(next.whois === 'anyone' ? 172 : 173);
+      if (before.archiving !== next.archiving && this.archive !== null) codes.push(next.archiving ? 170 : 171);
+      await this.out.roomNotice(room, codes);
+    }
+    if (next.membersOnly && !before.membersOnly) {
+      for (const o of [...room.occupants.values()]) if (affRank(room.affiliation(o.bare)) < affRank('member')) await this.expel(room, o, 322, undefined, undefined);
+    }
+    if (next.moderated !== before.moderated) {
+      for (const o of room.occupants.values()) {
+        const role = room.defaultRole(room.affiliation(o.bare));
+        if (o.role !== role && o.role !== 'moderator') {
+          o.role = role;
+          await this.out.broadcastPresence(room, o);
+        }
+      }
+    }
+    await this.rooms.dropIfUnused(room);
+  }
+
+  private async destroy(room: Room, destroy: XmlElement): Promise<void> {
+    const d = x('destroy', { jid: destroy.attrs.jid });
+    const reason = destroy.getChildText('reason');
+    if (reason !== undefined) d.append(x('reason', null, reason));
+    const password = destroy.getChildText('password');
+    if (password !== undefined) d.append(x('password', null, password));
+    for (const o of [...room.occupants.values()]) {
+      room.removeOccupant(o);
+      for (const full of o.sessions.keys()) {
+        await this.out.send(
+          x('presence', { type: 'unavailable', from: occupantJid(room, o.nick), to: full }, x('x', { xmlns: NS_MUC_USER }, x('item', { affiliation: 'none', role: 'none' }), d.clone(), x('status', { code: '110' }))),
+        );
+      }
+    }
+    this.rooms.forget(room);
+    await this.store.remove(serviceOf(room), room.jid);
+    if (this.archive !== null) await this.archive.deleteAll(room.jid);
+  }
+
+  // ---- admin: roles and affiliations ----------------------------------------
+
+  /** Applies a `muc#admin` set (§8, §9) once every item of it has been checked. */
+  private async adminSet(room: Room, aff: Affiliation, actor: Occupant | undefined, payload: XmlElement): Promise<void> {
+    const changes = planAdminChanges(room, aff, actor, payload);
+    const actorNick = actor?.nick;
+    for (const c of changes) {
+      if (c.kind === 'role') {
+        if (!room.occupants.has(c.target.nick)) continue;
+        if (c.role === 'none') await this.expel(room, c.target, 307, actorNick, c.reason);
+        else {
+          c.target.role = c.role;
+          await this.out.broadcastPresence(room, c.target, { actor: actorNick, reason: c.reason });
+        }
+        continue;
+      }
+      room.setAffiliation(c.jid, c.aff);
+      if (room.config.persistent) await this.store.saveAffiliation(room, c.jid, c.aff);
+      const present = room.occupantByBare(c.jid);
+      if (present === undefined) continue;
+      if (c.aff === 'outcast') await this.expel(room, present, 301, actorNick, c.reason);
+      else if (room.defaultRole(c.aff) === 'none') await this.expel(room, present, 321, actorNick, c.reason);
+      else {
+        present.role = room.defaultRole(c.aff);
+        await this.out.broadcastPresence(room, present, { actor: actorNick, reason: c.reason });
+      }
+    }
+  }
+
+  /** Removes an occupant for a reason the room decides (kick 307, ban 301, affiliation 321, members-only 322). */
+  private async expel(room: Room, o: Occupant, code: number, actor: string | undefined, reason: string | undefined): Promise<void> {
+    room.removeOccupant(o);
+    o.role = 'none';
+    await this.out.broadcastPresence(room, o, { type: 'unavailable', codes: [code], actor, reason });
+  }
+
+  // ---- XEP-0313 on the room -------------------------------------------------
+
+  private async mamQuery(ev: RouteEvent, room: Room, aff: Affiliation, o: Occupant | undefined, payload: XmlElement): Promise<void> {
+    if (this.archive === null || !room.config.archiving) throw new StanzaError('service-unavailable', 'this room is not archived');
+    const page = await queryRoomArchive(this.archive, room, { full: ev.from.full, aff, occupant: o }, payload, this.opts);
+    for (const m of page.messages) await this.out.send(m);
+    await this.out.iqResult(ev, page.fin);
+  }
+}
