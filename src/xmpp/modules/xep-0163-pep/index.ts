@@ -7,6 +7,7 @@ import { StanzaError } from '../../errors.js';
 import { defineModule, type IqRequest } from '../../module.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
 import type { DiscoApi } from '../xep-0030-disco/index.js';
+import { advertise } from './disco.js';
 import { CapsCache } from './caps-cache.js';
 import { applyForm, ConfigValueError, configForm, defaultConfig, itemLimit, NS_NODE_CONFIG, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from './config.js';
 import { PepNotifier } from './notifier.js';
@@ -30,35 +31,6 @@ export interface PepApi {
 }
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 
-/** XEP-0060 §10 features a PEP account advertises (XEP-0163 §6.1). */
-const FEATURES = [
-  'access-open',
-  'access-presence',
-  'access-roster',
-  'access-whitelist',
-  'auto-create',
-  'auto-subscribe',
-  'config-node',
-  'config-node-max',
-  'create-nodes',
-  'delete-items',
-  'delete-nodes',
-  'filtered-notifications',
-  'item-ids',
-  'last-published',
-  'multi-items',
-  'persistent-items',
-  'publish',
-  'publish-options',
-  'purge-nodes',
-  'retract-items',
-  'retrieve-default',
-  'retrieve-items',
-  'retrieve-subscriptions',
-  'manage-subscriptions',
-  'subscribe',
-];
-
 /**
  * XEP-0163 Personal Eventing Protocol: every account is a pubsub service
  * (XEP-0060) with nodes created on first publish. Owners publish, retract,
@@ -71,7 +43,8 @@ const FEATURES = [
  * subscriptions, explicit subscriptions, last items on coming online) is
  * notifier.ts; capabilities are asked once per ver and cached
  * (caps-cache.ts); subscribe, unsubscribe and the subscription lists are
- * subscription-requests.ts.
+ * subscription-requests.ts; what disco shows of accounts and nodes is
+ * disco.ts.
  *
  * Not here (yet): affiliations (a whitelist of other JIDs), subscription
  * options. `pubsub#persist_items` is kept as configured but items are stored
@@ -120,44 +93,7 @@ export default defineModule({
       retract: (owner, node, ids) => retractItems(owner, node, ids, true),
     });
 
-    // XEP-0163 §6.1 has clients ask their bare JID. Before 1.2 they asked the
-    // server's domain, and some still do (Smack decides OMEMO and OX support
-    // there), so the domain shows PEP too, as ejabberd's and Openfire's do.
-    ctx.feature(NS_PUBSUB, 'both');
-    for (const f of FEATURES) ctx.feature(`${NS_PUBSUB}#${f}`, 'both');
-    ctx.identity({ category: 'pubsub', type: 'pep' });
-    ctx.onStop(disco.addAccountIdentity({ category: 'pubsub', type: 'pep' }));
-    ctx.onStop(
-      disco.addAccountItems(async (owner, requester) => {
-        const out = [];
-        for (const { node, config } of await store.allNodes(owner.bare)) {
-          if (await notifier.mayRead(owner.bare, config, requester.bare)) out.push({ jid: owner.bare, node });
-        }
-        return out;
-      }),
-    );
-
-    /** A node this requester may read, by its access model (XEP-0163 §6.2); null hides it. */
-    async function readableNode(owner: Jid, node: string, requester: Jid): Promise<NodeConfig | null> {
-      const config = await store.getNode(owner.bare, node);
-      return config !== undefined && (await notifier.mayRead(owner.bare, config, requester.bare)) ? config : null;
-    }
-    // XEP-0060 §5.4: a PEP node is a leaf; clients (Smack's getLeafNode) ask before fetching items.
-    ctx.onStop(
-      disco.addAccountInfoNode(async (owner, node, requester) =>
-        (await readableNode(owner, node, requester)) === null
-          ? null
-          : { identities: [{ category: 'pubsub', type: 'leaf' }], features: [NS_PUBSUB], extensions: [] },
-      ),
-    );
-    // XEP-0060 §5.5: a node's items, named by item id.
-    ctx.onStop(
-      disco.addAccountItemsNode(async (owner, node, requester) =>
-        (await readableNode(owner, node, requester)) === null
-          ? null
-          : (await store.list(owner.bare, node)).filter((i) => i.xml !== '').map((i) => ({ jid: owner.bare, name: i.id })),
-      ),
-    );
+    advertise(ctx, disco, store, notifier);
 
     // Local resources: their presence (and caps) is on the session.
     ctx.hook('session/presence', ({ session }) => notifier.localPresence(session.jid, session.presence));
