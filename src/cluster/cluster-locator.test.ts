@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { scrapedValue } from '../testing/metrics.js';
 import { Table } from '../storage/wide-column.js';
 import type { XmlElement } from '../util/xml.js';
 import { defineModule, type ModuleDefinition } from '../xmpp/module.js';
@@ -84,6 +85,8 @@ for (const target of redisTargets) {
       await alice.waitFor(isChat('back'));
       expect(n1.locator.stats.forwarded).to.equal(2);
       expect(n2.locator.stats.received).to.equal(2);
+      expect(scrapedValue(n1.server.metrics.render(), 'sori_cluster_stanzas_total', { outcome: 'forwarded' })).to.equal(2);
+      expect(scrapedValue(n2.server.metrics.render(), 'sori_cluster_stanzas_total', { outcome: 'received' })).to.equal(2);
     });
 
     it('copies a bare-JID chat message to the resources of one account on two nodes', async function () {

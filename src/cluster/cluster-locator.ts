@@ -102,6 +102,11 @@ export class ClusterLocator implements Locator {
   ) {
     this.nodeId = server.nodeId;
     this.log = log ?? createLogger(`cluster:${server.nodeId}`);
+    const stats = this.stats;
+    server.metrics.counterFrom('sori_cluster_stanzas_total', 'Stanzas between cluster nodes: forwarded to another node, forward_failed (that node was not alive: handled as offline), received from one, rerouted (its session had gone).', () => [
+      [['forwarded'], stats.forwarded], [['forward_failed'], stats.forwardFailed], [['received'], stats.received], [['rerouted'], stats.rerouted],
+    ], ['outcome']);
+    server.metrics.counterFrom('sori_cluster_sessions_replaced_total', 'Sessions closed here because the same full JID was bound on another node.', () => stats.kicked);
     bus.onMessage((payload) => this.receive(payload, false));
     bus.onOrphaned(async (payload) => {
       await this.receive(payload, true);
