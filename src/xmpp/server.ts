@@ -160,6 +160,10 @@ export class Server implements ServerApi {
     return dataPath(this.config, ...parts);
   }
 
+  get connectionPaths(): { websocket: string; bosh: string } {
+    return { websocket: this.config.websocket.path, bosh: this.config.bosh.path };
+  }
+
   isLocalDomain(domain: string): boolean {
     return this.hostSet.has(domain);
   }

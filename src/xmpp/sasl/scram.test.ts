@@ -70,6 +70,16 @@ describe('SCRAM', () => {
     expect(await failure(mitm.step(Buffer.from(c2.final((ch2 as { data: Buffer }).data.toString()))))).to.equal('not-authorized');
   });
 
+  it('goes on without binding when a client picks -PLUS but says it cannot bind ("n"), as stanza does', async () => {
+    const server = new ScramServer('SHA-256', true, ctx(users, Buffer.from('exporter-bytes')));
+    const client = new ScramClient('SHA-256', 'alice', 'pencil');
+    const first = client.first();
+    expect(first.startsWith('n,,')).to.equal(true);
+    const ch = await server.step(Buffer.from(first));
+    const done = await server.step(Buffer.from(client.final((ch as { data: Buffer }).data.toString())));
+    expect(done.type).to.equal('success');
+  });
+
   it('detects a downgrade: client says it supports binding ("y") while tls-unique was available', async () => {
     const tls12: SaslContext = { ...ctx(users), channelBindingTypes: () => ['tls-unique', 'tls-server-end-point'] };
     const server = new ScramServer('SHA-256', false, tls12);

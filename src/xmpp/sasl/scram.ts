@@ -122,9 +122,10 @@ export class ScramServer implements SaslMechanism {
       if (this.ctx.channelBindingTypes().includes('tls-unique')) throw new SaslFailure('not-authorized', 'channel binding downgrade detected');
     } else if (flag !== 'n') {
       throw new SaslFailure('malformed-request', 'bad channel binding flag');
-    } else if (this.plus) {
-      throw new SaslFailure('malformed-request', 'PLUS mechanism without channel binding');
     }
+    // A -PLUS mechanism with "n" ("I cannot bind") is inconsistent, but some clients send it
+    // (stanza picks the best mechanism offered whether or not it can bind). It is then SCRAM
+    // without binding, which this stream offers anyway, so nothing is lost by going on; Prosody does too.
     const attrs = parseAttributes(this.clientFirstBare);
     if (attrs.has('m')) throw new SaslFailure('malformed-request', 'mandatory extensions are not supported');
     const n = attrs.get('n');

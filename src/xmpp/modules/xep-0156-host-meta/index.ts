@@ -1,0 +1,78 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { escapeAttr } from '../../../util/xml.js';
+import { defineModule, type ServerApi } from '../../module.js';
+
+const REL_WEBSOCKET = 'urn:xmpp:alt-connections:websocket';
+const REL_BOSH = 'urn:xmpp:alt-connections:xbosh';
+const XML_PATH = '/.well-known/host-meta';
+const JSON_PATH = '/.well-known/host-meta.json';
+/** A Host header is echoed into the links only when it is a plain host[:port] (no path, no spaces, no quotes). */
+const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+export interface ConnectionLink {
+  rel: string;
+  href: string;
+}
+
+/**
+ * The links for one request: the configured public URLs, or else the
+ * listener the request came in on (its scheme, its Host header) with the
+ * endpoint's path, which is right whenever clients reach sori directly.
+ */
+export function connectionLinks(server: ServerApi, req: IncomingMessage, configured: { websocketUrl: string | undefined; boshUrl: string | undefined }): ConnectionLink[] | null {
+  const host = req.headers.host;
+  const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const derive = (path: string, schemes: [string, string]): string | null => (host !== undefined && HOST_HEADER.test(host) ? `${secure ? schemes[1] : schemes[0]}://${host}${path}` : null);
+  const { websocket, bosh } = server.connectionPaths;
+  const links: ConnectionLink[] = [];
+  const ws = configured.websocketUrl ?? (websocket === '' ? null : derive(websocket, ['ws', 'wss']));
+  const bs = configured.boshUrl ?? (bosh === '' ? null : derive(bosh, ['http', 'https']));
+  if ((ws === null && websocket !== '' && configured.websocketUrl === undefined) || (bs === null && bosh !== '' && configured.boshUrl === undefined)) return null;
+  if (ws !== null) links.push({ rel: REL_WEBSOCKET, href: ws });
+  if (bs !== null) links.push({ rel: REL_BOSH, href: bs });
+  return links;
+}
+
+function xrd(links: ConnectionLink[]): string {
+  const body = links.map((l) => `  <Link rel="${escapeAttr(l.rel)}" href="${escapeAttr(l.href)}"/>`).join('\n');
+  return `<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n${body}\n</XRD>\n`;
+}
+
+/**
+ * XEP-0156 §3: web clients (Converse.js, stanza) find the WebSocket and BOSH
+ * endpoints of a domain at `/.well-known/host-meta` (XRD) and
+ * `/.well-known/host-meta.json` (JRD), fetched cross-origin from the page,
+ * hence `Access-Control-Allow-Origin: *`. Served on sori's HTTP listeners;
+ * behind a reverse proxy or on another origin, set the public URLs, since
+ * the links derived from the request name the listener it came in on.
+ */
+export default defineModule({
+  name: 'host-meta',
+  implements: 'XEP-0156 (HTTP lookup: host-meta and host-meta.json)',
+  defaultEnabled: true,
+  options: {
+    websocketUrl: { type: 'optional-string', doc: 'Public WebSocket URL to advertise (e.g. "wss://chat.example.org/xmpp-websocket"); default: the listener the request came in on.' },
+    boshUrl: { type: 'optional-string', doc: 'Public BOSH URL to advertise (e.g. "https://chat.example.org/http-bind"); default: the listener the request came in on.' },
+  },
+  start(ctx) {
+    const configured = { websocketUrl: ctx.options.websocketUrl, boshUrl: ctx.options.boshUrl };
+    const serve = (json: boolean) => (req: IncomingMessage, res: ServerResponse): void => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== (json ? JSON_PATH : XML_PATH)) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        return;
+      }
+      const links = connectionLinks(ctx.server, req, configured);
+      if (links === null) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end('a Host header naming this server is needed\n');
+        return;
+      }
+      const headers = { 'access-control-allow-origin': '*', 'cache-control': 'max-age=3600' };
+      if (json) res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(`${JSON.stringify({ links })}\n`);
+      else res.writeHead(200, { ...headers, 'content-type': 'application/xrd+xml' }).end(xrd(links));
+    };
+    // The JSON path first: routes match by prefix, and the XRD path is a prefix of it.
+    ctx.httpRoute(JSON_PATH, serve(true));
+    ctx.httpRoute(XML_PATH, serve(false));
+  },
+});
