@@ -160,6 +160,40 @@ describe('monitoring: /metrics and /health', function () {
     }
   });
 
+  it('answers 503 "stopping" while a stopping node drains, with its clients still connected, then closes them', async () => {
+    const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        server: { hosts: [DOMAIN], bind: '127.0.0.1', dataDir: otherDir, logLevel: 'error', shutdownGraceSeconds: 1 },
+        c2s: { directTlsPort: 0 },
+        websocket: { tlsPort: 0 },
+        storage: { backend: 'memory' },
+      },
+    });
+    const node = await startSori(config, { ephemeralPorts: true });
+    try {
+      await node.server.accounts.create(parseJid(`carol@${DOMAIN}`), 'carol-pw');
+      trustTestPort(node.listening.ports.c2s!);
+      const carol = await connectTcp({ host: '127.0.0.1', port: node.listening.ports.c2s!, domain: DOMAIN }, { username: 'carol', password: 'carol-pw' });
+      const streamErrors: string[] = [];
+      carol.xmpp.on('error', (e: { condition?: string }) => streamErrors.push(e.condition ?? 'none'));
+      const at = `http://127.0.0.1:${node.listening.ports.ws!}/health`;
+      expect((await fetch(at)).status).to.equal(200);
+      const stopped = node.stop();
+      const draining = await fetch(at);
+      expect(draining.status).to.equal(503);
+      expect(await draining.json()).to.deep.include({ status: 'stopping', sessions: 1 });
+      expect(streamErrors, 'still connected while draining').to.deep.equal([]);
+      await stopped;
+      await eventually(async () => expect(streamErrors).to.include('system-shutdown'));
+      await carol.stop();
+    } finally {
+      await node.stop();
+      await rm(otherDir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start with an allow entry that is not an address or prefix', async () => {
     const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
     try {

@@ -19,6 +19,7 @@ export const SECTIONS = {
     admins: { type: 'string[]', default: [], doc: 'Bare JIDs allowed to use XEP-0133 service administration.' },
     logLevel: { type: 'string', default: 'info', enum: ['debug', 'info', 'warn', 'error'], doc: 'Log verbosity.' },
     logFormat: { type: 'string', default: 'text', enum: ['text', 'json'], doc: 'Log lines on stderr: "text" for a terminal, "json" (one object per line: time, level, logger, msg, error, detail) for log collectors.' },
+    shutdownGraceSeconds: { type: 'number', default: 0, min: 0, doc: 'On SIGTERM/SIGINT, how long /health answers 503 ("stopping") before sessions are closed, so a load balancer or Kubernetes stops sending new clients first (5 is typical there). Clients stay connected meanwhile.' },
     heapTrimQuietSeconds: { type: 'number', default: 5, integer: true, min: 0, doc: 'After this many seconds of a nearly idle event loop (under 5 % busy), ask V8 for young-generation collections, every as many seconds again and four times at most, until it gives back the memory a burst grew the young generation to (~100 MiB with the 64 MiB semi-spaces `npm start` sets). V8 itself declines while the allocation rate is not low. 0 turns it off.' },
   },
   c2s: {

@@ -108,6 +108,12 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
     stopping ??= (async () => {
+      await server.emit('server/draining', {});
+      const graceMs = config.server.shutdownGraceSeconds * 1000;
+      if (graceMs > 0) {
+        log.info(`draining for ${config.server.shutdownGraceSeconds} s before closing ${server.sessionCount()} sessions`);
+        await new Promise((resolve) => setTimeout(resolve, graceMs));
+      }
       if (clustered !== null) {
         // Entries removed and unavailable presence sent while the bus still reads; what is left
         // in the inbox after the bus stops is reclaimed by a surviving node as offline delivery.

@@ -159,6 +159,8 @@ export interface EventMap {
   'account/deleted': AccountEvent;
   'server/started': Record<string, never>;
   'server/stopping': Record<string, never>;
+  /** The node is about to stop: sessions are still open for `server.shutdownGraceSeconds`, new clients should go elsewhere. */
+  'server/draining': Record<string, never>;
 }
 
 export type EventName = keyof EventMap;

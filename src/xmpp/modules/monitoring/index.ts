@@ -48,7 +48,8 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 }
 
 export interface HealthReport {
-  status: 'ok' | 'failing';
+  /** 'stopping' from the moment the node begins to shut down (server.shutdownGraceSeconds). */
+  status: 'ok' | 'failing' | 'stopping';
   node: string;
   sessions: number;
   /** 'ok' or why the check failed, by check. */
@@ -61,7 +62,8 @@ export interface HealthReport {
  * reach the session table (Redis answers)? Both are real reads through the
  * paths logins use, bounded in time.
  */
-export async function checkHealth(server: ServerApi): Promise<HealthReport> {
+export async function checkHealth(server: ServerApi, draining = false): Promise<HealthReport> {
+  if (draining) return { status: 'stopping', node: server.nodeId, sessions: server.sessionCount(), checks: {} };
   const probe = parseJid(`health-check@${server.hosts[0]!}`);
   const checks: Record<string, () => Promise<unknown>> = { store: () => server.accounts.exists(probe) };
   if (server.clustered) checks.cluster = () => server.placement('health-check', false);
@@ -90,7 +92,9 @@ export async function checkHealth(server: ServerApi): Promise<HealthReport> {
  *    look like loopback. The default allows loopback, as Prosody's
  *    mod_http_openmetrics does: put the scraper's addresses there.
  *  - `/health`: 200 when the store (and, in a cluster, Redis) answers, 503
- *    otherwise, with a JSON body saying which check failed. It names no
+ *    otherwise, with a JSON body saying which check failed; 503 "stopping"
+ *    as soon as the node begins to shut down, while its sessions still run
+ *    (`server.shutdownGraceSeconds`). It names no
  *    account and holds no secret, so any address may ask.
  */
 export default defineModule({
@@ -110,6 +114,10 @@ export default defineModule({
       return url === path || url.startsWith(`${path}?`);
     };
     const { metricsPath, healthPath } = ctx.options;
+    let draining = false;
+    ctx.hook('server/draining', () => {
+      draining = true;
+    });
     if (metricsPath !== '') {
       const matches = exact(metricsPath);
       ctx.httpRoute(metricsPath, (req, res) => {
@@ -127,7 +135,7 @@ export default defineModule({
       const matches = exact(healthPath);
       ctx.httpRoute(healthPath, (req, res) => {
         if (!matches(req)) return notFound(res);
-        checkHealth(server).then(
+        checkHealth(server, draining).then(
           (report) => res.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(report)}\n`),
           (e: unknown) => {
             ctx.log.warn('health check failed', e);
