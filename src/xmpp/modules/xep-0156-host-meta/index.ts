@@ -6,7 +6,7 @@ const REL_WEBSOCKET = 'urn:xmpp:alt-connections:websocket';
 const REL_BOSH = 'urn:xmpp:alt-connections:xbosh';
 const XML_PATH = '/.well-known/host-meta';
 const JSON_PATH = '/.well-known/host-meta.json';
-/** A Host header is echoed into the links only when it is a plain host[:port] (no path, no spaces, no quotes). */
+/** A plain host[:port]: no path, no spaces, no quotes. */
 const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 export interface ConnectionLink {
@@ -21,15 +21,22 @@ export interface ConnectionLink {
  */
 export function connectionLinks(server: ServerApi, req: IncomingMessage, configured: { websocketUrl: string | undefined; boshUrl: string | undefined }): ConnectionLink[] | null {
   const host = req.headers.host;
+  const hostUsable = host !== undefined && HOST_HEADER.test(host);
   const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const derive = (path: string, schemes: [string, string]): string | null => (host !== undefined && HOST_HEADER.test(host) ? `${secure ? schemes[1] : schemes[0]}://${host}${path}` : null);
   const { websocket, bosh } = server.connectionPaths;
+  const wanted: Array<[rel: string, url: string | undefined, path: string, scheme: string]> = [
+    [REL_WEBSOCKET, configured.websocketUrl, websocket, secure ? 'wss' : 'ws'],
+    [REL_BOSH, configured.boshUrl, bosh, secure ? 'https' : 'http'],
+  ];
   const links: ConnectionLink[] = [];
-  const ws = configured.websocketUrl ?? (websocket === '' ? null : derive(websocket, ['ws', 'wss']));
-  const bs = configured.boshUrl ?? (bosh === '' ? null : derive(bosh, ['http', 'https']));
-  if ((ws === null && websocket !== '' && configured.websocketUrl === undefined) || (bs === null && bosh !== '' && configured.boshUrl === undefined)) return null;
-  if (ws !== null) links.push({ rel: REL_WEBSOCKET, href: ws });
-  if (bs !== null) links.push({ rel: REL_BOSH, href: bs });
+  for (const [rel, url, path, scheme] of wanted) {
+    if (url !== undefined) links.push({ rel, href: url });
+    else if (path !== '') {
+      // Only a plain host[:port] is echoed into a link.
+      if (!hostUsable) return null;
+      links.push({ rel, href: `${scheme}://${host}${path}` });
+    }
+  }
   return links;
 }
 
