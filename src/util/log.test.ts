@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createLogger, setLogFormat, setLogLevel } from './log.js';
+import { createLogger, getLogLevel, setLogFormat, setLogLevel, type LogLevel } from './log.js';
 
 /** Runs `fn` with stderr captured; returns the lines written. */
 function captured(fn: () => void): string[] {
@@ -18,9 +18,15 @@ function captured(fn: () => void): string[] {
 }
 
 describe('log', () => {
+  // The level is process-wide and other tests quieten it: set it here, and put it back.
+  let levelBefore: LogLevel;
+  beforeEach(() => {
+    levelBefore = getLogLevel();
+    setLogLevel('info');
+  });
   afterEach(() => {
     setLogFormat('text');
-    setLogLevel('info');
+    setLogLevel(levelBefore);
   });
 
   it('writes one JSON object per line in the json format, with the error and other details apart', () => {

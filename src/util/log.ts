@@ -10,10 +10,16 @@ export interface Logger {
   child(name: string): Logger;
 }
 
-let threshold = ORDER[(process.env.SORI_LOG_LEVEL as LogLevel) ?? 'info'] ?? ORDER.info;
+let current: LogLevel = (process.env.SORI_LOG_LEVEL as LogLevel | undefined) ?? 'info';
+let threshold = ORDER[current] ?? ORDER.info;
 
 export function setLogLevel(level: LogLevel): void {
+  current = level;
   threshold = ORDER[level];
+}
+
+export function getLogLevel(): LogLevel {
+  return current;
 }
 
 /** 'text' for people reading a terminal; 'json' (one object per line) for log collectors (Loki, Elasticsearch, CloudWatch). */
