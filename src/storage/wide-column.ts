@@ -151,6 +151,15 @@ export class Table {
     return this.store.put(this.name, pk, sk, JSON.stringify(value), options);
   }
 
+  /**
+   * An unconditional write that may share one backend batch with other rows
+   * (CoalescingStore): for writes that need no condition and may wait a few
+   * milliseconds, such as one on every logout. Settles once written.
+   */
+  putBatched(pk: string, sk: string, value: string): Promise<void> {
+    return this.store.batchPut([{ table: this.name, pk, sk, value }]);
+  }
+
   delete(pk: string, sk: string): Promise<void> {
     return this.store.delete(this.name, pk, sk);
   }

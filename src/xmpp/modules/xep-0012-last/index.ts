@@ -46,7 +46,8 @@ export default defineModule({
 
     async function wentAway(jid: Jid, status: string): Promise<void> {
       if (await stillAvailable(jid.bare, jid.full)) return;
-      await table.putJson(jid.bare, SK, { ms: Date.now(), status } satisfies LastSeen);
+      // One row per logout: batched with other writes rather than a store call of its own.
+      await table.putBatched(jid.bare, SK, JSON.stringify({ ms: Date.now(), status } satisfies LastSeen));
     }
 
     // Synchronous, and a few comparisons for every stanza a client sends; ahead of the presence module, which claims presence.
