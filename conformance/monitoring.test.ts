@@ -68,7 +68,7 @@ describe('monitoring: /metrics and /health', function () {
       return res.text();
     };
     const before = await scrape();
-    expect(scrapedValue(before, 'sori_sessions', { transport: 'tcp', state: 'connected' })).to.equal(undefined);
+    expect(scrapedValue(before, 'sori_sessions', { transport: 'tcp', state: 'connected' })).to.equal(0);
 
     let refused: unknown;
     await connectTcp(at, { username: 'alice', password: 'wrong' }).catch((e: unknown) => (refused = e));
@@ -95,7 +95,7 @@ describe('monitoring: /metrics and /health', function () {
 
     await alice.stop();
     alice = undefined;
-    await eventually(async () => expect(scrapedValue(await scrape(), 'sori_sessions', { transport: 'tcp', state: 'connected' })).to.equal(undefined));
+    await eventually(async () => expect(scrapedValue(await scrape(), 'sori_sessions', { transport: 'tcp', state: 'connected' })).to.equal(0));
   });
 
   it('answers /health with 200 while the store answers, and 503 naming the store while it fails', async () => {

@@ -3,6 +3,8 @@ import { getHeapStatistics } from 'node:v8';
 import type { ClientSession } from '../xmpp/session.js';
 import type { Counter, CounterSeries, MetricsRegistry } from './registry.js';
 
+const TRANSPORTS: ReadonlyArray<ClientSession['transport']> = ['tcp', 'websocket', 'bosh'];
+
 /** The counters the core itself keeps; modules register their own through ServerApi.metrics. */
 export interface CoreCounters {
   /** Stanzas received from this node's clients, by kind (series kept: one count per stanza). */
@@ -23,7 +25,8 @@ export interface CoreCounters {
  */
 export function registerCoreMetrics(metrics: MetricsRegistry, sessions: () => Iterable<ClientSession>): CoreCounters {
   metrics.gauge('sori_sessions', 'Bound client sessions on this node, by transport and whether a connection is attached (XEP-0198 hibernated sessions have none).', () => {
-    const counts = new Map<string, number>();
+    // Every transport's connected count is there, 0 included, so a dashboard shows 0 rather than no data.
+    const counts = new Map<string, number>(TRANSPORTS.map((t) => [`${t}\u0000connected`, 0]));
     for (const s of sessions()) {
       const key = `${s.transport}\u0000${s.connected ? 'connected' : 'hibernated'}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
