@@ -44,10 +44,19 @@ class CounterImpl implements Counter {
   constructor(private readonly labelCount: number) {}
 
   inc(...labelValues: string[]): void {
-    this.series(...labelValues).inc();
+    this.slot(labelValues).value++;
   }
 
   series(...labelValues: string[]): CounterSeries {
+    const s = this.slot(labelValues);
+    return {
+      inc(by = 1) {
+        s.value += by;
+      },
+    };
+  }
+
+  private slot(labelValues: string[]): { value: number; labels: readonly string[] } {
     if (labelValues.length !== this.labelCount) throw new Error(`expected ${this.labelCount} label values, got ${labelValues.length}`);
     const key = labelValues.join('\u0000');
     let slot = this.values.get(key);
@@ -55,12 +64,7 @@ class CounterImpl implements Counter {
       slot = { value: 0, labels: labelValues };
       this.values.set(key, slot);
     }
-    const s = slot;
-    return {
-      inc(by = 1) {
-        s.value += by;
-      },
-    };
+    return slot;
   }
 }
 

@@ -38,6 +38,13 @@ export class Registrations {
   readonly bind2Features = new Map<string, Bind2FeatureHandler>();
   readonly preAuthIqs = new Map<string, PreAuthIqHandler>();
   readonly httpRoutes = new Map<string, HttpRouteHandler>();
+
+  /** The module route that serves `url` (see `servesPath`), if any. */
+  httpRouteFor(url: string): HttpRouteHandler | undefined {
+    const path = pathOf(url);
+    for (const [route, handler] of this.httpRoutes) if (servesPath(route, path)) return handler;
+    return undefined;
+  }
   /** Compiled when modules load so the write path only loops an array. */
   outgoingFilters: OutgoingFilter[] = [];
   private readonly filterEntries: { filter: OutgoingFilter; priority: number }[] = [];
@@ -226,4 +233,20 @@ export class ModuleLoader {
   names(): string[] {
     return [...this.loaded.keys()];
   }
+}
+
+/** The path of a request URL, without its query. */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * Whether an HTTP route serves `path`: a route ending in '/' serves
+ * everything under it (uploads); any other serves its own path only, with
+ * or without a trailing '/' (`/metrics`, not `/metrics.json`).
+ */
+export function servesPath(route: string, path: string): boolean {
+  if (route.endsWith('/')) return path.startsWith(route);
+  return path === route || path === `${route}/`;
 }

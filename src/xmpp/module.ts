@@ -248,8 +248,8 @@ export interface ModuleContext<O extends OptionSpecs = OptionSpecs> {
   bind2Feature(ns: string, handler: Bind2FeatureHandler): void;
   /** Answer iqs with a payload in `ns` on streams that have not authenticated (XEP-0077). */
   preAuthIq(ns: string, handler: PreAuthIqHandler): void;
-  /** Serve HTTP requests whose path starts with `prefix` on the server's HTTP listeners. */
-  httpRoute(prefix: string, handler: HttpRouteHandler): void;
+  /** Serve HTTP requests for `path` on the server's HTTP listeners; a path ending in '/' serves everything under it. */
+  httpRoute(path: string, handler: HttpRouteHandler): void;
   /** Filter stanzas written to clients (priority: higher first). */
   outgoingFilter(filter: OutgoingFilter, priority?: number): void;
   /** Open one of the tables this module declared. */

@@ -4,6 +4,7 @@ import { createServer as createTcpServer, type Server as NetServer, type Address
 import { createServer as createTlsServer } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Server } from '../server.js';
+import { pathOf, servesPath } from '../module-loader.js';
 import { C2sConnection } from '../stream/c2s.js';
 import { BoshEndpoint } from './bosh-endpoint.js';
 import { serverTlsOptions, type TlsCredentials } from './certificate.js';
@@ -63,11 +64,10 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
   }
   const boshPath = cfg.bosh.path;
   const requestHandler = (bosh: BoshEndpoint | null) => (req: IncomingMessage, res: ServerResponse): void => {
-    const path = req.url ?? '/';
-    if (bosh !== null && (path === boshPath || path.startsWith(`${boshPath}?`) || path === `${boshPath}/`)) return bosh.handle(req, res);
-    for (const [prefix, handler] of server.registrations.httpRoutes) {
-      if (path.startsWith(prefix)) return handler(req, res);
-    }
+    const url = req.url ?? '/';
+    if (bosh !== null && servesPath(boshPath, pathOf(url))) return bosh.handle(req, res);
+    const handler = server.registrations.httpRouteFor(url);
+    if (handler !== undefined) return handler(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   };
   const wsPath = cfg.websocket.path;

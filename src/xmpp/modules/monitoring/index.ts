@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { parseJid } from '../../../util/jid.js';
 import { ConfigError } from '../../../util/options.js';
@@ -109,19 +108,13 @@ export default defineModule({
   start(ctx) {
     const { server } = ctx;
     const allowed = addressList(ctx.options.allow, 'modules.options.monitoring.allow');
-    const exact = (path: string) => (req: IncomingMessage): boolean => {
-      const url = req.url ?? '';
-      return url === path || url.startsWith(`${path}?`);
-    };
     const { metricsPath, healthPath } = ctx.options;
     let draining = false;
     ctx.hook('server/draining', () => {
       draining = true;
     });
     if (metricsPath !== '') {
-      const matches = exact(metricsPath);
       ctx.httpRoute(metricsPath, (req, res) => {
-        if (!matches(req)) return notFound(res);
         // Through a reverse proxy every request comes from the proxy's (often loopback) address: refuse those, the scraper asks directly.
         const proxied = req.headers.forwarded !== undefined || req.headers['x-forwarded-for'] !== undefined || req.headers['x-real-ip'] !== undefined;
         if (proxied || !isAllowed(allowed, req.socket.remoteAddress)) {
@@ -132,9 +125,7 @@ export default defineModule({
       });
     }
     if (healthPath !== '') {
-      const matches = exact(healthPath);
       ctx.httpRoute(healthPath, (req, res) => {
-        if (!matches(req)) return notFound(res);
         checkHealth(server, draining).then(
           (report) => res.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(report)}\n`),
           (e: unknown) => {
@@ -146,7 +137,3 @@ export default defineModule({
     }
   },
 });
-
-function notFound(res: ServerResponse): void {
-  res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-}

@@ -64,11 +64,6 @@ export default defineModule({
   start(ctx) {
     const configured = { websocketUrl: ctx.options.websocketUrl, boshUrl: ctx.options.boshUrl };
     const serve = (json: boolean) => (req: IncomingMessage, res: ServerResponse): void => {
-      const path = (req.url ?? '').split('?')[0];
-      if (path !== (json ? JSON_PATH : XML_PATH)) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-        return;
-      }
       const links = connectionLinks(ctx.server, req, configured);
       if (links === null) {
         res.writeHead(400, { 'content-type': 'text/plain' }).end('a Host header naming this server is needed\n');
@@ -78,8 +73,7 @@ export default defineModule({
       if (json) res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(`${JSON.stringify({ links })}\n`);
       else res.writeHead(200, { ...headers, 'content-type': 'application/xrd+xml' }).end(xrd(links));
     };
-    // The JSON path first: routes match by prefix, and the XRD path is a prefix of it.
-    ctx.httpRoute(JSON_PATH, serve(true));
     ctx.httpRoute(XML_PATH, serve(false));
+    ctx.httpRoute(JSON_PATH, serve(true));
   },
 });

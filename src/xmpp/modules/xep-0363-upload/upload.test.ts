@@ -24,7 +24,8 @@ describe('XEP-0363 HTTP upload', () => {
     dir = mkdtempSync(join(tmpdir(), 'sori-upload-'));
     // The module's route served by a plain HTTP server standing in for the WebSocket listener.
     http = createServer((req, res) => {
-      for (const [prefix, handler] of ts.server.registrations.httpRoutes) if ((req.url ?? '').startsWith(prefix)) return handler(req, res);
+      const handler = ts.server.registrations.httpRouteFor(req.url ?? '/');
+      if (handler !== undefined) return handler(req, res);
       res.writeHead(404).end();
     });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
