@@ -16,6 +16,7 @@ import { eventually } from '../src/testing/eventually.js';
 import { scrapedValue } from '../src/testing/metrics.js';
 import { parseJid } from '../src/util/jid.js';
 import { redisService } from '../src/testing/services/redis.js';
+import { RawClient } from '../src/testing/raw-client.js';
 import { connectTcp, trustTestPort, xml, type XmppSession } from './support/clients.js';
 
 const DOMAIN = 'localhost';
@@ -160,7 +161,7 @@ describe('monitoring: /metrics and /health', function () {
     }
   });
 
-  it('answers 503 "stopping" while a stopping node drains, with its clients still connected, then closes them', async () => {
+  it('answers 503 "stopping" while a stopping node drains, with its clients still connected and new ones turned away, then closes them', async () => {
     const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
     const config = loadConfig({
       env: {},
@@ -185,6 +186,13 @@ describe('monitoring: /metrics and /health', function () {
       expect(draining.status).to.equal(503);
       expect(await draining.json()).to.deep.include({ status: 'stopping', sessions: 1 });
       expect(streamErrors, 'still connected while draining').to.deep.equal([]);
+      // A client arriving now is told at once, not logged in and closed a second later.
+      const late = await RawClient.connect(node.listening.ports.c2s!);
+      late.open();
+      const refusal = await late.next((e) => e.name === 'stream:error');
+      expect(refusal.getChild('system-shutdown', 'urn:ietf:params:xml:ns:xmpp-streams'), refusal.toString()).to.not.equal(undefined);
+      await late.waitClosed();
+      expect(streamErrors, 'the connected client is still connected').to.deep.equal([]);
       await stopped;
       await eventually(async () => expect(streamErrors).to.include('system-shutdown'));
       await carol.stop();

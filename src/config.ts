@@ -19,7 +19,7 @@ export const SECTIONS = {
     admins: { type: 'string[]', default: [], doc: 'Bare JIDs allowed to use XEP-0133 service administration.' },
     logLevel: { type: 'string', default: 'info', enum: ['debug', 'info', 'warn', 'error'], doc: 'Log verbosity.' },
     logFormat: { type: 'string', default: 'text', enum: ['text', 'json'], doc: 'Log lines on stderr: "text" for a terminal, "json" (one object per line: time, level, logger, msg, error, detail) for log collectors.' },
-    shutdownGraceSeconds: { type: 'number', default: 0, min: 0, doc: 'On SIGTERM/SIGINT, how long /health answers 503 ("stopping") before sessions are closed, so a load balancer or Kubernetes stops sending new clients first (5 is typical there). Clients stay connected meanwhile.' },
+    shutdownGraceSeconds: { type: 'number', default: 0, min: 0, doc: 'On SIGTERM/SIGINT, how long /health answers 503 ("stopping") before sessions are closed, so a load balancer or Kubernetes stops sending new clients first (5 is typical there). Connected clients stay connected meanwhile; clients that open a stream then are turned away at once (system-shutdown, or see-other-host with cluster.seeOtherHost).' },
     heapTrimQuietSeconds: { type: 'number', default: 5, integer: true, min: 0, doc: 'After this many seconds of a nearly idle event loop (under 5 % busy), ask V8 for young-generation collections, every as many seconds again and four times at most, until it gives back the memory a burst grew the young generation to (~100 MiB with the 64 MiB semi-spaces `npm start` sets). V8 itself declines while the allocation rate is not low. 0 turns it off.' },
   },
   c2s: {
@@ -81,7 +81,7 @@ export const SECTIONS = {
     redis: { type: 'string[]', default: [], doc: 'Redis URL(s); empty runs a single node with an in-process session table.' },
     redisCluster: { type: 'boolean', default: false, doc: 'The URLs are Redis Cluster seed nodes.' },
     livenessSeconds: { type: 'number', default: 3, min: 1, doc: 'A node silent this long is declared dead.' },
-    seeOtherHost: { type: 'optional-string', doc: 'On shutdown, send clients see-other-host naming this host[:port] instead of system-shutdown.' },
+    seeOtherHost: { type: 'optional-string', doc: 'On shutdown, send clients see-other-host naming this host[:port] instead of system-shutdown (a single node too, e.g. for a blue-green deployment).' },
   },
   modules: {
     enabled: { type: 'string[]', default: [], doc: 'Extra modules to load beside the defaults.' },

@@ -18,6 +18,7 @@ import { SessionRegistry } from './sessions.js';
 import { randomHex } from '../util/random-token.js';
 import { registerCoreMetrics, type CoreCounters } from '../metrics/core.js';
 import { MetricsRegistry } from '../metrics/registry.js';
+import { StreamError } from './errors.js';
 
 export function localResource(s: ClientSession): Resource {
   return { full: s.jid.full, priority: s.priority, presence: s.presence, interested: s.interested, session: s, node: null };
@@ -97,6 +98,8 @@ export class Server implements ServerApi {
   private readonly moduleDefs: readonly ModuleDefinition<OptionSpecs>[];
   private readonly pendingIq = new Map<string, { resolve: (el: XmlElement) => void; timer: NodeJS.Timeout }>();
   locator: Locator;
+  /** Set once the node has begun to stop: the stream error a client opening a new stream gets. */
+  newStreamRefusal: StreamError | null = null;
 
   constructor(deps: ServerDeps) {
     const { config, store } = deps;
@@ -129,6 +132,20 @@ export class Server implements ServerApi {
     if (this.config.storage.createTables) await this.store.ensureTables(Server.tables(this.moduleDefs));
     await this.loader.start(this.moduleDefs, this.config.modules.options);
     await this.hooks.fireAsync('server/started', {});
+  }
+
+  /**
+   * Begins a graceful stop: modules hear 'server/draining', and clients that
+   * open a stream from now on are turned away at once (see-other-host when
+   * `redirect` names where to go, else system-shutdown) rather than logging
+   * in only to be closed when the grace period ends. Sessions already
+   * authenticated carry on.
+   */
+  async beginDrain(redirect?: string): Promise<void> {
+    this.newStreamRefusal = redirect === undefined
+      ? new StreamError('system-shutdown', 'this node is stopping')
+      : new StreamError('see-other-host', 'this node is stopping', redirect);
+    await this.emit('server/draining', {});
   }
 
   async stop(): Promise<void> {

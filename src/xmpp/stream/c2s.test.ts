@@ -220,3 +220,35 @@ describe('c2s streams over real sockets', function () {
     expect(frames[frames.length - 1]).to.match(/^<close /);
   });
 });
+
+describe('c2s streams while the node stops', function () {
+  this.timeout(20000);
+
+  it('turns new streams away with see-other-host during the grace period, then sends it to the sessions it held', async () => {
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        server: { dataDir: mkdtempSync(join(tmpdir(), 'sori-c2s-drain-')), logLevel: 'error', shutdownGraceSeconds: 1 },
+        storage: { backend: 'memory' },
+        cluster: { seeOtherHost: 'xmpp2.example.net:5222' },
+      },
+    });
+    const sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    await sori.server.createAccount(parseJid('alice@localhost'), 'secret');
+    const alice = await RawClient.connect(sori.listening.ports.c2s!);
+    await alice.login('alice', 'secret');
+    const stopped = sori.stop();
+
+    const late = await RawClient.connect(sori.listening.ports.c2s!);
+    late.open();
+    const refusal = await late.next((e) => e.name === 'stream:error');
+    expect(refusal.getChildText('see-other-host', 'urn:ietf:params:xml:ns:xmpp-streams')).to.equal('xmpp2.example.net:5222');
+    await late.waitClosed();
+    expect(alice.closed, 'a logged-in session stays for the grace period').to.equal(false);
+    expect(alice.elements.filter((e) => e.name === 'stream:error')).to.deep.equal([]);
+
+    await stopped;
+    const closing = await alice.next((e) => e.name === 'stream:error');
+    expect(closing.getChildText('see-other-host', 'urn:ietf:params:xml:ns:xmpp-streams')).to.equal('xmpp2.example.net:5222');
+  });
+});

@@ -98,7 +98,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
       else this.parser.writeBytes(chunk);
     } catch (e) {
       if (e instanceof ParseError) this.closeWithError(e.condition, e.message);
-      else if (e instanceof StreamError) this.closeWithError(e.condition, e.text);
+      else if (e instanceof StreamError) this.closeWithError(e.condition, e.text, e.content);
       else {
         this.server.log.error('c2s input failed', e);
         this.closeWithError('internal-server-error');
@@ -138,6 +138,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     this.writeHeader(attrs.from);
     if (domain === undefined || !this.server.isLocalDomain(domain)) throw new StreamError('host-unknown', `this server does not serve ${to}`);
     if (this.authenticated && domain !== this.host) throw new StreamError('host-unknown', 'domain changed after authentication');
+    if (!this.authenticated && this.server.newStreamRefusal !== null) throw this.server.newStreamRefusal;
     const version = attrs.version;
     if (version === undefined || !/^1\.\d+$/.test(version)) throw new StreamError('unsupported-version', 'XMPP 1.0 is required');
     this.state = State.Negotiating;
