@@ -94,6 +94,12 @@ describe('slixmpp against sori (conformance/slixmpp)', function () {
     expect(r.recipient_archive).to.deep.equal(r.sender_archive);
   });
 
+  it('replaces a retracted message with a tombstone in both archives (XEP-0424 via xep_0424)', async () => {
+    const r = await expectOk('retraction.py', [alice, bob]);
+    expect(r.retraction_received_for).to.match(/-wrong$/);
+    expect(r.recipient_archive).to.deep.equal(r.sender_archive);
+  });
+
   it('copies sent and received messages to another resource (XEP-0280 via xep_0280)', async () => {
     const r = await expectOk('carbons.py', [alice, bob]);
     expect(r).to.include({ sent_carbon_from: 'alice@localhost', received_carbon_from: 'alice@localhost' });

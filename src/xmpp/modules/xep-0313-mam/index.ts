@@ -6,7 +6,7 @@ import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
-import { ArchiveStore, MAM_TABLES, type ArchivedMessage } from './archive.js';
+import { ArchiveStore, MAM_TABLES, type ArchivedMessage, type Direction } from './archive.js';
 import { formatDateTime } from './datetime.js';
 import { prefsAllow, shouldArchive, type DefaultPolicy, type Prefs } from './policy.js';
 import { NS_MAM, NS_RSM, parseQuery } from './query.js';
@@ -18,9 +18,29 @@ const NS_FORWARD = 'urn:xmpp:forward:0';
 const NS_DELAY = 'urn:xmpp:delay';
 const NS_XDATA_VALIDATE = 'http://jabber.org/protocol/xdata-validate';
 
-/** What other modules (carbons, offline) may use of the archive. */
+/** A message just written to an archive. */
+export interface ArchivedEvent {
+  /** The archive's owner, a bare JID. */
+  owner: string;
+  /** The other party's bare JID. */
+  with: string;
+  /** 'out' when the owner sent it. */
+  dir: Direction;
+  /** Its archive id (the owner's stanza-id). */
+  id: string;
+  stanza: XmlElement;
+}
+
+/** What other modules (carbons, offline, retraction) may use of the archive. */
 export interface MamApi {
   archive: ArchiveStore;
+  /**
+   * Calls `listener` after each message is archived, for modules acting on
+   * what an archive holds (XEP-0424 tombstones); returns the undo. A promise
+   * it returns is waited for before the message goes on, so what it changes
+   * is in the archive by the time anyone receives the message.
+   */
+  onArchived(listener: (event: ArchivedEvent) => Promise<void> | undefined): () => void;
 }
 
 /**
@@ -87,7 +107,30 @@ export default defineModule({
     const archivedOut = archived.series('out');
     const archivedInCount = archived.series('in');
     const refused = ctx.server.metrics.counter('sori_mam_write_failures_total', 'Messages refused with an error because their archive write failed (the store is failing).').series();
-    ctx.provide<MamApi>({ archive });
+    let listeners: ((event: ArchivedEvent) => Promise<void> | undefined)[] = [];
+    const listenerFailed = (event: ArchivedEvent, e: unknown): void => ctx.log.warn(`an archive listener failed on ${event.owner}'s message ${event.id}`, e);
+    /** The message is archived and goes on whatever a listener does; undefined when no listener has work to wait for. */
+    const notify = (event: ArchivedEvent): Promise<unknown> | undefined => {
+      let pending: Promise<void>[] | undefined;
+      for (const listener of listeners) {
+        try {
+          const work = listener(event);
+          if (work !== undefined) (pending ??= []).push(work.catch((e: unknown) => listenerFailed(event, e)));
+        } catch (e) {
+          listenerFailed(event, e);
+        }
+      }
+      return pending === undefined ? undefined : Promise.all(pending);
+    };
+    ctx.provide<MamApi>({
+      archive,
+      onArchived(listener) {
+        listeners = [...listeners, listener];
+        return () => {
+          listeners = listeners.filter((l) => l !== listener);
+        };
+      },
+    });
 
     ctx.feature(NS_MAM, 'account');
     ctx.feature(`${NS_MAM}#extended`, 'account');
@@ -133,6 +176,7 @@ export default defineModule({
             const id = await archive.append(owner, { with: to.bare, peer: to.full, dir: 'out', xml: stanza.toString() });
             stanza.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
             archivedOut.inc();
+            if (listeners.length > 0) await notify({ owner, with: to.bare, dir: 'out', id, stanza });
             return false;
           } catch (e) {
             refused.inc();
@@ -170,6 +214,7 @@ export default defineModule({
           copy.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
           archivedIn.add(copy);
           archivedInCount.inc();
+          if (listeners.length > 0) await notify({ owner, with: ev.from.bare, dir: 'in', id, stanza: copy });
           return false;
         } catch (e) {
           refused.inc();

@@ -8,9 +8,10 @@ import type { MucApi } from '../xep-0045-muc/index.js';
 import { NS_OCCUPANT_ID, NS_SID } from '../xep-0045-muc/ns.js';
 import type { Room } from '../xep-0045-muc/room.js';
 import { formatDateTime } from '../xep-0313-mam/datetime.js';
+import { NS_RETRACT, tombstoneOf } from '../xep-0424-retraction/index.js';
 
 export const NS_MODERATE = 'urn:xmpp:message-moderate:1';
-export const NS_RETRACT = 'urn:xmpp:message-retract:1';
+export { NS_RETRACT };
 
 /**
  * XEP-0425 Moderated Message Retraction (0.3): a room moderator retracts an
@@ -52,7 +53,9 @@ async function moderate({ room, occupant, payload }: RoomIqRequest, actions: Roo
 
   const reason = payload.getChildText('reason');
   const moderated = actions.relay(room, occupant, x('moderated', { xmlns: NS_MODERATE, by: `${room.jid}/${occupant.nick}` }));
-  const tombstone = tombstoneOf(parseXml(original.xml), moderated, reason, formatDateTime(Date.now()));
+  const retracted = x('retracted', { xmlns: NS_RETRACT, stamp: formatDateTime(Date.now()) }, moderated.clone(), reason === undefined ? undefined : x('reason', null, reason));
+  // Of the author, only the occupant id stays.
+  const tombstone = tombstoneOf(parseXml(original.xml), retracted, (c) => c.attrs.xmlns === NS_OCCUPANT_ID || c.attrs.xmlns === NS_SID);
   await archive.replace(room.jid, id, tombstone.toString());
   replaceInHistory(room, id, tombstone);
 
@@ -61,17 +64,6 @@ async function moderate({ room, occupant, payload }: RoomIqRequest, actions: Roo
   announcement.append(x('stanza-id', { xmlns: NS_SID, by: room.jid, id: announcementId }));
   await actions.broadcast(room, announcement);
   return undefined;
-}
-
-/** The archived message with its content replaced: same sender and ids, the author's occupant id, and `<retracted/>`. */
-function tombstoneOf(original: XmlElement, moderated: XmlElement, reason: string | undefined, stamp: string): XmlElement {
-  const kept = original.elements().filter((c) => c.attrs.xmlns === NS_OCCUPANT_ID || c.attrs.xmlns === NS_SID);
-  return x(
-    'message',
-    { type: original.attrs.type, from: original.attrs.from, id: original.attrs.id },
-    ...kept.map((c) => c.clone()),
-    x('retracted', { xmlns: NS_RETRACT, stamp }, moderated.clone(), reason === undefined ? undefined : x('reason', null, reason)),
-  );
 }
 
 /** The room's in-memory history holds the message as broadcast, with its stanza id. */
