@@ -85,7 +85,7 @@ export const SECTIONS = {
   },
   modules: {
     enabled: { type: 'string[]', default: [], doc: 'Extra modules to load beside the defaults.' },
-    disabled: { type: 'string[]', default: [], doc: 'Default modules not to load; the default modules built on them go too (disabling muc also turns off occupant-id and moderation).' },
+    disabled: { type: 'string[]', default: [], doc: 'Default modules not to load; the default modules built on them go too (disabling muc also turns off occupant-id, moderation and muc-retraction).' },
     options: { type: 'record', default: {}, doc: 'Per-module options: { "<module>": { … } }.' },
   },
 } as const satisfies Record<string, OptionSpecs>;

@@ -37,6 +37,12 @@ export interface RoomExtension {
    * or sent. Synchronous: it runs once per copy on the message path.
    */
   relay?(room: Room, from: Occupant, stanza: XmlElement): void;
+  /**
+   * Called when the room has archived a groupchat message of occupant `from`
+   * as `id`, before it goes into the history and out to the occupants, and
+   * waited for (XEP-0424 retractions are acted on here).
+   */
+  archived?(room: Room, from: Occupant, stanza: XmlElement, id: string, actions: RoomActions): Promise<void>;
   /** Iq handlers for a room's bare JID, keyed "type namespace element"; they return the result's payload. */
   readonly iq?: Readonly<Record<string, (req: RoomIqRequest, actions: RoomActions) => Promise<XmlElement | undefined>>>;
 }

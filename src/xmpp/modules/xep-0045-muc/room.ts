@@ -1,5 +1,6 @@
 import type { XmlElement } from '../../../util/xml.js';
 import type { RoomConfig } from './config.js';
+import { NS_SID } from './ns.js';
 
 /**
  * A room's state: what is persisted (configuration, subject, affiliations)
@@ -138,6 +139,17 @@ export class Room {
     }
     this.history.push({ stanza, ms, nick });
     if (this.history.length > max) this.history.splice(0, this.history.length - max);
+  }
+
+  /** Puts `tombstone` in place of the history entry the room archived as `stanzaId` (a retracted message), keeping that stanza id on it. */
+  replaceInHistory(stanzaId: string, tombstone: XmlElement): void {
+    for (const entry of this.history) {
+      const sid = entry.stanza.getChild('stanza-id', NS_SID);
+      if (sid?.attrs.id !== stanzaId || sid.attrs.by !== this.jid) continue;
+      const replaced = tombstone.clone();
+      replaced.append(sid.clone());
+      entry.stanza = replaced;
+    }
   }
 
   toStored(): StoredRoom {

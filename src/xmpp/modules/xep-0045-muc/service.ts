@@ -49,6 +49,7 @@ export class MucService {
   private readonly rooms: RoomRegistry;
   private readonly out: RoomOutput;
   private readonly roomIq: RoomIq;
+  private readonly actions: RoomActions;
   /** One room's stanzas are handled one at a time, in order (also while it is loaded or created). */
   private readonly turns = new KeyLocks();
 
@@ -61,8 +62,8 @@ export class MucService {
   ) {
     this.rooms = new RoomRegistry(store, opts);
     this.out = new RoomOutput(server, log);
-    const actions: RoomActions = { broadcast: (room, stanza) => this.out.broadcast(room, stanza), relay: (room, o, el) => this.out.relayed(room, o, el), archive };
-    this.roomIq = new RoomIq(this.rooms, this.out, store, archive, opts, actions);
+    this.actions = { broadcast: (room, stanza) => this.out.broadcast(room, stanza), relay: (room, o, el) => this.out.relayed(room, o, el), archive };
+    this.roomIq = new RoomIq(this.rooms, this.out, store, archive, opts, this.actions);
   }
 
   /** Adds what another module gives every room (extensions.ts); returns the undo. */
@@ -331,6 +332,7 @@ export class MucService {
     const hasBody = stanza.getChild('body') !== undefined;
     if (hasBody && room.config.archiving && this.archive !== null) {
       const id = await this.archive.append(room.jid, { with: o.bare, peer: occupantJid(room, o.nick), dir: 'in', xml: out.toString() });
+      for (const e of this.out.extensions) if (e.archived !== undefined) await e.archived(room, o, out, id, this.actions);
       out.append(x('stanza-id', { xmlns: NS_SID, by: room.jid, id }));
     }
     if (hasBody) room.addHistory(out, o.nick);

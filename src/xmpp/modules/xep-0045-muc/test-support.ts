@@ -1,4 +1,5 @@
 import type { TestClient } from '../../../testing/harness.js';
+import { expect } from 'chai';
 import type { XmlElement } from '../../../util/xml.js';
 import { NS_MUC, NS_MUC_OWNER, NS_MUC_USER } from './ns.js';
 
@@ -18,4 +19,15 @@ export async function createInstantRoom(c: TestClient, room: string, nick: strin
   const self = await joinRoom(c, room, nick);
   const result = await c.iq(`<iq type='set' to='${room}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
   return { self, result };
+}
+
+let archiveQueries = 0;
+
+/** The room archive's messages, oldest first, as `reader` gets them (XEP-0313 on the room's JID). */
+export async function roomArchive(reader: TestClient, room: string): Promise<XmlElement[]> {
+  const NS_MAM = 'urn:xmpp:mam:2';
+  const queryid = `room-q${archiveQueries++}`;
+  const fin = await reader.iq(`<iq type='set' to='${room}'><query xmlns='${NS_MAM}' queryid='${queryid}'/></iq>`);
+  expect(fin.attrs.type, fin.toString()).to.equal('result');
+  return reader.received.filter((m) => m.getChild('result', NS_MAM)?.attrs.queryid === queryid).map((m) => m.getChild('result', NS_MAM)!.getChild('forwarded')!.getChild('message')!);
 }

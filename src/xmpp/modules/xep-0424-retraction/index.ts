@@ -1,16 +1,17 @@
 import { x, type XmlElement } from '../../../util/xml.js';
 import { defineModule } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
+import { NS_OCCUPANT_ID, NS_SID } from '../xep-0045-muc/ns.js';
 import { formatDateTime } from '../xep-0313-mam/datetime.js';
-import type { ArchivedEvent, MamApi } from '../xep-0313-mam/index.js';
+import type { ArchiveStore, Direction } from '../xep-0313-mam/archive.js';
+import type { MamApi } from '../xep-0313-mam/index.js';
 
 export const NS_RETRACT = 'urn:xmpp:message-retract:1';
 const NS_RETRACT_0 = 'urn:xmpp:message-retract:0';
 const NS_FASTEN = 'urn:xmpp:fasten:0';
-const NS_SID = 'urn:xmpp:sid:0';
 
 /** The message a retraction names, and the version of XEP-0424 it speaks (0: inside `<apply-to/>`, 1: `<retract id/>`). */
-interface Retraction {
+export interface Retraction {
   id: string;
   ns: typeof NS_RETRACT | typeof NS_RETRACT_0;
 }
@@ -35,10 +36,48 @@ export function tombstoneOf(original: XmlElement, retracted: XmlElement, kept: (
 }
 
 const isOriginId = (c: XmlElement): boolean => c.name === 'origin-id' && c.attrs.xmlns === NS_SID;
+/** What a tombstone keeps of its message besides the addresses: ids only (its origin id, a room's occupant id of the author). */
+const keptOfAuthor = (c: XmlElement): boolean => isOriginId(c) || (c.name === 'occupant-id' && c.attrs.xmlns === NS_OCCUPANT_ID);
 
 /** Whether an archived message is the one a retraction names: by its origin id (XEP-0359), its own id, or this archive's id for it. */
 function named(original: XmlElement, archiveId: string, id: string): boolean {
   return archiveId === id || original.attrs.id === id || original.elements().some((c) => isOriginId(c) && c.attrs.id === id);
+}
+
+/** Where a retraction was archived: the archive, the conversation in it (the other party, or a room's author), and who sent it. */
+export interface RetractionPlace {
+  owner: string;
+  with: string;
+  /** 'out' when the owner sent the retraction (and so the message). */
+  dir: Direction;
+  /** The retraction's own archive id: the message is looked for before it. */
+  id: string;
+}
+
+/**
+ * Looks through the latest `depth` messages of the conversation, newest
+ * first, for the one `retraction` names, in the same direction (so by the
+ * same author), and replaces it in the archive with a tombstone. Returns the
+ * message's archive id and its tombstone, or null when none qualified.
+ */
+export async function buryRetracted(archive: ArchiveStore, at: RetractionPlace, retraction: Retraction, depth: number): Promise<{ id: string; tombstone: XmlElement } | null> {
+  const page = await archive.page(at.owner, { with: at.with, upper: { key: at.id, exclusive: true }, max: depth, reverse: true });
+  for (const m of page.items) {
+    // The text test first: most candidates are not it, and parsing is the cost.
+    if (m.dir !== at.dir || (m.id !== retraction.id && !m.xml.includes(retraction.id))) continue;
+    const original = parseXml(m.xml);
+    if (!named(original, m.id, retraction.id)) continue;
+    if (isTombstone(original) || retractionOf(original) !== null) return null;
+    const stamp = formatDateTime(Date.now());
+    const retracted =
+      retraction.ns === NS_RETRACT
+        ? x('retracted', { xmlns: NS_RETRACT, stamp })
+        : x('retracted', { xmlns: NS_RETRACT_0, by: at.dir === 'out' ? at.owner : at.with, stamp }, ...original.elements().filter(isOriginId).map((c) => c.clone()));
+    const tombstone = tombstoneOf(original, retracted, retraction.ns === NS_RETRACT ? keptOfAuthor : () => false);
+    await archive.replace(at.owner, m.id, tombstone.toString());
+    return { id: m.id, tombstone };
+  }
+  return null;
 }
 
 const isTombstone = (m: XmlElement): boolean => m.getChild('retracted', NS_RETRACT) !== undefined || m.getChild('retracted', NS_RETRACT_0) !== undefined;
@@ -81,30 +120,11 @@ export default defineModule({
     ctx.feature(NS_RETRACT, 'account');
     ctx.feature(`${NS_RETRACT}#tombstone`, 'account');
 
-    async function bury(event: ArchivedEvent, retraction: Retraction): Promise<void> {
-      const page = await mam.archive.page(event.owner, { with: event.with, upper: { key: event.id, exclusive: true }, max: depth, reverse: true });
-      for (const m of page.items) {
-        // The text test first: most candidates are not it, and parsing is the cost.
-        if (m.dir !== event.dir || (m.id !== retraction.id && !m.xml.includes(retraction.id))) continue;
-        const original = parseXml(m.xml);
-        if (!named(original, m.id, retraction.id)) continue;
-        if (isTombstone(original) || retractionOf(original) !== null) return;
-        const stamp = formatDateTime(Date.now());
-        const retracted =
-          retraction.ns === NS_RETRACT
-            ? x('retracted', { xmlns: NS_RETRACT, stamp })
-            : x('retracted', { xmlns: NS_RETRACT_0, by: event.dir === 'out' ? event.owner : event.with, stamp }, ...original.elements().filter(isOriginId).map((c) => c.clone()));
-        const tombstone = tombstoneOf(original, retracted, retraction.ns === NS_RETRACT ? isOriginId : () => false);
-        await mam.archive.replace(event.owner, m.id, tombstone.toString());
-        return;
-      }
-    }
-
     ctx.onStop(
       mam.onArchived((event) => {
         const retraction = retractionOf(event.stanza);
         if (retraction === null) return undefined;
-        return bury(event, retraction).catch((e: unknown) => ctx.log.warn(`could not replace the message ${event.owner} had retracted (${retraction.id})`, e));
+        return buryRetracted(mam.archive, event, retraction, depth).then(() => undefined).catch((e: unknown) => ctx.log.warn(`could not replace the message ${event.owner} had retracted (${retraction.id})`, e));
       }),
     );
   },

@@ -1,12 +1,11 @@
 import { randomHex } from '../../../util/random-token.js';
-import { x, type XmlElement } from '../../../util/xml.js';
+import { x } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { RoomActions, RoomIqRequest } from '../xep-0045-muc/extensions.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
 import { NS_OCCUPANT_ID, NS_SID } from '../xep-0045-muc/ns.js';
-import type { Room } from '../xep-0045-muc/room.js';
 import { formatDateTime } from '../xep-0313-mam/datetime.js';
 import { NS_RETRACT, tombstoneOf } from '../xep-0424-retraction/index.js';
 
@@ -57,22 +56,11 @@ async function moderate({ room, occupant, payload }: RoomIqRequest, actions: Roo
   // Of the author, only the occupant id stays.
   const tombstone = tombstoneOf(parseXml(original.xml), retracted, (c) => c.attrs.xmlns === NS_OCCUPANT_ID || c.attrs.xmlns === NS_SID);
   await archive.replace(room.jid, id, tombstone.toString());
-  replaceInHistory(room, id, tombstone);
+  room.replaceInHistory(id, tombstone);
 
   const announcement = x('message', { type: 'groupchat', from: room.jid, id: randomHex(8) }, x('retract', { xmlns: NS_RETRACT, id }, moderated.clone(), reason === undefined ? undefined : x('reason', null, reason)));
   const announcementId = await archive.append(room.jid, { with: room.jid, peer: room.jid, dir: 'in', xml: announcement.toString() });
   announcement.append(x('stanza-id', { xmlns: NS_SID, by: room.jid, id: announcementId }));
   await actions.broadcast(room, announcement);
   return undefined;
-}
-
-/** The room's in-memory history holds the message as broadcast, with its stanza id. */
-function replaceInHistory(room: Room, id: string, tombstone: XmlElement): void {
-  for (const entry of room.history) {
-    const sid = entry.stanza.getChild('stanza-id', NS_SID);
-    if (sid?.attrs.id !== id || sid.attrs.by !== room.jid) continue;
-    const replaced = tombstone.clone();
-    replaced.append(sid.clone());
-    entry.stanza = replaced;
-  }
 }

@@ -5,23 +5,15 @@ import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
 import muc from '../xep-0045-muc/index.js';
-import { createInstantRoom, joinRoom } from '../xep-0045-muc/test-support.js';
+import { createInstantRoom, joinRoom, roomArchive as roomArchiveOf } from '../xep-0045-muc/test-support.js';
 import occupantId, { NS_OCCUPANT_ID } from '../xep-0421-occupant-id/index.js';
 import moderation, { NS_MODERATE, NS_RETRACT } from './index.js';
 
 const ROOM = 'room@conference.localhost';
-const NS_MAM = 'urn:xmpp:mam:2';
+const roomArchive = (reader: TestClient): Promise<XmlElement[]> => roomArchiveOf(reader, ROOM);
 const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
 const moderate = (id: string, reason = '') =>
   `<iq type='set' to='${ROOM}'><moderate xmlns='${NS_MODERATE}' id='${id}'><retract xmlns='${NS_RETRACT}'/>${reason === '' ? '' : `<reason>${reason}</reason>`}</moderate></iq>`;
-
-/** The room archive's messages, oldest first, as `reader` gets them. */
-async function roomArchive(reader: TestClient): Promise<XmlElement[]> {
-  const queryid = `q${Math.random().toString(36).slice(2)}`;
-  const fin = await reader.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MAM}' queryid='${queryid}'/></iq>`);
-  expect(fin.attrs.type).to.equal('result');
-  return reader.received.filter((m) => m.getChild('result', NS_MAM)?.attrs.queryid === queryid).map((m) => m.getChild('result', NS_MAM)!.getChild('forwarded')!.getChild('message')!);
-}
 
 describe('XEP-0425 moderated message retraction', () => {
   let ts: TestServer;
