@@ -176,7 +176,10 @@ export default defineModule({
             const id = await archive.append(owner, { with: to.bare, peer: to.full, dir: 'out', xml: stanza.toString() });
             stanza.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
             archivedOut.inc();
-            if (listeners.length > 0) await notify({ owner, with: to.bare, dir: 'out', id, stanza });
+            if (listeners.length > 0) {
+              const work = notify({ owner, with: to.bare, dir: 'out', id, stanza });
+              if (work !== undefined) await work; // only then: an await costs every message a turn
+            }
             return false;
           } catch (e) {
             refused.inc();
@@ -214,7 +217,10 @@ export default defineModule({
           copy.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
           archivedIn.add(copy);
           archivedInCount.inc();
-          if (listeners.length > 0) await notify({ owner, with: ev.from.bare, dir: 'in', id, stanza: copy });
+          if (listeners.length > 0) {
+            const work = notify({ owner, with: ev.from.bare, dir: 'in', id, stanza: copy });
+            if (work !== undefined) await work;
+          }
           return false;
         } catch (e) {
           refused.inc();
