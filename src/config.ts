@@ -38,6 +38,15 @@ export const SECTIONS = {
     maxLoginFailures: { type: 'number', default: 5, integer: true, min: 1, doc: 'Failed logins per account or address before throttling.' },
     loginThrottleSeconds: { type: 'number', default: 60, min: 1, doc: 'Window over which failed logins are counted and throttled.' },
   },
+  auth: {
+    passwords: { type: 'boolean', default: true, doc: 'Accounts log in with passwords sori keeps (SCRAM, and PLAIN on encrypted streams). false: only login tokens (below) are accepted, and only PLAIN is offered, so that a client holding a token does not try SCRAM with it.' },
+    jwtSecret: { type: 'optional-string', doc: 'Accept login tokens (JWT, HS256/384/512) signed with this secret (32 bytes at least) as the password of a PLAIN login: an application backend signs them for its users, standard clients log in unchanged. The token needs an exp, and `auth.jwtClaim` must name the account. An account a token logs in for is created on its first login.' },
+    jwtPublicKey: { type: 'optional-string', doc: 'Instead of jwtSecret: a PEM file with the public key tokens are signed with (RS*, PS*, ES*, EdDSA).' },
+    jwksUrl: { type: 'optional-string', doc: "Instead of jwtSecret: an identity provider's JWKS URL (its signing keys, fetched and cached)." },
+    jwtIssuer: { type: 'optional-string', doc: 'When set, tokens must carry this iss.' },
+    jwtAudience: { type: 'optional-string', doc: 'When set, tokens must carry this aud.' },
+    jwtClaim: { type: 'string', default: 'sub', doc: "The token claim naming the account: its bare JID, or its local part on the domain logged in to." },
+  },
   websocket: {
     port: { type: 'number', default: 5280, integer: true, min: 0, max: 65535, doc: 'Plain WebSocket port (0 disables).' },
     tlsPort: { type: 'number', default: 5443, integer: true, min: 0, max: 65535, doc: 'WebSocket over TLS port (0 disables).' },

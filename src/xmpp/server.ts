@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { dataPath, type Config } from '../config.js';
 import { normaliseDomain, parseJid, type Jid } from '../util/jid.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -7,6 +8,7 @@ import type { XmlElement } from '../util/xml.js';
 import type { TableSpec, WideColumnStore } from '../storage/wide-column.js';
 import { Accounts, ACCOUNTS_TABLE } from './auth/accounts.js';
 import { LoginThrottle } from './auth/throttle.js';
+import { TokenVerifier } from './auth/tokens.js';
 import { Hooks } from './hooks.js';
 import type { EventMap, EventName } from './events.js';
 import type { Identity, ModuleDefinition, NodePostHandler, NodeRequestHandler, ServerApi } from './module.js';
@@ -98,6 +100,8 @@ export class Server implements ServerApi {
   private readonly moduleDefs: readonly ModuleDefinition<OptionSpecs>[];
   private readonly pendingIq = new Map<string, { resolve: (el: XmlElement) => void; timer: NodeJS.Timeout }>();
   locator: Locator;
+  /** Login tokens (auth.jwt*), or null when none are configured; set by start(). */
+  tokens: TokenVerifier | null = null;
   /** Set once the node has begun to stop: the stream error a client opening a new stream gets. */
   newStreamRefusal: StreamError | null = null;
 
@@ -129,6 +133,10 @@ export class Server implements ServerApi {
   }
 
   async start(): Promise<void> {
+    const a = this.config.auth;
+    const keyFile = a.jwtPublicKey === undefined ? undefined : resolve(this.config.configDir, a.jwtPublicKey);
+    this.tokens = await TokenVerifier.create({ secret: a.jwtSecret, publicKeyFile: keyFile, jwksUrl: a.jwksUrl, issuer: a.jwtIssuer, audience: a.jwtAudience, claim: a.jwtClaim });
+    if (!a.passwords && this.tokens === null) throw new Error('auth.passwords is false but no login tokens are configured (auth.jwtSecret, auth.jwtPublicKey or auth.jwksUrl): nobody could log in');
     if (this.config.storage.createTables) await this.store.ensureTables(Server.tables(this.moduleDefs));
     await this.loader.start(this.moduleDefs, this.config.modules.options);
     await this.hooks.fireAsync('server/started', {});

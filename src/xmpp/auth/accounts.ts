@@ -10,7 +10,8 @@ const SK = 'credentials';
 const FAST_PREFIX = 'fast:';
 
 interface AccountRecord {
-  scram: StoredCredentials;
+  /** Null for an account that logs in with tokens only (created by its first token login). */
+  scram: StoredCredentials | null;
   created: number;
 }
 
@@ -49,6 +50,17 @@ export class Accounts implements AccountsApi {
     if (password === '') throw new Error('empty password');
     const rec: AccountRecord = { scram: deriveCredentials(password), created: Date.now() };
     return this.table.putJson(jid.bare, SK, rec, { ifNotExists: true });
+  }
+
+  /**
+   * Makes sure an account that logged in with a token (tokens.ts) exists, so
+   * that what needs an account (offline storage, archives) works for it; it
+   * has no password. A read served from the cache once it does exist.
+   */
+  async ensureExists(jid: Jid): Promise<void> {
+    if (await this.exists(jid)) return;
+    const rec: AccountRecord = { scram: null, created: Date.now() };
+    await this.table.putJson(jid.bare, SK, rec, { ifNotExists: true });
   }
 
   async setPassword(jid: Jid, password: string): Promise<void> {

@@ -8,8 +8,13 @@ export { SaslFailure, type SaslContext, type SaslMechanism, type SaslStep, type 
 const ORDER = ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS', 'SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] as const;
 export type MechanismName = (typeof ORDER)[number];
 
-/** Mechanisms to offer on a stream: -PLUS only with channel binding, PLAIN only on encrypted streams. */
-export function offeredMechanisms(secure: boolean, channelBindingTypes: readonly string[]): MechanismName[] {
+/**
+ * Mechanisms to offer on a stream: -PLUS only with channel binding, PLAIN
+ * only on encrypted streams, and only PLAIN when the server keeps no
+ * passwords (`auth.passwords` false: logins are tokens, which SCRAM cannot carry).
+ */
+export function offeredMechanisms(secure: boolean, channelBindingTypes: readonly string[], passwords = true): MechanismName[] {
+  if (!passwords) return secure ? ['PLAIN'] : [];
   return ORDER.filter((m) => (m.endsWith('-PLUS') ? channelBindingTypes.length > 0 : m === 'PLAIN' ? secure : true));
 }
 

@@ -36,6 +36,8 @@ export interface SaslMechanism {
 /** What a mechanism needs from the stream and the account store. */
 export interface SaslContext {
   credentials(username: string): Promise<StoredCredentials | null>;
+  /** Whether `token` is a login token (auth.jwt*) for `username`; false when tokens are not configured. */
+  tokenAllows(username: string, token: string): Promise<boolean>;
   /** Channel-binding types this connection can provide (empty when not on TLS). */
   channelBindingTypes(): string[];
   channelBinding(type: string): Buffer | null;

@@ -2,7 +2,7 @@ import { saslprep } from '../../util/saslprep.js';
 import { SaslFailure, type SaslContext, type SaslMechanism, type SaslStep } from './mechanism.js';
 import { verifyPassword } from './scram.js';
 
-/** RFC 4616 PLAIN, offered only on encrypted streams. */
+/** RFC 4616 PLAIN, offered only on encrypted streams; the password may be a login token (auth.jwt*). */
 export class PlainServer implements SaslMechanism {
   constructor(private readonly ctx: SaslContext) {}
 
@@ -21,7 +21,8 @@ export class PlainServer implements SaslMechanism {
     if (username === '' || pass === '') throw new SaslFailure('not-authorized', undefined, username);
     if (authzid !== '' && !this.ctx.authzidMatches(authzid, username)) throw new SaslFailure('invalid-authzid', 'authorization identity does not match');
     const stored = await this.ctx.credentials(username);
-    if (stored === null || !verifyPassword(stored, pass)) throw new SaslFailure('not-authorized', undefined, username);
-    return { type: 'success', username };
+    if (stored !== null && verifyPassword(stored, pass)) return { type: 'success', username };
+    if (await this.ctx.tokenAllows(username, pass)) return { type: 'success', username };
+    throw new SaslFailure('not-authorized', undefined, username);
   }
 }

@@ -6,6 +6,7 @@ import { PlainServer } from './plain.js';
 function ctx(users: Record<string, StoredCredentials>, cb: Buffer | null = null): SaslContext {
   return {
     credentials: async (u) => users[u] ?? null,
+    tokenAllows: async () => false,
     channelBindingTypes: () => (cb ? ['tls-exporter'] : []),
     channelBinding: (t) => (t === 'tls-exporter' ? cb : null),
     authzidMatches: (z, u) => z === `${u}@localhost`,

@@ -52,7 +52,7 @@ export class SaslNegotiation {
   features(): XmlElement[] {
     const t = this.stream.channel;
     const cbTypes = t.secure ? t.channelBindingTypes() : [];
-    const mechs = x('mechanisms', { xmlns: NS_SASL }, ...offeredMechanisms(t.secure, cbTypes).map((m) => x('mechanism', null, m)));
+    const mechs = x('mechanisms', { xmlns: NS_SASL }, ...offeredMechanisms(t.secure, cbTypes, this.server.config.auth.passwords).map((m) => x('mechanism', null, m)));
     const out = [mechs];
     if (this.server.config.c2s.sasl2) {
       out.push(x('authentication', { xmlns: NS_SASL2 }, ...mechs.children, x('inline', null, ...this.sasl2Inline())));
@@ -105,8 +105,15 @@ export class SaslNegotiation {
     return {
       credentials: async (username) => {
         const jid = tryParseJid(`${username}@${host}`);
-        if (jid === null || jid.local !== username) return null;
+        if (jid === null || jid.local !== username || !this.server.config.auth.passwords) return null;
         return this.server.accounts.credentials(jid);
+      },
+      tokenAllows: async (username, token) => {
+        const tokens = this.server.tokens;
+        const jid = tryParseJid(`${username}@${host}`);
+        if (tokens === null || jid === null || jid.local !== username || !(await tokens.allows(token, jid))) return false;
+        await this.server.accounts.ensureExists(jid);
+        return true;
       },
       channelBindingTypes: () => (t.secure ? t.channelBindingTypes() : []),
       channelBinding: (type) => t.channelBinding(type),
@@ -126,7 +133,7 @@ export class SaslNegotiation {
         if (this.stream.tlsRequired()) throw new SaslFailure('encryption-required', 'use STARTTLS first');
         const name = el.attrs.mechanism ?? '';
         const token = v2 && (FAST_MECHANISMS as readonly string[]).includes(name);
-        const offered = offeredMechanisms(this.stream.channel.secure, this.stream.channel.secure ? this.stream.channel.channelBindingTypes() : []);
+        const offered = offeredMechanisms(this.stream.channel.secure, this.stream.channel.secure ? this.stream.channel.channelBindingTypes() : [], this.server.config.auth.passwords);
         if (token ? !this.fastOffered() : !(offered as string[]).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
         if (this.server.throttle.isBlocked(throttleKeyIp)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts; try again later');
         this.mechanism = token ? this.tokenMechanism(name, el) : createMechanism(name, this.context());
