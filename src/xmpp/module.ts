@@ -189,7 +189,8 @@ export interface ServerApi {
   /** Sends an iq from the server and resolves with the reply, or with an error iq on timeout. */
   sendIq(stanza: XmlElement, timeoutMs?: number): Promise<XmlElement>;
   /** Creates an account and fires account/created; false when it exists. */
-  createAccount(jid: Jid, password: string): Promise<boolean>;
+  /** Creates an account and tells modules (account/created); without a password (null) it logs in with tokens only. False when it exists. */
+  createAccount(jid: Jid, password: string | null): Promise<boolean>;
   /** Removes an account, fires account/deleted so modules delete its data, ends its sessions. */
   deleteAccount(jid: Jid): Promise<void>;
   /** Account store (the core's auth backend). */
@@ -209,7 +210,7 @@ export interface ServerApi {
 
 export interface AccountsApi {
   exists(jid: Jid): Promise<boolean>;
-  create(jid: Jid, password: string): Promise<boolean>;
+  create(jid: Jid, password: string | null): Promise<boolean>;
   setPassword(jid: Jid, password: string): Promise<void>;
   remove(jid: Jid): Promise<void>;
   list(domain: string): Promise<string[]>;

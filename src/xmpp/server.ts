@@ -163,7 +163,7 @@ export class Server implements ServerApi {
   }
 
   /** Creates an account and tells modules; false when it exists already. */
-  async createAccount(jid: Jid, password: string): Promise<boolean> {
+  async createAccount(jid: Jid, password: string | null): Promise<boolean> {
     const created = await this.accounts.create(jid.toBare(), password);
     if (created) await this.hooks.fireAsync('account/created', { jid: jid.toBare() });
     return created;

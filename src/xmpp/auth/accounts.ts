@@ -45,22 +45,21 @@ export class Accounts implements AccountsApi {
     return (await this.table.get(jid.bare, SK)) !== undefined;
   }
 
-  /** Creates the account; false when it already exists. */
-  async create(jid: Jid, password: string): Promise<boolean> {
+  /** Creates the account, without a password when `password` is null (it logs in with tokens); false when it already exists. */
+  async create(jid: Jid, password: string | null): Promise<boolean> {
     if (password === '') throw new Error('empty password');
-    const rec: AccountRecord = { scram: deriveCredentials(password), created: Date.now() };
+    const rec: AccountRecord = { scram: password === null ? null : deriveCredentials(password), created: Date.now() };
     return this.table.putJson(jid.bare, SK, rec, { ifNotExists: true });
   }
 
   /**
    * Makes sure an account that logged in with a token (tokens.ts) exists, so
    * that what needs an account (offline storage, archives) works for it; it
-   * has no password. A read served from the cache once it does exist.
+   * has no password. A read served from the cache once it does exist. True
+   * when it was created now.
    */
-  async ensureExists(jid: Jid): Promise<void> {
-    if (await this.exists(jid)) return;
-    const rec: AccountRecord = { scram: null, created: Date.now() };
-    await this.table.putJson(jid.bare, SK, rec, { ifNotExists: true });
+  async ensureExists(jid: Jid): Promise<boolean> {
+    return !(await this.exists(jid)) && this.create(jid, null);
   }
 
   async setPassword(jid: Jid, password: string): Promise<void> {

@@ -33,10 +33,11 @@ import moderation from './xep-0425-moderation/index.js';
 import retraction from './xep-0424-retraction/index.js';
 import mucRetraction from './xep-0424-retraction/muc.js';
 import monitoring from './monitoring/index.js';
+import adminApi from './admin-api/index.js';
 import hostMeta from './xep-0156-host-meta/index.js';
 
 /**
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, components, avatarConversion, bookmarks, occupantId, moderation, retraction, mucRetraction, last, monitoring, hostMeta];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, components, avatarConversion, bookmarks, occupantId, moderation, retraction, mucRetraction, last, monitoring, hostMeta, adminApi];

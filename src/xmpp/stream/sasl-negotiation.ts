@@ -112,7 +112,7 @@ export class SaslNegotiation {
         const tokens = this.server.tokens;
         const jid = tryParseJid(`${username}@${host}`);
         if (tokens === null || jid === null || jid.local !== username || !(await tokens.allows(token, jid))) return false;
-        await this.server.accounts.ensureExists(jid);
+        if (await this.server.accounts.ensureExists(jid)) await this.server.emit('account/created', { jid });
         return true;
       },
       channelBindingTypes: () => (t.secure ? t.channelBindingTypes() : []),

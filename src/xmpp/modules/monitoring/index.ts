@@ -1,42 +1,10 @@
-import { BlockList, isIP } from 'node:net';
 import { parseJid } from '../../../util/jid.js';
-import { ConfigError } from '../../../util/options.js';
+import { addressList, isAllowed } from '../../../util/address-list.js';
 import { defineModule, type ServerApi } from '../../module.js';
 
 /** Checks the health endpoint runs, and how long each may take before it counts as failing. */
 const CHECK_TIMEOUT_MS = 2_000;
 
-/**
- * Which addresses may read the metrics: single addresses and CIDR prefixes,
- * IPv4 and IPv6 (`10.0.0.0/8`, `fd00::/8`). An IPv4 client on a dual-stack
- * socket shows up as `::ffff:a.b.c.d`, which BlockList matches to IPv4 rules.
- */
-export function addressList(entries: readonly string[], where: string): BlockList {
-  const list = new BlockList();
-  for (const entry of entries) {
-    const [address = '', prefix] = entry.split('/');
-    const family = isIP(address);
-    if (family === 0) throw new ConfigError(`${where}: "${entry}" is not an IP address or CIDR prefix`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    if (prefix === undefined) {
-      list.addAddress(address, type);
-      continue;
-    }
-    const bits = Number(prefix);
-    if (!Number.isInteger(bits) || bits < 0 || bits > (family === 4 ? 32 : 128)) throw new ConfigError(`${where}: "${entry}" has no valid prefix length`);
-    list.addSubnet(address, bits, type);
-  }
-  return list;
-}
-
-export function isAllowed(list: BlockList, remote: string | undefined): boolean {
-  if (remote === undefined) return false;
-  const family = isIP(remote);
-  if (family === 0) return false;
-  if (list.check(remote, family === 4 ? 'ipv4' : 'ipv6')) return true;
-  // IPv4-mapped IPv6 (dual-stack listeners): check the IPv4 address too.
-  return remote.startsWith('::ffff:') && isIP(remote.slice(7)) === 4 && list.check(remote.slice(7), 'ipv4');
-}
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import { parseJid } from '../../../util/jid.js';
-import type { XmlElement } from '../../../util/xml.js';
+import { x, type XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import offline from './index.js';
@@ -21,6 +21,11 @@ describe('XEP-0160 offline messages', () => {
       expect(isStorable(parseXml(`<message xmlns='jabber:client' type='headline'><body>x</body></message>`))).to.equal(false);
       expect(isStorable(parseXml(`<message xmlns='jabber:client' type='chat'><body>x</body><no-store xmlns='urn:xmpp:hints'/></message>`))).to.equal(false);
       expect(isStorable(parseXml(`<message xmlns='jabber:client' type='chat'><store xmlns='urn:xmpp:hints'/></message>`))).to.equal(true);
+    });
+
+    it('keeps a message the server built itself, which has no namespace until it is written out', () => {
+      expect(isStorable(x('message', { type: 'chat', from: 'localhost' }, x('body', null, 'notice')))).to.equal(true);
+      expect(isStorable(x('message', { type: 'chat', from: 'localhost' }, x('body', { xmlns: 'urn:example:other' }, 'not a body')))).to.equal(false);
     });
   });
 

@@ -34,5 +34,11 @@ export function isStorable(stanza: XmlElement): boolean {
   if (stanza.getChild('no-store', NS_HINTS) !== undefined) return false;
   if (stanza.getChild('store', NS_HINTS) !== undefined) return true;
   for (const [name, ns] of STORABLE) if (stanza.getChild(name, ns) !== undefined) return true;
-  return false;
+  // A stanza the server built itself (a notice from a module) has no namespace until it is written out in jabber:client.
+  if (stanza.getNS() !== undefined) return false;
+  const unqualified = (name: string): boolean => {
+    const child = stanza.getChild(name);
+    return child !== undefined && child.getNS() === undefined;
+  };
+  return unqualified('body') || unqualified('subject');
 }
