@@ -73,6 +73,7 @@ function optionalString(body: Json, key: string): string | undefined {
 export default defineModule({
   name: 'admin-api',
   implements: 'HTTP/JSON administration for an application backend (accounts, sessions, messages)',
+  defaultEnabled: false,
   options: {
     path: { type: 'string', default: '/api/', doc: 'HTTP path prefix of the API, on the HTTP listeners.' },
     token: { type: 'optional-string', doc: 'The bearer token callers present (Authorization: Bearer …), 32 characters at least. Required.' },
