@@ -9,6 +9,7 @@ import sm, { NS_SM } from '../xmpp/modules/xep-0198-sm/index.js';
 import { RosterStore } from '../xmpp/modules/rfc6121-roster/store.js';
 import type { Server } from '../xmpp/server.js';
 import { parseXml } from '../xmpp/stream/parse-xml.js';
+import { parseJid } from '../util/jid.js';
 import type { TestClient } from '../testing/harness.js';
 import { eventually } from '../testing/eventually.js';
 import { InProcessCluster, type ClusterTestNode } from '../testing/in-process-cluster.js';
@@ -87,6 +88,18 @@ for (const target of redisTargets) {
       expect(n2.locator.stats.received).to.equal(2);
       expect(scrapedValue(n1.server.metrics.render(), 'sori_cluster_stanzas_total', { outcome: 'forwarded' })).to.equal(2);
       expect(scrapedValue(n2.server.metrics.render(), 'sori_cluster_stanzas_total', { outcome: 'received' })).to.equal(2);
+    });
+
+    it("ends a deleted account's sessions on every node", async function () {
+      const [n1, n2] = [await startNode('n1'), await startNode('n2')];
+      await n1.server.createAccount(parseJid('bob@localhost'), 'pw');
+      const here = await login(n1, 'bob@localhost/here');
+      const there = await login(n2, 'bob@localhost/there');
+      const carol = await login(n2, 'carol@localhost/c');
+      await n1.server.deleteAccount(parseJid('bob@localhost'));
+      expect(here.closedWith).to.equal('not-authorized');
+      await eventually(async () => expect(there.closedWith).to.equal('not-authorized'));
+      expect(carol.closedWith).to.equal(undefined);
     });
 
     it('copies a bare-JID chat message to the resources of one account on two nodes', async function () {

@@ -77,6 +77,9 @@ export interface ServerDeps {
  * knows no module by name; what modules register is read back from
  * `registrations`.
  */
+/** A node asking the others to end an account's sessions (deleteAccount); the body is the bare JID. */
+const CLOSE_ACCOUNT_TOPIC = 'core/close-account';
+
 export class Server implements ServerApi {
   readonly nodeId: string;
   readonly hosts: readonly string[];
@@ -136,6 +139,7 @@ export class Server implements ServerApi {
     const a = this.config.auth;
     const keyFile = a.jwtPublicKey === undefined ? undefined : resolve(this.config.configDir, a.jwtPublicKey);
     this.tokens = await TokenVerifier.create({ secret: a.jwtSecret, publicKeyFile: keyFile, jwksUrl: a.jwksUrl, issuer: a.jwtIssuer, audience: a.jwtAudience, claim: a.jwtClaim });
+    this.onNodePost(CLOSE_ACCOUNT_TOPIC, (bare) => this.closeAccountSessions(bare));
     if (!a.passwords && this.tokens === null) throw new Error('auth.passwords is false but no login tokens are configured (auth.jwtSecret, auth.jwtPublicKey or auth.jwksUrl): nobody could log in');
     if (this.config.storage.createTables) await this.store.ensureTables(Server.tables(this.moduleDefs));
     await this.loader.start(this.moduleDefs, this.config.modules.options);
@@ -169,12 +173,21 @@ export class Server implements ServerApi {
     return created;
   }
 
-  /** Removes an account and everything modules keep for it, and ends its sessions. */
+  /** Removes an account and everything modules keep for it, and ends its sessions on every node. */
   async deleteAccount(jid: Jid): Promise<void> {
     const bare = jid.toBare();
-    for (const s of [...this.sessions.ofAccount(bare.bare)]) s.close('not-authorized', 'account removed');
+    this.closeAccountSessions(bare.bare);
+    if (this.clustered) {
+      const nodes = new Set<string>();
+      for (const r of await this.resources(bare.bare)) if (r.node !== null) nodes.add(r.node);
+      for (const node of nodes) await this.nodePost(node, CLOSE_ACCOUNT_TOPIC, bare.bare);
+    }
     await this.accounts.remove(bare);
     await this.hooks.fireAsync('account/deleted', { jid: bare });
+  }
+
+  private closeAccountSessions(bare: string): void {
+    for (const s of [...this.sessions.ofAccount(bare)]) s.close('not-authorized', 'account removed');
   }
 
   moduleNames(): string[] {
