@@ -72,14 +72,14 @@ export interface ServerDeps {
   log?: Logger;
 }
 
+/** A node asking the others to end an account's sessions (deleteAccount); the body is the bare JID. */
+const CLOSE_ACCOUNT_TOPIC = 'core/close-account';
+
 /**
  * The XMPP core: sessions, routing, iq dispatch, and the module host. It
  * knows no module by name; what modules register is read back from
  * `registrations`.
  */
-/** A node asking the others to end an account's sessions (deleteAccount); the body is the bare JID. */
-const CLOSE_ACCOUNT_TOPIC = 'core/close-account';
-
 export class Server implements ServerApi {
   readonly nodeId: string;
   readonly hosts: readonly string[];
