@@ -3,40 +3,27 @@
  * sori in-process, requests with fetch, and @xmpp/client as the users whose
  * accounts it manages and who receive what it sends.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
-import { loadConfig } from '../src/config.js';
-import { startSori, type Sori } from '../src/sori.js';
-import { MemoryStore } from '../src/storage/memory/index.js';
+import type { Sori } from '../src/sori.js';
 import { eventually } from '../src/testing/eventually.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { connectTcp, trustTestPort, xml, type XmppSession } from './support/clients.js';
+import { startInProcess } from './support/in-process.js';
 
 const DOMAIN = 'localhost';
 const API_TOKEN = 'backend-token-0123456789abcdef0123456789';
 const JWT_SECRET = 'tokens for users, signed by the backend, 32+ bytes';
 
-async function startWith(dataDir: string, api: Record<string, unknown>): Promise<Sori> {
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      server: { hosts: [DOMAIN], bind: '127.0.0.1', dataDir, logLevel: 'error' },
-      c2s: { directTlsPort: 0, maxLoginFailures: 1000 },
-      websocket: { tlsPort: 0 },
-      storage: { backend: 'memory' },
-      auth: { jwtSecret: JWT_SECRET },
-      modules: { enabled: ['admin-api'], options: { 'admin-api': { token: API_TOKEN, ...api } } },
-    },
+const startWith = (api: Record<string, unknown>): Promise<Sori> =>
+  startInProcess({
+    c2s: { maxLoginFailures: 1000 },
+    auth: { jwtSecret: JWT_SECRET },
+    modules: { enabled: ['admin-api'], options: { 'admin-api': { token: API_TOKEN, ...api } } },
   });
-  return startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
-}
 
 describe('admin API for an application backend', function () {
   this.timeout(30_000);
-  let dataDir: string;
   let sori: Sori;
   let base: string;
   let at: { host: string; port: number; domain: string };
@@ -63,8 +50,7 @@ describe('admin API for an application backend', function () {
     );
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'sori-admin-api-'));
-    sori = await startWith(dataDir, {});
+    sori = await startWith({});
     base = `http://127.0.0.1:${sori.listening.ports.ws!}/api`;
     trustTestPort(sori.listening.ports.c2s!);
     at = { host: '127.0.0.1', port: sori.listening.ports.c2s!, domain: DOMAIN };
@@ -72,7 +58,6 @@ describe('admin API for an application backend', function () {
   after(async () => {
     for (const s of sessions) await s.stop();
     await sori?.stop();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('answers only a caller with the token, and says what is wrong with a request', async () => {
@@ -154,20 +139,15 @@ describe('admin API for an application backend', function () {
   });
 
   it('is not served to addresses outside `allow`, and will not start without a long token', async () => {
-    const otherDir = await mkdtemp(join(tmpdir(), 'sori-admin-api-'));
+    const elsewhere = await startWith({ allow: ['192.0.2.0/24'] });
     try {
-      const elsewhere = await startWith(otherDir, { allow: ['192.0.2.0/24'] });
-      try {
-        const res = await fetch(`http://127.0.0.1:${elsewhere.listening.ports.ws!}/api/accounts/alice@${DOMAIN}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
-        expect(res.status).to.equal(403);
-      } finally {
-        await elsewhere.stop();
-      }
-      let error: unknown;
-      await startWith(otherDir, { token: 'short' }).catch((e: unknown) => (error = e));
-      expect(String(error)).to.match(/32 characters/);
+      const res = await fetch(`http://127.0.0.1:${elsewhere.listening.ports.ws!}/api/accounts/alice@${DOMAIN}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+      expect(res.status).to.equal(403);
     } finally {
-      await rm(otherDir, { recursive: true, force: true });
+      await elsewhere.stop();
     }
+    let error: unknown;
+    await startWith({ token: 'short' }).catch((e: unknown) => (error = e));
+    expect(String(error)).to.match(/32 characters/);
   });
 });

@@ -4,15 +4,12 @@
  * host-meta over HTTPS (as Converse.js and stanza do in a browser) and logs
  * in through it. The XRD and JRD documents are also checked as served.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'chai';
 import * as Stanza from 'stanza';
-import { loadConfig } from '../src/config.js';
-import { startSori, type Sori } from '../src/sori.js';
+import type { Sori } from '../src/sori.js';
+import { startInProcess } from './support/in-process.js';
 import { parseJid } from '../src/util/jid.js';
 import { parseXml } from '../src/testing/parse-xml.js';
 import { withTimeout } from './support/clients.js';
@@ -21,21 +18,12 @@ const DOMAIN = 'localhost';
 
 describe('XEP-0156 host-meta: a web client finds the WebSocket endpoint by itself', function () {
   this.timeout(30_000);
-  let dataDir: string;
   let sori: Sori;
   let previousTlsSetting: string | undefined;
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'sori-host-meta-'));
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        server: { hosts: [DOMAIN], bind: '127.0.0.1', dataDir, logLevel: 'error' },
-        c2s: { directTlsPort: 0 },
-        storage: { backend: 'memory' },
-      },
-    });
-    sori = await startSori(config, { ephemeralPorts: true });
+    // The wss:// listener is what stanza is to find (any configured port becomes an ephemeral one here).
+    sori = await startInProcess({ websocket: { tlsPort: 5443 } });
     await sori.server.accounts.create(parseJid(`alice@${DOMAIN}`), 'alice-pw');
     // The listener's certificate is self-signed; stanza's fetch and WebSocket use Node's defaults.
     previousTlsSetting = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
@@ -45,7 +33,6 @@ describe('XEP-0156 host-meta: a web client finds the WebSocket endpoint by itsel
     if (previousTlsSetting === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
     else process.env.NODE_TLS_REJECT_UNAUTHORIZED = previousTlsSetting;
     await sori.stop();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('serves the XRD and the JRD with the listener the request came in on, readable cross-origin', async () => {

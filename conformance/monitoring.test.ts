@@ -5,12 +5,8 @@
  * (parse-prometheus-text-format), as a scraper would.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'chai';
-import { loadConfig } from '../src/config.js';
-import { startSori, type Sori } from '../src/sori.js';
+import type { Sori } from '../src/sori.js';
 import { MemoryStore } from '../src/storage/memory/index.js';
 import { eventually } from '../src/testing/eventually.js';
 import { scrapedValue } from '../src/testing/metrics.js';
@@ -18,38 +14,23 @@ import { parseJid } from '../src/util/jid.js';
 import { redisService } from '../src/testing/services/redis.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { connectTcp, trustTestPort, xml, type XmppSession } from './support/clients.js';
+import { startInProcess } from './support/in-process.js';
 
 const DOMAIN = 'localhost';
 
-async function startWith(dataDir: string, store: MemoryStore, monitoring: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}): Promise<Sori> {
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      server: { hosts: [DOMAIN], bind: '127.0.0.1', dataDir, logLevel: 'error' },
-      c2s: { directTlsPort: 0, maxLoginFailures: 1000 },
-      websocket: { tlsPort: 0 },
-      storage: { backend: 'memory' },
-      modules: { options: { monitoring } },
-      cluster,
-    },
-  });
-  return startSori(config, { ephemeralPorts: true, store });
-}
-
-
+const startWith = (monitoring: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}, store = new MemoryStore()): Promise<Sori> =>
+  startInProcess({ c2s: { maxLoginFailures: 1000 }, modules: { options: { monitoring } }, cluster }, { store });
 
 describe('monitoring: /metrics and /health', function () {
   this.timeout(30_000);
-  let dataDir: string;
   let store: MemoryStore;
   let sori: Sori;
   let base: string;
   let alice: XmppSession | undefined;
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
     store = new MemoryStore();
-    sori = await startWith(dataDir, store);
+    sori = await startWith({}, {}, store);
     for (const u of ['alice', 'bob']) await sori.server.accounts.create(parseJid(`${u}@${DOMAIN}`), `${u}-pw`);
     trustTestPort(sori.listening.ports.c2s!);
     base = `http://127.0.0.1:${sori.listening.ports.ws!}`;
@@ -57,7 +38,6 @@ describe('monitoring: /metrics and /health', function () {
   after(async () => {
     await alice?.stop();
     await sori.stop();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('reports sessions, logins, a wrong password, stanzas, and what became of a message for an offline contact', async () => {
@@ -126,8 +106,7 @@ describe('monitoring: /metrics and /health', function () {
   });
 
   it('refuses the metrics to addresses outside `allow` but still answers /health there', async () => {
-    const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
-    const other = await startWith(otherDir, new MemoryStore(), { allow: ['10.0.0.0/8', 'fd00::/8'] });
+    const other = await startWith({ allow: ['10.0.0.0/8', 'fd00::/8'] });
     try {
       const at = `http://127.0.0.1:${other.listening.ports.ws!}`;
       const refused = await fetch(`${at}/metrics`);
@@ -136,15 +115,13 @@ describe('monitoring: /metrics and /health', function () {
       expect((await fetch(`${at}/health`)).status).to.equal(200);
     } finally {
       await other.stop();
-      await rm(otherDir, { recursive: true, force: true });
     }
   });
 
   it('in a cluster, also reads the session table: 503 naming the cluster while Redis does not answer', async () => {
     const redis = await redisService();
-    const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
     // A long liveness window: Redis is paused (CLIENT PAUSE) for longer than the check waits.
-    const node = await startWith(otherDir, new MemoryStore(), {}, { redis: [redis.url], livenessSeconds: 30 });
+    const node = await startWith({}, { redis: [redis.url], livenessSeconds: 30 });
     try {
       const at = `http://127.0.0.1:${node.listening.ports.ws!}/health`;
       const ok = await fetch(at);
@@ -157,22 +134,11 @@ describe('monitoring: /metrics and /health', function () {
       await eventually(async () => expect((await fetch(at)).status).to.equal(200));
     } finally {
       await node.stop();
-      await rm(otherDir, { recursive: true, force: true });
     }
   });
 
   it('answers 503 "stopping" while a stopping node drains, with its clients still connected and new ones turned away, then closes them', async () => {
-    const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        server: { hosts: [DOMAIN], bind: '127.0.0.1', dataDir: otherDir, logLevel: 'error', shutdownGraceSeconds: 1 },
-        c2s: { directTlsPort: 0 },
-        websocket: { tlsPort: 0 },
-        storage: { backend: 'memory' },
-      },
-    });
-    const node = await startSori(config, { ephemeralPorts: true });
+    const node = await startInProcess({ server: { shutdownGraceSeconds: 1 } });
     try {
       await node.server.accounts.create(parseJid(`carol@${DOMAIN}`), 'carol-pw');
       trustTestPort(node.listening.ports.c2s!);
@@ -198,18 +164,12 @@ describe('monitoring: /metrics and /health', function () {
       await carol.stop();
     } finally {
       await node.stop();
-      await rm(otherDir, { recursive: true, force: true });
     }
   });
 
   it('refuses to start with an allow entry that is not an address or prefix', async () => {
-    const otherDir = await mkdtemp(join(tmpdir(), 'sori-monitoring-'));
-    try {
-      let error: unknown;
-      await startWith(otherDir, new MemoryStore(), { allow: ['10.0.0.0/40'] }).then((s) => s.stop(), (e: unknown) => (error = e));
-      expect(String(error)).to.contain('"10.0.0.0/40" has no valid prefix length');
-    } finally {
-      await rm(otherDir, { recursive: true, force: true });
-    }
+    let error: unknown;
+    await startWith({ allow: ['10.0.0.0/40'] }).then((s) => s.stop(), (e: unknown) => (error = e));
+    expect(String(error)).to.contain('"10.0.0.0/40" has no valid prefix length');
   });
 });

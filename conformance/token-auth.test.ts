@@ -5,17 +5,13 @@
  * password, unchanged. With `auth.passwords` false the stream offers PLAIN
  * only, so the client cannot pick SCRAM, which a token cannot satisfy.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
-import { loadConfig } from '../src/config.js';
-import { startSori, type Sori } from '../src/sori.js';
-import { MemoryStore } from '../src/storage/memory/index.js';
+import type { Sori } from '../src/sori.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { parseJid } from '../src/util/jid.js';
 import { connectTcp, trustTestPort, xml, type XmppSession } from './support/clients.js';
+import { startInProcess } from './support/in-process.js';
 
 const DOMAIN = 'localhost';
 const SECRET = 'the app backend and sori share this secret, 32+ bytes';
@@ -25,24 +21,12 @@ const tokenFor = (sub: string, secret = SECRET, expiresIn = '1h'): Promise<strin
 
 describe('login tokens (JWT) with @xmpp/client', function () {
   this.timeout(30_000);
-  let dataDir: string;
   let sori: Sori;
   let at: { host: string; port: number; domain: string };
   const sessions: XmppSession[] = [];
 
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'sori-tokens-'));
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        server: { hosts: [DOMAIN], bind: '127.0.0.1', dataDir, logLevel: 'error' },
-        c2s: { directTlsPort: 0, maxLoginFailures: 1000 },
-        websocket: { tlsPort: 0 },
-        storage: { backend: 'memory' },
-        auth: { passwords: false, jwtSecret: SECRET, jwtIssuer: 'https://app.example' },
-      },
-    });
-    sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    sori = await startInProcess({ c2s: { maxLoginFailures: 1000 }, auth: { passwords: false, jwtSecret: SECRET, jwtIssuer: 'https://app.example' } });
     // An account with a password, which must not log in with it while passwords are off.
     await sori.server.accounts.create(parseJid(`carol@${DOMAIN}`), 'carol-pw');
     trustTestPort(sori.listening.ports.c2s!);
@@ -51,7 +35,6 @@ describe('login tokens (JWT) with @xmpp/client', function () {
   after(async () => {
     for (const s of sessions) await s.stop();
     await sori?.stop();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('offers only PLAIN, and only after STARTTLS', async () => {
@@ -104,18 +87,7 @@ describe('login tokens beside passwords', function () {
   this.timeout(30_000);
 
   it('keeps SCRAM for password accounts and takes tokens through PLAIN', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'sori-tokens-'));
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        server: { hosts: [DOMAIN], bind: '127.0.0.1', dataDir, logLevel: 'error' },
-        c2s: { directTlsPort: 0 },
-        websocket: { tlsPort: 0 },
-        storage: { backend: 'memory' },
-        auth: { jwtSecret: SECRET },
-      },
-    });
-    const node = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    const node = await startInProcess({ auth: { jwtSecret: SECRET } });
     try {
       await node.server.accounts.create(parseJid(`carol@${DOMAIN}`), 'carol-pw');
       const port = node.listening.ports.c2s!;
@@ -134,7 +106,6 @@ describe('login tokens beside passwords', function () {
       raw.destroy();
     } finally {
       await node.stop();
-      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });
