@@ -195,6 +195,8 @@ export interface ServerApi {
   deleteAccount(jid: Jid): Promise<void>;
   /** Account store (the core's auth backend). */
   readonly accounts: AccountsApi;
+  /** Whether accounts log in with passwords sori keeps (`auth.passwords`); false when logins are tokens only. */
+  readonly passwordLogins: boolean;
   /** HTTP paths of the WebSocket (RFC 7395) and BOSH (XEP-0206) endpoints on the HTTP listeners; '' when off. */
   readonly connectionPaths: { readonly websocket: string; readonly bosh: string };
   /** This node's metrics: modules register their own counters and gauges (names `sori_<module>_…`). */

@@ -198,6 +198,10 @@ export class Server implements ServerApi {
     return dataPath(this.config, ...parts);
   }
 
+  get passwordLogins(): boolean {
+    return this.config.auth.passwords;
+  }
+
   get connectionPaths(): { websocket: string; bosh: string } {
     return { websocket: this.config.websocket.path, bosh: this.config.bosh.path };
   }

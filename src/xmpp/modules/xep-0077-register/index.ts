@@ -1,3 +1,4 @@
+import { ConfigError } from '../../../util/options.js';
 import { JidError, normaliseLocal, parseJid, type Jid } from '../../../util/jid.js';
 import { findForm, getValue } from '../../../util/data-form.js';
 import { x, type XmlElement } from '../../../util/xml.js';
@@ -33,6 +34,7 @@ export default defineModule({
   defaultEnabled: false,
   options,
   start(ctx) {
+    if (!ctx.server.passwordLogins) throw new ConfigError('modules: register signs up accounts with passwords, but auth.passwords is false (logins are tokens only); disable register');
     const throttle = new RegistrationThrottle(ctx.options.minSecondsBetweenRegistrations * 1000);
     if (ctx.options.minSecondsBetweenRegistrations > 0) ctx.every(Math.max(1000, ctx.options.minSecondsBetweenRegistrations * 1000), () => throttle.prune());
     const allowed = (secure: boolean): boolean => secure || ctx.options.allowInsecure;

@@ -50,6 +50,15 @@ describe('XEP-0077 in-band registration', function () {
     await ts?.stop();
   });
 
+  it('will not start where logins are tokens only (auth.passwords false): its accounts could never log in', async function () {
+    let error: unknown;
+    await TestServer.start([register], { auth: { passwords: false, jwtSecret: 'a secret of thirty-two bytes or more!' }, modules: { enabled: ['register'] } }).then(
+      (started) => started.stop(),
+      (e: unknown) => (error = e),
+    );
+    expect(String(error)).to.match(/auth\.passwords is false/);
+  });
+
   describe('before authentication', function () {
     it('offers the stream feature on encrypted streams only, unless insecure registration is allowed', async function () {
       ts = await start();
