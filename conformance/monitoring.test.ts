@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import type { Sori } from '../src/sori.js';
 import { MemoryStore } from '../src/storage/memory/index.js';
 import { eventually } from '../src/testing/eventually.js';
-import { scrapedValue } from '../src/testing/metrics.js';
+import { scrapedHistogram, scrapedValue } from '../src/testing/metrics.js';
 import { parseJid } from '../src/util/jid.js';
 import { redisService } from '../src/testing/services/redis.js';
 import { RawClient } from '../src/testing/raw-client.js';
@@ -66,6 +66,11 @@ describe('monitoring: /metrics and /health', function () {
     expect(scrapedValue(text, 'sori_sessions', { transport: 'tcp', state: 'connected' })).to.equal(1);
     expect(scrapedValue(text, 'sori_logins_total', { mechanism: 'SCRAM-SHA-1' }) ?? scrapedValue(text, 'sori_logins_total', { mechanism: 'SCRAM-SHA-1-PLUS' })).to.equal(1);
     expect(scrapedValue(text, 'sori_auth_failures_total', { condition: 'not-authorized' })).to.equal(1);
+    // One login bound a resource (the refused one never got that far); it took more than nothing and less than the test.
+    const logins = scrapedHistogram(text, 'sori_login_seconds')!;
+    expect(logins.count).to.equal(1);
+    expect(logins.buckets['+Inf']).to.equal(1);
+    expect(logins.sum).to.be.greaterThan(0).and.lessThan(10);
     expect(scrapedValue(text, 'sori_stanzas_received_total', { kind: 'message' })).to.equal(1);
     expect(scrapedValue(text, 'sori_stanzas_received_total', { kind: 'presence' })).to.equal(1);
     expect(scrapedValue(text, 'sori_mam_archived_total', { direction: 'out' })).to.equal(1);

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { ClientSession } from '../xmpp/session.js';
-import type { Counter, CounterSeries, MetricsRegistry } from './registry.js';
+import type { Counter, CounterSeries, Histogram, MetricsRegistry } from './registry.js';
 
 const TRANSPORTS: ReadonlyArray<ClientSession['transport']> = ['tcp', 'websocket', 'bosh'];
 
@@ -15,6 +15,8 @@ export interface CoreCounters {
   readonly authFailures: Counter;
   /** Stream errors this node sent, by RFC 6120 §4.9.3 condition. */
   readonly streamErrors: Counter;
+  /** From a client connecting to its resource being bound: TLS, authentication and binding, as the user waits for them. */
+  readonly loginSeconds: Histogram;
 }
 
 /**
@@ -39,6 +41,7 @@ export function registerCoreMetrics(metrics: MetricsRegistry, sessions: () => It
     logins: metrics.counter('sori_logins_total', 'Successful client authentications, by SASL mechanism.', ['mechanism']),
     authFailures: metrics.counter('sori_auth_failures_total', 'Failed client authentication attempts, by SASL failure condition.', ['condition']),
     streamErrors: metrics.counter('sori_stream_errors_total', 'Stream errors sent to clients, by condition.', ['condition']),
+    loginSeconds: metrics.histogram('sori_login_seconds', 'Time from a client connecting to its resource being bound (TLS, authentication, binding), in seconds.', [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   };
 
   const startSeconds = Math.round((Date.now() - performance.now()) / 1000);

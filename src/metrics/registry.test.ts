@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { scrapedHistogram } from '../testing/metrics.js';
 import { MetricsRegistry } from './registry.js';
 
 const family = (text: string, name: string) => parsePrometheusTextFormat(text).find((f) => f.name === name);
@@ -23,6 +24,14 @@ describe('MetricsRegistry', () => {
     expect(family(text, 'sori_level')!.metrics).to.deep.equal([{ value: '7.5' }]);
     expect(family(text, 'sori_by_state')!.type).to.equal('GAUGE');
     expect(family(text, 'sori_by_state')!.metrics).to.deep.equal([{ labels: { state: 'up' }, value: '2' }, { labels: { state: 'down' }, value: '0' }]);
+  });
+
+  it('renders a histogram as cumulative buckets with +Inf, a sum and a count, as a Prometheus text parser reads them', () => {
+    const m = new MetricsRegistry();
+    const h = m.histogram('sori_wait_seconds', 'Waits.', [0.1, 0.5, 1]);
+    for (const v of [0.05, 0.1, 0.3, 0.7, 4]) h.observe(v);
+    expect(scrapedHistogram(m.render(), 'sori_wait_seconds')).to.deep.equal({ buckets: { '0.1': 2, '0.5': 3, '1': 4, '+Inf': 5 }, count: 5, sum: 5.15 });
+    expect(() => m.histogram('sori_bad_seconds', 'Bad.', [1, 0.5])).to.throw(/ascending/);
   });
 
   it('escapes label values and help text, so odd input cannot break the exposition', () => {

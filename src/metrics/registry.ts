@@ -1,5 +1,5 @@
 /**
- * Counters and gauges in the Prometheus text exposition format (0.0.4), the
+ * Counters, gauges and histograms in the Prometheus text exposition format (0.0.4), the
  * format Prometheus, VictoriaMetrics, Grafana Agent and Datadog all scrape.
  *
  * Counting is on the hot path (every stanza a client sends), so a counter is
@@ -20,6 +20,11 @@ export interface Counter {
   series(...labelValues: string[]): CounterSeries;
 }
 
+/** A distribution (durations): counts per bucket, their sum and count, for quantiles in PromQL (histogram_quantile). */
+export interface Histogram {
+  observe(value: number): void;
+}
+
 /** What a gauge reports: one value, or one value per label value set (`[labelValues, value]`). */
 export type GaugeReading = number | ReadonlyArray<readonly [readonly string[], number]>;
 
@@ -31,6 +36,8 @@ export interface MetricsApi {
   gauge(name: string, help: string, read: () => GaugeReading, labelNames?: readonly string[]): void;
   /** Like `gauge`, for a value that only grows (CPU seconds): exposed with TYPE counter. */
   counterFrom(name: string, help: string, read: () => GaugeReading, labelNames?: readonly string[]): void;
+  /** A histogram with these upper bounds (ascending; +Inf is added), for something observed once per event, not per stanza. */
+  histogram(name: string, help: string, buckets: readonly number[]): Histogram;
   /** Every metric in the text exposition format. */
   render(): string;
 }
@@ -68,12 +75,45 @@ class CounterImpl implements Counter {
   }
 }
 
+class HistogramImpl implements Histogram {
+  /** Observations per bucket, not cumulative; the last slot is above every bound. */
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+
+  constructor(private readonly bounds: readonly number[]) {
+    this.counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+
+  observe(value: number): void {
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]!) i++;
+    this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+
+  /** The exposition's samples: cumulative `_bucket`s by `le`, then `_sum` and `_count`. */
+  lines(name: string): string[] {
+    const out: string[] = [];
+    let cumulative = 0;
+    this.bounds.forEach((bound, i) => {
+      cumulative += this.counts[i]!;
+      out.push(`${name}_bucket{le="${formatValue(bound)}"} ${cumulative}`);
+    });
+    out.push(`${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${formatValue(this.sum)}`, `${name}_count ${this.count}`);
+    return out;
+  }
+}
+
 interface Family {
   name: string;
   help: string;
-  type: 'counter' | 'gauge';
+  type: 'counter' | 'gauge' | 'histogram';
   labelNames: readonly string[];
   read(): GaugeReading;
+  /** Samples written as they are (a histogram's), instead of one per reading. */
+  lines?(): string[];
 }
 
 export class MetricsRegistry implements MetricsApi {
@@ -97,6 +137,13 @@ export class MetricsRegistry implements MetricsApi {
     this.add({ name, help, type: 'counter', labelNames, read });
   }
 
+  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
+    if (buckets.length === 0 || buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) throw new Error(`histogram ${name}: buckets must be finite and ascending`);
+    const histogram = new HistogramImpl(buckets);
+    this.add({ name, help, type: 'histogram', labelNames: [], read: () => [], lines: () => histogram.lines(name) });
+    return histogram;
+  }
+
   private add(family: Family): void {
     if (!NAME.test(family.name) || family.labelNames.some((l) => !NAME.test(l))) throw new Error(`invalid metric or label name in ${family.name}`);
     if (this.families.has(family.name)) throw new Error(`metric ${family.name} is registered twice`);
@@ -108,6 +155,10 @@ export class MetricsRegistry implements MetricsApi {
     const out: string[] = [];
     for (const f of this.families.values()) {
       out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
+      if (f.lines !== undefined) {
+        out.push(...f.lines());
+        continue;
+      }
       let reading: GaugeReading;
       try {
         reading = f.read();

@@ -2,7 +2,12 @@
 declare module 'parse-prometheus-text-format' {
   interface Sample {
     labels?: Record<string, string>;
-    value: string;
+    /** Counters, gauges, untyped. */
+    value?: string;
+    /** Histograms: cumulative counts by upper bound ("+Inf" included), and the count and sum of observations. */
+    buckets?: Record<string, string>;
+    count?: string;
+    sum?: string;
   }
   interface MetricFamily {
     name: string;

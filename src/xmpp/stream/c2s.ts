@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { JidError, normaliseResource, parseJid, tryParseJid, type Jid } from '../../util/jid.js';
 import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
 import { StanzaError, StreamError, errorReply, type StreamErrorCondition } from '../errors.js';
@@ -52,6 +53,8 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
   private authTimer: NodeJS.Timeout | null;
   private tokens: number;
   private lastRefill = Date.now();
+  /** When the client connected, for the login time (sori_login_seconds). */
+  private readonly connectedAt = performance.now();
 
   constructor(
     private readonly server: Server,
@@ -289,6 +292,7 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     this.server.sessions.add(session);
     this.state = State.Bound;
     if (this.authTimer) clearTimeout(this.authTimer);
+    this.server.counters.loginSeconds.observe((performance.now() - this.connectedAt) / 1000);
     return session;
   }
 
