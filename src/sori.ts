@@ -108,8 +108,7 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
     stopping ??= (async () => {
-      const redirect = config.cluster.seeOtherHost;
-      await server.beginDrain(redirect);
+      await server.beginDrain(config.cluster.seeOtherHost);
       const graceMs = config.server.shutdownGraceSeconds * 1000;
       if (graceMs > 0) {
         log.info(`draining for ${config.server.shutdownGraceSeconds} s before closing ${server.sessionCount()} sessions`);
@@ -118,8 +117,8 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
       if (clustered !== null) {
         // Entries removed and unavailable presence sent while the bus still reads; what is left
         // in the inbox after the bus stops is reclaimed by a surviving node as offline delivery.
-        await clustered.locator.closeSessions(reason, redirect);
-      } else for (const s of [...server.sessions.all()]) s.close(redirect === undefined ? 'system-shutdown' : 'see-other-host', reason, redirect);
+        await clustered.locator.closeSessions(reason);
+      } else server.endSessionsForShutdown(reason);
       await s2s?.stop();
       await listening.close();
       control.close();

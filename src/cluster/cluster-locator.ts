@@ -24,7 +24,7 @@
 import { parseJid, tryParseJid, type Jid } from '../util/jid.js';
 import { createLogger, type Logger } from '../util/log.js';
 import type { XmlElement } from '../util/xml.js';
-import { StanzaError, type StreamErrorCondition } from '../xmpp/errors.js';
+import { StanzaError } from '../xmpp/errors.js';
 import type { NodePostHandler, NodeRequestHandler } from '../xmpp/module.js';
 import type { Locator, Resource } from '../xmpp/router/router.js';
 import { localResource, type Server } from '../xmpp/server.js';
@@ -211,14 +211,14 @@ export class ClusterLocator implements Locator {
   // ---- graceful stop ----
 
   /**
-   * Closes every local session (system-shutdown, or see-other-host naming
-   * `redirect`) and waits until their session/closed handlers have run: table
-   * entries removed, unavailable presence sent. The bus keeps reading
-   * meanwhile, so stanzas still arriving are re-routed, not dropped.
+   * Closes every local session (Server.endSessionsForShutdown: system-shutdown,
+   * or see-other-host when the drain named a redirect) and waits until their
+   * session/closed handlers have run: table entries removed, unavailable
+   * presence sent. The bus keeps reading meanwhile, so stanzas still
+   * arriving are re-routed, not dropped.
    */
-  async closeSessions(reason: string, redirect?: string, timeoutMs = 10_000): Promise<void> {
-    const condition: StreamErrorCondition = redirect === undefined ? 'system-shutdown' : 'see-other-host';
-    for (const s of [...this.server.sessions.all()]) s.close(condition, reason, redirect);
+  async closeSessions(reason: string, timeoutMs = 10_000): Promise<void> {
+    this.server.endSessionsForShutdown(reason);
     const deadline = Date.now() + timeoutMs;
     // Hibernated sessions close without a connection; finish() runs on the next tick.
     while ((this.server.sessions.size > 0 || this.closing > 0) && Date.now() < deadline) {

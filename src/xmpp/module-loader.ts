@@ -1,4 +1,5 @@
 import { Table, type TableSpec, type WideColumnStore } from '../storage/wide-column.js';
+import { pathOf, servesPath } from '../util/http-path.js';
 import { resolveOptions, type OptionSpecs } from '../util/options.js';
 import type { Logger } from '../util/log.js';
 import type { XmlElement } from '../util/xml.js';
@@ -233,20 +234,4 @@ export class ModuleLoader {
   names(): string[] {
     return [...this.loaded.keys()];
   }
-}
-
-/** The path of a request URL, without its query. */
-export function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
-
-/**
- * Whether an HTTP route serves `path`: a route ending in '/' serves
- * everything under it (uploads); any other serves its own path only, with
- * or without a trailing '/' (`/metrics`, not `/metrics.json`).
- */
-export function servesPath(route: string, path: string): boolean {
-  if (route.endsWith('/')) return path.startsWith(route);
-  return path === route || path === `${route}/`;
 }

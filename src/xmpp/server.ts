@@ -160,6 +160,12 @@ export class Server implements ServerApi {
     await this.emit('server/draining', {});
   }
 
+  /** Ends every local session with the stream error new streams get while stopping (system-shutdown unless beginDrain named a redirect). */
+  endSessionsForShutdown(reason: string): void {
+    const ending = this.newStreamRefusal ?? new StreamError('system-shutdown');
+    for (const s of [...this.sessions.all()]) s.close(ending.condition, reason, ending.content);
+  }
+
   async stop(): Promise<void> {
     await this.hooks.fireAsync('server/stopping', {});
     await this.loader.stopAll();

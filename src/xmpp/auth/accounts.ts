@@ -52,16 +52,6 @@ export class Accounts implements AccountsApi {
     return this.table.putJson(jid.bare, SK, rec, { ifNotExists: true });
   }
 
-  /**
-   * Makes sure an account that logged in with a token (tokens.ts) exists, so
-   * that what needs an account (offline storage, archives) works for it; it
-   * has no password. A read served from the cache once it does exist. True
-   * when it was created now.
-   */
-  async ensureExists(jid: Jid): Promise<boolean> {
-    return !(await this.exists(jid)) && this.create(jid, null);
-  }
-
   async setPassword(jid: Jid, password: string): Promise<void> {
     const current = await this.table.get(jid.bare, SK);
     if (current === undefined) throw new Error(`no account ${jid.bare}`);

@@ -57,7 +57,8 @@ export class TokenVerifier {
   private constructor(
     private readonly settings: TokenSettings,
     private readonly jose: typeof import('jose'),
-    private readonly keys: KeyObject | JWTVerifyGetKey,
+    /** The key for a token: one configured key, or the JWKS entry its kid names. */
+    private readonly keys: JWTVerifyGetKey,
     private readonly algorithms: string[],
   ) {}
 
@@ -70,11 +71,11 @@ export class TokenVerifier {
     if (settings.secret) {
       if (Buffer.byteLength(settings.secret) < 32) throw new Error('auth.jwtSecret: use at least 32 bytes (RFC 7518 §3.2 wants a key as long as the hash)');
       const key = createSecretKey(Buffer.from(settings.secret));
-      return new TokenVerifier(settings, jose, key, algorithmsFor(key));
+      return new TokenVerifier(settings, jose, () => key, algorithmsFor(key));
     }
     if (settings.publicKeyFile) {
       const key = createPublicKey(readFileSync(settings.publicKeyFile));
-      return new TokenVerifier(settings, jose, key, algorithmsFor(key));
+      return new TokenVerifier(settings, jose, () => key, algorithmsFor(key));
     }
     let url: URL;
     try {
@@ -94,9 +95,7 @@ export class TokenVerifier {
     if (!looksLikeToken(token)) return false;
     let payload: Record<string, unknown>;
     try {
-      const keys = this.keys;
-      const options = { algorithms: this.algorithms, issuer: this.settings.issuer, audience: this.settings.audience, requiredClaims: ['exp'], clockTolerance: 30 };
-      ({ payload } = typeof keys === 'function' ? await this.jose.jwtVerify(token, keys, options) : await this.jose.jwtVerify(token, keys, options));
+      ({ payload } = await this.jose.jwtVerify(token, this.keys, { algorithms: this.algorithms, issuer: this.settings.issuer, audience: this.settings.audience, requiredClaims: ['exp'], clockTolerance: 30 }));
     } catch (e) {
       if (e instanceof this.jose.errors.JOSEError && !(e instanceof this.jose.errors.JWKSTimeout)) return false;
       throw e;

@@ -112,7 +112,8 @@ export class SaslNegotiation {
         const tokens = this.server.tokens;
         const jid = tryParseJid(`${username}@${host}`);
         if (tokens === null || jid === null || jid.local !== username || !(await tokens.allows(token, jid))) return false;
-        if (await this.server.accounts.ensureExists(jid)) await this.server.emit('account/created', { jid });
+        // Created on its first token login, so offline storage and archives work for it (a cached read after that).
+        if (!(await this.server.accounts.exists(jid))) await this.server.createAccount(jid, null);
         return true;
       },
       channelBindingTypes: () => (t.secure ? t.channelBindingTypes() : []),

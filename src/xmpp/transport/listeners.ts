@@ -4,7 +4,7 @@ import { createServer as createTcpServer, type Server as NetServer, type Address
 import { createServer as createTlsServer } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { Server } from '../server.js';
-import { pathOf, servesPath } from '../module-loader.js';
+import { pathOf, servesPath } from '../../util/http-path.js';
 import { C2sConnection } from '../stream/c2s.js';
 import { BoshEndpoint } from './bosh-endpoint.js';
 import { serverTlsOptions, type TlsCredentials } from './certificate.js';

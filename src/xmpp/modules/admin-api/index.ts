@@ -1,12 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { addressList, isAllowed } from '../../../util/address-list.js';
+import { pathOf } from '../../../util/http-path.js';
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { ConfigError } from '../../../util/options.js';
 import { randomHex } from '../../../util/random-token.js';
 import { x } from '../../../util/xml.js';
 import { defineModule, type ModuleContext } from '../../module.js';
-import { pathOf } from '../../module-loader.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const MESSAGE_TYPES = new Set(['chat', 'normal', 'headline']);

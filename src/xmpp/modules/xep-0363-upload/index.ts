@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pathOf } from '../../../util/http-path.js';
 import { randomBytes } from 'node:crypto';
 import type { Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
@@ -248,7 +249,7 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
 
       ctx.httpRoute(httpPath, (req, res) => {
         cors(res);
-        const path = (req.url ?? '').split('?')[0]!.slice(httpPath.length);
+        const path = pathOf(req.url ?? '').slice(httpPath.length);
         const parts = path.split('/');
         let name: string;
         try {
