@@ -2,14 +2,14 @@ import { performance } from 'node:perf_hooks';
 import { JidError, normaliseResource, parseJid, tryParseJid, type Jid } from '../../util/jid.js';
 import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
 import { StanzaError, StreamError, errorReply, type StreamErrorCondition } from '../errors.js';
-import type { PreAuthStream, PreBindStream } from '../module.js';
+import type { PreAuthStream } from '../module.js';
 import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { ParseError, XmppParser } from './parser.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
 import { NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
-import { bind2Features, bind2Resource, NS_BIND2 } from './bind2.js';
+import { inlineAnswers, type Sasl2Connection } from './sasl2-inline.js';
 import { processClientElement } from './inbound.js';
 import { randomHex } from '../../util/random-token.js';
 
@@ -28,15 +28,15 @@ const enum State {
   Closed,
 }
 
-
 /**
  * One client connection: stream headers, features, STARTTLS, SASL, resource
  * binding, then stanzas in order into the router. The same code runs over TCP,
  * WebSocket and BOSH; only framing differs. With SASL2 (XEP-0388) binding or
  * resumption happens inside authentication, with no stream restart
- * (sasl2Succeeded; the SASL exchange itself is sasl-negotiation.ts).
+ * (sasl2Succeeded, sasl2-inline.ts; the SASL exchange itself is
+ * sasl-negotiation.ts).
  */
-export class C2sConnection implements SessionConnection, PreBindStream, PreAuthStream {
+export class C2sConnection implements SessionConnection, Sasl2Connection, PreAuthStream {
   private state = State.AwaitHeader;
   private readonly parser: XmppParser;
   private headerSent = false;
@@ -340,28 +340,18 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
   }
 
   /**
-   * XEP-0388 §2.6.3: authenticated, without a stream restart. Inline requests
-   * are handled first (SM resumption, else XEP-0386 binding and the features
-   * asked for with it); their answers go inside `<success/>`, and whatever
-   * they send to the client (resent stanzas) follows it. A client that bound
-   * nothing gets the post-authentication stream features.
+   * XEP-0388 §2.6.3: authenticated, without a stream restart. The inline
+   * requests' answers (sasl2-inline.ts) go inside `<success/>`, and whatever
+   * they send to the client meanwhile (resent stanzas) is held back to follow
+   * it. A client that bound nothing gets the post-authentication features.
    */
   async sasl2Succeeded(username: string, additionalData: Buffer | undefined, request: XmlElement): Promise<void> {
     this.username = username;
     this.authenticated = true;
-    const answers: XmlElement[] = [];
     this.held = [];
+    let answers: XmlElement[];
     try {
-      const reg = this.server.registrations;
-      for (const child of request.elements()) {
-        const handler = child.attrs.xmlns === undefined ? undefined : reg.preBindElements.get(child.attrs.xmlns);
-        if (handler !== undefined && this.session === null) await handler(child, this.inlineStream(answers));
-      }
-      const userAgentId = request.getChild('user-agent')?.attrs.id;
-      const bind = request.getChild('bind', NS_BIND2);
-      if (this.session === null && bind !== undefined) answers.push(await this.bind2(bind, userAgentId));
-      const token = await this.sasl.fastToken(request, username);
-      if (token !== null) answers.push(token);
+      answers = await inlineAnswers(this.server, this, this.sasl, username, request);
     } catch (e) {
       this.release();
       throw e;
@@ -371,27 +361,6 @@ export class C2sConnection implements SessionConnection, PreBindStream, PreAuthS
     this.release(serialize(success));
     if (this.session === null) this.writeStreamLevel(this.features());
   }
-
-  /** The stream as a pre-bind handler sees it inside SASL2: what it sends back is an answer for `<success/>`. */
-  private inlineStream(answers: XmlElement[]): PreBindStream {
-    return {
-      username: this.username,
-      host: this.host,
-      secure: this.secure,
-      sendRaw: (el) => void answers.push(el),
-      adoptSession: (session) => this.adoptSession(session),
-      bindHandedOver: (resource) => this.bindHandedOver(resource),
-      close: (condition, text) => this.closeWithError(condition, text),
-    };
-  }
-
-  /** XEP-0386: binds a resource the server makes up, then the features the client asked for with it. */
-  private async bind2(request: XmlElement, userAgentId: string | undefined): Promise<XmlElement> {
-    const session = this.bindResource(bind2Resource(this.username, request.getChildText('tag'), userAgentId));
-    await this.server.hooks.fireAsync('session/bound', { session });
-    return bind2Features(this.server.registrations.bind2Features, session, request);
-  }
-
 
   sendRaw(el: XmlElement): void {
     this.writeElement(el);

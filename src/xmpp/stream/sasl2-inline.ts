@@ -1,0 +1,47 @@
+import type { XmlElement } from '../../util/xml.js';
+import type { PreBindStream } from '../module.js';
+import type { Server } from '../server.js';
+import type { ClientSession } from '../session.js';
+import { bind2Features, bind2Resource, NS_BIND2 } from './bind2.js';
+import type { SaslNegotiation } from './sasl-negotiation.js';
+
+/** The connection a SASL2 success completes: a pre-bind stream whose session is set once something binds or resumes. */
+export interface Sasl2Connection extends PreBindStream {
+  readonly session: ClientSession | null;
+}
+
+/**
+ * XEP-0388 §2.6.3: what goes inside `<success/>`. Inline requests are handled
+ * in order: SM resumption (a module's pre-bind handler) first, else XEP-0386
+ * binding with the features asked for with it, then a FAST token (XEP-0484).
+ */
+export async function inlineAnswers(server: Server, connection: Sasl2Connection, sasl: SaslNegotiation, username: string, request: XmlElement): Promise<XmlElement[]> {
+  const answers: XmlElement[] = [];
+  const inline = inlineStream(connection, answers);
+  for (const child of request.elements()) {
+    const handler = child.attrs.xmlns === undefined ? undefined : server.registrations.preBindElements.get(child.attrs.xmlns);
+    if (handler !== undefined && connection.session === null) await handler(child, inline);
+  }
+  const bind = request.getChild('bind', NS_BIND2);
+  if (connection.session === null && bind !== undefined) {
+    const session = connection.bindHandedOver(bind2Resource(username, bind.getChildText('tag'), request.getChild('user-agent')?.attrs.id));
+    await server.hooks.fireAsync('session/bound', { session });
+    answers.push(await bind2Features(server.registrations.bind2Features, session, bind));
+  }
+  const token = await sasl.fastToken(request, username);
+  if (token !== null) answers.push(token);
+  return answers;
+}
+
+/** The stream as a pre-bind handler sees it inside SASL2: what it sends back is an answer for `<success/>`. */
+function inlineStream(connection: Sasl2Connection, answers: XmlElement[]): PreBindStream {
+  return {
+    username: connection.username,
+    host: connection.host,
+    secure: connection.secure,
+    sendRaw: (el) => void answers.push(el),
+    adoptSession: (session) => connection.adoptSession(session),
+    bindHandedOver: (resource) => connection.bindHandedOver(resource),
+    close: (condition, text) => connection.close(condition, text),
+  };
+}
