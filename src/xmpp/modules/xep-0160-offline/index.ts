@@ -7,6 +7,16 @@ import { isStorable } from './storable.js';
 const NS_DELAY = 'urn:xmpp:delay';
 const DELIVERY_BATCH = 100;
 
+/** What the offline module offers modules built on it. */
+export interface OfflineApi {
+  /**
+   * Takes back the newest message waiting for `owner` that `matches`
+   * accepts, before it is delivered; `hint` is text its XML must contain
+   * (a cheap test before parsing). Resolves to whether one was taken.
+   */
+  withdraw(owner: string, hint: string, matches: (stanza: XmlElement) => boolean): Promise<boolean>;
+}
+
 /**
  * XEP-0160 offline messages. Messages the router could not deliver
  * (`message/offline`) are kept per account, in arrival order, and handed to
@@ -132,6 +142,26 @@ export default defineModule({
         counts.delete(owner);
         delivering.delete(owner);
       }
+    });
+
+    ctx.provide<OfflineApi>({
+      async withdraw(owner, hint, matches) {
+        for (const row of await table.range(owner, { limit: max, reverse: true })) {
+          if (!row.value.includes(hint)) continue;
+          let stanza: XmlElement;
+          try {
+            stanza = parseXml(row.value);
+          } catch {
+            continue; // delivery drops it, and says so
+          }
+          if (!matches(stanza)) continue;
+          await table.delete(owner, row.sk);
+          const known = counts.get(owner);
+          if (known !== undefined && known > 0) counts.set(owner, known - 1);
+          return true;
+        }
+        return false;
+      },
     });
 
     ctx.hook('account/deleted', async ({ jid }) => {

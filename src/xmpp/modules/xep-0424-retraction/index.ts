@@ -39,9 +39,14 @@ const isOriginId = (c: XmlElement): boolean => c.name === 'origin-id' && c.attrs
 /** What a tombstone keeps of its message besides the addresses: ids only (its origin id, a room's occupant id of the author). */
 const keptOfAuthor = (c: XmlElement): boolean => isOriginId(c) || (c.name === 'occupant-id' && c.attrs.xmlns === NS_OCCUPANT_ID);
 
-/** Whether an archived message is the one a retraction names: by its origin id (XEP-0359), its own id, or this archive's id for it. */
+/** Whether a message is the one a retraction names by its origin id (XEP-0359) or its own id. */
+export function namesMessage(original: XmlElement, id: string): boolean {
+  return original.attrs.id === id || original.elements().some((c) => isOriginId(c) && c.attrs.id === id);
+}
+
+/** The same, for an archived message, which may also be named by this archive's id for it. */
 function named(original: XmlElement, archiveId: string, id: string): boolean {
-  return archiveId === id || original.attrs.id === id || original.elements().some((c) => isOriginId(c) && c.attrs.id === id);
+  return archiveId === id || namesMessage(original, id);
 }
 
 /** Where a retraction was archived: the archive, the conversation in it (the other party, or a room's author), and who sent it. */
