@@ -12,6 +12,8 @@ export const NS_PUBLISH_OPTIONS = 'http://jabber.org/protocol/pubsub#publish-opt
 
 export type AccessModel = 'open' | 'presence' | 'roster' | 'whitelist';
 export type SendLast = 'never' | 'on_sub' | 'on_sub_and_presence';
+/** The affiliations a PEP owner can give others (XEP-0060 §4.1): a member reads whatever the access model, an outcast never does. */
+export type Affiliation = 'member' | 'outcast';
 
 export interface NodeConfig {
   accessModel: AccessModel;
@@ -25,6 +27,8 @@ export interface NodeConfig {
   notifyDelete: boolean;
   sendLastPublishedItem: SendLast;
   title: string;
+  /** Others' affiliations by bare JID (XEP-0060 §8.9); absent: none. Not part of the configuration form. */
+  affiliations?: Readonly<Record<string, Affiliation>>;
 }
 
 /** XEP-0163 §5 recommended defaults (max_items 1: a PEP node carries the latest state). */

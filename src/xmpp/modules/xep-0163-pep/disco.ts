@@ -1,6 +1,7 @@
 import type { Jid } from '../../../util/jid.js';
 import type { ModuleContext } from '../../module.js';
 import type { DiscoApi } from '../xep-0030-disco/index.js';
+import { AFFILIATION_FEATURES } from './affiliations.js';
 import type { NodeConfig } from './config.js';
 import type { PepNotifier } from './notifier.js';
 import { NS_PUBSUB } from './protocol.js';
@@ -33,6 +34,7 @@ const FEATURES = [
   'retrieve-subscriptions',
   'manage-subscriptions',
   'subscribe',
+  ...AFFILIATION_FEATURES,
 ];
 
 /**

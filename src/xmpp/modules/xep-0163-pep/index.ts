@@ -7,6 +7,7 @@ import { StanzaError } from '../../errors.js';
 import { defineModule, type IqRequest } from '../../module.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
 import type { DiscoApi } from '../xep-0030-disco/index.js';
+import { AffiliationRequests } from './affiliations.js';
 import { advertise } from './disco.js';
 import { CapsCache } from './caps-cache.js';
 import { applyForm, ConfigValueError, configForm, defaultConfig, itemLimit, NS_NODE_CONFIG, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from './config.js';
@@ -46,8 +47,8 @@ const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
  * subscription-requests.ts; what disco shows of accounts and nodes is
  * disco.ts.
  *
- * Not here (yet): affiliations (a whitelist of other JIDs), subscription
- * options. `pubsub#persist_items` is kept as configured but items are stored
+ * Affiliations (members and outcasts, set by the owner) are
+ * affiliations.ts. Not here (yet): subscription options. `pubsub#persist_items` is kept as configured but items are stored
  * either way (the last one is needed for last-published delivery).
  */
 export default defineModule({
@@ -81,6 +82,7 @@ export default defineModule({
     const subscriptions = new PepSubscriptions(ctx.table('pep_subscriptions'));
     const notifier = new PepNotifier(ctx.server, roster, store, subscriptions, caps, ctx.log);
     const subscriptionRequests = new SubscriptionRequests(store, subscriptions, notifier);
+    const affiliations = new AffiliationRequests(store);
     ctx.provide<PepApi>({
       async item(owner, node, id) {
         const found = (await store.list(owner.bare, node)).find((i) => i.id === id);
@@ -216,7 +218,7 @@ export default defineModule({
       const node = nodeOf(el);
       const config = await store.getNode(owner, node);
       if (config === undefined) throw new StanzaError('item-not-found');
-      if (!(await notifier.mayRead(owner, config, req.from.bare))) throw readDenied(config);
+      if (!(await notifier.mayRead(owner, config, req.from.bare))) throw readDenied(config, req.from.bare);
       const ids = el.getChildren('item').map((i) => i.attrs.id).filter((id): id is string => id !== undefined);
       let list: StoredItem[];
       if (ids.length > 0) {
@@ -266,7 +268,8 @@ export default defineModule({
         if (itemsEl !== undefined) return items(req, itemsEl);
         const subscriptionsEl = req.payload.getChild('subscriptions');
         if (subscriptionsEl !== undefined) return subscriptionRequests.mine(req, subscriptionsEl);
-        if (req.payload.getChild('affiliations') !== undefined) throw unsupported('retrieve-affiliations');
+        const affiliationsEl = req.payload.getChild('affiliations');
+        if (affiliationsEl !== undefined) return affiliations.mine(req.to.bare, req.from.bare, affiliationsEl);
         if (req.payload.getChild('options') !== undefined) throw unsupported('subscription-options');
         throw new StanzaError('bad-request', 'no pubsub request');
       },
@@ -291,7 +294,8 @@ export default defineModule({
         if (req.payload.getChild('default') !== undefined) return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('default', null, configForm(defaultConfig())));
         const subscriptionsEl = req.payload.getChild('subscriptions');
         if (subscriptionsEl !== undefined) return subscriptionRequests.ofNode(owner, subscriptionsEl);
-        if (req.payload.getChild('affiliations') !== undefined) throw unsupported('modify-affiliations');
+        const affiliationsEl = req.payload.getChild('affiliations');
+        if (affiliationsEl !== undefined) return affiliations.ofNode(owner, affiliationsEl);
         throw new StanzaError('bad-request', 'no pubsub#owner request');
       },
       'account',
@@ -350,7 +354,8 @@ export default defineModule({
         }
         const subscriptionsEl = req.payload.getChild('subscriptions');
         if (subscriptionsEl !== undefined) return subscriptionRequests.modify(owner, subscriptionsEl);
-        if (req.payload.getChild('affiliations') !== undefined) throw unsupported('modify-affiliations');
+        const affiliationsEl = req.payload.getChild('affiliations');
+        if (affiliationsEl !== undefined) return affiliations.modify(owner, affiliationsEl);
         throw new StanzaError('bad-request', 'no pubsub#owner request');
       },
       'account',

@@ -19,6 +19,13 @@ function contactMayRead(config: NodeConfig, item: { subscription: string; groups
   return config.accessModel === 'open' || subscribedFrom(item.subscription);
 }
 
+/** The same for any node, the contact's affiliation first: a member reads even a whitelist node, an outcast nothing. */
+function readsAsContact(config: NodeConfig, item: { jid: string; subscription: string; groups: readonly string[] }): boolean {
+  const affiliation = config.affiliations?.[item.jid];
+  if (affiliation !== undefined) return affiliation === 'member';
+  return config.accessModel !== 'whitelist' && contactMayRead(config, item);
+}
+
 /**
  * Who hears of what (XEP-0163 §4): explicit subscribers (subscriptions.ts),
  * and implicitly a resource is notified of node N when the owner shares presence with it and
@@ -46,9 +53,11 @@ export class PepNotifier {
     private readonly log: Logger,
   ) {}
 
-  /** The node's access model (XEP-0060 §4.5) for a requester's bare JID. */
+  /** The node's access model (XEP-0060 §4.5) for a requester's bare JID, after its affiliation (§4.1: members read, outcasts do not). */
   async mayRead(owner: string, config: NodeConfig, requester: string): Promise<boolean> {
     if (requester === owner) return true;
+    const affiliation = config.affiliations?.[requester];
+    if (affiliation !== undefined) return affiliation === 'member';
     if (config.accessModel === 'open') return true;
     if (config.accessModel === 'whitelist') return false;
     const item = await this.roster.store.get(owner, requester);
@@ -63,9 +72,9 @@ export class PepNotifier {
   async broadcast(owner: string, node: string, config: NodeConfig, event: () => XmlElement): Promise<void> {
     const targets: { full: string; presence: XmlElement; self: boolean }[] = [];
     for (const r of await this.server.resources(owner)) if (r.presence !== null) targets.push({ full: r.full, presence: r.presence, self: true });
-    if (config.accessModel !== 'whitelist') {
+    if (config.accessModel !== 'whitelist' || config.affiliations !== undefined) {
       for (const item of await this.roster.store.all(owner)) {
-        if (!subscribedFrom(item.subscription) || !contactMayRead(config, item)) continue;
+        if (!subscribedFrom(item.subscription) || !readsAsContact(config, item)) continue;
         const contact = parseJid(item.jid);
         if (this.server.isLocalDomain(contact.domain)) {
           for (const r of await this.server.resources(contact.bare)) if (r.presence !== null) targets.push({ full: r.full, presence: r.presence, self: false });

@@ -17,8 +17,9 @@ export function pubsubError(condition: StanzaErrorCondition, app: string, attrs?
 
 /** feature-not-implemented with the unsupported feature named (XEP-0060 §7.1.3.x). */
 export const unsupported = (feature: string): StanzaError => pubsubError('feature-not-implemented', 'unsupported', { feature });
-/** Why a requester who may not read a node is refused (XEP-0060 §6.1.3.2–4, §6.5.9.5–7). */
-export function readDenied(config: NodeConfig): StanzaError {
+/** Why a requester who may not read a node is refused (XEP-0060 §6.1.3.2–4 and .8, §6.5.9.5–7 and .11). */
+export function readDenied(config: NodeConfig, requester: string): StanzaError {
+  if (config.affiliations?.[requester] === 'outcast') return new StanzaError('forbidden', 'blocked by the node owner');
   if (config.accessModel === 'presence') return pubsubError('not-authorized', 'presence-subscription-required');
   if (config.accessModel === 'roster') return pubsubError('not-authorized', 'not-in-roster-group');
   return pubsubError('not-allowed', 'closed-node');

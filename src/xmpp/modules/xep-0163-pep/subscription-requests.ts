@@ -25,7 +25,7 @@ export class SubscriptionRequests {
     const node = nodeOf(el);
     const jid = this.ownJid(req, el);
     const config = await this.node(owner, node);
-    if (!(await this.notifier.mayRead(owner, config, req.from.bare))) throw readDenied(config);
+    if (!(await this.notifier.mayRead(owner, config, req.from.bare))) throw readDenied(config, req.from.bare);
     const { subscription } = await this.subscriptions.add(owner, node, jid);
     await this.notifier.sendLastTo(owner, node, config, jid);
     return x('pubsub', { xmlns: NS_PUBSUB }, subscriptionElement(subscription));
