@@ -13,6 +13,8 @@ const URGENT_PAYLOADS: ReadonlyMap<string, string> = new Map([
   ['urn:xmpp:jingle-message:0', 'propose'],
 ]);
 
+const NS_FALLBACK = 'urn:xmpp:fallback:0';
+
 /** What a push says about the message that caused it. */
 export interface PushWorthy {
   /** The message itself (unwrapped from a received carbon). */
@@ -29,7 +31,9 @@ export interface PushWorthy {
  *    OpenPGP, legacy PGP) or a Jingle call proposal;
  *  - received carbons count like the message they carry (a phone hibernated
  *    while another device chatted); sent carbons never (the user wrote them);
- *  - chat states, markers, receipts, corrections alone do not push;
+ *  - chat states, markers, receipts, corrections alone do not push, nor does
+ *    a body that is all XEP-0428 fallback (a retraction's "… retracted a
+ *    previous message"): the phone would show that text as a new message;
  *  - `<no-store/>`-style hints do not matter (a push stores nothing).
  */
 export function pushWorthy(stanza: XmlElement): PushWorthy | null {
@@ -43,13 +47,18 @@ export function pushWorthy(stanza: XmlElement): PushWorthy | null {
   if (type !== 'chat' && type !== 'normal') return null;
   let body: string | undefined;
   let urgent = false;
+  let bodyIsFallback = false;
   for (const c of message.children) {
     if (typeof c === 'string') continue;
     const ns = c.attrs.xmlns;
     if (c.name === 'body' && (ns === undefined || ns === 'jabber:client')) {
       const text = c.getText();
       if (text.trim() !== '') body = text;
+    } else if (ns === NS_FALLBACK && c.name === 'fallback') {
+      // XEP-0428: with no range given, the whole body is text for clients that lack the feature.
+      if (c.getChild('body') === undefined) bodyIsFallback = true;
     } else if (ns !== undefined && URGENT_PAYLOADS.get(ns) === c.name) urgent = true;
   }
+  if (bodyIsFallback) body = undefined;
   return body !== undefined || urgent ? { message, body } : null;
 }

@@ -53,6 +53,13 @@ describe('XEP-0357 push', () => {
       expect(pushWorthy(carbon('received'))?.body).to.equal('c');
       expect(pushWorthy(carbon('sent'))).to.equal(null);
     });
+
+    it('does not push a body that is all fallback text (a XEP-0424 retraction), but does push a reply that quotes with a fallback range', () => {
+      const retraction = `<message type='chat'><retract xmlns='urn:xmpp:message-retract:1' id='o-1'/><fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:message-retract:1'/><body>/me retracted a previous message, but it's unsupported by your client.</body></message>`;
+      expect(pushWorthy(parseXml(retraction))).to.equal(null);
+      const reply = `<message type='chat'><body>&gt; quoted\nmy answer</body><reply xmlns='urn:xmpp:reply:0' id='o-1'/><fallback xmlns='urn:xmpp:fallback:0' for='urn:xmpp:reply:0'><body start='0' end='9'/></fallback></message>`;
+      expect(pushWorthy(parseXml(reply))?.body).to.equal('> quoted\nmy answer');
+    });
   });
 
   describe('standard path: a third-party app server (XEP-0357 §5–§7)', () => {
