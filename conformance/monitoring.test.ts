@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { expect } from 'chai';
 import type { Sori } from '../src/sori.js';
+import { CoalescingStore } from '../src/storage/coalescing.js';
 import { MemoryStore } from '../src/storage/memory/index.js';
 import { eventually } from '../src/testing/eventually.js';
 import { scrapedHistogram, scrapedValue } from '../src/testing/metrics.js';
@@ -18,8 +19,9 @@ import { startInProcess } from './support/in-process.js';
 
 const DOMAIN = 'localhost';
 
+// Batched as sori batches its own store, so that the store's write metrics are there to read.
 const startWith = (monitoring: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}, store = new MemoryStore()): Promise<Sori> =>
-  startInProcess({ c2s: { maxLoginFailures: 1000 }, modules: { options: { monitoring } }, cluster }, { store });
+  startInProcess({ c2s: { maxLoginFailures: 1000 }, modules: { options: { monitoring } }, cluster }, { store: new CoalescingStore(store) });
 
 describe('monitoring: /metrics and /health', function () {
   this.timeout(30_000);
@@ -75,6 +77,16 @@ describe('monitoring: /metrics and /health', function () {
     expect(scrapedValue(text, 'sori_stanzas_received_total', { kind: 'presence' })).to.equal(1);
     expect(scrapedValue(text, 'sori_mam_archived_total', { direction: 'out' })).to.equal(1);
     expect(scrapedValue(text, 'sori_mam_archived_total', { direction: 'in' })).to.equal(1);
+    // Both archive copies went to the store in write batches, each timed once.
+    const batches = scrapedValue(text, 'sori_store_batches_total', { outcome: 'ok' })!;
+    expect(batches).to.be.at.least(1);
+    expect(scrapedValue(text, 'sori_store_batches_total', { outcome: 'error' }) ?? 0).to.equal(0);
+    expect(scrapedValue(text, 'sori_store_rows_written_total')).to.be.at.least(2);
+    const writes = scrapedHistogram(text, 'sori_store_batch_write_seconds')!;
+    const waits = scrapedHistogram(text, 'sori_store_batch_wait_seconds')!;
+    expect(writes.count).to.equal(batches);
+    expect(waits.count).to.equal(batches);
+    expect(waits.sum).to.be.at.least(writes.sum).and.lessThan(10);
     expect(scrapedValue(text, 'process_resident_memory_bytes')).to.be.greaterThan(10 * 1024 * 1024);
     expect(scrapedValue(text, 'process_cpu_seconds_total')).to.be.greaterThan(0);
     expect(scrapedValue(text, 'nodejs_eventloop_active_seconds_total')).to.be.greaterThan(0);

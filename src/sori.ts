@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { dataPath } from './config.js';
 import { createStore, type StorageConfig } from './storage/index.js';
 import type { WideColumnStore } from './storage/wide-column.js';
+import { registerStoreMetrics } from './metrics/storage.js';
 import { CoalescingStore } from './storage/coalescing.js';
 import { createLogger, setLogFormat, setLogLevel, type LogFormat, type LogLevel, type Logger } from './util/log.js';
 import type { OptionSpecs } from './util/options.js';
@@ -95,6 +96,7 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
     return cluster.locator;
   };
   const server = new Server({ config, store, modules, log, locator });
+  if (store instanceof CoalescingStore) registerStoreMetrics(server.metrics, (observer) => store.observeBatches(observer));
   await server.start();
   // Before joining a cluster: generating a certificate blocks the event loop longer than a liveness window.
   const tls = await loadCredentials({ cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir });

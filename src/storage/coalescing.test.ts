@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { MemoryStore } from './memory/index.js';
-import { BURST_BATCHES, CoalescingStore } from './coalescing.js';
+import { BURST_BATCHES, CoalescingStore, type BatchReport } from './coalescing.js';
 import { runStoreContract } from './contract.js';
 import { StoreUnavailableError } from './wide-column.js';
 
@@ -24,6 +24,24 @@ describe('CoalescingStore', () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.batchPut([{ table: 't', pk: 'p', sk: String(i).padStart(3, '0'), value: `v${i}` }])));
     expect(calls()).to.equal(1);
     expect((await store.range('t', 'p')).length).to.equal(50);
+  });
+
+  it('reports each backend batch once, with its rows, the write time and the longest wait, failures included', async () => {
+    const { inner } = await countingStore();
+    const store = new CoalescingStore(inner, { maxDelayMs: 30 });
+    const reports: BatchReport[] = [];
+    store.observeBatches((r) => reports.push(r));
+    await Promise.all(Array.from({ length: 3 }, (_, i) => store.batchPut([{ table: 't', pk: 'p', sk: `a${i}`, value: 'v' }, { table: 't', pk: 'p', sk: `b${i}`, value: 'v' }])));
+    expect(reports).to.have.length(1);
+    expect(reports[0]).to.include({ rows: 6, ok: true });
+    // The rows waited out the delay before the write began.
+    expect(reports[0]!.waitedSeconds).to.be.at.least(0.025).and.at.least(reports[0]!.writeSeconds);
+    inner.batchPut = () => Promise.reject(new Error('disk full'));
+    let refused: unknown;
+    await store.batchPut([{ table: 't', pk: 'p', sk: 'c', value: 'v' }]).catch((e: unknown) => (refused = e));
+    expect(refused).to.be.instanceOf(Error);
+    expect(reports).to.have.length(2);
+    expect(reports[1]).to.include({ rows: 1, ok: false });
   });
 
   it('with a delay, groups calls from different event-loop turns, and flushes at once when maxRows are queued', async () => {

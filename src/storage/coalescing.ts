@@ -3,6 +3,16 @@ import type { BatchItem, PutOptions, RangeOptions, Row, StoreCapabilities, Table
 /** Batches that may start back to back before `minIntervalMs` spaces them out. */
 export const BURST_BATCHES = 4;
 
+/** One backend batch as it ended, for metrics. */
+export interface BatchReport {
+  rows: number;
+  /** The backend's write alone. */
+  writeSeconds: number;
+  /** From the batch's oldest rows being queued to the write's end: the longest a caller waited. */
+  waitedSeconds: number;
+  ok: boolean;
+}
+
 interface Pending {
   items: readonly BatchItem[];
   resolve: () => void;
@@ -41,6 +51,9 @@ export class CoalescingStore implements WideColumnStore {
   readonly stats = { flushes: 0, rows: 0 };
 
   private queuedRows = 0;
+  /** performance.now() when the oldest queued rows arrived. */
+  private queuedSince = 0;
+  private observer: ((report: BatchReport) => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly maxInFlight: number;
   private inFlight = 0;
@@ -71,6 +84,7 @@ export class CoalescingStore implements WideColumnStore {
   batchPut(items: readonly BatchItem[]): Promise<void> {
     if (items.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
+      if (this.queue.length === 0) this.queuedSince = performance.now();
       this.queue.push({ items, resolve, reject });
       this.queuedRows += items.length;
       if (this.queuedRows >= this.maxRows) {
@@ -118,6 +132,7 @@ export class CoalescingStore implements WideColumnStore {
       this.allowance -= 1;
     }
     const batch = this.queue;
+    const since = this.queuedSince;
     this.queue = [];
     this.queuedRows = 0;
     let rows: readonly BatchItem[];
@@ -129,8 +144,11 @@ export class CoalescingStore implements WideColumnStore {
       rows = all;
     }
     this.inFlight++;
+    const start = performance.now();
+    let ok = false;
     try {
       await this.inner.batchPut(rows);
+      ok = true;
       this.stats.flushes++;
       this.stats.rows += rows.length;
       for (const p of batch) p.resolve();
@@ -139,11 +157,20 @@ export class CoalescingStore implements WideColumnStore {
     } finally {
       this.inFlight--;
     }
+    if (this.observer !== null) {
+      const end = performance.now();
+      this.observer({ rows: rows.length, writeSeconds: (end - start) / 1000, waitedSeconds: (end - since) / 1000, ok });
+    }
     // Rows that queued behind this write go in the next batch, at the next interval.
     if (this.queue.length > 0) {
       if (this.msUntilAllowed() === 0 || this.drained !== null || this.queuedRows >= this.maxRows) void this.flush();
       else if (!this.scheduled) this.schedule(0);
     } else if (this.inFlight === 0 && this.drained !== null) this.drained();
+  }
+
+  /** Reports every backend batch once it ends (one call per batch, not per caller). */
+  observeBatches(observer: (report: BatchReport) => void): void {
+    this.observer = observer;
   }
 
   ensureTables(specs: readonly TableSpec[]): Promise<void> {
