@@ -3,13 +3,16 @@
  * over WebSocket (RFC 7395) and BOSH (XEP-0206): it logs in, a message typed into its chat box
  * reaches an @xmpp/client user on TCP, the answer shows in the chat, and a
  * second browser (a new device, empty storage) logging in as the same user
- * finds the conversation in its archive (XEP-0313).
+ * finds the conversation in its archive (XEP-0313); a picture chosen in the
+ * chat box is uploaded from the page (XEP-0363, a cross-origin PUT); a room
+ * it joins works both ways and gives a new device its history.
  */
 import { expect } from 'chai';
+import { eventually } from '../src/testing/eventually.js';
 import type { Page } from 'playwright-core';
 import { connectTcp, xml, type XmppSession } from './support/clients.js';
 import { startConverse, type ConverseHarness } from './support/converse.js';
-import { startSori, type SoriProcess } from './support/server.js';
+import { freePort, startSori, type SoriProcess } from './support/server.js';
 
 describe('Converse.js in Chromium against sori', function () {
   this.timeout(90_000);
@@ -18,7 +21,12 @@ describe('Converse.js in Chromium against sori', function () {
   let bob: XmppSession | undefined;
 
   before(async () => {
-    server = await startSori({ users: { 'alice@localhost': 'alice-pw', 'bob@localhost': 'bob-pw' } });
+    // Uploads go over plain HTTP to the WebSocket listener, as behind a proxy that ends TLS.
+    const httpPort = await freePort('127.0.0.1');
+    server = await startSori({
+      users: { 'alice@localhost': 'alice-pw', 'bob@localhost': 'bob-pw' },
+      config: { websocket: { port: httpPort }, modules: { options: { upload: { urlBase: `http://127.0.0.1:${httpPort}/upload/` } } } },
+    });
   });
   afterEach(async function () {
     // Converse logs every stanza at 'debug': on a failure, what it saw says why.
@@ -34,7 +42,9 @@ describe('Converse.js in Chromium against sori', function () {
 
   /** Waits until the page's chat shows a message with this text. */
   const shows = (page: Page, text: string): Promise<void> => page.locator('.chat-msg__text', { hasText: text }).first().waitFor({ timeout: 20_000 });
-  type TestWindow = { soriTest?: { api: { connection: { connected(): boolean }; chats: { open(jid: string): Promise<unknown> } } } };
+  type TestWindow = {
+    soriTest?: { api: { connection: { connected(): boolean }; chats: { open(jid: string): Promise<unknown> }; rooms: { open(jid: string, settings: { nick: string }): Promise<unknown> } } };
+  };
   /** Waits for the login, then opens the chat with `jid` as a user would from the contacts list. */
   async function chatWith(page: Page, jid: string): Promise<void> {
     await page.waitForFunction(() => (globalThis as unknown as TestWindow).soriTest?.api.connection.connected() === true, undefined, { timeout: 20_000 });
@@ -67,4 +77,52 @@ describe('Converse.js in Chromium against sori', function () {
       await shows(laptop, answer);
     });
   }
+
+  it('uploads a picture chosen in its chat box (XEP-0363, a CORS PUT from the page) and sends the link, which serves the same bytes', async () => {
+    converse = await startConverse({ websocket_url: server.wsUrl });
+    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
+    await bob.xmpp.send(xml('presence'));
+    const phone = await converse.open('alice@localhost', 'alice-pw');
+    await chatWith(phone, 'bob@localhost');
+    // A real PNG (1×1), so that Converse shows it as the image it is.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+    await phone.locator('input[type=file]').first().setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: png });
+    const got = await bob.waitFor((el) => el.is('message') && el.getChild('x', 'jabber:x:oob') !== undefined, 20_000, 'the upload link from Converse');
+    const url = got.getChild('x', 'jabber:x:oob')!.getChildText('url')!;
+    expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+\/upload\/.+\/dot\.png$/);
+    expect(got.getChildText('body')).to.equal(url);
+    const res = await fetch(url);
+    expect(res.status).to.equal(200);
+    expect(res.headers.get('content-type')).to.equal('image/png');
+    expect(Buffer.from(await res.arrayBuffer()).equals(png)).to.equal(true);
+  });
+
+  it('joins a room, talks with an @xmpp/client occupant, and a new device gets the room history (XEP-0045, XEP-0313 in rooms)', async () => {
+    converse = await startConverse({ websocket_url: server.wsUrl });
+    const room = 'lobby@conference.localhost';
+    const phone = await converse.open('alice@localhost', 'alice-pw');
+    await phone.waitForFunction(() => (globalThis as unknown as TestWindow).soriTest?.api.connection.connected() === true, undefined, { timeout: 20_000 });
+    await phone.evaluate((jid) => (globalThis as unknown as TestWindow).soriTest!.api.rooms.open(jid, { nick: 'alice' }), room);
+    // Converse creates the room (instant room) and is its owner; bob joins it.
+    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
+    await eventually(async () => {
+      await bob!.xmpp.send(xml('presence', { to: `${room}/bob` }, xml('x', { xmlns: 'http://jabber.org/protocol/muc' }, xml('history', { maxstanzas: '0' }))));
+      await bob!.waitFor((el) => el.is('presence') && el.attrs.from === `${room}/bob` && el.attrs.type !== 'error', 2_000, 'bob in the room');
+    }, 20_000);
+    await phone.locator('converse-muc-occupant, .occupant-list li', { hasText: 'bob' }).first().waitFor({ timeout: 20_000 });
+
+    const box = phone.locator('.chat-textarea').first();
+    await box.fill('hello room');
+    await box.press('Enter');
+    const got = await bob.waitFor((el) => el.is('message') && el.attrs.type === 'groupchat' && el.getChildText('body') === 'hello room', 20_000, 'the room message typed in Converse');
+    expect(got.attrs.from).to.equal(`${room}/alice`);
+    await bob.xmpp.send(xml('message', { to: room, type: 'groupchat' }, xml('body', {}, 'hello alice, says bob')));
+    await shows(phone, 'hello alice, says bob');
+
+    const laptop = await converse.open('alice@localhost', 'alice-pw');
+    await laptop.waitForFunction(() => (globalThis as unknown as TestWindow).soriTest?.api.connection.connected() === true, undefined, { timeout: 20_000 });
+    await laptop.evaluate((jid) => (globalThis as unknown as TestWindow).soriTest!.api.rooms.open(jid, { nick: 'alice' }), room);
+    await shows(laptop, 'hello room');
+    await shows(laptop, 'hello alice, says bob');
+  });
 });

@@ -93,6 +93,8 @@ export async function startSori(opts: StartOptions = {}): Promise<SoriProcess> {
     storage: { backend: 'leveldb' },
   };
   for (const [section, values] of Object.entries(opts.config ?? {})) base[section] = { ...base[section], ...values };
+  // A test may choose the HTTP port (to name it in other settings before start).
+  const httpPort = base.websocket!.port as number;
   const configFile = join(dataDir, 'sori.json');
   await writeFile(configFile, JSON.stringify(base, null, 2));
 
@@ -133,8 +135,8 @@ export async function startSori(opts: StartOptions = {}): Promise<SoriProcess> {
     host,
     port,
     directTlsPort,
-    wsUrl: `ws://${host}:${wsPort}/xmpp-websocket`,
-    boshUrl: `http://${host}:${wsPort}/http-bind`,
+    wsUrl: `ws://${host}:${httpPort}/xmpp-websocket`,
+    boshUrl: `http://${host}:${httpPort}/http-bind`,
     admin,
     dataDir,
     output: () => out,
