@@ -3,7 +3,8 @@
  * over WebSocket (RFC 7395) and BOSH (XEP-0206): it logs in, a message typed into its chat box
  * reaches an @xmpp/client user on TCP, the answer shows in the chat, and a
  * second browser (a new device, empty storage) logging in as the same user
- * finds the conversation in its archive (XEP-0313); a picture chosen in the
+ * finds the conversation in its archive (XEP-0313); two devices online at
+ * once stay in step (XEP-0280); a picture chosen in the
  * chat box is uploaded from the page (XEP-0363, a cross-origin PUT); a room
  * it joins works both ways and gives a new device its history.
  */
@@ -77,6 +78,25 @@ describe('Converse.js in Chromium against sori', function () {
       await shows(laptop, answer);
     });
   }
+
+  it('keeps two devices in step (XEP-0280 carbons): what one sends and what arrives show on both', async () => {
+    converse = await startConverse({ websocket_url: server.wsUrl });
+    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
+    await bob.xmpp.send(xml('presence'));
+    const phone = await converse.open('alice@localhost', 'alice-pw');
+    const laptop = await converse.open('alice@localhost', 'alice-pw');
+    await chatWith(phone, 'bob@localhost');
+    await chatWith(laptop, 'bob@localhost');
+    const box = phone.locator('.chat-textarea').first();
+    await box.fill('typed on the phone');
+    await box.press('Enter');
+    await bob.waitFor((el) => el.is('message') && el.getChildText('body') === 'typed on the phone', 20_000, 'the message from the phone');
+    await shows(laptop, 'typed on the phone');
+    // To the bare JID: both devices are available, so both get it.
+    await bob.xmpp.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'for both devices')));
+    await shows(phone, 'for both devices');
+    await shows(laptop, 'for both devices');
+  });
 
   it('uploads a picture chosen in its chat box (XEP-0363, a CORS PUT from the page) and sends the link, which serves the same bytes', async () => {
     converse = await startConverse({ websocket_url: server.wsUrl });
