@@ -26,18 +26,20 @@ export default defineModule({
     // Before offline storage keeps the retraction; it does not claim the message.
     ctx.hook(
       'message/offline',
-      async ({ stanza, to }) => {
+      ({ stanza, to }) => {
+        // Synchronous for every other message: the hook chain stays without a promise for them.
         const retraction = retractionOf(stanza);
         const author = retraction === null ? null : tryParseJid(stanza.attrs.from ?? '');
         if (retraction === null || author === null) return false;
         const fromAuthor = (original: XmlElement): boolean =>
           tryParseJid(original.attrs.from ?? '')?.bare === author.bare && retractionOf(original) === null && namesMessage(original, retraction.id);
-        try {
-          await offline.withdraw(to.bare, retraction.id, fromAuthor);
-        } catch (e) {
-          ctx.log.warn(`could not take back the message ${author.bare} retracted from ${to.bare}'s offline storage (${retraction.id})`, e);
-        }
-        return false;
+        return offline.withdraw(to.bare, retraction.id, fromAuthor).then(
+          () => false,
+          (e: unknown) => {
+            ctx.log.warn(`could not take back the message ${author.bare} retracted from ${to.bare}'s offline storage (${retraction.id})`, e);
+            return false;
+          },
+        );
       },
       10,
     );
