@@ -10,16 +10,14 @@ import { ParseError, XmppParser } from './parser.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
 import { NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
 import { inlineAnswers, type Sasl2Connection } from './sasl2-inline.js';
+import { clientStreamFeatures, NS_BIND, NS_TLS } from './stream-features.js';
 import { processClientElement } from './inbound.js';
 import { randomHex } from '../../util/random-token.js';
 
 export const NS_CLIENT = 'jabber:client';
 export const NS_STREAM = 'http://etherx.jabber.org/streams';
 export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
-const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
-const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
-export const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
 
 const enum State {
   AwaitHeader,
@@ -157,25 +155,7 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
   }
 
   private features(): XmlElement {
-    const f = x('stream:features');
-    const ctx = { secure: this.transport.secure, transport: this.transport.kind, host: this.host };
-    const stage = this.authenticated ? 'post-auth' : 'pre-auth';
-    if (!this.authenticated) {
-      const tlsRequired = this.tlsRequired();
-      if (this.transport.canStartTls && !this.transport.secure) {
-        f.append(x('starttls', { xmlns: NS_TLS }, tlsRequired ? x('required') : null));
-      }
-      if (!tlsRequired) f.append(...this.sasl.features());
-    } else {
-      f.append(x('bind', { xmlns: NS_BIND }), x('session', { xmlns: NS_SESSION }, x('optional')));
-    }
-    for (const feat of this.server.registrations.streamFeatures) {
-      if (feat.stage !== stage) continue;
-      if (!this.authenticated && this.tlsRequired()) continue;
-      const el = feat.build(ctx);
-      if (el !== null) f.append(el);
-    }
-    return f;
+    return clientStreamFeatures(this.server, this.transport, { host: this.host, authenticated: this.authenticated, tlsRequired: !this.authenticated && this.tlsRequired() }, () => this.sasl.features());
   }
 
   /** TLS is mandatory before authentication on plain TCP unless configured otherwise. */

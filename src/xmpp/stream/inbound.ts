@@ -4,9 +4,9 @@ import { StanzaError, StreamError, errorReply } from '../errors.js';
 import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
 import type { C2sSession } from './client-session.js';
+import { NS_SESSION } from './stream-features.js';
 
 const NS_CLIENT = 'jabber:client';
-const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
 const MESSAGE_TYPES = new Set(['chat', 'error', 'groupchat', 'headline', 'normal']);
 const PRESENCE_TYPES = new Set(['error', 'probe', 'subscribe', 'subscribed', 'unavailable', 'unsubscribe', 'unsubscribed']);
 const IQ_TYPES = new Set(['get', 'set', 'result', 'error']);
