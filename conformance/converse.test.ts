@@ -4,14 +4,15 @@
  * reaches an @xmpp/client user on TCP, the answer shows in the chat, and a
  * second browser (a new device, empty storage) logging in as the same user
  * finds the conversation in its archive (XEP-0313); two devices online at
- * once stay in step (XEP-0280); a picture chosen in the
+ * once stay in step (XEP-0280); two Converse users talk with OMEMO, which the
+ * server archives only encrypted; a picture chosen in the
  * chat box is uploaded from the page (XEP-0363, a cross-origin PUT); a room
  * it joins works both ways and gives a new device its history.
  */
 import { expect } from 'chai';
 import { eventually } from '../src/testing/eventually.js';
 import type { Page } from 'playwright-core';
-import { connectTcp, xml, type XmppSession } from './support/clients.js';
+import { connectTcp, xml, type Element, type XmppSession } from './support/clients.js';
 import { startConverse, type ConverseHarness } from './support/converse.js';
 import { freePort, startSori, type SoriProcess } from './support/server.js';
 
@@ -96,6 +97,36 @@ describe('Converse.js in Chromium against sori', function () {
     await bob.xmpp.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'for both devices')));
     await shows(phone, 'for both devices');
     await shows(laptop, 'for both devices');
+  });
+
+  it('carries an OMEMO conversation between two Converse users (XEP-0384 v2 over PEP), which the server archives only encrypted', async () => {
+    converse = await startConverse({ websocket_url: server.wsUrl });
+    const alice = await converse.open('alice@localhost', 'alice-pw', { omemo_default: true });
+    const bobsBrowser = await converse.open('bob@localhost', 'bob-pw', { omemo_default: true });
+    // Bob's own client, watching: his devices as anyone can read them (open PEP node), then his archive.
+    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'audit' });
+    await eventually(async () => {
+      const list = (await bob!.xmpp.iqCaller.request(xml('iq', { type: 'get', to: 'bob@localhost' }, xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' }, xml('items', { node: 'urn:xmpp:omemo:2:devices' }))))) as Element;
+      expect(list.getChild('pubsub')?.getChild('items')?.getChild('item')?.getChild('devices', 'urn:xmpp:omemo:2')?.getChildren('device')).to.have.length(1);
+    }, 20_000);
+
+    await chatWith(alice, 'bob@localhost');
+    const box = alice.locator('.chat-textarea').first();
+    await box.fill('a secret for bob');
+    await box.press('Enter');
+    await chatWith(bobsBrowser, 'alice@localhost');
+    await shows(bobsBrowser, 'a secret for bob');
+
+    // What sori stored: the encrypted payload and the fallback text, never the words.
+    const queryid = 'omemo-check';
+    await bob.xmpp.iqCaller.request(xml('iq', { type: 'set' }, xml('query', { xmlns: 'urn:xmpp:mam:2', queryid })));
+    const archived = bob.received
+      .filter((m) => m.is('message') && m.getChild('result', 'urn:xmpp:mam:2')?.attrs.queryid === queryid)
+      .map((m) => m.getChild('result', 'urn:xmpp:mam:2')!.getChild('forwarded')!.getChild('message')!)
+      .filter((m) => m.getChild('encrypted', 'urn:xmpp:omemo:2') !== undefined);
+    expect(archived).to.have.length(1);
+    expect(archived[0]!.attrs.from).to.match(/^alice@localhost\//);
+    expect(archived[0]!.toString()).to.not.include('a secret for bob');
   });
 
   it('uploads a picture chosen in its chat box (XEP-0363, a CORS PUT from the page) and sends the link, which serves the same bytes', async () => {

@@ -29,8 +29,8 @@ converse.initialize(Object.assign(${JSON.stringify(settings)}, { whitelisted_plu
 }
 
 export interface ConverseHarness {
-  /** A fresh browser context (its own storage: a new device) logged in as `jid`. */
-  open(jid: string, password: string): Promise<Page>;
+  /** A fresh browser context (its own storage: a new device) logged in as `jid`, with more of Converse's settings if given. */
+  open(jid: string, password: string, settings?: Record<string, unknown>): Promise<Page>;
   /** What the pages printed to their consoles and which requests failed, for failure messages. */
   readonly log: string[];
   close(): Promise<void>;
@@ -40,14 +40,14 @@ export interface ConverseHarness {
 export async function startConverse(endpoint: { websocket_url: string } | { bosh_service_url: string }): Promise<ConverseHarness> {
   if (!existsSync(path.join(CONVERSE_DIST, 'converse.min.js'))) throw new Error(`Converse.js is missing from ${CONVERSE_DIST}: run bash scripts/setup.sh`);
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run bash scripts/setup.sh (apt-get install chromium)`);
-  const logins = new Map<string, { jid: string; password: string }>();
+  const logins = new Map<string, { jid: string; password: string; settings: Record<string, unknown> }>();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/') {
       const login = logins.get(url.searchParams.get('login') ?? '');
       if (login === undefined) return void res.writeHead(404).end();
       res.writeHead(200, { 'content-type': 'text/html' }).end(
-        page({ ...endpoint, discover_connection_methods: false, auto_login: true, jid: login.jid, password: login.password, view_mode: 'fullscreen', assets_path: '/dist/', play_sounds: false, show_desktop_notifications: false, loglevel: 'debug' }),
+        page({ ...endpoint, discover_connection_methods: false, auto_login: true, jid: login.jid, password: login.password, view_mode: 'fullscreen', assets_path: '/dist/', play_sounds: false, show_desktop_notifications: false, loglevel: 'debug', ...login.settings }),
       );
       return;
     }
@@ -66,9 +66,9 @@ export async function startConverse(endpoint: { websocket_url: string } | { bosh
   const log: string[] = [];
   return {
     log,
-    async open(jid, password) {
+    async open(jid, password, settings = {}) {
       const key = String(n++);
-      logins.set(key, { jid, password });
+      logins.set(key, { jid, password, settings });
       const context = await browser.newContext();
       const p = await context.newPage();
       p.on('console', (m) => void log.push(`[${key} ${m.type()}] ${m.text().slice(0, 500)}`));
