@@ -6,7 +6,8 @@
  * finds the conversation in its archive (XEP-0313); two devices online at
  * once stay in step (XEP-0280); two Converse users talk with OMEMO, which the
  * server archives only encrypted; a message it retracts never reaches a new
- * device's screen; a picture chosen in the
+ * device's screen; a dropped connection is resumed with nothing lost; a
+ * picture chosen in the
  * chat box is uploaded from the page (XEP-0363, a cross-origin PUT); a room
  * it joins works both ways and gives a new device its history.
  */
@@ -45,6 +46,7 @@ describe('Converse.js in Chromium against sori', function () {
 
   /** Waits until the page's chat shows a message with this text. */
   const shows = (page: Page, text: string): Promise<void> => page.locator('.chat-msg__text', { hasText: text }).first().waitFor({ timeout: 20_000 });
+  type DropWindow = { soriTest: { api: { connection: { get(): { _proto: { socket: { close(): void } } } } } } };
   type RetractWindow = { soriTest: { api: { chats: { get(jid: string): Promise<{ messages: { findWhere(attrs: object): unknown }; retractOwnMessage(message: unknown): Promise<void> }> } } } };
   type TestWindow = {
     soriTest?: { api: { connection: { connected(): boolean }; chats: { open(jid: string): Promise<unknown> }; rooms: { open(jid: string, settings: { nick: string }): Promise<unknown> } } };
@@ -167,6 +169,20 @@ describe('Converse.js in Chromium against sori', function () {
     const tombstone = archived.find((m) => m.getChild('origin-id', 'urn:xmpp:sid:0')?.attrs.id === originId && m.getChild('retract', 'urn:xmpp:message-retract:1') === undefined);
     expect(tombstone?.getChild('retracted', 'urn:xmpp:message-retract:1'), 'a tombstone in place of the message').to.not.equal(undefined);
     expect(archived.map((m) => m.getChildText('body'))).to.not.include('sent to the wrong person');
+  });
+
+  it('resumes its session when the connection drops (XEP-0198) and shows the message sent meanwhile', async () => {
+    converse = await startConverse({ websocket_url: server.wsUrl });
+    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
+    await bob.xmpp.send(xml('presence'));
+    const phone = await converse.open('alice@localhost', 'alice-pw');
+    await chatWith(phone, 'bob@localhost');
+    await eventually(() => expect(converse!.log.some((l) => l.includes('<enabled xmlns="urn:xmpp:sm:3"'))).to.equal(true), 20_000);
+    // The socket closes under Converse without a stream close, as when a phone changes networks.
+    await phone.evaluate(() => (globalThis as unknown as DropWindow).soriTest.api.connection.get()._proto.socket.close());
+    await bob.xmpp.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'sent while the connection was down')));
+    await shows(phone, 'sent while the connection was down');
+    expect(converse.log.some((l) => l.includes('<resumed xmlns="urn:xmpp:sm:3"')), 'Converse resumed its session').to.equal(true);
   });
 
   it('uploads a picture chosen in its chat box (XEP-0363, a CORS PUT from the page) and sends the link, which serves the same bytes', async () => {
