@@ -1,15 +1,15 @@
 /**
  * sori against Converse.js, the web client, unchanged, in headless Chromium
- * over WebSocket (RFC 7395) and BOSH (XEP-0206): it logs in, a message typed into its chat box
- * reaches an @xmpp/client user on TCP, the answer shows in the chat, and a
- * second browser (a new device, empty storage) logging in as the same user
- * finds the conversation in its archive (XEP-0313); two devices online at
- * once stay in step (XEP-0280); two Converse users talk with OMEMO, which the
- * server archives only encrypted; a message it retracts never reaches a new
- * device's screen; a dropped connection is resumed with nothing lost; a
- * picture chosen in the
- * chat box is uploaded from the page (XEP-0363, a cross-origin PUT); a room
- * it joins works both ways and gives a new device its history.
+ * over WebSocket (RFC 7395) and BOSH (XEP-0206): it logs in, a message typed
+ * into its chat box reaches an @xmpp/client user on TCP, the answer shows in
+ * the chat, and a second browser (a new device, empty storage) logging in as
+ * the same user finds the conversation in its archive (XEP-0313). Then: two
+ * devices online at once stay in step (XEP-0280); two Converse users talk
+ * with OMEMO, which the server archives only encrypted; a message it
+ * retracts never reaches a new device's screen; a dropped connection is
+ * resumed with nothing lost (XEP-0198); a picture chosen in the chat box is
+ * uploaded from the page (XEP-0363, a cross-origin PUT); a room it joins
+ * works both ways and gives a new device its history.
  */
 import { expect } from 'chai';
 import { eventually } from '../src/testing/eventually.js';
@@ -46,11 +46,13 @@ describe('Converse.js in Chromium against sori', function () {
 
   /** Waits until the page's chat shows a message with this text. */
   const shows = (page: Page, text: string): Promise<void> => page.locator('.chat-msg__text', { hasText: text }).first().waitFor({ timeout: 20_000 });
-  type DropWindow = { soriTest: { api: { connection: { get(): { _proto: { socket: { close(): void } } } } } } };
-  type RetractWindow = { soriTest: { api: { chats: { get(jid: string): Promise<{ messages: { findWhere(attrs: object): unknown }; retractOwnMessage(message: unknown): Promise<void> }> } } } };
-  type TestWindow = {
-    soriTest?: { api: { connection: { connected(): boolean }; chats: { open(jid: string): Promise<unknown> }; rooms: { open(jid: string, settings: { nick: string }): Promise<unknown> } } };
-  };
+  /** The part of Converse's `api` the tests call (the page's one-line plugin hands it over as `soriTest.api`). */
+  interface ConverseApi {
+    connection: { connected(): boolean; get(): { _proto: { socket: { close(): void } } } };
+    chats: { open(jid: string): Promise<unknown>; get(jid: string): Promise<{ messages: { findWhere(attrs: object): unknown }; retractOwnMessage(message: unknown): Promise<void> }> };
+    rooms: { open(jid: string, settings: { nick: string }): Promise<unknown> };
+  }
+  type TestWindow = { soriTest?: { api: ConverseApi } };
   /** The whole archive of `session`'s account (XEP-0313), as the messages it holds. */
   async function archiveOf(session: XmppSession, queryid: string): Promise<Element[]> {
     await session.xmpp.iqCaller.request(xml('iq', { type: 'set' }, xml('query', { xmlns: 'urn:xmpp:mam:2', queryid })));
@@ -58,9 +60,10 @@ describe('Converse.js in Chromium against sori', function () {
       .filter((m) => m.is('message') && m.getChild('result', 'urn:xmpp:mam:2')?.attrs.queryid === queryid)
       .map((m) => m.getChild('result', 'urn:xmpp:mam:2')!.getChild('forwarded')!.getChild('message')!);
   }
+  const loggedIn = (page: Page): Promise<unknown> => page.waitForFunction(() => (globalThis as unknown as TestWindow).soriTest?.api.connection.connected() === true, undefined, { timeout: 20_000 });
   /** Waits for the login, then opens the chat with `jid` as a user would from the contacts list. */
   async function chatWith(page: Page, jid: string): Promise<void> {
-    await page.waitForFunction(() => (globalThis as unknown as TestWindow).soriTest?.api.connection.connected() === true, undefined, { timeout: 20_000 });
+    await loggedIn(page);
     await page.evaluate((with_) => (globalThis as unknown as TestWindow).soriTest!.api.chats.open(with_), jid);
   }
 
@@ -152,7 +155,7 @@ describe('Converse.js in Chromium against sori', function () {
     const originId = sent.getChild('origin-id', 'urn:xmpp:sid:0')!.attrs.id as string;
     // What the message's menu does once the user confirms: Converse's own retraction of its message.
     await phone.evaluate(async () => {
-      const api = (globalThis as unknown as RetractWindow).soriTest.api;
+      const api = (globalThis as unknown as TestWindow).soriTest!.api;
       const chat = await api.chats.get('bob@localhost');
       await chat.retractOwnMessage(chat.messages.findWhere({ message: 'sent to the wrong person' }));
     });
@@ -179,7 +182,7 @@ describe('Converse.js in Chromium against sori', function () {
     await chatWith(phone, 'bob@localhost');
     await eventually(() => expect(converse!.log.some((l) => l.includes('<enabled xmlns="urn:xmpp:sm:3"'))).to.equal(true), 20_000);
     // The socket closes under Converse without a stream close, as when a phone changes networks.
-    await phone.evaluate(() => (globalThis as unknown as DropWindow).soriTest.api.connection.get()._proto.socket.close());
+    await phone.evaluate(() => (globalThis as unknown as TestWindow).soriTest!.api.connection.get()._proto.socket.close());
     await bob.xmpp.send(xml('message', { to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'sent while the connection was down')));
     await shows(phone, 'sent while the connection was down');
     expect(converse.log.some((l) => l.includes('<resumed xmlns="urn:xmpp:sm:3"')), 'Converse resumed its session').to.equal(true);
@@ -208,7 +211,7 @@ describe('Converse.js in Chromium against sori', function () {
     converse = await startConverse({ websocket_url: server.wsUrl });
     const room = 'lobby@conference.localhost';
     const phone = await converse.open('alice@localhost', 'alice-pw');
-    await phone.waitForFunction(() => (globalThis as unknown as TestWindow).soriTest?.api.connection.connected() === true, undefined, { timeout: 20_000 });
+    await loggedIn(phone);
     await phone.evaluate((jid) => (globalThis as unknown as TestWindow).soriTest!.api.rooms.open(jid, { nick: 'alice' }), room);
     // Converse creates the room (instant room) and is its owner; bob joins it.
     bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
@@ -227,7 +230,7 @@ describe('Converse.js in Chromium against sori', function () {
     await shows(phone, 'hello alice, says bob');
 
     const laptop = await converse.open('alice@localhost', 'alice-pw');
-    await laptop.waitForFunction(() => (globalThis as unknown as TestWindow).soriTest?.api.connection.connected() === true, undefined, { timeout: 20_000 });
+    await loggedIn(laptop);
     await laptop.evaluate((jid) => (globalThis as unknown as TestWindow).soriTest!.api.rooms.open(jid, { nick: 'alice' }), room);
     await shows(laptop, 'hello room');
     await shows(laptop, 'hello alice, says bob');
