@@ -60,6 +60,13 @@ describe('Converse.js in Chromium against sori', function () {
       .filter((m) => m.is('message') && m.getChild('result', 'urn:xmpp:mam:2')?.attrs.queryid === queryid)
       .map((m) => m.getChild('result', 'urn:xmpp:mam:2')!.getChild('forwarded')!.getChild('message')!);
   }
+  /** Converse against this server, and bob online on TCP as `resource`; also kept in the suite's variables, for afterEach. */
+  async function converseAndBob(endpoint: Parameters<typeof startConverse>[0] = { websocket_url: server.wsUrl }, resource = 'tcp'): Promise<{ converse: ConverseHarness; bob: XmppSession }> {
+    converse = await startConverse(endpoint);
+    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource });
+    await bob.xmpp.send(xml('presence'));
+    return { converse, bob };
+  }
   const loggedIn = (page: Page): Promise<unknown> => page.waitForFunction(() => (globalThis as unknown as TestWindow).soriTest?.api.connection.connected() === true, undefined, { timeout: 20_000 });
   /** Waits for the login, then opens the chat with `jid` as a user would from the contacts list. */
   async function chatWith(page: Page, jid: string): Promise<void> {
@@ -69,9 +76,7 @@ describe('Converse.js in Chromium against sori', function () {
 
   for (const transport of ['WebSocket', 'BOSH'] as const) {
     it(`over ${transport}: logs in, sends what is typed, shows what arrives, and a new device finds both in the archive`, async () => {
-      converse = await startConverse(transport === 'WebSocket' ? { websocket_url: server.wsUrl } : { bosh_service_url: server.boshUrl });
-      bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
-      await bob.xmpp.send(xml('presence'));
+      const { converse, bob } = await converseAndBob(transport === 'WebSocket' ? { websocket_url: server.wsUrl } : { bosh_service_url: server.boshUrl });
       const typed = `hello from converse over ${transport}`;
       const answer = `hello from bob, ${transport}`;
 
@@ -95,9 +100,7 @@ describe('Converse.js in Chromium against sori', function () {
   }
 
   it('keeps two devices in step (XEP-0280 carbons): what one sends and what arrives show on both', async () => {
-    converse = await startConverse({ websocket_url: server.wsUrl });
-    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
-    await bob.xmpp.send(xml('presence'));
+    const { converse, bob } = await converseAndBob();
     const phone = await converse.open('alice@localhost', 'alice-pw');
     const laptop = await converse.open('alice@localhost', 'alice-pw');
     await chatWith(phone, 'bob@localhost');
@@ -143,9 +146,7 @@ describe('Converse.js in Chromium against sori', function () {
   });
 
   it('retracts a message it sent (XEP-0424): the recipient is told, and a new device never sees the text', async () => {
-    converse = await startConverse({ websocket_url: server.wsUrl });
-    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
-    await bob.xmpp.send(xml('presence'));
+    const { converse, bob } = await converseAndBob();
     const phone = await converse.open('alice@localhost', 'alice-pw');
     await chatWith(phone, 'bob@localhost');
     const box = phone.locator('.chat-textarea').first();
@@ -175,9 +176,7 @@ describe('Converse.js in Chromium against sori', function () {
   });
 
   it('resumes its session when the connection drops (XEP-0198) and shows the message sent meanwhile', async () => {
-    converse = await startConverse({ websocket_url: server.wsUrl });
-    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
-    await bob.xmpp.send(xml('presence'));
+    const { converse, bob } = await converseAndBob();
     const phone = await converse.open('alice@localhost', 'alice-pw');
     await chatWith(phone, 'bob@localhost');
     await eventually(() => expect(converse!.log.some((l) => l.includes('<enabled xmlns="urn:xmpp:sm:3"'))).to.equal(true), 20_000);
@@ -189,9 +188,7 @@ describe('Converse.js in Chromium against sori', function () {
   });
 
   it('uploads a picture chosen in its chat box (XEP-0363, a CORS PUT from the page) and sends the link, which serves the same bytes', async () => {
-    converse = await startConverse({ websocket_url: server.wsUrl });
-    bob = await connectTcp(server, { username: 'bob', password: 'bob-pw', resource: 'tcp' });
-    await bob.xmpp.send(xml('presence'));
+    const { converse, bob } = await converseAndBob();
     const phone = await converse.open('alice@localhost', 'alice-pw');
     await chatWith(phone, 'bob@localhost');
     // A real PNG (1×1), so that Converse shows it as the image it is.

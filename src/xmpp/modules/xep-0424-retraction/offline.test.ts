@@ -4,15 +4,8 @@ import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import offline from '../xep-0160-offline/index.js';
 import { NS_RETRACT } from './index.js';
+import { chat, retract } from './test-support.js';
 import offlineRetraction from './offline.js';
-
-const NS_SID = 'urn:xmpp:sid:0';
-
-const chat = (to: string, body: string, originId: string): string =>
-  `<message type='chat' to='${to}' id='${originId}'><body>${body}</body><origin-id xmlns='${NS_SID}' id='${originId}'/></message>`;
-
-const retract = (to: string, originId: string): string =>
-  `<message type='chat' to='${to}' id='r-${originId}'><retract xmlns='${NS_RETRACT}' id='${originId}'/><fallback xmlns='urn:xmpp:fallback:0' for='${NS_RETRACT}'/><body>/me retracted a previous message, but it's unsupported by your client.</body><store xmlns='urn:xmpp:hints'/></message>`;
 
 describe('XEP-0424 message retraction: messages still in offline storage', () => {
   let ts: TestServer;

@@ -6,8 +6,8 @@ import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
 import mam, { NS_MAM } from '../xep-0313-mam/index.js';
 import retraction, { NS_RETRACT } from './index.js';
+import { chat, NS_SID, retract } from './test-support.js';
 
-const NS_SID = 'urn:xmpp:sid:0';
 const NS_RETRACT_0 = 'urn:xmpp:message-retract:0';
 
 let queries = 0;
@@ -22,12 +22,6 @@ async function archiveOf(owner: TestClient): Promise<XmlElement[]> {
 
 const byOrigin = (messages: XmlElement[], originId: string): XmlElement | undefined =>
   messages.find((m) => m.getChild('origin-id', NS_SID)?.attrs.id === originId && m.getChild('retract', NS_RETRACT) === undefined);
-
-const chat = (to: string, body: string, originId: string): string =>
-  `<message type='chat' to='${to}' id='${originId}'><body>${body}</body><origin-id xmlns='${NS_SID}' id='${originId}'/><active xmlns='http://jabber.org/protocol/chatstates'/></message>`;
-
-const retract = (to: string, originId: string): string =>
-  `<message type='chat' to='${to}' id='r-${originId}'><retract xmlns='${NS_RETRACT}' id='${originId}'/><fallback xmlns='urn:xmpp:fallback:0' for='${NS_RETRACT}'/><body>/me retracted a previous message, but it's unsupported by your client.</body><store xmlns='urn:xmpp:hints'/></message>`;
 
 describe('XEP-0424 message retraction: tombstones in the archives', () => {
   let ts: TestServer;
