@@ -96,7 +96,7 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
     return cluster.locator;
   };
   const server = new Server({ config, store, modules, log, locator });
-  if (store instanceof CoalescingStore) registerStoreMetrics(server.metrics, (observer) => store.observeBatches(observer));
+  if (store instanceof CoalescingStore) registerStoreMetrics(server.metrics, store);
   await server.start();
   // Before joining a cluster: generating a certificate blocks the event loop longer than a liveness window.
   const tls = await loadCredentials({ cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir });

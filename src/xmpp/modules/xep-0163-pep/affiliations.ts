@@ -2,7 +2,7 @@ import { tryParseJid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import type { Affiliation, NodeConfig } from './config.js';
-import { nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, unsupported } from './protocol.js';
+import { existingNode, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, unsupported } from './protocol.js';
 import type { PepStore } from './store.js';
 
 /** XEP-0060 §10 features for what this file answers. */
@@ -22,7 +22,7 @@ export class AffiliationRequests {
   /** §8.9.1: the node's affiliations, the owner's own included. */
   async ofNode(owner: string, el: XmlElement): Promise<XmlElement> {
     const node = nodeOf(el);
-    const config = await this.node(owner, node);
+    const config = await existingNode(this.store, owner, node);
     const others = Object.entries(config.affiliations ?? {}).map(([jid, affiliation]) => x('affiliation', { jid, affiliation }));
     return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('affiliations', { node }, x('affiliation', { jid: owner, affiliation: 'owner' }), ...others));
   }
@@ -42,7 +42,7 @@ export class AffiliationRequests {
       if (affiliation !== 'owner') changes.set(jid.bare, affiliation);
     }
     await this.store.withLock(owner, async () => {
-      const config = await this.node(owner, node);
+      const config = await existingNode(this.store, owner, node);
       const affiliations: Record<string, Affiliation> = { ...config.affiliations };
       for (const [jid, affiliation] of changes) {
         if (affiliation === 'none') delete affiliations[jid];
@@ -67,11 +67,5 @@ export class AffiliationRequests {
       if (affiliation !== undefined) listed.push(x('affiliation', { node, affiliation }));
     }
     return x('pubsub', { xmlns: NS_PUBSUB }, x('affiliations', { node: only }, ...listed));
-  }
-
-  private async node(owner: string, node: string): Promise<NodeConfig> {
-    const config = await this.store.getNode(owner, node);
-    if (config === undefined) throw new StanzaError('item-not-found');
-    return config;
   }
 }

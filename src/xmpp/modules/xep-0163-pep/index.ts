@@ -12,7 +12,7 @@ import { advertise } from './disco.js';
 import { CapsCache } from './caps-cache.js';
 import { applyForm, ConfigValueError, configForm, defaultConfig, itemLimit, NS_NODE_CONFIG, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from './config.js';
 import { PepNotifier } from './notifier.js';
-import { itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, readDenied, submittedForm, unsupported } from './protocol.js';
+import { existingNode, itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, readDenied, submittedForm, unsupported } from './protocol.js';
 import { PepStore, type StoredItem } from './store.js';
 import { SubscriptionRequests } from './subscription-requests.js';
 import { PepSubscriptions } from './subscriptions.js';
@@ -183,8 +183,7 @@ export default defineModule({
     async function retractItems(ownerJid: Jid, node: string, ids: readonly string[], notifyAsked: boolean): Promise<void> {
       const owner = ownerJid.bare;
       const config = await store.withLock(owner, async () => {
-        const config = await store.getNode(owner, node);
-        if (config === undefined) throw new StanzaError('item-not-found');
+        const config = await existingNode(store, owner, node);
         for (const id of ids) if (!(await store.retract(owner, node, id))) throw new StanzaError('item-not-found', `no item '${id}'`);
         return config;
       });
@@ -216,8 +215,7 @@ export default defineModule({
     async function items(req: IqRequest, el: XmlElement): Promise<XmlElement> {
       const owner = req.to.bare;
       const node = nodeOf(el);
-      const config = await store.getNode(owner, node);
-      if (config === undefined) throw new StanzaError('item-not-found');
+      const config = await existingNode(store, owner, node);
       if (!(await notifier.mayRead(owner, config, req.from.bare))) throw readDenied(config, req.from.bare);
       const ids = el.getChildren('item').map((i) => i.attrs.id).filter((id): id is string => id !== undefined);
       let list: StoredItem[];
@@ -287,8 +285,7 @@ export default defineModule({
         const configure = req.payload.getChild('configure');
         if (configure !== undefined) {
           const node = nodeOf(configure);
-          const config = await store.getNode(owner, node);
-          if (config === undefined) throw new StanzaError('item-not-found');
+          const config = await existingNode(store, owner, node);
           return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('configure', { node }, configForm(config)));
         }
         if (req.payload.getChild('default') !== undefined) return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('default', null, configForm(defaultConfig())));
@@ -317,8 +314,7 @@ export default defineModule({
           const type = getFormType(form);
           if (type !== undefined && type !== NS_NODE_CONFIG) throw new StanzaError('bad-request', `FORM_TYPE must be ${NS_NODE_CONFIG}`);
           await store.withLock(owner, async () => {
-            const current = await store.getNode(owner, node);
-            if (current === undefined) throw new StanzaError('item-not-found');
+            const current = await existingNode(store, owner, node);
             let next: NodeConfig;
             try {
               next = applyForm(current, form, limit).config;
@@ -334,8 +330,7 @@ export default defineModule({
         const del = req.payload.getChild('delete');
         if (del !== undefined) {
           const node = nodeOf(del);
-          const config = await store.getNode(owner, node);
-          if (config === undefined) throw new StanzaError('item-not-found');
+          const config = await existingNode(store, owner, node);
           if (config.notifyDelete) await notifier.broadcast(owner, node, config, () => x('delete', { node }));
           await store.withLock(owner, () => store.deleteNode(owner, node));
           await subscriptions.deleteNode(owner, node);
@@ -345,8 +340,7 @@ export default defineModule({
         const purge = req.payload.getChild('purge');
         if (purge !== undefined) {
           const node = nodeOf(purge);
-          const config = await store.getNode(owner, node);
-          if (config === undefined) throw new StanzaError('item-not-found');
+          const config = await existingNode(store, owner, node);
           await store.withLock(owner, () => store.purge(owner, node));
           if (config.notifyRetract) await notifier.broadcast(owner, node, config, () => x('purge', { node }));
           await ctx.server.emit('pep/node-changed', { owner: req.to.toBare(), node });

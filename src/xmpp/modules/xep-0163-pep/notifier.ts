@@ -19,11 +19,15 @@ function contactMayRead(config: NodeConfig, item: { subscription: string; groups
   return config.accessModel === 'open' || subscribedFrom(item.subscription);
 }
 
-/** The same for any node, the contact's affiliation first: a member reads even a whitelist node, an outcast nothing. */
+/** What the owner's affiliations say of `jid` (XEP-0060 §4.1: a member reads even a whitelist node, an outcast nothing), or undefined: the access model decides. */
+function affiliationAllows(config: NodeConfig, jid: string): boolean | undefined {
+  const affiliation = config.affiliations?.[jid];
+  return affiliation === undefined ? undefined : affiliation === 'member';
+}
+
+/** Whether a contact on the owner's roster may read any node, its affiliation first. */
 function readsAsContact(config: NodeConfig, item: { jid: string; subscription: string; groups: readonly string[] }): boolean {
-  const affiliation = config.affiliations?.[item.jid];
-  if (affiliation !== undefined) return affiliation === 'member';
-  return config.accessModel !== 'whitelist' && contactMayRead(config, item);
+  return affiliationAllows(config, item.jid) ?? (config.accessModel !== 'whitelist' && contactMayRead(config, item));
 }
 
 /**
@@ -56,8 +60,8 @@ export class PepNotifier {
   /** The node's access model (XEP-0060 §4.5) for a requester's bare JID, after its affiliation (§4.1: members read, outcasts do not). */
   async mayRead(owner: string, config: NodeConfig, requester: string): Promise<boolean> {
     if (requester === owner) return true;
-    const affiliation = config.affiliations?.[requester];
-    if (affiliation !== undefined) return affiliation === 'member';
+    const byAffiliation = affiliationAllows(config, requester);
+    if (byAffiliation !== undefined) return byAffiliation;
     if (config.accessModel === 'open') return true;
     if (config.accessModel === 'whitelist') return false;
     const item = await this.roster.store.get(owner, requester);

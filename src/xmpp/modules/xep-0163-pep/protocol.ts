@@ -3,12 +3,19 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError, type StanzaErrorCondition } from '../../errors.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { NodeConfig } from './config.js';
-import type { StoredItem } from './store.js';
+import type { PepStore, StoredItem } from './store.js';
 
 export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 export const NS_PUBSUB_EVENT = 'http://jabber.org/protocol/pubsub#event';
 export const NS_PUBSUB_OWNER = 'http://jabber.org/protocol/pubsub#owner';
 export const NS_PUBSUB_ERRORS = 'http://jabber.org/protocol/pubsub#errors';
+
+/** The configuration of an account's node, or item-not-found for a node that does not exist (XEP-0060 §6.1.3.12 and alike). */
+export async function existingNode(store: PepStore, owner: string, node: string): Promise<NodeConfig> {
+  const config = await store.getNode(owner, node);
+  if (config === undefined) throw new StanzaError('item-not-found');
+  return config;
+}
 
 /** A StanzaError carrying a pubsub#errors application condition (XEP-0060 §7.1.3, §6.5.9). */
 export function pubsubError(condition: StanzaErrorCondition, app: string, attrs?: Record<string, string>, text?: string): StanzaError {

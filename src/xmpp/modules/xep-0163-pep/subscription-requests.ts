@@ -2,9 +2,8 @@ import { parseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import type { IqRequest } from '../../module.js';
-import type { NodeConfig } from './config.js';
 import type { PepNotifier } from './notifier.js';
-import { nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, readDenied } from './protocol.js';
+import { existingNode, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, readDenied } from './protocol.js';
 import type { PepStore } from './store.js';
 import type { PepSubscriptions, Subscription } from './subscriptions.js';
 
@@ -24,7 +23,7 @@ export class SubscriptionRequests {
     const owner = req.to.bare;
     const node = nodeOf(el);
     const jid = this.ownJid(req, el);
-    const config = await this.node(owner, node);
+    const config = await existingNode(this.store, owner, node);
     if (!(await this.notifier.mayRead(owner, config, req.from.bare))) throw readDenied(config, req.from.bare);
     const { subscription } = await this.subscriptions.add(owner, node, jid);
     await this.notifier.sendLastTo(owner, node, config, jid);
@@ -37,7 +36,7 @@ export class SubscriptionRequests {
     const jid = el.attrs.jid;
     // §6.2.3.3: only the subscriber (or the owner) may end a subscription.
     if (jid === undefined || (parseJid(jid).bare !== req.from.bare && !req.isSelf)) throw new StanzaError('forbidden', 'not your subscription');
-    await this.node(owner, node);
+    await existingNode(this.store, owner, node);
     const sub = await this.subscriptions.get(owner, node, jid);
     if (sub === undefined || (el.attrs.subid !== undefined && el.attrs.subid !== sub.subid)) throw pubsubError('unexpected-request', 'not-subscribed');
     await this.subscriptions.remove(owner, node, jid);
@@ -55,7 +54,7 @@ export class SubscriptionRequests {
   /** §8.8.1: a node's subscribers, for its owner. */
   async ofNode(owner: string, el: XmlElement): Promise<XmlElement> {
     const node = nodeOf(el);
-    await this.node(owner, node);
+    await existingNode(this.store, owner, node);
     const subs = await this.subscriptions.ofNode(owner, node);
     return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('subscriptions', { node }, ...subs.map((s) => x('subscription', { jid: s.jid, subscription: 'subscribed', subid: s.subid }))));
   }
@@ -63,7 +62,7 @@ export class SubscriptionRequests {
   /** §8.8.2: the owner subscribes entities ('subscribed') or removes them ('none'). */
   async modify(owner: string, el: XmlElement): Promise<null> {
     const node = nodeOf(el);
-    const config = await this.node(owner, node);
+    const config = await existingNode(this.store, owner, node);
     const changes = el.getChildren('subscription').map((s) => ({ jid: validJid(s.attrs.jid), state: s.attrs.subscription }));
     if (changes.some((c) => c.state !== 'none' && c.state !== 'subscribed')) throw new StanzaError('bad-request', "subscription must be 'none' or 'subscribed'");
     for (const c of changes) {
@@ -78,12 +77,6 @@ export class SubscriptionRequests {
     const jid = validJid(el.attrs.jid);
     if (jid.bare !== req.from.bare) throw pubsubError('bad-request', 'invalid-jid');
     return jid.full;
-  }
-
-  private async node(owner: string, node: string): Promise<NodeConfig> {
-    const config = await this.store.getNode(owner, node);
-    if (config === undefined) throw new StanzaError('item-not-found');
-    return config;
   }
 }
 
