@@ -49,7 +49,7 @@ describe('Converse.js in Chromium against sori', function () {
   /** The part of Converse's `api` the tests call (the page's one-line plugin hands it over as `soriTest.api`). */
   interface ConverseApi {
     connection: { connected(): boolean; get(): { _proto: { socket: { close(): void } } } };
-    chats: { open(jid: string): Promise<unknown>; get(jid: string): Promise<{ messages: { findWhere(attrs: object): unknown }; retractOwnMessage(message: unknown): Promise<void> }> };
+    chats: { open(jid: string): Promise<unknown>; get(jid: string): Promise<{ get(attribute: string): unknown; messages: { findWhere(attrs: object): unknown }; retractOwnMessage(message: unknown): Promise<void> }> };
     rooms: { open(jid: string, settings: { nick: string }): Promise<unknown> };
   }
   type TestWindow = { soriTest?: { api: ConverseApi } };
@@ -132,6 +132,8 @@ describe('Converse.js in Chromium against sori', function () {
     }, 20_000);
 
     await chatWith(alice, 'bob@localhost');
+    // Converse turns OMEMO on for the chat once it has fetched bob's devices; typed before that, the text would go out in the clear.
+    await alice.waitForFunction(async () => (await (globalThis as unknown as TestWindow).soriTest!.api.chats.get('bob@localhost')).get('omemo_active') === true, undefined, { timeout: 20_000 });
     const box = alice.locator('.chat-textarea').first();
     await box.fill('a secret for bob');
     await box.press('Enter');
