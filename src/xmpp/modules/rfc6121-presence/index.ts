@@ -2,7 +2,7 @@ import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { defineModule, type Resource } from '../../module.js';
 import { SessionKey, type ClientSession } from '../../session.js';
-import type { RosterApi, RosterItem } from '../rfc6121-roster/index.js';
+import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { parseXml } from '../../stream/parse-xml.js';
 
 /** Full JIDs a session sent directed presence to, who must hear its unavailable (RFC 6121 §4.6.3). */
@@ -10,12 +10,6 @@ const DIRECTED = new SessionKey<Set<string>>('presence.directed');
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
-function subscribedTo(item: RosterItem | undefined): boolean {
-  return item !== undefined && (item.subscription === 'to' || item.subscription === 'both');
-}
-function subscribedFrom(item: RosterItem | undefined): boolean {
-  return item !== undefined && (item.subscription === 'from' || item.subscription === 'both');
-}
 
 function available(resources: Resource[]): Resource[] {
   return resources.filter((r) => r.presence !== null);

@@ -104,6 +104,50 @@ describe('RFC 6121 roster and presence', () => {
     await bob.waitFor((e) => e.name === 'iq' && e.getChild('query')?.getChild('item')?.attrs.subscription === 'none');
   });
 
+  it('deleting an account cancels its subscriptions and requests, so a new account of the same name inherits none', async () => {
+    const rosters = new RosterStore(new Table(ts.store, 'roster'), new Table(ts.store, 'roster_meta'), new Table(ts.store, 'roster_pending'));
+    const alice = await online(ts, 'alice@localhost/a');
+    const bob = await online(ts, 'bob@localhost/b');
+    const carol = await online(ts, 'carol@localhost/c');
+    const dave = await online(ts, 'dave@localhost/d');
+    // Bob and Alice share presence both ways; Carol asked Alice and got no answer; Alice asked Dave, who has not answered.
+    await alice.send("<presence to='bob@localhost' type='subscribe'/>");
+    await bob.send("<presence to='alice@localhost' type='subscribed'/>");
+    await bob.send("<presence to='alice@localhost' type='subscribe'/>");
+    await alice.send("<presence to='bob@localhost' type='subscribed'/>");
+    await bob.waitFor(isPresence('alice@localhost/a'));
+    await carol.send("<presence to='alice@localhost' type='subscribe'/>");
+    await alice.waitFor(isPresence('carol@localhost', 'subscribe'));
+    await alice.send("<presence to='dave@localhost' type='subscribe'/>");
+    await dave.waitFor(isPresence('alice@localhost', 'subscribe'));
+    expect((await rosters.get('bob@localhost', 'alice@localhost'))?.subscription).to.equal('both');
+    expect((await rosters.get('carol@localhost', 'alice@localhost'))?.ask).to.equal('subscribe');
+
+    await ts.server.deleteAccount(alice.session.jid);
+
+    // Each contact is told, and its roster keeps the item (its name and groups are the contact's) with nothing shared.
+    await bob.waitFor(isPresence('alice@localhost', 'unsubscribed'));
+    await bob.waitFor(isPresence('alice@localhost', 'unsubscribe'));
+    await carol.waitFor(isPresence('alice@localhost', 'unsubscribed'));
+    expect(await rosters.get('bob@localhost', 'alice@localhost')).to.deep.include({ subscription: 'none' });
+    const carolsItem = await rosters.get('carol@localhost', 'alice@localhost');
+    expect([carolsItem?.subscription, carolsItem?.ask]).to.deep.equal(['none', undefined]);
+    // RFC 6121 §3.3.3: a request the contact never answered is just forgotten; a later login is not asked again.
+    expect(await rosters.hasPending('dave@localhost', 'alice@localhost')).to.equal(false);
+    expect(await rosters.all('alice@localhost')).to.deep.equal([]);
+
+    // Someone else registers the name: Bob's presence does not reach them, nor theirs Bob.
+    const newcomer = await online(ts, 'alice@localhost/new');
+    bob.clear();
+    await bob.send('<presence><show>away</show></presence>');
+    await newcomer.send('<presence><show>dnd</show></presence>');
+    await newcomer.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    await bob.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    expect(newcomer.all(isPresence('bob@localhost/b'))).to.have.length(0);
+    expect(bob.all(isPresence('alice@localhost/new'))).to.have.length(0);
+    expect(newcomer.all(isPresence('dave@localhost', 'subscribe'))).to.have.length(0);
+  });
+
   it('when the cluster reconnects, restored sessions broadcast again and probe their contacts once per account', async () => {
     const rosters = new RosterStore(new Table(ts.store, 'roster'), new Table(ts.store, 'roster_meta'), new Table(ts.store, 'roster_pending'));
     await rosters.put('alice@localhost', { jid: 'bob@localhost', subscription: 'both', groups: [] });

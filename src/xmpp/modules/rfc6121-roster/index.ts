@@ -2,10 +2,11 @@ import { tryParseJid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule, type ServerApi } from '../../module.js';
-import { RosterStore, type RosterItem } from './store.js';
+import { RosterStore, subscribedFrom, subscribedTo, type RosterItem } from './store.js';
 import { randomHex } from '../../../util/random-token.js';
 
 export type { RosterItem, Subscription } from './store.js';
+export { subscribedFrom, subscribedTo } from './store.js';
 
 export const NS_ROSTER = 'jabber:iq:roster';
 
@@ -31,6 +32,14 @@ async function push(server: ServerApi, owner: string, item: XmlElement, ver: str
     const iq = x('iq', { type: 'set', id: `push-${randomHex(5)}`, from: owner, to: r.full }, x('query', { xmlns: NS_ROSTER, ver }, item));
     await server.deliver(r, iq);
   }
+}
+
+/** RFC 6121 §3.2, §3.3: `owner` ends its subscription to the item's contact (or its request) and the contact's to it. */
+async function cancelSubscriptions(server: ServerApi, owner: string, item: RosterItem): Promise<void> {
+  if (subscribedTo(item) || item.ask) {
+    await server.route(x('presence', { type: 'unsubscribe', from: owner, to: item.jid }));
+  }
+  if (subscribedFrom(item)) await server.route(x('presence', { type: 'unsubscribed', from: owner, to: item.jid }));
 }
 
 function parseSetItem(payload: XmlElement): { jid: string; name?: string; groups: string[]; remove: boolean } {
@@ -108,13 +117,7 @@ export default defineModule({
             if (current === undefined) throw new StanzaError('item-not-found');
             await api.update(owner, set.jid, null);
             // §2.5.2: removing an item also cancels the subscriptions both ways.
-            const from = req.from.toBare().full;
-            if (current.subscription === 'to' || current.subscription === 'both' || current.ask) {
-              await ctx.server.route(x('presence', { type: 'unsubscribe', from, to: set.jid }));
-            }
-            if (current.subscription === 'from' || current.subscription === 'both') {
-              await ctx.server.route(x('presence', { type: 'unsubscribed', from, to: set.jid }));
-            }
+            await cancelSubscriptions(ctx.server, owner, current);
             return;
           }
           if (current === undefined && (await store.all(owner)).length >= ctx.options.maxItems) {
@@ -129,7 +132,17 @@ export default defineModule({
     );
 
     ctx.hook('account/deleted', async ({ jid }) => {
-      await store.deleteAccount(jid.bare);
+      // XEP-0077 §3.2: a removed account's subscriptions are cancelled, so its contacts' rosters stop
+      // sharing presence with the address, and whoever registers the name next inherits none of them.
+      const owner = jid.bare;
+      const items = await store.all(owner);
+      for (const item of items) await cancelSubscriptions(ctx.server, owner, item);
+      // Requests it never answered: the requester's roster still shows them as asked.
+      const answered = new Set(items.filter(subscribedFrom).map((i) => i.jid));
+      for (const { contact } of await store.allPending(owner)) {
+        if (!answered.has(contact)) await ctx.server.route(x('presence', { type: 'unsubscribed', from: owner, to: contact }));
+      }
+      await store.deleteAccount(owner);
     });
   },
 });

@@ -15,6 +15,11 @@ export interface RosterItem {
   approved?: boolean;
 }
 
+/** The contact receives the owner's presence (RFC 6121 §3.1: it is subscribed to the owner). */
+export const subscribedFrom = (item: Pick<RosterItem, 'subscription'> | undefined): boolean => item?.subscription === 'from' || item?.subscription === 'both';
+/** The owner receives the contact's presence. */
+export const subscribedTo = (item: Pick<RosterItem, 'subscription'> | undefined): boolean => item?.subscription === 'to' || item?.subscription === 'both';
+
 const VERSION_SK = 'version';
 
 /**

@@ -4,6 +4,7 @@ import { findForm, getValue } from '../../../util/data-form.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule, type IqRequest, type ModuleContext, type PreAuthStream } from '../../module.js';
+import { DeletedNames } from './deleted-names.js';
 import { RegistrationThrottle } from './throttle.js';
 
 export const NS_REGISTER = 'jabber:iq:register';
@@ -17,6 +18,12 @@ const options = {
     doc: 'Seconds one IP address must wait between two registrations (0 disables the limit). Counted per node.',
   },
   allowInsecure: { type: 'boolean', default: false, doc: 'Allow registration on streams that are not encrypted.' },
+  reuseDeletedNamesAfterDays: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    doc: 'Days after an account is deleted before its username can be registered again; 0: never. Other users\' MUC and PEP affiliations and remote rosters still name the deleted address, and a newcomer must not inherit them.',
+  },
   instructions: { type: 'string', default: 'Choose a username and password to register with this server.', doc: 'Text shown to clients that ask how to register.' },
 } as const;
 
@@ -33,18 +40,21 @@ export default defineModule({
   implements: 'XEP-0077',
   defaultEnabled: false,
   options,
+  tables: [{ name: 'register_deleted', description: 'XEP-0077: usernames of deleted accounts, held from registration: pk = bare JID, sk = "deleted", value = JSON {ms}.' }],
   start(ctx) {
     if (!ctx.server.passwordLogins) throw new ConfigError('modules: register signs up accounts with passwords, but auth.passwords is false (logins are tokens only); disable register');
     const throttle = new RegistrationThrottle(ctx.options.minSecondsBetweenRegistrations * 1000);
     if (ctx.options.minSecondsBetweenRegistrations > 0) ctx.every(Math.max(1000, ctx.options.minSecondsBetweenRegistrations * 1000), () => throttle.prune());
     const allowed = (secure: boolean): boolean => secure || ctx.options.allowInsecure;
+    const deletedNames = new DeletedNames(ctx.table('register_deleted'), ctx.options.reuseDeletedNamesAfterDays);
+    ctx.hook('account/deleted', ({ jid }) => deletedNames.hold(jid));
 
     ctx.feature(NS_REGISTER);
     ctx.streamFeature('pre-auth', (stream) => (allowed(stream.secure) ? x('register', { xmlns: NS_REGISTER_FEATURE }) : null));
 
     ctx.preAuthIq(NS_REGISTER, async (iq, stream) => {
       try {
-        const result = await preAuth(ctx, throttle, iq, stream, allowed(stream.secure));
+        const result = await preAuth(ctx, { throttle, deletedNames }, iq, stream, allowed(stream.secure));
         stream.sendRaw(x('iq', { type: 'result', id: iq.attrs.id }, result ?? undefined));
       } catch (e) {
         if (!(e instanceof StanzaError)) ctx.log.error('registration failed', e);
@@ -72,7 +82,8 @@ function ownAccount(req: IqRequest): Jid {
   return req.from.toBare();
 }
 
-async function preAuth(ctx: Ctx, throttle: RegistrationThrottle, iq: XmlElement, stream: PreAuthStream, allowed: boolean): Promise<XmlElement | null> {
+async function preAuth(ctx: Ctx, guards: { throttle: RegistrationThrottle; deletedNames: DeletedNames }, iq: XmlElement, stream: PreAuthStream, allowed: boolean): Promise<XmlElement | null> {
+  const { throttle, deletedNames } = guards;
   const query = iq.getChild('query', NS_REGISTER)!;
   const type = iq.attrs.type;
   if (type !== 'get' && type !== 'set') throw new StanzaError('bad-request', 'iq type must be get or set');
@@ -95,6 +106,7 @@ async function preAuth(ctx: Ctx, throttle: RegistrationThrottle, iq: XmlElement,
   const wait = throttle.waitSeconds(stream.remoteAddress);
   if (wait > 0) throw new StanzaError('resource-constraint', `too many registrations from your address; try again in ${wait} s`);
   const jid = parseJid(`${local}@${stream.host}`);
+  if (await deletedNames.held(jid)) throw new StanzaError('conflict', 'that username belonged to a deleted account and cannot be registered again');
   if (!(await ctx.server.createAccount(jid, password))) throw new StanzaError('conflict', 'that username is taken');
   throttle.record(stream.remoteAddress);
   ctx.log.info(`registered ${jid.bare} from ${stream.remoteAddress}`);

@@ -6,6 +6,9 @@ import { TestServer } from '../../../testing/harness.js';
 import type { PreAuthStream } from '../../module.js';
 import register, { NS_REGISTER, NS_REGISTER_FEATURE } from './index.js';
 import { RegistrationThrottle } from './throttle.js';
+import { DeletedNames } from './deleted-names.js';
+import { MemoryStore } from '../../../storage/memory/index.js';
+import { Table } from '../../../storage/wide-column.js';
 
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
@@ -116,6 +119,20 @@ describe('XEP-0077 in-band registration', function () {
       expect(await ts.server.accounts.verifyPassword(parseJid('romeo@localhost'), 'first')).to.equal(true);
     });
 
+    it('will not give a deleted account\'s username to a newcomer, though an administrator may recreate it', async function () {
+      ts = await start({ minSecondsBetweenRegistrations: 0 });
+      expect((await preAuth(ts, new FakeStream(), registerIq('mercutio', 'first'))).attrs.type).to.equal('result');
+      const mercutio = await ts.login('mercutio@localhost/m', { password: 'first' });
+      expect((await mercutio.iq(`<iq type='set' id='bye'><query xmlns='jabber:iq:register'><remove/></query></iq>`)).attrs.type).to.equal('result');
+      const again = await preAuth(ts, new FakeStream(), registerIq('Mercutio', 'second'));
+      expect(errorCondition(again)).to.equal('conflict');
+      expect(again.getChild('error')!.getChildText('text')).to.match(/deleted account/);
+      expect(await ts.server.accounts.exists(parseJid('mercutio@localhost'))).to.equal(false);
+      // Other names are free as before.
+      expect((await preAuth(ts, new FakeStream(), registerIq('benvolio', 'pw'))).attrs.type).to.equal('result');
+      expect(await ts.server.createAccount(parseJid('mercutio@localhost'), 'by-admin')).to.equal(true);
+    });
+
     it('answers not-acceptable for a bad or missing username and an empty password', async function () {
       ts = await start({ minSecondsBetweenRegistrations: 0 });
       const s = new FakeStream();
@@ -223,6 +240,24 @@ describe('XEP-0077 in-band registration', function () {
       expect(await ts.server.accounts.exists(parseJid('alice@localhost'))).to.equal(false);
       expect(ts.server.localSessions('alice@localhost')).to.have.length(0);
     });
+  });
+});
+
+describe('DeletedNames', function () {
+  it('holds a name for the configured days, or for ever with 0', async function () {
+    const store = new MemoryStore();
+    await store.ensureTables(register.tables ?? []);
+    let now = 1_000_000;
+    const jid = parseJid('tybalt@localhost');
+    const forAWeek = new DeletedNames(new Table(store, 'register_deleted'), 7, () => now);
+    const forEver = new DeletedNames(new Table(store, 'register_deleted'), 0, () => now);
+    expect(await forAWeek.held(jid)).to.equal(false);
+    await forAWeek.hold(jid);
+    now += 7 * 86_400_000 - 1;
+    expect(await forAWeek.held(jid)).to.equal(true);
+    now += 1;
+    expect(await forAWeek.held(jid)).to.equal(false);
+    expect(await forEver.held(jid)).to.equal(true);
   });
 });
 

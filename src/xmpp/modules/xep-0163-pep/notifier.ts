@@ -3,20 +3,20 @@ import type { Logger } from '../../../util/log.js';
 import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import type { ServerApi } from '../../module.js';
-import type { RosterApi } from '../rfc6121-roster/index.js';
+import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { capsOf, notifyNodes, type CapsCache, type CapsRef } from './caps-cache.js';
 import type { NodeConfig } from './config.js';
-import { itemElement, NS_PUBSUB_EVENT, subscribedFrom, subscribedTo } from './protocol.js';
+import { itemElement, NS_PUBSUB_EVENT } from './protocol.js';
 import type { PepStore } from './store.js';
 import type { PepSubscriptions } from './subscriptions.js';
 
 /** Whether a contact on the owner's roster may read a presence- or roster-access node (XEP-0060 §4.5). */
-function contactMayRead(config: NodeConfig, item: { subscription: string; groups: readonly string[] }): boolean {
+function contactMayRead(config: NodeConfig, item: Pick<RosterItem, 'subscription' | 'groups'>): boolean {
   if (config.accessModel === 'roster') {
     const allowed = config.rosterGroupsAllowed ?? [];
     return item.groups.some((g) => allowed.includes(g));
   }
-  return config.accessModel === 'open' || subscribedFrom(item.subscription);
+  return config.accessModel === 'open' || subscribedFrom(item);
 }
 
 /** What the owner's affiliations say of `jid` (XEP-0060 §4.1: a member reads even a whitelist node, an outcast nothing), or undefined: the access model decides. */
@@ -26,7 +26,7 @@ function affiliationAllows(config: NodeConfig, jid: string): boolean | undefined
 }
 
 /** Whether a contact on the owner's roster may read any node, its affiliation first. */
-function readsAsContact(config: NodeConfig, item: { jid: string; subscription: string; groups: readonly string[] }): boolean {
+function readsAsContact(config: NodeConfig, item: Pick<RosterItem, 'jid' | 'subscription' | 'groups'>): boolean {
   return affiliationAllows(config, item.jid) ?? (config.accessModel !== 'whitelist' && contactMayRead(config, item));
 }
 
@@ -78,7 +78,7 @@ export class PepNotifier {
     for (const r of await this.server.resources(owner)) if (r.presence !== null) targets.push({ full: r.full, presence: r.presence, self: true });
     if (config.accessModel !== 'whitelist' || config.affiliations !== undefined) {
       for (const item of await this.roster.store.all(owner)) {
-        if (!subscribedFrom(item.subscription) || !readsAsContact(config, item)) continue;
+        if (!subscribedFrom(item) || !readsAsContact(config, item)) continue;
         const contact = parseJid(item.jid);
         if (this.server.isLocalDomain(contact.domain)) {
           for (const r of await this.server.resources(contact.bare)) if (r.presence !== null) targets.push({ full: r.full, presence: r.presence, self: false });
@@ -167,7 +167,7 @@ export class PepNotifier {
 
   /** §4.3.4: the last item of each of `nodes` that `owner` lets `contact` have, sent to that resource. */
   private async sendLast(owner: string, contact: Jid, nodes: Iterable<string>): Promise<void> {
-    if (owner !== contact.bare && !subscribedFrom((await this.roster.store.get(owner, contact.bare))?.subscription)) return;
+    if (owner !== contact.bare && !subscribedFrom(await this.roster.store.get(owner, contact.bare))) return;
     for (const node of nodes) {
       const config = await this.store.getNode(owner, node);
       if (config === undefined || config.sendLastPublishedItem !== 'on_sub_and_presence') continue;
@@ -197,7 +197,7 @@ export class PepNotifier {
     if (accounts === null) {
       accounts = [full.bare];
       for (const item of await this.roster.store.all(full.bare)) {
-        if (subscribedTo(item.subscription) && this.server.isLocalDomain(parseJid(item.jid).domain)) accounts.push(item.jid);
+        if (subscribedTo(item) && this.server.isLocalDomain(parseJid(item.jid).domain)) accounts.push(item.jid);
       }
     }
     for (const owner of accounts) await this.sendLast(owner, full, added);

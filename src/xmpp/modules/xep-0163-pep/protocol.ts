@@ -32,10 +32,6 @@ export function readDenied(config: NodeConfig, requester: string): StanzaError {
   return pubsubError('not-allowed', 'closed-node');
 }
 
-/** The contact receives the owner's presence (and so may see presence-access nodes). */
-export const subscribedFrom = (s: string | undefined): boolean => s === 'from' || s === 'both';
-/** The owner receives the contact's presence. */
-export const subscribedTo = (s: string | undefined): boolean => s === 'to' || s === 'both';
 
 export function nodeOf(el: XmlElement): string {
   const node = el.attrs.node;
