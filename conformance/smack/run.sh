@@ -96,7 +96,12 @@ openssl s_client -connect "$host:5222" -starttls xmpp -xmpphost localhost </dev/
 keytool -importcert -noprompt -alias sori -file "$work/server.pem" -keystore "$work/trust.p12" \
   -storetype PKCS12 -storepass changeit >/dev/null 2>&1 || fail "keytool could not import $work/server.pem"
 
+# Slot URLs name https://localhost:5443 (the upload module's default); the
+# server listens on $host, so the JVM resolves localhost there.
+printf '%s localhost\n' "$host" >"$work/hosts"
+
 props=(
+  -Djdk.net.hosts.file="$work/hosts"
   -Dsinttest.service=localhost
   -Dsinttest.host="$host"
   -Dsinttest.securityMode=required

@@ -124,6 +124,8 @@ export interface ServerApi {
   readonly nodeId: string;
   /** Domains this server hosts. */
   readonly hosts: readonly string[];
+  /** The address the server's listeners bind to (`server.bind`), for modules that listen on a port of their own. */
+  readonly bindAddress: string;
   /** A path under the configured data directory (server.dataDir), for modules that keep files (uploads). */
   dataPath(...parts: string[]): string;
   isLocalDomain(domain: string): boolean;

@@ -200,6 +200,10 @@ export class Server implements ServerApi {
     return this.loader.names();
   }
 
+  get bindAddress(): string {
+    return this.config.server.bind;
+  }
+
   dataPath(...parts: string[]): string {
     return dataPath(this.config, ...parts);
   }

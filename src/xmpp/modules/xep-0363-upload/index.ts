@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { buildForm, formTypeField } from '../../../util/data-form.js';
-import { errorReply, StanzaError } from '../../errors.js';
+import { StanzaError } from '../../errors.js';
+import { answerServiceIqs } from '../../service-iq.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import type { DiscoApi } from '../xep-0030-disco/api.js';
@@ -171,33 +172,7 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
         throw new StanzaError('service-unavailable');
       }
 
-      // Stanzas to the service JID are not for a served domain, so the router offers them as remote.
-      ctx.hook(
-        'route/remote',
-        (ev) => {
-          const host = services.get(ev.to.domain);
-          if (host === undefined) return;
-          const iq = ev.stanza;
-          if (iq.name !== 'iq' || (iq.attrs.type !== 'get' && iq.attrs.type !== 'set')) return true; // nothing else is served
-          return (async () => {
-            let out: XmlElement;
-            try {
-              const payload = await answer(ev, host);
-              out = x('iq', { type: 'result', id: iq.attrs.id, from: ev.to.full, to: ev.from.full }, payload);
-            } catch (e) {
-              const err = e instanceof StanzaError ? e : new StanzaError('internal-server-error');
-              if (!(e instanceof StanzaError)) ctx.log.error('upload request failed', e);
-              out = errorReply(iq, err);
-              out.attrs.from = ev.to.full;
-              out.attrs.to = ev.from.full;
-            }
-            if (ev.origin !== null && ev.origin.open && ev.origin.jid.full === ev.from.full) ev.origin.send(out);
-            else await server.route(out);
-            return true;
-          })();
-        },
-        500,
-      );
+      answerServiceIqs(ctx, services, answer);
 
       // ---- HTTP ----
 
