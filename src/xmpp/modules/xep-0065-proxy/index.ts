@@ -44,13 +44,14 @@ export default defineModule({
     },
     pendingSeconds: { type: 'number', default: 60, min: 1, doc: 'How long a connection may wait for its peer and the activation.' },
     idleSeconds: { type: 'number', default: 300, min: 1, doc: 'An activated stream with no traffic for this long is closed.' },
+    maxBytesPerSecond: { type: 'number', default: 4 * 1024 * 1024, integer: true, min: 0, doc: 'Most bytes per second relayed in each direction of one stream (0: no limit), so one transfer cannot take the node\'s bandwidth.' },
     maxPendingStreams: { type: 'number', default: 1000, integer: true, min: 1, doc: 'Streams waiting for activation, at most (connections beyond are refused).' },
   },
   async start(ctx) {
     const opts = ctx.options;
     const server = ctx.server;
     const disco = ctx.use<DiscoApi>('disco');
-    const relay = new Relay({ pendingMs: opts.pendingSeconds * 1000, idleMs: opts.idleSeconds * 1000, maxPending: opts.maxPendingStreams }, ctx.log);
+    const relay = new Relay({ pendingMs: opts.pendingSeconds * 1000, idleMs: opts.idleSeconds * 1000, maxPending: opts.maxPendingStreams, bytesPerSecond: opts.maxBytesPerSecond }, ctx.log);
 
     const listener: NetServer = createServer((socket) => relay.accept(socket));
     await new Promise<void>((resolve, reject) => {

@@ -68,6 +68,11 @@ class RawSocket {
     return this.read(this.buffered.length);
   }
 
+  /** Bytes received and not read yet. */
+  get available(): number {
+    return this.buffered.length;
+  }
+
   get closed(): boolean {
     return this.ended;
   }
@@ -98,12 +103,26 @@ describe('XEP-0065 SOCKS5 bytestreams proxy', function () {
   const activate = (client: TestClient, sid: string, target: string): Promise<XmlElement> =>
     client.iq(`<iq type='set' to='proxy.localhost'><query xmlns='${NS_BYTESTREAMS}' sid='${sid}'><activate>${target}</activate></query></iq>`);
 
-  beforeEach(async function () {
-    ts = await TestServer.start([roster, disco, proxy65], { modules: { enabled: ['proxy65'], options: { proxy65: { port: 0, pendingSeconds: 1 } } } });
+  async function startProxy(options: Record<string, unknown> = {}): Promise<void> {
+    ts = await TestServer.start([roster, disco, proxy65], { modules: { enabled: ['proxy65'], options: { proxy65: { port: 0, pendingSeconds: 1, ...options } } } });
     alice = await ts.login('alice@localhost/laptop');
     bob = await ts.login('bob@localhost/phone');
     const host = await alice.iq(`<iq type='get' to='proxy.localhost'><query xmlns='${NS_BYTESTREAMS}'/></iq>`);
     port = Number(host.getChild('query')!.getChild('streamhost')!.attrs.port);
+  }
+  /** Two connections for one stream from Alice to Bob, activated. */
+  async function activatedStream(sid: string): Promise<{ initiator: RawSocket; target: RawSocket }> {
+    const digest = streamDigest(sid, 'alice@localhost/laptop', 'bob@localhost/phone');
+    const target = await open();
+    expect([...(await target.connectTo(digest))]).to.deep.equal(succeeded(digest));
+    const initiator = await open();
+    expect([...(await initiator.connectTo(digest))]).to.deep.equal(succeeded(digest));
+    expect((await activate(alice, sid, 'bob@localhost/phone')).attrs.type).to.equal('result');
+    return { initiator, target };
+  }
+
+  beforeEach(async function () {
+    await startProxy();
   });
   afterEach(async function () {
     for (const s of sockets.splice(0)) s.socket.destroy();
@@ -137,14 +156,7 @@ describe('XEP-0065 SOCKS5 bytestreams proxy', function () {
   });
 
   it('joins the target\'s and the initiator\'s connections once the initiator activates, and relays both ways to the end', async function () {
-    const sid = 'vxf9n471bn46';
-    const digest = streamDigest(sid, 'alice@localhost/laptop', 'bob@localhost/phone');
-    const target = await open();
-    expect([...(await target.connectTo(digest))]).to.deep.equal(succeeded(digest));
-    const initiator = await open();
-    expect([...(await initiator.connectTo(digest))]).to.deep.equal(succeeded(digest));
-
-    expect((await activate(alice, sid, 'bob@localhost/phone')).attrs.type).to.equal('result');
+    const { initiator, target } = await activatedStream('vxf9n471bn46');
     target.socket.write('ready');
     expect((await initiator.read(5)).toString()).to.equal('ready');
     const file = Buffer.alloc(256 * 1024);
@@ -193,6 +205,19 @@ describe('XEP-0065 SOCKS5 bytestreams proxy', function () {
 
     const notADigest = await open();
     expect((await notADigest.connectTo('example.org'))[1]).to.equal(0x02);
+  });
+
+  it('relays no faster than maxBytesPerSecond, and still delivers everything', async function () {
+    await ts.stop();
+    await startProxy({ maxBytesPerSecond: 32 * 1024 });
+    const { initiator, target } = await activatedStream('slow');
+    const file = Buffer.alloc(160 * 1024, 7);
+    initiator.socket.end(file);
+    // A second's allowance plus half a second's: well under all of it, however slow the machine.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(target.available).to.be.below(96 * 1024);
+    const received = await target.readToEnd(15000);
+    expect(received.length).to.equal(file.length);
   });
 
   it('closes a connection whose peer or activation does not come within pendingSeconds', async function () {

@@ -9,12 +9,52 @@ export interface RelayLimits {
   maxPending: number;
   /** An activated stream with no bytes either way for this long is closed. */
   idleMs: number;
+  /** Most bytes relayed per second in each direction of a stream; 0: no limit. */
+  bytesPerSecond: number;
 }
 
 /** Connections of one stream (one digest) until the initiator activates it. */
 interface PendingStream {
   sockets: Socket[];
   timer: NodeJS.Timeout;
+}
+
+/**
+ * Copies what `from` reads to `to`, pausing `from` while `to` cannot take
+ * more and while the direction is over its rate (a token bucket of one
+ * second), then ends `to` after the last byte.
+ */
+function forward(from: Socket, to: Socket, bytesPerSecond: number): void {
+  let allowance = bytesPerSecond;
+  let refilled = Date.now();
+  let full = false;
+  let throttle: NodeJS.Timeout | null = null;
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) {
+      full = true;
+      from.pause();
+    }
+    if (bytesPerSecond === 0) return;
+    const now = Date.now();
+    allowance = Math.min(bytesPerSecond, allowance + ((now - refilled) * bytesPerSecond) / 1000) - chunk.length;
+    refilled = now;
+    if (allowance < 0 && throttle === null) {
+      from.pause();
+      throttle = setTimeout(() => {
+        throttle = null;
+        if (!full) from.resume();
+      }, Math.ceil((-allowance * 1000) / bytesPerSecond));
+    }
+  });
+  to.on('drain', () => {
+    full = false;
+    if (throttle === null) from.resume();
+  });
+  from.once('end', () => to.end());
+  from.once('close', () => {
+    if (throttle !== null) clearTimeout(throttle);
+  });
+  from.resume();
 }
 
 export type Activation = 'activated' | 'no-stream' | 'one-side';
@@ -135,8 +175,8 @@ export class Relay {
         if (++closed === 2) this.relayed--;
       });
     }
-    a.pipe(b);
-    b.pipe(a);
+    forward(a, b, this.limits.bytesPerSecond);
+    forward(b, a, this.limits.bytesPerSecond);
     return 'activated';
   }
 
