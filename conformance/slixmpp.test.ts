@@ -44,6 +44,7 @@ describe('slixmpp against sori (conformance/slixmpp)', function () {
   this.timeout(90_000);
   let server: SoriProcess;
   let componentPort: number;
+  let proxyPort: number;
   const alice: [string, string] = ['alice@localhost', USERS['alice@localhost']];
   const bob: [string, string] = ['bob@localhost', USERS['bob@localhost']];
 
@@ -52,7 +53,16 @@ describe('slixmpp against sori (conformance/slixmpp)', function () {
       throw new Error('python3-slixmpp is missing: run scripts/setup.sh (apt-get install -y python3-slixmpp)');
     }
     componentPort = await freePort(HOST);
-    server = await startSori({ users: { ...USERS }, config: { modules: { options: { components: { port: componentPort, bind: HOST, secrets: { [COMPONENT]: COMPONENT_SECRET } } } } } });
+    proxyPort = await freePort(HOST);
+    server = await startSori({
+      users: { ...USERS },
+      config: {
+        modules: {
+          enabled: ['proxy65'],
+          options: { components: { port: componentPort, bind: HOST, secrets: { [COMPONENT]: COMPONENT_SECRET } }, proxy65: { port: proxyPort } },
+        },
+      },
+    });
   });
 
   after(async () => {
@@ -130,5 +140,11 @@ describe('slixmpp against sori (conformance/slixmpp)', function () {
   it('routes chat markers untouched (XEP-0333 via xep_0333)', async () => {
     const r = await expectOk('markers.py', [alice, bob]);
     expect(r.markable_kept).to.equal(true);
+  });
+
+  it('sends a file through the server\'s SOCKS5 proxy, found by disco and activated by the initiator (XEP-0065 via xep_0065)', async () => {
+    const r = await expectOk('bytestreams.py', [alice, bob]);
+    expect(r.proxies).to.deep.equal({ 'proxy.localhost': [HOST, proxyPort] });
+    expect(r).to.include({ b_received: 64 * 1024, b_sha1_matches: true, a_received: 'thanks' });
   });
 });
