@@ -98,6 +98,12 @@ export interface PrivateStoredEvent {
   elements: XmlElement[];
 }
 
+/** An account added JIDs to its block list (XEP-0191): the `<item/>` elements of its request, whatever they carry (XEP-0377 reports). */
+export interface BlockedEvent {
+  owner: Jid;
+  items: XmlElement[];
+}
+
 /** An account's vCard (XEP-0054) was set, or cleared (null), by its owner. */
 export interface VcardUpdatedEvent {
   owner: Jid;
@@ -154,6 +160,7 @@ export interface EventMap {
   'pep/node-changed': PepNodeChangedEvent;
   'private/stored': PrivateStoredEvent;
   'vcard/updated': VcardUpdatedEvent;
+  'blocking/blocked': BlockedEvent;
   'account/created': AccountEvent;
   /** The account was removed: every module deletes what it kept for it. */
   'account/deleted': AccountEvent;

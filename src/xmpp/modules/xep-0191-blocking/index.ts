@@ -4,7 +4,7 @@ import { errorReply, StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest } from '../../module.js';
 import { SessionKey } from '../../session.js';
-import type { RosterApi } from '../rfc6121-roster/index.js';
+import { subscribedFrom, type RosterApi } from '../rfc6121-roster/index.js';
 import { Blocklists, matches } from './blocklist.js';
 import { randomHex } from '../../../util/random-token.js';
 
@@ -164,8 +164,7 @@ export default defineModule({
       for (const j of jids) {
         const jid = tryParseJid(j);
         if (jid === null || jid.local === '') continue;
-        const item = await roster.store.get(owner, jid.bare);
-        if (item !== undefined && (item.subscription === 'from' || item.subscription === 'both')) out.push(jid);
+        if (subscribedFrom(await roster.store.get(owner, jid.bare))) out.push(jid);
       }
       return out;
     }
@@ -214,6 +213,7 @@ export default defineModule({
         await presenceTo(owner, await presenceContacts(owner, fresh), () => x('presence', { type: 'unavailable' }));
         await lists.add(owner, fresh);
         push(owner, x('block', { xmlns: NS_BLOCKING }, ...jids.map((jid) => x('item', { jid }))));
+        await server.emit('blocking/blocked', { owner: req.to.toBare(), items: req.payload.getChildren('item') });
         return null;
       },
       'account',
