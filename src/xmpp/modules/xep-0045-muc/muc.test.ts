@@ -7,7 +7,7 @@ import presence from '../rfc6121-presence/index.js';
 import disco from '../xep-0030-disco/index.js';
 import ping from '../xep-0199-ping/index.js';
 import muc, { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER } from './index.js';
-import { createInstantRoom, joinRoom, statusCodes } from './test-support.js';
+import { createInstantRoom, joinRoom, roomArchive, statusCodes } from './test-support.js';
 
 const MODULES = [roster, presence, disco, ping, muc];
 const ROOM = 'room@conference.localhost';
@@ -172,6 +172,20 @@ describe('XEP-0045 multi-user chat', () => {
     expect(pm.getChild('x', NS_MUC_USER)).to.not.equal(undefined);
     await bob.send(`<message type='chat' to='${ROOM}/Nobody'><body>?</body></message>`);
     expect(condition(await bob.waitFor((el) => el.name === 'message' && el.attrs.type === 'error'))).to.equal('item-not-found');
+  });
+
+  it("drops a muc#user <x/> an occupant wrote itself: others and the archive see only the room's", async () => {
+    await createInstant(alice, 'Alice');
+    await join(bob, 'Bob');
+    const forged = `<x xmlns='${NS_MUC_USER}'><item jid='admin@localhost' affiliation='owner'/></x>`;
+    await bob.send(`<message type='groupchat' to='${ROOM}'><body>trust me</body>${forged}</message>`);
+    const relayed = await alice.waitFor((el) => el.getChildText('body') === 'trust me');
+    expect(relayed.getChild('x', NS_MUC_USER)).to.equal(undefined);
+    const archived = (await roomArchive(alice, ROOM)).find((m) => m.getChildText('body') === 'trust me');
+    expect(archived?.toString()).to.not.include('admin@localhost');
+    await bob.send(`<message type='chat' to='${ROOM}/Alice'><body>psst again</body>${forged}</message>`);
+    const pm = await alice.waitFor((el) => el.getChildText('body') === 'psst again');
+    expect(pm.getChildren('x', NS_MUC_USER).map((e) => e.toString())).to.deep.equal([`<x xmlns="${NS_MUC_USER}"/>`]);
   });
 
   it('changes nicknames with 303 and a new presence; leaves with unavailable to all', async () => {

@@ -45,6 +45,22 @@ function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?
  * invitations (invitations.ts), the room archive (room-archive.ts) and the
  * service domain's own answers (service-domain.ts).
  */
+/**
+ * What an occupant's message carries on through the room: everything but
+ * stanza-ids (only the room's own are trusted) and `<x/>` in the muc#user
+ * namespace, which is the room's to write: an occupant could otherwise put an
+ * `<item jid=… affiliation='owner'/>` in it for others and the archive to
+ * believe (XEP-0313 §9 asks for it to be stripped).
+ */
+function occupantContent(stanza: XmlElement): (XmlElement | string)[] {
+  const out: (XmlElement | string)[] = [];
+  for (const c of stanza.children) {
+    if (typeof c === 'string') out.push(c);
+    else if (!((c.name === 'stanza-id' && c.attrs.xmlns === NS_SID) || (c.name === 'x' && c.attrs.xmlns === NS_MUC_USER))) out.push(c.clone());
+  }
+  return out;
+}
+
 export class MucService {
   private readonly rooms: RoomRegistry;
   private readonly out: RoomOutput;
@@ -323,11 +339,7 @@ export class MucService {
       room.subject = { text: subject.getText(), nick: o.nick };
       await this.rooms.persist(room);
     }
-    const out = x('message', { ...stanza.attrs, from: occupantJid(room, o.nick), to: undefined, xmlns: undefined });
-    for (const c of stanza.children) {
-      if (typeof c !== 'string' && c.name === 'stanza-id' && c.attrs.xmlns === NS_SID) continue; // only ours are trusted
-      out.append(typeof c === 'string' ? c : c.clone());
-    }
+    const out = x('message', { ...stanza.attrs, from: occupantJid(room, o.nick), to: undefined, xmlns: undefined }, ...occupantContent(stanza));
     this.out.relayed(room, o, out);
     const hasBody = stanza.getChild('body') !== undefined;
     if (hasBody && room.config.archiving && this.archive !== null) {
@@ -366,8 +378,7 @@ export class MucService {
     const pm = room.config.allowPm;
     if (pm === 'none' || (pm === 'moderators' && o.role !== 'moderator') || (pm === 'participants' && o.role === 'visitor')) throw new StanzaError('forbidden', 'private messages are not allowed here');
     for (const full of target.sessions.keys()) {
-      const copy = x('message', { ...stanza.attrs, xmlns: undefined, from: occupantJid(room, o.nick), to: full }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone())));
-      if (copy.getChild('x', NS_MUC_USER) === undefined) copy.append(x('x', { xmlns: NS_MUC_USER }));
+      const copy = x('message', { ...stanza.attrs, xmlns: undefined, from: occupantJid(room, o.nick), to: full }, ...occupantContent(stanza), x('x', { xmlns: NS_MUC_USER }));
       await this.out.send(this.out.relayed(room, o, copy));
     }
   }

@@ -34,9 +34,14 @@ function encode(n: number, chars: number): string {
   return s;
 }
 
-/** The id prefix for a time in microseconds since the epoch. */
+/**
+ * The id prefix for a time in microseconds since the epoch. Times past 2^53 µs
+ * (the year 2255) are taken as that: the prefix has room for 2^55 µs, but
+ * floating point does not count that far exactly, and a query's `end` in the
+ * year 9999 must still mean "everything so far", not wrap around.
+ */
 export function timeKey(us: number): string {
-  return encode(Math.max(0, Math.floor(us)), TIME_CHARS);
+  return encode(Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(us))), TIME_CHARS);
 }
 
 export function isArchiveId(id: string): boolean {

@@ -52,6 +52,8 @@ export interface MamApi {
  */
 const INCOMING_PRIORITY = 50;
 const OUTGOING_PRIORITY = -100;
+/** Before anything hands a message to another server or to a component (which claim at 500). */
+const LEAVING_PRIORITY = 1000;
 
 function hasStanzaId(stanza: XmlElement): boolean {
   for (const c of stanza.children) if (typeof c !== 'string' && c.name === 'stanza-id') return true;
@@ -237,6 +239,21 @@ export default defineModule({
     ctx.hook('message/bare', incoming, INCOMING_PRIORITY);
     ctx.hook('message/full', incoming, INCOMING_PRIORITY);
 
+    // §3.5: the sender's stanza-id (there for its carbons) must not leave with the message: another
+    // server and a component have no access to the archive. Local recipients' copies are stripped above.
+    const leaving = (ev: RouteEvent): undefined => {
+      if (ev.stanza.name === 'message' && hasStanzaId(ev.stanza)) {
+        const copy = ev.stanza.clone();
+        stripLocalStanzaIds(copy);
+        ev.stanza = copy;
+      }
+      return undefined;
+    };
+    ctx.hook('route/remote', leaving, LEAVING_PRIORITY);
+    for (const event of ['message/host', 'message/bare', 'message/full'] as const) {
+      ctx.hook(event, (ev) => (server.isLocalDomain(ev.to.domain) ? undefined : leaving(ev)), LEAVING_PRIORITY);
+    }
+
     const own = (req: IqRequest): string => {
       if (!req.isSelf) throw new StanzaError('forbidden', 'an archive can only be queried by its owner');
       return req.from.bare;
@@ -302,7 +319,9 @@ export default defineModule({
             if (q.upper !== undefined && (id > q.upper.key || (q.upper.exclusive && id === q.upper.key))) continue;
             items.push(m);
           }
-          complete = true;
+          // RSM applies to an ids query too (XEP-0059 §2.1): a page of `max` from the end it pages from.
+          complete = items.length <= q.max;
+          if (!complete) items = q.backward ? items.slice(items.length - q.max) : items.slice(0, q.max);
         } else {
           const page = await archive.page(owner, { with: q.with, peer: q.peer, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward });
           items = q.backward ? page.items.reverse() : page.items;

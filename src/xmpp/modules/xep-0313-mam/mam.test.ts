@@ -96,6 +96,19 @@ describe('XEP-0313 message archive management', () => {
       expect(a.results[0]!.attrs.to).to.equal('alice@localhost/phone');
     });
 
+    it("keeps the sender's archive id on its own copies only: not on what goes to another server (§3.5)", async () => {
+      const leaving: XmlElement[] = [];
+      ts.server.hooks.add('route/remote', ({ stanza }) => {
+        leaving.push(stanza);
+        return true;
+      });
+      await chat(alice, 'romeo@remote.example', 'far away');
+      expect((await query(alice)).bodies).to.deep.equal(['far away']);
+      const sent = leaving.find((s) => s.name === 'message');
+      expect(sent?.getChildText('body')).to.equal('far away');
+      expect(sent!.getChildren('stanza-id', NS_SID)).to.deep.equal([]);
+    });
+
     it('archives a message to an offline resource once, through the bare-JID fallback', async () => {
       await chat(alice, 'bob@localhost/gone', 'to-gone');
       await bob.waitFor(isChat('to-gone'));
@@ -252,6 +265,12 @@ describe('XEP-0313 message archive management', () => {
       const picked = await query(alice, { fields: { ids: [id(9), id(2)] } });
       expect(picked.bodies).to.deep.equal(['m2', 'm9']);
       expect(picked.complete).to.equal('true');
+      // RSM pages an ids query like any other (XEP-0059 §2.1), from either end.
+      const three = [id(2), id(5), id(9)];
+      const firstPage = await query(alice, { fields: { ids: three }, rsm: '<max>2</max>' });
+      expect([firstPage.bodies, firstPage.complete]).to.deep.equal([['m2', 'm5'], 'false']);
+      const lastPage = await query(alice, { fields: { ids: three }, rsm: '<max>1</max><before/>' });
+      expect([lastPage.bodies, lastPage.complete]).to.deep.equal([['m9'], 'false']);
     });
 
     it('answers item-not-found for ids not in the archive, including ids of another archive', async () => {
@@ -317,6 +336,13 @@ describe('XEP-0313 message archive management', () => {
       expect((await query(alice, { fields: { start: '2020-01-02T13:00:00+01:00', end: '2020-01-03T13:00:00+01:00', with: 'bob@localhost' } })).bodies).to.deep.equal(['2020-01-02', '2020-01-03']);
       const stamp = (await query(alice, { fields: { start: '2020-01-04T00:00:00Z' } })).results[0]!.getChild('result')!.getChild('forwarded')!.getChild('delay')!.attrs.stamp;
       expect(stamp).to.equal('2020-01-04T12:00:00.000Z');
+    });
+
+    it('reads a start or end in the far future as later than every message, not as a wrapped-around time', async () => {
+      await chat(alice, 'bob@localhost', 'one');
+      await chat(alice, 'bob@localhost', 'two');
+      expect((await query(alice, { fields: { end: '9999-12-31T23:59:59Z' } })).bodies).to.deep.equal(['one', 'two']);
+      expect((await query(alice, { fields: { start: '9999-01-01T00:00:00Z' } })).bodies).to.deep.equal([]);
     });
   });
 
