@@ -23,13 +23,22 @@ function failed(condition: string, h?: number): XmlElement {
   return x('failed', { xmlns: NS_SM, h: h === undefined ? undefined : String(h) }, x(condition, { xmlns: NS_STANZAS }));
 }
 
-/** Messages worth keeping when the client never acknowledged them (XEP-0198 §5: "as if sent to an unavailable resource"). */
-function storable(stanza: XmlElement): boolean {
-  if (stanza.name !== 'message') return false;
+/**
+ * What becomes of a stanza the client never acknowledged (XEP-0198 §4: "in
+ * the same way that it would treat a stanza sent to an unavailable
+ * resource", RFC 6121 §8.5.3.2): a message worth keeping goes to offline
+ * storage; an iq request and a groupchat message are answered with
+ * service-unavailable, so the requester stops waiting and a room learns its
+ * occupant is gone; anything else is dropped.
+ */
+function fateOf(stanza: XmlElement): 'store' | 'bounce' | 'drop' {
   const type = stanza.attrs.type;
-  if (type !== undefined && type !== 'chat' && type !== 'normal') return false;
-  if (stanza.getChild('body') === undefined) return false;
-  return stanza.getChild('no-store', NS_HINTS) === undefined;
+  if (stanza.name === 'iq') return type === 'get' || type === 'set' ? 'bounce' : 'drop';
+  if (stanza.name !== 'message') return 'drop';
+  if (type === 'groupchat') return 'bounce';
+  if (type !== undefined && type !== 'chat' && type !== 'normal') return 'drop';
+  if (stanza.getChild('body') === undefined) return 'drop';
+  return stanza.getChild('no-store', NS_HINTS) === undefined ? 'store' : 'drop';
 }
 
 /** A copy with `<delay/>` (XEP-0203) for the time it was first sent, unless it already carries one. */
@@ -184,17 +193,21 @@ export default defineModule({
         active.get(keyOf(session, state))?.acks.acknowledged(r.released);
         return;
       }
-      // §6: the peer acknowledged more than was sent.
       ctx.log.info(`${session.jid.full}: acknowledged ${h} stanzas, ${r.sent} were sent`);
-      session.sendRaw(
+      countTooHigh(session, h, r.sent);
+    }
+
+    /** §6: the peer acknowledged more than was sent (in `<a/>` or `<resume/>`, §5 treats both alike): a stream error, and the stream ends. */
+    function countTooHigh(stream: Pick<PreBindStream, 'sendRaw' | 'close'>, h: number, sent: number): void {
+      stream.sendRaw(
         x(
           'stream:error',
           { 'xmlns:stream': NS_STREAM },
           x('undefined-condition', { xmlns: NS_STREAMS }),
-          x('handled-count-too-high', { xmlns: NS_SM, h: String(h), 'send-count': String(r.sent) }),
+          x('handled-count-too-high', { xmlns: NS_SM, h: String(h), 'send-count': String(sent) }),
         ),
       );
-      session.close();
+      stream.close();
     }
 
     ctx.streamElement(NS_SM, (session, el) => {
@@ -242,17 +255,7 @@ export default defineModule({
       }
       const { session, state } = entry;
       const r = state.ack(h);
-      if (!r.ok) {
-        stream.sendRaw(
-          x(
-            'failed',
-            { xmlns: NS_SM, h: String(state.handled(session.stanzasIn)) },
-            x('undefined-condition', { xmlns: NS_STANZAS }),
-            x('handled-count-too-high', { xmlns: NS_SM, h: String(h), 'send-count': String(r.sent) }),
-          ),
-        );
-        return;
-      }
+      if (!r.ok) return countTooHigh(stream, h, r.sent);
       entry.acks.acknowledged(r.released);
       if (entry.timer !== null) clearTimeout(entry.timer);
       entry.timer = null;
@@ -274,11 +277,8 @@ export default defineModule({
       const raw = await ctx.server.nodeRequest(node, HANDOVER_TOPIC, JSON.stringify(request), timeoutMs);
       const answer: HandoverAnswer = raw === null ? { ok: false } : (JSON.parse(raw) as HandoverAnswer);
       if (!answer.ok) {
-        if (answer.sent !== undefined) {
-          stream.sendRaw(x('failed', { xmlns: NS_SM }, x('undefined-condition', { xmlns: NS_STANZAS }), x('handled-count-too-high', { xmlns: NS_SM, h: String(h), 'send-count': String(answer.sent) })));
-        } else {
-          stream.sendRaw(failed('item-not-found', answer.h));
-        }
+        if (answer.sent !== undefined) return countTooHigh(stream, h, answer.sent);
+        stream.sendRaw(failed('item-not-found', answer.h));
         return;
       }
       const snap = answer.session;
@@ -359,16 +359,17 @@ export default defineModule({
       }
     }, 100);
 
-    /** §5: messages the client never acknowledged are handled as if sent to an unavailable resource. */
+    /** §4: stanzas the client never acknowledged are handled as if sent to an unavailable resource (fateOf). */
     async function requeue(session: ClientSession, state: SmState): Promise<void> {
       const to = session.jid.toBare();
       for (let i = 0; i < state.queue.length; i++) {
         const stanza = state.queue[i]!;
-        if (!storable(stanza)) continue;
-        const stored = await ctx.server.emit('message/offline', { stanza: delayed(stanza, state.queuedAt[i]!, session.host), to, requeued: true });
-        // No offline storage: the sender learns it was not delivered (§5, "returning an error to the sender").
+        const fate = fateOf(stanza);
+        if (fate === 'drop') continue;
+        // No offline storage: the sender learns it was not delivered ("returning an error to the sender").
+        const stored = fate === 'store' && (await ctx.server.emit('message/offline', { stanza: delayed(stanza, state.queuedAt[i]!, session.host), to, requeued: true }));
         if (!stored && stanza.attrs.from !== undefined) {
-          await ctx.server.route(errorReply(stanza, new StanzaError('recipient-unavailable'), session.host), null).catch((e) => ctx.log.debug('bounce failed', e));
+          await ctx.server.route(errorReply(stanza, new StanzaError('service-unavailable'), session.host), null).catch((e) => ctx.log.debug('bounce failed', e));
         }
       }
     }

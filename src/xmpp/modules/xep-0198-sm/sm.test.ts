@@ -330,6 +330,43 @@ describe('XEP-0198 stream management', () => {
     expect(spy.stored[0]!.stanza.getChildText('body')).to.equal('unacked');
   });
 
+  it('answers an unacknowledged iq request and groupchat message with service-unavailable when the session ends', async () => {
+    await start();
+    const alice = await ts.login('alice@localhost/a');
+    const bob = await ts.login('bob@localhost/b');
+    await enable(bob, '');
+    await alice.send("<iq type='get' id='v1' to='bob@localhost/b'><query xmlns='jabber:iq:version'/></iq>");
+    await alice.send("<message to='bob@localhost/b' type='groupchat' id='g1'><body>room talk</body></message>");
+    await bob.waitFor(isChat('room talk'));
+    await bob.drop();
+    // As for an unavailable resource (§4, RFC 6121 §8.5.3.2): the requester stops waiting, a room learns its occupant is gone.
+    const iqError = await alice.waitFor((e) => e.name === 'iq' && e.attrs.id === 'v1');
+    expect([iqError.attrs.type, iqError.attrs.from]).to.deep.equal(['error', 'bob@localhost/b']);
+    expect(iqError.getChild('error')!.getChild('service-unavailable')).to.not.equal(undefined);
+    const bounced = await alice.waitFor((e) => e.name === 'message' && e.attrs.type === 'error');
+    expect(bounced.attrs.id).to.equal('g1');
+    expect(bounced.getChild('error')!.getChild('service-unavailable')).to.not.equal(undefined);
+    expect(spy.stored).to.have.length(0);
+  });
+
+  it('ends a <resume/> whose h is above what was sent with a stream error, as for <a/> (§5, §6); the session waits on', async () => {
+    await start();
+    const alice = await ts.login('alice@localhost/a');
+    const bob = await ts.login('bob@localhost/b');
+    const id = (await enable(bob)).attrs.id!;
+    await alice.send(chat('bob@localhost/b', 'one'));
+    await bob.waitFor(isChat('one'));
+    await bob.drop();
+    const again = await ts.authenticated('bob@localhost');
+    await again.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='5'/>`);
+    const error = again.received.find((e) => e.name === 'stream:error');
+    expect(error?.getChild('handled-count-too-high', NS_SM)?.attrs).to.include({ h: '5', 'send-count': '1' });
+    expect(again.all(isSm('failed'))).to.have.length(0);
+    const third = await ts.authenticated('bob@localhost');
+    await third.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='0'/>`);
+    expect(third.all(isSm('resumed'))).to.have.length(1);
+  });
+
   it('past maxUnacked a hibernated session ends and its messages go offline', async () => {
     await start({ maxUnacked: 3 });
     const alice = await ts.login('alice@localhost/a');
