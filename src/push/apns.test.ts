@@ -70,6 +70,16 @@ describe('ApnsProvider (node-apn against a fake APNs)', () => {
     expect(JSON.stringify(req.payload)).not.to.contain('Wherefore').and.not.to.contain('juliet');
   });
 
+  it('shortens a long body to fit the 4 KB payload, on a character boundary, so the push still goes out', async () => {
+    const long = '漢字とemoji😀'.repeat(600);
+    const result = await provider({ includeBody: true, includeSender: true }).send({ ...notification, body: long });
+    expect(result.status).to.equal('delivered');
+    const body = (fake.requests[0]!.payload.sori as { body: string }).body;
+    expect(body.endsWith('…')).to.equal(true);
+    expect(long.startsWith(body.slice(0, -1))).to.equal(true);
+    expect(Buffer.byteLength(body)).to.be.at.most(1000);
+  });
+
   it('includes body and sender only when the app allows it', async () => {
     await provider({ includeBody: true, includeSender: true }).send(notification);
     const { payload } = fake.requests[0]!;

@@ -18,9 +18,31 @@ export interface VisibleContent {
   count?: number;
 }
 
+/**
+ * Most UTF-8 bytes of message text in one push. APNs and FCM both refuse
+ * payloads over 4 KB, and the text goes in twice (the alert and the data the
+ * app reads); FCM answers an oversized message with INVALID_ARGUMENT, which
+ * reads like a bad token.
+ */
+export const MAX_TEXT_BYTES = 1000;
+
+/** `text` cut to at most `maxBytes` of UTF-8, on a character boundary, with an ellipsis when cut. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let bytes = 3; // the ellipsis
+  let end = 0;
+  for (const ch of text) {
+    const size = Buffer.byteLength(ch);
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += ch.length;
+  }
+  return `${text.slice(0, end)}…`;
+}
+
 export function visibleContent(n: PushNotification, privacy: PushPrivacy): VisibleContent {
   const sender = privacy.includeSender ? n.sender : undefined;
-  const text = privacy.includeBody ? n.body : undefined;
+  const text = privacy.includeBody && n.body !== undefined ? truncateUtf8(n.body, MAX_TEXT_BYTES) : undefined;
   const count = privacy.includeCount ? n.count : undefined;
   return {
     title: sender,

@@ -86,6 +86,14 @@ describe('XEP-0280 carbons', () => {
       expect(plain(a2, 'in-1')).to.have.length(0);
     });
 
+    it('copies a message between two resources of the account to the third only, not back to the sender (§8)', async () => {
+      for (const c of [a1, a2, a3]) await enable(c);
+      await a1.send(`<message type='chat' to='alice@localhost/two'><body>note to self</body></message>`);
+      expect(plain(a2, 'note to self')).to.have.length(1);
+      expect(a3.all(isCarbon('received', 'note to self'))).to.have.length(1);
+      expect(carbonsOf(a1)).to.have.length(0);
+    });
+
     it('sends no received copy to resources that got a bare-JID message, but to a carbon-enabled negative-priority one', async () => {
       await enable(a1);
       await enable(a2);

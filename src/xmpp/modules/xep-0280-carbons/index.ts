@@ -113,6 +113,8 @@ export default defineModule({
       for (const r of resources) {
         if (!carbonsEnabled(r)) continue;
         if (direct !== null ? r.full === direct : bareDelivered(r)) continue;
+        // §8: a message between two resources of the account is not copied back to the one that sent it.
+        if (r.full === ev.from.full) continue;
         copies.push([r, wrapCarbon('received', ev.stanza, bare, r.full)]);
       }
       return send(copies);

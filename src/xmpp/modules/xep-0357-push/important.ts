@@ -1,5 +1,4 @@
 import type { XmlElement } from '../../../util/xml.js';
-import { NS_CARBONS, unwrapCarbon } from '../../carbon-copies.js';
 
 /**
  * Payloads that make a bodiless message worth waking a phone for: end-to-end
@@ -17,7 +16,7 @@ const NS_FALLBACK = 'urn:xmpp:fallback:0';
 
 /** What a push says about the message that caused it. */
 export interface PushWorthy {
-  /** The message itself (unwrapped from a received carbon). */
+  /** The message itself. */
   message: XmlElement;
   /** Its plain-text body, if any (sent only when privacy options allow). */
   body: string | undefined;
@@ -29,20 +28,17 @@ export interface PushWorthy {
  *  - type chat or normal (groupchat, headline, error never push);
  *  - with a non-empty `<body/>`, an end-to-end encrypted payload (OMEMO,
  *    OpenPGP, legacy PGP) or a Jingle call proposal;
- *  - received carbons count like the message they carry (a phone hibernated
- *    while another device chatted); sent carbons never (the user wrote them);
+ *  - only messages as routed are judged: the carbons sori makes are handed to
+ *    sessions directly and never pass here (a phone hibernated while another
+ *    device chatted is pushed for the original message), so a carbon wrapper
+ *    seen here is a client's forgery and its inner message counts for
+ *    nothing: it could name any sender and body for the lock screen;
  *  - chat states, markers, receipts, corrections alone do not push, nor does
  *    a body that is all XEP-0428 fallback (a retraction's "… retracted a
  *    previous message"): the phone would show that text as a new message;
  *  - `<no-store/>`-style hints do not matter (a push stores nothing).
  */
-export function pushWorthy(stanza: XmlElement): PushWorthy | null {
-  let message = stanza;
-  if (stanza.getChildByNS(NS_CARBONS) !== undefined) {
-    const carbon = unwrapCarbon(stanza);
-    if (carbon === null || carbon.kind === 'sent') return null;
-    message = carbon.message;
-  }
+export function pushWorthy(message: XmlElement): PushWorthy | null {
   const type = message.attrs.type ?? 'normal';
   if (type !== 'chat' && type !== 'normal') return null;
   let body: string | undefined;

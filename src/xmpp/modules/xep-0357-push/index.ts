@@ -44,6 +44,9 @@ const OFFLINE_PRIORITY = 50;
 /** After archiving and blocking decided the message is delivered. */
 const DELIVERY_PRIORITY = -300;
 
+/** Publish errors of type wait (and timeouts) in a row after which a registration is dropped; other errors drop it at once. */
+const WAIT_ERRORS_TO_DISABLE = 16;
+
 function hibernated(r: Resource): boolean {
   return r.session !== null ? !r.session.connected : r.hibernated === true;
 }
@@ -115,7 +118,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
       );
       const appsById = new Map(apps.map((a) => [a.id, a]));
       /** Which registration a notification was for, to remove it when its token is dead. */
-      const origins = new WeakMap<PushNotification, { owner: string; jid: string; node: string }>();
+      const origins = new WeakMap<PushNotification, { owner: string; registration: Registration }>();
       const dispatcher =
         apps.length === 0
           ? null
@@ -125,8 +128,11 @@ export function createPushModule(deps: PushModuleDeps = {}) {
                 if (result.status !== 'invalid-token') return;
                 const o = origins.get(n);
                 if (o === undefined) return;
-                ctx.log.info(`push token of ${o.owner} (${appId}) is no longer valid: registration removed`);
-                track(store.remove(o.owner, o.jid, o.node));
+                track(
+                  store.removeIfUnchanged(o.owner, o.registration).then((removed) => {
+                    if (removed) ctx.log.info(`push token of ${o.owner} (${appId}) is no longer valid: registration removed`);
+                  }),
+                );
               },
             });
       if (dispatcher !== null) {
@@ -239,6 +245,9 @@ export function createPushModule(deps: PushModuleDeps = {}) {
 
       // ---- sending ----
 
+      /** Publish errors per registration since its last success (owner|jid|node). */
+      const failuresInARow = new Map<string, number>();
+
       function messageKey(owner: string, message: XmlElement, outer: XmlElement): string {
         const id = message.attrs.id;
         if (id !== undefined && id !== '') return `${message.attrs.from ?? ''}|${id}`;
@@ -262,12 +271,20 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         );
         if (reg.publishOptions !== null) pubsub.append(x('publish-options', null, parseXml(reg.publishOptions)));
         const reply = await server.sendIq(x('iq', { type: 'set', from: owner, to: reg.jid }, pubsub), opts.publishTimeoutMs);
-        if (reply.attrs.type !== 'error') return;
-        const type = reply.getChild('error')?.attrs.type;
-        if (type === 'cancel' || type === 'auth') {
-          ctx.log.info(`app server ${reg.jid} refused a push for ${owner} (${type}): registration removed`);
-          await store.remove(owner, reg.jid, reg.node);
+        const key = `${owner}|${registrationKey(reg.jid, reg.node)}`;
+        if (reply.attrs.type !== 'error') {
+          failuresInARow.delete(key);
+          return;
         }
+        // "Publish Errors": an error disables the registration; one that says to wait (or a timeout) only after WAIT_ERRORS_TO_DISABLE in a row.
+        const type = reply.getChild('error')?.attrs.type;
+        const inARow = (failuresInARow.get(key) ?? 0) + 1;
+        if (type === 'wait' && inARow < WAIT_ERRORS_TO_DISABLE) {
+          failuresInARow.set(key, inARow);
+          return;
+        }
+        failuresInARow.delete(key);
+        if (await store.removeIfUnchanged(owner, reg)) ctx.log.info(`app server ${reg.jid} refused a push for ${owner} (${type ?? 'no type'}, ${inARow} in a row): registration removed`);
       }
 
       /** Pushes one message to the chosen registrations of `owner`, once per registration. */
@@ -285,7 +302,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         for (const reg of fresh) {
           if (reg.device !== undefined) {
             const n: PushNotification = { token: reg.device.token, messageId: msgKey.slice(msgKey.indexOf('|') + 1), count, sender, body: worthy.body };
-            origins.set(n, { owner, jid: reg.jid, node: reg.node });
+            origins.set(n, { owner, registration: reg });
             if (dispatcher === null || !dispatcher.dispatch(reg.device.app, n)) ctx.log.warn(`push for ${owner} to app ${reg.device.app} not accepted`);
           } else track(publish(owner, reg, count, sender, worthy.body));
         }
@@ -295,9 +312,19 @@ export function createPushModule(deps: PushModuleDeps = {}) {
       ctx.hook(
         'message/offline',
         ({ stanza, to, requeued }) => {
-          // Requeued: it reached a (hibernated) session before, and was pushed then if it was going to be.
-          if (requeued === true || pushWorthy(stanza) === null) return false;
-          track(notify(to.bare, stanza, (regs) => regs));
+          if (pushWorthy(stanza) === null) return false;
+          if (requeued !== true) {
+            track(notify(to.bare, stanza, (regs) => regs));
+            return false;
+          }
+          // A session ended without acknowledging it: the devices that are not connected now learn of it
+          // (notify skips a registration already pushed for this message); a connected one has it already.
+          track(
+            notify(to.bare, stanza, async (regs) => {
+              const connected = new Set((await server.resources(to.bare)).filter((r) => !hibernated(r)).map((r) => r.full));
+              return regs.filter((reg) => !connected.has(reg.resource));
+            }),
+          );
           return false;
         },
         OFFLINE_PRIORITY,

@@ -36,6 +36,14 @@ export class RegistrationStore {
     await this.table.store.delete(this.table.name, owner, registrationKey(jid, node));
   }
 
+  /** Removes the registration unless it was enabled again since `seen` was read (a newer one must not go for the old one's failure). */
+  async removeIfUnchanged(owner: string, seen: Registration): Promise<boolean> {
+    const current = await this.table.get(owner, registrationKey(seen.jid, seen.node));
+    if (current === undefined || current !== JSON.stringify(seen)) return false;
+    await this.remove(owner, seen.jid, seen.node);
+    return true;
+  }
+
   async removeAll(owner: string): Promise<void> {
     await this.table.store.deletePartition(this.table.name, owner);
   }
