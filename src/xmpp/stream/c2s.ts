@@ -334,11 +334,13 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
       answers = await inlineAnswers(this.server, this, this.sasl, username, request);
     } catch (e) {
       this.release();
+      this.session?.releaseStanzas();
       throw e;
     }
     const aid = this.session?.jid.full ?? `${username}@${this.host}`;
     const success = x('success', { xmlns: NS_SASL2 }, additionalData === undefined ? null : x('additional-data', null, additionalData.toString('base64')), x('authorization-identifier', null, aid), ...answers);
     this.release(serialize(success));
+    this.session?.releaseStanzas();
     if (this.session === null) this.writeStreamLevel(this.features());
   }
 

@@ -32,6 +32,7 @@ export class C2sSession implements ClientSession {
   secure: boolean;
   remoteAddress: string;
   private connection: SessionConnection | null;
+  private heldStanzas: XmlElement[] | null = null;
   private readonly slots: unknown[] = [];
 
   constructor(
@@ -50,8 +51,29 @@ export class C2sSession implements ClientSession {
     return this.connection !== null;
   }
 
+  /**
+   * Keeps stanzas back, before the outgoing filters, until `releaseStanzas`:
+   * a session bound inside a SASL2 `<success/>` is routable before the
+   * features bound with it (stream management's counting) are on, and what
+   * reaches it meanwhile is written after the `<success/>`, where the client
+   * counts it. Passing the filters only then makes the server count it too.
+   */
+  holdStanzas(): void {
+    this.heldStanzas ??= [];
+  }
+
+  releaseStanzas(): void {
+    const held = this.heldStanzas;
+    this.heldStanzas = null;
+    for (const stanza of held ?? []) this.send(stanza);
+  }
+
   send(stanza: XmlElement): void {
     if (!this.open) return;
+    if (this.heldStanzas !== null) {
+      this.heldStanzas.push(stanza);
+      return;
+    }
     let out: XmlElement | null = stanza;
     const filters = this.server.registrations.outgoingFilters;
     for (let i = 0; i < filters.length && out !== null; i++) out = filters[i]!(this, out);

@@ -4,6 +4,7 @@ import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
 import { bind2Features, bind2Resource, NS_BIND2 } from './bind2.js';
 import type { SaslNegotiation } from './sasl-negotiation.js';
+import { C2sSession } from './client-session.js';
 
 /** The connection a SASL2 success completes: a pre-bind stream whose session is set once something binds or resumes. */
 export interface Sasl2Connection extends PreBindStream {
@@ -25,6 +26,8 @@ export async function inlineAnswers(server: Server, connection: Sasl2Connection,
   const bind = request.getChild('bind', NS_BIND2);
   if (connection.session === null && bind !== undefined) {
     const session = connection.bindHandedOver(bind2Resource(username, bind.getChildText('tag'), request.getChild('user-agent')?.attrs.id));
+    // Released by the connection once <success/> is written (C2sSession.holdStanzas says why).
+    if (session instanceof C2sSession) session.holdStanzas();
     await server.hooks.fireAsync('session/bound', { session });
     answers.push(await bind2Features(server.registrations.bind2Features, session, bind));
   }

@@ -8,6 +8,7 @@ import { MemoryStore } from '../../storage/memory/index.js';
 import { RawClient } from '../../testing/raw-client.js';
 import { parseJid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
+import { parseXml } from './parse-xml.js';
 
 const NS_SASL2 = 'urn:xmpp:sasl:2';
 const NS_BIND2 = 'urn:xmpp:bind:0';
@@ -86,6 +87,25 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     expect(c.elements.some((e) => e.name === 'presence' && e.attrs.from === 'bob@localhost/pc')).to.equal(false);
     c.write(`<active xmlns='urn:xmpp:csi:0'/>`);
     await c.next((e) => e.name === 'presence' && e.attrs.from === 'bob@localhost/pc');
+  });
+
+  it('counts a stanza that reaches the session while it is being bound: an honest <a/> after <enabled/> is accepted', async () => {
+    // A message for the new full JID while a session/bound handler waits (a slow store read, Redis).
+    const unhook = sori.server.hooks.add('session/bound', async ({ session }) => {
+      if (session.jid.local === 'bob') await sori.server.route(parseXml(`<message from='alice@localhost/x' to='${session.jid.full}' type='chat' id='m1'><body>early</body></message>`));
+    });
+    try {
+      const { c } = await preAuth();
+      const success = await c.scram2('bob', 'secret', BIND(`<enable xmlns='${NS_SM}'/>`), 'ua-early');
+      expect(success.getChild('bound', NS_BIND2)!.getChild('enabled', NS_SM)).to.not.equal(undefined);
+      expect(body(await c.next((e) => e.name === 'message'))).to.equal('early');
+      // It came after <enabled/>, so the client counts it (XEP-0198 §4); the server must have counted it too.
+      c.write(`<a xmlns='${NS_SM}' h='1'/><r xmlns='${NS_SM}'/>`);
+      const answer = await c.next((e) => e.name === 'a' || e.name === 'error' || e.name === 'stream:error');
+      expect([answer.name, answer.attrs.h]).to.deep.equal(['a', '0']);
+    } finally {
+      unhook();
+    }
   });
 
   it('gives the same installation (user-agent id) the same resource each time', async () => {
