@@ -15,7 +15,8 @@ const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
  * Payload namespaces that make a bodiless type-normal message part of a
  * conversation (XEP-0280 §6 leaves the rules to the server; these follow its
  * intent): chat markers, delivery receipts, chat states, end-to-end
- * encryption, corrections, retractions, reactions, call (Jingle message) signalling.
+ * encryption, corrections, retractions, reactions, call (Jingle message) signalling,
+ * and direct MUC invitations (XEP-0249; XEP-0280's MUC rules say invitations are copied).
  */
 const IM_PAYLOADS: ReadonlySet<string> = new Set([
   'urn:xmpp:chat-markers:0',
@@ -30,6 +31,7 @@ const IM_PAYLOADS: ReadonlySet<string> = new Set([
   'urn:xmpp:message-retract:1',
   'urn:xmpp:reactions:0',
   'urn:xmpp:jingle-message:0',
+  'jabber:x:conference',
 ]);
 
 /**
@@ -43,7 +45,7 @@ const IM_PAYLOADS: ReadonlySet<string> = new Set([
  *  - inbound messages from a MUC (carrying muc#user `<x/>`: room private
  *    messages) are not copied, except mediated invitations;
  *  - type chat is copied, whatever it carries (chat states and markers included);
- *  - type normal is copied when it has a body or one of IM_PAYLOADS.
+ *  - type normal is copied when it has a body, one of IM_PAYLOADS, or is a mediated invitation.
  */
 export function carbonEligible(stanza: XmlElement, inbound: boolean): boolean {
   const type = stanza.attrs.type ?? 'normal';
@@ -63,7 +65,7 @@ export function carbonEligible(stanza: XmlElement, inbound: boolean): boolean {
     else if (ns !== undefined && IM_PAYLOADS.has(ns)) im = true;
   }
   if (inbound && muc && !invite) return false;
-  return type === 'chat' || im;
+  return type === 'chat' || im || invite;
 }
 
 /** Removes `<private xmlns='urn:xmpp:carbons:2'/>` (§7: the receiving server SHOULD before delivery). */

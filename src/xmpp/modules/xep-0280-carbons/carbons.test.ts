@@ -30,8 +30,10 @@ describe('XEP-0280 carbons', () => {
       expect(carbonEligible(el(`<message type='chat'><body>hi</body><no-copy xmlns='urn:xmpp:hints'/></message>`), false)).to.equal(false);
       expect(carbonEligible(el(`<message type='chat'><received xmlns='${NS_CARBONS}'/></message>`), true)).to.equal(false);
       expect(carbonEligible(el(`<message type='chat'><body>pm</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>`), true)).to.equal(false);
-      expect(carbonEligible(el(`<message><x xmlns='http://jabber.org/protocol/muc#user'><invite from='a@b'/></x></message>`), true)).to.equal(false);
+      // Invitations are copied, with or without a body (XEP-0280 §6's MUC rules): mediated (XEP-0045) and direct (XEP-0249).
+      expect(carbonEligible(el(`<message><x xmlns='http://jabber.org/protocol/muc#user'><invite from='a@b'/></x></message>`), true)).to.equal(true);
       expect(carbonEligible(el(`<message><body>join</body><x xmlns='http://jabber.org/protocol/muc#user'><invite from='a@b'/></x></message>`), true)).to.equal(true);
+      expect(carbonEligible(el(`<message><x xmlns='jabber:x:conference' jid='room@conference.example'/></message>`), true)).to.equal(true);
     });
   });
 
