@@ -126,6 +126,12 @@ export interface EventMap {
   'route/remote': RouteEvent;
   /** A message for an account with no resource to take it (offline storage, push). */
   'message/offline': OfflineEvent;
+  /**
+   * A message for an account was turned back with an error after it had been
+   * accepted on its way in: no session and no offline storage took it (full,
+   * failing, or none loaded). Modules that kept a copy (the archive) take it back.
+   */
+  'message/refused': OfflineEvent;
   /** A message has been written to a client (for carbons, push bookkeeping). */
   'message/delivered': StanzaOutEvent;
   /** A resource was bound: the session is now addressable. */

@@ -143,8 +143,10 @@ export class Router {
     if (!(await this.locator.accountExists(ev.to))) {
       return this.bounce(ev.stanza, ev.from, ev.origin, new StanzaError('service-unavailable'));
     }
-    const stored = await this.hooks.fire('message/offline', { stanza: ev.stanza, to: ev.to.toBare() });
-    if (!stored) await this.bounce(ev.stanza, ev.from, ev.origin, new StanzaError('service-unavailable'));
+    const to = ev.to.toBare();
+    if (await this.hooks.fire('message/offline', { stanza: ev.stanza, to })) return;
+    await this.hooks.fire('message/refused', { stanza: ev.stanza, to });
+    await this.bounce(ev.stanza, ev.from, ev.origin, new StanzaError('service-unavailable'));
   }
 
   private async unhandledAtHost(ev: RouteEvent): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule } from '../../module.js';
@@ -56,11 +57,12 @@ export default defineModule({
       return `${String(Date.now()).padStart(15, '0')}.${String(seq).padStart(6, '0')}.${rand}`;
     };
 
-    async function bounce(stanza: XmlElement, to: string, error: StanzaError): Promise<void> {
+    async function bounce(stanza: XmlElement, to: Jid, requeued: boolean | undefined, error: StanzaError): Promise<void> {
+      await ctx.server.emit('message/refused', { stanza, to, requeued });
       const sender = stanza.attrs.from;
       if (sender === undefined) return;
       const reply = errorReply(stanza, error);
-      reply.attrs.from = stanza.attrs.to ?? to;
+      reply.attrs.from = stanza.attrs.to ?? to.bare;
       reply.attrs.to = sender;
       try {
         await ctx.server.route(reply);
@@ -82,14 +84,14 @@ export default defineModule({
     const stored = outcomes.series('stored');
     const full = outcomes.series('full');
     const failed = outcomes.series('error');
-    ctx.hook('message/offline', async ({ stanza, to }) => {
+    ctx.hook('message/offline', async ({ stanza, to, requeued }) => {
       // Chat states and no-store messages are dropped quietly: an error would tell the sender nothing useful.
       if (!isStorable(stanza)) return true;
       const owner = to.bare;
       try {
         if ((await count(owner)) >= max) {
           full.inc();
-          await bounce(stanza, owner, new StanzaError('resource-constraint', 'offline storage for this account is full'));
+          await bounce(stanza, to, requeued, new StanzaError('resource-constraint', 'offline storage for this account is full'));
           return true;
         }
         const copy = stanza.clone();
@@ -101,7 +103,7 @@ export default defineModule({
         failed.inc();
         ctx.log.error(`storing an offline message for ${owner} failed`, e);
         counts.delete(owner);
-        await bounce(stanza, owner, new StanzaError('internal-server-error', 'could not store the message'));
+        await bounce(stanza, to, requeued, new StanzaError('internal-server-error', 'could not store the message'));
       }
       return true;
     });

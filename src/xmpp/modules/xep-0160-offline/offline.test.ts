@@ -97,7 +97,9 @@ describe('XEP-0160 offline messages', () => {
       expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(0);
     });
 
-    it('answers resource-constraint once the account is over quota', async () => {
+    it('answers resource-constraint once the account is over quota, and says it refused the message (message/refused)', async () => {
+      const refused: string[] = [];
+      ts.server.hooks.add('message/refused', ({ stanza, to }) => void refused.push(`${to.bare} ${stanza.attrs.id ?? ''}`));
       for (const id of ['q1', 'q2', 'q3']) await sendTo(id, id);
       await sendTo('q4', 'q4');
       const err = await bob.waitFor((s) => s.attrs.id === 'q4');
@@ -106,6 +108,7 @@ describe('XEP-0160 offline messages', () => {
       expect(condition(err)).to.equal('resource-constraint');
       expect(bob.all((s) => s.attrs.type === 'error')).to.have.length(1);
       expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(3);
+      expect(refused).to.deep.equal(['alice@localhost q4']);
     });
 
     it('tells the sender when the store fails instead of losing the message silently', async () => {

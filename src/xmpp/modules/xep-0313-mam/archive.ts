@@ -177,6 +177,14 @@ export class ArchiveStore {
     return true;
   }
 
+  /** Takes a message out of the archive (both tables); false when `owner` has no message `id`. */
+  async remove(owner: string, id: string): Promise<boolean> {
+    const old = await this.get(owner, id);
+    if (old === undefined) return false;
+    await Promise.all([this.t.mam.delete(owner, id), this.t.byWith.delete(byWithKey(owner, old.with), id)]);
+    return true;
+  }
+
   async get(owner: string, id: string): Promise<ArchivedMessage | undefined> {
     const v = await this.t.mam.get(owner, id);
     return v === undefined ? undefined : toMessage({ pk: owner, sk: id, value: v });

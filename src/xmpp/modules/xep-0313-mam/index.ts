@@ -239,6 +239,14 @@ export default defineModule({
     ctx.hook('message/bare', incoming, INCOMING_PRIORITY);
     ctx.hook('message/full', incoming, INCOMING_PRIORITY);
 
+    // §7.1 keeps what was accepted for delivery: a message turned back after it was archived leaves the
+    // recipient's archive. Requeued ones were delivered once (XEP-0198), and may well have been read.
+    ctx.hook('message/refused', ({ stanza, to, requeued }) => {
+      if (requeued === true) return false;
+      const id = stanza.getChildren('stanza-id', NS_SID).find((s) => s.attrs.by === to.bare)?.attrs.id;
+      return id === undefined ? false : archive.remove(to.bare, id).then(() => false);
+    });
+
     // §3.5: the sender's stanza-id (there for its carbons) must not leave with the message: another
     // server and a component have no access to the archive. Local recipients' copies are stripped above.
     const leaving = (ev: RouteEvent): undefined => {

@@ -7,6 +7,7 @@ import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import blocking from '../xep-0191-blocking/index.js';
 import carbons from '../xep-0280-carbons/index.js';
+import offline from '../xep-0160-offline/index.js';
 import { ArchiveStore, byWithKey } from './archive.js';
 import mam, { NS_MAM, NS_SID } from './index.js';
 
@@ -94,6 +95,16 @@ describe('XEP-0313 message archive management', () => {
       expect(fwd.getChild('delay', 'urn:xmpp:delay')!.attrs.stamp).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect(fwd.getChild('message')!.attrs).to.include({ from: 'alice@localhost/phone', to: 'bob@localhost', xmlns: 'jabber:client' });
       expect(a.results[0]!.attrs.to).to.equal('alice@localhost/phone');
+    });
+
+    it('takes a message back out of the recipient\'s archive when it is bounced: no session and no offline storage took it (§7.1)', async () => {
+      await ts.addUser('dora@localhost');
+      await chat(alice, 'dora@localhost', 'into the void');
+      const bounced = await alice.waitFor((e) => e.name === 'message' && e.attrs.type === 'error');
+      expect(bounced.attrs.id).to.equal('into the void');
+      const dora = await ts.login('dora@localhost/new');
+      expect((await query(dora)).bodies).to.deep.equal([]);
+      expect(await ts.store.range('mam_by_with', byWithKey('dora@localhost', 'alice@localhost'))).to.deep.equal([]);
     });
 
     it("keeps the sender's archive id on its own copies only: not on what goes to another server (§3.5)", async () => {
@@ -436,7 +447,8 @@ describe('XEP-0313 message archive management', () => {
     });
 
     it('applies a per-domain retention over the default', async () => {
-      ts = await TestServer.start([roster, mam], { server: { hosts: ['localhost', 'short.example'] }, modules: { options: { mam: { retentionDays: 10, retentionDaysByDomain: { 'short.example': 1 } } } } });
+      // With offline storage: a message nobody could take would be bounced, and leave the archive.
+      ts = await TestServer.start([roster, offline, mam], { server: { hosts: ['localhost', 'short.example'] }, modules: { options: { mam: { retentionDays: 10, retentionDaysByDomain: { 'short.example': 1 } } } } });
       const carol = await ts.login('carol@short.example/phone');
       alice = await ts.login('alice@localhost/phone');
       await chat(carol, 'alice@localhost', 'cross-domain');
