@@ -85,6 +85,7 @@ export default defineModule({
         return;
       }
       const initial = session.presence === null;
+      const wasTakingBareMessages = session.priority !== null && session.priority >= 0;
       const p = Number.parseInt(stanza.getChildText('priority') ?? '0', 10);
       session.priority = Number.isFinite(p) ? Math.max(-128, Math.min(127, p)) : 0;
       session.presence = out;
@@ -93,7 +94,11 @@ export default defineModule({
       const owner = session.jid.bare;
       const items = await store.all(owner);
       await broadcast(session.jid, out, items);
-      if (!initial) return;
+      if (!initial) {
+        // From a negative priority to a usable one: now it takes messages to the bare JID (and what waited offline).
+        if (!wasTakingBareMessages && session.priority >= 0) await ctx.server.emit('session/available', { session });
+        return;
+      }
       // §4.2: initial presence — probe contacts we subscribe to, show our other resources, redeliver pending requests.
       for (const item of items) {
         if (subscribedTo(item)) await route(x('presence', { type: 'probe', from: owner, to: item.jid }));
@@ -105,13 +110,24 @@ export default defineModule({
       if (session.priority >= 0) await ctx.server.emit('session/available', { session });
     }
 
+    /** Unavailable presence from each available resource of `owner` to `contact` (it no longer receives the owner's presence). */
+    async function goneFor(owner: string, contact: string): Promise<XmlElement[]> {
+      return available(await ctx.server.resources(owner)).map((r) => x('presence', { type: 'unavailable', from: r.full, to: contact }));
+    }
+
+    /**
+     * Subscription stanzas are decided under the owner's roster lock, but routed only once it is released:
+     * routing runs the contact's inbound handling, which takes the contact's lock, and two accounts doing
+     * this to each other at once (or one to itself) must not wait on each other for ever.
+     */
     async function outboundSubscription(session: ClientSession, stanza: XmlElement, type: string, contact: Jid): Promise<void> {
       const owner = session.jid.bare;
       // §3.1.2: outbound subscription stanzas carry the user's bare JID.
       const out = x('presence', { type, from: owner, to: contact.bare, id: stanza.attrs.id }, ...stanza.children);
-      await store.withLock(owner, async () => {
+      const preApproved = await store.withLock(owner, async () => {
         const item = await store.get(owner, contact.bare);
         const next: RosterItem = item ? { ...item } : { jid: contact.bare, subscription: 'none', groups: [] };
+        let approvedOnly = false;
         switch (type) {
           case 'subscribe':
             if (subscribedTo(item)) break;
@@ -127,12 +143,9 @@ export default defineModule({
               next.subscription = next.subscription === 'to' ? 'both' : next.subscription === 'none' ? 'from' : next.subscription;
               delete next.approved;
             } else if (!subscribedFrom(item)) {
-              // §3.4: pre-approval of a request that has not come yet.
+              // §3.4: pre-approval of a request that has not come yet: recorded, nothing is sent to the contact.
               next.approved = true;
-              if (item === undefined) {
-                await roster.update(owner, contact.bare, next);
-                return;
-              }
+              approvedOnly = true;
             }
             break;
           case 'unsubscribed':
@@ -144,13 +157,15 @@ export default defineModule({
         if (JSON.stringify(next) !== JSON.stringify(item)) {
           if (item !== undefined || type === 'subscribe' || type === 'subscribed') await roster.update(owner, contact.bare, next);
         }
+        return approvedOnly;
       });
+      if (preApproved) return;
       await route(out);
       if (type === 'subscribed') {
         // §3.1.5: the new subscriber gets our current presence from every available resource.
         for (const r of available(await ctx.server.resources(owner))) await route(withAddress(r.presence!, r.full, contact.bare));
       } else if (type === 'unsubscribed') {
-        for (const r of available(await ctx.server.resources(owner))) await route(x('presence', { type: 'unavailable', from: r.full, to: contact.bare }));
+        for (const p of await goneFor(owner, contact.bare)) await route(p);
       }
     }
 
@@ -158,55 +173,71 @@ export default defineModule({
       const owner = user.bare;
       const contact = from.bare;
       const stamped = x('presence', { ...stanza.attrs, from: contact, to: owner }, ...stanza.children);
-      await store.withLock(owner, async () => {
+      const outgoing = await store.withLock(owner, async (): Promise<XmlElement[]> => {
         const item = await store.get(owner, contact);
         switch (type) {
           case 'subscribe': {
-            if (subscribedFrom(item)) {
-              await route(x('presence', { type: 'subscribed', from: owner, to: contact }));
-              return;
-            }
+            if (subscribedFrom(item)) return [x('presence', { type: 'subscribed', from: owner, to: contact })];
             if (item?.approved) {
               await roster.update(owner, contact, { ...item, subscription: item.subscription === 'to' ? 'both' : 'from', approved: undefined });
-              await route(x('presence', { type: 'subscribed', from: owner, to: contact }));
-              for (const r of available(await ctx.server.resources(owner))) await route(withAddress(r.presence!, r.full, contact));
-              return;
+              const presences = available(await ctx.server.resources(owner)).map((r) => withAddress(r.presence!, r.full, contact));
+              return [x('presence', { type: 'subscribed', from: owner, to: contact }), ...presences];
             }
+            // Appendix A.2.1: a request already pending is not delivered again (the user sees it at each login).
+            if (await store.hasPending(owner, contact)) return [];
             await store.addPending(owner, contact, stamped.toString());
             for (const r of available(await ctx.server.resources(owner))) await deliverTo(r, stamped);
-            return;
+            return [];
           }
           case 'subscribed':
-            if (item === undefined || (!item.ask && subscribedTo(item))) return;
-            if (!item.ask) return;
+            if (item === undefined || !item.ask) return [];
             await roster.update(owner, contact, { ...item, ask: undefined, subscription: item.subscription === 'from' ? 'both' : 'to' });
             break;
           case 'unsubscribe':
             await store.removePending(owner, contact);
-            if (!subscribedFrom(item)) return;
+            if (!subscribedFrom(item)) return [];
             await roster.update(owner, contact, { ...item!, subscription: item!.subscription === 'both' ? 'to' : 'none' });
-            break;
+            for (const r of await ctx.server.resources(owner)) if (r.interested) await deliverTo(r, stamped);
+            // §3.3.3: the former subscriber sees the user go offline.
+            return goneFor(owner, contact);
           case 'unsubscribed':
-            if (item === undefined || (!subscribedTo(item) && !item.ask)) return;
+            if (item === undefined || (!subscribedTo(item) && !item.ask)) return [];
             await roster.update(owner, contact, { ...item, ask: undefined, subscription: item.subscription === 'both' ? 'from' : item.subscription === 'to' ? 'none' : item.subscription });
             break;
         }
         for (const r of await ctx.server.resources(owner)) if (r.interested) await deliverTo(r, stamped);
+        return [];
       });
+      for (const p of outgoing) await route(p);
     }
 
     async function probe(from: Jid, user: Jid): Promise<void> {
       const item = await store.get(user.bare, from.bare);
-      if (!subscribedFrom(item)) return;
+      if (!subscribedFrom(item)) {
+        // §4.3.2: the prober's subscription is stale (or never was): say so, so that its roster is corrected.
+        if (from.bare !== user.bare) await route(x('presence', { type: 'unsubscribed', from: user.bare, to: from.bare }));
+        return;
+      }
       const resources = available(await ctx.server.resources(user.bare));
       for (const r of resources) await route(withAddress(r.presence!, r.full, from.full));
       if (resources.length === 0) await route(x('presence', { type: 'unavailable', from: user.bare, to: from.full }));
+    }
+
+    /**
+     * §8.5.1: a subscription stanza or probe for an address with no account is not kept for whoever
+     * registers the name later; a request or probe is answered with unsubscribed. True when it was that.
+     */
+    async function noSuchAccount(type: string, from: Jid, to: Jid): Promise<boolean> {
+      if (ctx.server.localSessions(to.bare).length > 0 || (await ctx.server.accounts.exists(to.toBare()))) return false;
+      if ((type === 'subscribe' || type === 'probe') && from.bare !== to.bare) await route(x('presence', { type: 'unsubscribed', from: to.bare, to: from.bare }));
+      return true;
     }
 
     ctx.hook('stanza/in', ({ session, stanza }) => (stanza.name === 'presence' ? outbound(session, stanza) : false));
 
     ctx.hook('presence/bare', async ({ stanza, from, to }) => {
       const type = stanza.attrs.type;
+      if (type !== undefined && (SUBSCRIPTION_TYPES.has(type) || type === 'probe') && (await noSuchAccount(type, from, to))) return true;
       if (type !== undefined && SUBSCRIPTION_TYPES.has(type)) await inboundSubscription(stanza, type, from, to);
       else if (type === 'probe') await probe(from, to);
       else if (type === undefined || type === 'unavailable') {
@@ -218,6 +249,7 @@ export default defineModule({
 
     ctx.hook('presence/full', async ({ stanza, from, to }) => {
       const type = stanza.attrs.type;
+      if (type !== undefined && (SUBSCRIPTION_TYPES.has(type) || type === 'probe') && (await noSuchAccount(type, from, to))) return true;
       if (type !== undefined && SUBSCRIPTION_TYPES.has(type)) {
         await inboundSubscription(stanza, type, from, to.toBare());
         return true;

@@ -152,6 +152,8 @@ describe('RFC 6121 roster and presence', () => {
     const rosters = new RosterStore(new Table(ts.store, 'roster'), new Table(ts.store, 'roster_meta'), new Table(ts.store, 'roster_pending'));
     await rosters.put('alice@localhost', { jid: 'bob@localhost', subscription: 'both', groups: [] });
     await rosters.put('bob@localhost', { jid: 'alice@localhost', subscription: 'both', groups: [] });
+    // Bob's account exists before Alice's login probes it (a probe to no account is answered unsubscribed).
+    await ts.addUser('bob@localhost');
     const phone = await online(ts, 'alice@localhost/phone');
     await online(ts, 'alice@localhost/laptop');
     await online(ts, 'bob@localhost/b');

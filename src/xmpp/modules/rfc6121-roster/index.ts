@@ -34,12 +34,21 @@ async function push(server: ServerApi, owner: string, item: XmlElement, ver: str
   }
 }
 
-/** RFC 6121 §3.2, §3.3: `owner` ends its subscription to the item's contact (or its request) and the contact's to it. */
+/**
+ * RFC 6121 §3.2, §3.3: `owner` ends its subscription to the item's contact
+ * (or its request) and the contact's to it; the contact then sees the owner
+ * go offline. Called with the owner's roster lock released: routing takes
+ * the contact's.
+ */
 async function cancelSubscriptions(server: ServerApi, owner: string, item: RosterItem): Promise<void> {
   if (subscribedTo(item) || item.ask) {
     await server.route(x('presence', { type: 'unsubscribe', from: owner, to: item.jid }));
   }
-  if (subscribedFrom(item)) await server.route(x('presence', { type: 'unsubscribed', from: owner, to: item.jid }));
+  if (!subscribedFrom(item)) return;
+  await server.route(x('presence', { type: 'unsubscribed', from: owner, to: item.jid }));
+  for (const r of await server.resources(owner)) {
+    if (r.presence !== null) await server.route(x('presence', { type: 'unavailable', from: r.full, to: item.jid }));
+  }
 }
 
 function parseSetItem(payload: XmlElement): { jid: string; name?: string; groups: string[]; remove: boolean } {
@@ -111,21 +120,22 @@ export default defineModule({
         if (!req.isSelf) throw new StanzaError('forbidden', 'a roster belongs to its owner');
         const owner = req.from.bare;
         const set = parseSetItem(req.payload);
-        await store.withLock(owner, async () => {
+        const removed = await store.withLock(owner, async (): Promise<RosterItem | null> => {
           const current = await store.get(owner, set.jid);
           if (set.remove) {
             if (current === undefined) throw new StanzaError('item-not-found');
             await api.update(owner, set.jid, null);
-            // §2.5.2: removing an item also cancels the subscriptions both ways.
-            await cancelSubscriptions(ctx.server, owner, current);
-            return;
+            return current;
           }
           if (current === undefined && (await store.all(owner)).length >= ctx.options.maxItems) {
             throw new StanzaError('not-allowed', 'roster is full', 'cancel');
           }
           const item: RosterItem = { ...(current ?? { jid: set.jid, subscription: 'none', groups: [] }), name: set.name, groups: set.groups };
           await api.update(owner, set.jid, item);
+          return null;
         });
+        // §2.5.2: removing an item also cancels the subscriptions both ways.
+        if (removed !== null) await cancelSubscriptions(ctx.server, owner, removed);
         return null;
       },
       'account',
