@@ -36,6 +36,8 @@ const enum State {
  */
 export class C2sConnection implements SessionConnection, Sasl2Connection, PreAuthStream {
   private state = State.AwaitHeader;
+  /** The client closed its stream while earlier stanzas were still being handled: closing waits for them. */
+  private endRequested = false;
   private readonly parser: XmppParser;
   private headerSent = false;
   private streamId = '';
@@ -165,7 +167,12 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
 
   private onElement(el: XmlElement): void {
     if (this.transport.framed && el.attrs.xmlns === NS_FRAMING) {
-      if (el.name === 'open') return this.openStream(el.attrs);
+      // A stream opens at the start, after STARTTLS and after SASL (RFC 6120 §4.3.3, RFC 7395 §3.3.2), never mid-stream:
+      // reopening a bound stream would bind a second resource and orphan the first session.
+      if (el.name === 'open') {
+        if (this.state !== State.AwaitHeader) throw new StreamError('invalid-xml', 'the stream is open already');
+        return this.openStream(el.attrs);
+      }
       if (el.name === 'close') return this.onStreamEnd();
     }
     if (this.state === State.AwaitHeader) throw new StreamError(this.transport.framed ? 'invalid-xml' : 'not-well-formed', 'stream not opened');
@@ -186,7 +193,9 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
           if (e instanceof StreamError) this.closeWithError(e.condition, e.text, e.content);
           else {
             this.server.log.error(`c2s handling failed: ${el.toString().slice(0, 200)}`, e);
-            if (el.name === 'iq' || el.name === 'message' || el.name === 'presence') {
+            // §8.3.1, §8.2.3: never an error in answer to an error, nor to an iq result.
+            const answerable = el.attrs.type !== 'error' && !(el.name === 'iq' && el.attrs.type === 'result');
+            if (answerable && (el.name === 'iq' || el.name === 'message' || el.name === 'presence')) {
               const reply = errorReply(el, new StanzaError('internal-server-error'));
               // Through the session when bound, so that stream management counts it.
               if (this.session !== null) this.session.send(reply);
@@ -200,6 +209,7 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
       // An emptied array keeps its grown backing store; an idle connection need not.
       if (this.queue.length === 0) this.queue = [];
     }
+    if (this.endRequested && this.queue.length === 0) this.onStreamEnd();
   }
 
   private onNegotiationElement(el: XmlElement): Promise<void> | void {
@@ -379,6 +389,11 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
 
   private onStreamEnd(): void {
     if (this.state === State.Closed) return;
+    // RFC 6120 §4.4: what the client sent before its closing tag is handled first.
+    if (this.draining || this.queue.length > 0) {
+      this.endRequested = true;
+      return;
+    }
     this.finishTransport();
     void this.session?.connectionClosed(this, null);
   }
