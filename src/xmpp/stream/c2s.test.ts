@@ -67,6 +67,19 @@ describe('c2s streams over real sockets', function () {
     c.destroy();
   });
 
+  it('answers an <auth/> without an initial response with an empty challenge, and takes the credentials in <response/> (§6.4.2)', async () => {
+    const c = await RawClient.connect(port);
+    await c.startTls();
+    c.open();
+    await c.features();
+    c.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>`);
+    const challenge = await c.next((e) => e.name === 'challenge' || e.name === 'failure');
+    expect([challenge.name, challenge.getText()]).to.deep.equal(['challenge', '']);
+    c.write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from('\0alice\0secret').toString('base64')}</response>`);
+    expect((await c.next((e) => e.name === 'success' || e.name === 'failure')).name).to.equal('success');
+    c.destroy();
+  });
+
   it('binds SCRAM-SHA-256-PLUS to the TLS channel (tls-exporter)', async () => {
     const c = await RawClient.connect(tlsPort, { tls: true });
     c.open();

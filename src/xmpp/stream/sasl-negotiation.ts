@@ -140,7 +140,11 @@ export class SaslNegotiation {
         this.mechanism = token ? this.tokenMechanism(name, el) : createMechanism(name, this.context());
         this.mechanismName = name;
         this.sasl2Request = v2 ? el : null;
-        return await this.step(v2 ? (el.getChildText('initial-response') ?? '') : el.getText(), v2);
+        const initial = v2 ? el.getChildText('initial-response') : el.getText();
+        // RFC 6120 §6.4.2: no initial response (an empty <auth/>; "=" is an empty one) gets an empty challenge, and the
+        // client's first <response/> carries what the initial response would have.
+        if (initial === undefined || initial === '') return this.write(x('challenge', { xmlns: v2 ? NS_SASL2 : NS_SASL }));
+        return await this.step(initial, v2);
       }
       if (el.name === 'response') {
         if (this.mechanism === null || v2 !== (this.sasl2Request !== null)) throw new SaslFailure('malformed-request', 'no exchange in progress');
