@@ -61,6 +61,20 @@ describe('XmppParser', () => {
     }
   });
 
+  it('takes only the XML declaration before the stream header, in UTF-8 (§11.1, §11.6)', () => {
+    const stream = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+    for (const [prolog, condition] of [
+      ["<?xml-stylesheet href='x'?>", 'restricted-xml'],
+      ['<?foo bar?>', 'restricted-xml'],
+      ["<?xml version='1.0' encoding='UTF-16'?>", 'unsupported-encoding'],
+      ["<?xml version='1.0' encoding='utf-8'?>", 'none'],
+      ["<?xml version='1.0'?>", 'none'],
+    ] as const) {
+      const { p } = collect();
+      expect(conditionOf(() => p.write(prolog + stream)), prolog).to.equal(condition);
+    }
+  });
+
   it('rejects malformed XML as not-well-formed', () => {
     for (const bad of ['<message></iq>', '<message a=b/>', '<message a="1" a="2"/>', 'text<presence/>', '<message>\u0001</message>']) {
       const { p } = collect();

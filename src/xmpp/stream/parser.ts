@@ -16,7 +16,7 @@ import { Utf8StreamDecoder } from './utf8-decoder.js';
  * complete document and is emitted whole, `<open/>` and `<close/>` included.
  */
 
-export type ParseErrorCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'bad-format';
+export type ParseErrorCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'bad-format' | 'unsupported-encoding';
 
 export class ParseError extends Error {
   constructor(
@@ -76,6 +76,16 @@ function isSpace(c: number): boolean {
 }
 
 const NAMED_ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+/**
+ * The one processing instruction allowed, the XML declaration (RFC 6120
+ * §11.1), and only in UTF-8 (§11.6). `text` is what stands between `<?` and `?>`.
+ */
+function checkDeclaration(text: string): void {
+  if (!/^xml(\s|$)/.test(text)) throw new ParseError('restricted-xml', 'processing instructions are not allowed');
+  const encoding = /\sencoding\s*=\s*["']([^"']*)["']/.exec(text)?.[1];
+  if (encoding !== undefined && encoding.toLowerCase() !== 'utf-8' && encoding.toLowerCase() !== 'utf8') throw new ParseError('unsupported-encoding', `the stream must be UTF-8, not ${encoding}`);
+}
 
 /** Resolves the five predefined entities and character references; anything else is restricted XML. */
 export function decodeEntities(s: string): string {
@@ -296,8 +306,10 @@ export class XmppParser {
         case S.Decl:
           // Only the XML declaration, once, before any element.
           if (c === GT && (s.charCodeAt(i - 1) === QMARK || this.carry.endsWith('?'))) {
+            const declaration = this.carry + s.slice(tokStart, i - 1);
             this.carry = '';
             if (this.sawDeclaration || this.stack.length > 0 || this.streamOpen) throw new ParseError('restricted-xml', 'processing instructions are not allowed');
+            checkDeclaration(declaration);
             this.sawDeclaration = true;
             this.state = S.Text;
             tokStart = i + 1;
