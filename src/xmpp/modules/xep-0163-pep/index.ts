@@ -184,7 +184,11 @@ export default defineModule({
       const owner = ownerJid.bare;
       const config = await store.withLock(owner, async () => {
         const config = await existingNode(store, owner, node);
-        for (const id of ids) if (!(await store.retract(owner, node, id))) throw new StanzaError('item-not-found', `no item '${id}'`);
+        // All or nothing (XEP-0060 §7.2.3): a missing id fails the request before anything is taken out.
+        const present = new Set((await store.list(owner, node)).map((item) => item.id));
+        const missing = ids.find((id) => !present.has(id));
+        if (missing !== undefined) throw new StanzaError('item-not-found', `no item '${missing}'`);
+        for (const id of ids) await store.retract(owner, node, id);
         return config;
       });
       if (notifyAsked || config.notifyRetract) await notifier.broadcast(owner, node, config, () => x('items', { node }, ...ids.map((id) => x('retract', { id }))));

@@ -223,6 +223,15 @@ describe('XEP-0163 PEP', () => {
       expect(condition(again)).to.equal('item-not-found');
     });
 
+    it('retracts all the items asked for or none: one unknown id fails the request and keeps the others (§7.2.3)', async () => {
+      const node = 'urn:example:notes';
+      for (const id of ['a', 'b']) await alice.iq(publish(node, `<note xmlns='urn:example'/>`, { 'pubsub#max_items': '10' }, id));
+      const r = await alice.iq(`<iq type='set'><pubsub xmlns='${NS_PUBSUB}'><retract node='${node}'><item id='a'/><item id='nope'/></retract></pubsub></iq>`);
+      expect(condition(r)).to.equal('item-not-found');
+      const left = await alice.iq(getItems('alice@localhost', node));
+      expect(left.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id)).to.deep.equal(['a', 'b']);
+    });
+
     it('sends the last published item when a contact comes online with +notify, and when its caps start asking for a node', async () => {
       await subscribe(bob, alice);
       await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`, undefined, 'last'));

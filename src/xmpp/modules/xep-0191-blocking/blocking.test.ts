@@ -139,6 +139,16 @@ describe('XEP-0191 blocking', () => {
       expect(back.getChildText('show')).to.equal('dnd');
     });
 
+    it('does the same for a contact covered by a domain item (§3.2)', async () => {
+      await ts.store.put('roster', 'alice@localhost', 'bob@localhost', JSON.stringify({ jid: 'bob@localhost', subscription: 'from', groups: [] }));
+      bob.clear();
+      await block(alice, 'localhost');
+      expect((await bob.waitFor((s) => s.name === 'presence')).attrs).to.include({ type: 'unavailable', from: 'alice@localhost/phone' });
+      bob.clear();
+      await alice.iq(`<iq type='set'><unblock xmlns='${NS_BLOCKING}'><item jid='localhost'/></unblock></iq>`);
+      expect((await bob.waitFor((s) => s.name === 'presence')).attrs.type).to.equal(undefined);
+    });
+
     it('does not tell a non-subscribed contact anything on block', async () => {
       bob.clear();
       await block(alice, 'bob@localhost');

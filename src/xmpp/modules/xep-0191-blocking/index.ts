@@ -63,8 +63,8 @@ export default defineModule({
       if (from.bare === to.bare || !isAccount(to)) return false;
       // The server itself (pings, pushes) is never subject to a user's block list.
       if (from.local === '' && from.resource === '' && server.isLocalDomain(from.domain)) return false;
-      const presence = outboundPresenceBlocked(ev);
-      if (presence !== false) return (async () => (await presence) || refuseIfBlocked(ev))();
+      const outbound = outboundBlocked(ev);
+      if (outbound !== false) return (async () => (await outbound) || refuseIfBlocked(ev))();
       return refuseIfBlocked(ev);
     }
 
@@ -98,17 +98,21 @@ export default defineModule({
       }
     }
 
-    // ---- presence the server routes for a user to a JID that user blocked --
-    function outboundPresenceBlocked(ev: RouteEvent): boolean | Promise<boolean> {
+    // ---- what the server routes for a user to a JID that user blocked --------
+    // §3.3: presence, and messages the server makes on the user's behalf (PEP notifications: mood,
+    // avatar, location, OMEMO devices), never reach a blocked contact. The user's own stanzas were
+    // refused on the way in; errors still go out (the refusals a blocked sender is owed).
+    function outboundBlocked(ev: RouteEvent): boolean | Promise<boolean> {
       const { stanza, from, to } = ev;
-      if (stanza.name !== 'presence' || !isAccount(from) || from.bare === to.bare) return false;
+      const onBehalf = stanza.name === 'presence' || (stanza.name === 'message' && ev.origin === null && stanza.attrs.type !== 'error');
+      if (!onBehalf || !isAccount(from) || from.bare === to.bare) return false;
       return blockedNow(from.bare, to);
     }
 
     for (const event of ['message/bare', 'message/full', 'presence/bare', 'presence/full', 'iq/bare', 'iq/full'] as const) {
       ctx.hook(event, inbound, PRIORITY);
     }
-    ctx.hook('route/remote', outboundPresenceBlocked, PRIORITY);
+    ctx.hook('route/remote', outboundBlocked, PRIORITY);
 
     // ---- outbound: the user's client sends to a blocked JID ----------------
     ctx.hook(
@@ -158,13 +162,18 @@ export default defineModule({
       }
     }
 
-    /** Contacts allowed to see the user's presence (RFC 6121 subscription from/both) among `jids`. */
+    /**
+     * The user's presence subscribers (RFC 6121 subscription from/both) that `jids` cover, by the
+     * §3.2 matching rules: a domain item covers every contact at that domain (and its subdomains).
+     */
     async function presenceContacts(owner: string, jids: readonly string[]): Promise<Jid[]> {
+      if (jids.length === 0) return [];
+      const items = new Set(jids);
       const out: Jid[] = [];
-      for (const j of jids) {
-        const jid = tryParseJid(j);
-        if (jid === null || jid.local === '') continue;
-        if (subscribedFrom(await roster.store.get(owner, jid.bare))) out.push(jid);
+      for (const item of await roster.store.all(owner)) {
+        if (!subscribedFrom(item)) continue;
+        const contact = tryParseJid(item.jid);
+        if (contact !== null && matches(items, contact)) out.push(contact);
       }
       return out;
     }
