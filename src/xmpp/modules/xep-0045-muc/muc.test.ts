@@ -232,6 +232,20 @@ describe('XEP-0045 multi-user chat', () => {
     expect(list.getChild('query')!.getChildren('item').map((i) => i.attrs.jid)).to.deep.equal(['bob@localhost']);
   });
 
+  it('bans an account from every nick it is in the room under (two clients, two nicks)', async () => {
+    await createInstant(alice, 'Alice');
+    const phone = await ts.login('bob@localhost/phone');
+    await join(bob, 'Bob');
+    await joinRoom(phone, ROOM, 'Bobby');
+    const ban = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item jid='bob@localhost' affiliation='outcast'/></query></iq>`);
+    expect(ban.attrs.type).to.equal('result');
+    expect(codes(await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable')))).to.include('301');
+    expect(codes(await phone.waitFor(presenceFrom(`${ROOM}/Bobby`, (p) => p.attrs.type === 'unavailable')))).to.include('301');
+    await phone.send(`<message type='groupchat' to='${ROOM}' id='late'><body>still here?</body></message>`);
+    expect(condition(await phone.waitFor((m) => m.name === 'message' && m.attrs.id === 'late'))).to.equal('not-acceptable');
+    expect(alice.all((m) => m.getChildText('body') === 'still here?')).to.deep.equal([]);
+  });
+
   it('lets only moderators kick, and never an owner', async () => {
     await createInstant(alice, 'Alice');
     await join(bob, 'Bob');
@@ -293,6 +307,9 @@ describe('XEP-0045 multi-user chat', () => {
     const self = await join(carol, 'Carol');
     expect(codes(self)).to.include('100');
     expect(item(carol.received.find(presenceFrom(`${ROOM}/Alice`))!).jid).to.equal('alice@localhost/a');
+    // And when someone leaves (§7.14), whose session it was.
+    await bob.send(`<presence to='${ROOM}/Bob' type='unavailable'/>`);
+    expect(item(await carol.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable'))).jid).to.equal('bob@localhost/b');
   });
 
   it('moderated rooms: visitors cannot speak until given voice', async () => {

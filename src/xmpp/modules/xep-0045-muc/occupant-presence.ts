@@ -19,6 +19,8 @@ export interface PresenceExtra {
   base?: XmlElement;
   /** The session whose presence caused this one gets it back with its stanza id (clients match their join/leave by it). */
   reflect?: { full: string; id: string | undefined };
+  /** The real JID to show where whois allows, when it is no longer among the occupant's sessions (it just left). */
+  realJid?: string;
 }
 
 export function occupantJid(room: Room, nick: string): string {
@@ -41,7 +43,7 @@ export function occupantPresence(room: Room, o: Occupant, recipient: Occupant | 
   const id = extra.reflect !== undefined && extra.reflect.full === toFull ? extra.reflect.id : undefined;
   const p = x('presence', { from: occupantJid(room, o.nick), to: toFull, type: extra.type, id }, ...(extra.type === 'unavailable' && extra.base === undefined ? [] : relayedChildren(base)));
   const showJid = self || room.config.whois === 'anyone' || (recipient !== null && recipient.role === 'moderator');
-  const realJid = self ? toFull : [...o.sessions.keys()][0];
+  const realJid = self ? toFull : (extra.realJid ?? [...o.sessions.keys()][0]);
   const item = x('item', { affiliation: room.affiliation(o.bare), role: extra.type === 'unavailable' && extra.nick === undefined ? 'none' : o.role, jid: showJid ? realJid : undefined, nick: extra.nick });
   if (extra.actor !== undefined) item.append(x('actor', { nick: extra.actor }));
   if (extra.reason !== undefined) item.append(x('reason', null, extra.reason));

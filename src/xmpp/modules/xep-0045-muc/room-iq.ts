@@ -183,13 +183,14 @@ export class RoomIq {
       }
       room.setAffiliation(c.jid, c.aff);
       if (room.config.persistent) await this.store.saveAffiliation(room, c.jid, c.aff);
-      const present = room.occupantByBare(c.jid);
-      if (present === undefined) continue;
-      if (c.aff === 'outcast') await this.expel(room, present, 301, actorNick, c.reason);
-      else if (room.defaultRole(c.aff) === 'none') await this.expel(room, present, 321, actorNick, c.reason);
-      else {
-        present.role = room.defaultRole(c.aff);
-        await this.out.broadcastPresence(room, present, { actor: actorNick, reason: c.reason });
+      // Every nick the account is in the room under: a ban must not leave its second client talking.
+      for (const present of [...room.occupants.values()].filter((o) => o.bare === c.jid)) {
+        if (c.aff === 'outcast') await this.expel(room, present, 301, actorNick, c.reason);
+        else if (room.defaultRole(c.aff) === 'none') await this.expel(room, present, 321, actorNick, c.reason);
+        else {
+          present.role = room.defaultRole(c.aff);
+          await this.out.broadcastPresence(room, present, { actor: actorNick, reason: c.reason });
+        }
       }
     }
   }

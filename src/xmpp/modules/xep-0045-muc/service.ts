@@ -307,7 +307,8 @@ export class MucService {
       await this.out.send(this.out.presenceOf(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
       return;
     }
-    await this.out.broadcastPresence(room, o, { type: 'unavailable', base: unavailable, codes });
+    // §7.14: those who may see real JIDs see who left, though the session is gone from the occupant by now.
+    await this.out.broadcastPresence(room, o, { type: 'unavailable', base: unavailable, codes, realJid: full });
     await this.out.send(this.out.presenceOf(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
     await this.rooms.dropIfUnused(room);
   }
