@@ -23,9 +23,12 @@ export function adminList(room: Room, aff: Affiliation, o: Occupant | undefined,
   if (wantAff !== undefined) {
     if (!AFFILIATIONS.has(wantAff) || wantAff === 'none') throw new StanzaError('bad-request', 'unknown affiliation');
     if (affRank(aff) < affRank('admin') && !(wantAff === 'member' && room.config.membersOnly && aff === 'member')) throw new StanzaError('forbidden', 'only admins may see affiliation lists');
+    // A member reading the member list learns who is a member, not which nick is whose: in a
+    // semi-anonymous room that pairing is for those who may see real JIDs (§7.2.3).
+    const pairNicks = affRank(aff) >= affRank('admin') || room.config.whois === 'anyone';
     for (const [jid, a] of room.affiliations) {
       if (a !== wantAff) continue;
-      const present = room.occupantByBare(jid);
+      const present = pairNicks ? room.occupantByBare(jid) : undefined;
       out.append(x('item', { affiliation: a, jid, nick: present?.nick, role: present?.role }));
     }
     return out;

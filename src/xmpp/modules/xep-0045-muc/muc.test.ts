@@ -266,6 +266,13 @@ describe('XEP-0045 multi-user chat', () => {
     bob.clear();
     const ok = await join(bob, 'Bob');
     expect(item(ok)).to.include({ affiliation: 'member', role: 'participant' });
+    // Members may read the member list, but in a semi-anonymous room it does not say which nick is whose.
+    const carol = await ts.login('carol@localhost/c');
+    await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item jid='carol@localhost' affiliation='member'/></query></iq>`);
+    await join(carol, 'Anon');
+    const members = async (c: TestClient) => (await c.iq(`<iq type='get' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item affiliation='member'/></query></iq>`)).getChild('query')!.getChildren('item');
+    expect((await members(bob)).map((i) => [i.attrs.jid, i.attrs.nick])).to.deep.equal([['bob@localhost', undefined], ['carol@localhost', undefined]]);
+    expect((await members(alice)).find((i) => i.attrs.jid === 'carol@localhost')?.attrs.nick).to.equal('Anon');
     // Membership revoked while present: removed with 321.
     await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_ADMIN}'><item jid='bob@localhost' affiliation='none'/></query></iq>`);
     expect(codes(await bob.waitFor(presenceFrom(`${ROOM}/Bob`, (p) => p.attrs.type === 'unavailable')))).to.include('321');
