@@ -74,6 +74,9 @@ describe('admin API for an application backend', function () {
     const notJson = await fetch(`${base}/accounts/alice@${DOMAIN}`, { method: 'PUT', headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'text/plain' }, body: 'password=pw' });
     expect(notJson.status).to.equal(415);
     expect((await call('GET', `/accounts/nobody@${DOMAIN}`)).status).to.equal(404);
+    // Relayed by a reverse proxy, a request comes from the proxy's (allowed) address: not served, whoever sent it.
+    const relayed = await fetch(`${base}/accounts/alice@${DOMAIN}`, { headers: { authorization: `Bearer ${API_TOKEN}`, 'x-forwarded-for': '203.0.113.9' } });
+    expect(relayed.status).to.equal(403);
   });
 
   it('creates an account that logs in, shows its sessions, changes its password', async () => {

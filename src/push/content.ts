@@ -3,6 +3,7 @@
  * the same privacy rules. Anything not allowed by the app's privacy never
  * leaves this function.
  */
+import { cutUtf8 } from '../util/utf8.js';
 import type { PushNotification, PushPrivacy } from './types.js';
 
 export interface VisibleContent {
@@ -28,16 +29,7 @@ export const MAX_TEXT_BYTES = 1000;
 
 /** `text` cut to at most `maxBytes` of UTF-8, on a character boundary, with an ellipsis when cut. */
 export function truncateUtf8(text: string, maxBytes: number): string {
-  if (Buffer.byteLength(text) <= maxBytes) return text;
-  let bytes = 3; // the ellipsis
-  let end = 0;
-  for (const ch of text) {
-    const size = Buffer.byteLength(ch);
-    if (bytes + size > maxBytes) break;
-    bytes += size;
-    end += ch.length;
-  }
-  return `${text.slice(0, end)}…`;
+  return Buffer.byteLength(text) <= maxBytes ? text : `${cutUtf8(text, maxBytes - 3)}…`;
 }
 
 export function visibleContent(n: PushNotification, privacy: PushPrivacy): VisibleContent {

@@ -32,3 +32,14 @@ export function isAllowed(list: BlockList, remote: string | undefined): boolean 
   // IPv4-mapped IPv6 (dual-stack listeners): check the IPv4 address too.
   return remote.startsWith('::ffff:') && isIP(remote.slice(7)) === 4 && list.check(remote.slice(7), 'ipv4');
 }
+
+/**
+ * Whether an HTTP request reached this server's allow-list check from the
+ * address it names: one relayed by a reverse proxy comes from the proxy's
+ * (often loopback) address, so an allow-list of loopback would let the whole
+ * internet in. Such requests are refused; operators' tools ask directly.
+ */
+export function requestAllowed(list: BlockList, req: { headers: Record<string, string | string[] | undefined>; socket: { remoteAddress?: string } }): boolean {
+  const proxied = req.headers.forwarded !== undefined || req.headers['x-forwarded-for'] !== undefined || req.headers['x-real-ip'] !== undefined;
+  return !proxied && isAllowed(list, req.socket.remoteAddress);
+}

@@ -177,6 +177,8 @@ export class S2sInbound extends S2sStream {
       } else if (verdict === 'invalid') {
         this.ctx.refused('dialback-invalid', `${remote} → ${local}`);
         this.dbReply('result', { ...reply, type: 'invalid' });
+        // XEP-0220 §2.2.1: a stream that claimed a domain with a forged key is closed.
+        this.close();
       } else this.dbReply('result', reply, new StanzaError('remote-server-not-found'));
     });
   }

@@ -20,6 +20,9 @@ export class OutboundStream extends S2sStream {
   /** The peer's certificate is valid for its domain (logged; required with s2s.requireValidCertificates). */
   certValid = false;
   private dialbackOffered = false;
+  /** Our `<auth/>` or `<db:result/>` is out and unanswered: only then does an answer count. */
+  private saslPending = false;
+  private dialbackPending = false;
   /** Other local domains riding on this stream, by local domain. */
   private readonly guests = new Map<string, S2sOutbound>();
 
@@ -45,6 +48,9 @@ export class OutboundStream extends S2sStream {
     this.ctx.log.debug(`s2s out ${this.conn.local} → ${this.conn.remote}: certificate ${check.reason}`);
     if (!check.valid && this.ctx.config.requireValidCertificates) {
       this.conn.fail('remote-server-not-found', `certificate of ${this.conn.remote} not acceptable: ${check.reason}`);
+      // Closed here too, at once: on a direct TLS connection the pair does not hold this stream yet, and could not close it.
+      this.close();
+      this.socket.destroy();
       return false;
     }
     return true;
@@ -104,6 +110,16 @@ export class OutboundStream extends S2sStream {
     }
     if (ns === NS_TLS && el.name === 'proceed') return this.startTls();
     if (ns === NS_TLS && el.name === 'failure') return this.conn.fail('remote-server-not-found', `${this.conn.remote} refused STARTTLS`);
+    // Before TLS (and its certificate check) nothing but negotiating TLS counts: an answer to SASL or
+    // dialback we never sent would otherwise mark the stream ready and send stanzas in the clear.
+    if (!this.usable) return this.conn.fail('remote-server-not-found', `${this.conn.remote} sent <${el.name}> before the stream was secured`);
+    if (ns === NS_SASL && (el.name === 'success' || el.name === 'failure') && !this.saslPending) {
+      return this.conn.fail('remote-server-not-found', `${this.conn.remote} answered a SASL request that was not made`);
+    }
+    if (ns === NS_SASL) this.saslPending = false;
+    if (dialbackKind(el) === 'result' && el.attrs.to === this.conn.local && !this.dialbackPending) {
+      return this.conn.fail('remote-server-not-found', `${this.conn.remote} answered a dialback request that was not made`);
+    }
     if (ns === NS_SASL && el.name === 'success') {
       this.authenticatedBy = 'external';
       this.restart();
@@ -123,6 +139,7 @@ export class OutboundStream extends S2sStream {
       return pair.piggybackRefused(el.attrs.type === 'invalid' ? 'invalid' : `error ${el.getChild('error')?.elements()[0]?.name ?? ''}`);
     }
     if (db === 'result') {
+      this.dialbackPending = false;
       if (el.attrs.type === 'valid') {
         this.authenticatedBy = 'dialback';
         return this.conn.streamReady('dialback');
@@ -159,6 +176,7 @@ export class OutboundStream extends S2sStream {
     if (mechanisms.includes('EXTERNAL') && !this.saslTried) {
       this.saslTried = true;
       // XEP-0178 §3: an empty authzid ("=") means the domain in the stream header.
+      this.saslPending = true;
       this.writeElement(x('auth', { xmlns: NS_SASL, mechanism: 'EXTERNAL' }, '='));
       return;
     }
@@ -168,6 +186,7 @@ export class OutboundStream extends S2sStream {
   private dialback(): void {
     if (!this.dialbackOffered) return this.conn.fail('remote-server-not-found', `no authentication method in common with ${this.conn.remote}`);
     const key = this.ctx.dialbackKey(this.conn.remote, this.conn.local, this.theirId);
+    this.dialbackPending = true;
     this.writeElement(x('db:result', { from: this.conn.local, to: this.conn.remote }, key));
   }
 

@@ -8,6 +8,7 @@ import { loadConfig } from '../../config.js';
 import { startSori, type Sori } from '../../sori.js';
 import { TestClient } from '../../testing/harness.js';
 import { RawS2s } from '../../testing/raw-s2s.js';
+import { eventually } from '../../testing/eventually.js';
 import { freePort } from '../../testing/services/child-process.js';
 import { TestCa, type Pem } from '../../testing/test-ca.js';
 import { parseJid } from '../../util/jid.js';
@@ -239,5 +240,43 @@ describe('s2s between two sori servers', function () {
     await alice.send(`<message to='bob@b.test' type='chat' id='strict'><body>x</body></message>`);
     const err = await alice.waitFor((s) => s.attrs.id === 'strict', 10_000);
     expect(err.getChild('error')!.getChild('remote-server-not-found')).to.not.equal(undefined);
+  });
+
+  it('sends nothing before TLS, whatever a peer answers before it: a dialback "valid" there does not make the stream ready', async () => {
+    let cleartext = '';
+    const fake = createServer((socket) => {
+      socket.setEncoding('utf8');
+      socket.on('error', () => undefined);
+      socket.on('data', (d: string) => {
+        if (cleartext === '') {
+          socket.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='b.test' to='a.test' id='mitm' version='1.0'>`);
+          socket.write(`<db:result from='b.test' to='a.test' type='valid'/>`);
+        }
+        cleartext += d;
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    try {
+      const a = await start('a.test', 'b.test', { hosts: { 'b.test': `127.0.0.1:${(fake.address() as { port: number }).port}` } });
+      const alice = await login(a, 'alice@a.test/r');
+      await alice.send(`<message to='bob@b.test' type='chat' id='secret'><body>TOP SECRET</body></message>`);
+      const err = await alice.waitFor((st) => st.attrs.id === 'secret', 10_000);
+      expect(err.getChild('error')!.getChild('remote-server-not-found')).to.not.equal(undefined);
+      expect(cleartext).to.not.contain('TOP SECRET');
+    } finally {
+      fake.close();
+    }
+  });
+
+  it('closes a stream whose dialback key the authoritative server calls invalid (XEP-0220 §2.2.1)', async () => {
+    await start('a.test', 'b.test', { dialbackSecret: 'the real one' });
+    const b = await start('b.test', 'a.test');
+    const raw = await RawS2s.open({ host: '127.0.0.1', port: b.s2s!.ports.s2s!, from: 'a.test', to: 'b.test' });
+    try {
+      expect((await raw.dialback('a.test', 'b.test', 'deadbeef'.repeat(8))).type).to.equal('invalid');
+      await eventually(() => expect(raw.closed).to.equal(true), 5000);
+    } finally {
+      raw.close();
+    }
   });
 });

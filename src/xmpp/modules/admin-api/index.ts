@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { addressList, isAllowed } from '../../../util/address-list.js';
+import { addressList, requestAllowed } from '../../../util/address-list.js';
 import { pathOf } from '../../../util/http-path.js';
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { ConfigError } from '../../../util/options.js';
@@ -94,7 +94,7 @@ export default defineModule({
     };
 
     ctx.httpRoute(prefix, (req, res) => {
-      if (!isAllowed(allowed, req.socket.remoteAddress)) return send(res, 403, { error: 'not served to this address (modules.options.admin-api.allow)' });
+      if (!requestAllowed(allowed, req)) return send(res, 403, { error: 'not served to this address, nor through a proxy (modules.options.admin-api.allow)' });
       if (!authorized(req)) {
         res.setHeader('www-authenticate', 'Bearer');
         return send(res, 401, { error: 'a valid bearer token is required' });

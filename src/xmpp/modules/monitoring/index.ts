@@ -1,5 +1,5 @@
 import { parseJid } from '../../../util/jid.js';
-import { addressList, isAllowed } from '../../../util/address-list.js';
+import { addressList, requestAllowed } from '../../../util/address-list.js';
 import { defineModule, type ServerApi } from '../../module.js';
 
 /** Checks the health endpoint runs, and how long each may take before it counts as failing. */
@@ -83,9 +83,7 @@ export default defineModule({
     });
     if (metricsPath !== '') {
       ctx.httpRoute(metricsPath, (req, res) => {
-        // Through a reverse proxy every request comes from the proxy's (often loopback) address: refuse those, the scraper asks directly.
-        const proxied = req.headers.forwarded !== undefined || req.headers['x-forwarded-for'] !== undefined || req.headers['x-real-ip'] !== undefined;
-        if (proxied || !isAllowed(allowed, req.socket.remoteAddress)) {
+        if (!requestAllowed(allowed, req)) {
           res.writeHead(403, { 'content-type': 'text/plain' }).end('metrics are not served to this address (modules.options.monitoring.allow)\n');
           return;
         }

@@ -1,8 +1,9 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { META_FILENAME } from './slots.js';
 
 /** What is kept beside a file's bytes. */
 export interface FileMeta {
@@ -40,7 +41,7 @@ export class DiskFileStore implements FileStore {
 
   private paths(key: string): { file: string; meta: string; tmp: string } {
     const file = join(this.dir, key);
-    return { file, meta: join(dirname(file), '.meta.json'), tmp: `${file}.part` };
+    return { file, meta: join(dirname(file), META_FILENAME), tmp: `${file}.part` };
   }
 
   async put(key: string, body: Readable, meta: FileMeta): Promise<void> {
@@ -67,6 +68,8 @@ export class DiskFileStore implements FileStore {
   }
 
   async get(key: string): Promise<{ meta: FileMeta; body: () => Readable } | null> {
+    // The metadata beside a file is the store's, not a file anyone uploaded.
+    if (basename(key) === META_FILENAME) return null;
     const p = this.paths(key);
     try {
       const [meta, st] = await Promise.all([readFile(p.meta, 'utf8'), stat(p.file)]);

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pathOf } from '../../../util/http-path.js';
 import { randomBytes } from 'node:crypto';
-import type { Jid } from '../../../util/jid.js';
+import { parseJid, type Jid } from '../../../util/jid.js';
+import { KeyLocks } from '../../../util/key-locks.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { buildForm, formTypeField } from '../../../util/data-form.js';
 import { StanzaError } from '../../errors.js';
@@ -117,6 +118,8 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
         return base.endsWith('/') ? base : `${base}/`;
       };
 
+      const quotaLocks = new KeyLocks();
+
       async function usage(owner: string, now: number): Promise<number> {
         let used = 0;
         for (const row of await files.store.range(FILES, owner)) {
@@ -137,13 +140,16 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
         }
         const owner = from.bare;
         const now = Date.now();
-        if (opts.quotaBytes > 0 && (await usage(owner, now)) + size > opts.quotaBytes) {
-          throw new StanzaError('resource-constraint', `upload quota of ${opts.quotaBytes} bytes reached`, 'wait');
-        }
         const id = newSlotId();
         const slot: Slot = { owner, filename, size, contentType: normaliseContentType(req.attrs['content-type']), expiresMs: now + opts.slotSeconds * 1000 };
         const entry: UserFile = { size, createdMs: now, key: `${id}/${filename}`, pending: true, slotExpiresMs: slot.expiresMs };
-        await files.putJson(owner, id, entry);
+        // Checked and reserved in one step per account: slot requests sent at once must not all pass the quota.
+        await quotaLocks.with([owner], async () => {
+          if (opts.quotaBytes > 0 && (await usage(owner, now)) + size > opts.quotaBytes) {
+            throw new StanzaError('resource-constraint', `upload quota of ${opts.quotaBytes} bytes reached`, 'wait');
+          }
+          await files.putJson(owner, id, entry);
+        });
         await slots.putJson(id, 'slot', slot, { ttlSeconds: Math.ceil(opts.slotSeconds) + 60 });
         const url = `${urlBase(host)}${id}/${encodeURIComponent(filename)}`;
         return x(
@@ -181,6 +187,8 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
         const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
         if (slot === undefined || slot.filename !== name || auth === undefined || !tokenMatches(slotToken(key, id, slot), auth)) return reply(res, 403, 'no such slot, or not authorised');
         if (slot.expiresMs < Date.now()) return reply(res, 403, 'the slot has expired');
+        // An account deleted since it was granted the slot keeps nothing here (its name may be someone else's next).
+        if (!(await server.accounts.exists(parseJid(slot.owner)))) return reply(res, 403, 'the account that was granted this slot is gone');
         const length = Number(req.headers['content-length']);
         if (req.headers['content-length'] === undefined || !Number.isSafeInteger(length)) return reply(res, 411, 'Content-Length is required');
         if (length > slot.size) return reply(res, 413, `the slot is for ${slot.size} bytes`);

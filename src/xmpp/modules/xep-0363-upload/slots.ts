@@ -1,3 +1,4 @@
+import { cutUtf8 } from '../../../util/utf8.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A granted slot, kept until it expires (or the file is uploaded). */
@@ -40,14 +41,19 @@ export function tokenMatches(expected: string, given: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** The name the disk store keeps a file's metadata under, beside it: no upload may take it. */
+export const META_FILENAME = '.meta.json';
+
 /**
  * A file name safe as one path segment: the last component of what the client
- * gave, without control characters or separators; null when nothing usable is left.
+ * gave, without control characters or separators, and at most 200 bytes of
+ * UTF-8 (file systems allow 255, and the store adds a suffix while writing);
+ * null when nothing usable is left.
  */
 export function safeFilename(name: string): string | null {
   // eslint-disable-next-line no-control-regex
-  const base = (name.split(/[/\\]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 200);
-  if (base === '' || base === '.' || base === '..') return null;
+  const base = cutUtf8((name.split(/[/\\]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim(), 200);
+  if (base === '' || base === '.' || base === '..' || base === META_FILENAME) return null;
   return base;
 }
 

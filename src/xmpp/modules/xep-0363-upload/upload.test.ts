@@ -110,6 +110,25 @@ describe('XEP-0363 HTTP upload', () => {
     slotOf(await request('three.bin', 500));
   });
 
+  it('holds the quota against slot requests sent at once, from several resources', async () => {
+    const tablet = await ts.login('alice@localhost/tablet');
+    const ask = (c: TestClient, name: string) => c.iq(`<iq type='get' to='upload.localhost'><request xmlns='${NS_UPLOAD}' filename='${name}' size='1000'/></iq>`);
+    const replies = await Promise.all([ask(alice, 'a.bin'), ask(tablet, 'b.bin'), ask(alice, 'c.bin'), ask(tablet, 'd.bin')]);
+    expect(replies.filter((r) => r.attrs.type === 'result')).to.have.length(1);
+  });
+
+  it('takes a long non-ASCII file name (cut to 200 bytes), refuses the store\'s own name, and no PUT for a deleted account', async () => {
+    const long = slotOf(await request(`${'写真'.repeat(45)}.jpg`, 3, 'image/jpeg'));
+    expect(Buffer.byteLength(decodeURIComponent(long.put.slice(long.put.lastIndexOf('/') + 1)))).to.be.at.most(200);
+    expect((await fetch(long.put, { method: 'PUT', body: 'abc', headers: { authorization: long.auth, 'content-type': 'image/jpeg' } })).status).to.equal(201);
+    expect(condition(await request('.meta.json', 3))).to.equal('bad-request');
+    const id = long.get.slice(base.length).split('/')[0]!;
+    expect((await fetch(`${base}${id}/.meta.json`)).status).to.equal(404);
+    const late = slotOf(await request('late.txt', 3, 'text/plain'));
+    await ts.server.deleteAccount(alice.session.jid.toBare());
+    expect((await fetch(late.put, { method: 'PUT', body: 'abc', headers: { authorization: late.auth, 'content-type': 'text/plain' } })).status).to.equal(403);
+  });
+
   it('rejects bad requests and unknown payloads', async () => {
     expect(condition(await request('x', 0))).to.equal('bad-request');
     expect(condition(await alice.iq(`<iq type='get' to='upload.localhost'><request xmlns='${NS_UPLOAD}' size='3'/></iq>`))).to.equal('bad-request');
