@@ -42,11 +42,11 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   let closed: boolean;
   let gone: boolean;
 
-  function open(limits = { maxWaitSeconds: 60, inactivitySeconds: 60 }, wait = '30'): { session: BoshSession; created: RecordedResponse } {
+  function open(limits = { maxWaitSeconds: 60, inactivitySeconds: 60 }, wait = '30', hold = '2'): { session: BoshSession; created: RecordedResponse } {
     input = [];
     closed = false;
     gone = false;
-    const creation = body({ rid: '100', to: 'localhost', wait, hold: '2', 'xmpp:version': '1.0' });
+    const creation = body({ rid: '100', to: 'localhost', wait, hold, 'xmpp:version': '1.0' });
     const session = new BoshSession(creation, '127.0.0.1', false, limits, () => (gone = true));
     session.start((chunk) => {
       input.push(chunk);
@@ -74,6 +74,15 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     const b = created.body!;
     expect(b.attrs).to.include({ sid: session.sid, wait: '20', requests: '2', hold: '1', authid: 'stream-1', from: 'localhost', 'xmpp:version': '1.0', secure: 'false' });
     expect(b.getChild('stream:features')?.getChild('mechanisms')).to.not.equal(undefined);
+  });
+
+  it('holds no more requests than the client asked for: hold=0 polls, answered at once (§7.1)', async () => {
+    const { session, created } = open(undefined, '30', '0');
+    await tick();
+    expect(created.body!.attrs.hold).to.equal('0');
+    const poll = send(session, { rid: '101' });
+    await tick();
+    expect(poll.body).to.not.equal(undefined);
   });
 
   it('hands payloads over in rid order whatever order the requests arrive in', async () => {

@@ -70,6 +70,8 @@ export class BoshSession implements Transport {
   private ending = false;
   private closed = false;
   private flushScheduled = false;
+  /** Requests held open at once: HOLD, or fewer if the client asked for fewer. */
+  private readonly holdCount: number;
 
   constructor(
     creationRequest: XmlElement,
@@ -82,11 +84,14 @@ export class BoshSession implements Transport {
     this.nextRid = Number(a.rid);
     const asked = Number(a.wait);
     this.wait = Number.isFinite(asked) && asked > 0 ? Math.min(asked, limits.maxWaitSeconds) : limits.maxWaitSeconds;
+    // §7.1: never more than the client asked for; hold='0' is a client that polls, answered at once.
+    const clientHold = Number(a.hold);
+    this.holdCount = Number.isInteger(clientHold) && clientHold >= 0 ? Math.min(clientHold, HOLD) : HOLD;
     this.creation = {
       sid: this.sid,
       wait: String(this.wait),
       requests: String(REQUESTS),
-      hold: String(HOLD),
+      hold: String(this.holdCount),
       inactivity: String(limits.inactivitySeconds),
       polling: '1',
       ver: '1.11',
@@ -228,7 +233,7 @@ export class BoshSession implements Transport {
       this.armInactivity();
     });
     // §7.3: a new request frees the older one, with whatever is waiting or empty.
-    while (this.held.length > HOLD) this.answerOldest();
+    while (this.held.length > this.holdCount) this.answerOldest();
     this.scheduleFlush();
   }
 
