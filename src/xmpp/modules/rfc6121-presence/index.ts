@@ -75,13 +75,18 @@ export default defineModule({
     async function broadcastPresence(session: ClientSession, stanza: XmlElement, unavailable: boolean): Promise<void> {
       const out = x('presence', { ...stanza.attrs, to: undefined, from: session.jid.full }, ...stanza.children);
       if (unavailable) {
-        if (session.presence === null) return;
+        // §4.6.3: directed presence sent before any broadcast still ends with this unavailable.
+        const directed = session.get(DIRECTED) ?? [];
+        session.set(DIRECTED, undefined);
+        if (session.presence === null) {
+          for (const full of directed) await route(withAddress(out, session.jid.full, full));
+          return;
+        }
         session.presence = null;
         session.priority = null;
         await ctx.server.emit('session/presence', { session });
         await broadcast(session.jid, out);
-        for (const full of session.get(DIRECTED) ?? []) await route(withAddress(out, session.jid.full, full));
-        session.set(DIRECTED, undefined);
+        for (const full of directed) await route(withAddress(out, session.jid.full, full));
         return;
       }
       const initial = session.presence === null;

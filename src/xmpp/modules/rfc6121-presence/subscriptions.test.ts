@@ -98,4 +98,12 @@ describe('RFC 6121 subscriptions: edge cases', () => {
     await carol.send('<presence><priority>5</priority></presence>');
     await carol.waitFor((e) => e.getChildText('body') === 'while you were away');
   });
+
+  it('tells a directed-presence recipient the user went unavailable, though it never broadcast presence (§4.6.3)', async () => {
+    const carol = await ts.login('carol@localhost/c');
+    await carol.send("<presence to='bob@localhost/b'/>");
+    await bob.waitFor(isPresence('carol@localhost/c'));
+    await carol.send("<presence type='unavailable'/>");
+    await bob.waitFor(isPresence('carol@localhost/c', 'unavailable'));
+  });
 });
