@@ -1,10 +1,12 @@
 import { expect } from 'chai';
+import { eventually } from '../../../testing/eventually.js';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { XmlElement } from '../../../util/xml.js';
 import roster from '../rfc6121-roster/index.js';
 import presence from '../rfc6121-presence/index.js';
 import sm, { NS_SM } from '../xep-0198-sm/index.js';
+import offline from '../xep-0160-offline/index.js';
 import csi, { NS_CSI } from './index.js';
 import { classify } from './classify.js';
 
@@ -46,6 +48,21 @@ describe('XEP-0352 client state indication', () => {
     ts = await TestServer.start([roster, presence, sm, csi], { modules: { options: { csi: options, sm: { requestAckEvery: 1000 } } } });
     return { alice: await ts.login('alice@localhost/a'), carol: await ts.login('carol@localhost/c'), bob: await ts.login('bob@localhost/b') };
   }
+
+  it('a session that ends while inactive leaves what it held to offline storage, in order, and drops held presence', async () => {
+    ts = await TestServer.start([roster, presence, offline, csi]);
+    const alice = await ts.login('alice@localhost/a');
+    const bob = await ts.login('bob@localhost/b');
+    await bob.send('<presence/>');
+    await bob.send(`<inactive xmlns='${NS_CSI}'/>`);
+    await alice.send(`<message to='bob@localhost' type='chat' id='r'><received xmlns='urn:xmpp:receipts' id='m0'/></message>`);
+    await alice.send(`<message to='bob@localhost' id='i'><x xmlns='jabber:x:conference' jid='room@conference.localhost'/></message>`);
+    expect(bob.all((e) => e.name === 'message')).to.deep.equal([]);
+    await bob.session.finish(null, false);
+    const later = await ts.login('bob@localhost/later');
+    await later.send('<presence/>');
+    await eventually(() => expect(later.all((e) => e.name === 'message').map((m) => m.attrs.id)).to.deep.equal(['r', 'i']));
+  });
 
   it('offers <csi/> after authentication', async () => {
     await setup();

@@ -12,6 +12,8 @@ export const NS_CSI = 'urn:xmpp:csi:0';
  * later filter (stream management's count last) sees it exactly once.
  */
 export const CSI_FILTER_PRIORITY = 1000;
+/** After stream management moves the stanzas that were written to offline storage: the held ones came later. */
+const HELD_REQUEUE_PRIORITY = 50;
 
 /** Held stanzas of an inactive session, in order; a replaced presence leaves a null slot. */
 class CsiState {
@@ -118,6 +120,24 @@ export default defineModule({
         throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not a client state`);
       }
     });
+
+    // A session that ends while inactive never wrote what it held, and stream management never counted it:
+    // its messages go where a message for an account with no session goes (offline storage). Presence is stale by now.
+    ctx.hook(
+      'session/closed',
+      async ({ session }) => {
+        const state = session.get(CSI);
+        if (state === undefined || state.held.length === 0) return;
+        const held = state.held;
+        state.held = [];
+        state.presenceAt.clear();
+        const to = session.jid.toBare();
+        for (const stanza of held) {
+          if (stanza !== null && stanza.name === 'message') await ctx.server.emit('message/offline', { stanza, to, requeued: true });
+        }
+      },
+      HELD_REQUEUE_PRIORITY,
+    );
 
     ctx.hook('session/resumed', ({ session }) => {
       const state = session.get(CSI);
