@@ -1,6 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { saslprep } from '../../util/saslprep.js';
 import { SaslFailure, type SaslContext, type SaslMechanism, type SaslStep } from './mechanism.js';
-import { verifyPassword } from './scram.js';
+import { deriveCredentials, verifyPassword, type StoredCredentials } from './scram.js';
+
+let decoy: StoredCredentials | undefined;
+/** Credentials of no account, checked for unknown users: made once, of a random password nobody can give. */
+function decoyCredentials(): StoredCredentials {
+  decoy ??= deriveCredentials(randomBytes(18).toString('base64'));
+  return decoy;
+}
 
 /** RFC 4616 PLAIN, offered only on encrypted streams; the password may be a login token (auth.jwt*). */
 export class PlainServer implements SaslMechanism {
@@ -21,7 +29,8 @@ export class PlainServer implements SaslMechanism {
     if (username === '' || pass === '') throw new SaslFailure('not-authorized', undefined, username);
     if (authzid !== '' && !this.ctx.authzidMatches(authzid, username)) throw new SaslFailure('invalid-authzid', 'authorization identity does not match');
     const stored = await this.ctx.credentials(username);
-    if (stored !== null && verifyPassword(stored, pass)) return { type: 'success', username };
+    // An unknown user costs the same key derivation as a known one: the time taken must not tell them apart.
+    if (verifyPassword(stored ?? decoyCredentials(), pass) && stored !== null) return { type: 'success', username };
     if (await this.ctx.tokenAllows(username, pass)) return { type: 'success', username };
     throw new SaslFailure('not-authorized', undefined, username);
   }

@@ -170,7 +170,8 @@ export class ScramServer implements SaslMechanism {
     const cbOk = Buffer.from(c, 'base64').equals(expectedCb);
     const cred = this.credential;
     if (cred === null) throw new SaslFailure('not-authorized', undefined, this.username);
-    if (!cbOk) throw new SaslFailure('not-authorized', 'channel binding mismatch', this.username);
+    // The same answer as for a wrong password or an unknown user: a distinct one would tell which accounts exist.
+    if (!cbOk) throw new SaslFailure('not-authorized', undefined, this.username);
     const authMessage = `${this.clientFirstBare},${this.serverFirst},${withoutProof}`;
     const storedKey = Buffer.from(cred.storedKey, 'base64');
     const signature = hmac(this.hash, storedKey, authMessage);

@@ -112,6 +112,18 @@ describe('c2s streams over real sockets', function () {
     const blocked = await last.scram('bob', 'secret');
     expect(blocked.getChild('temporary-auth-failure')).to.not.equal(undefined);
     last.destroy();
+    // From a fresh address (the address's own count forgotten) the account stays locked, and a wrong
+    // guess is answered exactly as the right one: the lock must not tell a guesser it has found it.
+    const answers: string[] = [];
+    for (const password of ['still-wrong', 'secret']) {
+      sori.server.throttle.succeed('ip:127.0.0.1');
+      const guess = await RawClient.connect(tlsPort, { tls: true });
+      guess.open();
+      await guess.features();
+      answers.push((await guess.scram('bob', password)).elements()[0]!.name);
+      guess.destroy();
+    }
+    expect(answers).to.deep.equal(['temporary-auth-failure', 'temporary-auth-failure']);
     sori.server.throttle.succeed('ip:127.0.0.1');
     sori.server.throttle.succeed('user:bob@localhost');
   });

@@ -156,20 +156,23 @@ export class SaslNegotiation {
       }
       throw new StreamError('unsupported-stanza-type', `unknown SASL element ${el.name}`);
     } catch (caught) {
-      let e = caught;
-      if (e instanceof StreamError) throw e;
-      if (!(e instanceof SaslFailure)) {
+      if (caught instanceof StreamError) throw caught;
+      let e: SaslFailure;
+      if (caught instanceof SaslFailure) e = caught;
+      else {
         // The account store is down or failing: the client may retry later (RFC 6120 §6.5.12).
-        this.server.log.warn('authentication could not read credentials', e);
+        this.server.log.warn('authentication could not read credentials', caught);
         e = new SaslFailure('temporary-auth-failure', 'the account store is unavailable; try again later');
       }
-      if (!(e instanceof SaslFailure)) throw e;
       this.mechanism = null;
       this.sasl2Request = null;
+      const userKey = e.username !== undefined && e.condition === 'not-authorized' ? `user:${e.username}@${this.stream.host}` : null;
+      // A locked account answers a wrong password as it answers the right one (temporary-auth-failure, on
+      // success below): were they told apart, guesses from many addresses would learn which one is right.
+      const locked = userKey !== null && this.server.throttle.isBlocked(userKey);
+      if (e.condition === 'not-authorized' || e.condition === 'malformed-request') this.server.throttle.fail(...(userKey === null ? [throttleKeyIp] : [throttleKeyIp, userKey]));
+      if (locked) e = new SaslFailure('temporary-auth-failure', 'too many failed attempts for this account; try again later', e.username);
       this.server.counters.authFailures.inc(e.condition);
-      const keys = [throttleKeyIp];
-      if (e.username !== undefined && e.condition === 'not-authorized') keys.push(`user:${e.username}@${this.stream.host}`);
-      if (e.condition === 'not-authorized' || e.condition === 'malformed-request') this.server.throttle.fail(...keys);
       // XEP-0388 §2.6.4: the RFC 6120 condition, in its namespace, inside SASL2's failure.
       const condition = v2 ? x(e.condition, { xmlns: NS_SASL }) : x(e.condition);
       this.write(x('failure', { xmlns: v2 ? NS_SASL2 : NS_SASL }, condition, e.text ? x('text', { 'xml:lang': v2 ? undefined : 'en' }, e.text) : null));
