@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { connect } from 'node:net';
 import { TestServer } from '../../../testing/harness.js';
 import { RawComponent, SECRET } from '../../../testing/raw-component.js';
 import { freePort } from '../../../testing/services/child-process.js';
@@ -53,6 +54,24 @@ describe('XEP-0114 components', () => {
     await bridge.waitFor(/<invalid-from xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
     await new Promise((r) => setTimeout(r, 100));
     expect(alice.received.some((e) => e.getChildText('body') === 'spoofed')).to.equal(false);
+  });
+
+  it('frees the domain as it ends a stream, though the peer keeps its socket half open', async () => {
+    const alice = await ts.login('alice@localhost/phone');
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    await new Promise((ok) => socket.once('connect', ok));
+    const lingering = keep(new RawComponent(socket));
+    socket.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='bridge.localhost'>`);
+    await lingering.authenticate();
+    await lingering.waitFor(/<handshake\/>/);
+    lingering.send(`<message from='admin@localhost' to='alice@localhost/phone'><body>spoofed</body></message>`);
+    await lingering.waitFor(/<\/stream:stream>/);
+    // Requests bounce as for a component that is away, and the component may connect again at once.
+    const reply = await alice.iq(`<iq type='get' to='bridge.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(reply.getChild('error')?.getChild('service-unavailable')).to.not.equal(undefined);
+    const again = keep(await RawComponent.open(port, 'bridge.localhost'));
+    await again.authenticate();
+    await again.waitFor(/<handshake\/>/);
   });
 
   it('keeps one connection per domain (conflict), and bounces requests while none is connected', async () => {

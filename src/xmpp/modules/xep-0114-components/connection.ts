@@ -12,6 +12,9 @@ const NS_STREAM = 'http://etherx.jabber.org/streams';
 const NS_CLIENT = 'jabber:client';
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
+
+/** How long a closed stream's socket may take to finish before it is cut. */
+const CLOSE_GRACE_MS = 5000;
 /** What a component connection needs from the module that accepted it. */
 export interface ComponentHost {
   /** The shared secret of a configured component domain, or undefined. */
@@ -80,7 +83,11 @@ export class ComponentConnection {
     }
     this.write('</stream:stream>');
     this.closed = true;
+    // The domain is free again now, not when the peer gets round to closing its side: until then
+    // stanzas for it would be written into a closed stream, and a reconnecting component refused.
+    if (this.attached) this.detach();
     this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
   }
 
   private feed(chunk: Buffer): void {
