@@ -33,11 +33,11 @@ export class InProcessCluster {
     this.store = new MemoryStore();
   }
 
-  async start(nodeId: string, modules: readonly ModuleDefinition<OptionSpecs>[], moduleOptions: Record<string, unknown> = {}): Promise<ClusterTestNode> {
+  async start(nodeId: string, modules: readonly ModuleDefinition<OptionSpecs>[], moduleOptions: Record<string, unknown> = {}, server: Record<string, unknown> = {}): Promise<ClusterTestNode> {
     const deployment = this.deployment();
     let cluster!: RedisClusterNode;
     let locator!: ClusterLocator;
-    const overrides = { server: { nodeId, logLevel: 'warn' }, cluster: { redis: deployment.urls, redisCluster: deployment.cluster, livenessSeconds: 1.5 }, modules: { options: moduleOptions } };
+    const overrides = { server: { nodeId, logLevel: 'warn', ...server }, cluster: { redis: deployment.urls, redisCluster: deployment.cluster, livenessSeconds: 1.5 }, modules: { options: moduleOptions } };
     const ts = await TestServer.start(modules, overrides, this.store, (s) => {
       cluster = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(s.config) });
       locator = new ClusterLocator(s, cluster.sessions, cluster.bus);

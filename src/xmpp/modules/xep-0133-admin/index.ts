@@ -6,6 +6,8 @@ import { NS_COMMANDS, type AdhocApi, type CommandRequest, type CommandResponse }
 import { x } from '../../../util/xml.js';
 
 export const NS_ADMIN = 'http://jabber.org/protocol/admin';
+/** A node asking the node that holds a session (its full JID, the body) to end it. */
+const END_SESSION_TOPIC = 'admin/end-session';
 
 /** A form to fill: title, instructions and fields after the FORM_TYPE. */
 function adminForm(title: string, instructions: string, fields: FormField[]): DataForm {
@@ -42,6 +44,8 @@ export default defineModule({
   depends: ['adhoc'],
   start(ctx) {
     const adhoc = ctx.use<AdhocApi>('adhoc');
+    const endSession = (full: string): void => ctx.server.localSession(full)?.close('policy-violation', 'session ended by an administrator');
+    ctx.onStop(ctx.server.onNodePost(END_SESSION_TOPIC, (full) => endSession(full)));
     const allowed = (jid: Jid): boolean => ctx.server.accounts.isAdmin(jid);
     const add = (name: string, title: string, execute: (req: CommandRequest) => Promise<CommandResponse>): void => {
       ctx.onStop(adhoc.addCommand({ node: `${NS_ADMIN}#${name}`, name: title, allowed, execute }));
@@ -127,9 +131,11 @@ export default defineModule({
           const targets = values.map((v) => accountJid(ctx, v, true));
           let ended = 0;
           for (const jid of targets) {
-            const sessions = jid.isBare ? [...ctx.server.localSessions(jid.bare)] : [ctx.server.localSession(jid.full)].filter((s) => s !== undefined);
-            for (const s of sessions) {
-              s.close('policy-violation', 'session ended by an administrator');
+            // On every cluster node: the node holding a session ends it.
+            for (const r of await ctx.server.resources(jid.bare)) {
+              if (!jid.isBare && r.full !== jid.full) continue;
+              if (r.session !== null) endSession(r.full);
+              else if (r.node === null || !(await ctx.server.nodePost(r.node, END_SESSION_TOPIC, r.full))) continue;
               ended++;
             }
           }
