@@ -11,6 +11,9 @@ import { serverTlsOptions, type TlsCredentials } from './certificate.js';
 import { TcpTransport } from './tcp.js';
 import { WebSocketTransport } from './websocket.js';
 
+
+/** The longest an HTTP request (an upload's PUT) may take to arrive whole. */
+const REQUEST_TIME_LIMIT_MS = 60 * 60 * 1000;
 export interface Listening {
   /** Bound ports by listener name (c2s, c2s-tls, ws, wss), useful when configured as 0 → ephemeral. */
   ports: Record<string, number>;
@@ -75,6 +78,9 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
     const bosh = boshPath === '' ? null : new BoshEndpoint(server, secure || cfg.websocket.consideredSecure);
     const onRequest = requestHandler(bosh);
     const http = secure ? createHttpsServer({ ...serverTlsOptions, cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
+    // Node cuts a request that has not fully arrived after 5 minutes: a 100 MB upload from a phone on a slow
+    // uplink takes longer. Headers must still come within Node's headersTimeout.
+    http.requestTimeout = REQUEST_TIME_LIMIT_MS;
     if (bosh !== null) closers.push(async () => bosh.close());
     const wss = new WebSocketServer({
       server: http,
