@@ -28,7 +28,7 @@ import { StanzaError } from '../xmpp/errors.js';
 import type { NodePostHandler, NodeRequestHandler } from '../xmpp/module.js';
 import type { Locator, Resource } from '../xmpp/router/router.js';
 import { localResource, type Server } from '../xmpp/server.js';
-import { CLIENT_ACKS, type ClientSession } from '../xmpp/session.js';
+import { CARBONS_ENABLED, CLIENT_ACKS, type ClientSession } from '../xmpp/session.js';
 import { parseXml } from '../xmpp/stream/parse-xml.js';
 import type { HeldPayload, NodeBus } from './node-bus.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from './session-table.js';
@@ -57,6 +57,8 @@ class RemoteResource implements Resource {
     readonly interested: boolean,
     readonly node: string,
     private readonly presenceXml: string | null,
+    readonly carbons: boolean,
+    readonly hibernated: boolean,
   ) {}
 
   get presence(): XmlElement | null {
@@ -115,6 +117,8 @@ export class ClusterLocator implements Locator {
     const hooks = server.hooks;
     hooks.add('session/bound', ({ session }) => this.bound(session), 10_000);
     hooks.add('session/presence', ({ session }) => this.putLater(session));
+    hooks.add('session/hibernated', ({ session }) => this.putLater(session));
+    hooks.add('session/resumed', ({ session }) => this.putLater(session));
     // Highest priority: the entry goes before modules announce the departure.
     hooks.add('session/closed', ({ session }) => {
       this.closing++;
@@ -239,6 +243,9 @@ export class ClusterLocator implements Locator {
       priority: session.priority,
       presence: session.presence === null ? null : session.presence.toString(),
       interested: session.interested,
+      // Read by other nodes: carbons are copied to this resource, a push is due while it sleeps.
+      carbons: session.get(CARBONS_ENABLED) === true,
+      hibernated: !session.connected,
     };
   }
 
@@ -375,6 +382,8 @@ export class ClusterLocator implements Locator {
     if (type === 'groupchat') return router.bounce(stanza, from, null, new StanzaError('service-unavailable'));
     if (type !== undefined && type !== 'chat' && type !== 'normal') return; // headline, error
     const bare = parseJid(full).toBare();
+    // From the account's bare JID: a copy the server made for that one resource (a carbon), nobody else's to have.
+    if (from.bare === bare.bare && from.resource === '') return;
     const addressed = tryParseJid(stanza.attrs.to);
     if (addressed !== null && addressed.resource === '') {
       // Sent to the bare JID: the sending node gave a copy to every available resource. Keep
@@ -395,5 +404,5 @@ function registerTopic<H>(handlers: Map<string, H>, topic: string, handler: H): 
 }
 
 function remoteResource(e: SessionEntry): RemoteResource {
-  return new RemoteResource(e.jid, e.priority, e.interested === true, e.node, e.presence);
+  return new RemoteResource(e.jid, e.priority, e.interested === true, e.node, e.presence, e.carbons === true, e.hibernated === true);
 }
