@@ -2,6 +2,7 @@ import type { Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule } from '../../module.js';
+import { CLIENT_ACKS, type ClientSession } from '../../session.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { isStorable } from './storable.js';
 
@@ -95,7 +96,10 @@ export default defineModule({
           return true;
         }
         const copy = stanza.clone();
-        copy.append(x('delay', { xmlns: NS_DELAY, from: to.domain, stamp: new Date().toISOString() }, 'Offline storage'));
+        // One stamp from this server, the first: a message stored again after an unacknowledged delivery keeps its time.
+        if (!copy.getChildren('delay', NS_DELAY).some((d) => d.attrs.from === to.domain)) {
+          copy.append(x('delay', { xmlns: NS_DELAY, from: to.domain, stamp: new Date().toISOString() }, 'Offline storage'));
+        }
         await table.put(owner, nextKey(), copy.toString());
         counts.set(owner, (counts.get(owner) ?? 0) + 1);
         stored.inc();
@@ -108,14 +112,37 @@ export default defineModule({
       return true;
     });
 
+    /**
+     * Deletes delivered rows; with stream management, only once the client has acknowledged them (or the
+     * session ended and stream management stored what was not acknowledged anew), so that a crash in between
+     * loses nothing. Not waited for: the acknowledgements come through the stream this delivery runs in.
+     */
+    function forgetOnceHandled(session: ClientSession, owner: string, sks: readonly string[]): void {
+      if (sks.length === 0) return;
+      const acks = session.get(CLIENT_ACKS);
+      const forget = async (): Promise<void> => {
+        if (acks !== undefined) await acks.untilHandled();
+        await Promise.all(sks.map((sk) => table.delete(owner, sk)));
+      };
+      const pending: Promise<void> = forget()
+        .catch((e: unknown) => ctx.log.warn(`deleting delivered offline messages of ${owner} failed`, e))
+        .finally(() => pendingDeletes.delete(pending));
+      pendingDeletes.add(pending);
+    }
+    const pendingDeletes = new Set<Promise<void>>();
+    ctx.onStop(async () => {
+      await Promise.all(pendingDeletes);
+    });
+
     ctx.hook('session/available', async ({ session }) => {
       const owner = session.jid.bare;
       // Two resources coming online together must not both get (and delete) the same messages.
       if (delivering.has(owner)) return;
       delivering.add(owner);
       try {
+        let after: string | undefined;
         for (;;) {
-          const rows = await table.range(owner, { limit: DELIVERY_BATCH });
+          const rows = await table.range(owner, { start: after, startExclusive: after !== undefined, limit: DELIVERY_BATCH });
           if (rows.length === 0 || !session.open) break;
           // Rows are deleted only once written, a batch at a time and in parallel: a crash in
           // between delivers them twice rather than never, and a remote store is not asked
@@ -136,7 +163,8 @@ export default defineModule({
               done.push(row.sk);
             }
           } finally {
-            await Promise.all(done.map((sk) => table.delete(owner, sk)));
+            after = done[done.length - 1] ?? after;
+            forgetOnceHandled(session, owner, done);
           }
           if (rows.length < DELIVERY_BATCH) break;
         }

@@ -4,7 +4,9 @@ import { parseJid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
+import sm, { NS_SM } from '../xep-0198-sm/index.js';
 import offline from './index.js';
+import { eventually } from '../../../testing/eventually.js';
 import { isStorable } from './storable.js';
 import { parseXml } from '../../stream/parse-xml.js';
 
@@ -130,6 +132,35 @@ describe('XEP-0160 offline messages', () => {
       await sendTo('bye', 'x1');
       await ts.server.deleteAccount(parseJid('alice@localhost'));
       expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(0);
+    });
+  });
+
+  describe('with stream management (XEP-0198)', () => {
+    let ts: TestServer;
+    beforeEach(async () => {
+      ts = await TestServer.start([roster, presence, sm, offline]);
+      await ts.addUser('alice@localhost');
+    });
+    afterEach(() => ts.stop());
+
+    it('keeps delivered messages until the client acknowledges them, stores them again if it never does, stamped once', async () => {
+      const bob = await ts.login('bob@localhost/pc');
+      await bob.send(`<message to='alice@localhost' type='chat' id='omemo'><encrypted xmlns='urn:xmpp:omemo:2'><header sid='1'/><payload>AAAA</payload></encrypted></message>`);
+      await bob.send(`<message to='alice@localhost' type='chat' id='text'><body>hello</body></message>`);
+      await settle();
+      const phone = await ts.login('alice@localhost/phone');
+      await phone.send(`<enable xmlns='${NS_SM}'/>`);
+      await phone.send('<presence/>');
+      await phone.waitFor((m) => m.attrs.id === 'text');
+      // Written, not acknowledged: still kept, should the server go down now.
+      expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(2);
+      // The connection drops before the client acknowledges: both are kept for the next login, the bodiless one too.
+      await phone.drop();
+      await eventually(async () => expect((await ts.store.range('offline', 'alice@localhost')).map((r) => parseXml(r.value).attrs.id)).to.deep.equal(['omemo', 'text']));
+      const laptop = await ts.login('alice@localhost/laptop');
+      await laptop.send('<presence/>');
+      const again = await laptop.waitFor((m) => m.attrs.id === 'text');
+      expect(again.getChildren('delay', 'urn:xmpp:delay').filter((d) => d.attrs.from === 'localhost')).to.have.length(1);
     });
   });
 });

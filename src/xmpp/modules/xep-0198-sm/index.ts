@@ -31,14 +31,15 @@ function failed(condition: string, h?: number): XmlElement {
  * service-unavailable, so the requester stops waiting and a room learns its
  * occupant is gone; anything else is dropped.
  */
-function fateOf(stanza: XmlElement): 'store' | 'bounce' | 'drop' {
+function fateOf(stanza: XmlElement): 'store' | 'offer' | 'bounce' | 'drop' {
   const type = stanza.attrs.type;
   if (stanza.name === 'iq') return type === 'get' || type === 'set' ? 'bounce' : 'drop';
   if (stanza.name !== 'message') return 'drop';
   if (type === 'groupchat') return 'bounce';
   if (type !== undefined && type !== 'chat' && type !== 'normal') return 'drop';
-  if (stanza.getChild('body') === undefined) return 'drop';
-  return stanza.getChild('no-store', NS_HINTS) === undefined ? 'store' : 'drop';
+  if (stanza.getChild('no-store', NS_HINTS) !== undefined) return 'drop';
+  // Without a body (an OMEMO message, a receipt, a marker) offline storage decides; if it will not keep it, nobody is told.
+  return stanza.getChild('body') === undefined ? 'offer' : 'store';
 }
 
 /** A copy with `<delay/>` (XEP-0203) for the time it was first sent, unless it already carries one. */
@@ -367,8 +368,8 @@ export default defineModule({
         const fate = fateOf(stanza);
         if (fate === 'drop') continue;
         // No offline storage: the sender learns it was not delivered ("returning an error to the sender").
-        const stored = fate === 'store' && (await ctx.server.emit('message/offline', { stanza: delayed(stanza, state.queuedAt[i]!, session.host), to, requeued: true }));
-        if (!stored && stanza.attrs.from !== undefined) {
+        const stored = fate !== 'bounce' && (await ctx.server.emit('message/offline', { stanza: delayed(stanza, state.queuedAt[i]!, session.host), to, requeued: true }));
+        if (!stored && fate !== 'offer' && stanza.attrs.from !== undefined) {
           await ctx.server.route(errorReply(stanza, new StanzaError('service-unavailable'), session.host), null).catch((e) => ctx.log.debug('bounce failed', e));
         }
       }
