@@ -24,6 +24,8 @@ export interface ArchivedEvent {
   owner: string;
   /** The other party's bare JID. */
   with: string;
+  /** The other party's full JID as on the stanza (a room occupant's room JID and nick). */
+  peer: string;
   /** 'out' when the owner sent it. */
   dir: Direction;
   /** Its archive id (the owner's stanza-id). */
@@ -179,7 +181,7 @@ export default defineModule({
             stanza.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
             archivedOut.inc();
             if (listeners.length > 0) {
-              const work = notify({ owner, with: to.bare, dir: 'out', id, stanza });
+              const work = notify({ owner, with: to.bare, peer: to.full, dir: 'out', id, stanza });
               if (work !== undefined) await work; // only then: an await costs every message a turn
             }
             return false;
@@ -220,7 +222,7 @@ export default defineModule({
           archivedIn.add(copy);
           archivedInCount.inc();
           if (listeners.length > 0) {
-            const work = notify({ owner, with: ev.from.bare, dir: 'in', id, stanza: copy });
+            const work = notify({ owner, with: ev.from.bare, peer: ev.from.full, dir: 'in', id, stanza: copy });
             if (work !== undefined) await work;
           }
           return false;

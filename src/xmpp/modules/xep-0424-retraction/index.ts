@@ -1,7 +1,7 @@
 import { x, type XmlElement } from '../../../util/xml.js';
 import { defineModule } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
-import { NS_OCCUPANT_ID, NS_SID } from '../xep-0045-muc/ns.js';
+import { NS_MUC_USER, NS_OCCUPANT_ID, NS_SID } from '../xep-0045-muc/ns.js';
 import { formatDateTime } from '../xep-0313-mam/datetime.js';
 import type { ArchiveStore, Direction } from '../xep-0313-mam/archive.js';
 import type { MamApi } from '../xep-0313-mam/index.js';
@@ -57,6 +57,11 @@ export interface RetractionPlace {
   dir: Direction;
   /** The retraction's own archive id: the message is looked for before it. */
   id: string;
+  /**
+   * Who sent the retraction, as a full JID, when the author is a room occupant: every private message
+   * from a room has the room as its bare JID, so there only the occupant JID says who wrote it (§7).
+   */
+  peer?: string;
 }
 
 /**
@@ -72,6 +77,8 @@ export async function buryRetracted(archive: ArchiveStore, at: RetractionPlace, 
     if (m.dir !== at.dir || (m.id !== retraction.id && !m.xml.includes(retraction.id))) continue;
     const original = parseXml(m.xml);
     if (!named(original, m.id, retraction.id)) continue;
+    // A private message through a room: only the occupant who wrote it may retract it.
+    if (at.peer !== undefined && m.peer !== at.peer && original.getChild('x', NS_MUC_USER) !== undefined) continue;
     if (isTombstone(original) || retractionOf(original) !== null) return null;
     const stamp = formatDateTime(Date.now());
     const retracted =

@@ -4,6 +4,8 @@ import type { XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
+import muc from '../xep-0045-muc/index.js';
+import { createInstantRoom, joinRoom } from '../xep-0045-muc/test-support.js';
 import mam, { NS_MAM } from '../xep-0313-mam/index.js';
 import retraction, { NS_RETRACT } from './index.js';
 import { chat, NS_SID, retract } from './test-support.js';
@@ -111,3 +113,24 @@ describe('XEP-0424 message retraction: tombstones in the archives', () => {
     }
   });
 });
+
+describe('XEP-0424 retraction of private messages through a room', () => {
+  let ts: TestServer;
+  afterEach(() => ts.stop());
+
+  it("lets only the occupant who wrote a private message retract it: another occupant naming its id changes nothing (§7)", async () => {
+    const ROOM = 'room@conference.localhost';
+    ts = await TestServer.start([roster, presence, disco, muc, mam, retraction]);
+    const [alice, bob, mallory] = await Promise.all(['alice@localhost/a', 'bob@localhost/b', 'mallory@localhost/m'].map((j) => ts.login(j)));
+    for (const c of [alice!, bob!, mallory!]) await c.send('<presence/>');
+    await createInstantRoom(alice!, ROOM, 'Alice');
+    await joinRoom(bob!, ROOM, 'Bob');
+    await joinRoom(mallory!, ROOM, 'Mallory');
+    await alice!.send(chat(`${ROOM}/Bob`, 'secret from alice', 'pm-1'));
+    await bob!.waitFor((m) => m.getChildText('body') === 'secret from alice');
+    await mallory!.send(retract(`${ROOM}/Bob`, 'pm-1'));
+    await bob!.waitFor((m) => m.getChild('retract', NS_RETRACT) !== undefined);
+    expect((await archiveOf(bob!)).some((m) => m.getChildText('body') === 'secret from alice')).to.equal(true);
+  });
+});
+
