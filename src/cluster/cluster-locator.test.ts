@@ -147,6 +147,19 @@ for (const target of redisTargets) {
       expect(n1.server.sessions.get('erin@localhost/phone')).to.equal(undefined);
     });
 
+    it('leaves one session per full JID when two nodes bind it at the same moment, and a late update of the loser keeps the winner routable', async function () {
+      const [n1, n2] = [await startNode('n1'), await startNode('n2')];
+      for (let i = 0; i < 5; i++) {
+        const full = `race${i}@localhost/phone`;
+        const [x, y] = await Promise.all([login(n1, full), login(n2, full)]);
+        await eventually(() => expect([x.session.open, y.session.open].filter(Boolean)).to.have.length(1));
+        const winner = x.session.open ? { client: x, node: 'n1' } : { client: y, node: 'n2' };
+        // The loser's presence arrives after it was kicked: the entry stays the winner's.
+        await (winner.node === 'n1' ? y : x).send('<presence/>').catch(() => undefined);
+        await eventually(async () => expect((await n1.node.sessions.get(full))?.node).to.equal(winner.node));
+      }
+    });
+
     it('re-routes a stanza whose session went away to the offline path', async function () {
       const [n1, n2] = [await startNode('n1'), await startNode('n2')];
       const alice = await login(n1, 'alice@localhost/a');

@@ -253,8 +253,7 @@ export class ClusterLocator implements Locator {
     const full = session.jid.full;
     let previous: SessionEntry | undefined;
     try {
-      previous = await this.table.get(full);
-      await this.table.put(this.entry(session));
+      previous = await this.table.bind(this.entry(session));
     } catch (err) {
       this.log.error(`session table: put ${full} failed`, err);
     }
@@ -267,7 +266,8 @@ export class ClusterLocator implements Locator {
   private async putLater(session: ClientSession): Promise<void> {
     if (!session.open || this.server.sessions.get(session.jid.full) !== session) return;
     try {
-      await this.table.put(this.entry(session));
+      // Only while this node still holds the entry: a newer login elsewhere may have taken it since.
+      await this.table.update(this.entry(session));
     } catch (err) {
       this.log.error(`session table: update of ${session.jid.full} failed`, err);
     }

@@ -39,6 +39,18 @@ export class MemorySessionTable implements SessionTable {
     resources.set(resource, { ...entry });
   }
 
+  async bind(entry: SessionEntry): Promise<SessionEntry | undefined> {
+    const previous = await this.get(entry.jid);
+    await this.put(entry);
+    return previous;
+  }
+
+  async update(entry: SessionEntry): Promise<boolean> {
+    if ((await this.get(entry.jid))?.node !== entry.node) return false;
+    await this.put(entry);
+    return true;
+  }
+
   async get(fullJid: string): Promise<SessionEntry | undefined> {
     const { bare, resource } = splitFullJid(fullJid);
     const entry = this.store.accounts.get(bare)?.get(resource);

@@ -43,6 +43,29 @@ export function sessionTableContract(name: string, backend: () => SessionTableBa
       await Promise.all(open.splice(0).map((t) => t.stop()));
     });
 
+    it('bind returns the entry it replaced, so that of two nodes binding one JID the later learns of the earlier', async function () {
+      const a = await node('node-a');
+      const b = await node('node-b');
+      const full = `${account()}/phone`;
+      expect(await a.bind(entry(full, 'node-a'))).to.equal(undefined);
+      expect(await b.bind(entry(full, 'node-b', { priority: 1 }))).to.deep.equal(entry(full, 'node-a'));
+      await eventually(async () => expect((await a.get(full))?.node).to.equal('node-b'));
+    });
+
+    it('update rewrites an entry only while the node still holds it', async function () {
+      const a = await node('node-a');
+      const b = await node('node-b');
+      const full = `${account()}/phone`;
+      expect(await a.update(entry(full, 'node-a'))).to.equal(false);
+      expect(await a.get(full)).to.equal(undefined);
+      await a.bind(entry(full, 'node-a'));
+      expect(await a.update(entry(full, 'node-a', { priority: 3 }))).to.equal(true);
+      await b.bind(entry(full, 'node-b'));
+      // A late presence update from the node that lost the JID leaves the new holder's entry alone.
+      expect(await a.update(entry(full, 'node-a', { priority: 7 }))).to.equal(false);
+      await eventually(async () => expect(await b.get(full)).to.deep.equal(entry(full, 'node-b')));
+    });
+
     it('returns a put entry by full JID, with every field', async function () {
       const a = await node('node-a');
       const bare = account();

@@ -33,6 +33,16 @@ export interface SessionTable {
   start(): Promise<void>;
   /** Inserts or replaces the entry for entry.jid. */
   put(entry: SessionEntry): Promise<void>;
+  /**
+   * A resource bound: writes the entry and returns the one it replaced, in one step, so that two nodes
+   * binding the same full JID at once each see the other (and the later one kicks the earlier).
+   */
+  bind(entry: SessionEntry): Promise<SessionEntry | undefined>;
+  /**
+   * Rewrites the entry (a presence, carbons or hibernation change) only while `entry.node` still holds
+   * it: an update racing a newer login elsewhere must not take the entry back. True when written.
+   */
+  update(entry: SessionEntry): Promise<boolean>;
   get(fullJid: string): Promise<SessionEntry | undefined>;
   /** Every resource of an account, on any node. */
   byBare(bareJid: string): Promise<SessionEntry[]>;

@@ -126,3 +126,27 @@ export const ackAndDelete = new LuaScript(
   `redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
 return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))`,
 );
+
+/**
+ * Writes a session entry and returns the one it replaced (false when none), in one step.
+ * KEYS[1] account hash; ARGV[1] resource, ARGV[2] entry JSON.
+ */
+export const bindEntry = new LuaScript(
+  'bindEntry',
+  `local v = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return v`,
+);
+
+/**
+ * Rewrites a session entry only while node ARGV[3] holds it; 1 when written.
+ * KEYS[1] account hash; ARGV[1] resource, ARGV[2] entry JSON, ARGV[3] node id.
+ */
+export const updateIfHeld = new LuaScript(
+  'updateIfHeld',
+  `local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v or cjson.decode(v).node ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`,
+);
+

@@ -4,7 +4,7 @@ import { connectRedis, redisClusterOptions, whenReady, type RedisClient, type Re
 import { splitFullJid } from '../full-jid.js';
 import { INVALIDATE_CHANNEL, nodeJidsKey, nodePlacementsKey, placementKey, sessionsKey } from './keys.js';
 import { NodeLiveness } from './liveness.js';
-import { claimPlacement, releasePlacement, removeIfOwner, restoreIfVacant } from './scripts.js';
+import { bindEntry, claimPlacement, releasePlacement, removeIfOwner, restoreIfVacant, updateIfHeld } from './scripts.js';
 import { SessionCache } from './session-cache.js';
 
 export interface RedisSessionTableConfig {
@@ -98,6 +98,27 @@ export class RedisSessionTable implements SessionTable {
     await this.client.sadd(nodeJidsKey(entry.node), entry.jid);
     await this.client.hset(sessionsKey(bare), resource, JSON.stringify(stored));
     await this.invalidate(bare);
+  }
+
+  async bind(entry: SessionEntry): Promise<SessionEntry | undefined> {
+    const stored = { ...entry };
+    if (entry.node === this.nodeId) this.owned.set(entry.jid, stored);
+    const { bare, resource } = splitFullJid(entry.jid);
+    await this.client.sadd(nodeJidsKey(entry.node), entry.jid);
+    const previous = await bindEntry.run(this.client, [sessionsKey(bare)], [resource, JSON.stringify(stored)]);
+    await this.invalidate(bare);
+    return typeof previous === 'string' ? (JSON.parse(previous) as SessionEntry) : undefined;
+  }
+
+  async update(entry: SessionEntry): Promise<boolean> {
+    const stored = { ...entry };
+    const { bare, resource } = splitFullJid(entry.jid);
+    const written = (await updateIfHeld.run(this.client, [sessionsKey(bare)], [resource, JSON.stringify(stored), entry.node])) === 1;
+    if (written) {
+      if (entry.node === this.nodeId) this.owned.set(entry.jid, stored);
+      await this.invalidate(bare);
+    }
+    return written;
   }
 
   async get(fullJid: string): Promise<SessionEntry | undefined> {
