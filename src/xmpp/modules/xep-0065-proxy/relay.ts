@@ -100,13 +100,11 @@ export class Relay {
       try {
         done = handshake.feed(chunk);
       } catch (e) {
-        if (e instanceof Socks5Error) {
-          if (e.reply !== null) socket.end(connectReply(e.reply, ''));
-          else socket.end();
-          this.log.debug(`proxy65: refused a connection: ${e.message}`);
-          return;
-        }
-        throw e;
+        // Whatever a peer sends ends its own connection, never the process.
+        if (e instanceof Socks5Error && e.reply !== null) socket.end(connectReply(e.reply, ''));
+        else socket.end();
+        this.log.debug(`proxy65: refused a connection: ${(e as Error).message}`);
+        return;
       }
       if (done === null) return;
       socket.off('data', onData);

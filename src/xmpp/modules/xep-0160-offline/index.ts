@@ -122,16 +122,15 @@ export default defineModule({
       const acks = session.get(CLIENT_ACKS);
       const forget = async (): Promise<void> => {
         if (acks !== undefined) await acks.untilHandled();
+        // Stopped meanwhile (a client that never acknowledged): the rows stay, and are delivered again next time.
+        if (stopped) return;
         await Promise.all(sks.map((sk) => table.delete(owner, sk)));
       };
-      const pending: Promise<void> = forget()
-        .catch((e: unknown) => ctx.log.warn(`deleting delivered offline messages of ${owner} failed`, e))
-        .finally(() => pendingDeletes.delete(pending));
-      pendingDeletes.add(pending);
+      void forget().catch((e: unknown) => ctx.log.warn(`deleting delivered offline messages of ${owner} failed`, e));
     }
-    const pendingDeletes = new Set<Promise<void>>();
-    ctx.onStop(async () => {
-      await Promise.all(pendingDeletes);
+    let stopped = false;
+    ctx.onStop(() => {
+      stopped = true;
     });
 
     ctx.hook('session/available', async ({ session }) => {
