@@ -128,6 +128,20 @@ describe('c2s streams over real sockets', function () {
     sori.server.throttle.succeed('user:bob@localhost');
   });
 
+  it('does not count a malformed exchange against the address: a client that asks for an unsupported binding on every login keeps logging in', async () => {
+    // slixmpp asks for tls-unique channel binding (TLS 1.3 has none), is refused as malformed, then falls back.
+    for (let i = 0; i < 6; i++) {
+      const c = await RawClient.connect(tlsPort, { tls: true });
+      c.open();
+      await c.features();
+      const refused = await c.scram('alice', 'secret', 'SCRAM-SHA-256-PLUS', { type: 'tls-unique', data: Buffer.alloc(12) });
+      expect(refused.getChild('malformed-request')).to.not.equal(undefined);
+      const ok = await c.scram('alice', 'secret', 'SCRAM-SHA-256');
+      expect(ok.name, ok.toString()).to.equal('success');
+      c.destroy();
+    }
+  });
+
   it('answers logins with temporary-auth-failure while the store is down, and recovers', async () => {
     store.failing = new StoreUnavailableError('store down');
     try {

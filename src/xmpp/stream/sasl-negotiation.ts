@@ -170,7 +170,10 @@ export class SaslNegotiation {
       // A locked account answers a wrong password as it answers the right one (temporary-auth-failure, on
       // success below): were they told apart, guesses from many addresses would learn which one is right.
       const locked = userKey !== null && this.server.throttle.isBlocked(userKey);
-      if (e.condition === 'not-authorized' || e.condition === 'malformed-request') this.server.throttle.fail(...(userKey === null ? [throttleKeyIp] : [throttleKeyIp, userKey]));
+      // Only a refused password counts: a malformed exchange guesses nothing, and some clients make one on every
+      // login (slixmpp asks for tls-unique channel binding, which TLS 1.3 lacks, then falls back), so counting
+      // them locked such clients' whole address out after a few logins.
+      if (e.condition === 'not-authorized') this.server.throttle.fail(...(userKey === null ? [throttleKeyIp] : [throttleKeyIp, userKey]));
       if (locked) e = new SaslFailure('temporary-auth-failure', 'too many failed attempts for this account; try again later', e.username);
       this.server.counters.authFailures.inc(e.condition);
       // XEP-0388 §2.6.4: the RFC 6120 condition, in its namespace, inside SASL2's failure.
