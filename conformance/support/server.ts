@@ -83,19 +83,21 @@ export async function startSori(opts: StartOptions = {}): Promise<SoriProcess> {
   const host = '127.0.0.1';
   const domain = 'localhost';
   const dataDir = await mkdtemp(join(tmpdir(), 'sori-e2e-'));
-  const [port, directTlsPort, wsPort] = [await freePort(host), await freePort(host), await freePort(host)];
   const admin = { jid: `admin@${domain}`, password: `admin-${Math.random().toString(36).slice(2)}` };
-  const base: Record<string, Record<string, unknown>> = {
-    server: { hosts: [domain], bind: host, dataDir, admins: [admin.jid], logLevel: 'warn' },
-    c2s: { port, directTlsPort, maxLoginFailures: 1000 },
-    // Loopback only: plain ws:// counts as secure so PLAIN is offered, as in production behind TLS.
-    websocket: { port: wsPort, tlsPort: 0, consideredSecure: true },
-    storage: { backend: 'leveldb' },
-  };
-  for (const [section, values] of Object.entries(opts.config ?? {})) base[section] = { ...base[section], ...values };
-  // A test may choose the HTTP port (to name it in other settings before start).
-  const httpPort = base.websocket!.port as number;
   const configFile = join(dataDir, 'sori.json');
+  /** The settings with fresh free ports for the listeners the caller did not choose. */
+  const settings = async (): Promise<Record<string, Record<string, unknown>>> => {
+    const base: Record<string, Record<string, unknown>> = {
+      server: { hosts: [domain], bind: host, dataDir, admins: [admin.jid], logLevel: 'warn' },
+      c2s: { port: await freePort(host), directTlsPort: await freePort(host), maxLoginFailures: 1000 },
+      // Loopback only: plain ws:// counts as secure so PLAIN is offered, as in production behind TLS.
+      websocket: { port: await freePort(host), tlsPort: 0, consideredSecure: true },
+      storage: { backend: 'leveldb' },
+    };
+    for (const [section, values] of Object.entries(opts.config ?? {})) base[section] = { ...base[section], ...values };
+    return base;
+  };
+  let base = await settings();
   await writeFile(configFile, JSON.stringify(base, null, 2));
 
   // The embedded store is opened by one process at a time: accounts go in before start.
@@ -103,30 +105,52 @@ export async function startSori(opts: StartOptions = {}): Promise<SoriProcess> {
   for (const [jid, pw] of Object.entries(opts.users ?? {})) await ctl(configFile, 'adduser', jid, pw);
 
   let out = '';
-  const child: ChildProcess = spawn(TSX, [join(ROOT, 'src', 'main.ts'), '--config', configFile], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // its own process group, so stop() reaches tsx's child too
-  });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
-  let running = true;
-  void exited.then(() => (running = false));
-
-  const deadline = Date.now() + (opts.startTimeout ?? 30_000);
-  while (!(await canConnect(host, port))) {
-    if (!running || Date.now() > deadline) {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await rm(dataDir, { recursive: true, force: true });
-      throw new Error(`sori did not listen on ${host}:${port} (${running ? 'timed out' : 'exited'}):\n${out.slice(-3000)}`);
+  let child!: ChildProcess;
+  let exited!: Promise<number | null>;
+  let running = false;
+  // A port found free can be taken before sori binds it (by any process's outgoing connection): then again, with others.
+  for (let attempt = 1; ; attempt++) {
+    out = '';
+    child = spawn(TSX, [join(ROOT, 'src', 'main.ts'), '--config', configFile], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, so stop() reaches tsx's child too
+    });
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const thisChild = child;
+    exited = new Promise<number | null>((ok) => thisChild.once('exit', (code) => ok(code)));
+    running = true;
+    void exited.then(() => {
+      if (child === thisChild) running = false;
+    });
+    const port = base.c2s!.port as number;
+    const deadline = Date.now() + (opts.startTimeout ?? 30_000);
+    let listening = false;
+    while (!listening) {
+      listening = await canConnect(host, port);
+      if (listening) break;
+      if (!running || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
     }
-    await new Promise((r) => setTimeout(r, 100));
+    if (listening) break;
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    if (!running && out.includes('EADDRINUSE') && attempt < 3) {
+      base = await settings();
+      await writeFile(configFile, JSON.stringify(base, null, 2));
+      continue;
+    }
+    await rm(dataDir, { recursive: true, force: true });
+    throw new Error(`sori did not listen on ${host}:${port} (${running ? 'timed out' : 'exited'}):\n${out.slice(-3000)}`);
   }
+  const port = base.c2s!.port as number;
+  const directTlsPort = base.c2s!.directTlsPort as number;
+  // A test may choose the HTTP port (to name it in other settings before start).
+  const httpPort = base.websocket!.port as number;
   trustTestPort(port);
   trustTestPort(directTlsPort);
 
