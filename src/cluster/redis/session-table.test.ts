@@ -66,6 +66,20 @@ for (const target of redisTargets) {
         expect(await probe.exists(nodeJidsKey('a'))).to.equal(0);
       });
 
+      it('reports a dead node\'s sessions on the retry when the first cleanup failed half-way', async function () {
+        const [a, b] = [await nodes.table('a'), await nodes.table('b')];
+        const bare = account();
+        await a.put(entry(`${bare}/r`, 'a', 1));
+        let failures = 1;
+        b.addDeadNodeReclaimer(async () => {
+          if (failures-- > 0) throw new Error('Redis went away while reclaiming the inbox');
+        });
+        const dead = nextMatching<SessionTableEvent>((cb) => b.onEvent(cb), (e) => e.type === 'node-dead', 'node-dead on b', 15_000);
+        await a.liveness.stop(false);
+        expect(jidsOf((await dead as SessionTableEvent & { type: 'node-dead' }).sessions)).to.deep.equal([`${bare}/r`]);
+        await eventually(async () => expect(jidsOf(await b.byBare(bare))).to.deep.equal([]));
+      });
+
       it('lets a node declared dead come back with its entries once the cleanup is over', async function () {
         const [a, b] = [await nodes.table('a'), await nodes.table('b')];
         const bare = account();

@@ -240,11 +240,29 @@ export class RedisSessionTable implements SessionTable {
     await this.client.del(nodePlacementsKey(node));
   }
 
+  /** Every entry still owned by `node`, left in place. */
+  private async nodeSessions(node: string): Promise<SessionEntry[]> {
+    const jids = await this.client.smembers(nodeJidsKey(node));
+    const owned: SessionEntry[] = [];
+    for (let i = 0; i < jids.length; i += BATCH) {
+      const results = await Promise.all(jids.slice(i, i + BATCH).map(async (jid) => {
+        const { bare, resource } = splitFullJid(jid);
+        const json = await this.client.hget(sessionsKey(bare), resource);
+        return json === null ? undefined : (JSON.parse(json) as SessionEntry);
+      }));
+      for (const entry of results) if (entry !== undefined && entry.node === node) owned.push(entry);
+    }
+    return owned;
+  }
+
   private async cleanUpDeadNode(node: string): Promise<void> {
     // Placements first: what the reclaimers hand on (the dead node's inbox) may need a new holder.
     await this.removeNodePlacements(node);
-    const sessions = await this.removeNodeSessions(node);
+    // The entries go only after the reclaimers: a cleanup that fails half-way is retried (after claimTtlMs)
+    // and must find them still there, or the dead node's users would never be announced unavailable.
+    const sessions = await this.nodeSessions(node);
     for (const reclaim of this.reclaimers) await reclaim(node);
+    await this.removeNodeSessions(node);
     this.emit({ type: 'node-dead', node, sessions });
   }
 
