@@ -2,9 +2,17 @@ import { x, type XmlElement } from '../util/xml.js';
 import { errorReply, StanzaError } from './errors.js';
 import type { RouteEvent } from './events.js';
 import type { ModuleContext } from './module.js';
+import { NS_DISCO_INFO, NS_DISCO_ITEMS } from './modules/xep-0030-disco/api.js';
 
 /** What a service answers an iq with: the result's payload (null for an empty result), or a StanzaError thrown. */
 export type ServiceIqAnswer = (ev: RouteEvent, host: string) => XmlElement | null | Promise<XmlElement | null>;
+
+/** How the service describes itself in disco#info (XEP-0030): its identity, its features, and any XEP-0128 forms. */
+export interface ServiceInfo {
+  identity: { category: string; type: string; name: string };
+  features: readonly string[];
+  forms?: readonly XmlElement[];
+}
 
 /**
  * Answers the iq get/set addressed to a module's own service JID
@@ -13,7 +21,19 @@ export type ServiceIqAnswer = (ev: RouteEvent, host: string) => XmlElement | nul
  * served domain it belongs to. Other stanzas to the service are dropped, as
  * there is nothing there to receive them.
  */
-export function answerServiceIqs(ctx: Pick<ModuleContext, 'hook' | 'log' | 'server'>, services: ReadonlyMap<string, string>, answer: ServiceIqAnswer): void {
+export function answerServiceIqs(ctx: Pick<ModuleContext, 'hook' | 'log' | 'server'>, services: ReadonlyMap<string, string>, info: ServiceInfo, answer: ServiceIqAnswer): void {
+  const disco = x('query', { xmlns: NS_DISCO_INFO }, x('identity', info.identity), ...[NS_DISCO_INFO, ...info.features].map((v) => x('feature', { var: v })), ...(info.forms ?? []));
+  /** The service JID's own disco#info and (empty) disco#items; everything else is the service's to answer. */
+  const answerOrDisco: ServiceIqAnswer = (ev, host) => {
+    const payload = ev.stanza.elements()[0];
+    if (ev.to.local !== '' || ev.to.resource !== '' || payload === undefined) throw new StanzaError('service-unavailable');
+    if (ev.stanza.attrs.type === 'get' && payload.name === 'query' && payload.attrs.xmlns === NS_DISCO_INFO) {
+      if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
+      return disco.clone();
+    }
+    if (ev.stanza.attrs.type === 'get' && payload.name === 'query' && payload.attrs.xmlns === NS_DISCO_ITEMS) return x('query', { xmlns: NS_DISCO_ITEMS });
+    return answer(ev, host);
+  };
   ctx.hook(
     'route/remote',
     (ev) => {
@@ -24,7 +44,7 @@ export function answerServiceIqs(ctx: Pick<ModuleContext, 'hook' | 'log' | 'serv
       return (async () => {
         let out: XmlElement;
         try {
-          out = x('iq', { type: 'result', id: iq.attrs.id, from: ev.to.full, to: ev.from.full }, (await answer(ev, host)) ?? undefined);
+          out = x('iq', { type: 'result', id: iq.attrs.id, from: ev.to.full, to: ev.from.full }, (await answerOrDisco(ev, host)) ?? undefined);
         } catch (e) {
           if (!(e instanceof StanzaError)) ctx.log.error(`request to ${ev.to.full} failed`, e);
           out = errorReply(iq, e instanceof StanzaError ? e : new StanzaError('internal-server-error'));

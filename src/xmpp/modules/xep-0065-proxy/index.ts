@@ -6,7 +6,7 @@ import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import { answerServiceIqs } from '../../service-iq.js';
-import { NS_DISCO_INFO, NS_DISCO_ITEMS, type DiscoApi } from '../xep-0030-disco/api.js';
+import type { DiscoApi } from '../xep-0030-disco/api.js';
 import { Relay } from './relay.js';
 
 export const NS_BYTESTREAMS = 'http://jabber.org/protocol/bytestreams';
@@ -98,24 +98,12 @@ export default defineModule({
       return null;
     }
 
-    answerServiceIqs(ctx, services, (ev, host) => {
+    const info = { identity: { category: 'proxy', type: 'bytestreams', name: 'SOCKS5 Bytestreams Service' }, features: [NS_BYTESTREAMS] };
+    answerServiceIqs(ctx, services, info, (ev, host) => {
       const iq = ev.stanza;
-      const payload = iq.elements()[0];
-      if (ev.to.local !== '' || ev.to.resource !== '' || payload === undefined || payload.name !== 'query') throw new StanzaError('service-unavailable');
-      const ns = payload.attrs.xmlns;
+      const payload = iq.elements()[0]!;
       const type = iq.attrs.type;
-      if (type === 'get' && ns === NS_DISCO_INFO) {
-        if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
-        return x(
-          'query',
-          { xmlns: NS_DISCO_INFO },
-          x('identity', { category: 'proxy', type: 'bytestreams', name: 'SOCKS5 Bytestreams Service' }),
-          x('feature', { var: NS_DISCO_INFO }),
-          x('feature', { var: NS_BYTESTREAMS }),
-        );
-      }
-      if (type === 'get' && ns === NS_DISCO_ITEMS) return x('query', { xmlns: NS_DISCO_ITEMS });
-      if (ns !== NS_BYTESTREAMS) throw new StanzaError('service-unavailable');
+      if (payload.name !== 'query' || payload.attrs.xmlns !== NS_BYTESTREAMS) throw new StanzaError('service-unavailable');
       localAccount(ev);
       // §4.2: where to connect.
       if (type === 'get') return x('query', { xmlns: NS_BYTESTREAMS }, x('streamhost', { jid: ev.to.full, host: announced(host), port: String(port) }));

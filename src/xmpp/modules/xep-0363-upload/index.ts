@@ -10,7 +10,6 @@ import { answerServiceIqs } from '../../service-iq.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import type { DiscoApi } from '../xep-0030-disco/api.js';
-import { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/api.js';
 import { DiskFileStore, SizeMismatchError, type FileStore } from './file-store.js';
 import { DEFAULT_CONTENT_TYPE, newSlotId, normaliseContentType, safeFilename, slotToken, tokenMatches, type Slot, type UserFile } from './slots.js';
 
@@ -24,18 +23,6 @@ const SECRET_PK = '~secret';
 export interface UploadModuleDeps {
   /** Replaces the disk store (files under dataDir/uploads or the `dir` option). */
   store?: FileStore;
-}
-
-function identityAndFeatures(maxFileSize: number): XmlElement {
-  return x(
-    'query',
-    { xmlns: NS_DISCO_INFO },
-    x('identity', { category: 'store', type: 'file', name: 'HTTP File Upload' }),
-    x('feature', { var: NS_DISCO_INFO }),
-    x('feature', { var: NS_UPLOAD }),
-    // §3: the limit, so that clients can refuse large files before asking.
-    buildForm({ type: 'result', fields: [formTypeField(NS_UPLOAD), { var: 'max-file-size', values: [String(maxFileSize)] }] }),
-  );
 }
 
 function cors(res: ServerResponse): void {
@@ -162,15 +149,8 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
 
       async function answer(ev: RouteEvent, host: string): Promise<XmlElement | null> {
         const iq = ev.stanza;
-        const payload = iq.elements()[0];
-        if (ev.to.local !== '' || ev.to.resource !== '' || payload === undefined) throw new StanzaError('service-unavailable');
-        const ns = payload.attrs.xmlns;
-        if (iq.attrs.type === 'get' && ns === NS_DISCO_INFO && payload.name === 'query') {
-          if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
-          return identityAndFeatures(opts.maxFileSize);
-        }
-        if (iq.attrs.type === 'get' && ns === NS_DISCO_ITEMS && payload.name === 'query') return x('query', { xmlns: NS_DISCO_ITEMS });
-        if (iq.attrs.type === 'get' && ns === NS_UPLOAD && payload.name === 'request') {
+        const payload = iq.elements()[0]!;
+        if (iq.attrs.type === 'get' && payload.attrs.xmlns === NS_UPLOAD && payload.name === 'request') {
           // Only accounts of this server get slots.
           if (!server.isLocalDomain(ev.from.domain) || ev.from.local === '') throw new StanzaError('not-allowed', 'uploads are for local accounts');
           return requestSlot(ev.from, host, payload);
@@ -178,7 +158,13 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
         throw new StanzaError('service-unavailable');
       }
 
-      answerServiceIqs(ctx, services, answer);
+      const info = {
+        identity: { category: 'store', type: 'file', name: 'HTTP File Upload' },
+        features: [NS_UPLOAD],
+        // §3: the limit, so that clients can refuse large files before asking.
+        forms: [buildForm({ type: 'result', fields: [formTypeField(NS_UPLOAD), { var: 'max-file-size', values: [String(opts.maxFileSize)] }] })],
+      };
+      answerServiceIqs(ctx, services, info, answer);
 
       // ---- HTTP ----
 
