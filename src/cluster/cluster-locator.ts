@@ -306,7 +306,7 @@ export class ClusterLocator implements Locator {
     // Reconnected: entries were written back, except those another node took over meanwhile; those sessions lost.
     for (const s of [...this.server.sessions.all()]) {
       const e = await this.table.get(s.jid.full);
-      if (e !== undefined && e.node !== this.nodeId) s.close('conflict', 'replaced by a new connection with the same resource');
+      if (e !== undefined && e.node !== this.nodeId) await this.replaced(s, e.node);
     }
     await this.server.emit('cluster/reconnected', {});
   }
@@ -350,7 +350,7 @@ export class ClusterLocator implements Locator {
       const s = this.server.sessions.get(envelope.jid);
       if (s !== undefined) {
         this.stats.kicked++;
-        s.close('conflict', 'replaced by a new connection with the same resource');
+        await this.replaced(s, envelope.by);
       }
       return;
     }
@@ -365,6 +365,16 @@ export class ClusterLocator implements Locator {
     }
     this.stats.rerouted++;
     await this.undeliverable(stanza, envelope.to);
+  }
+
+  /** The session's full JID is now bound on `node`: closed with conflict, unless a module hands it over there. */
+  private async replaced(session: ClientSession, node: string): Promise<void> {
+    if (!(await this.server.hooks.fireAsync('session/replaced', { session, node }))) {
+      session.close('conflict', 'replaced by a new connection with the same resource');
+      return;
+    }
+    // Gone from this node without 'session/closed': the entry it wrote is no longer its to write back after a Redis restart.
+    await this.closed(session);
   }
 
   /** RFC 6121 §8.5.3.2.1 for a stanza whose target session has gone by the time it arrived. */

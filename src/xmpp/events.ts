@@ -28,6 +28,12 @@ export interface SessionEvent {
   session: ClientSession;
 }
 
+/** The session's full JID was bound on another cluster node, `node`. */
+export interface SessionReplacedEvent {
+  session: ClientSession;
+  node: string;
+}
+
 export interface SessionClosedEvent {
   session: ClientSession;
   /** Why it ended, for logs; null for a clean close. */
@@ -152,6 +158,13 @@ export interface EventMap {
   'session/hibernated': SessionEvent;
   /** A hibernated (or still attached) session was taken over by a new connection (XEP-0198 resumption). */
   'session/resumed': SessionEvent;
+  /**
+   * Cluster: the session's full JID was bound on another node, which wins
+   * (RFC 6120 §7.7.2.2). A handler returning true has dealt with the session
+   * (stream management handing it over for resumption there); otherwise it is
+   * closed with `conflict`.
+   */
+  'session/replaced': SessionReplacedEvent;
   /** The session's presence, priority or roster interest changed (the cluster session table follows it). */
   'session/presence': SessionEvent;
   /** Sessions of a dead cluster node: the presence module tells their contacts they are unavailable. */

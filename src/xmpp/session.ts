@@ -78,6 +78,13 @@ export interface ClientSession {
   /** Ends the stream, with a stream error when a condition is given. */
   close(condition?: StreamErrorCondition, text?: string, content?: string): void;
   /**
+   * Closes the connection still attached, with `conflict`, and keeps the
+   * session as if its connection had broken: it is being handed to another
+   * cluster node (XEP-0198 resumption there), and what reaches it meanwhile
+   * waits in stream management's queue until `handOver` or `close`.
+   */
+  suspend(): void;
+  /**
    * Ends the session on this node without telling modules (no 'session/closed':
    * no unavailable presence, no offline requeue): it continues on another
    * cluster node (XEP-0198 resumption there). A connection still attached is

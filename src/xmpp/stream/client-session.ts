@@ -141,6 +141,13 @@ export class C2sSession implements ClientSession {
     if (this.connection === connection) this.connection = null;
   }
 
+  suspend(): void {
+    const old = this.connection;
+    // Detached first: the connection's close then finds no session to end.
+    this.connection = null;
+    old?.closeWithError('conflict', 'session resumed on another node');
+  }
+
   handOver(): void {
     if (!this.open) return;
     this.open = false;

@@ -10,9 +10,13 @@
  *
  * The node that receives `<resume/>` for an id of another node sends it a
  * HandoverRequest (`ServerApi.nodeRequest`, topic HANDOVER_TOPIC). The holder
- * checks it, snapshots the session (`snapshot`), ends it locally without
- * telling modules (`ClientSession.handOver`) and answers; the new node binds
- * the same full JID and rebuilds the state (`restore`).
+ * checks it, snapshots the session (`snapshot`), detaches it from its
+ * connection (`ClientSession.suspend`) and answers; the new node binds the same
+ * full JID and rebuilds the state (`restore`). The bind's kick
+ * ('session/replaced') tells the holder the hand-over took: it passes on what
+ * reached the session since the snapshot and ends it locally without telling
+ * modules (`ClientSession.handOver`). No kick in time means the asker gave up:
+ * the holder ends the session as one that timed out.
  */
 import { randomBytes } from 'node:crypto';
 import type { XmlElement } from '../../../util/xml.js';
@@ -42,6 +46,8 @@ export interface HandoverRequest {
   h: number;
   /** Time (ms, sender's clock) after which the asker has given up: the holder then keeps the session. */
   deadline: number;
+  /** How long (ms) the asker waits for the answer: the holder keeps the session that long, and a margin, for the asker to bind it. */
+  waitMs?: number;
 }
 
 /** What the holder sends back: the session, or why not (`sent` when 'h' was too high; `h` when it ended already). */

@@ -78,14 +78,16 @@ function delayed(stanza: XmlElement, at: number, host: string): XmlElement {
  * - Cluster: a `<resume/>` can arrive at any node. The resumption id names
  *   the node that issued it (handover.ts); another node asks that one to hand
  *   the session over (`ServerApi.nodeRequest`). The holder checks account and
- *   'h', detaches the session without ending it for modules (no unavailable
- *   presence, no requeue) and sends its SmState and presence as plain data;
- *   the new node binds the same full JID (the session table now names it),
- *   answers `<resumed/>` and re-sends the queue. A holder that is dead or does
- *   not answer within `handoverSeconds` gives `<failed><item-not-found/>`:
- *   its queue goes offline by the dead-node path, or when it times out there.
- *   Stanzas reaching the old node between the hand-over and the new node's
- *   session-table entry are routed as for an unavailable resource.
+ *   'h', detaches the session from its connection and sends its SmState and
+ *   presence as plain data; the new node binds the same full JID (the session
+ *   table now names it), answers `<resumed/>` and re-sends the queue. The
+ *   bind's kick tells the holder: it passes on what reached the session since
+ *   the snapshot and ends it without telling modules (no unavailable presence,
+ *   no requeue). A holder that is dead or does not answer within
+ *   `handoverSeconds` gives `<failed><item-not-found/>`: its queue goes
+ *   offline by the dead-node path, or when it ends there. A holder that
+ *   answered but hears no kick (the answer came too late) ends the session
+ *   as one that timed out.
  */
 export default defineModule({
   name: 'sm',
@@ -96,7 +98,7 @@ export default defineModule({
     requestAckEvery: { type: 'number', default: 5, min: 1, integer: true, doc: 'Unacknowledged stanzas after which the server asks the client for an ack.' },
     requestAckSeconds: { type: 'number', default: 30, min: 0.1, doc: 'How often clients with unacknowledged stanzas are asked for an ack.' },
     maxUnacked: { type: 'number', default: 5000, min: 1, integer: true, doc: 'Unacknowledged stanzas kept per session; past it a connected stream is closed and a hibernated session ends.' },
-    handoverSeconds: { type: 'number', default: 5, min: 0.1, doc: 'Cluster: how long a node waits for the node holding a session to hand it over for resumption.' },
+    handoverSeconds: { type: 'number', default: 5, min: 0.1, doc: 'Cluster: how long a node waits for the node holding a session to hand it over for resumption, and the holder, past that, for the node to take it.' },
     rememberEnded: { type: 'number', default: 1000, min: 0, integer: true, doc: 'Ended sessions whose final count is remembered, so a late `<resume/>` is told its `h`.' },
   },
   start(ctx) {
@@ -105,6 +107,8 @@ export default defineModule({
     const active = new Map<string, { session: ClientSession; state: SmState; acks: AckWaiters; timer: NodeJS.Timeout | null }>();
     /** Resumption ids of ended sessions → account and final inbound h, oldest first. */
     const ended = new Map<string, { bare: string; h: number }>();
+    /** Sessions handed to another node, until it binds their JID (its kick: 'session/replaced') or has given up. */
+    const handing = new Map<ClientSession, { node: string; handed: number; timer: NodeJS.Timeout }>();
 
     const keyOf = (session: ClientSession, state: SmState): string => (state.resume ? state.id : session.id);
 
@@ -274,7 +278,7 @@ export default defineModule({
     /** Resumes a session held by `node`: it hands the session over, this node continues it. */
     async function resumeFrom(node: string, previd: string, h: number, bare: string, stream: PreBindStream): Promise<void> {
       const timeoutMs = opts.handoverSeconds * 1000;
-      const request: HandoverRequest = { previd, bare, h, deadline: Date.now() + timeoutMs };
+      const request: HandoverRequest = { previd, bare, h, deadline: Date.now() + timeoutMs, waitMs: timeoutMs };
       const raw = await ctx.server.nodeRequest(node, HANDOVER_TOPIC, JSON.stringify(request), timeoutMs);
       const answer: HandoverAnswer = raw === null ? { ok: false } : (JSON.parse(raw) as HandoverAnswer);
       if (!answer.ok) {
@@ -310,13 +314,48 @@ export default defineModule({
       const snap = snapshot(session, state);
       if (entry.timer !== null) clearTimeout(entry.timer);
       active.delete(req.previd);
-      // The queue travels in the snapshot: the new node holds it from here.
-      untrack(session)?.releaseAll();
-      session.handOver();
+      // The session stays here, without its connection, until the asker binds its JID (below): an
+      // answer that reaches it too late is dropped there, and the session then ends here as if it
+      // had timed out, its queue going offline and its contacts told. What reaches it meanwhile is
+      // queued after the snapshot's stanzas, for the new node.
+      session.suspend();
+      // The asker's wait, then ours again for its bind and kick to arrive.
+      const waitMs = (typeof req.waitMs === 'number' ? req.waitMs : opts.handoverSeconds * 1000) + opts.handoverSeconds * 1000;
+      const timer = setTimeout(() => {
+        handing.delete(session);
+        ctx.log.info(`${session.jid.full}: node ${fromNode} did not take the session over; ending it`);
+        session.close('connection-timeout', 'not resumed in time');
+      }, waitMs);
+      timer.unref();
+      handing.set(session, { node: fromNode, handed: state.queue.length, timer });
       ctx.log.debug(`${session.jid.full}: handed over to node ${fromNode} for resumption`);
       return JSON.stringify({ ok: true, session: snap } satisfies HandoverAnswer);
     }
     ctx.onStop(ctx.server.onNodeRequest(HANDOVER_TOPIC, handOver));
+
+    // The node that asked for the session has bound its JID: it holds the session from here. What
+    // reached it here after the snapshot is passed on, as it is, to the session there.
+    ctx.hook('session/replaced', async ({ session, node }) => {
+      const handed = handing.get(session);
+      if (handed === undefined || handed.node !== node) return false;
+      clearTimeout(handed.timer);
+      handing.delete(session);
+      const state = session.get(SM)!;
+      const later = state.queue.slice(handed.handed);
+      const laterAt = state.queuedAt.slice(handed.handed);
+      const acks = untrack(session);
+      session.handOver();
+      try {
+        const there = later.length === 0 ? undefined : (await ctx.server.resources(session.jid.bare)).find((r) => r.full === session.jid.full);
+        for (let i = 0; i < later.length; i++) {
+          if (there !== undefined && (await ctx.server.deliver(there, later[i]!))) continue;
+          await requeue(session, [later[i]!], [laterAt[i]!]);
+        }
+      } finally {
+        acks?.releaseAll();
+      }
+      return true;
+    });
 
     ctx.hook('session/disconnected', ({ session }) => {
       const state = session.get(SM);
@@ -349,26 +388,31 @@ export default defineModule({
         if (entry.timer !== null) clearTimeout(entry.timer);
         active.delete(key);
       }
+      const handed = handing.get(session);
+      if (handed !== undefined) {
+        clearTimeout(handed.timer);
+        handing.delete(session);
+      }
       if (state.resume && opts.rememberEnded > 0) {
         ended.set(state.id, { bare: session.jid.bare, h: state.handled(session.stanzasIn) });
         if (ended.size > opts.rememberEnded) ended.delete(ended.keys().next().value!);
       }
       try {
-        await requeue(session, state);
+        await requeue(session, state.queue, state.queuedAt);
       } finally {
         acks?.releaseAll();
       }
     }, 100);
 
     /** §4: stanzas the client never acknowledged are handled as if sent to an unavailable resource (fateOf). */
-    async function requeue(session: ClientSession, state: SmState): Promise<void> {
+    async function requeue(session: ClientSession, queue: readonly XmlElement[], queuedAt: readonly number[]): Promise<void> {
       const to = session.jid.toBare();
-      for (let i = 0; i < state.queue.length; i++) {
-        const stanza = state.queue[i]!;
+      for (let i = 0; i < queue.length; i++) {
+        const stanza = queue[i]!;
         const fate = fateOf(stanza);
         if (fate === 'drop') continue;
         // No offline storage: the sender learns it was not delivered ("returning an error to the sender").
-        const stored = fate !== 'bounce' && (await ctx.server.emit('message/offline', { stanza: delayed(stanza, state.queuedAt[i]!, session.host), to, requeued: true }));
+        const stored = fate !== 'bounce' && (await ctx.server.emit('message/offline', { stanza: delayed(stanza, queuedAt[i]!, session.host), to, requeued: true }));
         if (!stored && fate !== 'offer' && stanza.attrs.from !== undefined) {
           await ctx.server.route(errorReply(stanza, new StanzaError('service-unavailable'), session.host), null).catch((e) => ctx.log.debug('bounce failed', e));
         }
@@ -378,6 +422,8 @@ export default defineModule({
     ctx.onStop(() => {
       for (const entry of active.values()) if (entry.timer !== null) clearTimeout(entry.timer);
       active.clear();
+      for (const handed of handing.values()) clearTimeout(handed.timer);
+      handing.clear();
     });
   },
 });

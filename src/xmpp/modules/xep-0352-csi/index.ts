@@ -139,6 +139,19 @@ export default defineModule({
       HELD_REQUEUE_PRIORITY,
     );
 
+    // A sleeping session taken over on another node continues there as resumed, active (§5.2): what it
+    // held goes now into stream management's queue, which is passed on to that node. Before that hand-over.
+    ctx.hook(
+      'session/replaced',
+      ({ session }) => {
+        const state = session.get(CSI);
+        if (state === undefined || !state.inactive || session.connected) return;
+        state.inactive = false;
+        flush(session, state);
+      },
+      HELD_REQUEUE_PRIORITY,
+    );
+
     ctx.hook('session/resumed', ({ session }) => {
       const state = session.get(CSI);
       if (state === undefined || !state.inactive) return;
