@@ -14,7 +14,8 @@ export interface OfflineApi {
   /**
    * Takes back the newest message waiting for `owner` that `matches`
    * accepts, before it is delivered; `hint` is text its XML must contain
-   * (a cheap test before parsing). Resolves to whether one was taken.
+   * (a cheap test before parsing), as serialised: an attribute value goes
+   * through `escapeAttr` first. Resolves to whether one was taken.
    */
   withdraw(owner: string, hint: string, matches: (stanza: XmlElement) => boolean): Promise<boolean>;
 }

@@ -1,4 +1,4 @@
-import { x, type XmlElement } from '../../../util/xml.js';
+import { escapeAttr, x, type XmlElement } from '../../../util/xml.js';
 import { defineModule } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { NS_MUC_USER, NS_OCCUPANT_ID, NS_SID } from '../xep-0045-muc/ns.js';
@@ -72,9 +72,11 @@ export interface RetractionPlace {
  */
 export async function buryRetracted(archive: ArchiveStore, at: RetractionPlace, retraction: Retraction, depth: number): Promise<{ id: string; tombstone: XmlElement } | null> {
   const page = await archive.page(at.owner, { with: at.with, upper: { key: at.id, exclusive: true }, max: depth, reverse: true });
+  // The archive holds serialised XML, where an id with `&`, `<`, quotes… is written escaped.
+  const written = escapeAttr(retraction.id);
   for (const m of page.items) {
     // The text test first: most candidates are not it, and parsing is the cost.
-    if (m.dir !== at.dir || (m.id !== retraction.id && !m.xml.includes(retraction.id))) continue;
+    if (m.dir !== at.dir || (m.id !== retraction.id && !m.xml.includes(written))) continue;
     const original = parseXml(m.xml);
     if (!named(original, m.id, retraction.id)) continue;
     // A private message through a room: only the occupant who wrote it may retract it.

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
+import { escapeAttr } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import offline from '../xep-0160-offline/index.js';
@@ -55,5 +56,18 @@ describe('XEP-0424 message retraction: messages still in offline storage', () =>
     await alice.send(chat('bob@localhost', 'last', 'o-9'));
     const got = await bobCatchesUp('o-9');
     expect(got.map((m) => m.body)).to.not.include('no origin id');
+  });
+
+  it('finds a message whose id has XML special characters (stored escaped, named unescaped)', async () => {
+    const id = escapeAttr(`a&b<c>'d"e`);
+    await alice.send(chat('bob@localhost', 'odd id', id));
+    await alice.send(`<message type='chat' to='bob@localhost' id='${id}'><body>no origin id either</body></message>`);
+    await alice.send(retract('bob@localhost', id));
+    await alice.send(retract('bob@localhost', id));
+    await alice.send(chat('bob@localhost', 'last', 'o-9'));
+    const got = await bobCatchesUp('o-9');
+    const bodies = got.map((m) => m.body);
+    expect(bodies).to.not.include('odd id');
+    expect(bodies).to.not.include('no origin id either');
   });
 });

@@ -1,5 +1,5 @@
 import { tryParseJid } from '../../../util/jid.js';
-import type { XmlElement } from '../../../util/xml.js';
+import { escapeAttr, type XmlElement } from '../../../util/xml.js';
 import { defineModule } from '../../module.js';
 import type { OfflineApi } from '../xep-0160-offline/index.js';
 import { namesMessage, retractionOf } from './index.js';
@@ -33,7 +33,8 @@ export default defineModule({
         if (retraction === null || author === null) return false;
         const fromAuthor = (original: XmlElement): boolean =>
           tryParseJid(original.attrs.from ?? '')?.bare === author.bare && retractionOf(original) === null && namesMessage(original, retraction.id);
-        return offline.withdraw(to.bare, retraction.id, fromAuthor).then(
+        // The hint is matched against stored XML, where the id is written escaped.
+        return offline.withdraw(to.bare, escapeAttr(retraction.id), fromAuthor).then(
           () => false,
           (e: unknown) => {
             ctx.log.warn(`could not take back the message ${author.bare} retracted from ${to.bare}'s offline storage (${retraction.id})`, e);

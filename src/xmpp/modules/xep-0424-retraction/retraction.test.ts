@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
-import type { XmlElement } from '../../../util/xml.js';
+import { escapeAttr, type XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
@@ -96,6 +96,20 @@ describe('XEP-0424 message retraction: tombstones in the archives', () => {
       ['bob@localhost', undefined],
       ['carol@localhost', 'to carol'],
     ]);
+  });
+
+  it('finds a message whose id has XML special characters (stored escaped, named unescaped)', async () => {
+    const id = `a&b<c>'d"e`;
+    await alice.send(chat('bob@localhost', 'odd id', escapeAttr(id)));
+    await bob.waitFor((m) => m.getChildText('body') === 'odd id');
+    await alice.send(retract('bob@localhost', escapeAttr(id)));
+    await bob.waitFor((m) => m.getChild('retract', NS_RETRACT) !== undefined);
+    for (const owner of [alice, bob]) {
+      const tombstone = byOrigin(await archiveOf(owner), id);
+      expect(tombstone, 'the message, by its origin id').to.not.equal(undefined);
+      expect(tombstone!.getChild('body')).to.equal(undefined);
+      expect(tombstone!.getChild('retracted', NS_RETRACT)).to.not.equal(undefined);
+    }
   });
 
   it('understands the earlier form (XEP-0424 0.3, <apply-to/>) and answers in kind', async () => {
