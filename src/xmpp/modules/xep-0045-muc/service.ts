@@ -19,6 +19,7 @@ import { RoomRegistry } from './room-registry.js';
 import { serviceDomainAnswer } from './service-domain.js';
 import { affRank, type Occupant, type Room } from './room.js';
 import type { RoomStore } from './store.js';
+import { voiceRequest, voiceRequestForm } from './voice-request.js';
 
 export interface MucOptions extends ConfigDefaults {
   name: string;
@@ -42,8 +43,9 @@ function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?
  * (room-iq.ts), the rooms this node runs (room-registry.ts), what a room
  * sends (room-output.ts), the presence an occupant is shown with
  * (occupant-presence.ts), history (history.ts), muc#admin checks (admin.ts),
- * invitations (invitations.ts), the room archive (room-archive.ts) and the
- * service domain's own answers (service-domain.ts).
+ * invitations (invitations.ts), voice requests (voice-request.ts), the room
+ * archive (room-archive.ts) and the service domain's own answers
+ * (service-domain.ts).
  */
 /**
  * What an occupant's message carries on through the room: everything but
@@ -330,6 +332,8 @@ export class MucService {
     if (type !== 'groupchat') {
       const ux = stanza.getChild('x', NS_MUC_USER);
       if (ux !== undefined) return this.invitations(room, o, from, ux);
+      const request = voiceRequestForm(stanza);
+      if (request !== undefined) return voiceRequest(room, room.affiliation(from.bare), o, from.full, request, this.out);
       throw new StanzaError('not-acceptable', 'send groupchat messages to the room');
     }
     if (o === undefined) throw new StanzaError('not-acceptable', 'you are not in this room');
