@@ -17,11 +17,15 @@ import { affRank, type Affiliation, type Occupant, type Room } from './room.js';
 import type { MucOptions } from './service.js';
 import type { RoomStore } from './store.js';
 
+/** The disco node a user asks for the nick reserved for it in a room (§7.12). */
+const RESERVED_NICK_NODE = 'x-roomuser-item';
+
 /**
- * Iqs to a room's bare JID: disco (§6.3–6.4), the owner's configuration and
- * destruction (§10), the admin lists of roles and affiliations (§8–9), the
- * room's archive (XEP-0313), and what extensions answer. Runs inside the
- * room's turn, like everything else that changes a room.
+ * Iqs to a room's bare JID: disco (§6.3–6.4, the reserved nick of §7.12),
+ * the owner's configuration and destruction (§10), the admin lists of roles
+ * and affiliations (§8–9), the room's archive (XEP-0313), and what
+ * extensions answer. Runs inside the room's turn, like everything else that
+ * changes a room.
  */
 export class RoomIq {
   constructor(
@@ -47,6 +51,8 @@ export class RoomIq {
     const key = `${type} ${ns} ${payload.name}`;
     switch (key) {
       case `get ${NS_DISCO_INFO} query`:
+        // §7.12: nicks are neither registered nor locked here, so nobody has a reserved one: the answer is empty, not an error.
+        if (payload.attrs.node === RESERVED_NICK_NODE) return this.out.iqResult(ev, x('query', { xmlns: NS_DISCO_INFO, node: RESERVED_NICK_NODE }));
         if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
         return this.out.iqResult(ev, this.info(room));
       case `get ${NS_DISCO_ITEMS} query`: {
