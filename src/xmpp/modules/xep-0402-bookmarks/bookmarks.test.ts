@@ -89,6 +89,32 @@ describe('XEP-0402 bookmarks #compat with XEP-0048 private storage', () => {
     expect((await privateList(legacy)).getChildren('conference').map((c) => c.attrs.jid)).to.deep.equal(['council@conference.localhost', 'new@conference.localhost']);
   });
 
+  it('applies a re-stored list by what changed only, so an unchanged list wakes no client', async () => {
+    // Stored as an XEP-0402 client wrote them, not as the server would write them.
+    await publish(alice, 'council@conference.localhost', `<conference xmlns='${NS}' autojoin='1' name='Council'>\n  <nick>Puck</nick>\n</conference>`);
+    await publish(alice, 'tea@conference.localhost', `<conference xmlns='${NS}' name='Tea'><extensions><pinned xmlns='urn:xmpp:bookmarks-pinning:0'/></extensions></conference>`);
+    await publish(alice, 'old@conference.localhost', `<conference xmlns='${NS}' name='Old' autojoin='false'/>`);
+    const published: string[] = [];
+    const changes: string[] = [];
+    ts.server.hooks.add('pep/published', ({ node, itemId }) => void (node === NS && published.push(itemId)));
+    ts.server.hooks.add('pep/node-changed', ({ node }) => void (node === NS && changes.push(node)));
+
+    const legacy = await ts.login('alice@localhost/legacy');
+    const list = await privateList(legacy);
+    expect((await storePrivate(legacy, list.children.map((c) => c.toString()).join(''))).attrs.type).to.equal('result');
+    expect(published, 'an unchanged list republishes nothing').to.deep.equal([]);
+    expect(changes, 'an unchanged list retracts nothing').to.deep.equal([]);
+
+    await storePrivate(legacy, `<conference jid='council@conference.localhost' name='Council' autojoin='true'><nick>Oberon</nick></conference>` +
+      `<conference jid='tea@conference.localhost' name='Tea' autojoin='false'/><conference jid='new@conference.localhost' name='New'/>`);
+    expect(published, 'only the changed and the added item').to.deep.equal(['council@conference.localhost', 'new@conference.localhost']);
+    expect(changes, 'two publications and one retraction').to.have.length(3);
+    const items = await pepItems(alice);
+    expect([...items.keys()].sort()).to.deep.equal(['council@conference.localhost', 'new@conference.localhost', 'tea@conference.localhost']);
+    expect(items.get('council@conference.localhost')!.getChildText('nick')).to.equal('Oberon');
+    expect(items.get('tea@conference.localhost')!.getChild('extensions')?.getChild('pinned', 'urn:xmpp:bookmarks-pinning:0')).to.not.equal(undefined);
+  });
+
   it('copies bookmarks that exist only in private storage to PEP when a client first asks for them', async () => {
     await ts.stop();
     ts = await TestServer.start(WITHOUT_COMPAT, {}, store);

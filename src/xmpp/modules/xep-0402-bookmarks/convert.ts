@@ -15,15 +15,20 @@ export function legacyStorage(items: ReadonlyArray<{ id: string; payload: XmlEle
   const storage = x('storage', { xmlns: NS_LEGACY });
   for (const { id, payload } of items) {
     if (payload.name !== 'conference' || payload.attrs.xmlns !== NS_BOOKMARKS) continue;
-    const c = x('conference', { jid: id, name: payload.attrs.name, autojoin: truthy(payload.attrs.autojoin) ? 'true' : 'false' });
-    for (const child of ['nick', 'password']) {
-      const text = payload.getChildText(child);
-      if (text !== undefined) c.append(x(child, null, text));
-    }
-    storage.append(c);
+    storage.append(legacyConference(id, payload));
   }
   for (const u of urls) storage.append(u.clone());
   return storage;
+}
+
+/** What an XEP-0048 client is shown of one XEP-0402 item. */
+function legacyConference(id: string, payload: XmlElement): XmlElement {
+  const c = x('conference', { jid: id, name: payload.attrs.name, autojoin: truthy(payload.attrs.autojoin) ? 'true' : 'false' });
+  for (const child of ['nick', 'password']) {
+    const text = payload.getChildText(child);
+    if (text !== undefined) c.append(x(child, null, text));
+  }
+  return c;
 }
 
 /**
@@ -40,4 +45,16 @@ export function nativeConference(conference: XmlElement, previous: XmlElement | 
   const extensions = previous?.getChild('extensions');
   if (extensions !== undefined) c.append(extensions.clone());
   return c;
+}
+
+/**
+ * Whether an item built by {@link nativeConference} says nothing new over
+ * the stored one. Both go through the same conversion before comparing, so
+ * what an XEP-0048 list cannot express (attribute order, `autojoin='1'`,
+ * whitespace, unknown children) is not taken for a change: a legacy client
+ * re-storing the list it read must not republish, and so notify, every item.
+ */
+export function sameConference(id: string, stored: XmlElement, wanted: XmlElement): boolean {
+  if (stored.name !== 'conference' || stored.attrs.xmlns !== NS_BOOKMARKS) return false;
+  return nativeConference(legacyConference(id, stored), stored).toString() === wanted.toString();
 }

@@ -5,7 +5,7 @@ import type { NodeConfig } from '../xep-0163-pep/config.js';
 import type { PepApi } from '../xep-0163-pep/index.js';
 import { NS_PUBSUB } from '../xep-0163-pep/protocol.js';
 import type { PrivateApi } from '../xep-0049-private/index.js';
-import { legacyStorage, nativeConference, NS_BOOKMARKS, NS_LEGACY } from './convert.js';
+import { legacyStorage, nativeConference, NS_BOOKMARKS, NS_LEGACY, sameConference } from './convert.js';
 
 /** XEP-0402 §3's node configuration: private to the owner, every bookmark kept, nothing pushed at login. */
 const BOOKMARKS_NODE: NodeConfig = {
@@ -57,7 +57,8 @@ export default defineModule({
           wanted.set(room.bare, nativeConference(c, current.get(room.bare)));
         }
         for (const [id, payload] of wanted) {
-          if (current.get(id)?.toString() !== payload.toString()) await pep.publish(owner, NS_BOOKMARKS, id, payload, BOOKMARKS_NODE);
+          const stored = current.get(id);
+          if (stored === undefined || !sameConference(id, stored, payload)) await pep.publish(owner, NS_BOOKMARKS, id, payload, BOOKMARKS_NODE);
         }
         const gone = [...current.keys()].filter((id) => !wanted.has(id));
         if (gone.length > 0) await pep.retract(owner, NS_BOOKMARKS, gone);
