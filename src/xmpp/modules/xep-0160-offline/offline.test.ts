@@ -27,7 +27,39 @@ describe('XEP-0160 offline messages', () => {
 
     it('keeps a message the server built itself, which has no namespace until it is written out', () => {
       expect(isStorable(x('message', { type: 'chat', from: 'localhost' }, x('body', null, 'notice')))).to.equal(true);
-      expect(isStorable(x('message', { type: 'chat', from: 'localhost' }, x('body', { xmlns: 'urn:example:other' }, 'not a body')))).to.equal(false);
+      expect(isStorable(x('message', { type: 'chat', from: 'localhost' }, x('thread', null, 't1'), x('active', { xmlns: 'http://jabber.org/protocol/chatstates' })))).to.equal(false);
+    });
+
+    // XEP-0160 §3: chat and normal messages are stored "with the exception of messages that contain only" chat states.
+    const chat = (inner: string, type = 'chat') => parseXml(`<message xmlns='jabber:client' type='${type}'>${inner}</message>`);
+    it('keeps payloads without a body, known or not: retractions, reactions, out-of-band links, unknown extensions', () => {
+      expect(isStorable(chat(`<retract xmlns='urn:xmpp:message-retract:1' id='x1'/>`))).to.equal(true);
+      expect(isStorable(chat(`<reactions xmlns='urn:xmpp:reactions:0' id='x1'><reaction>👍</reaction></reactions>`))).to.equal(true);
+      expect(isStorable(chat(`<x xmlns='jabber:x:oob'><url>https://example.org/a.png</url></x>`))).to.equal(true);
+      expect(isStorable(chat(`<thing xmlns='urn:example:future'/><origin-id xmlns='urn:xmpp:sid:0' id='o1'/>`, 'normal'))).to.equal(true);
+    });
+
+    it('drops what carries nothing: chat states with ids, threads and hints, an empty message, errors, groupchat', () => {
+      expect(isStorable(chat(`<composing xmlns='http://jabber.org/protocol/chatstates'/><thread>t1</thread><origin-id xmlns='urn:xmpp:sid:0' id='o1'/><no-copy xmlns='urn:xmpp:hints'/>`))).to.equal(false);
+      expect(isStorable(chat(''))).to.equal(false);
+      expect(isStorable(chat('<body>x</body>', 'error'))).to.equal(false);
+      expect(isStorable(chat('<body>x</body>', 'groupchat'))).to.equal(false);
+      expect(isStorable(chat(`<reactions xmlns='urn:xmpp:reactions:0' id='x1'/><no-store xmlns='urn:xmpp:hints'/>`))).to.equal(false);
+    });
+
+    it('drops copies made for one session that stream management hands back: carbons, archive results; not a private message', () => {
+      const forwarded = `<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' type='chat'><body>x</body></message></forwarded>`;
+      expect(isStorable(chat(`<received xmlns='urn:xmpp:carbons:2'>${forwarded}</received>`))).to.equal(false);
+      expect(isStorable(parseXml(`<message xmlns='jabber:client'><result xmlns='urn:xmpp:mam:2' queryid='q' id='1'>${forwarded}</result></message>`))).to.equal(false);
+      expect(isStorable(chat(`<body>x</body><private xmlns='urn:xmpp:carbons:2'/>`))).to.equal(true);
+    });
+
+    it('follows the XEP-0334 hints: no-store wins, store keeps a headline (not an error or groupchat), no-permanent-store still allows holding it for delivery', () => {
+      expect(isStorable(chat(`<store xmlns='urn:xmpp:hints'/><body>x</body><no-store xmlns='urn:xmpp:hints'/>`))).to.equal(false);
+      expect(isStorable(chat(`<body>x</body><store xmlns='urn:xmpp:hints'/>`, 'headline'))).to.equal(true);
+      expect(isStorable(chat(`<store xmlns='urn:xmpp:hints'/>`, 'error'))).to.equal(false);
+      expect(isStorable(chat(`<body>x</body><store xmlns='urn:xmpp:hints'/>`, 'groupchat'))).to.equal(false);
+      expect(isStorable(chat(`<body>off the record</body><no-permanent-store xmlns='urn:xmpp:hints'/>`))).to.equal(true);
     });
   });
 
