@@ -1,9 +1,9 @@
 import type { Jid } from '../../../util/jid.js';
 import { x } from '../../../util/xml.js';
-import { StanzaError } from '../../errors.js';
+import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule } from '../../module.js';
 import { SessionKey } from '../../session.js';
-import type { RosterApi } from '../rfc6121-roster/index.js';
+import { subscribedFrom, type RosterApi } from '../rfc6121-roster/index.js';
 
 export const NS_LAST = 'jabber:iq:last';
 const SK = 'last';
@@ -27,7 +27,10 @@ const RECORDED = new SessionKey<boolean>('last.recorded');
  *    the status text it left with ("last seen 3 hours ago" in Gajim and
  *    Psi). Only the owner and contacts who may see its presence get an
  *    answer (§4: forbidden otherwise).
- * A query to a full JID is the client's to answer and is routed to it.
+ * A query to a full JID is the client's to answer (its idle time), and is
+ * routed to it only from someone who may see the presence: §4 has the server
+ * refuse the others with forbidden, or the client would tell a stranger it is
+ * online and how long it has been idle.
  */
 export default defineModule({
   name: 'last',
@@ -76,6 +79,23 @@ export default defineModule({
     });
     ctx.hook('account/deleted', ({ jid }) => table.delete(jid.bare, SK));
 
+    // Below the blocking module's hook, so a blocked sender gets what blocking answers.
+    ctx.hook(
+      'iq/full',
+      async ({ stanza, from, to }) => {
+        if (stanza.attrs.type !== 'get' || stanza.getChild('query', NS_LAST) === undefined || from.bare === to.bare) return false;
+        // Occupants of a room and components' users are not accounts here: their services decide.
+        if (!ctx.server.isLocalDomain(to.domain)) return false;
+        if (subscribedFrom(await roster.store.get(to.bare, from.bare))) return false;
+        const reply = errorReply(stanza, new StanzaError('forbidden', "you may not see this account's presence"));
+        reply.attrs.from = to.full;
+        reply.attrs.to = from.full;
+        await ctx.server.route(reply);
+        return true;
+      },
+      50,
+    );
+
     ctx.feature(NS_LAST, 'both');
     ctx.iq(
       'get',
@@ -85,8 +105,7 @@ export default defineModule({
         if (req.to.local === '') return x('query', { xmlns: NS_LAST, seconds: String(Math.floor((Date.now() - startedMs) / 1000)) });
         const owner = req.to.bare;
         if (!req.isSelf) {
-          const item = await roster.store.get(owner, req.from.bare);
-          if (item?.subscription !== 'from' && item?.subscription !== 'both') throw new StanzaError('forbidden', "you may not see this account's presence");
+          if (!subscribedFrom(await roster.store.get(owner, req.from.bare))) throw new StanzaError('forbidden', "you may not see this account's presence");
         }
         if (await stillAvailable(owner)) return x('query', { xmlns: NS_LAST, seconds: '0' });
         const last = await table.getJson<LastSeen>(owner, SK);

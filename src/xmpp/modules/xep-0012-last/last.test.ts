@@ -66,4 +66,16 @@ describe('XEP-0012 last activity', () => {
     expect(condition(await ask(dave, 'alice@localhost'))).to.equal('forbidden');
     expect(seconds(await alice.iq(`<iq type='get'><query xmlns='${NS_LAST}'/></iq>`))).to.equal(0);
   });
+
+  it("refuses an idle-time query to a full JID from someone who may not see the presence, without telling the client (§4)", async () => {
+    await alice.send('<presence/>');
+    await dave.send(`<iq type='get' id='idle-1' to='alice@localhost/phone'><query xmlns='${NS_LAST}'/></iq>`);
+    const refused = await dave.waitFor((m) => m.name === 'iq' && m.attrs.id === 'idle-1');
+    expect([refused.attrs.type, condition(refused)]).to.deep.equal(['error', 'forbidden']);
+    expect(alice.all((m) => m.name === 'iq' && m.getChild('query', NS_LAST) !== undefined)).to.deep.equal([]);
+    // A contact's query reaches the client, which answers with its idle time.
+    await bob.send(`<iq type='get' id='idle-2' to='alice@localhost/phone'><query xmlns='${NS_LAST}'/></iq>`);
+    const delivered = await alice.waitFor((m) => m.name === 'iq' && m.attrs.id === 'idle-2');
+    expect(delivered.attrs.from).to.equal('bob@localhost/pc');
+  });
 });
