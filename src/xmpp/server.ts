@@ -7,6 +7,7 @@ import type { OptionSpecs } from '../util/options.js';
 import type { XmlElement } from '../util/xml.js';
 import type { TableSpec, WideColumnStore } from '../storage/wide-column.js';
 import { Accounts, ACCOUNTS_TABLE } from './auth/accounts.js';
+import { ServerSecret, SERVER_SECRETS_TABLE } from './auth/server-secret.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { TokenVerifier } from './auth/tokens.js';
 import { Hooks } from './hooks.js';
@@ -105,6 +106,8 @@ export class Server implements ServerApi {
   locator: Locator;
   /** Login tokens (auth.jwt*), or null when none are configured; set by start(). */
   tokens: TokenVerifier | null = null;
+  /** The secret shared by every node (kept in the store); set by start(). */
+  private secret: ServerSecret | null = null;
   /** Set once the node has begun to stop: the stream error a client opening a new stream gets. */
   newStreamRefusal: StreamError | null = null;
 
@@ -132,7 +135,13 @@ export class Server implements ServerApi {
 
   /** Every table the core and the given modules need. */
   static tables(modules: readonly ModuleDefinition<OptionSpecs>[]): TableSpec[] {
-    return [ACCOUNTS_TABLE, ...ModuleLoader.tables(modules)];
+    return [ACCOUNTS_TABLE, SERVER_SECRETS_TABLE, ...ModuleLoader.tables(modules)];
+  }
+
+  /** A key for `purpose`, the same on every node of the server and across restarts (see ServerSecret). */
+  secretKey(purpose: string): Buffer {
+    if (this.secret === null) throw new Error('the server secret is read by start()');
+    return this.secret.key(purpose);
   }
 
   async start(): Promise<void> {
@@ -142,6 +151,7 @@ export class Server implements ServerApi {
     this.onNodePost(CLOSE_ACCOUNT_TOPIC, (bare) => this.closeAccountSessions(bare));
     if (!a.passwords && this.tokens === null) throw new Error('auth.passwords is false but no login tokens are configured (auth.jwtSecret, auth.jwtPublicKey or auth.jwksUrl): nobody could log in');
     if (this.config.storage.createTables) await this.store.ensureTables(Server.tables(this.moduleDefs));
+    this.secret = await ServerSecret.load(this.store);
     await this.loader.start(this.moduleDefs, this.config.modules.options);
     await this.hooks.fireAsync('server/started', {});
   }

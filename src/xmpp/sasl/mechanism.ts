@@ -36,6 +36,8 @@ export interface SaslMechanism {
 /** What a mechanism needs from the stream and the account store. */
 export interface SaslContext {
   credentials(username: string): Promise<StoredCredentials | null>;
+  /** The key unknown users' decoy SCRAM salts are derived with: the same on every node and after restarts, as a real account's salt is. */
+  decoyKey(): Buffer;
   /** Whether `token` is a login token (auth.jwt*) for `username`; false when tokens are not configured. */
   tokenAllows(username: string, token: string): Promise<boolean>;
   /** Channel-binding types this connection can provide (empty when not on TLS). */

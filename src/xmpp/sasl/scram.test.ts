@@ -1,11 +1,14 @@
 import { expect } from 'chai';
-import { ScramClient, ScramServer, deriveCredentials, verifyPassword, type StoredCredentials } from './scram.js';
+import { ScramClient, ScramServer, decoyCredential, deriveCredentials, verifyPassword, type StoredCredentials } from './scram.js';
 import { SaslFailure, type SaslContext } from './mechanism.js';
 import { PlainServer } from './plain.js';
 
-function ctx(users: Record<string, StoredCredentials>, cb: Buffer | null = null): SaslContext {
+const DECOY_KEY = Buffer.alloc(32, 7);
+
+function ctx(users: Record<string, StoredCredentials>, cb: Buffer | null = null, decoyKey = DECOY_KEY): SaslContext {
   return {
     credentials: async (u) => users[u] ?? null,
+    decoyKey: () => decoyKey,
     tokenAllows: async () => false,
     channelBindingTypes: () => (cb ? ['tls-exporter'] : []),
     channelBinding: (t) => (t === 'tls-exporter' ? cb : null),
@@ -47,6 +50,23 @@ describe('SCRAM', () => {
       }
     });
   }
+
+  it('answers an unknown user with a decoy salt that only the name and the server key decide', async () => {
+    const salt = async (user: string, key = DECOY_KEY, hash: 'SHA-1' | 'SHA-256' = 'SHA-256'): Promise<string> => {
+      const server = new ScramServer(hash, false, ctx(users, null, key));
+      const ch = await server.step(Buffer.from(`n,,n=${user},r=abc`));
+      const s = /,s=([^,]+),i=4096$/.exec((ch as { data: Buffer }).data.toString());
+      expect(s, 'a server-first-message with the real accounts\' iteration count').to.not.equal(null);
+      return s![1]!;
+    };
+    // Asked again, it is the same, as a real account's is; and it is the one decoyCredential gives.
+    expect(await salt('mallory')).to.equal(await salt('mallory')).and.to.equal(decoyCredential(DECOY_KEY, 'SHA-256', 'mallory').salt);
+    expect(await salt('mallory')).to.not.equal(await salt('trudy'));
+    expect(await salt('mallory', DECOY_KEY, 'SHA-1'), 'a salt per hash, as accounts have').to.not.equal(await salt('mallory'));
+    // Another server (another key) gives another salt: without the key the name says nothing of it.
+    expect(await salt('mallory', Buffer.alloc(32, 8))).to.not.equal(await salt('mallory'));
+    expect(Buffer.from(await salt('mallory'), 'base64')).to.have.length(16);
+  });
 
   it('matches the RFC 7677 SCRAM-SHA-256 test vector', async () => {
     // RFC 7677 §3: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, 4096 iterations.

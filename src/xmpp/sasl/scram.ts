@@ -69,10 +69,17 @@ function parseAttributes(s: string): Map<string, string> {
   return out;
 }
 
-/** Fake credentials for unknown users, so that a probe cannot tell a missing account from a wrong password. */
-const decoySalt = randomBytes(16);
-function decoy(hash: ScramHash, username: string): ScramCredential {
-  const salt = hmac(hash, decoySalt, username).subarray(0, 16);
+/**
+ * Fake credentials for an unknown user, so that a probe cannot tell a
+ * missing account from a wrong password. A real account's salt never
+ * changes, so neither may a decoy's: it is derived from the name with a key
+ * the whole server shares (`key`), not drawn per process, or asking twice
+ * (through two nodes, or across a restart) would give the missing account
+ * away. Without the key it cannot be told from a random salt. Each hash gets
+ * its own, as an account's two credentials each have their own salt.
+ */
+export function decoyCredential(key: Buffer, hash: ScramHash, username: string): ScramCredential {
+  const salt = createHmac('sha256', key).update(`${hash}\u0000${username}`).digest().subarray(0, 16);
   return { salt: salt.toString('base64'), iterations: DEFAULT_ITERATIONS, storedKey: '', serverKey: '' };
 }
 
@@ -143,7 +150,7 @@ export class ScramServer implements SaslMechanism {
     }
     const stored = await this.ctx.credentials(this.username);
     this.credential = stored?.[this.hash] ?? null;
-    const cred = this.credential ?? decoy(this.hash, this.username);
+    const cred = this.credential ?? decoyCredential(this.ctx.decoyKey(), this.hash, this.username);
     this.nonce = r + randomBase64(18);
     this.serverFirst = `r=${this.nonce},s=${cred.salt},i=${cred.iterations}`;
     this.stage = 1;

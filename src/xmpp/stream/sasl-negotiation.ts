@@ -108,6 +108,8 @@ export class SaslNegotiation {
         if (jid === null || jid.local !== username || !this.server.config.auth.passwords) return null;
         return this.server.accounts.credentials(jid);
       },
+      // Per host: the same name on two hosts must not get the same salt, which no two real accounts have.
+      decoyKey: () => this.server.secretKey(`scram-decoy ${host}`),
       tokenAllows: async (username, token) => {
         const tokens = this.server.tokens;
         const jid = tryParseJid(`${username}@${host}`);
