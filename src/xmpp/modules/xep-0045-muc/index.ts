@@ -21,7 +21,7 @@ const PRIORITY = 500;
 
 const MAM_TABLES = [
   { name: 'muc_mam', ttl: true, description: 'XEP-0313 archives of MUC rooms (pk room JID, sk archive id).' },
-  { name: 'muc_mam_by_with', ttl: true, description: 'XEP-0313 room archives by sender (unused index kept by the shared archive store).' },
+  { name: 'muc_mam_by_with', ttl: true, description: "XEP-0313 room archives by sender's real bare JID (pk room JID + \\u0000 + sender, sk archive id): the `with` filter." },
   { name: 'muc_mam_with_index', ttl: true, description: 'XEP-0313 room archives: senders index of the shared archive store.' },
   { name: 'muc_mam_prefs', description: 'XEP-0313 room archives: preferences slot of the shared archive store (unused).' },
 ];

@@ -17,6 +17,8 @@ export interface RoomArchivePage {
 /**
  * A XEP-0313 query to a room (§5 of XEP-0313: the room is the archive).
  * Occupants and members may read it; anyone may read an open room's.
+ * Each message is kept with its sender's occupant JID as `peer` and real
+ * bare JID as `with` (service.ts), which the `with` filter reads.
  */
 export async function queryRoomArchive(
   archive: ArchiveStore,
@@ -30,9 +32,10 @@ export async function queryRoomArchive(
     throw new StanzaError('forbidden', 'only occupants and members may read this archive');
   }
   const q = parseQuery(payload, limits);
-  if (q.with !== undefined || q.ids !== undefined) throw new StanzaError('feature-not-implemented', 'room archives are not filtered by with or ids');
+  if (q.ids !== undefined) throw new StanzaError('feature-not-implemented', 'room archives are not filtered by ids');
+  const filter = senderFilter(room, asker, q.with, q.peer);
   for (const id of q.referencedIds) if ((await archive.get(room.jid, id)) === undefined) throw new StanzaError('item-not-found', `no message '${id}' in this archive`);
-  const page = await archive.page(room.jid, { with: undefined, peer: undefined, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward });
+  const page = await archive.page(room.jid, { ...filter, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward });
   const items: ArchivedMessage[] = q.backward ? page.items.reverse() : page.items;
   const messages = (q.flip ? [...items].reverse() : items).map((m) => {
     const original = parseXml(m.xml);
@@ -46,4 +49,26 @@ export async function queryRoomArchive(
   const set = x('set', { xmlns: NS_RSM });
   if (items.length > 0) set.append(x('first', null, items[0]!.id), x('last', null, items[items.length - 1]!.id));
   return { messages, fin: x('fin', { xmlns: NS_MAM, complete: page.complete ? 'true' : 'false', stable: 'true' }, set) };
+}
+
+/**
+ * The archive read for a `with` filter (XEP-0313 §4.1.1): a room's message
+ * matches when its publisher does. An occupant JID matches what was sent
+ * under that nick, the room's own JID everything (every message is from one
+ * of its occupant JIDs), a bare real JID what that account sent, but only for
+ * who may see real JIDs: §4.1.1 keeps a semi-anonymous room's visitors from
+ * learning who wrote what by asking.
+ */
+function senderFilter(
+  room: Room,
+  asker: { aff: Affiliation; occupant: Occupant | undefined },
+  withBare: string | undefined,
+  withFull: string | undefined,
+): { with: string | undefined; peer: string | undefined } {
+  if (withBare === undefined || withBare === room.jid) return { with: undefined, peer: withFull };
+  const seesRealJids = room.config.whois === 'anyone' || asker.occupant?.role === 'moderator' || affRank(asker.aff) >= affRank('admin');
+  if (!seesRealJids) throw new StanzaError('forbidden', 'real JIDs are not shown in this room: filter by occupant JID (room@service/nick)');
+  // A room keeps the sender's bare JID, not which of its clients sent: a full JID could not be matched exactly.
+  if (withFull !== undefined) throw new StanzaError('feature-not-implemented', "filter a room archive by a sender's bare JID or occupant JID");
+  return { with: withBare, peer: undefined };
 }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
+import type { XmlElement } from '../../../util/xml.js';
 import roster from '../rfc6121-roster/index.js';
 import presence from '../rfc6121-presence/index.js';
 import disco from '../xep-0030-disco/index.js';
@@ -8,6 +9,19 @@ import { createInstantRoom, joinRoom } from './test-support.js';
 
 const ROOM = 'room@conference.localhost';
 const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+const NS_MAM = 'urn:xmpp:mam:2';
+
+let queries = 0;
+/** The bodies of the room archive as `reader` gets them with a `with` filter, or the query's error condition. */
+async function archiveWith(reader: TestClient, withJid: string): Promise<string[] | string> {
+  const queryid = `with${queries++}`;
+  const r = await reader.iq(
+    `<iq type='set' to='${ROOM}'><query xmlns='${NS_MAM}' queryid='${queryid}'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>${NS_MAM}</value></field><field var='with'><value>${withJid}</value></field></x></query></iq>`,
+  );
+  if (r.attrs.type === 'error') return r.getChild('error')!.elements()[0]!.name;
+  const forwarded = (m: XmlElement) => m.getChild('result', NS_MAM)?.getChild('forwarded')?.getChild('message');
+  return reader.received.filter((m) => m.getChild('result', NS_MAM)?.attrs.queryid === queryid).map((m) => forwarded(m)?.getChildText('body') ?? '');
+}
 
 describe('XEP-0045 iqs to a room', () => {
   let ts: TestServer;
@@ -35,5 +49,29 @@ describe('XEP-0045 iqs to a room', () => {
     }
     await joinRoom(bob, ROOM, 'Bob');
     expect((await ask(bob)).attrs.type, 'no error once joined (§7.12)').to.equal('result');
+  });
+
+  it("filters the room archive by 'with' (XEP-0313 §4.1.1): occupant JID for all, real JID only for who may see real JIDs", async () => {
+    await joinRoom(bob, ROOM, 'Bob');
+    const say = async (c: TestClient, body: string) => {
+      await c.send(`<message type='groupchat' to='${ROOM}'><body>${body}</body></message>`);
+      await alice.waitFor((m) => m.getChildText('body') === body);
+    };
+    await say(alice, 'a1');
+    await say(bob, 'b1');
+    await bob.send(`<presence to='${ROOM}/Robert'/>`);
+    await bob.waitFor((p) => p.name === 'presence' && p.attrs.from === `${ROOM}/Robert`);
+    await say(bob, 'b2');
+
+    expect(await archiveWith(bob, `${ROOM}/Bob`), 'an occupant JID: what was sent under that nick').to.deep.equal(['b1']);
+    expect(await archiveWith(bob, `${ROOM}/Robert`)).to.deep.equal(['b2']);
+    expect(await archiveWith(bob, ROOM), "the room's JID: every message").to.deep.equal(['a1', 'b1', 'b2']);
+    expect(await archiveWith(alice, 'bob@localhost'), 'a real bare JID, asked by a moderator: every nick of that account').to.deep.equal(['b1', 'b2']);
+    expect(await archiveWith(bob, 'alice@localhost'), 'a real JID in a semi-anonymous room, asked by a participant').to.equal('forbidden');
+    const open = await alice.iq(
+      `<iq type='set' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_whois'><value>anyone</value></field></x></query></iq>`,
+    );
+    expect(open.attrs.type, open.toString()).to.equal('result');
+    expect(await archiveWith(bob, 'alice@localhost'), 'the same once the room shows real JIDs to everyone').to.deep.equal(['a1']);
   });
 });
