@@ -133,6 +133,19 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     expect(send(session, { rid: '101' }).body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
   });
 
+  it('ends the session when a resent request\'s response is not known, as the item-not-found it answers says (§14.3)', async () => {
+    const { session } = open();
+    await tick();
+    const held = send(session, { rid: '101' });
+    await tick();
+    // The client's connection broke before the answer came (a proxy's timeout): it resends the same rid.
+    held.drop();
+    const resent = send(session, { rid: '101' });
+    expect(resent.body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
+    expect(closed, 'the stream is ended with the session the client was told is gone').to.equal(true);
+    expect(gone).to.equal(true);
+  });
+
   it('ends the stream on a terminate request, and reports a stream error as remote-stream-error', async () => {
     const { session } = open();
     await tick();

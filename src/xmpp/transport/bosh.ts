@@ -171,9 +171,13 @@ export class BoshSession implements Transport {
     const rid = Number(body.attrs.rid);
     if (this.closed) return writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
     if (rid < this.nextRid) {
-      // §14.3: a resent request gets the response it was given, if still known.
+      // §14.3: a resent request gets the response it was given, if still known; if not, item-not-found is a
+      // terminal error. The client takes its session for ended, so it ends here too: kept alive, it would go
+      // on taking the client's messages until the inactivity timeout, with nobody reading them.
       const kept = this.remembered.get(rid);
-      return writeBody(res, kept ?? bodyXml({ type: 'terminate', condition: 'item-not-found' }));
+      if (kept !== undefined) return writeBody(res, kept);
+      writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
+      return this.finish();
     }
     if (rid >= this.nextRid + REQUESTS || this.early.has(rid)) {
       // §14.2: outside the window the client may have open.
