@@ -23,7 +23,8 @@ export interface OfflineApi {
 /**
  * XEP-0160 offline messages. Messages the router could not deliver
  * (`message/offline`) are kept per account, in arrival order, and handed to
- * the first session that becomes available (`session/available`), stamped
+ * the first session that becomes available (`session/available`; should it
+ * go away before the end, to the next one that did meanwhile), stamped
  * with XEP-0203 `<delay/>`, then deleted.
  *
  * Sort keys are a zero-padded millisecond time, a per-process counter and a
@@ -48,7 +49,6 @@ export default defineModule({
     const max = ctx.options.maxPerUser;
     /** Messages stored per account, learnt on first store; dropped on delivery (approximate across cluster nodes). */
     const counts = new Map<string, number>();
-    const delivering = new Set<string>();
     let seq = 0;
 
     ctx.feature('msgoffline');
@@ -134,43 +134,74 @@ export default defineModule({
       stopped = true;
     });
 
+    /**
+     * Delivers `owner`'s rows after `after` to `session`, a batch at a time. Resolves to true once the queue
+     * was read to its end, or to the sort key of the last row handed over when the session went away first.
+     */
+    async function deliver(session: ClientSession, owner: string, after: string | undefined): Promise<true | string | undefined> {
+      for (;;) {
+        const rows = await table.range(owner, { start: after, startExclusive: after !== undefined, limit: DELIVERY_BATCH });
+        if (rows.length === 0) return true;
+        if (!session.open) return after;
+        // Rows are deleted only once written, a batch at a time and in parallel: a crash in
+        // between delivers them twice rather than never, and a remote store is not asked
+        // for one round trip per message (1,000 queued messages took ~30 s on DynamoDB Local).
+        const done: string[] = [];
+        try {
+          for (const row of rows) {
+            let stanza: XmlElement;
+            try {
+              stanza = parseXml(row.value);
+            } catch (e) {
+              ctx.log.error(`unreadable offline message for ${owner} dropped`, e);
+              done.push(row.sk);
+              continue;
+            }
+            if (!session.open) return done[done.length - 1] ?? after;
+            session.send(stanza);
+            done.push(row.sk);
+          }
+        } finally {
+          forgetOnceHandled(session, owner, done);
+        }
+        after = done[done.length - 1] ?? after;
+        if (rows.length < DELIVERY_BATCH) return true;
+      }
+    }
+
+    /**
+     * Per account being delivered to: the sessions that became available meanwhile, in order. Two resources
+     * coming online together must not both get (and delete) the same messages, so the later ones wait here;
+     * should the one being delivered to go away before the end (a phone losing its connection at login),
+     * the next one still available takes over where it stopped, instead of the rest waiting for a login to come.
+     */
+    const waiting = new Map<string, ClientSession[]>();
+    const stillAvailable = (s: ClientSession): boolean => s.open && s.priority !== null && s.priority >= 0;
+
     ctx.hook('session/available', async ({ session }) => {
       const owner = session.jid.bare;
-      // Two resources coming online together must not both get (and delete) the same messages.
-      if (delivering.has(owner)) return;
-      delivering.add(owner);
+      const queue = waiting.get(owner);
+      if (queue !== undefined) {
+        queue.push(session);
+        return;
+      }
+      const next: ClientSession[] = [];
+      waiting.set(owner, next);
       try {
+        let to: ClientSession | undefined = session;
         let after: string | undefined;
-        for (;;) {
-          const rows = await table.range(owner, { start: after, startExclusive: after !== undefined, limit: DELIVERY_BATCH });
-          if (rows.length === 0 || !session.open) break;
-          // Rows are deleted only once written, a batch at a time and in parallel: a crash in
-          // between delivers them twice rather than never, and a remote store is not asked
-          // for one round trip per message (1,000 queued messages took ~30 s on DynamoDB Local).
-          const done: string[] = [];
-          try {
-            for (const row of rows) {
-              let stanza: XmlElement;
-              try {
-                stanza = parseXml(row.value);
-              } catch (e) {
-                ctx.log.error(`unreadable offline message for ${owner} dropped`, e);
-                done.push(row.sk);
-                continue;
-              }
-              if (!session.open) return;
-              session.send(stanza);
-              done.push(row.sk);
-            }
-          } finally {
-            after = done[done.length - 1] ?? after;
-            forgetOnceHandled(session, owner, done);
-          }
-          if (rows.length < DELIVERY_BATCH) break;
+        while (to !== undefined) {
+          const end = await deliver(to, owner, after);
+          if (end === true) break;
+          // Resume after what the session gone was handed: that is its to settle (acknowledged, or stored anew
+          // by stream management), so the next session gets no message twice.
+          after = end;
+          to = next.shift();
+          while (to !== undefined && !stillAvailable(to)) to = next.shift();
         }
       } finally {
         counts.delete(owner);
-        delivering.delete(owner);
+        waiting.delete(owner);
       }
     });
 

@@ -123,6 +123,33 @@ describe('XEP-0160 offline messages', () => {
       expect(alice.all((s) => s.name === 'message' && s.attrs.id === 'd1')).to.have.length(1);
     });
 
+    it('delivers to a resource that came online meanwhile when the one being delivered to goes away first', async () => {
+      for (const id of ['m1', 'm2', 'm3']) await sendTo(id, id);
+      await settle();
+      // A slow offline table (a remote backend), so that the tablet's presence arrives while the phone's delivery reads.
+      const range = ts.store.range.bind(ts.store);
+      ts.store.range = async (...args: Parameters<typeof range>) => {
+        if (args[0] === 'offline') await new Promise((r) => setTimeout(r, 60));
+        return range(...args);
+      };
+      try {
+        const phone = await ts.login('alice@localhost/phone');
+        const tablet = await ts.login('alice@localhost/tablet');
+        const delivering = phone.send('<presence/>');
+        await settle();
+        await tablet.send('<presence/>'); // waits: the phone is being delivered to
+        phone.close();
+        await delivering;
+        await tablet.waitFor((m) => m.name === 'message' && m.attrs.id === 'm3');
+        await settle();
+        expect(tablet.all((m) => m.name === 'message').map((m) => m.attrs.id)).to.deep.equal(['m1', 'm2', 'm3']);
+        expect(phone.all((m) => m.name === 'message')).to.have.length(0);
+      } finally {
+        ts.store.range = range;
+      }
+      await eventually(async () => expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(0));
+    });
+
     it('drops chat states and no-store messages without an error and without storing', async () => {
       await bob.send(`<message to='alice@localhost' type='chat' id='cs'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`);
       await bob.send(`<message to='alice@localhost' type='chat' id='ns'><body>x</body><no-store xmlns='urn:xmpp:hints'/></message>`);
