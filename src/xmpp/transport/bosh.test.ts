@@ -76,6 +76,20 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     expect(b.getChild('stream:features')?.getChild('mechanisms')).to.not.equal(undefined);
   });
 
+  it('answers with the client\'s BOSH version when it is lower than ours, compared number by number (§7.2)', () => {
+    const versionFor = (ver: string): string | undefined => {
+      const creation = body({ rid: '1', to: 'localhost', ver });
+      const session = new BoshSession(creation, '127.0.0.1', false, { maxWaitSeconds: 60, inactivitySeconds: 60 }, () => undefined);
+      session.start(() => undefined, () => undefined);
+      const created = new RecordedResponse();
+      session.create(creation, created as unknown as ServerResponse);
+      session.destroy();
+      return created.body!.attrs.ver;
+    };
+    // Strophe.js (Converse.js) asks for 1.6.
+    expect(['1.6', '1.11', '1.12', '2.0', 'x'].map(versionFor)).to.deep.equal(['1.6', '1.11', '1.11', '1.11', '1.11']);
+  });
+
   it('holds no more requests than the client asked for: hold=0 polls, answered at once (§7.1)', async () => {
     const { session, created } = open(undefined, '30', '0');
     await tick();

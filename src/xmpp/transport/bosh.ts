@@ -15,6 +15,23 @@ const REQUESTS = HOLD + 1;
 /** Responses kept for retransmission when a client resends a request it got no answer to (§14.3). */
 const REMEMBERED = REQUESTS;
 
+/** The XEP-0124 version implemented here. */
+const VERSION = { major: 1, minor: 11 };
+
+/**
+ * §7.2: the version a session speaks is ours or the client's, whichever is lower, its major and minor
+ * numbers compared as integers (1.6 is below 1.11). A client that gave none, or an unreadable one, gets ours.
+ */
+function sessionVersion(asked: string | undefined): string {
+  const m = asked === undefined ? null : /^(\d{1,4})\.(\d{1,4})$/.exec(asked);
+  if (m !== null) {
+    const major = Number(m[1]);
+    const minor = Number(m[2]);
+    if (major < VERSION.major || (major === VERSION.major && minor < VERSION.minor)) return `${major}.${minor}`;
+  }
+  return `${VERSION.major}.${VERSION.minor}`;
+}
+
 export interface BoshLimits {
   maxWaitSeconds: number;
   inactivitySeconds: number;
@@ -94,7 +111,7 @@ export class BoshSession implements Transport {
       hold: String(this.holdCount),
       inactivity: String(limits.inactivitySeconds),
       polling: '1',
-      ver: '1.11',
+      ver: sessionVersion(a.ver),
       secure: this.secure ? 'true' : 'false',
       'xmpp:version': '1.0',
     };
