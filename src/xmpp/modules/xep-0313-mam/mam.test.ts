@@ -158,6 +158,18 @@ describe('XEP-0313 message archive management', () => {
       }
     });
 
+    it('keeps a direct MUC invitation (XEP-0249) without a body, so a device that catches up later is invited too', async () => {
+      // Gajim sends them this way: the `<x/>` alone, type normal.
+      await alice.send(`<message to='bob@localhost' id='inv-1'><x xmlns='jabber:x:conference' jid='room@conference.localhost' reason='talk'/></message>`);
+      await bob.waitFor((m) => m.attrs.id === 'inv-1');
+      for (const c of [alice, bob]) {
+        const r = await query(c);
+        expect(r.results.map((m) => m.getChild('result')!.getChild('forwarded')!.getChild('message')!.getChild('x', 'jabber:x:conference')?.attrs.jid), c.jid).to.deep.equal([
+          'room@conference.localhost',
+        ]);
+      }
+    });
+
     it('refuses the message with a wait error when the archive store is down, and delivers nothing', async () => {
       ts.store.failing = new Error('down');
       await chat(alice, 'bob@localhost', 'lost?');

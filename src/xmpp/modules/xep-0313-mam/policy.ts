@@ -7,7 +7,10 @@ export const NS_HINTS = 'urn:xmpp:hints';
  * (XEP-0313 §5.1.1 lets servers keep "additional non-conversation messages";
  * these are what clients need to rebuild a conversation from the archive):
  * end-to-end encrypted messages, chat markers (XEP-0333 §6 says markers are
- * archived), corrections, retractions, reactions.
+ * archived), corrections, retractions, reactions, and direct MUC invitations
+ * (XEP-0249: Gajim sends them without a body; carbons and
+ * offline storage already keep them, and a device that was away learns of
+ * the invitation only from here).
  */
 const KEPT_PAYLOADS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['eu.siacs.conversations.axolotl', new Set(['encrypted'])], // OMEMO (legacy namespace, what clients deploy)
@@ -20,6 +23,7 @@ const KEPT_PAYLOADS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['urn:xmpp:message-retract:1', new Set(['retract'])],
   ['urn:xmpp:fasten:0', new Set(['apply-to'])], // retraction v0 is carried in <apply-to/>
   ['urn:xmpp:reactions:0', new Set(['reactions'])],
+  ['jabber:x:conference', new Set(['x'])],
 ]);
 
 const SKIPPED_TYPES = new Set(['error', 'groupchat', 'headline']);
