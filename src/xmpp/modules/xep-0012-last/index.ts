@@ -1,6 +1,7 @@
 import type { Jid } from '../../../util/jid.js';
 import { x } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import { SessionKey } from '../../session.js';
 import { subscribedFrom, type RosterApi } from '../rfc6121-roster/index.js';
@@ -79,19 +80,24 @@ export default defineModule({
     });
     ctx.hook('account/deleted', ({ jid }) => table.delete(jid.bare, SK));
 
-    // Below the blocking module's hook, so a blocked sender gets what blocking answers.
+    /** Refuses the idle-time query of someone who may not see `to`'s presence; true when it did. */
+    async function refuseIdleQuery({ stanza, from, to }: RouteEvent): Promise<boolean> {
+      if (subscribedFrom(await roster.store.get(to.bare, from.bare))) return false;
+      const reply = errorReply(stanza, new StanzaError('forbidden', "you may not see this account's presence"));
+      reply.attrs.from = to.full;
+      reply.attrs.to = from.full;
+      await ctx.server.route(reply);
+      return true;
+    }
+    // Synchronous for every other iq to a full JID. Below the blocking module's hook, so a blocked sender gets what blocking answers.
     ctx.hook(
       'iq/full',
-      async ({ stanza, from, to }) => {
-        if (stanza.attrs.type !== 'get' || stanza.getChild('query', NS_LAST) === undefined || from.bare === to.bare) return false;
+      (ev) => {
+        const { stanza, from, to } = ev;
+        if (stanza.attrs.type !== 'get' || from.bare === to.bare || stanza.getChild('query', NS_LAST) === undefined) return false;
         // Occupants of a room and components' users are not accounts here: their services decide.
         if (!ctx.server.isLocalDomain(to.domain)) return false;
-        if (subscribedFrom(await roster.store.get(to.bare, from.bare))) return false;
-        const reply = errorReply(stanza, new StanzaError('forbidden', "you may not see this account's presence"));
-        reply.attrs.from = to.full;
-        reply.attrs.to = from.full;
-        await ctx.server.route(reply);
-        return true;
+        return refuseIdleQuery(ev);
       },
       50,
     );
