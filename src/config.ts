@@ -70,7 +70,7 @@ export const SECTIONS = {
     hosts: { type: 'record', default: {}, doc: 'Static routes tried before DNS: { "example.org": "host:port" }, or "xmpps://host:port" for direct TLS.' },
     ca: { type: 'string[]', default: [], doc: 'PEM file(s) of the CAs peer certificates are checked against; empty uses the system roots.' },
     requireValidCertificates: { type: 'boolean', default: false, doc: 'Refuse peers whose certificate is not valid for their domain (no dialback fallback).' },
-    dialbackSecret: { type: 'optional-string', doc: 'Secret for XEP-0185 dialback keys; set the same on every cluster node (default: random per process).' },
+    dialbackSecret: { type: 'optional-string', doc: 'Secret for XEP-0185 dialback keys, the same on every cluster node (default: derived from the server secret kept in the store).' },
     connectTimeoutSeconds: { type: 'number', default: 30, min: 1, doc: 'Seconds an outbound connection may take to become ready; queued stanzas bounce with remote-server-timeout after.' },
     idleTimeoutSeconds: { type: 'number', default: 600, min: 1, doc: 'Seconds without traffic after which an s2s stream is closed.' },
     maxStanzaSize: { type: 'number', default: 524288, integer: true, min: 1024, doc: 'Largest stanza accepted from a peer server, in characters.' },

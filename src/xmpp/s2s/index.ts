@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Logger } from '../../util/log.js';
@@ -67,7 +66,8 @@ export class S2sService implements S2sContext {
     this.trust = S2sTrust.fromFiles(this.config.ca, server.config.configDir);
     const c2s = server.config.c2s;
     this.limits = { maxStanzaSize: this.config.maxStanzaSize, maxDepth: c2s.maxDepth, maxAttributes: c2s.maxAttributes };
-    this.secret = this.config.dialbackSecret ?? randomBytes(32).toString('hex');
+    // The same on every node: a peer may verify a key (XEP-0220 §2.1.2) with another node than the one that made it.
+    this.secret = this.config.dialbackSecret ?? server.secretKey('xep-0185 dialback').toString('hex');
   }
 
   async start(opts: { ephemeral?: boolean } = {}): Promise<void> {

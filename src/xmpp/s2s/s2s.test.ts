@@ -91,14 +91,14 @@ describe('s2s between two sori servers', function () {
 
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function start(domain: string, other: string, s2s: Record<string, unknown> = {}, tls?: { cert: string; key: string }): Promise<Sori> {
+  async function start(domain: string, other: string, s2s: Record<string, unknown> = {}, tls?: { cert: string; key: string }, storage: Record<string, unknown> = { backend: 'memory' }): Promise<Sori> {
     const config = loadConfig({
       env: {},
       overrides: {
         server: { hosts: [domain], dataDir: join(dir, domain), logLevel: 'warn' },
         c2s: { port: 0, directTlsPort: 0 },
         websocket: { port: 0, tlsPort: 0 },
-        storage: { backend: 'memory' },
+        storage,
         tls: tls ?? { cert: join(dir, `${domain}.crt`), key: join(dir, `${domain}.key`) },
         s2s: { enabled: true, port: ports[domain], hosts: { [other]: `127.0.0.1:${ports[other]}` }, ca: [join(dir, 'ca.pem')], ...s2s },
       },
@@ -107,6 +107,19 @@ describe('s2s between two sori servers', function () {
     running.push(sori);
     return sori;
   }
+
+  it('makes the same dialback keys after a restart on the same store (as on every node of a cluster), without a configured secret', async () => {
+    const key = (sori: Sori) => sori.s2s!.dialbackKey('b.test', 'a.test', 'stream-1');
+    const first = await start('a.test', 'b.test', {}, undefined, { backend: 'leveldb' });
+    const before = key(first);
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+    const again = await start('a.test', 'b.test', {}, undefined, { backend: 'leveldb' });
+    expect(key(again)).to.equal(before);
+    // Another server (another store) has a secret of its own.
+    const other = await start('b.test', 'a.test');
+    expect(other.s2s!.dialbackKey('b.test', 'a.test', 'stream-1')).to.not.equal(before);
+  });
 
   it('authenticates with SASL EXTERNAL when both certificates are trusted, and carries stanzas both ways', async () => {
     const a = await start('a.test', 'b.test');
