@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
-import type { XmlElement } from '../../../util/xml.js';
+import { x, type XmlElement } from '../../../util/xml.js';
 import roster from '../rfc6121-roster/index.js';
 import offline from '../xep-0160-offline/index.js';
 import presence from './index.js';
@@ -80,6 +80,26 @@ describe('RFC 6121 subscriptions: edge cases', () => {
     const ghost = await online(ts, 'ghost@localhost/g');
     await ghost.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
     expect(ghost.all(isPresence('alice@localhost', 'subscribe'))).to.deep.equal([]);
+  });
+
+  it('a probe from a stale subscriber is answered unsubscribed, which corrects its roster (§4.3.2, §3.2.3)', async () => {
+    await subscribe(alice, bob);
+    // Bob's side forgot Alice (say the unsubscribed was lost on the way): she still thinks she has 'to'.
+    await ts.store.delete('roster', 'bob@localhost', 'alice@localhost');
+    const alice2 = await online(ts, 'alice@localhost/a2'); // initial presence probes Bob
+    await alice2.waitFor(isPresence('bob@localhost', 'unsubscribed'));
+    await alice2.waitFor((e) => e.name === 'iq' && e.getChild('query')?.getChild('item')?.attrs.subscription === 'none');
+    expect(alice2.all(isPresence('bob@localhost/b'))).to.deep.equal([]);
+    // The same for a contact whose account is gone (§8.5.1 with §4.3.2).
+    await ts.store.put('roster', 'alice@localhost', 'ghost@localhost', JSON.stringify({ jid: 'ghost@localhost', subscription: 'to', groups: [] }));
+    const alice3 = await online(ts, 'alice@localhost/a3');
+    await alice3.waitFor(isPresence('ghost@localhost', 'unsubscribed'));
+    // Whoever has no subscription on its own side is not told: its server drops the unsubscribed (§3.2.3).
+    const carol = await online(ts, 'carol@localhost/c');
+    await ts.server.route(x('presence', { type: 'probe', from: 'carol@localhost', to: 'bob@localhost' }));
+    await ts.server.route(x('presence', { type: 'probe', from: 'carol@localhost', to: 'ghost@localhost' }));
+    await carol.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    expect(carol.all((e) => e.name === 'presence' && e.attrs.type === 'unsubscribed')).to.deep.equal([]);
   });
 
   it('a repeated request while one is pending is not delivered again (Appendix A.2.1)', async () => {
