@@ -30,8 +30,10 @@ export function mediatedInvitations(room: Room, o: Occupant | undefined, from: J
   const invites = ux.getChildren('invite');
   if (invites.length === 0) return { messages, newMembers };
   if (o === undefined) throw new StanzaError('not-acceptable', 'join the room before inviting');
+  // muc#roomconfig_allowinvites says whether occupants may invite others (§10.2), in any room, not only
+  // members-only ones: the owner who set it to 0 was shown that occupants may not. Admins always may (§7.8.2).
   const privileged = affRank(room.affiliation(from.bare)) >= affRank('admin');
-  if (room.config.membersOnly && !privileged && !room.config.allowInvites) throw new StanzaError('forbidden', 'only admins may invite to this room');
+  if (!privileged && !room.config.allowInvites) throw new StanzaError('forbidden', 'only admins may invite to this room');
   for (const invite of invites) {
     const to = tryParseJid(invite.attrs.to);
     if (to === null) throw new StanzaError('jid-malformed', 'invite needs a to');

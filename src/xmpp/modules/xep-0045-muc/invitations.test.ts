@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import type { XmlElement } from '../../../util/xml.js';
+import roster from '../rfc6121-roster/index.js';
+import presence from '../rfc6121-presence/index.js';
+import disco from '../xep-0030-disco/index.js';
+import muc, { NS_MUC_OWNER, NS_MUC_USER } from './index.js';
+import { createInstantRoom, joinRoom } from './test-support.js';
+
+const ROOM = 'room@conference.localhost';
+const isInvite = (el: XmlElement) => el.name === 'message' && el.getChild('x', NS_MUC_USER)?.getChild('invite') !== undefined;
+
+describe('XEP-0045 §7.8.2 mediated invitations and muc#roomconfig_allowinvites', () => {
+  let ts: TestServer;
+  let alice: TestClient;
+  let bob: TestClient;
+  let carol: TestClient;
+
+  beforeEach(async () => {
+    ts = await TestServer.start([roster, presence, disco, muc]);
+    alice = await ts.login('alice@localhost/a');
+    bob = await ts.login('bob@localhost/b');
+    carol = await ts.login('carol@localhost/c');
+    const { result } = await createInstantRoom(alice, ROOM, 'Alice');
+    expect(result.attrs.type, result.toString()).to.equal('result');
+  });
+  afterEach(async () => {
+    await ts.stop();
+  });
+
+  const allowInvites = (value: '0' | '1') =>
+    alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_allowinvites'><value>${value}</value></field></x></query></iq>`);
+  const invite = (from: TestClient, id: string) => from.send(`<message to='${ROOM}' id='${id}'><x xmlns='${NS_MUC_USER}'><invite to='carol@localhost/c'/></x></message>`);
+
+  it('refuses a participant of an open room when occupants may not invite (forbidden), and sends nothing', async () => {
+    expect((await allowInvites('0')).attrs.type).to.equal('result');
+    await joinRoom(bob, ROOM, 'Bob');
+    await invite(bob, 'inv1');
+    const err = await bob.waitFor((el) => el.name === 'message' && el.attrs.id === 'inv1');
+    expect(err.attrs.type, err.toString()).to.equal('error');
+    expect(err.getChild('error')?.elements()[0]?.name).to.equal('forbidden');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(carol.all(isInvite)).to.have.length(0);
+  });
+
+  it('relays a participant\'s invitation when occupants may invite, and an admin\'s in any case', async () => {
+    expect((await allowInvites('1')).attrs.type).to.equal('result');
+    await joinRoom(bob, ROOM, 'Bob');
+    await invite(bob, 'inv2');
+    const fromBob = await carol.waitFor(isInvite);
+    expect(fromBob.getChild('x', NS_MUC_USER)!.getChild('invite')!.attrs.from).to.equal('bob@localhost/b');
+    carol.clear();
+    expect((await allowInvites('0')).attrs.type).to.equal('result');
+    await invite(alice, 'inv3');
+    const fromAlice = await carol.waitFor(isInvite);
+    expect(fromAlice.getChild('x', NS_MUC_USER)!.getChild('invite')!.attrs.from).to.equal('alice@localhost/a');
+  });
+});
