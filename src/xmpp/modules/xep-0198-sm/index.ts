@@ -1,17 +1,16 @@
 import { x, type XmlElement } from '../../../util/xml.js';
-import { StanzaError, StreamError, errorReply } from '../../errors.js';
+import { StreamError } from '../../errors.js';
 import { defineModule, type PreBindStream } from '../../module.js';
 import { CLIENT_ACKS, SessionKey, type ClientSession } from '../../session.js';
 import { AckWaiters } from './ack-waiters.js';
 import { HANDOVER_TOPIC, newResumeId, nodeOfResumeId, restore, snapshot, type HandoverAnswer, type HandoverRequest } from './handover.js';
+import { requeue } from './requeue.js';
 import { parseH, SmState } from './state.js';
 
 export const NS_SM = 'urn:xmpp:sm:3';
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 const NS_STREAM = 'http://etherx.jabber.org/streams';
 const NS_STREAMS = 'urn:ietf:params:xml:ns:xmpp-streams';
-const NS_DELAY = 'urn:xmpp:delay';
-const NS_HINTS = 'urn:xmpp:hints';
 
 /** SM's filter runs last, so it counts exactly what is written (CSI holds stanzas before, at a higher priority). */
 export const SM_FILTER_PRIORITY = -1000;
@@ -21,31 +20,6 @@ export const SM = new SessionKey<SmState>('sm');
 
 function failed(condition: string, h?: number): XmlElement {
   return x('failed', { xmlns: NS_SM, h: h === undefined ? undefined : String(h) }, x(condition, { xmlns: NS_STANZAS }));
-}
-
-/**
- * What becomes of a stanza the client never acknowledged (XEP-0198 §4: "in
- * the same way that it would treat a stanza sent to an unavailable
- * resource", RFC 6121 §8.5.3.2): a message worth keeping goes to offline
- * storage; an iq request and a groupchat message are answered with
- * service-unavailable, so the requester stops waiting and a room learns its
- * occupant is gone; anything else is dropped.
- */
-function fateOf(stanza: XmlElement): 'store' | 'offer' | 'bounce' | 'drop' {
-  const type = stanza.attrs.type;
-  if (stanza.name === 'iq') return type === 'get' || type === 'set' ? 'bounce' : 'drop';
-  if (stanza.name !== 'message') return 'drop';
-  if (type === 'groupchat') return 'bounce';
-  if (type !== undefined && type !== 'chat' && type !== 'normal') return 'drop';
-  if (stanza.getChild('no-store', NS_HINTS) !== undefined) return 'drop';
-  // Without a body (an OMEMO message, a receipt, a marker) offline storage decides; if it will not keep it, nobody is told.
-  return stanza.getChild('body') === undefined ? 'offer' : 'store';
-}
-
-/** A copy with `<delay/>` (XEP-0203) for the time it was first sent, unless it already carries one. */
-function delayed(stanza: XmlElement, at: number, host: string): XmlElement {
-  if (stanza.getChild('delay', NS_DELAY) !== undefined) return stanza;
-  return stanza.clone().append(x('delay', { xmlns: NS_DELAY, from: host, stamp: new Date(at).toISOString() }));
 }
 
 /**
@@ -349,7 +323,7 @@ export default defineModule({
         const there = later.length === 0 ? undefined : (await ctx.server.resources(session.jid.bare)).find((r) => r.full === session.jid.full);
         for (let i = 0; i < later.length; i++) {
           if (there !== undefined && (await ctx.server.deliver(there, later[i]!))) continue;
-          await requeue(session, [later[i]!], [laterAt[i]!]);
+          await requeue(ctx.server, ctx.log, session, [later[i]!], [laterAt[i]!]);
         }
       } finally {
         acks?.releaseAll();
@@ -398,26 +372,11 @@ export default defineModule({
         if (ended.size > opts.rememberEnded) ended.delete(ended.keys().next().value!);
       }
       try {
-        await requeue(session, state.queue, state.queuedAt);
+        await requeue(ctx.server, ctx.log, session, state.queue, state.queuedAt);
       } finally {
         acks?.releaseAll();
       }
     }, 100);
-
-    /** §4: stanzas the client never acknowledged are handled as if sent to an unavailable resource (fateOf). */
-    async function requeue(session: ClientSession, queue: readonly XmlElement[], queuedAt: readonly number[]): Promise<void> {
-      const to = session.jid.toBare();
-      for (let i = 0; i < queue.length; i++) {
-        const stanza = queue[i]!;
-        const fate = fateOf(stanza);
-        if (fate === 'drop') continue;
-        // No offline storage: the sender learns it was not delivered ("returning an error to the sender").
-        const stored = fate !== 'bounce' && (await ctx.server.emit('message/offline', { stanza: delayed(stanza, queuedAt[i]!, session.host), to, requeued: true }));
-        if (!stored && fate !== 'offer' && stanza.attrs.from !== undefined) {
-          await ctx.server.route(errorReply(stanza, new StanzaError('service-unavailable'), session.host), null).catch((e) => ctx.log.debug('bounce failed', e));
-        }
-      }
-    }
 
     ctx.onStop(() => {
       for (const entry of active.values()) if (entry.timer !== null) clearTimeout(entry.timer);
