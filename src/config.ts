@@ -45,7 +45,8 @@ export const SECTIONS = {
     jwksUrl: { type: 'optional-string', doc: "Instead of jwtSecret: an identity provider's JWKS URL (its signing keys, fetched and cached)." },
     jwtIssuer: { type: 'optional-string', doc: 'When set, tokens must carry this iss.' },
     jwtAudience: { type: 'optional-string', doc: 'When set, tokens must carry this aud.' },
-    jwtClaim: { type: 'string', default: 'sub', doc: "The token claim naming the account: its bare JID, or its local part on the domain logged in to." },
+    jwtClaim: { type: 'string', default: 'sub', doc: 'The token claim naming the account: its bare JID, or a local part of `auth.jwtDomain`.' },
+    jwtDomain: { type: 'optional-string', doc: 'The hosted domain a token claim without @ (a bare local part) names. Default: the only domain when server.hosts has one; with several, such claims are refused unless this is set, so that a token for alice is not alice on every domain.' },
   },
   websocket: {
     port: { type: 'number', default: 5280, integer: true, min: 0, max: 65535, doc: 'Plain WebSocket port (0 disables).' },

@@ -147,7 +147,10 @@ export class Server implements ServerApi {
   async start(): Promise<void> {
     const a = this.config.auth;
     const keyFile = a.jwtPublicKey === undefined ? undefined : resolve(this.config.configDir, a.jwtPublicKey);
-    this.tokens = await TokenVerifier.create({ secret: a.jwtSecret, publicKeyFile: keyFile, jwksUrl: a.jwksUrl, issuer: a.jwtIssuer, audience: a.jwtAudience, claim: a.jwtClaim });
+    // A claim that is only a local part names one domain, never whichever one the client logs in to.
+    const domain = a.jwtDomain === undefined ? (this.hosts.length === 1 ? this.hosts[0] : undefined) : normaliseDomain(a.jwtDomain);
+    if (domain !== undefined && !this.hostSet.has(domain)) throw new Error(`auth.jwtDomain: ${a.jwtDomain} is not one of server.hosts`);
+    this.tokens = await TokenVerifier.create({ secret: a.jwtSecret, publicKeyFile: keyFile, jwksUrl: a.jwksUrl, issuer: a.jwtIssuer, audience: a.jwtAudience, claim: a.jwtClaim, domain });
     this.onNodePost(CLOSE_ACCOUNT_TOPIC, (bare) => this.closeAccountSessions(bare));
     if (!a.passwords && this.tokens === null) throw new Error('auth.passwords is false but no login tokens are configured (auth.jwtSecret, auth.jwtPublicKey or auth.jwksUrl): nobody could log in');
     if (this.config.storage.createTables) await this.store.ensureTables(Server.tables(this.moduleDefs));
@@ -222,8 +225,8 @@ export class Server implements ServerApi {
     return this.config.auth.passwords;
   }
 
-  get connectionPaths(): { websocket: string; bosh: string } {
-    return { websocket: this.config.websocket.path, bosh: this.config.bosh.path };
+  get connectionPaths(): { websocket: string; bosh: string; tlsAtProxy: boolean } {
+    return { websocket: this.config.websocket.path, bosh: this.config.bosh.path, tlsAtProxy: this.config.websocket.consideredSecure };
   }
 
   isLocalDomain(domain: string): boolean {

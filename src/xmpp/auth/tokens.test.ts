@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, SignJWT } from 'jose';
+import { TestServer } from '../../testing/harness.js';
 import { parseJid } from '../../util/jid.js';
 import { TokenVerifier, type TokenSettings } from './tokens.js';
 
@@ -21,7 +22,7 @@ function token(key: KeyObject | Uint8Array, alg: string, claims: Record<string, 
 }
 
 const hmac = new TextEncoder().encode(SECRET);
-const verifier = async (settings: Partial<TokenSettings>): Promise<TokenVerifier> => (await TokenVerifier.create({ claim: 'sub', ...settings }))!;
+const verifier = async (settings: Partial<TokenSettings>): Promise<TokenVerifier> => (await TokenVerifier.create({ claim: 'sub', domain: 'example.org', ...settings }))!;
 
 describe('login tokens (JWT)', () => {
   it('is off without a key', async () => {
@@ -43,6 +44,39 @@ describe('login tokens (JWT)', () => {
     expect(await v.allows(await token(hmac, 'HS256', { exp: now() - 120 }), alice)).to.equal(false);
     expect(await v.allows(await token(hmac, 'HS256', { nbf: now() + 600 }), alice)).to.equal(false);
     expect(await v.allows(await token(hmac, 'HS256', { exp: undefined }), alice)).to.equal(false);
+  });
+
+  it('takes a claim that is only a local part on its configured domain alone, never on another hosted one', async () => {
+    const t = await token(hmac, 'HS256');
+    expect(await (await verifier({ secret: SECRET })).allows(t, parseJid('alice@other-tenant.example'))).to.equal(false);
+    // No domain configured (several hosts, no auth.jwtDomain): only a full JID logs in.
+    const strict = await verifier({ secret: SECRET, domain: undefined });
+    expect(await strict.allows(t, alice)).to.equal(false);
+    expect(await strict.allows(await token(hmac, 'HS256', { sub: 'alice@example.org' }), alice)).to.equal(true);
+  });
+
+  it('the server gives a local-part claim the domain it hosts, with several hosts only auth.jwtDomain', async () => {
+    const t = await token(hmac, 'HS256');
+    const on = async (hosts: string[], jwtDomain?: string): Promise<boolean[]> => {
+      const ts = await TestServer.start([], { server: { hosts }, auth: { jwtSecret: SECRET, jwtDomain } });
+      try {
+        return await Promise.all(hosts.map((h) => ts.server.tokens!.allows(t, parseJid(`alice@${h}`))));
+      } finally {
+        await ts.stop();
+      }
+    };
+    expect(await on(['example.org'])).to.deep.equal([true]);
+    expect(await on(['example.org', 'other-tenant.example'])).to.deep.equal([false, false]);
+    expect(await on(['example.org', 'other-tenant.example'], 'Example.org')).to.deep.equal([true, false]);
+    let error: unknown;
+    await on(['example.org'], 'elsewhere.example').catch((e: unknown) => (error = e));
+    expect(String(error)).to.match(/jwtDomain/);
+  });
+
+  it('takes an iat in the future (RFC 7519 §4.1.6: the age, not a validity condition) but not one that is no number', async () => {
+    const v = await verifier({ secret: SECRET });
+    expect(await v.allows(await token(hmac, 'HS256', { iat: now() + 86400 }), alice)).to.equal(true);
+    expect(await v.allows(await token(hmac, 'HS256', { iat: 'yesterday' }), alice)).to.equal(false);
   });
 
   it('refuses an unsigned token (alg none)', async () => {

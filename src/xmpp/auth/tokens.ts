@@ -13,8 +13,14 @@ export interface TokenSettings {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
-  /** The claim naming the account: its bare JID, or its local part on the stream's domain. */
+  /** The claim naming the account: its bare JID, or a local part of `domain`. */
   claim: string;
+  /**
+   * The domain a claim with no '@' (a bare local part) names. Unset: such claims are refused. Not
+   * "the domain logged in to": on a server hosting several domains, one backend's token for
+   * `alice` would then log in as alice on every one of them.
+   */
+  domain?: string;
 }
 
 /** JWS algorithms a key may verify, from its type: never `none`, never HMAC with a public key. */
@@ -50,8 +56,11 @@ export function looksLikeToken(password: string): boolean {
  * ejabberd's and MongooseIM's JWT authentication take them: standard clients
  * log in unchanged. A token is accepted when its signature verifies with the
  * configured key, it has an `exp` still in the future (tokens without one are
- * refused), `nbf`/`iat`, `iss` and `aud` fit when given, and its `claim`
- * names the account logging in.
+ * refused), `nbf`, `iss` and `aud` fit when given, and its `claim` names the
+ * account logging in. An `iat` must be a number but may lie in the future:
+ * RFC 7519 §4.1.6 makes it information about the token's age, not a condition
+ * of validity as `exp` and `nbf` are (§4.1.4, §4.1.5), and the token cannot
+ * outlive its `exp` whatever it says.
  */
 export class TokenVerifier {
   private constructor(
@@ -102,7 +111,8 @@ export class TokenVerifier {
     }
     const named = payload[this.settings.claim];
     if (typeof named !== 'string') return false;
+    if (!named.includes('@') && this.settings.domain === undefined) return false;
     // Compared as JIDs (normalised), so the backend need not lower-case them as XMPP does.
-    return tryParseJid(named.includes('@') ? named : `${named}@${jid.domain}`)?.bare === jid.bare;
+    return tryParseJid(named.includes('@') ? named : `${named}@${this.settings.domain}`)?.bare === jid.bare;
   }
 }
