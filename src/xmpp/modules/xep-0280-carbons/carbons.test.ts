@@ -108,6 +108,15 @@ describe('XEP-0280 carbons', () => {
       expect(a2.all(isCarbon('received', 'bare-1'))).to.have.length(1);
     });
 
+    it('copies a bare-JID message to a carbon-enabled resource even when no resource has non-negative priority (§6)', async () => {
+      await enable(a1);
+      for (const c of [a1, a2, a3]) await c.send(`<presence><priority>-1</priority></presence>`);
+      await bob.send(`<message type='chat' to='alice@localhost'><body>neg-1</body></message>`);
+      await a1.waitFor(isCarbon('received', 'neg-1'));
+      expect(plain(a1, 'neg-1')).to.have.length(0);
+      expect(carbonsOf(a2).length + carbonsOf(a3).length).to.equal(0); // not enabled
+    });
+
     it('honours <private/> (and strips it on delivery) and <no-copy/>', async () => {
       await enable(a1);
       await enable(a2);

@@ -106,9 +106,10 @@ export default defineModule({
       const bare = ev.to.bare;
       // A full JID that is bound gets the original; one that is not falls back to the bare JID's rules (RFC 6121 §8.5.3.2.1).
       const direct = ev.to.resource !== '' && resources.some((r) => r.full === ev.to.full) ? ev.to.full : null;
-      // Bare JID rules: every available resource with non-negative priority gets the original; with none, it is stored offline.
+      // Bare JID rules: every available resource with non-negative priority gets the original. With none it is stored
+      // offline, and the carbon-enabled resources still get copies: §6 copies to each one the rules skipped, and §2
+      // wants every such client to see all inbound messages.
       const bareDelivered = (r: Resource): boolean => r.priority !== null && r.priority >= 0;
-      if (direct === null && !resources.some(bareDelivered)) return false;
       const copies: [Resource, XmlElement][] = [];
       for (const r of resources) {
         if (!carbonsEnabled(r)) continue;
