@@ -113,11 +113,18 @@ export class Room {
     this.byReal.set(realFull, o.nick);
   }
 
-  /** Removes one session; true when it was the occupant's last. */
+  /**
+   * Removes one session; true when it was the occupant's last. Otherwise the
+   * occupant is shown with the presence of a remaining session (the latest
+   * joined), not that of a client which is gone.
+   */
   removeSession(o: Occupant, realFull: string): boolean {
     o.sessions.delete(realFull);
     this.byReal.delete(realFull);
-    if (o.sessions.size > 0) return false;
+    if (o.sessions.size > 0) {
+      o.presence = [...o.sessions.values()].at(-1)!;
+      return false;
+    }
     this.occupants.delete(o.nick);
     return true;
   }

@@ -302,11 +302,13 @@ export class MucService {
   }
 
   private async leave(room: Room, o: Occupant, full: string, stanza: XmlElement, codes: number[]): Promise<void> {
+    const shown = o.presence;
     const last = room.removeSession(o, full);
     const unavailable = x('presence', { type: 'unavailable' }, ...relayedChildren(stanza));
     if (!last) {
-      // Only that client leaves: it hears its own unavailable.
+      // Only that client leaves: it hears its own unavailable; if the room showed its presence, it now shows a remaining one's.
       await this.out.send(this.out.presenceOf(room, o, o, full, { type: 'unavailable', base: unavailable, codes, reflect: { full, id: stanza.attrs.id } }));
+      if (o.presence !== shown) await this.out.broadcastPresence(room, o);
       return;
     }
     // §7.14: those who may see real JIDs see who left, though the session is gone from the occupant by now.

@@ -1,0 +1,56 @@
+import { expect } from 'chai';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import type { XmlElement } from '../../../util/xml.js';
+import roster from '../rfc6121-roster/index.js';
+import presence from '../rfc6121-presence/index.js';
+import disco from '../xep-0030-disco/index.js';
+import muc, { NS_MUC } from './index.js';
+import { createInstantRoom, joinRoom, statusCodes } from './test-support.js';
+
+const ROOM = 'room@conference.localhost';
+const fromBob = (el: XmlElement) => el.name === 'presence' && el.attrs.from === `${ROOM}/Bob`;
+
+describe('XEP-0045 one nick joined from several sessions', () => {
+  let ts: TestServer;
+  let alice: TestClient;
+  let bob1: TestClient;
+  let bob2: TestClient;
+
+  beforeEach(async () => {
+    ts = await TestServer.start([roster, presence, disco, muc]);
+    alice = await ts.login('alice@localhost/a');
+    bob1 = await ts.login('bob@localhost/one');
+    bob2 = await ts.login('bob@localhost/two');
+    const { result } = await createInstantRoom(alice, ROOM, 'Alice');
+    expect(result.attrs.type, result.toString()).to.equal('result');
+    await joinRoom(bob1, ROOM, 'Bob');
+    await bob2.send(`<presence to='${ROOM}/Bob'><x xmlns='${NS_MUC}'/><show>dnd</show></presence>`);
+    await bob2.waitFor((el) => fromBob(el) && statusCodes(el).includes('110'));
+  });
+  afterEach(async () => {
+    await ts.stop();
+  });
+
+  it('when the session whose presence the room showed leaves, others are shown the remaining session\'s', async () => {
+    alice.clear();
+    await bob2.send(`<presence type='unavailable' to='${ROOM}/Bob'/>`);
+    const update = await alice.waitFor(fromBob);
+    expect(update.attrs.type, update.toString()).to.equal(undefined);
+    expect(update.getChildText('show'), update.toString()).to.equal(undefined);
+    const carol = await ts.login('carol@localhost/c');
+    await joinRoom(carol, ROOM, 'Carol');
+    const seen = carol.all(fromBob)[0]!;
+    expect(seen.getChildText('show'), seen.toString()).to.equal(undefined);
+  });
+
+  it('shows the presence the remaining session last sent, not the one it joined with', async () => {
+    await bob1.send(`<presence to='${ROOM}/Bob'><show>away</show></presence>`);
+    await alice.waitFor((el) => fromBob(el) && el.getChildText('show') === 'away');
+    await bob2.send(`<presence to='${ROOM}/Bob'><show>xa</show></presence>`);
+    await alice.waitFor((el) => fromBob(el) && el.getChildText('show') === 'xa');
+    alice.clear();
+    await bob2.send(`<presence type='unavailable' to='${ROOM}/Bob'/>`);
+    const update = await alice.waitFor(fromBob);
+    expect(update.getChildText('show'), update.toString()).to.equal('away');
+  });
+});
