@@ -64,6 +64,22 @@ describe('XEP-0156 host-meta: a web client finds the WebSocket endpoint by itsel
     expect(odd).to.equal(400);
   });
 
+  it('gives wss:// and https:// links on the plain listener when TLS ends at a proxy in front of it (websocket.consideredSecure)', async () => {
+    const proxied = await startInProcess({ websocket: { consideredSecure: true } });
+    try {
+      const ws = proxied.listening.ports.ws!;
+      const jrd = await fetch(`http://127.0.0.1:${ws}/.well-known/host-meta.json`);
+      expect(await jrd.json()).to.deep.equal({
+        links: [
+          { rel: 'urn:xmpp:alt-connections:websocket', href: `wss://127.0.0.1:${ws}/xmpp-websocket` },
+          { rel: 'urn:xmpp:alt-connections:xbosh', href: `https://127.0.0.1:${ws}/http-bind` },
+        ],
+      });
+    } finally {
+      await proxied.stop();
+    }
+  });
+
   it('stanza, given only a JID and a password, discovers wss:// there and logs in', async () => {
     // stanza asks https://localhost/.well-known/… (port 443, as a browser page would): that one request goes to sori's wss listener.
     const wss = sori.listening.ports.wss!;

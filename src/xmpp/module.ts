@@ -199,8 +199,13 @@ export interface ServerApi {
   readonly accounts: AccountsApi;
   /** Whether accounts log in with passwords sori keeps (`auth.passwords`); false when logins are tokens only. */
   readonly passwordLogins: boolean;
-  /** HTTP paths of the WebSocket (RFC 7395) and BOSH (XEP-0206) endpoints on the HTTP listeners; '' when off. */
-  readonly connectionPaths: { readonly websocket: string; readonly bosh: string };
+  /**
+   * HTTP paths of the WebSocket (RFC 7395) and BOSH (XEP-0206) endpoints on
+   * the HTTP listeners ('' when off), and whether clients reach the plain
+   * listener through a proxy that ends TLS (`websocket.consideredSecure`), so
+   * that its public URLs are wss:// and https://.
+   */
+  readonly connectionPaths: { readonly websocket: string; readonly bosh: string; readonly tlsAtProxy: boolean };
   /** This node's metrics: modules register their own counters and gauges (names `sori_<module>_…`). */
   readonly metrics: MetricsApi;
   /** Disco features registered by every loaded module. */

@@ -17,13 +17,15 @@ export interface ConnectionLink {
 /**
  * The links for one request: the configured public URLs, or else the
  * listener the request came in on (its scheme, its Host header) with the
- * endpoint's path, which is right whenever clients reach sori directly.
+ * endpoint's path, which is right whenever clients reach sori directly or
+ * through a proxy that ends TLS and passes the Host header on.
  */
 export function connectionLinks(server: ServerApi, req: IncomingMessage, configured: { websocketUrl: string | undefined; boshUrl: string | undefined }): ConnectionLink[] | null {
   const host = req.headers.host;
   const hostUsable = host !== undefined && HOST_HEADER.test(host);
-  const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const { websocket, bosh } = server.connectionPaths;
+  const { websocket, bosh, tlsAtProxy } = server.connectionPaths;
+  // Behind a proxy that ends TLS, the page that asks is on https: ws:// and http:// links would be blocked as mixed content.
+  const secure = tlsAtProxy || (req.socket as { encrypted?: boolean }).encrypted === true;
   const wanted: Array<[rel: string, url: string | undefined, path: string, scheme: string]> = [
     [REL_WEBSOCKET, configured.websocketUrl, websocket, secure ? 'wss' : 'ws'],
     [REL_BOSH, configured.boshUrl, bosh, secure ? 'https' : 'http'],
