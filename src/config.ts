@@ -52,7 +52,7 @@ export const SECTIONS = {
     port: { type: 'number', default: 5280, integer: true, min: 0, max: 65535, doc: 'Plain WebSocket port (0 disables).' },
     tlsPort: { type: 'number', default: 5443, integer: true, min: 0, max: 65535, doc: 'WebSocket over TLS port (0 disables).' },
     path: { type: 'string', default: '/xmpp-websocket', doc: 'HTTP path of the WebSocket endpoint (RFC 7395).' },
-    consideredSecure: { type: 'boolean', default: false, doc: 'Treat plain ws:// as secure (TLS ended at a proxy): allows PLAIN.' },
+    consideredSecure: { type: 'boolean', default: false, doc: 'Treat plain ws:// as secure (TLS ended at a proxy): allows PLAIN, and host-meta (XEP-0156) links the plain listener as wss:// and https://.' },
   },
   bosh: {
     path: { type: 'string', default: '/http-bind', doc: 'HTTP path of the BOSH endpoint (XEP-0124, XEP-0206), served on the WebSocket ports (plain BOSH counts as secure when `websocket.consideredSecure` is set); empty turns BOSH off.' },
