@@ -38,6 +38,12 @@ export interface RoomExtension {
    */
   relay?(room: Room, from: Occupant, stanza: XmlElement): void;
   /**
+   * Whether a groupchat message with no `<body/>` is still archived (the room keeps only
+   * messages with one otherwise): what the extension acts on in `archived`, such as a
+   * XEP-0424 retraction, which a room listing the feature must keep for clients to sync.
+   */
+  archives?(stanza: XmlElement): boolean;
+  /**
    * Called when the room has archived a groupchat message of occupant `from`
    * as `id`, before it goes into the history and out to the occupants, and
    * waited for (XEP-0424 retractions are acted on here).

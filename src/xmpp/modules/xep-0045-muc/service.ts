@@ -349,7 +349,8 @@ export class MucService {
     const out = x('message', { ...stanza.attrs, from: occupantJid(room, o.nick), to: undefined, xmlns: undefined }, ...occupantContent(stanza));
     this.out.relayed(room, o, out);
     const hasBody = stanza.getChild('body') !== undefined;
-    if (hasBody && room.config.archiving && this.archive !== null) {
+    const kept = hasBody || this.out.extensions.some((e) => e.archives?.(stanza) === true);
+    if (kept && room.config.archiving && this.archive !== null) {
       const id = await this.archive.append(room.jid, { with: o.bare, peer: occupantJid(room, o.nick), dir: 'in', xml: out.toString() });
       for (const e of this.out.extensions) if (e.archived !== undefined) await e.archived(room, o, out, id, this.actions);
       out.append(x('stanza-id', { xmlns: NS_SID, by: room.jid, id }));

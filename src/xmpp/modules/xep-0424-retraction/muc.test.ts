@@ -78,6 +78,19 @@ describe('XEP-0424 message retraction in rooms', () => {
     expect(archived.filter((m) => m.getChild('retracted', NS_RETRACT) !== undefined)).to.have.length(1);
   });
 
+  it('acts on and archives a retraction without a fallback body (only a <store/> hint, or nothing)', async () => {
+    const card = await bobSays('my card number is 4111', 'b-5');
+    const pin = await bobSays('and the pin is 1234', 'b-6');
+    await bob.send(`<message to='${ROOM}' type='groupchat' id='r-5'><retract xmlns='${NS_RETRACT}' id='${card}'/><store xmlns='urn:xmpp:hints'/></message>`);
+    await bob.send(`<message to='${ROOM}' type='groupchat' id='r-6'><retract xmlns='${NS_RETRACT}' id='${pin}'/></message>`);
+    await retractionSeen(alice, pin);
+    const archived = await roomArchive(carol, ROOM);
+    const text = archived.map((m) => m.toString()).join('\n');
+    expect(text).not.to.include('4111');
+    expect(text).not.to.include('1234');
+    expect(archived.filter((m) => m.getChild('retract', NS_RETRACT) !== undefined).map((m) => m.getChild('retract', NS_RETRACT)!.attrs.id)).to.deep.equal([card, pin]);
+  });
+
   it("leaves another occupant's message alone, the moderator's included", async () => {
     const id = await bobSays('mine, not yours', 'b-4');
     await alice.send(retract(id));

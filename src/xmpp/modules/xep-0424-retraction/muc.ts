@@ -29,6 +29,8 @@ export default defineModule({
     ctx.onStop(
       muc.service.extend({
         features: [NS_RETRACT],
+        // Kept without a fallback body too: §5 wants the retraction itself in the archive.
+        archives: (stanza) => retractionOf(stanza) !== null,
         async archived(room, from, stanza, id, actions) {
           const retraction = retractionOf(stanza);
           if (retraction === null || actions.archive === null) return;
