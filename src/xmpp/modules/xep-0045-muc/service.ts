@@ -224,6 +224,7 @@ export class MucService {
       return;
     }
     if (room !== undefined && o !== undefined) {
+      if (o.nick === to.resource && stanza.getChild('x', NS_MUC) !== undefined) return this.rejoin(ev, room, o);
       if (o.nick === to.resource) {
         o.sessions.set(from.full, stanza);
         o.presence = stanza;
@@ -284,6 +285,19 @@ export class MucService {
     for (const m of historyMessages(room.jid, room.history, from.full, mucX?.getChild('history'))) await this.out.send(m);
     const subjectFrom = room.subject.nick !== '' ? occupantJid(room, room.subject.nick) : room.jid;
     await this.out.send(x('message', { type: 'groupchat', from: subjectFrom, to: from.full, id: randomHex(6) }, x('subject', null, room.subject.text)));
+  }
+
+  /**
+   * A join presence from a session the room holds as joined: its client lost
+   * track of the room (a reconnect, a failed XEP-0410 self-ping) and joins
+   * again without leaving. It gets what a join gets (occupants, its own
+   * presence, history, subject); the others only see its presence change.
+   */
+  private async rejoin(ev: RouteEvent, room: Room, o: Occupant): Promise<void> {
+    await this.join(ev, room);
+    for (const r of room.occupants.values()) {
+      for (const full of r.sessions.keys()) if (full !== ev.from.full) await this.out.send(this.out.presenceOf(room, o, r, full, {}));
+    }
   }
 
   private async changeNick(ev: RouteEvent, room: Room, o: Occupant): Promise<void> {
