@@ -75,7 +75,8 @@ function carbonsOn(r: Resource): boolean {
  * When: a message that counts (important.ts) for an account
  *  - with no resource to take it (`message/offline`): every registration;
  *  - delivered to hibernated XEP-0198 sessions, as the message or as a
- *    received carbon: the registrations those sessions enabled.
+ *    received carbon: the registrations those sessions enabled, and those
+ *    whose enabling session is gone (see `delivered`).
  * Each registration gets one push per message (dedup by message id, bounded
  * memory). `message-count` is the number of messages pushed since the account
  * last had an available session (per node, in memory).
@@ -330,7 +331,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         OFFLINE_PRIORITY,
       );
 
-      // Delivered, but to hibernated sessions: the registrations those sessions made.
+      // Delivered, but to hibernated sessions: the registrations those sessions made, and those of sessions now gone.
       const delivered = (ev: RouteEvent): false => {
         if (pushWorthy(ev.stanza) === null) return false;
         const stanza = ev.stanza;
@@ -351,7 +352,10 @@ export function createPushModule(deps: PushModuleDeps = {}) {
               resources.filter((r) => hibernated(r) && ((direct !== null ? r.full === direct : bareGets(r)) || (copied && carbonsOn(r)))).map((r) => r.full),
             );
             if (asleep.size === 0) return;
-            await notify(to.bare, stanza, (regs) => regs.filter((r) => asleep.has(r.resource)));
+            // A registration whose session is gone belongs to the account (§7 publishes to all of them), and may be the
+            // device behind a sleeping session that came back under a new resource without enabling again.
+            const bound = new Set(resources.map((r) => r.full));
+            await notify(to.bare, stanza, (regs) => regs.filter((r) => asleep.has(r.resource) || !bound.has(r.resource)));
           })(),
         );
         return false;
