@@ -19,7 +19,7 @@ export interface NodeConfig {
   accessModel: AccessModel;
   /** With the 'roster' access model: the owner's roster groups whose contacts may read (absent in nodes stored before it existed). */
   rosterGroupsAllowed?: readonly string[];
-  /** Most items kept; 'max' is the service's limit (XEP-0060 §16.4.3, OMEMO bundles and bookmarks use it). */
+  /** Most items kept; 'max' is the service's limit (XEP-0060 §16.4.3, OMEMO bundles and bookmarks use it), where a full node refuses new items. */
   maxItems: number | 'max';
   persistItems: boolean;
   deliverPayloads: boolean;

@@ -56,7 +56,7 @@ export default defineModule({
   implements: 'XEP-0163 (PEP, on XEP-0060), XEP-0223',
   depends: ['roster', 'disco', 'caps'],
   options: {
-    maxItemsLimit: { type: 'number', default: 256, integer: true, min: 1, max: 100_000, doc: "Most items one PEP node keeps ('max' in pubsub#max_items means this)." },
+    maxItemsLimit: { type: 'number', default: 256, integer: true, min: 1, max: 100_000, doc: "Most items one PEP node keeps ('max' in pubsub#max_items, or any larger number, means this). A node asking for fewer drops its oldest item for a new one; a node at 'max' (bookmarks, private storage) refuses the new one instead, with conflict/node-full." },
     maxNodes: { type: 'number', default: 256, integer: true, min: 1, doc: 'Most PEP nodes one account may have.' },
     maxPayloadBytes: { type: 'number', default: 256 * 1024, integer: true, min: 1024, doc: 'Largest item payload accepted, in bytes of XML.' },
     capsTimeoutMs: { type: 'number', default: 10_000, integer: true, min: 100, doc: "How long to wait for a client's disco#info answer to a caps query." },
@@ -164,7 +164,11 @@ export default defineModule({
           config = wanted?.config ?? defaultConfig();
           await store.putNode(owner, node, config);
         }
-        const stored = await store.publish(owner, node, { id, xml, publisher }, itemLimit(config, limit));
+        // XEP-0060 §7.1.2.5 lets a full node retract its oldest item, which is what a node asking for
+        // N items wants. A node at 'max' asked for more than the service keeps (XEP-0402 bookmarks,
+        // XEP-0223 storage): its oldest item is the user's data, so the publish is refused (§7.1.3.4).
+        const stored = await store.publish(owner, node, { id, xml, publisher }, itemLimit(config, limit), config.maxItems !== 'max');
+        if (stored === null) throw pubsubError('conflict', 'node-full', undefined, `the node keeps at most ${limit} items`);
         return { config, stored };
       });
       await notifier.broadcast(owner, node, config, () => x('items', { node }, itemElement(stored, config.deliverPayloads)));

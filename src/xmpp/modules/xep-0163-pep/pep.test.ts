@@ -103,6 +103,28 @@ describe('XEP-0163 PEP', () => {
       expect(items[0]!.getChild('mood', MOOD)!.getChild('sad')).to.not.equal(undefined);
     });
 
+    it("refuses a new item on a full 'max' node (bookmarks) rather than drop the oldest, and drops it on a node that asked for N (XEP-0060 §7.1.2.5, §7.1.3.4)", async () => {
+      const { ts: small, alice: owner } = await startPep({ modules: { options: { pep: { maxItemsLimit: 3 } } } });
+      try {
+        const B = 'urn:xmpp:bookmarks:1';
+        const bookmark = (id: string) => publish(B, `<conference xmlns='${B}' name='${id}'/>`, { 'pubsub#access_model': 'whitelist', 'pubsub#max_items': '10000' }, id);
+        for (const id of ['r1@muc', 'r2@muc', 'r3@muc']) expect((await owner.iq(bookmark(id))).attrs.type).to.equal('result');
+        const full = await owner.iq(bookmark('r4@muc'));
+        expect([condition(full), appCondition(full)]).to.deep.equal(['conflict', 'node-full']);
+        // Changing a bookmark it holds still works.
+        expect((await owner.iq(bookmark('r1@muc'))).attrs.type).to.equal('result');
+        const kept = await owner.iq(getItems('alice@localhost', B));
+        expect(kept.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id)).to.deep.equal(['r2@muc', 'r3@muc', 'r1@muc']);
+
+        const N = 'urn:example:recent';
+        for (const id of ['a', 'b', 'c']) await owner.iq(publish(N, `<n xmlns='urn:example'/>`, { 'pubsub#max_items': '2' }, id));
+        const recent = await owner.iq(getItems('alice@localhost', N));
+        expect(recent.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id)).to.deep.equal(['b', 'c']);
+      } finally {
+        await small.stop();
+      }
+    });
+
     it('answers conflict/precondition-not-met for other options on an existing node, and publishes once reconfigured', async () => {
       await alice.iq(publish(DEVICELIST, `<list xmlns='eu.siacs.conversations.axolotl'/>`, { 'pubsub#access_model': 'open' }));
       const r = await alice.iq(publish(DEVICELIST, `<list xmlns='eu.siacs.conversations.axolotl'/>`, { 'pubsub#access_model': 'presence' }));

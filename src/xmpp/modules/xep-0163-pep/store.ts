@@ -68,11 +68,13 @@ export class PepStore {
 
   /**
    * Stores an item as the node's newest (an item republished under its id
-   * moves to the end, XEP-0060 §7.1.2) and trims the node to `keep` items.
-   * Call under withLock.
+   * moves to the end, XEP-0060 §7.1.2) and trims the node to `keep` items;
+   * with `evict` false, a new item that would push one out is not stored
+   * and null is returned. Call under withLock.
    */
-  async publish(owner: string, node: string, item: Omit<StoredItem, 'seq'>, keep: number): Promise<StoredItem> {
+  async publish(owner: string, node: string, item: Omit<StoredItem, 'seq'>, keep: number, evict = true): Promise<StoredItem | null> {
     const all = await this.list(owner, node);
+    if (!evict && all.length >= keep && !all.some((i) => i.id === item.id)) return null;
     const lastSeq = all.length > 0 ? BigInt(all[all.length - 1]!.seq) : 0n;
     const now = BigInt(Date.now()) * 1000n;
     const seq = (now > lastSeq ? now : lastSeq + 1n).toString().padStart(SEQ_WIDTH, '0');

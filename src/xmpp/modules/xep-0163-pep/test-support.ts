@@ -10,9 +10,9 @@ import pep, { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT } from './index.js';
 
 /** Stanzas and steps the PEP tests share. */
 
-/** A server with PEP and what it needs, and three logged-in users: alice owns the nodes, bob and dave ask. */
-export async function startPep(): Promise<{ ts: TestServer; alice: TestClient; bob: TestClient; dave: TestClient }> {
-  const ts = await TestServer.start([roster, presence, disco, caps, pep]);
+/** A server with PEP and what it needs (`overrides`: configuration), and three logged-in users: alice owns the nodes, bob and dave ask. */
+export async function startPep(overrides: Record<string, unknown> = {}): Promise<{ ts: TestServer; alice: TestClient; bob: TestClient; dave: TestClient }> {
+  const ts = await TestServer.start([roster, presence, disco, caps, pep], overrides);
   return { ts, alice: await ts.login('alice@localhost/phone'), bob: await ts.login('bob@localhost/pc'), dave: await ts.login('dave@localhost/pc') };
 }
 export const NS_CAPS = 'http://jabber.org/protocol/caps';
