@@ -115,6 +115,16 @@ describe('XEP-0402 bookmarks #compat with XEP-0048 private storage', () => {
     expect(items.get('tea@conference.localhost')!.getChild('extensions')?.getChild('pinned', 'urn:xmpp:bookmarks-pinning:0')).to.not.equal(undefined);
   });
 
+  it('applies a list that swaps one bookmark on a node as full as the service allows', async () => {
+    await ts.stop();
+    ts = await TestServer.start(MODULES, { modules: { options: { pep: { maxItemsLimit: 2 } } } });
+    alice = await ts.login('alice@localhost/modern');
+    await storePrivate(alice, "<conference jid='a@muc.localhost'/><conference jid='b@muc.localhost'/>");
+    const r = await storePrivate(alice, "<conference jid='a@muc.localhost'/><conference jid='c@muc.localhost'/>");
+    expect(r.attrs.type).to.equal('result');
+    expect([...(await pepItems(alice)).keys()].sort()).to.deep.equal(['a@muc.localhost', 'c@muc.localhost']);
+  });
+
   it('copies bookmarks that exist only in private storage to PEP when a client first asks for them', async () => {
     await ts.stop();
     ts = await TestServer.start(WITHOUT_COMPAT, {}, store);

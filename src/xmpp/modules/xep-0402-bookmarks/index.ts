@@ -56,12 +56,13 @@ export default defineModule({
           if (room === null || room.local === '' || room.resource !== '') continue;
           wanted.set(room.bare, nativeConference(c, current.get(room.bare)));
         }
+        // Removals first: a node as full as PEP allows refuses a new bookmark until one goes.
+        const gone = [...current.keys()].filter((id) => !wanted.has(id));
+        if (gone.length > 0) await pep.retract(owner, NS_BOOKMARKS, gone);
         for (const [id, payload] of wanted) {
           const stored = current.get(id);
           if (stored === undefined || !sameConference(id, stored, payload)) await pep.publish(owner, NS_BOOKMARKS, id, payload, BOOKMARKS_NODE);
         }
-        const gone = [...current.keys()].filter((id) => !wanted.has(id));
-        if (gone.length > 0) await pep.retract(owner, NS_BOOKMARKS, gone);
       } finally {
         applying.delete(owner.bare);
       }
