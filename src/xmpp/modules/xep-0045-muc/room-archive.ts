@@ -4,6 +4,7 @@ import { StanzaError } from '../../errors.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { ArchiveStore, ArchivedMessage } from '../xep-0313-mam/archive.js';
 import { formatDateTime } from '../xep-0313-mam/datetime.js';
+import { archiveMetadata, pageByIds } from '../xep-0313-mam/extended.js';
 import { NS_MAM, NS_RSM, parseQuery } from '../xep-0313-mam/query.js';
 import { NS_DELAY, NS_FORWARD } from './ns.js';
 import { affRank, type Affiliation, type Occupant, type Room } from './room.js';
@@ -15,7 +16,9 @@ export interface RoomArchivePage {
 }
 
 /**
- * A XEP-0313 query to a room (§5 of XEP-0313: the room is the archive).
+ * A XEP-0313 query to a room (§3.3.2 of XEP-0313: the room is the archive),
+ * with the fields of `urn:xmpp:mam:2#extended` (before-id, after-id, ids,
+ * flip-page) as on user archives.
  * Occupants and members may read it; anyone may read an open room's.
  * Each message is kept with its sender's occupant JID as `peer` and real
  * bare JID as `with` (service.ts), which the `with` filter reads.
@@ -27,16 +30,20 @@ export async function queryRoomArchive(
   payload: XmlElement,
   limits: { defaultPageSize: number; maxPageSize: number },
 ): Promise<RoomArchivePage> {
-  const open = room.config.public && !room.config.membersOnly && room.config.password === '';
-  if (asker.aff === 'outcast' || (asker.occupant === undefined && !open && affRank(asker.aff) < affRank('member'))) {
-    throw new StanzaError('forbidden', 'only occupants and members may read this archive');
-  }
+  assertMayRead(room, asker);
   const q = parseQuery(payload, limits);
-  if (q.ids !== undefined) throw new StanzaError('feature-not-implemented', 'room archives are not filtered by ids');
   const filter = senderFilter(room, asker, q.with, q.peer);
   for (const id of q.referencedIds) if ((await archive.get(room.jid, id)) === undefined) throw new StanzaError('item-not-found', `no message '${id}' in this archive`);
-  const page = await archive.page(room.jid, { ...filter, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward });
-  const items: ArchivedMessage[] = q.backward ? page.items.reverse() : page.items;
+  const pageQuery = { ...filter, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward };
+  let items: ArchivedMessage[];
+  let complete: boolean;
+  if (q.ids !== undefined) {
+    ({ items, complete } = await pageByIds(archive, room.jid, q.ids, pageQuery, limits.maxPageSize));
+  } else {
+    const page = await archive.page(room.jid, pageQuery);
+    items = q.backward ? page.items.reverse() : page.items;
+    complete = page.complete;
+  }
   const messages = (q.flip ? [...items].reverse() : items).map((m) => {
     const original = parseXml(m.xml);
     original.attrs.xmlns = 'jabber:client';
@@ -48,7 +55,21 @@ export async function queryRoomArchive(
   });
   const set = x('set', { xmlns: NS_RSM });
   if (items.length > 0) set.append(x('first', null, items[0]!.id), x('last', null, items[items.length - 1]!.id));
-  return { messages, fin: x('fin', { xmlns: NS_MAM, complete: page.complete ? 'true' : 'false', stable: 'true' }, set) };
+  return { messages, fin: x('fin', { xmlns: NS_MAM, complete: complete ? 'true' : 'false', stable: 'true' }, set) };
+}
+
+/** XEP-0313 §5 metadata of a room's archive, for who may read it. */
+export function roomArchiveMetadata(archive: ArchiveStore, room: Room, asker: { aff: Affiliation; occupant: Occupant | undefined }): Promise<XmlElement> {
+  assertMayRead(room, asker);
+  return archiveMetadata(archive, room.jid);
+}
+
+/** Occupants and members may read a room's archive; anyone may read an open room's; outcasts never. */
+function assertMayRead(room: Room, asker: { aff: Affiliation; occupant: Occupant | undefined }): void {
+  const open = room.config.public && !room.config.membersOnly && room.config.password === '';
+  if (asker.aff === 'outcast' || (asker.occupant === undefined && !open && affRank(asker.aff) < affRank('member'))) {
+    throw new StanzaError('forbidden', 'only occupants and members may read this archive');
+  }
 }
 
 /**

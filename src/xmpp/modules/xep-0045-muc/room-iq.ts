@@ -4,13 +4,14 @@ import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/api.js';
 import type { ArchiveStore } from '../xep-0313-mam/archive.js';
+import { queryForm } from '../xep-0313-mam/extended.js';
 import { NS_MAM } from '../xep-0313-mam/query.js';
 import { adminList, planAdminChanges } from './admin.js';
 import { applyConfigForm, configForm, roomFeatures, roomInfoForm } from './config.js';
 import type { RoomActions } from './extensions.js';
 import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID } from './ns.js';
 import { occupantJid } from './occupant-presence.js';
-import { queryRoomArchive } from './room-archive.js';
+import { queryRoomArchive, roomArchiveMetadata } from './room-archive.js';
 import { serviceOf, type RoomRegistry } from './room-registry.js';
 import type { RoomOutput } from './room-output.js';
 import { affRank, type Affiliation, type Occupant, type Room } from './room.js';
@@ -77,6 +78,12 @@ export class RoomIq {
         return this.out.iqResult(ev);
       case `set ${NS_MAM} query`:
         return this.mamQuery(ev, room, aff, o, payload);
+      case `get ${NS_MAM} query`:
+        if (this.archive === null || !room.config.archiving) throw new StanzaError('service-unavailable', 'this room is not archived');
+        return this.out.iqResult(ev, queryForm());
+      case `get ${NS_MAM} metadata`:
+        if (this.archive === null || !room.config.archiving) throw new StanzaError('service-unavailable', 'this room is not archived');
+        return this.out.iqResult(ev, await roomArchiveMetadata(this.archive, room, { aff, occupant: o }));
       default: {
         const handler = this.out.extensions.find((e) => e.iq?.[key] !== undefined)?.iq?.[key];
         if (handler === undefined) throw new StanzaError('service-unavailable');
@@ -88,7 +95,7 @@ export class RoomIq {
   private info(room: Room): XmlElement {
     // XEP-0410 §4: the room answers self-pings itself, without bothering the client.
     const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, ...roomFeatures(room.config), ...this.out.extensions.flatMap((e) => e.features ?? [])];
-    if (room.config.archiving && this.archive !== null) features.push(NS_MAM, NS_SID);
+    if (room.config.archiving && this.archive !== null) features.push(NS_MAM, `${NS_MAM}#extended`, NS_SID);
     return x(
       'query',
       { xmlns: NS_DISCO_INFO },

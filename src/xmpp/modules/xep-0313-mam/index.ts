@@ -1,6 +1,5 @@
 import { tryParseJid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
-import { buildForm, formTypeField } from '../../../util/data-form.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest } from '../../module.js';
@@ -10,13 +9,13 @@ import { ArchiveStore, MAM_TABLES, type ArchivedMessage, type Direction } from '
 import { formatDateTime } from './datetime.js';
 import { prefsAllow, shouldArchive, type DefaultPolicy, type Prefs } from './policy.js';
 import { NS_MAM, NS_RSM, parseQuery } from './query.js';
+import { archiveMetadata, pageByIds, queryForm } from './extended.js';
 import { randomHex } from '../../../util/random-token.js';
 
 export { NS_MAM } from './query.js';
 export const NS_SID = 'urn:xmpp:sid:0';
 const NS_FORWARD = 'urn:xmpp:forward:0';
 const NS_DELAY = 'urn:xmpp:delay';
-const NS_XDATA_VALIDATE = 'http://jabber.org/protocol/xdata-validate';
 
 /** A message just written to an archive. */
 export interface ArchivedEvent {
@@ -276,20 +275,7 @@ export default defineModule({
       'query',
       (req) => {
         own(req);
-        const form = buildForm({
-          type: 'form',
-          fields: [
-            formTypeField(NS_MAM),
-            { var: 'with', type: 'jid-single', values: [] },
-            { var: 'start', type: 'text-single', values: [] },
-            { var: 'end', type: 'text-single', values: [] },
-            { var: 'before-id', type: 'text-single', values: [] },
-            { var: 'after-id', type: 'text-single', values: [] },
-            { var: 'ids', type: 'list-multi', values: [] },
-          ],
-        });
-        form.getChildren('field').find((f) => f.attrs.var === 'ids')!.append(x('validate', { xmlns: NS_XDATA_VALIDATE, datatype: 'xs:string' }, x('open')));
-        return x('query', { xmlns: NS_MAM }, form);
+        return queryForm();
       },
       'account',
     );
@@ -318,20 +304,7 @@ export default defineModule({
         let items: ArchivedMessage[];
         let complete: boolean;
         if (q.ids !== undefined) {
-          if (q.ids.length > opts.maxPageSize) throw new StanzaError('policy-violation', `at most ${opts.maxPageSize} ids per query`);
-          items = [];
-          for (const id of [...new Set(q.ids)].sort()) {
-            const m = await archive.get(owner, id);
-            if (m === undefined) throw new StanzaError('item-not-found', `no message '${id}' in this archive`);
-            if (q.with !== undefined && m.with !== q.with) continue;
-            if (q.peer !== undefined && m.peer !== q.peer) continue;
-            if (q.lower !== undefined && (id < q.lower.key || (q.lower.exclusive && id === q.lower.key))) continue;
-            if (q.upper !== undefined && (id > q.upper.key || (q.upper.exclusive && id === q.upper.key))) continue;
-            items.push(m);
-          }
-          // RSM applies to an ids query too (XEP-0059 §2.1): a page of `max` from the end it pages from.
-          complete = items.length <= q.max;
-          if (!complete) items = q.backward ? items.slice(items.length - q.max) : items.slice(0, q.max);
+          ({ items, complete } = await pageByIds(archive, owner, q.ids, { with: q.with, peer: q.peer, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward }, opts.maxPageSize));
         } else {
           const page = await archive.page(owner, { with: q.with, peer: q.peer, lower: q.lower, upper: q.upper, max: q.max, reverse: q.backward });
           items = q.backward ? page.items.reverse() : page.items;
@@ -356,15 +329,7 @@ export default defineModule({
       'get',
       NS_MAM,
       'metadata',
-      async (req) => {
-        const owner = own(req);
-        const b = await archive.bounds(owner);
-        const md = x('metadata', { xmlns: NS_MAM });
-        if (b !== null) {
-          md.append(x('start', { id: b.first.id, timestamp: formatDateTime(b.first.ts) }), x('end', { id: b.last.id, timestamp: formatDateTime(b.last.ts) }));
-        }
-        return md;
-      },
+      async (req) => archiveMetadata(archive, own(req)),
       'account',
     );
 
