@@ -90,6 +90,13 @@ describe('FcmProvider (firebase-admin against a fake FCM)', () => {
     expect(result.status).to.equal('invalid-token');
   });
 
+  it('maps INVALID_ARGUMENT to invalid-token only when FCM says the token is bad, not for an oversized message', async () => {
+    const p = provider();
+    expect((await p.send({ ...notification, token: 'not a token!' })).status).to.equal('invalid-token');
+    // Any sender picks the message id, and it goes into the data payload.
+    expect((await p.send({ ...notification, messageId: 'x'.repeat(5000) })).status).to.equal('failed-permanent');
+  });
+
   it('maps INTERNAL to a transient failure', async () => {
     fake.script.failNext('internal');
     const p = provider();

@@ -25,9 +25,16 @@ export interface FcmProviderDeps {
 const INVALID_TOKEN_CODES = new Set([
   'messaging/registration-token-not-registered', // UNREGISTERED, NOT_FOUND
   'messaging/invalid-registration-token',
-  // INVALID_ARGUMENT: sori builds the message itself, so the token is the only caller-supplied part left.
-  'messaging/invalid-argument',
 ]);
+
+/**
+ * INVALID_ARGUMENT is FCM's answer both to a malformed token and to a bad
+ * message ("Android message is too big": a sender controls the message id, an
+ * operator the apns block); only the text tells them apart. Guessing "bad
+ * token" would let one odd message delete a working registration.
+ */
+const INVALID_ARGUMENT = 'messaging/invalid-argument';
+const BAD_TOKEN_TEXT = /registration token/i;
 
 const TRANSIENT_CODES = new Set([
   'messaging/server-unavailable', // UNAVAILABLE, 503
@@ -42,6 +49,7 @@ export function classifyFcmError(err: unknown): PushResult {
   const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
   const reason = code || (err instanceof Error ? err.message : String(err));
   if (INVALID_TOKEN_CODES.has(code)) return { status: 'invalid-token', reason };
+  if (code === INVALID_ARGUMENT && err instanceof Error && BAD_TOKEN_TEXT.test(err.message)) return { status: 'invalid-token', reason };
   if (TRANSIENT_CODES.has(code)) return { status: 'failed-transient', reason };
   return { status: 'failed-permanent', reason };
 }

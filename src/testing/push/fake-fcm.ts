@@ -25,6 +25,17 @@ export interface FakeFcmOptions {
 
 const SEND_PATH = /^\/v1\/projects\/([^/]+)\/messages:send$/;
 const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError';
+/** The characters FCM registration tokens are made of. */
+const TOKEN = /^[\w:-]+$/;
+/** FCM's limit on the keys and values of `data`. */
+const MAX_DATA_BYTES = 4096;
+
+function dataBytes(data: unknown): number {
+  if (typeof data !== 'object' || data === null) return 0;
+  let n = 0;
+  for (const [k, v] of Object.entries(data)) n += Buffer.byteLength(k) + Buffer.byteLength(String(v));
+  return n;
+}
 
 interface RpcError {
   httpStatus: number;
@@ -36,6 +47,7 @@ interface RpcError {
 const ERRORS = {
   unregistered: { httpStatus: 404, status: 'NOT_FOUND', message: 'Requested entity was not found.', fcmErrorCode: 'UNREGISTERED' },
   badToken: { httpStatus: 400, status: 'INVALID_ARGUMENT', message: 'The registration token is not a valid FCM registration token', fcmErrorCode: 'INVALID_ARGUMENT' },
+  tooBig: { httpStatus: 400, status: 'INVALID_ARGUMENT', message: 'Android message is too big', fcmErrorCode: 'INVALID_ARGUMENT' },
   unavailable: { httpStatus: 503, status: 'UNAVAILABLE', message: 'The service is currently unavailable.', fcmErrorCode: 'UNAVAILABLE' },
   internal: { httpStatus: 500, status: 'INTERNAL', message: 'Internal error encountered.', fcmErrorCode: 'INTERNAL' },
   unauthenticated: { httpStatus: 401, status: 'UNAUTHENTICATED', message: 'Request had invalid authentication credentials.' },
@@ -99,7 +111,8 @@ export class FakeFcm {
     const scripted = this.script.record({ projectId, authorization, message });
     if (scripted !== undefined) return scripted === 'hang' ? 'hang' : ERRORS[scripted];
     const token = message.token;
-    if (typeof token !== 'string' || token.length === 0) return ERRORS.badToken;
+    if (typeof token !== 'string' || !TOKEN.test(token)) return ERRORS.badToken;
+    if (dataBytes(message.data) > MAX_DATA_BYTES) return ERRORS.tooBig;
     if (this.script.isDead(token)) return ERRORS.unregistered;
     this.sent += 1;
     return { name: `projects/${projectId}/messages/${this.sent}` };
