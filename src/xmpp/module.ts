@@ -188,8 +188,8 @@ export interface ServerApi {
   sessionCount(): number;
   /** Every bound session on this node. */
   allSessions(): Iterable<ClientSession>;
-  /** Sends an iq from the server and resolves with the reply, or with an error iq on timeout. */
-  sendIq(stanza: XmlElement, timeoutMs?: number): Promise<XmlElement>;
+  /** Sends an iq from the server and resolves with the reply (a result or an error), or with null when none came within `timeoutMs`. */
+  sendIq(stanza: XmlElement, timeoutMs?: number): Promise<XmlElement | null>;
   /** Creates an account and fires account/created; false when it exists. */
   /** Creates an account and tells modules (account/created); without a password (null) it logs in with tokens only. False when it exists. */
   createAccount(jid: Jid, password: string | null): Promise<boolean>;

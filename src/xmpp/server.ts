@@ -252,13 +252,13 @@ export class Server implements ServerApi {
   }
 
   /** Sends an iq from the server and resolves with the reply (or an error iq on timeout). */
-  sendIq(stanza: XmlElement, timeoutMs = 30_000): Promise<XmlElement> {
+  sendIq(stanza: XmlElement, timeoutMs = 30_000): Promise<XmlElement | null> {
     const id = stanza.attrs.id ?? `sori-${randomHex(6)}`;
     stanza.attrs.id = id;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.pendingIq.delete(id);
-        resolve(stanza.clone());
+        resolve(null);
       }, timeoutMs);
       timer.unref();
       this.pendingIq.set(id, { resolve, timer });

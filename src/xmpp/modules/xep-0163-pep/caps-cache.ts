@@ -33,7 +33,7 @@ export function notifyNodes(features: ReadonlySet<string> | null): ReadonlySet<s
 }
 
 /** Asks `full` for disco#info of `node`; resolves with the reply iq (result or error). */
-export type DiscoQuery = (full: string, node: string) => Promise<XmlElement>;
+export type DiscoQuery = (full: string, node: string) => Promise<XmlElement | null>;
 
 /**
  * Entity capabilities of the entities PEP notifies: disco#info features by
@@ -79,7 +79,7 @@ export class CapsCache {
 
   private async ask(full: string, ref: CapsRef): Promise<ReadonlySet<string> | null> {
     const reply = await this.query(full, ref.key);
-    if (reply.attrs.type !== 'result') return null;
+    if (reply === null || reply.attrs.type !== 'result') return null;
     const q = reply.getChild('query', NS_DISCO_INFO);
     if (q === undefined) return null;
     const features = q.getChildren('feature').map((f) => f.attrs.var ?? '');

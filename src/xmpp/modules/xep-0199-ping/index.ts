@@ -30,8 +30,8 @@ export default defineModule({
         const ping = x('iq', { type: 'get', from: session.host, to: session.jid.full }, x('ping', { xmlns: NS_PING }));
         void ctx.server.sendIq(ping, ctx.options.timeoutSeconds * 1000).then((reply) => {
           pinging.delete(session.id);
-          // On timeout sendIq hands back our own request; a reply comes from the client. Any traffic since also proves it alive.
-          const answered = reply.attrs.from !== session.host;
+          // Any answer (an error too) comes from the client; any traffic since also proves it alive.
+          const answered = reply !== null;
           if (!answered && session.open && session.connected && session.lastActivity <= sentAt) session.close('connection-timeout', 'no answer to ping');
         });
       }

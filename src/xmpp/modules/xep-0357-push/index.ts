@@ -62,8 +62,8 @@ function carbonsOn(r: Resource): boolean {
  *    publish-options form, e.g. a secret); for each message that counts, sori
  *    publishes a `urn:xmpp:push:summary` notification to that node from the
  *    user's bare JID (`ctx.server.sendIq`), with the publish-options. An error
- *    of type cancel or auth from the app server removes the registration
- *    (§… the server MAY); a timeout does not.
+ *    from the app server removes the registration (§7.1); one of type wait,
+ *    and no answer within `publishTimeoutMs`, only after 16 in a row.
  * 2. Built-in app server: when the registration's JID is sori's push
  *    component (`push.<domain>` by default), sori is the app server itself:
  *    the publish-options form names the device — `token` (APNs device token
@@ -273,19 +273,19 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         if (reg.publishOptions !== null) pubsub.append(x('publish-options', null, parseXml(reg.publishOptions)));
         const reply = await server.sendIq(x('iq', { type: 'set', from: owner, to: reg.jid }, pubsub), opts.publishTimeoutMs);
         const key = `${owner}|${registrationKey(reg.jid, reg.node)}`;
-        if (reply.attrs.type !== 'error') {
+        if (reply !== null && reply.attrs.type !== 'error') {
           failuresInARow.delete(key);
           return;
         }
         // "Publish Errors": an error disables the registration; one that says to wait (or a timeout) only after WAIT_ERRORS_TO_DISABLE in a row.
-        const type = reply.getChild('error')?.attrs.type;
+        const type = reply === null ? 'wait' : reply.getChild('error')?.attrs.type;
         const inARow = (failuresInARow.get(key) ?? 0) + 1;
         if (type === 'wait' && inARow < WAIT_ERRORS_TO_DISABLE) {
           failuresInARow.set(key, inARow);
           return;
         }
         failuresInARow.delete(key);
-        if (await store.removeIfUnchanged(owner, reg)) ctx.log.info(`app server ${reg.jid} refused a push for ${owner} (${type ?? 'no type'}, ${inARow} in a row): registration removed`);
+        if (await store.removeIfUnchanged(owner, reg)) ctx.log.info(`app server ${reg.jid} ${reply === null ? 'did not answer' : 'refused'} a push for ${owner} (${type ?? 'no type'}, ${inARow} in a row): registration removed`);
       }
 
       /** Pushes one message to the chosen registrations of `owner`, once per registration. */

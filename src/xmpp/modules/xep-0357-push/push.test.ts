@@ -249,6 +249,23 @@ describe('XEP-0357 push', () => {
       await answer(3, `<error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`);
       expect(await api.registrations('bob@localhost')).to.deep.equal([]);
     });
+
+    it('counts an app server that does not answer as one asking to wait: the registration goes after 16 unanswered pushes in a row', async () => {
+      await ts.stop();
+      ts = await TestServer.start([roster, presence, offline, createPushModule(), probe], { modules: { options: { push: { publishTimeoutMs: 20 } } } });
+      alice = await ts.login('alice@localhost/pc');
+      // Connected, and answering nothing.
+      appServer = await ts.login('appserver@localhost/srv');
+      const bob = await ts.login('bob@localhost/phone');
+      await enable(bob, 'appserver@localhost/srv', 'silent');
+      bob.session.close();
+      for (let i = 1; i <= 16; i++) {
+        await alice.send(`<message type='chat' id='t${i}' to='bob@localhost'><body>${i}</body></message>`);
+        await api.idle();
+        expect(await api.registrations('bob@localhost'), `after ${i} unanswered`).to.have.length(i < 16 ? 1 : 0);
+      }
+      expect(appServer.all((st) => st.getChild('pubsub', NS_PUBSUB) !== undefined)).to.have.length(16);
+    });
   });
 
   it('keeps registrations across a restart (same store)', async () => {
