@@ -1,6 +1,7 @@
 import { ConfigError } from '../../../util/options.js';
 import { JidError, normaliseLocal, parseJid, type Jid } from '../../../util/jid.js';
 import { findForm, getValue } from '../../../util/data-form.js';
+import { saslprep } from '../../../util/saslprep.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule, type IqRequest, type ModuleContext, type PreAuthStream } from '../../module.js';
@@ -94,14 +95,7 @@ async function preAuth(ctx: Ctx, guards: { throttle: RegistrationThrottle; delet
   }
   if (query.getChild('remove') !== undefined) throw new StanzaError('not-authorized', 'log in to remove an account');
   const { username, password } = submittedCredentials(query);
-  let local: string;
-  try {
-    local = normaliseLocal(username);
-  } catch (e) {
-    if (e instanceof JidError) throw new StanzaError('not-acceptable', `invalid username: ${e.message}`);
-    throw e;
-  }
-  if (local === '') throw new StanzaError('not-acceptable', 'a username is required');
+  const local = loginName(username);
   if (password === '') throw new StanzaError('not-acceptable', 'a password is required');
   const wait = throttle.waitSeconds(stream.remoteAddress);
   if (wait > 0) throw new StanzaError('resource-constraint', `too many registrations from your address; try again in ${wait} s`);
@@ -111,6 +105,31 @@ async function preAuth(ctx: Ctx, guards: { throttle: RegistrationThrottle; delet
   throttle.record(stream.remoteAddress);
   ctx.log.info(`registered ${jid.bare} from ${stream.remoteAddress}`);
   return null;
+}
+
+/**
+ * The account's localpart for a requested username. SASL logs in with the
+ * SASLprep form of what the client types, so a localpart that SASLprep
+ * changes (soft hyphen, zero-width joiner: invisible, so "ali\u00ADce" poses
+ * as alice and logs in as her) or refuses (private use) could never log in.
+ */
+function loginName(username: string): string {
+  let local: string;
+  try {
+    local = normaliseLocal(username);
+  } catch (e) {
+    if (e instanceof JidError) throw new StanzaError('not-acceptable', `invalid username: ${e.message}`);
+    throw e;
+  }
+  if (local === '') throw new StanzaError('not-acceptable', 'a username is required');
+  let prepared: string;
+  try {
+    prepared = saslprep(local);
+  } catch {
+    throw new StanzaError('not-acceptable', 'invalid username: it has characters a login cannot carry');
+  }
+  if (prepared !== local) throw new StanzaError('not-acceptable', 'invalid username: it has invisible or ignorable characters');
+  return local;
 }
 
 /** Legacy fields, or the XEP-0077 §4 data form when the client sent one instead. */

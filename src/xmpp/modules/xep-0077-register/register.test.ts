@@ -144,6 +144,17 @@ describe('XEP-0077 in-band registration', function () {
       expect(await ts.server.accounts.list('localhost')).to.deep.equal([]);
     });
 
+    it('refuses a username that SASLprep maps to another name or forbids, as it could never log in', async function () {
+      ts = await start({ minSecondsBetweenRegistrations: 0 });
+      await ts.addUser('alice@localhost', 'hers');
+      const s = new FakeStream();
+      // A soft hyphen or zero-width joiner is invisible: "ali­ce" would pose as alice, and SASL logs it in as alice.
+      for (const name of ['ali&#xAD;ce', 'bo&#x200D;b', 'pri&#xE000;vate']) {
+        expect(errorCondition(await preAuth(ts, s, registerIq(name, 'pw'))), name).to.equal('not-acceptable');
+      }
+      expect(await ts.server.accounts.list('localhost')).to.deep.equal(['alice@localhost']);
+    });
+
     it('refuses registration on an unencrypted stream unless allowed', async function () {
       ts = await start();
       expect(errorCondition(await preAuth(ts, new FakeStream(false), registerIq('mercutio', 'pw')))).to.equal('not-authorized');
