@@ -85,6 +85,18 @@ describe('XEP-0398 avatar conversion', () => {
     expect(photoOf(await bob.waitFor((e) => e.name === 'presence' && e.attrs.from === 'alice@localhost/laptop'))).to.equal(sha1(image));
   });
 
+  it('says "no avatar" with an empty photo once the avatar is gone, overwriting an empty x (XEP-0153 §4.1, XEP-0398 §4)', async () => {
+    await publishAvatar(alice, PNG);
+    await alice.iq(publish('urn:xmpp:avatar:metadata', 'off', `<metadata xmlns='urn:xmpp:avatar:metadata'/>`));
+    bob.received.length = 0;
+    await alice.send(`<presence><show>away</show></presence>`);
+    const removed = await bob.waitFor((e) => e.name === 'presence' && e.attrs.from === 'alice@localhost/phone');
+    expect(photoOf(removed), 'contacts must learn the old avatar is gone').to.equal('');
+    bob.received.length = 0;
+    await alice.send(`<presence><show>dnd</show><x xmlns='vcard-temp:x:update'/></presence>`);
+    expect(photoOf(await bob.waitFor((e) => e.name === 'presence' && e.attrs.from === 'alice@localhost/phone'))).to.equal('');
+  });
+
   it("leaves a presence's own photo element alone (an empty one means no avatar)", () => {
     const none = parseXml(`<presence><x xmlns='vcard-temp:x:update'><photo/></x></presence>`);
     injectPhotoHash(none, 'abc');

@@ -24,12 +24,14 @@ export function photoHash(vcard: XmlElement | null | undefined): string {
  * Puts the account's photo hash into an available presence (XEP-0398 §4,
  * XEP-0153): added when the presence has no vcard-temp:x:update, filled in
  * when that element has no photo; a presence that names a photo (or says
- * "none" with an empty one) is left as the client sent it.
+ * "none" with an empty one) is left as the client sent it. No avatar ('')
+ * is an empty `<photo/>`: contacts drop a cached avatar only when told so.
  */
 export function injectPhotoHash(presence: XmlElement, hash: string): void {
   const update = presence.getChild('x', NS_VCARD_UPDATE);
-  if (update === undefined) presence.append(x('x', { xmlns: NS_VCARD_UPDATE }, x('photo', null, hash)));
-  else if (update.getChild('photo') === undefined) update.append(x('photo', null, hash));
+  const photo = x('photo', null, hash === '' ? undefined : hash);
+  if (update === undefined) presence.append(x('x', { xmlns: NS_VCARD_UPDATE }, photo));
+  else if (update.getChild('photo') === undefined) update.append(photo);
 }
 
 /**
@@ -82,8 +84,9 @@ export default defineModule({
       'stanza/in',
       ({ session, stanza }) => {
         if (stanza.name !== 'presence' || stanza.attrs.type !== undefined) return false;
-        const hash = loaded.get(session.jid.bare)?.hash;
-        if (hash !== undefined && hash !== '') injectPhotoHash(stanza, hash);
+        const entry = loaded.get(session.jid.bare);
+        // While the stored hash is being read it is unknown: better say nothing than a wrong "no avatar".
+        if (entry !== undefined && !entry.reading) injectPhotoHash(stanza, entry.hash);
         return false;
       },
       BEFORE_PRESENCE,
