@@ -96,7 +96,7 @@ async function preAuth(ctx: Ctx, guards: { throttle: RegistrationThrottle; delet
   if (query.getChild('remove') !== undefined) throw new StanzaError('not-authorized', 'log in to remove an account');
   const { username, password } = submittedCredentials(query);
   const local = loginName(username);
-  if (password === '') throw new StanzaError('not-acceptable', 'a password is required');
+  checkPassword(password);
   const wait = throttle.waitSeconds(stream.remoteAddress);
   if (wait > 0) throw new StanzaError('resource-constraint', `too many registrations from your address; try again in ${wait} s`);
   const jid = parseJid(`${local}@${stream.host}`);
@@ -132,6 +132,20 @@ function loginName(username: string): string {
   return local;
 }
 
+/**
+ * Logins SASLprep the password (RFC 4013), which refuses controls, private
+ * use and code points unassigned in Unicode 3.2 (every emoji): such a
+ * password could never be typed in to log in, so it is refused up front.
+ */
+function checkPassword(password: string): void {
+  if (password === '') throw new StanzaError('not-acceptable', 'a password is required');
+  try {
+    saslprep(password);
+  } catch {
+    throw new StanzaError('not-acceptable', 'the password has characters a login cannot carry (controls, emoji, private use)');
+  }
+}
+
 /** Legacy fields, or the XEP-0077 §4 data form when the client sent one instead. */
 function submittedCredentials(query: XmlElement): { username: string; password: string } {
   const form = findForm(query);
@@ -150,7 +164,7 @@ async function changePassword(ctx: Ctx, account: Jid, query: XmlElement): Promis
     throw new StanzaError('bad-request', 'username does not match this account');
   }
   if (local !== account.local) throw new StanzaError('bad-request', 'username does not match this account');
-  if (password === '') throw new StanzaError('not-acceptable', 'a password is required');
+  checkPassword(password);
   await ctx.server.accounts.setPassword(account, password);
   ctx.log.info(`password changed for ${account.bare}`);
   return null;

@@ -155,6 +155,17 @@ describe('XEP-0077 in-band registration', function () {
       expect(await ts.server.accounts.list('localhost')).to.deep.equal(['alice@localhost']);
     });
 
+    it('answers not-acceptable, not internal-server-error, for a password SASL cannot carry (an emoji, a control)', async function () {
+      ts = await start({ minSecondsBetweenRegistrations: 0 });
+      const s = new FakeStream();
+      for (const [name, password] of [['tybalt', 'pass&#x1F600;'], ['paris', 'a&#x85;b']] as const) {
+        const reply = await preAuth(ts, s, registerIq(name, password));
+        expect(errorCondition(reply), password).to.equal('not-acceptable');
+        expect(reply.getChild('error')!.attrs.type).to.equal('modify');
+      }
+      expect(await ts.server.accounts.list('localhost')).to.deep.equal([]);
+    });
+
     it('refuses registration on an unencrypted stream unless allowed', async function () {
       ts = await start();
       expect(errorCondition(await preAuth(ts, new FakeStream(false), registerIq('mercutio', 'pw')))).to.equal('not-authorized');
@@ -226,6 +237,14 @@ describe('XEP-0077 in-band registration', function () {
       reply = await alice.iq(`<iq type='set' to='bob@localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>`);
       expect(errorCondition(reply)).to.equal('service-unavailable');
       expect(await ts.server.accounts.exists(parseJid('bob@localhost'))).to.equal(true);
+    });
+
+    it('answers not-acceptable for a new password SASL cannot carry, and keeps the old one', async function () {
+      ts = await start();
+      const alice = await ts.login('alice@localhost/phone', { password: 'old' });
+      const reply = await alice.iq(`<iq type='set'><query xmlns='jabber:iq:register'><username>alice</username><password>new&#x1F600;</password></query></iq>`);
+      expect(errorCondition(reply)).to.equal('not-acceptable');
+      expect(await ts.server.accounts.verifyPassword(parseJid('alice@localhost'), 'old')).to.equal(true);
     });
 
     it('removes the account: result first, then account/deleted and every session closed with not-authorized', async function () {
