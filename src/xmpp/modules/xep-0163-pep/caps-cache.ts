@@ -62,19 +62,28 @@ export class CapsCache {
   resolve(full: string, ref: CapsRef): Promise<ReadonlySet<string> | null> {
     const known = this.peek(full, ref);
     if (known !== undefined) return Promise.resolve(known);
-    const pendingKey = ref.hash === 'sha-1' ? ref.key : `${full} ${ref.key}`;
-    let p = this.pending.get(pendingKey);
-    if (p === undefined) {
-      p = this.ask(full, ref).finally(() => this.pending.delete(pendingKey));
-      this.pending.set(pendingKey, p);
-    }
-    return p;
+    if (ref.hash !== 'sha-1') return this.askOnce(`${full} ${ref.key}`, full, ref);
+    // Another entity being asked for this ver speaks for this one only if its
+    // answer hashes to ver; one that lies (or never answers) must not decide
+    // what this one is believed to want, so it is then asked itself.
+    const other = this.pending.get(ref.key);
+    if (other === undefined) return this.askOnce(ref.key, full, ref);
+    return other.then(() => this.peek(full, ref) ?? this.askOnce(`${full} ${ref.key}`, full, ref));
   }
 
   /** Forgets what one full JID told about itself (it went offline). */
   forget(full: string): void {
     const prefix = full + ' ';
     for (const k of this.perJid.keys()) if (k.startsWith(prefix)) this.perJid.delete(k);
+  }
+
+  private askOnce(pendingKey: string, full: string, ref: CapsRef): Promise<ReadonlySet<string> | null> {
+    let p = this.pending.get(pendingKey);
+    if (p === undefined) {
+      p = this.ask(full, ref).finally(() => this.pending.delete(pendingKey));
+      this.pending.set(pendingKey, p);
+    }
+    return p;
   }
 
   private async ask(full: string, ref: CapsRef): Promise<ReadonlySet<string> | null> {
