@@ -1,4 +1,4 @@
-import { tryParseJid } from '../../../util/jid.js';
+import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
@@ -149,14 +149,15 @@ export default defineModule({
       stanza.children = stanza.children.filter((c) => typeof c === 'string' || c.name !== 'stanza-id' || c.attrs.xmlns !== NS_SID || !isLocalBy(c.attrs.by));
     };
 
-    /** Whether `owner` archives messages with `withBare`; without a promise when the preferences are in memory and decide alone. */
-    const allowed = (owner: string, withBare: string): boolean | Promise<boolean> => {
+    /** Whether `owner` archives messages with `peer` (the JID on the stanza); without a promise when the preferences are in memory and decide alone. */
+    const allowed = (owner: string, peer: Jid): boolean | Promise<boolean> => {
       const cached = archive.cachedPrefs(owner);
-      if (cached === undefined) return archive.getPrefs(owner).then((prefs) => decide(owner, withBare, prefs));
-      return decide(owner, withBare, cached.prefs);
+      if (cached === undefined) return archive.getPrefs(owner).then((prefs) => decide(owner, peer, prefs));
+      return decide(owner, peer, cached.prefs);
     };
-    const decide = (owner: string, withBare: string, prefs: Prefs | undefined): boolean | Promise<boolean> => {
-      const allow = prefsAllow(prefs ?? defaultPrefs, withBare);
+    const decide = (owner: string, peer: Jid, prefs: Prefs | undefined): boolean | Promise<boolean> => {
+      const withBare = peer.bare;
+      const allow = prefsAllow(prefs ?? defaultPrefs, withBare, peer.full);
       return allow === 'roster' ? roster.store.get(owner, withBare).then((item) => item !== undefined) : allow;
     };
 
@@ -175,7 +176,7 @@ export default defineModule({
         if (to === null || to.local === '' || to.bare === owner) return;
         return (async () => {
           try {
-            if (!(await allowed(owner, to.bare))) return false;
+            if (!(await allowed(owner, to))) return false;
             const id = await archive.append(owner, { with: to.bare, peer: to.full, dir: 'out', xml: stanza.toString() });
             stanza.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
             archivedOut.inc();
@@ -215,7 +216,7 @@ export default defineModule({
         try {
           // Messages for an account that does not exist are bounced by the router: no archive for them.
           if (server.localSessions(owner).length === 0 && !(await server.accounts.exists(ev.to.toBare()))) return false;
-          if (!(await allowed(owner, ev.from.bare))) return false;
+          if (!(await allowed(owner, ev.from))) return false;
           const id = await archive.append(owner, { with: ev.from.bare, peer: ev.from.full, dir: 'in', xml: copy.toString() });
           copy.append(x('stanza-id', { xmlns: NS_SID, by: owner, id }));
           archivedIn.add(copy);
@@ -355,7 +356,7 @@ export default defineModule({
           for (const j of req.payload.getChild(name)?.getChildren('jid') ?? []) {
             const jid = tryParseJid(j.getText().trim());
             if (jid === null) throw new StanzaError('jid-malformed', `'${j.getText()}' is not a JID`);
-            out.add(jid.bare);
+            out.add(jid.full); // a full JID only matches that resource (XEP-0441 JID matching): kept as given
           }
           return [...out];
         };

@@ -67,11 +67,21 @@ export interface Prefs {
  * XEP-0441 §4: `never` wins over `always`, both over the default; `roster`
  * archives only contacts in the owner's roster, so the answer is 'roster'
  * when the caller must look there (the roster is only read when the default decides).
+ *
+ * `withFull` is the message's 'to' (sent) or 'from' (received) as it is
+ * (XEP-0441 "JID matching"): a listed bare JID matches every resource of
+ * that contact, a listed full JID only that resource.
  */
-export function prefsAllow(prefs: Prefs, withBare: string): boolean | 'roster' {
-  if (prefs.never.includes(withBare)) return false;
-  if (prefs.always.includes(withBare)) return true;
+export function prefsAllow(prefs: Prefs, withBare: string, withFull: string): boolean | 'roster' {
+  if (listed(prefs.never, withBare, withFull)) return false;
+  if (listed(prefs.always, withBare, withFull)) return true;
   if (prefs.default === 'always') return true;
   if (prefs.default === 'never') return false;
   return 'roster';
+}
+
+/** Lists are short and usually empty: the per-message cost is a length test. */
+function listed(list: readonly string[], withBare: string, withFull: string): boolean {
+  if (list.length === 0) return false;
+  return list.includes(withBare) || (withFull !== withBare && list.includes(withFull));
 }
