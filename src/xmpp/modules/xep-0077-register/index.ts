@@ -99,10 +99,16 @@ async function preAuth(ctx: Ctx, guards: { throttle: RegistrationThrottle; delet
   checkPassword(password);
   const wait = throttle.waitSeconds(stream.remoteAddress);
   if (wait > 0) throw new StanzaError('resource-constraint', `too many registrations from your address; try again in ${wait} s`);
-  const jid = parseJid(`${local}@${stream.host}`);
-  if (await deletedNames.held(jid)) throw new StanzaError('conflict', 'that username belonged to a deleted account and cannot be registered again');
-  if (!(await ctx.server.createAccount(jid, password))) throw new StanzaError('conflict', 'that username is taken');
   throttle.record(stream.remoteAddress);
+  const jid = parseJid(`${local}@${stream.host}`);
+  try {
+    if (await deletedNames.held(jid)) throw new StanzaError('conflict', 'that username belonged to a deleted account and cannot be registered again');
+    if (!(await ctx.server.createAccount(jid, password))) throw new StanzaError('conflict', 'that username is taken');
+  } catch (e) {
+    // Only one registration per address is ever in flight (the record above turns others away), so this frees the address for a retry.
+    throttle.release(stream.remoteAddress);
+    throw e;
+  }
   ctx.log.info(`registered ${jid.bare} from ${stream.remoteAddress}`);
   return null;
 }

@@ -190,6 +190,18 @@ describe('XEP-0077 in-band registration', function () {
       }
     });
 
+    it('limits registrations per address when they arrive together, and a refused one does not count', async function () {
+      ts = await start({ minSecondsBetweenRegistrations: 60 });
+      await ts.addUser('taken@localhost');
+      const handler = ts.server.registrations.preAuthIqs.get(NS_REGISTER)!;
+      const streams = ['a', 'b', 'c'].map(() => new FakeStream(true, '192.0.2.7'));
+      expect(errorCondition(await preAuth(ts, streams[0]!, registerIq('taken', 'pw')))).to.equal('conflict');
+      await Promise.all(streams.map((s, i) => handler(parseXml(registerIq(`name${i}`, 'pw', `c${i}`)), s)));
+      const outcomes = streams.map((s) => s.sent.at(-1)!).map((iq) => (iq.attrs.type === 'result' ? 'result' : errorCondition(iq)));
+      expect(outcomes.sort()).to.deep.equal(['resource-constraint', 'resource-constraint', 'result']);
+      expect(await ts.server.accounts.list('localhost')).to.have.length(2);
+    });
+
     it('does not let an unauthenticated stream remove an account', async function () {
       ts = await start();
       await ts.addUser('romeo@localhost');

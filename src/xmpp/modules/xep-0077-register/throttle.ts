@@ -21,8 +21,14 @@ export class RegistrationThrottle {
     return left > 0 ? Math.ceil(left / 1000) : 0;
   }
 
+  /** Counts a registration from `address`; made before the account is written, so registrations that arrive together cannot all pass. */
   record(address: string): void {
     if (this.intervalMs > 0) this.last.set(address, this.now());
+  }
+
+  /** Takes back the last record of `address`, for a registration that was refused after all. */
+  release(address: string): void {
+    this.last.delete(address);
   }
 
   /** Forgets addresses whose interval has passed, so the map does not grow without bound. */
