@@ -47,3 +47,27 @@ export function verificationString(identities: readonly CapsIdentity[], features
 export function capsVer(identities: readonly CapsIdentity[], features: readonly string[], forms: readonly XmlElement[]): string {
   return createHash('sha1').update(verificationString(identities, features, forms), 'utf8').digest('base64');
 }
+
+const hasLt = (s: string | undefined): boolean => s !== undefined && s.includes('<');
+const badPart = (s: string | undefined): boolean => s === undefined || s === '' || s.includes('/') || s.includes('<');
+
+/**
+ * Whether S can be read back into terms only one way. It cannot when a term
+ * holds the '<' that separates terms, or an identity's category, type or lang
+ * is empty or holds the '/' that separates them: then another set of features
+ * gives the same S, hence the same ver (the preimage attack XEP-0390 §1
+ * recalls), so an answer that hashes to ver proves nothing about others
+ * announcing it.
+ */
+export function unambiguous(identities: readonly CapsIdentity[], features: readonly string[], forms: readonly XmlElement[]): boolean {
+  for (const i of identities) if (badPart(i.category) || badPart(i.type) || (i.lang !== undefined && badPart(i.lang)) || hasLt(i.name)) return false;
+  for (const f of features) if (hasLt(f)) return false;
+  for (const form of forms) {
+    for (const field of form.getChildren('field')) {
+      if (hasLt(field.attrs.var)) return false;
+      for (const v of field.getChildren('value')) if (hasLt(v.getText())) return false;
+    }
+  }
+  return true;
+}
+

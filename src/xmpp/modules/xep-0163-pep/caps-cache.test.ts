@@ -59,4 +59,18 @@ describe('XEP-0163 PEP: caps cache (XEP-0115 §5.4)', () => {
     expect([...(await bob)!]).to.deep.equal(HONEST);
     expect(asked).to.deep.equal(['mallory@localhost/x', 'bob@localhost/pc']);
   });
+
+  it("does not share an answer that hashes to ver only by splitting the verification string's terms differently (the '<' preimage attack)", async () => {
+    const { cache } = cacheAnswering({
+      // S is the same as HONEST's, but mood+notify is gone: one feature swallows it.
+      'mallory@localhost/x': async () => answer([NS_CAPS, NS_DISCO_INFO, `${MOOD}<${TUNE}`]),
+      // An identity made of a feature: 'http:' / '' / 'jabber.org' / 'protocol/caps'.
+      'eve@localhost/x': async () =>
+        x('iq', { type: 'result' }, x('query', { xmlns: NS_DISCO_INFO }, x('identity', IDENTITY), x('identity', { category: 'http:', type: '', 'xml:lang': 'jabber.org', name: 'protocol/caps' }), ...[NS_DISCO_INFO, MOOD, TUNE].map((f) => x('feature', { var: f })))),
+    });
+    expect(await cache.resolve('mallory@localhost/x', REF)).to.not.equal(null);
+    expect(cache.peek('bob@localhost/pc', REF)).to.equal(undefined);
+    expect(await cache.resolve('eve@localhost/x', REF)).to.not.equal(null);
+    expect(cache.peek('bob@localhost/pc', REF)).to.equal(undefined);
+  });
 });

@@ -1,5 +1,5 @@
 import type { XmlElement } from '../../../util/xml.js';
-import { capsVer } from '../xep-0115-caps/ver.js';
+import { capsVer, unambiguous } from '../xep-0115-caps/ver.js';
 
 export const NS_CAPS = 'http://jabber.org/protocol/caps';
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
@@ -94,7 +94,8 @@ export class CapsCache {
     const features = q.getChildren('feature').map((f) => f.attrs.var ?? '');
     const set: ReadonlySet<string> = new Set(features);
     const identities = q.getChildren('identity').map((i) => ({ category: i.attrs.category ?? '', type: i.attrs.type ?? '', lang: i.attrs['xml:lang'], name: i.attrs.name }));
-    const verified = ref.hash === 'sha-1' && capsVer(identities, features, q.getChildren('x')) === ref.ver;
+    const forms = q.getChildren('x');
+    const verified = ref.hash === 'sha-1' && unambiguous(identities, features, forms) && capsVer(identities, features, forms) === ref.ver;
     const map = verified ? this.shared : this.perJid;
     if (map.size >= this.maxEntries) map.clear();
     map.set(verified ? ref.key : `${full} ${ref.key}`, set);
