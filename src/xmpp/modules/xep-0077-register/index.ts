@@ -18,7 +18,7 @@ const options = {
     min: 0,
     doc: 'Seconds one IP address must wait between two registrations (0 disables the limit). Counted per node.',
   },
-  allowInsecure: { type: 'boolean', default: false, doc: 'Allow registration on streams that are not encrypted.' },
+  allowInsecure: { type: 'boolean', default: false, doc: 'Allow registration and password changes on streams that are not encrypted.' },
   reuseDeletedNamesAfterDays: {
     type: 'number',
     default: 0,
@@ -71,6 +71,8 @@ export default defineModule({
     ctx.iq('set', NS_REGISTER, 'query', (req) => {
       const account = ownAccount(req);
       if (req.payload.getChild('remove') !== undefined) return removeAccount(ctx, req, account);
+      // The new password travels in the clear like a registration's, so the same rule holds (XEP-0077 §3.3 lets a server refuse).
+      if (!allowed(req.origin?.secure ?? false)) throw new StanzaError('not-authorized', 'change the password over an encrypted connection');
       return changePassword(ctx, account, req.payload);
     }, 'both');
   },

@@ -259,6 +259,21 @@ describe('XEP-0077 in-band registration', function () {
       expect(await ts.server.accounts.verifyPassword(parseJid('alice@localhost'), 'old')).to.equal(true);
     });
 
+    it('refuses a password change on an unencrypted stream unless insecure registration is allowed (§3.3: not-authorized)', async function () {
+      ts = await start();
+      const alice = await ts.login('alice@localhost/phone', { password: 'old' });
+      // As after a login in the clear where c2s.requireEncryption is false.
+      (alice.session as { secure: boolean }).secure = false;
+      const change = `<iq type='set'><query xmlns='jabber:iq:register'><username>alice</username><password>sniffed</password></query></iq>`;
+      expect(errorCondition(await alice.iq(change))).to.equal('not-authorized');
+      expect(await ts.server.accounts.verifyPassword(parseJid('alice@localhost'), 'old')).to.equal(true);
+      await ts.stop();
+      ts = await start({ allowInsecure: true });
+      const bob = await ts.login('bob@localhost/desk', { password: 'old' });
+      (bob.session as { secure: boolean }).secure = false;
+      expect((await bob.iq(change.replace('alice', 'bob'))).attrs.type).to.equal('result');
+    });
+
     it('removes the account: result first, then account/deleted and every session closed with not-authorized', async function () {
       ts = await start();
       await ts.addUser('bob@localhost');
