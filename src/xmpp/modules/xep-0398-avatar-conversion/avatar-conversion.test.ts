@@ -85,6 +85,24 @@ describe('XEP-0398 avatar conversion', () => {
     expect(photoOf(await bob.waitFor((e) => e.name === 'presence' && e.attrs.from === 'alice@localhost/laptop'))).to.equal(sha1(image));
   });
 
+  it('publishes a photo set through vCard as the PEP avatar (XEP-0398 §3.2), so XEP-0084 contacts see it too', async () => {
+    const image = Buffer.concat([PNG, Buffer.from('y')]);
+    const id = sha1(image);
+    bob.received.length = 0;
+    const set = await alice.iq(`<iq type='set'><vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>${image.toString('base64')}</BINVAL></PHOTO></vCard></iq>`);
+    expect(set.attrs.type).to.equal('result');
+    const items = async (node: string) => (await alice.iq(`<iq type='get'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='${node}'/></pubsub></iq>`)).getChild('pubsub')!.getChild('items')!.getChildren('item');
+    const [data] = await items('urn:xmpp:avatar:data');
+    expect(data!.attrs.id).to.equal(id);
+    expect(Buffer.from(data!.getChildText('data')!, 'base64').equals(image)).to.equal(true);
+    const [meta] = await items('urn:xmpp:avatar:metadata');
+    const info = meta!.getChild('metadata', 'urn:xmpp:avatar:metadata')!.getChild('info')!;
+    expect(info.attrs).to.include({ id, type: 'image/png', bytes: String(image.length) });
+    const card = (await alice.iq(`<iq type='get'><vCard xmlns='vcard-temp'/></iq>`)).getChild('vCard', 'vcard-temp')!;
+    expect(card.getChildren('PHOTO'), 'the vCard keeps its one photo').to.have.length(1);
+    expect(card.getChildText('FN')).to.equal('Alice');
+  });
+
   it('says "no avatar" with an empty photo once the avatar is gone, overwriting an empty x (XEP-0153 §4.1, XEP-0398 §4)', async () => {
     await publishAvatar(alice, PNG);
     await alice.iq(publish('urn:xmpp:avatar:metadata', 'off', `<metadata xmlns='urn:xmpp:avatar:metadata'/>`));

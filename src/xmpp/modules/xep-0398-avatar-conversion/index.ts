@@ -40,8 +40,9 @@ export function injectPhotoHash(presence: XmlElement, hash: string): void {
  * MUC room without a presence subscription, read it from the vCard
  * (XEP-0153). When an avatar's metadata is published, its image (the
  * `info` without a URL, checked against its SHA-1 id) becomes the vCard's
- * PHOTO; and every available presence an account sends carries the photo's
- * hash, directed presence (MUC joins) included.
+ * PHOTO; a PHOTO set through vCard is published as the PEP avatar; and
+ * every available presence an account sends carries the photo's hash
+ * (an empty photo for none), directed presence (MUC joins) included.
  *
  * The hash of each account with a session here is kept in memory, loaded
  * at bind, since presence is handled synchronously. A change made on
@@ -100,7 +101,30 @@ export default defineModule({
         entry.hash = hash;
         entry.reading = false;
       }
+      if (vcard === null || hash === '') return;
+      try {
+        await vcardToAvatar(owner, vcard, hash);
+      } catch (e) {
+        ctx.log.warn(`avatar-conversion: ${owner.bare}'s vCard photo could not be published with PEP`, e);
+      }
     });
+
+    /**
+     * XEP-0398 §3.2: a photo set through vCard (by an XEP-0153 client) becomes
+     * the PEP avatar, data then metadata, so XEP-0084 contacts do not keep an
+     * older picture. Skipped when the metadata already names this image: that
+     * is the vCard written from PEP below, and publishing again would loop.
+     */
+    async function vcardToAvatar(owner: Jid, vcard: XmlElement, hash: string): Promise<void> {
+      const current = (await pep.items(owner, NS_AVATAR_METADATA)).at(-1)?.payload;
+      if (current?.getChildren('info').some((i) => i.attrs.id?.toLowerCase() === hash) === true) return;
+      const photo = vcard.getChild('PHOTO')!;
+      const base64 = photo.getChildText('BINVAL')!.replace(/\s+/g, '');
+      const bytes = Buffer.from(base64, 'base64').length;
+      await pep.publish(owner, NS_AVATAR_DATA, hash, x('data', { xmlns: NS_AVATAR_DATA }, base64));
+      const info = x('info', { id: hash, bytes: String(bytes), type: photo.getChildText('TYPE')?.trim() || 'image/png' });
+      await pep.publish(owner, NS_AVATAR_METADATA, hash, x('metadata', { xmlns: NS_AVATAR_METADATA }, info));
+    }
 
     ctx.hook('pep/published', async ({ owner, node, payload }) => {
       if (node !== NS_AVATAR_METADATA) return;
@@ -130,6 +154,8 @@ export default defineModule({
         ctx.log.info(`avatar-conversion: ${owner.bare}'s avatar data does not match its id ${info.attrs.id}; vCard left alone`);
         return;
       }
+      // Already there (the metadata published from the vCard, §3.2): nothing to write.
+      if (photoHash(vcard) === sha1) return;
       withoutPhoto.append(x('PHOTO', null, x('TYPE', null, info.attrs.type ?? 'image/png'), x('BINVAL', null, base64)));
       if (!(await vcards.put(owner, withoutPhoto))) ctx.log.info(`avatar-conversion: ${owner.bare}'s avatar is too large for the vCard`);
     }
