@@ -94,4 +94,19 @@ describe('XEP-0030 disco', () => {
     const r = await bob.iq(`<iq type='get' to='ghost@localhost'><query xmlns='${NS_DISCO_INFO}'/></iq>`);
     expect(r.getChild('error')!.getChild('service-unavailable')).to.not.equal(undefined);
   });
+
+  it("does not reveal through a node whether an account exists to one who may not see it (§8): the same answer as for no account", async () => {
+    await ts.addUser('alice@localhost');
+    const bob = await ts.login('bob@localhost/pc');
+    for (const ns of [NS_DISCO_INFO, NS_DISCO_ITEMS]) {
+      for (const to of ['alice@localhost', 'ghost@localhost']) {
+        const r = await bob.iq(`<iq type='get' to='${to}'><query xmlns='${ns}' node='urn:xmpp:avatar:metadata'/></iq>`);
+        expect(r.getChild('error')!.getChild('service-unavailable'), `${ns} to ${to}`).to.not.equal(undefined);
+      }
+    }
+    // A contact learns that the node does not exist.
+    await ts.store.put('roster', 'alice@localhost', 'bob@localhost', JSON.stringify({ jid: 'bob@localhost', subscription: 'from', groups: [] }));
+    const r = await bob.iq(`<iq type='get' to='alice@localhost'><query xmlns='${NS_DISCO_INFO}' node='urn:xmpp:avatar:metadata'/></iq>`);
+    expect(r.getChild('error')!.getChild('item-not-found')).to.not.equal(undefined);
+  });
 });

@@ -97,13 +97,17 @@ export default defineModule({
     };
     ctx.provide(api);
 
-    /** The first resolver that knows an account's node answers; none is item-not-found. */
+    /**
+     * The first resolver that knows an account's node answers. None is
+     * item-not-found for those who may disco the account; others get what a
+     * missing account answers (§8), or a made-up node would tell them it exists.
+     */
     async function accountNode<T>(resolvers: AccountNodeResolver<T>[], req: IqRequest, node: string): Promise<T> {
       for (const resolve of resolvers) {
         const found = await resolve(req.to.toBare(), node, req.from);
         if (found !== null) return found;
       }
-      throw new StanzaError('item-not-found');
+      throw new StanzaError((await mayDisco(req)) ? 'item-not-found' : 'service-unavailable');
     }
 
     /** XEP-0030 §8: the owner, or someone the owner shares presence with. */

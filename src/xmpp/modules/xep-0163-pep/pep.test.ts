@@ -54,11 +54,12 @@ describe('XEP-0163 PEP', () => {
 
     it('hides a presence-access node from a stranger as it hides a missing one, and shows it to a contact', async () => {
       await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`));
+      // As if there were no account at all (XEP-0030 §8), so neither tells the stranger anything.
       for (const node of [MOOD, 'no-such-node']) {
         const r = await dave.iq(nodeInfo('alice@localhost', node));
-        expect([r.attrs.type, condition(r)]).to.deep.equal(['error', 'item-not-found']);
+        expect([r.attrs.type, condition(r)]).to.deep.equal(['error', 'service-unavailable']);
         const items = await dave.iq(nodeItems('alice@localhost', node));
-        expect([items.attrs.type, condition(items)]).to.deep.equal(['error', 'item-not-found']);
+        expect([items.attrs.type, condition(items)]).to.deep.equal(['error', 'service-unavailable']);
       }
       await subscribe(bob, alice);
       await eventually(async () => expect((await bob.iq(nodeInfo('alice@localhost', MOOD))).attrs.type).to.equal('result'));
