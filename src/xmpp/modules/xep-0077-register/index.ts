@@ -10,6 +10,8 @@ import { RegistrationThrottle } from './throttle.js';
 
 export const NS_REGISTER = 'jabber:iq:register';
 export const NS_REGISTER_FEATURE = 'http://jabber.org/features/iq-register';
+/** Node post: ends one session (body: its full JID) after its account's password changed. */
+const PASSWORD_CHANGED_TOPIC = 'register/password-changed';
 
 const options = {
   minSecondsBetweenRegistrations: {
@@ -49,6 +51,7 @@ export default defineModule({
     const allowed = (secure: boolean): boolean => secure || ctx.options.allowInsecure;
     const deletedNames = new DeletedNames(ctx.table('register_deleted'), ctx.options.reuseDeletedNamesAfterDays);
     ctx.hook('account/deleted', ({ jid }) => deletedNames.hold(jid));
+    ctx.onStop(ctx.server.onNodePost(PASSWORD_CHANGED_TOPIC, (full) => endForNewPassword(ctx, full)));
 
     ctx.feature(NS_REGISTER);
     ctx.streamFeature('pre-auth', (stream) => (allowed(stream.secure) ? x('register', { xmlns: NS_REGISTER_FEATURE }) : null));
@@ -73,7 +76,7 @@ export default defineModule({
       if (req.payload.getChild('remove') !== undefined) return removeAccount(ctx, req, account);
       // The new password travels in the clear like a registration's, so the same rule holds (XEP-0077 §3.3 lets a server refuse).
       if (!allowed(req.origin?.secure ?? false)) throw new StanzaError('not-authorized', 'change the password over an encrypted connection');
-      return changePassword(ctx, account, req.payload);
+      return changePassword(ctx, req, account);
     }, 'both');
   },
 });
@@ -161,7 +164,8 @@ function submittedCredentials(query: XmlElement): { username: string; password: 
   return { username: query.getChildText('username') ?? '', password: query.getChildText('password') ?? '' };
 }
 
-async function changePassword(ctx: Ctx, account: Jid, query: XmlElement): Promise<null> {
+async function changePassword(ctx: Ctx, req: IqRequest, account: Jid): Promise<null> {
+  const query = req.payload;
   const username = query.getChildText('username');
   const password = query.getChildText('password');
   if (username === undefined || password === undefined) throw new StanzaError('bad-request', 'username and password are required');
@@ -175,7 +179,18 @@ async function changePassword(ctx: Ctx, account: Jid, query: XmlElement): Promis
   checkPassword(password);
   await ctx.server.accounts.setPassword(account, password);
   ctx.log.info(`password changed for ${account.bare}`);
+  // A password is often changed because it leaked: the account's other sessions, on every node, may be the intruder's.
+  for (const r of await ctx.server.resources(account.bare)) {
+    if (r.full === req.from.full) continue;
+    if (r.session !== null) endForNewPassword(ctx, r.full);
+    else if (r.node !== null) await ctx.server.nodePost(r.node, PASSWORD_CHANGED_TOPIC, r.full);
+  }
   return null;
+}
+
+/** RFC 6120 §4.9.3.16: reset is for a stream whose security context was revoked; the client logs in again. */
+function endForNewPassword(ctx: Ctx, full: string): void {
+  ctx.server.localSession(full)?.close('reset', 'the account\'s password was changed');
 }
 
 /**

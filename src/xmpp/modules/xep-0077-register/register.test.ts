@@ -235,6 +235,20 @@ describe('XEP-0077 in-band registration', function () {
       expect(await ts.server.accounts.verifyPassword(jid, 'new2')).to.equal(true);
     });
 
+    it('ends the account\'s other sessions after a password change, as they may be an intruder\'s', async function () {
+      ts = await start();
+      await ts.addUser('bob@localhost');
+      const phone = await ts.login('alice@localhost/phone', { password: 'leaked' });
+      const intruder = await ts.login('alice@localhost/intruder', { password: 'leaked' });
+      const bob = await ts.login('bob@localhost/desk');
+      const reply = await phone.iq(`<iq type='set'><query xmlns='jabber:iq:register'><username>alice</username><password>fresh</password></query></iq>`);
+      expect(reply.attrs.type).to.equal('result');
+      expect(intruder.closedWith).to.equal('reset');
+      expect(phone.closedWith).to.equal(undefined);
+      expect(bob.closedWith).to.equal(undefined);
+      expect(ts.server.localSessions('alice@localhost').map((s) => s.jid.full)).to.deep.equal(['alice@localhost/phone']);
+    });
+
     it('refuses a password change for another username or to an empty password', async function () {
       ts = await start();
       await ts.addUser('bob@localhost', 'bobpw');
