@@ -10,6 +10,7 @@ import { formatDateTime } from './datetime.js';
 import { prefsAllow, shouldArchive, type DefaultPolicy, type Prefs } from './policy.js';
 import { NS_MAM, NS_RSM, parseQuery } from './query.js';
 import { archiveMetadata, pageByIds, queryForm } from './extended.js';
+import { countResults } from './count.js';
 import { randomHex } from '../../../util/random-token.js';
 
 export { NS_MAM } from './query.js';
@@ -85,6 +86,7 @@ export default defineModule({
     defaultPolicy: { type: 'string', default: 'always', enum: ['always', 'never', 'roster'], doc: 'What is archived for users who set no preferences (XEP-0441 default).' },
     defaultPageSize: { type: 'number', default: 50, integer: true, min: 1, doc: 'Messages per page when a query gives no RSM max.' },
     maxPageSize: { type: 'number', default: 250, integer: true, min: 1, doc: 'Largest RSM max accepted; a larger one is refused with policy-violation.' },
+    countLimit: { type: 'number', default: 1000, integer: true, min: 0, doc: 'Most messages counted to answer an RSM item-count query (max 0, XEP-0059 §2.7); counting reads the rows, so a larger result set gets no `<count/>` (optional in XEP-0313). 0: never count.' },
     retentionDays: { type: 'number', default: 0, min: 0, doc: 'Days archived messages are kept (row TTL on backends that expire rows); 0 keeps them forever.' },
     retentionDaysByDomain: { type: 'record', default: {}, doc: 'Per-domain retention overriding retentionDays: { "example.org": 30 }.' },
   },
@@ -320,6 +322,8 @@ export default defineModule({
         }
         const set = x('set', { xmlns: NS_RSM });
         if (items.length > 0) set.append(x('first', null, items[0]!.id), x('last', null, items[items.length - 1]!.id));
+        const count = q.max === 0 ? await countResults(archive, owner, q, opts.countLimit, opts.maxPageSize) : undefined;
+        if (count !== undefined) set.append(x('count', null, String(count)));
         return x('fin', { xmlns: NS_MAM, complete: complete ? 'true' : 'false', stable: 'true' }, set);
       },
       'account',

@@ -20,6 +20,12 @@ export interface ArchiveQuery {
   peer: string | undefined;
   lower: Bound | undefined;
   upper: Bound | undefined;
+  /**
+   * The form's bounds alone, without RSM after/before: the full result set,
+   * whose size RSM `<count/>` gives whatever page is asked for (XEP-0059 §2.2).
+   */
+  setLower: Bound | undefined;
+  setUpper: Bound | undefined;
   /** Ids from before-id / after-id / RSM before / RSM after, which must exist in the archive (§4.1.3, §4.3.2). */
   referencedIds: string[];
   ids: string[] | undefined;
@@ -71,6 +77,8 @@ export function parseQuery(payload: XmlElement, limits: { defaultPageSize: numbe
     peer: undefined,
     lower: undefined,
     upper: undefined,
+    setLower: undefined,
+    setUpper: undefined,
     referencedIds: [],
     ids: undefined,
     max: limits.defaultPageSize,
@@ -123,6 +131,8 @@ export function parseQuery(payload: XmlElement, limits: { defaultPageSize: numbe
     if (ids !== undefined && ids.length > 0) q.ids = ids.map(archiveId);
   }
 
+  q.setLower = q.lower;
+  q.setUpper = q.upper;
   const set = payload.getChild('set', NS_RSM);
   if (set !== undefined) {
     const maxText = set.getChildText('max');
