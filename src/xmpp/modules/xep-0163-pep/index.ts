@@ -29,6 +29,8 @@ export interface PepApi {
   publish(owner: Jid, node: string, id: string, payload: XmlElement, createWith?: NodeConfig): Promise<void>;
   /** Retracts items as the owner would, notifying subscribers. */
   retract(owner: Jid, node: string, ids: readonly string[]): Promise<void>;
+  /** An account's node configuration, or undefined when the node does not exist. */
+  config(owner: Jid, node: string): Promise<NodeConfig | undefined>;
 }
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 
@@ -93,6 +95,7 @@ export default defineModule({
       },
       publish: (owner, node, id, payload, createWith) => publishItem(owner, node, id, payload, owner.bare, { config: createWith ?? defaultConfig(), fields: [] }),
       retract: (owner, node, ids) => retractItems(owner, node, ids, true),
+      config: (owner, node) => store.getNode(owner.bare, node),
     });
 
     advertise(ctx, disco, store, notifier);

@@ -85,6 +85,20 @@ describe('XEP-0398 avatar conversion', () => {
     expect(photoOf(await bob.waitFor((e) => e.name === 'presence' && e.attrs.from === 'alice@localhost/laptop'))).to.equal(sha1(image));
   });
 
+  it("does not copy into the public vCard an avatar its owner restricted to a whitelist (XEP-0398 §6)", async () => {
+    await publishAvatar(alice, PNG);
+    const restricted = Buffer.concat([PNG, Buffer.from('z')]);
+    const id = sha1(restricted);
+    const config = `<iq type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='urn:xmpp:avatar:data'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field><field var='pubsub#access_model'><value>whitelist</value></field></x></configure></pubsub></iq>`;
+    expect((await alice.iq(config)).attrs.type).to.equal('result');
+    await alice.iq(publish('urn:xmpp:avatar:data', id, `<data xmlns='urn:xmpp:avatar:data'>${restricted.toString('base64')}</data>`));
+    await alice.iq(publish('urn:xmpp:avatar:metadata', id, `<metadata xmlns='urn:xmpp:avatar:metadata'><info id='${id}' type='image/png' bytes='${restricted.length}'/></metadata>`));
+    const carol = await ts.login('carol@localhost/x');
+    const card = (await carol.iq(`<iq type='get' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>`)).getChild('vCard', 'vcard-temp')!;
+    expect(card.toString()).not.to.include(restricted.toString('base64'));
+    expect(card.getChild('PHOTO'), 'nor is the earlier public one left as if it were current').to.equal(undefined);
+  });
+
   it('publishes a photo set through vCard as the PEP avatar (XEP-0398 §3.2), so XEP-0084 contacts see it too', async () => {
     const image = Buffer.concat([PNG, Buffer.from('y')]);
     const id = sha1(image);

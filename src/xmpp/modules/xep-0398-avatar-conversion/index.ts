@@ -42,7 +42,9 @@ export function injectPhotoHash(presence: XmlElement, hash: string): void {
  * `info` without a URL, checked against its SHA-1 id) becomes the vCard's
  * PHOTO; a PHOTO set through vCard is published as the PEP avatar; and
  * every available presence an account sends carries the photo's hash
- * (an empty photo for none), directed presence (MUC joins) included.
+ * (an empty photo for none), directed presence (MUC joins) included. An
+ * avatar whose data node is whitelist or roster access is kept out of the
+ * vCard, which anyone may read (§6).
  *
  * The hash of each account with a session here is kept in memory, loaded
  * at bind, since presence is handled synchronously. A change made on
@@ -156,6 +158,13 @@ export default defineModule({
       }
       // Already there (the metadata published from the vCard, §3.2): nothing to write.
       if (photoHash(vcard) === sha1) return;
+      // §6: the vCard is public. The default (presence) is converted as §3.1 asks, but an avatar its owner
+      // narrowed to a whitelist or roster groups stays out, and the earlier photo goes rather than pass for it.
+      const access = (await pep.config(owner, NS_AVATAR_DATA))?.accessModel;
+      if (access === 'whitelist' || access === 'roster') {
+        await vcards.put(owner, withoutPhoto);
+        return;
+      }
       withoutPhoto.append(x('PHOTO', null, x('TYPE', null, info.attrs.type ?? 'image/png'), x('BINVAL', null, base64)));
       if (!(await vcards.put(owner, withoutPhoto))) ctx.log.info(`avatar-conversion: ${owner.bare}'s avatar is too large for the vCard`);
     }
