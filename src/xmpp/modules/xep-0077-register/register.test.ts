@@ -349,6 +349,16 @@ describe('RegistrationThrottle', function () {
     expect(t.size).to.equal(0);
   });
 
+  it('counts an IPv6 /64 as one address, as one host is usually given a whole /64 to pick from', function () {
+    const t = new RegistrationThrottle(60_000, () => 1_000_000);
+    t.record('2001:db8:0:7::1');
+    expect(t.waitSeconds('2001:DB8::7:ffff:1:2:3')).to.equal(60);
+    expect(t.waitSeconds('2001:db8:0:8::1')).to.equal(0);
+    t.record('::ffff:192.0.2.1');
+    expect(t.waitSeconds('192.0.2.1')).to.equal(60);
+    expect(t.waitSeconds('192.0.2.2')).to.equal(0);
+  });
+
   it('keeps nothing when disabled', function () {
     const t = new RegistrationThrottle(0);
     t.record('a');
