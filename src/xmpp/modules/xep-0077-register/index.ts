@@ -107,7 +107,8 @@ async function preAuth(ctx: Ctx, guards: { throttle: RegistrationThrottle; delet
   throttle.record(stream.remoteAddress);
   const jid = parseJid(`${local}@${stream.host}`);
   try {
-    if (await deletedNames.held(jid)) throw new StanzaError('conflict', 'that username belonged to a deleted account and cannot be registered again');
+    // Worded as a taken name is: an unauthenticated client must not learn that the name had an account, since deleted.
+    if (await deletedNames.held(jid)) throw new StanzaError('conflict', 'that username is taken');
     if (!(await ctx.server.createAccount(jid, password))) throw new StanzaError('conflict', 'that username is taken');
   } catch (e) {
     // Only one registration per address is ever in flight (the record above turns others away), so this frees the address for a retry.
