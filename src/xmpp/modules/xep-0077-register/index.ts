@@ -90,9 +90,11 @@ function ownAccount(req: IqRequest): Jid {
 
 async function preAuth(ctx: Ctx, guards: { throttle: RegistrationThrottle; deletedNames: DeletedNames }, iq: XmlElement, stream: PreAuthStream, allowed: boolean): Promise<XmlElement | null> {
   const { throttle, deletedNames } = guards;
-  const query = iq.getChild('query', NS_REGISTER)!;
+  // The stream hands over any iq whose first child is in the namespace, <query/> or not.
+  const query = iq.getChild('query', NS_REGISTER);
   const type = iq.attrs.type;
   if (type !== 'get' && type !== 'set') throw new StanzaError('bad-request', 'iq type must be get or set');
+  if (query === undefined) throw new StanzaError('bad-request', 'expected <query xmlns="jabber:iq:register"/>');
   if (iq.attrs.to !== undefined && iq.attrs.to !== stream.host) throw new StanzaError('service-unavailable');
   if (!allowed) throw new StanzaError('not-authorized', 'registration requires an encrypted connection');
   if (type === 'get') {

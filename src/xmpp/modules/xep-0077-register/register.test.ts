@@ -169,6 +169,12 @@ describe('XEP-0077 in-band registration', function () {
       expect(await ts.server.accounts.list('localhost')).to.deep.equal([]);
     });
 
+    it('answers bad-request, not internal-server-error, for a payload in the namespace that is not <query/>', async function () {
+      ts = await start();
+      const reply = await preAuth(ts, new FakeStream(), `<iq type='set' id='q'><remove xmlns='jabber:iq:register'/></iq>`);
+      expect(errorCondition(reply)).to.equal('bad-request');
+    });
+
     it('refuses registration on an unencrypted stream unless allowed', async function () {
       ts = await start();
       expect(errorCondition(await preAuth(ts, new FakeStream(false), registerIq('mercutio', 'pw')))).to.equal('not-authorized');
