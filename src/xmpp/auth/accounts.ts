@@ -53,11 +53,15 @@ export class Accounts implements AccountsApi {
   }
 
   async setPassword(jid: Jid, password: string): Promise<void> {
-    const current = await this.table.get(jid.bare, SK);
-    if (current === undefined) throw new Error(`no account ${jid.bare}`);
-    const rec = JSON.parse(current) as AccountRecord;
-    rec.scram = deriveCredentials(password);
-    await this.table.putJson(jid.bare, SK, rec);
+    const scram = deriveCredentials(password);
+    // Compare-and-set: a plain write after the read would bring back an account removed in between, with no data and its name held.
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.table.get(jid.bare, SK);
+      if (current === undefined) throw new Error(`no account ${jid.bare}`);
+      const rec: AccountRecord = { ...(JSON.parse(current) as AccountRecord), scram };
+      if (await this.table.putJson(jid.bare, SK, rec, { ifValue: current })) break;
+      if (attempt === 7) throw new Error(`the account ${jid.bare} kept changing while its password was set`);
+    }
     // A new password ends every FAST token: a token must not outlive the password that earned it.
     for (const row of await this.table.range(jid.bare, prefixRange(FAST_PREFIX))) await this.table.delete(jid.bare, row.sk);
   }
