@@ -67,6 +67,35 @@ describe('c2s streams over real sockets', function () {
     c.destroy();
   });
 
+  it('logs in whatever case the username is typed in (RFC 7622 case mapping), and counts guesses in any case against one account', async () => {
+    const c = await RawClient.connect(port);
+    expect(await c.login('Alice', 'secret')).to.equal('alice@localhost/raw');
+    c.destroy();
+    const plain = await RawClient.connect(tlsPort, { tls: true });
+    plain.open();
+    await plain.features();
+    plain.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from('\0ALICE\0secret').toString('base64')}</auth>`);
+    expect((await plain.next((e) => e.name === 'success' || e.name === 'failure')).name).to.equal('success');
+    plain.destroy();
+    // Five wrong guesses, each in another case, from addresses the throttle has forgotten: one account's count.
+    for (const name of ['BOB', 'Bob', 'bOb', 'boB', 'BOb']) {
+      sori.server.throttle.succeed('ip:127.0.0.1');
+      const g = await RawClient.connect(tlsPort, { tls: true });
+      g.open();
+      await g.features();
+      await g.scram(name, 'wrong');
+      g.destroy();
+    }
+    sori.server.throttle.succeed('ip:127.0.0.1');
+    const right = await RawClient.connect(tlsPort, { tls: true });
+    right.open();
+    await right.features();
+    expect((await right.scram('bob', 'secret')).getChild('temporary-auth-failure')).to.not.equal(undefined);
+    right.destroy();
+    sori.server.throttle.succeed('ip:127.0.0.1');
+    sori.server.throttle.succeed('user:bob@localhost');
+  });
+
   it('answers an <auth/> without an initial response with an empty challenge, and takes the credentials in <response/> (§6.4.2)', async () => {
     const c = await RawClient.connect(port);
     await c.startTls();

@@ -1,5 +1,5 @@
 import { serialize, x, type XmlElement } from '../../util/xml.js';
-import { parseJid, tryParseJid } from '../../util/jid.js';
+import { parseJid, tryParseJid, type Jid } from '../../util/jid.js';
 import { StreamError } from '../errors.js';
 import { createMechanism, offeredMechanisms, SaslFailure, type SaslContext, type SaslMechanism } from '../sasl/index.js';
 import { HashedTokenServer, HT_SHA_256_NONE } from '../sasl/hashed-token.js';
@@ -94,9 +94,25 @@ export class SaslNegotiation {
     const userAgentId = request.getChild('user-agent')?.attrs.id;
     if (userAgentId === undefined || userAgentId === '') throw new SaslFailure('malformed-request', 'FAST needs a user-agent id');
     return new HashedTokenServer(async (username, proves) => {
-      const jid = tryParseJid(`${username}@${this.stream.host}`);
-      return jid !== null && jid.local === username && this.server.accounts.checkFastToken(jid, userAgentId, name, proves);
+      const jid = this.accountOf(username);
+      return jid !== null && this.server.accounts.checkFastToken(jid, userAgentId, name, proves);
     });
+  }
+
+  /**
+   * The account a SASL username names: the local part as JIDs compare it
+   * (RFC 7622's case-mapped username), so `Juliet` logs in as juliet, as
+   * Prosody and ejabberd let it; null when it cannot be a local part.
+   */
+  private accountOf(username: string): Jid | null {
+    if (username.includes('@') || username.includes('/')) return null;
+    const jid = tryParseJid(`${username}@${this.stream.host}`);
+    return jid === null || jid.local === '' ? null : jid;
+  }
+
+  /** One throttle entry per account, whatever case its guesses are typed in. */
+  private throttleKey(username: string): string {
+    return `user:${this.accountOf(username)?.local ?? username}@${this.stream.host}`;
   }
 
   private context(): SaslContext {
@@ -104,16 +120,16 @@ export class SaslNegotiation {
     const host = this.stream.host;
     return {
       credentials: async (username) => {
-        const jid = tryParseJid(`${username}@${host}`);
-        if (jid === null || jid.local !== username || !this.server.config.auth.passwords) return null;
+        const jid = this.accountOf(username);
+        if (jid === null || !this.server.config.auth.passwords) return null;
         return this.server.accounts.credentials(jid);
       },
       // Per host: the same name on two hosts must not get the same salt, which no two real accounts have.
       decoyKey: () => this.server.secretKey(`scram-decoy ${host}`),
       tokenAllows: async (username, token) => {
         const tokens = this.server.tokens;
-        const jid = tryParseJid(`${username}@${host}`);
-        if (tokens === null || jid === null || jid.local !== username || !(await tokens.allows(token, jid))) return false;
+        const jid = this.accountOf(username);
+        if (tokens === null || jid === null || !(await tokens.allows(token, jid))) return false;
         // Created on its first token login, so offline storage and archives work for it (a cached read after that).
         if (!(await this.server.accounts.exists(jid))) await this.server.createAccount(jid, null);
         return true;
@@ -122,7 +138,7 @@ export class SaslNegotiation {
       channelBinding: (type) => t.channelBinding(type),
       authzidMatches: (authzid, username) => {
         const z = tryParseJid(authzid);
-        return z !== null && z.bare === `${username}@${host}`;
+        return z !== null && z.bare === this.accountOf(username)?.bare;
       },
     };
   }
@@ -168,7 +184,7 @@ export class SaslNegotiation {
       }
       this.mechanism = null;
       this.sasl2Request = null;
-      const userKey = e.username !== undefined && e.condition === 'not-authorized' ? `user:${e.username}@${this.stream.host}` : null;
+      const userKey = e.username !== undefined && e.condition === 'not-authorized' ? this.throttleKey(e.username) : null;
       // A locked account answers a wrong password as it answers the right one (temporary-auth-failure, on
       // success below): were they told apart, guesses from many addresses would learn which one is right.
       const locked = userKey !== null && this.server.throttle.isBlocked(userKey);
@@ -197,14 +213,14 @@ export class SaslNegotiation {
       this.write(x('challenge', { xmlns: v2 ? NS_SASL2 : NS_SASL }, result.data.toString('base64')));
       return;
     }
-    const userKey = `user:${result.username}@${this.stream.host}`;
+    const userKey = this.throttleKey(result.username);
     if (this.server.throttle.isBlocked(userKey)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts for this account; try again later');
-    const jid = tryParseJid(`${result.username}@${this.stream.host}`);
-    if (jid === null || jid.local !== result.username) throw new SaslFailure('not-authorized');
+    const jid = this.accountOf(result.username);
+    if (jid === null) throw new SaslFailure('not-authorized');
     this.server.throttle.succeed(userKey);
     this.server.counters.logins.inc(this.mechanismName);
     this.mechanism = null;
-    const username = parseJid(`${result.username}@${this.stream.host}`).local;
+    const username = jid.local;
     if (v2) {
       const request = this.sasl2Request!;
       this.sasl2Request = null;
