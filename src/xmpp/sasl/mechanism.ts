@@ -38,6 +38,12 @@ export interface SaslContext {
   credentials(username: string): Promise<StoredCredentials | null>;
   /** The key unknown users' decoy SCRAM salts are derived with: the same on every node and after restarts, as a real account's salt is. */
   decoyKey(): Buffer;
+  /**
+   * The account name `username` stands for (JIDs' case mapping): a decoy is
+   * derived from it, so that `Mallory` and `mallory` get one salt, as `Alice`
+   * and `alice` do by naming one account.
+   */
+  accountName(username: string): string;
   /** Whether `token` is a login token (auth.jwt*) for `username`; false when tokens are not configured. */
   tokenAllows(username: string, token: string): Promise<boolean>;
   /** Channel-binding types this connection can provide (empty when not on TLS). */

@@ -9,6 +9,7 @@ function ctx(users: Record<string, StoredCredentials>, cb: Buffer | null = null,
   return {
     credentials: async (u) => users[u] ?? null,
     decoyKey: () => decoyKey,
+    accountName: (username) => username.toLowerCase(),
     tokenAllows: async () => false,
     channelBindingTypes: () => (cb ? ['tls-exporter'] : []),
     channelBinding: (t) => (t === 'tls-exporter' ? cb : null),
@@ -62,6 +63,8 @@ describe('SCRAM', () => {
     // Asked again, it is the same, as a real account's is; and it is the one decoyCredential gives.
     expect(await salt('mallory')).to.equal(await salt('mallory')).and.to.equal(decoyCredential(DECOY_KEY, 'SHA-256', 'mallory').salt);
     expect(await salt('mallory')).to.not.equal(await salt('trudy'));
+    // The name as the account would be named: typed in another case, an existing account answers with its one salt, so must a decoy.
+    expect(await salt('Mallory')).to.equal(await salt('mallory'));
     expect(await salt('mallory', DECOY_KEY, 'SHA-1'), 'a salt per hash, as accounts have').to.not.equal(await salt('mallory'));
     // Another server (another key) gives another salt: without the key the name says nothing of it.
     expect(await salt('mallory', Buffer.alloc(32, 8))).to.not.equal(await salt('mallory'));

@@ -150,7 +150,7 @@ export class ScramServer implements SaslMechanism {
     }
     const stored = await this.ctx.credentials(this.username);
     this.credential = stored?.[this.hash] ?? null;
-    const cred = this.credential ?? decoyCredential(this.ctx.decoyKey(), this.hash, this.username);
+    const cred = this.credential ?? decoyCredential(this.ctx.decoyKey(), this.hash, this.ctx.accountName(this.username));
     this.nonce = r + randomBase64(18);
     this.serverFirst = `r=${this.nonce},s=${cred.salt},i=${cred.iterations}`;
     this.stage = 1;

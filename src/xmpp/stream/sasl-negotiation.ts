@@ -126,6 +126,7 @@ export class SaslNegotiation {
       },
       // Per host: the same name on two hosts must not get the same salt, which no two real accounts have.
       decoyKey: () => this.server.secretKey(`scram-decoy ${host}`),
+      accountName: (username) => this.accountOf(username)?.local ?? username,
       tokenAllows: async (username, token) => {
         const tokens = this.server.tokens;
         const jid = this.accountOf(username);
