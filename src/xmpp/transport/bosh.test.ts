@@ -72,7 +72,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     await tick();
     expect(input[0]).to.match(/^<open xmlns=.urn:ietf:params:xml:ns:xmpp-framing. to=.localhost. version=.1\.0./);
     const b = created.body!;
-    expect(b.attrs).to.include({ sid: session.sid, wait: '20', requests: '2', hold: '1', authid: 'stream-1', from: 'localhost', 'xmpp:version': '1.0', secure: 'false' });
+    expect(b.attrs).to.include({ sid: session.sid, wait: '20', requests: '2', hold: '1', inactivity: '60', authid: 'stream-1', from: 'localhost', 'xmpp:version': '1.0', secure: 'false' });
     expect(b.getChild('stream:features')?.getChild('mechanisms')).to.not.equal(undefined);
   });
 
@@ -97,6 +97,20 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     const poll = send(session, { rid: '101' });
     await tick();
     expect(poll.body).to.not.equal(undefined);
+  });
+
+  it('answers a polling client\'s creation request with its stream id and features too (XEP-0206 §3, XEP-0124 §12)', async () => {
+    for (const [wait, hold] of [['30', '0'], ['0', '1']] as const) {
+      const { session, created } = open(undefined, wait, hold);
+      await tick();
+      expect(created.body!.attrs, `wait=${wait} hold=${hold}`).to.include({ sid: session.sid, wait, hold, requests: '2', polling: '1', inactivity: '62', authid: 'stream-1', from: 'localhost' });
+      expect(created.body!.getChild('stream:features')?.getChild('mechanisms')).to.not.equal(undefined);
+      // The next poll is answered at once, empty: the features came once.
+      const poll = send(session, { rid: '101' });
+      await sleep(10);
+      expect(poll.body!.children).to.have.length(0);
+      session.destroy();
+    }
   });
 
   it('hands payloads over in rid order whatever order the requests arrive in', async () => {

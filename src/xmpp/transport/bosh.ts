@@ -12,6 +12,8 @@ const NS_CLIENT = 'jabber:client';
 /** At most one request is held open (XEP-0124 §7 "hold"); the client may have two out (requests = hold + 1). */
 const HOLD = 1;
 const REQUESTS = HOLD + 1;
+/** The shortest polling interval allowed (§7.1 'polling'); it is advertised, not enforced. */
+const POLLING = 1;
 /** Responses kept for retransmission when a client resends a request it got no answer to (§14.3). */
 const REMEMBERED = REQUESTS;
 
@@ -81,6 +83,8 @@ export class BoshSession implements Transport {
   /** Attributes of the session creation response, until it is sent. */
   private creation: Attrs | null;
   private readonly wait: number;
+  /** Seconds without a request open after which the client is taken for gone. */
+  private readonly inactivity: number;
   private inactivityTimer: NodeJS.Timeout | null = null;
   private paused = false;
   /** The stream has ended (c2s closed it, or the client terminated): the next response terminates the session. */
@@ -94,23 +98,27 @@ export class BoshSession implements Transport {
     creationRequest: XmlElement,
     readonly remoteAddress: string,
     readonly secure: boolean,
-    private readonly limits: BoshLimits,
+    limits: BoshLimits,
     private readonly onGone: (session: BoshSession) => void,
   ) {
     const a = creationRequest.attrs;
     this.nextRid = Number(a.rid);
-    const asked = Number(a.wait);
-    this.wait = Number.isFinite(asked) && asked > 0 ? Math.min(asked, limits.maxWaitSeconds) : limits.maxWaitSeconds;
-    // §7.1: never more than the client asked for; hold='0' is a client that polls, answered at once.
+    // §7.1: never more than the client asked for; wait='0' or hold='0' is a client that polls, answered at once (§12).
+    const asked = a.wait === undefined ? NaN : Number(a.wait);
+    this.wait = Number.isFinite(asked) && asked >= 0 ? Math.min(asked, limits.maxWaitSeconds) : limits.maxWaitSeconds;
     const clientHold = Number(a.hold);
     this.holdCount = Number.isInteger(clientHold) && clientHold >= 0 ? Math.min(clientHold, HOLD) : HOLD;
+    // §12: a polling client waits at least `polling` seconds between requests on top of the round trip the
+    // inactivity period is sized for, so its period is longer by more than that.
+    const polls = this.holdCount === 0 || this.wait === 0;
+    this.inactivity = limits.inactivitySeconds + (polls ? 2 * POLLING : 0);
     this.creation = {
       sid: this.sid,
       wait: String(this.wait),
       requests: String(REQUESTS),
       hold: String(this.holdCount),
-      inactivity: String(limits.inactivitySeconds),
-      polling: '1',
+      inactivity: String(this.inactivity),
+      polling: String(POLLING),
       ver: sessionVersion(a.ver),
       secure: this.secure ? 'true' : 'false',
       'xmpp:version': '1.0',
@@ -253,8 +261,10 @@ export class BoshSession implements Transport {
       this.held.splice(i, 1);
       this.armInactivity();
     });
-    // §7.3: a new request frees the older one, with whatever is waiting or empty.
-    while (this.held.length > this.holdCount) this.answerOldest();
+    // §7.3: a new request frees the older one, with whatever is waiting or empty. A polling client's request
+    // (hold=0) stays until the flush, so that it carries what its own payloads were answered with at once:
+    // the creation response its stream id and features (XEP-0206 §3), which it would otherwise lack for good.
+    while (this.held.length > Math.max(this.holdCount, 1)) this.answerOldest();
     this.scheduleFlush();
   }
 
@@ -270,7 +280,7 @@ export class BoshSession implements Transport {
 
   private flush(): void {
     if (this.held.length === 0) return;
-    if (this.output.length > 0 || this.ending) this.answerOldest();
+    if (this.output.length > 0 || this.ending || this.held.length > this.holdCount) this.answerOldest();
   }
 
   /** Answers the oldest held request with everything waiting (or empty), ending the session if the stream has ended. */
@@ -296,7 +306,7 @@ export class BoshSession implements Transport {
 
   private armInactivity(): void {
     if (this.held.length > 0 || this.closed || this.inactivityTimer !== null) return;
-    this.inactivityTimer = setTimeout(() => this.finish(), this.limits.inactivitySeconds * 1000);
+    this.inactivityTimer = setTimeout(() => this.finish(), this.inactivity * 1000);
     this.inactivityTimer.unref();
   }
 
