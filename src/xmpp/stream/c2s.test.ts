@@ -188,6 +188,36 @@ describe('c2s streams over real sockets', function () {
     ok.destroy();
   });
 
+  it('keeps running when clients close or drop their streams while the store is down', async () => {
+    // Node ends the process on an unhandled rejection: one would take every other session with it.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const closing = await RawClient.connect(port);
+      await closing.login('alice', 'secret', 'closing');
+      const dropping = await RawClient.connect(port);
+      await dropping.login('bob', 'secret', 'dropping');
+      // Available, so that leaving broadcasts unavailable to the roster; the ping answered means the presence was handled.
+      for (const c of [closing, dropping]) {
+        c.write("<presence/><iq type='get' id='avail'><ping xmlns='urn:xmpp:ping'/></iq>");
+        await c.next((e) => e.attrs.id === 'avail');
+      }
+      store.failing = new StoreUnavailableError('store down');
+      closing.write('</stream:stream>');
+      await closing.waitClosed();
+      dropping.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(unhandled).to.deep.equal([]);
+    } finally {
+      store.failing = null;
+      process.off('unhandledRejection', onUnhandled);
+    }
+    const ok = await RawClient.connect(port);
+    expect(await ok.login('alice', 'secret', 'closing')).to.equal('alice@localhost/closing');
+    ok.destroy();
+  });
+
   it('closes malformed XML with not-well-formed while other sessions keep working', async () => {
     const alice = await RawClient.connect(port);
     await alice.login('alice', 'secret', 'a');

@@ -108,7 +108,13 @@ export class C2sSession implements ClientSession {
   /** Called by the connection when it breaks without a stream close. */
   async connectionLost(connection: SessionConnection, reason: string): Promise<void> {
     if (!this.open || this.connection !== connection) return;
-    const kept = await this.server.hooks.fireAsync('session/disconnected', { session: this, reason, unclean: true });
+    let kept = false;
+    try {
+      kept = await this.server.hooks.fireAsync('session/disconnected', { session: this, reason, unclean: true });
+    } catch (e) {
+      // Nothing could keep the session (a store outage, say): it ends like any other.
+      this.server.log.error(`session/disconnected handlers failed for ${this.jid.full}`, e);
+    }
     // A resumption may have attached a new connection while the hooks ran.
     if (this.connection !== connection) return;
     if (kept) this.connection = null;
@@ -163,6 +169,12 @@ export class C2sSession implements ClientSession {
     this.open = false;
     this.connection = null;
     this.server.sessions.remove(this);
-    await this.server.hooks.fireAsync('session/closed', { session: this, reason, unclean });
+    try {
+      await this.server.hooks.fireAsync('session/closed', { session: this, reason, unclean });
+    } catch (e) {
+      // Connections end their session unawaited, so a rejection here (a store outage during the
+      // unavailable broadcast) would be unhandled and end the process, every other session with it.
+      this.server.log.error(`session/closed handlers failed for ${this.jid.full}`, e);
+    }
   }
 }
