@@ -7,6 +7,7 @@ import { StanzaError } from '../../errors.js';
 import { defineModule, type IqRequest } from '../../module.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
 import type { DiscoApi } from '../xep-0030-disco/index.js';
+import { AccountPrivacy } from './account-privacy.js';
 import { AffiliationRequests } from './affiliations.js';
 import { advertise } from './disco.js';
 import { CapsCache } from './caps-cache.js';
@@ -47,7 +48,7 @@ const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
  * notifier.ts; capabilities are asked once per ver and cached
  * (caps-cache.ts); subscribe, unsubscribe and the subscription lists are
  * subscription-requests.ts; what disco shows of accounts and nodes is
- * disco.ts.
+ * disco.ts; what those without a subscription learn is account-privacy.ts.
  *
  * Affiliations (members and outcasts, set by the owner) are
  * affiliations.ts. Not here (yet): subscription options. `pubsub#persist_items` is kept as configured but items are stored
@@ -85,6 +86,7 @@ export default defineModule({
     const notifier = new PepNotifier(ctx.server, roster, store, subscriptions, caps, ctx.log);
     const subscriptionRequests = new SubscriptionRequests(store, subscriptions, notifier);
     const affiliations = new AffiliationRequests(store);
+    const privacy = new AccountPrivacy(store, roster, notifier);
     ctx.provide<PepApi>({
       async item(owner, node, id) {
         const found = (await store.list(owner.bare, node)).find((i) => i.id === id);
@@ -250,7 +252,7 @@ export default defineModule({
       'set',
       NS_PUBSUB,
       'pubsub',
-      async (req) => {
+      privacy.guard(async (req) => {
         const pubsub = req.payload;
         const publishEl = pubsub.getChild('publish');
         if (publishEl !== undefined) return publish(req, pubsub, publishEl);
@@ -264,7 +266,7 @@ export default defineModule({
         if (unsubscribeEl !== undefined) return subscriptionRequests.unsubscribe(req, unsubscribeEl);
         if (pubsub.getChild('options') !== undefined) throw unsupported('subscription-options');
         throw new StanzaError('bad-request', 'no pubsub action');
-      },
+      }),
       'account',
     );
 
@@ -272,16 +274,18 @@ export default defineModule({
       'get',
       NS_PUBSUB,
       'pubsub',
-      async (req) => {
+      privacy.guard(async (req) => {
         const itemsEl = req.payload.getChild('items');
         if (itemsEl !== undefined) return items(req, itemsEl);
         const subscriptionsEl = req.payload.getChild('subscriptions');
-        if (subscriptionsEl !== undefined) return subscriptionRequests.mine(req, subscriptionsEl);
         const affiliationsEl = req.payload.getChild('affiliations');
+        // Both lists are answered even when empty, which a missing account does not do.
+        if (subscriptionsEl !== undefined || affiliationsEl !== undefined) await privacy.hideFrom(req);
+        if (subscriptionsEl !== undefined) return subscriptionRequests.mine(req, subscriptionsEl);
         if (affiliationsEl !== undefined) return affiliations.mine(req.to.bare, req.from.bare, affiliationsEl);
         if (req.payload.getChild('options') !== undefined) throw unsupported('subscription-options');
         throw new StanzaError('bad-request', 'no pubsub request');
-      },
+      }),
       'account',
     );
 
@@ -291,7 +295,7 @@ export default defineModule({
       'get',
       NS_PUBSUB_OWNER,
       'pubsub',
-      async (req) => {
+      privacy.guard(async (req) => {
         const owner = ownerOnly(req);
         const configure = req.payload.getChild('configure');
         if (configure !== undefined) {
@@ -305,7 +309,7 @@ export default defineModule({
         const affiliationsEl = req.payload.getChild('affiliations');
         if (affiliationsEl !== undefined) return affiliations.ofNode(owner, affiliationsEl);
         throw new StanzaError('bad-request', 'no pubsub#owner request');
-      },
+      }),
       'account',
     );
 
@@ -313,7 +317,7 @@ export default defineModule({
       'set',
       NS_PUBSUB_OWNER,
       'pubsub',
-      async (req) => {
+      privacy.guard(async (req) => {
         const owner = ownerOnly(req);
         const configure = req.payload.getChild('configure');
         if (configure !== undefined) {
@@ -362,7 +366,7 @@ export default defineModule({
         const affiliationsEl = req.payload.getChild('affiliations');
         if (affiliationsEl !== undefined) return affiliations.modify(owner, affiliationsEl);
         throw new StanzaError('bad-request', 'no pubsub#owner request');
-      },
+      }),
       'account',
     );
 
