@@ -201,9 +201,12 @@ function endForNewPassword(ctx: Ctx, full: string): void {
  * account/deleted so every module deletes its data). XEP-0077 §3.2 wants the
  * result before the stream is closed with not-authorized, so the result is
  * written to the requesting session first; the dispatcher's own reply then
- * finds that session closed and is dropped.
+ * finds that session closed and is dropped. The credentials go before the
+ * result: a store that cannot remove them must be answered with an error,
+ * not a result for an account that still logs in.
  */
 async function removeAccount(ctx: Ctx, req: IqRequest, account: Jid): Promise<null> {
+  await ctx.server.accounts.remove(account);
   const origin = req.origin;
   if (origin !== null && origin.open) {
     origin.send(x('iq', { xmlns: 'jabber:client', type: 'result', id: req.stanza.attrs.id, from: req.stanza.attrs.to === undefined ? undefined : req.to.full, to: req.from.full }));

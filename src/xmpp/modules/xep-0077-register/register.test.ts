@@ -320,6 +320,26 @@ describe('XEP-0077 in-band registration', function () {
       expect(await ts.server.accounts.exists(parseJid('alice@localhost'))).to.equal(false);
       expect(ts.server.localSessions('alice@localhost')).to.have.length(0);
     });
+
+    it('answers a removal with a wait error while the store is down, keeps the account and its sessions, and removes it once the store is back', async function () {
+      ts = await start();
+      const phone = await ts.login('alice@localhost/phone');
+      ts.store.failing = new Error('down');
+      let reply: XmlElement;
+      try {
+        reply = await phone.iq(`<iq type='set' id='unreg2'><query xmlns='jabber:iq:register'><remove/></query></iq>`);
+      } finally {
+        ts.store.failing = null;
+      }
+      expect(phone.all((e) => e.attrs.id === 'unreg2').map((e) => e.attrs.type)).to.deep.equal(['error']);
+      expect(errorCondition(reply)).to.equal('internal-server-error');
+      expect(reply.getChild('error')!.attrs.type).to.equal('wait');
+      expect(phone.closedWith).to.equal(undefined);
+      expect(await ts.server.accounts.exists(parseJid('alice@localhost'))).to.equal(true);
+      reply = await phone.iq(`<iq type='set' id='unreg3'><query xmlns='jabber:iq:register'><remove/></query></iq>`);
+      expect(reply.attrs.type).to.equal('result');
+      expect(await ts.server.accounts.exists(parseJid('alice@localhost'))).to.equal(false);
+    });
   });
 });
 
