@@ -104,6 +104,21 @@ describe('c2s stream lifecycle (RFC 6120 §4.3, §4.4; RFC 7395)', () => {
     await eventually(() => expect([...ts.server.sessions.all()].map((s) => s.jid.full)).to.deep.equal([]));
   });
 
+  it('closes with not-well-formed a WebSocket message that is not a complete element (RFC 7395 §3.3.3, §3.6)', async () => {
+    // A pre-RFC client's unclosed stream header, and half a stanza on an open stream.
+    const header = `<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>`;
+    for (const frames of [[header], [OPEN, `<message xmlns='jabber:client' to='alice@localhost'><body>half`]]) {
+      const t = new Frames();
+      new C2sConnection(ts.server, t);
+      for (const f of frames) t.send(f);
+      expect(t.ended, frames.at(-1)).to.equal(true);
+      const names = t.out.map((e) => e.name);
+      expect(names.slice(-2)).to.deep.equal(['stream:error', 'close']);
+      expect(names[0]).to.equal('open');
+      expect(t.out.at(-2)!.elements()[0]?.name).to.equal('not-well-formed');
+    }
+  });
+
   it('answers a stanza whose handling failed with internal-server-error, but never an error or an iq result (§8.3.1)', async () => {
     const t = await bound('web');
     t.send(`<message xmlns='jabber:client' to='alice@localhost' type='error' id='boom-1'/>`);

@@ -97,8 +97,11 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     this.session?.touch();
     this.rateLimit(chunk.length);
     try {
-      if (typeof chunk === 'string') this.parser.write(chunk);
-      else this.parser.writeBytes(chunk);
+      if (typeof chunk === 'string') {
+        this.parser.write(chunk);
+        // Left open, it would wait for the rest of an element that never comes, with no answer until the auth timeout.
+        if (!this.parser.frameComplete()) throw new ParseError('not-well-formed', 'a WebSocket message must hold one complete XML element (RFC 7395 §3.3.3)');
+      } else this.parser.writeBytes(chunk);
     } catch (e) {
       if (e instanceof ParseError) this.closeWithError(e.condition, e.message);
       else if (e instanceof StreamError) this.closeWithError(e.condition, e.text, e.content);

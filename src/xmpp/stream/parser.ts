@@ -179,6 +179,14 @@ export class XmppParser {
     }
   }
 
+  /**
+   * Framed input (RFC 7395 §3.3.3: a WebSocket message is one complete element) ended with no element or
+   * markup left open. Checked once per message, so that a partial one is refused instead of awaiting a rest.
+   */
+  frameComplete(): boolean {
+    return !this.framed || (this.stack.length === 0 && this.state === S.Text);
+  }
+
   /** Forgets all state: a stream restart after STARTTLS or SASL (RFC 6120 §4.3.3). */
   reset(): void {
     this.state = S.Text;
