@@ -53,6 +53,7 @@ export default defineModule({
     archiveRetentionDays: { type: 'number', default: 0, min: 0, doc: 'Days room archives are kept; 0 keeps them.' },
     defaultPageSize: { type: 'number', default: 50, integer: true, min: 1, doc: 'Room archive messages per page when a query gives no RSM max.' },
     maxPageSize: { type: 'number', default: 250, integer: true, min: 1, doc: 'Largest RSM max accepted on room archives.' },
+    countLimit: { type: 'number', default: 1000, integer: true, min: 0, doc: 'Most room archive messages counted to answer an RSM item-count query (max 0, XEP-0059 §2.7); counting reads the rows, so a larger result set gets no `<count/>` (optional in XEP-0313). 0: never count.' },
   },
   tables: [...MUC_TABLES, ...MAM_TABLES],
   start(ctx) {
@@ -77,6 +78,7 @@ export default defineModule({
         archiving: opts.archiving,
         defaultPageSize: opts.defaultPageSize,
         maxPageSize: opts.maxPageSize,
+        countLimit: opts.countLimit,
       },
       archive,
     );

@@ -97,3 +97,55 @@ describe('XEP-0313 #extended on a room archive', () => {
     expect(condition((await query(carol, { ids: [ids[0]!] })).iq)).to.equal('forbidden');
   });
 });
+
+describe('XEP-0313 on a room archive with RSM max=0: the item count (XEP-0059 §2.7)', () => {
+  let ts: TestServer;
+  let alice: TestClient;
+  let bob: TestClient;
+  afterEach(() => ts?.stop());
+
+  /** Alice's room with m1..m3 from Alice and b1 from Bob; their archive ids, in order. */
+  async function start(options: Record<string, unknown> = {}): Promise<string[]> {
+    ts = await TestServer.start([roster, presence, disco, muc], { modules: { options: { muc: options } } });
+    alice = await ts.login('alice@localhost/a');
+    bob = await ts.login('bob@localhost/b');
+    await createInstantRoom(alice, ROOM, 'Alice');
+    await joinRoom(bob, ROOM, 'Bob');
+    const ids: string[] = [];
+    for (const [who, body] of [[alice, 'm1'], [alice, 'm2'], [bob, 'b1'], [alice, 'm3']] as const) {
+      await who.send(`<message type='groupchat' to='${ROOM}'><body>${body}</body></message>`);
+      ids.push((await who.waitFor((el) => el.getChildText('body') === body)).getChild('stanza-id', 'urn:xmpp:sid:0')!.attrs.id!);
+    }
+    return ids;
+  }
+  const rsm = (inner: string) => `<set xmlns='http://jabber.org/protocol/rsm'>${inner}</set>`;
+  const countOf = (iq: XmlElement) => iq.getChild('fin', NS_MAM)?.getChild('set')?.getChildText('count');
+
+  it('answers max=0 with the count of what the form selects for this reader, and no messages', async () => {
+    const ids = await start();
+    const all = await query(bob, {}, rsm('<max>0</max>'));
+    expect(all.bodies).to.deep.equal([]);
+    expect(countOf(all.iq), all.iq.toString()).to.equal('4');
+    // The room's own JID matches every message; an occupant JID what was sent under that nick.
+    expect(countOf((await query(bob, { with: [ROOM] }, rsm('<max>0</max>'))).iq)).to.equal('4');
+    expect(countOf((await query(bob, { with: [`${ROOM}/Bob`] }, rsm('<max>0</max>'))).iq)).to.equal('1');
+    expect(countOf((await query(bob, { with: [`${ROOM}/Nobody`] }, rsm('<max>0</max>'))).iq)).to.equal('0');
+    expect(countOf((await query(bob, { 'after-id': [ids[0]!] }, rsm('<max>0</max>'))).iq)).to.equal('3');
+    expect(countOf((await query(bob, { ids: [ids[0]!, ids[2]!] }, rsm('<max>0</max>'))).iq)).to.equal('2');
+    // RSM after pages through the set; the count stays the set's.
+    expect(countOf((await query(bob, {}, rsm(`<max>0</max><after>${ids[1]!}</after>`))).iq)).to.equal('4');
+  });
+
+  it('counts up to countLimit messages and leaves <count/> out beyond; ordinary pages never count', async () => {
+    await start({ countLimit: 4 });
+    expect(countOf((await query(bob, {}, rsm('<max>0</max>'))).iq)).to.equal('4');
+    const page = await query(bob, {}, rsm('<max>10</max>'));
+    expect(page.bodies).to.deep.equal(['m1', 'm2', 'b1', 'm3']);
+    expect(countOf(page.iq)).to.equal(undefined);
+    await ts.stop();
+    await start({ countLimit: 3 });
+    const over = await query(bob, {}, rsm('<max>0</max>'));
+    expect(over.iq.attrs.type).to.equal('result');
+    expect(countOf(over.iq)).to.equal(undefined);
+  });
+});

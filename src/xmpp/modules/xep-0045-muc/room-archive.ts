@@ -3,6 +3,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { ArchiveStore, ArchivedMessage } from '../xep-0313-mam/archive.js';
+import { countResults } from '../xep-0313-mam/count.js';
 import { formatDateTime } from '../xep-0313-mam/datetime.js';
 import { archiveMetadata, pageByIds } from '../xep-0313-mam/extended.js';
 import { NS_MAM, NS_RSM, parseQuery } from '../xep-0313-mam/query.js';
@@ -22,13 +23,14 @@ export interface RoomArchivePage {
  * Occupants and members may read it; anyone may read an open room's.
  * Each message is kept with its sender's occupant JID as `peer` and real
  * bare JID as `with` (service.ts), which the `with` filter reads.
+ * RSM `<max>0</max>` gets `<count/>` as on user archives (count.ts), up to `countLimit`.
  */
 export async function queryRoomArchive(
   archive: ArchiveStore,
   room: Room,
   asker: { full: string; aff: Affiliation; occupant: Occupant | undefined },
   payload: XmlElement,
-  limits: { defaultPageSize: number; maxPageSize: number },
+  limits: { defaultPageSize: number; maxPageSize: number; countLimit: number },
 ): Promise<RoomArchivePage> {
   assertMayRead(room, asker);
   const q = parseQuery(payload, limits);
@@ -55,6 +57,9 @@ export async function queryRoomArchive(
   });
   const set = x('set', { xmlns: NS_RSM });
   if (items.length > 0) set.append(x('first', null, items[0]!.id), x('last', null, items[items.length - 1]!.id));
+  // Counted with the sender filter this reader gets, not the raw `with`: the room's own JID selects every message.
+  const count = q.max === 0 ? await countResults(archive, room.jid, { ...q, ...filter }, limits.countLimit, limits.maxPageSize) : undefined;
+  if (count !== undefined) set.append(x('count', null, String(count)));
   return { messages, fin: x('fin', { xmlns: NS_MAM, complete: complete ? 'true' : 'false', stable: 'true' }, set) };
 }
 

@@ -26,6 +26,8 @@ export interface MucOptions extends ConfigDefaults {
   creation: 'anyone' | 'local' | 'admins';
   defaultPageSize: number;
   maxPageSize: number;
+  /** Most room archive messages counted for an RSM max=0 query (xep-0313-mam/count.ts). */
+  countLimit: number;
 }
 
 function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?: string): StanzaError {
