@@ -74,4 +74,23 @@ describe('XEP-0045 iqs to a room', () => {
     expect(open.attrs.type, open.toString()).to.equal('result');
     expect(await archiveWith(bob, 'alice@localhost'), 'the same once the room shows real JIDs to everyone').to.deep.equal(['a1']);
   });
+  it('leaves a persistent room as it was when a configuration or affiliation change cannot be stored: the owner is told wait, and bob still gets in', async () => {
+    const configure = (fields: string) => alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>${fields}</x></query></iq>`);
+    const field = (name: string, value: string) => `<field var='muc#roomconfig_${name}'><value>${value}</value></field>`;
+    expect((await configure(field('persistentroom', '1'))).attrs.type).to.equal('result');
+    ts.store.failing = new Error('down');
+    let replies: XmlElement[];
+    try {
+      replies = [await configure(field('membersonly', '1')), await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast' jid='bob@localhost'/></query></iq>`)];
+    } finally {
+      ts.store.failing = null;
+    }
+    for (const r of replies) {
+      expect(r.attrs.type, r.toString()).to.equal('error');
+      expect(r.getChild('error')!.attrs.type).to.equal('wait');
+    }
+    // An error says nothing changed: the live room must not run with what the store never took.
+    const self = await joinRoom(bob, ROOM, 'Bob');
+    expect(self.attrs.type, self.toString()).to.not.equal('error');
+  });
 });

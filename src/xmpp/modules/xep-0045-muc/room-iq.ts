@@ -133,9 +133,16 @@ export class RoomIq {
     const wasLocked = room.locked;
     room.config = next;
     room.locked = false;
+    try {
+      if (next.persistent) await this.store.save(serviceOf(room), room);
+      else if (before.persistent) await this.store.remove(serviceOf(room), room.jid);
+    } catch (e) {
+      // The owner is answered with an error, which says nothing changed: the live room must agree.
+      room.config = before;
+      room.locked = wasLocked;
+      throw e;
+    }
     if (room.history.length > next.historyLength) room.history.splice(0, room.history.length - next.historyLength);
-    if (next.persistent) await this.store.save(serviceOf(room), room);
-    else if (before.persistent) await this.store.remove(serviceOf(room), room.jid);
     await this.out.iqResult(ev);
     if (!wasLocked) {
       // §10.2.1: occupants hear that the configuration changed, with what matters for their privacy.
@@ -194,8 +201,9 @@ export class RoomIq {
         }
         continue;
       }
-      room.setAffiliation(c.jid, c.aff);
+      // Stored first: a change the store refused is answered with an error, so must not take effect.
       if (room.config.persistent) await this.store.saveAffiliation(room, c.jid, c.aff);
+      room.setAffiliation(c.jid, c.aff);
       // Every nick the account is in the room under: a ban must not leave its second client talking.
       for (const present of [...room.occupants.values()].filter((o) => o.bare === c.jid)) {
         if (c.aff === 'outcast') await this.expel(room, present, 301, actorNick, c.reason);
