@@ -211,7 +211,24 @@ export class S2sInbound extends S2sStream {
     if (!this.ctx.server.servesDomain(to.domain)) return this.refuse('host-unknown', `${to.domain} is not served here`);
     if (!this.pairs.has(`${from.domain} ${to.domain}`)) return this.refuse('invalid-from', `${from.domain} is not authenticated for ${to.domain} on this stream`);
     el.attrs.xmlns = NS_CLIENT;
-    return this.ctx.server.router.route(el, from, null);
+    return this.ctx.server.router.route(el, from, null).catch((e: unknown) => this.routeFailed(el, e));
+  }
+
+  /**
+   * A stanza this server failed to handle (a store outage) is answered with a
+   * stanza error, as on a client stream. Closing the stream instead would drop
+   * the stanzas queued behind it with no error to their senders.
+   */
+  private async routeFailed(el: XmlElement, e: unknown): Promise<void> {
+    if (e instanceof StreamError) throw e;
+    this.ctx.log.error(`s2s in ${this.remoteAddress}: handling failed: ${el.toString().slice(0, 200)}`, e);
+    // RFC 6120 §8.3.1, §8.2.3: never an error in answer to an error, nor to an iq result.
+    if (el.attrs.type === 'error' || (el.name === 'iq' && el.attrs.type === 'result')) return;
+    try {
+      await this.ctx.server.route(errorReply(el, new StanzaError('internal-server-error')));
+    } catch (err) {
+      this.ctx.log.error(`s2s in ${this.remoteAddress}: could not return an error to ${el.attrs.from}`, err);
+    }
   }
 
   private refuse(condition: 'improper-addressing' | 'invalid-from' | 'host-unknown', text: string): void {

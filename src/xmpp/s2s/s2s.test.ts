@@ -12,6 +12,7 @@ import { eventually } from '../../testing/eventually.js';
 import { freePort } from '../../testing/services/child-process.js';
 import { TestCa, type Pem } from '../../testing/test-ca.js';
 import { parseJid } from '../../util/jid.js';
+import { MemoryStore } from '../../storage/memory/index.js';
 import { C2sSession } from '../stream/client-session.js';
 import { dialbackKey, dialbackKeyMatches } from './dialback.js';
 import { parseStaticRoute, resolveTargets } from './resolve.js';
@@ -91,7 +92,7 @@ describe('s2s between two sori servers', function () {
 
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function start(domain: string, other: string, s2s: Record<string, unknown> = {}, tls?: { cert: string; key: string }, storage: Record<string, unknown> = { backend: 'memory' }): Promise<Sori> {
+  async function start(domain: string, other: string, s2s: Record<string, unknown> = {}, tls?: { cert: string; key: string }, storage: Record<string, unknown> = { backend: 'memory' }, store?: MemoryStore): Promise<Sori> {
     const config = loadConfig({
       env: {},
       overrides: {
@@ -103,7 +104,7 @@ describe('s2s between two sori servers', function () {
         s2s: { enabled: true, port: ports[domain], hosts: { [other]: `127.0.0.1:${ports[other]}` }, ca: [join(dir, 'ca.pem')], ...s2s },
       },
     });
-    const sori = await startSori(config);
+    const sori = await startSori(config, { store });
     running.push(sori);
     return sori;
   }
@@ -137,6 +138,32 @@ describe('s2s between two sori servers', function () {
     expect(a.s2s!.lastMethod('outbound', 'a.test', 'b.test')).to.equal('external');
     expect(b.s2s!.lastMethod('inbound', 'b.test', 'a.test')).to.equal('external');
     expect(b.s2s!.lastMethod('outbound', 'b.test', 'a.test')).to.equal('external');
+  });
+
+  it("answers stanzas from a peer that the store being down keeps it from handling with stanza errors, and keeps the stream for what follows", async () => {
+    const store = new MemoryStore();
+    const a = await start('a.test', 'b.test');
+    const b = await start('b.test', 'a.test', {}, undefined, { backend: 'memory' }, store);
+    const alice = await login(a, 'alice@a.test/r');
+    await b.server.createAccount(parseJid('bob@b.test'), 'secret');
+    const message = (id: string) => `<message to='bob@b.test' type='chat' id='${id}'><body>${id}</body></message>`;
+    // The streams are up, and bob has his first message waiting offline.
+    await alice.send(message('before'));
+    await eventually(async () => expect(await store.range('offline', 'bob@b.test')).to.have.length(1));
+    store.failing = new Error('down');
+    try {
+      // A subscription request the roster cannot take comes first on the same stream.
+      await alice.send(`<presence to='bob@b.test' type='subscribe' id='sub'/>`);
+      await alice.send(message('lost'));
+      const error = await alice.waitFor((s) => s.name === 'message' && s.attrs.id === 'lost', 10_000);
+      expect(error.attrs.type).to.equal('error');
+      expect(error.getChild('error')!.attrs.type).to.equal('wait');
+    } finally {
+      store.failing = null;
+    }
+    await alice.send(message('after'));
+    await eventually(async () => expect((await store.range('offline', 'bob@b.test')).map((r) => r.value.includes('>after<'))).to.deep.equal([false, true]));
+    expect(b.s2s!.lastMethod('inbound', 'b.test', 'a.test')).to.equal('external');
   });
 
   it('falls back to dialback when the certificate is not trusted, and keeps per-sender order', async () => {
