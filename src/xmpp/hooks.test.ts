@@ -81,4 +81,16 @@ describe('Hooks', () => {
     hooks.fire('server/started', EVENT);
     expect(ran).to.deep.equal(['kept']);
   });
+  it('fireEach runs the handlers after one that throws, and reports what it threw', async () => {
+    const hooks = new Hooks();
+    const ran: string[] = [];
+    const failed: unknown[] = [];
+    const down = new Error('down');
+    hooks.add('server/started', () => void ran.push('before'), 2);
+    hooks.add('server/started', () => Promise.reject(down), 1);
+    hooks.add('server/started', () => void ran.push('after'));
+    await hooks.fireEach('server/started', EVENT, (e) => failed.push(e));
+    expect(ran).to.deep.equal(['before', 'after']);
+    expect(failed).to.deep.equal([down]);
+  });
 });

@@ -66,6 +66,24 @@ export class Hooks {
     return false;
   }
 
+  /**
+   * Runs a notification's handlers each on its own: one that throws (a store
+   * outage) is reported to `failed` and the rest still run, so that one
+   * module's failure leaves no other module's state behind. A claim still
+   * stops the chain.
+   */
+  async fireEach<E extends EventName>(name: E, event: EventMap[E], failed: (e: unknown) => void): Promise<void> {
+    const list = this.compiled.get(name) as HookHandler<E>[] | undefined;
+    if (list === undefined) return;
+    for (const fn of list) {
+      try {
+        if ((await fn(event)) === true) return;
+      } catch (e) {
+        failed(e);
+      }
+    }
+  }
+
   /** Fires and always returns a promise (for callers off the hot path). */
   async fireAsync<E extends EventName>(name: E, event: EventMap[E]): Promise<boolean> {
     return this.fire(name, event);

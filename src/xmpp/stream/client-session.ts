@@ -169,12 +169,9 @@ export class C2sSession implements ClientSession {
     this.open = false;
     this.connection = null;
     this.server.sessions.remove(this);
-    try {
-      await this.server.hooks.fireAsync('session/closed', { session: this, reason, unclean });
-    } catch (e) {
-      // Connections end their session unawaited, so a rejection here (a store outage during the
-      // unavailable broadcast) would be unhandled and end the process, every other session with it.
-      this.server.log.error(`session/closed handlers failed for ${this.jid.full}`, e);
-    }
+    // Each module on its own: one whose store is down (presence reading the roster) must not keep the
+    // others from letting go of the session (rooms, held messages). Connections end their session
+    // unawaited, so a rejection here would be unhandled and end the process, every other session with it.
+    await this.server.hooks.fireEach('session/closed', { session: this, reason, unclean }, (e) => this.server.log.error(`a session/closed handler failed for ${this.jid.full}`, e));
   }
 }

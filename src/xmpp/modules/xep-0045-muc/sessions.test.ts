@@ -53,4 +53,16 @@ describe('XEP-0045 one nick joined from several sessions', () => {
     const update = await alice.waitFor(fromBob);
     expect(update.getChildText('show'), update.toString()).to.equal('away');
   });
+  it('takes out of the room a session that ended while the store was down', async () => {
+    // Available to the roster too: ending the session then broadcasts unavailable, which reads the roster.
+    await bob1.send('<presence/>');
+    await bob2.send(`<presence type='unavailable' to='${ROOM}/Bob'/>`);
+    ts.store.failing = new Error('down');
+    try {
+      await bob1.drop();
+    } finally {
+      ts.store.failing = null;
+    }
+    await alice.waitFor((el) => fromBob(el) && el.attrs.type === 'unavailable');
+  });
 });
