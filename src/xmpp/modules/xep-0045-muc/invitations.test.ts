@@ -1,11 +1,8 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
-import roster from '../rfc6121-roster/index.js';
-import presence from '../rfc6121-presence/index.js';
-import disco from '../xep-0030-disco/index.js';
-import muc, { NS_MUC_OWNER, NS_MUC_USER } from './index.js';
-import { createInstantRoom, joinRoom } from './test-support.js';
+import { NS_MUC_OWNER, NS_MUC_USER } from './index.js';
+import { joinRoom, startWithRoom } from './test-support.js';
 
 const ROOM = 'room@conference.localhost';
 const isInvite = (el: XmlElement) => el.name === 'message' && el.getChild('x', NS_MUC_USER)?.getChild('invite') !== undefined;
@@ -17,12 +14,7 @@ describe('XEP-0045 §7.8.2 mediated invitations and muc#roomconfig_allowinvites'
   let carol: TestClient;
 
   beforeEach(async () => {
-    ts = await TestServer.start([roster, presence, disco, muc]);
-    alice = await ts.login('alice@localhost/a');
-    bob = await ts.login('bob@localhost/b');
-    carol = await ts.login('carol@localhost/c');
-    const { result } = await createInstantRoom(alice, ROOM, 'Alice');
-    expect(result.attrs.type, result.toString()).to.equal('result');
+    ({ ts, clients: [alice, bob, carol] } = await startWithRoom(ROOM, ['alice@localhost/a', 'bob@localhost/b', 'carol@localhost/c']));
   });
   afterEach(async () => {
     await ts.stop();

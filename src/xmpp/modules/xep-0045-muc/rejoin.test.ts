@@ -1,11 +1,8 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
-import roster from '../rfc6121-roster/index.js';
-import presence from '../rfc6121-presence/index.js';
-import disco from '../xep-0030-disco/index.js';
-import muc, { NS_MUC } from './index.js';
-import { createInstantRoom, joinRoom, statusCodes } from './test-support.js';
+import { NS_MUC } from './index.js';
+import { joinRoom, startWithRoom, statusCodes } from './test-support.js';
 
 const ROOM = 'room@conference.localhost';
 const presenceFrom = (nick: string) => (el: XmlElement) => el.name === 'presence' && el.attrs.from === `${ROOM}/${nick}`;
@@ -16,11 +13,7 @@ describe('XEP-0045 a join presence from a session already joined (a rejoin)', ()
   let bob: TestClient;
 
   beforeEach(async () => {
-    ts = await TestServer.start([roster, presence, disco, muc]);
-    alice = await ts.login('alice@localhost/a');
-    bob = await ts.login('bob@localhost/b');
-    const { result } = await createInstantRoom(alice, ROOM, 'Alice');
-    expect(result.attrs.type, result.toString()).to.equal('result');
+    ({ ts, clients: [alice, bob] } = await startWithRoom(ROOM, ['alice@localhost/a', 'bob@localhost/b']));
     await joinRoom(bob, ROOM, 'Bob');
     await alice.send(`<message type='groupchat' to='${ROOM}'><body>before</body></message>`);
     await bob.waitFor((el) => el.getChildText('body') === 'before');

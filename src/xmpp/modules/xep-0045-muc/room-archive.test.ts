@@ -5,7 +5,7 @@ import roster from '../rfc6121-roster/index.js';
 import presence from '../rfc6121-presence/index.js';
 import disco from '../xep-0030-disco/index.js';
 import muc from './index.js';
-import { createInstantRoom, joinRoom } from './test-support.js';
+import { createInstantRoom, joinRoom, startWithRoom } from './test-support.js';
 
 const ROOM = 'room@conference.localhost';
 const NS_MAM = 'urn:xmpp:mam:2';
@@ -33,11 +33,7 @@ describe('XEP-0313 #extended on a room archive', () => {
   let ids: string[];
 
   beforeEach(async () => {
-    ts = await TestServer.start([roster, presence, disco, muc]);
-    alice = await ts.login('alice@localhost/a');
-    bob = await ts.login('bob@localhost/b');
-    const { result } = await createInstantRoom(alice, ROOM, 'Alice');
-    expect(result.attrs.type, result.toString()).to.equal('result');
+    ({ ts, clients: [alice, bob] } = await startWithRoom(ROOM, ['alice@localhost/a', 'bob@localhost/b']));
     await joinRoom(bob, ROOM, 'Bob');
     ids = [];
     for (const body of ['m1', 'm2', 'm3', 'm4']) {

@@ -1,11 +1,7 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
-import roster from '../rfc6121-roster/index.js';
-import presence from '../rfc6121-presence/index.js';
-import disco from '../xep-0030-disco/index.js';
-import muc from './index.js';
-import { createInstantRoom, joinRoom } from './test-support.js';
+import { joinRoom, startWithRoom } from './test-support.js';
 
 const ROOM = 'room@conference.localhost';
 const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
@@ -29,11 +25,7 @@ describe('XEP-0045 iqs to a room', () => {
   let bob: TestClient;
 
   beforeEach(async () => {
-    ts = await TestServer.start([roster, presence, disco, muc]);
-    alice = await ts.login('alice@localhost/a');
-    bob = await ts.login('bob@localhost/b');
-    const { result } = await createInstantRoom(alice, ROOM, 'Alice');
-    expect(result.attrs.type, result.toString()).to.equal('result');
+    ({ ts, clients: [alice, bob] } = await startWithRoom(ROOM, ['alice@localhost/a', 'bob@localhost/b']));
   });
   afterEach(async () => {
     await ts.stop();

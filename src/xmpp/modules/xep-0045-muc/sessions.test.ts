@@ -1,11 +1,8 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
-import roster from '../rfc6121-roster/index.js';
-import presence from '../rfc6121-presence/index.js';
-import disco from '../xep-0030-disco/index.js';
-import muc, { NS_MUC } from './index.js';
-import { createInstantRoom, joinRoom, statusCodes } from './test-support.js';
+import { NS_MUC } from './index.js';
+import { joinRoom, startWithRoom, statusCodes } from './test-support.js';
 
 const ROOM = 'room@conference.localhost';
 const fromBob = (el: XmlElement) => el.name === 'presence' && el.attrs.from === `${ROOM}/Bob`;
@@ -17,12 +14,7 @@ describe('XEP-0045 one nick joined from several sessions', () => {
   let bob2: TestClient;
 
   beforeEach(async () => {
-    ts = await TestServer.start([roster, presence, disco, muc]);
-    alice = await ts.login('alice@localhost/a');
-    bob1 = await ts.login('bob@localhost/one');
-    bob2 = await ts.login('bob@localhost/two');
-    const { result } = await createInstantRoom(alice, ROOM, 'Alice');
-    expect(result.attrs.type, result.toString()).to.equal('result');
+    ({ ts, clients: [alice, bob1, bob2] } = await startWithRoom(ROOM, ['alice@localhost/a', 'bob@localhost/one', 'bob@localhost/two']));
     await joinRoom(bob1, ROOM, 'Bob');
     await bob2.send(`<presence to='${ROOM}/Bob'><x xmlns='${NS_MUC}'/><show>dnd</show></presence>`);
     await bob2.waitFor((el) => fromBob(el) && statusCodes(el).includes('110'));

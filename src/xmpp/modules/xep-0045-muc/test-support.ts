@@ -1,5 +1,9 @@
-import type { TestClient } from '../../../testing/harness.js';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
 import { expect } from 'chai';
+import disco from '../xep-0030-disco/index.js';
+import presence from '../rfc6121-presence/index.js';
+import roster from '../rfc6121-roster/index.js';
+import muc from './index.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { NS_MUC, NS_MUC_OWNER, NS_MUC_USER } from './ns.js';
 
@@ -30,4 +34,18 @@ export async function roomArchive(reader: TestClient, room: string): Promise<Xml
   const fin = await reader.iq(`<iq type='set' to='${room}'><query xmlns='${NS_MAM}' queryid='${queryid}'/></iq>`);
   expect(fin.attrs.type, fin.toString()).to.equal('result');
   return reader.received.filter((m) => m.getChild('result', NS_MAM)?.attrs.queryid === queryid).map((m) => m.getChild('result', NS_MAM)!.getChild('forwarded')!.getChild('message')!);
+}
+
+/**
+ * A server with MUC (and roster, presence, disco), `logins` logged in, and
+ * `room` created by the first of them as 'Alice' (an instant room): the
+ * start of most room tests.
+ */
+export async function startWithRoom<const L extends readonly string[]>(room: string, logins: L): Promise<{ ts: TestServer; clients: { [K in keyof L]: TestClient } }> {
+  const ts = await TestServer.start([roster, presence, disco, muc]);
+  const clients: TestClient[] = [];
+  for (const full of logins) clients.push(await ts.login(full));
+  const { result } = await createInstantRoom(clients[0]!, room, 'Alice');
+  expect(result.attrs.type, result.toString()).to.equal('result');
+  return { ts, clients: clients as { [K in keyof L]: TestClient } };
 }

@@ -1,11 +1,8 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
-import roster from '../rfc6121-roster/index.js';
-import presence from '../rfc6121-presence/index.js';
-import disco from '../xep-0030-disco/index.js';
-import muc, { NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER } from './index.js';
-import { createInstantRoom, joinRoom } from './test-support.js';
+import { NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER } from './index.js';
+import { joinRoom, startWithRoom } from './test-support.js';
 
 const ROOM = 'room@conference.localhost';
 const NS_REQUEST = 'http://jabber.org/protocol/muc#request';
@@ -21,11 +18,7 @@ describe('XEP-0045 voice requests (§7.13, §8.6)', () => {
   let bob: TestClient;
 
   beforeEach(async () => {
-    ts = await TestServer.start([roster, presence, disco, muc]);
-    alice = await ts.login('alice@localhost/a');
-    bob = await ts.login('bob@localhost/b');
-    const { result } = await createInstantRoom(alice, ROOM, 'Alice');
-    expect(result.attrs.type, result.toString()).to.equal('result');
+    ({ ts, clients: [alice, bob] } = await startWithRoom(ROOM, ['alice@localhost/a', 'bob@localhost/b']));
     const moderated = await alice.iq(
       `<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_moderatedroom'><value>1</value></field></x></query></iq>`,
     );
