@@ -2,7 +2,7 @@ import type { Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule, type Identity, type IqRequest } from '../../module.js';
-import type { RosterApi } from '../rfc6121-roster/index.js';
+import { subscribedFrom, type RosterApi } from '../rfc6121-roster/index.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS, type AccountNodeResolver, type DiscoApi, type DiscoInfo, type DiscoItem, type InfoNodeResolver, type ItemsNodeResolver } from './api.js';
 
 export * from './api.js';
@@ -113,8 +113,7 @@ export default defineModule({
     /** XEP-0030 §8: the owner, or someone the owner shares presence with. */
     async function mayDisco(req: IqRequest): Promise<boolean> {
       if (req.isSelf || ctx.options.accountInfo === 'everyone') return true;
-      const item = await roster.store.get(req.to.bare, req.from.bare);
-      return item !== undefined && (item.subscription === 'from' || item.subscription === 'both');
+      return subscribedFrom(await roster.store.get(req.to.bare, req.from.bare));
     }
 
     ctx.iq(

@@ -1,6 +1,6 @@
 import { StanzaError } from '../../errors.js';
 import type { IqHandler, IqRequest } from '../../module.js';
-import type { RosterApi } from '../rfc6121-roster/index.js';
+import { subscribedFrom, type RosterApi } from '../rfc6121-roster/index.js';
 import type { PepNotifier } from './notifier.js';
 import type { PepStore } from './store.js';
 
@@ -29,8 +29,7 @@ export class AccountPrivacy {
     if (req.isSelf) return true;
     const owner = req.to.bare;
     const requester = req.from.bare;
-    const item = await this.roster.store.get(owner, requester);
-    if (item !== undefined && (item.subscription === 'from' || item.subscription === 'both')) return true;
+    if (subscribedFrom(await this.roster.store.get(owner, requester))) return true;
     for (const { config } of await this.store.allNodes(owner)) {
       if (await this.notifier.mayRead(owner, config, requester)) return true;
     }
