@@ -35,7 +35,7 @@ export const SECTIONS = {
     authTimeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds a connection may take to authenticate and bind.' },
     pingIntervalSeconds: { type: 'number', default: 300, min: 1, doc: 'Idle seconds before the server pings a client (XEP-0199).' },
     pingTimeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds a pinged client has to answer before it is disconnected.' },
-    maxLoginFailures: { type: 'number', default: 5, integer: true, min: 1, doc: 'Failed logins per account or address before throttling.' },
+    maxLoginFailures: { type: 'number', default: 5, integer: true, min: 1, doc: 'Failed logins per account or address before throttling; in a cluster, counted over all nodes.' },
     loginThrottleSeconds: { type: 'number', default: 60, min: 1, doc: 'Window over which failed logins are counted and throttled.' },
   },
   auth: {

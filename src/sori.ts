@@ -15,7 +15,7 @@ import { listen, type Listening } from './xmpp/transport/listeners.js';
 import { startS2s, type S2sService } from './xmpp/s2s/index.js';
 import { listenControl } from './control.js';
 import { ClusterLocator } from './cluster/cluster-locator.js';
-import type { RedisClusterNode } from './cluster/redis/index.js';
+import type { RedisClusterNode, RedisLoginThrottle } from './cluster/redis/index.js';
 
 /** Maps the storage section of the config onto a backend configuration. */
 export function storageConfig(config: Config): StorageConfig {
@@ -95,7 +95,12 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
     cluster = { node, locator: new ClusterLocator(s, node.sessions, node.bus, log.child('cluster')) };
     return cluster.locator;
   };
-  const server = new Server({ config, store, modules, log, locator });
+  let loginThrottle: RedisLoginThrottle | null = null;
+  const loginFailures = redis === null ? undefined : (s: Server): RedisLoginThrottle => {
+    loginThrottle = new redis.RedisLoginThrottle({ nodeId: s.nodeId, redis: redisNodeOptions(config), maxFailures: config.c2s.maxLoginFailures, windowMs: config.c2s.loginThrottleSeconds * 1000, log: log.child('cluster') });
+    return loginThrottle;
+  };
+  const server = new Server({ config, store, modules, log, locator, loginFailures });
   if (store instanceof CoalescingStore) registerStoreMetrics(server.metrics, store);
   await server.start();
   // Before joining a cluster: generating a certificate blocks the event loop longer than a liveness window.
@@ -125,6 +130,7 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
       await listening.close();
       control.close();
       if (clustered !== null && redis !== null) await redis.stopRedisClusterNode(clustered.node);
+      (loginThrottle as RedisLoginThrottle | null)?.close();
       await server.stop();
       if (opts.store === undefined) await store.close();
     })();

@@ -8,7 +8,7 @@ import type { XmlElement } from '../util/xml.js';
 import type { TableSpec, WideColumnStore } from '../storage/wide-column.js';
 import { Accounts, ACCOUNTS_TABLE } from './auth/accounts.js';
 import { ServerSecret, SERVER_SECRETS_TABLE } from './auth/server-secret.js';
-import { LoginThrottle } from './auth/throttle.js';
+import { LoginThrottle, type LoginFailures } from './auth/throttle.js';
 import { TokenVerifier } from './auth/tokens.js';
 import { Hooks } from './hooks.js';
 import type { EventMap, EventName } from './events.js';
@@ -70,6 +70,8 @@ export interface ServerDeps {
   modules: readonly ModuleDefinition<OptionSpecs>[];
   /** Replaces the node-local locator (cluster mode). */
   locator?: (server: Server) => Locator;
+  /** Replaces the node-local count of failed logins (cluster mode: counted for every node). */
+  loginFailures?: (server: Server) => LoginFailures;
   log?: Logger;
 }
 
@@ -88,7 +90,7 @@ export class Server implements ServerApi {
   readonly registrations = new Registrations();
   readonly sessions = new SessionRegistry();
   readonly accounts: Accounts;
-  readonly throttle: LoginThrottle;
+  readonly throttle: LoginFailures;
   readonly iqDispatcher: IqDispatcher;
   readonly router: Router;
   readonly log: Logger;
@@ -121,9 +123,9 @@ export class Server implements ServerApi {
     this.hostSet = new Set(this.hosts);
     this.accounts = new Accounts(store, config.server.admins);
     this.counters = registerCoreMetrics(this.metrics, () => this.sessions.all());
-    this.throttle = new LoginThrottle(config.c2s.maxLoginFailures, config.c2s.loginThrottleSeconds * 1000);
     this.iqDispatcher = new IqDispatcher(this.log.child('iq'));
     this.locator = deps.locator ? deps.locator(this) : new LocalLocator(this.nodeId, this.sessions, this.accounts);
+    this.throttle = deps.loginFailures?.(this) ?? new LoginThrottle(config.c2s.maxLoginFailures, config.c2s.loginThrottleSeconds * 1000);
     this.router = new Router(this.hooks, this.iqDispatcher, { resources: (b) => this.locator.resources(b), resource: (f) => this.locator.resource(f), forward: (r, s) => this.locator.forward(r, s), accountExists: (j) => this.locator.accountExists(j) }, (d) => this.servesDomain(d), this.log.child('router'));
     this.moduleDefs = deps.modules;
     this.loader = new ModuleLoader({ server: this, hooks: this.hooks, iq: this.iqDispatcher, registrations: this.registrations, store, log: this.log });

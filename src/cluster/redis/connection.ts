@@ -27,12 +27,17 @@ export function redisClusterOptions(input?: Partial<RedisClusterOptions>): Redis
   return resolveOptions(redisClusterOptionSpecs, input as Record<string, unknown> | undefined, 'cluster.redis');
 }
 
-/** A connection that retries forever: a node must outlive a Redis restart. */
-export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluster'>, name: string): RedisClient {
+/**
+ * A connection that retries forever: a node must outlive a Redis restart.
+ * Its commands wait for Redis to come back, unless `commandTimeoutMs` makes
+ * them fail after that long (for callers that can decide without Redis).
+ */
+export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluster'>, name: string, limits: { commandTimeoutMs?: number } = {}): RedisClient {
   const retryStrategy = (times: number): number => Math.min(50 * times, 1000);
+  const commandTimeout = limits.commandTimeoutMs;
   if (!options.cluster) {
     if (options.urls.length !== 1) throw new Error('cluster.redis.urls: a standalone Redis takes exactly one URL');
-    return new Redis(options.urls[0]!, { connectionName: name, retryStrategy, maxRetriesPerRequest: null });
+    return new Redis(options.urls[0]!, { connectionName: name, retryStrategy, maxRetriesPerRequest: null, commandTimeout });
   }
   const seeds = options.urls.map((u) => {
     const url = new URL(u);
@@ -44,6 +49,7 @@ export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluste
     redisOptions: {
       connectionName: name,
       maxRetriesPerRequest: null,
+      commandTimeout,
       username: first.username || undefined,
       password: first.password || undefined,
     },

@@ -5,6 +5,7 @@ import { RedisSessionTable } from './session-table.js';
 
 export { redisClusterOptionSpecs, redisClusterOptions, type RedisClusterOptions } from './connection.js';
 export { RedisNodeBus } from './node-bus.js';
+export { RedisLoginThrottle } from './login-throttle.js';
 export { RedisSessionTable } from './session-table.js';
 
 export interface RedisClusterNode {

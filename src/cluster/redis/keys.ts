@@ -50,3 +50,8 @@ export const NODES_KEY = `${PREFIX}nodes`;
 
 /** Pub/sub channel carrying bare JIDs whose sessions changed. */
 export const INVALIDATE_CHANNEL = `${PREFIX}invalidate`;
+
+/** Sorted set of one throttle key's recent failed logins (an account or an address), scored by time. */
+export function loginFailuresKey(throttleKey: string): string {
+  return `${PREFIX}login-failures:{${throttleKey}}`;
+}

@@ -1,10 +1,22 @@
 /**
+ * Failed logins as SASL negotiation counts them, keyed by account
+ * (`user:name@host`) and remote address (`ip:…`). A single node counts in
+ * memory (LoginThrottle); a cluster counts in Redis, so that guesses spread
+ * over the nodes behind a load balancer add up (RedisLoginThrottle).
+ */
+export interface LoginFailures {
+  isBlocked(key: string): boolean | Promise<boolean>;
+  fail(...keys: string[]): void | Promise<void>;
+  succeed(key: string): void | Promise<void>;
+}
+
+/**
  * Counts failed logins per key (account, remote address) in a sliding window.
  * Past the limit, further attempts are refused with temporary-auth-failure
  * until the window moves on, which makes password guessing slow without
  * locking the real user out for long.
  */
-export class LoginThrottle {
+export class LoginThrottle implements LoginFailures {
   private readonly failures = new Map<string, number[]>();
 
   constructor(

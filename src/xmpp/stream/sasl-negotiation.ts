@@ -155,7 +155,7 @@ export class SaslNegotiation {
         const token = v2 && (FAST_MECHANISMS as readonly string[]).includes(name);
         const offered = offeredMechanisms(this.stream.channel.secure, this.stream.channel.secure ? this.stream.channel.channelBindingTypes() : [], this.server.config.auth.passwords);
         if (token ? !this.fastOffered() : !(offered as string[]).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
-        if (this.server.throttle.isBlocked(throttleKeyIp)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts; try again later');
+        if (await this.server.throttle.isBlocked(throttleKeyIp)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts; try again later');
         this.mechanism = token ? this.tokenMechanism(name, el) : createMechanism(name, this.context());
         this.mechanismName = name;
         this.sasl2Request = v2 ? el : null;
@@ -188,11 +188,11 @@ export class SaslNegotiation {
       const userKey = e.username !== undefined && e.condition === 'not-authorized' ? this.throttleKey(e.username) : null;
       // A locked account answers a wrong password as it answers the right one (temporary-auth-failure, on
       // success below): were they told apart, guesses from many addresses would learn which one is right.
-      const locked = userKey !== null && this.server.throttle.isBlocked(userKey);
+      const locked = userKey !== null && (await this.server.throttle.isBlocked(userKey));
       // Only a refused password counts: a malformed exchange guesses nothing, and some clients make one on every
       // login (slixmpp asks for tls-unique channel binding, which TLS 1.3 lacks, then falls back), so counting
       // them locked such clients' whole address out after a few logins.
-      if (e.condition === 'not-authorized') this.server.throttle.fail(...(userKey === null ? [throttleKeyIp] : [throttleKeyIp, userKey]));
+      if (e.condition === 'not-authorized') await this.server.throttle.fail(...(userKey === null ? [throttleKeyIp] : [throttleKeyIp, userKey]));
       if (locked) e = new SaslFailure('temporary-auth-failure', 'too many failed attempts for this account; try again later', e.username);
       this.server.counters.authFailures.inc(e.condition);
       // XEP-0388 §2.6.4: the RFC 6120 condition, in its namespace, inside SASL2's failure.
@@ -215,10 +215,10 @@ export class SaslNegotiation {
       return;
     }
     const userKey = this.throttleKey(result.username);
-    if (this.server.throttle.isBlocked(userKey)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts for this account; try again later');
+    if (await this.server.throttle.isBlocked(userKey)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts for this account; try again later');
     const jid = this.accountOf(result.username);
     if (jid === null) throw new SaslFailure('not-authorized');
-    this.server.throttle.succeed(userKey);
+    await this.server.throttle.succeed(userKey);
     this.server.counters.logins.inc(this.mechanismName);
     this.mechanism = null;
     const username = jid.local;
