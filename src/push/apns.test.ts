@@ -80,6 +80,14 @@ describe('ApnsProvider (node-apn against a fake APNs)', () => {
     expect(Buffer.byteLength(body)).to.be.at.most(1000);
   });
 
+  it('still pushes a message whose sender made its id too long for the payload, without the id', async () => {
+    const result = await provider({ includeBody: true, includeSender: true }).send({ ...notification, messageId: 'x'.repeat(5000) });
+    expect(result.status).to.equal('delivered');
+    const { payload, headers } = fake.requests[0]!;
+    expect(payload.sori).to.deep.equal({ count: 3, sender: 'juliet@capulet.example', body: 'Wherefore art thou?' });
+    expect(headers).not.to.have.property('apns-collapse-id');
+  });
+
   it('includes body and sender only when the app allows it', async () => {
     await provider({ includeBody: true, includeSender: true }).send(notification);
     const { payload } = fake.requests[0]!;

@@ -8,7 +8,7 @@
  */
 import apn from '@parse/node-apn';
 import type { ApnsAppConfig, PushNotification, PushProvider, PushResult } from './types.js';
-import { visibleContent } from './content.js';
+import { carriedMessageId, visibleContent } from './content.js';
 
 /** apns-collapse-id is limited to 64 bytes by Apple. */
 const MAX_COLLAPSE_ID_BYTES = 64;
@@ -36,7 +36,7 @@ export function buildApnsNotification(app: ApnsAppConfig, n: PushNotification): 
   if (Buffer.byteLength(n.messageId) <= MAX_COLLAPSE_ID_BYTES) note.collapseId = n.messageId;
   note.payload = {
     sori: {
-      'message-id': n.messageId,
+      ...(carriedMessageId(n.messageId) !== undefined && { 'message-id': n.messageId }),
       ...(content.count !== undefined && { count: content.count }),
       ...(content.sender !== undefined && { sender: content.sender }),
       ...(content.text !== undefined && { body: content.text }),

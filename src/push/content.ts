@@ -27,6 +27,19 @@ export interface VisibleContent {
  */
 export const MAX_TEXT_BYTES = 1000;
 
+/**
+ * Longest message id passed to the app. The sender picks the id, and a few
+ * kilobytes of it would push the payload over APNs' and FCM's 4 KB, so the
+ * recipient's phone would get no push at all for that message. Real ids
+ * (UUIDs, XEP-0359 stanza ids) are under 100 bytes.
+ */
+export const MAX_MESSAGE_ID_BYTES = 256;
+
+/** The message id for the app's payload, or undefined when a sender made it too long to carry. */
+export function carriedMessageId(messageId: string): string | undefined {
+  return Buffer.byteLength(messageId) <= MAX_MESSAGE_ID_BYTES ? messageId : undefined;
+}
+
 /** `text` cut to at most `maxBytes` of UTF-8, on a character boundary, with an ellipsis when cut. */
 export function truncateUtf8(text: string, maxBytes: number): string {
   return Buffer.byteLength(text) <= maxBytes ? text : `${cutUtf8(text, maxBytes - 3)}…`;

@@ -93,8 +93,16 @@ describe('FcmProvider (firebase-admin against a fake FCM)', () => {
   it('maps INVALID_ARGUMENT to invalid-token only when FCM says the token is bad, not for an oversized message', async () => {
     const p = provider();
     expect((await p.send({ ...notification, token: 'not a token!' })).status).to.equal('invalid-token');
-    // Any sender picks the message id, and it goes into the data payload.
-    expect((await p.send({ ...notification, messageId: 'x'.repeat(5000) })).status).to.equal('failed-permanent');
+    const tooBig = { ...notification, sender: 'x'.repeat(4100) };
+    expect((await provider({ privacy: { ...PRIVATE, includeSender: true } }).send(tooBig)).status).to.equal('failed-permanent');
+  });
+
+  it('still pushes a message whose sender made its id too long for the payload, without the id', async () => {
+    const result = await provider().send({ ...notification, messageId: 'x'.repeat(5000) });
+    expect(result.status).to.equal('delivered');
+    const { message } = fake.requests[0]!;
+    expect(message.data).to.deep.equal({ count: '2' });
+    expect(message.android).to.deep.equal({ priority: 'high', ttl: '600s' });
   });
 
   it('maps INTERNAL to a transient failure', async () => {

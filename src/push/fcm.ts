@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream';
 import { applicationDefault, cert, deleteApp, initializeApp, type App, type Credential } from 'firebase-admin/app';
 import { getMessaging, type Message, type Messaging } from 'firebase-admin/messaging';
 import type { FcmAppConfig, FcmEndpoint, PushNotification, PushProvider, PushResult } from './types.js';
-import { visibleContent } from './content.js';
+import { carriedMessageId, visibleContent } from './content.js';
 
 export interface FcmProviderDeps {
   /** OAuth2 credential; defaults to the service account file or Application Default Credentials. */
@@ -57,7 +57,8 @@ export function classifyFcmError(err: unknown): PushResult {
 export function buildFcmMessage(app: FcmAppConfig, n: PushNotification): Message {
   const content = visibleContent(n, app.privacy);
   // FCM data values must be strings.
-  const data: Record<string, string> = { 'message-id': n.messageId };
+  const messageId = carriedMessageId(n.messageId);
+  const data: Record<string, string> = messageId === undefined ? {} : { 'message-id': messageId };
   if (content.count !== undefined) data.count = String(content.count);
   if (content.sender !== undefined) data.sender = content.sender;
   if (content.text !== undefined) data.body = content.text;
@@ -71,7 +72,7 @@ export function buildFcmMessage(app: FcmAppConfig, n: PushNotification): Message
     token: n.token,
     data,
     ...(visible && { notification: visible }),
-    android: { priority: 'high', ttl: app.ttlSeconds * 1000, collapseKey: n.messageId },
+    android: { priority: 'high', ttl: app.ttlSeconds * 1000, ...(messageId !== undefined && { collapseKey: messageId }) },
     apns: {
       headers: { 'apns-priority': visible ? '10' : '5', ...app.apns?.headers },
       payload: { aps, ...app.apns?.payload },
