@@ -47,4 +47,27 @@ describe('XEP-0045 §7.8.2 mediated invitations and muc#roomconfig_allowinvites'
     const fromAlice = await carol.waitFor(isInvite);
     expect(fromAlice.getChild('x', NS_MUC_USER)!.getChild('invite')!.attrs.from).to.equal('alice@localhost/a');
   });
+
+  it('makes nobody a member when the store cannot keep the invitee of a members-only room: the inviter is told wait, and the invitee stays out', async () => {
+    const configure = await alice.iq(
+      `<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_persistentroom'><value>1</value></field><field var='muc#roomconfig_membersonly'><value>1</value></field></x></query></iq>`,
+    );
+    expect(configure.attrs.type, configure.toString()).to.equal('result');
+    ts.store.failing = new Error('down');
+    const refused = await (async () => {
+      try {
+        await invite(alice, 'inv4');
+        return await alice.waitFor((el) => el.name === 'message' && el.attrs.id === 'inv4');
+      } finally {
+        ts.store.failing = null;
+      }
+    })();
+    expect(refused.attrs.type, refused.toString()).to.equal('error');
+    expect(refused.getChild('error')!.attrs.type).to.equal('wait');
+    expect(carol.all(isInvite), 'no invitation for a membership that was not kept').to.have.length(0);
+    // The error said nothing changed: the live room must not hold a member the store does not know.
+    const self = await joinRoom(carol, ROOM, 'Carol');
+    expect(self.attrs.type, self.toString()).to.equal('error');
+    expect(self.getChild('error')?.elements()[0]?.name).to.equal('registration-required');
+  });
 });
