@@ -85,4 +85,21 @@ describe('XEP-0045 iqs to a room', () => {
     const self = await joinRoom(bob, ROOM, 'Bob');
     expect(self.attrs.type, self.toString()).to.not.equal('error');
   });
+
+  it('keeps a room whose destruction cannot be stored (§10.9): the owner is told wait, and the occupants, not told it is gone, still talk in it', async () => {
+    await joinRoom(bob, ROOM, 'Bob');
+    bob.clear();
+    ts.store.failing = new Error('down');
+    let reply: XmlElement;
+    try {
+      reply = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy><reason>closing</reason></destroy></query></iq>`);
+    } finally {
+      ts.store.failing = null;
+    }
+    expect(reply.attrs.type, reply.toString()).to.equal('error');
+    expect(reply.getChild('error')!.attrs.type).to.equal('wait');
+    expect(bob.all((el) => el.name === 'presence' && el.attrs.type === 'unavailable'), 'nobody hears of a destruction that did not happen').to.have.length(0);
+    await alice.send(`<message type='groupchat' to='${ROOM}'><body>still here</body></message>`);
+    await bob.waitFor((el) => el.name === 'message' && el.getChildText('body') === 'still here');
+  });
 });

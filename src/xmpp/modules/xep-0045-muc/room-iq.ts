@@ -167,6 +167,11 @@ export class RoomIq {
   }
 
   private async destroy(room: Room, destroy: XmlElement): Promise<void> {
+    // Gone from the store before anyone hears it is gone: a failure is the owner's error (wait) and the room
+    // stays as it was. The archive goes first: a room the store forgot must not leave its archive to
+    // the next room of that name.
+    if (this.archive !== null) await this.archive.deleteAll(room.jid);
+    await this.store.remove(serviceOf(room), room.jid);
     const d = x('destroy', { jid: destroy.attrs.jid });
     const reason = destroy.getChildText('reason');
     if (reason !== undefined) d.append(x('reason', null, reason));
@@ -181,8 +186,6 @@ export class RoomIq {
       }
     }
     this.rooms.forget(room);
-    await this.store.remove(serviceOf(room), room.jid);
-    if (this.archive !== null) await this.archive.deleteAll(room.jid);
   }
 
   // ---- admin: roles and affiliations ----------------------------------------
