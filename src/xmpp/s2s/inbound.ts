@@ -99,6 +99,8 @@ export class S2sInbound extends S2sStream {
   }
 
   protected onElement(el: XmlElement): Promise<void> | void {
+    // After our closing tag only the stanzas the peer had on the way count (RFC 6120 §4.4): negotiation is over.
+    if (this.closed && !STANZAS.has(el.name)) return;
     const ns = el.attrs.xmlns;
     if (el.name === 'starttls' && ns === NS_TLS) return this.startTls();
     if (!this.secure) throw new StreamError('policy-violation', 'STARTTLS is required first');
@@ -235,6 +237,10 @@ export class S2sInbound extends S2sStream {
     this.ctx.refused(condition, text);
     this.ctx.log.info(`s2s in ${this.remoteAddress}: ${condition}: ${text}`);
     throw new StreamError(condition, text);
+  }
+
+  protected override carriesStanzas(): boolean {
+    return this.pairs.size > 0;
   }
 
   protected onClosed(): void {

@@ -102,6 +102,8 @@ export class OutboundStream extends S2sStream {
   }
 
   protected onElement(el: XmlElement): Promise<void> | void {
+    // Only negotiation comes back on an outbound stream: once we closed ours, nothing the peer says matters.
+    if (this.closed) return;
     const ns = el.attrs.xmlns;
     if (el.name === 'stream:features') return this.onFeatures(el);
     if (el.name === 'stream:error') {

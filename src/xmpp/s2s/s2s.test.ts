@@ -6,27 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config.js';
 import { startSori, type Sori } from '../../sori.js';
-import { TestClient } from '../../testing/harness.js';
 import { RawS2s } from '../../testing/raw-s2s.js';
+import { login } from '../../testing/s2s-env.js';
 import { eventually } from '../../testing/eventually.js';
 import { freePort } from '../../testing/services/child-process.js';
 import { TestCa, type Pem } from '../../testing/test-ca.js';
 import { parseJid } from '../../util/jid.js';
 import { MemoryStore } from '../../storage/memory/index.js';
-import { C2sSession } from '../stream/client-session.js';
 import { dialbackKey, dialbackKeyMatches } from './dialback.js';
 import { parseStaticRoute, resolveTargets } from './resolve.js';
-
-async function login(sori: Sori, full: string): Promise<TestClient> {
-  const jid = parseJid(full);
-  await sori.server.accounts.create(jid.toBare(), 'secret');
-  const client = new TestClient(sori.server);
-  const session = new C2sSession(sori.server, jid, client);
-  client.session = session;
-  sori.server.sessions.add(session);
-  await sori.server.hooks.fireAsync('session/bound', { session });
-  return client;
-}
 
 describe('s2s helpers', () => {
   it('dialback keys follow XEP-0185 (HMAC-SHA256 keyed with SHA256(secret), hex)', () => {

@@ -33,8 +33,12 @@ export function toServerNs(stanza: XmlElement): XmlElement {
 export abstract class S2sStream {
   protected socket: Socket | TLSSocket;
   protected readonly parser: XmppParser;
+  /** Our side is closed: nothing more is written (RFC 6120 §4.4), though what the peer still sends may be handled. */
   protected closed = false;
-  private readonly queue: XmlElement[] = [];
+  /** Nothing more is read: the peer closed its stream, or one of us ended it with a stream error. */
+  private inputEnded = false;
+  /** In arrival order; null is the peer's closing tag, acted on only after everything it sent before it. */
+  private readonly queue: (XmlElement | null)[] = [];
   private draining = false;
   private idleTimer: NodeJS.Timeout | null = null;
   // Bound rather than arrows: see the parser callbacks in c2s.ts.
@@ -57,7 +61,7 @@ export abstract class S2sStream {
           this.onHeader(attrs);
         },
         stanza: (el) => this.enqueue(el),
-        streamEnd: () => this.onStreamEnd(),
+        streamEnd: () => this.peerClosing(),
       },
       limits,
     );
@@ -90,8 +94,8 @@ export abstract class S2sStream {
   }
 
   private feed(chunk: Buffer): void {
-    if (this.closed) return;
-    this.touch();
+    if (this.inputEnded) return;
+    if (!this.closed) this.touch();
     try {
       this.parser.writeBytes(chunk);
     } catch (e) {
@@ -104,7 +108,7 @@ export abstract class S2sStream {
     }
   }
 
-  private enqueue(el: XmlElement): void {
+  private enqueue(el: XmlElement | null): void {
     this.queue.push(el);
     if (!this.draining) void this.drain();
   }
@@ -112,8 +116,12 @@ export abstract class S2sStream {
   private async drain(): Promise<void> {
     this.draining = true;
     try {
-      while (this.queue.length > 0 && !this.closed) {
+      while (this.queue.length > 0) {
         const el = this.queue.shift()!;
+        if (el === null) {
+          this.peerClosed();
+          continue;
+        }
         try {
           const r = this.onElement(el);
           if (r !== undefined) await r;
@@ -190,16 +198,46 @@ export abstract class S2sStream {
     this.close();
   }
 
-  private onStreamEnd(): void {
-    this.close();
+  /** The peer's closing tag: it sends nothing more, but what came before it is still to be handled. */
+  private peerClosing(): void {
+    this.inputEnded = true;
+    this.enqueue(null);
+  }
+
+  /** Everything the peer sent is handled: close our side too, or, when we closed first, the connection. */
+  private peerClosed(): void {
+    if (this.closed) this.endInput();
+    else this.close();
+  }
+
+  /** Stops reading and ends the connection; after a stream error, what is still queued is dropped unhandled. */
+  private endInput(discardQueued = false): void {
+    this.inputEnded = true;
+    if (discardQueued) this.queue.length = 0;
+    this.socket.end();
   }
 
   /** A receiving entity answers even a broken stream with a header first (RFC 6120 §4.9.1.1). */
   protected ensureHeader(): void {}
 
-  /** Ends the stream, with a stream error when a condition is given. */
+  /** Whether the peer may send stanzas on this stream: then closing it gracefully waits for the peer's closing tag. */
+  protected carriesStanzas(): boolean {
+    return false;
+  }
+
+  /**
+   * Ends the stream, with a stream error when a condition is given. Without
+   * one, on a stream that carries stanzas, RFC 6120 §4.4: the peer may have
+   * some on the way, sent before it saw our closing tag; they are still
+   * handled until its own closing tag (or for 5 s), not dropped with no error
+   * to their senders.
+   */
   close(condition?: StreamErrorCondition, text?: string): void {
-    if (this.closed) return;
+    if (this.closed) {
+      // Closing gracefully, and what the peer still sent is broken: stop waiting for it.
+      if (condition !== undefined) this.endInput(true);
+      return;
+    }
     if (condition !== undefined) {
       this.ensureHeader();
       this.writeElement(new StreamError(condition, text).toElement());
@@ -208,13 +246,16 @@ export abstract class S2sStream {
     this.closed = true;
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     const s = this.socket;
-    s.end();
+    const waitForPeer = condition === undefined && !this.inputEnded && this.carriesStanzas();
+    if (!waitForPeer) this.endInput(condition !== undefined);
     setTimeout(() => s.destroy(), 5000).unref();
     this.onClosed();
   }
 
+  /** The connection is gone; stanzas that arrived before are still handled. */
   private transportClosed(): void {
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.inputEnded = true;
     if (this.closed) return;
     this.closed = true;
     this.onClosed();
