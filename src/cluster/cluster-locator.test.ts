@@ -195,6 +195,19 @@ for (const target of redisTargets) {
       expect(bob.all(isChat('into the void'))).to.have.length(0);
     });
 
+    it("stores once a bare-JID message that sat in a dead node's inbox for two resources of the account", async function () {
+      const [n1, n2, n3] = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
+      const alice = await login(n1, 'alice@localhost/a');
+      for (const resource of ['one', 'two']) await (await login(n2, `bob@localhost/${resource}`)).send('<presence/>');
+      await eventually(async () => expect((await n1.locator.resources('bob@localhost')).filter((r) => r.priority !== null)).to.have.length(2));
+      // n2 dies; until the cluster notices, n1 still hands each of Bob's resources its copy there.
+      await crash(n2);
+      await alice.send('<message to="bob@localhost" type="chat" id="m1"><body>to both</body></message>');
+      await eventually(() => expect(n1.locator.stats.forwarded).to.equal(2));
+      await eventually(async () => expect(await n1.node.sessions.byBare('bob@localhost')).to.deep.equal([]), 10_000);
+      await eventually(() => expect([...n1.offline, ...n3.offline].map((m) => m.getChildText('body'))).to.deep.equal(['to both']));
+    });
+
     it('stores a forwarded message the client never acknowledged (XEP-0198) when its node crashes', async function () {
       const [n1, n2, n3] = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
       const alice = await login(n1, 'alice@localhost/a');

@@ -95,6 +95,12 @@ export class ClusterLocator implements Locator {
   /** Requests sent and not yet answered, by id. */
   private readonly pending = new Map<number, { resolve: (body: string | null) => void; timer: NodeJS.Timeout }>();
   private nextRequestId = 1;
+  /**
+   * Bare-JID messages already kept from a dead node's inbox, by dead node: the sending node gave one copy
+   * to each of the account's resources, and when several were on the dead node one copy is enough.
+   * Dropped once that node's cleanup is over (node-dead).
+   */
+  private readonly keptOrphans = new Map<string, Set<string>>();
 
   constructor(
     private readonly server: Server,
@@ -109,9 +115,9 @@ export class ClusterLocator implements Locator {
       [['forwarded'], stats.forwarded], [['forward_failed'], stats.forwardFailed], [['received'], stats.received], [['rerouted'], stats.rerouted],
     ], ['outcome']);
     server.metrics.counterFrom('sori_cluster_sessions_replaced_total', 'Sessions closed here because the same full JID was bound on another node.', () => stats.kicked);
-    bus.onMessage((payload) => this.receive(payload, false));
-    bus.onOrphaned(async (payload) => {
-      await this.receive(payload, true);
+    bus.onMessage((payload) => this.receive(payload, null));
+    bus.onOrphaned(async (payload, deadNode) => {
+      await this.receive(payload, deadNode);
     });
     table.onEvent((event) => void this.tableEvent(event).catch((err: unknown) => this.log.error(`handling ${event.type} failed`, err)));
     const hooks = server.hooks;
@@ -294,6 +300,7 @@ export class ClusterLocator implements Locator {
 
   private async tableEvent(event: SessionTableEvent): Promise<void> {
     if (event.type === 'node-dead') {
+      this.keptOrphans.delete(event.node);
       this.log.info(`node ${event.node} is dead: ${event.sessions.length} sessions lost`);
       const sessions = [];
       for (const e of event.sessions) {
@@ -313,7 +320,9 @@ export class ClusterLocator implements Locator {
 
   // ---- inbox ----
 
-  private async receive(payload: string, orphaned: boolean): Promise<HeldPayload | undefined> {
+  /** An envelope from another node, or with `deadNode` set one that sat unhandled in the inbox of that dead node. */
+  private async receive(payload: string, deadNode: string | null): Promise<HeldPayload | undefined> {
+    const orphaned = deadNode !== null;
     const envelope = JSON.parse(payload) as Envelope;
     if (envelope.t === 'res') {
       if (!orphaned) this.pending.get(envelope.id)?.resolve(envelope.body);
@@ -364,7 +373,7 @@ export class ClusterLocator implements Locator {
       return acks === undefined ? undefined : { settled: acks.untilHandled() };
     }
     this.stats.rerouted++;
-    await this.undeliverable(stanza, envelope.to);
+    await this.undeliverable(stanza, envelope.to, deadNode);
   }
 
   /** The session's full JID is now bound on `node`: closed with conflict, unless a module hands it over there. */
@@ -377,8 +386,11 @@ export class ClusterLocator implements Locator {
     await this.closed(session);
   }
 
-  /** RFC 6121 §8.5.3.2.1 for a stanza whose target session has gone by the time it arrived. */
-  private async undeliverable(stanza: XmlElement, full: string): Promise<void> {
+  /**
+   * RFC 6121 §8.5.3.2.1 for a stanza whose target session has gone by the time it arrived
+   * (`deadNode`: it was reclaimed from that dead node's inbox).
+   */
+  private async undeliverable(stanza: XmlElement, full: string, deadNode: string | null): Promise<void> {
     const from = tryParseJid(stanza.attrs.from);
     if (from === null) return;
     const router = this.server.router;
@@ -397,11 +409,23 @@ export class ClusterLocator implements Locator {
     const addressed = tryParseJid(stanza.attrs.to);
     if (addressed !== null && addressed.resource === '') {
       // Sent to the bare JID: the sending node gave a copy to every available resource. Keep
-      // this one (offline) only when no other resource can have received it.
+      // this one (offline) only when no other resource can have received it. Resources of the
+      // dead node are still listed while its inbox is reclaimed, but their copies are orphans
+      // like this one: of those, the first is kept.
       const others = await this.resources(bare.bare);
-      if (others.some((r) => r.full !== full && r.priority !== null && r.priority >= 0)) return;
+      if (others.some((r) => r.full !== full && r.node !== deadNode && r.priority !== null && r.priority >= 0)) return;
+      if (deadNode !== null && !this.keepOrphanOnce(deadNode, `${bare.bare}\u0000${stanza.toString()}`)) return;
     }
     await router.messageToBare({ stanza, from, to: bare, origin: null });
+  }
+
+  /** True the first time `copy` is reclaimed from `deadNode`'s inbox. */
+  private keepOrphanOnce(deadNode: string, copy: string): boolean {
+    let kept = this.keptOrphans.get(deadNode);
+    if (kept === undefined) this.keptOrphans.set(deadNode, (kept = new Set()));
+    if (kept.has(copy)) return false;
+    kept.add(copy);
+    return true;
   }
 }
 
