@@ -44,17 +44,34 @@ export function tokenMatches(expected: string, given: string): boolean {
 /** The name the disk store keeps a file's metadata under, beside it: no upload may take it. */
 export const META_FILENAME = '.meta.json';
 
+/** Bytes of UTF-8 a stored file name may take: file systems allow 255, and the store adds a suffix while writing. */
+const MAX_FILENAME_BYTES = 200;
+/** A longer "extension" is part of the name, cut like the rest of it. */
+const MAX_EXTENSION_BYTES = 32;
+
 /**
  * A file name safe as one path segment: the last component of what the client
- * gave, without control characters or separators, and at most 200 bytes of
- * UTF-8 (file systems allow 255, and the store adds a suffix while writing);
- * null when nothing usable is left.
+ * gave, without control characters, separators or surrounding white space, and
+ * at most MAX_FILENAME_BYTES; null when nothing usable is left. A long name
+ * loses the end of its stem, not its extension (XEP-0363 §4: the service
+ * SHOULD keep the file ending intact, and clients choose how to show a file by
+ * it). The HTTP side checks a URL's name with this function, so a name it
+ * returns must come back unchanged from it.
  */
 export function safeFilename(name: string): string | null {
   // eslint-disable-next-line no-control-regex
-  const base = cutUtf8((name.split(/[/\\]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim(), 200);
+  const base = fitFilename((name.split(/[/\\]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim());
   if (base === '' || base === '.' || base === '..' || base === META_FILENAME) return null;
   return base;
+}
+
+function fitFilename(name: string): string {
+  if (Buffer.byteLength(name) <= MAX_FILENAME_BYTES) return name;
+  const dot = name.lastIndexOf('.');
+  const extension = dot > 0 ? name.slice(dot) : '';
+  const kept = Buffer.byteLength(extension) <= MAX_EXTENSION_BYTES ? extension : '';
+  // trimEnd: a cut just after a space would leave a name that does not survive safeFilename again.
+  return cutUtf8(name.slice(0, name.length - kept.length), MAX_FILENAME_BYTES - Buffer.byteLength(kept)).trimEnd() + kept;
 }
 
 /** Used when the client names no content type (XEP-0363 §4: the type is optional). */

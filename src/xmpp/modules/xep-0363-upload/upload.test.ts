@@ -129,6 +129,16 @@ describe('XEP-0363 HTTP upload', () => {
     expect((await fetch(late.put, { method: 'PUT', body: 'abc', headers: { authorization: late.auth, 'content-type': 'text/plain' } })).status).to.equal(403);
   });
 
+  it('uploads and serves a long name cut just after a space, and keeps the file ending of a long name (§4)', async () => {
+    const cutAtSpace = slotOf(await request(`${'a'.repeat(199)} bcd`, 3, 'text/plain'));
+    expect((await fetch(cutAtSpace.put, { method: 'PUT', body: 'abc', headers: { authorization: cutAtSpace.auth, 'content-type': 'text/plain' } })).status).to.equal(201);
+    expect(await (await fetch(cutAtSpace.get)).text()).to.equal('abc');
+    const s = slotOf(await request(`${'a'.repeat(199)} b.txt`, 3, 'text/plain'));
+    expect(decodeURIComponent(s.put.slice(s.put.lastIndexOf('/') + 1))).to.match(/^a{196}\.txt$/);
+    expect((await fetch(s.put, { method: 'PUT', body: 'abc', headers: { authorization: s.auth, 'content-type': 'text/plain' } })).status).to.equal(201);
+    expect(await (await fetch(s.get)).text()).to.equal('abc');
+  });
+
   it('rejects bad requests and unknown payloads', async () => {
     expect(condition(await request('x', 0))).to.equal('bad-request');
     expect(condition(await alice.iq(`<iq type='get' to='upload.localhost'><request xmlns='${NS_UPLOAD}' size='3'/></iq>`))).to.equal('bad-request');
@@ -140,5 +150,15 @@ describe('XEP-0363 HTTP upload', () => {
     expect(safeFilename('a\\b.txt')).to.equal('b.txt');
     expect(safeFilename('..')).to.equal(null);
     expect(safeFilename('  ')).to.equal(null);
+    const long = safeFilename(`${'写真'.repeat(45)}.jpeg`)!;
+    expect(long).to.match(/^写真写真.*\.jpeg$/);
+    expect(Buffer.byteLength(long)).to.be.at.most(200);
+    // An "extension" too long to be one is cut like the rest of the name.
+    expect(safeFilename(`a.${'b'.repeat(300)}`)).to.equal(`a.${'b'.repeat(198)}`);
+    // The HTTP side checks names from URLs with safeFilename: what it returns must survive it again.
+    for (const name of [`${'a'.repeat(199)} b`, `${'a'.repeat(195)} ${'b'.repeat(10)}.png`, `${'é'.repeat(150)}.txt`]) {
+      const safe = safeFilename(name)!;
+      expect(safeFilename(safe), name).to.equal(safe);
+    }
   });
 });
