@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { MemoryStore } from './memory/index.js';
 import { BURST_BATCHES, CoalescingStore, type BatchReport } from './coalescing.js';
 import { runStoreContract } from './contract.js';
-import { StoreUnavailableError } from './wide-column.js';
+import { RowTooLargeError, StoreUnavailableError } from './wide-column.js';
 
 /** A memory store with table `t` that counts the batchPut calls reaching it. */
 async function countingStore(): Promise<{ inner: MemoryStore; calls: () => number }> {
@@ -135,6 +135,29 @@ describe('CoalescingStore', () => {
     inner.failing = null;
     await store.batchPut([{ table: 't', pk: 'a', sk: '1', value: 'x' }]);
     expect(await store.get('t', 'a', '1')).to.equal('x');
+  });
+
+  it("a row the backend refuses fails only its own caller, not the other callers' rows batched with it", async () => {
+    const { inner, calls } = await countingStore();
+    const batchPut = inner.batchPut.bind(inner);
+    inner.batchPut = (items) =>
+      items.some((it) => it.value === 'too large') ? Promise.reject(new RowTooLargeError('over the item limit')) : batchPut(items);
+    const store = new CoalescingStore(inner);
+    const results = await Promise.allSettled([
+      store.batchPut([{ table: 't', pk: 'alice', sk: '1', value: 'hello' }]),
+      store.batchPut([{ table: 't', pk: 'bob', sk: '1', value: 'too large' }]),
+      store.batchPut([{ table: 't', pk: 'carol', sk: '1', value: 'hi' }]),
+    ]);
+    expect(results.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).to.be.instanceOf(RowTooLargeError);
+    expect(await store.get('t', 'alice', '1')).to.equal('hello');
+    expect(await store.get('t', 'carol', '1')).to.equal('hi');
+    // An outage is not retried caller by caller: that would only multiply the failing requests.
+    const before = calls();
+    inner.failing = new StoreUnavailableError('down');
+    const down = await Promise.allSettled([store.batchPut([{ table: 't', pk: 'a', sk: '2', value: 'x' }]), store.batchPut([{ table: 't', pk: 'b', sk: '2', value: 'y' }])]);
+    expect(down.map((r) => r.status)).to.deep.equal(['rejected', 'rejected']);
+    expect(calls() - before).to.equal(1);
   });
 });
 

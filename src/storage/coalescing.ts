@@ -1,4 +1,4 @@
-import type { BatchItem, PutOptions, RangeOptions, Row, StoreCapabilities, TableSpec, WideColumnStore } from './wide-column.js';
+import { StoreUnavailableError, type BatchItem, type PutOptions, type RangeOptions, type Row, type StoreCapabilities, type TableSpec, type WideColumnStore } from './wide-column.js';
 
 /** Batches that may start back to back before `minIntervalMs` spaces them out. */
 export const BURST_BATCHES = 4;
@@ -153,7 +153,8 @@ export class CoalescingStore implements WideColumnStore {
       this.stats.rows += rows.length;
       for (const p of batch) p.resolve();
     } catch (e) {
-      for (const p of batch) p.reject(e);
+      if (batch.length > 1 && !(e instanceof StoreUnavailableError)) await this.writeEachAlone(batch);
+      else for (const p of batch) p.reject(e);
     } finally {
       this.inFlight--;
     }
@@ -166,6 +167,16 @@ export class CoalescingStore implements WideColumnStore {
       if (this.msUntilAllowed() === 0 || this.drained !== null || this.queuedRows >= this.maxRows) void this.flush();
       else if (!this.scheduled) this.schedule(0);
     } else if (this.inFlight === 0 && this.drained !== null) this.drained();
+  }
+
+  /**
+   * After a shared batch failed for a reason other than the store being
+   * down (a row the backend refuses, such as one over DynamoDB's item size),
+   * writes each caller's rows on their own: only the caller whose rows are
+   * refused gets the error, and other users' messages still go through.
+   */
+  private async writeEachAlone(batch: readonly Pending[]): Promise<void> {
+    await Promise.all(batch.map((p) => this.inner.batchPut(p.items).then(p.resolve, p.reject)));
   }
 
   /** Reports every backend batch once it ends (one call per batch, not per caller). */

@@ -111,6 +111,18 @@ export class StoreUnavailableError extends Error {
 }
 
 /**
+ * Raised by backends for a row larger than they can store (a DynamoDB item
+ * is at most 400 KB): retrying cannot help, so callers answer with a
+ * `modify` error rather than `wait`. Nothing of the call was written.
+ */
+export class RowTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RowTooLargeError';
+  }
+}
+
+/**
  * The largest sort key used as an open upper bound in prefix scans. It is the
  * highest code point, not U+FFFF: sort keys compare as UTF-8 bytes, where
  * astral characters (F0–F4 lead bytes) sort above U+FFFF (EF BF BF).

@@ -1,7 +1,10 @@
+import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { runStoreContract } from '../contract.js';
 import { dynamoLocalService } from '../../testing/services/dynamodb-local.js';
 import { freePort } from '../../testing/services/child-process.js';
+import { CoalescingStore } from '../coalescing.js';
+import { RowTooLargeError } from '../wide-column.js';
 import { DynamoStore } from './index.js';
 
 runStoreContract('dynamodb (DynamoDB Local)', {
@@ -19,4 +22,49 @@ runStoreContract('dynamodb (DynamoDB Local)', {
       credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
       maxAttempts: 1,
     }),
+});
+
+describe('DynamoStore: rows over the 400 KB item limit (DynamoDB Local)', function () {
+  this.timeout(90_000);
+  let store: DynamoStore;
+  /** 140,000 CJK characters: fewer than c2s.maxStanzaSize, ~420 KB of UTF-8. */
+  const tooLarge = '<body>' + '中'.repeat(140_000) + '</body>';
+
+  before(async () => {
+    const service = await dynamoLocalService();
+    store = new DynamoStore({ ...service, tablePrefix: `t${randomUUID().slice(0, 8)}_` });
+    await store.ensureTables([{ name: 'mam' }]);
+  });
+  after(async () => {
+    await store?.close();
+  });
+
+  it('refuses such a row with RowTooLargeError and stores one just under the limit', async () => {
+    const pk = `big/${randomUUID()}`;
+    let error: unknown;
+    await store.put('mam', pk, 'a', tooLarge).catch((e: unknown) => (error = e));
+    expect(error).to.be.instanceOf(RowTooLargeError);
+    await store.batchPut([{ table: 'mam', pk, sk: 'b', value: tooLarge }]).catch((e: unknown) => (error = e));
+    expect(error).to.be.instanceOf(RowTooLargeError);
+    const justUnder = 'x'.repeat(400 * 1024 - 200);
+    await store.batchPut([{ table: 'mam', pk, sk: 'c', value: justUnder, ttlSeconds: 3600 }]);
+    expect(await store.get('mam', pk, 'c')).to.equal(justUnder);
+  });
+
+  it("one user's oversized message does not fail other users' rows batched with it", async () => {
+    const coalescing = new CoalescingStore(store);
+    const [alice, bob, carol, dave] = ['alice', 'bob', 'carol', 'dave'].map((u) => `${u}/${randomUUID()}`) as [string, string, string, string];
+    // A bare JID may have 1,023 bytes of localpart: as a sort key (mam_with_index) it is over DynamoDB's 1,024 bytes.
+    const longJid = `${'l'.repeat(1023)}@example.org`;
+    const results = await Promise.allSettled([
+      coalescing.batchPut([{ table: 'mam', pk: alice, sk: '1', value: '<body>hello</body>' }]),
+      coalescing.batchPut([{ table: 'mam', pk: bob, sk: '1', value: tooLarge }]),
+      coalescing.batchPut([{ table: 'mam', pk: carol, sk: '1', value: '<body>hi</body>' }]),
+      coalescing.batchPut([{ table: 'mam', pk: dave, sk: longJid, value: '' }]),
+    ]);
+    expect(results.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    expect((results[3] as PromiseRejectedResult).reason).to.be.instanceOf(RowTooLargeError);
+    expect(await store.get('mam', alice, '1')).to.equal('<body>hello</body>');
+    expect(await store.get('mam', carol, '1')).to.equal('<body>hi</body>');
+  });
 });

@@ -25,6 +25,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   assertTableName,
+  RowTooLargeError,
   StoreUnavailableError,
   type BatchItem,
   type PutOptions,
@@ -66,6 +67,35 @@ const TRANSIENT = new Set([
 const LIVE_FILTER = 'attribute_not_exists(#ttl) OR #ttl > :now';
 
 const storedSk = (sk: string): string => SK_PREFIX + sk;
+
+/** DynamoDB's limits, in bytes of UTF-8 (KB is 1024 bytes): the item (attribute names plus values) and its two keys. */
+const MAX_ITEM_BYTES = 400 * 1024;
+const MAX_PK_BYTES = 2048;
+const MAX_SK_BYTES = 1024;
+/** The names pk, sk, v and ttl, and the largest a number can take (21 bytes). */
+const ITEM_OVERHEAD = 'pkskvttl'.length + 21;
+
+/**
+ * Refuses a row DynamoDB would refuse, before anything is sent: the service
+ * fails a whole BatchWriteItem for one such item (ValidationException), which
+ * would take other callers' rows down with it. A stanza may be larger than an
+ * item (c2s.maxStanzaSize counts characters, up to three UTF-8 bytes each),
+ * and a bare JID (up to 2,047 bytes) longer than a sort key.
+ */
+function assertItemFits(table: string, pk: string, sk: string, value: string): void {
+  // Three bytes per UTF-16 unit bound UTF-8: most rows pass without being measured.
+  const skUnits = SK_PREFIX.length + sk.length;
+  const small = pk.length * 3 <= MAX_PK_BYTES && skUnits * 3 <= MAX_SK_BYTES;
+  if (small && (pk.length + skUnits + value.length) * 3 + ITEM_OVERHEAD <= MAX_ITEM_BYTES) return;
+  const [pkBytes, skBytes] = [Buffer.byteLength(pk), Buffer.byteLength(sk) + SK_PREFIX.length];
+  const refuse = (what: string, bytes: number, limit: number): never => {
+    throw new RowTooLargeError(`dynamodb: a row of ${table} has ${what} of ${bytes} bytes, over DynamoDB's limit of ${limit}`);
+  };
+  if (pkBytes > MAX_PK_BYTES) refuse('a partition key', pkBytes, MAX_PK_BYTES);
+  if (skBytes > MAX_SK_BYTES) refuse('a sort key', skBytes, MAX_SK_BYTES);
+  const itemBytes = pkBytes + skBytes + Buffer.byteLength(value) + ITEM_OVERHEAD;
+  if (itemBytes > MAX_ITEM_BYTES) refuse('a size', itemBytes, MAX_ITEM_BYTES);
+}
 
 function rowOf(item: Item): Row {
   const row: Row = { pk: item.pk!.S!, sk: item.sk!.S!.slice(SK_PREFIX.length), value: item.v!.S! };
@@ -115,6 +145,7 @@ export class DynamoStore implements WideColumnStore {
   }
 
   async put(table: string, pk: string, sk: string, value: string, options?: PutOptions): Promise<boolean> {
+    assertItemFits(table, pk, sk, value);
     const input = { TableName: this.physical(table), Item: itemOf(pk, sk, value, options?.ttlSeconds) };
     let condition: Partial<ConstructorParameters<typeof PutItemCommand>[0]> = {};
     if (options?.ifNotExists) {
@@ -140,6 +171,7 @@ export class DynamoStore implements WideColumnStore {
   }
 
   async batchPut(items: readonly BatchItem[]): Promise<void> {
+    for (const it of items) assertItemFits(it.table, it.pk, it.sk, it.value);
     const requests: WriteRequestFor[] = items.map((it) => ({
       table: this.physical(it.table),
       id: `${it.pk}\u0000${it.sk}`,

@@ -12,6 +12,7 @@ import { NS_MAM, NS_RSM, parseQuery } from './query.js';
 import { archiveMetadata, pageByIds, queryForm } from './extended.js';
 import { countResults } from './count.js';
 import { randomHex } from '../../../util/random-token.js';
+import { RowTooLargeError } from '../../../storage/wide-column.js';
 
 export { NS_MAM } from './query.js';
 export const NS_SID = 'urn:xmpp:sid:0';
@@ -163,7 +164,11 @@ export default defineModule({
       return allow === 'roster' ? roster.store.get(owner, withBare).then((item) => item !== undefined) : allow;
     };
 
-    const unavailable = () => new StanzaError('internal-server-error', 'the message archive is unavailable: not delivered, retry later', 'wait');
+    /** Why an archive write failed, for the sender: a message the store can never hold must not be retried. */
+    const refusal = (e: unknown): StanzaError =>
+      e instanceof RowTooLargeError
+        ? new StanzaError('not-acceptable', 'the message is too large to archive: not delivered', 'modify')
+        : new StanzaError('internal-server-error', 'the message archive is unavailable: not delivered, retry later', 'wait');
 
     // The sender's copy.
     ctx.hook(
@@ -190,7 +195,7 @@ export default defineModule({
           } catch (e) {
             refused.inc();
             ctx.log.warn(`archive write for ${owner} failed; message refused`, e);
-            session.send(errorReply(stanza, unavailable()));
+            session.send(errorReply(stanza, refusal(e)));
             return true;
           }
         })();
@@ -231,7 +236,7 @@ export default defineModule({
         } catch (e) {
           refused.inc();
           ctx.log.warn(`archive write for ${owner} failed; message from ${ev.from.full} refused`, e);
-          const reply = errorReply(stanza, unavailable());
+          const reply = errorReply(stanza, refusal(e));
           reply.attrs.from = ev.to.full;
           reply.attrs.to = ev.from.full;
           if (ev.origin !== null && ev.origin.open && ev.origin.jid.full === ev.from.full) ev.origin.send(reply);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Table } from '../../../storage/wide-column.js';
+import { RowTooLargeError, Table } from '../../../storage/wide-column.js';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
@@ -197,6 +197,19 @@ describe('XEP-0313 message archive management', () => {
       expect(condition(err)).to.equal('internal-server-error');
       expect(err.attrs.from).to.equal('bob@localhost');
       expect(bob.all(isChat('half'))).to.have.length(0);
+    });
+
+    it('refuses a message the store cannot hold with a modify error, so the client does not retry it', async () => {
+      const batchPut = ts.store.batchPut.bind(ts.store);
+      ts.store.batchPut = async (items) => {
+        if (items.some((it) => it.value.includes('huge'))) throw new RowTooLargeError('row over the item limit');
+        return batchPut(items);
+      };
+      await chat(alice, 'bob@localhost', 'huge');
+      const err = await alice.waitFor((m) => m.name === 'message' && m.attrs.type === 'error');
+      expect(err.getChild('error')!.attrs.type).to.equal('modify');
+      expect(condition(err)).to.equal('not-acceptable');
+      expect(bob.all(isChat('huge'))).to.have.length(0);
     });
 
     it('deletes the whole archive with the account, found through the contact index', async () => {
