@@ -11,8 +11,9 @@ import type { ConfigDefaults } from './config.js';
 import { historyMessages } from './history.js';
 import { mediatedInvitations } from './invitations.js';
 import type { RoomActions, RoomExtension } from './extensions.js';
-import { NS_MUC, NS_MUC_USER, NS_PING, NS_SID, NS_VCARD } from './ns.js';
+import { NS_MUC, NS_MUC_USER, NS_SID } from './ns.js';
 import { occupantIsGone, occupantJid, relayedChildren } from './occupant-presence.js';
+import { occupantContent, relayOccupantIq, relayPrivateMessage } from './occupant-relay.js';
 import { RoomIq } from './room-iq.js';
 import { RoomOutput } from './room-output.js';
 import { RoomRegistry } from './room-registry.js';
@@ -40,31 +41,16 @@ function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?
  * what the occupants see happens in one order.
  *
  * This class takes each stanza to its handler and holds what occupants do:
- * join, change nick, leave, speak, invite, and talk to one another. Beside
+ * join, change nick, leave, speak and invite. Beside
  * it, one file per part: iqs to the room, its configuration and admin lists
  * (room-iq.ts), the rooms this node runs (room-registry.ts), what a room
  * sends (room-output.ts), the presence an occupant is shown with
- * (occupant-presence.ts), history (history.ts), muc#admin checks (admin.ts),
+ * (occupant-presence.ts), what occupants send one another: private
+ * messages and iqs (occupant-relay.ts), history (history.ts), muc#admin checks (admin.ts),
  * invitations (invitations.ts), voice requests (voice-request.ts), the room
  * archive (room-archive.ts) and the service domain's own answers
  * (service-domain.ts).
  */
-/**
- * What an occupant's message carries on through the room: everything but
- * stanza-ids (only the room's own are trusted) and `<x/>` in the muc#user
- * namespace, which is the room's to write: an occupant could otherwise put an
- * `<item jid=… affiliation='owner'/>` in it for others and the archive to
- * believe (XEP-0313 §9 asks for it to be stripped).
- */
-function occupantContent(stanza: XmlElement): (XmlElement | string)[] {
-  const out: (XmlElement | string)[] = [];
-  for (const c of stanza.children) {
-    if (typeof c === 'string') out.push(c);
-    else if (!((c.name === 'stanza-id' && c.attrs.xmlns === NS_SID) || (c.name === 'x' && c.attrs.xmlns === NS_MUC_USER))) out.push(c.clone());
-  }
-  return out;
-}
-
 export class MucService {
   private readonly rooms: RoomRegistry;
   private readonly out: RoomOutput;
@@ -166,7 +152,7 @@ export class MucService {
       }
       if (stanza.name === 'presence') return await this.occupantPresence(ev);
       if (stanza.name === 'message') return await this.privateMessage(ev);
-      return await this.occupantIq(ev);
+      return await relayOccupantIq(this.out, this.rooms.loaded(to.bare), ev);
     } catch (e) {
       const err = e instanceof StanzaError ? e : new StanzaError('internal-server-error');
       if (!(e instanceof StanzaError)) this.log.error(`muc: ${stanza.toString().slice(0, 300)}`, e);
@@ -389,54 +375,13 @@ export class MucService {
 
   private async privateMessage(ev: RouteEvent): Promise<void> {
     const { stanza, from, to } = ev;
-    const type = stanza.attrs.type ?? 'normal';
     const room = this.rooms.loaded(to.bare);
     const o = room?.occupantOf(from.full);
-    if (type === 'error') {
+    if (stanza.attrs.type === 'error') {
       if (room !== undefined && o !== undefined && occupantIsGone(stanza)) await this.leave(room, o, from.full, x('presence', { type: 'unavailable' }), [333]);
       return;
     }
     if (room === undefined || o === undefined) throw new StanzaError('not-acceptable', 'you are not in this room');
-    if (type === 'groupchat') throw new StanzaError('bad-request', 'private messages cannot be of type groupchat');
-    const target = room.occupants.get(to.resource);
-    if (target === undefined) throw new StanzaError('item-not-found', 'no occupant with that nickname');
-    const pm = room.config.allowPm;
-    if (pm === 'none' || (pm === 'moderators' && o.role !== 'moderator') || (pm === 'participants' && o.role === 'visitor')) throw new StanzaError('forbidden', 'private messages are not allowed here');
-    for (const full of target.sessions.keys()) {
-      const copy = x('message', { ...stanza.attrs, xmlns: undefined, from: occupantJid(room, o.nick), to: full }, ...occupantContent(stanza), x('x', { xmlns: NS_MUC_USER }));
-      await this.out.send(this.out.relayed(room, o, copy));
-    }
-  }
-
-  // ---- iq to an occupant ---------------------------------------------------
-
-  private async occupantIq(ev: RouteEvent): Promise<void> {
-    const { stanza, from, to } = ev;
-    const type = stanza.attrs.type;
-    const room = this.rooms.loaded(to.bare);
-    const target = room?.occupants.get(to.resource);
-    if (type === 'result' || type === 'error') {
-      // A reply from an occupant to another (forwarded earlier): it goes back under the occupant JIDs.
-      if (room === undefined || target === undefined) return;
-      const sender = room.occupantOf(from.full) ?? room.occupantByBare(from.bare);
-      if (sender === undefined) return;
-      const full = [...target.sessions.keys()][0]!;
-      await this.out.send(x('iq', { ...stanza.attrs, xmlns: undefined, from: occupantJid(room, sender.nick), to: full }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone()))));
-      return;
-    }
-    const payload = stanza.elements()[0];
-    const sender = room?.occupantOf(from.full);
-    if (room === undefined || sender === undefined) {
-      // XEP-0410: a client that is not joined learns it from not-acceptable; §6.7: other requests are bad-request.
-      if (payload?.name === 'ping' && payload.attrs.xmlns === NS_PING) throw new StanzaError('not-acceptable', 'you are not joined to this room');
-      throw new StanzaError('bad-request', 'only occupants may send requests to occupants');
-    }
-    // XEP-0410 self-ping: answered by the room.
-    if (payload?.name === 'ping' && payload.attrs.xmlns === NS_PING && sender.nick === to.resource) return this.out.iqResult(ev);
-    if (target === undefined) throw new StanzaError('item-not-found', 'no occupant with that nickname');
-    // vCards are the account's (XEP-0153 avatars in rooms): asked of the bare JID.
-    const isVcard = payload?.name === 'vCard' && payload.attrs.xmlns === NS_VCARD;
-    const dest = isVcard ? target.bare : [...target.sessions.keys()][0]!;
-    await this.out.send(x('iq', { ...stanza.attrs, xmlns: undefined, from: occupantJid(room, sender.nick), to: dest }, ...stanza.children.map((c) => (typeof c === 'string' ? c : c.clone()))));
+    return relayPrivateMessage(this.out, room, o, ev);
   }
 }
