@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ByteRange } from './byte-range.js';
 import { META_FILENAME } from './slots.js';
 
 /** What is kept beside a file's bytes. */
@@ -19,8 +20,8 @@ export interface FileMeta {
 export interface FileStore {
   /** Stores the bytes of `body` under `key`; rejects (and keeps nothing) when the body is not exactly `meta.size` bytes. */
   put(key: string, body: Readable, meta: FileMeta): Promise<void>;
-  /** The file and its meta, or null when there is none. */
-  get(key: string): Promise<{ meta: FileMeta; body: () => Readable } | null>;
+  /** The file and its meta, or null when there is none; `body` reads the whole file, or the range given. */
+  get(key: string): Promise<{ meta: FileMeta; body: (range?: ByteRange) => Readable } | null>;
   delete(key: string): Promise<void>;
 }
 
@@ -67,14 +68,14 @@ export class DiskFileStore implements FileStore {
     }
   }
 
-  async get(key: string): Promise<{ meta: FileMeta; body: () => Readable } | null> {
+  async get(key: string): Promise<{ meta: FileMeta; body: (range?: ByteRange) => Readable } | null> {
     // The metadata beside a file is the store's, not a file anyone uploaded.
     if (basename(key) === META_FILENAME) return null;
     const p = this.paths(key);
     try {
       const [meta, st] = await Promise.all([readFile(p.meta, 'utf8'), stat(p.file)]);
       const parsed = JSON.parse(meta) as FileMeta;
-      return { meta: { size: st.size, contentType: parsed.contentType }, body: () => createReadStream(p.file) };
+      return { meta: { size: st.size, contentType: parsed.contentType }, body: (range) => createReadStream(p.file, range) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;

@@ -10,6 +10,7 @@ import { answerServiceIqs } from '../../service-iq.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import type { DiscoApi } from '../xep-0030-disco/api.js';
+import { requestedRange } from './byte-range.js';
 import { DiskFileStore, SizeMismatchError, type FileStore } from './file-store.js';
 import { DEFAULT_CONTENT_TYPE, newSlotId, normaliseContentType, safeFilename, slotToken, tokenMatches, type Slot, type UserFile } from './slots.js';
 
@@ -28,7 +29,8 @@ export interface UploadModuleDeps {
 function cors(res: ServerResponse): void {
   res.setHeader('Access-Control-Allow-Origin', '*');
   res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, PUT, OPTIONS');
-  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type, Range');
+  res.setHeader('Access-Control-Expose-Headers', 'Accept-Ranges, Content-Range');
   res.setHeader('Access-Control-Max-Age', '86400');
 }
 
@@ -53,7 +55,7 @@ function reply(res: ServerResponse, status: number, text: string): void {
  *    exactly the granted size and the granted content type; one upload per slot.
  *  - GET/HEAD: public capability URLs (the slot id is 144 random bits), served
  *    with the stored content type, `nosniff` and a CSP that stops uploaded HTML
- *    from running as the server's origin.
+ *    from running as the server's origin; GET serves a byte range if asked.
  *  - Files stay until `fileExpirySeconds` (0: forever) or account removal.
  *
  * Slots and per-user file lists are table rows, so any cluster node can take a
@@ -202,18 +204,28 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
       async function get(req: IncomingMessage, res: ServerResponse, id: string, name: string): Promise<void> {
         const file = await store.get(`${id}/${name}`);
         if (file === null) return reply(res, 404, 'not found');
-        res.writeHead(200, {
+        const size = file.meta.size;
+        res.setHeader('x-content-type-options', 'nosniff');
+        res.setHeader('content-security-policy', "default-src 'none'; sandbox");
+        res.setHeader('cache-control', 'public, max-age=31536000, immutable');
+        res.setHeader('accept-ranges', 'bytes');
+        // RFC 9110 §14.2: ranges are for GET only, and an If-Range cannot match (files carry no validator) so it means the whole file.
+        // Safari and iOS play audio and video only from servers that serve ranges; downloads resume with them.
+        const range = req.method === 'GET' && req.headers['if-range'] === undefined ? requestedRange(req.headers.range, size) : null;
+        if (range === 'unsatisfiable') {
+          res.setHeader('content-range', `bytes */${size}`);
+          return reply(res, 416, 'range not satisfiable');
+        }
+        res.writeHead(range === null ? 200 : 206, {
           'content-type': file.meta.contentType,
-          'content-length': String(file.meta.size),
-          'x-content-type-options': 'nosniff',
-          'content-security-policy': "default-src 'none'; sandbox",
-          'cache-control': 'public, max-age=31536000, immutable',
+          'content-length': String(range === null ? size : range.end - range.start + 1),
+          ...(range === null ? {} : { 'content-range': `bytes ${range.start}-${range.end}/${size}` }),
         });
         if (req.method === 'HEAD') {
           res.end();
           return;
         }
-        file.body().on('error', () => res.destroy()).pipe(res);
+        file.body(range ?? undefined).on('error', () => res.destroy()).pipe(res);
       }
 
       ctx.httpRoute(httpPath, (req, res) => {
