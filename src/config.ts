@@ -72,7 +72,7 @@ export const SECTIONS = {
     ca: { type: 'string[]', default: [], doc: 'PEM file(s) of the CAs peer certificates are checked against; empty uses the system roots.' },
     requireValidCertificates: { type: 'boolean', default: false, doc: 'Refuse peers whose certificate is not valid for their domain (no dialback fallback).' },
     dialbackSecret: { type: 'optional-string', doc: 'Secret for XEP-0185 dialback keys, the same on every cluster node (default: derived from the server secret kept in the store).' },
-    connectTimeoutSeconds: { type: 'number', default: 30, min: 1, doc: 'Seconds an outbound connection may take to become ready; queued stanzas bounce with remote-server-timeout after.' },
+    connectTimeoutSeconds: { type: 'number', default: 30, min: 1, doc: 'Seconds an s2s connection may take to authenticate: an outbound one then bounces its queued stanzas with remote-server-timeout, an inbound one that authenticated no domain is closed (connection-timeout).' },
     idleTimeoutSeconds: { type: 'number', default: 600, min: 1, doc: 'Seconds without traffic after which an s2s stream is closed.' },
     maxStanzaSize: { type: 'number', default: 524288, integer: true, min: 1024, doc: 'Largest stanza accepted from a peer server, in characters.' },
     maxQueue: { type: 'number', default: 1000, integer: true, min: 1, doc: 'Stanzas queued per remote domain while its connection is being set up.' },

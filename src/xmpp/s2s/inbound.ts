@@ -37,6 +37,7 @@ export class S2sInbound extends S2sStream {
   private readonly pairs = new Set<string>();
   private readonly remotes = new Set<string>();
   private readonly certChecks = new Map<string, CertificateCheck>();
+  private readonly authTimer: NodeJS.Timeout;
 
   constructor(
     private readonly ctx: S2sContext,
@@ -44,6 +45,15 @@ export class S2sInbound extends S2sStream {
     private readonly onGone: (s: S2sInbound) => void,
   ) {
     super(socket, ctx.limits, ctx.log, ctx.config.idleTimeoutSeconds * 1000);
+    // The idle timer alone would let a peer that never authenticates (but sends a space now and then) hold the connection for good.
+    this.authTimer = setTimeout(() => this.authTimedOut(), ctx.config.connectTimeoutSeconds * 1000);
+    this.authTimer.unref();
+  }
+
+  private authTimedOut(): void {
+    if (this.pairs.size > 0) return;
+    this.ctx.refused('connection-timeout', `${this.remoteAddress}: no domain authenticated within ${this.ctx.config.connectTimeoutSeconds}s`);
+    this.close('connection-timeout', 'no domain authenticated in time');
   }
 
   /** Domain pairs authenticated on this stream, as "remote local". */
@@ -244,6 +254,7 @@ export class S2sInbound extends S2sStream {
   }
 
   protected onClosed(): void {
+    clearTimeout(this.authTimer);
     this.onGone(this);
   }
 }
