@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { runStoreContract } from '../contract.js';
 import { dynamoLocalService } from '../../testing/services/dynamodb-local.js';
 import { freePort } from '../../testing/services/child-process.js';
 import { CoalescingStore } from '../coalescing.js';
-import { RowTooLargeError } from '../wide-column.js';
+import { RowTooLargeError, StoreUnavailableError } from '../wide-column.js';
 import { DynamoStore } from './index.js';
 
 runStoreContract('dynamodb (DynamoDB Local)', {
@@ -66,5 +67,41 @@ describe('DynamoStore: rows over the 400 KB item limit (DynamoDB Local)', functi
     expect((results[3] as PromiseRejectedResult).reason).to.be.instanceOf(RowTooLargeError);
     expect(await store.get('mam', alice, '1')).to.equal('<body>hello</body>');
     expect(await store.get('mam', carol, '1')).to.equal('<body>hi</body>');
+  });
+});
+
+describe('DynamoStore: an endpoint that accepts connections and never answers', function () {
+  this.timeout(30_000);
+  let silent: Server;
+  const sockets = new Set<Socket>();
+
+  before(async () => {
+    // What a blackholed VPC endpoint or a hung load balancer looks like: TCP works, nothing comes back.
+    silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  });
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  it('fails a read with StoreUnavailableError within seconds instead of hanging for minutes', async () => {
+    const { port } = silent.address() as AddressInfo;
+    const store = new DynamoStore({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      tablePrefix: 'sori_',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      maxAttempts: 1,
+    });
+    const started = Date.now();
+    let error: unknown;
+    await store.get('main', 'p', 's').catch((e: unknown) => (error = e));
+    expect(error).to.be.instanceOf(StoreUnavailableError);
+    expect(Date.now() - started).to.be.below(15_000);
+    await store.close();
   });
 });

@@ -63,6 +63,15 @@ const TRANSIENT = new Set([
   'ServiceUnavailable',
   'LimitExceededException',
 ]);
+/**
+ * Bounds on one HTTP request. The SDK's defaults are no connect timeout and
+ * five idle minutes per attempt: an endpoint that stops answering (a
+ * blackholed route, a hung proxy) held each message's archive write for up to
+ * fifteen minutes. A DynamoDB request takes milliseconds; the SDK retries
+ * a timed-out attempt (maxAttempts), then the caller gets StoreUnavailableError.
+ */
+const CONNECT_TIMEOUT_MS = 3_000;
+const REQUEST_TIMEOUT_MS = 5_000;
 /** `ttl` is a DynamoDB reserved word, hence the placeholder. */
 const LIVE_FILTER = 'attribute_not_exists(#ttl) OR #ttl > :now';
 
@@ -123,6 +132,7 @@ export class DynamoStore implements WideColumnStore {
       ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
       ...(config.credentials !== undefined && { credentials: config.credentials }),
       ...(config.maxAttempts !== undefined && { maxAttempts: config.maxAttempts }),
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, throwOnRequestTimeout: true },
     });
   }
 
