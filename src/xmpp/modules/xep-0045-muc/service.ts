@@ -345,8 +345,15 @@ export class MucService {
     const subject = stanza.getChild('subject');
     if (subject !== undefined && stanza.getChild('body') === undefined) {
       if (!room.config.changeSubject && o.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators may change the subject');
+      const before = room.subject;
       room.subject = { text: subject.getText(), nick: o.nick };
-      await this.rooms.persist(room);
+      try {
+        await this.rooms.persist(room);
+      } catch (e) {
+        // The sender is answered with an error, which says the subject did not change: newcomers must not be shown it.
+        room.subject = before;
+        throw e;
+      }
     }
     const out = x('message', { ...stanza.attrs, from: occupantJid(room, o.nick), to: undefined, xmlns: undefined }, ...occupantContent(stanza));
     this.out.relayed(room, o, out);
