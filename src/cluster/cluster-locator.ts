@@ -225,7 +225,7 @@ export class ClusterLocator implements Locator {
    * or see-other-host when the drain named a redirect) and waits until their
    * session/closed handlers have run: table entries removed, unavailable
    * presence sent. The bus keeps reading meanwhile, so stanzas still
-   * arriving are re-routed, not dropped.
+   * arriving are re-routed, not dropped. Then modules hear 'cluster/leaving'.
    */
   async closeSessions(reason: string, timeoutMs = 10_000): Promise<void> {
     this.server.endSessionsForShutdown(reason);
@@ -238,6 +238,8 @@ export class ClusterLocator implements Locator {
       });
     }
     if (this.closing > 0 || this.server.sessions.size > 0) this.log.warn(`stopping with ${this.server.sessions.size} sessions still closing`);
+    // What lives on this node for the whole cluster (MUC rooms) moves while the bus still carries the goodbyes.
+    await this.server.emit('cluster/leaving', {}).catch((err: unknown) => this.log.error('leaving the cluster: a module failed', err));
   }
 
   // ---- session table upkeep ----

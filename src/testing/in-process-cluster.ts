@@ -56,12 +56,18 @@ export class InProcessCluster {
     await node.cluster.sessions.liveness.stop(false);
   }
 
+  /** A graceful stop of one node, as on SIGTERM: its sessions close, it leaves the cluster, its modules stop. */
+  async stop(node: ClusterTestNode): Promise<void> {
+    const index = this.nodes.indexOf(node);
+    if (index < 0) return;
+    this.nodes.splice(index, 1);
+    if (!node.crashed) await node.locator.closeSessions('test over');
+    // Modules first: what they still send on the way out needs Redis.
+    await node.ts.stop();
+    await stopRedisClusterNode(node.cluster);
+  }
+
   async stopAll(): Promise<void> {
-    for (const n of this.nodes.splice(0)) {
-      if (!n.crashed) await n.locator.closeSessions('test over');
-      // Modules first: what they still send on the way out (a room's goodbyes) needs Redis.
-      await n.ts.stop();
-      await stopRedisClusterNode(n.cluster);
-    }
+    for (const n of [...this.nodes]) await this.stop(n);
   }
 }

@@ -175,6 +175,12 @@ export interface EventMap {
    * announced again.
    */
   'cluster/reconnected': Record<string, never>;
+  /**
+   * This node leaves the cluster on purpose (a graceful stop): its sessions
+   * are closed and the node bus still carries what is sent now. The MUC
+   * module lets its rooms go to other nodes.
+   */
+  'cluster/leaving': Record<string, never>;
   'pep/published': PepPublishedEvent;
   'pep/node-changed': PepNodeChangedEvent;
   'private/stored': PrivateStoredEvent;

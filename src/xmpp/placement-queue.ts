@@ -22,9 +22,14 @@ export class PlacementQueue {
   /** With `claim`, a key nobody holds is taken by this node (MUC rooms); without, it stays unheld (components). */
   constructor(
     private readonly server: ServerApi,
-    private readonly claim: boolean,
+    private claim: boolean,
     private readonly log: Logger,
   ) {}
+
+  /** From now on keys nobody holds stay unheld here (this node is leaving the cluster). */
+  stopClaiming(): void {
+    this.claim = false;
+  }
 
   /** Runs `work` with the key's holder (null when none) after every earlier call for `key`; resolves once it has run. */
   run(key: string, work: (holder: string | null) => void | Promise<void>): Promise<void> {

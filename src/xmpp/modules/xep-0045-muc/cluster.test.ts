@@ -107,6 +107,29 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     expect(bob.all(presenceFrom(`${ROOM}/alice`))).to.have.length(1);
   });
 
+  it('lets its rooms go when a node stops: occupants on other nodes hear status 332 and rejoin at once on a node that stays', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await b.ts.login('bob@localhost/laptop');
+    await createPersistent(alice, 'alice', 'Tea');
+    await join(bob, 'bob');
+    await bob.send(`<message to='${ROOM}' type='groupchat'><body>before</body></message>`);
+    await bob.waitFor(groupchat('before'));
+
+    // SIGTERM on a: its sessions close, then it leaves the cluster.
+    await a.locator.closeSessions('node stopping');
+    const gone = await bob.waitFor(presenceFrom(`${ROOM}/bob`, 'unavailable'), 5000);
+    expect(codes(gone)).to.include.members(['110', '332']);
+    bob.clear();
+    await join(bob, 'bob');
+    expect(await b.cluster.sessions.holder(ROOM)).to.equal('b');
+    const info = await bob.iq(`<iq type='get' to='${ROOM}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(info.getChild('query')?.getChild('identity')?.attrs.name).to.equal('Tea');
+    await cluster.stop(a);
+    await bob.send(`<message to='${ROOM}' type='groupchat'><body>after</body></message>`);
+    await bob.waitFor(groupchat('after'));
+  });
+
   it('removes occupants whose node died when the room next sends to them (status 333)', async function () {
     const [a, b] = [await startNode('a'), await startNode('b')];
     const bob = await b.ts.login('bob@localhost/laptop');

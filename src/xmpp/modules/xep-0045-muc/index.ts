@@ -104,6 +104,7 @@ export default defineModule({
       ctx.hook('cluster/reconnected', () => {
         void placement.recheck().catch((err: unknown) => ctx.log.warn('muc: checking which rooms still run here failed', err));
       });
+      ctx.hook('cluster/leaving', () => placement.leave());
     }
     for (const event of ['message/host', 'message/bare', 'message/full', 'presence/host', 'presence/bare', 'presence/full', 'iq/host', 'iq/bare', 'iq/full'] as const) {
       ctx.hook(event, claim, PRIORITY);

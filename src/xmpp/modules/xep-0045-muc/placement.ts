@@ -27,10 +27,13 @@ interface Posted {
  * its rooms; the next stanza for one claims it again (a persistent room is
  * loaded from the store, its occupants rejoin: XEP-0410 self-pings tell
  * clients that they left). A stanza that finds the room's node gone before the
- * cluster has noticed bounces with service-unavailable.
+ * cluster has noticed bounces with service-unavailable. A node that leaves the
+ * cluster on purpose lets its rooms go first and tells their occupants (`leave`).
  */
 export class RoomPlacement {
   private readonly queue: PlacementQueue;
+  /** Set once this node leaves the cluster: it runs no room from then on. */
+  private leaving = false;
 
   constructor(
     private readonly server: ServerApi,
@@ -45,14 +48,20 @@ export class RoomPlacement {
     });
   }
 
-  /** Handles a stanza for a room here when this node runs it, else posts it to the node that does. */
-  dispatch(ev: RouteEvent, hops = 0): Promise<void> {
+  /**
+   * Handles a stanza for a room here when this node runs it, else posts it to the node that does.
+   * `postedBy`: the node that posted it here.
+   */
+  dispatch(ev: RouteEvent, hops = 0, postedBy: string | null = null): Promise<void> {
     const room = ev.to.bare;
     return this.queue.run(room, async (holder) => {
       if (await this.handOver(ev, holder, hops)) return;
       // Its node did not take it: that node is gone or leaving. Ask once more; the room may have a new home.
       this.queue.forget(room);
-      if (await this.handOver(ev, await this.queue.holder(room), hops)) return;
+      const again = await this.queue.holder(room);
+      if (await this.handOver(ev, again, hops)) return;
+      // Nobody runs it and this node is leaving: the node that posted it here starts it.
+      if (again === null && this.leaving && postedBy !== null && (await this.handOver(ev, postedBy, hops))) return;
       await this.service.reject(ev, new StanzaError('service-unavailable', 'the node running this room is unavailable; try again shortly'));
     });
   }
@@ -67,7 +76,7 @@ export class RoomPlacement {
         this.log.warn(`muc: dropped a malformed post from node ${fromNode}`);
         return;
       }
-      await this.dispatch({ stanza: parseXml(posted.xml), from, to, origin: null }, posted.hops);
+      await this.dispatch({ stanza: parseXml(posted.xml), from, to, origin: null }, posted.hops, fromNode);
     });
   }
 
@@ -86,12 +95,32 @@ export class RoomPlacement {
     }
   }
 
+  /**
+   * This node leaves the cluster (a graceful stop, its own sessions closed):
+   * each room it runs is released, then its occupants, on other nodes or
+   * servers, are told the service went away (XEP-0045 status 332), so that
+   * they rejoin the room on a node that stays. Without it they would still
+   * believe themselves in the room until a self-ping told them otherwise.
+   */
+  async leave(): Promise<void> {
+    this.leaving = true;
+    this.queue.stopClaiming();
+    // In each room's turn: stanzas queued before are handled here first, later ones go to its next node.
+    await Promise.all(this.service.roomJids().map((jid) => this.queue.run(jid, async () => {
+      this.queue.forget(jid);
+      await this.server.releasePlacement(jid).catch((err: unknown) => this.log.warn(`muc: releasing ${jid} failed`, err));
+      await this.service.evict(jid);
+    })));
+  }
+
   idle(): Promise<void> {
     return this.queue.idle();
   }
 
   private async handOver(ev: RouteEvent, holder: string | null, hops: number): Promise<boolean> {
     if (holder === this.server.nodeId) {
+      // Leaving: a room let go is not started again here.
+      if (this.leaving && this.service.room(ev.to.bare) === undefined) return false;
       this.service.handle(ev);
       return true;
     }
