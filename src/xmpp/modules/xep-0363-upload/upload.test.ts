@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, request as httpRequest, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
@@ -170,6 +170,30 @@ describe('XEP-0363 HTTP upload', () => {
     const preflight = await fetch(s.get, { method: 'OPTIONS' });
     expect(preflight.headers.get('access-control-allow-headers')).to.match(/\bRange\b/);
     expect(part.headers.get('access-control-expose-headers')).to.match(/\bContent-Range\b/);
+  });
+
+  it('answers a disk that fills up during the PUT with an HTTP error, serves nothing of the file, and lets the slot be tried again', async () => {
+    const s = slotOf(await request('full.bin', 1000));
+    const id = s.get.slice(base.length).split('/')[0]!;
+    // Where the store writes the bytes until they are complete: every write there fails with ENOSPC.
+    mkdirSync(join(dir, id), { recursive: true });
+    symlinkSync('/dev/full', join(dir, id, 'full.bin.part'));
+    const body = Buffer.alloc(1000, 7);
+    // Half of the body, the rest only once the server has answered: the failure comes in the middle of the upload.
+    const failed = await new Promise<number | string>((resolve) => {
+      const put = httpRequest(s.put, { method: 'PUT', headers: { authorization: s.auth, 'content-length': '1000' } });
+      put.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        put.end(body.subarray(500));
+      });
+      put.on('error', (e) => resolve(e.message));
+      put.write(body.subarray(0, 500));
+    });
+    expect(failed).to.equal(500);
+    expect((await fetch(s.get)).status).to.equal(404);
+    expect((await fetch(s.put, { method: 'PUT', body, headers: { authorization: s.auth } })).status).to.equal(201);
+    expect(Buffer.from(await (await fetch(s.get)).arrayBuffer())).to.deep.equal(body);
   });
 
   it('rejects bad requests and unknown payloads', async () => {
