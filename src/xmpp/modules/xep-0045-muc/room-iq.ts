@@ -180,9 +180,9 @@ export class RoomIq {
     for (const o of [...room.occupants.values()]) {
       room.removeOccupant(o);
       for (const full of o.sessions.keys()) {
-        await this.out.send(
-          x('presence', { type: 'unavailable', from: occupantJid(room, o.nick), to: full }, x('x', { xmlns: NS_MUC_USER }, x('item', { affiliation: 'none', role: 'none' }), d.clone(), x('status', { code: '110' }))),
-        );
+        const gone = x('presence', { type: 'unavailable', from: occupantJid(room, o.nick), to: full }, x('x', { xmlns: NS_MUC_USER }, x('item', { affiliation: 'none', role: 'none' }), d.clone(), x('status', { code: '110' })));
+        // Relayed as the occupant's own presence: extensions add what each of its presences carries (XEP-0421 ids).
+        await this.out.send(this.out.relayed(room, o, gone));
       }
     }
     this.rooms.forget(room);

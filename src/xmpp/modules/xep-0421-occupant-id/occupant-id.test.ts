@@ -73,4 +73,13 @@ describe('XEP-0421 occupant ids', () => {
     const after = idOf(await alice.waitFor((el) => el.name === 'presence' && el.attrs.from === `${ROOM}/Bob`))[0];
     expect(after).to.equal(before);
   });
+
+  it("puts the occupant's id on the presence that tells it the room was destroyed (§4: every presence the room sends)", async () => {
+    await joinRoom(bob, ROOM, 'Bob');
+    const [id] = idOf(await alice.waitFor((el) => el.name === 'presence' && el.attrs.from === `${ROOM}/Bob`));
+    const destroyed = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'><destroy/></query></iq>`);
+    expect(destroyed.attrs.type, destroyed.toString()).to.equal('result');
+    const gone = await bob.waitFor((el) => el.name === 'presence' && el.attrs.type === 'unavailable' && el.attrs.from === `${ROOM}/Bob`);
+    expect(idOf(gone), gone.toString()).to.deep.equal([id]);
+  });
 });
