@@ -31,9 +31,25 @@ export class PlacementQueue {
     this.claim = false;
   }
 
-  /** Runs `work` with the key's holder (null when none) after every earlier call for `key`; resolves once it has run. */
+  /**
+   * Runs `work` with the key's holder (null when none, or when it cannot be looked up now) after every
+   * earlier call for `key`; resolves once it has run.
+   */
   run(key: string, work: (holder: string | null) => void | Promise<void>): Promise<void> {
-    return this.locks.with([key], async () => work(await this.holder(key))).catch((err: unknown) => this.log.error(`work on ${key} failed`, err));
+    return this.locks.with([key], async () => work(await this.lookup(key))).catch((err: unknown) => this.log.error(`work on ${key} failed`, err));
+  }
+
+  /**
+   * The holder of `key`, or null when the session table fails to answer (logged): the caller then
+   * does what it does for a key nobody holds, which bounces the stanza rather than dropping it.
+   */
+  async lookup(key: string): Promise<string | null> {
+    try {
+      return await this.holder(key);
+    } catch (err) {
+      this.log.warn(`looking up the node holding ${key} failed`, err);
+      return null;
+    }
   }
 
   /** The holder of `key`, from the cache when fresh. */

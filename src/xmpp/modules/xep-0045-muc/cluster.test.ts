@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { eventually } from '../../../testing/eventually.js';
 import type { TestClient } from '../../../testing/harness.js';
 import { InProcessCluster, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
@@ -128,6 +130,21 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     await cluster.stop(a);
     await bob.send(`<message to='${ROOM}' type='groupchat'><body>after</body></message>`);
     await bob.waitFor(groupchat('after'));
+  });
+
+  it('answers a stanza for a room with service-unavailable while Redis refuses writes, instead of dropping it', async function () {
+    const b = await startNode('b');
+    const bob = await b.ts.login('bob@localhost/laptop');
+    // Redis at its memory limit (maxmemory, noeviction) answers every write with an OOM error.
+    const setMaxMemory = (bytes: number) => promisify(execFile)('redis-cli', ['-p', String(deployment!.ports[0]), 'config', 'set', 'maxmemory', String(bytes)]);
+    await setMaxMemory(1);
+    try {
+      await bob.send(`<presence to='${ROOM}/bob'><x xmlns='${NS_MUC}'/></presence>`);
+      const refused = await bob.waitFor(presenceFrom(`${ROOM}/bob`, 'error'), 3000);
+      expect(condition(refused)).to.equal('service-unavailable');
+    } finally {
+      await setMaxMemory(0);
+    }
   });
 
   it('removes occupants whose node died when the room next sends to them (status 333)', async function () {

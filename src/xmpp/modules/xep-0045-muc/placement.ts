@@ -58,7 +58,7 @@ export class RoomPlacement {
       if (await this.handOver(ev, holder, hops)) return;
       // Its node did not take it: that node is gone or leaving. Ask once more; the room may have a new home.
       this.queue.forget(room);
-      const again = await this.queue.holder(room);
+      const again = await this.queue.lookup(room);
       if (await this.handOver(ev, again, hops)) return;
       // Nobody runs it and this node is leaving: the node that posted it here starts it.
       if (again === null && this.leaving && postedBy !== null && (await this.handOver(ev, postedBy, hops))) return;
