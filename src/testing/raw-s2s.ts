@@ -64,6 +64,11 @@ export class RawS2s {
     this.socket.write(s);
   }
 
+  /** Bytes written that the server has not taken yet: they wait here once the TCP buffers are full. */
+  get unsent(): number {
+    return this.socket.writableLength;
+  }
+
   private header(from: string, to: string): void {
     this.buf = '';
     this.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='${from}' to='${to}' version='1.0'>`);

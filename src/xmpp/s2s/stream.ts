@@ -13,6 +13,13 @@ export const NS_STREAM = 'http://etherx.jabber.org/streams';
 export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 export const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 
+/**
+ * Elements read but not yet handled beyond which reading pauses (TCP then
+ * holds the peer back): a peer that sends faster than its stanzas are routed
+ * (a slow store, a flood) does not fill memory. Reading resumes at half.
+ */
+const MAX_PENDING_ELEMENTS = 200;
+
 export function newStreamId(): string {
   return randomHex(12);
 }
@@ -40,6 +47,7 @@ export abstract class S2sStream {
   /** In arrival order; null is the peer's closing tag, acted on only after everything it sent before it. */
   private readonly queue: (XmlElement | null)[] = [];
   private draining = false;
+  private readPaused = false;
   private idleTimer: NodeJS.Timeout | null = null;
   // Bound rather than arrows: see the parser callbacks in c2s.ts.
   private readonly onData = this.feed.bind(this);
@@ -110,6 +118,10 @@ export abstract class S2sStream {
 
   private enqueue(el: XmlElement | null): void {
     this.queue.push(el);
+    if (this.queue.length >= MAX_PENDING_ELEMENTS && !this.readPaused) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
     if (!this.draining) void this.drain();
   }
 
@@ -118,6 +130,10 @@ export abstract class S2sStream {
     try {
       while (this.queue.length > 0) {
         const el = this.queue.shift()!;
+        if (this.readPaused && this.queue.length <= MAX_PENDING_ELEMENTS / 2) {
+          this.readPaused = false;
+          this.socket.resume();
+        }
         if (el === null) {
           this.peerClosed();
           continue;
