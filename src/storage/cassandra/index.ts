@@ -37,6 +37,14 @@ type CqlRow = cassandra.types.Row;
 
 const PAGE = 1000;
 const BATCH_STATEMENTS = 100;
+/**
+ * Bound on one batch's keys and values, counted as three bytes per UTF-16
+ * unit (UTF-8's most). Cassandra refuses a request over
+ * native_transport_max_frame_size (16 MiB) and a mutation over half a commit
+ * log segment (16 MiB): a hundred archived messages of 200 KB in one partition
+ * were refused whole.
+ */
+const BATCH_BYTES = 4 * 1024 * 1024;
 const WRITE_CONCURRENCY = 8;
 const { consistencies, responseErrorCodes } = cassandra.types;
 /** Server answers that mean "not now" rather than "wrong request". */
@@ -131,7 +139,19 @@ export class CassandraStore implements WideColumnStore {
     }
     const batches: BatchItem[][] = [];
     for (const group of groups.values()) {
-      for (let i = 0; i < group.length; i += BATCH_STATEMENTS) batches.push(group.slice(i, i + BATCH_STATEMENTS));
+      let batch: BatchItem[] = [];
+      let bytes = 0;
+      for (const it of group) {
+        const size = (it.pk.length + it.sk.length + it.value.length) * 3;
+        if (batch.length === BATCH_STATEMENTS || (batch.length > 0 && bytes + size > BATCH_BYTES)) {
+          batches.push(batch);
+          batch = [];
+          bytes = 0;
+        }
+        batch.push(it);
+        bytes += size;
+      }
+      batches.push(batch);
     }
     await runLimited(batches, WRITE_CONCURRENCY, async (batch) => {
       const queries = batch.map((it) => ({ query: cql.insert(this.qualified(it.table)), params: [it.pk, it.sk, it.value, it.ttlSeconds ?? 0] }));
