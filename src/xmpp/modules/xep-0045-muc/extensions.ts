@@ -32,6 +32,11 @@ export interface RoomExtension {
   /** Features each room lists in its disco#info. */
   readonly features?: readonly string[];
   /**
+   * Features the service domain lists too: what every room of the service has
+   * for sure (XEP-0421 §4: a service that gives occupant ids in all its rooms says so).
+   */
+  readonly serviceFeatures?: readonly string[];
+  /**
    * Changes what a room relays from occupant `from` (its presence as shown to
    * each recipient, its groupchat and private messages) before it is archived
    * or sent. Synchronous: it runs once per copy on the message path.

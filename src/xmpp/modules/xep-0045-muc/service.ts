@@ -189,7 +189,8 @@ export class MucService {
     if (stanza.attrs.type === 'set') throw mucError('service-unavailable');
     if (stanza.attrs.type !== 'get') return;
     const payload = ev.to.resource === '' ? stanza.elements()[0] : undefined;
-    await this.out.iqResult(ev, await serviceDomainAnswer(payload, this.opts.name, () => this.rooms.publicRooms(ev.to.domain)));
+    const featuresOfEveryRoom = this.out.extensions.flatMap((e) => e.serviceFeatures ?? []);
+    await this.out.iqResult(ev, await serviceDomainAnswer(payload, this.opts.name, featuresOfEveryRoom, () => this.rooms.publicRooms(ev.to.domain)));
   }
 
   // ---- presence: join, update, nick change, leave ---------------------------

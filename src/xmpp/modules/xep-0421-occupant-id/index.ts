@@ -50,6 +50,8 @@ export default defineModule({
     ctx.onStop(
       muc.service.extend({
         features: [NS_OCCUPANT_ID],
+        // Every room gives them: §4 asks the service to say so too.
+        serviceFeatures: [NS_OCCUPANT_ID],
         relay(room, from, stanza: XmlElement) {
           stanza.children = stanza.children.filter((c) => typeof c === 'string' || c.name !== 'occupant-id' || c.attrs.xmlns !== NS_OCCUPANT_ID);
           stanza.append(x('occupant-id', { xmlns: NS_OCCUPANT_ID, id: idOf(room.jid, from) }));

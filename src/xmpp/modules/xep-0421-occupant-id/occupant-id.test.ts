@@ -33,6 +33,11 @@ describe('XEP-0421 occupant ids', () => {
     expect(info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var)).to.include(NS_OCCUPANT_ID);
   });
 
+  it('is listed by the service domain too, as every room of it gives ids (§4)', async () => {
+    const info = await bob.iq(`<iq type='get' to='conference.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var)).to.include(NS_OCCUPANT_ID);
+  });
+
   it('gives one account one id in a room, across nicks and clients, another in another room, and drops ids clients make up', async () => {
     await joinRoom(bob, ROOM, 'Bob');
     const bobPresence = await alice.waitFor((el) => el.name === 'presence' && el.attrs.from === `${ROOM}/Bob`);
