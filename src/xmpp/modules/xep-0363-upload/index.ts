@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
 import { pathOf } from '../../../util/http-path.js';
 import { randomBytes } from 'node:crypto';
 import { parseJid, type Jid } from '../../../util/jid.js';
@@ -225,7 +226,8 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
           res.end();
           return;
         }
-        file.body(range ?? undefined).on('error', () => res.destroy()).pipe(res);
+        // pipeline, not pipe: a client that stops reading (a player seeking, a download given up) must not keep the file open.
+        pipeline(file.body(range ?? undefined), res, () => {});
       }
 
       ctx.httpRoute(httpPath, (req, res) => {

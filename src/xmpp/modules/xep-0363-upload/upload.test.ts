@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, request as httpRequest, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
@@ -194,6 +194,28 @@ describe('XEP-0363 HTTP upload', () => {
     expect((await fetch(s.get)).status).to.equal(404);
     expect((await fetch(s.put, { method: 'PUT', body, headers: { authorization: s.auth } })).status).to.equal(201);
     expect(Buffer.from(await (await fetch(s.get)).arrayBuffer())).to.deep.equal(body);
+  });
+
+  it('closes the file when a download is given up half way (media players do this all the time)', async () => {
+    // A file bigger than what the socket buffers take at once, put straight into the store.
+    const id = 'abandonedDownload0000000';
+    mkdirSync(join(dir, id));
+    const path = join(dir, id, 'video.mp4');
+    writeFileSync(path, Buffer.alloc(16 * 1024 * 1024));
+    writeFileSync(join(dir, id, '.meta.json'), JSON.stringify({ size: 16 * 1024 * 1024, contentType: 'video/mp4' }));
+    const openOnTheFile = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === path;
+      } catch {
+        return false;
+      }
+    }).length;
+    const abort = new AbortController();
+    const res = await fetch(`${base}${id}/video.mp4`, { signal: abort.signal });
+    expect(res.status).to.equal(200);
+    abort.abort();
+    for (let i = 0; i < 50 && openOnTheFile() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(openOnTheFile()).to.equal(0);
   });
 
   it('rejects bad requests and unknown payloads', async () => {
