@@ -210,6 +210,8 @@ export class S2sInbound extends S2sStream {
 
   /** RFC 6120 §4.9.3 / §8.1.1.2: addresses are checked against what this stream authenticated. */
   private stanza(el: XmlElement): Promise<void> | void {
+    // §4.9.3.12: nothing is authenticated yet; invalid-from is for a from that is not among what is.
+    if (this.remotes.size === 0) return this.refuse('not-authorized', `<${el.name}> before any domain authenticated on this stream`);
     const fromAttr = el.attrs.from;
     const toAttr = el.attrs.to;
     if (fromAttr === undefined || toAttr === undefined) return this.refuse('improper-addressing', `<${el.name}> without ${fromAttr === undefined ? 'from' : 'to'}`);
@@ -243,7 +245,7 @@ export class S2sInbound extends S2sStream {
     }
   }
 
-  private refuse(condition: 'improper-addressing' | 'invalid-from' | 'host-unknown', text: string): void {
+  private refuse(condition: 'improper-addressing' | 'invalid-from' | 'host-unknown' | 'not-authorized', text: string): void {
     this.ctx.refused(condition, text);
     this.ctx.log.info(`s2s in ${this.remoteAddress}: ${condition}: ${text}`);
     throw new StreamError(condition, text);

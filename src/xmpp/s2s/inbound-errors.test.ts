@@ -1,0 +1,26 @@
+import { expect } from 'chai';
+import { RawS2s } from '../../testing/raw-s2s.js';
+import { login, S2sTestEnv } from '../../testing/s2s-env.js';
+
+const streamError = (condition: string): RegExp => new RegExp(`<${condition} xmlns=["']urn:ietf:params:xml:ns:xmpp-streams["']`);
+
+/** RFC 6120 §4.9.3: which stream error answers what a peer was not entitled to send. */
+describe('s2s: stream errors for inbound stanzas', function () {
+  this.timeout(30_000);
+  const env = new S2sTestEnv();
+  after(() => env.dispose());
+
+  it('answers a stanza on a stream that authenticated no domain yet with not-authorized (§4.9.3.12), and does not deliver it', async () => {
+    const a = await env.start('a.test');
+    const alice = await login(a, 'alice@a.test/r');
+    const raw = await RawS2s.open({ host: '127.0.0.1', port: a.s2s!.ports.s2s!, from: 'b.test', to: 'a.test', cert: env.pems['b.test'] });
+    try {
+      raw.write(`<message from='bob@b.test/r' to='alice@a.test/r' type='chat' id='early'><body>too early</body></message>`);
+      await raw.until(streamError('not-authorized'));
+      expect(raw.received).to.not.match(streamError('invalid-from'));
+      expect(alice.all((st) => st.attrs.id === 'early')).to.deep.equal([]);
+    } finally {
+      raw.close();
+    }
+  });
+});
