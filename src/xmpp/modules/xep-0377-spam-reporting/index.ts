@@ -64,8 +64,10 @@ export default defineModule({
       const unmatchedIds: string[] = [];
       for (const id of ids.slice(0, opts.maxMessages)) {
         const m = await mam.archive.get(reporter, id);
-        // §5: the messages should be the reported JID's; another's stays out of the report.
-        if (m !== undefined && m.dir === 'in' && m.with === reported.bare) messages.push({ id, ts: m.ts, xml: m.xml });
+        // §5: the messages should be the reported JID's; another's stays out of the report. A full JID is a
+        // room occupant (or one client): the room's other occupants write from the same bare JID.
+        const fromReported = m !== undefined && m.dir === 'in' && m.with === reported.bare && (reported.resource === '' || m.peer === reported.full);
+        if (fromReported) messages.push({ id, ts: m.ts, xml: m.xml });
         else unmatchedIds.push(id);
       }
       return { messages, unmatchedIds };

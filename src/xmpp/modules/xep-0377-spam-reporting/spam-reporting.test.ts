@@ -6,6 +6,8 @@ import roster from '../rfc6121-roster/index.js';
 import blocking from '../xep-0191-blocking/index.js';
 import mam from '../xep-0313-mam/index.js';
 import disco from '../xep-0030-disco/index.js';
+import muc from '../xep-0045-muc/index.js';
+import { createInstantRoom, joinRoom } from '../xep-0045-muc/test-support.js';
 import spamReporting, { NS_REPORTING, NS_REPORTING_0, type AbuseReport } from './index.js';
 
 /** Sends a chat message and returns the stanza-id the recipient's archive gave it. */
@@ -25,7 +27,7 @@ describe('XEP-0377 spam reporting', function () {
     (await new Table(ts.store, 'abuse_reports').range(reported)).map((r) => JSON.parse(r.value) as AbuseReport);
 
   beforeEach(async function () {
-    ts = await TestServer.start([roster, presence, disco, blocking, mam, spamReporting], { modules: { options: { 'spam-reporting': { notify: ['mod@localhost'] } } } });
+    ts = await TestServer.start([roster, presence, disco, blocking, mam, muc, spamReporting], { modules: { options: { 'spam-reporting': { notify: ['mod@localhost'] } } } });
     alice = await ts.login('alice@localhost/phone');
     bob = await ts.login('bob@localhost/spam');
     carol = await ts.login('carol@localhost/desk');
@@ -82,5 +84,31 @@ describe('XEP-0377 spam reporting', function () {
   it('takes the reason from a report in the form clients sent before XEP-0377 0.3 (urn:xmpp:reporting:0)', async function () {
     await alice.iq(`<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'><report xmlns='${NS_REPORTING_0}'><abuse/><text>threats</text></report></item></block></iq>`);
     expect((await reports('bob@localhost')).map((r) => [r.reason, r.text])).to.deep.equal([['abuse', 'threats']]);
+  });
+
+  it("keeps out of a report on a room occupant the private messages of the room's other occupants, which share its bare JID", async function () {
+    const room = 'lobby@conference.localhost';
+    await createInstantRoom(carol, room, 'Carol');
+    await joinRoom(bob, room, 'Spammer');
+    await joinRoom(alice, room, 'Alice');
+    const privately = async (from: TestClient, body: string): Promise<string> => {
+      await from.send(`<message type='chat' to='${room}/Alice'><body>${body}</body></message>`);
+      const got = await alice.waitFor((e) => e.name === 'message' && e.getChildText('body') === body);
+      return got.getChild('stanza-id', 'urn:xmpp:sid:0')!.attrs.id!;
+    };
+    const spam = await privately(bob, 'cheap watches');
+    const friendly = await privately(carol, 'see you at noon');
+
+    const reply = await alice.iq(`<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='${room}/Spammer'>
+      <report xmlns='${NS_REPORTING}' reason='urn:xmpp:reporting:spam'>
+        <stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='${spam}'/>
+        <stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='${friendly}'/>
+      </report></item></block></iq>`);
+    expect(reply.attrs.type, reply.toString()).to.equal('result');
+    const [report] = await reports(room);
+    expect(report!.messages.map((m) => m.id)).to.deep.equal([spam]);
+    expect(report!.unmatchedIds).to.deep.equal([friendly]);
+    // Carol's words are not laid at the Spammer's door.
+    expect(JSON.stringify(report)).to.not.include('see you at noon');
   });
 });
