@@ -98,6 +98,7 @@ async function storage(config: Config, sub: string | undefined, values: { from?:
     await from.close();
     await to.close();
     if (result.mismatched.length > 0) fail(`row counts differ after copy in: ${result.mismatched.join(', ')}`);
+    if (result.refused.length > 0) fail(`${result.refused.length} rows too large for the target were left out (listed in "refused")`);
     return;
   }
   fail(USAGE);

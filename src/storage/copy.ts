@@ -14,9 +14,13 @@
  * Afterwards both sides are counted; a table whose counts differ is reported
  * in `mismatched` (the target may hold older rows of its own, or the source
  * changed during the copy).
+ *
+ * A row the target can never hold (RowTooLargeError: a message over
+ * DynamoDB's 400 KB item, which LevelDB and Cassandra took) does not stop the
+ * copy: the rest of its batch is written, and the row is listed in `refused`.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { BatchItem, Row, TableSpec, WideColumnStore } from './wide-column.js';
+import { RowTooLargeError, type BatchItem, type Row, type TableSpec, type WideColumnStore } from './wide-column.js';
 
 export interface CopyProgress {
   table: string;
@@ -38,18 +42,30 @@ export interface TableCount {
   copied: number;
   source: number;
   target: number;
+  /** Rows the target refused (present when there were any, over every run of a resumed copy). */
+  refused?: number;
+}
+
+export interface RefusedRow {
+  table: string;
+  pk: string;
+  sk: string;
+  reason: string;
 }
 
 export interface CopyResult {
   tables: Record<string, TableCount>;
-  /** Tables whose source and target row counts differ after the copy. */
+  /** Tables whose source row count differs from the target's plus the refused rows. */
   mismatched: string[];
+  /** Rows the target cannot hold, left out (this run's; a resumed copy counts earlier ones in `tables`). */
+  refused: RefusedRow[];
 }
 
 interface TableCheckpoint {
   done: boolean;
   lastPk?: string;
   rows: number;
+  refused?: number;
 }
 
 type Checkpoint = Record<string, TableCheckpoint>;
@@ -97,16 +113,32 @@ async function copyTable(
   table: string,
   checkpoint: Checkpoint,
   options: CopyOptions,
-): Promise<number> {
+  refused: RefusedRow[],
+): Promise<TableCheckpoint> {
   const state: TableCheckpoint = checkpoint[table] ?? { done: false, rows: 0 };
   checkpoint[table] = state;
-  if (state.done) return state.rows;
+  if (state.done) return state;
   const batchSize = options.batchSize ?? Math.min(to.capabilities.maxBatch, 500);
   let skipUntil = state.lastPk;
   let pending: BatchItem[] = [];
   const flush = async (): Promise<void> => {
-    if (pending.length > 0) await to.batchPut(pending);
+    const batch = pending;
     pending = [];
+    if (batch.length === 0) return;
+    try {
+      await to.batchPut(batch);
+    } catch (e) {
+      if (!(e instanceof RowTooLargeError)) throw e;
+      // Backends check every row before writing any: write the batch's rows one by one, and list the refused.
+      for (const item of batch) {
+        await to.batchPut([item]).catch((err: unknown) => {
+          if (!(err instanceof RowTooLargeError)) throw err;
+          refused.push({ table, pk: item.pk, sk: item.sk, reason: err.message });
+          state.rows--;
+          state.refused = (state.refused ?? 0) + 1;
+        });
+      }
+    }
   };
 
   for (let pass = 0; pass < 2; pass++) {
@@ -133,10 +165,11 @@ async function copyTable(
     // The checkpointed partition no longer exists: start this table over.
     skipUntil = undefined;
     state.rows = 0;
+    delete state.refused;
   }
   state.done = true;
   saveCheckpoint(options.resumeFrom, checkpoint);
-  return state.rows;
+  return state;
 }
 
 export async function copyStore(
@@ -148,12 +181,12 @@ export async function copyStore(
   await from.ensureTables(tables);
   await to.ensureTables(tables);
   const checkpoint = loadCheckpoint(options.resumeFrom);
-  const result: CopyResult = { tables: {}, mismatched: [] };
+  const result: CopyResult = { tables: {}, mismatched: [], refused: [] };
   for (const spec of tables) {
-    const copied = await copyTable(from, to, spec.name, checkpoint, options);
+    const { rows: copied, refused = 0 } = await copyTable(from, to, spec.name, checkpoint, options, result.refused);
     const [source, target] = await Promise.all([countRows(from, spec.name), countRows(to, spec.name)]);
-    result.tables[spec.name] = { copied, source, target };
-    if (source !== target) result.mismatched.push(spec.name);
+    result.tables[spec.name] = refused > 0 ? { copied, source, target, refused } : { copied, source, target };
+    if (source !== target + refused) result.mismatched.push(spec.name);
   }
   return result;
 }

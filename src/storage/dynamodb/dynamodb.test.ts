@@ -5,6 +5,8 @@ import { runStoreContract } from '../contract.js';
 import { dynamoLocalService } from '../../testing/services/dynamodb-local.js';
 import { freePort } from '../../testing/services/child-process.js';
 import { CoalescingStore } from '../coalescing.js';
+import { copyStore } from '../copy.js';
+import { MemoryStore } from '../memory/index.js';
 import { RowTooLargeError, StoreUnavailableError } from '../wide-column.js';
 import { DynamoStore } from './index.js';
 
@@ -67,6 +69,30 @@ describe('DynamoStore: rows over the 400 KB item limit (DynamoDB Local)', functi
     expect((results[3] as PromiseRejectedResult).reason).to.be.instanceOf(RowTooLargeError);
     expect(await store.get('mam', alice, '1')).to.equal('<body>hello</body>');
     expect(await store.get('mam', carol, '1')).to.equal('<body>hi</body>');
+  });
+});
+
+describe('copyStore to DynamoDB (DynamoDB Local)', function () {
+  this.timeout(90_000);
+
+  it('copies an archive holding a message over the item limit: the other rows are written, that one is listed as refused', async () => {
+    const service = await dynamoLocalService();
+    const target = new DynamoStore({ ...service, tablePrefix: `t${randomUUID().slice(0, 8)}_` });
+    const source = new MemoryStore();
+    const tables = [{ name: 'mam' }];
+    await source.ensureTables(tables);
+    const huge = '<body>' + '中'.repeat(140_000) + '</body>';
+    const rows = Array.from({ length: 40 }, (_, i) => ({ table: 'mam', pk: `user${i % 2}`, sk: `m${String(i).padStart(2, '0')}`, value: i === 7 ? huge : `<body>${i}</body>` }));
+    await source.batchPut(rows);
+    try {
+      const result = await copyStore(source, target, tables);
+      expect(result.refused.map(({ table, pk, sk }) => ({ table, pk, sk }))).to.deep.equal([{ table: 'mam', pk: 'user1', sk: 'm07' }]);
+      expect(result.tables.mam).to.deep.equal({ copied: 39, source: 40, target: 39, refused: 1 });
+      expect(result.mismatched).to.deep.equal([]);
+      expect((await target.range('mam', 'user1')).map((r) => r.sk)).to.have.length(19).and.not.include('m07');
+    } finally {
+      await target.close();
+    }
   });
 });
 
