@@ -47,7 +47,7 @@ function reply(res: ServerResponse, status: number, text: string): void {
  * XEP-0363 HTTP File Upload. A service JID per served domain
  * (`upload.<domain>`, listed in the server's disco#items) grants slots; the
  * bytes go over sori's own HTTP listeners (`ctx.httpRoute`), the WebSocket
- * ports 5280 / 5443, under `httpPath`.
+ * ports (5280 / 5443 by default), under `httpPath`.
  *
  *  - Slot request: size limit (`file-too-large` with max-file-size), per-user
  *    quota over kept and pending files (`resource-constraint`), slots lapse
@@ -69,7 +69,7 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
     depends: ['disco'],
     options: {
       jid: { type: 'optional-string', doc: 'Service JID; default `upload.<domain>` for every served domain.' },
-      urlBase: { type: 'optional-string', doc: 'Public URL the slot URLs start with (reverse proxies); default `https://<domain>:5443<httpPath>`.' },
+      urlBase: { type: 'optional-string', doc: 'Public URL the slot URLs start with (reverse proxies); default `https://<domain>:<websocket.tlsPort><httpPath>`.' },
       httpPath: { type: 'string', default: '/upload/', doc: 'Path prefix served on the HTTP (WebSocket) listeners.' },
       dir: { type: 'optional-string', doc: 'Directory of the disk file store; default dataDir/uploads.' },
       maxFileSize: { type: 'number', default: 100 * 1024 * 1024, min: 1, integer: true, doc: 'Largest file in bytes (advertised as max-file-size).' },
@@ -103,8 +103,11 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
       const services = new Map<string, string>();
       for (const host of server.hosts) services.set(opts.jid ?? `upload.${host}`, host);
       for (const service of services.keys()) ctx.onStop(disco.addItem({ jid: service, name: 'HTTP File Upload' }));
+      // The bytes go over the WebSocket TLS listener, wherever it is configured to listen.
+      const tlsPort = server.config.websocket.tlsPort;
+      if (opts.urlBase === undefined && tlsPort === 0) ctx.log.warn('upload: websocket.tlsPort is 0 and no urlBase is set, so slot URLs name no listener');
       const urlBase = (host: string): string => {
-        const base = opts.urlBase ?? `https://${host}:5443${httpPath}`;
+        const base = opts.urlBase ?? `https://${host}:${tlsPort}${httpPath}`;
         return base.endsWith('/') ? base : `${base}/`;
       };
 

@@ -218,6 +218,17 @@ describe('XEP-0363 HTTP upload', () => {
     expect(openOnTheFile()).to.equal(0);
   });
 
+  it('names the configured WebSocket TLS port in slot URLs when no urlBase is set', async () => {
+    const other = await TestServer.start([roster, disco, upload], { websocket: { tlsPort: 443 }, modules: { options: { upload: { dir } } } });
+    try {
+      const bob = await other.login('bob@localhost/one');
+      const reply = await bob.iq(`<iq type='get' to='upload.localhost'><request xmlns='${NS_UPLOAD}' filename='a.txt' size='3'/></iq>`);
+      expect(slotOf(reply).put.startsWith('https://localhost:443/upload/')).to.equal(true);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('rejects bad requests and unknown payloads', async () => {
     expect(condition(await request('x', 0))).to.equal('bad-request');
     expect(condition(await alice.iq(`<iq type='get' to='upload.localhost'><request xmlns='${NS_UPLOAD}' size='3'/></iq>`))).to.equal('bad-request');
