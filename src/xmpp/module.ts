@@ -126,6 +126,8 @@ export interface ServerApi {
   readonly hosts: readonly string[];
   /** The address the server's listeners bind to (`server.bind`), for modules that listen on a port of their own. */
   readonly bindAddress: string;
+  /** The WebSocket TLS port (`websocket.tlsPort`; 0: none), where HTTP routes (`ctx.httpRoute`) are served over TLS. */
+  readonly httpsPort: number;
   /** A path under the configured data directory (server.dataDir), for modules that keep files (uploads). */
   dataPath(...parts: string[]): string;
   isLocalDomain(domain: string): boolean;

@@ -219,6 +219,10 @@ export class Server implements ServerApi {
     return this.config.server.bind;
   }
 
+  get httpsPort(): number {
+    return this.config.websocket.tlsPort;
+  }
+
   dataPath(...parts: string[]): string {
     return dataPath(this.config, ...parts);
   }

@@ -104,7 +104,7 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
       for (const host of server.hosts) services.set(opts.jid ?? `upload.${host}`, host);
       for (const service of services.keys()) ctx.onStop(disco.addItem({ jid: service, name: 'HTTP File Upload' }));
       // The bytes go over the WebSocket TLS listener, wherever it is configured to listen.
-      const tlsPort = server.config.websocket.tlsPort;
+      const tlsPort = server.httpsPort;
       if (opts.urlBase === undefined && tlsPort === 0) ctx.log.warn('upload: websocket.tlsPort is 0 and no urlBase is set, so slot URLs name no listener');
       const urlBase = (host: string): string => {
         const base = opts.urlBase ?? `https://${host}:${tlsPort}${httpPath}`;
