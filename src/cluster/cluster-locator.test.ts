@@ -208,6 +208,21 @@ for (const target of redisTargets) {
       await eventually(() => expect([...n1.offline, ...n3.offline].map((m) => m.getChildText('body'))).to.deep.equal(['to both']));
     });
 
+    it('stops within its wait when a module never finishes leaving the cluster (Redis unreachable)', async function () {
+      const stuck = defineModule({
+        name: 'stuck-leaving',
+        implements: 'test double: goodbyes that wait for Redis forever',
+        start(ctx) {
+          ctx.hook('cluster/leaving', () => new Promise<void>(() => undefined));
+        },
+      });
+      const test = await cluster.start('n1', [roster, presence, stuck]);
+      await test.ts.login('alice@localhost/a');
+      await test.locator.closeSessions('stopping', 300);
+      expect(test.ts.server.sessions.size).to.equal(0);
+      test.crashed = true; // already stopped its sessions: the teardown must not wait on the hook again
+    });
+
     it('stores a forwarded message the client never acknowledged (XEP-0198) when its node crashes', async function () {
       const [n1, n2, n3] = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
       const alice = await login(n1, 'alice@localhost/a');

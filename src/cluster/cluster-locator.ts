@@ -239,7 +239,14 @@ export class ClusterLocator implements Locator {
     }
     if (this.closing > 0 || this.server.sessions.size > 0) this.log.warn(`stopping with ${this.server.sessions.size} sessions still closing`);
     // What lives on this node for the whole cluster (MUC rooms) moves while the bus still carries the goodbyes.
-    await this.server.emit('cluster/leaving', {}).catch((err: unknown) => this.log.error('leaving the cluster: a module failed', err));
+    // Bounded like the wait above: with Redis unreachable they would wait for it, and the node must still stop.
+    const leaving = this.server.emit('cluster/leaving', {}).catch((err: unknown) => this.log.error('leaving the cluster: a module failed', err));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([leaving, new Promise<void>((resolve) => (timer = setTimeout(() => {
+      this.log.warn('stopping before modules finished leaving the cluster');
+      resolve();
+    }, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   // ---- session table upkeep ----
