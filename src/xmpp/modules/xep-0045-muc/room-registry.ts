@@ -61,6 +61,19 @@ export class RoomRegistry {
     if (room.config.persistent && !room.locked) await this.store.save(serviceOf(room), room);
   }
 
+  /**
+   * Stores a room just created, if it is persistent and in use at once (an instant room, not locked for
+   * configuration); one the store refused is let go, as if it had never been created.
+   */
+  async persistCreated(room: Room): Promise<void> {
+    try {
+      await this.persist(room);
+    } catch (e) {
+      this.forget(room);
+      throw e;
+    }
+  }
+
   /** Forgets a room that is neither persistent nor occupied. */
   async dropIfUnused(room: Room): Promise<void> {
     if (room.occupants.size > 0 || (room.config.persistent && !room.locked)) return;

@@ -251,6 +251,8 @@ export class MucService {
     if (same === undefined && room.config.maxUsers > 0 && room.occupants.size >= room.config.maxUsers && affRank(aff) < affRank('admin')) {
       throw new StanzaError('service-unavailable', 'the room is full', 'wait');
     }
+    // A persistent instant room (§10.1.1) is never configured, so is stored now, before anyone is told of it.
+    if (created) await this.rooms.persistCreated(room);
     const o: Occupant = same ?? { nick, bare: from.bare, sessions: new Map(), presence: stanza, role };
     room.addSession(o, from.full, stanza);
     // Existing occupants to the newcomer, then the newcomer to everyone (§7.2.3), then history and subject.
