@@ -13,6 +13,8 @@ import { NS_SASL, NS_TLS, S2sStream, toServerNs } from './stream.js';
  */
 export class OutboundStream extends S2sStream {
   private theirId = '';
+  /** The peer opened its stream: a failure from here on is one of negotiation, not of reaching it. */
+  private peerOpened = false;
   private headerDeclaresDialback = false;
   private usable = false;
   private saslTried = false;
@@ -47,13 +49,22 @@ export class OutboundStream extends S2sStream {
     this.certValid = check.valid;
     this.ctx.log.debug(`s2s out ${this.conn.local} → ${this.conn.remote}: certificate ${check.reason}`);
     if (!check.valid && this.ctx.config.requireValidCertificates) {
-      this.conn.fail('remote-server-not-found', `certificate of ${this.conn.remote} not acceptable: ${check.reason}`);
+      this.negotiationFailed(`certificate of ${this.conn.remote} not acceptable: ${check.reason}`, true);
       // Closed here too, at once: on a direct TLS connection the pair does not hold this stream yet, and could not close it.
       this.close();
       this.socket.destroy();
       return false;
     }
     return true;
+  }
+
+  /**
+   * RFC 6120 §8.3.3.17: the peer is there but TLS, SASL or dialback failed:
+   * remote-server-timeout, of type cancel when trying again cannot help (it
+   * cannot be authenticated, or it breaks our security policy).
+   */
+  private negotiationFailed(text: string, permanent = false): void {
+    this.conn.fail('remote-server-timeout', text, { errorType: permanent ? 'cancel' : 'wait' });
   }
 
   sendStanza(stanza: XmlElement): void {
@@ -95,9 +106,10 @@ export class OutboundStream extends S2sStream {
 
   protected onHeader(attrs: Attrs): void {
     this.theirId = attrs.id ?? '';
+    this.peerOpened = true;
     this.headerDeclaresDialback = attrs['xmlns:db'] === NS_DIALBACK;
     if (attrs.version === undefined || !/^1\.\d+$/.test(attrs.version)) {
-      this.conn.fail('remote-server-not-found', `${this.conn.remote} does not speak XMPP 1.0 (no STARTTLS)`);
+      this.negotiationFailed(`${this.conn.remote} does not speak XMPP 1.0 (no STARTTLS)`, true);
     }
   }
 
@@ -108,19 +120,19 @@ export class OutboundStream extends S2sStream {
     if (el.name === 'stream:features') return this.onFeatures(el);
     if (el.name === 'stream:error') {
       const condition = el.elements()[0]?.name ?? 'undefined-condition';
-      return this.conn.fail('remote-server-not-found', `${this.conn.remote} sent stream error ${condition}${el.getChildText('text') ? `: ${el.getChildText('text')}` : ''}`);
+      return this.negotiationFailed(`${this.conn.remote} sent stream error ${condition}${el.getChildText('text') ? `: ${el.getChildText('text')}` : ''}`);
     }
     if (ns === NS_TLS && el.name === 'proceed') return this.startTls();
-    if (ns === NS_TLS && el.name === 'failure') return this.conn.fail('remote-server-not-found', `${this.conn.remote} refused STARTTLS`);
+    if (ns === NS_TLS && el.name === 'failure') return this.negotiationFailed(`${this.conn.remote} refused STARTTLS`);
     // Before TLS (and its certificate check) nothing but negotiating TLS counts: an answer to SASL or
     // dialback we never sent would otherwise mark the stream ready and send stanzas in the clear.
-    if (!this.usable) return this.conn.fail('remote-server-not-found', `${this.conn.remote} sent <${el.name}> before the stream was secured`);
+    if (!this.usable) return this.negotiationFailed(`${this.conn.remote} sent <${el.name}> before the stream was secured`, true);
     if (ns === NS_SASL && (el.name === 'success' || el.name === 'failure') && !this.saslPending) {
-      return this.conn.fail('remote-server-not-found', `${this.conn.remote} answered a SASL request that was not made`);
+      return this.negotiationFailed(`${this.conn.remote} answered a SASL request that was not made`, true);
     }
     if (ns === NS_SASL) this.saslPending = false;
     if (dialbackKind(el) === 'result' && el.attrs.to === this.conn.local && !this.dialbackPending) {
-      return this.conn.fail('remote-server-not-found', `${this.conn.remote} answered a dialback request that was not made`);
+      return this.negotiationFailed(`${this.conn.remote} answered a dialback request that was not made`, true);
     }
     if (ns === NS_SASL && el.name === 'success') {
       this.authenticatedBy = 'external';
@@ -147,7 +159,7 @@ export class OutboundStream extends S2sStream {
         return this.conn.streamReady('dialback');
       }
       const why = el.attrs.type === 'invalid' ? 'invalid' : `error ${el.getChild('error')?.elements()[0]?.name ?? ''}`;
-      return this.conn.fail('remote-server-not-found', `${this.conn.remote} did not accept our dialback key (${why})`);
+      return this.negotiationFailed(`${this.conn.remote} did not accept our dialback key (${why})`, true);
     }
     if (db === 'verify') {
       const t = el.attrs.type;
@@ -165,7 +177,7 @@ export class OutboundStream extends S2sStream {
         this.writeElement(x('starttls', { xmlns: NS_TLS }));
         return;
       }
-      return this.conn.fail('remote-server-not-found', `${this.conn.remote} offers no STARTTLS; sori requires encrypted server streams`);
+      return this.negotiationFailed(`${this.conn.remote} offers no STARTTLS; sori requires encrypted server streams`, true);
     }
     this.usable = true;
     this.flushVerifies();
@@ -186,7 +198,7 @@ export class OutboundStream extends S2sStream {
   }
 
   private dialback(): void {
-    if (!this.dialbackOffered) return this.conn.fail('remote-server-not-found', `no authentication method in common with ${this.conn.remote}`);
+    if (!this.dialbackOffered) return this.negotiationFailed(`no authentication method in common with ${this.conn.remote}`, true);
     const key = this.ctx.dialbackKey(this.conn.remote, this.conn.local, this.theirId);
     this.dialbackPending = true;
     this.writeElement(x('db:result', { from: this.conn.local, to: this.conn.remote }, key));
@@ -196,15 +208,15 @@ export class OutboundStream extends S2sStream {
     try {
       await this.upgradeClient(this.ctx.tlsContext, this.conn.remote);
     } catch (e) {
-      return this.conn.fail('remote-server-not-found', `TLS with ${this.conn.remote} failed: ${(e as Error).message}`);
+      return this.negotiationFailed(`TLS with ${this.conn.remote} failed: ${(e as Error).message}`);
     }
     if (!this.checkCertificate()) return;
     this.open();
   }
 
   protected onClosed(): void {
-    for (const guest of [...this.guests.values()]) guest.streamClosed(`shared stream to ${this.conn.remote} closed`);
+    for (const guest of [...this.guests.values()]) guest.streamClosed(`shared stream to ${this.conn.remote} closed`, true);
     this.guests.clear();
-    this.conn.streamClosed(`stream to ${this.conn.remote} closed`);
+    this.conn.streamClosed(`stream to ${this.conn.remote} closed`, this.peerOpened);
   }
 }

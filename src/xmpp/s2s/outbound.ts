@@ -2,7 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { tryParseJid, type Jid } from '../../util/jid.js';
 import { x, type XmlElement } from '../../util/xml.js';
-import { StanzaError, errorReply, type StanzaErrorCondition } from '../errors.js';
+import { StanzaError, errorReply, type StanzaErrorType } from '../errors.js';
 import type { DialbackVerdict, S2sAuthMethod, S2sContext } from './context.js';
 import { OutboundStream } from './outbound-stream.js';
 import { resolveTargets, type S2sTarget } from './resolve.js';
@@ -55,7 +55,7 @@ export class S2sOutbound {
     private readonly onGone: (o: S2sOutbound) => void,
     carrier?: S2sOutbound,
   ) {
-    this.readyTimer = setTimeout(() => this.fail('remote-server-timeout', `no authenticated stream to ${remote} within ${ctx.config.connectTimeoutSeconds}s`), ctx.config.connectTimeoutSeconds * 1000);
+    this.readyTimer = setTimeout(() => this.fail('remote-server-timeout', `no authenticated stream to ${remote} within ${ctx.config.connectTimeoutSeconds}s`, { streamError: 'connection-timeout' }), ctx.config.connectTimeoutSeconds * 1000);
     this.readyTimer.unref();
     if (carrier?.stream?.carry(this) === true) {
       this.guest = true;
@@ -92,7 +92,7 @@ export class S2sOutbound {
       return;
     }
     if (this.queue.length >= this.ctx.config.maxQueue) {
-      this.bounce({ stanza, from }, 'resource-constraint', `too many stanzas waiting for ${this.remote}`);
+      this.bounce({ stanza, from }, new StanzaError('resource-constraint', `too many stanzas waiting for ${this.remote}`));
       return;
     }
     // A copy of the top level: callers may reuse the element for the next recipient.
@@ -186,8 +186,12 @@ export class S2sOutbound {
     for (const q of queued) this.stream!.sendStanza(q.stanza);
   }
 
-  /** Gives up: queued stanzas go back to their senders with an error (RFC 6120 §8.3.3.14/15). */
-  fail(condition: 'remote-server-not-found' | 'remote-server-timeout', text: string): void {
+  /**
+   * Gives up: queued stanzas go back to their senders with an error (RFC 6120
+   * §8.3.3.16/17): remote-server-not-found while the peer cannot be resolved
+   * or reached, remote-server-timeout once it answered and negotiation failed.
+   */
+  fail(condition: 'remote-server-not-found' | 'remote-server-timeout', text: string, opts: { errorType?: StanzaErrorType; streamError?: 'connection-timeout' } = {}): void {
     if (this.state === State.Closed) return;
     const wasReady = this.state === State.Ready;
     this.state = State.Closed;
@@ -195,26 +199,26 @@ export class S2sOutbound {
     if (!wasReady) this.ctx.log.info(`s2s out ${this.local} → ${this.remote} failed: ${text}`);
     const queued = this.queue;
     this.queue = [];
-    for (const q of queued) this.bounce(q, condition, text);
+    for (const q of queued) this.bounce(q, new StanzaError(condition, text, opts.errorType));
     for (const v of [...this.verifies]) this.answerVerify(v.streamId, 'error');
     if (this.guest) this.stream?.drop(this);
-    else this.stream?.close(condition === 'remote-server-timeout' ? 'connection-timeout' : undefined);
+    else this.stream?.close(opts.streamError);
     this.onGone(this);
   }
 
-  /** The stream ended (idle timeout, peer closed it, error). */
-  streamClosed(reason: string): void {
-    this.fail('remote-server-not-found', reason);
+  /** The stream ended (idle timeout, peer closed it, error); `peerAnswered`: the peer had opened its stream. */
+  streamClosed(reason: string, peerAnswered: boolean): void {
+    this.fail(peerAnswered ? 'remote-server-timeout' : 'remote-server-not-found', reason);
   }
 
   close(): void {
     this.fail('remote-server-not-found', 'server shutting down');
   }
 
-  private bounce(q: Queued, condition: StanzaErrorCondition, text: string): void {
+  private bounce(q: Queued, error: StanzaError): void {
     const s = q.stanza;
     if (s.attrs.type === 'error' || (s.name === 'iq' && s.attrs.type === 'result')) return;
-    const reply = errorReply(s, new StanzaError(condition, text));
+    const reply = errorReply(s, error);
     reply.attrs.to = q.from.full;
     const from = tryParseJid(reply.attrs.from) ?? tryParseJid(this.remote)!;
     this.ctx.server.router.route(reply, from, null).catch((e: unknown) => this.ctx.log.error('s2s bounce failed', e));

@@ -261,13 +261,37 @@ describe('s2s between two sori servers', function () {
     }
   });
 
+  it('bounces with remote-server-timeout (type wait), not remote-server-not-found, when the peer answered but stream negotiation failed (RFC 6120 §8.3.3.17)', async () => {
+    // A peer that is there, but ends every stream at once with a stream error.
+    const failing = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        socket.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='b.test' id='x' version='1.0'>`);
+        socket.end(`<stream:error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`);
+      });
+    });
+    await new Promise<void>((r) => failing.listen(0, '127.0.0.1', r));
+    try {
+      const a = await start('a.test', 'b.test', { hosts: { 'b.test': `127.0.0.1:${(failing.address() as { port: number }).port}` } });
+      const alice = await login(a, 'alice@a.test/r');
+      await alice.send(`<message to='bob@b.test' type='chat' id='neg'><body>x</body></message>`);
+      const error = (await alice.waitFor((st) => st.attrs.id === 'neg', 10_000)).getChild('error')!;
+      expect(error.getChild('remote-server-timeout'), error.toString()).to.not.equal(undefined);
+      expect(error.attrs.type).to.equal('wait');
+    } finally {
+      failing.close();
+    }
+  });
+
   it('refuses a stream when requireValidCertificates is set and the peer certificate is not trusted', async () => {
     const a = await start('a.test', 'b.test', {}, { cert: join(dir, 'self.crt'), key: join(dir, 'self.key') });
     await start('b.test', 'a.test', { requireValidCertificates: true });
     const alice = await login(a, 'alice@a.test/r');
     await alice.send(`<message to='bob@b.test' type='chat' id='strict'><body>x</body></message>`);
     const err = await alice.waitFor((s) => s.attrs.id === 'strict', 10_000);
-    expect(err.getChild('error')!.getChild('remote-server-not-found')).to.not.equal(undefined);
+    // The peer is there but cannot be authenticated: no use trying again (RFC 6120 §8.3.3.17).
+    expect(err.getChild('error')!.getChild('remote-server-timeout')).to.not.equal(undefined);
+    expect(err.getChild('error')!.attrs.type).to.equal('cancel');
   });
 
   it('sends nothing before TLS, whatever a peer answers before it: a dialback "valid" there does not make the stream ready', async () => {
@@ -289,7 +313,7 @@ describe('s2s between two sori servers', function () {
       const alice = await login(a, 'alice@a.test/r');
       await alice.send(`<message to='bob@b.test' type='chat' id='secret'><body>TOP SECRET</body></message>`);
       const err = await alice.waitFor((st) => st.attrs.id === 'secret', 10_000);
-      expect(err.getChild('error')!.getChild('remote-server-not-found')).to.not.equal(undefined);
+      expect(err.getChild('error')!.getChild('remote-server-timeout')).to.not.equal(undefined);
       expect(cleartext).to.not.contain('TOP SECRET');
     } finally {
       fake.close();
