@@ -102,4 +102,30 @@ describe('XEP-0045 iqs to a room', () => {
     await alice.send(`<message type='groupchat' to='${ROOM}'><body>still here</body></message>`);
     await bob.waitFor((el) => el.name === 'message' && el.getChildText('body') === 'still here');
   });
+
+  it('applies none of a batch of affiliation changes (§9) when the store keeps only some: the owner is told wait, and the first stays undone', async () => {
+    const persistent = await alice.iq(
+      `<iq type='set' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query></iq>`,
+    );
+    expect(persistent.attrs.type, persistent.toString()).to.equal('result');
+    // The store takes the first affiliation of the batch and fails on the second (a throttled backend).
+    const put = ts.store.put.bind(ts.store);
+    let affiliationWrites = 0;
+    ts.store.put = (table, pk, sk, value, options) => (table === 'muc_affiliations' && ++affiliationWrites === 2 ? Promise.reject(new Error('throttled')) : put(table, pk, sk, value, options));
+    let reply: XmlElement;
+    try {
+      reply = await alice.iq(
+        `<iq type='set' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='outcast' jid='bob@localhost'/><item affiliation='admin' jid='carol@localhost'/></query></iq>`,
+      );
+    } finally {
+      ts.store.put = put;
+    }
+    expect(reply.attrs.type, reply.toString()).to.equal('error');
+    expect(reply.getChild('error')!.attrs.type).to.equal('wait');
+    // Nothing of the set happened: bob is not banned, in the live room or in the store (a restart would show it).
+    const self = await joinRoom(bob, ROOM, 'Bob');
+    expect(self.attrs.type, self.toString()).to.not.equal('error');
+    const rows = (await ts.store.range('muc_affiliations', ROOM)).map((r) => [r.sk, r.value]);
+    expect(rows).to.deep.equal([['alice@localhost', 'owner']]);
+  });
 });
