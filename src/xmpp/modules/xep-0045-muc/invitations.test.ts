@@ -70,4 +70,28 @@ describe('XEP-0045 §7.8.2 mediated invitations and muc#roomconfig_allowinvites'
     expect(self.attrs.type, self.toString()).to.equal('error');
     expect(self.getChild('error')?.elements()[0]?.name).to.equal('registration-required');
   });
+
+  it('makes none of several invitees a member when the store keeps only the first: the invitation fails as a whole', async () => {
+    const configure = await alice.iq(
+      `<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_persistentroom'><value>1</value></field><field var='muc#roomconfig_membersonly'><value>1</value></field></x></query></iq>`,
+    );
+    expect(configure.attrs.type, configure.toString()).to.equal('result');
+    // The store takes the first membership and fails on the second (a throttled backend).
+    const put = ts.store.put.bind(ts.store);
+    let affiliationWrites = 0;
+    ts.store.put = (table, pk, sk, value, options) => (table === 'muc_affiliations' && ++affiliationWrites === 2 ? Promise.reject(new Error('throttled')) : put(table, pk, sk, value, options));
+    const refused = await (async () => {
+      try {
+        await alice.send(`<message to='${ROOM}' id='inv5'><x xmlns='${NS_MUC_USER}'><invite to='carol@localhost/c'/><invite to='dave@localhost'/></x></message>`);
+        return await alice.waitFor((el) => el.name === 'message' && el.attrs.id === 'inv5');
+      } finally {
+        ts.store.put = put;
+      }
+    })();
+    expect(refused.attrs.type, refused.toString()).to.equal('error');
+    const self = await joinRoom(carol, ROOM, 'Carol');
+    expect(self.getChild('error')?.elements()[0]?.name, self.toString()).to.equal('registration-required');
+    const rows = (await ts.store.range('muc_affiliations', ROOM)).map((r) => r.sk);
+    expect(rows, 'the membership written first is taken back').to.deep.equal(['alice@localhost']);
+  });
 });

@@ -6,7 +6,7 @@ import { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/api.js';
 import type { ArchiveStore } from '../xep-0313-mam/archive.js';
 import { queryForm } from '../xep-0313-mam/extended.js';
 import { NS_MAM } from '../xep-0313-mam/query.js';
-import { adminList, planAdminChanges, type AdminChange } from './admin.js';
+import { adminList, planAdminChanges } from './admin.js';
 import { applyConfigForm, configForm, roomFeatures, roomInfoForm } from './config.js';
 import type { RoomActions } from './extensions.js';
 import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID } from './ns.js';
@@ -193,7 +193,9 @@ export class RoomIq {
   /** Applies a `muc#admin` set (§8, §9) once every item of it has been checked. */
   private async adminSet(room: Room, aff: Affiliation, actor: Occupant | undefined, payload: XmlElement): Promise<void> {
     const changes = planAdminChanges(room, aff, actor, payload);
-    await this.storeAffiliations(room, changes);
+    // Stored first, all of them: a set the store refused is answered with an error, which says none of it
+    // happened (§9 applies a batch entirely or not at all).
+    if (room.config.persistent) await this.store.saveAffiliations(room, changes.flatMap((c) => (c.kind === 'aff' ? [c] : [])));
     const actorNick = actor?.nick;
     for (const c of changes) {
       if (c.kind === 'role') {
@@ -215,28 +217,6 @@ export class RoomIq {
           await this.out.broadcastPresence(room, present, { actor: actorNick, reason: c.reason });
         }
       }
-    }
-  }
-
-  /**
-   * Stores the affiliations a `muc#admin` set changes, all before any takes effect: a set the store
-   * refused is answered with an error, which says none of it happened (§9 applies a batch entirely
-   * or not at all). Those already written when a later one fails are put back as they were.
-   */
-  private async storeAffiliations(room: Room, changes: readonly AdminChange[]): Promise<void> {
-    if (!room.config.persistent) return;
-    const written: { jid: string; before: Affiliation }[] = [];
-    try {
-      for (const c of changes) {
-        if (c.kind !== 'aff') continue;
-        const before = room.affiliation(c.jid);
-        await this.store.saveAffiliation(room, c.jid, c.aff);
-        written.push({ jid: c.jid, before });
-      }
-    } catch (e) {
-      // Best effort: a store that just failed may refuse these too; the owner hears of the first failure either way.
-      for (const w of written.reverse()) await this.store.saveAffiliation(room, w.jid, w.before).catch(() => undefined);
-      throw e;
     }
   }
 

@@ -374,11 +374,9 @@ export class MucService {
   /** §7.8.2 mediated invitations and §7.8.3 declines. */
   private async invitations(room: Room, o: Occupant | undefined, from: Jid, ux: XmlElement): Promise<void> {
     const { messages, newMembers } = mediatedInvitations(room, o, from, ux);
-    for (const bare of newMembers) {
-      // Stored first, as admin changes are (room-iq.ts): the inviter's error says the invitee is no member, so the room must agree.
-      if (room.config.persistent) await this.store.saveAffiliation(room, bare, 'member');
-      room.setAffiliation(bare, 'member');
-    }
+    // Stored first, all of them, as admin changes are (room-iq.ts): the inviter's error says nobody became a member.
+    if (room.config.persistent) await this.store.saveAffiliations(room, newMembers.map((jid) => ({ jid, aff: 'member' as const })));
+    for (const bare of newMembers) room.setAffiliation(bare, 'member');
     for (const m of messages) await this.out.send(m);
   }
 

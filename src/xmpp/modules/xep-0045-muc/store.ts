@@ -52,6 +52,25 @@ export class RoomStore {
     else await this.affiliations.put(room.jid, bare, a);
   }
 
+  /**
+   * Writes several affiliations as one change, before `room` takes any of them: when a write fails,
+   * those already written are put back as the room still has them, and the error is passed on.
+   */
+  async saveAffiliations(room: Room, changes: readonly { jid: string; aff: Affiliation }[]): Promise<void> {
+    const written: { jid: string; before: Affiliation }[] = [];
+    try {
+      for (const c of changes) {
+        const before = room.affiliation(c.jid);
+        await this.saveAffiliation(room, c.jid, c.aff);
+        written.push({ jid: c.jid, before });
+      }
+    } catch (e) {
+      // Best effort: a store that just failed may refuse these too; the caller hears of the first failure either way.
+      for (const w of written.reverse()) await this.saveAffiliation(room, w.jid, w.before).catch(() => undefined);
+      throw e;
+    }
+  }
+
   async remove(service: string, jid: string): Promise<void> {
     await this.rooms.delete(jid, ROOM_SK);
     await this.affiliations.deletePartition(jid);
