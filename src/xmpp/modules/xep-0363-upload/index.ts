@@ -50,8 +50,8 @@ function reply(res: ServerResponse, status: number, text: string): void {
  * ports (5280 / 5443 by default), under `httpPath`.
  *
  *  - Slot request: size limit (`file-too-large` with max-file-size), per-user
- *    quota over kept and pending files (`resource-constraint`), slots lapse
- *    after `slotSeconds`.
+ *    quota over kept and pending files (the oldest uploads make room, or
+ *    `resource-constraint`), slots lapse after `slotSeconds`.
  *  - PUT: must carry the slot's `Authorization: Bearer <HMAC token>` header,
  *    exactly the granted size and the granted content type; one upload per slot.
  *  - GET/HEAD: public capability URLs (the slot id is 144 random bits), served
@@ -74,6 +74,7 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
       dir: { type: 'optional-string', doc: 'Directory of the disk file store; default dataDir/uploads.' },
       maxFileSize: { type: 'number', default: 100 * 1024 * 1024, min: 1, integer: true, doc: 'Largest file in bytes (advertised as max-file-size).' },
       quotaBytes: { type: 'number', default: 1024 * 1024 * 1024, min: 0, integer: true, doc: 'Bytes each user may keep (uploaded plus granted slots); 0: no quota.' },
+      quotaDeletesOldest: { type: 'boolean', default: true, doc: "When a new file would pass quotaBytes, the user's oldest uploads are deleted to make room (XEP-0363 §7: keep the latest ones); false refuses it (resource-constraint), which with files kept for ever ends the user's uploads for good." },
       slotSeconds: { type: 'number', default: 300, min: 1, doc: 'How long a slot can be used for its PUT.' },
       fileExpirySeconds: { type: 'number', default: 0, min: 0, doc: 'Files are deleted this long after upload; 0 keeps them.' },
       sweepSeconds: { type: 'number', default: 3600, min: 1, doc: 'How often expired files and unused slots are cleaned up.' },
@@ -113,14 +114,35 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
 
       const quotaLocks = new KeyLocks();
 
-      async function usage(owner: string, now: number): Promise<number> {
+      /**
+       * Whether `size` more bytes fit the owner's quota, deleting the oldest
+       * uploads first when the options allow: only as many as it takes, and
+       * none when even that would not do (granted slots are not deleted).
+       */
+      async function makeRoom(owner: string, size: number, now: number): Promise<boolean> {
         let used = 0;
+        const uploaded: Array<{ sk: string; file: UserFile }> = [];
         for (const row of await files.store.range(FILES, owner)) {
-          const f = JSON.parse(row.value) as UserFile;
-          if (f.pending && f.slotExpiresMs < now) continue;
-          used += f.size;
+          const file = JSON.parse(row.value) as UserFile;
+          if (file.pending && file.slotExpiresMs < now) continue;
+          used += file.size;
+          if (!file.pending) uploaded.push({ sk: row.sk, file });
         }
-        return used;
+        if (used + size <= opts.quotaBytes) return true;
+        if (!opts.quotaDeletesOldest) return false;
+        uploaded.sort((a, b) => a.file.createdMs - b.file.createdMs);
+        const oldest: typeof uploaded = [];
+        for (const u of uploaded) {
+          if (used + size <= opts.quotaBytes) break;
+          oldest.push(u);
+          used -= u.file.size;
+        }
+        if (used + size > opts.quotaBytes) return false;
+        for (const { sk, file } of oldest) {
+          await store.delete(file.key);
+          await files.store.delete(FILES, owner, sk);
+        }
+        return true;
       }
 
       async function requestSlot(from: Jid, host: string, req: XmlElement): Promise<XmlElement> {
@@ -138,7 +160,7 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
         const entry: UserFile = { size, createdMs: now, key: `${id}/${filename}`, pending: true, slotExpiresMs: slot.expiresMs };
         // Checked and reserved in one step per account: slot requests sent at once must not all pass the quota.
         await quotaLocks.with([owner], async () => {
-          if (opts.quotaBytes > 0 && (await usage(owner, now)) + size > opts.quotaBytes) {
+          if (opts.quotaBytes > 0 && !(await makeRoom(owner, size, now))) {
             throw new StanzaError('resource-constraint', `upload quota of ${opts.quotaBytes} bytes reached`, 'wait');
           }
           await files.putJson(owner, id, entry);

@@ -110,6 +110,35 @@ describe('XEP-0363 HTTP upload', () => {
     slotOf(await request('three.bin', 500));
   });
 
+  it('makes room for a new file by deleting the oldest uploads, only as many as it takes (§7)', async () => {
+    const uploaded = async (name: string, size: number): Promise<string> => {
+      const s = slotOf(await request(name, size, 'application/octet-stream'));
+      const put = await fetch(s.put, { method: 'PUT', body: Buffer.alloc(size, 7), headers: { authorization: s.auth, 'content-type': 'application/octet-stream' } });
+      expect(put.status).to.equal(201);
+      return s.get;
+    };
+    const first = await uploaded('first.bin', 500);
+    const second = await uploaded('second.bin', 500);
+    const third = await uploaded('third.bin', 400);
+    // 1,400 of 1,500 bytes used: 600 more needs the first upload's 500 gone, and no more.
+    slotOf(await request('fourth.bin', 600));
+    expect((await fetch(first)).status).to.equal(404);
+    expect((await fetch(second)).status).to.equal(200);
+    expect((await fetch(third)).status).to.equal(200);
+  });
+
+  it('refuses instead when quotaDeletesOldest is off, keeping every upload', async () => {
+    await ts.stop();
+    ts = await TestServer.start([roster, disco, upload], {
+      modules: { options: { upload: { dir, urlBase: base, maxFileSize: 1000, quotaBytes: 1500, quotaDeletesOldest: false } } },
+    });
+    alice = await ts.login('alice@localhost/one');
+    const s = slotOf(await request('first.bin', 1000, 'application/octet-stream'));
+    expect((await fetch(s.put, { method: 'PUT', body: Buffer.alloc(1000), headers: { authorization: s.auth, 'content-type': 'application/octet-stream' } })).status).to.equal(201);
+    expect(condition(await request('second.bin', 600))).to.equal('resource-constraint');
+    expect((await fetch(s.get)).status).to.equal(200);
+  });
+
   it('holds the quota against slot requests sent at once, from several resources', async () => {
     const tablet = await ts.login('alice@localhost/tablet');
     const ask = (c: TestClient, name: string) => c.iq(`<iq type='get' to='upload.localhost'><request xmlns='${NS_UPLOAD}' filename='${name}' size='1000'/></iq>`);
