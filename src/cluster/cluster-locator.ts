@@ -139,21 +139,26 @@ export class ClusterLocator implements Locator {
 
   async resources(bare: string): Promise<Resource[]> {
     const local = this.server.sessions.ofAccount(bare);
-    const entries = await this.table.byBare(bare);
-    const out: Resource[] = local.map(localResource);
-    for (const e of entries) {
-      if (e.node === this.nodeId || this.server.sessions.get(e.jid) !== undefined) continue;
-      out.push(remoteResource(e));
-    }
-    return out;
+    let remote = this.remoteEntries(await this.table.byBare(bare));
+    // Redis may have come back empty: the other nodes' entries may be on their way back.
+    if (remote.length === 0 && (await this.table.settled())) remote = this.remoteEntries(await this.table.byBare(bare));
+    return [...local.map(localResource), ...remote.map(remoteResource)];
   }
 
   async resource(full: string): Promise<Resource | null> {
     const s = this.server.sessions.get(full);
     if (s !== undefined) return localResource(s);
-    const e = await this.table.get(full);
-    // An entry naming this node without a local session is stale (the session is closing): not addressable.
-    return e === undefined || e.node === this.nodeId ? null : remoteResource(e);
+    let e = this.remoteEntries([await this.table.get(full)])[0];
+    if (e === undefined && (await this.table.settled())) e = this.remoteEntries([await this.table.get(full)])[0];
+    return e === undefined ? null : remoteResource(e);
+  }
+
+  /**
+   * Entries of sessions on other nodes. An entry naming this node without a local session is
+   * stale (the session is closing), and one for a JID also bound here is this node's to answer.
+   */
+  private remoteEntries(entries: ReadonlyArray<SessionEntry | undefined>): SessionEntry[] {
+    return entries.filter((e): e is SessionEntry => e !== undefined && e.node !== this.nodeId && this.server.sessions.get(e.jid) === undefined);
   }
 
   async forward(resource: Resource, stanza: XmlElement): Promise<boolean> {

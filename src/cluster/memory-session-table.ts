@@ -86,6 +86,10 @@ export class MemorySessionTable implements SessionTable {
     if (this.store.holders.get(key) === node) this.store.holders.delete(key);
   }
 
+  async settled(): Promise<boolean> {
+    return false;
+  }
+
   onEvent(_listener: (event: SessionTableEvent) => void): void {}
 
   async stop(): Promise<void> {}

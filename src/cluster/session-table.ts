@@ -59,6 +59,13 @@ export interface SessionTable {
   holder(key: string): Promise<string | undefined>;
   /** Releases `key` if `node` holds it. */
   release(key: string, node: string): Promise<void>;
+  /**
+   * Resolves at once with false, except shortly after this node's connection to the table came back:
+   * the table may have restarted empty, and other nodes may not have written their entries back yet.
+   * Then it resolves with true once they have had time to, so a lookup that found nothing is worth
+   * repeating before the recipient is taken for offline.
+   */
+  settled(): Promise<boolean>;
   /** Subscribes to cluster events (dead nodes, reconnection). */
   onEvent(listener: (event: SessionTableEvent) => void): void;
   stop(): Promise<void>;

@@ -51,6 +51,12 @@ export class RedisSessionTable implements SessionTable {
   private readonly reclaimers: DeadNodeReclaimer[] = [];
   private started = false;
   private resyncing: Promise<void> | undefined = undefined;
+  /**
+   * Until then a lookup that finds nothing may miss entries another node has yet to write back after
+   * Redis came back (empty, maybe): Infinity while disconnected, then `aliveTtlMs` past the reconnection,
+   * time enough for every node to notice that its alive key lapsed (at its next heartbeat) and restore.
+   */
+  private unsettledUntil = 0;
 
   constructor(config: RedisSessionTableConfig) {
     this.nodeId = config.nodeId;
@@ -64,6 +70,9 @@ export class RedisSessionTable implements SessionTable {
       onClaimed: (node) => this.cleanUpDeadNode(node),
     }, this.log);
     for (const c of [this.client, this.subscriber]) c.on('error', (err: Error) => this.log.debug(`redis: ${err.message}`));
+    this.client.on('close', () => {
+      if (this.started) this.unsettledUntil = Infinity;
+    });
   }
 
   /** Adds cleanup to run on the one node that claims a dead node, before it emits node-dead. */
@@ -86,7 +95,10 @@ export class RedisSessionTable implements SessionTable {
     await this.removeNodePlacements(this.nodeId);
     const leftovers = await this.removeNodeSessions(this.nodeId);
     if (leftovers.length > 0) this.emit({ type: 'node-dead', node: this.nodeId, sessions: leftovers });
-    this.client.on('ready', () => void this.resync('reconnected to redis'));
+    this.client.on('ready', () => {
+      this.unsettledUntil = Date.now() + this.options.aliveTtlMs;
+      void this.resync('reconnected to redis');
+    });
     this.liveness.startTimers();
     this.started = true;
   }
@@ -168,6 +180,14 @@ export class RedisSessionTable implements SessionTable {
     if (node === this.nodeId) this.held.delete(key);
     await releasePlacement.run(this.client, [placementKey(key)], [node]);
     await this.client.srem(nodePlacementsKey(node), key);
+  }
+
+  async settled(): Promise<boolean> {
+    if (Date.now() >= this.unsettledUntil) return false;
+    while (this.started && Date.now() < this.unsettledUntil) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(1, this.unsettledUntil - Date.now()))));
+    }
+    return true;
   }
 
   async stop(): Promise<void> {

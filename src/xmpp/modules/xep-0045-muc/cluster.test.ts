@@ -5,6 +5,7 @@ import { eventually } from '../../../testing/eventually.js';
 import type { TestClient } from '../../../testing/harness.js';
 import { InProcessCluster, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
 import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { restartRedis } from '../../../testing/services/redis.js';
 import type { XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
@@ -145,6 +146,23 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     } finally {
       await setMaxMemory(0);
     }
+  });
+
+  it('keeps an occupant on another node in the room when Redis restarts empty while the room speaks (no status 333)', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await b.ts.login('bob@localhost/laptop');
+    await createPersistent(alice, 'alice', 'Tea');
+    await join(bob, 'bob');
+    const port = deployment!.ports[0]!;
+    await promisify(execFile)('redis-cli', ['-p', String(port), 'shutdown', 'nosave']).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    // The room on a sends to bob the moment Redis is back, before b has written bob's entry back.
+    await alice.send(`<message to='${ROOM}' type='groupchat'><body>through the restart</body></message>`);
+    await restartRedis(port);
+    await bob.waitFor(groupchat('through the restart'), 10_000);
+    expect(bob.all(presenceFrom(`${ROOM}/bob`, 'unavailable'))).to.deep.equal([]);
+    expect(await selfPing(bob, 'bob')).to.equal('joined');
   });
 
   it('removes occupants whose node died when the room next sends to them (status 333)', async function () {
