@@ -61,6 +61,22 @@ describe('XEP-0114 components in a cluster (in-process nodes on standalone Redis
     await again.waitFor(/<conflict /);
   });
 
+  it('closes a component connection when its node leaves the cluster, so that it can move to a node that stays at once', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await b.ts.login('alice@localhost/phone');
+    const bridge = await connectTo(a);
+    await bridge.waitFor(/<handshake\/>/);
+    // SIGTERM on a: its sessions close and it leaves the cluster (its bus stops next, before its modules).
+    await a.locator.closeSessions('node stopping');
+    const moved = await connectTo(b);
+    await moved.waitFor(/<handshake\/>|<conflict /);
+    expect(moved.received, 'the domain is free for b').to.include('<handshake/>');
+    await bridge.waitFor(/<system-shutdown /);
+    await bridge.closed;
+    await alice.send(`<message to='room-1@${DOMAIN}' type='chat'><body>to the moved bridge</body></message>`);
+    await moved.waitFor(/to the moved bridge/);
+  });
+
   it('bounces requests while no node has the component, and finds it on the node it reconnects to', async function () {
     const [a, b] = [await startNode('a'), await startNode('b')];
     const alice = await a.ts.login('alice@localhost/phone');

@@ -54,9 +54,12 @@ export default defineModule({
 
     const server = ctx.server;
     const placement = server.clustered ? new PlacementQueue(server, false, ctx.log) : null;
+    /** Set once this node leaves the cluster: components connect to the nodes that stay. */
+    let leaving = false;
     const host: ComponentHost = {
       secretOf: (domain) => secrets.get(domain),
       async attach(domain, connection) {
+        if (leaving) throw new Error('this node is leaving the cluster');
         if (connected.has(domain)) return false;
         // In a cluster the domain is held by one node at a time: a second connection elsewhere is a conflict too.
         if (placement !== null && (await server.placement(placementKey(domain), true)) !== server.nodeId) return false;
@@ -101,6 +104,14 @@ export default defineModule({
     };
     for (const event of ROUTE_EVENTS) ctx.hook(event, claim, PRIORITY);
     if (placement !== null) {
+      // A graceful stop: the node's bus stops before its modules, and what a component still sent from
+      // then on could not be routed. Closed now, with its domain released, it reconnects to a node that stays.
+      ctx.hook('cluster/leaving', async () => {
+        leaving = true;
+        const domains = [...connected.keys()];
+        for (const c of [...connected.values()]) c.close(new StreamError('system-shutdown', 'this node is stopping'));
+        await Promise.all(domains.map((d) => server.releasePlacement(placementKey(d)).catch((e: unknown) => ctx.log.warn(`components: releasing ${d} failed`, e))));
+      });
       ctx.onStop(server.onNodePost(POST_TOPIC, (body) => {
         const stanza = parseXml(body);
         const domain = tryParseJid(stanza.attrs.to)?.domain;
