@@ -3,9 +3,11 @@
  * this node first, then the shared session table; stanzas for a remote
  * resource travel over the node bus to the node that holds it.
  *
- * This file is the one place where the cluster building blocks (session table,
- * node bus) meet the XMPP core, so unlike the rest of src/cluster/ it imports
- * from src/xmpp/ (types, the XML parser and stanza errors). The composition
+ * This file, with its parts node-requests.ts (modules' requests and posts)
+ * and remote-resource.ts, is the one place where the cluster building blocks
+ * (session table, node bus) meet the XMPP core, so unlike the rest of
+ * src/cluster/ it imports from src/xmpp/ (types, the XML parser and stanza
+ * errors). The composition
  * root (src/sori.ts) builds it; the core only sees a `Locator`.
  *
  * What it keeps true:
@@ -31,41 +33,16 @@ import { localResource, type Server } from '../xmpp/server.js';
 import { CARBONS_ENABLED, CLIENT_ACKS, type ClientSession } from '../xmpp/session.js';
 import { parseXml } from '../xmpp/stream/parse-xml.js';
 import type { HeldPayload, NodeBus } from './node-bus.js';
+import { NodeRequests, type ModuleEnvelope } from './node-requests.js';
+import { remoteResource } from './remote-resource.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from './session-table.js';
 
 /**
  * What travels between nodes. `to` is the full JID of the target session (the
- * stanza may be addressed to the bare JID). `req`/`res` carry module requests
- * (ServerApi.nodeRequest), matched by `id`; `post` carries one-way module
- * messages (ServerApi.nodePost).
+ * stanza may be addressed to the bare JID); modules' requests and posts are
+ * NodeRequests' to handle.
  */
-type Envelope =
-  | { t: 'stanza'; to: string; xml: string }
-  | { t: 'kick'; jid: string; by: string }
-  | { t: 'req'; id: number; topic: string; body: string; from: string }
-  | { t: 'post'; topic: string; body: string; from: string }
-  | { t: 'res'; id: number; body: string | null };
-
-/** A resource held by another node, built from its session-table entry. Its presence is parsed only when someone reads it. */
-class RemoteResource implements Resource {
-  readonly session: null = null;
-  private parsed: XmlElement | null | undefined = undefined;
-
-  constructor(
-    readonly full: string,
-    readonly priority: number | null,
-    readonly interested: boolean,
-    readonly node: string,
-    private readonly presenceXml: string | null,
-    readonly carbons: boolean,
-    readonly hibernated: boolean,
-  ) {}
-
-  get presence(): XmlElement | null {
-    if (this.parsed === undefined) this.parsed = this.presenceXml === null ? null : parseXml(this.presenceXml);
-    return this.parsed;
-  }
-}
+type Envelope = { t: 'stanza'; to: string; xml: string } | { t: 'kick'; jid: string; by: string } | ModuleEnvelope;
 
 /** Counters for tests and bench/cluster.ts. */
 export interface ClusterLocatorStats {
@@ -88,13 +65,7 @@ export class ClusterLocator implements Locator {
   /** session/closed chains started and not yet finished (for a graceful stop). */
   private closing = 0;
   private closingDrained: (() => void) | null = null;
-  /** Module request handlers by topic (ServerApi.onNodeRequest). */
-  private readonly answerers = new Map<string, NodeRequestHandler>();
-  /** Module post handlers by topic (ServerApi.onNodePost). */
-  private readonly posts = new Map<string, NodePostHandler>();
-  /** Requests sent and not yet answered, by id. */
-  private readonly pending = new Map<number, { resolve: (body: string | null) => void; timer: NodeJS.Timeout }>();
-  private nextRequestId = 1;
+  private readonly modules: NodeRequests;
   /**
    * Bare-JID messages already kept from a dead node's inbox, by dead node: the sending node gave one copy
    * to each of the account's resources, and when several were on the dead node one copy is enough.
@@ -110,6 +81,7 @@ export class ClusterLocator implements Locator {
   ) {
     this.nodeId = server.nodeId;
     this.log = log ?? createLogger(`cluster:${server.nodeId}`);
+    this.modules = new NodeRequests(this.nodeId, (node, envelope, what) => this.send(node, envelope, what), this.log);
     const stats = this.stats;
     server.metrics.counterFrom('sori_cluster_stanzas_total', 'Stanzas between cluster nodes: forwarded to another node, forward_failed (that node was not alive: handled as offline), received from one, rerouted (its session had gone).', () => [
       [['forwarded'], stats.forwarded], [['forward_failed'], stats.forwardFailed], [['received'], stats.received], [['rerouted'], stats.rerouted],
@@ -175,26 +147,11 @@ export class ClusterLocator implements Locator {
   }
 
   request(node: string, topic: string, body: string, timeoutMs: number): Promise<string | null> {
-    if (node === this.nodeId) return Promise.resolve(null);
-    const id = this.nextRequestId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => done(null), timeoutMs);
-      timer.unref();
-      const done = (answer: string | null): void => {
-        if (this.pending.get(id)?.timer !== timer) return;
-        this.pending.delete(id);
-        clearTimeout(timer);
-        resolve(answer);
-      };
-      this.pending.set(id, { resolve: done, timer });
-      void this.send(node, { t: 'req', id, topic, body, from: this.nodeId }, `request ${topic}`).then((sent) => {
-        if (!sent) done(null);
-      });
-    });
+    return this.modules.request(node, topic, body, timeoutMs);
   }
 
   answer(topic: string, handler: NodeRequestHandler): () => void {
-    return registerTopic(this.answerers, topic, handler);
+    return this.modules.answer(topic, handler);
   }
 
   async placement(key: string, claim: boolean): Promise<string | null> {
@@ -205,12 +162,12 @@ export class ClusterLocator implements Locator {
     return this.table.release(key, this.nodeId);
   }
 
-  async post(node: string, topic: string, body: string): Promise<boolean> {
-    return node !== this.nodeId && this.send(node, { t: 'post', topic, body, from: this.nodeId }, `post ${topic}`);
+  post(node: string, topic: string, body: string): Promise<boolean> {
+    return this.modules.post(node, topic, body);
   }
 
   onPost(topic: string, handler: NodePostHandler): () => void {
-    return registerTopic(this.posts, topic, handler);
+    return this.modules.onPost(topic, handler);
   }
 
   /** Queues an envelope for `node`; false when the node is not alive or the bus failed (logged as `what`). */
@@ -338,34 +295,8 @@ export class ClusterLocator implements Locator {
   private async receive(payload: string, deadNode: string | null): Promise<HeldPayload | undefined> {
     const orphaned = deadNode !== null;
     const envelope = JSON.parse(payload) as Envelope;
-    if (envelope.t === 'res') {
-      if (!orphaned) this.pending.get(envelope.id)?.resolve(envelope.body);
-      return;
-    }
-    if (envelope.t === 'req') {
-      // A dead node's unanswered requests have timed out at their senders.
-      if (orphaned) return;
-      const handler = this.answerers.get(envelope.topic);
-      let body: string | null = null;
-      try {
-        if (handler !== undefined) body = await handler(envelope.body, envelope.from);
-      } catch (err) {
-        this.log.error(`answering ${envelope.topic} from ${envelope.from} failed`, err);
-      }
-      await this.send(envelope.from, { t: 'res', id: envelope.id, body }, `answer to ${envelope.topic}`);
-      return;
-    }
-    if (envelope.t === 'post') {
-      // A dead node's posts are handled here: the stanzas they carry were accepted and must not be lost.
-      const handler = this.posts.get(envelope.topic);
-      if (handler === undefined) this.log.warn(`post ${envelope.topic} from ${envelope.from}: no handler; dropped`);
-      else {
-        try {
-          await handler(envelope.body, envelope.from);
-        } catch (err) {
-          this.log.error(`handling post ${envelope.topic} from ${envelope.from} failed`, err);
-        }
-      }
+    if (envelope.t === 'req' || envelope.t === 'res' || envelope.t === 'post') {
+      await this.modules.receive(envelope, orphaned);
       return;
     }
     if (envelope.t === 'kick') {
@@ -441,16 +372,4 @@ export class ClusterLocator implements Locator {
     kept.add(copy);
     return true;
   }
-}
-
-/** Sets the handler of a topic; the undo removes it only if it is still that handler. */
-function registerTopic<H>(handlers: Map<string, H>, topic: string, handler: H): () => void {
-  handlers.set(topic, handler);
-  return () => {
-    if (handlers.get(topic) === handler) handlers.delete(topic);
-  };
-}
-
-function remoteResource(e: SessionEntry): RemoteResource {
-  return new RemoteResource(e.jid, e.priority, e.interested === true, e.node, e.presence, e.carbons === true, e.hibernated === true);
 }
