@@ -15,4 +15,17 @@ describe('Accounts', function () {
     await changing;
     expect(await accounts.exists(jid)).to.equal(false);
   });
+
+  it('still accepts the FAST tokens of a record written before the token slots (the new one and the one it replaced)', async function () {
+    const store = new MemoryStore();
+    await store.ensureTables([ACCOUNTS_TABLE]);
+    const accounts = new Accounts(store, []);
+    const jid = parseJid('alice@localhost');
+    const record = { mechanism: 'HT-SHA-256-NONE', token: 'newer', expiresAt: Date.now() + 60_000, previous: 'older' };
+    await store.put(ACCOUNTS_TABLE.name, jid.bare, 'fast:ua', JSON.stringify(record));
+    const proves = (secret: string) => (token: Buffer) => token.toString('utf8') === secret;
+    expect(await accounts.checkFastToken(jid, 'ua', 'HT-SHA-256-NONE', proves('older')), 'the replaced one').to.equal(true);
+    expect(await accounts.checkFastToken(jid, 'ua', 'HT-SHA-256-NONE', proves('newer')), 'the new one').to.equal(true);
+    expect(await accounts.checkFastToken(jid, 'ua', 'HT-SHA-256-NONE', proves('older')), 'the replaced one, once the new one was used').to.equal(false);
+  });
 });

@@ -15,16 +15,38 @@ interface AccountRecord {
   created: number;
 }
 
+interface FastToken {
+  token: string;
+  mechanism: string;
+  expiresAt: number;
+}
+
 /**
- * An XEP-0484 FAST token of one installation (user-agent id). The token
- * replaced last stays valid until the new one has been used once, in case
- * the client never received the new one.
+ * The XEP-0484 FAST tokens of one installation (user-agent id), in the two
+ * slots of the XEP's §5: `issued` holds the token handed out last and not
+ * used yet, `current` the one the installation last logged in with. A new
+ * token replaces only `issued`, so the token in use keeps working however
+ * many new ones are lost on the way (§3.5: not invalidated until the new
+ * one is used); logging in with `issued` moves it to `current`, ending the
+ * older one.
  */
-interface FastTokenRecord {
+interface FastTokenSlots {
+  current?: FastToken;
+  issued?: FastToken;
+}
+
+/** A record written before the slots (one token, and the one it replaced until that was used). */
+interface LegacyFastTokenRecord {
   mechanism: string;
   token: string;
   expiresAt: number;
   previous?: string;
+}
+
+function fastTokenSlots(rec: FastTokenSlots | LegacyFastTokenRecord | undefined): FastTokenSlots {
+  if (rec === undefined || !('token' in rec)) return rec ?? {};
+  const { mechanism, expiresAt } = rec;
+  return { issued: { token: rec.token, mechanism, expiresAt }, current: rec.previous === undefined ? undefined : { token: rec.previous, mechanism, expiresAt } };
 }
 
 export class Accounts implements AccountsApi {
@@ -66,25 +88,24 @@ export class Accounts implements AccountsApi {
     for (const row of await this.table.range(jid.bare, prefixRange(FAST_PREFIX))) await this.table.delete(jid.bare, row.sk);
   }
 
-  /** Issues a FAST token for one installation of the account, replacing its current one. */
+  /** Issues a FAST token for one installation of the account, in place of any it was issued and has not used. */
   async issueFastToken(jid: Jid, userAgentId: string, mechanism: string, lifetimeMs: number): Promise<{ token: string; expiresAt: number }> {
-    const old = await this.table.getJson<FastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId);
-    const now = Date.now();
-    const rec: FastTokenRecord = { mechanism, token: randomBytes(32).toString('base64url'), expiresAt: now + lifetimeMs };
-    if (old !== undefined && old.expiresAt > now && old.mechanism === mechanism) rec.previous = old.token;
-    await this.table.putJson(jid.bare, FAST_PREFIX + userAgentId, rec);
-    return { token: rec.token, expiresAt: rec.expiresAt };
+    const slots = fastTokenSlots(await this.table.getJson<FastTokenSlots | LegacyFastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId));
+    const issued: FastToken = { token: randomBytes(32).toString('base64url'), mechanism, expiresAt: Date.now() + lifetimeMs };
+    await this.table.putJson(jid.bare, FAST_PREFIX + userAgentId, { current: slots.current, issued } satisfies FastTokenSlots);
+    return { token: issued.token, expiresAt: issued.expiresAt };
   }
 
-  /** Whether `proves` accepts the installation's current (or just replaced) token for `mechanism`. */
+  /** Whether `proves` accepts one of the installation's unexpired tokens for `mechanism`; the one issued last becomes the current one when used. */
   async checkFastToken(jid: Jid, userAgentId: string, mechanism: string, proves: (token: Buffer) => boolean): Promise<boolean> {
-    const rec = await this.table.getJson<FastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId);
-    if (rec === undefined || rec.mechanism !== mechanism || rec.expiresAt <= Date.now()) return false;
-    if (proves(Buffer.from(rec.token, 'utf8'))) {
-      if (rec.previous !== undefined) await this.table.putJson(jid.bare, FAST_PREFIX + userAgentId, { ...rec, previous: undefined });
+    const slots = fastTokenSlots(await this.table.getJson<FastTokenSlots | LegacyFastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId));
+    const now = Date.now();
+    const accepts = (t: FastToken | undefined): boolean => t !== undefined && t.mechanism === mechanism && t.expiresAt > now && proves(Buffer.from(t.token, 'utf8'));
+    if (accepts(slots.issued)) {
+      await this.table.putJson(jid.bare, FAST_PREFIX + userAgentId, { current: slots.issued } satisfies FastTokenSlots);
       return true;
     }
-    return rec.previous !== undefined && proves(Buffer.from(rec.previous, 'utf8'));
+    return accepts(slots.current);
   }
 
   async forgetFastToken(jid: Jid, userAgentId: string): Promise<void> {
