@@ -60,7 +60,7 @@ export const SECTIONS = {
     inactivitySeconds: { type: 'number', default: 60, integer: true, min: 5, doc: 'A BOSH session with no request open for this long has lost its client and ends.' },
   },
   tls: {
-    cert: { type: 'optional-string', doc: 'PEM certificate chain; a self-signed one is generated under dataDir when absent.' },
+    cert: { type: 'optional-string', doc: 'PEM certificate chain; a self-signed one is generated under dataDir when absent. Read again on SIGHUP.' },
     key: { type: 'optional-string', doc: 'PEM private key for tls.cert.' },
   },
   s2s: {

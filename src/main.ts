@@ -44,6 +44,10 @@ try {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // `systemctl reload`, certbot's deploy hook, `docker kill -s HUP`: a renewed certificate without ending sessions.
+  process.on('SIGHUP', () => {
+    sori.reloadTls().catch((e: unknown) => sori.log.error('SIGHUP: the TLS certificate could not be reloaded; the old one stays in use', e));
+  });
 } catch (e) {
   if (e instanceof ConfigError) {
     process.stderr.write(`sori: configuration error: ${e.message}\n`);

@@ -6,7 +6,7 @@ import type { WideColumnStore } from './storage/wide-column.js';
 import { registerStoreMetrics } from './metrics/storage.js';
 import { CoalescingStore } from './storage/coalescing.js';
 import { createLogger, setLogFormat, setLogLevel, type LogFormat, type LogLevel, type Logger } from './util/log.js';
-import type { OptionSpecs } from './util/options.js';
+import { ConfigError, type OptionSpecs } from './util/options.js';
 import type { ModuleDefinition } from './xmpp/module.js';
 import { ALL_MODULES } from './xmpp/modules/index.js';
 import { Server } from './xmpp/server.js';
@@ -39,10 +39,10 @@ export function storageConfig(config: Config): StorageConfig {
 export function selectModules(config: Config, available: readonly ModuleDefinition<OptionSpecs>[] = ALL_MODULES): ModuleDefinition<OptionSpecs>[] {
   const known = new Set(available.map((m) => m.name));
   for (const name of [...config.modules.enabled, ...config.modules.disabled]) {
-    if (!known.has(name)) throw new Error(`modules: unknown module '${name}' (known: ${[...known].join(', ')})`);
+    if (!known.has(name)) throw new ConfigError(`modules: unknown module '${name}' (known: ${[...known].join(', ')})`);
   }
   for (const name of Object.keys(config.modules.options)) {
-    if (!known.has(name)) throw new Error(`modules.options.${name}: unknown module`);
+    if (!known.has(name)) throw new ConfigError(`modules.options.${name}: unknown module`);
   }
   const disabled = new Set(config.modules.disabled);
   const enabled = new Set(config.modules.enabled);
@@ -66,6 +66,13 @@ export interface Sori {
   cluster: { node: RedisClusterNode; locator: ClusterLocator } | null;
   /** Federation, when `s2s.enabled`. */
   s2s: S2sService | null;
+  /**
+   * Reads the certificate and key again (tls.cert/tls.key, or the self-signed
+   * pair) and uses them for every connection from now on; throws, keeping
+   * the old ones, when they cannot be read or do not match. main.ts calls it
+   * on SIGHUP.
+   */
+  reloadTls(): Promise<void>;
   stop(reason?: string): Promise<void>;
 }
 
@@ -104,7 +111,12 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
   if (store instanceof CoalescingStore) registerStoreMetrics(server.metrics, store);
   await server.start();
   // Before joining a cluster: generating a certificate blocks the event loop longer than a liveness window.
-  const tls = await loadCredentials({ cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir });
+  const credentialFiles = { cert: config.tls.cert, key: config.tls.key, dir: dataPath(config, 'certs'), hosts: server.hosts, log, baseDir: config.configDir };
+  const tls = await loadCredentials(credentialFiles);
+  const reloadTls = async (): Promise<void> => {
+    tls.replace(await loadCredentials(credentialFiles));
+    log.info('TLS certificate reloaded: new connections get it, open ones keep theirs');
+  };
   // After the modules, so that a dead predecessor's sessions (node-dead at start) find the presence module.
   if (cluster !== null && redis !== null) await redis.startRedisClusterNode((cluster as NonNullable<Sori['cluster']>).node);
   const listening = await listen(server, tls, { ephemeral: opts.ephemeralPorts });
@@ -136,5 +148,5 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
     })();
     return stopping;
   };
-  return { server, store, listening, log, cluster: clustered, s2s, stop };
+  return { server, store, listening, log, cluster: clustered, s2s, reloadTls, stop };
 }

@@ -42,7 +42,6 @@ export interface S2sStats {
 export class S2sService implements S2sContext {
   readonly log: Logger;
   readonly config: Server['config']['s2s'];
-  readonly tlsContext: TlsCredentials['context'];
   readonly trust: S2sTrust;
   readonly limits;
   readonly stats: S2sStats = { inbound: { external: 0, dialback: 0 }, outbound: { external: 0, dialback: 0 }, refused: {} };
@@ -62,12 +61,16 @@ export class S2sService implements S2sContext {
   ) {
     this.log = server.log.child('s2s');
     this.config = server.config.s2s;
-    this.tlsContext = tls.context;
     this.trust = S2sTrust.fromFiles(this.config.ca, server.config.configDir);
     const c2s = server.config.c2s;
     this.limits = { maxStanzaSize: this.config.maxStanzaSize, maxDepth: c2s.maxDepth, maxAttributes: c2s.maxAttributes };
     // The same on every node: a peer may verify a key (XEP-0220 §2.1.2) with another node than the one that made it.
     this.secret = this.config.dialbackSecret ?? server.secretKey('xep-0185 dialback').toString('hex');
+  }
+
+  /** Read per stream: a reloaded certificate (SIGHUP) reaches the next connection. */
+  get tlsContext(): TlsCredentials['context'] {
+    return this.tls.context;
   }
 
   async start(opts: { ephemeral?: boolean } = {}): Promise<void> {
@@ -89,6 +92,7 @@ export class S2sService implements S2sContext {
     if (this.config.port) await bind('s2s', createNetServer((socket) => this.accept(socket)), this.config.port);
     if (this.config.directTlsPort) {
       const srv = createTlsServer({ ...serverTlsOptions, cert: this.tls.cert, key: this.tls.key, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['xmpp-server'] }, (socket) => this.accept(socket));
+      this.tls.onReplaced?.((c) => srv.setSecureContext({ ...serverTlsOptions, cert: c.cert, key: c.key }));
       srv.on('tlsClientError', () => {});
       await bind('s2s-tls', srv, this.config.directTlsPort);
     }

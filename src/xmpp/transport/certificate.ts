@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { constants } from 'node:crypto';
+import { constants, X509Certificate } from 'node:crypto';
 import { createSecureContext, DEFAULT_CIPHERS, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from '../../util/log.js';
 
@@ -8,7 +8,41 @@ export interface TlsCredentials {
   cert: string;
   key: string;
   context: SecureContext;
+  /** Called after the certificate is replaced in place (a reload), for listeners that hold their own copy of it. */
+  onReplaced?(listener: (credentials: TlsCredentials) => void): void;
 }
+
+/**
+ * The certificate in use, replaced in place on a reload (SIGHUP): a
+ * certificate renewed every 60–90 days (Let's Encrypt) must reach new
+ * connections without a restart, which would end every session. Whoever
+ * reads `context`, `cert` and `key` per connection gets the new one; servers
+ * built with their own copy subscribe with `onReplaced`. Open connections
+ * keep the certificate they were made with.
+ */
+export class ReloadableCredentials implements TlsCredentials {
+  private readonly listeners: Array<(credentials: TlsCredentials) => void> = [];
+
+  constructor(
+    public cert: string,
+    public key: string,
+    public context: SecureContext,
+  ) {}
+
+  onReplaced(listener: (credentials: TlsCredentials) => void): void {
+    this.listeners.push(listener);
+  }
+
+  replace(next: TlsCredentials): void {
+    this.cert = next.cert;
+    this.key = next.key;
+    this.context = next.context;
+    for (const listener of this.listeners) listener(this);
+  }
+}
+
+/** Days within which an expiring certificate is logged as a warning at every load. */
+const EXPIRY_WARNING_DAYS = 14;
 
 /**
  * TLS settings of every listener (c2s, s2s, HTTPS/WebSocket), STARTTLS or direct.
@@ -32,7 +66,7 @@ export const serverTlsOptions: Readonly<SecureContextOptions> = {
  * The generator (selfsigned, on node-forge: 40-odd modules kept in the heap)
  * is loaded only when a certificate must be made.
  */
-export async function loadCredentials(opts: { cert?: string; key?: string; dir: string; hosts: readonly string[]; log: Logger; baseDir: string }): Promise<TlsCredentials> {
+export async function loadCredentials(opts: { cert?: string; key?: string; dir: string; hosts: readonly string[]; log: Logger; baseDir: string }): Promise<ReloadableCredentials> {
   let cert: string;
   let key: string;
   if (opts.cert !== undefined || opts.key !== undefined) {
@@ -61,5 +95,15 @@ export async function loadCredentials(opts: { cert?: string; key?: string; dir: 
       key = pems.private;
     }
   }
-  return { cert, key, context: createSecureContext({ ...serverTlsOptions, cert, key }) };
+  // Throws on a key that does not match the certificate, before anything is replaced.
+  const context = createSecureContext({ ...serverTlsOptions, cert, key });
+  warnIfExpiring(cert, opts.log);
+  return new ReloadableCredentials(cert, key, context);
+}
+
+function warnIfExpiring(cert: string, log: Logger): void {
+  const validTo = Date.parse(new X509Certificate(cert).validTo);
+  const days = (validTo - Date.now()) / 86_400_000;
+  if (days < 0) log.error(`the TLS certificate expired on ${new Date(validTo).toISOString()}: clients will refuse to connect`);
+  else if (days < EXPIRY_WARNING_DAYS) log.warn(`the TLS certificate expires in ${Math.floor(days)} days (${new Date(validTo).toISOString()}); renew it and send sori SIGHUP`);
 }

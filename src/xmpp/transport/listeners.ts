@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
@@ -62,6 +62,8 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
   }
   if (cfg.c2s.directTlsPort) {
     const srv = createTlsServer({ ...serverTlsOptions, cert: tls.cert, key: tls.key, ALPNProtocols: ['xmpp-client'] }, (socket) => new C2sConnection(server, new TcpTransport(socket, null)));
+    // ALPN and the other server options stay; only the context (certificate, key, suites) is replaced.
+    tls.onReplaced?.((c) => srv.setSecureContext({ ...serverTlsOptions, cert: c.cert, key: c.key }));
     srv.on('tlsClientError', () => {});
     await bindNet('c2s-tls', srv, cfg.c2s.directTlsPort);
   }
@@ -77,7 +79,12 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
   const mountWs = async (name: string, p: number, secure: boolean): Promise<void> => {
     const bosh = boshPath === '' ? null : new BoshEndpoint(server, secure || cfg.websocket.consideredSecure);
     const onRequest = requestHandler(bosh);
-    const http = secure ? createHttpsServer({ ...serverTlsOptions, cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
+    let http: HttpServer;
+    if (secure) {
+      const https = createHttpsServer({ ...serverTlsOptions, cert: tls.cert, key: tls.key }, onRequest);
+      tls.onReplaced?.((c) => https.setSecureContext({ ...serverTlsOptions, cert: c.cert, key: c.key }));
+      http = https;
+    } else http = createHttpServer(onRequest);
     // Node cuts a request that has not fully arrived after 5 minutes: a 100 MB upload from a phone on a slow
     // uplink takes longer. Headers must still come within Node's headersTimeout.
     http.requestTimeout = REQUEST_TIME_LIMIT_MS;
