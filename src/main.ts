@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { loadConfig } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { ConfigError } from './util/options.js';
+import { getLogLevel } from './util/log.js';
+import { describeStartupError } from './startup-error.js';
 import { missingRuntimeFlags } from './node-flags.js';
 import { startHeapTrim } from './heap-trim.js';
 import { startSori } from './sori.js';
 
 const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
 
+let config: Config | undefined;
 try {
-  const config = loadConfig({ file: values.config });
+  config = loadConfig({ file: values.config });
   const sori = await startSori(config);
   const missing = missingRuntimeFlags();
   if (missing.length > 0) sori.log.warn(`started without ${missing.join(' ')}: expect longer GC pauses under load (see src/node-flags.ts; \`npm start\` passes them)`);
@@ -53,5 +56,8 @@ try {
     process.stderr.write(`sori: configuration error: ${e.message}\n`);
     process.exit(2);
   }
-  throw e;
+  process.stderr.write(`sori: cannot start: ${describeStartupError(e, config)}\n`);
+  if (getLogLevel() === 'debug' && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  // What did start (modules' timers, the store, listeners opened before the failing one) must not keep a half-started server running.
+  process.exit(1);
 }

@@ -1,0 +1,82 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+
+/** Starts `sori` as `npm start` does, with this configuration; resolves when the process exits. */
+function start(dir: string, config: Record<string, unknown>): Promise<{ code: number | null; err: string }> {
+  const file = join(dir, 'sori.json');
+  const quiet = { c2s: { port: 0, directTlsPort: 0 }, websocket: { port: 0, tlsPort: 0 }, storage: { backend: 'memory' } };
+  writeFileSync(file, JSON.stringify({ ...quiet, ...config, server: { dataDir: join(dir, 'data'), logLevel: 'error', ...(config.server as object | undefined) } }));
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', file], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    // A server that did start would run until stopped: that is a failure of the test too.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      done({ code, err });
+    });
+  });
+}
+
+/** What the operator reads: one line, no stack trace. */
+function oneLine(err: string): string {
+  const lines = err.trimEnd().split('\n');
+  expect(lines, err).to.have.length(1);
+  return lines[0]!;
+}
+
+describe('npm start with a configuration it cannot run', function () {
+  this.timeout(60_000);
+  const dir = (): string => mkdtempSync(join(tmpdir(), 'sori-main-'));
+
+  it('names the busy port and the option that set it, in one line, and exits', async () => {
+    const other = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => other.once('listening', r));
+    const busy = (other.address() as AddressInfo).port;
+    try {
+      const r = await start(dir(), { c2s: { port: busy, directTlsPort: 0 } });
+      expect(r.code).to.equal(1);
+      expect(oneLine(r.err)).to.equal(`sori: cannot start: 127.0.0.1:${busy} is already in use (another process listens there): change c2s.port`);
+    } finally {
+      other.close();
+    }
+  });
+
+  it('names a certificate file that does not exist', async () => {
+    const d = dir();
+    const r = await start(d, { tls: { cert: join(d, 'missing.pem'), key: join(d, 'missing.key') } });
+    expect(r.code).to.equal(1);
+    expect(oneLine(r.err)).to.match(/^sori: cannot start: ENOENT: no such file or directory, open '.*missing\.pem' \(tls\.cert\)$/);
+  });
+
+  it('names the certificate files when they are not PEM', async () => {
+    const d = dir();
+    writeFileSync(join(d, 'cert.pem'), 'not a certificate\n');
+    writeFileSync(join(d, 'key.pem'), 'not a key\n');
+    const r = await start(d, { tls: { cert: 'cert.pem', key: 'key.pem' } });
+    expect(r.code).to.equal(1);
+    expect(oneLine(r.err)).to.match(/^sori: cannot start: tls\.cert cert\.pem \/ tls\.key key\.pem: /);
+  });
+
+  it('names server.dataDir when the store cannot be created there', async () => {
+    const d = dir();
+    writeFileSync(join(d, 'file'), '');
+    const r = await start(d, { server: { dataDir: join(d, 'file', 'data') }, storage: { backend: 'leveldb' } });
+    expect(r.code).to.equal(1);
+    expect(oneLine(r.err)).to.match(/^sori: cannot start: ENOTDIR: not a directory, .* \(server\.dataDir\)$/);
+  });
+
+  it('reports an unknown module as a configuration error', async () => {
+    const r = await start(dir(), { modules: { enabled: ['no-such-module'] } });
+    expect(r.code).to.equal(2);
+    expect(oneLine(r.err)).to.match(/^sori: configuration error: modules: unknown module 'no-such-module'/);
+  });
+});
