@@ -342,7 +342,7 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     this.username = username;
     this.authenticated = true;
     this.held = [];
-    let answers: XmlElement[];
+    let answers: XmlElement[] | null;
     try {
       answers = await inlineAnswers(this.server, this, this.sasl, username, request);
     } catch (e) {
@@ -350,6 +350,7 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
       this.session?.releaseStanzas();
       throw e;
     }
+    if (answers === null) return;
     const aid = this.session?.jid.full ?? `${username}@${this.host}`;
     const success = x('success', { xmlns: NS_SASL2 }, additionalData === undefined ? null : x('additional-data', null, additionalData.toString('base64')), x('authorization-identifier', null, aid), ...answers);
     this.release(serialize(success));

@@ -15,13 +15,19 @@ export interface Sasl2Connection extends PreBindStream {
  * XEP-0388 §2.6.3: what goes inside `<success/>`. Inline requests are handled
  * in order: SM resumption (a module's pre-bind handler) first, else XEP-0386
  * binding with the features asked for with it, then a FAST token (XEP-0484).
+ * Null when a pre-bind handler ended the stream instead (a `<resume/>`
+ * acknowledging more than was sent): nothing is bound and no `<success/>` follows.
  */
-export async function inlineAnswers(server: Server, connection: Sasl2Connection, sasl: SaslNegotiation, username: string, request: XmlElement): Promise<XmlElement[]> {
+export async function inlineAnswers(server: Server, connection: Sasl2Connection, sasl: SaslNegotiation, username: string, request: XmlElement): Promise<XmlElement[] | null> {
   const answers: XmlElement[] = [];
-  const inline = inlineStream(connection, answers);
+  let closed = false;
+  const inline = inlineStream(connection, answers, () => {
+    closed = true;
+  });
   for (const child of request.elements()) {
     const handler = child.attrs.xmlns === undefined ? undefined : server.registrations.preBindElements.get(child.attrs.xmlns);
     if (handler !== undefined && connection.session === null) await handler(child, inline);
+    if (closed) return null;
   }
   const bind = request.getChild('bind', NS_BIND2);
   if (connection.session === null && bind !== undefined) {
@@ -36,8 +42,12 @@ export async function inlineAnswers(server: Server, connection: Sasl2Connection,
   return answers;
 }
 
-/** The stream as a pre-bind handler sees it inside SASL2: what it sends back is an answer for `<success/>`. */
-function inlineStream(connection: Sasl2Connection, answers: XmlElement[]): PreBindStream {
+/**
+ * The stream as a pre-bind handler sees it inside SASL2: what it sends back
+ * is an answer for `<success/>`, unless it then closes the stream: what it
+ * sent (XEP-0198 §6's stream error) then goes out before the stream ends.
+ */
+function inlineStream(connection: Sasl2Connection, answers: XmlElement[], onClose: () => void): PreBindStream {
   return {
     username: connection.username,
     host: connection.host,
@@ -45,6 +55,10 @@ function inlineStream(connection: Sasl2Connection, answers: XmlElement[]): PreBi
     sendRaw: (el) => void answers.push(el),
     adoptSession: (session) => connection.adoptSession(session),
     bindHandedOver: (resource) => connection.bindHandedOver(resource),
-    close: (condition, text) => connection.close(condition, text),
+    close: (condition, text) => {
+      for (const el of answers.splice(0)) connection.sendRaw(el);
+      onClose();
+      connection.close(condition, text);
+    },
   };
 }

@@ -167,6 +167,24 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     expect(fresh.getChild('bound', NS_BIND2)).to.not.equal(undefined);
   });
 
+  it('ends the stream with handled-count-too-high when an inline <resume/> acknowledges more than was sent, binding nothing', async () => {
+    const first = await preAuth();
+    const success = await first.c.scram2('bob', 'secret', BIND(`<enable xmlns='${NS_SM}' resume='true'/>`), 'ua-too-high');
+    const previd = success.getChild('bound')!.getChild('enabled')!.attrs.id!;
+    first.c.destroy();
+    const before = sori.server.sessions.ofAccount('bob@localhost').length;
+
+    const again = await preAuth();
+    const answer = await again.c.scram2('bob', 'secret', `<resume xmlns='${NS_SM}' previd='${previd}' h='55'/>${BIND()}`, 'ua-too-high-2').catch((e: Error) => e);
+    await again.c.waitClosed();
+    // XEP-0198 §6: the client is told why, as for an <a/> with too high an h.
+    const error = again.c.elements.find((e) => e.name === 'stream:error');
+    expect(error?.getChild('handled-count-too-high', NS_SM)?.attrs.h, String(answer)).to.equal('55');
+    expect(again.c.elements.some((e) => e.name === 'success')).to.equal(false);
+    // The <bind/> beside it is not bound to the closed stream: no session is left that nothing reads.
+    expect(sori.server.sessions.ofAccount('bob@localhost').length).to.equal(before);
+  });
+
   it('FAST (XEP-0484): a token asked for at a password login logs the same installation in again, until the password changes', async () => {
     const first = await preAuth();
     const fastOffer = first.features.getChild('authentication', NS_SASL2)!.getChild('inline')!.getChild('fast', 'urn:xmpp:fast:0')!;
