@@ -4,6 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createStore } from './storage/index.js';
+import { ACCOUNTS_TABLE } from './xmpp/auth/accounts.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
@@ -52,5 +54,37 @@ describe('sorictl', function () {
     const r = ctl(bad, 'list');
     expect(r.code).to.equal(1);
     expect(r.err).to.include('c2s.port: got "five", expected an integer');
+  });
+});
+
+describe('sorictl when no server answers on the control socket', function () {
+  this.timeout(120_000);
+
+  it('says the store is held by another process (a running sori) instead of a stack trace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sori-ctl-'));
+    const config = configFile(dir, 'a');
+    // This test process stands for a server whose control socket could not be opened: it holds the LevelDB lock.
+    const held = await createStore({ backend: 'leveldb', path: join(dir, 'a', 'db'), cacheBytes: 0 });
+    await held.ensureTables([ACCOUNTS_TABLE]);
+    try {
+      const r = ctl(config, 'adduser', 'alice@localhost', 'secret');
+      expect(r.code).to.equal(1);
+      expect(r.err.trimEnd().split('\n'), r.err).to.have.length(1);
+      expect(r.err).to.include(`the store at ${join(dir, 'a', 'db')} is in use by another process (a running sori?)`);
+      expect(r.err).to.include(join(dir, 'a', 'sori.sock'));
+      expect(r.err).to.not.include('secret');
+    } finally {
+      await held.close();
+    }
+  });
+
+  it('refuses to change accounts in a memory store of its own, which would be gone when it exits', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sori-ctl-'));
+    const file = join(dir, 'memory.json');
+    writeFileSync(file, JSON.stringify({ server: { dataDir: join(dir, 'data'), logLevel: 'error' }, storage: { backend: 'memory' } }));
+    const r = ctl(file, 'adduser', 'alice@localhost', 'secret');
+    expect(r.code).to.equal(1);
+    expect(r.out).to.equal('');
+    expect(r.err).to.include(`is sori running? no server answered on its control socket ${join(dir, 'data', 'sori.sock')}`);
   });
 });

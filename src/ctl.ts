@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, dataPath, type Config } from './config.js';
 import { sendControl, runCommand, type ControlCommand } from './control.js';
 import { createStore, copyStore } from './storage/index.js';
+import type { WideColumnStore } from './storage/wide-column.js';
 import { ConfigError } from './util/options.js';
 import { createLogger, setLogLevel } from './util/log.js';
 import { Server } from './xmpp/server.js';
@@ -23,12 +24,31 @@ function fail(msg: string): never {
   process.exit(1);
 }
 
-/** Runs an account command in-process when no server holds the store. */
-async function offline(config: Config, c: ControlCommand): Promise<void> {
+/** Whether `e`, or an error it was caused by, is LevelDB finding its lock held: another process has the store open. */
+function storeLocked(e: unknown): boolean {
+  for (let at: unknown = e; at instanceof Error; at = at.cause) {
+    if ((at as { code?: unknown }).code === 'LEVEL_LOCKED') return true;
+  }
+  return false;
+}
+
+/** Runs an account command in-process when no server answered on its control socket at `socket`. */
+async function offline(config: Config, c: ControlCommand, socket: string): Promise<void> {
+  // Accounts made in a memory store of our own would be gone when ctl exits, though it said "created".
+  if (config.storage.backend === 'memory') fail(`is sori running? no server answered on its control socket ${socket}, and with storage.backend "memory" the accounts live only in the server`);
   setLogLevel('warn');
-  const store = await createStore(storageConfig(config));
-  const server = new Server({ config, store, modules: selectModules(config), log: createLogger('ctl') });
-  await server.start();
+  const storage = storageConfig(config);
+  let store: WideColumnStore;
+  let server: Server;
+  try {
+    store = await createStore(storage);
+    server = new Server({ config, store, modules: selectModules(config), log: createLogger('ctl') });
+    await server.start();
+  } catch (e) {
+    // The server holds the store while it runs: its control socket is the way in, and it did not answer.
+    if (storeLocked(e)) fail(`the store ${storage.backend === 'leveldb' ? `at ${storage.path} ` : ''}is in use by another process (a running sori?), and no server answered on its control socket ${socket}; its log says why when the socket could not be opened`);
+    throw e;
+  }
   try {
     report(await runCommand(server, c));
   } finally {
@@ -69,9 +89,10 @@ async function main(): Promise<void> {
     default:
       fail(USAGE);
   }
-  const viaServer = await sendControl(dataPath(config, 'sori.sock'), command);
+  const socket = dataPath(config, 'sori.sock');
+  const viaServer = await sendControl(socket, command);
   if (viaServer !== null) report(viaServer);
-  else await offline(config, command);
+  else await offline(config, command, socket);
 }
 
 async function storage(config: Config, sub: string | undefined, values: { from?: string; to?: string; checkpoint?: string }): Promise<void> {
@@ -106,5 +127,5 @@ async function storage(config: Config, sub: string | undefined, values: { from?:
 
 main().catch((e: unknown) => {
   if (e instanceof ConfigError) fail(`configuration error: ${e.message}`);
-  fail((e as Error).stack ?? String(e));
+  fail(e instanceof Error ? e.message : String(e));
 });
