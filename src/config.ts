@@ -74,6 +74,7 @@ export const SECTIONS = {
     dialbackSecret: { type: 'optional-string', doc: 'Secret for XEP-0185 dialback keys, the same on every cluster node (default: derived from the server secret kept in the store).' },
     connectTimeoutSeconds: { type: 'number', default: 30, min: 1, doc: 'Seconds an s2s connection may take to authenticate: an outbound one then bounces its queued stanzas with remote-server-timeout, an inbound one that authenticated no domain is closed (connection-timeout).' },
     idleTimeoutSeconds: { type: 'number', default: 600, min: 1, doc: 'Seconds without traffic after which an s2s stream is closed.' },
+    pingAfterSeconds: { type: 'number', default: 60, min: 0, doc: 'Seconds after writing stanzas to a peer server before it is pinged (XEP-0199) to learn whether it read them. A peer that gives no answer within connectTimeoutSeconds is taken for dead: its stream is closed and what was written since its last answer returns to the senders as remote-server-timeout, rather than vanishing into a connection whose peer is gone. 0 turns pings off; so does having no s2s listener, since answers come in on the peer\'s stream to us.' },
     maxStanzaSize: { type: 'number', default: 524288, integer: true, min: 1024, doc: 'Largest stanza accepted from a peer server, in characters.' },
     maxQueue: { type: 'number', default: 1000, integer: true, min: 1, doc: 'Stanzas queued per remote domain while its connection is being set up.' },
   },

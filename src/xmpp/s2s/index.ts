@@ -1,6 +1,8 @@
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Logger } from '../../util/log.js';
+import { randomHex } from '../../util/random-token.js';
+import type { XmlElement } from '../../util/xml.js';
 import type { RouteEvent } from '../events.js';
 import type { Server } from '../server.js';
 import { serverTlsOptions, type TlsCredentials } from '../transport/certificate.js';
@@ -9,6 +11,11 @@ import { dialbackKey } from './dialback.js';
 import { S2sInbound } from './inbound.js';
 import { S2sOutbound } from './outbound.js';
 import { S2sTrust } from './trust.js';
+
+/** Our ping ids: this prefix, 12 hex digits, '.', the node that waits for the answer. */
+const PING_ID_PREFIX = 's2s-ping-';
+/** Cluster: a ping's answer came in at another node than the one that sent it. */
+const PING_ANSWERED_TOPIC = 's2s/ping-answered';
 
 export { dialbackKey } from './dialback.js';
 export type { S2sAuthMethod } from './context.js';
@@ -44,6 +51,7 @@ export class S2sService implements S2sContext {
   readonly config: Server['config']['s2s'];
   readonly trust: S2sTrust;
   readonly limits;
+  readonly pingAfterMs: number;
   readonly stats: S2sStats = { inbound: { external: 0, dialback: 0 }, outbound: { external: 0, dialback: 0 }, refused: {} };
   readonly authLog: S2sAuthRecord[] = [];
   /** Bound ports: s2s, s2s-tls. */
@@ -53,7 +61,8 @@ export class S2sService implements S2sContext {
   private readonly inbound = new Set<S2sInbound>();
   private readonly listeners: NetServer[] = [];
   private readonly sockets = new Set<Socket>();
-  private unhook: (() => void) | null = null;
+  private readonly pings = new Map<string, () => void>();
+  private readonly undo: (() => void)[] = [];
 
   constructor(
     readonly server: Server,
@@ -66,6 +75,9 @@ export class S2sService implements S2sContext {
     this.limits = { maxStanzaSize: this.config.maxStanzaSize, maxDepth: c2s.maxDepth, maxAttributes: c2s.maxAttributes };
     // The same on every node: a peer may verify a key (XEP-0220 §2.1.2) with another node than the one that made it.
     this.secret = this.config.dialbackSecret ?? server.secretKey('xep-0185 dialback').toString('hex');
+    // Ping answers come in on the peer's stream to us: with no listener for one, no ping could be answered.
+    const listening = this.config.port !== 0 || this.config.directTlsPort !== 0;
+    this.pingAfterMs = listening ? this.config.pingAfterSeconds * 1000 : 0;
   }
 
   /** Read per stream: a reloaded certificate (SIGHUP) reaches the next connection. */
@@ -97,7 +109,9 @@ export class S2sService implements S2sContext {
       await bind('s2s-tls', srv, this.config.directTlsPort);
     }
     // Last in the chain: modules (blocking, …) look at outbound stanzas first.
-    this.unhook = this.server.hooks.add('route/remote', (ev) => this.routeRemote(ev), -1000);
+    this.undo.push(this.server.hooks.add('route/remote', (ev) => this.routeRemote(ev), -1000));
+    this.undo.push(this.server.hooks.add('iq/host', (ev) => this.pingAnswered(ev.stanza), 1000));
+    this.undo.push(this.server.onNodePost(PING_ANSWERED_TOPIC, (id) => this.pings.get(id)?.()));
   }
 
   private accept(socket: Socket): void {
@@ -106,8 +120,7 @@ export class S2sService implements S2sContext {
   }
 
   async stop(): Promise<void> {
-    this.unhook?.();
-    this.unhook = null;
+    for (const undo of this.undo.splice(0)) undo();
     for (const o of [...this.outbound.values()]) o.close();
     for (const s of [...this.inbound]) s.close('system-shutdown', 'server shutting down');
     await Promise.all(this.listeners.map((l) => new Promise<void>((r) => l.close(() => r()))));
@@ -138,6 +151,33 @@ export class S2sService implements S2sContext {
       this.outbound.set(key, o);
     }
     return o;
+  }
+
+  expectPingAnswer(timeoutMs: number): { id: string; answered: Promise<boolean> } {
+    const id = `${PING_ID_PREFIX}${randomHex(6)}.${this.server.nodeId}`;
+    const answered = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pings.delete(id);
+        resolve(false);
+      }, timeoutMs);
+      timer.unref();
+      this.pings.set(id, () => {
+        clearTimeout(timer);
+        this.pings.delete(id);
+        resolve(true);
+      });
+    });
+    return { id, answered };
+  }
+
+  /** `iq/host`: an answer (result or error) to one of our pings; in a cluster it may have come in here for another node. */
+  private pingAnswered(iq: XmlElement): boolean {
+    const id = iq.attrs.id;
+    if ((iq.attrs.type !== 'result' && iq.attrs.type !== 'error') || id === undefined || !id.startsWith(PING_ID_PREFIX)) return false;
+    const node = id.slice(PING_ID_PREFIX.length + 13);
+    if (node === this.server.nodeId) this.pings.get(id)?.();
+    else if (this.server.clustered) void this.server.nodePost(node, PING_ANSWERED_TOPIC, id);
+    return true;
   }
 
   dialbackKey(receiving: string, originating: string, streamId: string): string {

@@ -1,10 +1,13 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { x, type Attrs, type XmlElement } from '../../util/xml.js';
-import type { S2sAuthMethod, S2sContext } from './context.js';
+import { keep, type OutboundStanza, type S2sAuthMethod, type S2sContext } from './context.js';
 import { dialbackKind, NS_DIALBACK, NS_DIALBACK_FEATURE } from './dialback.js';
+import { OutboundLiveness } from './outbound-liveness.js';
 import type { S2sOutbound } from './outbound.js';
 import { NS_SASL, NS_TLS, S2sStream, toServerNs } from './stream.js';
+
+const NS_PING = 'urn:xmpp:ping';
 
 /**
  * One outbound socket (we are the initiating server): header, STARTTLS with
@@ -27,6 +30,8 @@ export class OutboundStream extends S2sStream {
   private dialbackPending = false;
   /** Other local domains riding on this stream, by local domain. */
   private readonly guests = new Map<string, S2sOutbound>();
+  /** Null when pings are off. */
+  private readonly liveness: OutboundLiveness | null;
 
   constructor(
     private readonly ctx: S2sContext,
@@ -35,6 +40,7 @@ export class OutboundStream extends S2sStream {
     directTls: boolean,
   ) {
     super(socket, ctx.limits, ctx.log, ctx.config.idleTimeoutSeconds * 1000);
+    this.liveness = ctx.pingAfterMs > 0 ? new OutboundLiveness(ctx.pingAfterMs, () => this.ping(), (unanswered) => this.peerDead(unanswered)) : null;
     if (directTls && !this.checkCertificate()) return;
     this.open();
   }
@@ -67,8 +73,24 @@ export class OutboundStream extends S2sStream {
     this.conn.fail('remote-server-timeout', text, { errorType: permanent ? 'cancel' : 'wait' });
   }
 
-  sendStanza(stanza: XmlElement): void {
+  sendStanza(stanza: XmlElement, from: OutboundStanza['from']): void {
     this.writeElement(toServerNs(stanza));
+    this.liveness?.written(keep(stanza, from));
+  }
+
+  /**
+   * XEP-0199 §4.2. The answer may need the peer to open and authenticate a
+   * stream to us first, which s2s.connectTimeoutSeconds bounds.
+   */
+  private ping(): Promise<boolean> {
+    const { id, answered } = this.ctx.expectPingAnswer(this.ctx.config.connectTimeoutSeconds * 1000);
+    this.writeElement(x('iq', { type: 'get', id, from: this.conn.local, to: this.conn.remote }, x('ping', { xmlns: NS_PING })));
+    return answered;
+  }
+
+  private peerDead(unanswered: OutboundStanza[]): void {
+    this.ctx.log.info(`s2s out ${this.conn.local} → ${this.conn.remote}: no answer to a ping within ${this.ctx.config.connectTimeoutSeconds}s, closing; ${unanswered.length} stanza(s) return to their senders`);
+    this.conn.peerUnresponsive(unanswered, `${this.conn.remote} did not answer a ping`);
   }
 
   get speaksDialback(): boolean {
@@ -215,6 +237,7 @@ export class OutboundStream extends S2sStream {
   }
 
   protected onClosed(): void {
+    this.liveness?.stop();
     for (const guest of [...this.guests.values()]) guest.streamClosed(`shared stream to ${this.conn.remote} closed`, true);
     this.guests.clear();
     this.conn.streamClosed(`stream to ${this.conn.remote} closed`, this.peerOpened);

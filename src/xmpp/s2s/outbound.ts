@@ -1,16 +1,11 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { tryParseJid, type Jid } from '../../util/jid.js';
-import { x, type XmlElement } from '../../util/xml.js';
+import type { XmlElement } from '../../util/xml.js';
 import { StanzaError, errorReply, type StanzaErrorType } from '../errors.js';
-import type { DialbackVerdict, S2sAuthMethod, S2sContext } from './context.js';
+import { keep, type DialbackVerdict, type OutboundStanza, type S2sAuthMethod, type S2sContext } from './context.js';
 import { OutboundStream } from './outbound-stream.js';
 import { resolveTargets, type S2sTarget } from './resolve.js';
-
-interface Queued {
-  stanza: XmlElement;
-  from: Jid;
-}
 
 interface PendingVerify {
   streamId: string;
@@ -40,7 +35,7 @@ const enum State {
  */
 export class S2sOutbound {
   private state = State.Connecting;
-  private queue: Queued[] = [];
+  private queue: OutboundStanza[] = [];
   private stream: OutboundStream | null = null;
   private readonly verifies: PendingVerify[] = [];
   private readonly readyTimer: NodeJS.Timeout;
@@ -88,17 +83,14 @@ export class S2sOutbound {
   /** Sends now when the stream is ready, else queues (in order) until it is. */
   send(stanza: XmlElement, from: Jid): void {
     if (this.state === State.Ready && this.stream !== null) {
-      this.stream.sendStanza(stanza);
+      this.stream.sendStanza(stanza, from);
       return;
     }
     if (this.queue.length >= this.ctx.config.maxQueue) {
       this.bounce({ stanza, from }, new StanzaError('resource-constraint', `too many stanzas waiting for ${this.remote}`));
       return;
     }
-    // A copy of the top level: callers may reuse the element for the next recipient.
-    const copy = x(stanza.name, { ...stanza.attrs });
-    copy.children = stanza.children;
-    this.queue.push({ stanza: copy, from });
+    this.queue.push(keep(stanza, from));
   }
 
   /** XEP-0220 §2.2: asks the authoritative server whether `key` was issued for this stream id. */
@@ -183,7 +175,7 @@ export class S2sOutbound {
     this.ctx.authenticated('outbound', this.local, this.remote, method);
     const queued = this.queue;
     this.queue = [];
-    for (const q of queued) this.stream!.sendStanza(q.stanza);
+    for (const q of queued) this.stream!.sendStanza(q.stanza, q.from);
   }
 
   /**
@@ -206,6 +198,12 @@ export class S2sOutbound {
     this.onGone(this);
   }
 
+  /** The peer stopped answering on a ready stream: what it may not have read goes back to its senders, the stream is closed. */
+  peerUnresponsive(unanswered: OutboundStanza[], text: string): void {
+    this.queue = [...unanswered, ...this.queue];
+    this.fail('remote-server-timeout', text, { streamError: 'connection-timeout' });
+  }
+
   /** The stream ended (idle timeout, peer closed it, error); `peerAnswered`: the peer had opened its stream. */
   streamClosed(reason: string, peerAnswered: boolean): void {
     this.fail(peerAnswered ? 'remote-server-timeout' : 'remote-server-not-found', reason);
@@ -215,7 +213,7 @@ export class S2sOutbound {
     this.fail('remote-server-not-found', 'server shutting down');
   }
 
-  private bounce(q: Queued, error: StanzaError): void {
+  private bounce(q: OutboundStanza, error: StanzaError): void {
     const s = q.stanza;
     if (s.attrs.type === 'error' || (s.name === 'iq' && s.attrs.type === 'result')) return;
     const reply = errorReply(s, error);
