@@ -34,8 +34,10 @@ export async function inlineAnswers(server: Server, connection: Sasl2Connection,
     const session = connection.bindHandedOver(bind2Resource(username, bind.getChildText('tag'), request.getChild('user-agent')?.attrs.id));
     // Released by the connection once <success/> is written (C2sSession.holdStanzas says why).
     if (session instanceof C2sSession) session.holdStanzas();
-    await server.hooks.fireAsync('session/bound', { session });
+    // XEP-0386: the session starts with what was asked for with it, before 'session/bound' handlers
+    // wait on anything: a message to the account meanwhile is already copied to it (carbons).
     answers.push(await bind2Features(server.registrations.bind2Features, session, bind));
+    await server.hooks.fireAsync('session/bound', { session });
   }
   const token = await sasl.fastToken(request, username);
   if (token !== null) answers.push(token);

@@ -29,6 +29,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     port = sori.listening.ports.c2s!;
     await sori.server.createAccount(parseJid('alice@localhost'), 'secret');
     await sori.server.createAccount(parseJid('bob@localhost'), 'secret');
+    await sori.server.createAccount(parseJid('erin@localhost'), 'secret');
   });
   afterEach(() => {
     for (const c of open.splice(0)) c.destroy();
@@ -103,6 +104,22 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
       c.write(`<a xmlns='${NS_SM}' h='1'/><r xmlns='${NS_SM}'/>`);
       const answer = await c.next((e) => e.name === 'a' || e.name === 'error' || e.name === 'stream:error');
       expect([answer.name, answer.attrs.h]).to.deep.equal(['a', '0']);
+    } finally {
+      unhook();
+    }
+  });
+
+  it('copies to the session a message that reaches its account while it is being bound with carbons asked for (XEP-0386: enabled at binding)', async () => {
+    // bob writes to erin while a session/bound handler waits (a slow store read, Redis): erin has no available resource
+    // yet, so the message is kept offline, and every carbon-enabled session gets a copy (XEP-0280 §6).
+    const unhook = sori.server.hooks.add('session/bound', async ({ session }) => {
+      if (session.jid.local === 'erin') await sori.server.route(parseXml(`<message from='bob@localhost/pc' to='erin@localhost' type='chat' id='d1'><body>sent meanwhile</body></message>`));
+    });
+    try {
+      const { c } = await preAuth();
+      expect((await c.scram2('erin', 'secret', BIND(`<enable xmlns='urn:xmpp:carbons:2'/>`), 'ua-carbons')).name).to.equal('success');
+      const carbon = await c.next((e) => e.name === 'message' && e.getChild('received', 'urn:xmpp:carbons:2') !== undefined);
+      expect(carbon.toString()).to.contain('sent meanwhile');
     } finally {
       unhook();
     }
