@@ -8,15 +8,21 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
-/** Starts `sori` as `npm start` does, with this configuration; resolves when the process exits. */
-function start(dir: string, config: Record<string, unknown>): Promise<{ code: number | null; err: string }> {
+/**
+ * Starts `sori` as `npm start` does, with this configuration; resolves when the process exits,
+ * or, with `until`, once its stderr matches (the process is then stopped).
+ */
+function start(dir: string, config: Record<string, unknown>, until?: RegExp): Promise<{ code: number | null; err: string }> {
   const file = join(dir, 'sori.json');
   const quiet = { c2s: { port: 0, directTlsPort: 0 }, websocket: { port: 0, tlsPort: 0 }, storage: { backend: 'memory' } };
   writeFileSync(file, JSON.stringify({ ...quiet, ...config, server: { dataDir: join(dir, 'data'), logLevel: 'error', ...(config.server as object | undefined) } }));
   return new Promise((done) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', file], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      if (until?.test(err) === true) child.kill('SIGKILL');
+    });
     // A server that did start would run until stopped: that is a failure of the test too.
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('exit', (code) => {
@@ -78,5 +84,20 @@ describe('npm start with a configuration it cannot run', function () {
     const r = await start(dir(), { modules: { enabled: ['no-such-module'] } });
     expect(r.code).to.equal(2);
     expect(oneLine(r.err)).to.match(/^sori: configuration error: modules: unknown module 'no-such-module'/);
+  });
+});
+
+describe('npm start waiting for a service', function () {
+  this.timeout(60_000);
+
+  it('says it waits for Redis, naming it, instead of hanging in silence', async () => {
+    const closed = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => closed.once('listening', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const dir = mkdtempSync(join(tmpdir(), 'sori-main-'));
+    const waiting = /Redis at redis:\/\/127\.0\.0\.1:\d+ \(cluster\.redis\) has not answered for 3 s/;
+    const r = await start(dir, { server: { logLevel: 'warn' }, cluster: { redis: [`redis://127.0.0.1:${port}`] }, modules: { disabled: ['upload'] } }, waiting);
+    expect(r.err).to.match(waiting);
   });
 });

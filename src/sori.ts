@@ -14,6 +14,7 @@ import { loadCredentials } from './xmpp/transport/certificate.js';
 import { listen, type Listening } from './xmpp/transport/listeners.js';
 import { startS2s, type S2sService } from './xmpp/s2s/index.js';
 import { listenControl } from './control.js';
+import { reportWhileWaiting } from './util/while-waiting.js';
 import { ClusterLocator } from './cluster/cluster-locator.js';
 import type { RedisClusterNode, RedisLoginThrottle } from './cluster/redis/index.js';
 
@@ -118,7 +119,10 @@ export async function startSori(config: Config, opts: { ephemeralPorts?: boolean
     log.info('TLS certificate reloaded: new connections get it, open ones keep theirs');
   };
   // After the modules, so that a dead predecessor's sessions (node-dead at start) find the presence module.
-  if (cluster !== null && redis !== null) await redis.startRedisClusterNode((cluster as NonNullable<Sori['cluster']>).node);
+  if (cluster !== null && redis !== null) {
+    const waiting = (ms: number): void => log.warn(`Redis at ${config.cluster.redis.join(', ')} (cluster.redis) has not answered for ${Math.round(ms / 1000)} s: this node serves nothing until it does`);
+    await reportWhileWaiting(redis.startRedisClusterNode((cluster as NonNullable<Sori['cluster']>).node), waiting, 3_000, 30_000);
+  }
   const listening = await listen(server, tls, { ephemeral: opts.ephemeralPorts });
   const s2s = await startS2s(server, tls, { ephemeral: opts.ephemeralPorts });
   const control = listenControl(server, dataPath(config, 'sori.sock'));
