@@ -348,7 +348,10 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     } catch (e) {
       this.release();
       this.session?.releaseStanzas();
-      throw e;
+      if (e instanceof StreamError) throw e;
+      // Authenticated, perhaps bound: a SASL <failure/> would tell the client the stream is as it was, so it ends instead.
+      this.server.log.error(`SASL2 inline requests of ${username} failed`, e);
+      throw new StreamError('internal-server-error');
     }
     if (answers === null) return;
     const aid = this.session?.jid.full ?? `${username}@${this.host}`;

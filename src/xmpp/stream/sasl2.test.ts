@@ -202,6 +202,24 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     expect(sori.server.sessions.ofAccount('bob@localhost').length).to.equal(before);
   });
 
+  it('ends the stream, rather than answering a SASL failure with the session bound, when an inline request fails after authentication', async () => {
+    const accounts = sori.server.accounts;
+    const forget = accounts.forgetFastToken;
+    accounts.forgetFastToken = () => Promise.reject(new Error('the store is down'));
+    try {
+      const { c } = await preAuth();
+      const before = sori.server.sessions.ofAccount('erin@localhost').length;
+      const answer = await c.scram2('erin', 'secret', `${BIND()}<fast xmlns='urn:xmpp:fast:0' invalidate='true'/>`, 'ua-store-down').catch((e: Error) => e);
+      await c.waitClosed();
+      // A <failure/> says the stream is as it was, unauthenticated (XEP-0388 §2.6); this one was authenticated and bound.
+      expect(c.elements.some((e) => e.name === 'failure'), String(answer)).to.equal(false);
+      expect(c.elements.find((e) => e.name === 'stream:error')?.getChild('internal-server-error')).to.not.equal(undefined);
+      expect(sori.server.sessions.ofAccount('erin@localhost').length).to.equal(before);
+    } finally {
+      accounts.forgetFastToken = forget;
+    }
+  });
+
   it('FAST (XEP-0484): a token asked for at a password login logs the same installation in again, until the password changes', async () => {
     const first = await preAuth();
     const fastOffer = first.features.getChild('authentication', NS_SASL2)!.getChild('inline')!.getChild('fast', 'urn:xmpp:fast:0')!;
