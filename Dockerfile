@@ -14,6 +14,8 @@ COPY tsconfig.json ./
 COPY config ./config
 COPY src ./src
 ENV SORI__server__bind='"0.0.0.0"' SORI__server__dataDir='"/data"'
+# Owned by the user sori runs as: a volume starts with the ownership of the image's directory, and one the image lacks is root's.
+RUN mkdir -p /data && chown node:node /data
 VOLUME ["/data"]
 EXPOSE 5222 5223 5269 5280 5443
 USER node
