@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { createServer, type Socket } from 'node:net';
+import { eventually } from '../../testing/eventually.js';
 import { RawS2s } from '../../testing/raw-s2s.js';
 import { login, S2sTestEnv } from '../../testing/s2s-env.js';
 
@@ -64,6 +66,41 @@ describe('s2s: limits on inbound streams', function () {
     } finally {
       release();
       raw.close();
+    }
+  });
+
+  it('opens at most 10 connections to verify dialback requests waiting on one stream, and answers the rest with a policy-violation dialback error (XEP-0220 §2.4)', async () => {
+    // Where every claimed domain's authoritative server is said to be: it takes connections and never answers.
+    const connections: Socket[] = [];
+    const authoritative = createServer((socket) => {
+      socket.on('error', () => undefined);
+      connections.push(socket);
+    });
+    await new Promise<void>((r) => authoritative.listen(0, '127.0.0.1', r));
+    const route = `127.0.0.1:${(authoritative.address() as { port: number }).port}`;
+    const claimed = Array.from({ length: 30 }, (_, i) => `d${i}.example`);
+    try {
+      const a = await env.start('a.test', { hosts: Object.fromEntries(claimed.map((d) => [d, route])) });
+      const raw = await RawS2s.open({ host: '127.0.0.1', port: a.s2s!.ports.s2s!, from: 'd0.example', to: 'a.test' });
+      try {
+        for (const d of claimed) raw.write(`<db:result from='${d}' to='a.test'>${'ab'.repeat(32)}</db:result>`);
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(connections.length, 'connections opened to verify the claims').to.equal(10);
+        const answers = (): RegExpMatchArray[] => [...raw.received.matchAll(/<db:result\b([^>]*)>([\s\S]*?)<\/db:result>/g)];
+        await eventually(() => expect(answers()).to.have.length(20), 5000);
+        const refused = answers();
+        expect(refused).to.have.length(20);
+        for (const [, attrs, body] of refused) {
+          expect(attrs).to.match(/type=["']error["']/).and.to.match(/from=["']a\.test["']/);
+          expect(body).to.match(/<error type=["']wait["']><policy-violation xmlns=["']urn:ietf:params:xml:ns:xmpp-stanzas["']\/><\/error>/);
+        }
+        expect(raw.closed, 'a dialback error does not close the stream').to.equal(false);
+      } finally {
+        raw.close();
+      }
+    } finally {
+      for (const c of connections) c.destroy();
+      authoritative.close();
     }
   });
 });

@@ -10,6 +10,14 @@ import type { CertificateCheck } from './trust.js';
 
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
+/**
+ * Dialback requests of one stream being verified at once. Each makes us
+ * connect to the claimed domain's server: without a bound, one connection
+ * could have us open hundreds (to anyone it names). Past it a request gets a
+ * dialback error and may be made again once others are answered.
+ */
+const MAX_PENDING_DIALBACKS = 10;
+
 function domainOf(value: string | undefined): string | null {
   if (value === undefined) return null;
   try {
@@ -37,6 +45,7 @@ export class S2sInbound extends S2sStream {
   private readonly pairs = new Set<string>();
   private readonly remotes = new Set<string>();
   private readonly certChecks = new Map<string, CertificateCheck>();
+  private pendingDialbacks = 0;
   private readonly authTimer: NodeJS.Timeout;
 
   constructor(
@@ -180,8 +189,15 @@ export class S2sInbound extends S2sStream {
     if (!this.ctx.server.servesDomain(local)) return this.dbReply('result', reply, new StanzaError('item-not-found'));
     if (!this.dialbackAllowed(remote)) return this.dbReply('result', reply, new StanzaError('not-authorized', undefined, 'auth'));
     if (this.pairs.has(`${remote} ${local}`)) return this.dbReply('result', { ...reply, type: 'valid' });
+    if (this.pendingDialbacks >= MAX_PENDING_DIALBACKS) {
+      this.ctx.refused('dialback-limit', `${this.remoteAddress}: ${remote} → ${local}`);
+      // XEP-0220 §2.4: a dialback error, not a stream error: the stream may carry other domains already.
+      return this.dbReply('result', reply, new StanzaError('policy-violation', undefined, 'wait'));
+    }
+    this.pendingDialbacks++;
     // Not awaited: the stream keeps working (e.g. a db:verify the peer sends meanwhile) while the authoritative server answers.
     void this.ctx.verifyDialback(local, remote, this.streamId, el.getText().trim()).then((verdict) => {
+      this.pendingDialbacks--;
       if (this.closed) return;
       if (verdict === 'valid') {
         this.authorize(remote, local, 'dialback');
