@@ -49,4 +49,19 @@ describe('s2s: stream errors for inbound stanzas', function () {
       service.close();
     }
   });
+
+  it('closes its side, with no stream error of its own, when the peer sends a stream error (RFC 6120 §4.9.1), after handling what came before it', async () => {
+    const a = await env.start('a.test');
+    const alice = await login(a, 'alice@a.test/r');
+    const raw = await RawS2s.authenticated({ host: '127.0.0.1', port: a.s2s!.ports.s2s!, from: 'b.test', to: 'a.test', cert: env.pems['b.test']! });
+    try {
+      raw.write(`<message from='bob@b.test/r' to='alice@a.test/r' type='chat' id='last'><body>bye</body></message>`);
+      raw.write(`<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`);
+      await raw.until(/<\/stream:stream>/, 5000);
+      expect(raw.received).to.not.match(/<stream:error/);
+      await alice.waitFor((st) => st.attrs.id === 'last', 3000);
+    } finally {
+      raw.close();
+    }
+  });
 });

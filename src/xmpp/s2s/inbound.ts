@@ -121,6 +121,7 @@ export class S2sInbound extends S2sStream {
     // After our closing tag only the stanzas the peer had on the way count (RFC 6120 §4.4): negotiation is over.
     if (this.closed && !STANZAS.has(el.name)) return;
     const ns = el.attrs.xmlns;
+    if (el.name === 'stream:error') return this.peerFailed(el);
     if (el.name === 'starttls' && ns === NS_TLS) return this.startTls();
     if (!this.secure) throw new StreamError('policy-violation', 'STARTTLS is required first');
     if (el.name === 'auth' && ns === NS_SASL) return this.saslExternal(el);
@@ -129,6 +130,12 @@ export class S2sInbound extends S2sStream {
     if (db === 'verify') return this.dialbackVerify(el);
     if (ns === NS_SERVER && STANZAS.has(el.name)) return this.stanza(el);
     throw new StreamError('unsupported-stanza-type', `<${el.name}> is not understood on a server stream`);
+  }
+
+  /** RFC 6120 §4.9.1.1: a stream error ends the stream; it is not answered with one. */
+  private peerFailed(error: XmlElement): void {
+    this.ctx.log.info(`s2s in ${this.remoteAddress}: the peer ended the stream with ${error.elements()[0]?.name ?? 'a stream error'}${error.getChildText('text') ? `: ${error.getChildText('text')}` : ''}`);
+    this.close();
   }
 
   private async startTls(): Promise<void> {
