@@ -114,6 +114,28 @@ describe('monitoring: /metrics and /health', function () {
     expect((await fetch(`${base}/metrics/else`)).status).to.equal(404);
   });
 
+  it('answers /live with 200 while the store fails and while stopping, so that a liveness probe restarts no node for an outage a restart cannot mend', async () => {
+    const get = store.get.bind(store);
+    store.get = () => Promise.reject(new Error('disk on fire'));
+    try {
+      expect((await fetch(`${base}/health`)).status).to.equal(503);
+      const live = await fetch(`${base}/live`);
+      expect(live.status).to.equal(200);
+      expect(await live.json()).to.deep.equal({ status: 'live', node: sori.server.nodeId });
+    } finally {
+      store.get = get;
+    }
+    const node = await startInProcess({ server: { shutdownGraceSeconds: 1 } });
+    const at = `http://127.0.0.1:${node.listening.ports.ws!}`;
+    const stopped = node.stop();
+    try {
+      expect((await fetch(`${at}/health`)).status).to.equal(503);
+      expect((await fetch(`${at}/live`)).status, 'a draining node is not to be killed').to.equal(200);
+    } finally {
+      await stopped;
+    }
+  });
+
   it('refuses the metrics to a request that came through a reverse proxy, although it arrives from loopback', async () => {
     for (const header of ['x-forwarded-for', 'forwarded', 'x-real-ip']) {
       const value = header === 'forwarded' ? 'for=203.0.113.7' : '203.0.113.7';

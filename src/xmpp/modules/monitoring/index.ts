@@ -62,21 +62,28 @@ export async function checkHealth(server: ServerApi, draining = false): Promise<
  *    otherwise, with a JSON body saying which check failed; 503 "stopping"
  *    as soon as the node begins to shut down, while its sessions still run
  *    (`server.shutdownGraceSeconds`). It names no
- *    account and holds no secret, so any address may ask.
+ *    account and holds no secret, so any address may ask. It says whether
+ *    to send clients here (readiness).
+ *  - `/live`: 200 for as long as the process answers HTTP, whatever the store
+ *    or Redis say and while draining: it says whether to restart the node
+ *    (liveness). A liveness probe on `/health` would restart every node at
+ *    once for a store outage that restarting cannot mend, ending all sessions,
+ *    and kill a draining node before its grace period is over.
  */
 export default defineModule({
   name: 'monitoring',
-  implements: 'Prometheus text exposition format 0.0.4 (/metrics) and a health check (/health)',
+  implements: 'Prometheus text exposition format 0.0.4 (/metrics), a readiness check (/health) and a liveness check (/live)',
   defaultEnabled: true,
   options: {
     metricsPath: { type: 'string', default: '/metrics', doc: 'HTTP path of the metrics; empty turns it off.' },
-    healthPath: { type: 'string', default: '/health', doc: 'HTTP path of the health check; empty turns it off.' },
+    healthPath: { type: 'string', default: '/health', doc: 'HTTP path of the health check (readiness: 503 while the store or Redis does not answer, or while stopping); empty turns it off.' },
+    livePath: { type: 'string', default: '/live', doc: 'HTTP path answering 200 while the process serves HTTP at all, store and Redis outages and draining included: for liveness probes, which restart the node; empty turns it off.' },
     allow: { type: 'string[]', default: ['127.0.0.1', '::1'], doc: 'Addresses and CIDR prefixes that may read the metrics (e.g. "10.0.0.0/8").' },
   },
   start(ctx) {
     const { server } = ctx;
     const allowed = addressList(ctx.options.allow, 'modules.options.monitoring.allow');
-    const { metricsPath, healthPath } = ctx.options;
+    const { metricsPath, healthPath, livePath } = ctx.options;
     let draining = false;
     ctx.hook('server/draining', () => {
       draining = true;
@@ -99,6 +106,11 @@ export default defineModule({
             res.writeHead(500).end();
           },
         );
+      });
+    }
+    if (livePath !== '') {
+      ctx.httpRoute(livePath, (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify({ status: 'live', node: server.nodeId })}\n`);
       });
     }
   },
