@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +13,20 @@ import type { XmlElement } from '../../util/xml.js';
 const NS_FAST = 'urn:xmpp:fast:0';
 const REQUEST_TOKEN = `<request-token xmlns='${NS_FAST}' mechanism='HT-SHA-256-NONE'/>`;
 const tokenOf = (success: XmlElement): string => success.getChild('token', NS_FAST)!.attrs.token!;
+const SASL2 = 'urn:xmpp:sasl:2';
 
-describe('XEP-0484 FAST token rotation (real sockets)', function () {
+/** A FAST login with an HT-SHA-256 mechanism whose channel-binding data is `cbData` (empty for -NONE); resolves with success or failure. */
+async function fastLogin(c: RawClient, mechanism: string, user: string, token: string, userAgentId: string, cbData: Buffer): Promise<XmlElement> {
+  const proof = createHmac('sha256', token).update(Buffer.concat([Buffer.from('Initiator'), cbData])).digest();
+  const initial = Buffer.concat([Buffer.from(`${user}\u0000`), proof]).toString('base64');
+  c.write(`<authenticate xmlns='${SASL2}' mechanism='${mechanism}'><initial-response>${initial}</initial-response><user-agent id='${userAgentId}'/><fast xmlns='${NS_FAST}'/></authenticate>`);
+  const end = await c.next((e) => e.name === 'success' || e.name === 'failure');
+  const responder = createHmac('sha256', token).update(Buffer.concat([Buffer.from('Responder'), cbData])).digest('base64');
+  if (end.name === 'success' && end.getChildText('additional-data') !== responder) throw new Error(`the server did not prove it knows the token: ${end.toString()}`);
+  return end;
+}
+
+describe('XEP-0484 FAST tokens (real sockets)', function () {
   this.timeout(20000);
   let sori: Sori;
   let port: number;
@@ -26,6 +39,7 @@ describe('XEP-0484 FAST token rotation (real sockets)', function () {
     port = sori.listening.ports.c2s!;
     await sori.server.createAccount(parseJid('carol@localhost'), 'secret');
     await sori.server.createAccount(parseJid('dave@localhost'), 'secret');
+    await sori.server.createAccount(parseJid('frank@localhost'), 'secret');
   });
   afterEach(() => {
     for (const c of open.splice(0)) c.destroy();
@@ -34,12 +48,15 @@ describe('XEP-0484 FAST token rotation (real sockets)', function () {
 
   /** A TLS stream opened up to the pre-authentication features. */
   async function preAuth(): Promise<RawClient> {
+    return (await preAuthWithFeatures()).c;
+  }
+
+  async function preAuthWithFeatures(): Promise<{ c: RawClient; features: XmlElement }> {
     const c = await RawClient.connect(port);
     open.push(c);
     await c.startTls();
     c.open();
-    await c.features();
-    return c;
+    return { c, features: await c.features() };
   }
 
   it('keeps the token in use valid while the new ones it asked for never arrive (§3.5: not invalidated until the new one is used)', async () => {
@@ -61,5 +78,28 @@ describe('XEP-0484 FAST token rotation (real sockets)', function () {
     const newer = tokenOf(await (await preAuth()).scram2('dave', 'secret', REQUEST_TOKEN, ua));
     expect((await (await preAuth()).fast('dave', unused, ua)).name, 'the unused older token').to.equal('failure');
     expect((await (await preAuth()).fast('dave', newer, ua)).name, 'the newer token').to.equal('success');
+  });
+
+  it('offers channel-bound token mechanisms beside -NONE (§3.1), and a token issued for one works only with it, on its own channel', async () => {
+    const ua = '5f3c1e0a-9b7d-4c2e-8a61-3d4b5e6f7a80';
+    const { c, features } = await preAuthWithFeatures();
+    const offered = features.getChild('authentication', SASL2)!.getChild('inline')!.getChild('fast', NS_FAST)!.getChildren('mechanism').map((m) => m.getText());
+    expect(offered).to.include.members(['HT-SHA-256-EXPR', 'HT-SHA-256-ENDP', 'HT-SHA-256-NONE']);
+    const token = tokenOf(await c.scram2('frank', 'secret', `<request-token xmlns='${NS_FAST}' mechanism='HT-SHA-256-EXPR'/>`, ua));
+    const exporter = (client: RawClient): Buffer => client.tlsSocket.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+
+    const other = await preAuth();
+    // A proof made for another TLS channel (one an attacker in the middle would relay) is refused.
+    expect((await fastLogin(other, 'HT-SHA-256-EXPR', 'frank', token, ua, exporter(c))).name, 'another channel').to.equal('failure');
+    // §3.4: a token is bound to the mechanism it was issued for, the unbound one included.
+    expect((await fastLogin(await preAuth(), 'HT-SHA-256-NONE', 'frank', token, ua, Buffer.alloc(0))).name, 'without channel binding').to.equal('failure');
+    const own = await preAuth();
+    expect((await fastLogin(own, 'HT-SHA-256-EXPR', 'frank', token, ua, exporter(own))).name, 'its own channel').to.equal('success');
+
+    // tls-server-end-point (RFC 5929 §4): the hash of the server's certificate.
+    const endpointToken = tokenOf(await (await preAuth()).scram2('frank', 'secret', `<request-token xmlns='${NS_FAST}' mechanism='HT-SHA-256-ENDP'/>`, ua));
+    const endpoint = await preAuth();
+    const certificateHash = createHash('sha256').update(endpoint.tlsSocket.getPeerCertificate().raw).digest();
+    expect((await fastLogin(endpoint, 'HT-SHA-256-ENDP', 'frank', endpointToken, ua, certificateHash)).name, 'tls-server-end-point').to.equal('success');
   });
 });

@@ -2,7 +2,7 @@ import { serialize, x, type XmlElement } from '../../util/xml.js';
 import { parseJid, tryParseJid, type Jid } from '../../util/jid.js';
 import { StreamError } from '../errors.js';
 import { createMechanism, offeredMechanisms, SaslFailure, type SaslContext, type SaslMechanism } from '../sasl/index.js';
-import { HashedTokenServer, HT_SHA_256_NONE } from '../sasl/hashed-token.js';
+import { hashedTokenBinding, hashedTokenMechanisms, HashedTokenServer } from '../sasl/hashed-token.js';
 import { NS_BIND2 } from './bind2.js';
 import type { Server } from '../server.js';
 import type { Transport } from '../transport/transport.js';
@@ -10,8 +10,6 @@ import type { Transport } from '../transport/transport.js';
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 export const NS_SASL2 = 'urn:xmpp:sasl:2';
 export const NS_FAST = 'urn:xmpp:fast:0';
-/** XEP-0484 token mechanisms, offered inside SASL2's `<fast/>` only. */
-export const FAST_MECHANISMS = [HT_SHA_256_NONE] as const;
 const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
 /**
  * RFC 6120 §6.4.5: allow a few retries on one connection (2 to 5), then close it.
@@ -62,9 +60,14 @@ export class SaslNegotiation {
     return out;
   }
 
-  /** XEP-0484 FAST: with SASL2, on an encrypted stream (its token mechanisms carry no channel binding), unless turned off. */
+  /** XEP-0484 FAST: with SASL2, on an encrypted stream (-NONE carries no channel binding), unless turned off. */
   fastOffered(): boolean {
     return this.server.config.c2s.sasl2 && this.server.config.c2s.fastTokenDays > 0 && this.stream.channel.secure;
+  }
+
+  /** The token mechanisms of this stream, offered inside SASL2's `<fast/>` only: one per channel-binding type, and -NONE. */
+  private fastMechanisms(): string[] {
+    return this.fastOffered() ? hashedTokenMechanisms(this.stream.channel.channelBindingTypes()) : [];
   }
 
   /** What can be done inside SASL2's `<authenticate/>`: Bind2 with the features modules offer with it, what modules add (SM resumption), FAST. */
@@ -72,7 +75,7 @@ export class SaslNegotiation {
     const reg = this.server.registrations;
     const bindFeatures = [...reg.bind2Features.keys()].map((ns) => x('feature', { var: ns }));
     const inline = [x('bind', { xmlns: NS_BIND2 }, x('inline', null, ...bindFeatures)), ...reg.sasl2Inline.map((f) => f.clone())];
-    if (this.fastOffered()) inline.push(x('fast', { xmlns: NS_FAST }, ...FAST_MECHANISMS.map((m) => x('mechanism', null, m))));
+    if (this.fastOffered()) inline.push(x('fast', { xmlns: NS_FAST }, ...this.fastMechanisms().map((m) => x('mechanism', null, m))));
     return inline;
   }
 
@@ -84,19 +87,22 @@ export class SaslNegotiation {
     const fast = request.getChild('fast', NS_FAST);
     if (fast?.attrs.invalidate === 'true' || fast?.attrs.invalidate === '1') await this.server.accounts.forgetFastToken(jid, userAgentId);
     const mechanism = request.getChild('request-token', NS_FAST)?.attrs.mechanism;
-    if (mechanism === undefined || !(FAST_MECHANISMS as readonly string[]).includes(mechanism)) return null;
+    if (mechanism === undefined || !this.fastMechanisms().includes(mechanism)) return null;
     const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, userAgentId, mechanism, this.server.config.c2s.fastTokenDays * 86_400_000);
     return x('token', { xmlns: NS_FAST, token, expiry: new Date(expiresAt).toISOString() });
   }
 
-  /** A FAST token is bound to the installation (user-agent id) it was issued to. */
+  /** A FAST token is bound to the installation (user-agent id) it was issued to, and a bound mechanism's proof to this stream's channel. */
   private tokenMechanism(name: string, request: XmlElement): SaslMechanism {
     const userAgentId = request.getChild('user-agent')?.attrs.id;
     if (userAgentId === undefined || userAgentId === '') throw new SaslFailure('malformed-request', 'FAST needs a user-agent id');
+    const bindingType = hashedTokenBinding(name);
+    const binding = bindingType === null || bindingType === undefined ? Buffer.alloc(0) : this.stream.channel.channelBinding(bindingType);
+    if (binding === null) throw new SaslFailure('invalid-mechanism', `no ${bindingType} channel binding on this stream`);
     return new HashedTokenServer(async (username, proves) => {
       const jid = this.accountOf(username);
       return jid !== null && this.server.accounts.checkFastToken(jid, userAgentId, name, proves);
-    });
+    }, binding);
   }
 
   /**
@@ -152,9 +158,9 @@ export class SaslNegotiation {
         if (v2 && !this.server.config.c2s.sasl2) throw new StreamError('unsupported-stanza-type', 'SASL2 is not offered');
         if (this.stream.tlsRequired()) throw new SaslFailure('encryption-required', 'use STARTTLS first');
         const name = el.attrs.mechanism ?? '';
-        const token = v2 && (FAST_MECHANISMS as readonly string[]).includes(name);
+        const token = v2 && hashedTokenBinding(name) !== undefined;
         const offered = offeredMechanisms(this.stream.channel.secure, this.stream.channel.secure ? this.stream.channel.channelBindingTypes() : [], this.server.config.auth.passwords);
-        if (token ? !this.fastOffered() : !(offered as string[]).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
+        if (!(token ? this.fastMechanisms() : (offered as string[])).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
         if (await this.server.throttle.isBlocked(throttleKeyIp)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts; try again later');
         this.mechanism = token ? this.tokenMechanism(name, el) : createMechanism(name, this.context());
         this.mechanismName = name;
