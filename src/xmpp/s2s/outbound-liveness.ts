@@ -13,8 +13,9 @@ import type { OutboundStanza } from './context.js';
  *
  * Bouncing rather than resending on a new connection: the peer may have
  * handled them and only its answers be lost (it cannot reach us), and a
- * resend would then deliver every one twice. What is kept is bounded by the
- * rate of writes over `afterMs` plus the ping timeout.
+ * resend would then deliver every one twice. On a busy stream the peer is
+ * pinged as soon as `maxKept` stanzas wait for an answer, so what is kept
+ * stays near that while the peer answers.
  */
 export class OutboundLiveness {
   /** Written since the last answered ping, oldest first. */
@@ -25,6 +26,7 @@ export class OutboundLiveness {
 
   constructor(
     private readonly afterMs: number,
+    private readonly maxKept: number,
     /** Writes a ping on the stream; resolves whether it was answered in time. */
     private readonly ping: () => Promise<boolean>,
     private readonly dead: (unanswered: OutboundStanza[]) => void,
@@ -33,7 +35,11 @@ export class OutboundLiveness {
   written(stanza: OutboundStanza): void {
     if (this.stopped) return;
     this.unconfirmed.push(stanza);
-    if (this.timer === null && !this.pinging) this.schedule();
+    if (this.pinging) return;
+    if (this.unconfirmed.length >= this.maxKept) {
+      if (this.timer !== null) clearTimeout(this.timer);
+      void this.probe();
+    } else if (this.timer === null) this.schedule();
   }
 
   private schedule(): void {

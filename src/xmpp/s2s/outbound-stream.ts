@@ -40,7 +40,7 @@ export class OutboundStream extends S2sStream {
     directTls: boolean,
   ) {
     super(socket, ctx.limits, ctx.log, ctx.config.idleTimeoutSeconds * 1000);
-    this.liveness = ctx.pingAfterMs > 0 ? new OutboundLiveness(ctx.pingAfterMs, () => this.ping(), (unanswered) => this.peerDead(unanswered)) : null;
+    this.liveness = ctx.pingAfterMs > 0 ? new OutboundLiveness(ctx.pingAfterMs, ctx.config.maxQueue, () => this.ping(), (unanswered) => this.peerDead(unanswered)) : null;
     if (directTls && !this.checkCertificate()) return;
     this.open();
   }
