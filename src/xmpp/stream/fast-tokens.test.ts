@@ -102,4 +102,20 @@ describe('XEP-0484 FAST tokens (real sockets)', function () {
     const certificateHash = createHash('sha256').update(endpoint.tlsSocket.getPeerCertificate().raw).digest();
     expect((await fastLogin(endpoint, 'HT-SHA-256-ENDP', 'frank', endpointToken, ua, certificateHash)).name, 'tls-server-end-point').to.equal('success');
   });
+
+  it('lets the login through without a token when the token cannot be stored (the client goes on with its password)', async () => {
+    const accounts = sori.server.accounts;
+    const issue = accounts.issueFastToken;
+    accounts.issueFastToken = () => Promise.reject(new Error('the store refused the row'));
+    try {
+      const c = await preAuth();
+      const success = await c.scram2('frank', 'secret', `<bind xmlns='urn:xmpp:bind:0'/>${REQUEST_TOKEN}`, '7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f');
+      expect(success.name, success.toString()).to.equal('success');
+      expect(success.getChild('token', NS_FAST)).to.equal(undefined);
+      c.write(`<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>`);
+      expect((await c.next((e) => e.attrs.id === 'r1')).attrs.type).to.equal('result');
+    } finally {
+      accounts.issueFastToken = issue;
+    }
+  });
 });

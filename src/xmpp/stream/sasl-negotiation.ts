@@ -88,8 +88,14 @@ export class SaslNegotiation {
     if (fast?.attrs.invalidate === 'true' || fast?.attrs.invalidate === '1') await this.server.accounts.forgetFastToken(jid, userAgentId);
     const mechanism = request.getChild('request-token', NS_FAST)?.attrs.mechanism;
     if (mechanism === undefined || !this.fastMechanisms().includes(mechanism)) return null;
-    const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, userAgentId, mechanism, this.server.config.c2s.fastTokenDays * 86_400_000);
-    return x('token', { xmlns: NS_FAST, token, expiry: new Date(expiresAt).toISOString() });
+    try {
+      const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, userAgentId, mechanism, this.server.config.c2s.fastTokenDays * 86_400_000);
+      return x('token', { xmlns: NS_FAST, token, expiry: new Date(expiresAt).toISOString() });
+    } catch (e) {
+      // A new token is an extra: without one the login stands, and the client goes on authenticating as it did.
+      this.server.log.warn(`FAST token for ${jid.bare} not stored`, e);
+      return null;
+    }
   }
 
   /** A FAST token is bound to the installation (user-agent id) it was issued to, and a bound mechanism's proof to this stream's channel. */
