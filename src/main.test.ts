@@ -1,34 +1,46 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, spawnTracked, tcpReady, waitUntilReady } from './testing/services/child-process.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
-/**
- * Starts `sori` as `npm start` does, with this configuration; resolves when the process exits,
- * or, with `until`, once its stderr matches (the process is then stopped).
- */
-function start(dir: string, config: Record<string, unknown>, until?: RegExp): Promise<{ code: number | null; err: string }> {
+/** `sori` started as `npm start` starts it, with this configuration. */
+function spawnSori(dir: string, config: Record<string, unknown>): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
   const file = join(dir, 'sori.json');
   const quiet = { c2s: { port: 0, directTlsPort: 0 }, websocket: { port: 0, tlsPort: 0 }, storage: { backend: 'memory' } };
   writeFileSync(file, JSON.stringify({ ...quiet, ...config, server: { dataDir: join(dir, 'data'), logLevel: 'error', ...(config.server as object | undefined) } }));
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', file], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      if (until?.test(err) === true) child.kill('SIGKILL');
-    });
-    // A server that did start would run until stopped: that is a failure of the test too.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      done({ code, err });
-    });
+  const child = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', file], { cwd: ROOT }).child;
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  // A server that does not stop would run until killed: that is a failure of the test too.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  void exited.then(() => clearTimeout(timer));
+  return { child, stderr: () => err, exited };
+}
+
+/** Starts `sori`; resolves when it exits, or, with `until`, once its stderr matches (it is then killed). */
+async function start(dir: string, config: Record<string, unknown>, until?: RegExp): Promise<{ code: number | null; err: string }> {
+  const sori = spawnSori(dir, config);
+  if (until !== undefined) await stderrMatches(sori, until).then(() => sori.child.kill('SIGKILL'), () => {});
+  const code = await sori.exited;
+  return { code, err: sori.stderr() };
+}
+
+/** Resolves when the process has written a line matching `pattern`; rejects if it exits first. */
+function stderrMatches(sori: ReturnType<typeof spawnSori>, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (pattern.test(sori.stderr())) resolve();
+    };
+    sori.child.stderr!.on('data', check);
+    void sori.exited.then(() => reject(new Error(`exited before writing ${pattern}: ${sori.stderr()}`)));
+    check();
   });
 }
 
@@ -99,5 +111,27 @@ describe('npm start waiting for a service', function () {
     const waiting = /Redis at redis:\/\/127\.0\.0\.1:\d+ \(cluster\.redis\) has not answered for 3 s/;
     const r = await start(dir, { server: { logLevel: 'warn' }, cluster: { redis: [`redis://127.0.0.1:${port}`] }, modules: { disabled: ['upload'] } }, waiting);
     expect(r.err).to.match(waiting);
+  });
+});
+
+describe('npm start stopping', function () {
+  this.timeout(60_000);
+
+  it('exits within its deadline on SIGTERM when Redis went away, instead of waiting for it for ever', async () => {
+    const port = await freePort();
+    // A Redis of this test's own: the one tests share must stay up.
+    const redis = spawnTracked('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {});
+    await waitUntilReady('redis-server', redis, tcpReady(port), 20_000);
+    const dir = mkdtempSync(join(tmpdir(), 'sori-main-'));
+    const sori = spawnSori(dir, { server: { logLevel: 'info' }, cluster: { redis: [`redis://127.0.0.1:${port}`] }, modules: { disabled: ['upload'] } });
+    await stderrMatches(sori, /sori serving localhost/);
+    redis.child.kill('SIGKILL');
+    await new Promise((r) => redis.child.once('exit', r));
+    const signalled = Date.now();
+    sori.child.kill('SIGTERM');
+    const code = await sori.exited;
+    expect(code, sori.stderr()).to.equal(1);
+    expect(Date.now() - signalled).to.be.below(15_000);
+    expect(sori.stderr()).to.match(/not stopped 10 s after SIGTERM \(is Redis or the store not answering\?\): exiting without finishing/);
   });
 });

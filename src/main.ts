@@ -10,6 +10,14 @@ import { startSori } from './sori.js';
 
 const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
 
+/**
+ * How long stopping may take once the grace period is over. Closing waits on Redis and the
+ * store; with one of them down it would wait until the supervisor's SIGKILL (systemd after
+ * 90 s), or for ever in a terminal. The work not done then is what a crash leaves, and a
+ * surviving node cleans it up.
+ */
+const STOP_DEADLINE_SECONDS = 10;
+
 let config: Config | undefined;
 try {
   config = loadConfig({ file: values.config });
@@ -27,6 +35,7 @@ try {
   });
   if (heapTrim.unavailable !== undefined) sori.log.warn(`memory a burst grows is not given back when quiet: ${heapTrim.unavailable}`);
   let signalledAt = 0;
+  const stopDeadlineSeconds = config.server.shutdownGraceSeconds + STOP_DEADLINE_SECONDS;
   const shutdown = (signal: string): void => {
     // Under `npm start` the same Ctrl+C arrives twice (directly and relayed by npm, or by tsx when run through its CLI):
     // only a second signal a moment later means "stop now".
@@ -37,6 +46,10 @@ try {
     signalledAt = Date.now();
     sori.log.info(`${signal}: closing sessions and stopping`);
     heapTrim.stop();
+    setTimeout(() => {
+      sori.log.error(`not stopped ${stopDeadlineSeconds} s after ${signal} (is Redis or the store not answering?): exiting without finishing`);
+      process.exit(1);
+    }, stopDeadlineSeconds * 1000).unref();
     sori.stop().then(
       () => process.exit(0),
       (e: unknown) => {
