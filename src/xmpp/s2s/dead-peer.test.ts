@@ -10,11 +10,12 @@ const HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:
 
 /**
  * b.test as a receiving server that negotiates (STARTTLS, SASL EXTERNAL) and
- * then dies without closing: it keeps the connection open, reads what comes,
- * and never answers, as a crashed VM or a connection dropped by a NAT looks
- * to the sender.
+ * then dies. 'silent': without closing, it keeps the connection open, reads
+ * what comes and never answers, as a crashed VM or a connection dropped by a
+ * NAT looks to the sender. 'reset': its process is killed with our stanzas
+ * unread, and the kernel resets the connection.
  */
-async function deadAfterNegotiation(cert: Pem): Promise<{ server: Server; port: number; received: () => string }> {
+async function deadAfterNegotiation(cert: Pem, how: 'silent' | 'reset' = 'silent'): Promise<{ server: Server; port: number; received: () => string }> {
   let received = '';
   const server = createServer((raw: Socket) => {
     raw.on('error', () => undefined);
@@ -38,7 +39,7 @@ async function deadAfterNegotiation(cert: Pem): Promise<{ server: Server; port: 
           } else if (step === 2 && d.includes('<stream:stream')) {
             step = 3;
             secure.write(HEADER + `<stream:features/>`);
-          }
+          } else if (step === 3 && how === 'reset') raw.resetAndDestroy();
           // From here on: silence.
         });
       });
@@ -128,6 +129,20 @@ describe('s2s: a peer that dies without closing the connection', function () {
       expect(raw.received, 'answers are not answered').to.not.match(/<iq/);
     } finally {
       raw.close();
+    }
+  });
+
+  it('bounces what was written since the last answer when the connection is reset without a closing tag', async () => {
+    const peer = await deadAfterNegotiation(env.pems['b.test']!, 'reset');
+    try {
+      // Pinged only after a minute: the reset, not a ping, is what tells.
+      const a = await env.start('a.test', { hosts: { 'b.test': `127.0.0.1:${peer.port}` }, pingAfterSeconds: 60 });
+      const alice = await login(a, 'alice@a.test/r');
+      await alice.send(`<message to='bob@b.test' type='chat' id='unread'><body>hello?</body></message>`);
+      const bounced = await alice.waitFor((st) => st.attrs.id === 'unread', 5000);
+      expect(bounced.getChild('error')!.getChild('remote-server-timeout'), bounced.toString()).to.not.equal(undefined);
+    } finally {
+      peer.server.close();
     }
   });
 });

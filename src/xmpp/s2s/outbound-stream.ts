@@ -90,7 +90,7 @@ export class OutboundStream extends S2sStream {
 
   private peerDead(unanswered: OutboundStanza[]): void {
     this.ctx.log.info(`s2s out ${this.conn.local} → ${this.conn.remote}: no answer to a ping within ${this.ctx.config.connectTimeoutSeconds}s, closing; ${unanswered.length} stanza(s) return to their senders`);
-    this.conn.peerUnresponsive(unanswered, `${this.conn.remote} did not answer a ping`);
+    this.conn.streamLost(unanswered, `${this.conn.remote} did not answer a ping`);
   }
 
   get speaksDialback(): boolean {
@@ -236,8 +236,10 @@ export class OutboundStream extends S2sStream {
     this.open();
   }
 
-  protected onClosed(): void {
-    this.liveness?.stop();
+  protected onClosed(abrupt: boolean): void {
+    const unconfirmed = this.liveness?.stop() ?? [];
+    // A reset (the peer's process died with our stanzas unread) or a connection gone without a closing tag: what the peer has not acknowledged may be lost.
+    if (abrupt && unconfirmed.length > 0) this.conn.streamLost(unconfirmed, `connection to ${this.conn.remote} lost`);
     for (const guest of [...this.guests.values()]) guest.streamClosed(`shared stream to ${this.conn.remote} closed`, true);
     this.guests.clear();
     this.conn.streamClosed(`stream to ${this.conn.remote} closed`, this.peerOpened);

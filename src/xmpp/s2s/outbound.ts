@@ -198,9 +198,9 @@ export class S2sOutbound {
     this.onGone(this);
   }
 
-  /** The peer stopped answering on a ready stream: what it may not have read goes back to its senders, the stream is closed. */
-  peerUnresponsive(unanswered: OutboundStanza[], text: string): void {
-    this.queue = [...unanswered, ...this.queue];
+  /** The ready stream died (no answer to a ping, or the connection gone): what the peer may not have read goes back to its senders, the stream is closed. */
+  streamLost(unacknowledged: OutboundStanza[], text: string): void {
+    this.queue = [...unacknowledged, ...this.queue];
     this.fail('remote-server-timeout', text, { streamError: 'connection-timeout' });
   }
 

@@ -87,8 +87,8 @@ export abstract class S2sStream {
 
   protected abstract onHeader(attrs: Attrs): void;
   protected abstract onElement(el: XmlElement): Promise<void> | void;
-  /** The transport is gone (after close() or from the network). Called once. */
-  protected abstract onClosed(): void;
+  /** The transport is gone (after close() or from the network). Called once; `abrupt`: the connection went with no closing tag from either side. */
+  protected abstract onClosed(abrupt: boolean): void;
 
   private attach(s: Socket): void {
     s.on('data', this.onData);
@@ -265,7 +265,7 @@ export abstract class S2sStream {
     const waitForPeer = condition === undefined && !this.inputEnded && this.carriesStanzas();
     if (!waitForPeer) this.endInput(condition !== undefined);
     setTimeout(() => s.destroy(), 5000).unref();
-    this.onClosed();
+    this.onClosed(false);
   }
 
   /** The connection is gone; stanzas that arrived before are still handled. */
@@ -274,6 +274,6 @@ export abstract class S2sStream {
     this.inputEnded = true;
     if (this.closed) return;
     this.closed = true;
-    this.onClosed();
+    this.onClosed(true);
   }
 }
