@@ -24,8 +24,8 @@ describe('Accounts', function () {
     const record = { mechanism: 'HT-SHA-256-NONE', token: 'newer', expiresAt: Date.now() + 60_000, previous: 'older' };
     await store.put(ACCOUNTS_TABLE.name, jid.bare, 'fast:ua', JSON.stringify(record));
     const proves = (secret: string) => (token: Buffer) => token.toString('utf8') === secret;
-    expect(await accounts.checkFastToken(jid, 'ua', 'HT-SHA-256-NONE', proves('older')), 'the replaced one').to.equal(true);
-    expect(await accounts.checkFastToken(jid, 'ua', 'HT-SHA-256-NONE', proves('newer')), 'the new one').to.equal(true);
-    expect(await accounts.checkFastToken(jid, 'ua', 'HT-SHA-256-NONE', proves('older')), 'the replaced one, once the new one was used').to.equal(false);
+    expect(await accounts.checkFastToken(jid, 'ua', 'HT-SHA-256-NONE', proves('older')), 'the replaced one').to.equal(record.expiresAt);
+    expect(await accounts.checkFastToken(jid, 'ua', 'HT-SHA-256-NONE', proves('newer')), 'the new one').to.equal(record.expiresAt);
+    expect(await accounts.checkFastToken(jid, 'ua', 'HT-SHA-256-NONE', proves('older')), 'the replaced one, once the new one was used').to.equal(null);
   });
 });

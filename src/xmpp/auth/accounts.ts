@@ -96,16 +96,20 @@ export class Accounts implements AccountsApi {
     return { token: issued.token, expiresAt: issued.expiresAt };
   }
 
-  /** Whether `proves` accepts one of the installation's unexpired tokens for `mechanism`; the one issued last becomes the current one when used. */
-  async checkFastToken(jid: Jid, userAgentId: string, mechanism: string, proves: (token: Buffer) => boolean): Promise<boolean> {
+  /**
+   * The expiry of the installation's unexpired token for `mechanism` that
+   * `proves` accepts, null when none does; the one issued last becomes the
+   * current one when used.
+   */
+  async checkFastToken(jid: Jid, userAgentId: string, mechanism: string, proves: (token: Buffer) => boolean): Promise<number | null> {
     const slots = fastTokenSlots(await this.table.getJson<FastTokenSlots | LegacyFastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId));
     const now = Date.now();
-    const accepts = (t: FastToken | undefined): boolean => t !== undefined && t.mechanism === mechanism && t.expiresAt > now && proves(Buffer.from(t.token, 'utf8'));
+    const accepts = (t: FastToken | undefined): t is FastToken => t !== undefined && t.mechanism === mechanism && t.expiresAt > now && proves(Buffer.from(t.token, 'utf8'));
     if (accepts(slots.issued)) {
       await this.table.putJson(jid.bare, FAST_PREFIX + userAgentId, { current: slots.issued } satisfies FastTokenSlots);
-      return true;
+      return slots.issued.expiresAt;
     }
-    return accepts(slots.current);
+    return accepts(slots.current) ? slots.current.expiresAt : null;
   }
 
   async forgetFastToken(jid: Jid, userAgentId: string): Promise<void> {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../config.js';
 import { startSori, type Sori } from '../../sori.js';
 import { MemoryStore } from '../../storage/memory/index.js';
+import { ACCOUNTS_TABLE } from '../auth/accounts.js';
 import { RawClient } from '../../testing/raw-client.js';
 import { parseJid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
@@ -30,16 +31,18 @@ describe('XEP-0484 FAST tokens (real sockets)', function () {
   this.timeout(20000);
   let sori: Sori;
   let port: number;
+  const store = new MemoryStore();
   const open: RawClient[] = [];
 
   before(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sori-fast-'));
     const config = loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' }, c2s: { sasl2: true } } });
-    sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    sori = await startSori(config, { ephemeralPorts: true, store });
     port = sori.listening.ports.c2s!;
     await sori.server.createAccount(parseJid('carol@localhost'), 'secret');
     await sori.server.createAccount(parseJid('dave@localhost'), 'secret');
     await sori.server.createAccount(parseJid('frank@localhost'), 'secret');
+    await sori.server.createAccount(parseJid('grace@localhost'), 'secret');
   });
   afterEach(() => {
     for (const c of open.splice(0)) c.destroy();
@@ -117,5 +120,26 @@ describe('XEP-0484 FAST tokens (real sockets)', function () {
     } finally {
       accounts.issueFastToken = issue;
     }
+  });
+
+  it('gives a new token, unasked, at a login with a token close to its expiry (§3.5), but not when the token is being invalidated', async () => {
+    const ua = '2b4d6f80-1a3c-4e5f-9a7b-c9d1e3f5a7b9';
+    const token = tokenOf(await (await preAuth()).scram2('grace', 'secret', REQUEST_TOKEN, ua));
+    // The token has a day left of the configured 14: a client that relies on the server to rotate would lose it tomorrow.
+    const soon = { current: { token, mechanism: 'HT-SHA-256-NONE', expiresAt: Date.now() + 86_400_000 } };
+    await store.put(ACCOUNTS_TABLE.name, 'grace@localhost', `fast:${ua}`, JSON.stringify(soon));
+    const rotated = await (await preAuth()).fast('grace', token, ua);
+    expect(rotated.name, rotated.toString()).to.equal('success');
+    const fresh = rotated.getChild('token', NS_FAST);
+    expect(Date.parse(fresh?.attrs.expiry ?? ''), rotated.toString()).to.be.above(Date.now() + 13 * 86_400_000);
+    expect((await (await preAuth()).fast('grace', fresh!.attrs.token!, ua)).name, 'the new token').to.equal('success');
+
+    await store.put(ACCOUNTS_TABLE.name, 'grace@localhost', `fast:${ua}`, JSON.stringify(soon));
+    const c = await preAuth();
+    const proof = createHmac('sha256', token).update('Initiator').digest();
+    c.write(`<authenticate xmlns='${SASL2}' mechanism='HT-SHA-256-NONE'><initial-response>${Buffer.concat([Buffer.from('grace\u0000'), proof]).toString('base64')}</initial-response><user-agent id='${ua}'/><fast xmlns='${NS_FAST}' invalidate='true'/></authenticate>`);
+    const invalidated = await c.next((e) => e.name === 'success' || e.name === 'failure');
+    expect(invalidated.name).to.equal('success');
+    expect(invalidated.getChild('token', NS_FAST), 'no token after invalidate (§3.6)').to.equal(undefined);
   });
 });

@@ -41,6 +41,8 @@ export class SaslNegotiation {
   private mechanismName = '';
   /** The SASL2 `<authenticate/>` being answered, for its inline requests. */
   private sasl2Request: XmlElement | null = null;
+  /** The FAST token this login was made with, for its rotation. */
+  private tokenUsed: { mechanism: string; expiresAt: number } | null = null;
 
   constructor(
     private readonly server: Server,
@@ -79,17 +81,27 @@ export class SaslNegotiation {
     return inline;
   }
 
-  /** XEP-0484 after a SASL2 success: `<fast invalidate='true'/>` ends the installation's token; `<request-token/>` gets a new one. */
+  /**
+   * XEP-0484 after a SASL2 success: `<fast invalidate='true'/>` ends the
+   * installation's token; `<request-token/>` gets a new one, and so does a
+   * login with a token in the second half of its life (§3.5: rotation), so
+   * that a client that never asks is not left with an expired one.
+   */
   async fastToken(request: XmlElement, username: string): Promise<XmlElement | null> {
     const userAgentId = request.getChild('user-agent')?.attrs.id;
+    const tokenUsed = this.tokenUsed;
+    this.tokenUsed = null;
     if (userAgentId === undefined || userAgentId === '' || !this.fastOffered()) return null;
     const jid = parseJid(`${username}@${this.stream.host}`);
     const fast = request.getChild('fast', NS_FAST);
-    if (fast?.attrs.invalidate === 'true' || fast?.attrs.invalidate === '1') await this.server.accounts.forgetFastToken(jid, userAgentId);
-    const mechanism = request.getChild('request-token', NS_FAST)?.attrs.mechanism;
+    const invalidate = fast?.attrs.invalidate === 'true' || fast?.attrs.invalidate === '1';
+    if (invalidate) await this.server.accounts.forgetFastToken(jid, userAgentId);
+    const lifetimeMs = this.server.config.c2s.fastTokenDays * 86_400_000;
+    const dueForRotation = !invalidate && tokenUsed !== null && tokenUsed.expiresAt - Date.now() < lifetimeMs / 2;
+    const mechanism = request.getChild('request-token', NS_FAST)?.attrs.mechanism ?? (dueForRotation ? tokenUsed.mechanism : undefined);
     if (mechanism === undefined || !this.fastMechanisms().includes(mechanism)) return null;
     try {
-      const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, userAgentId, mechanism, this.server.config.c2s.fastTokenDays * 86_400_000);
+      const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, userAgentId, mechanism, lifetimeMs);
       return x('token', { xmlns: NS_FAST, token, expiry: new Date(expiresAt).toISOString() });
     } catch (e) {
       // A new token is an extra: without one the login stands, and the client goes on authenticating as it did.
@@ -107,7 +119,10 @@ export class SaslNegotiation {
     if (binding === null) throw new SaslFailure('invalid-mechanism', `no ${bindingType} channel binding on this stream`);
     return new HashedTokenServer(async (username, proves) => {
       const jid = this.accountOf(username);
-      return jid !== null && this.server.accounts.checkFastToken(jid, userAgentId, name, proves);
+      const expiresAt = jid === null ? null : await this.server.accounts.checkFastToken(jid, userAgentId, name, proves);
+      if (expiresAt === null) return false;
+      this.tokenUsed = { mechanism: name, expiresAt };
+      return true;
     }, binding);
   }
 
@@ -168,6 +183,7 @@ export class SaslNegotiation {
         const offered = offeredMechanisms(this.stream.channel.secure, this.stream.channel.secure ? this.stream.channel.channelBindingTypes() : [], this.server.config.auth.passwords);
         if (!(token ? this.fastMechanisms() : (offered as string[])).includes(name)) throw new SaslFailure('invalid-mechanism', `${name} is not offered`);
         if (await this.server.throttle.isBlocked(throttleKeyIp)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts; try again later');
+        this.tokenUsed = null;
         this.mechanism = token ? this.tokenMechanism(name, el) : createMechanism(name, this.context());
         this.mechanismName = name;
         this.sasl2Request = v2 ? el : null;
