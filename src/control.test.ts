@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from './config.js';
 import { sendControl } from './control.js';
 import { startSori } from './sori.js';
+import { eventually } from './testing/eventually.js';
 
 function configWith(dataDir: string) {
   return loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' } } });
@@ -19,6 +20,26 @@ describe('control socket (npm run ctl against a running server)', () => {
       const path = join(dataDir, 'sori.sock');
       expect(await sendControl(path, { cmd: 'adduser', jid: 'alice@localhost', password: 'secret' })).to.deep.include({ ok: true });
       expect(await sendControl(path, { cmd: 'list', domain: 'localhost' })).to.deep.equal({ ok: true, output: 'alice@localhost' });
+    } finally {
+      await sori.stop();
+    }
+  });
+
+  it('lets only the server\'s own user connect, whatever the umask', async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'sori-control-')), 'data');
+    // Debian's default for users with a group of their own: the group may write what they create.
+    const umask = process.umask(0o002);
+    let sori: Awaited<ReturnType<typeof startSori>>;
+    try {
+      sori = await startSori(configWith(dataDir), { ephemeralPorts: true });
+    } finally {
+      process.umask(umask);
+    }
+    try {
+      const path = join(dataDir, 'sori.sock');
+      await eventually(() => expect(existsSync(path)).to.equal(true));
+      expect((statSync(path).mode & 0o777).toString(8), 'connecting takes write permission on the socket').to.equal('600');
+      expect(process.umask(), 'the process umask is put back').to.equal(umask);
     } finally {
       await sori.stop();
     }

@@ -65,7 +65,14 @@ export function listenControl(server: Server, path: string): NetServer {
   });
   // The socket only serves `npm run ctl`: failing to open it (a path too long for a Unix socket, a read-only directory) must not stop the server.
   srv.on('error', (err) => server.log.warn(`control socket ${path} not available, \`npm run ctl\` will not reach this server: ${err.message}`));
-  srv.listen(path);
+  // Whoever can connect may create accounts and change any password: only the server's own user may, whatever
+  // the umask would let its group or everyone do. The socket file is made as listen() binds, under this mask.
+  const umask = process.umask(0o177);
+  try {
+    srv.listen(path);
+  } finally {
+    process.umask(umask);
+  }
   srv.unref();
   return srv;
 }
