@@ -25,6 +25,20 @@ describe('control socket (npm run ctl against a running server)', () => {
     }
   });
 
+  it('refuses a password change or a listing for a domain it does not serve, rather than "no account" or an empty list', async () => {
+    const dataDir = join(mkdtempSync(join(tmpdir(), 'sori-control-')), 'data');
+    const sori = await startSori(configWith(dataDir), { ephemeralPorts: true });
+    try {
+      const path = join(dataDir, 'sori.sock');
+      const notServed = { ok: false, error: 'alice@locahost is not an account JID on a served domain (localhost)' };
+      expect(await sendControl(path, { cmd: 'passwd', jid: 'alice@locahost', password: 'x' })).to.deep.equal(notServed);
+      expect(await sendControl(path, { cmd: 'passwd', jid: 'alice@localhost/phone', password: 'x' })).to.deep.include({ ok: false });
+      expect(await sendControl(path, { cmd: 'list', domain: 'locahost' })).to.deep.equal({ ok: false, error: 'locahost is not a domain this server serves (localhost)' });
+    } finally {
+      await sori.stop();
+    }
+  });
+
   it('lets only the server\'s own user connect, whatever the umask', async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'sori-control-')), 'data');
     // Debian's default for users with a group of their own: the group may write what they create.

@@ -1,7 +1,7 @@
 import { createServer, createConnection, type Server as NetServer } from 'node:net';
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseJid } from './util/jid.js';
+import { parseJid, type Jid } from './util/jid.js';
 import type { Server } from './xmpp/server.js';
 
 /**
@@ -12,17 +12,26 @@ import type { Server } from './xmpp/server.js';
 export type ControlCommand = { cmd: 'adduser' | 'passwd'; jid: string; password: string } | { cmd: 'deluser'; jid: string } | { cmd: 'list'; domain: string };
 export type ControlResult = { ok: true; output: string } | { ok: false; error: string };
 
+/** Why `text` cannot name an account here, or null: a typo in the domain would otherwise read as "no account" or an empty list. */
+function notAnAccount(server: Server, text: string, jid: Jid): string | null {
+  if (jid.local === '' || jid.resource !== '' || !server.isLocalDomain(jid.domain)) return `${text} is not an account JID on a served domain (${server.hosts.join(', ')})`;
+  return null;
+}
+
 export async function runCommand(server: Server, c: ControlCommand): Promise<ControlResult> {
   try {
     switch (c.cmd) {
       case 'adduser': {
         const jid = parseJid(c.jid);
-        if (jid.local === '' || jid.resource !== '' || !server.isLocalDomain(jid.domain)) return { ok: false, error: `${c.jid} is not an account JID on a served domain (${server.hosts.join(', ')})` };
+        const refused = notAnAccount(server, c.jid, jid);
+        if (refused !== null) return { ok: false, error: refused };
         if (!(await server.createAccount(jid, c.password))) return { ok: false, error: `${jid.bare} already exists` };
         return { ok: true, output: `created ${jid.bare}` };
       }
       case 'passwd': {
         const jid = parseJid(c.jid);
+        const refused = notAnAccount(server, c.jid, jid);
+        if (refused !== null) return { ok: false, error: refused };
         if (!(await server.accounts.exists(jid))) return { ok: false, error: `no account ${jid.bare}` };
         await server.accounts.setPassword(jid, c.password);
         return { ok: true, output: `password changed for ${jid.bare}` };
@@ -34,6 +43,7 @@ export async function runCommand(server: Server, c: ControlCommand): Promise<Con
         return { ok: true, output: `deleted ${jid.bare} and its data` };
       }
       case 'list':
+        if (!server.isLocalDomain(c.domain)) return { ok: false, error: `${c.domain} is not a domain this server serves (${server.hosts.join(', ')})` };
         return { ok: true, output: (await server.accounts.list(c.domain)).join('\n') };
     }
   } catch (e) {
