@@ -42,6 +42,19 @@ describe('configuration', () => {
     expect(errorOf(() => loadConfig({ env: { SORI__nope__x: '1' } }))).to.match(/^nope: unknown section/);
   });
 
+  it('checks the keys of the DynamoDB or Cassandra section in use, which would otherwise name tables "undefinedaccounts"', () => {
+    const dynamodb = (d: Record<string, unknown>) => errorOf(() => loadConfig({ env: {}, overrides: { storage: { backend: 'dynamodb', dynamodb: d } } }));
+    expect(dynamodb({ region: 'eu-west-1', tablePrefx: 'sori_' })).to.equal('storage.dynamodb.tablePrefx: unknown option (known: region, tablePrefix, endpoint, credentials, maxAttempts)');
+    expect(dynamodb({ region: 'eu-west-1' })).to.equal('storage.dynamodb.tablePrefix: required with storage.backend "dynamodb"');
+    expect(dynamodb({ region: 'eu-west-1', tablePrefix: 'sori_', maxAttempts: '5' })).to.equal('storage.dynamodb.maxAttempts: got "5", expected a number');
+    expect(dynamodb({ region: 'eu-west-1', tablePrefix: '', endpoint: 'http://127.0.0.1:8000' })).to.equal('no error');
+    const cassandra = (c: Record<string, unknown>) => errorOf(() => loadConfig({ env: {}, overrides: { storage: { backend: 'cassandra', cassandra: c } } }));
+    expect(cassandra({ contactPoints: '10.0.0.1', localDataCenter: 'dc1', keyspace: 'sori' })).to.equal('storage.cassandra.contactPoints: got "10.0.0.1", expected a list');
+    expect(cassandra({ contactPoints: ['10.0.0.1'], localDataCenter: 'dc1', keyspace: 'sori' })).to.equal('no error');
+    // The section of a backend not in use is not read.
+    expect(errorOf(() => loadConfig({ env: {}, overrides: { storage: { dynamodb: { tablePrefx: 'x' } } } }))).to.equal('no error');
+  });
+
   it('names a missing or broken config file', () => {
     expect(errorOf(() => loadConfig({ file: '/nonexistent/sori.json', env: {} }))).to.match(/does not exist/);
     const dir = mkdtempSync(join(tmpdir(), 'sori-config-'));

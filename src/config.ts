@@ -145,6 +145,35 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   return out;
 }
 
+/**
+ * The keys of the backend records (`storage.dynamodb`, `storage.cassandra`), each with its kind, `?` when
+ * optional. They are records because their values nest, so resolveOptions does not see into them; unchecked,
+ * a misspelt or missing `tablePrefix` gave DynamoDB tables named "undefinedaccounts".
+ */
+const BACKEND_KEYS: Record<'dynamodb' | 'cassandra', Record<string, string>> = {
+  dynamodb: { region: 'string', tablePrefix: 'string', endpoint: 'string?', credentials: 'object?', maxAttempts: 'number?' },
+  cassandra: { contactPoints: 'array', localDataCenter: 'string', keyspace: 'string', replication: 'object?', credentials: 'object?' },
+};
+
+function checkBackendRecord(backend: keyof typeof BACKEND_KEYS, given: Record<string, unknown>): void {
+  const keys = BACKEND_KEYS[backend];
+  const path = `storage.${backend}`;
+  for (const key of Object.keys(given)) {
+    if (!(key in keys)) throw new ConfigError(`${path}.${key}: unknown option (known: ${Object.keys(keys).join(', ')})`);
+  }
+  for (const [key, kind] of Object.entries(keys)) {
+    const value = given[key];
+    const optional = kind.endsWith('?');
+    if (value === undefined) {
+      if (optional) continue;
+      throw new ConfigError(`${path}.${key}: required with storage.backend "${backend}"`);
+    }
+    const expected = optional ? kind.slice(0, -1) : kind;
+    const actual = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
+    if (actual !== expected) throw new ConfigError(`${path}.${key}: got ${JSON.stringify(value)}, expected ${expected === 'array' ? 'a list' : `a ${expected}`}`);
+  }
+}
+
 /** Loads and validates configuration; throws ConfigError naming the bad key. */
 export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {}): Config {
   const raw: Record<string, unknown> = existsSync(DEFAULT_CONFIG_FILE) ? readJson(DEFAULT_CONFIG_FILE) : {};
@@ -162,6 +191,8 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
   }
   const config = out as Config;
   if (config.server.hosts.length === 0) throw new ConfigError('server.hosts: at least one domain is required');
+  const { backend } = config.storage;
+  if (backend === 'dynamodb' || backend === 'cassandra') checkBackendRecord(backend, config.storage[backend]);
   return config;
 }
 
