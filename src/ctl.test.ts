@@ -5,12 +5,17 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStore } from './storage/index.js';
-import { ACCOUNTS_TABLE } from './xmpp/auth/accounts.js';
+import { Accounts, ACCOUNTS_TABLE } from './xmpp/auth/accounts.js';
+import { parseJid } from './util/jid.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 
 function ctl(config: string, ...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/ctl.ts', '--config', config, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return ctlWithInput(config, '', ...args);
+}
+
+function ctlWithInput(config: string, input: string, ...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/ctl.ts', '--config', config, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, input });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
@@ -45,6 +50,24 @@ describe('sorictl', function () {
     expect(result.mismatched).to.deep.equal([]);
     expect(result.tables.accounts).to.include({ source: 1, target: 1 });
     expect(ctl(b, 'list').out.trim()).to.equal('alice@localhost');
+  });
+
+  it('takes the password from stdin when it is not on the command line (where ps and the shell history show it)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sori-ctl-'));
+    const a = configFile(dir, 'a');
+    expect(ctlWithInput(a, 'first secret\n', 'adduser', 'carol@localhost').out).to.include('created carol@localhost');
+    expect(ctlWithInput(a, 'second secret\nignored\n', 'passwd', 'carol@localhost').code).to.equal(0);
+    const empty = ctlWithInput(a, '\n', 'passwd', 'carol@localhost');
+    expect([empty.code, empty.err]).to.deep.equal([1, 'sorictl: no password given\n']);
+    const store = await createStore({ backend: 'leveldb', path: join(dir, 'a', 'db') });
+    try {
+      await store.ensureTables([ACCOUNTS_TABLE]);
+      const accounts = new Accounts(store, []);
+      expect(await accounts.verifyPassword(parseJid('carol@localhost'), 'second secret')).to.equal(true);
+      expect(await accounts.verifyPassword(parseJid('carol@localhost'), 'first secret')).to.equal(false);
+    } finally {
+      await store.close();
+    }
   });
 
   it('stops with a message naming the key on a bad configuration', () => {

@@ -11,8 +11,10 @@ import { selectModules, storageConfig } from './sori.js';
 import { ALL_MODULES } from './xmpp/modules/index.js';
 
 const USAGE = `usage: sorictl [--config FILE] <command>
-  adduser JID PASSWORD     create an account
-  passwd JID PASSWORD      change a password
+  adduser JID [PASSWORD]   create an account
+  passwd JID [PASSWORD]    change a password
+                           without PASSWORD: typed without echo, or the first line of stdin
+                           (a password on the command line shows in ps and the shell history)
   deluser JID              delete an account and all its data
   list [DOMAIN]            list accounts
   storage init             create tables (keyspace) for every module
@@ -73,10 +75,13 @@ async function main(): Promise<void> {
   let command: ControlCommand;
   switch (cmd) {
     case 'adduser':
-    case 'passwd':
-      if (!a || !b) fail(USAGE);
-      command = { cmd, jid: a, password: b };
+    case 'passwd': {
+      if (!a) fail(USAGE);
+      const password = b ?? (await readPassword(`password for ${a}: `));
+      if (password === '') fail('no password given');
+      command = { cmd, jid: a, password };
       break;
+    }
     case 'deluser':
       if (!a) fail(USAGE);
       command = { cmd, jid: a };
@@ -93,6 +98,31 @@ async function main(): Promise<void> {
   const viaServer = await sendControl(socket, command);
   if (viaServer !== null) report(viaServer);
   else await offline(config, command, socket);
+}
+
+/** The first line of stdin; on a terminal, typed after `prompt` without echo. */
+async function readPassword(prompt: string): Promise<string> {
+  const input = process.stdin;
+  input.setEncoding('utf8');
+  if (input.isTTY) {
+    process.stderr.write(prompt);
+    input.setRawMode(true);
+  }
+  let typed = '';
+  try {
+    for await (const chunk of input as AsyncIterable<string>) {
+      if (chunk === '\u0003') fail('cancelled'); // Ctrl+C, which raw mode delivers as a character
+      typed += chunk;
+      if (/[\r\n]/.test(typed)) break;
+    }
+  } finally {
+    if (input.isTTY) {
+      input.setRawMode(false);
+      process.stderr.write('\n');
+    }
+    input.pause();
+  }
+  return typed.split(/\r?\n|\r/)[0]!;
 }
 
 async function storage(config: Config, sub: string | undefined, values: { from?: string; to?: string; checkpoint?: string }): Promise<void> {
