@@ -61,6 +61,17 @@ for (const target of redisTargets) {
       expect(await b.isBlocked('user:bob@example.com')).to.equal(false);
     });
 
+    it('admits a login in one step: refused while blocked anywhere, and once admitted the earlier failures are gone', async () => {
+      const [a, b] = [throttle('a', 2), throttle('b', 2)];
+      await a.fail('user:bob@example.com');
+      expect(await b.admit('user:bob@example.com')).to.equal(true);
+      await a.fail('user:bob@example.com');
+      expect(await b.isBlocked('user:bob@example.com')).to.equal(false);
+      await a.fail('user:bob@example.com');
+      expect(await b.admit('user:bob@example.com')).to.equal(false);
+      expect(await a.isBlocked('user:bob@example.com')).to.equal(true);
+    });
+
     it('keeps no more entries per key than the limit, however many guesses arrive', async () => {
       const a = throttle('a', 3);
       for (let i = 0; i < 40; i++) await a.fail('ip:192.0.2.9');

@@ -34,6 +34,21 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`,
 );
 
+/**
+ * A login whose password checked out, in one round trip: 0 while the key is
+ * blocked, else its failures are deleted and 1. KEYS[1] as above; ARGV[1]
+ * window ms, ARGV[2] the limit.
+ */
+const admitLogin = new LuaScript(
+  'admitLogin',
+  `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`,
+);
+
 export interface RedisLoginThrottleConfig {
   nodeId: string;
   redis?: Partial<RedisClusterOptions>;
@@ -84,6 +99,12 @@ export class RedisLoginThrottle implements LoginFailures {
   async succeed(key: string): Promise<void> {
     this.local.succeed(key);
     await this.shared(() => this.client.del(loginFailuresKey(key)));
+  }
+
+  async admit(key: string): Promise<boolean> {
+    if (!this.local.admit(key)) return false;
+    const admitted = await this.shared(() => admitLogin.run(this.client, [loginFailuresKey(key)], [this.config.windowMs, this.config.maxFailures]));
+    return admitted !== 0;
   }
 
   close(): void {

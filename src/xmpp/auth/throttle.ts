@@ -8,6 +8,8 @@ export interface LoginFailures {
   isBlocked(key: string): boolean | Promise<boolean>;
   fail(...keys: string[]): void | Promise<void>;
   succeed(key: string): void | Promise<void>;
+  /** A login whose password checked out: false while `key` is blocked; otherwise its failures are forgotten. */
+  admit(key: string): boolean | Promise<boolean>;
 }
 
 /**
@@ -50,6 +52,12 @@ export class LoginThrottle implements LoginFailures {
 
   succeed(key: string): void {
     this.failures.delete(key);
+  }
+
+  admit(key: string): boolean {
+    if (this.isBlocked(key)) return false;
+    this.succeed(key);
+    return true;
   }
 
   private sweep(): void {

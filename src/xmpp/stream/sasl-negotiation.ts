@@ -243,10 +243,9 @@ export class SaslNegotiation {
       return;
     }
     const userKey = this.throttleKey(result.username);
-    if (await this.server.throttle.isBlocked(userKey)) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts for this account; try again later');
     const jid = this.accountOf(result.username);
+    if (!(await this.server.throttle.admit(userKey))) throw new SaslFailure('temporary-auth-failure', 'too many failed attempts for this account; try again later');
     if (jid === null) throw new SaslFailure('not-authorized');
-    await this.server.throttle.succeed(userKey);
     this.server.counters.logins.inc(this.mechanismName);
     this.mechanism = null;
     const username = jid.local;
