@@ -42,17 +42,8 @@ export class TestServer<S extends WideColumnStore = MemoryStore> {
   }
 
   /** Binds a session for `full` (account created if missing), as if it had logged in. */
-  async login(full: string, opts: { password?: string } = {}): Promise<TestClient> {
-    const jid = parseJid(full);
-    await this.server.accounts.create(jid.toBare(), opts.password ?? 'secret');
-    const existing = this.server.sessions.get(jid.full);
-    if (existing) existing.close('conflict');
-    const client = new TestClient(this.server);
-    const session = new C2sSession(this.server, jid, client);
-    client.session = session;
-    this.server.sessions.add(session);
-    await this.server.hooks.fireAsync('session/bound', { session });
-    return client;
+  login(full: string, opts: { password?: string } = {}): Promise<TestClient> {
+    return loginOn(this.server, full, opts);
   }
 
   /** A connection authenticated as `bare` but not bound yet (for XEP-0198 resumption); bind happens through `preBind`. */
@@ -188,4 +179,18 @@ export class TestClient implements SessionConnection, PreBindStream {
   async drop(): Promise<void> {
     await this.session.connectionLost(this, 'test drop');
   }
+}
+
+/** A bound session for `full` on `server`, driven in-process: the account is created, a session already bound there is replaced. */
+export async function loginOn(server: Server, full: string, opts: { password?: string } = {}): Promise<TestClient> {
+  const jid = parseJid(full);
+  await server.accounts.create(jid.toBare(), opts.password ?? 'secret');
+  const existing = server.sessions.get(jid.full);
+  if (existing) existing.close('conflict');
+  const client = new TestClient(server);
+  const session = new C2sSession(server, jid, client);
+  client.session = session;
+  server.sessions.add(session);
+  await server.hooks.fireAsync('session/bound', { session });
+  return client;
 }

@@ -3,22 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config.js';
 import { startSori, type Sori } from '../sori.js';
-import { parseJid } from '../util/jid.js';
-import { C2sSession } from '../xmpp/stream/client-session.js';
-import { TestClient } from './harness.js';
+import { loginOn, type TestClient } from './harness.js';
 import { freePort } from './services/child-process.js';
 import { TestCa, type Pem } from './test-ca.js';
 
 /** A bound session for `full` on `sori` (the account is created), driven in-process. */
-export async function login(sori: Sori, full: string): Promise<TestClient> {
-  const jid = parseJid(full);
-  await sori.server.accounts.create(jid.toBare(), 'secret');
-  const client = new TestClient(sori.server);
-  const session = new C2sSession(sori.server, jid, client);
-  client.session = session;
-  sori.server.sessions.add(session);
-  await sori.server.hooks.fireAsync('session/bound', { session });
-  return client;
+export function login(sori: Sori, full: string): Promise<TestClient> {
+  return loginOn(sori.server, full);
 }
 
 /**
