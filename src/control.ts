@@ -87,22 +87,40 @@ export function listenControl(server: Server, path: string): NetServer {
   return srv;
 }
 
-/** Sends a command to a running server; null when none listens at `path`. */
-export function sendControl(path: string, c: ControlCommand): Promise<ControlResult | null> {
+/** How long `sendControl` waits for an answer by default: the commands take milliseconds on a server that runs. */
+export const CONTROL_TIMEOUT_MS = 10_000;
+
+/**
+ * Sends a command to a running server; null when none listens at `path`. A server that accepts the
+ * connection but does not answer within `timeoutMs` (stopped, its event loop blocked) is an error
+ * result, not a wait for ever.
+ */
+export function sendControl(path: string, c: ControlCommand, timeoutMs = CONTROL_TIMEOUT_MS): Promise<ControlResult | null> {
   return new Promise((resolve) => {
     if (!existsSync(path)) return resolve(null);
     const sock = createConnection(path);
     let buf = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve({
+        ok: false,
+        error: `the server on ${path} accepted the connection but did not answer within ${timeoutMs / 1000} s: is sori stopped or stuck? Check its log and its process state (stopped, or using a whole CPU); the command may still take effect if it resumes`,
+      });
+    }, timeoutMs);
     sock.setEncoding('utf8');
     sock.on('data', (d: string) => (buf += d));
     sock.on('end', () => {
+      clearTimeout(timer);
       try {
         resolve(JSON.parse(buf) as ControlResult);
       } catch {
         resolve(null);
       }
     });
-    sock.on('error', () => resolve(null));
+    sock.on('error', () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
     sock.write(JSON.stringify(c) + '\n');
   });
 }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,5 +110,37 @@ describe('sorictl when no server answers on the control socket', function () {
     expect(r.code).to.equal(1);
     expect(r.out).to.equal('');
     expect(r.err).to.include(`is sori running? no server answered on its control socket ${join(dir, 'data', 'sori.sock')}`);
+  });
+});
+
+describe('sorictl against a server that accepts the connection and never answers', function () {
+  this.timeout(120_000);
+
+  it('gives up after --timeout with one line naming the socket and what to check, instead of waiting for ever', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sori-ctl-'));
+    const config = configFile(dir, 'a');
+    mkdirSync(join(dir, 'a'));
+    const socket = join(dir, 'a', 'sori.sock');
+    // A server whose event loop is stuck: the connection is made, the command read, and nothing comes back.
+    const held: Socket[] = [];
+    const hung = createServer((s) => void held.push(s));
+    await new Promise<void>((done) => hung.listen(socket, done));
+    try {
+      const r = await new Promise<{ code: number | null; err: string }>((done) => {
+        const child = execFile(process.execPath, ['--import', 'tsx', 'src/ctl.ts', '--config', config, '--timeout', '1', 'list'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }, (_e, _out, err) => done({ code: child.exitCode, err }));
+      });
+      expect(r.code, r.err).to.equal(1);
+      expect(r.err.trimEnd().split('\n'), r.err).to.have.length(1);
+      expect(r.err).to.include(`sorictl: the server on ${socket} accepted the connection but did not answer within 1 s: is sori stopped or stuck?`);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((done) => hung.close(done));
+    }
+  });
+
+  it('refuses a --timeout that is not a number of seconds', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sori-ctl-'));
+    const r = ctl(configFile(dir, 'a'), '--timeout', 'soon', 'list');
+    expect([r.code, r.err]).to.deep.equal([1, 'sorictl: --timeout: got "soon", expected a number of seconds above 0 and at most 86400\n']);
   });
 });

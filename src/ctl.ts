@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { loadConfig, dataPath, type Config } from './config.js';
-import { sendControl, runCommand, type ControlCommand } from './control.js';
+import { sendControl, runCommand, CONTROL_TIMEOUT_MS, type ControlCommand } from './control.js';
 import { createStore, copyStore } from './storage/index.js';
 import type { WideColumnStore } from './storage/wide-column.js';
 import { ConfigError } from './util/options.js';
@@ -10,7 +10,8 @@ import { Server } from './xmpp/server.js';
 import { selectModules, storageConfig } from './sori.js';
 import { ALL_MODULES } from './xmpp/modules/index.js';
 
-const USAGE = `usage: sorictl [--config FILE] <command>
+const USAGE = `usage: sorictl [--config FILE] [--timeout SECONDS] <command>
+  --timeout SECONDS        how long to wait for a running server's answer (default ${CONTROL_TIMEOUT_MS / 1000})
   adduser JID [PASSWORD]   create an account
   passwd JID [PASSWORD]    change a password
                            without PASSWORD: typed without echo, or the first line of stdin
@@ -68,9 +69,11 @@ function report(r: { ok: true; output: string } | { ok: false; error: string }):
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, from: { type: 'string' }, to: { type: 'string' }, checkpoint: { type: 'string' } },
+    options: { config: { type: 'string', short: 'c' }, timeout: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, checkpoint: { type: 'string' } },
   });
   const [cmd, a, b] = positionals;
+  const timeoutSeconds = values.timeout === undefined ? CONTROL_TIMEOUT_MS / 1000 : Number(values.timeout);
+  if (!(timeoutSeconds > 0 && timeoutSeconds <= 86_400)) fail(`--timeout: got "${values.timeout}", expected a number of seconds above 0 and at most 86400`);
   const config = loadConfig({ file: values.config });
   let command: ControlCommand;
   switch (cmd) {
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
       fail(USAGE);
   }
   const socket = dataPath(config, 'sori.sock');
-  const viaServer = await sendControl(socket, command);
+  const viaServer = await sendControl(socket, command, timeoutSeconds * 1000);
   if (viaServer !== null) report(viaServer);
   else await offline(config, command, socket);
 }
