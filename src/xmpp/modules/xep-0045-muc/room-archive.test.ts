@@ -5,7 +5,7 @@ import roster from '../rfc6121-roster/index.js';
 import presence from '../rfc6121-presence/index.js';
 import disco from '../xep-0030-disco/index.js';
 import muc from './index.js';
-import { createInstantRoom, joinRoom, startWithRoom } from './test-support.js';
+import { createInstantRoom, joinRoom, roomArchive, startWithRoom } from './test-support.js';
 
 const ROOM = 'room@conference.localhost';
 const NS_MAM = 'urn:xmpp:mam:2';
@@ -143,5 +143,41 @@ describe('XEP-0313 on a room archive with RSM max=0: the item count (XEP-0059 §
     const over = await query(bob, {}, rsm('<max>0</max>'));
     expect(over.iq.attrs.type).to.equal('result');
     expect(countOf(over.iq)).to.equal(undefined);
+  });
+});
+
+describe("XEP-0313 on a room archive: the senders' real JIDs (§5.1.2)", () => {
+  let ts: TestServer;
+  let alice: TestClient;
+  let bob: TestClient;
+  afterEach(() => ts?.stop());
+
+  /** The item JIDs on each archived message as `reader` gets them (undefined: no muc#user item). */
+  async function senders(reader: TestClient): Promise<(string | undefined)[]> {
+    return (await roomArchive(reader, ROOM)).map((m) => m.getChild('x', 'http://jabber.org/protocol/muc#user')?.getChild('item')?.attrs.jid);
+  }
+
+  async function start(whois: 'anyone' | 'moderators'): Promise<void> {
+    ({ ts, clients: [alice, bob] } = await startWithRoom(ROOM, ['alice@localhost/a', 'bob@localhost/b']));
+    const form = `<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_whois'><value>${whois}</value></field>`;
+    const result = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>${form}</x></query></iq>`);
+    expect(result.attrs.type, result.toString()).to.equal('result');
+    await joinRoom(bob, ROOM, 'Bob');
+    for (const [who, body] of [[alice, 'from alice'], [bob, 'from bob']] as const) {
+      await who.send(`<message type='groupchat' to='${ROOM}'><body>${body}</body><x xmlns='http://jabber.org/protocol/muc#user'><item jid='forged@localhost'/></x></message>`);
+      await who.waitFor((el) => el.getChildText('body') === body);
+    }
+  }
+
+  it("gives every occupant of a non-anonymous room each sender's real JID, never one the sender wrote", async () => {
+    await start('anyone');
+    expect(await senders(bob)).to.deep.equal(['alice@localhost', 'bob@localhost']);
+    expect(await senders(alice)).to.deep.equal(['alice@localhost', 'bob@localhost']);
+  });
+
+  it('gives them in a semi-anonymous room to moderators only', async () => {
+    await start('moderators');
+    expect(await senders(alice)).to.deep.equal(['alice@localhost', 'bob@localhost']);
+    expect(await senders(bob)).to.deep.equal([undefined, undefined]);
   });
 });

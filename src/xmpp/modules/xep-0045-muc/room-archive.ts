@@ -7,7 +7,7 @@ import { countResults } from '../xep-0313-mam/count.js';
 import { formatDateTime } from '../xep-0313-mam/datetime.js';
 import { archiveMetadata, pageByIds } from '../xep-0313-mam/extended.js';
 import { NS_MAM, NS_RSM, parseQuery } from '../xep-0313-mam/query.js';
-import { NS_DELAY, NS_FORWARD } from './ns.js';
+import { NS_DELAY, NS_FORWARD, NS_MUC_USER } from './ns.js';
 import { affRank, type Affiliation, type Occupant, type Room } from './room.js';
 
 /** One page of a room's archive: the result messages to send, then the `<fin/>` of the iq result. */
@@ -22,7 +22,8 @@ export interface RoomArchivePage {
  * flip-page) as on user archives.
  * Occupants and members may read it; anyone may read an open room's.
  * Each message is kept with its sender's occupant JID as `peer` and real
- * bare JID as `with` (service.ts), which the `with` filter reads.
+ * bare JID as `with` (service.ts), which the `with` filter reads and which
+ * readers who may see real JIDs get on each message (§5.1.2).
  * RSM `<max>0</max>` gets `<count/>` as on user archives (count.ts), up to `countLimit`.
  */
 export async function queryRoomArchive(
@@ -46,9 +47,13 @@ export async function queryRoomArchive(
     items = q.backward ? page.items.reverse() : page.items;
     complete = page.complete;
   }
+  const realJids = seesRealJids(room, asker);
   const messages = (q.flip ? [...items].reverse() : items).map((m) => {
     const original = parseXml(m.xml);
     original.attrs.xmlns = 'jabber:client';
+    // §5.1.2: who may know the senders gets each one's real JID, as in a non-anonymous room's presence; any <x/> kept from the sender goes.
+    original.children = original.children.filter((c) => typeof c === 'string' || c.name !== 'x' || c.attrs.xmlns !== NS_MUC_USER);
+    if (realJids) original.append(x('x', { xmlns: NS_MUC_USER }, x('item', { jid: m.with })));
     return x(
       'message',
       { id: randomHex(6), from: room.jid, to: asker.full },
@@ -92,9 +97,13 @@ function senderFilter(
   withFull: string | undefined,
 ): { with: string | undefined; peer: string | undefined } {
   if (withBare === undefined || withBare === room.jid) return { with: undefined, peer: withFull };
-  const seesRealJids = room.config.whois === 'anyone' || asker.occupant?.role === 'moderator' || affRank(asker.aff) >= affRank('admin');
-  if (!seesRealJids) throw new StanzaError('forbidden', 'real JIDs are not shown in this room: filter by occupant JID (room@service/nick)');
+  if (!seesRealJids(room, asker)) throw new StanzaError('forbidden', 'real JIDs are not shown in this room: filter by occupant JID (room@service/nick)');
   // A room keeps the sender's bare JID, not which of its clients sent: a full JID could not be matched exactly.
   if (withFull !== undefined) throw new StanzaError('feature-not-implemented', "filter a room archive by a sender's bare JID or occupant JID");
   return { with: withBare, peer: undefined };
+}
+
+/** Whether `asker` may learn who sent what (§4.1.1, §5.1.2): in a non-anonymous room anyone, else moderators and admins. */
+function seesRealJids(room: Room, asker: { aff: Affiliation; occupant: Occupant | undefined }): boolean {
+  return room.config.whois === 'anyone' || asker.occupant?.role === 'moderator' || affRank(asker.aff) >= affRank('admin');
 }
