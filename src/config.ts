@@ -92,6 +92,7 @@ export const SECTIONS = {
     redis: { type: 'string[]', default: [], doc: 'Redis URL(s); empty runs a single node with an in-process session table.' },
     redisCluster: { type: 'boolean', default: false, doc: 'The URLs are Redis Cluster seed nodes.' },
     livenessSeconds: { type: 'number', default: 3, min: 1, doc: 'A node silent this long is declared dead.' },
+    redisWaitSeconds: { type: 'number', default: 5, min: 0.1, doc: 'How long a stanza, login or room waits for an unreachable Redis. Past it, Redis commands fail at once until Redis answers again: a node routes with its own sessions only (messages for users on other nodes go to offline storage), and writes its session entries back once Redis is back.' },
     seeOtherHost: { type: 'optional-string', doc: 'On shutdown, send clients see-other-host naming this host[:port] instead of system-shutdown (a single node too, e.g. for a blue-green deployment).' },
   },
   modules: {

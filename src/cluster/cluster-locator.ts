@@ -56,15 +56,18 @@ export interface ClusterLocatorStats {
   rerouted: number;
   /** Sessions closed here because the same full JID was bound on another node. */
   kicked: number;
+  /** Session-table lookups that failed (Redis unreachable): routed with this node's sessions only. */
+  lookupsFailed: number;
 }
 
 export class ClusterLocator implements Locator {
-  readonly stats: ClusterLocatorStats = { forwarded: 0, forwardFailed: 0, received: 0, rerouted: 0, kicked: 0 };
+  readonly stats: ClusterLocatorStats = { forwarded: 0, forwardFailed: 0, received: 0, rerouted: 0, kicked: 0, lookupsFailed: 0 };
   private readonly nodeId: string;
   private readonly log: Logger;
   /** session/closed chains started and not yet finished (for a graceful stop). */
   private closing = 0;
   private closingDrained: (() => void) | null = null;
+  private lookupFailureLoggedAt = -Infinity;
   private readonly modules: NodeRequests;
   /**
    * Bare-JID messages already kept from a dead node's inbox, by dead node: the sending node gave one copy
@@ -86,6 +89,7 @@ export class ClusterLocator implements Locator {
     server.metrics.counterFrom('sori_cluster_stanzas_total', 'Stanzas between cluster nodes: forwarded to another node, forward_failed (that node was not alive: handled as offline), received from one, rerouted (its session had gone).', () => [
       [['forwarded'], stats.forwarded], [['forward_failed'], stats.forwardFailed], [['received'], stats.received], [['rerouted'], stats.rerouted],
     ], ['outcome']);
+    server.metrics.counterFrom('sori_cluster_lookups_failed_total', 'Session-table lookups that failed (Redis unreachable past cluster.redisWaitSeconds): the stanza was routed with this node\'s sessions only.', () => stats.lookupsFailed);
     server.metrics.counterFrom('sori_cluster_sessions_replaced_total', 'Sessions closed here because the same full JID was bound on another node.', () => stats.kicked);
     bus.onMessage((payload) => this.receive(payload, null));
     bus.onOrphaned(async (payload, deadNode) => {
@@ -110,19 +114,42 @@ export class ClusterLocator implements Locator {
   // ---- Locator ----
 
   async resources(bare: string): Promise<Resource[]> {
-    const local = this.server.sessions.ofAccount(bare);
-    let remote = this.remoteEntries(await this.table.byBare(bare));
-    // Redis may have come back empty: the other nodes' entries may be on their way back.
-    if (remote.length === 0 && (await this.table.settled())) remote = this.remoteEntries(await this.table.byBare(bare));
-    return [...local.map(localResource), ...remote.map(remoteResource)];
+    const local = this.server.sessions.ofAccount(bare).map(localResource);
+    try {
+      let remote = this.remoteEntries(await this.table.byBare(bare));
+      // Redis may have come back empty: the other nodes' entries may be on their way back.
+      if (remote.length === 0 && (await this.table.settled())) remote = this.remoteEntries(await this.table.byBare(bare));
+      return [...local, ...remote.map(remoteResource)];
+    } catch (err) {
+      this.tableUnavailable(err);
+      return local;
+    }
   }
 
   async resource(full: string): Promise<Resource | null> {
     const s = this.server.sessions.get(full);
     if (s !== undefined) return localResource(s);
-    let e = this.remoteEntries([await this.table.get(full)])[0];
-    if (e === undefined && (await this.table.settled())) e = this.remoteEntries([await this.table.get(full)])[0];
-    return e === undefined ? null : remoteResource(e);
+    try {
+      let e = this.remoteEntries([await this.table.get(full)])[0];
+      if (e === undefined && (await this.table.settled())) e = this.remoteEntries([await this.table.get(full)])[0];
+      return e === undefined ? null : remoteResource(e);
+    } catch (err) {
+      this.tableUnavailable(err);
+      return null;
+    }
+  }
+
+  /**
+   * A lookup the session table could not answer (Redis unreachable past its wait): the router goes on with
+   * the sessions of this node, as if the account had none elsewhere, so a message ends in offline storage
+   * rather than holding its sender's stream until Redis is back. Logged once a minute at most.
+   */
+  private tableUnavailable(err: unknown): void {
+    this.stats.lookupsFailed++;
+    const now = Date.now();
+    if (now - this.lookupFailureLoggedAt < 60_000) return;
+    this.lookupFailureLoggedAt = now;
+    this.log.warn(`session table unavailable: routing with this node's sessions only (${this.stats.lookupsFailed} lookups failed so far)`, err);
   }
 
   /**

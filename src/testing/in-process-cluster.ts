@@ -25,7 +25,8 @@ export class InProcessCluster {
   readonly nodes: ClusterTestNode[] = [];
   store = new MemoryStore();
 
-  constructor(private readonly deployment: () => RedisDeployment) {}
+  /** `cluster` adds to every node's cluster section (e.g. `redisWaitSeconds`). */
+  constructor(private readonly deployment: () => RedisDeployment, private readonly clusterOptions: Record<string, unknown> = {}) {}
 
   /** Empties Redis and the store; call before each test. */
   async reset(): Promise<void> {
@@ -37,7 +38,7 @@ export class InProcessCluster {
     const deployment = this.deployment();
     let cluster!: RedisClusterNode;
     let locator!: ClusterLocator;
-    const overrides = { server: { nodeId, logLevel: 'warn', ...server }, cluster: { redis: deployment.urls, redisCluster: deployment.cluster, livenessSeconds: 1.5 }, modules: { options: moduleOptions } };
+    const overrides = { server: { nodeId, logLevel: 'warn', ...server }, cluster: { redis: deployment.urls, redisCluster: deployment.cluster, livenessSeconds: 1.5, ...this.clusterOptions }, modules: { options: moduleOptions } };
     const ts = await TestServer.start(modules, overrides, this.store, (s) => {
       cluster = createRedisClusterNode({ nodeId: s.nodeId, redis: redisNodeOptions(s.config) });
       locator = new ClusterLocator(s, cluster.sessions, cluster.bus);

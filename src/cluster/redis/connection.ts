@@ -1,4 +1,4 @@
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Command, Redis } from 'ioredis';
 import { resolveOptions, type OptionValues } from '../../util/options.js';
 
 /** Either a standalone Redis connection or a Redis Cluster client; both take the same commands. */
@@ -17,6 +17,7 @@ export const redisClusterOptionSpecs = {
   deadCheckMs: { type: 'number', default: 1000, min: 20, integer: true, doc: 'How often a node looks for dead nodes in the registry.' },
   claimTtlMs: { type: 'number', default: 30000, min: 1000, integer: true, doc: 'How long a survivor may take to clean up after a dead node before another one takes over.' },
   cacheSize: { type: 'number', default: 10000, min: 0, integer: true, doc: 'Accounts whose session list is cached on each node (0 disables the cache).' },
+  waitMs: { type: 'number', default: 5000, min: 100, integer: true, doc: 'How long a command waits for Redis (connection down, or no answer) before it fails; once Redis has been unreachable this long, commands fail at once until it is back. Stanzas for other nodes then go where they would for an unavailable recipient (offline storage, or an error).' },
   inboxMaxLen: { type: 'number', default: 100000, min: 100, integer: true, doc: 'Approximate cap on stanzas queued for one node, unread or waiting for a client to acknowledge them (XEP-0198); older ones are dropped past it.' },
 } as const;
 
@@ -27,33 +28,114 @@ export function redisClusterOptions(input?: Partial<RedisClusterOptions>): Redis
   return resolveOptions(redisClusterOptionSpecs, input as Record<string, unknown> | undefined, 'cluster.redis');
 }
 
+/** What a command gets when Redis has been unreachable for longer than the connection's `waitMs`. */
+export class RedisUnreachableError extends Error {
+  constructor(name: string, ms: number) {
+    super(`Redis unreachable for ${Math.round(ms)} ms (connection ${name})`);
+    this.name = 'RedisUnreachableError';
+  }
+}
+
 /**
- * A connection that retries forever: a node must outlive a Redis restart.
- * Its commands wait for Redis to come back, unless `commandTimeoutMs` makes
- * them fail after that long (for callers that can decide without Redis).
+ * How long commands may wait for one connection. While the connection is
+ * down a command waits in ioredis's offline queue, and on a connection that
+ * stopped answering (a paused or partitioned Redis keeps its TCP connection
+ * open) it waits for a reply: each fails after `waitMs`. Once the connection
+ * has been down for `waitMs`, commands fail at once instead of each waiting
+ * in turn, until it is ready again.
  */
-export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluster'>, name: string, limits: { commandTimeoutMs?: number } = {}): RedisClient {
+class CommandDeadline {
+  private downSince: number | null = null;
+
+  constructor(client: RedisClient, private readonly name: string, readonly waitMs: number) {
+    client.on('ready', () => (this.downSince = null));
+    client.on('close', () => (this.downSince ??= Date.now()));
+  }
+
+  /** True once the connection has been down for `waitMs`. */
+  get unreachable(): boolean {
+    return this.downSince !== null && Date.now() - this.downSince >= this.waitMs;
+  }
+
+  /** False (the command rejected) when it cannot wait; otherwise arms its timeout. */
+  admit(command: Command): boolean {
+    // The commands ioredis sends itself while connecting (ready check, name, database) must go through,
+    // or the connection could never become ready again.
+    if (this.unreachable && !Command.checkFlag('HANDSHAKE_COMMANDS', command.name)) {
+      command.reject(new RedisUnreachableError(this.name, Date.now() - this.downSince!));
+      return false;
+    }
+    command.setTimeout(this.waitMs);
+    return true;
+  }
+}
+
+const deadlines = new WeakMap<RedisClient, CommandDeadline>();
+
+// Subclasses rather than ioredis's `commandTimeout`: that option reaches neither the commands a Redis
+// Cluster client queues while it has no slot map, nor an unreachable connection's queue at once.
+class BoundedRedis extends Redis {
+  override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+    const deadline = deadlines.get(this);
+    if (deadline !== undefined && !deadline.admit(command)) return command.promise;
+    return super.sendCommand(command, stream);
+  }
+}
+
+class BoundedCluster extends Cluster {
+  override sendCommand(command: Command, stream?: Parameters<Cluster['sendCommand']>[1], node?: unknown): unknown {
+    const deadline = deadlines.get(this);
+    if (deadline !== undefined && !deadline.admit(command)) return command.promise;
+    return super.sendCommand(command, stream, node);
+  }
+}
+
+/**
+ * A connection that reconnects forever: a node must outlive a Redis restart.
+ * Without `waitMs` its commands wait for Redis to come back; with it they
+ * fail after that long (see CommandDeadline), and a connection that has not
+ * answered a command for that long is dropped and made again.
+ */
+export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluster'>, name: string, limits: { waitMs?: number } = {}): RedisClient {
   const retryStrategy = (times: number): number => Math.min(50 * times, 1000);
-  const commandTimeout = limits.commandTimeoutMs;
+  const socketTimeout = limits.waitMs;
+  let client: RedisClient;
   if (!options.cluster) {
     if (options.urls.length !== 1) throw new Error('cluster.redis.urls: a standalone Redis takes exactly one URL');
-    return new Redis(options.urls[0]!, { connectionName: name, retryStrategy, maxRetriesPerRequest: null, commandTimeout });
+    client = new BoundedRedis(options.urls[0]!, { connectionName: name, retryStrategy, maxRetriesPerRequest: null, socketTimeout });
+  } else {
+    const seeds = options.urls.map((u) => {
+      const url = new URL(u);
+      return { host: url.hostname, port: Number(url.port || 6379) };
+    });
+    const first = new URL(options.urls[0]!);
+    client = new BoundedCluster(seeds, {
+      clusterRetryStrategy: retryStrategy,
+      redisOptions: {
+        connectionName: name,
+        maxRetriesPerRequest: null,
+        socketTimeout,
+        username: first.username || undefined,
+        password: first.password || undefined,
+      },
+    });
   }
-  const seeds = options.urls.map((u) => {
-    const url = new URL(u);
-    return { host: url.hostname, port: Number(url.port || 6379) };
-  });
-  const first = new URL(options.urls[0]!);
-  return new Cluster(seeds, {
-    clusterRetryStrategy: retryStrategy,
-    redisOptions: {
-      connectionName: name,
-      maxRetriesPerRequest: null,
-      commandTimeout,
-      username: first.username || undefined,
-      password: first.password || undefined,
-    },
-  });
+  if (limits.waitMs !== undefined) deadlines.set(client, new CommandDeadline(client, name, limits.waitMs));
+  return client;
+}
+
+/** True while `client` has been down for longer than its `waitMs`: its commands fail at once. */
+export function redisUnreachable(client: RedisClient): boolean {
+  return deadlines.get(client)?.unreachable ?? false;
+}
+
+/**
+ * Calls `listener` each time a connection of `client` becomes ready, the first time included: for a Redis
+ * Cluster client, each of its node connections (which reconnect on their own, without the client's `ready`).
+ */
+export function onConnectionReady(client: RedisClient, listener: () => void): void {
+  if (client instanceof Cluster) client.on('+node', (node: Redis) => node.on('ready', listener));
+  else client.on('ready', listener);
 }
 
 /** Resolves once the client is ready (it retries on its own until then). */

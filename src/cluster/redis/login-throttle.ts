@@ -80,7 +80,7 @@ export class RedisLoginThrottle implements LoginFailures {
     this.local = new LoginThrottle(config.maxFailures, config.windowMs);
     this.log = config.log ?? createLogger(`login-throttle:${config.nodeId}`);
     this.memberPrefix = `${config.nodeId}:${process.pid}:`;
-    this.client = connectRedis(redisClusterOptions(config.redis), `sori-login-throttle-${config.nodeId}`, { commandTimeoutMs: config.timeoutMs ?? 500 });
+    this.client = connectRedis(redisClusterOptions(config.redis), `sori-login-throttle-${config.nodeId}`, { waitMs: config.timeoutMs ?? 500 });
     this.client.on('error', (err: Error) => this.log.debug(`redis: ${err.message}`));
   }
 

@@ -2,7 +2,22 @@ import { expect } from 'chai';
 import { eventually, nextMatching } from '../../testing/eventually.js';
 import { TestNodes, redisTargets, type RedisDeployment } from '../../testing/redis-cluster-nodes.js';
 import type { SessionTableEvent } from '../session-table.js';
+import type { RedisClient } from './connection.js';
 import { nodeInboxKey } from './keys.js';
+
+/** Closes, on every Redis server, the connections with this client name (CLIENT KILL), as a network failure would. */
+async function killClients(probe: RedisClient, name: string): Promise<void> {
+  const servers = 'nodes' in probe ? probe.nodes('master') : [probe];
+  let killed = 0;
+  for (const server of servers) {
+    const list = String(await server.client('LIST'));
+    for (const line of list.split('\n')) {
+      const id = /^id=(\d+) .* name=(\S*)/.exec(line);
+      if (id !== null && id[2] === name) killed += Number(await server.client('KILL', 'ID', id[1]!));
+    }
+  }
+  expect(killed, `connections named ${name}`).to.be.greaterThan(0);
+}
 
 for (const target of redisTargets) {
   describe(`RedisNodeBus on ${target.name}`, function () {
@@ -79,6 +94,34 @@ for (const target of redisTargets) {
       await secondReader.start();
       await eventually(() => expect(received).to.deep.equal(['1', '2', '3']));
       expect(bTable.nodeId).to.equal('b');
+    });
+
+    it('delivers entries whose read answer was lost once its reader connects again', async function () {
+      const a = nodes.node('a');
+      const b = nodes.node('b');
+      const received: string[] = [];
+      b.bus.onMessage((payload) => {
+        received.push(payload);
+      });
+      await a.start();
+      await b.start();
+      expect(await a.bus.send('b', 'before')).to.equal(true);
+      await eventually(() => expect(received).to.deep.equal(['before']));
+      // A read that reached Redis but whose answer never reached b: the entry is pending for consumer b, which
+      // has not seen it. (One transaction, so b's own waiting read cannot take the entry first.)
+      const probe = nodes.probe();
+      const lost = await probe.multi()
+        .xadd(nodeInboxKey('b'), '*', 'from', 'a', 'p', 'lost on the way')
+        .xreadgroup('GROUP', 'sori', 'b', 'COUNT', 10, 'STREAMS', nodeInboxKey('b'), '>')
+        .exec();
+      expect(JSON.stringify(lost)).to.include('lost on the way');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(received).to.deep.equal(['before']);
+      // The connection drops, as when the answer was lost with it.
+      await killClients(probe, 'sori-inbox-b');
+      await eventually(() => expect(received).to.deep.equal(['before', 'lost on the way']));
+      expect(await a.bus.send('b', 'after')).to.equal(true);
+      await eventually(() => expect(received).to.deep.equal(['before', 'lost on the way', 'after']));
     });
 
     it('hands a dead node\'s unread inbox to the node that claimed it, and then treats the node as gone', async function () {

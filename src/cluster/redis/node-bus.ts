@@ -1,6 +1,6 @@
 import { createLogger, type Logger } from '../../util/log.js';
 import type { HeldPayload, NodeBus, NodeMessageHandler, OrphanHandler } from '../node-bus.js';
-import { connectRedis, redisClusterOptions, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
+import { connectRedis, onConnectionReady, redisClusterOptions, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
 import { nodeAliveKey, nodeInboxKey } from './keys.js';
 import { ackAndDelete, sendIfAlive } from './scripts.js';
 
@@ -16,7 +16,7 @@ const GROUP = 'sori';
 const READ_COUNT = 100;
 
 /** An XREADGROUP reply: per stream, its entries as [id, [field, value, ...]]. */
-type StreamReply = Array<[stream: string, entries: Array<[id: string, fields: string[]]>]>;
+type StreamReply = Array<[stream: string, entries: Array<[id: string, fields: string[] | null]>]>;
 
 function field(fields: readonly string[], name: string): string {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
@@ -34,8 +34,8 @@ function field(fields: readonly string[], name: string): string {
  * entry, so the stream only ever holds what is not yet handled. An entry
  * whose handler holds it (a stanza the client has yet to acknowledge) stays
  * until it settles, without holding up the entries behind it. After a
- * restart the node first re-reads its pending entries (delivered, never
- * acknowledged); after its death the claiming node reads the whole stream
+ * restart, and when its reading connection is made again, the node first
+ * re-reads its pending entries (delivered, never acknowledged); after its death the claiming node reads the whole stream
  * and hands it to the orphan handlers. Delivery is therefore at least once,
  * in send order per (sender, receiver) pair.
  */
@@ -54,6 +54,10 @@ export class RedisNodeBus implements NodeBus {
   private readLoop: Promise<void> = Promise.resolve();
   /** Handled entries not yet acknowledged; `acking` sends them in batches, one round trip at a time. */
   private readonly handledIds: string[] = [];
+  /** Entries read by this run and not yet acknowledged (being handled, held, or in `handledIds`). */
+  private readonly unacknowledged = new Set<string>();
+  /** Set when the reader's connection was made again: pending entries are read before new ones. */
+  private rereadPending = false;
   private acking: Promise<void> | null = null;
 
   constructor(config: RedisNodeBusConfig) {
@@ -62,9 +66,13 @@ export class RedisNodeBus implements NodeBus {
     this.log = config.log ?? createLogger(`node-bus:${config.nodeId}`);
     this.blockMs = config.blockMs ?? 2000;
     this.inbox = nodeInboxKey(this.nodeId);
-    this.client = connectRedis(this.options, `sori-bus-${this.nodeId}`);
-    this.reader = connectRedis(this.options, `sori-inbox-${this.nodeId}`);
+    this.client = connectRedis(this.options, `sori-bus-${this.nodeId}`, { waitMs: this.options.waitMs });
+    // A blocking read is answered only after up to blockMs.
+    this.reader = connectRedis(this.options, `sori-inbox-${this.nodeId}`, { waitMs: this.options.waitMs + this.blockMs });
     for (const c of [this.client, this.reader]) c.on('error', (err: Error) => this.log.debug(`redis: ${err.message}`));
+    // ioredis sends a read that was under way again on the new connection, without an error: whatever the
+    // lost answer held is pending for this consumer, and only a read of pending entries finds it.
+    onConnectionReady(this.reader, () => (this.rereadPending = true));
   }
 
   onMessage(handler: NodeMessageHandler): void {
@@ -83,7 +91,12 @@ export class RedisNodeBus implements NodeBus {
   }
 
   async send(nodeId: string, payload: string): Promise<boolean> {
-    const id = await sendIfAlive.run(this.client, [nodeAliveKey(nodeId), nodeInboxKey(nodeId)], [this.options.inboxMaxLen, this.nodeId, payload]);
+    // A send that fails on its wait must not land later (from ioredis's offline queue, once Redis is back):
+    // the caller has handled the payload as undeliverable by then, and it would arrive twice. So Redis drops
+    // it past a deadline somewhat before the wait ends, leaving time for the answer to come back.
+    const waitMs = this.options.waitMs;
+    const deadline = Date.now() + waitMs - Math.min(1000, Math.floor(waitMs / 4));
+    const id = await sendIfAlive.run(this.client, [nodeAliveKey(nodeId), nodeInboxKey(nodeId)], [this.options.inboxMaxLen, this.nodeId, payload, deadline]);
     return typeof id === 'string';
   }
 
@@ -124,11 +137,19 @@ export class RedisNodeBus implements NodeBus {
   }
 
   private async readInbox(): Promise<void> {
-    // '0' reads entries delivered to an earlier run of this node but never acknowledged, from the cursor
-    // on (entries still held stay pending, so the cursor must move past them); '>' reads new ones.
+    // '0' reads entries delivered to this consumer but never acknowledged, from the cursor on (entries
+    // still held stay pending, so the cursor must move past them); '>' reads new ones. Pending entries
+    // are read at start (an earlier run's) and after a failed read: a read whose answer was lost (the
+    // connection dropped, or the wait ran out) has still delivered its entries to this consumer.
     let cursor = '0';
     let history = true;
+    this.rereadPending = false;
     while (!this.stopped) {
+      if (this.rereadPending) {
+        this.rereadPending = false;
+        cursor = '0';
+        history = true;
+      }
       try {
         const reply = (await this.reader.xreadgroup(
           'GROUP', GROUP, this.nodeId, 'COUNT', READ_COUNT, 'BLOCK', this.blockMs, 'STREAMS', this.inbox, cursor,
@@ -143,6 +164,14 @@ export class RedisNodeBus implements NodeBus {
         }
         if (history) cursor = entries[entries.length - 1]![0];
         for (const [id, fields] of entries) {
+          // Read before the failure and still being handled or acknowledged: not a second time.
+          if (this.unacknowledged.has(id)) continue;
+          this.unacknowledged.add(id);
+          // A pending entry deleted meanwhile is listed without fields: nothing to deliver.
+          if (fields === null) {
+            this.handled(id);
+            continue;
+          }
           const held = await this.deliver(field(fields, 'p'), field(fields, 'from'));
           if (held === undefined) this.handled(id);
           else {
@@ -160,6 +189,8 @@ export class RedisNodeBus implements NodeBus {
           continue;
         }
         this.log.warn('reading inbox failed; retrying', err);
+        cursor = '0';
+        history = true;
         await new Promise((r) => setTimeout(r, 200));
       }
     }
@@ -196,9 +227,11 @@ export class RedisNodeBus implements NodeBus {
         const ids = this.handledIds.splice(0);
         try {
           await ackAndDelete.run(this.client, [this.inbox], [GROUP, ...ids]);
+          for (const id of ids) this.unacknowledged.delete(id);
         } catch (err) {
           // Left pending, the entries would be handed over again after a restart or a reclaim: retry while running.
           // NOGROUP: Redis restarted without data, and the entries went with it.
+          if (err instanceof Error && err.message.startsWith('NOGROUP')) for (const id of ids) this.unacknowledged.delete(id);
           if (this.stopped || (err instanceof Error && err.message.startsWith('NOGROUP'))) continue;
           this.log.warn(`acknowledging ${ids.length} inbox entries failed; retrying`, err);
           this.handledIds.unshift(...ids);

@@ -111,12 +111,16 @@ return 0`,
 /**
  * Appends to a node's inbox only while the node is alive, so nothing is
  * queued for a node nobody will read or reclaim. KEYS[1] alive, KEYS[2]
- * inbox; ARGV[1] max length (approximate), ARGV[2] sender, ARGV[3] payload.
- * Returns the entry id, or false when the node is not alive.
+ * inbox; ARGV[1] max length (approximate), ARGV[2] sender, ARGV[3] payload,
+ * ARGV[4] deadline (ms since the epoch, by Redis's clock): a send that ran
+ * after it (queued while Redis was away) appends nothing.
+ * Returns the entry id, or false when the node is not alive or the deadline passed.
  */
 export const sendIfAlive = new LuaScript(
   'sendIfAlive',
   `if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[4]) then return false end
 return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'from', ARGV[2], 'p', ARGV[3])`,
 );
 

@@ -1,6 +1,6 @@
 import { createLogger, type Logger } from '../../util/log.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from '../session-table.js';
-import { connectRedis, redisClusterOptions, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
+import { connectRedis, redisClusterOptions, redisUnreachable, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
 import { splitFullJid } from '../full-jid.js';
 import { INVALIDATE_CHANNEL, nodeJidsKey, nodePlacementsKey, placementKey, sessionsKey } from './keys.js';
 import { NodeLiveness } from './liveness.js';
@@ -63,8 +63,8 @@ export class RedisSessionTable implements SessionTable {
     this.options = redisClusterOptions(config.redis);
     this.log = config.log ?? createLogger(`cluster:${config.nodeId}`);
     this.cache = new SessionCache(this.options.cacheSize);
-    this.client = connectRedis(this.options, `sori-sessions-${this.nodeId}`);
-    this.subscriber = connectRedis(this.options, `sori-invalidate-${this.nodeId}`);
+    this.client = connectRedis(this.options, `sori-sessions-${this.nodeId}`, { waitMs: this.options.waitMs });
+    this.subscriber = connectRedis(this.options, `sori-invalidate-${this.nodeId}`, { waitMs: this.options.waitMs });
     this.liveness = new NodeLiveness(this.client, this.nodeId, this.options, {
       onLapsed: () => void this.resync('alive key lapsed'),
       onClaimed: (node) => this.cleanUpDeadNode(node),
@@ -184,7 +184,8 @@ export class RedisSessionTable implements SessionTable {
 
   async settled(): Promise<boolean> {
     if (Date.now() >= this.unsettledUntil) return false;
-    while (this.started && Date.now() < this.unsettledUntil) {
+    // Once Redis is unreachable a second look would fail too: the caller goes on without it.
+    while (this.started && Date.now() < this.unsettledUntil && !redisUnreachable(this.client)) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(100, Math.max(1, this.unsettledUntil - Date.now()))));
     }
     return true;
@@ -307,10 +308,31 @@ export class RedisSessionTable implements SessionTable {
       for (let i = 0; i < held.length; i += BATCH) {
         await Promise.all(held.slice(i, i + BATCH).map((key) => this.restorePlacement(key)));
       }
+      await this.removeClosedWhileAway();
       this.emit({ type: 'reconnected' });
     } catch (err) {
       // The next 'ready' or lapsed heartbeat triggers another attempt.
       this.log.warn('restoring session entries failed', err);
+    }
+  }
+
+  /**
+   * Entries of sessions that closed while Redis could not be told (Redis kept its data, or came back with
+   * it): left there, they would show those users online to the whole cluster until this node stopped.
+   */
+  private async removeClosedWhileAway(): Promise<void> {
+    const listed = await this.client.smembers(nodeJidsKey(this.nodeId));
+    const stale = listed.filter((jid) => !this.owned.has(jid));
+    for (let i = 0; i < stale.length; i += BATCH) {
+      await Promise.all(stale.slice(i, i + BATCH).map(async (jid) => {
+        // Rebound here meanwhile: it is owned again, and its entry is the new session's.
+        if (this.owned.has(jid)) return;
+        const { bare, resource } = splitFullJid(jid);
+        const removed = await removeIfOwner.run(this.client, [sessionsKey(bare)], [resource, this.nodeId]);
+        // A bind that started meanwhile has listed it again (commands keep their order): leave it listed.
+        if (!this.owned.has(jid)) await this.client.srem(nodeJidsKey(this.nodeId), jid);
+        if (removed) await this.invalidate(bare);
+      }));
     }
   }
 

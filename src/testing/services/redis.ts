@@ -129,3 +129,44 @@ export async function restartRedis(port: number): Promise<void> {
 export async function flushRedis(ports: readonly number[]): Promise<void> {
   await Promise.all(ports.map((port) => run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'flushall'])));
 }
+
+/** A standalone redis-server of one test's own, which it may pause, kill and start again without disturbing others. */
+export interface PrivateRedis extends RedisService {
+  /** SIGSTOP: connections stay open and nothing answers, as when Redis hangs or the network drops packets. */
+  pause(): void;
+  /** SIGCONT after `pause`: Redis answers again, its data intact. */
+  resume(): void;
+  /** SIGKILL: connections are refused until `start`; the data is gone (no persistence). */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  /** Kills it for good (after the test). */
+  stop(): Promise<void>;
+}
+
+export async function privateRedis(): Promise<PrivateRedis> {
+  await requireBinaries();
+  const port = await freePort();
+  await startServer([], port);
+  const child = () => servers.get(port)!.started.child;
+  const kill = async (): Promise<void> => {
+    const c = child();
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGCONT');
+      c.kill('SIGKILL');
+    });
+  };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    pause: () => void child().kill('SIGSTOP'),
+    resume: () => void child().kill('SIGCONT'),
+    kill,
+    start: () => launch(port, servers.get(port)!.args),
+    stop: async () => {
+      await kill();
+      servers.delete(port);
+    },
+  };
+}
