@@ -52,7 +52,7 @@ export default defineModule({
     archiving: { type: 'boolean', default: true, doc: 'Rooms keep an XEP-0313 archive (each room may turn it off); false removes the feature.' },
     archiveRetentionDays: { type: 'number', default: 0, min: 0, doc: 'Days room archives are kept; 0 keeps them.' },
     defaultPageSize: { type: 'number', default: 50, integer: true, min: 1, doc: 'Room archive messages per page when a query gives no RSM max.' },
-    maxPageSize: { type: 'number', default: 250, integer: true, min: 1, doc: 'Largest RSM max accepted on room archives.' },
+    maxPageSize: { type: 'number', default: 250, integer: true, min: 1, doc: 'Most room archive messages per page; a query asking for more (RSM max) gets this many, marked incomplete, and pages on.' },
     countLimit: { type: 'number', default: 1000, integer: true, min: 0, doc: 'Most room archive messages counted to answer an RSM item-count query (max 0, XEP-0059 §2.7); counting reads the rows, so a larger result set gets no `<count/>` (optional in XEP-0313). 0: never count.' },
   },
   tables: [...MUC_TABLES, ...MAM_TABLES],

@@ -86,7 +86,7 @@ export default defineModule({
   options: {
     defaultPolicy: { type: 'string', default: 'always', enum: ['always', 'never', 'roster'], doc: 'What is archived for users who set no preferences (XEP-0441 default).' },
     defaultPageSize: { type: 'number', default: 50, integer: true, min: 1, doc: 'Messages per page when a query gives no RSM max.' },
-    maxPageSize: { type: 'number', default: 250, integer: true, min: 1, doc: 'Largest RSM max accepted; a larger one is refused with policy-violation.' },
+    maxPageSize: { type: 'number', default: 250, integer: true, min: 1, doc: 'Most messages per page; a query asking for more (RSM max) gets this many, marked incomplete, and pages on (XEP-0313 §4.3.1).' },
     countLimit: { type: 'number', default: 1000, integer: true, min: 0, doc: 'Most messages counted to answer an RSM item-count query (max 0, XEP-0059 §2.7); counting reads the rows, so a larger result set gets no `<count/>` (optional in XEP-0313). 0: never count.' },
     retentionDays: { type: 'number', default: 0, min: 0, doc: 'Days archived messages are kept (row TTL on backends that expire rows); 0 keeps them forever.' },
     retentionDaysByDomain: { type: 'record', default: {}, doc: 'Per-domain retention overriding retentionDays: { "example.org": 30 }.' },

@@ -319,9 +319,7 @@ describe('XEP-0313 message archive management', () => {
       }
     });
 
-    it('refuses a page larger than maxPageSize with policy-violation, and uses the default size without max', async () => {
-      const r = await query(alice, { rsm: '<max>101</max>' });
-      expect(condition(r.iq)).to.equal('policy-violation');
+    it('uses the default page size without max', async () => {
       const d = await query(alice);
       expect(d.results).to.have.length(Math.min(50, all.length));
     });
@@ -354,6 +352,17 @@ describe('XEP-0313 message archive management', () => {
       const empty = (await (await ts.login('dave@localhost/x')).iq(`<iq type='get'><metadata xmlns='${NS_MAM}'/></iq>`)).getChild('metadata', NS_MAM)!;
       expect(empty.elements()).to.have.length(0);
     });
+  });
+
+  it('answers a max over maxPageSize with a page of maxPageSize, marked incomplete, and the client pages on (§4.3.1)', async () => {
+    await start({ maxPageSize: 5, defaultPageSize: 5 });
+    for (let i = 0; i < 7; i++) await chat(alice, 'bob@localhost', `m${i}`);
+    const first = await query(alice, { rsm: '<max>1000</max>' });
+    expect([first.iq.attrs.type, first.bodies, first.complete]).to.deep.equal(['result', ['m0', 'm1', 'm2', 'm3', 'm4'], 'false']);
+    const next = await query(alice, { rsm: `<max>1000</max><after>${first.last}</after>` });
+    expect([next.bodies, next.complete]).to.deep.equal([['m5', 'm6'], 'true']);
+    const last = await query(alice, { rsm: '<max>1000</max><before/>' });
+    expect([last.bodies, last.complete]).to.deep.equal([['m2', 'm3', 'm4', 'm5', 'm6'], 'false']);
   });
 
   describe('time filters', () => {

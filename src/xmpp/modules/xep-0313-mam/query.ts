@@ -66,9 +66,10 @@ function parseTime(name: string, value: string | undefined): number | undefined 
 /**
  * Reads `<query xmlns='urn:xmpp:mam:2'>`: the data form (with, start, end,
  * before-id, after-id, ids) and the RSM set (max, after, before, empty before
- * = last page), plus `<flip-page/>`. Pages larger than `maxPageSize` are a
- * policy-violation (XEP-0059 lets the responder refuse them; clients then
- * know to ask for less instead of silently getting a shorter page).
+ * = last page), plus `<flip-page/>`. A `max` over `maxPageSize` gets a page
+ * of `maxPageSize` (XEP-0313 §4.3.1: the server "MAY simply return its
+ * limited results"), whose `complete='false'` tells the client to page on,
+ * as every client does; an error would leave it with no history at all.
  */
 export function parseQuery(payload: XmlElement, limits: { defaultPageSize: number; maxPageSize: number }): ArchiveQuery {
   const q: ArchiveQuery = {
@@ -139,8 +140,7 @@ export function parseQuery(payload: XmlElement, limits: { defaultPageSize: numbe
     if (maxText !== undefined) {
       if (!/^\d{1,9}$/.test(maxText.trim())) bad('RSM max must be a non-negative integer');
       const max = Number(maxText.trim());
-      if (max > limits.maxPageSize) throw new StanzaError('policy-violation', `at most ${limits.maxPageSize} messages per page`);
-      q.max = max;
+      q.max = Math.min(max, limits.maxPageSize);
     }
     const after = set.getChild('after');
     const before = set.getChild('before');
