@@ -10,8 +10,9 @@ export const NS_BIND2 = 'urn:xmpp:bind:0';
 /**
  * XEP-0386 §3: the server picks the resource, starting with the client's
  * tag. The rest is derived from the XEP-0388 user-agent id when there is
- * one, so that the same installation gets the same resource each time (its
- * full JID stays stable for contacts and MUC rooms); random otherwise.
+ * one (a UUID, see `userAgentId`), so that the same installation gets the
+ * same resource each time (its full JID stays stable for contacts and MUC
+ * rooms); random otherwise.
  */
 export function bind2Resource(username: string, tag: string | undefined, userAgentId: string | undefined): string {
   let prefix = 'sori';
@@ -23,7 +24,7 @@ export function bind2Resource(username: string, tag: string | undefined, userAge
       // A tag that cannot be part of a resource is left out.
     }
   }
-  const suffix = userAgentId === undefined || userAgentId === '' ? randomHex(4) : createHash('sha256').update(`${username}\u0000${userAgentId}`).digest('hex').slice(0, 8);
+  const suffix = userAgentId === undefined ? randomHex(4) : createHash('sha256').update(`${username}\u0000${userAgentId}`).digest('hex').slice(0, 8);
   return `${prefix}.${suffix}`;
 }
 

@@ -11,6 +11,20 @@ const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 export const NS_SASL2 = 'urn:xmpp:sasl:2';
 export const NS_FAST = 'urn:xmpp:fast:0';
 const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The installation a SASL2 `<authenticate/>` names in `<user-agent id='…'/>`,
+ * or undefined. XEP-0388 §2.3: the id is the installation's stable identifier,
+ * a UUID (v4); it keys the installation's FAST tokens (XEP-0484) and the
+ * resource Bind2 derives (XEP-0386). An id that is not a UUID counts as none:
+ * the client still logs in, with a random resource and no token, and no
+ * string of its choosing and of any length becomes a key in the store.
+ */
+export function userAgentId(request: XmlElement): string | undefined {
+  const id = request.getChild('user-agent')?.attrs.id;
+  return id !== undefined && UUID.test(id) ? id : undefined;
+}
 /**
  * RFC 6120 §6.4.5: allow a few retries on one connection (2 to 5), then close it.
  * Only wrong credentials count: clients such as slixmpp walk down the offered
@@ -88,20 +102,20 @@ export class SaslNegotiation {
    * that a client that never asks is not left with an expired one.
    */
   async fastToken(request: XmlElement, username: string): Promise<XmlElement | null> {
-    const userAgentId = request.getChild('user-agent')?.attrs.id;
+    const installation = userAgentId(request);
     const tokenUsed = this.tokenUsed;
     this.tokenUsed = null;
-    if (userAgentId === undefined || userAgentId === '' || !this.fastOffered()) return null;
+    if (installation === undefined || !this.fastOffered()) return null;
     const jid = parseJid(`${username}@${this.stream.host}`);
     const fast = request.getChild('fast', NS_FAST);
     const invalidate = fast?.attrs.invalidate === 'true' || fast?.attrs.invalidate === '1';
-    if (invalidate) await this.server.accounts.forgetFastToken(jid, userAgentId);
+    if (invalidate) await this.server.accounts.forgetFastToken(jid, installation);
     const lifetimeMs = this.server.config.c2s.fastTokenDays * 86_400_000;
     const dueForRotation = !invalidate && tokenUsed !== null && tokenUsed.expiresAt - Date.now() < lifetimeMs / 2;
     const mechanism = request.getChild('request-token', NS_FAST)?.attrs.mechanism ?? (dueForRotation ? tokenUsed.mechanism : undefined);
     if (mechanism === undefined || !this.fastMechanisms().includes(mechanism)) return null;
     try {
-      const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, userAgentId, mechanism, lifetimeMs);
+      const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, installation, mechanism, lifetimeMs);
       return x('token', { xmlns: NS_FAST, token, expiry: new Date(expiresAt).toISOString() });
     } catch (e) {
       // A new token is an extra: without one the login stands, and the client goes on authenticating as it did.
@@ -112,14 +126,14 @@ export class SaslNegotiation {
 
   /** A FAST token is bound to the installation (user-agent id) it was issued to, and a bound mechanism's proof to this stream's channel. */
   private tokenMechanism(name: string, request: XmlElement): SaslMechanism {
-    const userAgentId = request.getChild('user-agent')?.attrs.id;
-    if (userAgentId === undefined || userAgentId === '') throw new SaslFailure('malformed-request', 'FAST needs a user-agent id');
+    const installation = userAgentId(request);
+    if (installation === undefined) throw new SaslFailure('malformed-request', 'FAST needs the user-agent id (a UUID) the token was issued to');
     const bindingType = hashedTokenBinding(name);
     const binding = bindingType === null || bindingType === undefined ? Buffer.alloc(0) : this.stream.channel.channelBinding(bindingType);
     if (binding === null) throw new SaslFailure('invalid-mechanism', `no ${bindingType} channel binding on this stream`);
     return new HashedTokenServer(async (username, proves) => {
       const jid = this.accountOf(username);
-      const expiresAt = jid === null ? null : await this.server.accounts.checkFastToken(jid, userAgentId, name, proves);
+      const expiresAt = jid === null ? null : await this.server.accounts.checkFastToken(jid, installation, name, proves);
       if (expiresAt === null) return false;
       this.tokenUsed = { mechanism: name, expiresAt };
       return true;

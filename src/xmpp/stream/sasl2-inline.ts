@@ -3,7 +3,7 @@ import type { PreBindStream } from '../module.js';
 import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
 import { bind2Features, bind2Resource, NS_BIND2 } from './bind2.js';
-import type { SaslNegotiation } from './sasl-negotiation.js';
+import { userAgentId, type SaslNegotiation } from './sasl-negotiation.js';
 import { C2sSession } from './client-session.js';
 
 /** The connection a SASL2 success completes: a pre-bind stream whose session is set once something binds or resumes. */
@@ -31,7 +31,7 @@ export async function inlineAnswers(server: Server, connection: Sasl2Connection,
   }
   const bind = request.getChild('bind', NS_BIND2);
   if (connection.session === null && bind !== undefined) {
-    const session = connection.bindHandedOver(bind2Resource(username, bind.getChildText('tag'), request.getChild('user-agent')?.attrs.id));
+    const session = connection.bindHandedOver(bind2Resource(username, bind.getChildText('tag'), userAgentId(request)));
     // Released by the connection once <success/> is written (C2sSession.holdStanzas says why).
     if (session instanceof C2sSession) session.holdStanzas();
     // XEP-0386: the session starts with what was asked for with it, before 'session/bound' handlers

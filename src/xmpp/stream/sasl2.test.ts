@@ -15,6 +15,8 @@ const NS_BIND2 = 'urn:xmpp:bind:0';
 const NS_SM = 'urn:xmpp:sm:3';
 const BIND = (inner = '') => `<bind xmlns='${NS_BIND2}'><tag>phone</tag>${inner}</bind>`;
 const body = (el: XmlElement): string | undefined => el.getChildText('body');
+const FAST_UA = 'e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b';
+const REQUEST_TOKEN = `<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>`;
 
 describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real sockets)', function () {
   this.timeout(20000);
@@ -97,7 +99,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     });
     try {
       const { c } = await preAuth();
-      const success = await c.scram2('bob', 'secret', BIND(`<enable xmlns='${NS_SM}'/>`), 'ua-early');
+      const success = await c.scram2('bob', 'secret', BIND(`<enable xmlns='${NS_SM}'/>`), '11111111-2222-4333-8444-555555555555');
       expect(success.getChild('bound', NS_BIND2)!.getChild('enabled', NS_SM)).to.not.equal(undefined);
       expect(body(await c.next((e) => e.name === 'message'))).to.equal('early');
       // It came after <enabled/>, so the client counts it (XEP-0198 §4); the server must have counted it too.
@@ -117,7 +119,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     });
     try {
       const { c } = await preAuth();
-      expect((await c.scram2('erin', 'secret', BIND(`<enable xmlns='urn:xmpp:carbons:2'/>`), 'ua-carbons')).name).to.equal('success');
+      expect((await c.scram2('erin', 'secret', BIND(`<enable xmlns='urn:xmpp:carbons:2'/>`), 'c4d5e6f7-a8b9-4c0d-9e1f-2a3b4c5d6e7f')).name).to.equal('success');
       const carbon = await c.next((e) => e.name === 'message' && e.getChild('received', 'urn:xmpp:carbons:2') !== undefined);
       expect(carbon.toString()).to.contain('sent meanwhile');
     } finally {
@@ -127,14 +129,32 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
 
   it('gives the same installation (user-agent id) the same resource each time', async () => {
     const first = await preAuth();
-    const a = (await first.c.scram2('bob', 'secret', BIND(), 'install-42')).getChildText('authorization-identifier');
+    const a = (await first.c.scram2('bob', 'secret', BIND(), '3f2b8c1e-5d4a-4e6b-9c7d-8e9f0a1b2c3d')).getChildText('authorization-identifier');
     first.c.destroy();
     const second = await preAuth();
-    const b = (await second.c.scram2('bob', 'secret', BIND(), 'install-42')).getChildText('authorization-identifier');
+    const b = (await second.c.scram2('bob', 'secret', BIND(), '3f2b8c1e-5d4a-4e6b-9c7d-8e9f0a1b2c3d')).getChildText('authorization-identifier');
     const third = await preAuth();
-    const other = (await third.c.scram2('bob', 'secret', BIND(), 'install-43')).getChildText('authorization-identifier');
+    const other = (await third.c.scram2('bob', 'secret', BIND(), '6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d')).getChildText('authorization-identifier');
     expect(b).to.equal(a);
     expect(other).to.not.equal(a);
+  });
+
+  it('takes a user-agent id that is not a UUID (XEP-0388 §2.3), a huge one included, as no id: the login binds a random resource and gets no token', async () => {
+    for (const id of ['install-42', 'x'.repeat(20_000)]) {
+      const resources: string[] = [];
+      for (const attempt of [1, 2]) {
+        const { c } = await preAuth();
+        const success = await c.scram2('bob', 'secret', BIND() + REQUEST_TOKEN, id);
+        expect(success.name, `${id.slice(0, 12)}, login ${attempt}: ${success.toString().slice(0, 200)}`).to.equal('success');
+        expect(success.getChild('token', 'urn:xmpp:fast:0'), 'no FAST token bound to it').to.equal(undefined);
+        resources.push(success.getChildText('authorization-identifier')!);
+      }
+      expect(resources[0], 'not a stable resource derived from it').to.match(/^bob@localhost\/phone\./);
+      expect(resources[1]).to.not.equal(resources[0]);
+    }
+    // A FAST login naming such an installation is refused as malformed, not checked against the store.
+    const { c } = await preAuth();
+    expect((await c.fast('bob', 'any-token', 'install-42')).getChild('malformed-request')).to.not.equal(undefined);
   });
 
   it('answers a wrong password with a SASL2 failure carrying not-authorized', async () => {
@@ -157,7 +177,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
 
   it('resumes a session inside SASL2: <resumed/> in the success, then the stanzas the client missed', async () => {
     const first = await preAuth();
-    const success = await first.c.scram2('alice', 'secret', BIND(`<enable xmlns='${NS_SM}' resume='true'/>`), 'ua-resume');
+    const success = await first.c.scram2('alice', 'secret', BIND(`<enable xmlns='${NS_SM}' resume='true'/>`), '22222222-3333-4444-8555-666666666666');
     const full = success.getChildText('authorization-identifier')!;
     const previd = success.getChild('bound')!.getChild('enabled')!.attrs.id!;
     first.c.write('<presence/>');
@@ -171,7 +191,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
 
     const again = await preAuth();
     // A failed <resume/> would fall back to the Bind2 request next to it.
-    const resumed = await again.c.scram2('alice', 'secret', `<resume xmlns='${NS_SM}' previd='${previd}' h='0'/>${BIND()}`, 'ua-resume');
+    const resumed = await again.c.scram2('alice', 'secret', `<resume xmlns='${NS_SM}' previd='${previd}' h='0'/>${BIND()}`, '22222222-3333-4444-8555-666666666666');
     expect(resumed.getChildText('authorization-identifier')).to.equal(full);
     expect(resumed.getChild('resumed', NS_SM)?.attrs.previd).to.equal(previd);
     expect(resumed.getChild('bound', NS_BIND2)).to.equal(undefined);
@@ -179,14 +199,14 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     expect(missed.map(body)).to.deep.equal(['while away 1', 'while away 2']);
 
     const stale = await preAuth();
-    const fresh = await stale.c.scram2('alice', 'secret', `<resume xmlns='${NS_SM}' previd='no-such-session' h='0'/>${BIND()}`, 'ua-other');
+    const fresh = await stale.c.scram2('alice', 'secret', `<resume xmlns='${NS_SM}' previd='no-such-session' h='0'/>${BIND()}`, '33333333-4444-4555-8666-777777777777');
     expect(fresh.getChild('failed', NS_SM)).to.not.equal(undefined);
     expect(fresh.getChild('bound', NS_BIND2)).to.not.equal(undefined);
   });
 
   it('ends the stream with handled-count-too-high when an inline <resume/> acknowledges more than was sent, binding nothing', async () => {
     const first = await preAuth();
-    const success = await first.c.scram2('bob', 'secret', BIND(`<enable xmlns='${NS_SM}' resume='true'/>`), 'ua-too-high');
+    const success = await first.c.scram2('bob', 'secret', BIND(`<enable xmlns='${NS_SM}' resume='true'/>`), '44444444-5555-4666-8777-888888888888');
     const previd = success.getChild('bound')!.getChild('enabled')!.attrs.id!;
     first.c.destroy();
     const before = sori.server.sessions.ofAccount('bob@localhost').length;
@@ -209,7 +229,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     try {
       const { c } = await preAuth();
       const before = sori.server.sessions.ofAccount('erin@localhost').length;
-      const answer = await c.scram2('erin', 'secret', `${BIND()}<fast xmlns='urn:xmpp:fast:0' invalidate='true'/>`, 'ua-store-down').catch((e: Error) => e);
+      const answer = await c.scram2('erin', 'secret', `${BIND()}<fast xmlns='urn:xmpp:fast:0' invalidate='true'/>`, '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d').catch((e: Error) => e);
       await c.waitClosed();
       // A <failure/> says the stream is as it was, unauthenticated (XEP-0388 §2.6); this one was authenticated and bound.
       expect(c.elements.some((e) => e.name === 'failure'), String(answer)).to.equal(false);
@@ -224,23 +244,23 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     const first = await preAuth();
     const fastOffer = first.features.getChild('authentication', NS_SASL2)!.getChild('inline')!.getChild('fast', 'urn:xmpp:fast:0')!;
     expect(fastOffer.getChildren('mechanism').map((m) => m.getText())).to.include('HT-SHA-256-NONE');
-    const success = await first.c.scram2('bob', 'secret', `<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/>`, 'fast-ua');
+    const success = await first.c.scram2('bob', 'secret', REQUEST_TOKEN, FAST_UA);
     const issued = success.getChild('token', 'urn:xmpp:fast:0')!;
     expect(Date.parse(issued.attrs.expiry!)).to.be.above(Date.now() + 13 * 86_400_000);
     const token = issued.attrs.token!;
 
     const again = await preAuth();
-    const fast = await again.c.fast('bob', token, 'fast-ua', BIND());
+    const fast = await again.c.fast('bob', token, FAST_UA, BIND());
     expect(fast.name, fast.toString()).to.equal('success');
     expect(fast.getChildText('authorization-identifier')).to.match(/^bob@localhost\/phone\./);
 
     const elsewhere = await preAuth();
-    expect((await elsewhere.c.fast('bob', token, 'another-ua')).name, 'bound to its installation').to.equal('failure');
+    expect((await elsewhere.c.fast('bob', token, '9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b')).name, 'bound to its installation').to.equal('failure');
     const forged = await preAuth();
-    expect((await forged.c.fast('bob', 'not-the-token', 'fast-ua')).getChild('not-authorized')).to.not.equal(undefined);
+    expect((await forged.c.fast('bob', 'not-the-token', FAST_UA)).getChild('not-authorized')).to.not.equal(undefined);
 
     await sori.server.accounts.setPassword(parseJid('bob@localhost'), 'secret');
     const after = await preAuth();
-    expect((await after.c.fast('bob', token, 'fast-ua')).name, 'a new password ends the token').to.equal('failure');
+    expect((await after.c.fast('bob', token, FAST_UA)).name, 'a new password ends the token').to.equal('failure');
   });
 });
