@@ -19,7 +19,10 @@ RUN mkdir -p /data && chown node:node /data
 VOLUME ["/data"]
 EXPOSE 5222 5223 5269 5280 5443
 USER node
-# /health answers 503 while the store (or, in a cluster, Redis) does not answer; node:*-slim has no curl.
+# Liveness, not readiness: Swarm, ECS and other orchestrators that read Docker's health replace an
+# unhealthy container, which mends a hung process but not a store or Redis outage, and would end a drain.
+# /live answers 200 for as long as the process serves HTTP; /health (503 during outages and from SIGTERM
+# on) is for load balancers and readiness probes. node:*-slim has no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:5280/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:5280/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "src/main.ts"]

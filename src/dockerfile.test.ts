@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from './config.js';
+import { startSori } from './sori.js';
+import { MemoryStore } from './storage/memory/index.js';
 
 const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
 
@@ -21,4 +27,29 @@ describe('Dockerfile', () => {
     const prepared = instructions.slice(0, volume).some((i) => i.startsWith('RUN ') && i.includes(`mkdir -p ${dataDir}`) && i.includes(`chown ${user}:${user} ${dataDir}`));
     expect(prepared, `a RUN before VOLUME creates ${dataDir} and hands it to ${user}`).to.equal(true);
   });
+
+  it('keeps the container healthy through a store outage, which replacing it (Swarm, ECS) would not mend, and unhealthy once nothing serves HTTP', async function () {
+    this.timeout(30_000);
+    const healthcheck = instructions.find((i) => i.startsWith('HEALTHCHECK '));
+    const probe = JSON.parse(/CMD (\[.*\])$/.exec(healthcheck ?? '')![1]!) as string[];
+    const store = new MemoryStore();
+    const config = loadConfig({ env: {}, overrides: { server: { dataDir: mkdtempSync(join(tmpdir(), 'sori-docker-')), logLevel: 'error' }, storage: { backend: 'memory' } } });
+    const sori = await startSori(config, { ephemeralPorts: true, store });
+    const port = sori.listening.ports.ws!;
+    // The image's probe, run against this server's HTTP port in place of the image's 5280.
+    const runProbe = (): Promise<number> =>
+      new Promise((done) => {
+        const [command, ...args] = probe.map((a) => a.replace('127.0.0.1:5280', `127.0.0.1:${port}`));
+        const child = execFile(command === 'node' ? process.execPath : command!, args, { timeout: 20_000 }, () => done(child.exitCode ?? -1));
+      });
+    try {
+      store.get = () => Promise.reject(new Error('disk on fire'));
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status, 'the store is down').to.equal(503);
+      expect(await runProbe(), 'healthy while the store is down').to.equal(0);
+    } finally {
+      await sori.stop();
+    }
+    expect(await runProbe(), 'unhealthy once the process serves no HTTP').to.equal(1);
+  });
 });
+
