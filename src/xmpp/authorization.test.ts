@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { TestServer, type TestClient } from '../testing/harness.js';
 import { parseJid } from '../util/jid.js';
 import { x, type XmlElement } from '../util/xml.js';
+import { parseXml } from './stream/parse-xml.js';
 import roster from './modules/rfc6121-roster/index.js';
 import presence from './modules/rfc6121-presence/index.js';
 import disco from './modules/xep-0030-disco/index.js';
@@ -21,6 +22,7 @@ import externalServices from './modules/xep-0215-external-services/index.js';
 import bookmarks from './modules/xep-0402-bookmarks/index.js';
 import ping from './modules/xep-0199-ping/index.js';
 import version from './modules/xep-0092-version/index.js';
+import offlineRetraction from './modules/xep-0424-retraction/offline.js';
 
 /**
  * The authorization audit, from the point of view of mallory, a logged-in
@@ -228,3 +230,40 @@ describe('authorization: a contact whose presence the victim sees, but who does 
   });
 });
 
+describe("authorization: a room occupant and another occupant's private messages", () => {
+  let ts: TestServer;
+  const room = 'den@conference.localhost';
+  const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
+
+  beforeEach(async () => {
+    ts = await TestServer.start([roster, presence, offline, offlineRetraction]);
+    await ts.addUser('victim@localhost');
+  });
+  afterEach(() => ts.stop());
+
+  /** A private message as a room relays it (occupant-relay.ts): from the sender's occupant JID, with an empty muc#user <x/>. */
+  const fromOccupant = (nick: string, inner: string, id: string): XmlElement =>
+    parseXml(`<message type='chat' id='${id}' from='${room}/${nick}' to='victim@localhost/gone'>${inner}<x xmlns='${NS_MUC_USER}'/></message>`);
+
+  it("does not let mallory's retraction take alice's private message out of the victim's offline storage (XEP-0424 §7)", async () => {
+    // The victim's session went before the room's private messages reached it: they wait offline.
+    await ts.server.route(fromOccupant('alice', `<body>meet me at 6</body><origin-id xmlns='urn:xmpp:sid:0' id='pm-1'/>`, 'pm-1'));
+    // Another occupant of the same room names alice's message: every occupant JID has the room's bare JID.
+    await ts.server.route(fromOccupant('mallory', `<retract xmlns='urn:xmpp:message-retract:1' id='pm-1'/><body>/me retracted a previous message</body>`, 'r-1'));
+    await ts.server.route(fromOccupant('alice', `<body>last</body>`, 'pm-2'));
+    const victim = await ts.login('victim@localhost/phone');
+    await victim.send('<presence/>');
+    await victim.waitFor((m) => m.name === 'message' && m.attrs.id === 'pm-2');
+    expect(victim.all((m) => m.name === 'message').map((m) => m.getChildText('body'))).to.include('meet me at 6');
+  });
+
+  it('still lets alice take back her own private message', async () => {
+    await ts.server.route(fromOccupant('alice', `<body>wrong room</body><origin-id xmlns='urn:xmpp:sid:0' id='pm-1'/>`, 'pm-1'));
+    await ts.server.route(fromOccupant('alice', `<retract xmlns='urn:xmpp:message-retract:1' id='pm-1'/><body>/me retracted a previous message</body>`, 'r-1'));
+    await ts.server.route(fromOccupant('alice', `<body>last</body>`, 'pm-2'));
+    const victim = await ts.login('victim@localhost/phone');
+    await victim.send('<presence/>');
+    await victim.waitFor((m) => m.name === 'message' && m.attrs.id === 'pm-2');
+    expect(victim.all((m) => m.name === 'message').map((m) => m.getChildText('body'))).not.to.include('wrong room');
+  });
+});

@@ -44,6 +44,14 @@ export function namesMessage(original: XmlElement, id: string): boolean {
   return original.attrs.id === id || original.elements().some((c) => isOriginId(c) && c.attrs.id === id);
 }
 
+/**
+ * Whether a message is a private message a room relayed (its muc#user `<x/>`): every occupant
+ * writes from the room's bare JID, so only the occupant JID says who wrote it (§7).
+ */
+export function viaRoom(original: XmlElement): boolean {
+  return original.getChild('x', NS_MUC_USER) !== undefined;
+}
+
 /** The same, for an archived message, which may also be named by this archive's id for it. */
 function named(original: XmlElement, archiveId: string, id: string): boolean {
   return archiveId === id || namesMessage(original, id);
@@ -80,7 +88,7 @@ export async function buryRetracted(archive: ArchiveStore, at: RetractionPlace, 
     const original = parseXml(m.xml);
     if (!named(original, m.id, retraction.id)) continue;
     // A private message through a room: only the occupant who wrote it may retract it.
-    if (at.peer !== undefined && m.peer !== at.peer && original.getChild('x', NS_MUC_USER) !== undefined) continue;
+    if (at.peer !== undefined && m.peer !== at.peer && viaRoom(original)) continue;
     if (isTombstone(original) || retractionOf(original) !== null) return null;
     const stamp = formatDateTime(Date.now());
     const retracted =
