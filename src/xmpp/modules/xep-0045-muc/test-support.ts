@@ -25,6 +25,33 @@ export async function createInstantRoom(c: TestClient, room: string, nick: strin
   return { self, result };
 }
 
+/** Creates `room` as an instant room, as `createInstantRoom`, and expects the owner's submit accepted; returns the self-presence. */
+export async function createRoom(c: TestClient, room: string, nick: string): Promise<XmlElement> {
+  const { self, result } = await createInstantRoom(c, room, nick);
+  expect(result.attrs.type, result.toString()).to.equal('result');
+  return self;
+}
+
+/** The owner submits the room configuration form (§10.2) with `fields`; returns the iq answer. */
+export function configureRoom(c: TestClient, room: string, fields: Record<string, string>): Promise<XmlElement> {
+  const f = Object.entries(fields)
+    .map(([k, v]) => `<field var='${k}'><value>${v}</value></field>`)
+    .join('');
+  return c.iq(`<iq type='set' to='${room}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>${f}</x></query></iq>`);
+}
+
+/** The defined condition of an error stanza (`forbidden`, `conflict`, …). */
+export const errorCondition = (r: XmlElement): string | undefined => r.getChild('error')?.elements()[0]?.name;
+
+/** The attributes of a MUC presence's `<item/>` (affiliation, role, jid, nick). */
+export const occupantItem = (p: XmlElement): Record<string, string | undefined> => p.getChild('x', NS_MUC_USER)?.getChild('item')?.attrs ?? {};
+
+/** Matches a presence from `from` (an occupant JID) that `pred` accepts. */
+export const presenceFrom =
+  (from: string, pred: (p: XmlElement) => boolean = () => true) =>
+  (el: XmlElement): boolean =>
+    el.name === 'presence' && el.attrs.from === from && pred(el);
+
 let archiveQueries = 0;
 
 /** The room archive's messages, oldest first, as `reader` gets them (XEP-0313 on the room's JID). */
@@ -45,7 +72,6 @@ export async function startWithRoom<const L extends readonly string[]>(room: str
   const ts = await TestServer.start([roster, presence, disco, muc]);
   const clients: TestClient[] = [];
   for (const full of logins) clients.push(await ts.login(full));
-  const { result } = await createInstantRoom(clients[0]!, room, 'Alice');
-  expect(result.attrs.type, result.toString()).to.equal('result');
+  await createRoom(clients[0]!, room, 'Alice');
   return { ts, clients: clients as { [K in keyof L]: TestClient } };
 }
