@@ -267,3 +267,21 @@ describe("authorization: a room occupant and another occupant's private messages
     expect(victim.all((m) => m.name === 'message').map((m) => m.getChildText('body'))).not.to.include('wrong room');
   });
 });
+
+describe('authorization: in-band registration of a name the configuration makes an administrator', () => {
+  let ts: TestServer;
+  beforeEach(async () => {
+    ts = await TestServer.start([roster, disco, adhoc, admin, register], { server: { admins: ['boss@localhost'] }, modules: { enabled: ['register'] } });
+  });
+  afterEach(() => ts.stop());
+
+  it('refuses to register it, so that a stranger who comes first does not get XEP-0133 administration', async () => {
+    const sent: XmlElement[] = [];
+    const stream = { host: 'localhost', secure: true, remoteAddress: '192.0.2.7', sendRaw: (el: XmlElement) => void sent.push(el) };
+    const handler = ts.server.registrations.preAuthIqs.get('jabber:iq:register')!;
+    await handler(parseXml(`<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>Boss</username><password>mine now</password></query></iq>`), stream);
+    expect(sent[0]!.attrs.type, sent[0]!.toString()).to.equal('error');
+    expect(condition(sent[0]!)).to.equal('conflict');
+    expect(await ts.server.accounts.exists(parseJid('boss@localhost'))).to.equal(false);
+  });
+});

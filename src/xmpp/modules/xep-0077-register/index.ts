@@ -111,6 +111,8 @@ async function preAuth(ctx: Ctx, guards: { throttle: RegistrationThrottle; delet
   try {
     // Worded as a taken name is: an unauthenticated client must not learn that the name had an account, since deleted.
     if (await deletedNames.held(jid)) throw new StanzaError('conflict', 'that username is taken');
+    // server.admins names accounts the operator creates: whoever registered one first would administer the server (XEP-0133).
+    if (ctx.server.accounts.isAdmin(jid)) throw new StanzaError('conflict', 'that username is taken');
     if (!(await ctx.server.createAccount(jid, password))) throw new StanzaError('conflict', 'that username is taken');
   } catch (e) {
     // Only one registration per address is ever in flight (the record above turns others away), so this frees the address for a retry.
