@@ -1,12 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { JidError, normaliseResource, parseJid, tryParseJid, type Jid } from '../../util/jid.js';
-import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
+import { serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
 import { StanzaError, StreamError, errorReply, type StreamErrorCondition } from '../errors.js';
 import type { PreAuthStream } from '../module.js';
 import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { ParseError, XmppParser } from './parser.js';
+import { C2sOutput, NS_CLIENT, NS_FRAMING, NS_STREAM } from './c2s-output.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
 import { NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
 import { inlineAnswers, type Sasl2Connection } from './sasl2-inline.js';
@@ -14,9 +15,6 @@ import { clientStreamFeatures, NS_BIND, NS_TLS } from './stream-features.js';
 import { processClientElement } from './inbound.js';
 import { randomHex } from '../../util/random-token.js';
 
-export const NS_CLIENT = 'jabber:client';
-export const NS_STREAM = 'http://etherx.jabber.org/streams';
-export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 
 const enum State {
@@ -32,14 +30,14 @@ const enum State {
  * WebSocket and BOSH; only framing differs. With SASL2 (XEP-0388) binding or
  * resumption happens inside authentication, with no stream restart
  * (sasl2Succeeded, sasl2-inline.ts; the SASL exchange itself is
- * sasl-negotiation.ts).
+ * sasl-negotiation.ts). What it writes is framed by c2s-output.ts.
  */
 export class C2sConnection implements SessionConnection, Sasl2Connection, PreAuthStream {
   private state = State.AwaitHeader;
   /** The client closed its stream while earlier stanzas were still being handled: closing waits for them. */
   private endRequested = false;
   private readonly parser: XmppParser;
-  private headerSent = false;
+  private readonly output: C2sOutput;
   private streamId = '';
   host = '';
   username = '';
@@ -47,8 +45,6 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
   private readonly sasl: SaslNegotiation;
   session: C2sSession | null = null;
   private queue: XmlElement[] = [];
-  /** Output kept back while a SASL2 success is composed; null otherwise. */
-  private held: string[] | null = null;
   private draining = false;
   private authTimer: NodeJS.Timeout | null;
   private tokens: number;
@@ -69,6 +65,7 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
       { maxStanzaSize: c.maxStanzaSize, maxDepth: c.maxDepth, maxAttributes: c.maxAttributes },
       transport.framed,
     );
+    this.output = new C2sOutput(transport);
     this.sasl = new SaslNegotiation(server, this);
     this.tokens = c.rateBytesPerSecond;
     this.authTimer = setTimeout(() => this.closeWithError('connection-timeout', 'authentication took too long'), c.authTimeoutSeconds * 1000);
@@ -148,15 +145,11 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     const version = attrs.version;
     if (version === undefined || !/^1\.\d+$/.test(version)) throw new StreamError('unsupported-version', 'XMPP 1.0 is required');
     this.state = State.Negotiating;
-    this.writeStreamLevel(this.features());
+    this.output.streamLevel(this.features());
   }
 
   private writeHeader(clientFrom: string | undefined): void {
-    const attrs: Attrs = { id: this.streamId, from: this.host, to: clientFrom && tryParseJid(clientFrom) ? clientFrom : undefined, version: '1.0', 'xml:lang': 'en' };
-    if (this.transport.openStream !== undefined) this.transport.openStream(attrs);
-    else if (this.transport.framed) this.transport.write(serialize(x('open', { xmlns: NS_FRAMING, ...attrs })));
-    else this.transport.write(`<?xml version='1.0'?>` + openTag('stream:stream', { xmlns: NS_CLIENT, 'xmlns:stream': NS_STREAM, ...attrs }));
-    this.headerSent = true;
+    this.output.header({ id: this.streamId, from: this.host, to: clientFrom && tryParseJid(clientFrom) ? clientFrom : undefined, version: '1.0', 'xml:lang': 'en' });
   }
 
   private features(): XmlElement {
@@ -306,30 +299,7 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
   }
 
   writeElement(el: XmlElement): void {
-    if (this.state === State.Closed) return;
-    if (this.transport.framed && el.attrs.xmlns === undefined && (el.name === 'message' || el.name === 'presence' || el.name === 'iq')) {
-      el = x(el.name, { xmlns: NS_CLIENT, ...el.attrs }, ...el.children);
-    }
-    this.out(serialize(el));
-  }
-
-  /** Writes a stream-level element (features, errors); WebSocket frames must declare the stream prefix. */
-  private writeStreamLevel(el: XmlElement): void {
-    if (this.transport.framed) el.attrs['xmlns:stream'] = NS_STREAM;
-    this.out(serialize(el));
-  }
-
-  /** Writes, or keeps for later while a SASL2 `<success/>` is being put together (it must go first). */
-  private out(data: string): void {
-    if (this.held !== null) this.held.push(data);
-    else this.transport.write(data);
-  }
-
-  private release(first?: string): void {
-    const held = this.held ?? [];
-    this.held = null;
-    if (first !== undefined) this.transport.write(first);
-    for (const data of held) this.transport.write(data);
+    if (this.state !== State.Closed) this.output.element(el);
   }
 
   /**
@@ -341,12 +311,12 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
   async sasl2Succeeded(username: string, additionalData: Buffer | undefined, request: XmlElement): Promise<void> {
     this.username = username;
     this.authenticated = true;
-    this.held = [];
+    this.output.hold();
     let answers: XmlElement[] | null;
     try {
       answers = await inlineAnswers(this.server, this, this.sasl, username, request);
     } catch (e) {
-      this.release();
+      this.output.release();
       this.session?.releaseStanzas();
       if (e instanceof StreamError) throw e;
       // Authenticated, perhaps bound: a SASL <failure/> would tell the client the stream is as it was, so it ends instead.
@@ -356,9 +326,9 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     if (answers === null) return;
     const aid = this.session?.jid.full ?? `${username}@${this.host}`;
     const success = x('success', { xmlns: NS_SASL2 }, additionalData === undefined ? null : x('additional-data', null, additionalData.toString('base64')), x('authorization-identifier', null, aid), ...answers);
-    this.release(serialize(success));
+    this.output.release(serialize(success));
     this.session?.releaseStanzas();
-    if (this.session === null) this.writeStreamLevel(this.features());
+    if (this.session === null) this.output.streamLevel(this.features());
   }
 
   sendRaw(el: XmlElement): void {
@@ -372,15 +342,15 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
   closeWithError(condition?: StreamErrorCondition, text?: string, content?: string): void {
     if (this.state === State.Closed) return;
     // Closing in the middle of a SASL2 success: what was kept back goes out before the error.
-    if (this.held !== null) this.release();
-    if (!this.headerSent) {
+    if (this.output.holding) this.output.release();
+    if (!this.output.headerSent) {
       this.streamId = randomHex(12);
       this.host = this.host || this.server.hosts[0]!;
       this.writeHeader(undefined);
     }
     if (condition !== undefined) {
       this.server.counters.streamErrors.inc(condition);
-      this.writeStreamLevel(new StreamError(condition, text, content).toElement());
+      this.output.streamLevel(new StreamError(condition, text, content).toElement());
     }
     this.finishTransport();
     void this.session?.connectionClosed(this, condition ?? null);
@@ -389,9 +359,7 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
   private finishTransport(): void {
     this.state = State.Closed;
     if (this.authTimer) clearTimeout(this.authTimer);
-    if (this.transport.closeStream !== undefined) this.transport.closeStream();
-    else this.transport.write(this.transport.framed ? serialize(x('close', { xmlns: NS_FRAMING })) : '</stream:stream>');
-    this.transport.end();
+    this.output.end();
   }
 
   private onStreamEnd(): void {
