@@ -4,6 +4,10 @@ const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
 const NS_CARBONS = 'urn:xmpp:carbons:2';
 const NS_FORWARD = 'urn:xmpp:forward:0';
 const NS_HINTS = 'urn:xmpp:hints';
+const NS_MARKERS = 'urn:xmpp:chat-markers:0';
+const NS_PUBSUB_EVENT = 'http://jabber.org/protocol/pubsub#event';
+/** XEP-0490 Message Displayed Synchronization: the user's own "read up to" in PEP. */
+const NODE_MDS = 'urn:xmpp:mds:displayed:0';
 
 /** Payload namespaces that make a message urgent even without a body. */
 const URGENT_NS = new Set([
@@ -30,12 +34,21 @@ function isImportantMessage(msg: XmlElement): boolean {
     if (c.name === 'body' || c.name === 'subject') return true;
     const ns = c.attrs.xmlns;
     if (ns !== undefined && URGENT_NS.has(ns)) return true;
-    // A carbon copy is as urgent as the message it carries.
+    // A carbon copy is as urgent as the message it carries; one of a chat marker the user sent from another
+    // device is urgent too: that device has shown the chat, and this one clears its notification on it.
     if (ns === NS_CARBONS && (c.name === 'sent' || c.name === 'received')) {
       const inner = c.getChild('forwarded', NS_FORWARD)?.getChild('message');
-      if (inner !== undefined && isImportantMessage(inner)) return true;
+      if (inner !== undefined && (isImportantMessage(inner) || (c.name === 'sent' && carriesMarker(inner)))) return true;
     }
+    // The same news in XEP-0490's PEP node, which Conversations uses instead of markers where the server has PEP.
+    if (ns === NS_PUBSUB_EVENT && c.name === 'event' && c.getChild('items')?.attrs.node === NODE_MDS) return true;
   }
+  return false;
+}
+
+/** A XEP-0333 chat marker (displayed, received, acknowledged), not a request for one. */
+function carriesMarker(msg: XmlElement): boolean {
+  for (const c of msg.children) if (typeof c !== 'string' && c.name !== 'markable' && c.attrs.xmlns === NS_MARKERS) return true;
   return false;
 }
 

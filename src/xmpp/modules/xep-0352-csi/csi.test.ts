@@ -7,6 +7,7 @@ import roster from '../rfc6121-roster/index.js';
 import presence from '../rfc6121-presence/index.js';
 import sm, { NS_SM } from '../xep-0198-sm/index.js';
 import offline from '../xep-0160-offline/index.js';
+import carbons from '../xep-0280-carbons/index.js';
 import csi, { NS_CSI } from './index.js';
 import { classify } from './classify.js';
 
@@ -37,6 +38,11 @@ describe('XEP-0352 client state indication', () => {
         `<message><sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'>${inner}</message></forwarded></sent></message>`;
       expect(c(carbon('<body>hi</body>'))).to.equal('urgent');
       expect(c(carbon("<composing xmlns='http://jabber.org/protocol/chatstates'/>"))).to.equal('hold');
+      // The user read a chat on another device (a marker sent from there, or XEP-0490's PEP node): the phone clears its notification.
+      expect(c(carbon("<displayed xmlns='urn:xmpp:chat-markers:0' id='m1'/>"))).to.equal('urgent');
+      expect(c(carbon("<displayed xmlns='urn:xmpp:chat-markers:0' id='m1'/>").replace(/sent/g, 'received'))).to.equal('hold');
+      expect(c("<message type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='urn:xmpp:mds:displayed:0'><item id='a@b'/></items></event></message>")).to.equal('urgent');
+      expect(c("<message type='headline'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node='urn:xmpp:avatar:metadata'><item id='x'/></items></event></message>")).to.equal('hold');
       expect(c("<iq type='get'/>")).to.equal('urgent');
     });
   });
@@ -113,6 +119,24 @@ describe('XEP-0352 client state indication', () => {
     expect(bodies(bob)).to.have.length(0);
     await alice.send("<message to='bob@localhost/b'><received xmlns='urn:xmpp:receipts' id='3'/></message>");
     expect(bob.all((e) => e.name === 'message').map((e) => e.getChild('received')!.attrs.id)).to.deep.equal(['1', '2', '3']);
+  });
+
+  it('a chat marker the user sent from another device reaches an inactive phone at once (its notification goes), a contact\'s marker waits', async () => {
+    ts = await TestServer.start([roster, presence, carbons, csi]);
+    const alice = await ts.login('alice@localhost/a');
+    const desk = await ts.login('bob@localhost/desk');
+    const phone = await ts.login('bob@localhost/phone');
+    await phone.iq("<iq type='set'><enable xmlns='urn:xmpp:carbons:2'/></iq>");
+    await phone.send(`<inactive xmlns='${NS_CSI}'/>`);
+    // Alice's message was read on the desk: Conversations on the phone clears its notification on the carbon of that marker.
+    await desk.send("<message to='alice@localhost/a' type='chat' id='d1'><displayed xmlns='urn:xmpp:chat-markers:0' id='m1'/></message>");
+    const carbon = await phone.waitFor((e) => e.name === 'message' && e.getChild('sent', 'urn:xmpp:carbons:2') !== undefined);
+    expect(carbon.getChild('sent')!.getChild('forwarded')!.getChild('message')!.getChild('displayed')?.attrs.id).to.equal('m1');
+    // Alice read bob's message: a tick the phone can show later.
+    await alice.send("<message to='bob@localhost/phone' type='chat' id='d2'><displayed xmlns='urn:xmpp:chat-markers:0' id='b1'/></message>");
+    expect(phone.all((e) => e.attrs.id === 'd2')).to.have.length(0);
+    await phone.send(`<active xmlns='${NS_CSI}'/>`);
+    expect(phone.all((e) => e.attrs.id === 'd2')).to.have.length(1);
   });
 
   it('stream management counts only what is written: held stanzas count when flushed', async () => {

@@ -37,6 +37,8 @@ const CSI = new SessionKey<CsiState>('csi');
  *     headlines…) are held;
  *   - everything urgent goes out at once: iq, messages with a body or an
  *     encrypted payload (OMEMO, OpenPGP, XEP-0027), carbons of such messages,
+ *     chat markers the user sent from another device (as carbons, or XEP-0490's
+ *     PEP node: the phone clears its notification for what was read there),
  *     MAM results (the client asked for them), errors, and presence
  *     subscription requests and answers. Held messages are sent just before
  *     it, so messages keep their order; held presence stays held (it is
