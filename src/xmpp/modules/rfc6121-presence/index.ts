@@ -129,10 +129,11 @@ export default defineModule({
       const owner = session.jid.bare;
       // §3.1.2: outbound subscription stanzas carry the user's bare JID.
       const out = x('presence', { type, from: owner, to: contact.bare, id: stanza.attrs.id }, ...stanza.children);
-      const preApproved = await store.withLock(owner, async () => {
+      // What the contact is told: nothing for a pre-approval or its withdrawal (§3.4), which it never heard of.
+      const { tellContact, wasSubscriber } = await store.withLock(owner, async () => {
         const item = await store.get(owner, contact.bare);
         const next: RosterItem = item ? { ...item } : { jid: contact.bare, subscription: 'none', groups: [] };
-        let approvedOnly = false;
+        let tell = true;
         switch (type) {
           case 'subscribe':
             if (subscribedTo(item)) break;
@@ -150,10 +151,12 @@ export default defineModule({
             } else if (!subscribedFrom(item)) {
               // §3.4: pre-approval of a request that has not come yet: recorded, nothing is sent to the contact.
               next.approved = true;
-              approvedOnly = true;
+              tell = false;
             }
             break;
           case 'unsubscribed':
+            // Appendix A.2.4: routed only to refuse a pending request or end a subscription.
+            tell = subscribedFrom(item) || (await store.hasPending(owner, contact.bare));
             await store.removePending(owner, contact.bare);
             next.subscription = next.subscription === 'both' ? 'to' : next.subscription === 'from' ? 'none' : next.subscription;
             delete next.approved;
@@ -162,14 +165,15 @@ export default defineModule({
         if (JSON.stringify(next) !== JSON.stringify(item)) {
           if (item !== undefined || type === 'subscribe' || type === 'subscribed') await roster.update(owner, contact.bare, next);
         }
-        return approvedOnly;
+        return { tellContact: tell, wasSubscriber: subscribedFrom(item) };
       });
-      if (preApproved) return;
+      if (!tellContact) return;
       await route(out);
       if (type === 'subscribed') {
         // §3.1.5: the new subscriber gets our current presence from every available resource.
         for (const r of available(await ctx.server.resources(owner))) await route(withAddress(r.presence!, r.full, contact.bare));
-      } else if (type === 'unsubscribed') {
+      } else if (type === 'unsubscribed' && wasSubscriber) {
+        // §3.2.2: a subscriber who is dropped sees the user go offline; whoever was refused a request never saw the user online.
         for (const p of await goneFor(owner, contact.bare)) await route(p);
       }
     }
