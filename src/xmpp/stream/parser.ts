@@ -147,6 +147,8 @@ export class XmppParser {
   /** Index in the current chunk of the character being parsed. */
   private pos = 0;
   private sawDeclaration = false;
+  /** Set by reset(): what is left of the chunk being parsed was sent before the restart and is dropped. */
+  private restarted = false;
   private readonly decoder = new Utf8StreamDecoder();
   private streamNs: string | undefined;
   private failed: ParseError | null = null;
@@ -187,8 +189,15 @@ export class XmppParser {
     return !this.framed || (this.stack.length === 0 && this.state === S.Text);
   }
 
-  /** Forgets all state: a stream restart after STARTTLS or SASL (RFC 6120 §4.3.3). */
+  /**
+   * Forgets all state: a stream restart after STARTTLS or SASL (RFC 6120 §4.3.3). Called from a `stanza` event,
+   * it also drops the rest of the input being parsed, and any partial character: bytes that came with a
+   * <starttls/> were sent in the clear before the handshake, and read afterwards they would pass for encrypted
+   * ones (a man in the middle's stream header and <auth/>, logging the client in as someone else: §5.4.3.3).
+   */
   reset(): void {
+    this.restarted = true;
+    this.decoder.reset();
     this.state = S.Text;
     this.carry = '';
     this.stack = [];
@@ -207,6 +216,7 @@ export class XmppParser {
   private parse(s: string): void {
     const len = s.length;
     let tokStart = 0;
+    this.restarted = false;
     this.stanzaStartInChunk = this.inStanza ? 0 : -1;
     for (let i = 0; i < len; i++) {
       const c = s.charCodeAt(i);
@@ -352,8 +362,11 @@ export class XmppParser {
           }
           break;
       }
-      // Entering text: the next token starts after this character.
-      if (this.state === S.Text && prev !== S.Text) tokStart = i + 1;
+      // Entering text: the next token starts after this character. A tag just ended, so a restart may have come.
+      if (this.state === S.Text && prev !== S.Text) {
+        if (this.restarted) return;
+        tokStart = i + 1;
+      }
     }
     // Carry the unfinished token over to the next chunk.
     if (this.state === S.Text || this.state === S.OpenName || this.state === S.AttrName || this.state === S.AttrValue || this.state === S.CloseName || this.state === S.Bang || this.state === S.Cdata || this.state === S.Decl) {

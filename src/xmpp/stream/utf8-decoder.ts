@@ -25,6 +25,11 @@ export class Utf8StreamDecoder {
     if (!isUtf8(bytes)) throw new TypeError('invalid UTF-8');
     return bytes.toString('utf8');
   }
+
+  /** Drops a partial character kept from the last chunk (a new document starts). */
+  reset(): void {
+    this.pending = null;
+  }
 }
 
 /**

@@ -1,0 +1,153 @@
+import { expect } from 'chai';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { loadConfig } from '../src/config.js';
+import { startSori, type Sori } from '../src/sori.js';
+import { MemoryStore } from '../src/storage/memory/index.js';
+import { RawClient } from '../src/testing/raw-client.js';
+import { parseJid } from '../src/util/jid.js';
+import type { XmlElement } from '../src/util/xml.js';
+import { XmppParser } from '../src/xmpp/stream/parser.js';
+
+/**
+ * What a hostile or broken client sees over real sockets (RFC 6120 §4.9 stream errors, §11 restricted XML):
+ * each case ends with the condition the RFC names, or is handled, and the server goes on serving others.
+ */
+
+const HEADER = `<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`;
+const PLAIN = (user: string) => `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0secret`).toString('base64')}</auth>`;
+
+/** A socket whose input is parsed as the server's stream, restartable, and which writes raw bytes. */
+class Wire {
+  readonly elements: XmlElement[] = [];
+  closed = false;
+  private parser = this.newParser();
+
+  private constructor(public socket: Socket | TLSSocket) {
+    this.listen();
+  }
+
+  static connect(port: number, tls = false): Promise<Wire> {
+    return new Promise((resolve, reject) => {
+      const s = tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' }) : netConnect({ port, host: '127.0.0.1' });
+      s.once(tls ? 'secureConnect' : 'connect', () => resolve(new Wire(s)));
+      s.once('error', reject);
+    });
+  }
+
+  private newParser(): XmppParser {
+    return new XmppParser({ streamStart: () => {}, stanza: (el) => this.elements.push(el), streamEnd: () => (this.closed = true) }, { maxStanzaSize: 1 << 24, maxDepth: 100, maxAttributes: 100 });
+  }
+
+  private listen(): void {
+    this.socket.on('data', (d: Buffer) => {
+      try {
+        this.parser.writeBytes(d);
+      } catch {
+        // What came before is what the test looks at.
+      }
+    });
+    this.socket.on('close', () => (this.closed = true));
+    this.socket.on('error', () => {});
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** A new server stream follows (after STARTTLS or SASL): what came before is forgotten. */
+  restart(): void {
+    this.elements.length = 0;
+    this.parser = this.newParser();
+  }
+
+  async until(pred: (el: XmlElement) => boolean, what: string): Promise<XmlElement> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const found = this.elements.find(pred);
+      if (found !== undefined) return found;
+      if (this.closed || Date.now() > deadline) throw new Error(`no ${what}; received: ${this.elements.map(String).join(' ')}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** The condition of the stream error the server ended with, once the connection is closed. */
+  async streamError(): Promise<string> {
+    const err = await this.until((e) => e.name === 'stream:error', 'stream error');
+    const deadline = Date.now() + 5000;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(this.closed, 'the server closes the stream after its error').to.equal(true);
+    return err.elements()[0]!.name;
+  }
+
+  async startTls(): Promise<void> {
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    this.socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+      s.once('secureConnect', () => resolve(s));
+      s.once('error', reject);
+    });
+    this.restart();
+    this.listen();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function () {
+  this.timeout(20000);
+  let sori: Sori;
+  let port: number;
+  let witness: RawClient;
+
+  before(async () => {
+    const config = loadConfig({
+      env: {},
+      overrides: { server: { dataDir: mkdtempSync(join(tmpdir(), 'sori-hostile-')), logLevel: 'error' }, storage: { backend: 'memory' }, c2s: { maxStanzaSize: 10000 } },
+    });
+    sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    port = sori.listening.ports.c2s!;
+    for (const user of ['alice', 'mallory', 'witness']) await sori.server.createAccount(parseJid(`${user}@localhost`), 'secret');
+    witness = await RawClient.connect(port);
+    await witness.login('witness', 'secret', 'w');
+  });
+  after(async () => {
+    witness.destroy();
+    await sori.stop();
+  });
+  /** After every case, a logged-in client is still answered. */
+  afterEach(async () => {
+    const id = `ping-${Math.random()}`;
+    witness.write(`<iq type='get' id='${id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    expect((await witness.next((e) => e.attrs.id === id)).attrs.type).to.equal('result');
+  });
+
+  it('ignores plaintext sent after <starttls/> before the handshake: it is never read as if it came over TLS', async () => {
+    const w = await Wire.connect(port);
+    w.write(HEADER);
+    await w.until((e) => e.name === 'stream:features', 'features');
+    // A man in the middle appends a stream and a login of its own to the client's <starttls/>, and half a character.
+    w.write(Buffer.concat([Buffer.from(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>` + HEADER + PLAIN('mallory')), Buffer.from([0xe2, 0x82])]));
+    await w.until((e) => e.name === 'proceed', 'proceed');
+    await w.startTls();
+    w.write(HEADER);
+    const features = await w.until((e) => e.name === 'stream:features', 'features');
+    expect(features.getChild('mechanisms'), 'not yet authenticated: SASL is offered').to.not.equal(undefined);
+    w.write(PLAIN('alice'));
+    await w.until((e) => e.name === 'success' || e.name === 'failure', 'SASL outcome');
+    w.restart();
+    w.write(HEADER);
+    await w.until((e) => e.name === 'stream:features', 'features');
+    w.write(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+    const jid = (await w.until((e) => e.attrs.id === 'b', 'bind result')).getChild('bind')?.getChildText('jid');
+    expect(jid).to.match(/^alice@localhost\//);
+    w.destroy();
+  });
+});
