@@ -202,13 +202,19 @@ export default defineModule({
             if (item === undefined || !item.ask) return [];
             await roster.update(owner, contact, { ...item, ask: undefined, subscription: item.subscription === 'from' ? 'both' : 'to' });
             break;
-          case 'unsubscribe':
+          case 'unsubscribe': {
+            const wasPending = await store.hasPending(owner, contact);
             await store.removePending(owner, contact);
-            if (!subscribedFrom(item)) return [];
+            // Appendix A.3.2: a withdrawn request is delivered too, so that the user's client stops offering to approve it.
+            if (!subscribedFrom(item)) {
+              if (wasPending) break;
+              return [];
+            }
             await roster.update(owner, contact, { ...item!, subscription: item!.subscription === 'both' ? 'to' : 'none' });
             for (const r of await ctx.server.resources(owner)) if (r.interested) await deliverTo(r, stamped);
             // §3.3.3: the former subscriber sees the user go offline.
             return goneFor(owner, contact);
+          }
           case 'unsubscribed':
             if (item === undefined || (!subscribedTo(item) && !item.ask)) return [];
             await roster.update(owner, contact, { ...item, ask: undefined, subscription: item.subscription === 'both' ? 'from' : item.subscription === 'to' ? 'none' : item.subscription });

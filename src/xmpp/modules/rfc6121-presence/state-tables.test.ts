@@ -71,7 +71,10 @@ describe('RFC 6121 Appendix A: subscription state tables', () => {
 
     ['None', 'unsubscribe', false, 'None'],
     ['None+PO', 'unsubscribe', false, 'None+PO'],
+    ['None+PI', 'unsubscribe', true, 'None'],
+    ['None+PO/PI', 'unsubscribe', true, 'None+PO'],
     ['To', 'unsubscribe', false, 'To'],
+    ['To+PI', 'unsubscribe', true, 'To'],
     ['From', 'unsubscribe', true, 'None'],
     ['From+PO', 'unsubscribe', true, 'None+PO'],
     ['Both', 'unsubscribe', true, 'To'],
@@ -124,7 +127,10 @@ describe('RFC 6121 Appendix A: subscription state tables', () => {
 
     ['None', 'unsubscribe', true, 'None'],
     ['None+PO', 'unsubscribe', true, 'None'],
+    ['None+PI', 'unsubscribe', true, 'None+PI'],
+    ['None+PO/PI', 'unsubscribe', true, 'None+PI'],
     ['To', 'unsubscribe', true, 'None'],
+    ['To+PI', 'unsubscribe', true, 'None+PI'],
     ['From', 'unsubscribe', true, 'From'],
     ['From+PO', 'unsubscribe', true, 'From'],
     ['Both', 'unsubscribe', true, 'From'],
