@@ -1,5 +1,6 @@
 import type { Table } from '../../../storage/wide-column.js';
 import { KeyLocks } from '../../../util/key-locks.js';
+import { randomHex } from '../../../util/random-token.js';
 
 export type Subscription = 'none' | 'to' | 'from' | 'both';
 
@@ -65,8 +66,15 @@ export class RosterStore {
     return (await this.meta.get(owner, VERSION_SK)) ?? '0';
   }
 
+  /**
+   * A new version: the counter, then random hex. A counter alone repeats: after the account is
+   * deleted (its counter with it) a new account of the name counts the same numbers for another
+   * roster, and two nodes changing one roster at once both write n + 1; a client holding such a
+   * version would be told its cached roster is current (RFC 6121 §2.6.3). Versions are opaque to
+   * clients; those stored as bare numbers before go on counting.
+   */
   private async bump(owner: string): Promise<string> {
-    const next = String(Number(await this.version(owner)) + 1);
+    const next = `${Number.parseInt(await this.version(owner), 10) + 1}-${randomHex(4)}`;
     await this.meta.put(owner, VERSION_SK, next);
     return next;
   }
