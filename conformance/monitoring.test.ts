@@ -96,6 +96,19 @@ describe('monitoring: /metrics and /health', function () {
     await eventually(async () => expect(scrapedValue(await scrape(), 'sori_sessions', { transport: 'tcp', state: 'connected' })).to.equal(0));
   });
 
+  it('reports how long the event loop was held since the previous scrape, so a stall shows though utilisation hardly moves', async () => {
+    const lag = async (): Promise<number> => scrapedValue(await (await fetch(`${base}/metrics`)).text(), 'nodejs_eventloop_lag_max_seconds') ?? -1;
+    await lag();
+    // The node is held for 150 ms, as by a long collection or a synchronous task.
+    const until = Date.now() + 150;
+    while (Date.now() < until);
+    await new Promise((r) => setTimeout(r, 30));
+    const held = await lag();
+    expect(held).to.be.at.least(0.1);
+    // Read once, then it starts again.
+    expect(await lag()).to.be.below(held);
+  });
+
   it('answers /health with 200 while the store answers, and 503 naming the store while it fails', async () => {
     const ok = await fetch(`${base}/health`);
     expect(ok.status).to.equal(200);

@@ -64,6 +64,8 @@ export interface CpuReport {
    * storage, TLS).
    */
   serverThreads?: { busiest: number; kernel: number };
+  /** The longest the server's event loop was held during the work, in ms, where the server reports it (RunningServer.eventLoopStallMs). */
+  serverEventLoopStallMs?: number;
 }
 
 type ThreadTimes = ReturnType<typeof readThreadCpuSeconds>;
@@ -86,9 +88,12 @@ export async function withCpu<T>(context: ScenarioContext, work: () => Promise<T
   const oneProcess = context.server.cpuParts === undefined;
   const threadsBefore = oneProcess ? readThreadCpuSeconds(context.server.pid) : null;
   const total = (parts: Record<string, number>): number => Object.values(parts).reduce((sum, value) => sum + value, 0);
+  // Read once to start its window at the work's start.
+  await context.server.eventLoopStallMs?.();
   const started = performance.now();
   const value = await work();
   const wallSeconds = (performance.now() - started) / 1000;
+  const stallMs = (await context.server.eventLoopStallMs?.()) ?? undefined;
   const generator = await context.pool.cpuSince();
   const generatorCpuSeconds = generator.cpuSeconds;
   const serverAfter = deploymentCpuSeconds(context.server);
@@ -105,13 +110,14 @@ export async function withCpu<T>(context: ScenarioContext, work: () => Promise<T
       serverCores: serverCpuSeconds / wallSeconds,
       serverParts: labels.length > 1 ? Object.fromEntries(labels.map((label) => [label, (serverAfter[label]! - serverBefore[label]!) / wallSeconds])) : undefined,
       serverThreads: threadsBefore === null ? undefined : threadShares(threadsBefore, readThreadCpuSeconds(context.server.pid), wallSeconds),
+      serverEventLoopStallMs: stallMs === null ? undefined : stallMs,
     },
   };
 }
 
 export function describeCpu(cpu: CpuReport): string {
   const busy = cpu.generatorEventLoop > 0.9 ? ' (GENERATOR SATURATED or starved: treat as a lower bound)' : '';
-  return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core with event loop ${(cpu.generatorEventLoop * 100).toFixed(0)}% busy${busy}, server ${(cpu.serverCores * 100).toFixed(0)}% of a core${cpu.serverParts ? ` (${Object.entries(cpu.serverParts).map(([label, cores]) => `${label} ${(cores * 100).toFixed(0)}%`).join(', ')})` : ''}${cpu.serverThreads ? ` (busiest thread ${(cpu.serverThreads.busiest * 100).toFixed(0)}%, kernel ${(cpu.serverThreads.kernel * 100).toFixed(0)}%)` : ''} over ${cpu.wallSeconds.toFixed(1)} s`;
+  return `generator ${(cpu.generatorCores * 100).toFixed(0)}% of a core with event loop ${(cpu.generatorEventLoop * 100).toFixed(0)}% busy${busy}, server ${(cpu.serverCores * 100).toFixed(0)}% of a core${cpu.serverParts ? ` (${Object.entries(cpu.serverParts).map(([label, cores]) => `${label} ${(cores * 100).toFixed(0)}%`).join(', ')})` : ''}${cpu.serverThreads ? ` (busiest thread ${(cpu.serverThreads.busiest * 100).toFixed(0)}%, kernel ${(cpu.serverThreads.kernel * 100).toFixed(0)}%)` : ''}${cpu.serverEventLoopStallMs !== undefined ? `, longest event-loop stall ${cpu.serverEventLoopStallMs.toFixed(0)} ms` : ''} over ${cpu.wallSeconds.toFixed(1)} s`;
 }
 
 /**

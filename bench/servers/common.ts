@@ -45,6 +45,23 @@ export interface RunningServer {
    * keeps its high-water mark and new sessions fill freed memory first.
    */
   restart?(): Promise<void>;
+  /**
+   * The longest the server's event loop was held since the previous call, in ms, where the server reports it
+   * (sori: `nodejs_eventloop_lag_max_seconds` on /metrics); null when it could not be read. It tells a stall
+   * of the whole server from a slow message.
+   */
+  eventLoopStallMs?(): Promise<number | null>;
+}
+
+/** Reads a Node server's `nodejs_eventloop_lag_max_seconds` (which the read resets), in ms; null when unreadable. */
+export async function scrapeEventLoopStallMs(metricsUrl: string): Promise<number | null> {
+  try {
+    const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(2000) });
+    const line = (await res.text()).split('\n').find((l) => l.startsWith('nodejs_eventloop_lag_max_seconds '));
+    return line === undefined ? null : Number(line.split(' ')[1]) * 1000;
+  } catch {
+    return null;
+  }
 }
 
 /** CPU seconds of every process of a deployment, by part. */

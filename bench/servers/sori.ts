@@ -14,7 +14,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  makeRunDirectory, pinned, restartableServer, stopProcess, waitForPort, waitForPortFree, writeSelfSignedCertificate,
+  makeRunDirectory, pinned, restartableServer, scrapeEventLoopStallMs, stopProcess, waitForPort, waitForPortFree, writeSelfSignedCertificate,
   type LaunchOptions, type RunningServer, type ServerLauncher,
 } from './common.js';
 import { nodeRuntimeFlags } from '../../src/node-flags.js';
@@ -87,6 +87,7 @@ export const soriLauncher: ServerLauncher = {
       webSocketUrl: `ws://${options.host}:${options.httpPort}/xmpp-websocket`,
       provisioning: SORI_REGISTRATION_MODULE ? 'in-band' : 'before-start',
       version: 'sori (working tree)',
+      eventLoopStallMs: () => scrapeEventLoopStallMs(`http://${options.host}:${options.httpPort}/metrics`),
     });
   },
 };

@@ -1,7 +1,19 @@
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { ClientSession } from '../xmpp/session.js';
 import type { Counter, CounterSeries, Histogram, MetricsRegistry } from './registry.js';
+
+const LOOP_DELAY_RESOLUTION_MS = 10;
+let loopDelay: IntervalHistogram | undefined;
+
+/** One sampler for the process (its timer does not keep the process alive), shared by every server in it. */
+function eventLoopDelay(): IntervalHistogram {
+  if (loopDelay === undefined) {
+    loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+    loopDelay.enable();
+  }
+  return loopDelay;
+}
 
 const TRANSPORTS: ReadonlyArray<ClientSession['transport']> = ['tcp', 'websocket', 'bosh'];
 
@@ -56,5 +68,14 @@ export function registerCoreMetrics(metrics: MetricsRegistry, sessions: () => It
   metrics.gauge('nodejs_external_memory_bytes', 'Memory outside the V8 heap that V8 is told of (buffers, TLS), in bytes.', () => getHeapStatistics().external_memory);
   // Cumulative, so rate() over any window is the event loop's utilisation in that window.
   metrics.counterFrom('nodejs_eventloop_active_seconds_total', 'Time the event loop spent running callbacks, in seconds; rate() of it is the utilisation.', () => performance.eventLoopUtilization().active / 1000);
+  // Utilisation shows how busy the loop is, not whether it stalled: one 100 ms collection or synchronous task holds every
+  // stanza on the node for that long and barely moves it. Reset at each reading, as prom-client does.
+  eventLoopDelay();
+  metrics.gauge('nodejs_eventloop_lag_max_seconds', 'Longest time the event loop was held since the previous scrape, in seconds (a 10 ms timer, late by this much at worst): how long the whole node stalled. Each scrape resets it.', () => {
+    const delay = eventLoopDelay();
+    const lateBy = Math.max(0, delay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS) / 1000;
+    delay.reset();
+    return lateBy;
+  });
   return counters;
 }
