@@ -60,10 +60,10 @@ export default defineModule({
         await broadcastPresence(session, stanza, type === 'unavailable');
         return true;
       }
-      // Directed presence (§4.6): remember who must hear our unavailable later.
+      // Directed presence (§4.6): remember who must hear our unavailable later. A subscriber hears it in
+      // the broadcast, unless there is none: a session that never sent broadcast presence sends none.
       if (type !== 'unavailable') {
-        const item = await store.get(session.jid.bare, to.bare);
-        if (!subscribedFrom(item)) {
+        if (session.presence === null || !subscribedFrom(await store.get(session.jid.bare, to.bare))) {
           const set = session.get(DIRECTED) ?? new Set<string>();
           set.add(to.full);
           session.set(DIRECTED, set);
@@ -75,18 +75,13 @@ export default defineModule({
     async function broadcastPresence(session: ClientSession, stanza: XmlElement, unavailable: boolean): Promise<void> {
       const out = x('presence', { ...stanza.attrs, to: undefined, from: session.jid.full }, ...stanza.children);
       if (unavailable) {
-        // §4.6.3: directed presence sent before any broadcast still ends with this unavailable.
-        const directed = session.get(DIRECTED) ?? [];
-        session.set(DIRECTED, undefined);
-        if (session.presence === null) {
-          for (const full of directed) await route(withAddress(out, session.jid.full, full));
-          return;
+        const broadcasting = session.presence !== null;
+        if (broadcasting) {
+          session.presence = null;
+          session.priority = null;
+          await ctx.server.emit('session/presence', { session });
         }
-        session.presence = null;
-        session.priority = null;
-        await ctx.server.emit('session/presence', { session });
-        await broadcast(session.jid, out);
-        for (const full of directed) await route(withAddress(out, session.jid.full, full));
+        await endPresence(session, out, broadcasting);
         return;
       }
       const initial = session.presence === null;
@@ -113,6 +108,25 @@ export default defineModule({
       }
       for (const p of await store.allPending(owner)) session.send(parseXml(p.stanza));
       if (session.priority >= 0) await ctx.server.emit('session/available', { session });
+    }
+
+    /**
+     * The session's unavailable `stanza` to its subscribers and the user's other resources when it had
+     * broadcast presence (`broadcasting`), and to whoever it sent directed presence to (§4.6.3): once each.
+     */
+    async function endPresence(session: ClientSession, stanza: XmlElement, broadcasting: boolean): Promise<void> {
+      const directed = session.get(DIRECTED) ?? new Set<string>();
+      session.set(DIRECTED, undefined);
+      const heard = new Set<string>();
+      if (broadcasting) {
+        const items = await store.all(session.jid.bare);
+        await broadcast(session.jid, stanza, items);
+        for (const item of items) if (subscribedFrom(item)) heard.add(item.jid);
+        heard.add(session.jid.bare);
+      }
+      for (const full of directed) {
+        if (!heard.has(tryParseJid(full)?.bare ?? full)) await route(withAddress(stanza, session.jid.full, full));
+      }
     }
 
     /** Unavailable presence from each available resource of `owner` to `contact` (it no longer receives the owner's presence). */
@@ -278,9 +292,7 @@ export default defineModule({
 
     ctx.hook('session/closed', async ({ session }) => {
       if (session.presence === null && !session.get(DIRECTED)?.size) return;
-      const unavailable = x('presence', { type: 'unavailable', from: session.jid.full });
-      if (session.presence !== null) await broadcast(session.jid, unavailable);
-      for (const full of session.get(DIRECTED) ?? []) await route(withAddress(unavailable, session.jid.full, full));
+      await endPresence(session, x('presence', { type: 'unavailable', from: session.jid.full }), session.presence !== null);
       session.presence = null;
     });
 

@@ -1,0 +1,54 @@
+import { expect } from 'chai';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import { Table } from '../../../storage/wide-column.js';
+import type { XmlElement } from '../../../util/xml.js';
+import roster from '../rfc6121-roster/index.js';
+import { RosterStore } from '../rfc6121-roster/store.js';
+import presence from './index.js';
+
+const isPresence = (from: string, type?: string) => (el: XmlElement) => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
+
+/** How the user's session ends. */
+const endings: Record<string, (c: TestClient) => Promise<void>> = {
+  'unavailable presence': (c) => c.send("<presence type='unavailable'/>"),
+  'closing the stream': (c) => c.session.finish(null, false),
+  'losing the connection': (c) => c.drop(),
+};
+
+/**
+ * RFC 6121 §4.6: an entity the user sent directed presence to hears the user go unavailable, once,
+ * however the session ends, whether or not it is also a subscriber and whether or not the user
+ * ever broadcast presence.
+ */
+describe('RFC 6121 §4.6 directed presence', () => {
+  let ts: TestServer;
+  let bob: TestClient;
+  beforeEach(async () => {
+    ts = await TestServer.start([roster, presence]);
+    const rosters = new RosterStore(new Table(ts.store, 'roster'), new Table(ts.store, 'roster_meta'), new Table(ts.store, 'roster_pending'));
+    // Bob is subscribed to Alice's presence (her 'from', his 'to'); Carol is nobody to her.
+    await rosters.put('alice@localhost', { jid: 'bob@localhost', subscription: 'from', groups: [] });
+    await rosters.put('bob@localhost', { jid: 'alice@localhost', subscription: 'to', groups: [] });
+    bob = await ts.login('bob@localhost/b');
+    await bob.send('<presence/>');
+  });
+  afterEach(() => ts.stop());
+
+  for (const [ending, end] of Object.entries(endings)) {
+    for (const [recipient, broadcast] of [['a subscriber', false], ['a subscriber', true], ['a stranger', false], ['a stranger', true]] as const) {
+      it(`${recipient} sent directed presence ${broadcast ? 'after' : 'without'} initial presence hears one unavailable on ${ending}`, async () => {
+        const carol = await ts.login('carol@localhost/c');
+        await carol.send('<presence/>');
+        const to = recipient === 'a subscriber' ? bob : carol;
+        const alice = await ts.login('alice@localhost/a');
+        if (broadcast) await alice.send('<presence/>');
+        await alice.send(`<presence to='${to.jid}'><show>chat</show></presence>`);
+        await to.waitFor((e) => isPresence('alice@localhost/a')(e) && e.getChildText('show') === 'chat');
+        await end(alice);
+        await to.waitFor(isPresence('alice@localhost/a', 'unavailable'));
+        await to.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+        expect(to.all(isPresence('alice@localhost/a', 'unavailable'))).to.have.length(1);
+      });
+    }
+  }
+});
