@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { WebSocket } from 'ws';
 import { loadConfig } from '../src/config.js';
 import { startSori, type Sori } from '../src/sori.js';
 import { MemoryStore } from '../src/storage/memory/index.js';
@@ -18,6 +19,7 @@ import { XmppParser } from '../src/xmpp/stream/parser.js';
  */
 
 const HEADER = `<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`;
+const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const PLAIN = (user: string) => `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0secret`).toString('base64')}</auth>`;
 
 /** A socket whose input is parsed as the server's stream, restartable, and which writes raw bytes. */
@@ -105,6 +107,8 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
   this.timeout(20000);
   let sori: Sori;
   let port: number;
+  let tlsPort: number;
+  let wsPort: number;
   let witness: RawClient;
 
   before(async () => {
@@ -114,6 +118,8 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     });
     sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
     port = sori.listening.ports.c2s!;
+    tlsPort = sori.listening.ports['c2s-tls']!;
+    wsPort = sori.listening.ports.ws!;
     for (const user of ['alice', 'mallory', 'witness']) await sori.server.createAccount(parseJid(`${user}@localhost`), 'secret');
     witness = await RawClient.connect(port);
     await witness.login('witness', 'secret', 'w');
@@ -127,6 +133,60 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     const id = `ping-${Math.random()}`;
     witness.write(`<iq type='get' id='${id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`);
     expect((await witness.next((e) => e.attrs.id === id)).attrs.type).to.equal('result');
+  });
+
+  /** A direct-TLS stream opened as `localhost`, features read. */
+  async function opened(): Promise<Wire> {
+    const w = await Wire.connect(tlsPort, true);
+    w.write(HEADER);
+    await w.until((e) => e.name === 'stream:features', 'features');
+    return w;
+  }
+
+  /** A direct-TLS stream logged in as alice and bound. */
+  async function bound(): Promise<Wire> {
+    const w = await opened();
+    w.write(PLAIN('alice'));
+    await w.until((e) => e.name === 'success', 'success');
+    w.restart();
+    w.write(HEADER);
+    await w.until((e) => e.name === 'stream:features', 'features');
+    w.write(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+    await w.until((e) => e.attrs.id === 'b', 'bind result');
+    return w;
+  }
+
+  /** The stream error a WebSocket stream is closed with after `frame`. */
+  async function webSocketError(frame: string): Promise<string | undefined> {
+    const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/xmpp-websocket`, 'xmpp');
+    const frames: string[] = [];
+    ws.on('message', (d) => frames.push(d.toString()));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(`<open xmlns='${FRAMING}' to='localhost' version='1.0'/>`);
+    ws.send(frame);
+    await new Promise((r) => ws.once('close', r));
+    return /<stream:error[^>]*><([a-z-]+)/.exec(frames.find((f) => f.startsWith('<stream:error')) ?? '')?.[1];
+  }
+
+  const to = `to='witness@localhost/w'`;
+  const cases: [string, 'opened' | 'bound', (string | Buffer)[], string][] = [
+    ['a raw U+FFFE', 'bound', [Buffer.from(`<message ${to}><body>\uFFFE</body></message>`)], 'not-well-formed'],
+    ['a raw U+FFFF in an attribute', 'bound', [Buffer.from(`<message ${to} id='\uFFFF'/>`)], 'not-well-formed'],
+  ];
+  for (const [what, state, writes, condition] of cases) {
+    it(`ends a stream that sends ${what} with ${condition}`, async () => {
+      const w = state === 'bound' ? await bound() : await opened();
+      // One write each, so that each is one TLS record.
+      for (const data of writes) {
+        w.write(data);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(await w.streamError()).to.equal(condition);
+    });
+  }
+
+  it('over WebSocket, ends a stream that sends a raw U+FFFE with not-well-formed', async () => {
+    expect(await webSocketError(`<message xmlns='jabber:client' ${to}><body>\uFFFE</body></message>`)).to.equal('not-well-formed');
   });
 
   it('ignores plaintext sent after <starttls/> before the handshake: it is never read as if it came over TLS', async () => {

@@ -222,7 +222,9 @@ export class XmppParser {
       const c = s.charCodeAt(i);
       const prev = this.state;
       this.pos = i;
-      if (c < 32 && c !== 10 && c !== 9 && c !== 13) throw new ParseError('not-well-formed', 'control character in XML');
+      // Not XML characters (§2.2 of XML 1.0): C0 controls but tab, LF and CR; U+FFFE and U+FFFF (the UTF-8 decoder lets
+      // no lone surrogate through, and a chunk is never cut inside a pair).
+      if (c < 32 ? c !== 10 && c !== 9 && c !== 13 : c >= 0xfffe) throw new ParseError('not-well-formed', 'a character XML does not allow');
       switch (this.state) {
         case S.Text:
           if (c === LT) {
