@@ -8,9 +8,10 @@ import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest, type Resource } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
-import { CARBONS_ENABLED } from '../../session.js';
+import { CARBONS_ENABLED, type ClientSession } from '../../session.js';
 import { carbonEligible } from '../../carbon-copies.js';
 import { pushWorthy } from './important.js';
+import { watchUnacknowledged } from './unacked.js';
 import { REGISTRATIONS_TABLE, RegistrationStore, registrationKey, type Registration } from './registrations.js';
 import { randomHex } from '../../../util/random-token.js';
 import { isThenable } from '../../../util/maybe-async.js';
@@ -76,7 +77,11 @@ function carbonsOn(r: Resource): boolean {
  *  - with no resource to take it (`message/offline`): every registration;
  *  - delivered to hibernated XEP-0198 sessions, as the message or as a
  *    received carbon: the registrations those sessions enabled, and those
- *    whose enabling session is gone (see `delivered`).
+ *    whose enabling session is gone (see `delivered`);
+ *  - written to a connected XEP-0198 session that has not acknowledged it
+ *    after `unackedSeconds`: the same registrations, for that session (the
+ *    server learns of a dead connection only when TCP gives up, many minutes
+ *    later; Prosody pushes on a delayed ack, ejabberd closes the connection).
  * Each registration gets one push per message (dedup by message id, bounded
  * memory). `message-count` is the number of messages pushed since the account
  * last had an available session (per node, in memory).
@@ -102,6 +107,12 @@ export function createPushModule(deps: PushModuleDeps = {}) {
       maxRegistrations: { type: 'number', default: 20, min: 1, integer: true, doc: 'Registrations one account may hold; enabling more is refused (resource-constraint).' },
       publishTimeoutMs: { type: 'number', default: 15_000, min: 1, doc: 'How long to wait for an app server to answer a publish.' },
       dedupEntries: { type: 'number', default: 20_000, min: 1, integer: true, doc: 'Remembered (registration, message) pairs, so each device gets one push per message.' },
+      unackedSeconds: {
+        type: 'number',
+        default: 60,
+        min: 0,
+        doc: 'Seconds a connected client with stream management (XEP-0198) has to acknowledge a message that would wake it; past them (a phone whose network went without the connection closing, an app the OS froze) its registrations are pushed as for a hibernated session. Keep it above `sm.requestAckSeconds`; 0 turns this off.',
+      },
     },
     tables: [{ name: REGISTRATIONS_TABLE, description: 'XEP-0357 push registrations: pk account bare JID, sk `<app server jid>|<node>`.' }],
     async start(ctx) {
@@ -331,6 +342,16 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         OFFLINE_PRIORITY,
       );
 
+      /**
+       * The registrations of sessions that cannot read now (`asleep`, full JIDs), and of sessions now gone: a
+       * registration whose session is gone belongs to the account (§7 publishes to all of them), and may be the
+       * device behind a sleeping session that came back under a new resource without enabling again.
+       */
+      function forSleepers(asleep: Set<string>, resources: Resource[]): (regs: Registration[]) => Registration[] {
+        const bound = new Set(resources.map((r) => r.full));
+        return (regs) => regs.filter((r) => asleep.has(r.resource) || !bound.has(r.resource));
+      }
+
       // Delivered, but to hibernated sessions: the registrations those sessions made, and those of sessions now gone.
       const delivered = (ev: RouteEvent): false => {
         if (pushWorthy(ev.stanza) === null) return false;
@@ -352,16 +373,28 @@ export function createPushModule(deps: PushModuleDeps = {}) {
               resources.filter((r) => hibernated(r) && ((direct !== null ? r.full === direct : bareGets(r)) || (copied && carbonsOn(r)))).map((r) => r.full),
             );
             if (asleep.size === 0) return;
-            // A registration whose session is gone belongs to the account (§7 publishes to all of them), and may be the
-            // device behind a sleeping session that came back under a new resource without enabling again.
-            const bound = new Set(resources.map((r) => r.full));
-            await notify(to.bare, stanza, (regs) => regs.filter((r) => asleep.has(r.resource) || !bound.has(r.resource)));
+            await notify(to.bare, stanza, forSleepers(asleep, resources));
           })(),
         );
         return false;
       };
       ctx.hook('message/bare', delivered, DELIVERY_PRIORITY);
       ctx.hook('message/full', delivered, DELIVERY_PRIORITY);
+
+      // Written to a session that looks connected but does not acknowledge it: pushed as if it were hibernated.
+      if (opts.unackedSeconds > 0) {
+        const waitMs = opts.unackedSeconds * 1000;
+        const late = (session: ClientSession, message: XmlElement): void => {
+          const owner = session.jid.bare;
+          track(
+            (async () => {
+              const resources = await server.resources(owner);
+              await notify(owner, message, forSleepers(new Set([session.jid.full]), resources));
+            })(),
+          );
+        };
+        ctx.hook('message/delivered', ({ session, stanza }) => watchUnacknowledged(session, stanza, waitMs, late));
+      }
     },
   });
 }
