@@ -172,6 +172,9 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
   const cases: [string, 'opened' | 'bound', (string | Buffer)[], string][] = [
     ['a raw U+FFFE', 'bound', [Buffer.from(`<message ${to}><body>\uFFFE</body></message>`)], 'not-well-formed'],
     ['a raw U+FFFF in an attribute', 'bound', [Buffer.from(`<message ${to} id='\uFFFF'/>`)], 'not-well-formed'],
+    ['invalid UTF-8 split across TLS records', 'bound', [`<message ${to}><body>`, Buffer.from([0xe2]), Buffer.from([0x82]), Buffer.from('(</body></message>')], 'unsupported-encoding'],
+    ['an overlong UTF-8 form of <', 'bound', [`<message ${to}><body>`, Buffer.from([0xc0, 0xbc]), '</body></message>'], 'unsupported-encoding'],
+    ['a surrogate encoded in UTF-8', 'bound', [`<message ${to}><body>`, Buffer.from([0xed, 0xa0, 0x80]), '</body></message>'], 'unsupported-encoding'],
   ];
   for (const [what, state, writes, condition] of cases) {
     it(`ends a stream that sends ${what} with ${condition}`, async () => {

@@ -80,8 +80,11 @@ describe('XmppParser', () => {
       const { p } = collect();
       expect(conditionOf(() => p.write(HEADER + bad)), bad).to.equal('not-well-formed');
     }
+  });
+
+  it('rejects invalid UTF-8 as unsupported-encoding (§4.9.3.22)', () => {
     const { p } = collect();
-    expect(conditionOf(() => p.writeBytes(Buffer.from([0xff, 0xfe])))).to.equal('not-well-formed');
+    expect(conditionOf(() => p.writeBytes(Buffer.from([0xff, 0xfe])))).to.equal('unsupported-encoding');
   });
 
   it('enforces stanza size, depth and attribute limits as policy-violation', () => {

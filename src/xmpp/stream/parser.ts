@@ -165,7 +165,8 @@ export class XmppParser {
     try {
       text = this.decoder.decode(chunk);
     } catch {
-      throw this.fail(new ParseError('not-well-formed', 'invalid UTF-8'));
+      // RFC 6120 §4.9.3.22: an improperly encoded stream (violating the rules of UTF-8) is unsupported-encoding.
+      throw this.fail(new ParseError('unsupported-encoding', 'invalid UTF-8'));
     }
     this.write(text);
   }
