@@ -93,6 +93,8 @@ export default defineModule({
       // One roster read serves the broadcast and, for initial presence, the probes: it is a range read per login.
       const owner = session.jid.bare;
       const items = await store.all(owner);
+      // §4.2.2, §4.4.2: the sending resource too ("an entity is implicitly subscribed to its own presence").
+      session.send(withAddress(out, session.jid.full, session.jid.full));
       await broadcast(session.jid, out, items);
       if (!initial) {
         // From a negative priority to a usable one: now it takes messages to the bare JID (and what waited offline).
