@@ -1,61 +1,24 @@
 import { expect } from 'chai';
-import { TestServer, type TestClient } from '../../../testing/harness.js';
-import { Table } from '../../../storage/wide-column.js';
 import { x, type XmlElement } from '../../../util/xml.js';
-import roster from '../rfc6121-roster/index.js';
-import { RosterStore, type RosterItem, type Subscription } from '../rfc6121-roster/store.js';
-import presence from './index.js';
+import { CONTACT, USER, parseState as parse, startUserSide, type State, type UserSide } from './test-support.js';
 
-/**
- * RFC 6121 Appendix A: each subscription stanza in each of the nine states, the user's side only.
- * Alice is the user (logged in, roster fetched, available); the contact is elsewhere, so what is
- * routed to it is seen at the router and nothing comes back.
- */
-type State = 'None' | 'None+PO' | 'None+PI' | 'None+PO/PI' | 'To' | 'To+PI' | 'From' | 'From+PO' | 'Both';
 type Kind = 'subscribe' | 'subscribed' | 'unsubscribe' | 'unsubscribed';
-
-const CONTACT = 'bob@elsewhere.example';
-const USER = 'alice@localhost';
-
-function parse(state: State): { subscription: Subscription; out: boolean; in: boolean } {
-  const [base, pending = ''] = state.split('+') as [string, string?];
-  return { subscription: base.toLowerCase() as Subscription, out: pending.includes('PO'), in: pending.includes('PI') };
-}
-
-async function setState(store: RosterStore, state: State): Promise<void> {
-  const s = parse(state);
-  await store.put(USER, { jid: CONTACT, subscription: s.subscription, ask: s.out ? 'subscribe' : undefined, groups: [] });
-  if (s.in) await store.addPending(USER, CONTACT, `<presence xmlns='jabber:client' type='subscribe' from='${CONTACT}' to='${USER}'/>`);
-}
-
-async function readState(store: RosterStore): Promise<State> {
-  const item: RosterItem | undefined = await store.get(USER, CONTACT);
-  const base = (item?.subscription ?? 'none').replace(/^./, (c) => c.toUpperCase());
-  const pending = [item?.ask ? 'PO' : '', (await store.hasPending(USER, CONTACT)) ? 'PI' : ''].filter(Boolean).join('/');
-  return (pending ? `${base}+${pending}` : base) as State;
-}
 
 const isFromContact = (type: string) => (e: XmlElement) => e.name === 'presence' && e.attrs.from === CONTACT && e.attrs.type === type;
 
+/**
+ * RFC 6121 Appendix A: each subscription stanza in each of the nine states, the user's side only.
+ * The user is logged in and available; the contact is on another server (test-support.ts).
+ */
 describe('RFC 6121 Appendix A: subscription state tables', () => {
-  let ts: TestServer;
-  let alice: TestClient;
-  let store: RosterStore;
+  let side: UserSide;
+  let alice: UserSide['alice'];
   let routed: XmlElement[];
   beforeEach(async () => {
-    ts = await TestServer.start([roster, presence]);
-    store = new RosterStore(new Table(ts.store, 'roster'), new Table(ts.store, 'roster_meta'), new Table(ts.store, 'roster_pending'));
-    alice = await ts.login(`${USER}/a`);
-    await alice.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
-    await alice.send('<presence/>');
-    routed = [];
-    const route = ts.server.route.bind(ts.server);
-    ts.server.route = (stanza, origin) => {
-      if (stanza.attrs.to?.startsWith(CONTACT)) routed.push(stanza);
-      return route(stanza, origin);
-    };
+    side = await startUserSide();
+    ({ alice, routed } = side);
   });
-  afterEach(() => ts.stop());
+  afterEach(() => side.ts.stop());
 
   // A.3: the contact's stanza reaches the user's server. [state, stanza, delivered to the user?, new state]
   const inbound: [State, Kind, boolean, State][] = [
@@ -101,11 +64,11 @@ describe('RFC 6121 Appendix A: subscription state tables', () => {
   ];
   for (const [state, type, deliver, next] of inbound) {
     it(`A.3 inbound ${type} in "${state}": ${deliver ? 'delivered' : 'not delivered'}, then "${next}"`, async () => {
-      await setState(store, state);
+      await side.setState(state);
       alice.clear();
-      await ts.server.route(x('presence', { type, from: CONTACT, to: USER }));
+      await side.ts.server.route(x('presence', { type, from: CONTACT, to: USER }));
       await alice.iq("<iq type='get'><query xmlns='jabber:iq:roster' ver='x'/></iq>");
-      expect(await readState(store)).to.equal(next);
+      expect(await side.readState()).to.equal(next);
       expect(alice.all(isFromContact(type)), 'delivered to the user').to.have.length(deliver ? 1 : 0);
       // A.3.1: a subscriber asking again is answered by the server; nobody else is.
       const autoReply = routed.filter((s) => s.attrs.type === 'subscribed' && s.attrs.from === USER);
@@ -159,9 +122,9 @@ describe('RFC 6121 Appendix A: subscription state tables', () => {
   ];
   for (const [state, type, route, next] of outbound) {
     it(`A.2 outbound ${type} in "${state}": ${route === null ? 'routed or not' : route ? 'routed' : 'not routed'}, then "${next}"`, async () => {
-      await setState(store, state);
+      await side.setState(state);
       await alice.send(`<presence type='${type}' to='${CONTACT}'/>`);
-      expect(await readState(store)).to.equal(next);
+      expect(await side.readState()).to.equal(next);
       const sent = routed.filter((s) => s.attrs.type === type);
       if (route !== null) expect(sent.map((s) => s.toString()), 'routed to the contact').to.have.length(route ? 1 : 0);
       for (const s of sent) expect(s.attrs.from, 'stamped with the bare JID').to.equal(USER);

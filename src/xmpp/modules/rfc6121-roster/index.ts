@@ -36,16 +36,17 @@ async function push(server: ServerApi, owner: string, item: XmlElement, ver: str
 
 /**
  * RFC 6121 §3.2, §3.3: `owner` ends its subscription to the item's contact
- * (or its request) and the contact's to it; the contact then sees the owner
- * go offline. Called with the owner's roster lock released: routing takes
- * the contact's.
+ * (or its request) and the contact's to it, or refuses the contact's request
+ * (`pendingIn`, already dropped); a subscriber then sees the owner go
+ * offline. Called with the owner's roster lock released: routing takes the
+ * contact's.
  */
-async function cancelSubscriptions(server: ServerApi, owner: string, item: RosterItem): Promise<void> {
+async function cancelSubscriptions(server: ServerApi, owner: string, item: RosterItem, pendingIn: boolean): Promise<void> {
   if (subscribedTo(item) || item.ask) {
     await server.route(x('presence', { type: 'unsubscribe', from: owner, to: item.jid }));
   }
+  if (subscribedFrom(item) || pendingIn) await server.route(x('presence', { type: 'unsubscribed', from: owner, to: item.jid }));
   if (!subscribedFrom(item)) return;
-  await server.route(x('presence', { type: 'unsubscribed', from: owner, to: item.jid }));
   for (const r of await server.resources(owner)) {
     if (r.presence !== null) await server.route(x('presence', { type: 'unavailable', from: r.full, to: item.jid }));
   }
@@ -120,12 +121,15 @@ export default defineModule({
         if (!req.isSelf) throw new StanzaError('forbidden', 'a roster belongs to its owner');
         const owner = req.from.bare;
         const set = parseSetItem(req.payload);
-        const removed = await store.withLock(owner, async (): Promise<RosterItem | null> => {
+        const removed = await store.withLock(owner, async (): Promise<{ item: RosterItem; pendingIn: boolean } | null> => {
           const current = await store.get(owner, set.jid);
           if (set.remove) {
             if (current === undefined) throw new StanzaError('item-not-found');
+            // The contact's request goes with the item: it would otherwise be offered again at each login.
+            const pendingIn = await store.hasPending(owner, set.jid);
+            if (pendingIn) await store.removePending(owner, set.jid);
             await api.update(owner, set.jid, null);
-            return current;
+            return { item: current, pendingIn };
           }
           if (current === undefined && (await store.all(owner)).length >= ctx.options.maxItems) {
             throw new StanzaError('not-allowed', 'roster is full', 'cancel');
@@ -135,7 +139,7 @@ export default defineModule({
           return null;
         });
         // §2.5.2: removing an item also cancels the subscriptions both ways.
-        if (removed !== null) await cancelSubscriptions(ctx.server, owner, removed);
+        if (removed !== null) await cancelSubscriptions(ctx.server, owner, removed.item, removed.pendingIn);
         return null;
       },
       'account',
@@ -146,7 +150,7 @@ export default defineModule({
       // sharing presence with the address, and whoever registers the name next inherits none of them.
       const owner = jid.bare;
       const items = await store.all(owner);
-      for (const item of items) await cancelSubscriptions(ctx.server, owner, item);
+      for (const item of items) await cancelSubscriptions(ctx.server, owner, item, false);
       // Requests it never answered: the requester's roster still shows them as asked.
       const answered = new Set(items.filter(subscribedFrom).map((i) => i.jid));
       for (const { contact } of await store.allPending(owner)) {
