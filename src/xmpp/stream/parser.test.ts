@@ -104,6 +104,21 @@ describe('XmppParser', () => {
     expect(c.out.stanzas).to.have.length(1);
   });
 
+  it('parses a CDATA section spanning many chunks in time linear in its size, whatever it holds', async function () {
+    const { p, out } = collect(false, { ...DEFAULT_LIMITS, maxStanzaSize: 8 << 20 });
+    p.write(HEADER + '<message><body><![CDATA[');
+    // 4 MB of '>' in 64 KiB reads: with work per '>' proportional to what came before, this would take hours (and
+    // 11 s for 200 KB, the event loop blocked); the reads are a tick apart so that mocha's timeout can end the test.
+    for (let i = 0; i < 64 && !this.test!.timedOut; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      p.write('>'.repeat(65536));
+    }
+    // The end of the section split between reads.
+    p.write(']');
+    p.write(']>x</body></message>');
+    expect(out.stanzas[0]!.getChildText('body')).to.equal('>'.repeat(64 * 65536) + 'x');
+  });
+
   it('refuses input after an error', () => {
     const { p } = collect();
     expect(conditionOf(() => p.write(HEADER + '<!--'))).to.equal('restricted-xml');

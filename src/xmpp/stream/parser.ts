@@ -356,7 +356,9 @@ export class XmppParser {
             this.stack[this.stack.length - 1]!.children.push(content);
             this.state = S.Text;
             tokStart = i + 1;
-          } else if (c === GT && (this.carry + s.slice(tokStart, i)).endsWith(']]')) {
+          } else if (c === GT && i < 2 && (this.carry + s.slice(tokStart, i)).endsWith(']]')) {
+            // Only where the ']]' may lie partly in the last chunk: a joined copy for every '>' would make a
+            // section of '>' spanning chunks quadratic (seconds of a blocked event loop for 200 KB).
             const all = this.carry + s.slice(tokStart, i);
             this.carry = '';
             this.stack[this.stack.length - 1]!.children.push(all.slice(0, -2));
