@@ -78,6 +78,13 @@ export interface ClientSession {
   /** Ends the stream, with a stream error when a condition is given. */
   close(condition?: StreamErrorCondition, text?: string, content?: string): void;
   /**
+   * Takes the connection for dead (it did not answer a ping): closes it with
+   * this stream error, in case the client still reads, and goes on as for a
+   * connection that broke, so stream management may keep the session for the
+   * client to resume (XEP-0198 §5) rather than it ending.
+   */
+  dropConnection(condition: StreamErrorCondition, text?: string): void;
+  /**
    * Closes the connection still attached, with `conflict`, and keeps the
    * session as if its connection had broken: it is being handed to another
    * cluster node (XEP-0198 resumption there), and what reaches it meanwhile

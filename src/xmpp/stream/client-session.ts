@@ -32,6 +32,8 @@ export class C2sSession implements ClientSession {
   secure: boolean;
   remoteAddress: string;
   private connection: SessionConnection | null;
+  /** The connection dropConnection is letting go of, while 'session/disconnected' decides the session's fate. */
+  private dropping: SessionConnection | null = null;
   private heldStanzas: XmlElement[] | null = null;
   private readonly slots: unknown[] = [];
 
@@ -93,6 +95,17 @@ export class C2sSession implements ClientSession {
     else void this.finish(condition ?? null, false);
   }
 
+  dropConnection(condition: StreamErrorCondition, text?: string): void {
+    const connection = this.connection;
+    if (connection === null) return;
+    // Its close must not end the session: 'session/disconnected' decides, as when a connection breaks.
+    this.dropping = connection;
+    void this.connectionLost(connection, text ?? condition).finally(() => {
+      if (this.dropping === connection) this.dropping = null;
+    });
+    connection.closeWithError(condition, text);
+  }
+
   get<T>(key: SessionKey<T>): T | undefined {
     return this.slots[key.id] as T | undefined;
   }
@@ -138,13 +151,14 @@ export class C2sSession implements ClientSession {
 
   /** The connection ended its stream: the session ends with it, unless it has moved to another connection. */
   connectionClosed(connection: SessionConnection, reason: string | null): Promise<void> {
-    if (this.connection !== connection) return Promise.resolve();
+    if (this.connection !== connection || this.dropping === connection) return Promise.resolve();
     return this.finish(reason, false);
   }
 
   /** Detaches from a connection that is being reused elsewhere, without closing it. */
   detach(connection: SessionConnection): void {
-    if (this.connection === connection) this.connection = null;
+    // A dropped connection stays until 'session/disconnected' has decided (dropConnection).
+    if (this.connection === connection && this.dropping !== connection) this.connection = null;
   }
 
   suspend(): void {

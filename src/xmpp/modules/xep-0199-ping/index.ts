@@ -32,7 +32,8 @@ export default defineModule({
           pinging.delete(session.id);
           // Any answer (an error too) comes from the client; any traffic since also proves it alive.
           const answered = reply !== null;
-          if (!answered && session.open && session.connected && session.lastActivity <= sentAt) session.close('connection-timeout', 'no answer to ping');
+          // Taken for a connection that broke without a close (a phone out of coverage): stream management may keep the session.
+          if (!answered && session.open && session.connected && session.lastActivity <= sentAt) session.dropConnection('connection-timeout', 'no answer to ping');
         });
       }
     });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { TestServer } from '../../../testing/harness.js';
+import sm, { NS_SM } from '../xep-0198-sm/index.js';
 import ping from './index.js';
 
 describe('XEP-0199 ping', function () {
@@ -29,5 +30,28 @@ describe('XEP-0199 ping', function () {
     expect(silent.closedWith).to.equal('connection-timeout');
     expect(alive.closedWith).to.equal(undefined);
     expect(ts.server.localSession('bob@localhost/alive')).to.not.equal(undefined);
+  });
+
+  it('keeps the session of a silent client that can resume (XEP-0198) for it to resume, with what came meanwhile', async () => {
+    await ts.stop();
+    ts = await TestServer.start([ping, sm], { modules: { options: { ping: { idleSeconds: 1, timeoutSeconds: 1, checkEverySeconds: 0.2 } } } });
+    // A phone out of coverage: its connection is still open, and it answers nothing.
+    const phone = await ts.login('alice@localhost/phone');
+    await phone.send(`<enable xmlns='${NS_SM}' resume='true'/>`);
+    const id = (await phone.waitFor((e) => e.name === 'enabled')).attrs.id!;
+    const session = phone.session;
+    await phone.waitFor((e) => e.name === 'iq' && e.getChild('ping') !== undefined, 4000);
+    const deadline = Date.now() + 5000;
+    while (phone.closedWith === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(phone.closedWith).to.equal('connection-timeout');
+    expect(session.open, 'kept for resumption').to.equal(true);
+    const bob = await ts.login('bob@localhost/b');
+    await bob.send("<message to='alice@localhost/phone' type='chat'><body>while away</body></message>");
+    // Back in coverage.
+    const again = await ts.authenticated('alice@localhost');
+    await again.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='0'/>`);
+    await again.waitFor((e) => e.name === 'resumed');
+    await again.waitFor((e) => e.name === 'message' && e.getChildText('body') === 'while away');
+    expect(again.session).to.equal(session);
   });
 });
