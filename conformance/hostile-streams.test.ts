@@ -175,6 +175,9 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     ['invalid UTF-8 split across TLS records', 'bound', [`<message ${to}><body>`, Buffer.from([0xe2]), Buffer.from([0x82]), Buffer.from('(</body></message>')], 'unsupported-encoding'],
     ['an overlong UTF-8 form of <', 'bound', [`<message ${to}><body>`, Buffer.from([0xc0, 0xbc]), '</body></message>'], 'unsupported-encoding'],
     ['a surrogate encoded in UTF-8', 'bound', [`<message ${to}><body>`, Buffer.from([0xed, 0xa0, 0x80]), '</body></message>'], 'unsupported-encoding'],
+    ['a second stream header on a bound stream', 'bound', [HEADER.replace("<?xml version='1.0'?>", '')], 'invalid-xml'],
+    ['a second stream header before authentication', 'opened', [HEADER.replace("<?xml version='1.0'?>", '')], 'invalid-xml'],
+    ['a stream restart written ahead of its SASL success', 'opened', [PLAIN('alice') + HEADER.replace("<?xml version='1.0'?>", '')], 'invalid-xml'],
   ];
   for (const [what, state, writes, condition] of cases) {
     it(`ends a stream that sends ${what} with ${condition}`, async () => {

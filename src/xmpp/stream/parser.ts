@@ -16,7 +16,7 @@ import { Utf8StreamDecoder } from './utf8-decoder.js';
  * complete document and is emitted whole, `<open/>` and `<close/>` included.
  */
 
-export type ParseErrorCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'bad-format' | 'unsupported-encoding';
+export type ParseErrorCondition = 'not-well-formed' | 'restricted-xml' | 'policy-violation' | 'bad-format' | 'unsupported-encoding' | 'invalid-xml';
 
 export class ParseError extends Error {
   constructor(
@@ -431,6 +431,9 @@ export class XmppParser {
       return;
     }
     const stanzaDepth = this.depthForStanza();
+    // A stream header where a stanza belongs would open an element that never ends: the client would wait for
+    // features that never come. A stream restarts only after STARTTLS or SASL success (RFC 6120 §4.3.3), by reset().
+    if (name === STREAM_HEADER_NAME && this.stack.length === stanzaDepth) throw new ParseError('invalid-xml', 'the stream is open already');
     if (this.stack.length - stanzaDepth >= this.limits.maxDepth) throw new ParseError('policy-violation', 'elements nested too deeply');
     const el = new XmlElement(name, attrs);
     if (this.stack.length > stanzaDepth) {
