@@ -202,11 +202,16 @@ export default defineModule({
         const item = await store.get(owner, contact);
         switch (type) {
           case 'subscribe': {
-            if (subscribedFrom(item)) return [x('presence', { type: 'subscribed', from: owner, to: contact })];
+            // §3.1.3 (already subscribed: its roster lost the subscription) and §3.4 (pre-approved): the server
+            // answers, and with the user's presence, as the user's own approval would (§3.1.5).
+            const answer = async (): Promise<XmlElement[]> => [
+              x('presence', { type: 'subscribed', from: owner, to: contact }),
+              ...available(await ctx.server.resources(owner)).map((r) => withAddress(r.presence!, r.full, contact)),
+            ];
+            if (subscribedFrom(item)) return answer();
             if (item?.approved) {
               await roster.update(owner, contact, { ...item, subscription: item.subscription === 'to' ? 'both' : 'from', approved: undefined });
-              const presences = available(await ctx.server.resources(owner)).map((r) => withAddress(r.presence!, r.full, contact));
-              return [x('presence', { type: 'subscribed', from: owner, to: contact }), ...presences];
+              return answer();
             }
             // Appendix A.2.1: a request already pending is not delivered again (the user sees it at each login).
             if (await store.hasPending(owner, contact)) return [];

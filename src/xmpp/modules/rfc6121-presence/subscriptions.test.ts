@@ -127,3 +127,22 @@ describe('RFC 6121 subscriptions: edge cases', () => {
     await bob.waitFor(isPresence('carol@localhost/c', 'unavailable'));
   });
 });
+
+describe('RFC 6121 §3.1.3: a request from a contact already subscribed', () => {
+  let ts: TestServer;
+  afterEach(() => ts.stop());
+
+  it('is answered subscribed by the server, with the user\'s presence, so the contact does not see the user offline', async () => {
+    ts = await TestServer.start([roster, presence]);
+    const alice = await online(ts, 'alice@localhost/a');
+    const bob = await online(ts, 'bob@localhost/b');
+    await subscribe(bob, alice);
+    // Bob's side lost the subscription (a restored backup, a roster removed while Alice's server was away).
+    await ts.store.put('roster', 'bob@localhost', 'alice@localhost', JSON.stringify({ jid: 'alice@localhost', subscription: 'none', groups: [] }));
+    bob.clear();
+    await bob.send("<presence to='alice@localhost' type='subscribe'/>");
+    await bob.waitFor(isPresence('alice@localhost', 'subscribed'));
+    await bob.waitFor(isPresence('alice@localhost/a'));
+    expect(alice.all(isPresence('bob@localhost', 'subscribe')), 'not asked again').to.have.length(1);
+  });
+});
