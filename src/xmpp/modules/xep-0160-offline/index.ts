@@ -83,18 +83,46 @@ export default defineModule({
     }
 
     const outcomes = ctx.server.metrics.counter('sori_offline_messages_total', 'Messages for accounts with no session, by what became of them: stored, or bounced because the account\'s storage is full or the store failed.', ['outcome']);
-    const stored = outcomes.series('stored');
+    const storedCounter = outcomes.series('stored');
     const full = outcomes.series('full');
     const failed = outcomes.series('error');
+    /**
+     * Stores under way, per account. A delivery that starts meanwhile (the account's client sends its initial
+     * presence while a message for it is being stored, as when a phone logs in again under the resource of its
+     * hibernated session, whose unacknowledged messages are being stored) waits for them, and then delivers
+     * what they stored, so none lands just after the delivery read the queue and waits there for the next login.
+     */
+    const storing = new Map<string, Set<Promise<void>>>();
+    /** Messages stored for an account while a delivery to it runs here (only such accounts have an entry). */
+    const storedDuringDelivery = new Map<string, number>();
+    async function storesSettled(owner: string): Promise<void> {
+      const pending = storing.get(owner);
+      if (pending !== undefined) await Promise.all(pending);
+    }
+
     ctx.hook('message/offline', async ({ stanza, to, requeued }) => {
       // Chat states and no-store messages are dropped quietly: an error would tell the sender nothing useful.
       if (!isStorable(stanza)) return true;
       const owner = to.bare;
+      let pending = storing.get(owner);
+      if (pending === undefined) storing.set(owner, (pending = new Set()));
+      const stored = store(stanza, to, requeued, owner);
+      pending.add(stored);
+      try {
+        await stored;
+      } finally {
+        pending.delete(stored);
+        if (pending.size === 0 && storing.get(owner) === pending) storing.delete(owner);
+      }
+      return true;
+    });
+
+    async function store(stanza: XmlElement, to: Jid, requeued: boolean | undefined, owner: string): Promise<void> {
       try {
         if ((await count(owner)) >= max) {
           full.inc();
           await bounce(stanza, to, requeued, new StanzaError('resource-constraint', 'offline storage for this account is full'));
-          return true;
+          return;
         }
         const copy = stanza.clone();
         // One stamp from this server, the first: a message stored again after an unacknowledged delivery keeps its time.
@@ -103,15 +131,16 @@ export default defineModule({
         }
         await table.put(owner, nextKey(), copy.toString());
         counts.set(owner, (counts.get(owner) ?? 0) + 1);
-        stored.inc();
+        const during = storedDuringDelivery.get(owner);
+        if (during !== undefined) storedDuringDelivery.set(owner, during + 1);
+        storedCounter.inc();
       } catch (e) {
         failed.inc();
         ctx.log.error(`storing an offline message for ${owner} failed`, e);
         counts.delete(owner);
         await bounce(stanza, to, requeued, new StanzaError('internal-server-error', 'could not store the message'));
       }
-      return true;
-    });
+    }
 
     /**
      * Deletes delivered rows; with stream management, only once the client has acknowledged them (or the
@@ -135,14 +164,14 @@ export default defineModule({
     });
 
     /**
-     * Delivers `owner`'s rows after `after` to `session`, a batch at a time. Resolves to true once the queue
-     * was read to its end, or to the sort key of the last row handed over when the session went away first.
+     * Delivers `owner`'s rows after `after` to `session`, a batch at a time. Resolves with whether the queue
+     * was read to its end (or the session went away first), and the sort key of the last row handed over.
      */
-    async function deliver(session: ClientSession, owner: string, after: string | undefined): Promise<true | string | undefined> {
+    async function deliver(session: ClientSession, owner: string, after: string | undefined): Promise<{ complete: boolean; last: string | undefined }> {
       for (;;) {
         const rows = await table.range(owner, { start: after, startExclusive: after !== undefined, limit: DELIVERY_BATCH });
-        if (rows.length === 0) return true;
-        if (!session.open) return after;
+        if (rows.length === 0) return { complete: true, last: after };
+        if (!session.open) return { complete: false, last: after };
         // Rows are deleted only once written, a batch at a time and in parallel: a crash in
         // between delivers them twice rather than never, and a remote store is not asked
         // for one round trip per message (1,000 queued messages took ~30 s on DynamoDB Local).
@@ -157,7 +186,7 @@ export default defineModule({
               done.push(row.sk);
               continue;
             }
-            if (!session.open) return done[done.length - 1] ?? after;
+            if (!session.open) return { complete: false, last: done[done.length - 1] ?? after };
             session.send(stanza);
             done.push(row.sk);
           }
@@ -165,7 +194,7 @@ export default defineModule({
           forgetOnceHandled(session, owner, done);
         }
         after = done[done.length - 1] ?? after;
-        if (rows.length < DELIVERY_BATCH) return true;
+        if (rows.length < DELIVERY_BATCH) return { complete: true, last: after };
       }
     }
 
@@ -187,21 +216,30 @@ export default defineModule({
       }
       const next: ClientSession[] = [];
       waiting.set(owner, next);
+      storedDuringDelivery.set(owner, 0);
       try {
         let to: ClientSession | undefined = session;
         let after: string | undefined;
         while (to !== undefined) {
+          await storesSettled(owner);
+          const storedBefore = storedDuringDelivery.get(owner)!;
           const end = await deliver(to, owner, after);
-          if (end === true) break;
-          // Resume after what the session gone was handed: that is its to settle (acknowledged, or stored anew
-          // by stream management), so the next session gets no message twice.
-          after = end;
+          // Resume after what was handed over: rows before it are that session's to settle (acknowledged, or
+          // stored anew by stream management), so no message goes out twice.
+          after = end.last;
+          if (end.complete) {
+            // Stored while it read: delivered too, now rather than at the next login.
+            await storesSettled(owner);
+            if (storedDuringDelivery.get(owner) === storedBefore) break;
+            continue;
+          }
           to = next.shift();
           while (to !== undefined && !stillAvailable(to)) to = next.shift();
         }
       } finally {
         counts.delete(owner);
         waiting.delete(owner);
+        storedDuringDelivery.delete(owner);
       }
     });
 

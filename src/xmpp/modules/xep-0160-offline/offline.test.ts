@@ -9,6 +9,8 @@ import offline from './index.js';
 import { eventually } from '../../../testing/eventually.js';
 import { isStorable } from './storable.js';
 import { parseXml } from '../../stream/parse-xml.js';
+import { MemoryStore } from '../../../storage/memory/index.js';
+import type { PutOptions } from '../../../storage/wide-column.js';
 
 const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
 const settle = () => new Promise((r) => setTimeout(r, 20));
@@ -147,6 +149,27 @@ describe('XEP-0160 offline messages', () => {
       } finally {
         ts.store.range = range;
       }
+      await eventually(async () => expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(0));
+    });
+
+    it('delivers a message whose storing was under way when the recipient came online, at once rather than at the next login', async () => {
+      // A slow store: the message is still being written when alice's initial presence starts the delivery
+      // (as when a phone logs in again under its hibernated session's resource, whose unacknowledged messages are being stored).
+      class SlowOfflineWrites extends MemoryStore {
+        override async put(table: string, pk: string, sk: string, value: string, options?: PutOptions): Promise<boolean> {
+          if (table === 'offline') await new Promise((r) => setTimeout(r, 150));
+          return super.put(table, pk, sk, value, options);
+        }
+      }
+      await ts.stop();
+      ts = await TestServer.start([roster, presence, offline], {}, new SlowOfflineWrites());
+      const bobThere = await ts.login('bob@localhost/pc');
+      const alice = await ts.login('alice@localhost/phone');
+      const sending = bobThere.send(`<message to='alice@localhost' type='chat' id='s1'><body>stored meanwhile</body></message>`);
+      await new Promise((r) => setTimeout(r, 30));
+      await alice.send('<presence/>');
+      await alice.waitFor((s) => s.name === 'message' && s.attrs.id === 's1', 3000);
+      await sending;
       await eventually(async () => expect(await ts.store.range('offline', 'alice@localhost')).to.have.length(0));
     });
 
