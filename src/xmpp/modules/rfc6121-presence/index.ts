@@ -1,5 +1,6 @@
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
+import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule, type Resource } from '../../module.js';
 import { SessionKey, type ClientSession } from '../../session.js';
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
@@ -146,8 +147,12 @@ export default defineModule({
       // §3.1.2: outbound subscription stanzas carry the user's bare JID.
       const out = x('presence', { type, from: owner, to: contact.bare, id: stanza.attrs.id }, ...stanza.children);
       // What the contact is told: nothing for a pre-approval or its withdrawal (§3.4), which it never heard of.
-      const { tellContact, wasSubscriber } = await store.withLock(owner, async () => {
+      const { tellContact, wasSubscriber, rosterFull } = await store.withLock(owner, async () => {
         const item = await store.get(owner, contact.bare);
+        // A request or an approval adds the contact to the roster, within roster.maxItems as a roster set is.
+        if (item === undefined && (type === 'subscribe' || type === 'subscribed') && (await roster.isFull(owner))) {
+          return { tellContact: false, wasSubscriber: false, rosterFull: true };
+        }
         const next: RosterItem = item ? { ...item } : { jid: contact.bare, subscription: 'none', groups: [] };
         let tell = true;
         switch (type) {
@@ -181,8 +186,9 @@ export default defineModule({
         if (JSON.stringify(next) !== JSON.stringify(item)) {
           if (item !== undefined || type === 'subscribe' || type === 'subscribed') await roster.update(owner, contact.bare, next);
         }
-        return { tellContact: tell, wasSubscriber: subscribedFrom(item) };
+        return { tellContact: tell, wasSubscriber: subscribedFrom(item), rosterFull: false };
       });
+      if (rosterFull) session.send(errorReply(stanza, new StanzaError('not-allowed', 'roster is full', 'cancel')));
       if (!tellContact) return;
       await route(out);
       if (type === 'subscribed') {

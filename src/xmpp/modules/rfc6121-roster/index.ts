@@ -15,6 +15,8 @@ export interface RosterApi {
   store: RosterStore;
   /** Persists an item (or removes it when null) and pushes the change to the owner's interested resources. */
   update(owner: string, contact: string, item: RosterItem | null): Promise<void>;
+  /** True when the roster holds `maxItems` items and takes no new one. */
+  isFull(owner: string): Promise<boolean>;
 }
 
 export function itemElement(item: RosterItem): XmlElement {
@@ -86,6 +88,9 @@ export default defineModule({
         const ver = item === null ? await store.remove(owner, contact) : await store.put(owner, item);
         await push(ctx.server, owner, item === null ? x('item', { jid: contact, subscription: 'remove' }) : itemElement(item), ver);
       },
+      async isFull(owner) {
+        return (await store.all(owner)).length >= ctx.options.maxItems;
+      },
     };
     ctx.provide(api);
 
@@ -131,7 +136,7 @@ export default defineModule({
             await api.update(owner, set.jid, null);
             return { item: current, pendingIn };
           }
-          if (current === undefined && (await store.all(owner)).length >= ctx.options.maxItems) {
+          if (current === undefined && (await api.isFull(owner))) {
             throw new StanzaError('not-allowed', 'roster is full', 'cancel');
           }
           const item: RosterItem = { ...(current ?? { jid: set.jid, subscription: 'none', groups: [] }), name: set.name, groups: set.groups };
