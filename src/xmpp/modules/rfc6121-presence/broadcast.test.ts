@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { TestServer } from '../../../testing/harness.js';
+import { Table } from '../../../storage/wide-column.js';
+import { RosterStore } from '../rfc6121-roster/store.js';
 import type { XmlElement } from '../../../util/xml.js';
 import roster from '../rfc6121-roster/index.js';
 import presence from './index.js';
@@ -34,6 +36,30 @@ describe('RFC 6121 §4.2.2, §4.4.2 presence broadcast to the user\'s own resour
         const got = c.all(fromWithShow('alice@localhost/phone', show));
         expect(got.map((e) => e.attrs.to), c.jid).to.deep.equal([c.jid]);
       }
+    });
+  }
+
+  for (const state of ['never sent presence', 'sent unavailable'] as const) {
+    it(`a resource that ${state} gets no presence, and is not announced in answers to probes (§4.2.2, §4.3.2)`, async () => {
+      const rosters = new RosterStore(new Table(ts.store, 'roster'), new Table(ts.store, 'roster_meta'), new Table(ts.store, 'roster_pending'));
+      await rosters.put('alice@localhost', { jid: 'bob@localhost', subscription: 'both', groups: [] });
+      await rosters.put('bob@localhost', { jid: 'alice@localhost', subscription: 'both', groups: [] });
+      await ts.addUser('bob@localhost');
+      const quiet = await ts.login('alice@localhost/quiet');
+      await quiet.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+      if (state === 'sent unavailable') {
+        await quiet.send('<presence/>');
+        await quiet.send("<presence type='unavailable'/>");
+      }
+      quiet.clear();
+      const phone = await ts.login('alice@localhost/phone');
+      await phone.send('<presence/>');
+      const bob = await ts.login('bob@localhost/b');
+      await bob.send('<presence/>'); // probes Alice: her phone answers, the quiet resource does not
+      await bob.send('<presence><show>away</show></presence>');
+      await bob.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+      expect(quiet.all((e) => e.name === 'presence').map(String)).to.deep.equal([]);
+      expect(bob.all((e) => e.name === 'presence' && e.attrs.from?.startsWith('alice@') === true).map((e) => e.attrs.from)).to.deep.equal(['alice@localhost/phone']);
     });
   }
 });
