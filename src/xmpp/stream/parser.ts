@@ -433,7 +433,7 @@ export class XmppParser {
     const stanzaDepth = this.depthForStanza();
     // A stream header where a stanza belongs would open an element that never ends: the client would wait for
     // features that never come. A stream restarts only after STARTTLS or SASL success (RFC 6120 §4.3.3), by reset().
-    if (name === STREAM_HEADER_NAME && this.stack.length === stanzaDepth) throw new ParseError('invalid-xml', 'the stream is open already');
+    if (name === STREAM_HEADER_NAME && this.stack.length === 1 && !this.framed) throw new ParseError('invalid-xml', 'the stream is open already');
     if (this.stack.length - stanzaDepth >= this.limits.maxDepth) throw new ParseError('policy-violation', 'elements nested too deeply');
     const el = new XmlElement(name, attrs);
     if (this.stack.length > stanzaDepth) {
