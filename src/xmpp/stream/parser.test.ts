@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { XmppParser, ParseError, type ParserLimits, DEFAULT_LIMITS } from './parser.js';
+import { parseXml } from './parse-xml.js';
 import type { XmlElement, Attrs } from '../../util/xml.js';
 
 function collect(framed = false, limits: ParserLimits = DEFAULT_LIMITS) {
@@ -117,6 +118,12 @@ describe('XmppParser', () => {
     p.write(']');
     p.write(']>x</body></message>');
     expect(out.stanzas[0]!.getChildText('body')).to.equal('>'.repeat(64 * 65536) + 'x');
+  });
+
+  it('reads back stored stanzas the wire would now refuse (a raw U+FFFE, archived before it was refused)', () => {
+    expect(parseXml('<message><body>a\uFFFEb</body></message>').getChildText('body')).to.equal('a\uFFFEb');
+    const { p } = collect();
+    expect(conditionOf(() => p.write(HEADER + '<message><body>a\uFFFEb</body></message>'))).to.equal('not-well-formed');
   });
 
   it('refuses input after an error', () => {

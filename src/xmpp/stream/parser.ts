@@ -157,6 +157,11 @@ export class XmppParser {
     private readonly events: ParserEvents,
     private readonly limits: ParserLimits = DEFAULT_LIMITS,
     private readonly framed = false,
+    /**
+     * Input from a peer, checked by every rule of XML. False for stanzas read back from storage, kept as they were
+     * accepted by the rules of their day: a record must stay readable when a rule for the wire is added.
+     */
+    private readonly wire = true,
   ) {}
 
   /** Feeds raw bytes from the transport. Throws ParseError; after one, the parser refuses further input. */
@@ -224,8 +229,8 @@ export class XmppParser {
       const prev = this.state;
       this.pos = i;
       // Not XML characters (§2.2 of XML 1.0): C0 controls but tab, LF and CR; U+FFFE and U+FFFF (the UTF-8 decoder lets
-      // no lone surrogate through, and a chunk is never cut inside a pair).
-      if (c < 32 ? c !== 10 && c !== 9 && c !== 13 : c >= 0xfffe) throw new ParseError('not-well-formed', 'a character XML does not allow');
+      // no lone surrogate through, and a chunk is never cut inside a pair), which stored stanzas may hold from before.
+      if (c < 32 ? c !== 10 && c !== 9 && c !== 13 : c >= 0xfffe && this.wire) throw new ParseError('not-well-formed', 'a character XML does not allow');
       switch (this.state) {
         case S.Text:
           if (c === LT) {
