@@ -103,8 +103,11 @@ export default defineModule({
         return;
       }
       // §4.2: initial presence — probe contacts we subscribe to, show our other resources, redeliver pending requests.
+      // §3.1.2: and send again our requests still unanswered, which may have been lost on the way (the contact's
+      // server delivers a request only once, Appendix A.3.1).
       for (const item of items) {
         if (subscribedTo(item)) await route(x('presence', { type: 'probe', from: owner, to: item.jid }));
+        else if (item.ask) await route(x('presence', { type: 'subscribe', from: owner, to: item.jid }));
       }
       for (const r of available(await ctx.server.resources(owner))) {
         if (r.full !== session.jid.full) session.send(withAddress(r.presence!, r.full, session.jid.full));

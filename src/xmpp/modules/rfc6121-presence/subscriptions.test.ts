@@ -146,3 +146,24 @@ describe('RFC 6121 §3.1.3: a request from a contact already subscribed', () => 
     expect(alice.all(isPresence('bob@localhost', 'subscribe')), 'not asked again').to.have.length(1);
   });
 });
+
+describe('RFC 6121 §3.1.2: a request that got no answer', () => {
+  let ts: TestServer;
+  afterEach(() => ts.stop());
+
+  it('is sent again when the user comes online, so a request lost on the way is not waiting for ever; the contact is asked once', async () => {
+    ts = await TestServer.start([roster, presence]);
+    const alice = await online(ts, 'alice@localhost/a');
+    const bob = await online(ts, 'bob@localhost/b');
+    await alice.send("<presence to='bob@localhost' type='subscribe'/>");
+    await bob.waitFor(isPresence('alice@localhost', 'subscribe'));
+    // Bob's server lost it (restored from a backup; over federation, a link that went down).
+    await ts.store.delete('roster_pending', 'bob@localhost', 'alice@localhost');
+    bob.clear();
+    await online(ts, 'alice@localhost/phone');
+    await bob.waitFor(isPresence('alice@localhost', 'subscribe'));
+    await online(ts, 'alice@localhost/tablet');
+    await bob.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    expect(bob.all(isPresence('alice@localhost', 'subscribe'))).to.have.length(1);
+  });
+});
