@@ -175,6 +175,9 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     ['invalid UTF-8 split across TLS records', 'bound', [`<message ${to}><body>`, Buffer.from([0xe2]), Buffer.from([0x82]), Buffer.from('(</body></message>')], 'unsupported-encoding'],
     ['an overlong UTF-8 form of <', 'bound', [`<message ${to}><body>`, Buffer.from([0xc0, 0xbc]), '</body></message>'], 'unsupported-encoding'],
     ['a surrogate encoded in UTF-8', 'bound', [`<message ${to}><body>`, Buffer.from([0xed, 0xa0, 0x80]), '</body></message>'], 'unsupported-encoding'],
+    ['an undeclared prefix on an element', 'bound', [`<message ${to}><foo:x/></message>`], 'not-well-formed'],
+    ['an undeclared prefix on an attribute', 'bound', [`<message ${to} foo:x='1'/>`], 'not-well-formed'],
+    ['one attribute twice, through two prefixes for one namespace', 'bound', [`<message ${to} xmlns:a='urn:x' xmlns:b='urn:x' a:y='1' b:y='2'/>`], 'not-well-formed'],
     ['a second stream header on a bound stream', 'bound', [HEADER.replace("<?xml version='1.0'?>", '')], 'invalid-xml'],
     ['a second stream header before authentication', 'opened', [HEADER.replace("<?xml version='1.0'?>", '')], 'invalid-xml'],
     ['a stream restart written ahead of its SASL success', 'opened', [PLAIN('alice') + HEADER.replace("<?xml version='1.0'?>", '')], 'invalid-xml'],
@@ -190,6 +193,19 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
       expect(await w.streamError()).to.equal(condition);
     });
   }
+
+  it('passes on prefixes declared where they are used, and attributes of one local name in two namespaces', async () => {
+    const w = await bound();
+    w.write(`<message ${to} id='ns' xml:lang='en' xmlns:a='urn:a' xmlns:b='urn:b' a:y='1' b:y='2'><a:x><b:z/></a:x></message>`);
+    const m = await witness.next((e) => e.attrs.id === 'ns');
+    expect(m.toString()).to.include('<a:x><b:z/></a:x>');
+    expect([m.attrs['a:y'], m.attrs['b:y'], m.attrs['xmlns:a']]).to.deep.equal(['1', '2', 'urn:a']);
+    w.destroy();
+  });
+
+  it('over WebSocket, ends a stream that sends an undeclared prefix with not-well-formed', async () => {
+    expect(await webSocketError(`<message xmlns='jabber:client' ${to}><foo:x/></message>`)).to.equal('not-well-formed');
+  });
 
   it('over WebSocket, ends a stream that sends a raw U+FFFE with not-well-formed', async () => {
     expect(await webSocketError(`<message xmlns='jabber:client' ${to}><body>\uFFFE</body></message>`)).to.equal('not-well-formed');

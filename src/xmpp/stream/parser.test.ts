@@ -88,6 +88,27 @@ describe('XmppParser', () => {
     expect(conditionOf(() => p.writeBytes(Buffer.from([0xff, 0xfe])))).to.equal('unsupported-encoding');
   });
 
+  it('takes prefixes declared on the element, an ancestor or the stream header, and refuses undeclared ones (XML-NAMES)', () => {
+    const header = HEADER.replace("version='1.0'>", "version='1.0' xmlns:db='jabber:server:dialback'>");
+    for (const [stanza, condition] of [
+      ["<a:m xmlns:a='urn:a'/>", 'none'],
+      ["<m xmlns:a='urn:a'><a:x a:y='1'/></m>", 'none'],
+      ["<db:result to='a' from='b'/>", 'none'],
+      ["<m xml:lang='en' xmlns:a='urn:a' xmlns:b='urn:b' a:y='1' b:y='2'/>", 'none'],
+      ['<a:m/>', 'not-well-formed'],
+      ["<m><x a:y='1'/></m>", 'not-well-formed'],
+      ["<m xmlns:a=''><a:x/></m>", 'not-well-formed'],
+      ["<m xmlns:a='urn:a'/><a:x/>", 'not-well-formed'],
+      ["<m xmlns:a='urn:a' xmlns:b='urn:a' a:y='1' b:y='2'/>", 'not-well-formed'],
+    ] as const) {
+      const { p, out } = collect();
+      expect(conditionOf(() => p.write(header + stanza)), stanza).to.equal(condition);
+      if (condition === 'none') expect(out.stanzas, stanza).to.have.length(1);
+    }
+    // Stored stanzas are read back as they were accepted (a payload cut from where its prefix was declared).
+    expect(parseXml('<item><a:x/></item>').getChild('a:x')).to.not.equal(undefined);
+  });
+
   it('enforces stanza size, depth and attribute limits as policy-violation', () => {
     const limits = { maxStanzaSize: 1000, maxDepth: 5, maxAttributes: 5 };
     let c = collect(false, limits);

@@ -1,5 +1,6 @@
 import { XmlElement, type Attrs } from '../../util/xml.js';
 import { Utf8StreamDecoder } from './utf8-decoder.js';
+import { checkPrefixes, declaredPrefixes } from './namespace-prefixes.js';
 
 /**
  * An incremental XML tokenizer for XMPP streams.
@@ -134,6 +135,10 @@ export class XmppParser {
   private tagName = '';
   private attrs: Attrs = {};
   private attrCount = 0;
+  /** The tag being read has an attribute with a prefix (xml:lang, say), checked when it ends. */
+  private prefixedAttributes = false;
+  /** The prefixes the stream header declares (xmlns:stream), which stanzas may use. */
+  private streamPrefixes: Attrs = NO_ATTRIBUTES;
   private attrName = '';
   private quote = 0;
   /** Element being built, innermost last. */
@@ -158,7 +163,7 @@ export class XmppParser {
     private readonly limits: ParserLimits = DEFAULT_LIMITS,
     private readonly framed = false,
     /**
-     * Input from a peer, checked by every rule of XML. False for stanzas read back from storage, kept as they were
+     * Input from a peer, checked by every rule of XML and XML-NAMES. False for stanzas read back from storage, kept as they were
      * accepted by the rules of their day: a record must stay readable when a rule for the wire is added.
      */
     private readonly wire = true,
@@ -212,6 +217,7 @@ export class XmppParser {
     this.stanzaChars = 0;
     this.sawDeclaration = false;
     this.streamNs = undefined;
+    this.streamPrefixes = NO_ATTRIBUTES;
   }
 
   private fail(e: ParseError): ParseError {
@@ -268,6 +274,7 @@ export class XmppParser {
             this.carry = '';
             this.attrs = {};
             this.attrCount = 0;
+            this.prefixedAttributes = false;
             if (c === GT) this.openTag(false);
             else this.state = c === SLASH ? S.SelfClose : S.InTag;
           } else if (c === LT || c === EQ || c === QUOT || c === APOS) {
@@ -413,6 +420,7 @@ export class XmppParser {
   private attr(raw: string): void {
     if (++this.attrCount > this.limits.maxAttributes) throw new ParseError('policy-violation', 'too many attributes');
     if (this.attrs[this.attrName] !== undefined) throw new ParseError('not-well-formed', `duplicate attribute ${this.attrName}`);
+    if (this.attrName.indexOf(':') !== -1) this.prefixedAttributes = true;
     this.attrs[this.attrName] = decodeEntities(raw);
   }
 
@@ -431,6 +439,7 @@ export class XmppParser {
       // Marker so that text at depth 1 is treated as inter-stanza whitespace. It lives as long as the stream, so it
       // keeps neither the header's attributes nor a name sliced from the header's chunk.
       this.stack.push(new XmlElement(name === STREAM_HEADER_NAME ? STREAM_HEADER_NAME : name, NO_ATTRIBUTES));
+      this.streamPrefixes = declaredPrefixes(attrs);
       this.events.streamStart(name, attrs);
       if (selfClosing) throw new ParseError('not-well-formed', 'self-closing stream header');
       return;
@@ -440,6 +449,7 @@ export class XmppParser {
     // features that never come. A stream restarts only after STARTTLS or SASL success (RFC 6120 §4.3.3), by reset().
     if (name === STREAM_HEADER_NAME && this.stack.length === 1 && !this.framed) throw new ParseError('invalid-xml', 'the stream is open already');
     if (this.stack.length - stanzaDepth >= this.limits.maxDepth) throw new ParseError('policy-violation', 'elements nested too deeply');
+    if (this.wire && (this.prefixedAttributes || name.indexOf(':') !== -1)) checkPrefixes(name, attrs, this.stack, this.streamPrefixes, this.prefixedAttributes);
     const el = new XmlElement(name, attrs);
     if (this.stack.length > stanzaDepth) {
       const parent = this.stack[this.stack.length - 1]!;
