@@ -117,7 +117,9 @@ export class Router {
   private async messageToFull(ev: RouteEvent): Promise<void> {
     if (await this.deliverToFull(ev)) return;
     const type = ev.stanza.attrs.type ?? 'normal';
-    // RFC 6121 §8.5.3.2.1: chat and normal to an unavailable resource are treated as sent to the bare JID.
+    // RFC 6121 §8.5.3.2.1: chat to an unavailable resource is treated as sent to the bare JID. The RFC has
+    // normal ignored or bounced; like Prosody and ejabberd (and RFC 3921) it is taken as chat here, so that a
+    // room's mediated invitation or a type-less chat to a resource that has left still reaches the user.
     if (type === 'chat' || type === 'normal') return this.messageToBare({ ...ev, to: ev.to.toBare() });
     if (type === 'groupchat') return this.bounce(ev.stanza, ev.from, ev.origin, new StanzaError('service-unavailable'));
     // headline and error: silently dropped.
