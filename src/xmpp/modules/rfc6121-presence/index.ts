@@ -222,7 +222,7 @@ export default defineModule({
               await roster.update(owner, contact, { ...item, subscription: item.subscription === 'to' ? 'both' : 'from', approved: undefined });
               return answer();
             }
-            // Appendix A.2.1: a request already pending is not delivered again (the user sees it at each login).
+            // Appendix A.3.1: a request already pending is not delivered again (the user sees it at each login).
             if (await store.hasPending(owner, contact)) return [];
             await store.addPending(owner, contact, stamped.toString());
             for (const r of available(await ctx.server.resources(owner))) await deliverTo(r, stamped);
