@@ -203,6 +203,20 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     w.destroy();
   });
 
+  it('passes on a prefix declared on the stream header declared on the stanza, which goes on without the header', async () => {
+    const w = await Wire.connect(tlsPort, true);
+    const header = HEADER.replace('<stream:stream ', "<stream:stream xmlns:foo='urn:foo' ");
+    w.write(header + PLAIN('alice'));
+    await w.until((e) => e.name === 'success', 'success');
+    w.restart();
+    w.write(header + `<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+    await w.until((e) => e.attrs.id === 'b', 'bind result');
+    w.write(`<message ${to} id='header-prefix'><foo:x foo:y='1'/><stream:z/></message>`);
+    const m = await witness.next((e) => e.attrs.id === 'header-prefix');
+    expect([m.attrs['xmlns:foo'], m.attrs['xmlns:stream']]).to.deep.equal(['urn:foo', 'http://etherx.jabber.org/streams']);
+    w.destroy();
+  });
+
   it('over WebSocket, ends a stream that sends an undeclared prefix with not-well-formed', async () => {
     expect(await webSocketError(`<message xmlns='jabber:client' ${to}><foo:x/></message>`)).to.equal('not-well-formed');
   });

@@ -29,13 +29,17 @@ export function declaredPrefixes(header: Attrs): Attrs {
  * would be passed on to recipients as it came, and their namespace-aware
  * parsers would end their streams on it.
  *
- * The element tree keeps prefixed names as written; this only checks them.
+ * The element tree keeps prefixed names as written. A stanza goes on
+ * without the stream header, so a prefix it takes from there is declared
+ * again on the stanza (`stanza`, its attributes), as its recipients'
+ * streams (a WebSocket message stands alone) need it to be.
+ *
  * Called for a tag with a prefixed name or prefixed attributes, which
  * ordinary stanzas (but for xml:lang) do not have.
  */
-export function checkPrefixes(name: string, attrs: Attrs, ancestors: readonly XmlElement[], streamPrefixes: Attrs, prefixedAttributes: boolean): void {
+export function checkPrefixes(name: string, attrs: Attrs, ancestors: readonly XmlElement[], stanza: Attrs, streamPrefixes: Attrs, prefixedAttributes: boolean): void {
   const colon = name.indexOf(':');
-  if (colon !== -1) resolve(name.slice(0, colon), attrs, ancestors, streamPrefixes);
+  if (colon !== -1) resolve(name.slice(0, colon), attrs, ancestors, stanza, streamPrefixes);
   if (!prefixedAttributes) return;
   let seen: string[] | null = null;
   for (const key in attrs) {
@@ -43,7 +47,7 @@ export function checkPrefixes(name: string, attrs: Attrs, ancestors: readonly Xm
     if (c === -1) continue;
     const prefix = key.slice(0, c);
     if (prefix === 'xmlns') continue;
-    const expanded = resolve(prefix, attrs, ancestors, streamPrefixes) + ' ' + key.slice(c + 1);
+    const expanded = resolve(prefix, attrs, ancestors, stanza, streamPrefixes) + ' ' + key.slice(c + 1);
     seen ??= [];
     if (seen.includes(expanded)) throw new ParseError('not-well-formed', `attribute ${key} repeats another in the same namespace`);
     seen.push(expanded);
@@ -51,12 +55,15 @@ export function checkPrefixes(name: string, attrs: Attrs, ancestors: readonly Xm
 }
 
 /** The namespace `prefix` is bound to where the tag is. */
-function resolve(prefix: string, attrs: Attrs, ancestors: readonly XmlElement[], streamPrefixes: Attrs): string {
+function resolve(prefix: string, attrs: Attrs, ancestors: readonly XmlElement[], stanza: Attrs, streamPrefixes: Attrs): string {
   if (prefix === 'xml') return XML_NS;
   const declaration = 'xmlns:' + prefix;
   let ns = attrs[declaration];
   for (let k = ancestors.length - 1; ns === undefined && k >= 0; k--) ns = ancestors[k]!.attrs[declaration];
-  ns ??= streamPrefixes[declaration];
+  if (ns === undefined) {
+    ns = streamPrefixes[declaration];
+    if (ns !== undefined) stanza[declaration] = ns;
+  }
   if (ns === undefined || ns === '') throw new ParseError('not-well-formed', `namespace prefix ${prefix} is not declared`);
   return ns;
 }

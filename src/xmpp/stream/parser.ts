@@ -449,7 +449,7 @@ export class XmppParser {
     // features that never come. A stream restarts only after STARTTLS or SASL success (RFC 6120 §4.3.3), by reset().
     if (name === STREAM_HEADER_NAME && this.stack.length === 1 && !this.framed) throw new ParseError('invalid-xml', 'the stream is open already');
     if (this.stack.length - stanzaDepth >= this.limits.maxDepth) throw new ParseError('policy-violation', 'elements nested too deeply');
-    if (this.wire && (this.prefixedAttributes || name.indexOf(':') !== -1)) checkPrefixes(name, attrs, this.stack, this.streamPrefixes, this.prefixedAttributes);
+    if (this.wire && (this.prefixedAttributes || name.indexOf(':') !== -1)) checkPrefixes(name, attrs, this.stack, this.stack.length > stanzaDepth ? this.stack[stanzaDepth]!.attrs : attrs, this.streamPrefixes, this.prefixedAttributes);
     const el = new XmlElement(name, attrs);
     if (this.stack.length > stanzaDepth) {
       const parent = this.stack[this.stack.length - 1]!;
