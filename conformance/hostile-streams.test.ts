@@ -217,6 +217,22 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     w.destroy();
   });
 
+  it('takes a byte order mark before the stream header, and before the header of a restarted stream (XML 1.0 §4.3.3)', async () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const w = await Wire.connect(tlsPort, true);
+    w.write(bom);
+    w.write(HEADER);
+    await w.until((e) => e.name === 'stream:features', 'features');
+    w.write(PLAIN('alice'));
+    await w.until((e) => e.name === 'success', 'success');
+    w.restart();
+    w.write(Buffer.concat([bom, Buffer.from(HEADER)]));
+    await w.until((e) => e.name === 'stream:features', 'features');
+    w.write(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+    await w.until((e) => e.attrs.id === 'b', 'bind result');
+    w.destroy();
+  });
+
   it('over WebSocket, ends a stream that sends an undeclared prefix with not-well-formed', async () => {
     expect(await webSocketError(`<message xmlns='jabber:client' ${to}><foo:x/></message>`)).to.equal('not-well-formed');
   });

@@ -76,6 +76,13 @@ describe('XmppParser', () => {
     }
   });
 
+  it('takes a byte order mark at the start of the document only', () => {
+    const { p, out } = collect();
+    p.write('\uFEFF' + HEADER + '<presence/>');
+    expect(out.stanzas).to.have.length(1);
+    expect(conditionOf(() => p.write('\uFEFF<presence/>'))).to.equal('not-well-formed');
+  });
+
   it('rejects malformed XML as not-well-formed', () => {
     for (const bad of ['<message></iq>', '<message a=b/>', '<message a="1" a="2"/>', 'text<presence/>', '<message>\u0001</message>']) {
       const { p } = collect();

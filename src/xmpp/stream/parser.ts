@@ -152,6 +152,8 @@ export class XmppParser {
   /** Index in the current chunk of the character being parsed. */
   private pos = 0;
   private sawDeclaration = false;
+  /** Nothing of the stream's document has been read yet (a byte order mark may come). */
+  private documentStart = true;
   /** Set by reset(): what is left of the chunk being parsed was sent before the restart and is dropped. */
   private restarted = false;
   private readonly decoder = new Utf8StreamDecoder();
@@ -208,6 +210,7 @@ export class XmppParser {
    */
   reset(): void {
     this.restarted = true;
+    this.documentStart = true;
     this.decoder.reset();
     this.state = S.Text;
     this.carry = '';
@@ -228,9 +231,14 @@ export class XmppParser {
   private parse(s: string): void {
     const len = s.length;
     let tokStart = 0;
+    if (this.documentStart && len > 0) {
+      // XML 1.0 §4.3.3: a UTF-8 document may begin with a byte order mark (clients on .NET and Windows send one).
+      this.documentStart = false;
+      if (s.charCodeAt(0) === 0xfeff && !this.framed) tokStart = 1;
+    }
     this.restarted = false;
     this.stanzaStartInChunk = this.inStanza ? 0 : -1;
-    for (let i = 0; i < len; i++) {
+    for (let i = tokStart; i < len; i++) {
       const c = s.charCodeAt(i);
       const prev = this.state;
       this.pos = i;
