@@ -233,6 +233,34 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     w.destroy();
   });
 
+  it('gives stanzas without xml:lang the language of the stream header (§4.7.4), over TCP and WebSocket', async () => {
+    const w = await Wire.connect(tlsPort, true);
+    const header = HEADER.replace('<stream:stream ', "<stream:stream xml:lang='de' ");
+    w.write(header + PLAIN('alice'));
+    await w.until((e) => e.name === 'success', 'success');
+    w.restart();
+    w.write(header + `<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+    await w.until((e) => e.attrs.id === 'b', 'bind result');
+    w.write(`<message ${to} id='lang1'><body>Hallo</body></message><message ${to} id='lang2' xml:lang='fr'><body>Salut</body></message>`);
+    expect((await witness.next((e) => e.attrs.id === 'lang1')).attrs['xml:lang']).to.equal('de');
+    expect((await witness.next((e) => e.attrs.id === 'lang2')).attrs['xml:lang']).to.equal('fr');
+    w.destroy();
+
+    // wss: PLAIN is offered over TLS only.
+    const ws = new WebSocket(`wss://127.0.0.1:${sori.listening.ports.wss!}/xmpp-websocket`, 'xmpp', { rejectUnauthorized: false });
+    const success = new Promise((r) => ws.on('message', (d) => String(d).startsWith('<success') && r(undefined)));
+    await new Promise((r) => ws.once('open', r));
+    const open = `<open xmlns='${FRAMING}' to='localhost' version='1.0' xml:lang='nl'/>`;
+    ws.send(open);
+    ws.send(PLAIN('alice'));
+    await success;
+    ws.send(open);
+    ws.send(`<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+    ws.send(`<message xmlns='jabber:client' ${to} id='lang3'><body>Hoi</body></message>`);
+    expect((await witness.next((e) => e.attrs.id === 'lang3')).attrs['xml:lang']).to.equal('nl');
+    ws.close();
+  });
+
   it('over WebSocket, ends a stream that sends an undeclared prefix with not-well-formed', async () => {
     expect(await webSocketError(`<message xmlns='jabber:client' ${to}><foo:x/></message>`)).to.equal('not-well-formed');
   });

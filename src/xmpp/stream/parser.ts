@@ -125,6 +125,7 @@ function isXmlChar(cp: number): boolean {
 }
 
 const STREAM_HEADER_NAME = 'stream:stream';
+const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 /** Shared and frozen: a tag's own attributes object is made when its name ends. */
 const NO_ATTRIBUTES: Attrs = Object.freeze({});
 
@@ -158,6 +159,8 @@ export class XmppParser {
   private restarted = false;
   private readonly decoder = new Utf8StreamDecoder();
   private streamNs: string | undefined;
+  /** The stream header's xml:lang (the `<open/>`'s over WebSocket and BOSH), the default of the stanzas that follow. */
+  private streamLang: string | undefined = undefined;
   private failed: ParseError | null = null;
 
   constructor(
@@ -221,6 +224,7 @@ export class XmppParser {
     this.sawDeclaration = false;
     this.streamNs = undefined;
     this.streamPrefixes = NO_ATTRIBUTES;
+    this.streamLang = undefined;
   }
 
   private fail(e: ParseError): ParseError {
@@ -444,6 +448,7 @@ export class XmppParser {
       this.streamOpen = true;
       // The literal rather than the attribute, which is sliced from the header's chunk and would keep all of it.
       this.streamNs = attrs.xmlns === 'jabber:client' ? 'jabber:client' : attrs.xmlns === 'jabber:server' ? 'jabber:server' : attrs.xmlns;
+      this.streamLang = attrs['xml:lang'];
       // Marker so that text at depth 1 is treated as inter-stanza whitespace. It lives as long as the stream, so it
       // keeps neither the header's attributes nor a name sliced from the header's chunk.
       this.stack.push(new XmlElement(name === STREAM_HEADER_NAME ? STREAM_HEADER_NAME : name, NO_ATTRIBUTES));
@@ -463,9 +468,13 @@ export class XmppParser {
       const parent = this.stack[this.stack.length - 1]!;
       el.parent = parent;
       parent.children.push(el);
-    } else if (el.attrs.xmlns === undefined && name.indexOf(':') === -1) {
+    } else {
+      const contentNs = this.framed ? 'jabber:client' : this.streamNs;
       // Stanzas inherit the stream's default namespace; make it explicit so routing needs no parent.
-      el.attrs.xmlns = this.framed ? 'jabber:client' : this.streamNs;
+      if (el.attrs.xmlns === undefined && name.indexOf(':') === -1) el.attrs.xmlns = contentNs;
+      // RFC 6120 §4.7.4: a stanza without xml:lang is in the language of the stream header, and says so when it goes on.
+      if (this.streamLang !== undefined && el.attrs['xml:lang'] === undefined && el.attrs.xmlns === contentNs) el.attrs['xml:lang'] = this.streamLang;
+      else if (this.framed && name === 'open' && el.attrs.xmlns === NS_FRAMING) this.streamLang = el.attrs['xml:lang'];
     }
     if (selfClosing) {
       if (this.stack.length === stanzaDepth) this.emit(el);
