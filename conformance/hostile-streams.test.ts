@@ -181,6 +181,26 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     ['a second stream header on a bound stream', 'bound', [HEADER.replace("<?xml version='1.0'?>", '')], 'invalid-xml'],
     ['a second stream header before authentication', 'opened', [HEADER.replace("<?xml version='1.0'?>", '')], 'invalid-xml'],
     ['a stream restart written ahead of its SASL success', 'opened', [PLAIN('alice') + HEADER.replace("<?xml version='1.0'?>", '')], 'invalid-xml'],
+    // What was right already, over a real socket.
+    ['an internal entity reference', 'bound', [`<message ${to}><body>&foo;</body></message>`], 'restricted-xml'],
+    ['an external entity declaration', 'bound', [`<!ENTITY x SYSTEM 'file:///etc/passwd'>`], 'restricted-xml'],
+    ['a DOCTYPE before the stream header', 'opened', [`<!DOCTYPE x>`], 'restricted-xml'],
+    ['a processing instruction in a stanza', 'bound', [`<message ${to}><?php echo 1 ?></message>`], 'restricted-xml'],
+    ['a second XML declaration', 'bound', [`<?xml version='1.0'?>`], 'restricted-xml'],
+    ['a comment in a stanza', 'bound', [`<message ${to}><!-- x --></message>`], 'restricted-xml'],
+    ['&#0;', 'bound', [`<message ${to}><body>&#0;</body></message>`], 'not-well-formed'],
+    ['&#xD800;', 'bound', [`<message ${to}><body>&#xD800;</body></message>`], 'not-well-formed'],
+    ['&#xFFFE; in an attribute', 'bound', [`<message ${to} id='&#xFFFE;'/>`], 'not-well-formed'],
+    ['a raw NUL split from its stanza', 'bound', [`<message ${to}><body>`, Buffer.from([0]), '</body></message>'], 'not-well-formed'],
+    ['the same attribute twice', 'bound', [`<message ${to} id='1' id='2'/>`], 'not-well-formed'],
+    ['a closing tag that does not match', 'bound', [`<message ${to}><body>x</message></body>`], 'not-well-formed'],
+    ['text between stanzas', 'bound', [`hello<presence/>`], 'not-well-formed'],
+    ['too many attributes', 'bound', [`<message ${to} ${Array.from({ length: 70 }, (_, i) => `a${i}='1'`).join(' ')}/>`], 'policy-violation'],
+    ['an element name longer than a stanza may be', 'bound', [`<${'a'.repeat(20000)}/>`], 'policy-violation'],
+    ['elements nested past the depth limit', 'bound', [`<message ${to}>${'<x>'.repeat(40)}`], 'policy-violation'],
+    ['a stanza one character over the size limit', 'bound', [`<message ${to}><body>${'x'.repeat(10001 - `<message ${to}><body></body></message>`.length)}</body></message>`], 'policy-violation'],
+    ['a stanza qualified by the stream namespace', 'bound', [`<stream:message ${to}><body>x</body></stream:message>`], 'unsupported-stanza-type'],
+    ['a jabber:server stanza on a client stream', 'bound', [`<message xmlns='jabber:server' ${to} from='alice@localhost'><body>x</body></message>`], 'unsupported-stanza-type'],
   ];
   for (const [what, state, writes, condition] of cases) {
     it(`ends a stream that sends ${what} with ${condition}`, async () => {
@@ -259,6 +279,34 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     ws.send(`<message xmlns='jabber:client' ${to} id='lang3'><body>Hoi</body></message>`);
     expect((await witness.next((e) => e.attrs.id === 'lang3')).attrs['xml:lang']).to.equal('nl');
     ws.close();
+  });
+
+  it('takes whitespace keepalives before and after authentication, CDATA, and a stanza just under the size limit written a byte at a time', async () => {
+    const w = await Wire.connect(tlsPort, true);
+    w.write(' \n' + HEADER + ' \t\r\n ');
+    await w.until((e) => e.name === 'stream:features', 'features');
+    w.write(' ' + PLAIN('alice') + ' ');
+    await w.until((e) => e.name === 'success', 'success');
+    w.restart();
+    w.write(HEADER + ' ');
+    await w.until((e) => e.name === 'stream:features', 'features');
+    w.write(`<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>\n\n`);
+    await w.until((e) => e.attrs.id === 'b', 'bind result');
+    const head = `<message ${to} id='bytes'><body>é😀 <![CDATA[<b>&amp;]]>`;
+    const tail = '</body></message>';
+    // 10,000 characters in all, the limit of this server.
+    const stanza = head + 'x'.repeat(10000 - head.length - tail.length) + tail;
+    const bytes = Buffer.from(stanza);
+    (w.socket as TLSSocket).setNoDelay(true);
+    for (let i = 0; i < bytes.length; i++) {
+      w.write(bytes.subarray(i, i + 1));
+      // Each its own TLS record for the first bytes, the multi-byte characters among them.
+      if (i < 80) await new Promise((r) => setImmediate(r));
+    }
+    w.write(' ');
+    const m = await witness.next((e) => e.attrs.id === 'bytes');
+    expect(m.getChildText('body')!.slice(0, 13)).to.equal('é😀 <b>&amp;x');
+    w.destroy();
   });
 
   it('over WebSocket, ends a stream that sends an undeclared prefix with not-well-formed', async () => {
