@@ -195,6 +195,7 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     ['the same attribute twice', 'bound', [`<message ${to} id='1' id='2'/>`], 'not-well-formed'],
     ['a closing tag that does not match', 'bound', [`<message ${to}><body>x</message></body>`], 'not-well-formed'],
     ['text between stanzas', 'bound', [`hello<presence/>`], 'not-well-formed'],
+    ['a line of text and nothing after it', 'bound', [`hello\n`], 'not-well-formed'],
     ['too many attributes', 'bound', [`<message ${to} ${Array.from({ length: 70 }, (_, i) => `a${i}='1'`).join(' ')}/>`], 'policy-violation'],
     ['an element name longer than a stanza may be', 'bound', [`<${'a'.repeat(20000)}/>`], 'policy-violation'],
     ['elements nested past the depth limit', 'bound', [`<message ${to}>${'<x>'.repeat(40)}`], 'policy-violation'],

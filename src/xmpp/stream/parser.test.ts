@@ -83,6 +83,15 @@ describe('XmppParser', () => {
     expect(conditionOf(() => p.write('\uFEFF<presence/>'))).to.equal('not-well-formed');
   });
 
+  it('refuses text between stanzas when it comes, not when a tag follows it', () => {
+    const { p, out } = collect();
+    p.write(HEADER + '<presence/>');
+    for (let i = 0; i < 100; i++) p.write(' \n');
+    p.write('<presence/>');
+    expect(out.stanzas).to.have.length(2);
+    expect(conditionOf(() => p.write(' hello\n'))).to.equal('not-well-formed');
+  });
+
   it('rejects malformed XML as not-well-formed', () => {
     for (const bad of ['<message></iq>', '<message a=b/>', '<message a="1" a="2"/>', 'text<presence/>', '<message>\u0001</message>']) {
       const { p } = collect();

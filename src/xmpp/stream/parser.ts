@@ -397,8 +397,12 @@ export class XmppParser {
         tokStart = i + 1;
       }
     }
-    // Carry the unfinished token over to the next chunk.
-    if (this.state === S.Text || this.state === S.OpenName || this.state === S.AttrName || this.state === S.AttrValue || this.state === S.CloseName || this.state === S.Bang || this.state === S.Cdata || this.state === S.Decl) {
+    // Carry the unfinished token over to the next chunk. Text between stanzas is checked now and not kept: an idle
+    // stream's whitespace keepalives would pile up until its next stanza, and anything else would wait for a '<'.
+    if (this.state === S.Text && this.betweenStanzas()) {
+      this.text(this.carry + s.slice(tokStart));
+      this.carry = '';
+    } else if (this.state === S.Text || this.state === S.OpenName || this.state === S.AttrName || this.state === S.AttrValue || this.state === S.CloseName || this.state === S.Bang || this.state === S.Cdata || this.state === S.Decl) {
       this.carry += s.slice(tokStart);
     }
     if (this.inStanza) {
@@ -418,10 +422,16 @@ export class XmppParser {
     return this.framed || this.streamOpen;
   }
 
+  /** Outside any stanza: before the stream header, between stanzas, or between WebSocket documents. */
+  private betweenStanzas(): boolean {
+    const depth = this.stack.length;
+    return depth === 0 || (!this.framed && depth === 1 && this.streamOpen);
+  }
+
   private text(t: string): void {
     if (t.length === 0) return;
     const depth = this.stack.length;
-    if (depth === 0 || (!this.framed && depth === 1 && this.streamOpen)) {
+    if (this.betweenStanzas()) {
       // Between stanzas only whitespace (keepalives) is allowed.
       for (let k = 0; k < t.length; k++) if (!isSpace(t.charCodeAt(k))) throw new ParseError('not-well-formed', 'text outside a stanza');
       return;
