@@ -310,6 +310,15 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     w.destroy();
   });
 
+  it('over BOSH, refuses a body that is not UTF-8 with bad-request instead of taking U+FFFD for its bytes', async () => {
+    const post = async (body: Buffer): Promise<string> => (await fetch(`http://127.0.0.1:${wsPort}/http-bind`, { method: 'POST', body })).text();
+    const creation = (lang: string) => Buffer.concat([Buffer.from(`<body xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0' rid='1' wait='1' hold='1' to='localhost' xml:lang='`), Buffer.from(lang, 'latin1'), Buffer.from(`'/>`)]);
+    expect(await post(creation('en'))).to.include('sid=');
+    const refused = await post(creation('e\xffn'));
+    expect(refused).to.include('type="terminate"');
+    expect(refused).to.include('condition="bad-request"');
+  });
+
   it('over WebSocket, ends a stream that sends an undeclared prefix with not-well-formed', async () => {
     expect(await webSocketError(`<message xmlns='jabber:client' ${to}><foo:x/></message>`)).to.equal('not-well-formed');
   });

@@ -52,7 +52,7 @@ export class BoshEndpoint {
     });
     req.on('end', () => {
       if (size > limit) return;
-      const body = this.parse(Buffer.concat(chunks).toString('utf8'));
+      const body = this.parse(Buffer.concat(chunks));
       if (body === null) return writeBody(res, bodyXml({ type: 'terminate', condition: 'bad-request' }));
       this.dispatch(body, req, res);
     });
@@ -64,12 +64,13 @@ export class BoshEndpoint {
     for (const s of [...this.sessions.values()]) s.destroy();
   }
 
-  private parse(text: string): XmlElement | null {
+  /** The request's `<body/>`, or null when it is not one: not well-formed, not UTF-8 (bytes, not a decoded string, are parsed, so that invalid ones are refused rather than replaced with U+FFFD). */
+  private parse(bytes: Buffer): XmlElement | null {
     const c = this.server.config.c2s;
     let out: XmlElement | null = null;
     try {
       const parser = new XmppParser({ streamStart: () => {}, stanza: (el) => (out ??= el), streamEnd: () => {} }, { maxStanzaSize: c.maxStanzaSize + 8192, maxDepth: c.maxDepth + 1, maxAttributes: c.maxAttributes }, true);
-      parser.write(text);
+      parser.writeBytes(bytes);
     } catch {
       return null;
     }
