@@ -16,6 +16,11 @@ import { processClientElement } from './inbound.js';
 import { randomHex } from '../../util/random-token.js';
 
 const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+/**
+ * Stanzas read ahead of the one being handled before reading stops: behind a slow handler (a stalled store, a
+ * flood of archive queries) the rest of a client's input waits in its socket, not in memory. Reading resumes at half.
+ */
+const QUEUE_HIGH = 256;
 
 const enum State {
   AwaitHeader,
@@ -45,6 +50,9 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
   private readonly sasl: SaslNegotiation;
   session: C2sSession | null = null;
   private queue: XmlElement[] = [];
+  /** Reading is paused by the rate limit, or because QUEUE_HIGH stanzas wait; it resumes when neither holds. */
+  private rateWait = false;
+  private queueFull = false;
   private draining = false;
   private authTimer: NodeJS.Timeout | null;
   private tokens: number;
@@ -117,8 +125,12 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     this.lastRefill = now;
     this.tokens -= bytes;
     if (this.tokens < 0) {
+      this.rateWait = true;
       this.transport.pause();
-      setTimeout(() => this.transport.resume(), Math.ceil((-this.tokens * 1000) / rate)).unref();
+      setTimeout(() => {
+        this.rateWait = false;
+        if (!this.queueFull) this.transport.resume();
+      }, Math.ceil((-this.tokens * 1000) / rate)).unref();
     }
   }
 
@@ -172,7 +184,10 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
       if (el.name === 'close') return this.onStreamEnd();
     }
     if (this.state === State.AwaitHeader) throw new StreamError(this.transport.framed ? 'invalid-xml' : 'not-well-formed', 'stream not opened');
-    this.queue.push(el);
+    if (this.queue.push(el) === QUEUE_HIGH) {
+      this.queueFull = true;
+      this.transport.pause();
+    }
     if (!this.draining) void this.drain();
   }
 
@@ -182,6 +197,10 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     try {
       while (this.queue.length > 0 && this.state !== State.Closed) {
         const el = this.queue.shift()!;
+        if (this.queueFull && this.queue.length <= QUEUE_HIGH / 2) {
+          this.queueFull = false;
+          if (!this.rateWait) this.transport.resume();
+        }
         try {
           const r = this.state === State.Bound ? this.onBoundElement(el) : this.onNegotiationElement(el);
           if (r !== undefined) await r;
