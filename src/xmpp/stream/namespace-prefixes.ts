@@ -1,5 +1,5 @@
 import type { Attrs, XmlElement } from '../../util/xml.js';
-import { ParseError } from './parser.js';
+import { ParseError } from './parse-error.js';
 
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 const NS_STREAM = 'http://etherx.jabber.org/streams';
