@@ -319,6 +319,27 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
     expect(refused).to.include('condition="bad-request"');
   });
 
+  it('over WebSocket, takes a stanza of non-Latin text within the size limit (counted in characters), and ends a longer one with policy-violation', async () => {
+    const ws = new WebSocket(`wss://127.0.0.1:${sori.listening.ports.wss!}/xmpp-websocket`, 'xmpp', { rejectUnauthorized: false });
+    const frames: string[] = [];
+    ws.on('message', (d) => frames.push(String(d)));
+    const success = new Promise((r) => ws.on('message', (d) => String(d).startsWith('<success') && r(undefined)));
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    await new Promise((r) => ws.once('open', r));
+    const open = `<open xmlns='${FRAMING}' to='localhost' version='1.0'/>`;
+    ws.send(open);
+    ws.send(PLAIN('alice'));
+    await success;
+    ws.send(open);
+    ws.send(`<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`);
+    // 9,000 characters, three bytes each in UTF-8: under this server's 10,000, though 27 KB on the wire.
+    ws.send(`<message xmlns='jabber:client' ${to} id='cjk'><body>${'漢'.repeat(9000)}</body></message>`);
+    expect((await witness.next((e) => e.attrs.id === 'cjk')).getChildText('body')).to.have.length(9000);
+    ws.send(`<message xmlns='jabber:client' ${to} id='cjk2'><body>${'漢'.repeat(10000)}</body></message>`);
+    await closed;
+    expect(/<stream:error[^>]*><([a-z-]+)/.exec(frames.find((f) => f.startsWith('<stream:error')) ?? '')?.[1]).to.equal('policy-violation');
+  });
+
   it('over WebSocket, ends a stream that sends an undeclared prefix with not-well-formed', async () => {
     expect(await webSocketError(`<message xmlns='jabber:client' ${to}><foo:x/></message>`)).to.equal('not-well-formed');
   });

@@ -92,7 +92,9 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
     const wss = new WebSocketServer({
       server: http,
       path: wsPath,
-      maxPayload: cfg.c2s.maxStanzaSize + 1024,
+      // The stanza limit counts characters (UTF-16 units), and one takes up to 3 bytes of UTF-8: a message
+      // within it must reach the parser, and one beyond it gets the parser's policy-violation, not a bare 1009 close.
+      maxPayload: cfg.c2s.maxStanzaSize * 3 + 1024,
       perMessageDeflate: false,
       // RFC 7395 §3.1: the "xmpp" subprotocol is required.
       handleProtocols: (protocols) => (protocols.has('xmpp') ? 'xmpp' : false),
