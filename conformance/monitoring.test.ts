@@ -99,6 +99,8 @@ describe('monitoring: /metrics and /health', function () {
   it('reports how long the event loop was held since the previous scrape, so a stall shows though utilisation hardly moves', async () => {
     const lag = async (): Promise<number> => scrapedValue(await (await fetch(`${base}/metrics`)).text(), 'nodejs_eventloop_lag_max_seconds') ?? -1;
     await lag();
+    // A reading restarts the sampler, whose first tick after that only sets its baseline: the stall comes after it.
+    await new Promise((r) => setTimeout(r, 50));
     // The node is held for 150 ms, as by a long collection or a synchronous task.
     const until = Date.now() + 150;
     while (Date.now() < until);
