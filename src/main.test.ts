@@ -117,7 +117,7 @@ describe('npm start waiting for a service', function () {
 describe('npm start stopping', function () {
   this.timeout(60_000);
 
-  it('exits within its deadline on SIGTERM when Redis went away, instead of waiting for it for ever', async () => {
+  it('stops on SIGTERM when Redis went away, once its Redis commands give up (cluster.redisWaitSeconds), instead of waiting for it for ever', async () => {
     const port = await freePort();
     // A Redis of this test's own: the one tests share must stay up.
     const redis = spawnTracked('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {});
@@ -133,8 +133,9 @@ describe('npm start stopping', function () {
     const signalled = Date.now();
     sori.child.kill('SIGTERM');
     const code = await sori.exited;
-    expect(code, sori.stderr()).to.equal(1);
+    // A clean stop: before Redis commands gave up, only the stop deadline (shutdownGraceSeconds + 10 s) ended it, with exit code 1.
+    expect(code, sori.stderr()).to.equal(0);
     expect(Date.now() - signalled).to.be.below(15_000);
-    expect(sori.stderr()).to.match(/not stopped 10 s after SIGTERM \(is Redis or the store not answering\?\): exiting without finishing/);
+    expect(sori.stderr()).to.not.match(/not stopped 10 s after SIGTERM/);
   });
 });
