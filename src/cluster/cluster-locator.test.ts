@@ -5,7 +5,8 @@ import { restartRedis } from '../testing/services/redis.js';
 import { scrapedValue } from '../testing/metrics.js';
 import { Table } from '../storage/wide-column.js';
 import type { XmlElement } from '../util/xml.js';
-import { defineModule, type ModuleDefinition } from '../xmpp/module.js';
+import { defineModule } from '../xmpp/module.js';
+import { offlineRecorder } from '../testing/offline-recorder.js';
 import presence from '../xmpp/modules/rfc6121-presence/index.js';
 import roster from '../xmpp/modules/rfc6121-roster/index.js';
 import sm, { NS_SM } from '../xmpp/modules/xep-0198-sm/index.js';
@@ -19,20 +20,6 @@ import { InProcessCluster, type ClusterTestNode } from '../testing/in-process-cl
 import { redisTargets, type RedisDeployment } from '../testing/redis-cluster-nodes.js';
 import type { ClusterLocator } from './cluster-locator.js';
 import type { RedisClusterNode } from './redis/index.js';
-
-/** Messages that reached the offline path on a node, as an offline-storage module would see them. */
-function offlineRecorder(into: XmlElement[]): ModuleDefinition {
-  return defineModule({
-    name: 'offline-recorder',
-    implements: 'test double for message/offline',
-    start(ctx) {
-      ctx.hook('message/offline', ({ stanza }) => {
-        into.push(stanza);
-        return true;
-      });
-    },
-  });
-}
 
 interface Node {
   server: Server;

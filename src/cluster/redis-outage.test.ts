@@ -4,24 +4,10 @@ import { InProcessCluster } from '../testing/in-process-cluster.js';
 import type { RedisDeployment } from '../testing/redis-cluster-nodes.js';
 import { privateRedis, type PrivateRedis } from '../testing/services/redis.js';
 import type { XmlElement } from '../util/xml.js';
-import { defineModule, type ModuleDefinition } from '../xmpp/module.js';
+import { offlineRecorder } from '../testing/offline-recorder.js';
 import presence from '../xmpp/modules/rfc6121-presence/index.js';
 import roster from '../xmpp/modules/rfc6121-roster/index.js';
 import ping from '../xmpp/modules/xep-0199-ping/index.js';
-
-/** Messages that reached the offline path on a node, as an offline-storage module would see them. */
-function offlineRecorder(into: XmlElement[]): ModuleDefinition {
-  return defineModule({
-    name: 'offline-recorder',
-    implements: 'test double for message/offline',
-    start(ctx) {
-      ctx.hook('message/offline', ({ stanza }) => {
-        into.push(stanza);
-        return true;
-      });
-    },
-  });
-}
 
 const bodies = (stanzas: readonly XmlElement[]): Array<string | undefined> => stanzas.map((m) => m.getChildText('body') ?? undefined);
 
