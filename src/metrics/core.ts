@@ -1,9 +1,22 @@
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { ClientSession } from '../xmpp/session.js';
 import type { Counter, CounterSeries, Histogram, MetricsRegistry } from './registry.js';
 
 const LOOP_DELAY_RESOLUTION_MS = 10;
+let loopDelay: IntervalHistogram | undefined;
+
+/**
+ * One sampler for the process, shared by every server in it (tests start many; each sampler is a 10 ms timer),
+ * whose timer does not keep the process alive. A reading by any of them restarts it.
+ */
+function eventLoopDelay(): IntervalHistogram {
+  if (loopDelay === undefined) {
+    loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+    loopDelay.enable();
+  }
+  return loopDelay;
+}
 
 const TRANSPORTS: ReadonlyArray<ClientSession['transport']> = ['tcp', 'websocket', 'bosh'];
 
@@ -19,8 +32,6 @@ export interface CoreCounters {
   readonly streamErrors: Counter;
   /** From a client connecting to its resource being bound: TLS, authentication and binding, as the user waits for them. */
   readonly loginSeconds: Histogram;
-  /** Stops what samples the process for these metrics (the event-loop delay timer); for a server that stops. */
-  close(): void;
 }
 
 /**
@@ -46,7 +57,6 @@ export function registerCoreMetrics(metrics: MetricsRegistry, sessions: () => It
     authFailures: metrics.counter('sori_auth_failures_total', 'Failed client authentication attempts, by SASL failure condition.', ['condition']),
     streamErrors: metrics.counter('sori_stream_errors_total', 'Stream errors sent to clients, by condition.', ['condition']),
     loginSeconds: metrics.histogram('sori_login_seconds', 'Time from a client connecting to its resource being bound (TLS, authentication, binding), in seconds.', [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
-    close: () => undefined,
   };
 
   const startSeconds = Math.round((Date.now() - performance.now()) / 1000);
@@ -62,15 +72,12 @@ export function registerCoreMetrics(metrics: MetricsRegistry, sessions: () => It
   // Cumulative, so rate() over any window is the event loop's utilisation in that window.
   metrics.counterFrom('nodejs_eventloop_active_seconds_total', 'Time the event loop spent running callbacks, in seconds; rate() of it is the utilisation.', () => performance.eventLoopUtilization().active / 1000);
   // Utilisation shows how busy the loop is, not whether it stalled: one 100 ms collection or synchronous task holds every
-  // stanza on the node for that long and barely moves it. Reset at each reading, as prom-client does; a sampler of this
-  // registry's own, so that reading another server's metrics in the same process (tests) does not reset it.
-  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
-  loopDelay.enable();
+  // stanza on the node for that long and barely moves it. Reset at each reading, as prom-client does.
+  const delay = eventLoopDelay();
   metrics.gauge('nodejs_eventloop_lag_max_seconds', 'Longest time the event loop was held since the previous scrape, in seconds (a 10 ms timer, late by this much at worst): how long the whole node stalled. Each scrape resets it.', () => {
-    const lateBy = Math.max(0, loopDelay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS) / 1000;
-    loopDelay.reset();
+    const lateBy = Math.max(0, delay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS) / 1000;
+    delay.reset();
     return lateBy;
   });
-  counters.close = () => loopDelay.disable();
   return counters;
 }

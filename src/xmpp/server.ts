@@ -185,7 +185,6 @@ export class Server implements ServerApi {
     await this.hooks.fireAsync('server/stopping', {});
     await this.loader.stopAll();
     for (const p of this.pendingIq.values()) clearTimeout(p.timer);
-    this.counters.close();
   }
 
   /** Creates an account and tells modules; false when it exists already. */
