@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import { loadConfig } from '../src/config.js';
 import { startSori, type Sori } from '../src/sori.js';
 import { MemoryStore } from '../src/storage/memory/index.js';
-import { RawClient } from '../src/testing/raw-client.js';
+import { RawClient, upgradeToTls } from '../src/testing/raw-client.js';
 import { parseJid } from '../src/util/jid.js';
 import type { XmlElement } from '../src/util/xml.js';
 import { XmppParser } from '../src/xmpp/stream/parser.js';
@@ -86,14 +86,7 @@ class Wire {
   }
 
   async startTls(): Promise<void> {
-    const raw = this.socket;
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('close');
-    this.socket = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
-      s.once('secureConnect', () => resolve(s));
-      s.once('error', reject);
-    });
+    this.socket = await upgradeToTls(this.socket);
     this.restart();
     this.listen();
   }

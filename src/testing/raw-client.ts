@@ -123,14 +123,7 @@ export class RawClient {
     await this.features();
     this.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     await this.next((e) => e.name === 'proceed');
-    const raw = this.socket;
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('close');
-    this.socket = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
-      s.once('secureConnect', () => resolve(s));
-      s.once('error', reject);
-    });
+    this.socket = await upgradeToTls(this.socket);
     this.attach();
   }
 
@@ -191,4 +184,15 @@ export class RawClient {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/** After `<proceed/>`: detaches the plain socket's listeners and resolves with the TLS socket over it, its handshake done (test certificates accepted). */
+export function upgradeToTls(raw: Socket): Promise<TLSSocket> {
+  raw.removeAllListeners('data');
+  raw.removeAllListeners('close');
+  return new Promise<TLSSocket>((resolve, reject) => {
+    const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+    s.once('secureConnect', () => resolve(s));
+    s.once('error', reject);
+  });
 }
