@@ -20,6 +20,7 @@ export interface ChatStepResult {
   lost: number;
   latency: LatencySummary;
   maxSendLagMs: number;
+  generatorStallMs: number;
   cpu: CpuReport;
   errors: string[];
 }
@@ -73,6 +74,7 @@ export async function runChatStep(
     lost: sent - received,
     latency: summarize(results.map((result) => result.latencyMs)),
     maxSendLagMs: Math.max(...results.map((result) => result.maxSendLagMs)),
+    generatorStallMs: Math.max(...results.map((result) => result.generatorStallMs)),
     cpu,
     errors: results.flatMap((result) => result.errors),
   };
@@ -81,7 +83,7 @@ export async function runChatStep(
 export function describeStep(result: ChatStepResult): string {
   return (
     `${result.rate} msg/s: sent ${result.sent}, lost ${result.lost}, p50 ${result.latency.p50.toFixed(1)} ms, ` +
-    `p99 ${result.latency.p99.toFixed(1)} ms, max ${result.latency.max.toFixed(0)} ms, generator lag ${result.maxSendLagMs.toFixed(0)} ms; ${describeCpu(result.cpu)}`
+    `p99 ${result.latency.p99.toFixed(1)} ms, max ${result.latency.max.toFixed(0)} ms, generator lag ${result.maxSendLagMs.toFixed(0)} ms, generator stall ${result.generatorStallMs.toFixed(0)} ms; ${describeCpu(result.cpu)}`
   );
 }
 

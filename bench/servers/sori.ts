@@ -54,7 +54,11 @@ function createAccountsOffline(configFile: string, usernames: string[], domain: 
   }
 }
 
-/** The command line of one sori process, pinned, with the flags `npm start` gives it; SORI_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles it under load. */
+/**
+ * The command line of one sori process, pinned, with the flags `npm start` gives it; SORI_NODE_FLAGS (e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles it under load, and with BENCH_SORI_STDOUT=1 what V8 prints
+ * there ("--trace-gc") reaches the run's output.
+ */
 export function soriCommand(cpus: string, configFile: string): string[] {
   const nodeFlags = (process.env.SORI_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
   return pinned(cpus, [process.execPath, ...nodeRuntimeFlags, ...nodeFlags, '--import', 'tsx', 'src/main.ts', '--config', configFile]);
@@ -75,7 +79,7 @@ export const soriLauncher: ServerLauncher = {
     }
     const [command, ...args] = soriCommand(options.cpus, configFile);
     const launch = async (): Promise<number> => {
-      const child = spawn(command!, args, { cwd: repositoryRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+      const child = spawn(command!, args, { cwd: repositoryRoot, stdio: ['ignore', process.env.BENCH_SORI_STDOUT ? 'inherit' : 'ignore', 'inherit'] });
       await waitForPort(options.c2sPort, options.host, 30_000);
       return child.pid!;
     };

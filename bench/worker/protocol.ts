@@ -51,6 +51,8 @@ export interface ChatResult {
   latencyMs: Float64Array;
   /** Largest delay between a message's scheduled and actual send: the generator's own lag, reported apart. */
   maxSendLagMs: number;
+  /** Longest the worker's event loop was held during the step (sending, reading, GC): time a latency may owe the generator. */
+  generatorStallMs: number;
   errors: string[];
 }
 

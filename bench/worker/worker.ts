@@ -4,6 +4,7 @@
  * a chat pair live in the same worker, so sender and receiver share one
  * monotonic clock (performance.now) and latency needs no clock sync.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { XmppClient } from '../client/xmpp-client.js';
 import { SampleBuffer } from '../stats.js';
 import {
@@ -138,6 +139,9 @@ async function chat(command: Extract<Command, { kind: 'chat' }>): Promise<ChatRe
   }
   let sent = 0;
   let maxSendLagMs = 0;
+  // A receiver that is late reading its socket adds to every latency it files; this says how late it could have been.
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   const started = performance.now();
   const intervalMs = 1000 / ratePerSecond;
   const total = usable.length === 0 ? 0 : Math.floor((ratePerSecond * durationMs) / 1000);
@@ -163,7 +167,9 @@ async function chat(command: Extract<Command, { kind: 'chat' }>): Promise<ChatRe
   const drainDeadline = performance.now() + drainMs;
   while (tally.received < sent && performance.now() < drainDeadline) await new Promise((resolve) => setTimeout(resolve, 20));
   stepTallies.delete(step);
-  return { sent, received: tally.received, latencyMs: tally.latencies.toArray(), maxSendLagMs, errors };
+  loopDelay.disable();
+  const generatorStallMs = loopDelay.max / 1e6;
+  return { sent, received: tally.received, latencyMs: tally.latencies.toArray(), maxSendLagMs, generatorStallMs, errors };
 }
 
 // ---- MAM: each account queries the newest page of its archive, closed loop ----

@@ -6,7 +6,9 @@ import { defineModule } from '../../module.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import blocking, { NS_BLOCKING, type BlockingApi } from './index.js';
-import { matches } from './blocklist.js';
+import { Blocklists, matches } from './blocklist.js';
+import { MemoryStore } from '../../../storage/memory/index.js';
+import { Table } from '../../../storage/wide-column.js';
 
 const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
 const settle = () => new Promise((r) => setTimeout(r, 20));
@@ -28,6 +30,32 @@ describe('XEP-0191 blocking', () => {
       expect(matches(items, parseJid('user@other.example/bot'))).to.equal(true);
       expect(matches(items, parseJid('user@other.example/human'))).to.equal(false);
       expect(matches(items, parseJid('notspam.example'))).to.equal(false);
+    });
+  });
+
+  describe('the cache of block lists', () => {
+    it('keeps the lists read since the last eviction and drops one that was not', async () => {
+      const store = new MemoryStore();
+      await store.ensureTables([{ name: 'blocklist' }]);
+      const reads: string[] = [];
+      const table = new Table(store, 'blocklist');
+      const range = table.range.bind(table);
+      table.range = (pk, options) => {
+        reads.push(pk);
+        return range(pk, options);
+      };
+      await table.put('a@x', 'spam@y', '');
+      const lists = new Blocklists(table, 3, 60_000);
+      for (const owner of ['a@x', 'b@x', 'c@x']) await lists.get(owner);
+      // A full pass clears every flag and then drops the oldest; after that only a, read again, is spared.
+      await lists.get('d@x');
+      expect(lists.cached('a@x')).to.equal(undefined);
+      await lists.get('a@x');
+      lists.cached('a@x');
+      await lists.get('e@x');
+      expect(lists.cached('a@x')).to.deep.equal(new Set(['spam@y']));
+      expect([lists.cached('c@x'), lists.cached('d@x'), lists.cached('e@x')].filter((l) => l !== undefined)).to.have.length(2);
+      expect(reads).to.deep.equal(['a@x', 'b@x', 'c@x', 'd@x', 'a@x', 'e@x']);
     });
   });
 

@@ -22,6 +22,8 @@ export function matches(items: ReadonlySet<string>, jid: Jid): boolean {
 interface Cached {
   items: Set<string>;
   loadedAt: number;
+  /** Read since eviction last passed it (second chance, see remember). */
+  recent: boolean;
 }
 
 /**
@@ -47,9 +49,9 @@ export class Blocklists {
   cached(owner: string): ReadonlySet<string> | undefined {
     const hit = this.cache.get(owner);
     if (hit === undefined || Date.now() - hit.loadedAt >= this.ttlMs) return undefined;
-    // Re-insert so Map order is least-recently-used first.
-    this.cache.delete(owner);
-    this.cache.set(owner, hit);
+    // A flag, not a re-insertion: moving the key to the Map's end on every routed stanza made V8
+    // rebuild the Map's table every few thousand stanzas, each copy left behind in the old generation.
+    hit.recent = true;
     return hit.items;
   }
 
@@ -77,12 +79,21 @@ export class Blocklists {
     this.cache.delete(owner);
   }
 
+  /**
+   * Keeps at most `maxCached` lists, dropping the least recently used as the
+   * CLOCK algorithm approximates it: from the oldest insertion on, a list read
+   * since the last pass goes to the end with its flag cleared, and the first
+   * one not read is dropped. A new list counts as read.
+   */
   private remember(owner: string, items: Set<string>): void {
     this.cache.delete(owner);
-    this.cache.set(owner, { items, loadedAt: Date.now() });
-    if (this.cache.size > this.maxCached) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
+    this.cache.set(owner, { items, loadedAt: Date.now(), recent: true });
+    while (this.cache.size > this.maxCached) {
+      const [oldest, entry] = this.cache.entries().next().value as [string, Cached];
+      this.cache.delete(oldest);
+      if (!entry.recent) break;
+      entry.recent = false;
+      this.cache.set(oldest, entry);
     }
   }
 }

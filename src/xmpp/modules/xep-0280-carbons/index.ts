@@ -29,6 +29,11 @@ export function carbonsEnabled(r: Resource): boolean {
  * kept in the session (CARBONS_ENABLED) and 'session/presence' is fired when
  * it changes, so the cluster session table mirrors it.
  */
+/** RFC 6121 §8.5.2.1.1: the resources a message to the bare JID reaches. Module level: esbuild's keepNames names a per-call arrow on every call. */
+function bareDelivered(r: Resource): boolean {
+  return r.priority !== null && r.priority >= 0;
+}
+
 export default defineModule({
   name: 'carbons',
   implements: 'XEP-0280',
@@ -109,7 +114,6 @@ export default defineModule({
       // Bare JID rules: every available resource with non-negative priority gets the original. With none it is stored
       // offline, and the carbon-enabled resources still get copies: §6 copies to each one the rules skipped, and §2
       // wants every such client to see all inbound messages.
-      const bareDelivered = (r: Resource): boolean => r.priority !== null && r.priority >= 0;
       const copies: [Resource, XmlElement][] = [];
       for (const r of resources) {
         if (!carbonsEnabled(r)) continue;
