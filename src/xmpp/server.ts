@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { dataPath, type Config } from '../config.js';
-import { normaliseDomain, parseJid, type Jid } from '../util/jid.js';
+import { normaliseDomain, parseJid, tryParseJid, type Jid } from '../util/jid.js';
 import { createLogger, type Logger } from '../util/log.js';
 import type { OptionSpecs } from '../util/options.js';
 import type { XmlElement } from '../util/xml.js';
@@ -104,7 +104,8 @@ export class Server implements ServerApi {
   private readonly serviceDomains = new Set<string>();
   private readonly loader: ModuleLoader;
   private readonly moduleDefs: readonly ModuleDefinition<OptionSpecs>[];
-  private readonly pendingIq = new Map<string, { resolve: (el: XmlElement) => void; timer: NodeJS.Timeout }>();
+  /** Iqs the server sent, by id, with the JID a reply must come from. */
+  private readonly pendingIq = new Map<string, { resolve: (el: XmlElement) => void; timer: NodeJS.Timeout; to: string }>();
   locator: Locator;
   /** Login tokens (auth.jwt*), or null when none are configured; set by start(). */
   tokens: TokenVerifier | null = null;
@@ -130,7 +131,7 @@ export class Server implements ServerApi {
     this.moduleDefs = deps.modules;
     this.loader = new ModuleLoader({ server: this, hooks: this.hooks, iq: this.iqDispatcher, registrations: this.registrations, store, log: this.log });
     // Replies to iqs the server itself sent (pings, pubsub publishes) end here.
-    const claimReply = (ev: { stanza: XmlElement }): boolean => this.claimIqReply(ev.stanza);
+    const claimReply = (ev: { stanza: XmlElement; from: Jid }): boolean => this.claimIqReply(ev.stanza, ev.from);
     this.hooks.add('iq/host', claimReply, 1000);
     this.hooks.add('iq/bare', claimReply, 1000);
   }
@@ -267,18 +268,20 @@ export class Server implements ServerApi {
         resolve(null);
       }, timeoutMs);
       timer.unref();
-      this.pendingIq.set(id, { resolve, timer });
+      const to = stanza.attrs.to;
+      this.pendingIq.set(id, { resolve, timer, to: tryParseJid(to)?.full ?? to ?? '' });
       this.route(stanza).catch((e: unknown) => this.log.error('sendIq route failed', e));
     });
   }
 
-  private claimIqReply(stanza: XmlElement): boolean {
+  /** RFC 6120 §8.2.3: a reply is the one with the request's id from the entity asked; anyone else's is not taken for it. */
+  private claimIqReply(stanza: XmlElement, from: Jid): boolean {
     const t = stanza.attrs.type;
     if (t !== 'result' && t !== 'error') return false;
     const id = stanza.attrs.id;
     if (id === undefined) return false;
     const p = this.pendingIq.get(id);
-    if (p === undefined) return false;
+    if (p === undefined || p.to !== from.full) return false;
     this.pendingIq.delete(id);
     clearTimeout(p.timer);
     p.resolve(stanza);

@@ -3,7 +3,7 @@ import { TestServer, type TestClient } from '../../testing/harness.js';
 import roster from '../modules/rfc6121-roster/index.js';
 import presence from '../modules/rfc6121-presence/index.js';
 import offline from '../modules/xep-0160-offline/index.js';
-import type { XmlElement } from '../../util/xml.js';
+import { x, type XmlElement } from '../../util/xml.js';
 
 const isMsg = (body: string) => (e: XmlElement) => e.name === 'message' && e.getChildText('body') === body;
 const errorCondition = (e: XmlElement) => e.getChild('error')?.elements()[0]?.name;
@@ -90,5 +90,25 @@ describe('message routing rules (RFC 6121 §8.5)', () => {
     await online(ts, 'bob@localhost/one');
     const r = await a.iq("<iq type='get' to='bob@localhost/nope'><query xmlns='jabber:iq:version'/></iq>");
     expect(errorCondition(r)).to.equal('service-unavailable');
+  });
+});
+
+describe("replies to the server's own iqs", () => {
+  let ts: TestServer;
+  beforeEach(async () => {
+    ts = await TestServer.start([]);
+  });
+  afterEach(() => ts.stop());
+
+  it('takes a reply only from the JID the iq went to (RFC 6120 §8.2.3), whoever else knows its id', async () => {
+    const alice = await ts.login('alice@localhost/a');
+    const mallory = await ts.login('mallory@localhost/m');
+    const answer = ts.server.sendIq(x('iq', { type: 'get', from: 'localhost', to: 'alice@localhost/a' }, x('ping', { xmlns: 'urn:xmpp:ping' })), 3000);
+    const asked = await alice.waitFor((e) => e.name === 'iq' && e.getChild('ping') !== undefined);
+    await mallory.send(`<iq type='result' id='${asked.attrs.id}' to='localhost'/>`);
+    await new Promise((r) => setTimeout(r, 100));
+    await alice.send(`<iq type='result' id='${asked.attrs.id}' to='localhost'/>`);
+    const reply = await answer;
+    expect(reply?.attrs.from).to.equal('alice@localhost/a');
   });
 });
