@@ -49,6 +49,13 @@ function fastTokenSlots(rec: FastTokenSlots | LegacyFastTokenRecord | undefined)
   return { issued: { token: rec.token, mechanism, expiresAt }, current: rec.previous === undefined ? undefined : { token: rec.previous, mechanism, expiresAt } };
 }
 
+/** The slots whose token has not expired at `now`: the same record when all have not, so a caller can tell whether any went. */
+function liveSlots(slots: FastTokenSlots, now: number): FastTokenSlots {
+  const live = (t: FastToken | undefined): FastToken | undefined => (t !== undefined && t.expiresAt > now ? t : undefined);
+  if (live(slots.current) === slots.current && live(slots.issued) === slots.issued) return slots;
+  return { current: live(slots.current), issued: live(slots.issued) };
+}
+
 export class Accounts implements AccountsApi {
   private readonly table: Table;
   private readonly admins: Set<string>;
@@ -88,12 +95,51 @@ export class Accounts implements AccountsApi {
     for (const row of await this.table.range(jid.bare, prefixRange(FAST_PREFIX))) await this.table.delete(jid.bare, row.sk);
   }
 
-  /** Issues a FAST token for one installation of the account, in place of any it was issued and has not used. */
-  async issueFastToken(jid: Jid, userAgentId: string, mechanism: string, lifetimeMs: number): Promise<{ token: string; expiresAt: number }> {
-    const slots = fastTokenSlots(await this.table.getJson<FastTokenSlots | LegacyFastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId));
-    const issued: FastToken = { token: randomBytes(32).toString('base64url'), mechanism, expiresAt: Date.now() + lifetimeMs };
+  /**
+   * Issues a FAST token for one installation of the account, in place of any
+   * it was issued and has not used. The user-agent id is the client's to
+   * choose, so a client naming a new one at every login would add a row each
+   * time: the account keeps at most `maxPerAccount` unexpired tokens (2 at
+   * least: this installation's), the oldest ending first, and expired ones are removed.
+   */
+  async issueFastToken(jid: Jid, userAgentId: string, mechanism: string, lifetimeMs: number, maxPerAccount: number): Promise<{ token: string; expiresAt: number }> {
+    const now = Date.now();
+    const slots = liveSlots(fastTokenSlots(await this.table.getJson<FastTokenSlots | LegacyFastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId)), now);
+    const issued: FastToken = { token: randomBytes(32).toString('base64url'), mechanism, expiresAt: now + lifetimeMs };
     await this.table.putJson(jid.bare, FAST_PREFIX + userAgentId, { current: slots.current, issued } satisfies FastTokenSlots);
+    await this.pruneFastTokens(jid, FAST_PREFIX + userAgentId, maxPerAccount - (slots.current === undefined ? 1 : 2), now);
     return { token: issued.token, expiresAt: issued.expiresAt };
+  }
+
+  /** Removes the expired tokens of the account's other installations, then the ones closest to expiry beyond `room`. */
+  private async pruneFastTokens(jid: Jid, keep: string, room: number, now: number): Promise<void> {
+    const others = new Map<string, FastTokenSlots>();
+    const held: { sk: string; slot: keyof FastTokenSlots; expiresAt: number }[] = [];
+    for (const row of await this.table.range(jid.bare, prefixRange(FAST_PREFIX))) {
+      if (row.sk === keep) continue;
+      const stored = fastTokenSlots(JSON.parse(row.value) as FastTokenSlots | LegacyFastTokenRecord);
+      const live = liveSlots(stored, now);
+      others.set(row.sk, live);
+      for (const slot of ['current', 'issued'] as const) {
+        const t = live[slot];
+        if (t !== undefined) held.push({ sk: row.sk, slot, expiresAt: t.expiresAt });
+      }
+      if (live.current !== stored.current || live.issued !== stored.issued) await this.writeSlots(jid, row.sk, live);
+    }
+    // Issued with the same lifetime, the token closest to expiry is the oldest; after a change of fastTokenDays it is still the one that loses least.
+    held.sort((a, b) => a.expiresAt - b.expiresAt);
+    const dropped = new Set<string>();
+    for (const { sk, slot } of held.slice(0, Math.max(0, held.length - room))) {
+      delete others.get(sk)![slot];
+      dropped.add(sk);
+    }
+    for (const sk of dropped) await this.writeSlots(jid, sk, others.get(sk)!);
+  }
+
+  /** Writes an installation's slots, or deletes its row once it holds no token. */
+  private async writeSlots(jid: Jid, sk: string, slots: FastTokenSlots): Promise<void> {
+    if (slots.current === undefined && slots.issued === undefined) await this.table.delete(jid.bare, sk);
+    else await this.table.putJson(jid.bare, sk, { current: slots.current, issued: slots.issued } satisfies FastTokenSlots);
   }
 
   /**
@@ -102,8 +148,15 @@ export class Accounts implements AccountsApi {
    * current one when used.
    */
   async checkFastToken(jid: Jid, userAgentId: string, mechanism: string, proves: (token: Buffer) => boolean): Promise<number | null> {
-    const slots = fastTokenSlots(await this.table.getJson<FastTokenSlots | LegacyFastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId));
+    const rec = await this.table.getJson<FastTokenSlots | LegacyFastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId);
     const now = Date.now();
+    const slots = fastTokenSlots(rec);
+    // An installation that stopped logging in leaves its row behind: one found with only expired tokens goes.
+    const live = liveSlots(slots, now);
+    if (rec !== undefined && live.current === undefined && live.issued === undefined) {
+      await this.table.delete(jid.bare, FAST_PREFIX + userAgentId);
+      return null;
+    }
     const accepts = (t: FastToken | undefined): t is FastToken => t !== undefined && t.mechanism === mechanism && t.expiresAt > now && proves(Buffer.from(t.token, 'utf8'));
     if (accepts(slots.issued)) {
       await this.table.putJson(jid.bare, FAST_PREFIX + userAgentId, { current: slots.issued } satisfies FastTokenSlots);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,8 @@ const NS_FAST = 'urn:xmpp:fast:0';
 const REQUEST_TOKEN = `<request-token xmlns='${NS_FAST}' mechanism='HT-SHA-256-NONE'/>`;
 const tokenOf = (success: XmlElement): string => success.getChild('token', NS_FAST)!.attrs.token!;
 const SASL2 = 'urn:xmpp:sasl:2';
+/** Small, so that a few logins reach it. */
+const CAP = 4;
 
 /** A FAST login with an HT-SHA-256 mechanism whose channel-binding data is `cbData` (empty for -NONE); resolves with success or failure. */
 async function fastLogin(c: RawClient, mechanism: string, user: string, token: string, userAgentId: string, cbData: Buffer): Promise<XmlElement> {
@@ -36,13 +38,16 @@ describe('XEP-0484 FAST tokens (real sockets)', function () {
 
   before(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sori-fast-'));
-    const config = loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' }, c2s: { sasl2: true } } });
+    // Several tests fail logins on purpose (old, unbound, expired tokens): the throttle must not turn away the ones after.
+    const config = loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' }, c2s: { sasl2: true, fastTokensPerAccount: CAP, maxLoginFailures: 100 } } });
     sori = await startSori(config, { ephemeralPorts: true, store });
     port = sori.listening.ports.c2s!;
     await sori.server.createAccount(parseJid('carol@localhost'), 'secret');
     await sori.server.createAccount(parseJid('dave@localhost'), 'secret');
     await sori.server.createAccount(parseJid('frank@localhost'), 'secret');
     await sori.server.createAccount(parseJid('grace@localhost'), 'secret');
+    await sori.server.createAccount(parseJid('heidi@localhost'), 'secret');
+    await sori.server.createAccount(parseJid('ivan@localhost'), 'secret');
   });
   afterEach(() => {
     for (const c of open.splice(0)) c.destroy();
@@ -61,6 +66,53 @@ describe('XEP-0484 FAST tokens (real sockets)', function () {
     c.open();
     return { c, features: await c.features() };
   }
+
+  /** The account's FAST token rows, as stored. */
+  async function tokenRows(account: string): Promise<{ sk: string; current?: { expiresAt: number }; issued?: { expiresAt: number } }[]> {
+    const rows = await store.range(ACCOUNTS_TABLE.name, account, { start: 'fast:', end: 'fast;' });
+    return rows.map((row) => ({ sk: row.sk, ...(JSON.parse(row.value) as { current?: { expiresAt: number }; issued?: { expiresAt: number } }) }));
+  }
+
+  /** The unexpired tokens the account holds over all its installations. */
+  async function liveTokens(account: string): Promise<number> {
+    const now = Date.now();
+    return (await tokenRows(account)).reduce((n, row) => n + [row.current, row.issued].filter((t) => t !== undefined && t.expiresAt > now).length, 0);
+  }
+
+  it('keeps at most c2s.fastTokensPerAccount tokens when a client names a new user-agent id at every login, the oldest ending first', async () => {
+    const installations = Array.from({ length: CAP + 3 }, () => randomUUID());
+    const tokens: string[] = [];
+    for (const ua of installations) {
+      tokens.push(tokenOf(await (await preAuth()).scram2('heidi', 'secret', REQUEST_TOKEN, ua)));
+      expect(await liveTokens('heidi@localhost'), 'tokens held').to.be.at.most(CAP);
+    }
+    for (const i of [0, 1, 2]) expect((await (await preAuth()).fast('heidi', tokens[i]!, installations[i]!)).name, `token ${i}, among the oldest`).to.equal('failure');
+    for (let i = 3; i < installations.length; i++) expect((await (await preAuth()).fast('heidi', tokens[i]!, installations[i]!)).name, `token ${i}, among the newest`).to.equal('success');
+  });
+
+  it('removes the expired tokens it finds and does not count them, while one installation asks for a token at every login and another\'s keeps working', async () => {
+    const expired = { current: { token: 'gone', mechanism: 'HT-SHA-256-NONE', expiresAt: Date.now() - 1000 } };
+    const stale = Array.from({ length: CAP }, () => randomUUID());
+    for (const ua of stale) await store.put(ACCOUNTS_TABLE.name, 'ivan@localhost', `fast:${ua}`, JSON.stringify(expired));
+    const other = randomUUID();
+    const kept = tokenOf(await (await preAuth()).scram2('ivan', 'secret', REQUEST_TOKEN, other));
+    const looping = randomUUID();
+    let token = tokenOf(await (await preAuth()).scram2('ivan', 'secret', REQUEST_TOKEN, looping));
+    for (let login = 0; login < 2 * CAP; login++) {
+      const success = await (await preAuth()).fast('ivan', token, looping, REQUEST_TOKEN);
+      expect(success.name, success.toString()).to.equal('success');
+      token = tokenOf(success);
+    }
+    expect((await tokenRows('ivan@localhost')).map((row) => row.sk), 'rows left').to.have.members([`fast:${other}`, `fast:${looping}`]);
+    expect(await liveTokens('ivan@localhost')).to.be.at.most(3);
+    expect((await (await preAuth()).fast('ivan', kept, other)).name, 'the other installation\'s token').to.equal('success');
+    expect((await (await preAuth()).fast('ivan', token, looping)).name, 'the newest token of the looping one').to.equal('success');
+
+    const lapsed = randomUUID();
+    await store.put(ACCOUNTS_TABLE.name, 'ivan@localhost', `fast:${lapsed}`, JSON.stringify(expired));
+    expect((await (await preAuth()).fast('ivan', 'gone', lapsed)).name, 'an expired token').to.equal('failure');
+    expect((await tokenRows('ivan@localhost')).map((row) => row.sk), 'the expired row, once found').to.not.include(`fast:${lapsed}`);
+  });
 
   it('keeps the token in use valid while the new ones it asked for never arrive (§3.5: not invalidated until the new one is used)', async () => {
     const ua = 'b9a0c8f4-6a3e-4b8e-9d35-0f0e1c2a7d11';

@@ -115,7 +115,7 @@ export class SaslNegotiation {
     const mechanism = request.getChild('request-token', NS_FAST)?.attrs.mechanism ?? (dueForRotation ? tokenUsed.mechanism : undefined);
     if (mechanism === undefined || !this.fastMechanisms().includes(mechanism)) return null;
     try {
-      const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, installation, mechanism, lifetimeMs);
+      const { token, expiresAt } = await this.server.accounts.issueFastToken(jid, installation, mechanism, lifetimeMs, this.server.config.c2s.fastTokensPerAccount);
       return x('token', { xmlns: NS_FAST, token, expiry: new Date(expiresAt).toISOString() });
     } catch (e) {
       // A new token is an extra: without one the login stands, and the client goes on authenticating as it did.
