@@ -15,6 +15,7 @@ import { watchUnacknowledged } from './unacked.js';
 import { REGISTRATIONS_TABLE, RegistrationStore, registrationKey, type Registration } from './registrations.js';
 import { randomHex } from '../../../util/random-token.js';
 import { isThenable } from '../../../util/maybe-async.js';
+import { createHash } from 'node:crypto';
 
 export { pushWorthy } from './important.js';
 export type { Registration } from './registrations.js';
@@ -24,6 +25,7 @@ export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 export const NS_SUMMARY = 'urn:xmpp:push:summary';
 export const NS_PUBLISH_OPTIONS = 'http://jabber.org/protocol/pubsub#publish-options';
 const NS_SID = 'urn:xmpp:sid:0';
+const NS_DELAY = 'urn:xmpp:delay';
 
 /** What tests and other modules may use. */
 export interface PushApi {
@@ -82,9 +84,10 @@ function carbonsOn(r: Resource): boolean {
  *    after `unackedSeconds`: the same registrations, for that session (the
  *    server learns of a dead connection only when TCP gives up, many minutes
  *    later; Prosody pushes on a delayed ack, ejabberd closes the connection).
- * Each registration gets one push per message (dedup by message id, bounded
- * memory). `message-count` is the number of messages pushed since the account
- * last had an available session (per node, in memory).
+ * Each registration gets one push per message (dedup by message id, else
+ * stanza-id, else content: see `unnamedKey`; bounded memory).
+ * `message-count` is the number of messages pushed since the account last
+ * had an available session (per node, in memory).
  *
  * Pushes never hold delivery back: the decision runs beside it and the
  * dispatcher only queues.
@@ -171,6 +174,48 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         return true;
       }
       const counts = new Map<string, number>();
+
+      /**
+       * Messages with neither id nor stanza-id (no MAM), marked when routed: '' until pushed, then their key.
+       * A later path that holds the same object (an unacknowledged write, CSI's requeue) finds the key here. Marking is
+       * constant time on the routing path; an entry lives as long as the stanza does.
+       */
+      const unnamed = new WeakMap<XmlElement, string>();
+      /** The key last pushed for an unnamed message's content: what copies of it (stream management's requeue, a carbon) find. */
+      const byContent = new Map<string, string>();
+      function markUnnamed(message: XmlElement): void {
+        const id = message.attrs.id;
+        if ((id === undefined || id === '') && !unnamed.has(message)) unnamed.set(message, '');
+      }
+      function contentKey(owner: string, message: XmlElement): string {
+        // Without <delay/>: stream management's requeue adds one to its copy.
+        const h = createHash('sha256');
+        for (const c of message.children) {
+          if (typeof c === 'string') h.update(c);
+          else if (c.name !== 'delay' || c.attrs.xmlns !== NS_DELAY) h.update(c.toString());
+        }
+        return `${owner}|${message.attrs.from ?? ''}|${h.digest('base64')}`;
+      }
+      /**
+       * The key of a message with no id or stanza-id. One marked when routed is an original: its own key. An unmarked
+       * one is a copy (cloned by stream management's requeue or into a carbon, read back from offline storage) of a
+       * message seen before, whose key its content finds; a copy of nothing pushed gets a key of its own. Two messages
+       * of the same sender and content are told apart when routed; only a copy of the later one, if that one was never
+       * pushed itself, is taken for the earlier one. `byContent` is bounded like `pushed` (dedupEntries): a link
+       * outliving its `pushed` entries would find nothing to skip, and one evicted early costs a repeated push, never a
+       * missed one.
+       */
+      function unnamedKey(owner: string, message: XmlElement): string {
+        const content = contentKey(owner, message);
+        const mark = unnamed.get(message);
+        let key = mark !== undefined && mark !== '' ? mark : mark === undefined ? byContent.get(content) : undefined;
+        if (key === undefined) key = `rnd|${randomHex(8)}`;
+        unnamed.set(message, key);
+        byContent.delete(content);
+        byContent.set(content, key);
+        if (byContent.size > opts.dedupEntries) byContent.delete(byContent.keys().next().value as string);
+        return key;
+      }
 
       ctx.provide<PushApi>({
         registrations: (owner) => store.list(owner),
@@ -264,7 +309,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         const id = message.attrs.id;
         if (id !== undefined && id !== '') return `${message.attrs.from ?? ''}|${id}`;
         const sid = outer.getChildren('stanza-id', NS_SID).find((s) => s.attrs.by === owner)?.attrs.id;
-        return sid !== undefined ? `sid|${sid}` : `rnd|${randomHex(8)}`;
+        return sid !== undefined ? `sid|${sid}` : unnamedKey(owner, message);
       }
 
       function summary(count: number, sender: string | undefined, body: string | undefined): XmlElement {
@@ -326,6 +371,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         ({ stanza, to, requeued }) => {
           if (pushWorthy(stanza) === null) return false;
           if (requeued !== true) {
+            markUnnamed(stanza);
             track(notify(to.bare, stanza, (regs) => regs));
             return false;
           }
@@ -357,6 +403,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         if (pushWorthy(ev.stanza) === null) return false;
         const stanza = ev.stanza;
         const to = ev.to;
+        markUnnamed(stanza);
         // Hot path: look at the resources first; registrations are read only when one is asleep.
         const found = server.resources(to.bare);
         // Nobody asleep (the usual case, known without a promise on a single node): nothing to push.

@@ -15,6 +15,7 @@ import roster from '../rfc6121-roster/index.js';
 import offline from '../xep-0160-offline/index.js';
 import sm from '../xep-0198-sm/index.js';
 import carbons from '../xep-0280-carbons/index.js';
+import mam from '../xep-0313-mam/index.js';
 import { createPushModule, NS_PUBLISH_OPTIONS, NS_PUSH, NS_PUBSUB, NS_SUMMARY, pushWorthy, type PushApi } from './index.js';
 
 const ACCESS_TOKEN = 'ya29.sori-push-test';
@@ -160,6 +161,32 @@ describe('XEP-0357 push', () => {
       phone.session.close();
       await api.idle();
       expect(nodes()).to.have.length(2);
+    });
+
+    // Without MAM there is no stanza-id, and without an id nothing named the message: the copy stream
+    // management requeues (cloned, with a <delay/>) was taken for another message and pushed again.
+    for (const archive of [[], [mam]]) it(`pushes a message without an id once, ${archive.length === 0 ? 'without' : 'with'} MAM, when the hibernated session it was pushed for ends`, async () => {
+      await ts.stop();
+      ts = await TestServer.start([roster, presence, offline, sm, carbons, ...archive, createPushModule(), probe], { modules: { options: { sm: { resumeTimeoutSeconds: 60 }, push: { publishTimeoutMs: 100 } } } });
+      alice = await ts.login('alice@localhost/pc');
+      appServer = await ts.login('appserver@localhost/srv');
+      const phone = await ts.login('bob@localhost/phone');
+      const desk = await ts.login('bob@localhost/desk');
+      for (const c of [phone, desk]) await c.send('<presence/>');
+      await enable(phone, 'appserver@localhost/srv', 'phone-node');
+      await phone.iq(`<iq type='set'><enable xmlns='urn:xmpp:carbons:2'/></iq>`);
+      await phone.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
+      await phone.drop();
+      await alice.send(`<message type='chat' to='bob@localhost'><body>no id</body></message>`);
+      await alice.send(`<message type='chat' to='bob@localhost/desk'><body>no id either</body></message>`);
+      // The same text again is another message: pushed too.
+      await alice.send(`<message type='chat' to='bob@localhost'><body>no id</body></message>`);
+      await api.idle();
+      const isPush = (st: XmlElement) => st.getChild('pubsub', NS_PUBSUB) !== undefined;
+      expect(appServer.all(isPush)).to.have.length(3);
+      phone.session.close();
+      await api.idle();
+      expect(appServer.all(isPush)).to.have.length(3);
     });
 
     it('pushes a registration made in an earlier session when the phone, back under a new resource, hibernates', async () => {

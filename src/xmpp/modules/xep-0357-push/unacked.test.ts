@@ -61,6 +61,21 @@ describe('XEP-0357 push for a connected session that does not acknowledge (XEP-0
     expect(nodes()).to.have.length(2);
   });
 
+  it('pushes a message without an id once (no MAM), not again when the unacknowledged session ends', async () => {
+    await alice.send(`<message type='chat' to='bob@localhost'><body>no id</body></message>`);
+    await phone.waitFor((s) => s.getChildText('body') === 'no id');
+    await appServer.waitFor(isPush);
+    await alice.send(`<message type='chat' to='bob@localhost/desk'><body>no id to the desk</body></message>`);
+    await appServer.waitFor((s) => isPush(s) && appServer.all(isPush).length === 2);
+    await quietFor(400);
+    await api.idle();
+    expect(nodes()).to.deep.equal(['phone-node', 'phone-node']);
+    // Stream management requeues a copy (with a <delay/>): the same message, already pushed.
+    phone.session.close();
+    await api.idle();
+    expect(nodes()).to.have.length(2);
+  });
+
   it('does not push a phone that acknowledges in time', async () => {
     await alice.send(`<message type='chat' id='a1' to='bob@localhost/phone'><body>hello</body></message>`);
     await phone.waitFor((s) => s.attrs.id === 'a1');
