@@ -176,9 +176,10 @@ export function createPushModule(deps: PushModuleDeps = {}) {
       const counts = new Map<string, number>();
 
       /**
-       * Messages with neither id nor stanza-id (no MAM), marked when routed: '' until pushed, then their key.
-       * A later path that holds the same object (an unacknowledged write, CSI's requeue) finds the key here. Marking is
-       * constant time on the routing path; an entry lives as long as the stanza does.
+       * Messages with neither id nor stanza-id (no MAM), marked when routed to a sleeping session or written to one
+       * that may not acknowledge: '' until pushed, then their key. A later path that holds the same object (an
+       * unacknowledged write, CSI's requeue) finds the key here. Messages to connected sessions without stream
+       * management are never marked: the chat path pays nothing. An entry lives as long as the stanza does.
        */
       const unnamed = new WeakMap<XmlElement, string>();
       /** The key last pushed for an unnamed message's content: what copies of it (stream management's requeue, a carbon) find. */
@@ -403,11 +404,11 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         if (pushWorthy(ev.stanza) === null) return false;
         const stanza = ev.stanza;
         const to = ev.to;
-        markUnnamed(stanza);
         // Hot path: look at the resources first; registrations are read only when one is asleep.
         const found = server.resources(to.bare);
         // Nobody asleep (the usual case, known without a promise on a single node): nothing to push.
         if (!isThenable(found) && !found.some(hibernated)) return false;
+        markUnnamed(stanza);
         track(
           (async () => {
             const resources = await found;
@@ -440,7 +441,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
             })(),
           );
         };
-        ctx.hook('message/delivered', ({ session, stanza }) => watchUnacknowledged(session, stanza, waitMs, late));
+        ctx.hook('message/delivered', ({ session, stanza }) => watchUnacknowledged(session, stanza, waitMs, late, markUnnamed));
       }
     },
   });

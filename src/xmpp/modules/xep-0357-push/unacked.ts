@@ -19,14 +19,22 @@ function ownCopy(session: ClientSession, written: XmlElement): XmlElement {
  * went away without the connection closing, or that the OS froze the app, only when TCP gives up, many
  * minutes later; meanwhile the message waits unread and nobody is pushed. Prosody pushes when an ack is
  * late (smacks-ack-delayed); ejabberd closes the connection (ack_timeout), hibernating the session.
- * Sessions without stream management, and hibernated ones (pushed when the message was routed), are left alone.
+ * Sessions without stream management, and hibernated ones (pushed when the message was routed), are left alone;
+ * `watching` hears of each message that is watched.
  */
-export function watchUnacknowledged(session: ClientSession, written: XmlElement, waitMs: number, late: (session: ClientSession, message: XmlElement) => void): void {
+export function watchUnacknowledged(
+  session: ClientSession,
+  written: XmlElement,
+  waitMs: number,
+  late: (session: ClientSession, message: XmlElement) => void,
+  watching: (message: XmlElement) => void,
+): void {
   if (!session.connected) return;
   const acks = session.get(CLIENT_ACKS);
   if (acks === undefined) return;
   const message = ownCopy(session, written);
   if (pushWorthy(message) === null) return;
+  watching(message);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(true), waitMs);
