@@ -19,19 +19,20 @@
  * lookup) costs no cache memory: a cached account takes ~1.1 KB of heap.
  *
  * Entries are grouped by partition key: one account's partitions share their
- * key (its bare JID) across tables, and one Map slot. Least recently used
- * keys go first once the estimated heap passes `maxBytes`.
+ * key (its bare JID) across tables, and one Map slot. Keys not read lately
+ * go first once the estimated heap passes `maxBytes` (evictSecondChance).
  */
 import { inRange } from '../sort-key.js';
 import { isExpired } from '../ttl.js';
 import type { RangeOptions, Row } from '../wide-column.js';
+import { evictSecondChance, type SecondChance } from '../../util/second-chance.js';
 
 interface Fill {
   stale: boolean;
 }
 
 /** One partition key's cached partitions, by table slot. */
-interface Entry {
+interface Entry extends SecondChance {
   partitions: (readonly Row[] | undefined)[];
   bytes: number;
 }
@@ -65,7 +66,7 @@ function partitionBytes(rows: readonly Row[]): number {
 }
 
 export class PartitionCache {
-  /** Least recently used first: a hit moves its key to the end. */
+  /** Oldest insertion first; a hit flags its entry (evictSecondChance). */
   private readonly entries = new Map<string, Entry>();
   /** Fills in flight, by `fillId`. */
   private readonly fills = new Map<string, Fill>();
@@ -98,8 +99,7 @@ export class PartitionCache {
     const entry = this.entries.get(pk);
     const rows = entry?.partitions[slot];
     if (rows === undefined) return undefined;
-    this.entries.delete(pk);
-    this.entries.set(pk, entry!);
+    entry!.recent = true;
     return rows;
   }
 
@@ -128,21 +128,23 @@ export class PartitionCache {
     if (bytes + ENTRY_OVERHEAD + pk.length > this.maxBytes) return;
     let entry = this.entries.get(pk);
     if (entry === undefined) {
-      entry = { partitions: new Array<readonly Row[] | undefined>(this.slots), bytes: ENTRY_OVERHEAD + pk.length };
+      entry = { partitions: new Array<readonly Row[] | undefined>(this.slots), bytes: ENTRY_OVERHEAD + pk.length, recent: false };
       this.bytes += entry.bytes;
+      this.entries.set(pk, entry);
     } else {
-      this.entries.delete(pk); // re-inserted as the most recently used
+      entry.recent = true; // another of its partitions was read
       const old = entry.partitions[slot];
       if (old !== undefined) this.resize(entry, -partitionBytes(old));
     }
     entry.partitions[slot] = partition;
     this.resize(entry, bytes);
-    this.entries.set(pk, entry);
-    for (const [oldest, dropped] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(oldest);
-      this.bytes -= dropped.bytes;
-    }
+    evictSecondChance(
+      this.entries,
+      () => this.bytes > this.maxBytes,
+      (_, dropped) => {
+        this.bytes -= dropped.bytes;
+      },
+    );
   }
 
   /** A write to the partition has landed (or failed, leaving it unknown). */

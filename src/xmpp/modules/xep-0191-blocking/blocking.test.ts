@@ -47,7 +47,7 @@ describe('XEP-0191 blocking', () => {
       await table.put('a@x', 'spam@y', '');
       const lists = new Blocklists(table, 3, 60_000);
       for (const owner of ['a@x', 'b@x', 'c@x']) await lists.get(owner);
-      // A full pass clears every flag and then drops the oldest; after that only a, read again, is spared.
+      // Lists not read since they were loaded go first, oldest first; a, read again after its reload, is spared.
       await lists.get('d@x');
       expect(lists.cached('a@x')).to.equal(undefined);
       await lists.get('a@x');

@@ -1,5 +1,6 @@
 import type { Table } from '../../../storage/wide-column.js';
 import type { Jid } from '../../../util/jid.js';
+import { evictSecondChance, type SecondChance } from '../../../util/second-chance.js';
 
 /**
  * XEP-0191 §5 (JID matching, as XEP-0016): an item blocks `user@domain/res`
@@ -19,11 +20,9 @@ export function matches(items: ReadonlySet<string>, jid: Jid): boolean {
   }
 }
 
-interface Cached {
+interface Cached extends SecondChance {
   items: Set<string>;
   loadedAt: number;
-  /** Read since eviction last passed it (second chance, see remember). */
-  recent: boolean;
 }
 
 /**
@@ -49,9 +48,7 @@ export class Blocklists {
   cached(owner: string): ReadonlySet<string> | undefined {
     const hit = this.cache.get(owner);
     if (hit === undefined || Date.now() - hit.loadedAt >= this.ttlMs) return undefined;
-    // A flag, not a re-insertion: moving the key to the Map's end on every routed stanza made V8
-    // rebuild the Map's table every few thousand stanzas, each copy left behind in the old generation.
-    hit.recent = true;
+    hit.recent = true; // a flag, not a re-insertion: see evictSecondChance
     return hit.items;
   }
 
@@ -79,21 +76,10 @@ export class Blocklists {
     this.cache.delete(owner);
   }
 
-  /**
-   * Keeps at most `maxCached` lists, dropping the least recently used as the
-   * CLOCK algorithm approximates it: from the oldest insertion on, a list read
-   * since the last pass goes to the end with its flag cleared, and the first
-   * one not read is dropped. A new list counts as read.
-   */
+  /** Keeps at most `maxCached` lists; a new one is first to go unless it is read again. */
   private remember(owner: string, items: Set<string>): void {
     this.cache.delete(owner);
-    this.cache.set(owner, { items, loadedAt: Date.now(), recent: true });
-    while (this.cache.size > this.maxCached) {
-      const [oldest, entry] = this.cache.entries().next().value as [string, Cached];
-      this.cache.delete(oldest);
-      if (!entry.recent) break;
-      entry.recent = false;
-      this.cache.set(oldest, entry);
-    }
+    this.cache.set(owner, { items, loadedAt: Date.now(), recent: false });
+    evictSecondChance(this.cache, () => this.cache.size > this.maxCached);
   }
 }
