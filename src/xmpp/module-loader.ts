@@ -89,7 +89,7 @@ export class ModuleLoader {
     },
   ) {}
 
-  /** Orders definitions so every module comes after what it depends on; throws on missing or cyclic deps. */
+  /** Orders definitions so every module comes after what it depends on (and the optional dependencies that are loaded); throws on missing or cyclic deps. */
   static order(defs: readonly ModuleDefinition<OptionSpecs>[]): ModuleDefinition<OptionSpecs>[] {
     const byName = new Map(defs.map((d) => [d.name, d]));
     const out: ModuleDefinition<OptionSpecs>[] = [];
@@ -103,6 +103,10 @@ export class ModuleLoader {
         const dd = byName.get(dep);
         if (dd === undefined) throw new Error(`module ${d.name} depends on ${dep}, which is not loaded`);
         visit(dd, [...chain, d.name]);
+      }
+      for (const dep of d.optionalDepends ?? []) {
+        const dd = byName.get(dep);
+        if (dd !== undefined) visit(dd, [...chain, d.name]);
       }
       state.set(d.name, 'done');
       out.push(d);
@@ -208,6 +212,13 @@ export class ModuleLoader {
         if (!(def.depends ?? []).includes(moduleName)) throw new Error(`module ${def.name} uses ${moduleName} without declaring it in depends`);
         const dep = this.loaded.get(moduleName);
         if (dep?.api == null) throw new Error(`module ${moduleName} provides no API`);
+        return dep.api as T;
+      },
+      useIfLoaded: <T extends object>(moduleName: string): T | null => {
+        if (!(def.optionalDepends ?? []).includes(moduleName)) throw new Error(`module ${def.name} uses ${moduleName} without declaring it in optionalDepends`);
+        const dep = this.loaded.get(moduleName);
+        if (dep === undefined) return null;
+        if (dep.api === null) throw new Error(`module ${moduleName} provides no API`);
         return dep.api as T;
       },
       onStop(fn) {

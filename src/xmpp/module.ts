@@ -272,6 +272,8 @@ export interface ModuleContext<O extends OptionSpecs = OptionSpecs> {
   provide<T extends object>(api: T): void;
   /** The API of a module named in `depends`. */
   use<T extends object>(moduleName: string): T;
+  /** The API of a module named in `optionalDepends`, or null when that module is not loaded. */
+  useIfLoaded<T extends object>(moduleName: string): T | null;
   onStop(fn: () => void | Promise<void>): void;
 }
 
@@ -282,6 +284,11 @@ export interface ModuleDefinition<O extends OptionSpecs = OptionSpecs> {
   implements: string;
   /** Modules that must be started before this one. */
   depends?: string[];
+  /**
+   * Modules this one works with when the config loads them too (ejabberd's soft dependencies): started before
+   * it then, and reached with `ctx.useIfLoaded`; without them it does less, and still starts.
+   */
+  optionalDepends?: string[];
   /** Declared options with defaults and validation. */
   options?: O;
   /** Tables this module keeps its data in. */

@@ -14,6 +14,11 @@ export interface MucApi {
   service: MucService;
   /** The service domain of each served domain. */
   domains: ReadonlyMap<string, string>;
+  /**
+   * The nick the session `realFull` is joined as in the room `roomJid`, if this node runs that room (in a cluster,
+   * the node that relays the room's messages), e.g. to tell whether a message the room relays mentions that session's user.
+   */
+  occupantNick(roomJid: string, realFull: string): string | undefined;
 }
 
 /** Stanzas to a service domain are claimed before any module that serves accounts sees them. */
@@ -89,7 +94,7 @@ export default defineModule({
       ctx.onStop(server.addServiceDomain(d));
       ctx.onStop(disco.addItem({ jid: d, name: opts.name }));
     }
-    ctx.provide<MucApi>({ service, domains });
+    ctx.provide<MucApi>({ service, domains, occupantNick: (roomJid, realFull) => service.room(roomJid)?.byReal.get(realFull) });
 
     const placement = server.clustered ? new RoomPlacement(server, service, ctx.log) : null;
     const claim = (ev: RouteEvent): boolean => {

@@ -25,7 +25,8 @@ export interface PushWorthy {
 /**
  * sori's rule for messages that cause a push (XEP-0357 §… leaves "which
  * notifications" to the server):
- *  - type chat or normal (groupchat, headline, error never push);
+ *  - type chat or normal (headline and error never push; groupchat only when
+ *    it mentions the recipient, judged apart: see `groupchatBody`);
  *  - with a non-empty `<body/>`, an end-to-end encrypted payload (OMEMO,
  *    OpenPGP, legacy PGP) or a Jingle call proposal;
  *  - only messages as routed are judged: the carbons sori makes are handed to
@@ -41,6 +42,22 @@ export interface PushWorthy {
 export function pushWorthy(message: XmlElement): PushWorthy | null {
   const type = message.attrs.type ?? 'normal';
   if (type !== 'chat' && type !== 'normal') return null;
+  const { body, urgent } = scan(message);
+  return body !== undefined || urgent ? { message, body } : null;
+}
+
+/**
+ * The text a room message could mention someone in: the non-empty body of a
+ * groupchat message, unless it is all fallback. A subject change has none,
+ * nor has an encrypted payload without a body (there is nothing to match a
+ * nick against). Whether the text or the message's references name the
+ * recipient is for the caller, who knows the recipient's nick (mention.ts).
+ */
+export function groupchatBody(message: XmlElement): string | undefined {
+  return message.attrs.type === 'groupchat' ? scan(message).body : undefined;
+}
+
+function scan(message: XmlElement): { body: string | undefined; urgent: boolean } {
   let body: string | undefined;
   let urgent = false;
   let bodyIsFallback = false;
@@ -55,6 +72,5 @@ export function pushWorthy(message: XmlElement): PushWorthy | null {
       if (c.getChild('body') === undefined) bodyIsFallback = true;
     } else if (ns !== undefined && URGENT_PAYLOADS.get(ns) === c.name) urgent = true;
   }
-  if (bodyIsFallback) body = undefined;
-  return body !== undefined || urgent ? { message, body } : null;
+  return { body: bodyIsFallback ? undefined : body, urgent };
 }

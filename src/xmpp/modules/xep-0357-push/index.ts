@@ -10,7 +10,9 @@ import { defineModule, type IqRequest, type Resource } from '../../module.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { CARBONS_ENABLED, type ClientSession } from '../../session.js';
 import { carbonEligible } from '../../carbon-copies.js';
-import { pushWorthy } from './important.js';
+import { groupchatBody, pushWorthy, type PushWorthy } from './important.js';
+import { mentions } from './mention.js';
+import type { MucApi } from '../xep-0045-muc/index.js';
 import { watchUnacknowledged } from './unacked.js';
 import { REGISTRATIONS_TABLE, RegistrationStore, registrationKey, type Registration } from './registrations.js';
 import { randomHex } from '../../../util/random-token.js';
@@ -80,6 +82,10 @@ function carbonsOn(r: Resource): boolean {
  *  - delivered to hibernated XEP-0198 sessions, as the message or as a
  *    received carbon: the registrations those sessions enabled, and those
  *    whose enabling session is gone (see `delivered`);
+ *  - a groupchat message a room of this server's muc module (when loaded)
+ *    delivers to a hibernated occupant, if it mentions the occupant
+ *    (mention.ts) and is not the occupant's own: as above. Clients do not
+ *    highlight the rest, and a busy room would keep a phone awake;
  *  - written to a connected XEP-0198 session that has not acknowledged it
  *    after `unackedSeconds`: the same registrations, for that session (the
  *    server learns of a dead connection only when TCP gives up, many minutes
@@ -96,6 +102,8 @@ export function createPushModule(deps: PushModuleDeps = {}) {
   return defineModule({
     name: 'push',
     implements: 'XEP-0357',
+    // The recipient's nick in a room, to push mentions in groupchat.
+    optionalDepends: ['muc'],
     options: {
       componentJid: { type: 'optional-string', doc: "JID of the built-in app server; default `push.<domain>` for every served domain." },
       apps: {
@@ -122,6 +130,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
       const opts = ctx.options;
       const server = ctx.server;
       const store = new RegistrationStore(ctx.table(REGISTRATIONS_TABLE));
+      const muc = ctx.useIfLoaded<MucApi>('muc');
 
       // ---- built-in app server ----
       const apps: PushAppConfig[] = parsePushApps(
@@ -345,9 +354,13 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         if (await store.removeIfUnchanged(owner, reg)) ctx.log.info(`app server ${reg.jid} ${reply === null ? 'did not answer' : 'refused'} a push for ${owner} (${type ?? 'no type'}, ${inARow} in a row): registration removed`);
       }
 
-      /** Pushes one message to the chosen registrations of `owner`, once per registration. */
-      async function notify(owner: string, outer: XmlElement, choose: (regs: Registration[]) => Registration[] | Promise<Registration[]>): Promise<void> {
-        const worthy = pushWorthy(outer);
+      /** Pushes one message (`worthy`: what of it counts, when already judged) to the chosen registrations of `owner`, once per registration. */
+      async function notify(
+        owner: string,
+        outer: XmlElement,
+        choose: (regs: Registration[]) => Registration[] | Promise<Registration[]>,
+        worthy: PushWorthy | null = pushWorthy(outer),
+      ): Promise<void> {
         if (worthy === null) return;
         const regs = await choose(await store.list(owner));
         if (regs.length === 0) return;
@@ -399,9 +412,27 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         return (regs) => regs.filter((r) => asleep.has(r.resource) || !bound.has(r.resource));
       }
 
+      /**
+       * A groupchat message from an occupant of one of our rooms to a session joined there: worth a look once that
+       * session is found asleep. Cheap, as it runs for every copy a room sends: the mention is judged later.
+       */
+      function fromLocalRoom(ev: RouteEvent): boolean {
+        return muc !== null && ev.from.resource !== '' && ev.to.resource !== '' && muc.domains.has(ev.from.domain) && ev.stanza.getChild('body') !== undefined;
+      }
+
+      /** What of a room message counts for the occupant `to` (a full JID): its body, when it mentions that occupant and is not from them. */
+      function mentionOf(ev: RouteEvent): PushWorthy | null {
+        const body = groupchatBody(ev.stanza);
+        if (body === undefined || muc === null) return null;
+        const nick = muc.occupantNick(ev.from.bare, ev.to.full);
+        if (nick === undefined || nick === ev.from.resource) return null;
+        return mentions(ev.stanza, body, { nick, occupantJid: `${ev.from.bare}/${nick}`, bare: ev.to.bare }) ? { message: ev.stanza, body } : null;
+      }
+
       // Delivered, but to hibernated sessions: the registrations those sessions made, and those of sessions now gone.
       const delivered = (ev: RouteEvent): false => {
-        if (pushWorthy(ev.stanza) === null) return false;
+        const groupchat = ev.stanza.attrs.type === 'groupchat';
+        if (groupchat ? !fromLocalRoom(ev) : pushWorthy(ev.stanza) === null) return false;
         const stanza = ev.stanza;
         const to = ev.to;
         // Hot path: look at the resources first; registrations are read only when one is asleep.
@@ -421,7 +452,10 @@ export function createPushModule(deps: PushModuleDeps = {}) {
               resources.filter((r) => hibernated(r) && ((direct !== null ? r.full === direct : bareGets(r)) || (copied && carbonsOn(r)))).map((r) => r.full),
             );
             if (asleep.size === 0) return;
-            await notify(to.bare, stanza, forSleepers(asleep, resources));
+            if (!groupchat) return notify(to.bare, stanza, forSleepers(asleep, resources));
+            // Only now, with someone asleep, is the body searched for the nick.
+            const worthy = mentionOf(ev);
+            if (worthy !== null) await notify(to.bare, stanza, forSleepers(asleep, resources), worthy);
           })(),
         );
         return false;
