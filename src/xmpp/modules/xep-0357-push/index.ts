@@ -369,7 +369,9 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         if (fresh.length === 0) return;
         const count = (counts.get(owner) ?? 0) + 1;
         counts.set(owner, count);
-        const sender = tryParseJid(worthy.message.attrs.from)?.bare;
+        // In a room the speaker is the occupant (room@service/nick), as Prosody sends it; elsewhere the bare JID.
+        const from = tryParseJid(worthy.message.attrs.from);
+        const sender = worthy.message.attrs.type === 'groupchat' ? from?.full : from?.bare;
         for (const reg of fresh) {
           if (reg.device !== undefined) {
             const n: PushNotification = { token: reg.device.token, messageId: msgKey.slice(msgKey.indexOf('|') + 1), count, sender, body: worthy.body };

@@ -66,9 +66,9 @@ describe('XEP-0357 push: mentions in groupchat (mention.ts)', () => {
     let appServer: TestClient;
     let phone: TestClient;
 
-    beforeEach(async () => {
+    async function setUp(pushOptions: Record<string, unknown> = {}): Promise<void> {
       ts = await TestServer.start([roster, presence, disco, muc, offline, sm, createPushModule(), probe], {
-        modules: { options: { sm: { resumeTimeoutSeconds: 60 }, push: { publishTimeoutMs: 100 } } },
+        modules: { options: { sm: { resumeTimeoutSeconds: 60 }, push: { publishTimeoutMs: 100, ...pushOptions } } },
       });
       alice = await ts.login('alice@localhost/pc');
       await alice.send('<presence/>');
@@ -79,7 +79,8 @@ describe('XEP-0357 push: mentions in groupchat (mention.ts)', () => {
       await phone.iq(`<iq type='set'><enable xmlns='${NS_PUSH}' jid='appserver@localhost/srv' node='phone-node'/></iq>`);
       await joinRoom(phone, ROOM, 'Bob');
       await phone.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
-    });
+    }
+    beforeEach(() => setUp());
     afterEach(() => ts.stop());
 
     /** What Alice says in the room, once the room has relayed it and every push it caused is out. */
@@ -95,6 +96,15 @@ describe('XEP-0357 push: mentions in groupchat (mention.ts)', () => {
       await say('m1', '<body>bob, are you there?</body>');
       expect(pushes()).to.have.length(1);
       expect(pushes()[0]!.getChild('pubsub')!.getChild('publish')!.attrs.node).to.equal('phone-node');
+    });
+
+    it("names the speaker by their room JID when the summary carries the sender, as Prosody does", async () => {
+      await ts.stop();
+      await setUp({ includeSender: true });
+      await phone.drop();
+      await say('m1', '<body>bob, are you there?</body>');
+      const fields = pushes()[0]!.getChild('pubsub')!.getChild('publish')!.getChild('item')!.getChild('notification')!.getChild('x')!.getChildren('field');
+      expect(fields.find((f) => f.attrs.var === 'last-message-sender')?.getChildText('value')).to.equal(`${ROOM}/Alice`);
     });
 
     it('pushes the occupant once for an XEP-0372 mention of their room JID, and of their bare JID', async () => {
