@@ -214,8 +214,11 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
         // One PUT per slot: whoever takes the slot row first uploads.
         if (!(await slots.put(id, 'used', '1', { ifNotExists: true, ttlSeconds: Math.ceil(opts.slotSeconds) + 60 }))) return reply(res, 409, 'already uploaded');
         const fileKey = `${id}/${name}`;
+        // Converse.js sends `Content-Type:` with nothing after it for a file the browser has no type for:
+        // served back as is, that is a response naming no type at all.
+        const stored = type === undefined || type.trim() === '' ? DEFAULT_CONTENT_TYPE : type.trim();
         try {
-          await store.put(fileKey, req, { size: slot.size, contentType: type ?? DEFAULT_CONTENT_TYPE });
+          await store.put(fileKey, req, { size: slot.size, contentType: stored });
         } catch (e) {
           await slots.delete(id, 'used');
           if (e instanceof SizeMismatchError) return reply(res, 400, e.message);

@@ -94,6 +94,24 @@ describe('XEP-0363 HTTP upload', () => {
     expect((await fetch(s.put, { method: 'PUT', body: 'abc', headers: { authorization: s.auth, 'content-type': 'text/plain' } })).status).to.equal(201);
   });
 
+  it('serves a file PUT with an empty Content-Type (Converse.js, a file the browser has no type for) as application/octet-stream', async () => {
+    // Converse.js asks with content-type='' and PUTs with `Content-Type:` and no value (XHR setRequestHeader with file.type).
+    const s = slotOf(await request('notes.unknownext', 3, ''));
+    const status = await new Promise<number>((resolve, reject) => {
+      const put = httpRequest(s.put, { method: 'PUT', headers: { authorization: s.auth, 'content-type': '', 'content-length': '3' } });
+      put.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      put.on('error', reject);
+      put.end('abc');
+    });
+    expect(status).to.equal(201);
+    const got = await fetch(s.get);
+    expect(got.headers.get('content-type')).to.equal('application/octet-stream');
+    expect(await got.text()).to.equal('abc');
+  });
+
   it('refuses a file over the limit with file-too-large and max-file-size', async () => {
     const r = await request('big.bin', 1001);
     expect(r.attrs.type).to.equal('error');
