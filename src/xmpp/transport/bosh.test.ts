@@ -24,6 +24,10 @@ class RecordedResponse {
   drop(): void {
     for (const fn of this.closers) fn();
   }
+  destroyed = false;
+  destroy(): void {
+    this.destroyed = true;
+  }
   get answered(): boolean {
     return this.writableEnded;
   }
@@ -161,7 +165,21 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     expect(send(session, { rid: '101' }).body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
   });
 
-  it('ends the session when a resent request\'s response is not known, as the item-not-found it answers says (§14.3)', async () => {
+  it('ends the session when a resent request\'s response is no longer known, as the item-not-found it answers says (§14.3)', async () => {
+    const { session } = open();
+    await tick();
+    for (const rid of ['101', '102', '103', '104']) {
+      send(session, { rid });
+      await tick();
+    }
+    // Each request freed the one before it, and only the last two answers (102, 103) are kept.
+    const resent = send(session, { rid: '101' });
+    expect(resent.body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
+    expect(closed, 'the stream is ended with the session the client was told is gone').to.equal(true);
+    expect(gone).to.equal(true);
+  });
+
+  it('holds again a request resent after its connection broke before it was answered (§14.3)', async () => {
     const { session } = open();
     await tick();
     const held = send(session, { rid: '101' });
@@ -169,9 +187,26 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     // The client's connection broke before the answer came (a proxy's timeout): it resends the same rid.
     held.drop();
     const resent = send(session, { rid: '101' });
-    expect(resent.body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
-    expect(closed, 'the stream is ended with the session the client was told is gone').to.equal(true);
-    expect(gone).to.equal(true);
+    await tick();
+    expect(resent.answered).to.equal(false);
+    session.write("<message xmlns='jabber:client'><body>hi</body></message>");
+    await tick();
+    expect(resent.body!.getChild('message')?.getChildText('body')).to.equal('hi');
+    expect(closed).to.equal(false);
+  });
+
+  it('holds a resent request in place of the held one when it comes before the broken connection\'s close is seen', async () => {
+    const { session } = open();
+    await tick();
+    const held = send(session, { rid: '101' });
+    await tick();
+    const resent = send(session, { rid: '101' });
+    await tick();
+    expect(held.destroyed).to.equal(true);
+    expect(resent.answered).to.equal(false);
+    send(session, { rid: '102' });
+    await tick();
+    expect(resent.body!.attrs.type).to.equal(undefined);
   });
 
   it('ends the stream on a terminate request, and reports a stream error as remote-stream-error', async () => {

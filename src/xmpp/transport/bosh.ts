@@ -80,6 +80,8 @@ export class BoshSession implements Transport {
   private readonly held: HeldRequest[] = [];
   private output: string[] = [];
   private readonly remembered = new Map<number, string>();
+  /** Held requests whose connection closed before they were answered, which the client may resend (§14.3). */
+  private readonly dropped = new Set<number>();
   /** Attributes of the session creation response, until it is sent. */
   private creation: Attrs | null;
   private readonly wait: number;
@@ -201,6 +203,7 @@ export class BoshSession implements Transport {
       // on taking the client's messages until the inactivity timeout, with nobody reading them.
       const kept = this.remembered.get(rid);
       if (kept !== undefined) return writeBody(res, kept);
+      if (this.holdAgain(rid, res)) return;
       writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
       return this.finish();
     }
@@ -212,6 +215,22 @@ export class BoshSession implements Transport {
     this.responsesOf.set(rid, res);
     this.early.set(rid, body);
     this.takeInOrder();
+  }
+
+  /**
+   * §14.3: a request whose connection broke before it was answered is resent as it was (Strophe.js resends one
+   * open longer than 1.1 × wait, or one a proxy cut), and held again in its place: it has no response to lose.
+   * The copy may come before the broken connection's close is seen; that one is then let go.
+   */
+  private holdAgain(rid: number, res: ServerResponse): boolean {
+    const i = this.held.findIndex((h) => h.rid === rid);
+    if (i !== -1) {
+      const [old] = this.held.splice(i, 1);
+      clearTimeout(old!.timer);
+      old!.res.destroy();
+    } else if (!this.dropped.delete(rid)) return false;
+    this.hold(rid, res);
+    return true;
   }
 
   /** Hands payloads over in rid order, holding each request's response. */
@@ -259,6 +278,8 @@ export class BoshSession implements Transport {
       if (i === -1 || res.writableEnded) return;
       clearTimeout(this.held[i]!.timer);
       this.held.splice(i, 1);
+      this.dropped.add(rid);
+      for (const r of this.dropped) if (r < this.nextRid - REMEMBERED) this.dropped.delete(r);
       this.armInactivity();
     });
     // §7.3: a new request frees the older one, with whatever is waiting or empty. A polling client's request

@@ -1,0 +1,101 @@
+import { expect } from 'chai';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../config.js';
+import { startSori, type Sori } from '../../sori.js';
+import { MemoryStore } from '../../storage/memory/index.js';
+import { parseJid } from '../../util/jid.js';
+import type { XmlElement } from '../../util/xml.js';
+import { parseXml } from '../stream/parse-xml.js';
+
+const NS = `xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'`;
+
+interface Answer {
+  status: number;
+  body: XmlElement;
+}
+
+/** A BOSH client as Strophe.js (Converse.js) is one: numbered POSTs over real HTTP connections. */
+class BoshClient {
+  sid = '';
+  rid = 1000;
+
+  constructor(private readonly url: string) {}
+
+  async post(xml: string | Buffer, signal?: AbortSignal): Promise<Answer> {
+    const res = await fetch(this.url, { method: 'POST', body: xml, headers: { 'content-type': 'text/xml; charset=utf-8' }, signal });
+    return { status: res.status, body: parseXml(await res.text()) };
+  }
+
+  /** A request of this session with the next rid (or a given one, to resend it). */
+  request(payload = '', attrs = '', rid = ++this.rid, signal?: AbortSignal): Promise<Answer> {
+    return this.post(`<body ${NS} rid='${rid}' sid='${this.sid}'${attrs}>${payload}</body>`, signal);
+  }
+
+  /** Session creation, PLAIN login, stream restart and bind: a client ready to send stanzas. */
+  async login(user: string): Promise<void> {
+    const created = await this.post(`<body ${NS} rid='${this.rid}' to='localhost' wait='10' hold='1' ver='1.6' xmpp:version='1.0'/>`);
+    this.sid = created.body.attrs.sid!;
+    if (created.body.getChild('stream:features') === undefined) await this.until('', '', (b) => b.getChild('stream:features') !== undefined);
+    const plain = Buffer.from(`\0${user}\0secret`).toString('base64');
+    await this.until(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain}</auth>`, '', (b) => b.getChild('success') !== undefined);
+    await this.until('', ` to='localhost' xmpp:restart='true'`, (b) => b.getChild('stream:features') !== undefined);
+    await this.until(`<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`, '', (b) => b.getChild('iq') !== undefined);
+  }
+
+  /** Sends `payload`, then polls until a response satisfies `done`. */
+  async until(payload: string, attrs: string, done: (b: XmlElement) => boolean): Promise<XmlElement> {
+    let answer = await this.request(payload, attrs);
+    for (let i = 0; !done(answer.body); i++) {
+      if (answer.body.attrs.type === 'terminate' || i > 20) throw new Error(`no answer: ${answer.body.toString()}`);
+      answer = await this.request();
+    }
+    return answer.body;
+  }
+}
+
+const PING = `<iq xmlns='jabber:client' type='get' id='ping'><ping xmlns='urn:xmpp:ping'/></iq>`;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
+  this.timeout(20000);
+  let sori: Sori;
+  let url: string;
+
+  before(async () => {
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        server: { dataDir: mkdtempSync(join(tmpdir(), 'sori-bosh-')), logLevel: 'error' },
+        storage: { backend: 'memory' },
+        c2s: { maxStanzaSize: 10000 },
+        websocket: { consideredSecure: true },
+      },
+    });
+    sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    url = `http://127.0.0.1:${sori.listening.ports.ws!}/http-bind`;
+    for (const user of ['alice', 'bob']) await sori.server.createAccount(parseJid(`${user}@localhost`), 'secret');
+  });
+  after(async () => {
+    await sori.stop();
+  });
+
+  it('holds again a request the client resends after its connection broke unanswered, as Strophe does after 1.1 × wait (§14.3)', async () => {
+    const c = new BoshClient(url);
+    await c.login('alice');
+    const abort = new AbortController();
+    const rid = ++c.rid;
+    const lost = c.request('', '', rid, abort.signal).catch(() => null);
+    await sleep(100);
+    abort.abort();
+    await lost;
+    await sleep(100);
+    const resent = c.request('', '', rid);
+    await sleep(100);
+    // The next request frees the resent one (hold=1), and the session goes on.
+    const next = c.until(PING, '', (b) => b.getChild('iq')?.attrs.type === 'result');
+    expect((await resent).body.attrs.type).to.equal(undefined);
+    await next;
+  });
+});
