@@ -20,6 +20,8 @@ interface Answer {
 class BoshClient {
   sid = '';
   rid = 1000;
+  /** The full JID bound. */
+  jid = '';
 
   constructor(private readonly url: string) {}
 
@@ -41,7 +43,8 @@ class BoshClient {
     const plain = Buffer.from(`\0${user}\0secret`).toString('base64');
     await this.until(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain}</auth>`, '', (b) => b.getChild('success') !== undefined);
     await this.until('', ` to='localhost' xmpp:restart='true'`, (b) => b.getChild('stream:features') !== undefined);
-    await this.until(`<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`, '', (b) => b.getChild('iq') !== undefined);
+    const bound = await this.until(`<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`, '', (b) => b.getChild('iq') !== undefined);
+    this.jid = bound.getChild('iq')!.getChild('bind')!.getChildText('jid')!;
   }
 
   /** Sends `payload`, then polls until a response satisfies `done`. */
@@ -97,5 +100,17 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
     const next = c.until(PING, '', (b) => b.getChild('iq')?.attrs.type === 'result');
     expect((await resent).body.attrs.type).to.equal(undefined);
     await next;
+  });
+
+  it('takes a body with a stanza of non-Latin text within the stanza limit (counted in characters), and refuses a longer one with policy-violation, HTTP 200 (§19)', async () => {
+    const c = new BoshClient(url);
+    await c.login('bob');
+    // 9,000 characters, three bytes each in UTF-8: under this server's 10,000, though 27 KB on the wire, as over WebSocket.
+    const text = '漢'.repeat(9000);
+    const echoed = await c.until(`<message xmlns='jabber:client' to='${c.jid}' id='cjk'><body>${text}</body></message>`, '', (b) => b.getChild('message') !== undefined);
+    expect(echoed.getChild('message')!.getChildText('body')).to.equal(text);
+    const refused = await c.request(`<message xmlns='jabber:client' to='${c.jid}'><body>${'漢'.repeat(40000)}</body></message>`);
+    expect(refused.status).to.equal(200);
+    expect(refused.body.attrs).to.include({ type: 'terminate', condition: 'policy-violation' });
   });
 });

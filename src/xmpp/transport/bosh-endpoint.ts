@@ -37,14 +37,17 @@ export class BoshEndpoint {
       res.writeHead(405, { allow: 'POST, OPTIONS', 'content-type': 'text/plain' }).end('BOSH: POST a <body/> (XEP-0124)\n');
       return;
     }
-    // A body holds a few stanzas at most; the framing around them is small.
-    const limit = this.server.config.c2s.maxStanzaSize + 8192;
+    // A body holds a few stanzas at most; the framing around them is small. The stanza limit counts characters,
+    // and one takes up to 3 bytes of UTF-8 (as for WebSocket's maxPayload): the parser counts the characters.
+    const limit = this.server.config.c2s.maxStanzaSize * 3 + 8192;
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        res.writeHead(413, { 'content-type': 'text/xml; charset=utf-8', connection: 'close' }).end(bodyXml({ type: 'terminate', condition: 'policy-violation' }));
+        // §19: a binding error is an HTTP 200 for every version clients speak (Strophe.js asks for 1.6); a 413 reads as a broken connection.
+        res.setHeader('connection', 'close');
+        writeBody(res, bodyXml({ type: 'terminate', condition: 'policy-violation' }));
         req.destroy();
         return;
       }
