@@ -43,6 +43,27 @@ function reply(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${text}\n`);
 }
 
+/** How long a refused PUT's connection keeps taking (and dropping) body bytes once the answer is on its way. */
+const LINGER_MS = 2000;
+
+/**
+ * Answers a PUT refused before its body was read, then closes the connection. Kept open, Node would read the
+ * whole unwanted body (all the Content-Length claimed, or without end when chunked) to reach a next request,
+ * and a phone would send all of a large file to have it thrown away. Closed at once, the bytes still coming
+ * make the kernel reset the connection, and a reset loses the answer before the client reads it: so the
+ * server half-closes and reads on for a moment first (RFC 9112 §9.6, a "lingering close", as Apache does).
+ */
+function refuse(res: ServerResponse, status: number, text: string): void {
+  const socket = res.socket;
+  reply(res, status, text);
+  if (socket === null) return;
+  res.once('finish', () => {
+    // Node goes on reading (and dropping) the body after the answer; `end` only stops the writing side.
+    socket.end();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  });
+}
+
 /**
  * XEP-0363 HTTP File Upload. A service JID per served domain
  * (`upload.<domain>`, listed in the server's disco#items) grants slots; the
@@ -199,20 +220,20 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
       async function put(req: IncomingMessage, res: ServerResponse, id: string, name: string): Promise<void> {
         const slot = await slots.getJson<Slot>(id, 'slot');
         const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-        if (slot === undefined || slot.filename !== name || auth === undefined || !tokenMatches(slotToken(key, id, slot), auth)) return reply(res, 403, 'no such slot, or not authorised');
-        if (slot.expiresMs < Date.now()) return reply(res, 403, 'the slot has expired');
+        if (slot === undefined || slot.filename !== name || auth === undefined || !tokenMatches(slotToken(key, id, slot), auth)) return refuse(res, 403, 'no such slot, or not authorised');
+        if (slot.expiresMs < Date.now()) return refuse(res, 403, 'the slot has expired');
         // An account deleted since it was granted the slot keeps nothing here (its name may be someone else's next).
-        if (!(await server.accounts.exists(parseJid(slot.owner)))) return reply(res, 403, 'the account that was granted this slot is gone');
+        if (!(await server.accounts.exists(parseJid(slot.owner)))) return refuse(res, 403, 'the account that was granted this slot is gone');
         const length = Number(req.headers['content-length']);
-        if (req.headers['content-length'] === undefined || !Number.isSafeInteger(length)) return reply(res, 411, 'Content-Length is required');
-        if (length > slot.size) return reply(res, 413, `the slot is for ${slot.size} bytes`);
-        if (length !== slot.size) return reply(res, 400, `the slot is for ${slot.size} bytes`);
+        if (req.headers['content-length'] === undefined || !Number.isSafeInteger(length)) return refuse(res, 411, 'Content-Length is required');
+        if (length > slot.size) return refuse(res, 413, `the slot is for ${slot.size} bytes`);
+        if (length !== slot.size) return refuse(res, 400, `the slot is for ${slot.size} bytes`);
         const type = req.headers['content-type'];
         if (normaliseContentType(type) !== slot.contentType && !(type === undefined && slot.contentType === DEFAULT_CONTENT_TYPE)) {
-          return reply(res, 415, `the slot is for content type ${slot.contentType}`);
+          return refuse(res, 415, `the slot is for content type ${slot.contentType}`);
         }
         // One PUT per slot: whoever takes the slot row first uploads.
-        if (!(await slots.put(id, 'used', '1', { ifNotExists: true, ttlSeconds: Math.ceil(opts.slotSeconds) + 60 }))) return reply(res, 409, 'already uploaded');
+        if (!(await slots.put(id, 'used', '1', { ifNotExists: true, ttlSeconds: Math.ceil(opts.slotSeconds) + 60 }))) return refuse(res, 409, 'already uploaded');
         const fileKey = `${id}/${name}`;
         // Converse.js sends `Content-Type:` with nothing after it for a file the browser has no type for:
         // served back as is, that is a response naming no type at all.

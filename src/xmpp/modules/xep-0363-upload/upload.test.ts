@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createServer, request as httpRequest, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,6 +110,44 @@ describe('XEP-0363 HTTP upload', () => {
     const got = await fetch(s.get);
     expect(got.headers.get('content-type')).to.equal('application/octet-stream');
     expect(await got.text()).to.equal('abc');
+  });
+
+  it('closes the connection after refusing a PUT instead of reading the whole body it did not want', async () => {
+    const s = slotOf(await request('small.bin', 3));
+    const claimed = 400_000_000;
+    /** Sends a PUT's headers, then body bytes for as long as the server takes them: its answer, and how much it took. */
+    const attempt = (authorization: string) => new Promise<{ answer: string; sent: number }>((resolve) => {
+      // Half-open allowed: a client that goes on sending after the server's FIN, so what stops it is the server.
+      const socket = connect({ port: Number(new URL(s.put).port), host: '127.0.0.1', allowHalfOpen: true });
+      let answer = '';
+      let sent = 0;
+      let closed = false;
+      socket.on('data', (d) => (answer += d.toString()));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        closed = true;
+        resolve({ answer, sent });
+      });
+      socket.write(`PUT ${new URL(s.put).pathname} HTTP/1.1\r\nHost: x\r\nAuthorization: ${authorization}\r\nContent-Length: ${claimed}\r\n\r\n`);
+      const chunk = Buffer.alloc(64 * 1024);
+      const pump = (): void => {
+        if (closed) return;
+        if (sent >= claimed) return void socket.destroy();
+        sent += chunk.length;
+        // About 64 MB/s: a fast uplink, and the whole body takes seconds, not the moment the server lingers.
+        if (socket.write(chunk)) setTimeout(pump, 1);
+        else socket.once('drain', pump);
+      };
+      pump();
+    });
+    // Too long for the slot (a phone would send 400 MB for nothing), and a token that does not match: the answer still arrives.
+    for (const [authorization, status] of [[s.auth, '413'], ['Bearer nope', '403']] as const) {
+      const { answer, sent } = await attempt(authorization);
+      expect(answer.split('\r\n')[0]).to.equal(`HTTP/1.1 ${status} ${status === '413' ? 'Payload Too Large' : 'Forbidden'}`);
+      expect(sent).to.be.below(claimed / 2);
+    }
+    // The slot is still there for the right PUT.
+    expect((await fetch(s.put, { method: 'PUT', body: Buffer.from('abc'), headers: { authorization: s.auth } })).status).to.equal(201);
   });
 
   it('refuses a file over the limit with file-too-large and max-file-size', async () => {
