@@ -113,4 +113,25 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
     expect(refused.status).to.equal(200);
     expect(refused.body.attrs).to.include({ type: 'terminate', condition: 'policy-violation' });
   });
+
+  it('takes the resent copy of a request that waits for a lost one before it, and answers both once the lost one comes (§14.2, §14.3)', async () => {
+    const c = new BoshClient(url);
+    await c.login('alice');
+    const lostRid = ++c.rid;
+    const rid = ++c.rid;
+    // The request before it was lost on the way: this one waits, its connection breaks, and the client resends both.
+    const abort = new AbortController();
+    const waiting = c.request('', '', rid, abort.signal).catch(() => null);
+    await sleep(100);
+    abort.abort();
+    await waiting;
+    await sleep(100);
+    const resent = c.request('', '', rid);
+    await sleep(100);
+    const first = await c.request(PING, '', lostRid);
+    expect(first.body.attrs.type).to.equal(undefined);
+    const second = (await resent).body;
+    expect(second.attrs.type).to.equal(undefined);
+    expect(second.getChild('iq')?.attrs.type).to.equal('result');
+  });
 });

@@ -207,11 +207,14 @@ export class BoshSession implements Transport {
       writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
       return this.finish();
     }
-    if (rid >= this.nextRid + REQUESTS || this.early.has(rid)) {
+    if (rid >= this.nextRid + REQUESTS) {
       // §14.2: outside the window the client may have open.
       writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
       return this.finish();
     }
+    // §14.3: a copy of a request still waiting for a lost one before it, resent because its connection broke
+    // while it waited: the copy's connection is the one that can carry the answer.
+    this.responsesOf.get(rid)?.destroy();
     this.responsesOf.set(rid, res);
     this.early.set(rid, body);
     this.takeInOrder();
