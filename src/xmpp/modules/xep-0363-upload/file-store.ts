@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -64,6 +64,10 @@ export class DiskFileStore implements FileStore {
       await rename(p.tmp, p.file);
     } catch (e) {
       await rm(p.tmp, { force: true });
+      // The slot's directory goes too: phones drop uploads often, and each failed one left an empty directory
+      // (and perhaps the meta) that nothing else removes, since the sweep only forgets slots never uploaded.
+      await rm(p.meta, { force: true });
+      await rmdir(dirname(p.file)).catch(() => {});
       throw e;
     }
   }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createServer, request as httpRequest, type Server as HttpServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
@@ -279,6 +279,22 @@ describe('XEP-0363 HTTP upload', () => {
     expect((await fetch(s.get)).status).to.equal(404);
     expect((await fetch(s.put, { method: 'PUT', body, headers: { authorization: s.auth } })).status).to.equal(201);
     expect(Buffer.from(await (await fetch(s.get)).arrayBuffer())).to.deep.equal(body);
+  });
+
+  it('leaves nothing on disk of an upload the client gives up half way, and the slot can be used again', async () => {
+    const s = slotOf(await request('dropped.bin', 1000));
+    const id = s.get.slice(base.length).split('/')[0]!;
+    // A phone losing its network in the middle of the body.
+    const put = httpRequest(s.put, { method: 'PUT', headers: { authorization: s.auth, 'content-length': '1000' } });
+    put.on('error', () => {});
+    put.write(Buffer.alloc(500, 7));
+    for (let i = 0; i < 50 && !existsSync(join(dir, id)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(join(dir, id)), 'the upload had started').to.equal(true);
+    put.destroy();
+    for (let i = 0; i < 50 && existsSync(join(dir, id)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(join(dir, id))).to.equal(false);
+    expect((await fetch(s.put, { method: 'PUT', body: Buffer.alloc(1000, 7), headers: { authorization: s.auth } })).status).to.equal(201);
+    expect((await fetch(s.get)).status).to.equal(200);
   });
 
   it('closes the file when a download is given up half way (media players do this all the time)', async () => {
