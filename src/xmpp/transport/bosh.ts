@@ -124,6 +124,8 @@ export class BoshSession implements Transport {
       ver: sessionVersion(a.ver),
       secure: this.secure ? 'true' : 'false',
       'xmpp:version': '1.0',
+      // XEP-0206 §3: the stream restart after SASL (xmpp:restart) is understood; clients that check (Movim's) restart only when told.
+      'xmpp:restartlogic': 'true',
     };
   }
 
