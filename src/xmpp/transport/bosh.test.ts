@@ -195,6 +195,21 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     expect(closed).to.equal(false);
   });
 
+  it('answers a resent request before a newer one held since, in rid order', async () => {
+    const { session } = open();
+    await tick();
+    const held = send(session, { rid: '101' });
+    await tick();
+    held.drop();
+    const newer = send(session, { rid: '102' });
+    await tick();
+    const resent = send(session, { rid: '101' });
+    await tick();
+    // Two held where one may be: the older rid is answered, the newer stays for what comes next.
+    expect(resent.answered).to.equal(true);
+    expect(newer.answered).to.equal(false);
+  });
+
   it('holds a resent request in place of the held one when it comes before the broken connection\'s close is seen', async () => {
     const { session } = open();
     await tick();

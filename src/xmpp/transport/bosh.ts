@@ -276,7 +276,9 @@ export class BoshSession implements Transport {
     }
     const timer = setTimeout(() => this.answerOldest(), this.wait * 1000);
     timer.unref();
-    this.held.push({ rid, res, timer });
+    // Oldest rid first, a resent request among newer ones too: the client reads answers in rid order.
+    const at = this.held.findIndex((h) => h.rid > rid);
+    this.held.splice(at === -1 ? this.held.length : at, 0, { rid, res, timer });
     res.once('close', () => {
       // The client gave up on it (its own timeout, a closed tab): it can carry nothing any more.
       const i = this.held.findIndex((h) => h.res === res);
