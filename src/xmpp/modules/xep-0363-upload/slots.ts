@@ -50,8 +50,16 @@ const MAX_FILENAME_BYTES = 200;
 const MAX_EXTENSION_BYTES = 32;
 
 /**
+ * Characters dropped from file names: C0 and C1 controls (U+0085 is a line break to some parsers), and the
+ * bidirectional controls that make a name display as another ("\u202Egpj.exe" shows as "exe.jpg" in the
+ * clients that take the name from the URL).
+ */
+// eslint-disable-next-line no-control-regex
+const INVISIBLE_CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
  * A file name safe as one path segment: the last component of what the client
- * gave, without control characters, separators or surrounding white space, and
+ * gave, without control characters (INVISIBLE_CONTROLS), separators or surrounding white space, and
  * at most MAX_FILENAME_BYTES; null when nothing usable is left. A long name
  * loses the end of its stem, not its extension (XEP-0363 §4: the service
  * SHOULD keep the file ending intact, and clients choose how to show a file by
@@ -59,8 +67,7 @@ const MAX_EXTENSION_BYTES = 32;
  * returns must come back unchanged from it.
  */
 export function safeFilename(name: string): string | null {
-  // eslint-disable-next-line no-control-regex
-  const base = fitFilename((name.split(/[/\\]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim());
+  const base = fitFilename((name.split(/[/\\]/).pop() ?? '').replace(INVISIBLE_CONTROLS, '').trim());
   if (base === '' || base === '.' || base === '..' || base === META_FILENAME) return null;
   return base;
 }

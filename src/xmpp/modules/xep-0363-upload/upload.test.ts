@@ -214,6 +214,15 @@ describe('XEP-0363 HTTP upload', () => {
     expect((await fetch(late.put, { method: 'PUT', body: 'abc', headers: { authorization: late.auth, 'content-type': 'text/plain' } })).status).to.equal(403);
   });
 
+  it('drops bidirectional and C1 controls from file names, so a name cannot show as another', async () => {
+    // "\u202Egnp.exe" displays as "exe.png"; U+0085 is a line break to some parsers.
+    const s = slotOf(await request('\u202Egnp\u0085.exe', 3, 'text/plain'));
+    expect(s.put.endsWith('/gnp.exe'), s.put).to.equal(true);
+    expect((await fetch(s.put, { method: 'PUT', body: 'abc', headers: { authorization: s.auth, 'content-type': 'text/plain' } })).status).to.equal(201);
+    expect(await (await fetch(s.get)).text()).to.equal('abc');
+    expect(condition(await request('\u200e..\u2066', 3))).to.equal('bad-request');
+  });
+
   it('uploads and serves a long name cut just after a space, and keeps the file ending of a long name (§4)', async () => {
     const cutAtSpace = slotOf(await request(`${'a'.repeat(199)} bcd`, 3, 'text/plain'));
     expect((await fetch(cutAtSpace.put, { method: 'PUT', body: 'abc', headers: { authorization: cutAtSpace.auth, 'content-type': 'text/plain' } })).status).to.equal(201);
