@@ -11,6 +11,8 @@ import { parseXml } from '../stream/parse-xml.js';
 
 const NS = `xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'`;
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 interface Answer {
   status: number;
   body: XmlElement;
@@ -47,6 +49,23 @@ class BoshClient {
     this.jid = bound.getChild('iq')!.getChild('bind')!.getChildText('jid')!;
   }
 
+  /**
+   * Sends an empty request with `rid` whose connection then breaks unanswered, and resends it as Strophe.js
+   * does (§14.3): the resent request (wrapped, so awaiting this does not wait for its answer), once the server
+   * has had time to take it.
+   */
+  async breakAndResend(rid: number): Promise<{ resent: Promise<Answer> }> {
+    const abort = new AbortController();
+    const lost = this.request('', '', rid, abort.signal).catch(() => null);
+    await sleep(100);
+    abort.abort();
+    await lost;
+    await sleep(100);
+    const resent = this.request('', '', rid);
+    await sleep(100);
+    return { resent };
+  }
+
   /** Sends `payload`, then polls until a response satisfies `done`. */
   async until(payload: string, attrs: string, done: (b: XmlElement) => boolean): Promise<XmlElement> {
     let answer = await this.request(payload, attrs);
@@ -59,7 +78,6 @@ class BoshClient {
 }
 
 const PING = `<iq xmlns='jabber:client' type='get' id='ping'><ping xmlns='urn:xmpp:ping'/></iq>`;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
   this.timeout(20000);
@@ -87,15 +105,7 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
   it('holds again a request the client resends after its connection broke unanswered, as Strophe does after 1.1 × wait (§14.3)', async () => {
     const c = new BoshClient(url);
     await c.login('alice');
-    const abort = new AbortController();
-    const rid = ++c.rid;
-    const lost = c.request('', '', rid, abort.signal).catch(() => null);
-    await sleep(100);
-    abort.abort();
-    await lost;
-    await sleep(100);
-    const resent = c.request('', '', rid);
-    await sleep(100);
+    const { resent } = await c.breakAndResend(++c.rid);
     // The next request frees the resent one (hold=1), and the session goes on.
     const next = c.until(PING, '', (b) => b.getChild('iq')?.attrs.type === 'result');
     expect((await resent).body.attrs.type).to.equal(undefined);
@@ -120,14 +130,7 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
     const lostRid = ++c.rid;
     const rid = ++c.rid;
     // The request before it was lost on the way: this one waits, its connection breaks, and the client resends both.
-    const abort = new AbortController();
-    const waiting = c.request('', '', rid, abort.signal).catch(() => null);
-    await sleep(100);
-    abort.abort();
-    await waiting;
-    await sleep(100);
-    const resent = c.request('', '', rid);
-    await sleep(100);
+    const { resent } = await c.breakAndResend(rid);
     const first = await c.request(PING, '', lostRid);
     expect(first.body.attrs.type).to.equal(undefined);
     const second = (await resent).body;

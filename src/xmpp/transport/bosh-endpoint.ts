@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { closeAfterAnswer } from '../../util/http-linger.js';
 import type { XmlElement } from '../../util/xml.js';
 import type { Server } from '../server.js';
 import { C2sConnection } from '../stream/c2s.js';
@@ -42,17 +43,21 @@ export class BoshEndpoint {
     const limit = this.server.config.c2s.maxStanzaSize * 3 + 8192;
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limit) {
+        // The rest of the body is read and dropped until the connection closes.
+        req.off('data', onData);
+        req.resume();
         // §19: a binding error is an HTTP 200 for every version clients speak (Strophe.js asks for 1.6); a 413 reads as a broken connection.
         res.setHeader('connection', 'close');
+        closeAfterAnswer(res);
         writeBody(res, bodyXml({ type: 'terminate', condition: 'policy-violation' }));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => {
       if (size > limit) return;
       const body = this.parse(Buffer.concat(chunks));

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { pathOf } from '../../../util/http-path.js';
+import { closeAfterAnswer } from '../../../util/http-linger.js';
 import { randomBytes } from 'node:crypto';
 import { parseJid, type Jid } from '../../../util/jid.js';
 import { KeyLocks } from '../../../util/key-locks.js';
@@ -43,25 +44,10 @@ function reply(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${text}\n`);
 }
 
-/** How long a refused PUT's connection keeps taking (and dropping) body bytes once the answer is on its way. */
-const LINGER_MS = 2000;
-
-/**
- * Answers a PUT refused before its body was read, then closes the connection. Kept open, Node would read the
- * whole unwanted body (all the Content-Length claimed, or without end when chunked) to reach a next request,
- * and a phone would send all of a large file to have it thrown away. Closed at once, the bytes still coming
- * make the kernel reset the connection, and a reset loses the answer before the client reads it: so the
- * server half-closes and reads on for a moment first (RFC 9112 §9.6, a "lingering close", as Apache does).
- */
+/** Answers a PUT refused before its body was read, then closes the connection (closeAfterAnswer says why). */
 function refuse(res: ServerResponse, status: number, text: string): void {
-  const socket = res.socket;
+  closeAfterAnswer(res);
   reply(res, status, text);
-  if (socket === null) return;
-  res.once('finish', () => {
-    // Node goes on reading (and dropping) the body after the answer; `end` only stops the writing side.
-    socket.end();
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  });
 }
 
 /**
