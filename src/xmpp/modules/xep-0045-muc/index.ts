@@ -19,6 +19,8 @@ export interface MucApi {
    * the node that relays the room's messages), e.g. to tell whether a message the room relays mentions that session's user.
    */
   occupantNick(roomJid: string, realFull: string): string | undefined;
+  /** The real bare JID of the occupant `nick` of the room `roomJid`, on the node that runs the room, e.g. to tell a user's own message from another's. */
+  occupantBare(roomJid: string, nick: string): string | undefined;
 }
 
 /** Stanzas to a service domain are claimed before any module that serves accounts sees them. */
@@ -94,7 +96,12 @@ export default defineModule({
       ctx.onStop(server.addServiceDomain(d));
       ctx.onStop(disco.addItem({ jid: d, name: opts.name }));
     }
-    ctx.provide<MucApi>({ service, domains, occupantNick: (roomJid, realFull) => service.room(roomJid)?.byReal.get(realFull) });
+    ctx.provide<MucApi>({
+      service,
+      domains,
+      occupantNick: (roomJid, realFull) => service.room(roomJid)?.byReal.get(realFull),
+      occupantBare: (roomJid, nick) => service.room(roomJid)?.occupants.get(nick)?.bare,
+    });
 
     const placement = server.clustered ? new RoomPlacement(server, service, ctx.log) : null;
     const claim = (ev: RouteEvent): boolean => {

@@ -84,8 +84,9 @@ function carbonsOn(r: Resource): boolean {
  *    whose enabling session is gone (see `delivered`);
  *  - a groupchat message a room of this server's muc module (when loaded)
  *    delivers to a hibernated occupant, if it mentions the occupant
- *    (mention.ts) and is not the occupant's own: as above. Clients do not
- *    highlight the rest, and a busy room would keep a phone awake;
+ *    (mention.ts) and was not sent by the same account, under any nick:
+ *    as above. Clients do not highlight the rest, and a busy room would
+ *    keep a phone awake;
  *  - written to a connected XEP-0198 session that has not acknowledged it
  *    after `unackedSeconds`: the same registrations, for that session (the
  *    server learns of a dead connection only when TCP gives up, many minutes
@@ -422,10 +423,14 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         return muc !== null && ev.from.resource !== '' && ev.to.resource !== '' && muc.domains.has(ev.from.domain) && ev.stanza.getChild('body') !== undefined;
       }
 
-      /** What of a room message counts for the occupant `to` (a full JID): its body, when it mentions that occupant and is not from them. */
-      function mentionOf(ev: RouteEvent): PushWorthy | null {
+      /**
+       * What of a room message counts for the occupant `to` (a full JID): its body, when it mentions that occupant
+       * and `speaker` (the sender's real bare JID) is not the account pushed. Accounts, not nicks, are compared: a
+       * user joined from two clients under two nicks must not be woken by what they wrote on the other one.
+       */
+      function mentionOf(ev: RouteEvent, speaker: string | undefined): PushWorthy | null {
         const body = groupchatBody(ev.stanza);
-        if (body === undefined || muc === null) return null;
+        if (body === undefined || muc === null || speaker === ev.to.bare) return null;
         const nick = muc.occupantNick(ev.from.bare, ev.to.full);
         if (nick === undefined || nick === ev.from.resource) return null;
         return mentions(ev.stanza, body, { nick, occupantJid: `${ev.from.bare}/${nick}`, bare: ev.to.bare }) ? { message: ev.stanza, body } : null;
@@ -442,6 +447,8 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         // Nobody asleep (the usual case, known without a promise on a single node): nothing to push.
         if (!isThenable(found) && !found.some(hibernated)) return false;
         markUnnamed(stanza);
+        // Read now, in the room's turn: the speaker may have left the room by the time the resources are known.
+        const speaker = groupchat ? muc?.occupantBare(ev.from.bare, ev.from.resource) : undefined;
         track(
           (async () => {
             const resources = await found;
@@ -456,7 +463,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
             if (asleep.size === 0) return;
             if (!groupchat) return notify(to.bare, stanza, forSleepers(asleep, resources));
             // Only now, with someone asleep, is the body searched for the nick.
-            const worthy = mentionOf(ev);
+            const worthy = mentionOf(ev, speaker);
             if (worthy !== null) await notify(to.bare, stanza, forSleepers(asleep, resources), worthy);
           })(),
         );

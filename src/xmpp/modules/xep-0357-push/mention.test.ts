@@ -139,6 +139,18 @@ describe('XEP-0357 push: mentions in groupchat (mention.ts)', () => {
       expect(pushes()).to.have.length(1);
     });
 
+    it("does not push for the account's own message from another client joined under another nick; another user's still pushes", async () => {
+      const desk = await ts.login('bob@localhost/desk');
+      await desk.send('<presence/>');
+      await joinRoom(desk, ROOM, 'BobAtDesk');
+      await phone.drop();
+      await say('d1', '<body>Bob, remember the milk</body>', desk);
+      await say('d2', `<body>note to self</body><reference xmlns='${NS_REFERENCE}' type='mention' uri='xmpp:${ROOM}/Bob'/>`, desk);
+      expect(pushes()).to.have.length(0);
+      await say('d3', '<body>Bob, your desk is talking</body>');
+      expect(pushes()).to.have.length(1);
+    });
+
     it('does not push an occupant who is connected', async () => {
       await say('c1', '<body>bob, are you there?</body>');
       await phone.waitFor((s) => s.attrs.id === 'c1');
