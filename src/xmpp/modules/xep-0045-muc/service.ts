@@ -346,7 +346,9 @@ export class MucService {
     if (o === undefined) throw new StanzaError('not-acceptable', 'you are not in this room');
     if (o.role === 'visitor') throw new StanzaError('forbidden', 'visitors have no voice in this room');
     const subject = stanza.getChild('subject');
-    if (subject !== undefined && stanza.getChild('body') === undefined) {
+    const hasBody = stanza.getChild('body') !== undefined;
+    const subjectChange = subject !== undefined && !hasBody;
+    if (subjectChange) {
       if (!room.config.changeSubject && o.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators may change the subject');
       const before = room.subject;
       room.subject = { text: subject.getText(), nick: o.nick };
@@ -360,8 +362,8 @@ export class MucService {
     }
     const out = x('message', { ...stanza.attrs, from: occupantJid(room, o.nick), to: undefined, xmlns: undefined }, ...occupantContent(stanza));
     this.out.relayed(room, o, out);
-    const hasBody = stanza.getChild('body') !== undefined;
-    const kept = hasBody || this.out.extensions.some((e) => e.archives?.(stanza) === true);
+    // XEP-0313 §5.1.2 keeps subject changes with the bodies: a client reading the archive sees when the topic changed. The subject a join sends is not archived again.
+    const kept = hasBody || subjectChange || this.out.extensions.some((e) => e.archives?.(stanza) === true);
     if (kept && room.config.archiving && this.archive !== null) {
       const id = await this.archive.append(room.jid, { with: o.bare, peer: occupantJid(room, o.nick), dir: 'in', xml: out.toString() });
       for (const e of this.out.extensions) if (e.archived !== undefined) await e.archived(room, o, out, id, this.actions);

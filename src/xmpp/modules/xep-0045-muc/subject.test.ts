@@ -1,9 +1,11 @@
 import { expect } from 'chai';
 import type { TestClient, TestServer } from '../../../testing/harness.js';
-import { NS_MUC_OWNER } from './ns.js';
-import { joinRoom, startWithRoom } from './test-support.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { NS_MUC_OWNER, NS_SID } from './ns.js';
+import { joinRoom, roomArchive, startWithRoom } from './test-support.js';
 
 const ROOM = 'room@conference.localhost';
+const NS_MAM = 'urn:xmpp:mam:2';
 
 describe('XEP-0045 §8.1 the room subject', () => {
   let ts: TestServer;
@@ -18,6 +20,29 @@ describe('XEP-0045 §8.1 the room subject', () => {
   });
 
   const setSubject = (text: string, id: string) => alice.send(`<message type='groupchat' to='${ROOM}' id='${id}'><subject>${text}</subject></message>`);
+  /** Alice's groupchat `content` as the room echoes it back to her. */
+  async function say(id: string, content: string): Promise<XmlElement> {
+    await alice.send(`<message type='groupchat' to='${ROOM}' id='${id}'>${content}</message>`);
+    return alice.waitFor((m) => m.name === 'message' && m.attrs.id === id);
+  }
+  const stanzaId = (m: XmlElement) => m.getChild('stanza-id', NS_SID)?.attrs.id;
+
+  it('archives a subject change in its place among the messages, under the stanza-id it was sent with, and not the subject each join gets (XEP-0313 §5.1.2)', async () => {
+    const before = await say('m1', '<body>before</body>');
+    const change = await say('s1', '<subject>Potions</subject>');
+    const after = await say('m2', '<body>after</body>');
+    expect(stanzaId(change), change.toString()).to.be.a('string');
+    // Each join ends with the subject (§7.2.15): the room must not archive that copy too.
+    await joinRoom(bob, ROOM, 'Bob');
+    await bob.send(`<presence type='unavailable' to='${ROOM}/Bob'/>`);
+    await bob.waitFor((p) => p.name === 'presence' && p.attrs.type === 'unavailable');
+    await joinRoom(bob, ROOM, 'Bob');
+    const archived = await roomArchive(bob, ROOM);
+    expect(archived.map((m) => m.getChildText('body') ?? `subject: ${m.getChildText('subject')}`)).to.deep.equal(['before', 'subject: Potions', 'after']);
+    const ids = bob.received.filter((m) => m.getChild('result', NS_MAM) !== undefined).map((m) => m.getChild('result', NS_MAM)!.attrs.id);
+    expect(ids.slice(-3)).to.deep.equal([stanzaId(before), stanzaId(change), stanzaId(after)]);
+    expect(archived[1]!.attrs.from).to.equal(`${ROOM}/Alice`);
+  });
 
   it('keeps the subject it had when the new one cannot be stored: the moderator is told wait, and a newcomer is shown the old one', async () => {
     const persistent = await alice.iq(
@@ -41,5 +66,7 @@ describe('XEP-0045 §8.1 the room subject', () => {
     await joinRoom(bob, ROOM, 'Bob');
     const shown = bob.all((m) => m.name === 'message' && m.getChild('subject') !== undefined);
     expect(shown.map((m) => m.getChildText('subject'))).to.deep.equal(['Potions']);
+    // XEP-0313 §5.1.2: what the room refused is not in its archive.
+    expect((await roomArchive(bob, ROOM)).map((m) => m.getChildText('subject'))).to.deep.equal(['Potions']);
   });
 });
