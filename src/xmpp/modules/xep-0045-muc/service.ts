@@ -347,7 +347,8 @@ export class MucService {
     if (o.role === 'visitor') throw new StanzaError('forbidden', 'visitors have no voice in this room');
     const subject = stanza.getChild('subject');
     const hasBody = stanza.getChild('body') !== undefined;
-    const subjectChange = subject !== undefined && !hasBody;
+    // §8.1: a <subject/> with a <body/> or a <thread/> is a message about something, not a change of the room's subject.
+    const subjectChange = subject !== undefined && !hasBody && stanza.getChild('thread') === undefined;
     if (subjectChange) {
       if (!room.config.changeSubject && o.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators may change the subject');
       const before = room.subject;

@@ -44,6 +44,16 @@ describe('XEP-0045 §8.1 the room subject', () => {
     expect(archived[1]!.attrs.from).to.equal(`${ROOM}/Alice`);
   });
 
+  it('relays a <subject/> that comes with a <thread/> as a message, leaving the room subject as it was (§8.1)', async () => {
+    await setSubject('Potions', 's1');
+    await alice.waitFor((m) => m.name === 'message' && m.attrs.id === 's1');
+    const threaded = await say('t1', '<subject>Side topic</subject><thread>th1</thread>');
+    expect(threaded.attrs.type, threaded.toString()).to.equal('groupchat');
+    await joinRoom(bob, ROOM, 'Bob');
+    const shown = bob.all((m) => m.name === 'message' && m.getChild('subject') !== undefined && m.getChild('thread') === undefined);
+    expect(shown.map((m) => m.getChildText('subject'))).to.deep.equal(['Potions']);
+  });
+
   it('keeps the subject it had when the new one cannot be stored: the moderator is told wait, and a newcomer is shown the old one', async () => {
     const persistent = await alice.iq(
       `<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query></iq>`,
