@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { Table, type TableSpec, type WideColumnStore } from '../storage/wide-column.js';
 import { pathOf, servesPath } from '../util/http-path.js';
 import { resolveOptions, type OptionSpecs } from '../util/options.js';
@@ -45,6 +46,15 @@ export class Registrations {
     const path = pathOf(url);
     for (const [route, handler] of this.httpRoutes) if (servesPath(route, path)) return handler;
     return undefined;
+  }
+
+  /** Route handlers that send 100 Continue themselves (httpRoute's `decidesContinue`). */
+  readonly continueDeciders = new Set<HttpRouteHandler>();
+
+  /** For a request with `Expect: 100-continue` to `url`: sends 100 Continue now, unless the route serving it decides. */
+  continueUnlessDecided(url: string, res: ServerResponse): void {
+    const handler = this.httpRouteFor(url);
+    if (handler === undefined || !this.continueDeciders.has(handler)) res.writeContinue();
   }
   /** Compiled when modules load so the write path only loops an array. */
   outgoingFilters: OutgoingFilter[] = [];
@@ -181,9 +191,13 @@ export class ModuleLoader {
         reg.bind2Features.set(ns, handler);
         undo.push(() => void reg.bind2Features.delete(ns));
       },
-      httpRoute(prefix, handler) {
+      httpRoute(prefix, handler, opts = {}) {
         reg.httpRoutes.set(prefix, handler);
-        undo.push(() => void reg.httpRoutes.delete(prefix));
+        if (opts.decidesContinue === true) reg.continueDeciders.add(handler);
+        undo.push(() => {
+          reg.httpRoutes.delete(prefix);
+          reg.continueDeciders.delete(handler);
+        });
       },
       preAuthIq(ns, handler) {
         reg.preAuthIqs.set(ns, handler);

@@ -260,8 +260,13 @@ export interface ModuleContext<O extends OptionSpecs = OptionSpecs> {
   bind2Feature(ns: string, handler: Bind2FeatureHandler): void;
   /** Answer iqs with a payload in `ns` on streams that have not authenticated (XEP-0077). */
   preAuthIq(ns: string, handler: PreAuthIqHandler): void;
-  /** Serve HTTP requests for `path` on the server's HTTP listeners; a path ending in '/' serves everything under it. */
-  httpRoute(path: string, handler: HttpRouteHandler): void;
+  /**
+   * Serve HTTP requests for `path` on the server's HTTP listeners; a path ending in '/' serves everything under it.
+   * `decidesContinue`: a request with `Expect: 100-continue` reaches the handler before 100 Continue is sent, and
+   * the handler calls `res.writeContinue()` once it wants the body, so a request it refuses sends none (uploads);
+   * other routes get their 100 at once, as Node sends it.
+   */
+  httpRoute(path: string, handler: HttpRouteHandler, opts?: { decidesContinue?: boolean }): void;
   /** Filter stanzas written to clients (priority: higher first). */
   outgoingFilter(filter: OutgoingFilter, priority?: number): void;
   /** Open one of the tables this module declared. */

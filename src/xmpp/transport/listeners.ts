@@ -85,6 +85,13 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
       tls.onReplaced?.((c) => https.setSecureContext({ ...serverTlsOptions, cert: c.cert, key: c.key }));
       http = https;
     } else http = createHttpServer(onRequest);
+    // With a listener here Node sends no 100 Continue by itself: a refused upload then costs the phone no body.
+    http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      const url = req.url ?? '/';
+      if (bosh !== null && servesPath(boshPath, pathOf(url))) res.writeContinue();
+      else server.registrations.continueUnlessDecided(url, res);
+      onRequest(req, res);
+    });
     // Node cuts a request that has not fully arrived after 5 minutes: a 100 MB upload from a phone on a slow
     // uplink takes longer. Headers must still come within Node's headersTimeout.
     http.requestTimeout = REQUEST_TIME_LIMIT_MS;

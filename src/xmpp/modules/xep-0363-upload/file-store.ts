@@ -10,6 +10,8 @@ import { META_FILENAME } from './slots.js';
 export interface FileMeta {
   size: number;
   contentType: string;
+  /** ms since the epoch the upload completed: downloads check expiry with it, whatever the sweep has done. */
+  createdMs: number;
 }
 
 /**
@@ -78,8 +80,9 @@ export class DiskFileStore implements FileStore {
     const p = this.paths(key);
     try {
       const [meta, st] = await Promise.all([readFile(p.meta, 'utf8'), stat(p.file)]);
-      const parsed = JSON.parse(meta) as FileMeta;
-      return { meta: { size: st.size, contentType: parsed.contentType }, body: (range) => createReadStream(p.file, range) };
+      const parsed = JSON.parse(meta) as Omit<FileMeta, 'createdMs'> & { createdMs?: number };
+      // Files stored before createdMs was kept: the file's own time is when its upload completed.
+      return { meta: { size: st.size, contentType: parsed.contentType, createdMs: parsed.createdMs ?? st.mtimeMs }, body: (range) => createReadStream(p.file, range) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;

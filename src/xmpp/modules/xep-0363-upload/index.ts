@@ -13,8 +13,9 @@ import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import type { DiscoApi } from '../xep-0030-disco/api.js';
 import { requestedRange } from './byte-range.js';
+import { fileEtag, ifRangeAllows, noneMatchFails } from './conditional.js';
 import { DiskFileStore, SizeMismatchError, type FileStore } from './file-store.js';
-import { DEFAULT_CONTENT_TYPE, newSlotId, normaliseContentType, safeFilename, slotToken, tokenMatches, type Slot, type UserFile } from './slots.js';
+import { DEFAULT_CONTENT_TYPE, newSlotId, normaliseContentType, safeFilename, slotToken, tokenMatches, urlSegment, type Slot, type UserFile } from './slots.js';
 
 export { DiskFileStore, type FileStore, type FileMeta } from './file-store.js';
 export const NS_UPLOAD = 'urn:xmpp:http:upload:0';
@@ -31,8 +32,8 @@ export interface UploadModuleDeps {
 function cors(res: ServerResponse): void {
   res.setHeader('Access-Control-Allow-Origin', '*');
   res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, PUT, OPTIONS');
-  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type, Range');
-  res.setHeader('Access-Control-Expose-Headers', 'Accept-Ranges, Content-Range');
+  res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type, Range, If-Range, If-None-Match');
+  res.setHeader('Access-Control-Expose-Headers', 'Accept-Ranges, Content-Range, ETag');
   res.setHeader('Access-Control-Max-Age', '86400');
 }
 
@@ -48,6 +49,12 @@ function reply(res: ServerResponse, status: number, text: string): void {
 function refuse(res: ServerResponse, status: number, text: string): void {
   closeAfterAnswer(res);
   reply(res, status, text);
+}
+
+/** Whether a PUT's body failed because the client's connection went, not the server's disk or store. */
+function clientWentAway(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
 /**
@@ -173,7 +180,7 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
           await files.putJson(owner, id, entry);
         });
         await slots.putJson(id, 'slot', slot, { ttlSeconds: Math.ceil(opts.slotSeconds) + 60 });
-        const url = `${urlBase(host)}${id}/${encodeURIComponent(filename)}`;
+        const url = `${urlBase(host)}${id}/${urlSegment(filename)}`;
         return x(
           'slot',
           { xmlns: NS_UPLOAD },
@@ -220,15 +227,22 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
         }
         // One PUT per slot: whoever takes the slot row first uploads.
         if (!(await slots.put(id, 'used', '1', { ifNotExists: true, ttlSeconds: Math.ceil(opts.slotSeconds) + 60 }))) return refuse(res, 409, 'already uploaded');
+        // Only now is the body wanted (the route decides 100 Continue): a phone asking with a bad token sends none of it.
+        if (req.headers.expect !== undefined) res.writeContinue();
         const fileKey = `${id}/${name}`;
         // Converse.js sends `Content-Type:` with nothing after it for a file the browser has no type for:
         // served back as is, that is a response naming no type at all.
         const stored = type === undefined || type.trim() === '' ? DEFAULT_CONTENT_TYPE : type.trim();
         try {
-          await store.put(fileKey, req, { size: slot.size, contentType: stored });
+          await store.put(fileKey, req, { size: slot.size, contentType: stored, createdMs: Date.now() });
         } catch (e) {
           await slots.delete(id, 'used');
           if (e instanceof SizeMismatchError) return reply(res, 400, e.message);
+          // A phone losing its network half way is routine, not a fault of the server's to alert anyone about.
+          if (clientWentAway(e)) {
+            ctx.log.info(`upload PUT ${id} abandoned by the client after part of the body`);
+            return void res.destroy();
+          }
           throw e;
         }
         const entry: UserFile = { size: slot.size, createdMs: Date.now(), key: fileKey, pending: false, slotExpiresMs: 0 };
@@ -239,15 +253,24 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
 
       async function get(req: IncomingMessage, res: ServerResponse, id: string, name: string): Promise<void> {
         const file = await store.get(`${id}/${name}`);
-        if (file === null) return reply(res, 404, 'not found');
+        // An expired file is gone at once, not at the next sweep. 404 rather than 410: after the sweep the
+        // server cannot tell it from a URL that never was, and RFC 9110 §15.5.11 asks for 404 then; one answer either way.
+        const expiresMs = opts.fileExpirySeconds > 0 && file !== null ? file.meta.createdMs + opts.fileExpirySeconds * 1000 : Infinity;
+        if (file === null || expiresMs <= Date.now()) return reply(res, 404, 'not found');
         const size = file.meta.size;
+        const etag = fileEtag(id, size);
         res.setHeader('x-content-type-options', 'nosniff');
         res.setHeader('content-security-policy', "default-src 'none'; sandbox");
-        res.setHeader('cache-control', 'public, max-age=31536000, immutable');
+        // A cache must not serve the file past its expiry either.
+        const maxAge = Math.min(31_536_000, Math.floor((expiresMs - Date.now()) / 1000));
+        res.setHeader('cache-control', `public, max-age=${maxAge}, immutable`);
         res.setHeader('accept-ranges', 'bytes');
-        // RFC 9110 §14.2: ranges are for GET only, and an If-Range cannot match (files carry no validator) so it means the whole file.
+        res.setHeader('etag', etag);
+        // RFC 9110 §13.2.2: If-None-Match before Range; a client that has the file gets no body again.
+        if (noneMatchFails(req.headers['if-none-match'], etag)) return void res.writeHead(304).end();
+        // RFC 9110 §14.2: ranges are for GET only, and one under an If-Range naming another version means the whole file.
         // Safari and iOS play audio and video only from servers that serve ranges; downloads resume with them.
-        const range = req.method === 'GET' && req.headers['if-range'] === undefined ? requestedRange(req.headers.range, size) : null;
+        const range = req.method === 'GET' && ifRangeAllows(req.headers['if-range'], etag) ? requestedRange(req.headers.range, size) : null;
         if (range === 'unsatisfiable') {
           res.setHeader('content-range', `bytes */${size}`);
           return reply(res, 416, 'range not satisfiable');
@@ -287,7 +310,7 @@ export function createUploadModule(deps: UploadModuleDeps = {}) {
           ctx.log.error(`upload ${req.method} ${id} failed`, e);
           reply(res, 500, 'internal error');
         });
-      });
+      }, { decidesContinue: true });
 
       // ---- expiry ----
 

@@ -81,6 +81,15 @@ function fitFilename(name: string): string {
   return cutUtf8(name.slice(0, name.length - kept.length), MAX_FILENAME_BYTES - Buffer.byteLength(kept)).trimEnd() + kept;
 }
 
+/**
+ * A file name as the last segment of a slot URL. encodeURIComponent leaves `'()!*` as they are, and
+ * clients share the URL in message text, where link finders and markup (Markdown, XEP-0393 styling) may
+ * end a link at `)` or `'` or read `*` as emphasis: a file named "photo (1).jpg" could lose its URL's end.
+ */
+export function urlSegment(name: string): string {
+  return encodeURIComponent(name).replace(/['()!*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 /** Used when the client names no content type (XEP-0363 §4: the type is optional). */
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
