@@ -112,16 +112,54 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
     await next;
   });
 
-  it('takes a body with a stanza of non-Latin text within the stanza limit (counted in characters), and refuses a longer one with policy-violation, HTTP 200 (§19)', async () => {
+  it('takes a body with a stanza of non-Latin text within the stanza limit (counted in characters), and refuses a longer body with policy-violation, HTTP 200 (§19)', async () => {
     const c = new BoshClient(url);
     await c.login('bob');
     // 9,000 characters, three bytes each in UTF-8: under this server's 10,000, though 27 KB on the wire, as over WebSocket.
     const text = '漢'.repeat(9000);
     const echoed = await c.until(`<message xmlns='jabber:client' to='${c.jid}' id='cjk'><body>${text}</body></message>`, '', (b) => b.getChild('message') !== undefined);
     expect(echoed.getChild('message')!.getChildText('body')).to.equal(text);
-    const refused = await c.request(`<message xmlns='jabber:client' to='${c.jid}'><body>${'漢'.repeat(40000)}</body></message>`);
-    expect(refused.status).to.equal(200);
-    expect(refused.body.attrs).to.include({ type: 'terminate', condition: 'policy-violation' });
+    // Over the body's limit in bytes (four stanzas' worth), and, in ASCII, in characters only.
+    for (const big of ['漢'.repeat(60000), 'a'.repeat(50000)]) {
+      const refused = await c.request(`<message xmlns='jabber:client' to='${c.jid}'><body>${big}</body></message>`);
+      expect(refused.status).to.equal(200);
+      expect(refused.body.attrs).to.include({ type: 'terminate', condition: 'policy-violation' });
+    }
+  });
+
+  it('takes several stanzas near the stanza limit in one body, as Strophe.js batches what it has queued (§7.3)', async () => {
+    const c = new BoshClient(url);
+    await c.login('bob');
+    const texts = ['1', '2', '3'].map((n) => n.repeat(9000));
+    const batch = texts.map((t, i) => `<message xmlns='jabber:client' to='${c.jid}' id='m${i}'><body>${t}</body></message>`).join('');
+    const echoed: string[] = [];
+    await c.until(batch, '', (b) => {
+      echoed.push(...b.getChildren('message').map((m) => m.getChildText('body')!));
+      return echoed.length === 3;
+    });
+    expect(echoed).to.deep.equal(texts);
+  });
+
+  it('ends the session a body that cannot be parsed names (bad-request, §19): later requests get item-not-found, and a message waiting for it goes to offline storage', async () => {
+    const alice = new BoshClient(url);
+    await alice.login('alice');
+    // Stream management counts what is written to the client, so what it has not acknowledged outlives the session.
+    await alice.until(`<enable xmlns='urn:xmpp:sm:3'/>`, '', (b) => b.getChild('enabled') !== undefined);
+    const bob = new BoshClient(url);
+    await bob.login('bob');
+    // Alice has no request open: the message waits in her session for her next one.
+    // Bob's request is held until something comes for him: not awaited.
+    void bob.request(`<message xmlns='jabber:client' to='${alice.jid}' type='chat' id='waiting'><body>still there?</body></message>`).catch(() => null);
+    await sleep(200);
+    const broken = await alice.post(`<body ${NS} rid='${++alice.rid}' sid='${alice.sid}'><message to='bob@localhost'><body>cut</body></body>`);
+    expect(broken.body.attrs).to.include({ type: 'terminate', condition: 'bad-request' });
+    const after = await alice.request();
+    expect(after.body.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
+    expect(after.body.getChild('message')).to.equal(undefined);
+    const again = new BoshClient(url);
+    await again.login('alice');
+    const offline = await again.until(`<presence xmlns='jabber:client'/>`, '', (b) => b.getChild('message') !== undefined);
+    expect(offline.getChild('message')!.getChildText('body')).to.equal('still there?');
   });
 
   it('takes the resent copy of a request that waits for a lost one before it, and answers both once the lost one comes (§14.2, §14.3)', async () => {

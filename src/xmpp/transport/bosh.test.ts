@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { ServerResponse } from 'node:http';
 import { parseXml } from '../stream/parse-xml.js';
 import type { XmlElement } from '../../util/xml.js';
-import { BoshSession, NS_HTTPBIND } from './bosh.js';
+import { BoshSession, NS_HTTPBIND, type BoshLimits } from './bosh.js';
 
 /** Records what a request's response would carry; `close` stands for the client dropping the request. */
 class RecordedResponse {
@@ -45,13 +45,15 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   let input: string[];
   let closed: boolean;
   let gone: boolean;
+  let overflows: number;
 
-  function open(limits = { maxWaitSeconds: 60, inactivitySeconds: 60 }, wait = '30', hold = '2'): { session: BoshSession; created: RecordedResponse } {
+  function open(limits: BoshLimits = { maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 1 << 20 }, wait = '30', hold = '2'): { session: BoshSession; created: RecordedResponse } {
     input = [];
     closed = false;
     gone = false;
+    overflows = 0;
     const creation = body({ rid: '100', to: 'localhost', wait, hold, 'xmpp:version': '1.0' });
-    const session = new BoshSession(creation, '127.0.0.1', false, limits, () => (gone = true));
+    const session = new BoshSession(creation, '127.0.0.1', false, limits, () => (gone = true), () => overflows++);
     session.start((chunk) => {
       input.push(chunk);
       // What a c2s stream does on the opening: its header, then features.
@@ -72,7 +74,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   }
 
   it('answers the creation request with the session attributes and the stream features', async () => {
-    const { session, created } = open({ maxWaitSeconds: 20, inactivitySeconds: 60 }, '45');
+    const { session, created } = open({ maxWaitSeconds: 20, inactivitySeconds: 60, maxQueuedBytes: 1 << 20 }, '45');
     await tick();
     expect(input[0]).to.match(/^<open xmlns=.urn:ietf:params:xml:ns:xmpp-framing. to=.localhost. version=.1\.0./);
     const b = created.body!;
@@ -83,7 +85,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   it('answers with the client\'s BOSH version when it is lower than ours, compared number by number (§7.2)', () => {
     const versionFor = (ver: string): string | undefined => {
       const creation = body({ rid: '1', to: 'localhost', ver });
-      const session = new BoshSession(creation, '127.0.0.1', false, { maxWaitSeconds: 60, inactivitySeconds: 60 }, () => undefined);
+      const session = new BoshSession(creation, '127.0.0.1', false, { maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 1 << 20 }, () => undefined);
       session.start(() => undefined, () => undefined);
       const created = new RecordedResponse();
       session.create(creation, created as unknown as ServerResponse);
@@ -146,7 +148,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   });
 
   it('answers an empty body when the wait runs out', async () => {
-    const { session } = open({ maxWaitSeconds: 1, inactivitySeconds: 60 });
+    const { session } = open({ maxWaitSeconds: 1, inactivitySeconds: 60, maxQueuedBytes: 1 << 20 });
     await tick();
     const held = send(session, { rid: '101' });
     await sleep(1100);
@@ -250,7 +252,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   });
 
   it('ends a session that has had no request open for the inactivity period', async () => {
-    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2 });
+    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20 });
     await tick();
     const held = send(session, { rid: '101' });
     await sleep(300);
@@ -259,5 +261,77 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     held.drop();
     await sleep(300);
     expect(closed).to.equal(true);
+  });
+
+  it('does not end a session whose only open request waits for a lost one before it (§10: every request answered)', async () => {
+    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20 });
+    await tick();
+    // 101 is lost on the way; 102 waits for it.
+    const waiting = send(session, { rid: '102' });
+    await sleep(300);
+    expect(closed, 'a request waiting in the server keeps the session alive').to.equal(false);
+    send(session, { rid: '101' });
+    await tick();
+    expect(waiting.answered).to.equal(false);
+    expect(closed).to.equal(false);
+
+    // The client gives up on the waiting request: from then on the inactivity clock runs.
+    const other = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20 });
+    await tick();
+    send(other.session, { rid: '102' }).drop();
+    await sleep(300);
+    expect(closed).to.equal(true);
+  });
+
+  it('terminates a polling session whose client sends empty requests faster than polling allows (§12), and not a client that holds a request', async () => {
+    const polling = open(undefined, '30', '0');
+    await tick();
+    const first = send(polling.session, { rid: '101' });
+    await tick();
+    expect(first.body!.children).to.have.length(0);
+    // A request with payload, then an empty one after it, are within the rules.
+    send(polling.session, { rid: '102' }, "<presence xmlns='jabber:client'/>");
+    await tick();
+    const afterPayload = send(polling.session, { rid: '103' });
+    await tick();
+    expect(afterPayload.body!.attrs.type).to.equal(undefined);
+    // Two empty ones in a row, the first answered with nothing, within a second.
+    const tooSoon = send(polling.session, { rid: '104' });
+    expect(tooSoon.body!.attrs).to.include({ type: 'terminate', condition: 'policy-violation' });
+    expect(closed).to.equal(true);
+
+    // hold=1: each empty request frees the one held before it, answered empty, at once.
+    const holding = open();
+    await tick();
+    const answers = ['101', '102', '103', '104'].map((rid) => send(holding.session, { rid }));
+    await tick();
+    expect(answers.slice(0, 3).map((a) => a.body!.attrs.type)).to.deep.equal([undefined, undefined, undefined]);
+    expect(closed).to.equal(false);
+  });
+
+  it('ends a session whose output for a client with no request open passes maxQueuedBytes, as a dead connection, reporting it once', async () => {
+    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 4096 });
+    await tick();
+    const stanza = `<message xmlns='jabber:client'><body>${'x'.repeat(3000)}</body></message>`;
+    session.write(stanza);
+    await tick();
+    expect(closed).to.equal(false);
+    session.write(stanza);
+    session.write(stanza);
+    await tick();
+    expect(closed, 'the c2s stream is told its transport is gone').to.equal(true);
+    expect(gone).to.equal(true);
+    expect(overflows).to.equal(1);
+    expect(send(session, { rid: '101' }).body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
+
+    // With a request held, the same output leaves at once.
+    const other = open({ maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 4096 });
+    await tick();
+    const held = send(other.session, { rid: '101' });
+    await tick();
+    for (let i = 0; i < 3; i++) other.session.write(stanza);
+    await tick();
+    expect(held.body!.getChildren('message')).to.have.length(3);
+    expect(closed).to.equal(false);
   });
 });

@@ -12,7 +12,7 @@ const NS_CLIENT = 'jabber:client';
 /** At most one request is held open (XEP-0124 §7 "hold"); the client may have two out (requests = hold + 1). */
 const HOLD = 1;
 const REQUESTS = HOLD + 1;
-/** The shortest polling interval allowed (§7.1 'polling'); it is advertised, not enforced. */
+/** The shortest polling interval allowed (§7.1 'polling'), enforced as §12 says (see `tooFrequent`). */
 const POLLING = 1;
 /** Responses kept for retransmission when a client resends a request it got no answer to (§14.3). */
 const REMEMBERED = REQUESTS;
@@ -37,7 +37,12 @@ function sessionVersion(asked: string | undefined): string {
 export interface BoshLimits {
   maxWaitSeconds: number;
   inactivitySeconds: number;
+  /** Bytes of output kept for a client that has no request open; beyond, it is taken for gone. */
+  maxQueuedBytes: number;
 }
+
+/** Reports a session ended because its client stopped reading; called once per session. */
+export type BoshOverflowLog = (session: BoshSession, queuedBytes: number) => void;
 
 /** Writes a complete BOSH response body. */
 export function writeBody(res: ServerResponse, body: string): void {
@@ -79,6 +84,13 @@ export class BoshSession implements Transport {
   private readonly responsesOf = new Map<number, ServerResponse>();
   private readonly held: HeldRequest[] = [];
   private output: string[] = [];
+  /** UTF-8 bytes in `output`. */
+  private outputBytes = 0;
+  /**
+   * The last request taken in order, for §12's polling interval: when it came, whether it was empty
+   * (no payload, no restart, pause or terminate), and whether it was answered with nothing.
+   */
+  private lastTaken = { rid: -1, at: 0, empty: false, answeredEmpty: false };
   private readonly remembered = new Map<number, string>();
   /** Held requests whose connection closed before they were answered, which the client may resend (§14.3). */
   private readonly dropped = new Set<number>();
@@ -95,6 +107,9 @@ export class BoshSession implements Transport {
   private flushScheduled = false;
   /** Requests held open at once: HOLD, or fewer if the client asked for fewer. */
   private readonly holdCount: number;
+  private readonly maxQueuedBytes: number;
+  /** The output passed maxQueuedBytes: the session is ending, nothing more is kept. */
+  private overflowed = false;
 
   constructor(
     creationRequest: XmlElement,
@@ -102,6 +117,7 @@ export class BoshSession implements Transport {
     readonly secure: boolean,
     limits: BoshLimits,
     private readonly onGone: (session: BoshSession) => void,
+    private readonly onOverflow: BoshOverflowLog = () => {},
   ) {
     const a = creationRequest.attrs;
     this.nextRid = Number(a.rid);
@@ -114,6 +130,7 @@ export class BoshSession implements Transport {
     // inactivity period is sized for, so its period is longer by more than that.
     const polls = this.holdCount === 0 || this.wait === 0;
     this.inactivity = limits.inactivitySeconds + (polls ? 2 * POLLING : 0);
+    this.maxQueuedBytes = limits.maxQueuedBytes;
     this.creation = {
       sid: this.sid,
       wait: String(this.wait),
@@ -149,9 +166,30 @@ export class BoshSession implements Transport {
   }
 
   write(data: string): void {
-    if (this.closed) return;
+    if (this.closed || this.overflowed) return;
     this.output.push(data);
+    this.outputBytes += Buffer.byteLength(data);
+    // With a request held, the output leaves at the flush; without one it waits for a client that may
+    // never come back, and until the inactivity timeout it would grow with all that is sent to the account
+    // (a busy room). Past the cap the client is taken for gone, as a dead TCP connection would be: the c2s
+    // stream sees its transport close, and stream management keeps or requeues what was not acknowledged.
+    if (this.held.length === 0 && this.outputBytes > this.maxQueuedBytes) {
+      this.overflowed = true;
+      this.onOverflow(this, this.outputBytes);
+      // Not inside the write: ending the stream runs session handlers, and this may be in the middle of a broadcast.
+      queueMicrotask(() => this.finish());
+      return;
+    }
     this.scheduleFlush();
+  }
+
+  /**
+   * A terminal binding error (§19) for a request of this session that could not be taken (not a
+   * `<body/>`, too large): the client takes the session for ended, so it ends now rather than at the
+   * inactivity timeout; requests still open get the same condition.
+   */
+  fail(condition: string): void {
+    this.finish(condition);
   }
 
   startTls(): Promise<void> {
@@ -219,7 +257,22 @@ export class BoshSession implements Transport {
     this.responsesOf.get(rid)?.destroy();
     this.responsesOf.set(rid, res);
     this.early.set(rid, body);
+    if (rid > this.nextRid) this.waitFor(rid, res);
     this.takeInOrder();
+  }
+
+  /**
+   * A request waiting for a lost one before it is open all the same: the inactivity period (§10) counts
+   * only while every request received has been answered, so it does not run meanwhile. If its connection
+   * breaks while it waits, its payload is still taken in its turn and a resent copy is held as any other.
+   */
+  private waitFor(rid: number, res: ServerResponse): void {
+    this.stopInactivity();
+    res.once('close', () => {
+      if (this.responsesOf.get(rid) !== res || res.writableEnded) return;
+      this.responsesOf.delete(rid);
+      this.armInactivity();
+    });
   }
 
   /**
@@ -244,11 +297,31 @@ export class BoshSession implements Transport {
       const rid = this.nextRid++;
       const body = this.early.get(rid)!;
       this.early.delete(rid);
-      const res = this.responsesOf.get(rid)!;
+      const res = this.responsesOf.get(rid);
       this.responsesOf.delete(rid);
-      this.hold(rid, res);
+      if (this.tooFrequent(rid, body)) return this.finish('policy-violation', res);
+      if (res !== undefined) this.hold(rid, res);
+      // Its connection broke while it waited: a resent copy is held again (§14.3).
+      else this.dropped.add(rid);
       this.deliver(body);
     }
+  }
+
+  /**
+   * §12: two consecutive new requests, both empty, less than `polling` seconds apart, the first answered
+   * with nothing, is a client polling faster than it may. Only with no request held when the second is
+   * taken: a client that holds one (hold=1) sends its next as soon as an answer frees it, which is the
+   * protocol, not a poll, and §11 allows it `requests` at once. A request with payload, a restart, a
+   * pause or a terminate is not empty; a resent request is not new (it never comes here).
+   */
+  private tooFrequent(rid: number, body: XmlElement): boolean {
+    const a = body.attrs;
+    const empty = a.sid !== undefined && !body.children.some((c) => typeof c !== 'string') && a['xmpp:restart'] === undefined && a.pause === undefined && a.type === undefined;
+    const last = this.lastTaken;
+    const now = Date.now();
+    const tooSoon = empty && last.empty && last.answeredEmpty && last.rid === rid - 1 && this.held.length === 0 && now - last.at < POLLING * 1000;
+    this.lastTaken = { rid, at: now, empty, answeredEmpty: false };
+    return tooSoon;
   }
 
   private deliver(body: XmlElement): void {
@@ -270,10 +343,7 @@ export class BoshSession implements Transport {
   }
 
   private hold(rid: number, res: ServerResponse): void {
-    if (this.inactivityTimer !== null) {
-      clearTimeout(this.inactivityTimer);
-      this.inactivityTimer = null;
-    }
+    this.stopInactivity();
     const timer = setTimeout(() => this.answerOldest(), this.wait * 1000);
     timer.unref();
     // Oldest rid first, a resent request among newer ones too: the client reads answers in rid order.
@@ -318,6 +388,8 @@ export class BoshSession implements Transport {
     clearTimeout(h.timer);
     const payload = this.output.join('');
     this.output = [];
+    this.outputBytes = 0;
+    if (h.rid === this.lastTaken.rid) this.lastTaken.answeredEmpty = payload === '';
     const attrs: Attrs = this.creation ?? {};
     this.creation = null;
     if (this.ending) {
@@ -333,23 +405,37 @@ export class BoshSession implements Transport {
   }
 
   private armInactivity(): void {
-    if (this.held.length > 0 || this.closed || this.inactivityTimer !== null) return;
+    if (this.held.length > 0 || this.responsesOf.size > 0 || this.closed || this.inactivityTimer !== null) return;
     this.inactivityTimer = setTimeout(() => this.finish(), this.inactivity * 1000);
     this.inactivityTimer.unref();
   }
 
-  /** Ends the session: every request still open gets a terminate body. */
-  private finish(): void {
+  private stopInactivity(): void {
+    if (this.inactivityTimer === null) return;
+    clearTimeout(this.inactivityTimer);
+    this.inactivityTimer = null;
+  }
+
+  /**
+   * Ends the session: every request still open (and `also`, one taken but not held) gets a terminate body,
+   * with `condition` when a binding error ends it. Output not sent is dropped here: the c2s stream sees its
+   * transport close and treats it as a lost connection (stream management keeps or requeues it).
+   */
+  private finish(condition?: string, also?: ServerResponse): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.inactivityTimer !== null) clearTimeout(this.inactivityTimer);
+    this.stopInactivity();
+    const end = bodyXml({ type: 'terminate', condition });
+    if (also !== undefined) writeBody(also, end);
     for (const h of this.held.splice(0)) {
       clearTimeout(h.timer);
-      writeBody(h.res, bodyXml({ type: 'terminate' }));
+      writeBody(h.res, end);
     }
-    for (const res of this.responsesOf.values()) writeBody(res, bodyXml({ type: 'terminate' }));
+    for (const res of this.responsesOf.values()) writeBody(res, end);
     this.responsesOf.clear();
     this.early.clear();
+    this.output = [];
+    this.outputBytes = 0;
     this.onGone(this);
     this.onClose(false);
   }
