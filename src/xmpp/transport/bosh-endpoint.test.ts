@@ -92,6 +92,7 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
         storage: { backend: 'memory' },
         c2s: { maxStanzaSize: 10000 },
         websocket: { consideredSecure: true },
+        bosh: { maxQueuedBytes: 65536 },
       },
     });
     sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
@@ -160,6 +161,28 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
     await again.login('alice');
     const offline = await again.until(`<presence xmlns='jabber:client'/>`, '', (b) => b.getChild('message') !== undefined);
     expect(offline.getChild('message')!.getChildText('body')).to.equal('still there?');
+  });
+
+  it('ends a session whose client sends no request while more than bosh.maxQueuedBytes waits for it, as a dead connection: the messages go to offline storage', async () => {
+    const alice = new BoshClient(url);
+    await alice.login('alice');
+    await alice.until(`<enable xmlns='urn:xmpp:sm:3'/>`, '', (b) => b.getChild('enabled') !== undefined);
+    const bob = new BoshClient(url);
+    await bob.login('bob');
+    // Three messages of 27 KB in UTF-8 for Alice, who has no request open: over the 64 KiB this server keeps.
+    const texts = ['甲', '乙', '丙'].map((c) => c.repeat(9000));
+    void bob.request(texts.map((t) => `<message xmlns='jabber:client' to='${alice.jid}' type='chat'><body>${t}</body></message>`).join('')).catch(() => null);
+    await sleep(300);
+    const after = await alice.request();
+    expect(after.body.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
+    const again = new BoshClient(url);
+    await again.login('alice');
+    const received: string[] = [];
+    await again.until(`<presence xmlns='jabber:client'/>`, '', (b) => {
+      received.push(...b.getChildren('message').map((m) => m.getChildText('body')!));
+      return received.length === 3;
+    });
+    expect(received).to.deep.equal(texts);
   });
 
   it('takes the resent copy of a request that waits for a lost one before it, and answers both once the lost one comes (§14.2, §14.3)', async () => {
