@@ -9,14 +9,14 @@ import type { Sori } from '../src/sori.js';
 import { eventually } from '../src/testing/eventually.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { connectTcp, trustTestPort, xml, type XmppSession } from './support/clients.js';
-import { startInProcess } from './support/in-process.js';
+import { startTestSori } from '../src/testing/test-sori.js';
 
 const DOMAIN = 'localhost';
 const API_TOKEN = 'backend-token-0123456789abcdef0123456789';
 const JWT_SECRET = 'tokens for users, signed by the backend, 32+ bytes';
 
 const startWith = (api: Record<string, unknown>): Promise<Sori> =>
-  startInProcess({
+  startTestSori({
     c2s: { maxLoginFailures: 1000 },
     auth: { jwtSecret: JWT_SECRET },
     modules: { enabled: ['admin-api'], options: { 'admin-api': { token: API_TOKEN, ...api } } },

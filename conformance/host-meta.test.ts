@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { expect } from 'chai';
 import * as Stanza from 'stanza';
 import type { Sori } from '../src/sori.js';
-import { startInProcess } from './support/in-process.js';
+import { startTestSori } from '../src/testing/test-sori.js';
 import { parseJid } from '../src/util/jid.js';
 import { parseXml } from '../src/testing/parse-xml.js';
 import { withTimeout } from './support/clients.js';
@@ -23,7 +23,7 @@ describe('XEP-0156 host-meta: a web client finds the WebSocket endpoint by itsel
 
   before(async () => {
     // The wss:// listener is what stanza is to find (any configured port becomes an ephemeral one here).
-    sori = await startInProcess({ websocket: { tlsPort: 5443 } });
+    sori = await startTestSori({ websocket: { tlsPort: 5443 } });
     await sori.server.accounts.create(parseJid(`alice@${DOMAIN}`), 'alice-pw');
     // The listener's certificate is self-signed; stanza's fetch and WebSocket use Node's defaults.
     previousTlsSetting = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
@@ -65,7 +65,7 @@ describe('XEP-0156 host-meta: a web client finds the WebSocket endpoint by itsel
   });
 
   it('gives wss:// and https:// links on the plain listener when TLS ends at a proxy in front of it (websocket.consideredSecure)', async () => {
-    const proxied = await startInProcess({ websocket: { consideredSecure: true } });
+    const proxied = await startTestSori({ websocket: { consideredSecure: true } });
     try {
       const ws = proxied.listening.ports.ws!;
       const jrd = await fetch(`http://127.0.0.1:${ws}/.well-known/host-meta.json`);

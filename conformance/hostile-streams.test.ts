@@ -1,14 +1,11 @@
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
-import { loadConfig } from '../src/config.js';
-import { startSori, type Sori } from '../src/sori.js';
+import type { Sori } from '../src/sori.js';
 import { MemoryStore } from '../src/storage/memory/index.js';
 import { RawClient, upgradeToTls } from '../src/testing/raw-client.js';
+import { startTestSori } from '../src/testing/test-sori.js';
 import { parseJid } from '../src/util/jid.js';
 import type { XmlElement } from '../src/util/xml.js';
 import { XmppParser } from '../src/xmpp/stream/parser.js';
@@ -105,11 +102,7 @@ describe('hostile streams over real sockets (RFC 6120 §4.9, §11)', function ()
   let witness: RawClient;
 
   before(async () => {
-    const config = loadConfig({
-      env: {},
-      overrides: { server: { dataDir: mkdtempSync(join(tmpdir(), 'sori-hostile-')), logLevel: 'error' }, storage: { backend: 'memory' }, c2s: { maxStanzaSize: 10000 } },
-    });
-    sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    sori = await startTestSori({ c2s: { maxStanzaSize: 10000, directTlsPort: 5223 }, websocket: { tlsPort: 5443 } }, { store: new MemoryStore() });
     port = sori.listening.ports.c2s!;
     tlsPort = sori.listening.ports['c2s-tls']!;
     wsPort = sori.listening.ports.ws!;

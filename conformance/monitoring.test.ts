@@ -15,13 +15,13 @@ import { parseJid } from '../src/util/jid.js';
 import { redisService } from '../src/testing/services/redis.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { connectTcp, trustTestPort, xml, type XmppSession } from './support/clients.js';
-import { startInProcess } from './support/in-process.js';
+import { startTestSori } from '../src/testing/test-sori.js';
 
 const DOMAIN = 'localhost';
 
 // Batched as sori batches its own store, so that the store's write metrics are there to read.
 const startWith = (monitoring: Record<string, unknown> = {}, cluster: Record<string, unknown> = {}, store = new MemoryStore()): Promise<Sori> =>
-  startInProcess({ c2s: { maxLoginFailures: 1000 }, modules: { options: { monitoring } }, cluster }, { store: new CoalescingStore(store) });
+  startTestSori({ c2s: { maxLoginFailures: 1000 }, modules: { options: { monitoring } }, cluster }, { store: new CoalescingStore(store) });
 
 describe('monitoring: /metrics and /health', function () {
   this.timeout(30_000);
@@ -140,7 +140,7 @@ describe('monitoring: /metrics and /health', function () {
     } finally {
       store.get = get;
     }
-    const node = await startInProcess({ server: { shutdownGraceSeconds: 1 } });
+    const node = await startTestSori({ server: { shutdownGraceSeconds: 1 } });
     const at = `http://127.0.0.1:${node.listening.ports.ws!}`;
     const stopped = node.stop();
     try {
@@ -192,7 +192,7 @@ describe('monitoring: /metrics and /health', function () {
   });
 
   it('answers 503 "stopping" while a stopping node drains, with its clients still connected and new ones turned away, then closes them', async () => {
-    const node = await startInProcess({ server: { shutdownGraceSeconds: 1 } });
+    const node = await startTestSori({ server: { shutdownGraceSeconds: 1 } });
     try {
       await node.server.accounts.create(parseJid(`carol@${DOMAIN}`), 'carol-pw');
       trustTestPort(node.listening.ports.c2s!);

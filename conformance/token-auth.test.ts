@@ -11,7 +11,7 @@ import type { Sori } from '../src/sori.js';
 import { RawClient } from '../src/testing/raw-client.js';
 import { parseJid } from '../src/util/jid.js';
 import { connectTcp, trustTestPort, xml, type XmppSession } from './support/clients.js';
-import { startInProcess } from './support/in-process.js';
+import { startTestSori } from '../src/testing/test-sori.js';
 
 const DOMAIN = 'localhost';
 const SECRET = 'the app backend and sori share this secret, 32+ bytes';
@@ -26,7 +26,7 @@ describe('login tokens (JWT) with @xmpp/client', function () {
   const sessions: XmppSession[] = [];
 
   before(async () => {
-    sori = await startInProcess({ c2s: { maxLoginFailures: 1000 }, auth: { passwords: false, jwtSecret: SECRET, jwtIssuer: 'https://app.example' } });
+    sori = await startTestSori({ c2s: { maxLoginFailures: 1000 }, auth: { passwords: false, jwtSecret: SECRET, jwtIssuer: 'https://app.example' } });
     // An account with a password, which must not log in with it while passwords are off.
     await sori.server.accounts.create(parseJid(`carol@${DOMAIN}`), 'carol-pw');
     trustTestPort(sori.listening.ports.c2s!);
@@ -87,7 +87,7 @@ describe('login tokens beside passwords', function () {
   this.timeout(30_000);
 
   it('keeps SCRAM for password accounts and takes tokens through PLAIN', async () => {
-    const node = await startInProcess({ auth: { jwtSecret: SECRET } });
+    const node = await startTestSori({ auth: { jwtSecret: SECRET } });
     try {
       await node.server.accounts.create(parseJid(`carol@${DOMAIN}`), 'carol-pw');
       const port = node.listening.ports.c2s!;

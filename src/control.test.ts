@@ -2,20 +2,18 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from './config.js';
 import { sendControl } from './control.js';
-import { startSori } from './sori.js';
+import type { Sori } from './sori.js';
 import { eventually } from './testing/eventually.js';
+import { startTestSori } from './testing/test-sori.js';
 
-function configWith(dataDir: string) {
-  return loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' } } });
-}
+const startIn = (dataDir: string): Promise<Sori> => startTestSori({ server: { dataDir } });
 
 describe('control socket (npm run ctl against a running server)', () => {
   it('is opened in a data directory that no store created, and manages accounts', async () => {
     // A non-embedded backend never creates dataDir; the socket must not depend on it.
     const dataDir = join(mkdtempSync(join(tmpdir(), 'sori-control-')), 'not', 'yet');
-    const sori = await startSori(configWith(dataDir), { ephemeralPorts: true });
+    const sori = await startIn(dataDir);
     try {
       const path = join(dataDir, 'sori.sock');
       expect(await sendControl(path, { cmd: 'adduser', jid: 'alice@localhost', password: 'secret' })).to.deep.include({ ok: true });
@@ -27,7 +25,7 @@ describe('control socket (npm run ctl against a running server)', () => {
 
   it('refuses a password change or a listing for a domain it does not serve, rather than "no account" or an empty list', async () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'sori-control-')), 'data');
-    const sori = await startSori(configWith(dataDir), { ephemeralPorts: true });
+    const sori = await startIn(dataDir);
     try {
       const path = join(dataDir, 'sori.sock');
       const notServed = { ok: false, error: 'alice@locahost is not an account JID on a served domain (localhost)' };
@@ -43,9 +41,9 @@ describe('control socket (npm run ctl against a running server)', () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'sori-control-')), 'data');
     // Debian's default for users with a group of their own: the group may write what they create.
     const umask = process.umask(0o002);
-    let sori: Awaited<ReturnType<typeof startSori>>;
+    let sori: Sori;
     try {
-      sori = await startSori(configWith(dataDir), { ephemeralPorts: true });
+      sori = await startIn(dataDir);
     } finally {
       process.umask(umask);
     }
@@ -62,7 +60,7 @@ describe('control socket (npm run ctl against a running server)', () => {
   it('leaves the server running when the socket cannot be opened', async () => {
     // Unix socket paths are limited to 107 bytes.
     const dataDir = join(mkdtempSync(join(tmpdir(), 'sori-control-')), 'x'.repeat(120));
-    const sori = await startSori(configWith(dataDir), { ephemeralPorts: true });
+    const sori = await startIn(dataDir);
     try {
       expect(existsSync(join(dataDir, 'sori.sock'))).to.equal(false);
       expect(sori.listening.ports.c2s).to.be.a('number');

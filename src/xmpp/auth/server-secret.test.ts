@@ -1,11 +1,8 @@
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../config.js';
-import { startSori, type Sori } from '../../sori.js';
+import type { Sori } from '../../sori.js';
 import { MemoryStore } from '../../storage/memory/index.js';
 import { RawClient } from '../../testing/raw-client.js';
+import { startTestSori } from '../../testing/test-sori.js';
 import { parseJid } from '../../util/jid.js';
 import { ServerSecret, SERVER_SECRETS_TABLE } from './server-secret.js';
 
@@ -17,9 +14,7 @@ describe('the server secret, shared by every node through the store', function (
   });
 
   async function node(store: MemoryStore): Promise<Sori> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'sori-secret-'));
-    const config = loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' } } });
-    const sori = await startSori(config, { ephemeralPorts: true, store });
+    const sori = await startTestSori({}, { store });
     running.push(sori);
     return sori;
   }

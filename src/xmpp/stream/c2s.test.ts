@@ -1,11 +1,8 @@
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { loadConfig } from '../../config.js';
-import { startSori, type Sori } from '../../sori.js';
+import type { Sori } from '../../sori.js';
 import { RawClient } from '../../testing/raw-client.js';
+import { startTestSori } from '../../testing/test-sori.js';
 import { parseJid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
 import { MemoryStore } from '../../storage/memory/index.js';
@@ -22,17 +19,8 @@ describe('c2s streams over real sockets', function () {
   let wsPort: number;
 
   before(async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'sori-c2s-'));
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        server: { dataDir, logLevel: 'error' },
-        storage: { backend: 'memory' },
-        c2s: { maxStanzaSize: 10000, maxLoginFailures: 4 },
-      },
-    });
     store = new MemoryStore();
-    sori = await startSori(config, { ephemeralPorts: true, store });
+    sori = await startTestSori({ c2s: { maxStanzaSize: 10000, maxLoginFailures: 4, directTlsPort: 5223 } }, { store });
     port = sori.listening.ports.c2s!;
     tlsPort = sori.listening.ports['c2s-tls']!;
     wsPort = sori.listening.ports.ws!;
@@ -323,15 +311,7 @@ describe('c2s streams while the node stops', function () {
   this.timeout(20000);
 
   it('turns new streams away with see-other-host during the grace period, then sends it to the sessions it held', async () => {
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        server: { dataDir: mkdtempSync(join(tmpdir(), 'sori-c2s-drain-')), logLevel: 'error', shutdownGraceSeconds: 1 },
-        storage: { backend: 'memory' },
-        cluster: { seeOtherHost: 'xmpp2.example.net:5222' },
-      },
-    });
-    const sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    const sori = await startTestSori({ server: { shutdownGraceSeconds: 1 }, cluster: { seeOtherHost: 'xmpp2.example.net:5222' } }, { store: new MemoryStore() });
     await sori.server.createAccount(parseJid('alice@localhost'), 'secret');
     const alice = await RawClient.connect(sori.listening.ports.c2s!);
     await alice.login('alice', 'secret');

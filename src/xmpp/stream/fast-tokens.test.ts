@@ -1,13 +1,10 @@
 import { expect } from 'chai';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../config.js';
-import { startSori, type Sori } from '../../sori.js';
+import type { Sori } from '../../sori.js';
 import { MemoryStore } from '../../storage/memory/index.js';
 import { ACCOUNTS_TABLE } from '../auth/accounts.js';
 import { RawClient } from '../../testing/raw-client.js';
+import { startTestSori } from '../../testing/test-sori.js';
 import { parseJid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
 
@@ -37,10 +34,8 @@ describe('XEP-0484 FAST tokens (real sockets)', function () {
   const open: RawClient[] = [];
 
   before(async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'sori-fast-'));
     // Several tests fail logins on purpose (old, unbound, expired tokens): the throttle must not turn away the ones after.
-    const config = loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' }, c2s: { sasl2: true, fastTokensPerAccount: CAP, maxLoginFailures: 100 } } });
-    sori = await startSori(config, { ephemeralPorts: true, store });
+    sori = await startTestSori({ c2s: { sasl2: true, fastTokensPerAccount: CAP, maxLoginFailures: 100 } }, { store });
     port = sori.listening.ports.c2s!;
     await sori.server.createAccount(parseJid('carol@localhost'), 'secret');
     await sori.server.createAccount(parseJid('dave@localhost'), 'secret');

@@ -1,11 +1,8 @@
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../config.js';
-import { startSori, type Sori } from '../../sori.js';
+import type { Sori } from '../../sori.js';
 import { MemoryStore } from '../../storage/memory/index.js';
 import { RawClient } from '../../testing/raw-client.js';
+import { startTestSori } from '../../testing/test-sori.js';
 import { parseJid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
 import { parseXml } from './parse-xml.js';
@@ -25,9 +22,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
   const open: RawClient[] = [];
 
   before(async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'sori-sasl2-'));
-    const config = loadConfig({ env: {}, overrides: { server: { dataDir, logLevel: 'error' }, storage: { backend: 'memory' }, c2s: { sasl2: true } } });
-    sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+    sori = await startTestSori({ c2s: { sasl2: true } }, { store: new MemoryStore() });
     port = sori.listening.ports.c2s!;
     await sori.server.createAccount(parseJid('alice@localhost'), 'secret');
     await sori.server.createAccount(parseJid('bob@localhost'), 'secret');

@@ -6,11 +6,11 @@ import { connect as netConnect, createServer as createNetServer, type AddressInf
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { loadConfig } from '../../config.js';
-import { startSori, type Sori } from '../../sori.js';
+import type { Sori } from '../../sori.js';
 import { MemoryStore } from '../../storage/memory/index.js';
 import { eventually } from '../../testing/eventually.js';
 import { TestCa, type Pem } from '../../testing/test-ca.js';
+import { startTestSori } from '../../testing/test-sori.js';
 
 const HOST = '127.0.0.1';
 
@@ -71,16 +71,15 @@ describe('TLS certificate reload (a renewed certificate without a restart)', fun
     let sori: Sori;
     before(async () => {
       write(first);
-      const config = loadConfig({
-        env: {},
-        overrides: {
-          server: { dataDir: dir, logLevel: 'error' },
-          storage: { backend: 'memory' },
+      sori = await startTestSori(
+        {
+          c2s: { directTlsPort: 5223 },
+          websocket: { tlsPort: 5443 },
           tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') },
           s2s: { enabled: true, port: 5269, directTlsPort: 5270 },
         },
-      });
-      sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
+        { store: new MemoryStore() },
+      );
     });
     after(() => sori.stop());
 

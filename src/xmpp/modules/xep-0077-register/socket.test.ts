@@ -1,10 +1,7 @@
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../../config.js';
-import { startSori, type Sori } from '../../../sori.js';
+import type { Sori } from '../../../sori.js';
 import { RawClient } from '../../../testing/raw-client.js';
+import { startTestSori } from '../../../testing/test-sori.js';
 import { parseJid } from '../../../util/jid.js';
 
 /** In-band registration over a real socket: register, log in with the new account, remove it. */
@@ -14,15 +11,7 @@ describe('XEP-0077 over a real c2s stream', function () {
   let port: number;
 
   before(async () => {
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        server: { dataDir: mkdtempSync(join(tmpdir(), 'sori-register-')), logLevel: 'error' },
-        storage: { backend: 'memory' },
-        modules: { enabled: ['register'], options: { register: { minSecondsBetweenRegistrations: 0 } } },
-      },
-    });
-    sori = await startSori(config, { ephemeralPorts: true });
+    sori = await startTestSori({ modules: { enabled: ['register'], options: { register: { minSecondsBetweenRegistrations: 0 } } } });
     port = sori.listening.ports.c2s!;
   });
   after(() => sori.stop());

@@ -1,20 +1,21 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config.js';
-import { startSori, type Sori } from '../../src/sori.js';
-import type { WideColumnStore } from '../../src/storage/wide-column.js';
+import { loadConfig } from '../config.js';
+import { startSori, type Sori } from '../sori.js';
+import type { WideColumnStore } from '../storage/wide-column.js';
 
 type Sections = Record<string, Record<string, unknown>>;
 
 /**
- * sori in the test's own process on ephemeral ports, for tests that set its
- * configuration. `overrides` are merged section by section over a small base
- * (localhost on loopback, the memory store, no direct-TLS listeners, errors
- * only in the log) and a fresh data directory, which stop() removes. A start
- * that fails removes it too.
+ * sori in the test's own process on ephemeral ports (read them back from
+ * `listening.ports`), for tests that go through real sockets. `overrides` are
+ * merged section by section over a small base (localhost on loopback, the
+ * memory store, no direct-TLS listeners, errors only in the log) and a fresh
+ * data directory, which stop() removes. A start that fails removes it too.
+ * A test that needs a direct-TLS listener sets its port to anything but 0.
  */
-export async function startInProcess(overrides: Sections = {}, opts: { store?: WideColumnStore } = {}): Promise<Sori> {
+export async function startTestSori(overrides: Sections = {}, opts: { store?: WideColumnStore } = {}): Promise<Sori> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sori-test-'));
   const base: Sections = {
     server: { hosts: ['localhost'], bind: '127.0.0.1', dataDir, logLevel: 'error' },
