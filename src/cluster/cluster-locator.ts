@@ -19,7 +19,9 @@
  *    resource (RFC 6121 §8.5.3.2.1): chat and normal messages go to the bare
  *    JID's rules, which end in offline storage, so nothing accepted is lost;
  *  - a dead node's sessions are announced unavailable by the one node that
- *    cleaned up after it (`cluster/sessions-lost`), and this node's sessions
+ *    cleaned up after it (`cluster/sessions-lost`), to their contacts and to
+ *    whoever they had sent directed presence to (the entries list them, since
+ *    only the session table outlives the node), and this node's sessions
  *    are announced again after the cluster lost sight of them
  *    (`cluster/reconnected`).
  */
@@ -30,7 +32,7 @@ import { StanzaError } from '../xmpp/errors.js';
 import type { NodePostHandler, NodeRequestHandler } from '../xmpp/module.js';
 import type { Locator, Resource } from '../xmpp/router/router.js';
 import { localResource, type Server } from '../xmpp/server.js';
-import { CARBONS_ENABLED, CLIENT_ACKS, type ClientSession } from '../xmpp/session.js';
+import { CARBONS_ENABLED, CLIENT_ACKS, DIRECTED_PRESENCE, type ClientSession } from '../xmpp/session.js';
 import { parseXml } from '../xmpp/stream/parse-xml.js';
 import type { HeldPayload, NodeBus } from './node-bus.js';
 import { NodeRequests, type ModuleEnvelope } from './node-requests.js';
@@ -99,6 +101,7 @@ export class ClusterLocator implements Locator {
     const hooks = server.hooks;
     hooks.add('session/bound', ({ session }) => this.bound(session), 10_000);
     hooks.add('session/presence', ({ session }) => this.putLater(session));
+    hooks.add('session/directed', ({ session }) => this.putLater(session));
     hooks.add('session/hibernated', ({ session }) => this.putLater(session));
     hooks.add('session/resumed', ({ session }) => this.putLater(session));
     // Highest priority: the entry goes before modules announce the departure.
@@ -241,6 +244,7 @@ export class ClusterLocator implements Locator {
   // ---- session table upkeep ----
 
   private entry(session: ClientSession): SessionEntry {
+    const directed = session.get(DIRECTED_PRESENCE);
     return {
       jid: session.jid.full,
       node: this.nodeId,
@@ -250,6 +254,8 @@ export class ClusterLocator implements Locator {
       // Read by other nodes: carbons are copied to this resource, a push is due while it sleeps.
       carbons: session.get(CARBONS_ENABLED) === true,
       hibernated: !session.connected,
+      // Read by the node that cleans up should this one die: whoever had directed presence hears unavailable.
+      ...(directed !== undefined && directed.size > 0 ? { directed: [...directed] } : {}),
     };
   }
 
@@ -303,7 +309,7 @@ export class ClusterLocator implements Locator {
       const sessions = [];
       for (const e of event.sessions) {
         const jid = tryParseJid(e.jid);
-        if (jid !== null) sessions.push({ jid, available: e.presence !== null });
+        if (jid !== null) sessions.push({ jid, available: e.presence !== null, directed: e.directed ?? [] });
       }
       await this.server.emit('cluster/sessions-lost', { node: event.node, sessions });
       return;

@@ -22,6 +22,11 @@ export interface SessionEntry {
   interested?: boolean;
   /** Carbons enabled (XEP-0280), needed to copy to resources on other nodes. */
   carbons?: boolean;
+  /**
+   * Full JIDs the session sent directed presence to and has not yet told unavailable (RFC 6121 §4.6):
+   * read only when its node dies, by the node that then says unavailable for it. Absent when none.
+   */
+  directed?: string[];
 }
 
 export type SessionTableEvent =

@@ -75,6 +75,8 @@ export interface LostSession {
   jid: Jid;
   /** It had sent available presence, so its contacts must now hear it is unavailable (RFC 6121 §4.5). */
   available: boolean;
+  /** Full JIDs it had sent directed presence to, which must hear it too (RFC 6121 §4.6.3). */
+  directed: string[];
 }
 
 /** Fired on the one surviving node that cleaned up after a dead cluster node. */
@@ -167,7 +169,12 @@ export interface EventMap {
   'session/replaced': SessionReplacedEvent;
   /** The session's presence, priority or roster interest changed (the cluster session table follows it). */
   'session/presence': SessionEvent;
-  /** Sessions of a dead cluster node: the presence module tells their contacts they are unavailable. */
+  /** The JIDs the session sent directed presence to changed (DIRECTED_PRESENCE; the cluster session table follows it). */
+  'session/directed': SessionEvent;
+  /**
+   * Sessions of a dead cluster node: the presence module tells their contacts, and whoever they had sent
+   * directed presence to (MUC rooms they were in among them), that they are unavailable.
+   */
   'cluster/sessions-lost': SessionsLostEvent;
   /**
    * This node's sessions were missing from the cluster for a while (Redis

@@ -33,19 +33,19 @@ export class PlacementQueue {
 
   /**
    * Runs `work` with the key's holder (null when none, or when it cannot be looked up now) after every
-   * earlier call for `key`; resolves once it has run.
+   * earlier call for `key`; resolves once it has run. `claim` false: this call takes no key nobody holds.
    */
-  run(key: string, work: (holder: string | null) => void | Promise<void>): Promise<void> {
-    return this.locks.with([key], async () => work(await this.lookup(key))).catch((err: unknown) => this.log.error(`work on ${key} failed`, err));
+  run(key: string, work: (holder: string | null) => void | Promise<void>, claim = this.claim): Promise<void> {
+    return this.locks.with([key], async () => work(await this.lookup(key, claim))).catch((err: unknown) => this.log.error(`work on ${key} failed`, err));
   }
 
   /**
    * The holder of `key`, or null when the session table fails to answer (logged): the caller then
    * does what it does for a key nobody holds, which bounces the stanza rather than dropping it.
    */
-  async lookup(key: string): Promise<string | null> {
+  async lookup(key: string, claim = this.claim): Promise<string | null> {
     try {
-      return await this.holder(key);
+      return await this.holder(key, claim);
     } catch (err) {
       this.log.warn(`looking up the node holding ${key} failed`, err);
       return null;
@@ -53,10 +53,10 @@ export class PlacementQueue {
   }
 
   /** The holder of `key`, from the cache when fresh. */
-  async holder(key: string): Promise<string | null> {
+  async holder(key: string, claim = this.claim): Promise<string | null> {
     const cached = this.holders.get(key);
     if (cached !== undefined && cached.until > Date.now()) return cached.node;
-    const node = await this.server.placement(key, this.claim);
+    const node = await this.server.placement(key, claim && this.claim);
     if (node === null) this.holders.delete(key);
     else {
       if (this.holders.size >= MAX_CACHED) this.holders.clear();

@@ -41,6 +41,14 @@ export interface ClientAcks {
 }
 export const CLIENT_ACKS = new SessionKey<ClientAcks>('client-acks');
 
+/**
+ * Full JIDs a session sent directed presence to (RFC 6121 §4.6), which must hear its unavailable.
+ * Kept by the presence module; declared here because the cluster session table mirrors it
+ * (SessionEntry.directed), so that should this node die, the node that cleans up after it can tell
+ * them. The module fires 'session/directed' when the set changes.
+ */
+export const DIRECTED_PRESENCE = new SessionKey<Set<string>>('presence.directed');
+
 /** Filters run on every stanza about to be written to a client; return null to hold it back. */
 export type OutgoingFilter = (session: ClientSession, stanza: XmlElement) => XmlElement | null;
 

@@ -2,12 +2,9 @@ import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule, type Resource } from '../../module.js';
-import { SessionKey, type ClientSession } from '../../session.js';
+import { DIRECTED_PRESENCE as DIRECTED, type ClientSession } from '../../session.js';
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { parseXml } from '../../stream/parse-xml.js';
-
-/** Full JIDs a session sent directed presence to, who must hear its unavailable (RFC 6121 §4.6.3). */
-const DIRECTED = new SessionKey<Set<string>>('presence.directed');
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -63,13 +60,14 @@ export default defineModule({
       }
       // Directed presence (§4.6): remember who must hear our unavailable later. A subscriber hears it in
       // the broadcast, unless there is none: a session that never sent broadcast presence sends none.
+      // Only a change is announced (the cluster writes it to the session table), not each update to a room.
+      const set = session.get(DIRECTED);
       if (type !== 'unavailable') {
-        if (session.presence === null || !subscribedFrom(await store.get(session.jid.bare, to.bare))) {
-          const set = session.get(DIRECTED) ?? new Set<string>();
-          set.add(to.full);
-          session.set(DIRECTED, set);
+        if (set?.has(to.full) !== true && (session.presence === null || !subscribedFrom(await store.get(session.jid.bare, to.bare)))) {
+          session.set(DIRECTED, (set ?? new Set<string>()).add(to.full));
+          await ctx.server.emit('session/directed', { session });
         }
-      } else session.get(DIRECTED)?.delete(to.full);
+      } else if (set?.delete(to.full) === true) await ctx.server.emit('session/directed', { session });
       return false;
     }
 
@@ -121,17 +119,23 @@ export default defineModule({
      * broadcast presence (`broadcasting`), and to whoever it sent directed presence to (§4.6.3): once each.
      */
     async function endPresence(session: ClientSession, stanza: XmlElement, broadcasting: boolean): Promise<void> {
-      const directed = session.get(DIRECTED) ?? new Set<string>();
+      const directed = session.get(DIRECTED);
       session.set(DIRECTED, undefined);
+      if (directed !== undefined && directed.size > 0) await ctx.server.emit('session/directed', { session });
+      await sayUnavailable(session.jid, stanza, broadcasting, directed ?? []);
+    }
+
+    /** `endPresence` for the session `jid`, which had sent directed presence to `directed` (full JIDs). */
+    async function sayUnavailable(jid: Jid, stanza: XmlElement, broadcasting: boolean, directed: Iterable<string>): Promise<void> {
       const heard = new Set<string>();
       if (broadcasting) {
-        const items = await store.all(session.jid.bare);
-        await broadcast(session.jid, stanza, items);
+        const items = await store.all(jid.bare);
+        await broadcast(jid, stanza, items);
         for (const item of items) if (subscribedFrom(item)) heard.add(item.jid);
-        heard.add(session.jid.bare);
+        heard.add(jid.bare);
       }
       for (const full of directed) {
-        if (!heard.has(tryParseJid(full)?.bare ?? full)) await route(withAddress(stanza, session.jid.full, full));
+        if (!heard.has(tryParseJid(full)?.bare ?? full)) await route(withAddress(stanza, jid.full, full));
       }
     }
 
@@ -312,9 +316,13 @@ export default defineModule({
       session.presence = null;
     });
 
-    // Cluster: a dead node's sessions cannot say goodbye; the survivor that cleaned up after it does (§4.5.2).
+    // Cluster: a dead node's sessions cannot say goodbye; the survivor that cleaned up after it does (§4.5.2),
+    // also to whoever they had sent directed presence to (§4.6.3; MUC rooms they were in among them), as
+    // the session table listed them: that node's memory died with it, and the recipients may be anywhere.
     ctx.hook('cluster/sessions-lost', async ({ sessions }) => {
-      for (const s of sessions) if (s.available) await broadcast(s.jid, x('presence', { type: 'unavailable', from: s.jid.full }));
+      for (const s of sessions) {
+        if (s.available || s.directed.length > 0) await sayUnavailable(s.jid, x('presence', { type: 'unavailable', from: s.jid.full }), s.available, s.directed);
+      }
     });
 
     // Cluster: other nodes may have announced this node's sessions unavailable meanwhile, so

@@ -54,16 +54,21 @@ export class RoomPlacement {
    */
   dispatch(ev: RouteEvent, hops = 0, postedBy: string | null = null): Promise<void> {
     const room = ev.to.bare;
+    // Leaving a room no node runs: it went with its node, and so did its occupants; starting it again to say
+    // so would only keep it here. A dead node's users are announced unavailable to each room they were in.
+    const claim = !(ev.stanza.name === 'presence' && ev.stanza.attrs.type === 'unavailable');
     return this.queue.run(room, async (holder) => {
       if (await this.handOver(ev, holder, hops)) return;
+      if (holder === null && !claim) return;
       // Its node did not take it: that node is gone or leaving. Ask once more; the room may have a new home.
       this.queue.forget(room);
-      const again = await this.queue.lookup(room);
+      const again = await this.queue.lookup(room, claim);
+      if (again === null && !claim) return;
       if (await this.handOver(ev, again, hops)) return;
       // Nobody runs it and this node is leaving: the node that posted it here starts it.
       if (again === null && this.leaving && postedBy !== null && (await this.handOver(ev, postedBy, hops))) return;
       await this.service.reject(ev, new StanzaError('service-unavailable', 'the node running this room is unavailable; try again shortly'));
-    });
+    }, claim);
   }
 
   /** Stanzas other nodes post here. */

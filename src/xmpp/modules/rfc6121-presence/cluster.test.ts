@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import { Table } from '../../../storage/wide-column.js';
+import type { TestClient } from '../../../testing/harness.js';
+import { InProcessCluster } from '../../../testing/in-process-cluster.js';
+import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import type { XmlElement } from '../../../util/xml.js';
+import roster from '../rfc6121-roster/index.js';
+import { RosterStore } from '../rfc6121-roster/store.js';
+import presence from './index.js';
+
+const isPresence = (from: string, type?: string) => (el: XmlElement): boolean => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
+
+/**
+ * RFC 6121 §4.6.3 across a cluster: whoever a user on a node that dies had sent directed presence to
+ * hears the user go unavailable, once, from the node that cleans up after the dead one; the set of
+ * recipients lived in the dead node's memory, so it must be read from the session table.
+ */
+describe('RFC 6121 §4.6 directed presence when the sender\'s cluster node dies', function () {
+  this.timeout(30_000);
+  let deployment: RedisDeployment | undefined;
+  const cluster = new InProcessCluster(() => deployment!);
+
+  before(async function () {
+    deployment = await redisTargets[0]!.start();
+  });
+  beforeEach(() => cluster.reset());
+  afterEach(() => cluster.stopAll());
+
+  for (const broadcast of [false, true]) {
+    it(`a stranger and a subscriber on another node hear one unavailable ${broadcast ? 'after' : 'without'} initial presence`, async function () {
+      const [a, b] = [await cluster.start('a', [roster, presence]), await cluster.start('b', [roster, presence])];
+      const rosters = new RosterStore(new Table(cluster.store, 'roster'), new Table(cluster.store, 'roster_meta'), new Table(cluster.store, 'roster_pending'));
+      // Bob is subscribed to Alice's presence; Carol is nobody to her.
+      await rosters.put('alice@localhost', { jid: 'bob@localhost', subscription: 'from', groups: [] });
+      await rosters.put('bob@localhost', { jid: 'alice@localhost', subscription: 'to', groups: [] });
+      const bob = await b.ts.login('bob@localhost/b');
+      const carol = await b.ts.login('carol@localhost/c');
+      for (const c of [bob, carol]) await c.send('<presence/>');
+      const alice = await a.ts.login('alice@localhost/a');
+      if (broadcast) await alice.send('<presence/>');
+      for (const to of [bob, carol]) {
+        await alice.send(`<presence to='${to.jid}'><show>chat</show></presence>`);
+        await to.waitFor((e) => isPresence('alice@localhost/a')(e) && e.getChildText('show') === 'chat');
+      }
+
+      await cluster.crash(a);
+      const heard = async (to: TestClient): Promise<XmlElement[]> => {
+        await to.waitFor(isPresence('alice@localhost/a', 'unavailable'), 10_000);
+        // A round trip to the server: a second copy routed with the first would be here by now.
+        await to.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+        return to.all(isPresence('alice@localhost/a', 'unavailable'));
+      };
+      expect(await heard(carol)).to.have.length(1);
+      expect(await heard(bob)).to.have.length(1);
+    });
+  }
+});
