@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { eventually, nextMatching } from '../../testing/eventually.js';
-import { TestNodes, redisTargets, type RedisDeployment } from '../../testing/redis-cluster-nodes.js';
+import { redisTargets } from '../../testing/redis-cluster-nodes.js';
+import { testNodesOn } from '../../testing/redis-test-nodes.js';
 import type { SessionTableEvent } from '../session-table.js';
 import type { RedisClient } from './connection.js';
 import { nodeInboxKey } from './keys.js';
@@ -22,20 +23,9 @@ async function killClients(probe: RedisClient, name: string): Promise<void> {
 for (const target of redisTargets) {
   describe(`RedisNodeBus on ${target.name}`, function () {
     this.timeout(60_000);
-    let deployment: RedisDeployment | undefined;
-    const nodes = new TestNodes(() => {
-      if (deployment === undefined) throw new Error('Redis not started');
-      return deployment;
-    });
-
-    before(async function () {
-      deployment = await target.start();
-    });
+    const { nodes } = testNodesOn(target);
     beforeEach(async function () {
       await nodes.flush();
-    });
-    afterEach(async function () {
-      await nodes.stopAll();
     });
 
     it('delivers payloads from one node to another in send order, with the sender id', async function () {

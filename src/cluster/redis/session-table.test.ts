@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { eventually, nextMatching } from '../../testing/eventually.js';
-import { TestNodes, redisTargets, type RedisDeployment } from '../../testing/redis-cluster-nodes.js';
+import { redisTargets } from '../../testing/redis-cluster-nodes.js';
+import { testNodesOn } from '../../testing/redis-test-nodes.js';
 import { restartRedis } from '../../testing/services/redis.js';
 import type { SessionEntry, SessionTableEvent } from '../session-table.js';
 import { sessionTableContract } from '../session-table.contract.js';
@@ -22,18 +23,7 @@ const jidsOf = (entries: readonly SessionEntry[]): string[] => entries.map((e) =
 for (const target of redisTargets) {
   describe(`RedisSessionTable on ${target.name}`, function () {
     this.timeout(60_000);
-    let deployment: RedisDeployment | undefined;
-    const nodes = new TestNodes(() => {
-      if (deployment === undefined) throw new Error('Redis not started');
-      return deployment;
-    });
-
-    before(async function () {
-      deployment = await target.start();
-    });
-    afterEach(async function () {
-      await nodes.stopAll();
-    });
+    const { nodes, deployment } = testNodesOn(target);
 
     sessionTableContract(target.name, () => ({ create: (nodeId) => nodes.table(nodeId), reset: () => nodes.flush() }));
 
@@ -193,7 +183,7 @@ for (const target of redisTargets) {
         const room = `room-${account()}`;
         await a.claim(room, 'a');
         const reconnected = nextMatching<SessionTableEvent>((cb) => a.onEvent(cb), (e) => e.type === 'reconnected', 'reconnected', 30_000);
-        await restartRedis(deployment!.ports[0]!);
+        await restartRedis(deployment().ports[0]!);
         await reconnected;
         const probe = nodes.probe();
         const stored = await probe.hgetall(sessionsKey(bare));

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import type { TestClient, TestServer } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { NS_PUBSUB, NS_PUBSUB_OWNER } from './index.js';
-import { appCondition, condition, getItems, MOOD, publish, startPep, subscribe } from './test-support.js';
+import { appCondition, condition, getItems, MOOD, publish, startPepEachTest, subscribe } from './test-support.js';
 
 const NOTES = 'urn:example:private-notes';
 const OPEN = 'urn:example:open-status';
@@ -43,51 +42,46 @@ const shape = (r: XmlElement): string => {
 };
 
 describe('XEP-0163 PEP: what a stranger learns of an account (RFC 6121 §8.5.1)', () => {
-  let ts: TestServer;
-  let alice: TestClient;
-  let bob: TestClient;
-  let dave: TestClient;
+  const pep = startPepEachTest();
   beforeEach(async () => {
-    ({ ts, alice, bob, dave } = await startPep());
-    await alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`, undefined, 'm1'));
-    await alice.iq(publish(NOTES, `<notes xmlns='${NOTES}'/>`, { 'pubsub#access_model': 'whitelist' }, 'n1'));
+    await pep.alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`, undefined, 'm1'));
+    await pep.alice.iq(publish(NOTES, `<notes xmlns='${NOTES}'/>`, { 'pubsub#access_model': 'whitelist' }, 'n1'));
   });
-  afterEach(() => ts.stop());
 
   it('answers a stranger every pubsub request as it answers for an account that does not exist, while no node is open to it', async () => {
     const atGhost = requests('ghost@localhost');
     const differ: string[] = [];
     for (const [name, stanza] of Object.entries(requests('alice@localhost'))) {
-      const ghost = await dave.iq(atGhost[name]!);
+      const ghost = await pep.dave.iq(atGhost[name]!);
       expect(condition(ghost), `${name} to ghost`).to.equal('service-unavailable');
-      const answer = await dave.iq(stanza);
+      const answer = await pep.dave.iq(stanza);
       if (shape(answer) !== shape(ghost)) differ.push(`${name}: ${condition(answer) ?? answer.attrs.type}`);
     }
     expect(differ).to.deep.equal([]);
     // Nothing was changed by the refused requests.
-    const mine = await alice.iq(`<iq type='get'><pubsub xmlns='${NS_PUBSUB_OWNER}'><affiliations node='${MOOD}'/></pubsub></iq>`);
+    const mine = await pep.alice.iq(`<iq type='get'><pubsub xmlns='${NS_PUBSUB_OWNER}'><affiliations node='${MOOD}'/></pubsub></iq>`);
     expect(mine.getChild('pubsub')!.getChild('affiliations')!.getChildren('affiliation')).to.have.length(1);
   });
 
   it('serves an open node to a stranger, whose precise errors then tell it nothing new', async () => {
-    await alice.iq(publish(OPEN, `<status xmlns='${OPEN}'>hi</status>`, { 'pubsub#access_model': 'open' }, 's1'));
-    const items = await dave.iq(getItems('alice@localhost', OPEN));
+    await pep.alice.iq(publish(OPEN, `<status xmlns='${OPEN}'>hi</status>`, { 'pubsub#access_model': 'open' }, 's1'));
+    const items = await pep.dave.iq(getItems('alice@localhost', OPEN));
     expect(items.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id)).to.deep.equal(['s1']);
-    const sub = await dave.iq(`<iq type='set' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB}'><subscribe node='${OPEN}' jid='dave@localhost/pc'/></pubsub></iq>`);
+    const sub = await pep.dave.iq(`<iq type='set' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB}'><subscribe node='${OPEN}' jid='dave@localhost/pc'/></pubsub></iq>`);
     expect(sub.attrs.type).to.equal('result');
-    const missingItem = await dave.iq(`<iq type='get' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB}'><items node='${OPEN}'><item id='nope'/></items></pubsub></iq>`);
+    const missingItem = await pep.dave.iq(`<iq type='get' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB}'><items node='${OPEN}'><item id='nope'/></items></pubsub></iq>`);
     expect(condition(missingItem)).to.equal('item-not-found');
-    const presenceNode = await dave.iq(getItems('alice@localhost', MOOD));
+    const presenceNode = await pep.dave.iq(getItems('alice@localhost', MOOD));
     expect([condition(presenceNode), appCondition(presenceNode)]).to.deep.equal(['not-authorized', 'presence-subscription-required']);
   });
 
   it('keeps the precise errors for the owner and for contacts', async () => {
-    await subscribe(bob, alice);
-    expect(condition(await bob.iq(getItems('alice@localhost', 'urn:example:none')))).to.equal('item-not-found');
-    const closed = await bob.iq(getItems('alice@localhost', NOTES));
+    await subscribe(pep.bob, pep.alice);
+    expect(condition(await pep.bob.iq(getItems('alice@localhost', 'urn:example:none')))).to.equal('item-not-found');
+    const closed = await pep.bob.iq(getItems('alice@localhost', NOTES));
     expect([condition(closed), appCondition(closed)]).to.deep.equal(['not-allowed', 'closed-node']);
-    const pub = await bob.iq(`<iq type='set' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB}'><publish node='${MOOD}'><item><mood xmlns='${MOOD}'/></item></publish></pubsub></iq>`);
+    const pub = await pep.bob.iq(`<iq type='set' to='alice@localhost'><pubsub xmlns='${NS_PUBSUB}'><publish node='${MOOD}'><item><mood xmlns='${MOOD}'/></item></publish></pubsub></iq>`);
     expect(condition(pub)).to.equal('forbidden');
-    expect(condition(await alice.iq(getItems('alice@localhost', 'urn:example:none')))).to.equal('item-not-found');
+    expect(condition(await pep.alice.iq(getItems('alice@localhost', 'urn:example:none')))).to.equal('item-not-found');
   });
 });

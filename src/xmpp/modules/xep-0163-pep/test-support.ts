@@ -1,5 +1,6 @@
 import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
+import { eachTest } from '../../../testing/each-test.js';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
@@ -10,10 +11,22 @@ import pep, { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT } from './index.js';
 
 /** Stanzas and steps the PEP tests share. */
 
+export interface PepUsers {
+  ts: TestServer;
+  alice: TestClient;
+  bob: TestClient;
+  dave: TestClient;
+}
+
 /** A server with PEP and what it needs (`overrides`: configuration), and three logged-in users: alice owns the nodes, bob and dave ask. */
-export async function startPep(overrides: Record<string, unknown> = {}): Promise<{ ts: TestServer; alice: TestClient; bob: TestClient; dave: TestClient }> {
+export async function startPep(overrides: Record<string, unknown> = {}): Promise<PepUsers> {
   const ts = await TestServer.start([roster, presence, disco, caps, pep], overrides);
   return { ts, alice: await ts.login('alice@localhost/phone'), bob: await ts.login('bob@localhost/pc'), dave: await ts.login('dave@localhost/pc') };
+}
+
+/** startPep() afresh for every test of the enclosing describe, stopped after it; tests read `pep.alice` and so on. */
+export function startPepEachTest(): PepUsers {
+  return eachTest(() => startPep(), ({ ts }) => ts.stop());
 }
 export const NS_CAPS = 'http://jabber.org/protocol/caps';
 export const DEVICELIST = 'eu.siacs.conversations.axolotl.devicelist';
