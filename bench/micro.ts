@@ -19,7 +19,7 @@ const N = Number(process.env.N ?? 20000);
 function parserBench(): number {
   const stanza = "<message to='bob@localhost' type='chat' id='abcdef'><body>hello there, this is a benchmark message</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>";
   let count = 0;
-  const p = new XmppParser({ streamStart: () => {}, stanza: () => count++, streamEnd: () => {} });
+  const p = new XmppParser({ onStreamStart: () => {}, onStanza: () => count++, onStreamEnd: () => {} });
   p.write("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>");
   const chunk = stanza.repeat(100);
   const t0 = performance.now();

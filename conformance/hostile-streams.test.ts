@@ -38,7 +38,7 @@ class Wire {
   }
 
   private newParser(): XmppParser {
-    return new XmppParser({ streamStart: () => {}, stanza: (el) => this.elements.push(el), streamEnd: () => (this.closed = true) }, { maxStanzaSize: 1 << 24, maxDepth: 100, maxAttributes: 100 });
+    return new XmppParser({ onStreamStart: () => {}, onStanza: (el) => this.elements.push(el), onStreamEnd: () => (this.closed = true) }, { maxStanzaSize: 1 << 24, maxDepth: 100, maxAttributes: 100 });
   }
 
   private listen(): void {

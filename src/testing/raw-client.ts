@@ -34,15 +34,15 @@ export class RawClient {
   private attach(): void {
     this.parser = new XmppParser(
       {
-        streamStart: (_n, attrs) => {
+        onStreamStart: (_n, attrs) => {
           this.header = attrs;
           this.notify();
         },
-        stanza: (el) => {
+        onStanza: (el) => {
           this.elements.push(el);
           this.notify();
         },
-        streamEnd: () => {
+        onStreamEnd: () => {
           this.closed = true;
           this.notify();
         },

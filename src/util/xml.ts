@@ -108,18 +108,29 @@ export class XmlElement {
     return this;
   }
 
-  /** Deep copy, detached from any parent. */
+  /**
+   * Deep copy, detached from any parent. Children arrays are made at their exact size (`map`), where pushing
+   * would leave room for 17: a copy kept for a session's lifetime (its presence) is ~150 bytes smaller per element.
+   */
   clone(): XmlElement {
     const copy = new XmlElement(this.name, { ...this.attrs });
-    for (const c of this.children) {
-      if (typeof c === 'string') copy.children.push(c);
-      else {
-        const cc = c.clone();
-        cc.parent = copy;
-        copy.children.push(cc);
-      }
-    }
+    copy.children = this.children.map((c) => {
+      if (typeof c === 'string') return c;
+      const cc = c.clone();
+      cc.parent = copy;
+      return cc;
+    });
     return copy;
+  }
+
+  /**
+   * The same element under other attributes (a stanza readdressed), sharing this one's children. They stay this
+   * one's: a copy made to be sent and dropped must not become their parent, or an element kept for long (a
+   * session's presence) would keep its last such copy alive through them. Appending to the copy leaves this
+   * one's children as they are.
+   */
+  withAttrs(attrs: Attrs): XmlElement {
+    return new XmlElement(this.name, attrs, this.children.slice());
   }
 
   toString(): string {
@@ -129,8 +140,20 @@ export class XmlElement {
 
 /** Builder: `x('iq', { type: 'result' }, x('query', { xmlns }))`. */
 export function x(name: string, attrs?: Attrs | null, ...children: (XmlNode | undefined | null | false)[]): XmlElement {
-  const el = new XmlElement(name, attrs);
-  el.append(...children);
+  for (let i = 0; i < children.length; i++) {
+    const c = children[i];
+    if (c === undefined || c === null || c === false) {
+      const el = new XmlElement(name, attrs);
+      el.append(...children);
+      return el;
+    }
+  }
+  // The rest array is new and of exact size: it becomes the children as is, instead of being pushed into a second.
+  const el = new XmlElement(name, attrs, children as XmlNode[]);
+  for (let i = 0; i < children.length; i++) {
+    const c = children[i] as XmlNode;
+    if (typeof c !== 'string') c.parent = el;
+  }
   return el;
 }
 

@@ -17,6 +17,11 @@ export class SessionKey<T> {
   declare readonly _type?: T;
 }
 
+/** How many keys exist: modules declare theirs when loaded, before any session, so a session's slots are made at this size. */
+export function sessionKeyCount(): number {
+  return nextKeyId;
+}
+
 /**
  * XEP-0280 carbons enabled on a session. Declared here rather than in the
  * carbons module because the cluster session table mirrors it

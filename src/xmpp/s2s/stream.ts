@@ -63,13 +63,13 @@ export abstract class S2sStream {
     socket.setNoDelay(true);
     this.parser = new XmppParser(
       {
-        streamStart: (name, attrs) => {
+        onStreamStart: (name, attrs) => {
           if (name !== 'stream:stream' || attrs['xmlns:stream'] !== NS_STREAM) throw new StreamError('invalid-namespace', 'expected stream:stream in http://etherx.jabber.org/streams');
           if (attrs.xmlns !== NS_SERVER) throw new StreamError('invalid-namespace', 'default namespace must be jabber:server');
           this.onHeader(attrs);
         },
-        stanza: (el) => this.enqueue(el),
-        streamEnd: () => this.peerClosing(),
+        onStanza: (el) => this.enqueue(el),
+        onStreamEnd: () => this.peerClosing(),
       },
       limits,
     );

@@ -6,7 +6,7 @@ import type { PreAuthStream } from '../module.js';
 import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
-import { ParseError, XmppParser } from './parser.js';
+import { ParseError, XmppParser, type ParserEvents, type ParserLimits } from './parser.js';
 import { C2sOutput, NS_CLIENT, NS_FRAMING, NS_STREAM } from './c2s-output.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
 import { NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
@@ -21,6 +21,17 @@ const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
  * flood of archive queries) the rest of a client's input waits in its socket, not in memory. Reading resumes at half.
  */
 const QUEUE_HIGH = 256;
+
+/** One limits object per c2s configuration, shared by its connections. */
+const sharedLimits = new WeakMap<object, ParserLimits>();
+function parserLimits(c: ParserLimits): ParserLimits {
+  let limits = sharedLimits.get(c);
+  if (limits === undefined) {
+    limits = { maxStanzaSize: c.maxStanzaSize, maxDepth: c.maxDepth, maxAttributes: c.maxAttributes };
+    sharedLimits.set(c, limits);
+  }
+  return limits;
+}
 
 const enum State {
   AwaitHeader,
@@ -37,7 +48,7 @@ const enum State {
  * (sasl2Succeeded, sasl2-inline.ts; the SASL exchange itself is
  * sasl-negotiation.ts). What it writes is framed by c2s-output.ts.
  */
-export class C2sConnection implements SessionConnection, Sasl2Connection, PreAuthStream {
+export class C2sConnection implements SessionConnection, Sasl2Connection, PreAuthStream, ParserEvents {
   private state = State.AwaitHeader;
   /** The client closed its stream while earlier stanzas were still being handled: closing waits for them. */
   private endRequested = false;
@@ -65,14 +76,9 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     private readonly transport: Transport,
   ) {
     const c = server.config.c2s;
-    // Bound methods, not arrow functions: tsx (esbuild's keepNames) gives every
-    // named arrow an own `name` property, which puts the function object in
-    // V8's dictionary mode, ~300 bytes more for as long as the connection lives.
-    this.parser = new XmppParser(
-      { streamStart: this.onHeader.bind(this), stanza: this.onElement.bind(this), streamEnd: this.onStreamEnd.bind(this) },
-      { maxStanzaSize: c.maxStanzaSize, maxDepth: c.maxDepth, maxAttributes: c.maxAttributes },
-      transport.framed,
-    );
+    // The connection is the parser's events object, and the limits are shared: an idle connection keeps
+    // neither an object of three bound functions nor its own copy of the limits.
+    this.parser = new XmppParser(this, parserLimits(c), transport.framed);
     this.output = new C2sOutput(transport);
     this.sasl = new SaslNegotiation(server, this);
     this.tokens = c.rateBytesPerSecond;
@@ -134,7 +140,8 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     }
   }
 
-  private onHeader(name: string, attrs: Attrs): void {
+  /** The parser read a stream header (or, framed, an `<open/>`). */
+  onStreamStart(name: string, attrs: Attrs): void {
     if (name !== 'stream:stream' || attrs['xmlns:stream'] !== NS_STREAM) throw new StreamError('invalid-namespace', 'expected stream:stream in http://etherx.jabber.org/streams');
     if (attrs.xmlns !== NS_CLIENT) throw new StreamError('invalid-namespace', 'default namespace must be jabber:client');
     this.openStream(attrs);
@@ -173,7 +180,8 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     return this.transport.kind === 'tcp' && !this.transport.secure && this.server.config.c2s.requireEncryption;
   }
 
-  private onElement(el: XmlElement): void {
+  /** The parser read a stanza or nonza. */
+  onStanza(el: XmlElement): void {
     if (this.transport.framed && el.attrs.xmlns === NS_FRAMING) {
       // A stream opens at the start, after STARTTLS and after SASL (RFC 6120 §4.3.3, RFC 7395 §3.3.2), never mid-stream:
       // reopening a bound stream would bind a second resource and orphan the first session.
@@ -296,7 +304,7 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     this.session = session;
     this.server.sessions.add(session);
     this.state = State.Bound;
-    if (this.authTimer) clearTimeout(this.authTimer);
+    this.stopAuthTimer();
     this.server.counters.loginSeconds.observe((performance.now() - this.connectedAt) / 1000);
     return session;
   }
@@ -310,7 +318,14 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
     s.attach(this);
     this.session = s;
     this.state = State.Bound;
-    if (this.authTimer) clearTimeout(this.authTimer);
+    this.stopAuthTimer();
+  }
+
+  /** Cleared and dropped: a cleared timer kept in a field still holds its Timeout and closure for the connection's life. */
+  private stopAuthTimer(): void {
+    if (this.authTimer === null) return;
+    clearTimeout(this.authTimer);
+    this.authTimer = null;
   }
 
   private onBoundElement(el: XmlElement): Promise<void> | void {
@@ -377,11 +392,12 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
 
   private finishTransport(): void {
     this.state = State.Closed;
-    if (this.authTimer) clearTimeout(this.authTimer);
+    this.stopAuthTimer();
     this.output.end();
   }
 
-  private onStreamEnd(): void {
+  /** The client closed its stream. */
+  onStreamEnd(): void {
     if (this.state === State.Closed) return;
     // RFC 6120 §4.4: what the client sent before its closing tag is handled first.
     if (this.draining || this.queue.length > 0) {
@@ -395,7 +411,7 @@ export class C2sConnection implements SessionConnection, Sasl2Connection, PreAut
   private onTransportClosed(): void {
     const wasOpen = this.state !== State.Closed;
     this.state = State.Closed;
-    if (this.authTimer) clearTimeout(this.authTimer);
+    this.stopAuthTimer();
     const session = this.session;
     if (session === null) return;
     if (wasOpen) void session.connectionLost(this, 'connection lost');

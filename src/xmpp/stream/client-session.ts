@@ -2,7 +2,7 @@ import type { Jid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
 import type { StreamErrorCondition } from '../errors.js';
 import type { Server } from '../server.js';
-import type { ClientSession, SessionKey } from '../session.js';
+import { sessionKeyCount, type ClientSession, type SessionKey } from '../session.js';
 import { randomHex } from '../../util/random-token.js';
 
 /** The connection a session writes to; swapped when a stream-management session is resumed. */
@@ -35,7 +35,8 @@ export class C2sSession implements ClientSession {
   /** The connection dropConnection is letting go of, while 'session/disconnected' decides the session's fate. */
   private dropping: SessionConnection | null = null;
   private heldStanzas: XmlElement[] | null = null;
-  private readonly slots: unknown[] = [];
+  /** At the number of keys: grown by assignment past its end, an array makes room for ~20 more (~200 bytes per session). */
+  private readonly slots: unknown[] = new Array<unknown>(sessionKeyCount());
 
   constructor(
     private readonly server: Server,

@@ -6,7 +6,7 @@ import type { XmlElement, Attrs } from '../../util/xml.js';
 function collect(framed = false, limits: ParserLimits = DEFAULT_LIMITS) {
   const out = { starts: [] as Attrs[], stanzas: [] as XmlElement[], ends: 0 };
   const p = new XmppParser(
-    { streamStart: (_n, a) => out.starts.push(a), stanza: (e) => out.stanzas.push(e), streamEnd: () => out.ends++ },
+    { onStreamStart: (_n, a) => out.starts.push(a), onStanza: (e) => out.stanzas.push(e), onStreamEnd: () => out.ends++ },
     limits,
     framed,
   );

@@ -32,10 +32,11 @@ export interface ParserLimits {
 
 export const DEFAULT_LIMITS: ParserLimits = { maxStanzaSize: 256 * 1024, maxDepth: 32, maxAttributes: 64 };
 
+/** What a parser reports. A connection can implement it itself: one object per connection instead of three bound functions. */
 export interface ParserEvents {
-  streamStart(name: string, attrs: Attrs): void;
-  stanza(element: XmlElement): void;
-  streamEnd(): void;
+  onStreamStart(name: string, attrs: Attrs): void;
+  onStanza(element: XmlElement): void;
+  onStreamEnd(): void;
 }
 
 const enum S {
@@ -407,7 +408,7 @@ export class XmppParser {
       // keeps neither the header's attributes nor a name sliced from the header's chunk.
       this.stack.push(new XmlElement(name === STREAM_HEADER_NAME ? STREAM_HEADER_NAME : name, NO_ATTRIBUTES));
       this.streamPrefixes = declaredPrefixes(attrs);
-      this.events.streamStart(name, attrs);
+      this.events.onStreamStart(name, attrs);
       if (selfClosing) throw new ParseError('not-well-formed', 'self-closing stream header');
       return;
     }
@@ -445,7 +446,7 @@ export class XmppParser {
     if (!this.framed && this.stack.length === 0) {
       this.streamOpen = false;
       this.inStanza = false;
-      this.events.streamEnd();
+      this.events.onStreamEnd();
       return;
     }
     if (this.stack.length === this.depthForStanza()) this.emit(top);
@@ -456,6 +457,6 @@ export class XmppParser {
     if (size > this.limits.maxStanzaSize) throw new ParseError('policy-violation', `stanza larger than ${this.limits.maxStanzaSize} characters`);
     this.inStanza = false;
     this.stanzaChars = 0;
-    this.events.stanza(el);
+    this.events.onStanza(el);
   }
 }

@@ -114,7 +114,7 @@ export class BoshEndpoint {
     const c = this.server.config.c2s;
     let out: XmlElement | null = null;
     try {
-      const parser = new XmppParser({ streamStart: () => {}, stanza: (el) => (out ??= el), streamEnd: () => {} }, { maxStanzaSize: this.bodyChars(), maxDepth: c.maxDepth + 1, maxAttributes: c.maxAttributes }, true);
+      const parser = new XmppParser({ onStreamStart: () => {}, onStanza: (el) => (out ??= el), onStreamEnd: () => {} }, { maxStanzaSize: this.bodyChars(), maxDepth: c.maxDepth + 1, maxAttributes: c.maxAttributes }, true);
       parser.writeBytes(bytes);
     } catch (e) {
       return e instanceof ParseError && e.condition === 'policy-violation' ? 'policy-violation' : 'bad-request';

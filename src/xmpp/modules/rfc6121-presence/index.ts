@@ -87,7 +87,8 @@ export default defineModule({
       const wasTakingBareMessages = session.priority !== null && session.priority >= 0;
       const p = Number.parseInt(stanza.getChildText('priority') ?? '0', 10);
       session.priority = Number.isFinite(p) ? Math.max(-128, Math.min(127, p)) : 0;
-      session.presence = out;
+      // Kept for the session's lifetime: a copy of its own, at its exact size, rather than `out`, whose children the parser grew.
+      session.presence = out.clone();
       await ctx.server.emit('session/presence', { session });
       // One roster read serves the broadcast and, for initial presence, the probes: it is a range read per login.
       const owner = session.jid.bare;
@@ -346,5 +347,5 @@ export default defineModule({
 });
 
 function withAddress(stanza: XmlElement, from: string, to: string): XmlElement {
-  return x(stanza.name, { ...stanza.attrs, from, to }, ...stanza.children);
+  return stanza.withAttrs({ ...stanza.attrs, from, to });
 }

@@ -57,7 +57,7 @@ export class ComponentConnection {
     handshakeTimeoutMs: number,
   ) {
     socket.setNoDelay(true);
-    this.parser = new XmppParser({ streamStart: (name, attrs) => this.onHeader(name, attrs), stanza: (el) => this.onElement(el), streamEnd: () => this.close() }, limits);
+    this.parser = new XmppParser({ onStreamStart: (name, attrs) => this.onHeader(name, attrs), onStanza: (el) => this.onElement(el), onStreamEnd: () => this.close() }, limits);
     socket.on('data', (chunk: Buffer) => this.feed(chunk));
     socket.on('error', (e: Error) => this.log.debug(`component ${this.domain ?? socket.remoteAddress}: ${e.message}`));
     socket.once('close', () => this.transportClosed());

@@ -24,11 +24,21 @@ export function capsOf(presence: XmlElement | null): CapsRef | null {
   return { node, ver, hash: c!.attrs.hash, key: `${node}#${ver}` };
 }
 
+/** Shared by every session that wants no notifications (no caps, or none with +notify): a Set costs ~240 bytes. */
+export const NO_NODES: ReadonlySet<string> = new Set<string>();
+const nodesOf = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
+
 /** `+notify` features of a disco#info feature set, as node names (XEP-0163 §4.2). */
 export function notifyNodes(features: ReadonlySet<string> | null): ReadonlySet<string> {
-  const out = new Set<string>();
-  if (features === null) return out;
-  for (const f of features) if (f.endsWith(NOTIFY)) out.add(f.slice(0, -NOTIFY.length));
+  if (features === null) return NO_NODES;
+  // Every session of one client version has the same features (the caps cache shares the set): one answer for them all.
+  let out = nodesOf.get(features);
+  if (out === undefined) {
+    const nodes = new Set<string>();
+    for (const f of features) if (f.endsWith(NOTIFY)) nodes.add(f.slice(0, -NOTIFY.length));
+    out = nodes.size === 0 ? NO_NODES : nodes;
+    nodesOf.set(features, out);
+  }
   return out;
 }
 

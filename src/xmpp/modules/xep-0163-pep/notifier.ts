@@ -4,7 +4,7 @@ import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import type { ServerApi } from '../../module.js';
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
-import { capsOf, notifyNodes, type CapsCache, type CapsRef } from './caps-cache.js';
+import { capsOf, NO_NODES, notifyNodes, type CapsCache, type CapsRef } from './caps-cache.js';
 import type { NodeConfig } from './config.js';
 import { itemElement, NS_PUBSUB_EVENT } from './protocol.js';
 import type { PepStore } from './store.js';
@@ -188,7 +188,7 @@ export class PepNotifier {
       return;
     }
     const ref: CapsRef | null = capsOf(presence);
-    const nodes = ref === null ? new Set<string>() : notifyNodes(await this.caps.resolve(full.full, ref));
+    const nodes = ref === null ? NO_NODES : notifyNodes(await this.caps.resolve(full.full, ref));
     const before = this.interests.get(key);
     this.interests.set(key, nodes);
     const added = [...nodes].filter((n) => !before?.has(n));
