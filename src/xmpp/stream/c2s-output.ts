@@ -31,7 +31,7 @@ export class C2sOutput {
   /** A stanza or nonza; WebSocket frames are parsed on their own, so a stanza there declares jabber:client. */
   element(el: XmlElement): void {
     if (this.transport.framed && el.attrs.xmlns === undefined && (el.name === 'message' || el.name === 'presence' || el.name === 'iq')) {
-      el = x(el.name, { xmlns: NS_CLIENT, ...el.attrs }, ...el.children);
+      el = el.withAttrs({ xmlns: NS_CLIENT, ...el.attrs });
     }
     this.out(serialize(el));
   }
