@@ -4,6 +4,8 @@ import type { WebSocket } from 'ws';
 import { channelBinding, channelBindingTypes } from './channel-binding.js';
 import type { Transport } from './transport.js';
 
+function ignoreError(): void {}
+
 /** RFC 7395: one XML element per text frame; no STARTTLS (TLS is the wss:// layer). */
 export class WebSocketTransport implements Transport {
   readonly kind = 'websocket' as const;
@@ -32,8 +34,10 @@ export class WebSocketTransport implements Transport {
       }
       onData(data.toString());
     });
-    this.ws.once('close', () => onClose(false));
-    this.ws.on('error', () => {});
+    // 'close' comes once; `on` spares the wrapper `once` would keep for the connection's life (~150 bytes).
+    this.ws.on('close', () => onClose(false));
+    // Errors end in 'close'; listening keeps them from crashing the process. One function for every connection.
+    this.ws.on('error', ignoreError);
   }
 
   write(data: string): void {
