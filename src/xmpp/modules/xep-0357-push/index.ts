@@ -1,33 +1,27 @@
 import { tryParseJid, type Jid } from '../../../util/jid.js';
-import { x, type XmlElement } from '../../../util/xml.js';
-import { buildForm, formTypeField, getValue, parseForm, type DataForm } from '../../../util/data-form.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { getValue, parseForm, type DataForm } from '../../../util/data-form.js';
 import { ConfigError, resolveOptions } from '../../../util/options.js';
-import { createPushProviders, parsePushApps, PushDispatcher, PUSH_DISPATCHER_OPTIONS, type PushAppConfig, type PushNotification } from '../../../push/index.js';
+import { createPushProviders, parsePushApps, PushDispatcher, PUSH_DISPATCHER_OPTIONS, type PushAppConfig } from '../../../push/index.js';
 import type { FcmProviderDeps } from '../../../push/fcm.js';
 import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest, type Resource } from '../../module.js';
-import { parseXml } from '../../stream/parse-xml.js';
 import { CARBONS_ENABLED, type ClientSession } from '../../session.js';
 import { carbonEligible } from '../../carbon-copies.js';
 import { groupchatBody, pushWorthy, type PushWorthy } from './important.js';
 import { mentions } from './mention.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
 import { watchUnacknowledged } from './unacked.js';
+import { createNotifier, NS_PUSH, type NotificationOrigins } from './notify.js';
 import { REGISTRATIONS_TABLE, RegistrationStore, registrationKey, type Registration } from './registrations.js';
-import { randomHex } from '../../../util/random-token.js';
 import { isThenable } from '../../../util/maybe-async.js';
-import { createHash } from 'node:crypto';
 
 export { pushWorthy } from './important.js';
 export type { Registration } from './registrations.js';
 
-export const NS_PUSH = 'urn:xmpp:push:0';
-export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
-export const NS_SUMMARY = 'urn:xmpp:push:summary';
+export { NS_PUBSUB, NS_PUSH, NS_SUMMARY } from './notify.js';
 export const NS_PUBLISH_OPTIONS = 'http://jabber.org/protocol/pubsub#publish-options';
-const NS_SID = 'urn:xmpp:sid:0';
-const NS_DELAY = 'urn:xmpp:delay';
 
 /** What tests and other modules may use. */
 export interface PushApi {
@@ -48,9 +42,6 @@ export interface PushModuleDeps {
 const OFFLINE_PRIORITY = 50;
 /** After archiving and blocking decided the message is delivered. */
 const DELIVERY_PRIORITY = -300;
-
-/** Publish errors of type wait (and timeouts) in a row after which a registration is dropped; other errors drop it at once. */
-const WAIT_ERRORS_TO_DISABLE = 16;
 
 function hibernated(r: Resource): boolean {
   return r.session !== null ? !r.session.connected : r.hibernated === true;
@@ -92,7 +83,7 @@ function carbonsOn(r: Resource): boolean {
  *    server learns of a dead connection only when TCP gives up, many minutes
  *    later; Prosody pushes on a delayed ack, ejabberd closes the connection).
  * Each registration gets one push per message (dedup by message id, else
- * stanza-id, else content: see `unnamedKey`; bounded memory).
+ * stanza-id, else content: see `unnamedKey` in notify.ts; bounded memory).
  * `message-count` is the number of messages pushed since the account last
  * had an available session (per node, in memory).
  *
@@ -142,8 +133,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         'modules.options.push.apps',
       );
       const appsById = new Map(apps.map((a) => [a.id, a]));
-      /** Which registration a notification was for, to remove it when its token is dead. */
-      const origins = new WeakMap<PushNotification, { owner: string; registration: Registration }>();
+      const origins: NotificationOrigins = new WeakMap();
       const dispatcher =
         apps.length === 0
           ? null
@@ -175,59 +165,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         const q = p.catch((e: unknown) => ctx.log.warn('push failed', e)).finally(() => pending.delete(q));
         pending.add(q);
       }
-      const pushed = new Map<string, true>();
-      /** True the first time a (registration, message) pair is seen. */
-      function firstTime(key: string): boolean {
-        if (pushed.has(key)) return false;
-        pushed.set(key, true);
-        if (pushed.size > opts.dedupEntries) pushed.delete(pushed.keys().next().value as string);
-        return true;
-      }
-      const counts = new Map<string, number>();
-
-      /**
-       * Messages with neither id nor stanza-id (no MAM), marked when routed to a sleeping session or written to one
-       * that may not acknowledge: '' until pushed, then their key. A later path that holds the same object (an
-       * unacknowledged write, CSI's requeue) finds the key here. Messages to connected sessions without stream
-       * management are never marked: the chat path pays nothing. An entry lives as long as the stanza does.
-       */
-      const unnamed = new WeakMap<XmlElement, string>();
-      /** The key last pushed for an unnamed message's content: what copies of it (stream management's requeue, a carbon) find. */
-      const byContent = new Map<string, string>();
-      function markUnnamed(message: XmlElement): void {
-        const id = message.attrs.id;
-        if ((id === undefined || id === '') && !unnamed.has(message)) unnamed.set(message, '');
-      }
-      function contentKey(owner: string, message: XmlElement): string {
-        // Without <delay/>: stream management's requeue adds one to its copy.
-        const h = createHash('sha256');
-        for (const c of message.children) {
-          if (typeof c === 'string') h.update(c);
-          else if (c.name !== 'delay' || c.attrs.xmlns !== NS_DELAY) h.update(c.toString());
-        }
-        return `${owner}|${message.attrs.from ?? ''}|${h.digest('base64')}`;
-      }
-      /**
-       * The key of a message with no id or stanza-id. One marked when routed is an original: its own key. An unmarked
-       * one is a copy (cloned by stream management's requeue or into a carbon, read back from offline storage) of a
-       * message seen before, whose key its content finds; a copy of nothing pushed gets a key of its own. Two messages
-       * of the same sender and content are told apart when routed; only a copy of the later one, if that one was never
-       * pushed itself, is taken for the earlier one. `byContent` is bounded like `pushed` (dedupEntries): a link
-       * outliving its `pushed` entries would find nothing to skip, and one evicted early costs a repeated push, never a
-       * missed one.
-       */
-      function unnamedKey(owner: string, message: XmlElement): string {
-        const content = contentKey(owner, message);
-        const mark = unnamed.get(message);
-        let key = mark !== undefined && mark !== '' ? mark : mark === undefined ? byContent.get(content) : undefined;
-        if (key === undefined) key = `rnd|${randomHex(8)}`;
-        unnamed.set(message, key);
-        byContent.delete(content);
-        byContent.set(content, key);
-        if (byContent.size > opts.dedupEntries) byContent.delete(byContent.keys().next().value as string);
-        return key;
-      }
-
+      const { notify, markUnnamed, forgetCount } = createNotifier({ options: opts, server, store, log: ctx.log, dispatcher, origins, track });
       ctx.provide<PushApi>({
         registrations: (owner) => store.list(owner),
         async idle() {
@@ -305,82 +243,11 @@ export function createPushModule(deps: PushModuleDeps = {}) {
 
       ctx.hook('account/deleted', async ({ jid }) => {
         await store.removeAll(jid.bare);
-        counts.delete(jid.bare);
+        forgetCount(jid.bare);
       });
-      const online = ({ session }: { session: { jid: Jid } }): void => void counts.delete(session.jid.bare);
+      const online = ({ session }: { session: { jid: Jid } }): void => forgetCount(session.jid.bare);
       ctx.hook('session/available', online);
       ctx.hook('session/resumed', online);
-
-      // ---- sending ----
-
-      /** Publish errors per registration since its last success (owner|jid|node). */
-      const failuresInARow = new Map<string, number>();
-
-      function messageKey(owner: string, message: XmlElement, outer: XmlElement): string {
-        const id = message.attrs.id;
-        if (id !== undefined && id !== '') return `${message.attrs.from ?? ''}|${id}`;
-        const sid = outer.getChildren('stanza-id', NS_SID).find((s) => s.attrs.by === owner)?.attrs.id;
-        return sid !== undefined ? `sid|${sid}` : unnamedKey(owner, message);
-      }
-
-      function summary(count: number, sender: string | undefined, body: string | undefined): XmlElement {
-        const fields = [formTypeField(NS_SUMMARY)];
-        if (opts.includeCount) fields.push({ var: 'message-count', values: [String(count)] });
-        if (opts.includeSender && sender !== undefined) fields.push({ var: 'last-message-sender', values: [sender] });
-        if (opts.includeBody && body !== undefined) fields.push({ var: 'last-message-body', values: [body] });
-        return buildForm({ type: 'submit', fields });
-      }
-
-      async function publish(owner: string, reg: Registration, count: number, sender: string | undefined, body: string | undefined): Promise<void> {
-        const pubsub = x(
-          'pubsub',
-          { xmlns: NS_PUBSUB },
-          x('publish', { node: reg.node }, x('item', null, x('notification', { xmlns: NS_PUSH }, summary(count, sender, body)))),
-        );
-        if (reg.publishOptions !== null) pubsub.append(x('publish-options', null, parseXml(reg.publishOptions)));
-        const reply = await server.sendIq(x('iq', { type: 'set', from: owner, to: reg.jid }, pubsub), opts.publishTimeoutMs);
-        const key = `${owner}|${registrationKey(reg.jid, reg.node)}`;
-        if (reply !== null && reply.attrs.type !== 'error') {
-          failuresInARow.delete(key);
-          return;
-        }
-        // "Publish Errors": an error disables the registration; one that says to wait (or a timeout) only after WAIT_ERRORS_TO_DISABLE in a row.
-        const type = reply === null ? 'wait' : reply.getChild('error')?.attrs.type;
-        const inARow = (failuresInARow.get(key) ?? 0) + 1;
-        if (type === 'wait' && inARow < WAIT_ERRORS_TO_DISABLE) {
-          failuresInARow.set(key, inARow);
-          return;
-        }
-        failuresInARow.delete(key);
-        if (await store.removeIfUnchanged(owner, reg)) ctx.log.info(`app server ${reg.jid} ${reply === null ? 'did not answer' : 'refused'} a push for ${owner} (${type ?? 'no type'}, ${inARow} in a row): registration removed`);
-      }
-
-      /** Pushes one message (`worthy`: what of it counts, when already judged) to the chosen registrations of `owner`, once per registration. */
-      async function notify(
-        owner: string,
-        outer: XmlElement,
-        choose: (regs: Registration[]) => Registration[] | Promise<Registration[]>,
-        worthy: PushWorthy | null = pushWorthy(outer),
-      ): Promise<void> {
-        if (worthy === null) return;
-        const regs = await choose(await store.list(owner));
-        if (regs.length === 0) return;
-        const msgKey = messageKey(owner, worthy.message, outer);
-        const fresh = regs.filter((r) => firstTime(`${owner}|${registrationKey(r.jid, r.node)}|${msgKey}`));
-        if (fresh.length === 0) return;
-        const count = (counts.get(owner) ?? 0) + 1;
-        counts.set(owner, count);
-        // In a room the speaker is the occupant (room@service/nick), as Prosody sends it; elsewhere the bare JID.
-        const from = tryParseJid(worthy.message.attrs.from);
-        const sender = worthy.message.attrs.type === 'groupchat' ? from?.full : from?.bare;
-        for (const reg of fresh) {
-          if (reg.device !== undefined) {
-            const n: PushNotification = { token: reg.device.token, messageId: msgKey.slice(msgKey.indexOf('|') + 1), count, sender, body: worthy.body };
-            origins.set(n, { owner, registration: reg });
-            if (dispatcher === null || !dispatcher.dispatch(reg.device.app, n)) ctx.log.warn(`push for ${owner} to app ${reg.device.app} not accepted`);
-          } else track(publish(owner, reg, count, sender, worthy.body));
-        }
-      }
 
       // Nobody can take it: every registration (then offline storage keeps it).
       ctx.hook(
