@@ -4,7 +4,8 @@ import type { XmlElement } from '../../util/xml.js';
 import type { Server } from '../server.js';
 import { C2sConnection } from '../stream/c2s.js';
 import { ParseError, XmppParser } from '../stream/parser.js';
-import { BoshSession, NS_HTTPBIND, bodyXml, writeBody } from './bosh.js';
+import { BoshSession } from './bosh.js';
+import { bodyXml, NS_HTTPBIND, writeBody } from './bosh-body.js';
 
 /** Browsers' clients (Converse.js) post from other origins; BOSH carries no cookies, so any origin may. */
 const CORS = {

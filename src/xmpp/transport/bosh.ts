@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { randomHex } from '../../util/random-token.js';
-import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
+import { serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
+import { bodyXml, NS_HTTPBIND, sessionVersion, writeBody } from './bosh-body.js';
 import type { Transport } from './transport.js';
 
-export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
-export const NS_XBOSH = 'urn:xmpp:xbosh';
+export { NS_HTTPBIND, NS_XBOSH } from './bosh-body.js';
+
 const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
-const NS_STREAM = 'http://etherx.jabber.org/streams';
 const NS_CLIENT = 'jabber:client';
 
 /** At most one request is held open (XEP-0124 §7 "hold"); the client may have two out (requests = hold + 1). */
@@ -17,23 +17,6 @@ const POLLING = 1;
 /** Responses kept for retransmission when a client resends a request it got no answer to (§14.3). */
 const REMEMBERED = REQUESTS;
 
-/** The XEP-0124 version implemented here. */
-const VERSION = { major: 1, minor: 11 };
-
-/**
- * §7.2: the version a session speaks is ours or the client's, whichever is lower, its major and minor
- * numbers compared as integers (1.6 is below 1.11). A client that gave none, or an unreadable one, gets ours.
- */
-function sessionVersion(asked: string | undefined): string {
-  const m = asked === undefined ? null : /^(\d{1,4})\.(\d{1,4})$/.exec(asked);
-  if (m !== null) {
-    const major = Number(m[1]);
-    const minor = Number(m[2]);
-    if (major < VERSION.major || (major === VERSION.major && minor < VERSION.minor)) return `${major}.${minor}`;
-  }
-  return `${VERSION.major}.${VERSION.minor}`;
-}
-
 export interface BoshLimits {
   maxWaitSeconds: number;
   inactivitySeconds: number;
@@ -43,19 +26,6 @@ export interface BoshLimits {
 
 /** Reports a session ended because its client stopped reading; called once per session. */
 export type BoshOverflowLog = (session: BoshSession, queuedBytes: number) => void;
-
-/** Writes a complete BOSH response body. */
-export function writeBody(res: ServerResponse, body: string): void {
-  if (res.writableEnded) return;
-  res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(body);
-}
-
-/** A `<body/>` with the given attributes around already serialised payloads. */
-export function bodyXml(attrs: Attrs, payload = ''): string {
-  const open = openTag('body', { xmlns: NS_HTTPBIND, 'xmlns:xmpp': NS_XBOSH, 'xmlns:stream': NS_STREAM, ...attrs });
-  return payload === '' ? `${open.slice(0, -1)}/>` : `${open}${payload}</body>`;
-}
 
 interface HeldRequest {
   rid: number;
