@@ -84,6 +84,36 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     expect(await selfPing(carol, 'carol')).to.equal('joined');
   });
 
+  it('answers stanzas to a room that does not exist with item-not-found and leaves no claim: the room is later created where placement puts it', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await b.ts.login('bob@localhost/laptop');
+    // A misspelt room name, as a goodbye, a message or a client's disco query would reach it (in that order, each
+    // in the room's turn on a): each is answered as on one node, and nothing holds the name afterwards.
+    await alice.send(`<presence to='${ROOM}/alice' type='unavailable'/>`);
+    await alice.send(`<message to='${ROOM}' type='groupchat' id='m1'><body>anyone?</body></message>`);
+    const bounced = await alice.waitFor((el) => el.name === 'message' && el.attrs.id === 'm1', 5000);
+    expect(condition(bounced)).to.equal('item-not-found');
+    const info = await alice.iq(`<iq type='get' to='${ROOM}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(condition(info), info.toString()).to.equal('item-not-found');
+    // The claim is given back just after the answer went out.
+    await eventually(async () => expect(await b.cluster.sessions.holder(ROOM)).to.equal(undefined));
+    const listed = await promisify(execFile)('redis-cli', ['-p', String(deployment!.ports[0]), 'smembers', 'sori:node:{a}:placements']);
+    expect(listed.stdout).to.not.include(ROOM);
+
+    // Bob on b creates it: it runs on b, the node that claimed it for his join, and alice reaches it there.
+    const self = await join(bob, 'bob');
+    expect(codes(self)).to.include('201');
+    expect(await a.cluster.sessions.holder(ROOM)).to.equal('b');
+    const created = await alice.iq(`<iq type='get' to='${ROOM}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`);
+    expect(condition(created), created.toString()).to.equal('item-not-found'); // still locked for configuration (§10.1.1)
+    const instant = await bob.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    expect(instant.attrs.type).to.equal('result');
+    await join(alice, 'alice');
+    await bob.waitFor(presenceFrom(`${ROOM}/alice`));
+    expect(await a.cluster.sessions.holder(ROOM)).to.equal('b');
+  });
+
   it('starts a room again on a surviving node when its node dies: the stored room is kept and occupants rejoin', async function () {
     const [a, b, c] = [await startNode('a'), await startNode('b'), await startNode('c')];
     const alice = await a.ts.login('alice@localhost/phone');

@@ -21,7 +21,9 @@ interface Posted {
 
 /**
  * Rooms in a cluster: each room runs on one node, the first to get a stanza
- * for it after nobody held it (ServerApi.placement, key = room JID). Other
+ * for it after nobody held it (ServerApi.placement, key = room JID), and only
+ * while that node has the room in memory: a stanza that finds no room and
+ * creates none gives the claim back once answered (item-not-found). Other
  * nodes post stanzas for it there over the node bus; what the room sends
  * back is routed like any stanza. When the holder dies, the cluster releases
  * its rooms; the next stanza for one claims it again (a persistent room is
@@ -42,10 +44,7 @@ export class RoomPlacement {
   ) {
     this.queue = new PlacementQueue(server, true, log);
     // A room given up here (emptied, destroyed) may start on any node next time.
-    service.onRoomDropped((jid) => {
-      this.queue.forget(jid);
-      void server.releasePlacement(jid).catch((err: unknown) => log.warn(`muc: releasing ${jid} failed`, err));
-    });
+    service.onRoomDropped((jid) => void this.release(jid));
   }
 
   /**
@@ -122,11 +121,20 @@ export class RoomPlacement {
     return this.queue.idle();
   }
 
+  /** Lets other nodes start the room `jid`, which this node no longer runs (Redis failing: logged, the claim stays). */
+  private async release(jid: string): Promise<void> {
+    this.queue.forget(jid);
+    await this.server.releasePlacement(jid).catch((err: unknown) => this.log.warn(`muc: releasing ${jid} failed`, err));
+  }
+
   private async handOver(ev: RouteEvent, holder: string | null, hops: number): Promise<boolean> {
     if (holder === this.server.nodeId) {
       // Leaving: a room let go is not started again here.
       if (this.leaving && this.service.room(ev.to.bare) === undefined) return false;
-      this.service.handle(ev);
+      await this.service.handled(ev);
+      // The stanza found no room and made none (a disco query to a misspelt name, a message, a refused join):
+      // its claim would hold that name here for ever, nothing else letting go of a room that never ran.
+      if (this.service.room(ev.to.bare) === undefined) await this.release(ev.to.bare);
       return true;
     }
     if (holder === null || hops >= MAX_HOPS) return false;

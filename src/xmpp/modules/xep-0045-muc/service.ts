@@ -83,8 +83,13 @@ export class MucService {
 
   /** A stanza for a service domain: handled in the room's queue; always claimed. */
   handle(ev: RouteEvent): true {
-    void this.enqueue(ev.to.bare, () => this.dispatch(ev)).catch((e: unknown) => this.log.error(`muc: handling ${ev.stanza.toString().slice(0, 300)} failed`, e));
+    void this.handled(ev);
     return true;
+  }
+
+  /** As `handle`, resolving once the stanza has been handled: a cluster node then knows whether it runs the room. */
+  handled(ev: RouteEvent): Promise<void> {
+    return this.enqueue(ev.to.bare, () => this.dispatch(ev)).catch((e: unknown) => this.log.error(`muc: handling ${ev.stanza.toString().slice(0, 300)} failed`, e));
   }
 
   /** Runs `work` after everything queued for the room `key`; resolves when it has run. */
