@@ -52,3 +52,47 @@ describe('RFC 6121 §4.6 directed presence', () => {
     }
   }
 });
+
+/**
+ * presence.maxDirected: past it, directed presence to one more address is refused (policy-violation, from that
+ * address, as a client ties a failed MUC join to its room), and every address already sent to still hears the
+ * session go: none is forgotten to make room.
+ */
+describe('presence.maxDirected', () => {
+  let ts: TestServer;
+  afterEach(() => ts.stop());
+
+  it('refuses directed presence to one address more, until the user sends unavailable to one; each address sent to hears one unavailable', async () => {
+    ts = await TestServer.start([roster, presence], { modules: { options: { presence: { maxDirected: 2 } } } });
+    const [carol, dave, erin] = [await ts.login('carol@localhost/c'), await ts.login('dave@localhost/d'), await ts.login('erin@localhost/e')];
+    const alice = await ts.login('alice@localhost/a');
+    await alice.send('<presence/>');
+    await alice.send(`<presence to='${carol.jid}'/>`);
+    await alice.send(`<presence to='${dave.jid}'/>`);
+    await carol.waitFor(isPresence('alice@localhost/a'));
+    await dave.waitFor(isPresence('alice@localhost/a'));
+
+    await alice.send(`<presence to='${erin.jid}' id='p3'/>`);
+    const refused = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'p3');
+    expect(refused.attrs).to.include({ type: 'error', from: erin.jid });
+    expect(refused.getChild('error')?.elements()[0]?.name).to.equal('policy-violation');
+    await erin.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    expect(erin.all(isPresence('alice@localhost/a'))).to.deep.equal([]);
+    // An address already sent to is no new one: updates to it still go.
+    await alice.send(`<presence to='${carol.jid}'><show>away</show></presence>`);
+    await carol.waitFor((e) => isPresence('alice@localhost/a')(e) && e.getChildText('show') === 'away');
+
+    await alice.send(`<presence to='${dave.jid}' type='unavailable'/>`);
+    await dave.waitFor(isPresence('alice@localhost/a', 'unavailable'));
+    await alice.send(`<presence to='${erin.jid}'/>`);
+    await erin.waitFor(isPresence('alice@localhost/a'));
+
+    await alice.drop();
+    await carol.waitFor(isPresence('alice@localhost/a', 'unavailable'));
+    await erin.waitFor(isPresence('alice@localhost/a', 'unavailable'));
+    for (const c of [carol, dave, erin]) {
+      await c.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+      expect(c.all(isPresence('alice@localhost/a', 'unavailable')), c.jid).to.have.length(1);
+    }
+  });
+});

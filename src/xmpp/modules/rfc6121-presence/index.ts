@@ -22,6 +22,15 @@ export default defineModule({
   name: 'presence',
   implements: 'RFC 6121 §3 (subscriptions), §4 (presence)',
   depends: ['roster'],
+  options: {
+    maxDirected: {
+      type: 'number',
+      default: 1000,
+      integer: true,
+      min: 1,
+      doc: 'Most JIDs one session may have sent directed presence to (RFC 6121 §4.6; each MUC room joined is one) and not yet unavailable: presence to one more is refused with policy-violation, so that the JIDs it keeps to tell of its unavailable, and its cluster session entry, stay bounded.',
+    },
+  },
   start(ctx) {
     const roster = ctx.use<RosterApi>('roster');
     const store = roster.store;
@@ -64,6 +73,12 @@ export default defineModule({
       const set = session.get(DIRECTED);
       if (type !== 'unavailable') {
         if (set?.has(to.full) !== true && (session.presence === null || !subscribedFrom(await store.get(session.jid.bare, to.bare)))) {
+          // Refused rather than forgetting an earlier target: that one would never hear the session go (a ghost in a
+          // room, a contact shown online), unseen by the user, while a refused join shows at once and says why.
+          if (set !== undefined && set.size >= ctx.options.maxDirected) {
+            session.send(errorReply(stanza, new StanzaError('policy-violation', `presence sent to ${ctx.options.maxDirected} addresses already; send unavailable to one (leave a room) first`, 'modify')));
+            return true;
+          }
           session.set(DIRECTED, (set ?? new Set<string>()).add(to.full));
           await ctx.server.emit('session/directed', { session });
         }
