@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Jid } from '../../util/jid.js';
+import { KeyLocks } from '../../util/key-locks.js';
 import { prefixRange, Table, type TableSpec, type WideColumnStore } from '../../storage/wide-column.js';
 import { deriveCredentials, verifyPassword, type StoredCredentials } from '../sasl/scram.js';
 import type { AccountsApi } from '../module.js';
@@ -59,6 +60,12 @@ function liveSlots(slots: FastTokenSlots, now: number): FastTokenSlots {
 export class Accounts implements AccountsApi {
   private readonly table: Table;
   private readonly admins: Set<string>;
+  /**
+   * One FAST issue at a time per account on this node: issuing and trimming read the account's rows and write
+   * back what they saw, so two logins at once would each trim from a stale view (dropping tokens just handed out,
+   * or writing back a slot the other had removed). Other nodes are not held back; see issueFastToken.
+   */
+  private readonly fastLocks = new KeyLocks();
 
   constructor(store: WideColumnStore, admins: readonly string[]) {
     this.table = new Table(store, ACCOUNTS_TABLE.name);
@@ -101,8 +108,16 @@ export class Accounts implements AccountsApi {
    * choose, so a client naming a new one at every login would add a row each
    * time: the account keeps at most `maxPerAccount` unexpired tokens (2 at
    * least: this installation's), the oldest ending first, and expired ones are removed.
+   * Issues on other nodes are not held back: the cap can still be passed, by one
+   * token per node issuing at that moment and until the account's next issue,
+   * where a store's range read misses a row just written elsewhere, or one node's
+   * trim writes back a row (keeping its other slot) that another just trimmed.
    */
   async issueFastToken(jid: Jid, userAgentId: string, mechanism: string, lifetimeMs: number, maxPerAccount: number): Promise<{ token: string; expiresAt: number }> {
+    return this.fastLocks.with([jid.bare], () => this.issueFastTokenNow(jid, userAgentId, mechanism, lifetimeMs, maxPerAccount));
+  }
+
+  private async issueFastTokenNow(jid: Jid, userAgentId: string, mechanism: string, lifetimeMs: number, maxPerAccount: number): Promise<{ token: string; expiresAt: number }> {
     const now = Date.now();
     const slots = liveSlots(fastTokenSlots(await this.table.getJson<FastTokenSlots | LegacyFastTokenRecord>(jid.bare, FAST_PREFIX + userAgentId)), now);
     const issued: FastToken = { token: randomBytes(32).toString('base64url'), mechanism, expiresAt: now + lifetimeMs };
