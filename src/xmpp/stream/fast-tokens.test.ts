@@ -1,11 +1,9 @@
 import { expect } from 'chai';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
-import type { Sori } from '../../sori.js';
 import { MemoryStore } from '../../storage/memory/index.js';
 import { ACCOUNTS_TABLE } from '../auth/accounts.js';
-import { RawClient } from '../../testing/raw-client.js';
-import { startTestSori } from '../../testing/test-sori.js';
-import { parseJid } from '../../util/jid.js';
+import type { RawClient } from '../../testing/raw-client.js';
+import { testSoriForDescribe } from '../../testing/test-sori.js';
 import type { XmlElement } from '../../util/xml.js';
 
 const NS_FAST = 'urn:xmpp:fast:0';
@@ -28,38 +26,14 @@ async function fastLogin(c: RawClient, mechanism: string, user: string, token: s
 
 describe('XEP-0484 FAST tokens (real sockets)', function () {
   this.timeout(20000);
-  let sori: Sori;
-  let port: number;
   const store = new MemoryStore();
-  const open: RawClient[] = [];
-
-  before(async () => {
-    // Several tests fail logins on purpose (old, unbound, expired tokens): the throttle must not turn away the ones after.
-    sori = await startTestSori({ c2s: { sasl2: true, fastTokensPerAccount: CAP, maxLoginFailures: 100 } }, { store });
-    port = sori.listening.ports.c2s!;
-    await sori.server.createAccount(parseJid('carol@localhost'), 'secret');
-    await sori.server.createAccount(parseJid('dave@localhost'), 'secret');
-    await sori.server.createAccount(parseJid('frank@localhost'), 'secret');
-    await sori.server.createAccount(parseJid('grace@localhost'), 'secret');
-    await sori.server.createAccount(parseJid('heidi@localhost'), 'secret');
-    await sori.server.createAccount(parseJid('ivan@localhost'), 'secret');
-  });
-  afterEach(() => {
-    for (const c of open.splice(0)) c.destroy();
-  });
-  after(() => sori.stop());
+  // Several tests fail logins on purpose (old, unbound, expired tokens): the throttle must not turn away the ones after.
+  const t = testSoriForDescribe({ c2s: { sasl2: true, fastTokensPerAccount: CAP, maxLoginFailures: 100 } }, { store, accounts: ['carol', 'dave', 'frank', 'grace', 'heidi', 'ivan'] });
+  const preAuthWithFeatures = t.preAuth;
 
   /** A TLS stream opened up to the pre-authentication features. */
   async function preAuth(): Promise<RawClient> {
-    return (await preAuthWithFeatures()).c;
-  }
-
-  async function preAuthWithFeatures(): Promise<{ c: RawClient; features: XmlElement }> {
-    const c = await RawClient.connect(port);
-    open.push(c);
-    await c.startTls();
-    c.open();
-    return { c, features: await c.features() };
+    return (await t.preAuth()).c;
   }
 
   /** The account's FAST token rows, as stored. */
@@ -154,7 +128,7 @@ describe('XEP-0484 FAST tokens (real sockets)', function () {
   });
 
   it('lets the login through without a token when the token cannot be stored (the client goes on with its password)', async () => {
-    const accounts = sori.server.accounts;
+    const accounts = t.sori.server.accounts;
     const issue = accounts.issueFastToken;
     accounts.issueFastToken = () => Promise.reject(new Error('the store refused the row'));
     try {

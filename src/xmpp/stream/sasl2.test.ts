@@ -1,8 +1,6 @@
 import { expect } from 'chai';
-import type { Sori } from '../../sori.js';
 import { MemoryStore } from '../../storage/memory/index.js';
-import { RawClient } from '../../testing/raw-client.js';
-import { startTestSori } from '../../testing/test-sori.js';
+import { testSoriForDescribe } from '../../testing/test-sori.js';
 import { parseJid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
 import { parseXml } from './parse-xml.js';
@@ -17,30 +15,8 @@ const REQUEST_TOKEN = `<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-
 
 describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real sockets)', function () {
   this.timeout(20000);
-  let sori: Sori;
-  let port: number;
-  const open: RawClient[] = [];
-
-  before(async () => {
-    sori = await startTestSori({ c2s: { sasl2: true } }, { store: new MemoryStore() });
-    port = sori.listening.ports.c2s!;
-    await sori.server.createAccount(parseJid('alice@localhost'), 'secret');
-    await sori.server.createAccount(parseJid('bob@localhost'), 'secret');
-    await sori.server.createAccount(parseJid('erin@localhost'), 'secret');
-  });
-  afterEach(() => {
-    for (const c of open.splice(0)) c.destroy();
-  });
-  after(() => sori.stop());
-
-  /** A TLS stream opened up to the pre-authentication features. */
-  async function preAuth(): Promise<{ c: RawClient; features: XmlElement }> {
-    const c = await RawClient.connect(port);
-    open.push(c);
-    await c.startTls();
-    c.open();
-    return { c, features: await c.features() };
-  }
+  const t = testSoriForDescribe({ c2s: { sasl2: true } }, { store: new MemoryStore(), accounts: ['alice', 'bob', 'erin'] });
+  const { preAuth } = t;
 
   it('offers SASL2 beside RFC 6120 SASL, with Bind2 and its inline features and SM resumption', async () => {
     const { features } = await preAuth();
@@ -68,16 +44,14 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     c.write(`<presence/>`);
 
     // Carbons: what alice sends from another client is copied here.
-    const other = await RawClient.connect(port);
-    open.push(other);
+    const other = await t.connect();
     await other.login('alice', 'secret', 'desk');
     other.write(`<message to='bob@localhost' type='chat' id='m1'><body>from the desk</body></message>`);
     const carbon = await c.next((e) => e.name === 'message' && e.getChild('sent', 'urn:xmpp:carbons:2') !== undefined);
     expect(carbon.toString()).to.contain('from the desk');
 
     // CSI: inactive since binding, so bob's presence waits while his message comes at once.
-    const bob = await RawClient.connect(port);
-    open.push(bob);
+    const bob = await t.connect();
     await bob.login('bob', 'secret', 'pc');
     bob.write(`<presence to='${full}'/>`);
     bob.write(`<message to='${full}' type='chat'><body>urgent</body></message>`);
@@ -89,8 +63,8 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
 
   it('counts a stanza that reaches the session while it is being bound: an honest <a/> after <enabled/> is accepted', async () => {
     // A message for the new full JID while a session/bound handler waits (a slow store read, Redis).
-    const unhook = sori.server.hooks.add('session/bound', async ({ session }) => {
-      if (session.jid.local === 'bob') await sori.server.route(parseXml(`<message from='alice@localhost/x' to='${session.jid.full}' type='chat' id='m1'><body>early</body></message>`));
+    const unhook = t.sori.server.hooks.add('session/bound', async ({ session }) => {
+      if (session.jid.local === 'bob') await t.sori.server.route(parseXml(`<message from='alice@localhost/x' to='${session.jid.full}' type='chat' id='m1'><body>early</body></message>`));
     });
     try {
       const { c } = await preAuth();
@@ -109,8 +83,8 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
   it('copies to the session a message that reaches its account while it is being bound with carbons asked for (XEP-0386: enabled at binding)', async () => {
     // bob writes to erin while a session/bound handler waits (a slow store read, Redis): erin has no available resource
     // yet, so the message is kept offline, and every carbon-enabled session gets a copy (XEP-0280 §6).
-    const unhook = sori.server.hooks.add('session/bound', async ({ session }) => {
-      if (session.jid.local === 'erin') await sori.server.route(parseXml(`<message from='bob@localhost/pc' to='erin@localhost' type='chat' id='d1'><body>sent meanwhile</body></message>`));
+    const unhook = t.sori.server.hooks.add('session/bound', async ({ session }) => {
+      if (session.jid.local === 'erin') await t.sori.server.route(parseXml(`<message from='bob@localhost/pc' to='erin@localhost' type='chat' id='d1'><body>sent meanwhile</body></message>`));
     });
     try {
       const { c } = await preAuth();
@@ -178,8 +152,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     first.c.write('<presence/>');
     first.c.destroy();
 
-    const bob = await RawClient.connect(port);
-    open.push(bob);
+    const bob = await t.connect();
     await bob.login('bob', 'secret', 'pc');
     for (const n of ['1', '2']) bob.write(`<message to='${full}' type='chat'><body>while away ${n}</body></message>`);
     await new Promise((r) => setTimeout(r, 200));
@@ -204,7 +177,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     const success = await first.c.scram2('bob', 'secret', BIND(`<enable xmlns='${NS_SM}' resume='true'/>`), '44444444-5555-4666-8777-888888888888');
     const previd = success.getChild('bound')!.getChild('enabled')!.attrs.id!;
     first.c.destroy();
-    const before = sori.server.sessions.ofAccount('bob@localhost').length;
+    const before = t.sori.server.sessions.ofAccount('bob@localhost').length;
 
     const again = await preAuth();
     const answer = await again.c.scram2('bob', 'secret', `<resume xmlns='${NS_SM}' previd='${previd}' h='55'/>${BIND()}`, 'ua-too-high-2').catch((e: Error) => e);
@@ -214,22 +187,22 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     expect(error?.getChild('handled-count-too-high', NS_SM)?.attrs.h, String(answer)).to.equal('55');
     expect(again.c.elements.some((e) => e.name === 'success')).to.equal(false);
     // The <bind/> beside it is not bound to the closed stream: no session is left that nothing reads.
-    expect(sori.server.sessions.ofAccount('bob@localhost').length).to.equal(before);
+    expect(t.sori.server.sessions.ofAccount('bob@localhost').length).to.equal(before);
   });
 
   it('ends the stream, rather than answering a SASL failure with the session bound, when an inline request fails after authentication', async () => {
-    const accounts = sori.server.accounts;
+    const accounts = t.sori.server.accounts;
     const forget = accounts.forgetFastToken;
     accounts.forgetFastToken = () => Promise.reject(new Error('the store is down'));
     try {
       const { c } = await preAuth();
-      const before = sori.server.sessions.ofAccount('erin@localhost').length;
+      const before = t.sori.server.sessions.ofAccount('erin@localhost').length;
       const answer = await c.scram2('erin', 'secret', `${BIND()}<fast xmlns='urn:xmpp:fast:0' invalidate='true'/>`, '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d').catch((e: Error) => e);
       await c.waitClosed();
       // A <failure/> says the stream is as it was, unauthenticated (XEP-0388 §2.6); this one was authenticated and bound.
       expect(c.elements.some((e) => e.name === 'failure'), String(answer)).to.equal(false);
       expect(c.elements.find((e) => e.name === 'stream:error')?.getChild('internal-server-error')).to.not.equal(undefined);
-      expect(sori.server.sessions.ofAccount('erin@localhost').length).to.equal(before);
+      expect(t.sori.server.sessions.ofAccount('erin@localhost').length).to.equal(before);
     } finally {
       accounts.forgetFastToken = forget;
     }
@@ -254,7 +227,7 @@ describe('XEP-0388 SASL2 with XEP-0386 Bind2 and inline stream management (real 
     const forged = await preAuth();
     expect((await forged.c.fast('bob', 'not-the-token', FAST_UA)).getChild('not-authorized')).to.not.equal(undefined);
 
-    await sori.server.accounts.setPassword(parseJid('bob@localhost'), 'secret');
+    await t.sori.server.accounts.setPassword(parseJid('bob@localhost'), 'secret');
     const after = await preAuth();
     expect((await after.c.fast('bob', token, FAST_UA)).name, 'a new password ends the token').to.equal('failure');
   });
