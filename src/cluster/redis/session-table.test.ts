@@ -126,6 +126,20 @@ for (const target of redisTargets) {
         expect(await nodes.probe().smembers(nodePlacementsKey('a'))).to.deep.equal([kept]);
       });
 
+      it('keeps a placement claimed again while it was being released listed, so that it is released when its node dies', async function () {
+        const [a, b] = [await nodes.table('a'), await nodes.table('b')];
+        const room = `room-${account()}`;
+        expect(await a.claim(room, 'a')).to.equal('a');
+        // The room is let go and a stanza for it claims it again at once: each issues its first write before
+        // hearing back from Redis, so the release's removal from a's list would come after the claim's addition.
+        expect(await Promise.all([a.release(room, 'a'), a.claim(room, 'a')])).to.deep.equal([undefined, 'a']);
+        expect(await nodes.probe().smembers(nodePlacementsKey('a'))).to.deep.equal([room]);
+        const dead = nextMatching<SessionTableEvent>((cb) => b.onEvent(cb), (e) => e.type === 'node-dead', 'node-dead on b');
+        await a.liveness.stop(false);
+        await dead;
+        expect(await b.claim(room, 'b')).to.equal('b');
+      });
+
       it('removes what a previous run of the same node id left behind, and reports it', async function () {
         const first = await nodes.table('a');
         const bare = account();

@@ -1,3 +1,4 @@
+import { KeyLocks } from '../../util/key-locks.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from '../session-table.js';
 import { connectRedis, redisClusterOptions, redisUnreachable, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
@@ -47,6 +48,12 @@ export class RedisSessionTable implements SessionTable {
   private readonly owned = new Map<string, SessionEntry>();
   /** Placement keys this node holds. */
   private readonly held = new Set<string>();
+  /**
+   * Claims and releases of one key, one at a time: each is a write to the key and one to the node's set, in
+   * two hash slots (no one script), and a release's removal from the set landing after a new claim's addition
+   * would leave a held key unlisted, never released when this node dies.
+   */
+  private readonly placing = new KeyLocks();
   private readonly listeners: Array<(event: SessionTableEvent) => void> = [];
   private readonly reclaimers: DeadNodeReclaimer[] = [];
   private started = false;
@@ -163,23 +170,20 @@ export class RedisSessionTable implements SessionTable {
     if (removed) await this.invalidate(bare);
   }
 
-  async claim(key: string, node: string): Promise<string> {
-    // Listed first: a crash before the claim leaves a harmless member, never a claim nobody can find.
-    await this.client.sadd(nodePlacementsKey(node), key);
-    const holder = String(await claimPlacement.run(this.client, [placementKey(key)], [node]));
-    if (holder !== node) await this.client.srem(nodePlacementsKey(node), key);
-    else if (node === this.nodeId) this.held.add(key);
-    return holder;
+  claim(key: string, node: string): Promise<string> {
+    return this.placing.with([key], () => this.claimNow(key, node));
   }
 
   async holder(key: string): Promise<string | undefined> {
     return (await this.client.get(placementKey(key))) ?? undefined;
   }
 
-  async release(key: string, node: string): Promise<void> {
-    if (node === this.nodeId) this.held.delete(key);
-    await releasePlacement.run(this.client, [placementKey(key)], [node]);
-    await this.client.srem(nodePlacementsKey(node), key);
+  release(key: string, node: string): Promise<void> {
+    return this.placing.with([key], async () => {
+      if (node === this.nodeId) this.held.delete(key);
+      await releasePlacement.run(this.client, [placementKey(key)], [node]);
+      await this.client.srem(nodePlacementsKey(node), key);
+    });
   }
 
   async settled(): Promise<boolean> {
@@ -336,9 +340,23 @@ export class RedisSessionTable implements SessionTable {
     }
   }
 
-  private async restorePlacement(key: string): Promise<void> {
-    // Another node claimed it while this one was away: it stays there.
-    if ((await this.claim(key, this.nodeId)) !== this.nodeId) this.held.delete(key);
+  private restorePlacement(key: string): Promise<void> {
+    return this.placing.with([key], async () => {
+      // Released since the list was taken: claiming it again would hold it for nobody.
+      if (!this.held.has(key)) return;
+      // Another node claimed it while this one was away: it stays there.
+      if ((await this.claimNow(key, this.nodeId)) !== this.nodeId) this.held.delete(key);
+    });
+  }
+
+  /** In the key's turn (`placing`). */
+  private async claimNow(key: string, node: string): Promise<string> {
+    // Listed first: a crash before the claim leaves a harmless member, never a claim nobody can find.
+    await this.client.sadd(nodePlacementsKey(node), key);
+    const holder = String(await claimPlacement.run(this.client, [placementKey(key)], [node]));
+    if (holder !== node) await this.client.srem(nodePlacementsKey(node), key);
+    else if (node === this.nodeId) this.held.add(key);
+    return holder;
   }
 
   private async restoreEntry(entry: SessionEntry): Promise<void> {
