@@ -40,6 +40,14 @@ export class PlacementQueue {
   }
 
   /**
+   * Runs `work` after every earlier call for `key` without looking its holder up: a key let go in its turn
+   * (ServerApi.releasePlacement) is neither undone by a claim still in flight nor released late under a later one.
+   */
+  after(key: string, work: () => Promise<void>): Promise<void> {
+    return this.locks.with([key], work).catch((err: unknown) => this.log.error(`work on ${key} failed`, err));
+  }
+
+  /**
    * The holder of `key`, or null when the session table fails to answer (logged): the caller then
    * does what it does for a key nobody holds, which bounces the stanza rather than dropping it.
    */

@@ -114,6 +114,45 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     expect(await a.cluster.sessions.holder(ROOM)).to.equal('b');
   });
 
+  it('keeps one copy of a room that a closed session emptied while a join started it again on the same node', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await a.ts.login('bob@localhost/laptop');
+    const carol = await b.ts.login('carol@localhost/web');
+    await join(alice, 'alice');
+    const instant = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    expect(instant.attrs.type).to.equal('result');
+    // Redis is slow to answer a's first release of the emptied room (one of two: the room is dropped when alice's
+    // session closes, and her server's unavailable to it is answered in the room's turn); bob's join reaches a meanwhile.
+    const sessions = a.cluster.sessions;
+    const release = sessions.release.bind(sessions);
+    let letGo!: () => void;
+    const gate = new Promise<void>((resolve) => (letGo = resolve));
+    let held: Promise<void> | undefined;
+    sessions.release = (key, node) => {
+      if (held !== undefined) return release(key, node);
+      held = gate.then(() => release(key, node));
+      return held;
+    };
+    await alice.drop();
+    await eventually(() => expect(held).to.not.equal(undefined));
+    await bob.send(`<presence to='${ROOM}/bob'><x xmlns='${NS_MUC}'/></presence>`);
+    // Through once bob is in the room, or (a join waiting for the release) after a moment.
+    const joined = bob.waitFor(presenceFrom(`${ROOM}/bob`), 5000);
+    await Promise.race([joined, new Promise((r) => setTimeout(r, 500))]);
+    letGo();
+    await joined;
+    await held;
+    const unlocked = await bob.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    expect(unlocked.attrs.type).to.equal('result');
+    // Carol, on b, finds bob's room on a, not a second, empty one of her own.
+    await join(carol, 'carol');
+    await carol.waitFor(presenceFrom(`${ROOM}/bob`), 5000);
+    expect(await b.cluster.sessions.holder(ROOM)).to.equal('a');
+    const listed = await promisify(execFile)('redis-cli', ['-p', String(deployment!.ports[0]), 'smembers', 'sori:node:{a}:placements']);
+    expect(listed.stdout).to.include(ROOM);
+  });
+
   it('starts a room again on a surviving node when its node dies: the stored room is kept and occupants rejoin', async function () {
     const [a, b, c] = [await startNode('a'), await startNode('b'), await startNode('c')];
     const alice = await a.ts.login('alice@localhost/phone');

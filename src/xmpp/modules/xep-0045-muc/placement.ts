@@ -43,8 +43,11 @@ export class RoomPlacement {
     private readonly log: Logger,
   ) {
     this.queue = new PlacementQueue(server, true, log);
-    // A room given up here (emptied, destroyed) may start on any node next time.
-    service.onRoomDropped((jid) => void this.release(jid));
+    // A room given up here (emptied, destroyed) may start on any node next time. Its claim is given back in the
+    // room's turn, after the stanzas queued before, and only if none of them started the room again here: given
+    // back at once (a room emptied by a closed session is dropped outside that turn), it could land after a join
+    // had used the claim to start the room again, and another node would then start a second copy of it.
+    service.onRoomDropped((jid) => void this.queue.after(jid, () => this.releaseUnlessRunning(jid)));
   }
 
   /**
@@ -127,6 +130,11 @@ export class RoomPlacement {
     await this.server.releasePlacement(jid).catch((err: unknown) => this.log.warn(`muc: releasing ${jid} failed`, err));
   }
 
+  /** In the room's turn: the room was let go, and no stanza since has started it again here. */
+  private async releaseUnlessRunning(jid: string): Promise<void> {
+    if (this.service.room(jid) === undefined) await this.release(jid);
+  }
+
   private async handOver(ev: RouteEvent, holder: string | null, hops: number): Promise<boolean> {
     if (holder === this.server.nodeId) {
       // Leaving: a room let go is not started again here.
@@ -134,7 +142,7 @@ export class RoomPlacement {
       await this.service.handled(ev);
       // The stanza found no room and made none (a disco query to a misspelt name, a message, a refused join):
       // its claim would hold that name here for ever, nothing else letting go of a room that never ran.
-      if (this.service.room(ev.to.bare) === undefined) await this.release(ev.to.bare);
+      await this.releaseUnlessRunning(ev.to.bare);
       return true;
     }
     if (holder === null || hops >= MAX_HOPS) return false;
