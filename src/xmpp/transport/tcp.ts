@@ -1,10 +1,8 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { channelBinding, channelBindingTypes } from './channel-binding.js';
-import type { Transport } from './transport.js';
+import { ignoreError, type Transport } from './transport.js';
 
-/** One function for every socket, not a closure each. */
-function ignoreError(): void {}
 
 /** A c2s TCP connection: plain with STARTTLS, or TLS from the first byte (XEP-0368). */
 export class TcpTransport implements Transport {

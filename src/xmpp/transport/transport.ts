@@ -38,3 +38,6 @@ export interface Transport {
   /** Immediate close. */
   destroy(): void;
 }
+
+/** The 'error' listener of every connection's socket: errors end in 'close', which the stream handles; listening keeps them from crashing the process. One function, not a closure per socket. */
+export function ignoreError(): void {}

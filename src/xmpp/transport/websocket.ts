@@ -2,9 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import { channelBinding, channelBindingTypes } from './channel-binding.js';
-import type { Transport } from './transport.js';
-
-function ignoreError(): void {}
+import { ignoreError, type Transport } from './transport.js';
 
 /** RFC 7395: one XML element per text frame; no STARTTLS (TLS is the wss:// layer). */
 export class WebSocketTransport implements Transport {

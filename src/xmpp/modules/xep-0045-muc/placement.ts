@@ -114,8 +114,7 @@ export class RoomPlacement {
     this.queue.stopClaiming();
     // In each room's turn: stanzas queued before are handled here first, later ones go to its next node.
     await Promise.all(this.service.roomJids().map((jid) => this.queue.run(jid, async () => {
-      this.queue.forget(jid);
-      await this.server.releasePlacement(jid).catch((err: unknown) => this.log.warn(`muc: releasing ${jid} failed`, err));
+      await this.release(jid);
       await this.service.evict(jid);
     })));
   }
