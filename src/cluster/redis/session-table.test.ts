@@ -166,10 +166,17 @@ for (const target of redisTargets) {
         await a.put(entry(`${bare}/one`, 'a'));
         await eventually(() => expect(b.cache.invalidations).to.be.above(before));
         expect(jidsOf(await b.byBare(bare))).to.deep.equal([`${bare}/one`]);
-        const hits = b.cache.hits;
-        expect(jidsOf(await b.byBare(bare))).to.deep.equal([`${bare}/one`]);
-        expect(await b.get(`${bare}/one`)).to.deep.equal(entry(`${bare}/one`, 'a'));
-        expect(b.cache.hits).to.equal(hits + 2);
+        // The put may be announced more than once, and a late copy empties the cache between two lookups (seen once
+        // on Redis Cluster): what is asserted is that lookups with no invalidation between them are answered from it.
+        await eventually(async () => {
+          const invalidations = b.cache.invalidations;
+          expect(jidsOf(await b.byBare(bare))).to.deep.equal([`${bare}/one`]);
+          const hits = b.cache.hits;
+          expect(jidsOf(await b.byBare(bare))).to.deep.equal([`${bare}/one`]);
+          expect(await b.get(`${bare}/one`)).to.deep.equal(entry(`${bare}/one`, 'a'));
+          expect(b.cache.invalidations).to.equal(invalidations);
+          expect(b.cache.hits).to.equal(hits + 2);
+        });
 
         await a.put(entry(`${bare}/two`, 'a'));
         await eventually(async () => expect(jidsOf(await b.byBare(bare))).to.deep.equal([`${bare}/one`, `${bare}/two`]));
