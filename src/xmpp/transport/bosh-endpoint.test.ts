@@ -50,18 +50,18 @@ class BoshClient {
   }
 
   /**
-   * Sends an empty request with `rid` whose connection then breaks unanswered, and resends it as Strophe.js
+   * Sends a request with `rid` (empty, or with `payload`) whose connection then breaks unanswered, and resends it as Strophe.js
    * does (§14.3): the resent request (wrapped, so awaiting this does not wait for its answer), once the server
    * has had time to take it.
    */
-  async breakAndResend(rid: number): Promise<{ resent: Promise<Answer> }> {
+  async breakAndResend(rid: number, payload = ''): Promise<{ resent: Promise<Answer> }> {
     const abort = new AbortController();
-    const lost = this.request('', '', rid, abort.signal).catch(() => null);
+    const lost = this.request(payload, '', rid, abort.signal).catch(() => null);
     await sleep(100);
     abort.abort();
     await lost;
     await sleep(100);
-    const resent = this.request('', '', rid);
+    const resent = this.request(payload, '', rid);
     await sleep(100);
     return { resent };
   }
@@ -185,14 +185,40 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
     expect(received).to.deep.equal(texts);
   });
 
+  it('ends the session of a client that sends two empty requests at once (§11 overactivity, policy-violation): a message waiting for it goes to offline storage', async () => {
+    const alice = new BoshClient(url);
+    await alice.login('alice');
+    await alice.until(`<enable xmlns='urn:xmpp:sm:3'/>`, '', (b) => b.getChild('enabled') !== undefined);
+    const bob = new BoshClient(url);
+    await bob.login('bob');
+    // Alice has no request open: the message waits in her session for her next one.
+    void bob.request(`<message xmlns='jabber:client' to='${alice.jid}' type='chat'><body>overactive?</body></message>`).catch(() => null);
+    await sleep(200);
+    // Two empty requests, neither answered, the second sent within a second of the first: the later rid comes first.
+    const second = alice.request('', '', alice.rid + 2);
+    await sleep(100);
+    const first = await alice.request('', '', alice.rid + 1);
+    for (const answer of [first, await second]) {
+      expect(answer.body.attrs).to.include({ type: 'terminate', condition: 'policy-violation' });
+      expect(answer.body.getChild('message')).to.equal(undefined);
+    }
+    alice.rid += 2;
+    expect((await alice.request()).body.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
+    const again = new BoshClient(url);
+    await again.login('alice');
+    const offline = await again.until(`<presence xmlns='jabber:client'/>`, '', (b) => b.getChild('message') !== undefined);
+    expect(offline.getChild('message')!.getChildText('body')).to.equal('overactive?');
+  });
+
   it('takes the resent copy of a request that waits for a lost one before it, and answers both once the lost one comes (§14.2, §14.3)', async () => {
     const c = new BoshClient(url);
     await c.login('alice');
     const lostRid = ++c.rid;
     const rid = ++c.rid;
-    // The request before it was lost on the way: this one waits, its connection breaks, and the client resends both.
-    const { resent } = await c.breakAndResend(rid);
-    const first = await c.request(PING, '', lostRid);
+    // The request before it (empty, to be held) was lost on the way: this one, a payload sent beside it, waits,
+    // its connection breaks, and the client resends both.
+    const { resent } = await c.breakAndResend(rid, PING);
+    const first = await c.request('', '', lostRid);
     expect(first.body.attrs.type).to.equal(undefined);
     const second = (await resent).body;
     expect(second.attrs.type).to.equal(undefined);

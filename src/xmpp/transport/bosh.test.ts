@@ -33,6 +33,8 @@ class RecordedResponse {
   }
 }
 
+const MESSAGE = "<message xmlns='jabber:client'><body>hi</body></message>";
+
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -221,7 +223,8 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     await tick();
     expect(held.destroyed).to.equal(true);
     expect(resent.answered).to.equal(false);
-    send(session, { rid: '102' });
+    // A payload beside the held request frees it.
+    send(session, { rid: '102' }, MESSAGE);
     await tick();
     expect(resent.body!.attrs.type).to.equal(undefined);
   });
@@ -266,8 +269,8 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   it('does not end a session whose only open request waits for a lost one before it (§10: every request answered)', async () => {
     const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20 });
     await tick();
-    // 101 is lost on the way; 102 waits for it.
-    const waiting = send(session, { rid: '102' });
+    // 101 (empty, to be held) is delayed on the way; 102, a payload sent beside it, waits for it.
+    const waiting = send(session, { rid: '102' }, MESSAGE);
     await sleep(300);
     expect(closed, 'a request waiting in the server keeps the session alive').to.equal(false);
     send(session, { rid: '101' });
@@ -283,7 +286,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     expect(closed).to.equal(true);
   });
 
-  it('terminates a polling session whose client sends empty requests faster than polling allows (§12), and not a client that holds a request', async () => {
+  it('terminates a polling session whose client sends empty requests faster than polling allows (§12)', async () => {
     const polling = open(undefined, '30', '0');
     await tick();
     const first = send(polling.session, { rid: '101' });
@@ -299,13 +302,74 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     const tooSoon = send(polling.session, { rid: '104' });
     expect(tooSoon.body!.attrs).to.include({ type: 'terminate', condition: 'policy-violation' });
     expect(closed).to.equal(true);
+  });
 
-    // hold=1: each empty request frees the one held before it, answered empty, at once.
-    const holding = open();
+  it('terminates a session whose client has more requests open than requests=2 (§11): every open request gets policy-violation', async () => {
+    const { session } = open();
     await tick();
-    const answers = ['101', '102', '103', '104'].map((rid) => send(holding.session, { rid }));
+    const held = send(session, { rid: '101' });
     await tick();
-    expect(answers.slice(0, 3).map((a) => a.body!.attrs.type)).to.deep.equal([undefined, undefined, undefined]);
+    // 103 comes ahead of 102 and waits for it; 102 makes three at once, none answered.
+    const ahead = send(session, { rid: '103' });
+    const third = send(session, { rid: '102' }, "<message xmlns='jabber:client' to='a@localhost'><body>x</body></message>");
+    for (const res of [third, held, ahead]) expect(res.body!.attrs).to.include({ type: 'terminate', condition: 'policy-violation' });
+    expect(input.some((s) => s.startsWith('<message')), 'the payload of the request refused is not taken').to.equal(false);
+    expect(closed, 'the c2s stream is told its transport is gone').to.equal(true);
+    expect(gone).to.equal(true);
+    expect(send(session, { rid: '104' }).body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
+  });
+
+  it('takes a terminate as the one request more than requests=2 that §11 allows', async () => {
+    const { session } = open();
+    await tick();
+    const held = send(session, { rid: '101' });
+    await tick();
+    // The server reads slowly (c2s paused): 102 is not taken, so 101 is not freed.
+    session.pause();
+    send(session, { rid: '102' }, MESSAGE);
+    const terminate = send(session, { rid: '103', type: 'terminate' }, "<presence type='unavailable'/>");
+    expect(terminate.answered).to.equal(false);
+    expect(held.answered).to.equal(false);
+    session.resume();
+    expect(input.slice(-3).map((s) => s.slice(0, 9))).to.deep.equal(['<message ', '<presence', '<close xm']);
+    expect(closed).to.equal(false);
+  });
+
+  it('terminates a holding session whose client sends an empty request beside the held one within polling (§11), with what waits for it left to a dead connection\'s fate', async () => {
+    const { session } = open();
+    await tick();
+    const held = send(session, { rid: '101' });
+    await tick();
+    // A message for the client, not yet flushed into the held request, when an empty request comes beside it.
+    session.write(MESSAGE);
+    const empty = send(session, { rid: '102' });
+    for (const res of [empty, held]) {
+      expect(res.body!.attrs).to.include({ type: 'terminate', condition: 'policy-violation' });
+      expect(res.body!.children).to.have.length(0);
+    }
+    // Closed as a lost connection (not a stream the client ended): stream management requeues the message.
+    expect(closed).to.equal(true);
+    expect(gone).to.equal(true);
+  });
+
+  it('never cuts off a client that keeps to Strophe.js\'s pattern with hold=1: an empty request only with none out, payloads beside the held one (§11, §12)', async () => {
+    const { session } = open();
+    await tick();
+    let rid = 100;
+    const sent: RecordedResponse[] = [];
+    const outstanding = (): number => sent.filter((r) => !r.answered).length;
+    // Every step well within a polling interval of the last: the rules' timing is met at each one.
+    for (let step = 0; step < 40; step++) {
+      if (outstanding() === 0) sent.push(send(session, { rid: String(++rid) }));
+      else if (step % 3 !== 2 && outstanding() < 2) sent.push(send(session, { rid: String(++rid) }, MESSAGE));
+      // The server has something for the client now and then, which frees the held request.
+      if (step % 5 === 4) session.write(MESSAGE);
+      await tick();
+    }
+    const answered = sent.filter((r) => r.answered);
+    expect(answered, 'requests answered').to.have.length.greaterThan(20);
+    expect(answered.map((r) => r.body!.attrs.type ?? 'ok')).to.deep.equal(answered.map(() => 'ok'));
+    expect(sent.filter((r) => r.body !== null && r.body.attrs.type === undefined && r.body.children.length === 0), 'empty answers: requests freed by a newer one').to.have.length.greaterThan(5);
     expect(closed).to.equal(false);
   });
 

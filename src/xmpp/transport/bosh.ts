@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { randomHex } from '../../util/random-token.js';
 import { serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
 import { bodyXml, NS_HTTPBIND, sessionVersion, writeBody } from './bosh-body.js';
+import { POLLING, RequestPace } from './bosh-pace.js';
 import type { Transport } from './transport.js';
 
 export { NS_HTTPBIND, NS_XBOSH } from './bosh-body.js';
@@ -12,8 +13,6 @@ const NS_CLIENT = 'jabber:client';
 /** At most one request is held open (XEP-0124 §7 "hold"); the client may have two out (requests = hold + 1). */
 const HOLD = 1;
 const REQUESTS = HOLD + 1;
-/** The shortest polling interval allowed (§7.1 'polling'), enforced as §12 says (see `tooFrequent`). */
-const POLLING = 1;
 /** Responses kept for retransmission when a client resends a request it got no answer to (§14.3). */
 const REMEMBERED = REQUESTS;
 
@@ -39,7 +38,8 @@ interface HeldRequest {
  * elements come out. Requests are taken in `rid` order whatever order they
  * arrive in; the newest is held open until there is something to send, the
  * `wait` runs out, or a newer request needs the slot. A session with no
- * request open for `inactivity` seconds has lost its client.
+ * request open for `inactivity` seconds has lost its client; one whose
+ * client sends requests faster than §11 and §12 allow ends (bosh-pace.ts).
  */
 export class BoshSession implements Transport {
   readonly kind = 'bosh' as const;
@@ -56,11 +56,8 @@ export class BoshSession implements Transport {
   private output: string[] = [];
   /** UTF-8 bytes in `output`. */
   private outputBytes = 0;
-  /**
-   * The last request taken in order, for §12's polling interval: when it came, whether it was empty
-   * (no payload, no restart, pause or terminate), and whether it was answered with nothing.
-   */
-  private lastTaken = { rid: -1, at: 0, empty: false, answeredEmpty: false };
+  /** What §11 and §12 judge of how often the client sends requests. */
+  private readonly pace: RequestPace;
   private readonly remembered = new Map<number, string>();
   /** Held requests whose connection closed before they were answered, which the client may resend (§14.3). */
   private readonly dropped = new Set<number>();
@@ -101,6 +98,7 @@ export class BoshSession implements Transport {
     const polls = this.holdCount === 0 || this.wait === 0;
     this.inactivity = limits.inactivitySeconds + (polls ? 2 * POLLING : 0);
     this.maxQueuedBytes = limits.maxQueuedBytes;
+    this.pace = new RequestPace(REQUESTS, polls);
     this.creation = {
       sid: this.sid,
       wait: String(this.wait),
@@ -200,6 +198,7 @@ export class BoshSession implements Transport {
   create(request: XmlElement, res: ServerResponse): void {
     this.responsesOf.set(this.nextRid, res);
     this.early.set(this.nextRid, request);
+    this.pace.arrived(this.nextRid);
     this.takeInOrder();
   }
 
@@ -223,10 +222,17 @@ export class BoshSession implements Transport {
       return this.finish();
     }
     // §14.3: a copy of a request still waiting for a lost one before it, resent because its connection broke
-    // while it waited: the copy's connection is the one that can carry the answer.
+    // while it waited: the copy's connection is the one that can carry the answer. Otherwise it is new, and
+    // §11 counts it with the others still open (held, or not yet taken) whose connections the client kept.
+    const isNew = !this.early.has(rid);
     this.responsesOf.get(rid)?.destroy();
     this.responsesOf.set(rid, res);
     this.early.set(rid, body);
+    if (isNew) {
+      this.pace.arrived(rid);
+      const last = Math.max(...this.responsesOf.keys());
+      if (this.pace.tooMany(this.held.length + this.responsesOf.size, this.early.get(last)!)) return this.finish('policy-violation');
+    }
     if (rid > this.nextRid) this.waitFor(rid, res);
     this.takeInOrder();
   }
@@ -269,29 +275,12 @@ export class BoshSession implements Transport {
       this.early.delete(rid);
       const res = this.responsesOf.get(rid);
       this.responsesOf.delete(rid);
-      if (this.tooFrequent(rid, body)) return this.finish('policy-violation', res);
+      if (this.pace.taken(rid, body, this.held.map((h) => h.rid))) return this.finish('policy-violation', res);
       if (res !== undefined) this.hold(rid, res);
       // Its connection broke while it waited: a resent copy is held again (§14.3).
       else this.dropped.add(rid);
       this.deliver(body);
     }
-  }
-
-  /**
-   * §12: two consecutive new requests, both empty, less than `polling` seconds apart, the first answered
-   * with nothing, is a client polling faster than it may. Only with no request held when the second is
-   * taken: a client that holds one (hold=1) sends its next as soon as an answer frees it, which is the
-   * protocol, not a poll, and §11 allows it `requests` at once. A request with payload, a restart, a
-   * pause or a terminate is not empty; a resent request is not new (it never comes here).
-   */
-  private tooFrequent(rid: number, body: XmlElement): boolean {
-    const a = body.attrs;
-    const empty = a.sid !== undefined && !body.children.some((c) => typeof c !== 'string') && a['xmpp:restart'] === undefined && a.pause === undefined && a.type === undefined;
-    const last = this.lastTaken;
-    const now = Date.now();
-    const tooSoon = empty && last.empty && last.answeredEmpty && last.rid === rid - 1 && this.held.length === 0 && now - last.at < POLLING * 1000;
-    this.lastTaken = { rid, at: now, empty, answeredEmpty: false };
-    return tooSoon;
   }
 
   private deliver(body: XmlElement): void {
@@ -359,7 +348,7 @@ export class BoshSession implements Transport {
     const payload = this.output.join('');
     this.output = [];
     this.outputBytes = 0;
-    if (h.rid === this.lastTaken.rid) this.lastTaken.answeredEmpty = payload === '';
+    this.pace.answered(h.rid, payload === '');
     const attrs: Attrs = this.creation ?? {};
     this.creation = null;
     if (this.ending) {
