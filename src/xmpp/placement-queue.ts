@@ -3,7 +3,7 @@ import type { Logger } from '../util/log.js';
 import type { ServerApi } from './module.js';
 
 /** How long a looked-up holder is trusted before it is asked again (a holder that stopped answering is forgotten at once). */
-const HOLDER_TTL_MS = 2_000;
+export const HOLDER_TTL_MS = 2_000;
 /** Cached holders kept at most; past that the cache starts over (lookups are one read each). */
 const MAX_CACHED = 10_000;
 

@@ -7,6 +7,7 @@ import { InProcessCluster, type ClusterTestNode } from '../../../testing/in-proc
 import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
 import { restartRedis } from '../../../testing/services/redis.js';
 import type { XmlElement } from '../../../util/xml.js';
+import { HOLDER_TTL_MS } from '../../placement-queue.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
@@ -153,6 +154,28 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     expect(listed.stdout).to.include(ROOM);
   });
 
+  it('gives the claim of a room back once when its last occupant leaves it', async function () {
+    const b = await startNode('b');
+    const bob = await b.ts.login('bob@localhost/laptop');
+    await join(bob, 'bob');
+    const sessions = b.cluster.sessions;
+    const release = sessions.release.bind(sessions);
+    let released = 0;
+    sessions.release = (key, node) => {
+      if (key === ROOM) released++;
+      return release(key, node);
+    };
+    await bob.send(`<presence to='${ROOM}/bob' type='unavailable'/>`);
+    await bob.waitFor(presenceFrom(`${ROOM}/bob`, 'unavailable'), 5000);
+    await eventually(async () => expect(await sessions.holder(ROOM)).to.equal(undefined));
+    bob.clear();
+    // Handled in the room's turn after every release of the emptied room, so all of them have been made by then.
+    const self = await join(bob, 'bob');
+    expect(codes(self)).to.include('201');
+    expect(released).to.equal(1);
+    expect(await sessions.holder(ROOM)).to.equal('b');
+  });
+
   it('starts a room again on a surviving node when its node dies: the stored room is kept and occupants rejoin', async function () {
     const [a, b, c] = [await startNode('a'), await startNode('b'), await startNode('c')];
     const alice = await a.ts.login('alice@localhost/phone');
@@ -273,5 +296,74 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     expect(codes(gone)).to.include.members(['110', '332']);
     await join(alice, 'alice');
     await bob.waitFor(presenceFrom(`${ROOM}/alice`));
+  });
+
+  it('checks a room after a reconnection in its turn: a join placed meanwhile finds the room with its occupants, who stay', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await a.ts.login('bob@localhost/laptop');
+    const carol = await b.ts.login('carol@localhost/web');
+    await join(alice, 'alice');
+    const instant = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    expect(instant.attrs.type).to.equal('result');
+    // A is cut off (it stops refreshing its alive key): B cleans up after it, and carol starts the room on B.
+    await a.cluster.sessions.liveness.stop(false);
+    await eventually(async () => expect(await b.cluster.sessions.holder(ROOM)).to.equal(undefined), 10_000);
+    await join(carol, 'carol');
+    expect(await b.cluster.sessions.holder(ROOM)).to.equal('b');
+
+    // Carol leaves; B's release of the emptied room is held back, so Redis still names B.
+    const bSessions = b.cluster.sessions;
+    const bRelease = bSessions.release.bind(bSessions);
+    let letGoB!: () => void;
+    const gateB = new Promise<void>((resolve) => (letGoB = resolve));
+    let heldB: Promise<void> | undefined;
+    bSessions.release = (key, node) => {
+      if (heldB !== undefined || key !== ROOM) return bRelease(key, node);
+      heldB = gateB.then(() => bRelease(key, node));
+      return heldB;
+    };
+    await carol.send(`<presence to='${ROOM}/carol' type='unavailable'/>`);
+    await eventually(() => expect(heldB).to.not.equal(undefined));
+
+    // Bob joins on A (A's cached holder has expired, so it asks Redis): his claim, in the room's turn, is held back.
+    await new Promise((resolve) => setTimeout(resolve, HOLDER_TTL_MS));
+    const aSessions = a.cluster.sessions;
+    const aClaim = aSessions.claim.bind(aSessions);
+    let letGoA!: () => void;
+    const gateA = new Promise<void>((resolve) => (letGoA = resolve));
+    let heldA: Promise<string> | undefined;
+    const others: Array<Promise<string>> = [];
+    aSessions.claim = (key, node) => {
+      if (key !== ROOM) return aClaim(key, node);
+      if (heldA !== undefined) {
+        const p = aClaim(key, node);
+        others.push(p);
+        return p;
+      }
+      heldA = gateA.then(() => aClaim(key, node));
+      return heldA;
+    };
+    await bob.send(`<presence to='${ROOM}/bob'><x xmlns='${NS_MUC}'/></presence>`);
+    await eventually(() => expect(heldA).to.not.equal(undefined));
+
+    // A reconnects and checks its rooms. A check made beside bob's join would read B here and evict alice's room.
+    await a.ts.server.emit('cluster/reconnected', {});
+    await Promise.all(others);
+    letGoB();
+    await heldB;
+    letGoA();
+    const self = await bob.waitFor((el) => el.name === 'presence' && el.attrs.from === `${ROOM}/bob` && codes(el).includes('110'), 5000);
+    expect(self.attrs.type, self.toString()).to.equal(undefined);
+    expect(codes(self)).to.not.include('201');
+    expect(bob.all(presenceFrom(`${ROOM}/alice`))).to.have.length(1);
+    await alice.waitFor(presenceFrom(`${ROOM}/bob`));
+    // The check, in the room's turn after bob's join, finds A holding the room and keeps it.
+    await eventually(() => expect(others).to.have.length(1));
+    expect(await Promise.all(others)).to.deep.equal(['a']);
+    await alice.send(`<message to='${ROOM}' type='groupchat'><body>still one room</body></message>`);
+    await bob.waitFor(groupchat('still one room'));
+    expect(alice.all(presenceFrom(`${ROOM}/alice`, 'unavailable'))).to.deep.equal([]);
+    a.cluster.sessions.liveness.startTimers();
   });
 });

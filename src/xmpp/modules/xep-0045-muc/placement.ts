@@ -36,6 +36,8 @@ export class RoomPlacement {
   private readonly queue: PlacementQueue;
   /** Set once this node leaves the cluster: it runs no room from then on. */
   private leaving = false;
+  /** Rooms dropped here whose claim is yet to be given back in their turn (`onRoomDropped`). */
+  private readonly dropped = new Set<string>();
 
   constructor(
     private readonly server: ServerApi,
@@ -47,7 +49,14 @@ export class RoomPlacement {
     // room's turn, after the stanzas queued before, and only if none of them started the room again here: given
     // back at once (a room emptied by a closed session is dropped outside that turn), it could land after a join
     // had used the claim to start the room again, and another node would then start a second copy of it.
-    service.onRoomDropped((jid) => void this.queue.after(jid, () => this.releaseUnlessRunning(jid)));
+    service.onRoomDropped((jid) => {
+      if (this.dropped.has(jid)) return;
+      this.dropped.add(jid);
+      void this.queue.after(jid, () => {
+        this.dropped.delete(jid);
+        return this.releaseUnlessRunning(jid);
+      });
+    });
   }
 
   /**
@@ -90,16 +99,30 @@ export class RoomPlacement {
   /**
    * After this node was cut off from the cluster, its rooms may have been
    * claimed elsewhere: those are evicted here so their occupants rejoin there.
+   * Each room is checked in its turn, as `leave` does, so that the holder read
+   * is the one its stanzas see: read beside a stanza whose claim was on its
+   * way, it could evict the room that stanza was about to join. Rooms are
+   * checked side by side: a busy room holds up only its own check.
    */
   async recheck(): Promise<void> {
-    for (const jid of this.service.roomJids()) {
-      this.queue.forget(jid);
-      const holder = await this.queue.holder(jid);
-      if (holder !== this.server.nodeId) {
-        this.log.info(`muc: ${jid} now runs on node ${holder ?? '?'}; evicting its occupants here`);
-        await this.service.evict(jid);
-      }
+    await Promise.all(this.service.roomJids().map((jid) => this.queue.after(jid, () => this.recheckRoom(jid))));
+  }
+
+  /** In the room's turn. */
+  private async recheckRoom(jid: string): Promise<void> {
+    // Let go since the list was taken: looking it up would claim it again for a room not running here.
+    if (this.service.room(jid) === undefined) return;
+    this.queue.forget(jid);
+    let holder: string | null;
+    try {
+      holder = await this.queue.holder(jid);
+    } catch (err) {
+      this.log.warn(`muc: checking whether ${jid} still runs here failed; it stays`, err);
+      return;
     }
+    if (holder === this.server.nodeId) return;
+    this.log.info(`muc: ${jid} now runs on node ${holder ?? '?'}; evicting its occupants here`);
+    await this.service.evict(jid);
   }
 
   /**
@@ -140,8 +163,9 @@ export class RoomPlacement {
       if (this.leaving && this.service.room(ev.to.bare) === undefined) return false;
       await this.service.handled(ev);
       // The stanza found no room and made none (a disco query to a misspelt name, a message, a refused join):
-      // its claim would hold that name here for ever, nothing else letting go of a room that never ran.
-      await this.releaseUnlessRunning(ev.to.bare);
+      // its claim would hold that name here for ever, nothing else letting go of a room that never ran. A room
+      // dropped meanwhile (emptied by this stanza, or by a closed session) is given back by its own turn instead.
+      if (!this.dropped.has(ev.to.bare)) await this.releaseUnlessRunning(ev.to.bare);
       return true;
     }
     if (holder === null || hops >= MAX_HOPS) return false;
