@@ -47,6 +47,15 @@ export interface ClientAcks {
 export const CLIENT_ACKS = new SessionKey<ClientAcks>('client-acks');
 
 /**
+ * Set by the archive (XEP-0313) once the session has queried the user's whole
+ * archive, not one conversation or a list of ids: the client catches up from
+ * there. Stream management then leaves archived messages the client never
+ * acknowledged out of offline storage (the next login would show them twice).
+ * Declared here because the two modules do not know each other.
+ */
+export const ARCHIVE_QUERIED = new SessionKey<boolean>('archive-queried');
+
+/**
  * Full JIDs a session sent directed presence to (RFC 6121 §4.6), which must hear its unavailable.
  * Kept by the presence module; declared here because the cluster session table mirrors it
  * (SessionEntry.directed), so that should this node die, the node that cleans up after it can tell

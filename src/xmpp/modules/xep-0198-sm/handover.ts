@@ -20,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { XmlElement } from '../../../util/xml.js';
-import { CARBONS_ENABLED, type ClientSession } from '../../session.js';
+import { ARCHIVE_QUERIED, CARBONS_ENABLED, type ClientSession } from '../../session.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { SmState, u32 } from './state.js';
 
@@ -67,6 +67,8 @@ export interface SessionSnapshot {
   presence: string | null;
   interested: boolean;
   carbons: boolean;
+  /** The client caught up from its archive (ARCHIVE_QUERIED); absent from nodes that predate it. */
+  archiveQueried?: boolean;
 }
 
 export function snapshot(session: ClientSession, state: SmState): SessionSnapshot {
@@ -81,6 +83,7 @@ export function snapshot(session: ClientSession, state: SmState): SessionSnapsho
     presence: session.presence === null ? null : session.presence.toString(),
     interested: session.interested,
     carbons: session.get(CARBONS_ENABLED) === true,
+    archiveQueried: session.get(ARCHIVE_QUERIED) === true,
   };
 }
 
@@ -90,6 +93,7 @@ export function restore(session: ClientSession, snap: SessionSnapshot, previd: s
   session.presence = snap.presence === null ? null : parseXml(snap.presence);
   session.interested = snap.interested;
   if (snap.carbons) session.set(CARBONS_ENABLED, true);
+  if (snap.archiveQueried === true) session.set(ARCHIVE_QUERIED, true);
   const state = new SmState(previd, true, snap.maxSeconds, u32(session.stanzasIn - snap.hIn));
   state.acked = snap.acked;
   for (let i = 0; i < snap.queue.length; i++) {

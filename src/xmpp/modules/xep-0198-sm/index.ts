@@ -1,9 +1,11 @@
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StreamError } from '../../errors.js';
+import type { RouteEvent } from '../../events.js';
 import { defineModule, type PreBindStream } from '../../module.js';
 import { CLIENT_ACKS, SessionKey, type ClientSession } from '../../session.js';
 import { AckWaiters } from './ack-waiters.js';
 import { HANDOVER_TOPIC, newResumeId, nodeOfResumeId, restore, snapshot, type HandoverAnswer, type HandoverRequest } from './handover.js';
+import { Reached } from './reached.js';
 import { requeue } from './requeue.js';
 import { parseH, SmState } from './state.js';
 
@@ -14,6 +16,9 @@ const NS_STREAMS = 'urn:ietf:params:xml:ns:xmpp-streams';
 
 /** SM's filter runs last, so it counts exactly what is written (CSI holds stanzas before, at a higher priority). */
 export const SM_FILTER_PRIORITY = -1000;
+
+/** Between the archive's copy (50) and carbons (-200), which strips `<private/>`. */
+const REACHED_PRIORITY = -150;
 
 /** Per-session stream-management state; absent until `<enable/>`. */
 export const SM = new SessionKey<SmState>('sm');
@@ -43,7 +48,10 @@ function failed(condition: string, h?: number): XmlElement {
  * - When a session ends with stanzas unacknowledged (timeout, stream error,
  *   clean close, shutdown), its messages with a body go to offline storage via
  *   `message/offline` with `requeued: true` (archivers skip those: they were
- *   archived when first routed) and a `<delay/>` of when they were sent.
+ *   archived when first routed) and a `<delay/>` of when they were sent;
+ *   not those the user has anyway (requeue.ts): held by another session of
+ *   the account here (the same message, or its carbon), or archived when the
+ *   client caught up from the archive in this session.
  * - `CLIENT_ACKS` on the session tells others when the client has
  *   acknowledged what was written so far (or the session ended, after the
  *   requeue, or moved to another node): the cluster keeps a stanza forwarded
@@ -85,6 +93,15 @@ export default defineModule({
     const handing = new Map<ClientSession, { node: string; handed: number; timer: NodeJS.Timeout }>();
 
     const keyOf = (session: ClientSession, state: SmState): string => (state.resume ? state.id : session.id);
+
+    // Who else holds each message, for requeue: after the archive (its copy is what is delivered), before carbons.
+    const reached = new Reached();
+    const note = (ev: RouteEvent): undefined => {
+      reached.note(ev, ctx.server.localSessions(ev.to.bare));
+      return undefined;
+    };
+    ctx.hook('message/bare', note, REACHED_PRIORITY);
+    ctx.hook('message/full', note, REACHED_PRIORITY);
 
     function requestAck(session: ClientSession, state: SmState): void {
       state.requestScheduled = false;
@@ -323,7 +340,7 @@ export default defineModule({
         const there = later.length === 0 ? undefined : (await ctx.server.resources(session.jid.bare)).find((r) => r.full === session.jid.full);
         for (let i = 0; i < later.length; i++) {
           if (there !== undefined && (await ctx.server.deliver(there, later[i]!))) continue;
-          await requeue(ctx.server, ctx.log, session, [later[i]!], [laterAt[i]!]);
+          await requeue(ctx.server, ctx.log, session, [later[i]!], [laterAt[i]!], reached);
         }
       } finally {
         acks?.releaseAll();
@@ -372,7 +389,7 @@ export default defineModule({
         if (ended.size > opts.rememberEnded) ended.delete(ended.keys().next().value!);
       }
       try {
-        await requeue(ctx.server, ctx.log, session, state.queue, state.queuedAt);
+        await requeue(ctx.server, ctx.log, session, state.queue, state.queuedAt, reached);
       } finally {
         acks?.releaseAll();
       }

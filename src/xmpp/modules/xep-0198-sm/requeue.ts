@@ -3,6 +3,7 @@ import type { Logger } from '../../../util/log.js';
 import { StanzaError, errorReply } from '../../errors.js';
 import type { ServerApi } from '../../module.js';
 import type { ClientSession } from '../../session.js';
+import { archivedForClient, type Reached } from './reached.js';
 
 const NS_DELAY = 'urn:xmpp:delay';
 const NS_HINTS = 'urn:xmpp:hints';
@@ -32,13 +33,31 @@ function delayed(stanza: XmlElement, at: number, host: string): XmlElement {
   return stanza.clone().append(x('delay', { xmlns: NS_DELAY, from: host, stamp: new Date(at).toISOString() }));
 }
 
-/** §4: stanzas the client never acknowledged are handled as if sent to an unavailable resource (fateOf). */
-export async function requeue(server: ServerApi, log: Logger, session: ClientSession, queue: readonly XmlElement[], queuedAt: readonly number[]): Promise<void> {
+/**
+ * §4: stanzas the client never acknowledged are handled as if sent to an
+ * unavailable resource (fateOf), except messages the user has anyway:
+ * another session of the account here holds the same message or its carbon
+ * (`reached`), or it is in the archive this session caught up from. Storing
+ * those offline shows them again on whichever device logs in next.
+ *
+ * Prosody's mod_smacks skips archived messages of a session that queried
+ * its archive, as here, and stores nothing offline while any other session
+ * exists (the sender gets an error instead); ejabberd skips archived ones
+ * only under a server-wide `assume_mam_usage`, and re-routes the rest only
+ * when no other resource is online. Here another session must have been
+ * handed this very message, and anything else is stored as before: nothing
+ * is lost that no other device of the user has.
+ */
+export async function requeue(server: ServerApi, log: Logger, session: ClientSession, queue: readonly XmlElement[], queuedAt: readonly number[], reached: Reached): Promise<void> {
   const to = session.jid.toBare();
   for (let i = 0; i < queue.length; i++) {
     const stanza = queue[i]!;
     const fate = fateOf(stanza);
     if (fate === 'drop') continue;
+    if (fate !== 'bounce' && (reached.heldElsewhere(session, stanza) || archivedForClient(session, stanza))) {
+      log.debug(`${session.jid.full}: unacknowledged message ${stanza.attrs.id ?? ''} not stored offline: the user has it elsewhere`);
+      continue;
+    }
     // No offline storage: the sender learns it was not delivered ("returning an error to the sender").
     const stored = fate !== 'bounce' && (await server.emit('message/offline', { stanza: delayed(stanza, queuedAt[i]!, session.host), to, requeued: true }));
     if (!stored && fate !== 'offer' && stanza.attrs.from !== undefined) {

@@ -3,6 +3,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest } from '../../module.js';
+import { ARCHIVE_QUERIED } from '../../session.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
 import { ArchiveStore, MAM_TABLES, type ArchivedMessage, type Direction } from './archive.js';
@@ -329,6 +330,8 @@ export default defineModule({
         if (items.length > 0) set.append(x('first', null, items[0]!.id), x('last', null, items[items.length - 1]!.id));
         const count = q.max === 0 ? await countResults(archive, owner, q, opts.countLimit, opts.maxPageSize) : undefined;
         if (count !== undefined) set.append(x('count', null, String(count)));
+        // A catch-up over every conversation (not one contact's history, not given ids): this client reads what it missed here.
+        if (req.origin !== null && q.with === undefined && q.ids === undefined) req.origin.set(ARCHIVE_QUERIED, true);
         return x('fin', { xmlns: NS_MAM, complete: complete ? 'true' : 'false', stable: 'true' }, set);
       },
       'account',
