@@ -62,6 +62,13 @@ export interface OfflineEvent {
    * It was archived on its way in: archivers must not store it again.
    */
   requeued?: boolean;
+  /**
+   * With `requeued`: the stanza as it was written to the session, when `stanza` is a copy of it (stream
+   * management adds its `<delay/>` to a clone). Hooks that know a message by its object find it through
+   * this: push, which has no other way to tell a copy of a message without an id from another message
+   * with the same text.
+   */
+  copyOf?: XmlElement;
 }
 
 /** Fired just before a stanza is written to a client (after CSI/SM filters). */

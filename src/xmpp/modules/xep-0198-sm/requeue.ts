@@ -59,7 +59,7 @@ export async function requeue(server: ServerApi, log: Logger, session: ClientSes
       continue;
     }
     // No offline storage: the sender learns it was not delivered ("returning an error to the sender").
-    const stored = fate !== 'bounce' && (await server.emit('message/offline', { stanza: delayed(stanza, queuedAt[i]!, session.host), to, requeued: true }));
+    const stored = fate !== 'bounce' && (await server.emit('message/offline', { stanza: delayed(stanza, queuedAt[i]!, session.host), to, requeued: true, copyOf: stanza }));
     if (!stored && fate !== 'offer' && stanza.attrs.from !== undefined) {
       await server.route(errorReply(stanza, new StanzaError('service-unavailable'), session.host), null).catch((e) => log.debug('bounce failed', e));
     }

@@ -83,7 +83,8 @@ function carbonsOn(r: Resource): boolean {
  *    server learns of a dead connection only when TCP gives up, many minutes
  *    later; Prosody pushes on a delayed ack, ejabberd closes the connection).
  * Each registration gets one push per message (dedup by message id, else
- * stanza-id, else content: see `unnamedKey` in notify.ts; bounded memory).
+ * stanza-id, else the message object, which a requeued copy is linked to,
+ * else content: see `unnamedKey` in notify.ts; bounded memory).
  * `message-count` is the number of messages pushed since the account last
  * had an available session (per node, in memory).
  *
@@ -165,7 +166,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         const q = p.catch((e: unknown) => ctx.log.warn('push failed', e)).finally(() => pending.delete(q));
         pending.add(q);
       }
-      const { notify, markUnnamed, forgetCount } = createNotifier({ options: opts, server, store, log: ctx.log, dispatcher, origins, track });
+      const { notify, markUnnamed, markCopy, forgetCount } = createNotifier({ options: opts, server, store, log: ctx.log, dispatcher, origins, track });
       ctx.provide<PushApi>({
         registrations: (owner) => store.list(owner),
         async idle() {
@@ -252,15 +253,16 @@ export function createPushModule(deps: PushModuleDeps = {}) {
       // Nobody can take it: every registration (then offline storage keeps it).
       ctx.hook(
         'message/offline',
-        ({ stanza, to, requeued }) => {
+        ({ stanza, to, requeued, copyOf }) => {
           if (pushWorthy(stanza) === null) return false;
           if (requeued !== true) {
-            markUnnamed(stanza);
+            markUnnamed(stanza, to.domain);
             track(notify(to.bare, stanza, (regs) => regs));
             return false;
           }
           // A session ended without acknowledging it: the devices that are not connected now learn of it
           // (notify skips a registration already pushed for this message); a connected one has it already.
+          if (copyOf !== undefined) markCopy(stanza, copyOf, to.domain);
           track(
             notify(to.bare, stanza, async (regs) => {
               const connected = new Set((await server.resources(to.bare)).filter((r) => !hibernated(r)).map((r) => r.full));
@@ -313,7 +315,7 @@ export function createPushModule(deps: PushModuleDeps = {}) {
         const found = server.resources(to.bare);
         // Nobody asleep (the usual case, known without a promise on a single node): nothing to push.
         if (!isThenable(found) && !found.some(hibernated)) return false;
-        markUnnamed(stanza);
+        markUnnamed(stanza, to.domain);
         // Read now, in the room's turn: the speaker may have left the room by the time the resources are known.
         const speaker = groupchat ? muc?.occupantBare(ev.from.bare, ev.from.resource) : undefined;
         track(

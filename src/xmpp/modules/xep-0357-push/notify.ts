@@ -38,16 +38,19 @@ export interface NotifierDeps {
 /** What the module's hooks use to push. */
 export interface Notifier {
   notify(owner: string, outer: XmlElement, choose: (regs: Registration[]) => Registration[] | Promise<Registration[]>, worthy?: PushWorthy | null): Promise<void>;
-  markUnnamed(message: XmlElement): void;
+  /** Notes a message without an id as an original, unless it is a copy this server delivers again (`domain`: the recipient's). */
+  markUnnamed(message: XmlElement, domain: string): void;
+  /** Notes that `copy` is `original` again (stream management's requeued clone): one push for both. */
+  markCopy(copy: XmlElement, original: XmlElement, domain: string): void;
   /** Forgets the `message-count` of an account that has an available session again, or is deleted. */
   forgetCount(owner: string): void;
 }
 
 /**
  * How a message the module's hooks chose becomes pushes: each registration gets it once (dedup by message id,
- * else stanza-id, else content: see `unnamedKey`; bounded memory), counted per account since it was last
- * online, and sent either as a XEP-0357 publish to a third-party app server (§7, with its error rules) or to
- * the built-in app server's dispatcher.
+ * else stanza-id, else the message object or the one it copies, else content: see `unnamedKey`; bounded memory),
+ * counted per account since it was last online, and sent either as a XEP-0357 publish to a third-party app server
+ * (§7, with its error rules) or to the built-in app server's dispatcher.
  */
 export function createNotifier(deps: NotifierDeps): Notifier {
   const { options: opts, server, store, log, dispatcher, origins, track } = deps;
@@ -64,15 +67,27 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   /**
    * Messages with neither id nor stanza-id (no MAM), marked when routed to a sleeping session or written to one
    * that may not acknowledge: '' until pushed, then their key. A later path that holds the same object (an
-   * unacknowledged write, CSI's requeue) finds the key here. Messages to connected sessions without stream
-   * management are never marked: the chat path pays nothing. An entry lives as long as the stanza does.
+   * unacknowledged write, CSI's requeue) finds the key here, and so does a copy linked to it (`markCopy`).
+   * Messages to connected sessions without stream management are never marked: the chat path pays nothing.
+   * An entry lives as long as the stanza does.
    */
   const unnamed = new WeakMap<XmlElement, string>();
-  /** The key last pushed for an unnamed message's content: what copies of it (stream management's requeue, a carbon) find. */
+  /** The key last pushed for an unnamed message's content: what copies with no link to their original find. */
   const byContent = new Map<string, string>();
-  function markUnnamed(message: XmlElement): void {
-    const id = message.attrs.id;
-    if ((id === undefined || id === '') && !unnamed.has(message)) unnamed.set(message, '');
+  function markUnnamed(message: XmlElement, domain: string): void {
+    if (unnamedId(message) && !unnamed.has(message) && !redelivered(message, domain)) unnamed.set(message, '');
+  }
+  /**
+   * Stream management's requeue names the object it cloned, so its copy takes that message's key: a copy of
+   * one of two messages with the same text is never taken for the other. An original not yet pushed gets its
+   * key now. One that is itself a copy read back from offline storage (never marked) leaves the link to content.
+   */
+  function markCopy(copy: XmlElement, original: XmlElement, domain: string): void {
+    if (copy === original || !unnamedId(original)) return;
+    let key = unnamed.get(original);
+    if (key === undefined && redelivered(original, domain)) return;
+    if (key === undefined || key === '') unnamed.set(original, (key = `rnd|${randomHex(8)}`));
+    unnamed.set(copy, key);
   }
   function contentKey(owner: string, message: XmlElement): string {
     // Without <delay/>: stream management's requeue adds one to its copy.
@@ -84,13 +99,15 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     return `${owner}|${message.attrs.from ?? ''}|${h.digest('base64')}`;
   }
   /**
-   * The key of a message with no id or stanza-id. One marked when routed is an original: its own key. An unmarked
-   * one is a copy (cloned by stream management's requeue or into a carbon, read back from offline storage) of a
-   * message seen before, whose key its content finds; a copy of nothing pushed gets a key of its own. Two messages
-   * of the same sender and content are told apart when routed; only a copy of the later one, if that one was never
-   * pushed itself, is taken for the earlier one. `byContent` is bounded like `pushed` (dedupEntries): a link
-   * outliving its `pushed` entries would find nothing to skip, and one evicted early costs a repeated push, never a
-   * missed one.
+   * The key of a message with no id or stanza-id. One marked when routed is an original: its own key; so is a copy
+   * stream management requeued, linked to its original by `markCopy`. An unmarked one is a copy with no link (read
+   * back from offline storage, or a requeued clone of such a one) of a message seen before, whose key its content
+   * finds; a copy of nothing pushed gets a key of its own. Such a copy is of a message pushed when it was stored
+   * (storing pushes every registration), so being taken for another message of the same text skips nothing it was
+   * owed, but to a device registered since; the copy that can be of a message never pushed, stream management's of
+   * one written to a connected session, is linked, so it is never taken for an earlier one. `byContent` is bounded
+   * like `pushed` (dedupEntries): a link outliving its `pushed` entries would find nothing to skip, and one evicted
+   * early costs a repeated push, never a missed one.
    */
   function unnamedKey(owner: string, message: XmlElement): string {
     const content = contentKey(owner, message);
@@ -175,5 +192,15 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     }
   }
 
-  return { notify, markUnnamed, forgetCount: (owner) => void counts.delete(owner) };
+  return { notify, markUnnamed, markCopy, forgetCount: (owner) => void counts.delete(owner) };
+}
+
+function unnamedId(message: XmlElement): boolean {
+  const id = message.attrs.id;
+  return id === undefined || id === '';
+}
+
+/** A copy this server delivers again: stamped with a `<delay/>` from the recipient's domain (offline storage, stream management's requeue). */
+function redelivered(message: XmlElement, domain: string): boolean {
+  return message.getChildren('delay', NS_DELAY).some((d) => d.attrs.from === domain);
 }

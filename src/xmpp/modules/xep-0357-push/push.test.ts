@@ -189,6 +189,56 @@ describe('XEP-0357 push', () => {
       expect(appServer.all(isPush)).to.have.length(3);
     });
 
+    it('pushes two identical messages without an id once each: the requeued copy of the second, never pushed itself, is not taken for the first', async () => {
+      await ts.stop();
+      ts = await TestServer.start([roster, presence, offline, sm, createPushModule(), probe], { modules: { options: { sm: { resumeTimeoutSeconds: 60 }, push: { publishTimeoutMs: 100 } } } });
+      alice = await ts.login('alice@localhost/pc');
+      appServer = await ts.login('appserver@localhost/srv');
+      const isPush = (st: XmlElement) => st.getChild('pubsub', NS_PUBSUB) !== undefined;
+      const ok = `<message type='chat' to='bob@localhost/phone'><body>ok</body></message>`;
+      const phone = await ts.login('bob@localhost/phone');
+      await enable(phone, 'appserver@localhost/srv', 'phone-node');
+      await phone.send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`);
+      await phone.drop();
+      // Asleep: the first "ok" is pushed; when the session ends, the copy stream management requeues is not.
+      await alice.send(ok);
+      await api.idle();
+      expect(appServer.all(isPush)).to.have.length(1);
+      phone.session.close();
+      await api.idle();
+      expect(appServer.all(isPush)).to.have.length(1);
+      // Back and connected, the phone is written the second "ok" and its session ends before acknowledging it.
+      const back = await ts.login('bob@localhost/phone');
+      await back.send(`<enable xmlns='urn:xmpp:sm:3'/>`);
+      await alice.send(ok);
+      await back.waitFor((st) => st.name === 'message' && st.getChildText('body') === 'ok');
+      back.session.close();
+      await api.idle();
+      expect(appServer.all(isPush), 'the second message is pushed once, from its requeued copy').to.have.length(2);
+    });
+
+    it('pushes a message without an id once when its copy read back from offline storage is requeued unacknowledged', async () => {
+      await ts.stop();
+      ts = await TestServer.start([roster, presence, offline, sm, createPushModule(), probe], { modules: { options: { sm: { resumeTimeoutSeconds: 60 }, push: { publishTimeoutMs: 100 } } } });
+      alice = await ts.login('alice@localhost/pc');
+      appServer = await ts.login('appserver@localhost/srv');
+      const isPush = (st: XmlElement) => st.getChild('pubsub', NS_PUBSUB) !== undefined;
+      const phone = await ts.login('bob@localhost/phone');
+      await enable(phone, 'appserver@localhost/srv', 'phone-node');
+      phone.session.close();
+      await alice.send(`<message type='chat' to='bob@localhost'><body>ok</body></message>`);
+      await api.idle();
+      expect(appServer.all(isPush)).to.have.length(1);
+      // The phone comes back, is given the message from offline storage, and its session ends before acknowledging it.
+      const back = await ts.login('bob@localhost/phone');
+      await back.send(`<enable xmlns='urn:xmpp:sm:3'/>`);
+      await back.send('<presence/>');
+      await back.waitFor((st) => st.name === 'message' && st.getChildText('body') === 'ok');
+      back.session.close();
+      await api.idle();
+      expect(appServer.all(isPush)).to.have.length(1);
+    });
+
     it('pushes a registration made in an earlier session when the phone, back under a new resource, hibernates', async () => {
       await ts.stop();
       ts = await TestServer.start([roster, presence, offline, sm, createPushModule(), probe], { modules: { options: { sm: { resumeTimeoutSeconds: 60 }, push: { publishTimeoutMs: 100 } } } });

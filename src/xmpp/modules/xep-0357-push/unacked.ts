@@ -27,14 +27,14 @@ export function watchUnacknowledged(
   written: XmlElement,
   waitMs: number,
   late: (session: ClientSession, message: XmlElement) => void,
-  watching: (message: XmlElement) => void,
+  watching: (message: XmlElement, domain: string) => void,
 ): void {
   if (!session.connected) return;
   const acks = session.get(CLIENT_ACKS);
   if (acks === undefined) return;
   const message = ownCopy(session, written);
   if (pushWorthy(message) === null) return;
-  watching(message);
+  watching(message, session.jid.domain);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(true), waitMs);
