@@ -97,7 +97,7 @@ export class ClusterLocator implements Locator {
     bus.onOrphaned(async (payload, deadNode) => {
       await this.receive(payload, deadNode);
     });
-    table.onEvent((event) => void this.tableEvent(event).catch((err: unknown) => this.log.error(`handling ${event.type} failed`, err)));
+    table.onEvent((event) => this.tableEvent(event).catch((err: unknown) => this.log.error(`handling ${event.type} failed`, err)));
     const hooks = server.hooks;
     hooks.add('session/bound', ({ session }) => this.bound(session), 10_000);
     hooks.add('session/presence', ({ session }) => this.putLater(session));
@@ -319,7 +319,7 @@ export class ClusterLocator implements Locator {
       const e = await this.table.get(s.jid.full);
       if (e !== undefined && e.node !== this.nodeId) await this.replaced(s, e.node);
     }
-    await this.server.emit('cluster/reconnected', {});
+    await this.server.emit('cluster/reconnected', { declaredDead: event.declaredDead });
   }
 
   // ---- inbox ----

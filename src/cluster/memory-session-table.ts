@@ -90,7 +90,7 @@ export class MemorySessionTable implements SessionTable {
     return false;
   }
 
-  onEvent(_listener: (event: SessionTableEvent) => void): void {}
+  onEvent(_listener: (event: SessionTableEvent) => void | Promise<void>): void {}
 
   async stop(): Promise<void> {}
 }

@@ -31,7 +31,12 @@ export interface SessionEntry {
 
 export type SessionTableEvent =
   | { type: 'node-dead'; node: string; sessions: SessionEntry[] }
-  | { type: 'reconnected' };
+  /**
+   * This node's entries were written back. `declaredDead`: a survivor had cleaned up after this node meanwhile
+   * (it was paused or cut off, not dead), so its sessions were announced unavailable in its name; otherwise Redis
+   * lost them (restarted empty) or its alive key lapsed unnoticed, and nobody was told anything.
+   */
+  | { type: 'reconnected'; declaredDead: boolean };
 
 export interface SessionTable {
   readonly nodeId: string;
@@ -71,7 +76,11 @@ export interface SessionTable {
    * repeating before the recipient is taken for offline.
    */
   settled(): Promise<boolean>;
-  /** Subscribes to cluster events (dead nodes, reconnection). */
-  onEvent(listener: (event: SessionTableEvent) => void): void;
+  /**
+   * Subscribes to cluster events (dead nodes, reconnection). What a listener returns for 'node-dead' is
+   * awaited before the dead node may come back (its claim marked done), so that the goodbyes said in its name
+   * are on their way before it says hello again, and cannot overtake it.
+   */
+  onEvent(listener: (event: SessionTableEvent) => void | Promise<void>): void;
   stop(): Promise<void>;
 }

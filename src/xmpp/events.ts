@@ -92,6 +92,15 @@ export interface SessionsLostEvent {
   sessions: LostSession[];
 }
 
+export interface ReconnectedEvent {
+  /**
+   * A survivor had declared this node dead and cleaned up after it (it was only paused or cut off): its
+   * sessions were announced unavailable to their contacts and directed-presence targets, and MUC rooms
+   * dropped them. False when Redis lost the entries (restarted empty) and nobody was told anything.
+   */
+  declaredDead: boolean;
+}
+
 /** An item was published to an account's PEP node (XEP-0163). */
 export interface PepPublishedEvent {
   owner: Jid;
@@ -188,7 +197,7 @@ export interface EventMap {
    * restarted, or the node was declared dead and came back): their presence is
    * announced again.
    */
-  'cluster/reconnected': Record<string, never>;
+  'cluster/reconnected': ReconnectedEvent;
   /**
    * This node leaves the cluster on purpose (a graceful stop): its sessions
    * are closed and the node bus still carries what is sent now. The MUC

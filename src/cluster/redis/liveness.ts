@@ -1,7 +1,15 @@
 import type { Logger } from '../../util/log.js';
 import type { RedisClient } from './connection.js';
 import { NODES_KEY, nodeAliveKey, nodeClaimKey } from './keys.js';
-import { CLAIM_DONE, HEARTBEAT_CREATED, HEARTBEAT_REFUSED, claimIfDead, heartbeat } from './scripts.js';
+import { CLAIM_DONE, HEARTBEAT_CREATED, HEARTBEAT_RECLAIMED, HEARTBEAT_REFUSED, claimIfDead, heartbeat } from './scripts.js';
+
+/**
+ * How long a finished claim stays marked done at least (claimTtlMs when longer). The mark is how a node that was
+ * only paused learns, when it comes back, that it was declared dead and its users announced gone: without it, that
+ * looks like Redis having restarted empty, where nobody was told anything. A partition can outlast claimTtlMs while
+ * the node's clients stay connected to it; one that outlasts a day has lost them to their keepalives long before.
+ */
+export const DEATH_MARK_MS = 24 * 60 * 60 * 1000;
 
 export interface LivenessTiming {
   aliveTtlMs: number;
@@ -31,6 +39,8 @@ export class NodeLiveness {
   private deadCheckTimer: NodeJS.Timeout | undefined = undefined;
   private checking = false;
   private stopped = false;
+  /** A heartbeat found this node's claim done (it was declared dead) since `takeDeclaredDead` last asked. */
+  private declaredDead = false;
 
   constructor(
     private readonly client: RedisClient,
@@ -48,7 +58,7 @@ export class NodeLiveness {
   async register(): Promise<boolean> {
     for (;;) {
       const result = await this.beat();
-      if (result !== HEARTBEAT_REFUSED) return result === HEARTBEAT_CREATED;
+      if (result !== HEARTBEAT_REFUSED) return result === HEARTBEAT_CREATED || result === HEARTBEAT_RECLAIMED;
       this.log.warn(`node ${this.nodeId} is being cleaned up by a survivor; waiting to register`);
       await new Promise((r) => setTimeout(r, Math.min(this.timing.heartbeatMs, 500)));
     }
@@ -68,10 +78,21 @@ export class NodeLiveness {
     if (leave && this.client.status === 'ready') await this.client.del(nodeAliveKey(this.nodeId));
   }
 
+  /**
+   * Whether this node was declared dead (a survivor cleaned up after it) since the last call, and so must tell
+   * again what the survivor undid in its name. The heartbeat that saw it deleted the mark, so it is seen once.
+   */
+  takeDeclaredDead(): boolean {
+    const was = this.declaredDead;
+    this.declaredDead = false;
+    return was;
+  }
+
   private async beat(): Promise<number> {
     const result = Number(await heartbeat.run(this.client, [nodeAliveKey(this.nodeId), nodeClaimKey(this.nodeId)], [this.timing.aliveTtlMs]));
+    if (result === HEARTBEAT_RECLAIMED) this.declaredDead = true;
     // The alive key is written first: a node in the registry without one is dead.
-    if (result === HEARTBEAT_CREATED) await this.client.sadd(NODES_KEY, this.nodeId);
+    if (result === HEARTBEAT_CREATED || result === HEARTBEAT_RECLAIMED) await this.client.sadd(NODES_KEY, this.nodeId);
     return result;
   }
 
@@ -81,7 +102,7 @@ export class NodeLiveness {
     try {
       const result = await this.beat();
       if (result === HEARTBEAT_REFUSED) this.log.warn(`node ${this.nodeId} was declared dead; waiting for the cleanup to finish`);
-      else if (result === HEARTBEAT_CREATED && !this.stopped) this.hooks.onLapsed();
+      else if ((result === HEARTBEAT_CREATED || result === HEARTBEAT_RECLAIMED) && !this.stopped) this.hooks.onLapsed();
     } catch (err) {
       if (!this.stopped) this.log.warn('heartbeat failed', err);
     }
@@ -103,7 +124,8 @@ export class NodeLiveness {
         await this.hooks.onClaimed(node);
         await this.client.srem(NODES_KEY, node);
         // Marked done rather than deleted: a checker that listed the node before the SREM must not claim it again.
-        await this.client.set(nodeClaimKey(node), CLAIM_DONE, 'PX', this.timing.claimTtlMs);
+        // Kept long after that too: it tells the node, should it come back, that it was declared dead (DEATH_MARK_MS).
+        await this.client.set(nodeClaimKey(node), CLAIM_DONE, 'PX', Math.max(this.timing.claimTtlMs, DEATH_MARK_MS));
         claimed.push(node);
       }
     } catch (err) {

@@ -75,6 +75,8 @@ return 1`,
 export const HEARTBEAT_REFUSED = 0;
 export const HEARTBEAT_REFRESHED = 1;
 export const HEARTBEAT_CREATED = 2;
+/** The alive key had lapsed and a survivor had cleaned up after the node (its claim was done): the node was declared dead. */
+export const HEARTBEAT_RECLAIMED = 3;
 
 /** Value of a claim key once the cleanup is finished (kept a while so a late checker cannot claim again). */
 export const CLAIM_DONE = 'done';
@@ -82,7 +84,8 @@ export const CLAIM_DONE = 'done';
 /**
  * Refreshes a node's alive key unless a survivor is cleaning up after it.
  * KEYS[1] alive, KEYS[2] claim; ARGV[1] TTL in ms.
- * Returns 0 while claimed, 1 when the key existed, 2 when it had lapsed.
+ * Returns 0 while claimed, 1 when the key existed, 2 when it had lapsed, 3 when it had lapsed and a survivor
+ * had cleaned up after the node (its claim marked done).
  */
 export const heartbeat = new LuaScript(
   'heartbeat',
@@ -92,6 +95,7 @@ if claim then redis.call('DEL', KEYS[2]) end
 local existed = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 if existed == 1 then return 1 end
+if claim then return 3 end
 return 2`,
 );
 

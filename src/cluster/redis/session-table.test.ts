@@ -6,7 +6,7 @@ import { restartRedis } from '../../testing/services/redis.js';
 import type { SessionEntry, SessionTableEvent } from '../session-table.js';
 import { sessionTableContract } from '../session-table.contract.js';
 import { RedisSessionTable } from './session-table.js';
-import { NODES_KEY, nodeAliveKey, nodeJidsKey, nodePlacementsKey, sessionsKey } from './keys.js';
+import { NODES_KEY, nodeAliveKey, nodeClaimKey, nodeJidsKey, nodePlacementsKey, sessionsKey } from './keys.js';
 
 let accounts = 0;
 function account(): string {
@@ -35,7 +35,11 @@ for (const target of redisTargets) {
       it('lets exactly one survivor clean up after a node that stopped refreshing', async function () {
         const [a, b, c] = [await nodes.table('a'), await nodes.table('b'), await nodes.table('c')];
         const seen: Array<{ by: string; event: SessionTableEvent & { type: 'node-dead' } }> = [];
-        for (const t of [a, b, c]) t.onEvent((event) => event.type === 'node-dead' && event.node === 'a' && seen.push({ by: t.nodeId, event }));
+        for (const t of [a, b, c]) {
+          t.onEvent((event) => {
+            if (event.type === 'node-dead' && event.node === 'a') seen.push({ by: t.nodeId, event });
+          });
+        }
         const bare = account();
         await a.put(entry(`${bare}/one`, 'a', 1));
         await a.put(entry(`${bare}/two`, 'a', 2));
@@ -78,12 +82,16 @@ for (const target of redisTargets) {
         await a.liveness.stop(false);
         await dead;
         expect(await b.get(`${bare}/r`)).to.equal(undefined);
+        // The finished claim is what tells a that it was declared dead; a partition may outlast claimTtlMs.
+        await eventually(async () => expect(await nodes.probe().pttl(nodeClaimKey('a'))).to.be.above(60 * 60 * 1000));
 
         const back = nextMatching<SessionTableEvent>((cb) => a.onEvent(cb), (e) => e.type === 'reconnected', 'reconnected on a');
         a.liveness.startTimers();
-        await back;
+        // Its sessions were announced unavailable in its name: the server must tell their contacts and rooms again.
+        expect(await back).to.deep.equal({ type: 'reconnected', declaredDead: true });
         await eventually(async () => expect(await b.get(`${bare}/r`)).to.deep.equal(entry(`${bare}/r`, 'a', 4)));
         expect(await nodes.probe().sismember(NODES_KEY, 'a')).to.equal(1);
+        expect(await nodes.probe().exists(nodeClaimKey('a'))).to.equal(0);
       });
 
       it('does not restore an entry that a newer login on another node took over', async function () {
@@ -148,7 +156,9 @@ for (const target of redisTargets) {
         await first.liveness.stop(false);
         const restarted = new RedisSessionTable({ nodeId: 'a', redis: nodes.options });
         const reported: SessionTableEvent[] = [];
-        restarted.onEvent((event) => reported.push(event));
+        restarted.onEvent((event) => {
+          reported.push(event);
+        });
         try {
           await restarted.start();
           expect(reported).to.deep.equal([{ type: 'node-dead', node: 'a', sessions: [entry(`${bare}/r`, 'a', 3)] }]);
@@ -205,7 +215,8 @@ for (const target of redisTargets) {
         await a.claim(room, 'a');
         const reconnected = nextMatching<SessionTableEvent>((cb) => a.onEvent(cb), (e) => e.type === 'reconnected', 'reconnected', 30_000);
         await restartRedis(deployment().ports[0]!);
-        await reconnected;
+        // Nobody announced anything in its name: nothing is to be told again but presence.
+        expect(await reconnected).to.deep.equal({ type: 'reconnected', declaredDead: false });
         const probe = nodes.probe();
         const stored = await probe.hgetall(sessionsKey(bare));
         expect(Object.keys(stored).sort()).to.deep.equal(['one', 'two']);

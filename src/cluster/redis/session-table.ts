@@ -54,7 +54,7 @@ export class RedisSessionTable implements SessionTable {
    * would leave a held key unlisted, never released when this node dies.
    */
   private readonly placing = new KeyLocks();
-  private readonly listeners: Array<(event: SessionTableEvent) => void> = [];
+  private readonly listeners: Array<(event: SessionTableEvent) => void | Promise<void>> = [];
   private readonly reclaimers: DeadNodeReclaimer[] = [];
   private started = false;
   private resyncing: Promise<void> | undefined = undefined;
@@ -87,7 +87,7 @@ export class RedisSessionTable implements SessionTable {
     this.reclaimers.push(reclaimer);
   }
 
-  onEvent(listener: (event: SessionTableEvent) => void): void {
+  onEvent(listener: (event: SessionTableEvent) => void | Promise<void>): void {
     this.listeners.push(listener);
   }
 
@@ -98,10 +98,12 @@ export class RedisSessionTable implements SessionTable {
     this.subscriber.on('ready', () => void this.subscribeInvalidations());
     await this.subscribeInvalidations();
     await this.liveness.register();
+    // A previous run of this id declared dead: nothing of this run was undone.
+    this.liveness.takeDeclaredDead();
     // Nothing is owned yet, so entries still held under this id belong to a previous run that died.
     await this.removeNodePlacements(this.nodeId);
     const leftovers = await this.removeNodeSessions(this.nodeId);
-    if (leftovers.length > 0) this.emit({ type: 'node-dead', node: this.nodeId, sessions: leftovers });
+    if (leftovers.length > 0) void this.emit({ type: 'node-dead', node: this.nodeId, sessions: leftovers });
     this.client.on('ready', () => {
       this.unsettledUntil = Date.now() + this.options.aliveTtlMs;
       void this.resync('reconnected to redis');
@@ -209,14 +211,18 @@ export class RedisSessionTable implements SessionTable {
     return [...this.owned.values()];
   }
 
-  private emit(event: SessionTableEvent): void {
+  /** Resolves once every listener's promise has settled. */
+  private async emit(event: SessionTableEvent): Promise<void> {
+    const pending: Array<Promise<void>> = [];
     for (const listener of this.listeners) {
       try {
-        listener(event);
+        const done = listener(event);
+        if (done !== undefined) pending.push(done.catch((err: unknown) => this.log.error(`session table listener failed on ${event.type}`, err)));
       } catch (err) {
         this.log.error(`session table listener failed on ${event.type}`, err);
       }
     }
+    await Promise.all(pending);
   }
 
   private async subscribeInvalidations(): Promise<void> {
@@ -288,7 +294,9 @@ export class RedisSessionTable implements SessionTable {
     const sessions = await this.nodeSessions(node);
     for (const reclaim of this.reclaimers) await reclaim(node);
     await this.removeNodeSessions(node);
-    this.emit({ type: 'node-dead', node, sessions });
+    // Awaited, so the node cannot come back (its heartbeat is refused until the claim is done) while the goodbyes
+    // said in its name are still being routed: one landing after its hello again would undo it.
+    await this.emit({ type: 'node-dead', node, sessions });
   }
 
   /** Registers again and writes back this node's entries; one run at a time. */
@@ -313,7 +321,7 @@ export class RedisSessionTable implements SessionTable {
         await Promise.all(held.slice(i, i + BATCH).map((key) => this.restorePlacement(key)));
       }
       await this.removeClosedWhileAway();
-      this.emit({ type: 'reconnected' });
+      void this.emit({ type: 'reconnected', declaredDead: this.liveness.takeDeclaredDead() });
     } catch (err) {
       // The next 'ready' or lapsed heartbeat triggers another attempt.
       this.log.warn('restoring session entries failed', err);

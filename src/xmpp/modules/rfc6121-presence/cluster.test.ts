@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { Table } from '../../../storage/wide-column.js';
 import type { TestClient } from '../../../testing/harness.js';
+import { eventually } from '../../../testing/eventually.js';
 import { InProcessCluster } from '../../../testing/in-process-cluster.js';
 import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
 import type { XmlElement } from '../../../util/xml.js';
@@ -54,4 +55,54 @@ describe('RFC 6121 §4.6 directed presence when the sender\'s cluster node dies'
       expect(await heard(bob)).to.have.length(1);
     });
   }
+
+  it('a stranger sent directed presence hears the user available again when her node, declared dead while only paused, comes back', async function () {
+    const [a, b] = [await cluster.start('a', [roster, presence]), await cluster.start('b', [roster, presence])];
+    const carol = await b.ts.login('carol@localhost/c');
+    await carol.send('<presence/>');
+    const alice = await a.ts.login('alice@localhost/a');
+    await alice.send('<presence><show>away</show></presence>');
+    await alice.send(`<presence to='${carol.jid}'><show>chat</show><status>ask me</status></presence>`);
+    const shown = (e: XmlElement): boolean => isPresence('alice@localhost/a')(e) && e.getChildText('show') === 'chat';
+    await carol.waitFor(shown);
+
+    // A stops refreshing its alive key (a long pause): B cleans up after it and tells carol alice went.
+    await a.cluster.sessions.liveness.stop(false);
+    await carol.waitFor(isPresence('alice@localhost/a', 'unavailable'), 10_000);
+    carol.clear();
+    a.cluster.sessions.liveness.startTimers();
+    // What carol had been told, not alice's broadcast presence, which carol never had.
+    const again = await carol.waitFor(isPresence('alice@localhost/a'), 10_000);
+    expect(again.getChildText('show')).to.equal('chat');
+    expect(again.getChildText('status')).to.equal('ask me');
+    expect(again.attrs.to).to.equal(carol.jid);
+  });
+
+  it('the goodbye said for a paused node is on its way before the node may come back: the stranger ends up seeing the user available', async function () {
+    const [a, b] = [await cluster.start('a', [roster, presence]), await cluster.start('b', [roster, presence])];
+    const carol = await b.ts.login('carol@localhost/c');
+    await carol.send('<presence/>');
+    const alice = await a.ts.login('alice@localhost/a');
+    await alice.send('<presence/>');
+    await alice.send(`<presence to='${carol.jid}'><show>chat</show></presence>`);
+    await carol.waitFor((e) => isPresence('alice@localhost/a')(e) && e.getChildText('show') === 'chat');
+    // B's goodbye to carol in alice's name is slow to route (a loaded node), for longer than A takes to be back.
+    const route = b.ts.server.route.bind(b.ts.server);
+    let goodbye: Promise<void> | undefined;
+    b.ts.server.route = (stanza, origin) => {
+      if (goodbye !== undefined || !isPresence('alice@localhost/a', 'unavailable')(stanza) || stanza.attrs.to !== carol.jid) return route(stanza, origin);
+      goodbye = new Promise((resolve) => setTimeout(resolve, 1500)).then(() => route(stanza, origin));
+      return goodbye;
+    };
+
+    await a.cluster.sessions.liveness.stop(false);
+    await eventually(() => expect(goodbye).to.not.equal(undefined), 10_000);
+    a.cluster.sessions.liveness.startTimers();
+    await goodbye;
+    // Without the wait, A said it again before the goodbye landed: carol saw alice go, for good.
+    const heard = (): string[] => carol.all((e) => e.name === 'presence' && e.attrs.from === 'alice@localhost/a').map((e) => `${e.attrs.type ?? 'available'} ${e.getChildText('show')}`);
+    await eventually(() => expect(heard()).to.deep.equal(['available chat', 'unavailable undefined', 'available chat']), 10_000);
+    await carol.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    expect(heard()).to.have.length(3);
+  });
 });

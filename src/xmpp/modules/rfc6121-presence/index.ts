@@ -5,6 +5,8 @@ import { defineModule, type Resource } from '../../module.js';
 import { DIRECTED_PRESENCE as DIRECTED, type ClientSession } from '../../session.js';
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { parseXml } from '../../stream/parse-xml.js';
+import type { MucApi } from '../xep-0045-muc/index.js';
+import { LAST_DIRECTED, leaveLostRooms, rememberDirected } from './directed.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -22,6 +24,8 @@ export default defineModule({
   name: 'presence',
   implements: 'RFC 6121 §3 (subscriptions), §4 (presence)',
   depends: ['roster'],
+  // Only to leave alone, after this node was declared dead, the rooms it runs itself (see leaveLostRooms).
+  optionalDepends: ['muc'],
   options: {
     maxDirected: {
       type: 'number',
@@ -33,6 +37,7 @@ export default defineModule({
   },
   start(ctx) {
     const roster = ctx.use<RosterApi>('roster');
+    const muc = ctx.useIfLoaded<MucApi>('muc');
     const store = roster.store;
     const route = (stanza: XmlElement): Promise<void> => ctx.server.route(stanza);
 
@@ -72,7 +77,8 @@ export default defineModule({
       // Only a change is announced (the cluster writes it to the session table), not each update to a room.
       const set = session.get(DIRECTED);
       if (type !== 'unavailable') {
-        if (set?.has(to.full) !== true && (session.presence === null || !subscribedFrom(await store.get(session.jid.bare, to.bare)))) {
+        if (set?.has(to.full) === true) rememberDirected(session, to.full, stanza, false);
+        else if (session.presence === null || !subscribedFrom(await store.get(session.jid.bare, to.bare))) {
           // Refused rather than forgetting an earlier target: that one would never hear the session go (a ghost in a
           // room, a contact shown online), unseen by the user, while a refused join shows at once and says why.
           if (set !== undefined && set.size >= ctx.options.maxDirected) {
@@ -80,9 +86,13 @@ export default defineModule({
             return true;
           }
           session.set(DIRECTED, (set ?? new Set<string>()).add(to.full));
+          rememberDirected(session, to.full, stanza, true);
           await ctx.server.emit('session/directed', { session });
         }
-      } else if (set?.delete(to.full) === true) await ctx.server.emit('session/directed', { session });
+      } else if (set?.delete(to.full) === true) {
+        session.get(LAST_DIRECTED)?.delete(to.full);
+        await ctx.server.emit('session/directed', { session });
+      }
       return false;
     }
 
@@ -137,6 +147,7 @@ export default defineModule({
     async function endPresence(session: ClientSession, stanza: XmlElement, broadcasting: boolean): Promise<void> {
       const directed = session.get(DIRECTED);
       session.set(DIRECTED, undefined);
+      session.set(LAST_DIRECTED, undefined);
       if (directed !== undefined && directed.size > 0) await ctx.server.emit('session/directed', { session });
       await sayUnavailable(session.jid, stanza, broadcasting, directed ?? []);
     }
@@ -344,8 +355,13 @@ export default defineModule({
     // Cluster: other nodes may have announced this node's sessions unavailable meanwhile, so
     // broadcast them again. And probe their contacts (§4.3): a contact whose node wrote its
     // entries back before this one did sent its own broadcast to JIDs it could not route yet.
-    // Whichever node comes back last thus tells both sides.
-    ctx.hook('cluster/reconnected', async () => {
+    // Whichever node comes back last thus tells both sides. Directed presence and rooms were
+    // undone only when this node had been declared dead (leaveLostRooms). Rooms this node runs went nowhere,
+    // or the MUC module's own check evicts them (status 332): it starts with this event and evicts after a round
+    // trip to Redis, so they are looked at before any await here, while they are still to be seen.
+    ctx.hook('cluster/reconnected', async ({ declaredDead }) => {
+      const stillIn = (room: string, full: string): boolean => muc?.occupantNick(room, full) !== undefined;
+      const directed = declaredDead ? [...ctx.server.allSessions()].map((s) => leaveLostRooms(s, stillIn)) : [];
       // One roster read and one round of probes per account, however many of its resources are here.
       const rosters = new Map<string, readonly RosterItem[]>();
       for (const s of [...ctx.server.allSessions()]) {
@@ -356,6 +372,11 @@ export default defineModule({
         rosters.set(owner, items);
         await broadcast(s.jid, s.presence, items);
         if (known === undefined) for (const item of items) if (subscribedTo(item)) await route(x('presence', { type: 'probe', from: owner, to: item.jid }));
+      }
+      // §4.6: each directed-presence target was told the session went unavailable; it hears again what it had.
+      for (const { session, resend, left } of directed) {
+        if (left) await ctx.server.emit('session/directed', { session });
+        for (const [full, sent] of resend) await route(withAddress(sent, session.jid.full, full));
       }
     });
   },

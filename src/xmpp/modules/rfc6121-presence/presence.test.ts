@@ -166,7 +166,7 @@ describe('RFC 6121 roster and presence', () => {
       if (stanza.name === 'presence' && stanza.attrs.type === 'probe') probes.push(`${stanza.attrs.from} -> ${stanza.attrs.to}`);
       return route(stanza);
     };
-    await ts.server.emit('cluster/reconnected', {});
+    await ts.server.emit('cluster/reconnected', { declaredDead: false });
 
     // A contact's own broadcast may have gone to JIDs its node could not route yet; the probe asks again.
     expect(probes.sort()).to.deep.equal(['alice@localhost -> bob@localhost', 'bob@localhost -> alice@localhost']);

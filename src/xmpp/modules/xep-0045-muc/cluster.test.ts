@@ -277,6 +277,31 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     expect(bob.all(presenceFrom(`${ROOM}/alice`, 'unavailable'))).to.have.length(1);
   });
 
+  it('tells a user whose node was declared dead while only paused that a room elsewhere dropped her (110, 333); she rejoins and talks', async function () {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await b.ts.login('bob@localhost/laptop');
+    await createPersistent(bob, 'bob', 'Tea');
+    await join(alice, 'alice');
+    await bob.waitFor(presenceFrom(`${ROOM}/alice`));
+    await alice.waitFor((el) => el.name === 'message' && el.getChild('subject') !== undefined);
+    // A stops refreshing its alive key (a long pause): B cleans up after it, and the room on B drops alice.
+    await a.cluster.sessions.liveness.stop(false);
+    await bob.waitFor(presenceFrom(`${ROOM}/alice`, 'unavailable'), 10_000);
+    expect(alice.all(presenceFrom(`${ROOM}/alice`, 'unavailable'))).to.deep.equal([]);
+
+    // A comes back: her client learns she is out (the room's own goodbye to her went nowhere), as Conversations and Gajim read it.
+    a.cluster.sessions.liveness.startTimers();
+    const gone = await alice.waitFor(presenceFrom(`${ROOM}/alice`, 'unavailable'), 10_000);
+    expect(codes(gone)).to.include.members(['110', '333']);
+    expect(gone.attrs.to).to.equal('alice@localhost/phone');
+    await join(alice, 'alice');
+    await alice.send(`<message to='${ROOM}' type='groupchat'><body>back again</body></message>`);
+    await bob.waitFor(groupchat('back again'));
+    expect(await selfPing(alice, 'alice')).to.equal('joined');
+    expect(alice.all(presenceFrom(`${ROOM}/alice`, 'unavailable'))).to.have.length(1);
+  });
+
   it('evicts a room from a node that was cut off while another node took the room over', async function () {
     const [a, b] = [await startNode('a'), await startNode('b')];
     const alice = await a.ts.login('alice@localhost/phone');
@@ -296,6 +321,8 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     expect(codes(gone)).to.include.members(['110', '332']);
     await join(alice, 'alice');
     await bob.waitFor(presenceFrom(`${ROOM}/alice`));
+    // Told once: the room she was in ran here, so the node's own notice for rooms lost elsewhere (333) is not sent too.
+    expect(alice.all(presenceFrom(`${ROOM}/alice`, 'unavailable'))).to.have.length(1);
   });
 
   it('checks a room after a reconnection in its turn: a join placed meanwhile finds the room with its occupants, who stay', async function () {
@@ -348,7 +375,7 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     await eventually(() => expect(heldA).to.not.equal(undefined));
 
     // A reconnects and checks its rooms. A check made beside bob's join would read B here and evict alice's room.
-    await a.ts.server.emit('cluster/reconnected', {});
+    await a.ts.server.emit('cluster/reconnected', { declaredDead: false });
     await Promise.all(others);
     letGoB();
     await heldB;

@@ -1,0 +1,75 @@
+import { tryParseJid } from '../../../util/jid.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { DIRECTED_PRESENCE as DIRECTED, SessionKey, type ClientSession } from '../../session.js';
+
+/** XEP-0045: a join carries `<x xmlns=NS_MUC/>`; what rooms say of occupants is in NS_MUC_USER. */
+const NS_MUC = 'http://jabber.org/protocol/muc';
+const NS_MUC_USER = `${NS_MUC}#user`;
+
+/**
+ * For each full JID in the session's DIRECTED_PRESENCE: the last available presence sent to it, or null
+ * when it is a MUC room the session joined (its first presence there carried the MUC `<x/>`). Kept in this
+ * node's memory only, for when the node comes back after being declared dead (RFC 6121 §4.6): the targets
+ * were then told the session went unavailable, and are told again what they had been told before. A room is
+ * not sent presence again: to a room one is not in, that is a join (XEP-0045 §7.2.1, groupchat 1.0), which
+ * the user did not ask for; its occupant is told it is out instead (`roomLeftUnseen`).
+ */
+export const LAST_DIRECTED = new SessionKey<Map<string, XmlElement | null>>('presence.directed-last');
+
+/** Records `stanza`, an available presence the session sends to `full`; `first` when `full` just joined DIRECTED_PRESENCE. */
+export function rememberDirected(session: ClientSession, full: string, stanza: XmlElement, first: boolean): void {
+  let last = session.get(LAST_DIRECTED);
+  if (last === undefined) session.set(LAST_DIRECTED, (last = new Map()));
+  if (first && stanza.getChild('x', NS_MUC) !== undefined) last.set(full, null);
+  // A room stays a room through its presence updates (they carry no MUC `<x/>`); only others' presence is kept.
+  else if (first || last.get(full) !== null) last.set(full, x('presence', { ...stanza.attrs, id: undefined, from: undefined, to: undefined }, ...stanza.elements().map((c) => c.clone())));
+}
+
+/**
+ * XEP-0045 self-presence saying the session is no longer an occupant of `occupant` (room@service/nick), as
+ * the room would have sent it had it been able to reach the session: status 110 (this is you) and 333
+ * (removed because of a technical failure between the room and the user's server). 333 rather than 332, which
+ * says the MUC service itself is shutting down: here the user's server failed. Clients such as Conversations
+ * and Gajim rejoin on either; XEP-0410 self-pings would otherwise find it out only at their next ping.
+ */
+export function roomLeftUnseen(occupant: string, user: string): XmlElement {
+  return x('presence', { type: 'unavailable', from: occupant, to: user },
+    x('x', { xmlns: NS_MUC_USER }, x('item', { role: 'none' }), x('status', { code: '110' }), x('status', { code: '333' })));
+}
+
+/** What `leaveLostRooms` found for one session. */
+export interface DirectedToRestore {
+  session: ClientSession;
+  /** Targets other than rooms, each with the last presence it had, to be sent it again. */
+  resend: Array<[string, XmlElement]>;
+  /** A room was left: DIRECTED_PRESENCE changed. */
+  left: boolean;
+}
+
+/**
+ * This node was declared dead while only paused, and the survivor told the session's directed-presence targets
+ * it went unavailable (RFC 6121 §4.6.3). Rooms it had joined dropped it as an occupant: its client is told it is
+ * out of each (`roomLeftUnseen`), and may rejoin; it is not rejoined in its name. A room where `stillIn(room,
+ * session)` (one this node runs) is left alone. Other targets are returned to be sent their presence again.
+ */
+export function leaveLostRooms(session: ClientSession, stillIn: (room: string, full: string) => boolean): DirectedToRestore {
+  const set = session.get(DIRECTED);
+  const last = session.get(LAST_DIRECTED);
+  const found: DirectedToRestore = { session, resend: [], left: false };
+  if (set === undefined || last === undefined) return found;
+  for (const full of [...set]) {
+    const sent = last.get(full);
+    if (sent === undefined) continue;
+    if (sent !== null) {
+      found.resend.push([full, sent]);
+      continue;
+    }
+    const room = tryParseJid(full);
+    if (room !== null && stillIn(room.bare, session.jid.full)) continue;
+    set.delete(full);
+    last.delete(full);
+    found.left = true;
+    session.send(roomLeftUnseen(full, session.jid.full));
+  }
+  return found;
+}
