@@ -1,4 +1,3 @@
-import { tryParseJid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { DIRECTED_PRESENCE as DIRECTED, SessionKey, type ClientSession } from '../../session.js';
 
@@ -16,13 +15,29 @@ const NS_MUC_USER = `${NS_MUC}#user`;
  */
 export const LAST_DIRECTED = new SessionKey<Map<string, XmlElement | null>>('presence.directed-last');
 
-/** Records `stanza`, an available presence the session sends to `full`; `first` when `full` just joined DIRECTED_PRESENCE. */
+/**
+ * Records `stanza`, an available presence the session sends to `full`; `first` when `full` just joined
+ * DIRECTED_PRESENCE. A room stays a room through presence updates and nick changes (XEP-0045 §7.6), which
+ * carry no MUC `<x/>`: a new nick in a room the session joined is the room again, never a target to send
+ * presence to later. Only presence to others is kept.
+ */
 export function rememberDirected(session: ClientSession, full: string, stanza: XmlElement, first: boolean): void {
   let last = session.get(LAST_DIRECTED);
   if (last === undefined) session.set(LAST_DIRECTED, (last = new Map()));
-  if (first && stanza.getChild('x', NS_MUC) !== undefined) last.set(full, null);
-  // A room stays a room through its presence updates (they carry no MUC `<x/>`); only others' presence is kept.
+  // Added last: a room's newest nick comes after its others (leaveLostRooms speaks from it).
+  if (first && (stanza.getChild('x', NS_MUC) !== undefined || joined(last, bareOf(full)))) last.set(full, null);
   else if (first || last.get(full) !== null) last.set(full, x('presence', { ...stanza.attrs, id: undefined, from: undefined, to: undefined }, ...stanza.elements().map((c) => c.clone())));
+}
+
+function bareOf(full: string): string {
+  const slash = full.indexOf('/');
+  return slash < 0 ? full : full.slice(0, slash);
+}
+
+/** Whether a room `room` (bare JID) is among the targets; a scan, made only for a target not seen before. */
+function joined(last: Map<string, XmlElement | null>, room: string): boolean {
+  for (const [full, sent] of last) if (sent === null && bareOf(full) === room) return true;
+  return false;
 }
 
 /**
@@ -49,27 +64,30 @@ export interface DirectedToRestore {
 /**
  * This node was declared dead while only paused, and the survivor told the session's directed-presence targets
  * it went unavailable (RFC 6121 §4.6.3). Rooms it had joined dropped it as an occupant: its client is told it is
- * out of each (`roomLeftUnseen`), and may rejoin; it is not rejoined in its name. A room where `stillIn(room,
- * session)` (one this node runs) is left alone. Other targets are returned to be sent their presence again.
+ * out of each (`roomLeftUnseen`, once per room, from its newest nick there), and may rejoin; it is not rejoined
+ * in its name. A room where `stillIn(room, session)` (one this node runs) is left alone. Other targets are
+ * returned to be sent their presence again.
  */
 export function leaveLostRooms(session: ClientSession, stillIn: (room: string, full: string) => boolean): DirectedToRestore {
   const set = session.get(DIRECTED);
   const last = session.get(LAST_DIRECTED);
   const found: DirectedToRestore = { session, resend: [], left: false };
   if (set === undefined || last === undefined) return found;
-  for (const full of [...set]) {
-    const sent = last.get(full);
-    if (sent === undefined) continue;
-    if (sent !== null) {
-      found.resend.push([full, sent]);
-      continue;
+  // Room → its nicks, oldest first (the map's order).
+  const rooms = new Map<string, string[]>();
+  for (const [full, sent] of last) {
+    if (!set.has(full)) continue;
+    if (sent !== null) found.resend.push([full, sent]);
+    else rooms.set(bareOf(full), [...(rooms.get(bareOf(full)) ?? []), full]);
+  }
+  for (const [room, nicks] of rooms) {
+    if (stillIn(room, session.jid.full)) continue;
+    for (const full of nicks) {
+      set.delete(full);
+      last.delete(full);
     }
-    const room = tryParseJid(full);
-    if (room !== null && stillIn(room.bare, session.jid.full)) continue;
-    set.delete(full);
-    last.delete(full);
     found.left = true;
-    session.send(roomLeftUnseen(full, session.jid.full));
+    session.send(roomLeftUnseen(nicks[nicks.length - 1]!, session.jid.full));
   }
   return found;
 }

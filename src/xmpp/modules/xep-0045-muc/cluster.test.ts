@@ -283,23 +283,32 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     const bob = await b.ts.login('bob@localhost/laptop');
     await createPersistent(bob, 'bob', 'Tea');
     await join(alice, 'alice');
-    await bob.waitFor(presenceFrom(`${ROOM}/alice`));
     await alice.waitFor((el) => el.name === 'message' && el.getChild('subject') !== undefined);
+    // She changes her nick (§7.6): a presence to the room without the MUC <x/>, still the room.
+    await alice.send(`<presence to='${ROOM}/alicia'/>`);
+    await alice.waitFor((el) => presenceFrom(`${ROOM}/alicia`)(el) && codes(el).includes('110'));
+    await bob.waitFor(presenceFrom(`${ROOM}/alicia`));
     // A stops refreshing its alive key (a long pause): B cleans up after it, and the room on B drops alice.
     await a.cluster.sessions.liveness.stop(false);
-    await bob.waitFor(presenceFrom(`${ROOM}/alice`, 'unavailable'), 10_000);
-    expect(alice.all(presenceFrom(`${ROOM}/alice`, 'unavailable'))).to.deep.equal([]);
+    await bob.waitFor(presenceFrom(`${ROOM}/alicia`, 'unavailable'), 10_000);
+    expect(alice.all(presenceFrom(`${ROOM}/alicia`, 'unavailable'))).to.deep.equal([]);
 
     // A comes back: her client learns she is out (the room's own goodbye to her went nowhere), as Conversations and Gajim read it.
+    let reconnected!: () => void;
+    const done = new Promise<void>((resolve) => (reconnected = resolve));
+    a.ts.server.hooks.add('cluster/reconnected', () => reconnected(), -1_000_000);
     a.cluster.sessions.liveness.startTimers();
-    const gone = await alice.waitFor(presenceFrom(`${ROOM}/alice`, 'unavailable'), 10_000);
+    const gone = await alice.waitFor(presenceFrom(`${ROOM}/alicia`, 'unavailable'), 10_000);
     expect(codes(gone)).to.include.members(['110', '333']);
     expect(gone.attrs.to).to.equal('alice@localhost/phone');
-    await join(alice, 'alice');
+    // Once A has said everything it says on coming back, she is still out: nothing rejoined in her name.
+    await done;
+    expect(await selfPing(alice, 'alicia')).to.equal('not-acceptable');
+    await join(alice, 'alicia');
     await alice.send(`<message to='${ROOM}' type='groupchat'><body>back again</body></message>`);
     await bob.waitFor(groupchat('back again'));
-    expect(await selfPing(alice, 'alice')).to.equal('joined');
-    expect(alice.all(presenceFrom(`${ROOM}/alice`, 'unavailable'))).to.have.length(1);
+    expect(await selfPing(alice, 'alicia')).to.equal('joined');
+    expect(alice.all((el) => el.name === 'presence' && el.attrs.type === 'unavailable' && codes(el).includes('333'))).to.have.length(1);
   });
 
   it('evicts a room from a node that was cut off while another node took the room over', async function () {
