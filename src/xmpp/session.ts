@@ -63,6 +63,14 @@ export const ARCHIVE_QUERIED = new SessionKey<boolean>('archive-queried');
  */
 export const DIRECTED_PRESENCE = new SessionKey<Set<string>>('presence.directed');
 
+/**
+ * For each full JID in DIRECTED_PRESENCE: the last available presence sent to it, or null when it is a MUC
+ * room the session joined (its first presence there carried the MUC `<x/>`). Kept by the presence module
+ * (rfc6121-presence/directed.ts says how it is used); declared here because stream management carries it,
+ * with DIRECTED_PRESENCE, to the node a session is resumed on.
+ */
+export const LAST_DIRECTED = new SessionKey<Map<string, XmlElement | null>>('presence.directed-last');
+
 /** Filters run on every stanza about to be written to a client; return null to hold it back. */
 export type OutgoingFilter = (session: ClientSession, stanza: XmlElement) => XmlElement | null;
 

@@ -1,19 +1,17 @@
 import { x, type XmlElement } from '../../../util/xml.js';
-import { DIRECTED_PRESENCE as DIRECTED, SessionKey, type ClientSession } from '../../session.js';
+import { DIRECTED_PRESENCE as DIRECTED, LAST_DIRECTED, type ClientSession } from '../../session.js';
 
 /** XEP-0045: a join carries `<x xmlns=NS_MUC/>`; what rooms say of occupants is in NS_MUC_USER. */
 const NS_MUC = 'http://jabber.org/protocol/muc';
 const NS_MUC_USER = `${NS_MUC}#user`;
 
-/**
- * For each full JID in the session's DIRECTED_PRESENCE: the last available presence sent to it, or null
- * when it is a MUC room the session joined (its first presence there carried the MUC `<x/>`). Kept in this
- * node's memory only, for when the node comes back after being declared dead (RFC 6121 §4.6): the targets
- * were then told the session went unavailable, and are told again what they had been told before. A room is
- * not sent presence again: to a room one is not in, that is a join (XEP-0045 §7.2.1, groupchat 1.0), which
- * the user did not ask for; its occupant is told it is out instead (`roomLeftUnseen`).
+/*
+ * LAST_DIRECTED (declared in session.ts) is kept for when this node comes back after being declared dead
+ * (RFC 6121 §4.6): the targets were then told the session went unavailable, and are told again what they had
+ * been told before. A room is not sent presence again: to a room one is not in, that is a join (XEP-0045
+ * §7.2.1, groupchat 1.0), which the user did not ask for; its occupant is told it is out instead
+ * (`roomLeftUnseen`).
  */
-export const LAST_DIRECTED = new SessionKey<Map<string, XmlElement | null>>('presence.directed-last');
 
 /**
  * Records `stanza`, an available presence the session sends to `full`; `first` when `full` just joined

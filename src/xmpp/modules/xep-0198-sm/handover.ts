@@ -20,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { XmlElement } from '../../../util/xml.js';
-import { ARCHIVE_QUERIED, CARBONS_ENABLED, type ClientSession } from '../../session.js';
+import { ARCHIVE_QUERIED, CARBONS_ENABLED, DIRECTED_PRESENCE, LAST_DIRECTED, type ClientSession } from '../../session.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { SmState, u32 } from './state.js';
 
@@ -69,6 +69,20 @@ export interface SessionSnapshot {
   carbons: boolean;
   /** The client caught up from its archive (ARCHIVE_QUERIED); absent from nodes that predate it. */
   archiveQueried?: boolean;
+  /**
+   * Whoever the session sent directed presence to (DIRECTED_PRESENCE, LAST_DIRECTED), oldest first: without
+   * it, they would never hear the session go unavailable (RFC 6121 §4.6.3), and MUC rooms would keep it as a
+   * ghost occupant holding its nick. No longer than the presence module let the set grow on the holder
+   * (presence.maxDirected). Absent when there are none, and from nodes that predate it.
+   */
+  directed?: DirectedTarget[];
+}
+
+/** One directed-presence target: the last presence sent to it (serialised), or `room` for a MUC room joined. */
+export interface DirectedTarget {
+  to: string;
+  sent?: string;
+  room?: true;
 }
 
 export function snapshot(session: ClientSession, state: SmState): SessionSnapshot {
@@ -84,7 +98,33 @@ export function snapshot(session: ClientSession, state: SmState): SessionSnapsho
     interested: session.interested,
     carbons: session.get(CARBONS_ENABLED) === true,
     archiveQueried: session.get(ARCHIVE_QUERIED) === true,
+    ...directedOf(session),
   };
+}
+
+function directedOf(session: ClientSession): { directed?: DirectedTarget[] } {
+  const set = session.get(DIRECTED_PRESENCE);
+  if (set === undefined || set.size === 0) return {};
+  const last = session.get(LAST_DIRECTED);
+  const directed: DirectedTarget[] = [];
+  for (const to of set) {
+    const sent = last?.get(to);
+    directed.push(sent === null ? { to, room: true } : sent === undefined ? { to } : { to, sent: sent.toString() });
+  }
+  return { directed };
+}
+
+/** The holder's DIRECTED_PRESENCE and LAST_DIRECTED, in the same order: the newest nick in a room stays last. */
+function restoreDirected(session: ClientSession, directed: readonly DirectedTarget[]): void {
+  const set = new Set<string>();
+  const last = new Map<string, XmlElement | null>();
+  for (const t of directed) {
+    set.add(t.to);
+    if (t.room === true) last.set(t.to, null);
+    else if (t.sent !== undefined) last.set(t.to, parseXml(t.sent));
+  }
+  session.set(DIRECTED_PRESENCE, set);
+  session.set(LAST_DIRECTED, last);
 }
 
 /** Sets the snapshot's session fields on `session` and returns its SM state, rebased on the new session's inbound counter. */
@@ -94,6 +134,8 @@ export function restore(session: ClientSession, snap: SessionSnapshot, previd: s
   session.interested = snap.interested;
   if (snap.carbons) session.set(CARBONS_ENABLED, true);
   if (snap.archiveQueried === true) session.set(ARCHIVE_QUERIED, true);
+  // Before the bind that follows: the cluster session table's entry for the session lists them from there.
+  if (snap.directed !== undefined && snap.directed.length > 0) restoreDirected(session, snap.directed);
   const state = new SmState(previd, true, snap.maxSeconds, u32(session.stanzasIn - snap.hIn));
   state.acked = snap.acked;
   for (let i = 0; i < snap.queue.length; i++) {
