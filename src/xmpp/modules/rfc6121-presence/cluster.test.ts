@@ -5,8 +5,12 @@ import { eventually } from '../../../testing/eventually.js';
 import { InProcessCluster } from '../../../testing/in-process-cluster.js';
 import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
 import type { XmlElement } from '../../../util/xml.js';
+import { DIRECTED_PRESENCE } from '../../session.js';
 import roster from '../rfc6121-roster/index.js';
 import { RosterStore } from '../rfc6121-roster/store.js';
+import disco from '../xep-0030-disco/index.js';
+import muc from '../xep-0045-muc/index.js';
+import { createRoom, errorCondition, joinRoom } from '../xep-0045-muc/test-support.js';
 import presence from './index.js';
 
 const isPresence = (from: string, type?: string) => (el: XmlElement): boolean => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
@@ -104,5 +108,25 @@ describe('RFC 6121 §4.6 directed presence when the sender\'s cluster node dies'
     await eventually(() => expect(heard()).to.deep.equal(['available chat', 'unavailable undefined', 'available chat']), 10_000);
     await carol.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
     expect(heard()).to.have.length(3);
+  });
+
+  // XEP-0045 §7.6: the room answers a nick change it refuses from the new nick, on the node running the room;
+  // the user's session, on another node, must drop that nick from the addresses it will say unavailable to.
+  it('a nick change refused by a room on another node is not kept among the addresses to tell of unavailable', async function () {
+    const ROOM = 'tea@conference.localhost';
+    const modules = [roster, disco, presence, muc];
+    const [a, b] = [await cluster.start('a', modules), await cluster.start('b', modules)];
+    const carol = await a.ts.login('carol@localhost/c');
+    await createRoom(carol, ROOM, 'carol');
+    const alice = await b.ts.login('alice@localhost/a');
+    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    await alice.send(`<presence to='${ROOM}/carol' id='nick'/>`);
+    const refused = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'nick', 5000);
+    expect(refused.attrs).to.include({ type: 'error', from: `${ROOM}/carol` });
+    expect(errorCondition(refused)).to.equal('conflict');
+    const directed = (): string[] => [...(b.ts.server.sessions.get('alice@localhost/a')?.get(DIRECTED_PRESENCE) ?? [])];
+    await eventually(() => expect(directed()).to.deep.equal([`${ROOM}/alice`]), 5000);
+    // And what the node cleaning up after B would read, should B die.
+    await eventually(async () => expect((await a.cluster.sessions.get('alice@localhost/a'))?.directed).to.deep.equal([`${ROOM}/alice`]), 5000);
   });
 });

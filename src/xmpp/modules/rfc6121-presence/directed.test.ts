@@ -2,8 +2,12 @@ import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import { Table } from '../../../storage/wide-column.js';
 import type { XmlElement } from '../../../util/xml.js';
+import { DIRECTED_PRESENCE } from '../../session.js';
 import roster from '../rfc6121-roster/index.js';
 import { RosterStore } from '../rfc6121-roster/store.js';
+import disco from '../xep-0030-disco/index.js';
+import muc from '../xep-0045-muc/index.js';
+import { createRoom, errorCondition, joinRoom } from '../xep-0045-muc/test-support.js';
 import presence from './index.js';
 
 const isPresence = (from: string, type?: string) => (el: XmlElement) => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
@@ -94,5 +98,41 @@ describe('presence.maxDirected', () => {
       await c.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
       expect(c.all(isPresence('alice@localhost/a', 'unavailable')), c.jid).to.have.length(1);
     }
+  });
+});
+
+/**
+ * XEP-0045 §7.6: a nick change the room refuses (conflict, from room/newnick) leaves the user under the old nick.
+ * The new nick never took her in, so it is not one she must say unavailable to, nor one to speak for later.
+ */
+describe('directed presence refused with an error', () => {
+  const ROOM = 'tea@conference.localhost';
+  let ts: TestServer;
+  afterEach(() => ts.stop());
+
+  it('a refused nick change is not sent unavailable when the user goes; the room hears her leave from her nick', async () => {
+    ts = await TestServer.start([roster, disco, presence, muc]);
+    const routed: XmlElement[] = [];
+    const route = ts.server.route.bind(ts.server);
+    ts.server.route = (stanza, origin) => {
+      if (stanza.name === 'presence' && stanza.attrs.to?.startsWith(`${ROOM}/`)) routed.push(stanza);
+      return route(stanza, origin);
+    };
+    const bob = await ts.login('bob@localhost/b');
+    await createRoom(bob, ROOM, 'bob');
+    const alice = await ts.login('alice@localhost/a');
+    await alice.send('<presence/>');
+    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    await alice.send(`<presence to='${ROOM}/bob' id='nick'/>`);
+    const refused = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'nick');
+    expect(refused.attrs).to.include({ type: 'error', from: `${ROOM}/bob` });
+    expect(errorCondition(refused)).to.equal('conflict');
+    expect([...(ts.server.sessions.get('alice@localhost/a')!.get(DIRECTED_PRESENCE) ?? [])]).to.deep.equal([`${ROOM}/alice`]);
+
+    routed.length = 0;
+    await alice.send("<presence type='unavailable'/>");
+    await bob.waitFor(isPresence(`${ROOM}/alice`, 'unavailable'));
+    expect(routed.map((p) => `${p.attrs.to} ${p.attrs.type}`)).to.deep.equal([`${ROOM}/alice unavailable`]);
+    expect(bob.all((e) => e.name === 'presence' && e.attrs.from === `${ROOM}/bob` && e.attrs.type === 'unavailable')).to.deep.equal([]);
   });
 });

@@ -1,4 +1,6 @@
+import type { Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
+import type { ServerApi } from '../../module.js';
 import { DIRECTED_PRESENCE as DIRECTED, LAST_DIRECTED, type ClientSession } from '../../session.js';
 
 /** XEP-0045: a join carries `<x xmlns=NS_MUC/>`; what rooms say of occupants is in NS_MUC_USER. */
@@ -25,6 +27,40 @@ export function rememberDirected(session: ClientSession, full: string, stanza: X
   // Added last: a room's newest nick comes after its others (leaveLostRooms speaks from it).
   if (first && (stanza.getChild('x', NS_MUC) !== undefined || joined(last, bareOf(full)))) last.set(full, null);
   else if (first || last.get(full) !== null) last.set(full, x('presence', { ...stanza.attrs, id: undefined, from: undefined, to: undefined }, ...stanza.elements().map((c) => c.clone())));
+}
+
+/** Node post: an error presence from a target (body: JSON [target, session full JID]) reached a session held there. */
+const REFUSED_TOPIC = 'presence/directed-refused';
+
+/**
+ * An error presence from `target` to the session `to`: if `target` was one of its directed-presence targets, it
+ * refused the presence (XEP-0045 §7.6, a nick change to a nick in use; §7.2, a join the room turned down) and
+ * never took the session in. It must not be sent the session's unavailable later, nor be spoken for on recovery
+ * (`leaveLostRooms` would tell the client it left from a nick it never had). RFC 6121 §4.6 says nothing of this:
+ * only an error from exactly that full JID counts. This runs on the node routing the error (the one running the
+ * room), so a session held on another node is told there.
+ */
+export async function directedRefused(server: ServerApi, target: string, to: Jid): Promise<void> {
+  const local = server.localSession(to.full);
+  if (local !== undefined) return forgetRefused(server, local, target);
+  if (!server.clustered) return;
+  const r = (await server.resources(to.bare)).find((res) => res.full === to.full);
+  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, REFUSED_TOPIC, JSON.stringify([target, to.full]));
+}
+
+/** `directedRefused` for sessions of this node, from the node that routed the error; returns the undo. */
+export function onRefusedElsewhere(server: ServerApi): () => void {
+  return server.onNodePost(REFUSED_TOPIC, async (body) => {
+    const [target, full] = JSON.parse(body) as [string, string];
+    const session = server.localSession(full);
+    if (session !== undefined) await forgetRefused(server, session, target);
+  });
+}
+
+async function forgetRefused(server: ServerApi, session: ClientSession, target: string): Promise<void> {
+  if (session.get(DIRECTED)?.delete(target) !== true) return;
+  session.get(LAST_DIRECTED)?.delete(target);
+  await server.emit('session/directed', { session });
 }
 
 function bareOf(full: string): string {

@@ -6,7 +6,7 @@ import { DIRECTED_PRESENCE as DIRECTED, LAST_DIRECTED, type ClientSession } from
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
-import { leaveLostRooms, rememberDirected } from './directed.js';
+import { directedRefused, leaveLostRooms, onRefusedElsewhere, rememberDirected } from './directed.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -334,8 +334,12 @@ export default defineModule({
         await probe(from, to.toBare());
         return true;
       }
+      if (type === 'error') await directedRefused(ctx.server, from.full, to);
       return false; // directed presence: the router delivers it to that resource
     });
+
+    // Refused where the session is not: the session's node drops the target (directedRefused).
+    ctx.onStop(onRefusedElsewhere(ctx.server));
 
     ctx.hook('session/closed', async ({ session }) => {
       if (session.presence === null && !session.get(DIRECTED)?.size) return;
