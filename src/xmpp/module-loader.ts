@@ -34,6 +34,11 @@ export class Registrations {
   readonly identities: Identity[] = [];
   readonly infoExtensions: XmlElement[] = [];
   readonly streamFeatures: { stage: FeatureStage; build: (s: StreamContext) => XmlElement | null }[] = [];
+  /**
+   * Children of the post-authentication `<limits/>` (XEP-0478) that modules add. Replaced, never changed in
+   * place, so that the element built from it can be cached by its identity.
+   */
+  streamLimits: ReadonlyMap<string, number> = new Map();
   readonly streamElements = new Map<string, StreamElementHandler>();
   readonly preBindElements = new Map<string, PreBindElementHandler>();
   readonly sasl2Inline: XmlElement[] = [];
@@ -174,6 +179,14 @@ export class ModuleLoader {
         const f = { stage, build };
         reg.streamFeatures.push(f);
         undo.push(() => void reg.streamFeatures.splice(reg.streamFeatures.indexOf(f), 1));
+      },
+      streamLimit(name, value) {
+        reg.streamLimits = new Map(reg.streamLimits).set(name, value);
+        undo.push(() => {
+          const rest = new Map(reg.streamLimits);
+          rest.delete(name);
+          reg.streamLimits = rest;
+        });
       },
       streamElement(ns, handler) {
         reg.streamElements.set(ns, handler);

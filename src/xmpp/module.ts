@@ -246,6 +246,13 @@ export interface ModuleContext<O extends OptionSpecs = OptionSpecs> {
   hook<E extends EventName>(event: E, handler: HookHandler<E>, priority?: number): void;
   /** Offer a stream feature; return null to not offer it on this stream. */
   streamFeature(stage: FeatureStage, build: (stream: StreamContext) => XmlElement | null): void;
+  /**
+   * Add a child to the `<limits xmlns='urn:xmpp:stream-limits:0'/>` a client is
+   * offered after authentication (XEP-0478), for a limit this module enforces
+   * (`idle-seconds`: the ping module's liveness checks). One element holds
+   * them all, with the core's `max-bytes`, hence not a streamFeature of its own.
+   */
+  streamLimit(name: 'idle-seconds', value: number): void;
   /** Handle top-level elements of a namespace on bound sessions. */
   streamElement(ns: string, handler: StreamElementHandler): void;
   /** Handle top-level elements of a namespace after auth, before bind (SM resume). */

@@ -32,6 +32,8 @@ export interface S2sContext {
   readonly tlsContext: SecureContext;
   readonly trust: S2sTrust;
   readonly limits: ParserLimits;
+  /** `idle-seconds` (s2s.idleTimeoutSeconds) for the XEP-0478 `<limits/>` inbound streams offer; one map, so the element is built once. */
+  readonly idleLimit: ReadonlyMap<string, number>;
   /** Milliseconds after writing stanzas before the peer is pinged to learn whether it read them; 0: never (see S2sService). */
   readonly pingAfterMs: number;
   /** Key for dialback as originating server (XEP-0185). */

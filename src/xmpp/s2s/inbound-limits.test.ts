@@ -13,6 +13,23 @@ describe('s2s: limits on inbound streams', function () {
   afterEach(() => env.stop());
   after(() => env.dispose());
 
+  it('tells the peer its limits (XEP-0478) once the stream is encrypted and again after SASL EXTERNAL: s2s.maxStanzaSize and s2s.idleTimeoutSeconds', async () => {
+    const a = await env.start('a.test', { maxStanzaSize: 2048, idleTimeoutSeconds: 45 });
+    const limits = /<limits xmlns=["']urn:xmpp:stream-limits:0["']><max-bytes>2048<\/max-bytes><idle-seconds>45<\/idle-seconds><\/limits>/;
+    const raw = await RawS2s.open({ host: '127.0.0.1', port: a.s2s!.ports.s2s!, from: 'b.test', to: 'a.test', cert: env.pems['b.test']! });
+    try {
+      // The features a peer authenticating by dialback sees last before its stanzas: no restart follows.
+      expect(raw.received).to.match(/<dialback xmlns=["']urn:xmpp:features:dialback["']/).and.to.match(limits);
+      raw.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>`);
+      await raw.until(/<success/);
+      raw.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='b.test' to='a.test' version='1.0'>`);
+      const [restarted] = await raw.until(/<success[\s\S]*<stream:features[\s\S]*?(<\/stream:features>|<stream:features\/>)/);
+      expect(restarted).to.match(limits);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('closes a stream that authenticates no domain within s2s.connectTimeoutSeconds, even one kept busy with whitespace', async () => {
     const a = await env.start('a.test', { connectTimeoutSeconds: 1 });
     const raw = await RawS2s.open({ host: '127.0.0.1', port: a.s2s!.ports.s2s!, from: 'b.test', to: 'a.test' });

@@ -7,6 +7,7 @@ import type { S2sContext, S2sAuthMethod } from './context.js';
 import { dialbackKeyMatches, dialbackKind, NS_DIALBACK_FEATURE } from './dialback.js';
 import { NS_CLIENT, NS_SASL, NS_SERVER, NS_TLS, S2sStream, newStreamId } from './stream.js';
 import type { CertificateCheck } from './trust.js';
+import { streamLimits } from '../stream/stream-features.js';
 
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
@@ -114,6 +115,9 @@ export class S2sInbound extends S2sStream {
       f.append(x('mechanisms', { xmlns: NS_SASL }, x('mechanism', null, 'EXTERNAL')));
     }
     if (this.dialbackAllowed(this.peerDomain)) f.append(x('dialback', { xmlns: NS_DIALBACK_FEATURE }, x('errors')));
+    // XEP-0478, before authentication too: a peer that authenticates by dialback restarts no stream, so these are
+    // the last features it sees before sending stanzas. The idle timeout closes the stream, as the XEP's idle-seconds says.
+    f.children.push(streamLimits(this.ctx.limits.maxStanzaSize, this.ctx.idleLimit));
     return f;
   }
 

@@ -52,6 +52,7 @@ export class S2sService implements S2sContext {
   readonly trust: S2sTrust;
   readonly limits;
   readonly pingAfterMs: number;
+  readonly idleLimit: ReadonlyMap<string, number>;
   readonly stats: S2sStats = { inbound: { external: 0, dialback: 0 }, outbound: { external: 0, dialback: 0 }, refused: {} };
   readonly authLog: S2sAuthRecord[] = [];
   /** Bound ports: s2s, s2s-tls. */
@@ -73,6 +74,7 @@ export class S2sService implements S2sContext {
     this.trust = S2sTrust.fromFiles(this.config.ca, server.config.configDir);
     const c2s = server.config.c2s;
     this.limits = { maxStanzaSize: this.config.maxStanzaSize, maxDepth: c2s.maxDepth, maxAttributes: c2s.maxAttributes };
+    this.idleLimit = new Map([['idle-seconds', this.config.idleTimeoutSeconds]]);
     // The same on every node: a peer may verify a key (XEP-0220 §2.1.2) with another node than the one that made it.
     this.secret = this.config.dialbackSecret ?? server.secretKey('xep-0185 dialback').toString('hex');
     // Ping answers come in on the peer's stream to us: with no listener for one, no ping could be answered.

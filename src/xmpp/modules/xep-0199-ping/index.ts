@@ -12,13 +12,15 @@ export default defineModule({
   name: 'ping',
   implements: 'XEP-0199',
   options: {
-    idleSeconds: { type: 'number', default: 300, min: 1, doc: 'Silence after which the server pings a client.' },
+    idleSeconds: { type: 'number', default: 300, min: 1, doc: 'Silence after which the server pings a client; told to clients after authentication as XEP-0478 idle-seconds.' },
     timeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds to answer a server ping before the connection is dropped; a session that can resume (XEP-0198) waits for its client to, as after any broken connection.' },
     checkEverySeconds: { type: 'number', default: 30, min: 0.1, doc: 'How often idle sessions are looked for.' },
   },
   start(ctx) {
     ctx.feature(NS_PING, 'both');
     ctx.iq('get', NS_PING, 'ping', () => null, 'both');
+    // XEP-0478's idle-seconds is exactly this: silence after which the server checks that the client is alive.
+    ctx.streamLimit('idle-seconds', ctx.options.idleSeconds);
 
     const pinging = new Set<string>();
     ctx.every(ctx.options.checkEverySeconds * 1000, () => {
