@@ -42,6 +42,14 @@ describe('configuration', () => {
     expect(errorOf(() => loadConfig({ env: { SORI__nope__x: '1' } }))).to.match(/^nope: unknown section/);
   });
 
+  it('tells a config that sets the client ping options, which c2s never read, that they are the ping module\'s', () => {
+    expect(errorOf(() => loadConfig({ overrides: { c2s: { pingIntervalSeconds: 120 } } }))).to.equal(
+      "c2s.pingIntervalSeconds: not an option of c2s; client pings are the ping module's: set modules.options.ping.idleSeconds",
+    );
+    expect(errorOf(() => loadConfig({ env: { SORI__c2s__pingTimeoutSeconds: '30' } }))).to.match(/^c2s\.pingTimeoutSeconds: .*set modules\.options\.ping\.timeoutSeconds$/);
+    expect(loadConfig({ env: {}, overrides: { modules: { options: { ping: { idleSeconds: 120 } } } } }).c2s).to.not.have.property('pingIntervalSeconds');
+  });
+
   it('checks the keys of the DynamoDB or Cassandra section in use, which would otherwise name tables "undefinedaccounts"', () => {
     const dynamodb = (d: Record<string, unknown>) => errorOf(() => loadConfig({ env: {}, overrides: { storage: { backend: 'dynamodb', dynamodb: d } } }));
     expect(dynamodb({ region: 'eu-west-1', tablePrefx: 'sori_' })).to.equal('storage.dynamodb.tablePrefx: unknown option (known: region, tablePrefix, endpoint, credentials, maxAttempts)');

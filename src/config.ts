@@ -34,8 +34,6 @@ export const SECTIONS = {
     fastTokenDays: { type: 'number', default: 14, min: 0, doc: 'With c2s.sasl2: how long an XEP-0484 FAST token lets an installation log in again without its password (HT-SHA-256-NONE, or -EXPR, -ENDP, -UNIQ bound to the TLS channel); a token used in the second half of its life is replaced; 0 turns FAST off. Changing the password ends every token.' },
     fastTokensPerAccount: { type: 'number', default: 32, integer: true, min: 2, doc: 'With FAST: the most unexpired tokens an account keeps over all its installations (each holds one, and two while its newest is not used yet). The user-agent id that keys them is the client\'s to choose, so a client naming a new one at every login would otherwise add a token each time; past this, the oldest tokens end when a new one is issued. Expired tokens are removed as they are found.' },
     authTimeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds a connection may take to authenticate and bind.' },
-    pingIntervalSeconds: { type: 'number', default: 300, min: 1, doc: 'Idle seconds before the server pings a client (XEP-0199).' },
-    pingTimeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds a pinged client has to answer before it is disconnected.' },
     maxLoginFailures: { type: 'number', default: 5, integer: true, min: 1, doc: 'Failed logins per account or address before throttling; in a cluster, counted over all nodes.' },
     loginThrottleSeconds: { type: 'number', default: 60, min: 1, doc: 'Window over which failed logins are counted and throttled.' },
   },
@@ -178,6 +176,25 @@ function checkBackendRecord(backend: keyof typeof BACKEND_KEYS, given: Record<st
 }
 
 /** Loads and validates configuration; throws ConfigError naming the bad key. */
+/**
+ * Options that were documented but never read, and where their setting lives now: a config that still sets one
+ * is told where to put it instead of being run as if it had effect (or refused with only "unknown option").
+ */
+const MOVED_OPTIONS: Record<string, Record<string, string>> = {
+  c2s: { pingIntervalSeconds: 'modules.options.ping.idleSeconds', pingTimeoutSeconds: 'modules.options.ping.timeoutSeconds' },
+};
+
+function refuseMovedOptions(raw: Record<string, unknown>): void {
+  for (const [section, moved] of Object.entries(MOVED_OPTIONS)) {
+    const given = raw[section];
+    if (typeof given !== 'object' || given === null) continue;
+    for (const key of Object.keys(given)) {
+      const to = moved[key];
+      if (to !== undefined) throw new ConfigError(`${section}.${key}: not an option of ${section}; client pings are the ping module's: set ${to}`);
+    }
+  }
+}
+
 export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {}): Config {
   const raw: Record<string, unknown> = existsSync(DEFAULT_CONFIG_FILE) ? readJson(DEFAULT_CONFIG_FILE) : {};
   if (opts.file) merge(raw, readJson(opts.file));
@@ -186,6 +203,7 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
   for (const key of Object.keys(raw)) {
     if (!(key in SECTIONS)) throw new ConfigError(`${key}: unknown section (known: ${Object.keys(SECTIONS).join(', ')})`);
   }
+  refuseMovedOptions(raw);
   const out: Record<string, unknown> = { configDir: opts.file ? dirname(resolve(opts.file)) : process.cwd() };
   for (const [section, specs] of Object.entries(SECTIONS)) {
     const given = raw[section];
