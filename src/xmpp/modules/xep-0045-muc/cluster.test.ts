@@ -41,6 +41,18 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     return self;
   }
 
+  /** Nodes a and b; alice and bob on a, carol on b; alice alone in ROOM, an instant room (§10.1.2) on a. */
+  async function aliceInInstantRoomOnA(): Promise<{ a: ClusterTestNode; b: ClusterTestNode; alice: TestClient; bob: TestClient; carol: TestClient }> {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await a.ts.login('alice@localhost/phone');
+    const bob = await a.ts.login('bob@localhost/laptop');
+    const carol = await b.ts.login('carol@localhost/web');
+    await join(alice, 'alice');
+    const instant = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
+    expect(instant.attrs.type).to.equal('result');
+    return { a, b, alice, bob, carol };
+  }
+
   async function createPersistent(c: TestClient, nick: string, name: string): Promise<void> {
     await join(c, nick);
     const fields = `<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field><field var='muc#roomconfig_persistentroom'><value>1</value></field><field var='muc#roomconfig_roomname'><value>${name}</value></field>`;
@@ -116,13 +128,7 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
   });
 
   it('keeps one copy of a room that a closed session emptied while a join started it again on the same node', async function () {
-    const [a, b] = [await startNode('a'), await startNode('b')];
-    const alice = await a.ts.login('alice@localhost/phone');
-    const bob = await a.ts.login('bob@localhost/laptop');
-    const carol = await b.ts.login('carol@localhost/web');
-    await join(alice, 'alice');
-    const instant = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
-    expect(instant.attrs.type).to.equal('result');
+    const { a, b, alice, bob, carol } = await aliceInInstantRoomOnA();
     // Redis is slow to answer a's first release of the emptied room (one of two: the room is dropped when alice's
     // session closes, and her server's unavailable to it is answered in the room's turn); bob's join reaches a meanwhile.
     const sessions = a.cluster.sessions;
@@ -335,13 +341,7 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
   });
 
   it('checks a room after a reconnection in its turn: a join placed meanwhile finds the room with its occupants, who stay', async function () {
-    const [a, b] = [await startNode('a'), await startNode('b')];
-    const alice = await a.ts.login('alice@localhost/phone');
-    const bob = await a.ts.login('bob@localhost/laptop');
-    const carol = await b.ts.login('carol@localhost/web');
-    await join(alice, 'alice');
-    const instant = await alice.iq(`<iq type='set' to='${ROOM}'><query xmlns='${NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'/></query></iq>`);
-    expect(instant.attrs.type).to.equal('result');
+    const { a, b, alice, bob, carol } = await aliceInInstantRoomOnA();
     // A is cut off (it stops refreshing its alive key): B cleans up after it, and carol starts the room on B.
     await a.cluster.sessions.liveness.stop(false);
     await eventually(async () => expect(await b.cluster.sessions.holder(ROOM)).to.equal(undefined), 10_000);
