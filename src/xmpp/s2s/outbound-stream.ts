@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { x, type Attrs, type XmlElement } from '../../util/xml.js';
+import { serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
+import { StanzaError } from '../errors.js';
+import { NS_LIMITS } from '../stream/stream-features.js';
 import { keep, type OutboundStanza, type S2sAuthMethod, type S2sContext } from './context.js';
 import { dialbackKind, NS_DIALBACK, NS_DIALBACK_FEATURE } from './dialback.js';
 import { OutboundLiveness } from './outbound-liveness.js';
@@ -32,6 +34,8 @@ export class OutboundStream extends S2sStream {
   private readonly guests = new Map<string, S2sOutbound>();
   /** Null when pings are off. */
   private readonly liveness: OutboundLiveness | null;
+  /** XEP-0478 `<max-bytes>` of the peer's latest features on this stream; 0 when it advertised none. */
+  private peerMaxBytes = 0;
 
   constructor(
     private readonly ctx: S2sContext,
@@ -74,8 +78,25 @@ export class OutboundStream extends S2sStream {
   }
 
   sendStanza(stanza: XmlElement, from: OutboundStanza['from']): void {
-    this.writeElement(toServerNs(stanza));
+    const data = serialize(toServerNs(stanza));
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit, so most stanzas are known to fit without being counted.
+    if (this.peerMaxBytes > 0 && data.length * 3 > this.peerMaxBytes) {
+      const bytes = Buffer.byteLength(data);
+      if (bytes > this.peerMaxBytes) return this.refuseTooLarge(stanza, from, bytes);
+    }
+    this.write(data);
     this.liveness?.written(keep(stanza, from));
+  }
+
+  /**
+   * XEP-0478 §4: the peer would end the stream over it, and with it whatever
+   * follows on the wire, so the stanza is not sent and its sender gets
+   * policy-violation, without 'by' (the policy is the peer's, not ours).
+   */
+  private refuseTooLarge(stanza: XmlElement, from: OutboundStanza['from'], bytes: number): void {
+    const text = `the stanza is ${bytes} bytes; ${this.conn.remote} accepts at most ${this.peerMaxBytes}`;
+    this.ctx.log.debug(`s2s out ${this.conn.local} → ${this.conn.remote}: not sent, ${text}`);
+    this.conn.bounce({ stanza, from }, new StanzaError('policy-violation', text));
   }
 
   /**
@@ -194,6 +215,7 @@ export class OutboundStream extends S2sStream {
   }
 
   private onFeatures(f: XmlElement): void {
+    this.peerMaxBytes = advertisedMaxBytes(f);
     if (!this.secure) {
       if (f.getChild('starttls', NS_TLS) !== undefined) {
         this.writeElement(x('starttls', { xmlns: NS_TLS }));
@@ -244,4 +266,20 @@ export class OutboundStream extends S2sStream {
     this.guests.clear();
     this.conn.streamClosed(`stream to ${this.conn.remote} closed`, this.peerOpened);
   }
+}
+
+/**
+ * XEP-0478: the limit holds for the stream the features were sent on, so each
+ * new features element replaces it; a value that is not a positive integer is
+ * taken for no limit rather than refusing everything. The peer's
+ * `<idle-seconds>` is not acted on: it tells when the peer may check the
+ * stream or close it, and asks nothing of us; a peer closing an idle stream
+ * closes it gracefully (RFC 6120 §4.4, stanzas in flight are still handled)
+ * and the next stanza opens a new one, while keepalives would hold open a
+ * stream the peer has said it does not want kept idle.
+ */
+function advertisedMaxBytes(features: XmlElement): number {
+  const text = features.getChild('limits', NS_LIMITS)?.getChildText('max-bytes')?.trim();
+  if (text === undefined || !/^[1-9]\d{0,14}$/.test(text)) return 0;
+  return Number(text);
 }

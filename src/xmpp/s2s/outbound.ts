@@ -213,7 +213,8 @@ export class S2sOutbound {
     this.fail('remote-server-not-found', 'server shutting down');
   }
 
-  private bounce(q: OutboundStanza, error: StanzaError): void {
+  /** Returns a stanza to its sender with `error`; never an error or an iq result (RFC 6120 §8.3.1, §8.2.3). */
+  bounce(q: OutboundStanza, error: StanzaError): void {
     const s = q.stanza;
     if (s.attrs.type === 'error' || (s.name === 'iq' && s.attrs.type === 'result')) return;
     const reply = errorReply(s, error);
