@@ -114,6 +114,27 @@ export class OutboundStream extends S2sStream {
     this.conn.streamLost(unanswered, `${this.conn.remote} did not answer a ping`);
   }
 
+  /**
+   * RFC 6120 §4.9.1.1: the peer ends the stream over something it read and
+   * handles nothing it reads after that, without saying which stanza it was.
+   * So what was written since its last answered ping may be unread, and goes
+   * back to the senders as remote-server-timeout of type wait, as when the
+   * connection is cut: sent again on a new stream, the stanza it objected to
+   * could take that stream down too, and those it had handled would arrive
+   * twice. Type wait, since all but one of them would likely pass on the new
+   * stream the next stanza opens. Before the stream is ready nothing is kept,
+   * and this is a failed negotiation. Our side closes without a stream error
+   * of its own (§4.9.1.1: the receiver of one closes the stream, §4.4).
+   */
+  private peerStreamError(el: XmlElement): void {
+    const condition = el.elements()[0]?.name ?? 'undefined-condition';
+    const detail = el.getChildText('text');
+    const text = `${this.conn.remote} sent stream error ${condition}${detail ? `: ${detail}` : ''}`;
+    const unread = this.liveness?.stop() ?? [];
+    if (unread.length > 0) this.ctx.log.info(`s2s out ${this.conn.local} → ${this.conn.remote}: ${text}; ${unread.length} stanza(s) return to their senders`);
+    this.conn.streamLost(unread, text, null);
+  }
+
   get speaksDialback(): boolean {
     return this.usable && this.dialbackOffered;
   }
@@ -161,10 +182,7 @@ export class OutboundStream extends S2sStream {
     if (this.closed) return;
     const ns = el.attrs.xmlns;
     if (el.name === 'stream:features') return this.onFeatures(el);
-    if (el.name === 'stream:error') {
-      const condition = el.elements()[0]?.name ?? 'undefined-condition';
-      return this.negotiationFailed(`${this.conn.remote} sent stream error ${condition}${el.getChildText('text') ? `: ${el.getChildText('text')}` : ''}`);
-    }
+    if (el.name === 'stream:error') return this.peerStreamError(el);
     if (ns === NS_TLS && el.name === 'proceed') return this.startTls();
     if (ns === NS_TLS && el.name === 'failure') return this.negotiationFailed(`${this.conn.remote} refused STARTTLS`);
     // Before TLS (and its certificate check) nothing but negotiating TLS counts: an answer to SASL or

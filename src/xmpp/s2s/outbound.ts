@@ -198,10 +198,15 @@ export class S2sOutbound {
     this.onGone(this);
   }
 
-  /** The ready stream died (no answer to a ping, or the connection gone): what the peer may not have read goes back to its senders, the stream is closed. */
-  streamLost(unacknowledged: OutboundStanza[], text: string): void {
+  /**
+   * The ready stream died (no answer to a ping, the connection gone, a stream
+   * error from the peer): what the peer may not have read goes back to its
+   * senders, the stream is closed, with `streamError` unless null (the peer
+   * already ended it with one of its own).
+   */
+  streamLost(unacknowledged: OutboundStanza[], text: string, streamError: 'connection-timeout' | null = 'connection-timeout'): void {
     this.queue = [...unacknowledged, ...this.queue];
-    this.fail('remote-server-timeout', text, { streamError: 'connection-timeout' });
+    this.fail('remote-server-timeout', text, streamError === null ? {} : { streamError });
   }
 
   /** The stream ended (idle timeout, peer closed it, error); `peerAnswered`: the peer had opened its stream. */
