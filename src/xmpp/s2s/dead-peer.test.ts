@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { createServer, type Server, type Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { RawS2s } from '../../testing/raw-s2s.js';
 import { freePort } from '../../testing/services/child-process.js';
 import { login, S2sTestEnv } from '../../testing/s2s-env.js';
+import { scriptedS2sPeer, type ScriptedS2sPeer } from '../../testing/scripted-s2s-peer.js';
 import type { Pem } from '../../testing/test-ca.js';
 
 const HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='b.test' to='a.test' id='dead' version='1.0'>`;
@@ -15,38 +15,22 @@ const HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:
  * NAT looks to the sender. 'reset': its process is killed with our stanzas
  * unread, and the kernel resets the connection.
  */
-async function deadAfterNegotiation(cert: Pem, how: 'silent' | 'reset' = 'silent'): Promise<{ server: Server; port: number; received: () => string }> {
-  let received = '';
-  const server = createServer((raw: Socket) => {
-    raw.on('error', () => undefined);
-    raw.setEncoding('utf8');
-    raw.once('data', () => {
-      raw.write(HEADER + `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>`);
-      raw.once('data', () => {
-        raw.write(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
-        const secure = new TLSSocket(raw, { isServer: true, cert: cert.cert, key: cert.key, requestCert: true, rejectUnauthorized: false });
-        secure.on('error', () => undefined);
-        secure.setEncoding('utf8');
-        let step = 0;
-        secure.on('data', (d: string) => {
-          received += d;
-          if (step === 0 && d.includes('<stream:stream')) {
-            step = 1;
-            secure.write(HEADER + `<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms></stream:features>`);
-          } else if (step === 1 && d.includes('<auth')) {
-            step = 2;
-            secure.write(`<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`);
-          } else if (step === 2 && d.includes('<stream:stream')) {
-            step = 3;
-            secure.write(HEADER + `<stream:features/>`);
-          } else if (step === 3 && how === 'reset') raw.resetAndDestroy();
-          // From here on: silence.
-        });
-      });
-    });
+function deadAfterNegotiation(cert: Pem, how: 'silent' | 'reset' = 'silent'): Promise<ScriptedS2sPeer> {
+  const steps = new WeakMap<TLSSocket, number>();
+  return scriptedS2sPeer(cert, HEADER, (d, secure, raw) => {
+    const step = steps.get(secure) ?? 0;
+    if (step === 0 && d.includes('<stream:stream')) {
+      steps.set(secure, 1);
+      secure.write(HEADER + `<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms></stream:features>`);
+    } else if (step === 1 && d.includes('<auth')) {
+      steps.set(secure, 2);
+      secure.write(`<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`);
+    } else if (step === 2 && d.includes('<stream:stream')) {
+      steps.set(secure, 3);
+      secure.write(HEADER + `<stream:features/>`);
+    } else if (step === 3 && how === 'reset') raw.resetAndDestroy();
+    // From here on: silence.
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as { port: number }).port, received: () => received };
 }
 
 /**

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { createServer, type Server, type Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import { freePort } from '../../testing/services/child-process.js';
 import { login, S2sTestEnv } from '../../testing/s2s-env.js';
+import { scriptedS2sPeer, type ScriptedS2sPeer } from '../../testing/scripted-s2s-peer.js';
 import type { Pem } from '../../testing/test-ca.js';
 import type { Sori } from '../../sori.js';
 
@@ -15,28 +14,12 @@ const HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:
  * the features after STARTTLS (the last a dialback peer sends: no restart
  * follows), takes any key as valid and records what it is sent.
  */
-async function dialbackPeer(cert: Pem, maxBytes: number): Promise<{ server: Server; port: number; received: () => string }> {
-  let received = '';
-  const server = createServer((raw: Socket) => {
-    raw.on('error', () => undefined);
-    raw.once('data', () => {
-      raw.write(HEADER + `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>`);
-      raw.once('data', () => {
-        raw.write(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
-        const secure = new TLSSocket(raw, { isServer: true, cert: cert.cert, key: cert.key, requestCert: true, rejectUnauthorized: false });
-        secure.on('error', () => undefined);
-        secure.setEncoding('utf8');
-        secure.on('data', (d: string) => {
-          received += d;
-          if (d.includes('<stream:stream')) {
-            secure.write(HEADER + `<stream:features><dialback xmlns='urn:xmpp:features:dialback'/><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>${maxBytes}</max-bytes></limits></stream:features>`);
-          } else if (d.includes('<db:result')) secure.write(`<db:result from='b.test' to='a.test' type='valid'/>`);
-        });
-      });
-    });
+function dialbackPeer(cert: Pem, maxBytes: number): Promise<ScriptedS2sPeer> {
+  return scriptedS2sPeer(cert, HEADER, (d, secure) => {
+    if (d.includes('<stream:stream')) {
+      secure.write(HEADER + `<stream:features><dialback xmlns='urn:xmpp:features:dialback'/><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>${maxBytes}</max-bytes></limits></stream:features>`);
+    } else if (d.includes('<db:result')) secure.write(`<db:result from='b.test' to='a.test' type='valid'/>`);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as { port: number }).port, received: () => received };
 }
 
 /**

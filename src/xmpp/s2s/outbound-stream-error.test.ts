@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { createServer, type Server, type Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { login, S2sTestEnv } from '../../testing/s2s-env.js';
+import { scriptedS2sPeer, type ScriptedS2sPeer } from '../../testing/scripted-s2s-peer.js';
 import type { Pem } from '../../testing/test-ca.js';
 
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
@@ -14,34 +14,19 @@ const HEADER = `<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:
  * stream with `condition` and closes it, as a peer does over a stanza it
  * will not take (RFC 6120 §4.9.1.1).
  */
-async function objectingPeer(cert: Pem, condition: string): Promise<{ server: Server; port: number; received: () => string }> {
-  let received = '';
-  const server = createServer((raw: Socket) => {
-    raw.on('error', () => undefined);
-    raw.once('data', () => {
-      raw.write(HEADER + `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>`);
-      raw.once('data', () => {
-        raw.write(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
-        const secure = new TLSSocket(raw, { isServer: true, cert: cert.cert, key: cert.key, requestCert: true, rejectUnauthorized: false });
-        secure.on('error', () => undefined);
-        secure.setEncoding('utf8');
-        let here = '';
-        let objected = false;
-        secure.on('data', (d: string) => {
-          received += d;
-          here += d;
-          if (d.includes('<stream:stream')) secure.write(HEADER + `<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>`);
-          else if (d.includes('<db:result')) secure.write(`<db:result from='b.test' to='a.test' type='valid'/>`);
-          if (!objected && (here.match(/<message/g) ?? []).length >= 2) {
-            objected = true;
-            secure.end(`<stream:error><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>not that</text></stream:error></stream:stream>`);
-          }
-        });
-      });
-    });
+function objectingPeer(cert: Pem, condition: string): Promise<ScriptedS2sPeer> {
+  // Per connection: the messages it has read, so that a new stream starts counting again.
+  const seen = new WeakMap<TLSSocket, string>();
+  return scriptedS2sPeer(cert, HEADER, (d, secure) => {
+    const here = (seen.get(secure) ?? '') + d;
+    seen.set(secure, here);
+    if (d.includes('<stream:stream')) secure.write(HEADER + `<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>`);
+    else if (d.includes('<db:result')) secure.write(`<db:result from='b.test' to='a.test' type='valid'/>`);
+    const before = here.length - d.length;
+    if ((here.match(/<message/g) ?? []).length >= 2 && (here.slice(0, before).match(/<message/g) ?? []).length < 2) {
+      secure.end(`<stream:error><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>not that</text></stream:error></stream:stream>`);
+    }
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as { port: number }).port, received: () => received };
 }
 
 /**
