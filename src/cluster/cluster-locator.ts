@@ -32,7 +32,7 @@ import { StanzaError } from '../xmpp/errors.js';
 import type { NodePostHandler, NodeRequestHandler } from '../xmpp/module.js';
 import type { Locator, Resource } from '../xmpp/router/router.js';
 import { localResource, type Server } from '../xmpp/server.js';
-import { CARBONS_ENABLED, CLIENT_ACKS, DIRECTED_PRESENCE, type ClientSession } from '../xmpp/session.js';
+import { CARBONS_ENABLED, CLIENT_ACKS, DIRECTED_PRESENCE, takesBareJidMessages, type ClientSession } from '../xmpp/session.js';
 import { parseXml } from '../xmpp/stream/parse-xml.js';
 import type { HeldPayload, NodeBus } from './node-bus.js';
 import { NodeRequests, type ModuleEnvelope } from './node-requests.js';
@@ -391,7 +391,7 @@ export class ClusterLocator implements Locator {
       // dead node are still listed while its inbox is reclaimed, but their copies are orphans
       // like this one: of those, the first is kept.
       const others = await this.resources(bare.bare);
-      if (others.some((r) => r.full !== full && r.node !== deadNode && r.priority !== null && r.priority >= 0)) return;
+      if (others.some((r) => r.full !== full && r.node !== deadNode && takesBareJidMessages(r))) return;
       if (deadNode !== null && !this.keepOrphanOnce(deadNode, `${bare.bare}\u0000${stanza.toString()}`)) return;
     }
     await router.messageToBare({ stanza, from, to: bare, origin: null });

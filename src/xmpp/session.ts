@@ -10,6 +10,16 @@ let nextKeyId = 0;
  * add state without the core knowing their names and without reshaping the
  * session object.
  */
+/**
+ * RFC 6121 §8.5.2.1.1: whether a resource is one a message to the bare JID
+ * reaches (available, with a priority that is not negative). The router
+ * delivers by it, and modules that reason about who got such a message
+ * (carbons, offline storage, push, stream management) must agree with it.
+ */
+export function takesBareJidMessages(r: { readonly priority: number | null }): boolean {
+  return r.priority !== null && r.priority >= 0;
+}
+
 export class SessionKey<T> {
   readonly id = nextKeyId++;
   constructor(readonly name: string) {}

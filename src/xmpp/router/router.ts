@@ -3,7 +3,7 @@ import type { XmlElement } from '../../util/xml.js';
 import { errorReply, StanzaError } from '../errors.js';
 import type { EventName, RouteEvent } from '../events.js';
 import type { Hooks } from '../hooks.js';
-import type { ClientSession } from '../session.js';
+import { takesBareJidMessages, type ClientSession } from '../session.js';
 import type { NodePostHandler, NodeRequestHandler, Resource } from '../module.js';
 import type { IqDispatcher } from './iq-dispatch.js';
 import type { Logger } from '../../util/log.js';
@@ -134,7 +134,7 @@ export class Router {
     let delivered = false;
     for (const r of resources) {
       // "Non-negative resources" (§8.5.2.1.1 option b): every available resource with priority >= 0.
-      if (r.priority === null || r.priority < 0) continue;
+      if (!takesBareJidMessages(r)) continue;
       if (r.session !== null) {
         r.session.send(ev.stanza);
         delivered = true;

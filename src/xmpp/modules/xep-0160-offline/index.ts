@@ -2,7 +2,7 @@ import type { Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule } from '../../module.js';
-import { CLIENT_ACKS, type ClientSession } from '../../session.js';
+import { CLIENT_ACKS, takesBareJidMessages, type ClientSession } from '../../session.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { isStorable } from './storable.js';
 
@@ -205,7 +205,7 @@ export default defineModule({
      * the next one still available takes over where it stopped, instead of the rest waiting for a login to come.
      */
     const waiting = new Map<string, ClientSession[]>();
-    const stillAvailable = (s: ClientSession): boolean => s.open && s.priority !== null && s.priority >= 0;
+    const stillAvailable = (s: ClientSession): boolean => s.open && takesBareJidMessages(s);
 
     ctx.hook('session/available', async ({ session }) => {
       const owner = session.jid.bare;

@@ -1,7 +1,7 @@
 import type { XmlElement } from '../../../util/xml.js';
 import { carbonEligible } from '../../carbon-copies.js';
 import type { RouteEvent } from '../../events.js';
-import { ARCHIVE_QUERIED, CARBONS_ENABLED, type ClientSession } from '../../session.js';
+import { ARCHIVE_QUERIED, CARBONS_ENABLED, takesBareJidMessages, type ClientSession } from '../../session.js';
 
 const NS_SID = 'urn:xmpp:sid:0';
 
@@ -18,10 +18,6 @@ interface Holders {
   how: How[];
 }
 
-/** RFC 6121 §8.5.2.1.1: the resources a message to the bare JID reaches (as the router and carbons decide). */
-function takesBare(s: ClientSession): boolean {
-  return s.priority !== null && s.priority >= 0;
-}
 
 /**
  * Which sessions of this node were handed a message besides the one that
@@ -56,7 +52,7 @@ export class Reached {
     let originals = 0;
     for (const s of sessions) {
       let how: How | null = null;
-      if (direct ? s.jid.full === toFull : takesBare(s)) {
+      if (direct ? s.jid.full === toFull : takesBareJidMessages(s)) {
         how = direct ? 'full' : 'bare';
         originals++;
       } else if (s.jid.full === ev.from.full) how = 'sender';
@@ -84,7 +80,7 @@ export class Reached {
       if (s === session || !s.open) continue;
       const how = holders.how[i]!;
       if (how === 'full' || how === 'sender') return true;
-      if (how === 'bare' ? takesBare(s) : s.get(CARBONS_ENABLED) === true) return true;
+      if (how === 'bare' ? takesBareJidMessages(s) : s.get(CARBONS_ENABLED) === true) return true;
     }
     return false;
   }

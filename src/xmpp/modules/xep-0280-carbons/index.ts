@@ -4,7 +4,7 @@ import type { XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest, type Resource } from '../../module.js';
-import { CARBONS_ENABLED, type ClientSession } from '../../session.js';
+import { CARBONS_ENABLED, takesBareJidMessages, type ClientSession } from '../../session.js';
 import { carbonEligible, NS_CARBONS, stripPrivate, wrapCarbon } from '../../carbon-copies.js';
 
 export { NS_CARBONS, carbonEligible, unwrapCarbon, wrapCarbon } from '../../carbon-copies.js';
@@ -29,10 +29,6 @@ export function carbonsEnabled(r: Resource): boolean {
  * kept in the session (CARBONS_ENABLED) and 'session/presence' is fired when
  * it changes, so the cluster session table mirrors it.
  */
-/** RFC 6121 §8.5.2.1.1: the resources a message to the bare JID reaches. Module level: esbuild's keepNames names a per-call arrow on every call. */
-function bareDelivered(r: Resource): boolean {
-  return r.priority !== null && r.priority >= 0;
-}
 
 export default defineModule({
   name: 'carbons',
@@ -117,7 +113,7 @@ export default defineModule({
       const copies: [Resource, XmlElement][] = [];
       for (const r of resources) {
         if (!carbonsEnabled(r)) continue;
-        if (direct !== null ? r.full === direct : bareDelivered(r)) continue;
+        if (direct !== null ? r.full === direct : takesBareJidMessages(r)) continue;
         // §8: a message between two resources of the account is not copied back to the one that sent it.
         if (r.full === ev.from.full) continue;
         copies.push([r, wrapCarbon('received', ev.stanza, bare, r.full)]);

@@ -7,7 +7,7 @@ import type { FcmProviderDeps } from '../../../push/fcm.js';
 import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest, type Resource } from '../../module.js';
-import { CARBONS_ENABLED, type ClientSession } from '../../session.js';
+import { CARBONS_ENABLED, takesBareJidMessages, type ClientSession } from '../../session.js';
 import { carbonEligible } from '../../carbon-copies.js';
 import { groupchatBody, pushWorthy, type PushWorthy } from './important.js';
 import { mentions } from './mention.js';
@@ -322,12 +322,11 @@ export function createPushModule(deps: PushModuleDeps = {}) {
           (async () => {
             const resources = await found;
             const direct = to.resource !== '' && resources.some((r) => r.full === to.full) ? to.full : null;
-            const bareGets = (r: Resource): boolean => r.priority !== null && r.priority >= 0;
             // With no resource to take a bare-routed message, message/offline handles it.
-            if (direct === null && !resources.some(bareGets)) return;
+            if (direct === null && !resources.some(takesBareJidMessages)) return;
             const copied = carbonEligible(stanza, true);
             const asleep = new Set(
-              resources.filter((r) => hibernated(r) && ((direct !== null ? r.full === direct : bareGets(r)) || (copied && carbonsOn(r)))).map((r) => r.full),
+              resources.filter((r) => hibernated(r) && ((direct !== null ? r.full === direct : takesBareJidMessages(r)) || (copied && carbonsOn(r)))).map((r) => r.full),
             );
             if (asleep.size === 0) return;
             if (!groupchat) return notify(to.bare, stanza, forSleepers(asleep, resources));
