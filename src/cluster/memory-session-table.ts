@@ -1,4 +1,4 @@
-import { splitFullJid } from './full-jid.js';
+import { splitFullJid } from '../util/jid.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from './session-table.js';
 
 /**

@@ -148,3 +148,14 @@ export function tryParseJid(input: string | undefined | null): Jid | null {
 export function jid(local: string, domain: string, resource = ''): Jid {
   return new Jid(normaliseLocal(local), normaliseDomain(domain), normaliseResource(resource));
 }
+
+/**
+ * Splits a normalised full JID at its first '/' (a bare JID cannot contain
+ * one); a bare JID gives resource ''. Session tables key entries by account and
+ * resource, and take JIDs already normalised by the stream layer, so no
+ * parsing is needed here.
+ */
+export function splitFullJid(fullJid: string): { bare: string; resource: string } {
+  const slash = fullJid.indexOf('/');
+  return slash === -1 ? { bare: fullJid, resource: '' } : { bare: fullJid.slice(0, slash), resource: fullJid.slice(slash + 1) };
+}

@@ -2,7 +2,7 @@ import { KeyLocks } from '../../util/key-locks.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from '../session-table.js';
 import { connectRedis, redisClusterOptions, redisUnreachable, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
-import { splitFullJid } from '../full-jid.js';
+import { splitFullJid } from '../../util/jid.js';
 import { INVALIDATE_CHANNEL, nodeJidsKey, nodePlacementsKey, placementKey, sessionsKey } from './keys.js';
 import { NodeLiveness } from './liveness.js';
 import { bindEntry, claimPlacement, releasePlacement, removeIfOwner, restoreIfVacant, updateIfHeld } from './scripts.js';

@@ -1,11 +1,9 @@
-import type { Jid } from '../../../util/jid.js';
+import { splitFullJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import type { ServerApi } from '../../module.js';
 import { DIRECTED_PRESENCE as DIRECTED, LAST_DIRECTED, type ClientSession } from '../../session.js';
+import { NS_MUC, NS_MUC_USER } from '../xep-0045-muc/ns.js';
 
-/** XEP-0045: a join carries `<x xmlns=NS_MUC/>`; what rooms say of occupants is in NS_MUC_USER. */
-const NS_MUC = 'http://jabber.org/protocol/muc';
-const NS_MUC_USER = `${NS_MUC}#user`;
 
 /*
  * LAST_DIRECTED (declared in session.ts) is kept for when this node comes back after being declared dead
@@ -25,7 +23,7 @@ export function rememberDirected(session: ClientSession, full: string, stanza: X
   let last = session.get(LAST_DIRECTED);
   if (last === undefined) session.set(LAST_DIRECTED, (last = new Map()));
   // Added last: a room's newest nick comes after its others (leaveLostRooms speaks from it).
-  if (first && (stanza.getChild('x', NS_MUC) !== undefined || joined(last, bareOf(full)))) last.set(full, null);
+  if (first && (stanza.getChild('x', NS_MUC) !== undefined || joined(last, splitFullJid(full).bare))) last.set(full, null);
   else if (first || last.get(full) !== null) last.set(full, x('presence', { ...stanza.attrs, id: undefined, from: undefined, to: undefined }, ...stanza.elements().map((c) => c.clone())));
 }
 
@@ -63,14 +61,9 @@ async function forgetRefused(server: ServerApi, session: ClientSession, target: 
   await server.emit('session/directed', { session });
 }
 
-function bareOf(full: string): string {
-  const slash = full.indexOf('/');
-  return slash < 0 ? full : full.slice(0, slash);
-}
-
 /** Whether a room `room` (bare JID) is among the targets; a scan, made only for a target not seen before. */
 function joined(last: Map<string, XmlElement | null>, room: string): boolean {
-  for (const [full, sent] of last) if (sent === null && bareOf(full) === room) return true;
+  for (const [full, sent] of last) if (sent === null && splitFullJid(full).bare === room) return true;
   return false;
 }
 
@@ -112,7 +105,7 @@ export function leaveLostRooms(session: ClientSession, stillIn: (room: string, f
   for (const [full, sent] of last) {
     if (!set.has(full)) continue;
     if (sent !== null) found.resend.push([full, sent]);
-    else rooms.set(bareOf(full), [...(rooms.get(bareOf(full)) ?? []), full]);
+    else rooms.set(splitFullJid(full).bare, [...(rooms.get(splitFullJid(full).bare) ?? []), full]);
   }
   for (const [room, nicks] of rooms) {
     if (stillIn(room, session.jid.full)) continue;
