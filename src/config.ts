@@ -26,7 +26,7 @@ export const SECTIONS = {
     port: { type: 'number', default: 5222, integer: true, min: 0, max: 65535, doc: 'Client port with STARTTLS (0 disables).' },
     directTlsPort: { type: 'number', default: 5223, integer: true, min: 0, max: 65535, doc: 'Client port with direct TLS, XEP-0368 (0 disables).' },
     requireEncryption: { type: 'boolean', default: true, doc: 'Refuse to authenticate TCP clients before STARTTLS.' },
-    maxStanzaSize: { type: 'number', default: 262144, integer: true, min: 1024, doc: 'Largest stanza accepted, in characters (policy-violation beyond). Told to clients after authentication as XEP-0478 max-bytes: a UTF-8 stanza of that many bytes never has more characters.' },
+    maxStanzaSize: { type: 'number', default: 262144, integer: true, min: 1024, doc: 'Largest stanza accepted, in characters (policy-violation beyond). Told to clients after authentication as XEP-0478 max-bytes (with c2s.sasl2 also before it, since a client binding with Bind2 sees no features after it): a UTF-8 stanza of that many bytes never has more characters.' },
     maxDepth: { type: 'number', default: 32, integer: true, min: 4, doc: 'Deepest element nesting inside a stanza.' },
     maxAttributes: { type: 'number', default: 64, integer: true, min: 4, doc: 'Most attributes on one element.' },
     rateBytesPerSecond: { type: 'number', default: 1048576, integer: true, min: 1024, doc: 'Per-connection read rate; reading pauses beyond it.' },

@@ -36,10 +36,10 @@ export interface FeatureStage {
 /**
  * A client stream's `<stream:features/>` (RFC 6120 §4.3.2): before
  * authentication STARTTLS (required when it must come first) and, once
- * nothing else must come first, the SASL mechanisms; after it, resource
- * binding (and the RFC 3921 session, optional) and the stream's limits
- * (XEP-0478). Then whatever modules offer at that stage, except while only
- * STARTTLS may be negotiated.
+ * nothing else must come first, the SASL mechanisms (with SASL2 offered, the
+ * stream's limits too, XEP-0478); after it, resource binding (and the RFC 3921
+ * session, optional) and the stream's limits. Then whatever modules offer at
+ * that stage, except while only STARTTLS may be negotiated.
  */
 export function clientStreamFeatures(server: Server, transport: Transport, at: FeatureStage, saslFeatures: () => XmlElement[]): XmlElement {
   const f = x('stream:features');
@@ -47,9 +47,13 @@ export function clientStreamFeatures(server: Server, transport: Transport, at: F
     if (transport.canStartTls && !transport.secure) f.append(x('starttls', { xmlns: NS_TLS }, at.tlsRequired ? x('required') : null));
     if (at.tlsRequired) return f;
     f.append(...saslFeatures());
+    // A client that logs in with SASL2 (XEP-0388) and binds with Bind2 gets no features after authentication, so these are
+    // the only ones it sees. XEP-0478 has nothing for <success/> or <bound/>; it puts the limits in the features at the
+    // start of the stream, as Prosody does before authentication. Without SASL2 they still wait for authentication.
+    if (server.config.c2s.sasl2) f.children.push(streamLimits(server.config.c2s.maxStanzaSize, server.registrations.streamLimits));
   } else {
     f.append(x('bind', { xmlns: NS_BIND }), x('session', { xmlns: NS_SESSION }, x('optional')));
-    // Not before authentication: XEP-0478's security considerations warn that they tell an attacker how large a stanza to make.
+    // Not before authentication unless SASL2 needs them there: XEP-0478's security considerations warn that they tell an attacker how large a stanza to make.
     // Pushed, not appended: the shared element must not keep this stream's features alive as its parent.
     f.children.push(streamLimits(server.config.c2s.maxStanzaSize, server.registrations.streamLimits));
   }

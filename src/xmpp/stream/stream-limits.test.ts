@@ -112,3 +112,53 @@ describe('c2s stream limits without the ping module', function () {
     }
   });
 });
+
+/**
+ * XEP-0388 SASL2 with XEP-0386 Bind2: no stream restart, so no features after
+ * authentication. XEP-0478 says nothing of <success/> or <bound/>; its limits
+ * go in the features at the start of the stream, where Prosody offers them.
+ */
+describe('c2s stream limits for a client that logs in with SASL2 and binds with Bind2', function () {
+  this.timeout(20000);
+  let sori: Sori;
+  let port: number;
+
+  before(async () => {
+    sori = await startTestSori({ c2s: { maxStanzaSize: MAX, sasl2: true }, modules: { options: { ping: { idleSeconds: 90 } } } });
+    port = sori.listening.ports.c2s!;
+    await sori.server.createAccount(parseJid('alice@localhost'), 'secret');
+    await sori.server.createAccount(parseJid('bob@localhost'), 'secret');
+  });
+  after(() => sori.stop());
+
+  it('advertises max-bytes and idle-seconds beside the SASL2 offer, the only features it sees, and they hold on the session Bind2 binds', async () => {
+    const bob = await RawClient.connect(port);
+    const alice = await RawClient.connect(port);
+    try {
+      await bob.login('bob', 'secret', 'r');
+      await alice.startTls();
+      alice.open();
+      const features = await alice.features();
+      expect(features.getChild('authentication', 'urn:xmpp:sasl:2'), features.toString()).to.not.equal(undefined);
+      expect(features.getChildren('limits', NS_LIMITS), features.toString()).to.have.length(1);
+      const limits = features.getChild('limits', NS_LIMITS)!;
+      expect(limits.getChildText('max-bytes')).to.equal(String(MAX));
+      expect(limits.getChildText('idle-seconds')).to.equal('90');
+
+      const success = await alice.scram2('alice', 'secret', `<bind xmlns='urn:xmpp:bind:0'><tag>phone</tag></bind>`);
+      expect(success.name, success.toString()).to.equal('success');
+      expect(success.getChild('bound', 'urn:xmpp:bind:0'), success.toString()).to.not.equal(undefined);
+
+      // Bound without a restart: what the features said is what the session is held to.
+      const maxBytes = Number(limits.getChildText('max-bytes'));
+      alice.write(messageOfBytes(maxBytes, 'euro', '€'));
+      expect((await bob.next((e) => e.name === 'message' && e.attrs.id === 'euro')).getChildText('body')!.startsWith('€€€')).to.equal(true);
+      alice.write(messageOfBytes(maxBytes * 2, 'too-big', 'x'));
+      const err = await alice.next((e) => e.name === 'stream:error');
+      expect(err.elements()[0]?.name).to.equal('policy-violation');
+    } finally {
+      alice.destroy();
+      bob.destroy();
+    }
+  });
+});

@@ -12,7 +12,7 @@ export default defineModule({
   name: 'ping',
   implements: 'XEP-0199',
   options: {
-    idleSeconds: { type: 'number', default: 300, min: 1, doc: 'Silence after which the server pings a client; told to clients after authentication as XEP-0478 idle-seconds.' },
+    idleSeconds: { type: 'number', default: 300, min: 1, doc: 'Silence after which the server pings a client; told to clients after authentication as XEP-0478 idle-seconds (with c2s.sasl2 also before it).' },
     timeoutSeconds: { type: 'number', default: 60, min: 1, doc: 'Seconds to answer a server ping before the connection is dropped; a session that can resume (XEP-0198) waits for its client to, as after any broken connection.' },
     checkEverySeconds: { type: 'number', default: 30, min: 0.1, doc: 'How often idle sessions are looked for.' },
   },
