@@ -1,4 +1,5 @@
 import type { XmlElement } from '../../../util/xml.js';
+import { NS_SID } from '../../stanza-id.js';
 
 export const NS_HINTS = 'urn:xmpp:hints';
 
@@ -16,7 +17,7 @@ export const NS_HINTS = 'urn:xmpp:hints';
 const METADATA_ONLY: ReadonlySet<string> = new Set([
   'http://jabber.org/protocol/chatstates',
   NS_HINTS,
-  'urn:xmpp:sid:0',
+  NS_SID,
   'urn:xmpp:carbons:2',
   'urn:xmpp:mam:2',
 ]);

@@ -2,8 +2,7 @@ import type { XmlElement } from '../../../util/xml.js';
 import { carbonEligible } from '../../carbon-copies.js';
 import type { RouteEvent } from '../../events.js';
 import { ARCHIVE_QUERIED, CARBONS_ENABLED, takesBareJidMessages, type ClientSession } from '../../session.js';
-
-const NS_SID = 'urn:xmpp:sid:0';
+import { NS_SID } from '../../stanza-id.js';
 
 /**
  * How a session came to hold a message, and so what must still hold of it:

@@ -4,6 +4,7 @@ import { errorReply, StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest } from '../../module.js';
 import { ARCHIVE_QUERIED } from '../../session.js';
+import { NS_SID } from '../../stanza-id.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
 import { ArchiveStore, MAM_TABLES, type ArchivedMessage, type Direction } from './archive.js';
@@ -16,7 +17,6 @@ import { randomHex } from '../../../util/random-token.js';
 import { RowTooLargeError } from '../../../storage/wide-column.js';
 
 export { NS_MAM } from './query.js';
-export const NS_SID = 'urn:xmpp:sid:0';
 const NS_FORWARD = 'urn:xmpp:forward:0';
 const NS_DELAY = 'urn:xmpp:delay';
 

@@ -9,7 +9,8 @@ import blocking from '../xep-0191-blocking/index.js';
 import carbons from '../xep-0280-carbons/index.js';
 import offline from '../xep-0160-offline/index.js';
 import { ArchiveStore, byWithKey } from './archive.js';
-import mam, { NS_MAM, NS_SID } from './index.js';
+import { NS_SID } from '../../stanza-id.js';
+import mam, { NS_MAM } from './index.js';
 
 const condition = (r: XmlElement) => r.getChild('error')?.elements()[0]?.name;
 const isChat = (body: string) => (el: XmlElement) => el.name === 'message' && el.getChildText('body') === body;

@@ -4,6 +4,7 @@ import { buildForm, formTypeField } from '../../../util/data-form.js';
 import type { Logger } from '../../../util/log.js';
 import type { PushDispatcher, PushNotification } from '../../../push/index.js';
 import type { ServerApi } from '../../module.js';
+import { NS_SID } from '../../stanza-id.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { pushWorthy, type PushWorthy } from './important.js';
 import { registrationKey, type Registration, type RegistrationStore } from './registrations.js';
@@ -13,7 +14,6 @@ import { createHash } from 'node:crypto';
 export const NS_PUSH = 'urn:xmpp:push:0';
 export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 export const NS_SUMMARY = 'urn:xmpp:push:summary';
-const NS_SID = 'urn:xmpp:sid:0';
 const NS_DELAY = 'urn:xmpp:delay';
 
 /** Publish errors of type wait (and timeouts) in a row after which a registration is dropped; other errors drop it at once. */

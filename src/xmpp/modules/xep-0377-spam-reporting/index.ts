@@ -2,12 +2,12 @@ import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { defineModule } from '../../module.js';
+import { NS_SID } from '../../stanza-id.js';
 import type { MamApi } from '../xep-0313-mam/index.js';
 
 export const NS_REPORTING = 'urn:xmpp:reporting:1';
 /** XEP-0377 before 0.3: the reason is a child element (`<spam/>`, `<abuse/>`); clients released then still send it. */
 export const NS_REPORTING_0 = 'urn:xmpp:reporting:0';
-const NS_SID = 'urn:xmpp:sid:0';
 const REASONS: Readonly<Record<string, string>> = { 'urn:xmpp:reporting:spam': 'spam', 'urn:xmpp:reporting:abuse': 'abuse' };
 const TABLE = 'abuse_reports';
 

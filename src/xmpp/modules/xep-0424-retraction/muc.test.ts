@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
+import { NS_SID } from '../../stanza-id.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
@@ -11,7 +12,6 @@ import { NS_RETRACT } from './index.js';
 import mucRetraction from './muc.js';
 
 const ROOM = 'room@conference.localhost';
-const NS_SID = 'urn:xmpp:sid:0';
 
 const retract = (id: string): string =>
   `<message to='${ROOM}' type='groupchat' id='r-${id}'><retract xmlns='${NS_RETRACT}' id='${id}'/><fallback xmlns='urn:xmpp:fallback:0' for='${NS_RETRACT}'/><body>/me retracted a message</body></message>`;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import { escapeAttr, type XmlElement } from '../../../util/xml.js';
+import { NS_SID } from '../../stanza-id.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
@@ -8,7 +9,7 @@ import muc from '../xep-0045-muc/index.js';
 import { createInstantRoom, joinRoom } from '../xep-0045-muc/test-support.js';
 import mam, { NS_MAM } from '../xep-0313-mam/index.js';
 import retraction, { NS_RETRACT } from './index.js';
-import { chat, NS_SID, retract } from './test-support.js';
+import { chat, retract } from './test-support.js';
 
 const NS_RETRACT_0 = 'urn:xmpp:message-retract:0';
 

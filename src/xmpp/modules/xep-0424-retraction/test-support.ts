@@ -1,7 +1,7 @@
+import { NS_SID } from '../../stanza-id.js';
 import { NS_RETRACT } from './index.js';
 
 /** Stanzas the retraction tests share. */
-export const NS_SID = 'urn:xmpp:sid:0';
 
 /** A chat message with an origin id (XEP-0359), as clients that retract send them. */
 export const chat = (to: string, body: string, originId: string): string =>
