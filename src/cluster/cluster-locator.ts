@@ -3,12 +3,12 @@
  * this node first, then the shared session table; stanzas for a remote
  * resource travel over the node bus to the node that holds it.
  *
- * This file, with its parts node-requests.ts (modules' requests and posts)
- * and remote-resource.ts, is the one place where the cluster building blocks
- * (session table, node bus) meet the XMPP core, so unlike the rest of
- * src/cluster/ it imports from src/xmpp/ (types, the XML parser and stanza
- * errors). The composition
- * root (src/sori.ts) builds it; the core only sees a `Locator`.
+ * This file, with its parts node-requests.ts (modules' requests and posts),
+ * remote-resource.ts and undeliverable-stanzas.ts, is the one place where the
+ * cluster building blocks (session table, node bus) meet the XMPP core, so
+ * unlike the rest of src/cluster/ it imports from src/xmpp/ (types, the XML
+ * parser and stanza errors). The composition root (src/sori.ts) builds it;
+ * the core only sees a `Locator`.
  *
  * What it keeps true:
  *  - the session table mirrors the sessions bound here (`session/bound`,
@@ -25,19 +25,19 @@
  *    are announced again after the cluster lost sight of them
  *    (`cluster/reconnected`).
  */
-import { parseJid, tryParseJid, type Jid } from '../util/jid.js';
+import { tryParseJid, type Jid } from '../util/jid.js';
 import { createLogger, type Logger } from '../util/log.js';
 import type { XmlElement } from '../util/xml.js';
-import { StanzaError } from '../xmpp/errors.js';
 import type { NodePostHandler, NodeRequestHandler } from '../xmpp/module.js';
 import type { Locator, Resource } from '../xmpp/router/router.js';
 import { localResource, type Server } from '../xmpp/server.js';
-import { CARBONS_ENABLED, CLIENT_ACKS, DIRECTED_PRESENCE, takesBareJidMessages, type ClientSession } from '../xmpp/session.js';
+import { CARBONS_ENABLED, CLIENT_ACKS, DIRECTED_PRESENCE, type ClientSession } from '../xmpp/session.js';
 import { parseXml } from '../xmpp/stream/parse-xml.js';
 import type { HeldPayload, NodeBus } from './node-bus.js';
 import { NodeRequests, type ModuleEnvelope } from './node-requests.js';
 import { remoteResource } from './remote-resource.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from './session-table.js';
+import { UndeliverableStanzas } from './undeliverable-stanzas.js';
 
 /**
  * What travels between nodes. `to` is the full JID of the target session (the
@@ -71,12 +71,7 @@ export class ClusterLocator implements Locator {
   private closingDrained: (() => void) | null = null;
   private lookupFailureLoggedAt = -Infinity;
   private readonly modules: NodeRequests;
-  /**
-   * Bare-JID messages already kept from a dead node's inbox, by dead node: the sending node gave one copy
-   * to each of the account's resources, and when several were on the dead node one copy is enough.
-   * Dropped once that node's cleanup is over (node-dead).
-   */
-  private readonly keptOrphans = new Map<string, Set<string>>();
+  private readonly undeliverable: UndeliverableStanzas;
 
   constructor(
     private readonly server: Server,
@@ -87,6 +82,7 @@ export class ClusterLocator implements Locator {
     this.nodeId = server.nodeId;
     this.log = log ?? createLogger(`cluster:${server.nodeId}`);
     this.modules = new NodeRequests(this.nodeId, (node, envelope, what) => this.send(node, envelope, what), this.log);
+    this.undeliverable = new UndeliverableStanzas(server, (bare) => this.resources(bare));
     const stats = this.stats;
     server.metrics.counterFrom('sori_cluster_stanzas_total', 'Stanzas between cluster nodes: forwarded to another node, forward_failed (that node was not alive: handled as offline), received from one, rerouted (its session had gone).', () => [
       [['forwarded'], stats.forwarded], [['forward_failed'], stats.forwardFailed], [['received'], stats.received], [['rerouted'], stats.rerouted],
@@ -304,7 +300,7 @@ export class ClusterLocator implements Locator {
 
   private async tableEvent(event: SessionTableEvent): Promise<void> {
     if (event.type === 'node-dead') {
-      this.keptOrphans.delete(event.node);
+      this.undeliverable.forget(event.node);
       this.log.info(`node ${event.node} is dead: ${event.sessions.length} sessions lost`);
       const sessions = [];
       for (const e of event.sessions) {
@@ -351,7 +347,7 @@ export class ClusterLocator implements Locator {
       return acks === undefined ? undefined : { settled: acks.untilHandled() };
     }
     this.stats.rerouted++;
-    await this.undeliverable(stanza, envelope.to, deadNode);
+    await this.undeliverable.route(stanza, envelope.to, deadNode);
   }
 
   /** The session's full JID is now bound on `node`: closed with conflict, unless a module hands it over there. */
@@ -362,47 +358,5 @@ export class ClusterLocator implements Locator {
     }
     // Gone from this node without 'session/closed': the entry it wrote is no longer its to write back after a Redis restart.
     await this.closed(session);
-  }
-
-  /**
-   * RFC 6121 §8.5.3.2.1 for a stanza whose target session has gone by the time it arrived
-   * (`deadNode`: it was reclaimed from that dead node's inbox).
-   */
-  private async undeliverable(stanza: XmlElement, full: string, deadNode: string | null): Promise<void> {
-    const from = tryParseJid(stanza.attrs.from);
-    if (from === null) return;
-    const router = this.server.router;
-    const type = stanza.attrs.type;
-    if (stanza.name === 'iq') {
-      if (type === 'get' || type === 'set') await router.bounce(stanza, from, null, new StanzaError('service-unavailable'));
-      return;
-    }
-    // Presence for a resource that has gone is dropped, as on a single node.
-    if (stanza.name !== 'message') return;
-    if (type === 'groupchat') return router.bounce(stanza, from, null, new StanzaError('service-unavailable'));
-    if (type !== undefined && type !== 'chat' && type !== 'normal') return; // headline, error
-    const bare = parseJid(full).toBare();
-    // From the account's bare JID: a copy the server made for that one resource (a carbon), nobody else's to have.
-    if (from.bare === bare.bare && from.resource === '') return;
-    const addressed = tryParseJid(stanza.attrs.to);
-    if (addressed !== null && addressed.resource === '') {
-      // Sent to the bare JID: the sending node gave a copy to every available resource. Keep
-      // this one (offline) only when no other resource can have received it. Resources of the
-      // dead node are still listed while its inbox is reclaimed, but their copies are orphans
-      // like this one: of those, the first is kept.
-      const others = await this.resources(bare.bare);
-      if (others.some((r) => r.full !== full && r.node !== deadNode && takesBareJidMessages(r))) return;
-      if (deadNode !== null && !this.keepOrphanOnce(deadNode, `${bare.bare}\u0000${stanza.toString()}`)) return;
-    }
-    await router.messageToBare({ stanza, from, to: bare, origin: null });
-  }
-
-  /** True the first time `copy` is reclaimed from `deadNode`'s inbox. */
-  private keepOrphanOnce(deadNode: string, copy: string): boolean {
-    let kept = this.keptOrphans.get(deadNode);
-    if (kept === undefined) this.keptOrphans.set(deadNode, (kept = new Set()));
-    if (kept.has(copy)) return false;
-    kept.add(copy);
-    return true;
   }
 }
