@@ -57,6 +57,7 @@ export const SECTIONS = {
     path: { type: 'string', default: '/http-bind', doc: 'HTTP path of the BOSH endpoint (XEP-0124, XEP-0206), served on the WebSocket ports (plain BOSH counts as secure when `websocket.consideredSecure` is set); empty turns BOSH off.' },
     maxWaitSeconds: { type: 'number', default: 60, integer: true, min: 1, max: 600, doc: 'Longest a BOSH request is held open waiting for something to send (a client asking for longer gets this).' },
     inactivitySeconds: { type: 'number', default: 60, integer: true, min: 5, doc: 'A BOSH session with no request open for this long has lost its client and ends.' },
+    maxPauseSeconds: { type: 'number', default: 120, integer: true, min: 1, max: 3600, doc: 'Longest pause a BOSH client may ask for (XEP-0124 §10, announced as maxpause) to keep its session across a gap in which it can send nothing, such as a page reload: until its next request, the session ends after the pause instead of after inactivitySeconds. A longer pause ends the session with policy-violation.' },
     maxQueuedBytes: { type: 'number', default: 2097152, integer: true, min: 65536, doc: 'Bytes of output a BOSH session keeps for a client with no request open; beyond, the client is taken for gone before the inactivity timeout, as with a dead connection: stream management keeps the session for resumption, or its unacknowledged messages go to offline storage.' },
   },
   tls: {

@@ -1,14 +1,17 @@
 /**
  * The wire form of BOSH (XEP-0124, XEP-0206) that both the endpoint and its sessions write: the `<body/>`
- * wrapper, the HTTP response that carries it, and the protocol version a session announces.
+ * wrapper, the HTTP response that carries it, and the protocol version a session announces; and what a
+ * request's `<body/>` is to the XMPP stream it carries.
  */
 
 import type { ServerResponse } from 'node:http';
-import { openTag, type Attrs } from '../../util/xml.js';
+import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
 
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
 export const NS_XBOSH = 'urn:xmpp:xbosh';
 const NS_STREAM = 'http://etherx.jabber.org/streams';
+const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
+const NS_CLIENT = 'jabber:client';
 
 /** The XEP-0124 version implemented here. */
 const VERSION = { major: 1, minor: 11 };
@@ -38,4 +41,31 @@ export function writeBody(res: ServerResponse, body: string): void {
 export function bodyXml(attrs: Attrs, payload = ''): string {
   const open = openTag('body', { xmlns: NS_HTTPBIND, 'xmlns:xmpp': NS_XBOSH, 'xmlns:stream': NS_STREAM, ...attrs });
   return payload === '' ? `${open.slice(0, -1)}/>` : `${open}${payload}</body>`;
+}
+
+/**
+ * What a request hands the c2s stream, in framed (RFC 7395) form: the stream opening for the session
+ * creation request (`creating`, while its response is not sent), or for a stream restart; then its stanzas,
+ * and the stream's close for a terminate.
+ */
+export function streamInput(body: XmlElement, creating: boolean): string[] {
+  const a = body.attrs;
+  if (creating && a.sid === undefined) {
+    return [serialize(x('open', { xmlns: NS_FRAMING, to: a.to, version: a['xmpp:version'] ?? a.version, 'xml:lang': a['xml:lang'] })), ...stanzas(body)];
+  }
+  // XEP-0206 §5: the stream restart after SASL, on its own request.
+  if (a['xmpp:restart'] === 'true') return [serialize(x('open', { xmlns: NS_FRAMING, to: a.to ?? undefined, version: '1.0', 'xml:lang': a['xml:lang'] }))];
+  return stanzas(body);
+}
+
+function stanzas(body: XmlElement): string[] {
+  const out: string[] = [];
+  for (const child of body.children) {
+    if (typeof child === 'string') continue;
+    // Stanzas belong to jabber:client even where a client leaves it to the body's default namespace.
+    if (child.attrs.xmlns === undefined || child.attrs.xmlns === NS_HTTPBIND) child.attrs.xmlns = NS_CLIENT;
+    out.push(serialize(child));
+  }
+  if (body.attrs.type === 'terminate') out.push(serialize(x('close', { xmlns: NS_FRAMING })));
+  return out;
 }

@@ -92,7 +92,7 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
         storage: { backend: 'memory' },
         c2s: { maxStanzaSize: 10000 },
         websocket: { consideredSecure: true },
-        bosh: { maxQueuedBytes: 65536 },
+        bosh: { maxQueuedBytes: 65536, maxPauseSeconds: 300 },
       },
     });
     sori = await startSori(config, { ephemeralPorts: true, store: new MemoryStore() });
@@ -225,14 +225,14 @@ describe('BOSH endpoint over HTTP (XEP-0124, XEP-0206)', function () {
     expect(second.getChild('iq')?.attrs.type).to.equal('result');
   });
 
-  it('answers the session creation request with the attributes Strophe.js reads, xmpp:restartlogic, and no caching (XEP-0124 §7.1, XEP-0206 §3)', async () => {
+  it('answers the session creation request with the attributes Strophe.js reads, the maxpause configured, xmpp:restartlogic, and no caching (XEP-0124 §7.1, XEP-0206 §3)', async () => {
     const res = await fetch(url, { method: 'POST', body: `<body ${NS} rid='1' to='localhost' wait='600' hold='2' ver='1.6' xml:lang='en' content='text/xml; charset=utf-8' xmpp:version='1.0'/>` });
     expect(res.status).to.equal(200);
     expect(res.headers.get('content-type')).to.equal('text/xml; charset=utf-8');
     expect(res.headers.get('cache-control')).to.equal('no-store');
     expect(res.headers.get('access-control-allow-origin')).to.equal('*');
     const body = parseXml(await res.text());
-    expect(body.attrs).to.include({ wait: '60', hold: '1', requests: '2', ver: '1.6', 'xmpp:version': '1.0', 'xmpp:restartlogic': 'true', from: 'localhost' });
+    expect(body.attrs).to.include({ wait: '60', hold: '1', requests: '2', maxpause: '300', ver: '1.6', 'xmpp:version': '1.0', 'xmpp:restartlogic': 'true', from: 'localhost' });
     expect(body.getChild('stream:features')).to.not.equal(undefined);
   });
 });

@@ -1,47 +1,10 @@
 import { expect } from 'chai';
 import type { ServerResponse } from 'node:http';
+import { bodyOf as body, RecordedResponse, sleep, tick } from '../../testing/bosh-session.js';
 import { parseXml } from '../stream/parse-xml.js';
-import type { XmlElement } from '../../util/xml.js';
-import { BoshSession, NS_HTTPBIND, type BoshLimits } from './bosh.js';
-
-/** Records what a request's response would carry; `close` stands for the client dropping the request. */
-class RecordedResponse {
-  writableEnded = false;
-  status = 0;
-  body: XmlElement | null = null;
-  private readonly closers: Array<() => void> = [];
-  writeHead(status: number): this {
-    this.status = status;
-    return this;
-  }
-  end(text: string): void {
-    this.writableEnded = true;
-    this.body = parseXml(text);
-  }
-  once(event: string, fn: () => void): void {
-    if (event === 'close') this.closers.push(fn);
-  }
-  drop(): void {
-    for (const fn of this.closers) fn();
-  }
-  destroyed = false;
-  destroy(): void {
-    this.destroyed = true;
-  }
-  get answered(): boolean {
-    return this.writableEnded;
-  }
-}
+import { BoshSession, type BoshLimits } from './bosh.js';
 
 const MESSAGE = "<message xmlns='jabber:client'><body>hi</body></message>";
-
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function body(attrs: Record<string, string>, payload = ''): XmlElement {
-  const a = Object.entries(attrs).map(([k, v]) => ` ${k}='${v}'`).join('');
-  return parseXml(`<body xmlns='${NS_HTTPBIND}'${a}>${payload}</body>`);
-}
 
 describe('BOSH session (XEP-0124, XEP-0206)', () => {
   let input: string[];
@@ -49,7 +12,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   let gone: boolean;
   let overflows: number;
 
-  function open(limits: BoshLimits = { maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 1 << 20 }, wait = '30', hold = '2'): { session: BoshSession; created: RecordedResponse } {
+  function open(limits: BoshLimits = { maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 1 << 20, maxPauseSeconds: 120 }, wait = '30', hold = '2'): { session: BoshSession; created: RecordedResponse } {
     input = [];
     closed = false;
     gone = false;
@@ -76,18 +39,18 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   }
 
   it('answers the creation request with the session attributes and the stream features', async () => {
-    const { session, created } = open({ maxWaitSeconds: 20, inactivitySeconds: 60, maxQueuedBytes: 1 << 20 }, '45');
+    const { session, created } = open({ maxWaitSeconds: 20, inactivitySeconds: 60, maxQueuedBytes: 1 << 20, maxPauseSeconds: 120 }, '45');
     await tick();
     expect(input[0]).to.match(/^<open xmlns=.urn:ietf:params:xml:ns:xmpp-framing. to=.localhost. version=.1\.0./);
     const b = created.body!;
-    expect(b.attrs).to.include({ sid: session.sid, wait: '20', requests: '2', hold: '1', inactivity: '60', authid: 'stream-1', from: 'localhost', 'xmpp:version': '1.0', secure: 'false' });
+    expect(b.attrs).to.include({ sid: session.sid, wait: '20', requests: '2', hold: '1', inactivity: '60', maxpause: '120', authid: 'stream-1', from: 'localhost', 'xmpp:version': '1.0', secure: 'false' });
     expect(b.getChild('stream:features')?.getChild('mechanisms')).to.not.equal(undefined);
   });
 
   it('answers with the client\'s BOSH version when it is lower than ours, compared number by number (§7.2)', () => {
     const versionFor = (ver: string): string | undefined => {
       const creation = body({ rid: '1', to: 'localhost', ver });
-      const session = new BoshSession(creation, '127.0.0.1', false, { maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 1 << 20 }, () => undefined);
+      const session = new BoshSession(creation, '127.0.0.1', false, { maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 1 << 20, maxPauseSeconds: 120 }, () => undefined);
       session.start(() => undefined, () => undefined);
       const created = new RecordedResponse();
       session.create(creation, created as unknown as ServerResponse);
@@ -150,7 +113,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   });
 
   it('answers an empty body when the wait runs out', async () => {
-    const { session } = open({ maxWaitSeconds: 1, inactivitySeconds: 60, maxQueuedBytes: 1 << 20 });
+    const { session } = open({ maxWaitSeconds: 1, inactivitySeconds: 60, maxQueuedBytes: 1 << 20, maxPauseSeconds: 120 });
     await tick();
     const held = send(session, { rid: '101' });
     await sleep(1100);
@@ -255,7 +218,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   });
 
   it('ends a session that has had no request open for the inactivity period', async () => {
-    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20 });
+    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20, maxPauseSeconds: 120 });
     await tick();
     const held = send(session, { rid: '101' });
     await sleep(300);
@@ -267,7 +230,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   });
 
   it('does not end a session whose only open request waits for a lost one before it (§10: every request answered)', async () => {
-    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20 });
+    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20, maxPauseSeconds: 120 });
     await tick();
     // 101 (empty, to be held) is delayed on the way; 102, a payload sent beside it, waits for it.
     const waiting = send(session, { rid: '102' }, MESSAGE);
@@ -279,7 +242,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     expect(closed).to.equal(false);
 
     // The client gives up on the waiting request: from then on the inactivity clock runs.
-    const other = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20 });
+    const other = open({ maxWaitSeconds: 60, inactivitySeconds: 0.2, maxQueuedBytes: 1 << 20, maxPauseSeconds: 120 });
     await tick();
     send(other.session, { rid: '102' }).drop();
     await sleep(300);
@@ -374,7 +337,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
   });
 
   it('ends a session whose output for a client with no request open passes maxQueuedBytes, as a dead connection, reporting it once', async () => {
-    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 4096 });
+    const { session } = open({ maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 4096, maxPauseSeconds: 120 });
     await tick();
     const stanza = `<message xmlns='jabber:client'><body>${'x'.repeat(3000)}</body></message>`;
     session.write(stanza);
@@ -389,7 +352,7 @@ describe('BOSH session (XEP-0124, XEP-0206)', () => {
     expect(send(session, { rid: '101' }).body!.attrs).to.include({ type: 'terminate', condition: 'item-not-found' });
 
     // With a request held, the same output leaves at once.
-    const other = open({ maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 4096 });
+    const other = open({ maxWaitSeconds: 60, inactivitySeconds: 60, maxQueuedBytes: 4096, maxPauseSeconds: 120 });
     await tick();
     const held = send(other.session, { rid: '101' });
     await tick();

@@ -1,27 +1,17 @@
 import type { ServerResponse } from 'node:http';
 import { randomHex } from '../../util/random-token.js';
-import { serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
-import { bodyXml, NS_HTTPBIND, sessionVersion, writeBody } from './bosh-body.js';
-import { POLLING, RequestPace } from './bosh-pace.js';
+import type { Attrs, XmlElement } from '../../util/xml.js';
+import { bodyXml, streamInput, writeBody } from './bosh-body.js';
+import { InactivityClock, refusedPause } from './bosh-inactivity.js';
+import { RequestPace } from './bosh-pace.js';
+import { announce, grant, REQUESTS, type BoshLimits } from './bosh-terms.js';
 import type { Transport } from './transport.js';
 
 export { NS_HTTPBIND, NS_XBOSH } from './bosh-body.js';
+export type { BoshLimits } from './bosh-terms.js';
 
-const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
-const NS_CLIENT = 'jabber:client';
-
-/** At most one request is held open (XEP-0124 §7 "hold"); the client may have two out (requests = hold + 1). */
-const HOLD = 1;
-const REQUESTS = HOLD + 1;
 /** Responses kept for retransmission when a client resends a request it got no answer to (§14.3). */
 const REMEMBERED = REQUESTS;
-
-export interface BoshLimits {
-  maxWaitSeconds: number;
-  inactivitySeconds: number;
-  /** Bytes of output kept for a client that has no request open; beyond, it is taken for gone. */
-  maxQueuedBytes: number;
-}
 
 /** Reports a session ended because its client stopped reading; called once per session. */
 export type BoshOverflowLog = (session: BoshSession, queuedBytes: number) => void;
@@ -38,8 +28,9 @@ interface HeldRequest {
  * elements come out. Requests are taken in `rid` order whatever order they
  * arrive in; the newest is held open until there is something to send, the
  * `wait` runs out, or a newer request needs the slot. A session with no
- * request open for `inactivity` seconds has lost its client; one whose
- * client sends requests faster than §11 and §12 allow ends (bosh-pace.ts).
+ * request open for `inactivity` seconds, or for the pause its client asked
+ * for, has lost its client (bosh-inactivity.ts); one whose client sends
+ * requests faster than §11 and §12 allow ends (bosh-pace.ts).
  */
 export class BoshSession implements Transport {
   readonly kind = 'bosh' as const;
@@ -64,15 +55,16 @@ export class BoshSession implements Transport {
   /** Attributes of the session creation response, until it is sent. */
   private creation: Attrs | null;
   private readonly wait: number;
-  /** Seconds without a request open after which the client is taken for gone. */
-  private readonly inactivity: number;
-  private inactivityTimer: NodeJS.Timeout | null = null;
+  /** Runs while no request is open; when it runs out, the client is taken for gone. */
+  private readonly inactivity: InactivityClock;
+  private readonly maxPause: number;
+  /** The c2s stream reads slowly (Transport.pause): requests are not taken. Not a BOSH pause (§10). */
   private paused = false;
   /** The stream has ended (c2s closed it, or the client terminated): the next response terminates the session. */
   private ending = false;
   private closed = false;
   private flushScheduled = false;
-  /** Requests held open at once: HOLD, or fewer if the client asked for fewer. */
+  /** Requests held open at once (SessionTerms.hold). */
   private readonly holdCount: number;
   private readonly maxQueuedBytes: number;
   /** The output passed maxQueuedBytes: the session is ending, nothing more is kept. */
@@ -86,32 +78,16 @@ export class BoshSession implements Transport {
     private readonly onGone: (session: BoshSession) => void,
     private readonly onOverflow: BoshOverflowLog = () => {},
   ) {
-    const a = creationRequest.attrs;
-    this.nextRid = Number(a.rid);
-    // §7.1: never more than the client asked for; wait='0' or hold='0' is a client that polls, answered at once (§12).
-    const asked = a.wait === undefined ? NaN : Number(a.wait);
-    this.wait = Number.isFinite(asked) && asked >= 0 ? Math.min(asked, limits.maxWaitSeconds) : limits.maxWaitSeconds;
-    const clientHold = Number(a.hold);
-    this.holdCount = Number.isInteger(clientHold) && clientHold >= 0 ? Math.min(clientHold, HOLD) : HOLD;
-    // §12: a polling client waits at least `polling` seconds between requests on top of the round trip the
-    // inactivity period is sized for, so its period is longer by more than that.
-    const polls = this.holdCount === 0 || this.wait === 0;
-    this.inactivity = limits.inactivitySeconds + (polls ? 2 * POLLING : 0);
+    const asked = creationRequest.attrs;
+    this.nextRid = Number(asked.rid);
+    const terms = grant(asked, limits);
+    this.wait = terms.wait;
+    this.holdCount = terms.hold;
+    this.inactivity = new InactivityClock(terms.inactivity, () => this.finish());
+    this.maxPause = terms.maxPause;
     this.maxQueuedBytes = limits.maxQueuedBytes;
-    this.pace = new RequestPace(REQUESTS, polls);
-    this.creation = {
-      sid: this.sid,
-      wait: String(this.wait),
-      requests: String(REQUESTS),
-      hold: String(this.holdCount),
-      inactivity: String(this.inactivity),
-      polling: String(POLLING),
-      ver: sessionVersion(a.ver),
-      secure: this.secure ? 'true' : 'false',
-      'xmpp:version': '1.0',
-      // XEP-0206 §3: the stream restart after SASL (xmpp:restart) is understood; clients that check (Movim's) restart only when told.
-      'xmpp:restartlogic': 'true',
-    };
+    this.pace = new RequestPace(REQUESTS, terms.polls);
+    this.creation = announce(terms, this.sid, asked, secure);
   }
 
   // ---- Transport ----------------------------------------------------------
@@ -206,6 +182,7 @@ export class BoshSession implements Transport {
   request(body: XmlElement, res: ServerResponse): void {
     const rid = Number(body.attrs.rid);
     if (this.closed) return writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
+    this.inactivity.requestCame();
     if (rid < this.nextRid) {
       // §14.3: a resent request gets the response it was given, if still known; if not, item-not-found is a
       // terminal error. The client takes its session for ended, so it ends here too: kept alive, it would go
@@ -221,6 +198,8 @@ export class BoshSession implements Transport {
       writeBody(res, bodyXml({ type: 'terminate', condition: 'item-not-found' }));
       return this.finish();
     }
+    const refused = refusedPause(body.attrs.pause, this.maxPause);
+    if (refused !== null) return this.finish(refused, res);
     // §14.3: a copy of a request still waiting for a lost one before it, resent because its connection broke
     // while it waited: the copy's connection is the one that can carry the answer. Otherwise it is new, and
     // §11 counts it with the others still open (held, or not yet taken) whose connections the client kept.
@@ -243,7 +222,7 @@ export class BoshSession implements Transport {
    * breaks while it waits, its payload is still taken in its turn and a resent copy is held as any other.
    */
   private waitFor(rid: number, res: ServerResponse): void {
-    this.stopInactivity();
+    this.inactivity.stop();
     res.once('close', () => {
       if (this.responsesOf.get(rid) !== res || res.writableEnded) return;
       this.responsesOf.delete(rid);
@@ -276,33 +255,31 @@ export class BoshSession implements Transport {
       const res = this.responsesOf.get(rid);
       this.responsesOf.delete(rid);
       if (this.pace.taken(rid, body, this.held.map((h) => h.rid))) return this.finish('policy-violation', res);
-      if (res !== undefined) this.hold(rid, res);
+      if (body.attrs.pause !== undefined && body.attrs.sid !== undefined) this.pauseSession(rid, res, Number(body.attrs.pause));
+      else if (res !== undefined) this.hold(rid, res);
       // Its connection broke while it waited: a resent copy is held again (§14.3).
       else this.dropped.add(rid);
-      this.deliver(body);
+      for (const chunk of streamInput(body, this.creation !== null)) this.onData(chunk);
     }
   }
 
-  private deliver(body: XmlElement): void {
-    const a = body.attrs;
-    if (this.creation !== null && a.sid === undefined) {
-      this.onData(serialize(x('open', { xmlns: NS_FRAMING, to: a.to, version: a['xmpp:version'] ?? a.version, 'xml:lang': a['xml:lang'] })));
-    } else if (a['xmpp:restart'] === 'true') {
-      // XEP-0206 §5: the stream restart after SASL, on its own request.
-      this.onData(serialize(x('open', { xmlns: NS_FRAMING, to: a.to ?? undefined, version: '1.0', 'xml:lang': a['xml:lang'] })));
-      return;
+  /**
+   * §10: the client will send nothing for up to `seconds` (a page being reloaded). Every request open is
+   * answered at once, the pause itself without payloads, as the section requires; the older ones carry none
+   * either, since a client that pauses is about to stop reading: what waits for it stays queued for its
+   * first request after the pause. Until that request, the session lasts the pause rather than the period.
+   */
+  private pauseSession(rid: number, res: ServerResponse | undefined, seconds: number): void {
+    this.inactivity.pause(seconds);
+    for (const h of this.held.splice(0)) {
+      clearTimeout(h.timer);
+      if (!this.answer(h.rid, h.res, '')) return;
     }
-    for (const child of body.children) {
-      if (typeof child === 'string') continue;
-      // Stanzas belong to jabber:client even where a client leaves it to the body's default namespace.
-      if (child.attrs.xmlns === undefined || child.attrs.xmlns === NS_HTTPBIND) child.attrs.xmlns = NS_CLIENT;
-      this.onData(serialize(child));
-    }
-    if (a.type === 'terminate') this.onData(serialize(x('close', { xmlns: NS_FRAMING })));
+    this.answer(rid, res, '');
   }
 
   private hold(rid: number, res: ServerResponse): void {
-    this.stopInactivity();
+    this.inactivity.stop();
     const timer = setTimeout(() => this.answerOldest(), this.wait * 1000);
     timer.unref();
     // Oldest rid first, a resent request among newer ones too: the client reads answers in rid order.
@@ -340,7 +317,7 @@ export class BoshSession implements Transport {
     if (this.output.length > 0 || this.ending || this.held.length > this.holdCount) this.answerOldest();
   }
 
-  /** Answers the oldest held request with everything waiting (or empty), ending the session if the stream has ended. */
+  /** Answers the oldest held request with everything waiting (or empty). */
   private answerOldest(): void {
     const h = this.held.shift();
     if (h === undefined) return;
@@ -348,7 +325,15 @@ export class BoshSession implements Transport {
     const payload = this.output.join('');
     this.output = [];
     this.outputBytes = 0;
-    this.pace.answered(h.rid, payload === '');
+    this.answer(h.rid, h.res, payload);
+  }
+
+  /**
+   * Answers request `rid` (remembered for a resend, and written if its connection is still there), ending
+   * the session if the stream has ended; false if it did.
+   */
+  private answer(rid: number, res: ServerResponse | undefined, payload: string): boolean {
+    this.pace.answered(rid, payload === '');
     const attrs: Attrs = this.creation ?? {};
     this.creation = null;
     if (this.ending) {
@@ -356,23 +341,19 @@ export class BoshSession implements Transport {
       if (payload.includes('<stream:error')) attrs.condition = 'remote-stream-error';
     }
     const body = bodyXml(attrs, payload);
-    this.remembered.set(h.rid, body);
-    this.remembered.delete(h.rid - REMEMBERED);
-    writeBody(h.res, body);
-    if (this.ending) return this.finish();
+    this.remembered.set(rid, body);
+    this.remembered.delete(rid - REMEMBERED);
+    if (res !== undefined) writeBody(res, body);
+    if (this.ending) {
+      this.finish();
+      return false;
+    }
     this.armInactivity();
+    return true;
   }
 
   private armInactivity(): void {
-    if (this.held.length > 0 || this.responsesOf.size > 0 || this.closed || this.inactivityTimer !== null) return;
-    this.inactivityTimer = setTimeout(() => this.finish(), this.inactivity * 1000);
-    this.inactivityTimer.unref();
-  }
-
-  private stopInactivity(): void {
-    if (this.inactivityTimer === null) return;
-    clearTimeout(this.inactivityTimer);
-    this.inactivityTimer = null;
+    if (this.held.length === 0 && this.responsesOf.size === 0 && !this.closed) this.inactivity.start();
   }
 
   /**
@@ -383,7 +364,7 @@ export class BoshSession implements Transport {
   private finish(condition?: string, also?: ServerResponse): void {
     if (this.closed) return;
     this.closed = true;
-    this.stopInactivity();
+    this.inactivity.stop();
     const end = bodyXml({ type: 'terminate', condition });
     if (also !== undefined) writeBody(also, end);
     for (const h of this.held.splice(0)) {
