@@ -7,7 +7,7 @@ import roster from '../rfc6121-roster/index.js';
 import { RosterStore } from '../rfc6121-roster/store.js';
 import disco from '../xep-0030-disco/index.js';
 import muc from '../xep-0045-muc/index.js';
-import { createRoom, errorCondition, joinRoom } from '../xep-0045-muc/test-support.js';
+import { configureRoom, createRoom, errorCondition, joinRoom } from '../xep-0045-muc/test-support.js';
 import presence from './index.js';
 
 const isPresence = (from: string, type?: string) => (el: XmlElement) => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
@@ -134,5 +134,28 @@ describe('directed presence refused with an error', () => {
     await bob.waitFor(isPresence(`${ROOM}/alice`, 'unavailable'));
     expect(routed.map((p) => `${p.attrs.to} ${p.attrs.type}`)).to.deep.equal([`${ROOM}/alice unavailable`]);
     expect(bob.all((e) => e.name === 'presence' && e.attrs.from === `${ROOM}/bob` && e.attrs.type === 'unavailable')).to.deep.equal([]);
+  });
+
+  // XEP-0045 §7.2: a join the room turns down is answered from room/nick, but so is a rejoin from an occupant whose
+  // client lost track of the room; the room refuses it (here: a password set since she joined) and keeps her in.
+  it('an error from the nick the user holds leaves the room among those told she is gone', async () => {
+    ts = await TestServer.start([roster, disco, presence, muc]);
+    const bob = await ts.login('bob@localhost/b');
+    await createRoom(bob, ROOM, 'bob');
+    const alice = await ts.login('alice@localhost/a');
+    await alice.send('<presence/>');
+    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    const configured = await configureRoom(bob, ROOM, { 'muc#roomconfig_passwordprotectedroom': '1', 'muc#roomconfig_roomsecret': 's3cret' });
+    expect(configured.attrs.type).to.equal('result');
+    await alice.send(`<presence to='${ROOM}/alice' id='rejoin'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    const refused = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'rejoin');
+    expect(refused.attrs).to.include({ type: 'error', from: `${ROOM}/alice` });
+    expect(errorCondition(refused)).to.equal('not-authorized');
+
+    await alice.send("<presence type='unavailable'/>");
+    await bob.waitFor(isPresence(`${ROOM}/alice`, 'unavailable'));
+    // Gone from the room, not a ghost: her nick is free.
+    const carol = await ts.login('carol@localhost/c');
+    expect((await joinRoom(carol, ROOM, 'alice', '<password>s3cret</password>')).attrs.type).to.equal(undefined);
   });
 });

@@ -1,7 +1,8 @@
 import { splitFullJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
+import { errorReply, StanzaError } from '../../errors.js';
 import type { ServerApi } from '../../module.js';
-import { DIRECTED_PRESENCE as DIRECTED, LAST_DIRECTED, type ClientSession } from '../../session.js';
+import { DIRECTED_PRESENCE as DIRECTED, LAST_DIRECTED, SessionKey, type ClientSession } from '../../session.js';
 import { NS_MUC, NS_MUC_USER } from '../xep-0045-muc/ns.js';
 
 
@@ -14,6 +15,15 @@ import { NS_MUC, NS_MUC_USER } from '../xep-0045-muc/ns.js';
  */
 
 /**
+ * For a room nick in DIRECTED_PRESENCE whose last presence from the session asked the room for it (a join,
+ * XEP-0045 §7.2, or a nick change, §7.6): that presence's id (null without one). Only the room's answer to that
+ * request can refuse the nick (`directedRefused`); a later presence to the nick ends the request. Kept on the
+ * session's node only: a request still unanswered when the session is resumed on another node is not refused
+ * there, and its nick is then told the session's unavailable for nothing, as before the refusal rule.
+ */
+const REQUESTED = new SessionKey<Map<string, string | null>>('presence.directed-requested');
+
+/**
  * Records `stanza`, an available presence the session sends to `full`; `first` when `full` just joined
  * DIRECTED_PRESENCE. A room stays a room through presence updates and nick changes (XEP-0045 §7.6), which
  * carry no MUC `<x/>`: a new nick in a room the session joined is the room again, never a target to send
@@ -23,42 +33,101 @@ export function rememberDirected(session: ClientSession, full: string, stanza: X
   let last = session.get(LAST_DIRECTED);
   if (last === undefined) session.set(LAST_DIRECTED, (last = new Map()));
   // Added last: a room's newest nick comes after its others (leaveLostRooms speaks from it).
-  if (first && (stanza.getChild('x', NS_MUC) !== undefined || joined(last, splitFullJid(full).bare))) last.set(full, null);
-  else if (first || last.get(full) !== null) last.set(full, x('presence', { ...stanza.attrs, id: undefined, from: undefined, to: undefined }, ...stanza.elements().map((c) => c.clone())));
+  if (first && (stanza.getChild('x', NS_MUC) !== undefined || joined(last, splitFullJid(full).bare))) {
+    last.set(full, null);
+    let requested = session.get(REQUESTED);
+    if (requested === undefined) session.set(REQUESTED, (requested = new Map()));
+    requested.set(full, stanza.attrs.id ?? null);
+    return;
+  }
+  session.get(REQUESTED)?.delete(full);
+  if (first || last.get(full) !== null) last.set(full, x('presence', { ...stanza.attrs, id: undefined, from: undefined, to: undefined }, ...stanza.elements().map((c) => c.clone())));
 }
 
-/** Node post: an error presence from a target (body: JSON [target, session full JID]) reached a session held there. */
+/** Drops `full` from the session's targets, with what was kept of it; true when it was one. */
+export function forgetDirected(session: ClientSession, full: string): boolean {
+  session.get(LAST_DIRECTED)?.delete(full);
+  session.get(REQUESTED)?.delete(full);
+  return session.get(DIRECTED)?.delete(full) === true;
+}
+
+/** Drops all the session's targets (it went unavailable); returns them. */
+export function forgetAllDirected(session: ClientSession): Set<string> | undefined {
+  const set = session.get(DIRECTED);
+  session.set(DIRECTED, undefined);
+  session.set(LAST_DIRECTED, undefined);
+  session.set(REQUESTED, undefined);
+  return set;
+}
+
+/**
+ * Node post: an error presence from a target (body: JSON [target, session full JID, error id or null]) reached a
+ * session held there. Nodes that predate the id send two elements.
+ */
 const REFUSED_TOPIC = 'presence/directed-refused';
 
 /**
- * An error presence from `target` to the session `to`: if `target` was one of its directed-presence targets, it
- * refused the presence (XEP-0045 §7.6, a nick change to a nick in use; §7.2, a join the room turned down) and
- * never took the session in. It must not be sent the session's unavailable later, nor be spoken for on recovery
- * (`leaveLostRooms` would tell the client it left from a nick it never had). RFC 6121 §4.6 says nothing of this:
- * only an error from exactly that full JID counts. This runs on the node routing the error (the one running the
- * room), so a session held on another node is told there.
+ * An error presence from `target` to the session `to`, with the id `id`: whether `target` refused the
+ * session's presence and never took it in, so that it must not be sent the session's unavailable later, nor be
+ * spoken for on recovery (`leaveLostRooms` would tell the client it left from a nick it never had). RFC 6121 §4.6
+ * says nothing of errors: only one from exactly that full JID counts. For a room nick, only the room's answer to
+ * the join (XEP-0045 §7.2) or nick change (§7.6) that asked for it counts, matched by id (RFC 6120 §8.1.3; see
+ * REQUESTED): an error from the nick the session holds (a rejoin the room turns down, §7.2, while keeping it as an
+ * occupant; anything else the room bounces) leaves it in, and the room still hears the session go. This runs on
+ * the node routing the error (the one running the room), so a session held on another node is told there.
  */
-export async function directedRefused(server: ServerApi, target: string, to: Jid): Promise<void> {
+export async function directedRefused(server: ServerApi, target: string, to: Jid, id: string | undefined): Promise<void> {
   const local = server.localSession(to.full);
-  if (local !== undefined) return forgetRefused(server, local, target);
+  if (local !== undefined) return forgetRefused(server, local, target, id ?? null);
   if (!server.clustered) return;
   const r = (await server.resources(to.bare)).find((res) => res.full === to.full);
-  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, REFUSED_TOPIC, JSON.stringify([target, to.full]));
+  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, REFUSED_TOPIC, JSON.stringify([target, to.full, id ?? null]));
 }
 
 /** `directedRefused` for sessions of this node, from the node that routed the error; returns the undo. */
 export function onRefusedElsewhere(server: ServerApi): () => void {
   return server.onNodePost(REFUSED_TOPIC, async (body) => {
-    const [target, full] = JSON.parse(body) as [string, string];
+    const [target, full, id] = JSON.parse(body) as [string, string, string | null | undefined];
     const session = server.localSession(full);
-    if (session !== undefined) await forgetRefused(server, session, target);
+    if (session !== undefined) await forgetRefused(server, session, target, id ?? null);
   });
 }
 
-async function forgetRefused(server: ServerApi, session: ClientSession, target: string): Promise<void> {
-  if (session.get(DIRECTED)?.delete(target) !== true) return;
-  session.get(LAST_DIRECTED)?.delete(target);
+async function forgetRefused(server: ServerApi, session: ClientSession, target: string, id: string | null): Promise<void> {
+  // A room nick: undefined (no request pending) never equals an id.
+  if (session.get(LAST_DIRECTED)?.get(target) === null && session.get(REQUESTED)?.get(target) !== id) return;
+  if (forgetDirected(session, target)) await server.emit('session/directed', { session });
+}
+
+/**
+ * A session resumed here from another node (XEP-0198, xep-0198-sm/handover.ts) brings the targets it had there,
+ * as many as that node's presence.maxDirected let it keep, more than `max`, this node's, when that is lower. The
+ * cap's rule holds: what came last goes first, as a target over the cap is refused rather than an earlier one
+ * forgotten. A room goes whole (all its nicks), once its newest nick is among the last. Each dropped target that
+ * `hearsBroadcast` (a subscriber, while the session broadcasts presence) needs nothing; the others are sent
+ * unavailable (§4.6.3: it was sent presence, and would otherwise show the session online for good, or keep it as a
+ * ghost occupant; a room answers with the unavailable self-presence, so the client sees it is out), and the
+ * client gets the cap's policy-violation error from it, as for presence to one target too many.
+ */
+export async function capResumed(server: ServerApi, session: ClientSession, max: number, hearsBroadcast: (bare: string) => Promise<boolean>): Promise<void> {
+  const set = session.get(DIRECTED);
+  if (set === undefined || set.size <= max) return;
+  const last = session.get(LAST_DIRECTED);
+  const dropped: string[] = [];
+  for (const full of [...set].reverse()) {
+    if (set.size <= max) break;
+    if (!set.has(full)) continue; // an older nick of a room dropped already
+    dropped.push(full);
+    const room = last?.get(full) === null ? splitFullJid(full).bare : null;
+    for (const t of [...set]) if (t === full || (room !== null && last?.get(t) === null && splitFullJid(t).bare === room)) forgetDirected(session, t);
+  }
   await server.emit('session/directed', { session });
+  for (const full of dropped) {
+    if (await hearsBroadcast(splitFullJid(full).bare)) continue;
+    const error = new StanzaError('policy-violation', `this server keeps presence sent to at most ${max} addresses; presence to this one ended when the session moved here`, 'modify');
+    session.send(errorReply(x('presence', { from: session.jid.full, to: full }), error));
+    await server.route(x('presence', { type: 'unavailable', from: session.jid.full, to: full }));
+  }
 }
 
 /** Whether a room `room` (bare JID) is among the targets; a scan, made only for a target not seen before. */
@@ -109,10 +178,7 @@ export function leaveLostRooms(session: ClientSession, stillIn: (room: string, f
   }
   for (const [room, nicks] of rooms) {
     if (stillIn(room, session.jid.full)) continue;
-    for (const full of nicks) {
-      set.delete(full);
-      last.delete(full);
-    }
+    for (const full of nicks) forgetDirected(session, full);
     found.left = true;
     session.send(roomLeftUnseen(nicks[nicks.length - 1]!, session.jid.full));
   }

@@ -2,11 +2,11 @@ import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule, type Resource } from '../../module.js';
-import { DIRECTED_PRESENCE as DIRECTED, LAST_DIRECTED, type ClientSession } from '../../session.js';
+import { DIRECTED_PRESENCE as DIRECTED, type ClientSession } from '../../session.js';
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
-import { directedRefused, leaveLostRooms, onRefusedElsewhere, rememberDirected } from './directed.js';
+import { capResumed, directedRefused, forgetAllDirected, forgetDirected, leaveLostRooms, onRefusedElsewhere, rememberDirected } from './directed.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -89,8 +89,7 @@ export default defineModule({
           rememberDirected(session, to.full, stanza, true);
           await ctx.server.emit('session/directed', { session });
         }
-      } else if (set?.delete(to.full) === true) {
-        session.get(LAST_DIRECTED)?.delete(to.full);
+      } else if (forgetDirected(session, to.full)) {
         await ctx.server.emit('session/directed', { session });
       }
       return false;
@@ -145,9 +144,7 @@ export default defineModule({
      * broadcast presence (`broadcasting`), and to whoever it sent directed presence to (§4.6.3): once each.
      */
     async function endPresence(session: ClientSession, stanza: XmlElement, broadcasting: boolean): Promise<void> {
-      const directed = session.get(DIRECTED);
-      session.set(DIRECTED, undefined);
-      session.set(LAST_DIRECTED, undefined);
+      const directed = forgetAllDirected(session);
       if (directed !== undefined && directed.size > 0) await ctx.server.emit('session/directed', { session });
       await sayUnavailable(session.jid, stanza, broadcasting, directed ?? []);
     }
@@ -334,12 +331,17 @@ export default defineModule({
         await probe(from, to.toBare());
         return true;
       }
-      if (type === 'error') await directedRefused(ctx.server, from.full, to);
+      if (type === 'error') await directedRefused(ctx.server, from.full, to, stanza.attrs.id);
       return false; // directed presence: the router delivers it to that resource
     });
 
     // Refused where the session is not: the session's node drops the target (directedRefused).
     ctx.onStop(onRefusedElsewhere(ctx.server));
+
+    // Resumed from another node, with the targets that node's cap let the session keep: this node's applies.
+    ctx.hook('session/resumed', ({ session }) =>
+      capResumed(ctx.server, session, ctx.options.maxDirected, async (bare) => session.presence !== null && subscribedFrom(await store.get(session.jid.bare, bare))),
+    );
 
     ctx.hook('session/closed', async ({ session }) => {
       if (session.presence === null && !session.get(DIRECTED)?.size) return;

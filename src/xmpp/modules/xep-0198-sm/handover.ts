@@ -73,7 +73,9 @@ export interface SessionSnapshot {
    * Whoever the session sent directed presence to (DIRECTED_PRESENCE, LAST_DIRECTED), oldest first: without
    * it, they would never hear the session go unavailable (RFC 6121 §4.6.3), and MUC rooms would keep it as a
    * ghost occupant holding its nick. No longer than the presence module let the set grow on the holder
-   * (presence.maxDirected). Absent when there are none, and from nodes that predate it.
+   * (presence.maxDirected); the node resuming the session applies its own, which may be lower, on
+   * 'session/resumed' (rfc6121-presence/directed.ts, capResumed). Absent when there are none, and from nodes
+   * that predate it.
    */
   directed?: DirectedTarget[];
 }
