@@ -10,7 +10,7 @@ import vm from 'node:vm';
  * resident memory. V8 shrinks it again only at the end of a collection that
  * finds the allocation rate low, and a server that goes quiet allocates so
  * little that no collection runs for minutes: the memory stays, ~10 KiB per
- * session at 10,000 idle sessions (docs/performance.md). So once the event
+ * session at 10,000 idle sessions (docs/performance-log.md). So once the event
  * loop has been nearly idle for a few seconds in a row, this asks V8 for
  * young-generation collections (a few tries, as many seconds apart) and
  * lets V8 decide, by its own allocation-rate rule, whether to shrink. Only

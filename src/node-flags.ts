@@ -10,7 +10,7 @@
  * promoted, and so brought a full GC every ~5 s whose marking steps and
  * pause held the event loop for 50–70 ms: every message of that moment
  * arrived late. With 64 MiB, chat at 6,500–8,000 msg/s had p99 7–13 ms
- * against 54–194 ms, and used less CPU (docs/performance.md). The cost is a
+ * against 54–194 ms, and used less CPU (docs/performance-log.md). The cost is a
  * fixed ~75 MiB more RSS under load, not a per-session one.
  */
 export const nodeRuntimeFlags: readonly string[] = ['--max-semi-space-size=64'];

@@ -40,7 +40,7 @@ interface Pending {
  * wait for the next slot and share it. Each batch is a hand-off to the
  * backend's thread (LevelDB) or a request (DynamoDB, Cassandra): at 7,000
  * msg/s on one core, 1 ms cut LevelDB's batches from ~2,700 to under 1,000 a
- * second and the server's CPU by about a fifth (docs/performance.md).
+ * second and the server's CPU by about a fifth (docs/performance-log.md).
  */
 export class CoalescingStore implements WideColumnStore {
   readonly name: string;

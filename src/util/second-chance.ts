@@ -11,7 +11,7 @@ export interface SecondChance {
  * LRU, leaves a hole in V8's ordered hash table each time, so the table is
  * rebuilt every few thousand hits and each copy, held by a long-lived Map,
  * is promoted to the old generation (at chat rates, a full GC every few
- * seconds: docs/performance.md, "Twenty-first session"). `dropped` hears of
+ * seconds: docs/performance-log.md, "Twenty-first session"). `dropped` hears of
  * each entry removed.
  */
 export function evictSecondChance<K, V extends SecondChance>(map: Map<K, V>, over: () => boolean, dropped?: (key: K, value: V) => void): void {
