@@ -1,6 +1,6 @@
-import { x, type XmlElement } from '../../../util/xml.js';
-import { formatDateTime, parseDateTimeUs } from '../xep-0313-mam/datetime.js';
-import { NS_DELAY } from './ns.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { delayElement } from '../../delay.js';
+import { parseDateTimeUs } from '../xep-0313-mam/datetime.js';
 import type { HistoryEntry } from './room.js';
 
 /**
@@ -36,7 +36,7 @@ export function historyMessages(roomJid: string, history: readonly HistoryEntry[
   return entries.map((e) => {
     const m = e.stanza.clone();
     m.attrs.to = to;
-    m.append(x('delay', { xmlns: NS_DELAY, from: roomJid, stamp: formatDateTime(e.ms) }));
+    m.append(delayElement(e.ms, roomJid));
     return m;
   });
 }

@@ -5,10 +5,8 @@ export const NS_MUC_ADMIN = `${NS_MUC}#admin`;
 export const NS_MUC_OWNER = `${NS_MUC}#owner`;
 export const NS_MUC_UNIQUE = `${NS_MUC}#unique`;
 export const NS_STABLE_ID = `${NS_MUC}#stable_id`;
-export const NS_DELAY = 'urn:xmpp:delay';
 export const NS_PING = 'urn:xmpp:ping';
 export { NS_SID } from '../../stanza-id.js';
-export const NS_FORWARD = 'urn:xmpp:forward:0';
 export const NS_VCARD = 'vcard-temp';
 /** XEP-0421: rooms carry it when the occupant-id module is on; moderation (XEP-0425) names occupants with it. */
 export const NS_OCCUPANT_ID = 'urn:xmpp:occupant-id:0';

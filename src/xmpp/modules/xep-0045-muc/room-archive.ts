@@ -1,13 +1,14 @@
 import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
+import { NS_FORWARD } from '../../carbon-copies.js';
+import { delayElement } from '../../delay.js';
 import { StanzaError } from '../../errors.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { ArchiveStore, ArchivedMessage } from '../xep-0313-mam/archive.js';
 import { countResults } from '../xep-0313-mam/count.js';
-import { formatDateTime } from '../xep-0313-mam/datetime.js';
 import { archiveMetadata, pageByIds } from '../xep-0313-mam/extended.js';
 import { NS_MAM, NS_RSM, parseQuery } from '../xep-0313-mam/query.js';
-import { NS_DELAY, NS_FORWARD, NS_MUC_USER } from './ns.js';
+import { NS_MUC_USER } from './ns.js';
 import { affRank, type Affiliation, type Occupant, type Room } from './room.js';
 
 /** One page of a room's archive: the result messages to send, then the `<fin/>` of the iq result. */
@@ -57,7 +58,7 @@ export async function queryRoomArchive(
     return x(
       'message',
       { id: randomHex(6), from: room.jid, to: asker.full },
-      x('result', { xmlns: NS_MAM, queryid: q.queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, x('delay', { xmlns: NS_DELAY, stamp: formatDateTime(m.ts) }), original)),
+      x('result', { xmlns: NS_MAM, queryid: q.queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, delayElement(m.ts), original)),
     );
   });
   const set = x('set', { xmlns: NS_RSM });

@@ -1,12 +1,12 @@
 import type { Jid } from '../../../util/jid.js';
-import { x, type XmlElement } from '../../../util/xml.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { delayElement, delayedBy } from '../../delay.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import { defineModule } from '../../module.js';
 import { CLIENT_ACKS, takesBareJidMessages, type ClientSession } from '../../session.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { isStorable } from './storable.js';
 
-const NS_DELAY = 'urn:xmpp:delay';
 const DELIVERY_BATCH = 100;
 
 /** What the offline module offers modules built on it. */
@@ -126,8 +126,8 @@ export default defineModule({
         }
         const copy = stanza.clone();
         // One stamp from this server, the first: a message stored again after an unacknowledged delivery keeps its time.
-        if (!copy.getChildren('delay', NS_DELAY).some((d) => d.attrs.from === to.domain)) {
-          copy.append(x('delay', { xmlns: NS_DELAY, from: to.domain, stamp: new Date().toISOString() }, 'Offline storage'));
+        if (!delayedBy(copy, to.domain)) {
+          copy.append(delayElement(Date.now(), to.domain, 'Offline storage'));
         }
         await table.put(owner, nextKey(), copy.toString());
         counts.set(owner, (counts.get(owner) ?? 0) + 1);

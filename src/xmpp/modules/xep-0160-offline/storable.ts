@@ -1,7 +1,6 @@
 import type { XmlElement } from '../../../util/xml.js';
+import { NS_HINTS } from '../../carbon-copies.js';
 import { NS_SID } from '../../stanza-id.js';
-
-export const NS_HINTS = 'urn:xmpp:hints';
 
 /**
  * Namespaces whose elements carry nothing the recipient would miss on their

@@ -1,5 +1,5 @@
 import { x, type XmlElement } from '../../../util/xml.js';
-import { StreamError } from '../../errors.js';
+import { NS_STANZAS, StreamError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type PreBindStream } from '../../module.js';
 import { CLIENT_ACKS, SessionKey, type ClientSession } from '../../session.js';
@@ -10,7 +10,6 @@ import { requeue } from './requeue.js';
 import { parseH, SmState } from './state.js';
 
 export const NS_SM = 'urn:xmpp:sm:3';
-const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 const NS_STREAM = 'http://etherx.jabber.org/streams';
 const NS_STREAMS = 'urn:ietf:params:xml:ns:xmpp-streams';
 

@@ -2,7 +2,7 @@ import type { XmlElement } from '../../../util/xml.js';
 import { carbonEligible } from '../../carbon-copies.js';
 import type { RouteEvent } from '../../events.js';
 import { ARCHIVE_QUERIED, CARBONS_ENABLED, takesBareJidMessages, type ClientSession } from '../../session.js';
-import { NS_SID } from '../../stanza-id.js';
+import { stanzaIdBy } from '../../stanza-id.js';
 
 /**
  * How a session came to hold a message, and so what must still hold of it:
@@ -92,10 +92,5 @@ export class Reached {
  * archive in this session, as it will after reconnecting.
  */
 export function archivedForClient(session: ClientSession, stanza: XmlElement): boolean {
-  if (session.get(ARCHIVE_QUERIED) !== true) return false;
-  const owner = session.jid.bare;
-  for (const c of stanza.children) {
-    if (typeof c !== 'string' && c.name === 'stanza-id' && c.attrs.xmlns === NS_SID && c.attrs.by === owner) return true;
-  }
-  return false;
+  return session.get(ARCHIVE_QUERIED) === true && stanzaIdBy(stanza, session.jid.bare) !== undefined;
 }

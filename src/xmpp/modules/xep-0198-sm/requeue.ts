@@ -1,12 +1,11 @@
-import { x, type XmlElement } from '../../../util/xml.js';
+import type { XmlElement } from '../../../util/xml.js';
 import type { Logger } from '../../../util/log.js';
+import { NS_HINTS } from '../../carbon-copies.js';
+import { NS_DELAY, delayElement } from '../../delay.js';
 import { StanzaError, errorReply } from '../../errors.js';
 import type { ServerApi } from '../../module.js';
 import type { ClientSession } from '../../session.js';
 import { archivedForClient, type Reached } from './reached.js';
-
-const NS_DELAY = 'urn:xmpp:delay';
-const NS_HINTS = 'urn:xmpp:hints';
 
 /**
  * What becomes of a stanza the client never acknowledged (XEP-0198 §4: "in
@@ -30,7 +29,7 @@ function fateOf(stanza: XmlElement): 'store' | 'offer' | 'bounce' | 'drop' {
 /** A copy with `<delay/>` (XEP-0203) for the time it was first sent, unless it already carries one. */
 function delayed(stanza: XmlElement, at: number, host: string): XmlElement {
   if (stanza.getChild('delay', NS_DELAY) !== undefined) return stanza;
-  return stanza.clone().append(x('delay', { xmlns: NS_DELAY, from: host, stamp: new Date(at).toISOString() }));
+  return stanza.clone().append(delayElement(at, host));
 }
 
 /**

@@ -1,14 +1,15 @@
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
+import { NS_FORWARD } from '../../carbon-copies.js';
+import { delayElement } from '../../delay.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type IqRequest } from '../../module.js';
 import { ARCHIVE_QUERIED } from '../../session.js';
-import { NS_SID } from '../../stanza-id.js';
+import { NS_SID, stanzaIdBy } from '../../stanza-id.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { RosterApi } from '../rfc6121-roster/index.js';
 import { ArchiveStore, MAM_TABLES, type ArchivedMessage, type Direction } from './archive.js';
-import { formatDateTime } from './datetime.js';
 import { prefsAllow, shouldArchive, type DefaultPolicy, type Prefs } from './policy.js';
 import { NS_MAM, NS_RSM, parseQuery } from './query.js';
 import { archiveMetadata, pageByIds, queryForm } from './extended.js';
@@ -17,8 +18,6 @@ import { randomHex } from '../../../util/random-token.js';
 import { RowTooLargeError } from '../../../storage/wide-column.js';
 
 export { NS_MAM } from './query.js';
-const NS_FORWARD = 'urn:xmpp:forward:0';
-const NS_DELAY = 'urn:xmpp:delay';
 
 /** A message just written to an archive. */
 export interface ArchivedEvent {
@@ -214,7 +213,7 @@ export default defineModule({
       const owner = ev.to.bare;
       if (sid && server.isLocalDomain(ev.from.domain)) {
         // From our own server (another node, offline redelivery): a stanza-id by the owner is ours, the message is archived already.
-        if (stanza.getChildren('stanza-id', NS_SID).some((c) => c.attrs.by === owner)) return;
+        if (stanzaIdBy(stanza, owner) !== undefined) return;
       }
       return (async () => {
         const copy = stanza.clone();
@@ -253,7 +252,7 @@ export default defineModule({
     // recipient's archive. Requeued ones were delivered once (XEP-0198), and may well have been read.
     ctx.hook('message/refused', ({ stanza, to, requeued }) => {
       if (requeued === true) return false;
-      const id = stanza.getChildren('stanza-id', NS_SID).find((s) => s.attrs.by === to.bare)?.attrs.id;
+      const id = stanzaIdBy(stanza, to.bare)?.attrs.id;
       return id === undefined ? false : archive.remove(to.bare, id).then(() => false);
     });
 
@@ -295,7 +294,7 @@ export default defineModule({
       return x(
         'message',
         { xmlns: 'jabber:client', id: randomHex(6), to: req.from.full, from: req.stanza.attrs.to === undefined ? undefined : req.to.bare },
-        x('result', { xmlns: NS_MAM, queryid: queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, x('delay', { xmlns: NS_DELAY, stamp: formatDateTime(m.ts) }), original)),
+        x('result', { xmlns: NS_MAM, queryid: queryId, id: m.id }, x('forwarded', { xmlns: NS_FORWARD }, delayElement(m.ts), original)),
       );
     };
 

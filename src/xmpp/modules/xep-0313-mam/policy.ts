@@ -1,6 +1,5 @@
 import type { XmlElement } from '../../../util/xml.js';
-
-export const NS_HINTS = 'urn:xmpp:hints';
+import { NS_HINTS } from '../../carbon-copies.js';
 
 /**
  * Payloads that make a message worth keeping although it has no `<body/>`

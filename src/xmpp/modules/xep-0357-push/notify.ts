@@ -3,8 +3,9 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { buildForm, formTypeField } from '../../../util/data-form.js';
 import type { Logger } from '../../../util/log.js';
 import type { PushDispatcher, PushNotification } from '../../../push/index.js';
+import { NS_DELAY, delayedBy } from '../../delay.js';
 import type { ServerApi } from '../../module.js';
-import { NS_SID } from '../../stanza-id.js';
+import { stanzaIdBy } from '../../stanza-id.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { pushWorthy, type PushWorthy } from './important.js';
 import { registrationKey, type Registration, type RegistrationStore } from './registrations.js';
@@ -14,7 +15,6 @@ import { createHash } from 'node:crypto';
 export const NS_PUSH = 'urn:xmpp:push:0';
 export const NS_PUBSUB = 'http://jabber.org/protocol/pubsub';
 export const NS_SUMMARY = 'urn:xmpp:push:summary';
-const NS_DELAY = 'urn:xmpp:delay';
 
 /** Publish errors of type wait (and timeouts) in a row after which a registration is dropped; other errors drop it at once. */
 const WAIT_ERRORS_TO_DISABLE = 16;
@@ -129,7 +129,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   function messageKey(owner: string, message: XmlElement, outer: XmlElement): string {
     const id = message.attrs.id;
     if (id !== undefined && id !== '') return `${message.attrs.from ?? ''}|${id}`;
-    const sid = outer.getChildren('stanza-id', NS_SID).find((s) => s.attrs.by === owner)?.attrs.id;
+    const sid = stanzaIdBy(outer, owner)?.attrs.id;
     return sid !== undefined ? `sid|${sid}` : unnamedKey(owner, message);
   }
 
@@ -202,5 +202,5 @@ function unnamedId(message: XmlElement): boolean {
 
 /** A copy this server delivers again: stamped with a `<delay/>` from the recipient's domain (offline storage, stream management's requeue). */
 function redelivered(message: XmlElement, domain: string): boolean {
-  return message.getChildren('delay', NS_DELAY).some((d) => d.attrs.from === domain);
+  return delayedBy(message, domain);
 }
