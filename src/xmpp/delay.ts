@@ -5,6 +5,7 @@
  * them should import another module for it.
  */
 import { x, type XmlElement } from '../util/xml.js';
+import { formatDateTime } from '../util/xep-0082-datetime.js';
 
 export const NS_DELAY = 'urn:xmpp:delay';
 
@@ -16,7 +17,7 @@ export const NS_DELAY = 'urn:xmpp:delay';
  * reason.
  */
 export function delayElement(stampMs: number, from?: string, text?: string): XmlElement {
-  const stamp = new Date(stampMs).toISOString();
+  const stamp = formatDateTime(stampMs);
   return x('delay', from === undefined ? { xmlns: NS_DELAY, stamp } : { xmlns: NS_DELAY, from, stamp }, text);
 }
 

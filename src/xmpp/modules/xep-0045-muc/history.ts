@@ -1,6 +1,6 @@
 import type { XmlElement } from '../../../util/xml.js';
+import { parseDateTimeUs } from '../../../util/xep-0082-datetime.js';
 import { delayElement } from '../../delay.js';
-import { parseDateTimeUs } from '../xep-0313-mam/datetime.js';
 import type { HistoryEntry } from './room.js';
 
 /**

@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import type { Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
+import { formatDateTime } from '../../../util/xep-0082-datetime.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule, type IqRequest } from '../../module.js';
-import { formatDateTime } from '../xep-0313-mam/datetime.js';
 import { parseIceUri, type IceServer } from './ice-uri.js';
 
 export const NS_EXTDISCO = 'urn:xmpp:extdisco:2';

@@ -1,8 +1,8 @@
 import { buildForm, formTypeField } from '../../../util/data-form.js';
 import { x, type XmlElement } from '../../../util/xml.js';
+import { formatDateTime } from '../../../util/xep-0082-datetime.js';
 import { StanzaError } from '../../errors.js';
 import type { ArchiveStore, ArchivedMessage, PageQuery } from './archive.js';
-import { formatDateTime } from './datetime.js';
 import { NS_MAM } from './query.js';
 
 /**

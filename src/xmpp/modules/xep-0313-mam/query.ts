@@ -1,10 +1,10 @@
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { DataFormError, getFormType, NS_DATA, parseForm, type DataForm } from '../../../util/data-form.js';
+import { parseDateTimeUs } from '../../../util/xep-0082-datetime.js';
 import { StanzaError } from '../../errors.js';
 import { isArchiveId, timeKey } from './archive-id.js';
 import type { Bound } from './archive.js';
-import { parseDateTimeUs } from './datetime.js';
 
 export const NS_MAM = 'urn:xmpp:mam:2';
 export const NS_RSM = 'http://jabber.org/protocol/rsm';

@@ -1,9 +1,9 @@
 import { escapeAttr, x, type XmlElement } from '../../../util/xml.js';
+import { formatDateTime } from '../../../util/xep-0082-datetime.js';
 import { defineModule } from '../../module.js';
 import { NS_SID } from '../../stanza-id.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import { NS_MUC_USER, NS_OCCUPANT_ID } from '../xep-0045-muc/ns.js';
-import { formatDateTime } from '../xep-0313-mam/datetime.js';
 import type { ArchiveStore, Direction } from '../xep-0313-mam/archive.js';
 import type { MamApi } from '../xep-0313-mam/index.js';
 

@@ -1,5 +1,6 @@
 import { randomHex } from '../../../util/random-token.js';
 import { x } from '../../../util/xml.js';
+import { formatDateTime } from '../../../util/xep-0082-datetime.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule } from '../../module.js';
 import { NS_SID } from '../../stanza-id.js';
@@ -7,7 +8,6 @@ import { parseXml } from '../../stream/parse-xml.js';
 import type { RoomActions, RoomIqRequest } from '../xep-0045-muc/extensions.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
 import { NS_OCCUPANT_ID } from '../xep-0045-muc/ns.js';
-import { formatDateTime } from '../xep-0313-mam/datetime.js';
 import { NS_RETRACT, tombstoneOf } from '../xep-0424-retraction/index.js';
 
 export const NS_MODERATE = 'urn:xmpp:message-moderate:1';

@@ -1,4 +1,14 @@
-/** XEP-0082 DateTime (`CCYY-MM-DDThh:mm:ss[.sss]TZD`), parsed to microseconds since the epoch. */
+/**
+ * XEP-0082's DateTime profile, the form XMPP extensions give a moment in
+ * time: `CCYY-MM-DDThh:mm:ss[.sss]TZD`, seconds required, any number of
+ * fraction digits, a zone (`Z` or `±hh:mm`) required. Archive queries
+ * (XEP-0313 start/end), room history (XEP-0045 `since`), `<delay/>` stamps
+ * (XEP-0203), retraction and moderation tombstones (XEP-0424, XEP-0425) and
+ * service credentials (XEP-0215 `expires`) all read or write it, so it lives
+ * here and not in one of their modules.
+ * Parsed to microseconds because archive ids order messages to the
+ * microsecond, and a query's bound must be as fine as what it bounds.
+ */
 const DATETIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/;
 
 /** Microseconds since the epoch, or null when `s` is not an XEP-0082 DateTime. */
