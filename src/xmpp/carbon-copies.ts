@@ -5,10 +5,10 @@
  * message?) and anything that looks inside a copy.
  */
 import { x, type XmlElement } from '../util/xml.js';
+import { NS_HINTS } from './hints.js';
 
 export const NS_CARBONS = 'urn:xmpp:carbons:2';
 export const NS_FORWARD = 'urn:xmpp:forward:0';
-export const NS_HINTS = 'urn:xmpp:hints';
 const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
 
 /**

@@ -1,5 +1,6 @@
 import type { XmlElement } from '../../../util/xml.js';
-import { NS_HINTS } from '../../carbon-copies.js';
+import { NS_CARBONS } from '../../carbon-copies.js';
+import { NS_HINTS } from '../../hints.js';
 import { NS_SID } from '../../stanza-id.js';
 
 /**
@@ -17,7 +18,7 @@ const METADATA_ONLY: ReadonlySet<string> = new Set([
   'http://jabber.org/protocol/chatstates',
   NS_HINTS,
   NS_SID,
-  'urn:xmpp:carbons:2',
+  NS_CARBONS,
   'urn:xmpp:mam:2',
 ]);
 

@@ -1,5 +1,5 @@
 import { x, type XmlElement } from '../../../util/xml.js';
-import { NS_STANZAS, StreamError } from '../../errors.js';
+import { NS_STANZAS, NS_STREAMS, StreamError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type PreBindStream } from '../../module.js';
 import { CLIENT_ACKS, SessionKey, type ClientSession } from '../../session.js';
@@ -11,7 +11,6 @@ import { parseH, SmState } from './state.js';
 
 export const NS_SM = 'urn:xmpp:sm:3';
 const NS_STREAM = 'http://etherx.jabber.org/streams';
-const NS_STREAMS = 'urn:ietf:params:xml:ns:xmpp-streams';
 
 /** SM's filter runs last, so it counts exactly what is written (CSI holds stanzas before, at a higher priority). */
 export const SM_FILTER_PRIORITY = -1000;

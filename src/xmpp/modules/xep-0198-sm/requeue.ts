@@ -1,8 +1,8 @@
 import type { XmlElement } from '../../../util/xml.js';
 import type { Logger } from '../../../util/log.js';
-import { NS_HINTS } from '../../carbon-copies.js';
 import { NS_DELAY, delayElement } from '../../delay.js';
 import { StanzaError, errorReply } from '../../errors.js';
+import { NS_HINTS } from '../../hints.js';
 import type { ServerApi } from '../../module.js';
 import type { ClientSession } from '../../session.js';
 import { archivedForClient, type Reached } from './reached.js';

@@ -1,5 +1,5 @@
 import type { XmlElement } from '../../../util/xml.js';
-import { NS_HINTS } from '../../carbon-copies.js';
+import { NS_HINTS } from '../../hints.js';
 
 /**
  * Payloads that make a message worth keeping although it has no `<body/>`

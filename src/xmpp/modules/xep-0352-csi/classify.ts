@@ -1,8 +1,8 @@
 import type { XmlElement } from '../../../util/xml.js';
-import { NS_FORWARD, NS_HINTS } from '../../carbon-copies.js';
+import { NS_CARBONS, NS_FORWARD } from '../../carbon-copies.js';
+import { NS_HINTS } from '../../hints.js';
 
 const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
-const NS_CARBONS = 'urn:xmpp:carbons:2';
 const NS_MARKERS = 'urn:xmpp:chat-markers:0';
 const NS_PUBSUB_EVENT = 'http://jabber.org/protocol/pubsub#event';
 /** XEP-0490 Message Displayed Synchronization: the user's own "read up to" in PEP. */
