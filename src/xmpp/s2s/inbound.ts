@@ -5,7 +5,8 @@ import { x, type Attrs, type XmlElement } from '../../util/xml.js';
 import { NS_STANZAS, StanzaError, StreamError, errorReply } from '../errors.js';
 import type { S2sContext, S2sAuthMethod } from './context.js';
 import { dialbackKeyMatches, dialbackKind, NS_DIALBACK_FEATURE } from './dialback.js';
-import { NS_CLIENT, NS_SASL, NS_SERVER, NS_TLS, S2sStream, newStreamId } from './stream.js';
+import { S2sStream, newStreamId } from './stream.js';
+import { NS_CLIENT, NS_SASL, NS_SERVER, NS_TLS } from '../rfc6120-namespaces.js';
 import type { CertificateCheck } from './trust.js';
 import { streamLimits } from '../stream/stream-features.js';
 

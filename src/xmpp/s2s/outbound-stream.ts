@@ -7,7 +7,8 @@ import { keep, type OutboundStanza, type S2sAuthMethod, type S2sContext } from '
 import { dialbackKind, NS_DIALBACK, NS_DIALBACK_FEATURE } from './dialback.js';
 import { OutboundLiveness } from './outbound-liveness.js';
 import type { S2sOutbound } from './outbound.js';
-import { NS_SASL, NS_TLS, S2sStream, toServerNs } from './stream.js';
+import { S2sStream, toServerNs } from './stream.js';
+import { NS_SASL, NS_TLS } from '../rfc6120-namespaces.js';
 
 const NS_PING = 'urn:xmpp:ping';
 

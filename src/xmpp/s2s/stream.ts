@@ -6,12 +6,8 @@ import { StreamError, type StreamErrorCondition } from '../errors.js';
 import { ParseError, XmppParser, type ParserLimits } from '../stream/parser.js';
 import { NS_DIALBACK } from './dialback.js';
 import { randomHex } from '../../util/random-token.js';
+import { NS_CLIENT, NS_SERVER, NS_STREAM } from '../rfc6120-namespaces.js';
 
-export const NS_SERVER = 'jabber:server';
-export const NS_CLIENT = 'jabber:client';
-export const NS_STREAM = 'http://etherx.jabber.org/streams';
-export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
-export const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 
 /**
  * Elements read but not yet handled beyond which reading pauses (TCP then

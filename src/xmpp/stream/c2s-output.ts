@@ -1,9 +1,7 @@
 import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
 import type { Transport } from '../transport/transport.js';
+import { NS_CLIENT, NS_FRAMING, NS_STREAM } from '../rfc6120-namespaces.js';
 
-export const NS_CLIENT = 'jabber:client';
-export const NS_STREAM = 'http://etherx.jabber.org/streams';
-export const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 
 /**
  * What a c2s connection writes, framed for its transport: over TCP an XML

@@ -7,15 +7,15 @@ import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
 import type { Transport, TransportKind } from '../transport/transport.js';
 import { ParseError, XmppParser, type ParserEvents, type ParserLimits } from './parser.js';
-import { C2sOutput, NS_CLIENT, NS_FRAMING, NS_STREAM } from './c2s-output.js';
+import { C2sOutput } from './c2s-output.js';
 import { C2sSession, type SessionConnection } from './client-session.js';
 import { NS_SASL2, SaslNegotiation } from './sasl-negotiation.js';
 import { inlineAnswers, type Sasl2Connection } from './sasl2-inline.js';
-import { clientStreamFeatures, NS_BIND, NS_TLS } from './stream-features.js';
+import { clientStreamFeatures, NS_BIND } from './stream-features.js';
 import { processClientElement } from './inbound.js';
 import { randomHex } from '../../util/random-token.js';
+import { NS_CLIENT, NS_FRAMING, NS_SASL, NS_STREAM, NS_TLS } from '../rfc6120-namespaces.js';
 
-const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 /**
  * Stanzas read ahead of the one being handled before reading stops: behind a slow handler (a stalled store, a
  * flood of archive queries) the rest of a client's input waits in its socket, not in memory. Reading resumes at half.

@@ -5,8 +5,8 @@ import type { Server } from '../server.js';
 import type { ClientSession } from '../session.js';
 import type { C2sSession } from './client-session.js';
 import { NS_SESSION } from './stream-features.js';
+import { NS_CLIENT } from '../rfc6120-namespaces.js';
 
-const NS_CLIENT = 'jabber:client';
 const MESSAGE_TYPES = new Set(['chat', 'error', 'groupchat', 'headline', 'normal']);
 const PRESENCE_TYPES = new Set(['error', 'probe', 'subscribe', 'subscribed', 'unavailable', 'unsubscribe', 'unsubscribed']);
 const IQ_TYPES = new Set(['get', 'set', 'result', 'error']);

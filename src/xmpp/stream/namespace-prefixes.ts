@@ -1,8 +1,8 @@
 import type { Attrs, XmlElement } from '../../util/xml.js';
 import { ParseError } from './parse-error.js';
+import { NS_STREAM } from '../rfc6120-namespaces.js';
 
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
-const NS_STREAM = 'http://etherx.jabber.org/streams';
 const NONE: Attrs = Object.freeze({});
 /** What nearly every stream header declares: one object for all the streams that declare only that. */
 const STREAM_PREFIX_ONLY: Attrs = Object.freeze({ 'xmlns:stream': NS_STREAM });

@@ -3,6 +3,7 @@ import { Utf8StreamDecoder } from './utf8-decoder.js';
 import { checkPrefixes, declaredPrefixes } from './namespace-prefixes.js';
 import { ParseError } from './parse-error.js';
 import { checkDeclaration, decodeEntities } from './xml-text.js';
+import { NS_FRAMING } from '../rfc6120-namespaces.js';
 
 /**
  * An incremental XML tokenizer for XMPP streams.
@@ -70,7 +71,6 @@ function isSpace(c: number): boolean {
 }
 
 const STREAM_HEADER_NAME = 'stream:stream';
-const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 /** Shared and frozen: a tag's own attributes object is made when its name ends. */
 const NO_ATTRIBUTES: Attrs = Object.freeze({});
 

@@ -6,8 +6,8 @@ import { hashedTokenBinding, hashedTokenMechanisms, HashedTokenServer } from '..
 import { NS_BIND2 } from './bind2.js';
 import type { Server } from '../server.js';
 import type { Transport } from '../transport/transport.js';
+import { NS_SASL } from '../rfc6120-namespaces.js';
 
-const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
 export const NS_SASL2 = 'urn:xmpp:sasl:2';
 export const NS_FAST = 'urn:xmpp:fast:0';
 const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';

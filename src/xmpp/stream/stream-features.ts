@@ -1,8 +1,8 @@
 import { x, type XmlElement } from '../../util/xml.js';
 import type { Server } from '../server.js';
 import type { Transport } from '../transport/transport.js';
+import { NS_TLS } from '../rfc6120-namespaces.js';
 
-export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 export const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 export const NS_SESSION = 'urn:ietf:params:xml:ns:xmpp-session';
 export const NS_LIMITS = 'urn:xmpp:stream-limits:0';

@@ -6,12 +6,10 @@
 
 import type { ServerResponse } from 'node:http';
 import { openTag, serialize, x, type Attrs, type XmlElement } from '../../util/xml.js';
+import { NS_CLIENT, NS_FRAMING, NS_STREAM } from '../rfc6120-namespaces.js';
 
 export const NS_HTTPBIND = 'http://jabber.org/protocol/httpbind';
 export const NS_XBOSH = 'urn:xmpp:xbosh';
-const NS_STREAM = 'http://etherx.jabber.org/streams';
-const NS_FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
-const NS_CLIENT = 'jabber:client';
 
 /** The XEP-0124 version implemented here. */
 const VERSION = { major: 1, minor: 11 };

@@ -6,10 +6,9 @@ import { randomHex } from '../../../util/random-token.js';
 import { openTag, serialize, XmlElement, type Attrs } from '../../../util/xml.js';
 import { StreamError } from '../../errors.js';
 import { ParseError, XmppParser, type ParserLimits } from '../../stream/parser.js';
+import { NS_CLIENT, NS_STREAM } from '../../rfc6120-namespaces.js';
 
 export const NS_COMPONENT = 'jabber:component:accept';
-const NS_STREAM = 'http://etherx.jabber.org/streams';
-const NS_CLIENT = 'jabber:client';
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
 

@@ -8,9 +8,9 @@ import { HANDOVER_TOPIC, newResumeId, nodeOfResumeId, restore, snapshot, type Ha
 import { Reached } from './reached.js';
 import { requeue } from './requeue.js';
 import { parseH, SmState } from './state.js';
+import { NS_STREAM } from '../../rfc6120-namespaces.js';
 
 export const NS_SM = 'urn:xmpp:sm:3';
-const NS_STREAM = 'http://etherx.jabber.org/streams';
 
 /** SM's filter runs last, so it counts exactly what is written (CSI holds stanzas before, at a higher priority). */
 export const SM_FILTER_PRIORITY = -1000;
