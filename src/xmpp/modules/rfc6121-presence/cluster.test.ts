@@ -129,4 +129,22 @@ describe('RFC 6121 §4.6 directed presence when the sender\'s cluster node dies'
     // And what the node cleaning up after B would read, should B die.
     await eventually(async () => expect((await a.cluster.sessions.get('alice@localhost/a'))?.directed).to.deep.equal([`${ROOM}/alice`]), 5000);
   });
+
+  // XEP-0045 §7.6: the room takes a nick change with unavailable (303) from the old nick, routed on its node; the
+  // user's session, on another node, keeps only the new nick, as does the table a node cleaning up after it reads.
+  it('a nick change taken by a room on another node leaves only the new nick among the addresses to tell of unavailable', async function () {
+    const ROOM = 'tea@conference.localhost';
+    const modules = [roster, disco, presence, muc];
+    const [a, b] = [await cluster.start('a', modules), await cluster.start('b', modules)];
+    const carol = await a.ts.login('carol@localhost/c');
+    await createRoom(carol, ROOM, 'carol');
+    const alice = await b.ts.login('alice@localhost/a');
+    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    await alice.send(`<presence to='${ROOM}/alicia' id='nick'/>`);
+    const taken = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'nick', 5000);
+    expect(taken.attrs).to.include({ from: `${ROOM}/alicia` }).and.not.have.property('type');
+    const directed = (): string[] => [...(b.ts.server.sessions.get('alice@localhost/a')?.get(DIRECTED_PRESENCE) ?? [])];
+    await eventually(() => expect(directed()).to.deep.equal([`${ROOM}/alicia`]), 5000);
+    await eventually(async () => expect((await a.cluster.sessions.get('alice@localhost/a'))?.directed).to.deep.equal([`${ROOM}/alicia`]), 5000);
+  });
 });

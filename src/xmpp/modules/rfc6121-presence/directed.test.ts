@@ -7,7 +7,7 @@ import roster from '../rfc6121-roster/index.js';
 import { RosterStore } from '../rfc6121-roster/store.js';
 import disco from '../xep-0030-disco/index.js';
 import muc from '../xep-0045-muc/index.js';
-import { configureRoom, createRoom, errorCondition, joinRoom } from '../xep-0045-muc/test-support.js';
+import { configureRoom, createRoom, errorCondition, joinRoom, statusCodes } from '../xep-0045-muc/test-support.js';
 import presence from './index.js';
 
 const isPresence = (from: string, type?: string) => (el: XmlElement) => el.name === 'presence' && el.attrs.from === from && el.attrs.type === type;
@@ -157,5 +157,113 @@ describe('directed presence refused with an error', () => {
     // Gone from the room, not a ghost: her nick is free.
     const carol = await ts.login('carol@localhost/c');
     expect((await joinRoom(carol, ROOM, 'alice', '<password>s3cret</password>')).attrs.type).to.equal(undefined);
+  });
+});
+
+/**
+ * XEP-0045 §7.6: a nick change is presence to room/newnick; the room answers with unavailable (303, 110) from the old
+ * nick, then available from the new one. It is the same room: one of presence.maxDirected's addresses, and one
+ * unavailable, to the nick the room now knows her by, when she goes (§7.14); an unavailable to the old nick would
+ * be read as her leaving from the new one, so the room would hear her go twice.
+ */
+describe('directed presence to a room after a nick change', () => {
+  const ROOM = 'tea@conference.localhost';
+  let ts: TestServer;
+  afterEach(() => ts.stop());
+
+  /** Stanzas routed to the room's nicks, as "to type". */
+  function routedToRoom(): string[] {
+    const routed: string[] = [];
+    const route = ts.server.route.bind(ts.server);
+    ts.server.route = (stanza, origin) => {
+      if (stanza.name === 'presence' && stanza.attrs.to?.startsWith(`${ROOM}/`)) routed.push(`${stanza.attrs.to} ${stanza.attrs.type}`);
+      return route(stanza, origin);
+    };
+    return routed;
+  }
+
+  const selfFrom = (nick: string) => (e: XmlElement) => e.name === 'presence' && e.attrs.from === `${ROOM}/${nick}` && e.attrs.type === undefined;
+
+  it('a user at the cap may change nick, and the room still counts as one address', async () => {
+    ts = await TestServer.start([roster, disco, presence, muc], { modules: { options: { presence: { maxDirected: 2 } } } });
+    const bob = await ts.login('bob@localhost/b');
+    await createRoom(bob, ROOM, 'bob');
+    const [carol, dave, erin] = [await ts.login('carol@localhost/c'), await ts.login('dave@localhost/d'), await ts.login('erin@localhost/e')];
+    const alice = await ts.login('alice@localhost/a');
+    await alice.send('<presence/>');
+    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    await alice.send(`<presence to='${carol.jid}'/>`);
+    await carol.waitFor(isPresence('alice@localhost/a'));
+
+    await alice.send(`<presence to='${ROOM}/alicia' id='nick'/>`);
+    const answer = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'nick');
+    expect(answer.attrs, answer.toString()).to.include({ from: `${ROOM}/alicia` }).and.not.have.property('type');
+    await bob.waitFor(selfFrom('alicia'));
+
+    // One slot freed: one more address, and no more.
+    await alice.send(`<presence to='${carol.jid}' type='unavailable'/>`);
+    await carol.waitFor(isPresence('alice@localhost/a', 'unavailable'));
+    await alice.send(`<presence to='${dave.jid}' id='d'/>`);
+    await dave.waitFor(isPresence('alice@localhost/a'));
+    await alice.send(`<presence to='${erin.jid}' id='e'/>`);
+    const refused = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'e');
+    expect(errorCondition(refused)).to.equal('policy-violation');
+    expect(alice.all((e) => e.attrs.id === 'd' && e.attrs.type === 'error')).to.deep.equal([]);
+  });
+
+  it('after a nick change, the room hears one unavailable, to the new nick, when the user goes', async () => {
+    ts = await TestServer.start([roster, disco, presence, muc]);
+    const bob = await ts.login('bob@localhost/b');
+    await createRoom(bob, ROOM, 'bob');
+    const alice = await ts.login('alice@localhost/a');
+    await alice.send('<presence/>');
+    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    await alice.send(`<presence to='${ROOM}/alicia'/>`);
+    await alice.waitFor((e) => selfFrom('alicia')(e) && statusCodes(e).includes('110'));
+    expect([...(ts.server.sessions.get('alice@localhost/a')!.get(DIRECTED_PRESENCE) ?? [])]).to.deep.equal([`${ROOM}/alicia`]);
+
+    const routed = routedToRoom();
+    await alice.send("<presence type='unavailable'/>");
+    await bob.waitFor(isPresence(`${ROOM}/alicia`, 'unavailable'));
+    expect(routed).to.deep.equal([`${ROOM}/alicia unavailable`]);
+    const carol = await ts.login('carol@localhost/c');
+    expect((await joinRoom(carol, ROOM, 'alicia')).attrs.type).to.equal(undefined);
+  });
+
+  // The room's answers may come after the client sent a second change (network delay): each answer moves her from
+  // the nick it names to the one it names, so she ends up under the nick the room says, here her first one again.
+  it('answers to two nick changes in a row leave the nick the room answered last', async () => {
+    ts = await TestServer.start([roster, disco, presence, muc]);
+    const bob = await ts.login('bob@localhost/b');
+    await createRoom(bob, ROOM, 'bob');
+    const alice = await ts.login('alice@localhost/a');
+    await alice.send('<presence/>');
+    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    // Presence from the room to her waits until the room has answered both changes (two presences each).
+    const held: Array<() => Promise<void>> = [];
+    let holding = true;
+    let allHeld = (): void => {};
+    const answered = new Promise<void>((resolve) => (allHeld = resolve));
+    const route = ts.server.route.bind(ts.server);
+    ts.server.route = (stanza, origin) => {
+      if (holding && stanza.name === 'presence' && stanza.attrs.from?.startsWith(`${ROOM}/`) && stanza.attrs.to === alice.jid) {
+        held.push(() => route(stanza, origin));
+        if (held.length === 4) allHeld();
+        return Promise.resolve();
+      }
+      return route(stanza, origin);
+    };
+    await alice.send(`<presence to='${ROOM}/alicia' id='n1'/>`);
+    await alice.send(`<presence to='${ROOM}/alice' id='n2'/>`);
+    await answered;
+    holding = false;
+    for (const deliver of held) await deliver();
+    await alice.waitFor((e) => e.attrs.id === 'n2');
+    expect([...(ts.server.sessions.get('alice@localhost/a')!.get(DIRECTED_PRESENCE) ?? [])]).to.deep.equal([`${ROOM}/alice`]);
+
+    const routed = routedToRoom();
+    await alice.send("<presence type='unavailable'/>");
+    await bob.waitFor(isPresence(`${ROOM}/alice`, 'unavailable'));
+    expect(routed).to.deep.equal([`${ROOM}/alice unavailable`]);
   });
 });

@@ -1,4 +1,4 @@
-import { splitFullJid, type Jid } from '../../../util/jid.js';
+import { splitFullJid, tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import type { ServerApi } from '../../module.js';
@@ -100,22 +100,106 @@ async function forgetRefused(server: ServerApi, session: ClientSession, target: 
 }
 
 /**
+ * How many of presence.maxDirected's addresses the session's targets take, with `adding` (a full JID not among them)
+ * when given. A room is one, as the option's doc says, while it holds the nick the room knows and one nick change
+ * (XEP-0045 §7.6) not yet answered; a further unanswered change takes one more, so that a room that never answers
+ * still cannot grow the targets without bound. A scan: made only for a new target, near the cap.
+ */
+export function directedSlots(session: ClientSession, adding?: string): number {
+  const last = session.get(LAST_DIRECTED);
+  const nicks = new Map<string, number>();
+  let others = 0;
+  for (const full of session.get(DIRECTED) ?? []) {
+    if (last?.get(full) !== null) others++;
+    else nicks.set(splitFullJid(full).bare, (nicks.get(splitFullJid(full).bare) ?? 0) + 1);
+  }
+  if (adding !== undefined) {
+    // As rememberDirected has it: any full JID of a room joined is a nick there.
+    const n = nicks.get(splitFullJid(adding).bare);
+    if (n === undefined) others++;
+    else nicks.set(splitFullJid(adding).bare, n + 1);
+  }
+  let slots = others;
+  for (const n of nicks.values()) slots += Math.max(1, n - 1);
+  return slots;
+}
+
+/**
+ * The new nick a room's presence `stanza` to the user gives her, when it is the room taking her nick change
+ * (XEP-0045 §7.6: unavailable from the old nick, status 303 with the new nick in `<item/>`, and 110, as it is
+ * about her; without 110 it is another occupant's change); otherwise null.
+ */
+export function nickChangedTo(stanza: XmlElement): string | null {
+  const ux = stanza.attrs.type === 'unavailable' ? stanza.getChild('x', NS_MUC_USER) : undefined;
+  if (ux === undefined) return null;
+  const codes = ux.getChildren('status').map((s) => s.attrs.code);
+  const nick = ux.getChild('item')?.attrs.nick;
+  return codes.includes('303') && codes.includes('110') && nick !== undefined && nick !== '' ? nick : null;
+}
+
+/** Node post: a room took a nick change of a session held there (body: JSON [old occupant JID, new one, session full JID]). */
+const RENAMED_TOPIC = 'presence/directed-renamed';
+
+/**
+ * The room `from` (room@service/oldnick) told the session `to` it now holds `nick` there (`nickChangedTo`). The old
+ * nick stops being a target: the room knows her by the new one only, and reads an unavailable to the old as her
+ * leaving from the new (§7.14 has her leave from her current nick), so it would hear her go twice. The new nick
+ * becomes one if it was not (an answer to an earlier change arriving after a later change was sent: each answer
+ * moves her from the nick it names to the one it names, and she ends under the room's last word). Only when the
+ * old nick is a room nick among the session's targets, so a room cannot add one. Like `directedRefused`, this
+ * runs where the presence is routed and tells the session's node.
+ */
+export async function directedRenamed(server: ServerApi, from: Jid, nick: string, to: Jid): Promise<void> {
+  const renamed = tryParseJid(`${from.bare}/${nick}`);
+  if (renamed === null) return;
+  const local = server.localSession(to.full);
+  if (local !== undefined) return forgetRenamed(server, local, from.full, renamed.full);
+  if (!server.clustered) return;
+  const r = (await server.resources(to.bare)).find((res) => res.full === to.full);
+  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, RENAMED_TOPIC, JSON.stringify([from.full, renamed.full, to.full]));
+}
+
+/** `directedRenamed` for sessions of this node, from the node that routed the room's presence; returns the undo. */
+export function onRenamedElsewhere(server: ServerApi): () => void {
+  return server.onNodePost(RENAMED_TOPIC, async (body) => {
+    const [old, renamed, full] = JSON.parse(body) as [string, string, string];
+    const session = server.localSession(full);
+    if (session !== undefined) await forgetRenamed(server, session, old, renamed);
+  });
+}
+
+async function forgetRenamed(server: ServerApi, session: ClientSession, old: string, renamed: string): Promise<void> {
+  const last = session.get(LAST_DIRECTED);
+  const set = session.get(DIRECTED);
+  if (last === undefined || set === undefined || last.get(old) !== null) return;
+  forgetDirected(session, old);
+  // Answered: the change that asked for the nick can no longer be refused.
+  session.get(REQUESTED)?.delete(renamed);
+  if (!set.has(renamed)) {
+    set.add(renamed);
+    last.set(renamed, null);
+  }
+  await server.emit('session/directed', { session });
+}
+
+/**
  * A session resumed here from another node (XEP-0198, xep-0198-sm/handover.ts) brings the targets it had there,
- * as many as that node's presence.maxDirected let it keep, more than `max`, this node's, when that is lower. The
- * cap's rule holds: what came last goes first, as a target over the cap is refused rather than an earlier one
- * forgotten. A room goes whole (all its nicks), once its newest nick is among the last. Each dropped target that
- * `hearsBroadcast` (a subscriber, while the session broadcasts presence) needs nothing; the others are sent
- * unavailable (§4.6.3: it was sent presence, and would otherwise show the session online for good, or keep it as a
- * ghost occupant; a room answers with the unavailable self-presence, so the client sees it is out), and the
- * client gets the cap's policy-violation error from it, as for presence to one target too many.
+ * as many as that node's presence.maxDirected let it keep, more than `max`, this node's, when that is lower (both
+ * counted as `directedSlots` does: a nick change not yet answered is no extra target). The cap's rule holds: what
+ * came last goes first, as a target over the cap is refused rather than an earlier one forgotten. A room goes
+ * whole (all its nicks), once its newest nick is among the last. Each dropped target that `hearsBroadcast` (a
+ * subscriber, while the session broadcasts presence) needs nothing; the others are sent unavailable (§4.6.3: it
+ * was sent presence, and would otherwise show the session online for good, or keep it as a ghost occupant; a room
+ * answers with the unavailable self-presence, so the client sees it is out), and the client gets the cap's
+ * policy-violation error from it, as for presence to one target too many.
  */
 export async function capResumed(server: ServerApi, session: ClientSession, max: number, hearsBroadcast: (bare: string) => Promise<boolean>): Promise<void> {
   const set = session.get(DIRECTED);
-  if (set === undefined || set.size <= max) return;
+  if (set === undefined || set.size <= max || directedSlots(session) <= max) return;
   const last = session.get(LAST_DIRECTED);
   const dropped: string[] = [];
   for (const full of [...set].reverse()) {
-    if (set.size <= max) break;
+    if (directedSlots(session) <= max) break;
     if (!set.has(full)) continue; // an older nick of a room dropped already
     dropped.push(full);
     const room = last?.get(full) === null ? splitFullJid(full).bare : null;

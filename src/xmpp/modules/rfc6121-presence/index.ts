@@ -6,7 +6,7 @@ import { DIRECTED_PRESENCE as DIRECTED, type ClientSession } from '../../session
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
-import { capResumed, directedRefused, forgetAllDirected, forgetDirected, leaveLostRooms, onRefusedElsewhere, rememberDirected } from './directed.js';
+import { capResumed, directedRefused, directedRenamed, directedSlots, forgetAllDirected, forgetDirected, leaveLostRooms, nickChangedTo, onRefusedElsewhere, onRenamedElsewhere, rememberDirected } from './directed.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -32,7 +32,7 @@ export default defineModule({
       default: 1000,
       integer: true,
       min: 1,
-      doc: 'Most JIDs one session may have sent directed presence to (RFC 6121 §4.6; each MUC room joined is one) and not yet unavailable: presence to one more is refused with policy-violation, so that the JIDs it keeps to tell of its unavailable, and its cluster session entry, stay bounded.',
+      doc: "Most JIDs one session may have sent directed presence to (RFC 6121 §4.6; each MUC room joined is one, also while a nick change there awaits the room's answer, though a second unanswered change takes another) and not yet unavailable: presence to one more is refused with policy-violation, so that the JIDs it keeps to tell of its unavailable, and its cluster session entry, stay bounded. A session resumed (XEP-0198) on a node with a lower value keeps its oldest targets, and the newer ones it drops are sent unavailable (unless its broadcast presence reaches them) while the client gets policy-violation from each.",
     },
   },
   start(ctx) {
@@ -81,7 +81,8 @@ export default defineModule({
         else if (session.presence === null || !subscribedFrom(await store.get(session.jid.bare, to.bare))) {
           // Refused rather than forgetting an earlier target: that one would never hear the session go (a ghost in a
           // room, a contact shown online), unseen by the user, while a refused join shows at once and says why.
-          if (set !== undefined && set.size >= ctx.options.maxDirected) {
+          // A room counts once however many of its nicks are targets (directedSlots), so the set may be larger.
+          if (set !== undefined && set.size >= ctx.options.maxDirected && directedSlots(session, to.full) > ctx.options.maxDirected) {
             session.send(errorReply(stanza, new StanzaError('policy-violation', `presence sent to ${ctx.options.maxDirected} addresses already; send unavailable to one (leave a room) first`, 'modify')));
             return true;
           }
@@ -332,11 +333,16 @@ export default defineModule({
         return true;
       }
       if (type === 'error') await directedRefused(ctx.server, from.full, to, stanza.attrs.id);
+      else if (type === 'unavailable') {
+        const nick = nickChangedTo(stanza);
+        if (nick !== null) await directedRenamed(ctx.server, from, nick, to);
+      }
       return false; // directed presence: the router delivers it to that resource
     });
 
     // Refused where the session is not: the session's node drops the target (directedRefused).
     ctx.onStop(onRefusedElsewhere(ctx.server));
+    ctx.onStop(onRenamedElsewhere(ctx.server));
 
     // Resumed from another node, with the targets that node's cap let the session keep: this node's applies.
     ctx.hook('session/resumed', ({ session }) =>

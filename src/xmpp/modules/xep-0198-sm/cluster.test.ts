@@ -183,4 +183,50 @@ describe('XEP-0198 resumption in a cluster (in-process nodes on standalone Redis
     expect(again.all((e) => e.attrs.type === 'error')).to.deep.equal([]);
     expect(dave.all(isPresence('alice@localhost/a', 'unavailable'))).to.deep.equal([]);
   });
+
+  // A nick change (XEP-0045 §7.6) the room has not answered when the session moves leaves two of the room's nicks
+  // among the targets; the room is still one of presence.maxDirected's addresses, on B as on A.
+  it('a node with a lower presence.maxDirected counts a room once while a nick change awaits its answer', async () => {
+    const modules = [roster, disco, presence, muc, sm];
+    const [a, b] = [await cluster.start('a', modules), await cluster.start('b', modules, { presence: { maxDirected: 2 } })];
+    const carol = await a.ts.login('carol@localhost/c');
+    await createRoom(carol, ROOM, 'carol');
+    const dave = await a.ts.login('dave@localhost/d');
+    const alice = await a.ts.login('alice@localhost/a');
+    await alice.send('<presence/>');
+    await alice.send(`<enable xmlns='${NS_SM}' resume='true'/>`);
+    const id = (await alice.waitFor(isSm('enabled'))).attrs.id!;
+    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    await alice.send(`<presence to='${dave.jid}'/>`);
+    await dave.waitFor(isPresence('alice@localhost/a'));
+    // The room's answer to her waits (it is on its way while she moves).
+    const held: Array<() => Promise<void>> = [];
+    const route = a.ts.server.route.bind(a.ts.server);
+    a.ts.server.route = (stanza, origin) => {
+      if (stanza.name !== 'presence' || !stanza.attrs.from?.startsWith(`${ROOM}/`) || stanza.attrs.to !== 'alice@localhost/a') return route(stanza, origin);
+      held.push(() => route(stanza, origin));
+      return Promise.resolve();
+    };
+    await alice.send(`<presence to='${ROOM}/alicia'/>`);
+    await carol.waitFor(isPresence(`${ROOM}/alicia`), 5000);
+    const h = alice.received.slice(alice.received.findIndex(isSm('enabled'))).filter((e) => ['message', 'presence', 'iq'].includes(e.name)).length;
+    await alice.drop();
+
+    const again = await b.ts.authenticated('alice@localhost');
+    await again.preBind(`<resume xmlns='${NS_SM}' previd='${id}' h='${h}'/>`);
+    await again.waitFor(isSm('resumed'));
+    expect(directedOnB(b)).to.deep.equal([`${ROOM}/alice`, 'dave@localhost/d', `${ROOM}/alicia`]);
+    expect(again.all((e) => e.attrs.type === 'error')).to.deep.equal([]);
+
+    // The answer arrives: only the new nick is left, and she leaves the room once, from it.
+    for (const deliver of held) await deliver();
+    await again.waitFor(isPresence(`${ROOM}/alicia`), 5000);
+    await eventually(() => expect(directedOnB(b)).to.deep.equal(['dave@localhost/d', `${ROOM}/alicia`]));
+    again.close();
+    await carol.waitFor(isPresence(`${ROOM}/alicia`, 'unavailable'), 5000);
+    await dave.waitFor(isPresence('alice@localhost/a', 'unavailable'), 5000);
+    await dave.iq("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>");
+    expect(dave.all(isPresence('alice@localhost/a', 'unavailable'))).to.have.length(1);
+    expect(carol.all((e) => e.name === 'presence' && e.attrs.type === 'unavailable' && e.attrs.from?.startsWith(`${ROOM}/alic`) === true).map((e) => e.attrs.from)).to.deep.equal([`${ROOM}/alice`, `${ROOM}/alicia`]);
+  });
 });
