@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything `npm test` needs, from the package registries only
 # (Debian, npm, Maven Central). Idempotent, quiet, and fast when all is there.
-#   - Debian packages: python3-slixmpp (conformance/slixmpp), redis-server, openssl,
+#   - Debian packages: python3-slixmpp (conformance/slixmpp), python3-nbxmpp
+#     (conformance/nbxmpp; it pulls in python3-gi, gir1.2-soup-3.0 and glib-networking,
+#     GLib's TLS), redis-server, openssl,
 #     a JDK and Maven (conformance/smack), coturn (conformance/external-services);
 #   - node_modules via `npm ci` when missing or older than package-lock.json;
 #   - Smack's integration test framework into .cache/smack/lib (git-ignored);
@@ -18,6 +20,7 @@ die() { say "ERROR: $*"; exit 1; }
 # command or file that proves the package is there -> package name
 declare -A need=(
   [/usr/lib/python3/dist-packages/slixmpp/__init__.py]=python3-slixmpp
+  [/usr/lib/python3/dist-packages/nbxmpp/__init__.py]=python3-nbxmpp
   [redis-server]=redis-server
   [openssl]=openssl
   [java]=openjdk-17-jdk-headless
