@@ -7,6 +7,7 @@ import { connectRedis, type RedisClient, type RedisClusterOptions } from '../clu
 import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode, type RedisClusterNode } from '../cluster/redis/index.js';
 import { RedisNodeBus } from '../cluster/redis/node-bus.js';
 import { RedisSessionTable } from '../cluster/redis/session-table.js';
+import type { Logger } from '../util/log.js';
 import { flushRedis, redisClusterService, redisService } from './services/redis.js';
 
 export interface RedisDeployment {
@@ -56,9 +57,9 @@ export class TestNodes {
     return table;
   }
 
-  /** A bus not yet started, so the test can register handlers first. */
-  bus(nodeId: string): RedisNodeBus {
-    const bus = new RedisNodeBus({ nodeId, redis: this.options, blockMs: 500 });
+  /** A bus not yet started, so the test can register handlers first; `log` to look at what it logs. */
+  bus(nodeId: string, log?: Logger): RedisNodeBus {
+    const bus = new RedisNodeBus({ nodeId, redis: this.options, blockMs: 500, log });
     this.stoppers.push(() => bus.stop());
     return bus;
   }

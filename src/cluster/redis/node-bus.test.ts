@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { eventually, nextMatching } from '../../testing/eventually.js';
 import { redisTargets } from '../../testing/redis-cluster-nodes.js';
 import { testNodesOn } from '../../testing/redis-test-nodes.js';
+import type { Logger } from '../../util/log.js';
 import type { SessionTableEvent } from '../session-table.js';
 import type { RedisClient } from './connection.js';
 import { nodeInboxKey } from './keys.js';
@@ -18,6 +19,24 @@ async function killClients(probe: RedisClient, name: string): Promise<void> {
     }
   }
   expect(killed, `connections named ${name}`).to.be.greaterThan(0);
+}
+
+/** Resolves once a connection with this client name is blocked in a command (CLIENT LIST flag b) on some Redis server. */
+async function blockedClient(probe: RedisClient, name: string): Promise<void> {
+  await eventually(async () => {
+    // Inside: a Redis Cluster client lists its servers once it has connected.
+    const servers = 'nodes' in probe ? probe.nodes('master') : [probe];
+    const lines = (await Promise.all(servers.map(async (server) => String(await server.client('LIST')).split('\n')))).flat();
+    expect(lines.some((line) => line.includes(` name=${name} `) && /flags=\S*b/.test(line))).to.equal(true);
+  });
+}
+
+/** A logger keeping the warnings it is given, with their arguments (an error among them is logged with its stack). */
+function warningRecorder(): Logger & { warnings: unknown[][] } {
+  const warnings: unknown[][] = [];
+  const ignore = (): void => undefined;
+  const log = { warnings, debug: ignore, info: ignore, error: ignore, warn: (msg: string, ...args: unknown[]) => void warnings.push([msg, ...args]), child: () => log };
+  return log;
 }
 
 for (const target of redisTargets) {
@@ -211,6 +230,70 @@ for (const target of redisTargets) {
       await eventually(() => expect(received).to.have.length(held.length + 1));
       await new Promise((r) => setTimeout(r, 300));
       expect(received).to.deep.equal([...held, 'new']);
+    });
+
+    it('keeps reading its inbox once the inbox is deleted under its waiting read, and says so in one warning', async function () {
+      const a = nodes.node('a');
+      await a.start();
+      await nodes.table('b');
+      const log = warningRecorder();
+      const b = nodes.bus('b', log);
+      const received: string[] = [];
+      b.onMessage((payload) => {
+        received.push(payload);
+      });
+      await b.start();
+      expect(await a.bus.send('b', 'before')).to.equal(true);
+      await eventually(() => expect(received).to.deep.equal(['before']));
+      // b's read waits on its inbox, which goes as when a survivor reclaims it (or FLUSHALL): Redis ends the read.
+      const probe = nodes.probe();
+      await blockedClient(probe, 'sori-inbox-b');
+      await probe.del(nodeInboxKey('b'));
+      await eventually(() => expect(log.warnings).to.have.length(1));
+      expect(await a.bus.send('b', 'after')).to.equal(true);
+      await eventually(() => expect(received).to.deep.equal(['before', 'after']));
+      // What happened, without a stack trace as if Redis had failed.
+      expect(log.warnings).to.deep.equal([[
+        'inbox deleted while this node read it (another node declared this one dead and reclaimed it, or Redis was emptied); reading it afresh',
+      ]]);
+    });
+
+    it('delivers what was sent to a deleted inbox before its reader made the inbox again', async function () {
+      const a = nodes.node('a');
+      const b = nodes.node('b');
+      const received: string[] = [];
+      b.bus.onMessage((payload) => {
+        received.push(payload);
+      });
+      await a.start();
+      await b.start();
+      expect(await a.bus.send('b', 'before')).to.equal(true);
+      await eventually(() => expect(received).to.deep.equal(['before']));
+      // One transaction, so the entry lands in a stream made without b's group before b reads again.
+      const inbox = nodeInboxKey('b');
+      await nodes.probe().multi().del(inbox).xadd(inbox, '*', 'from', 'a', 'p', 'right after').exec();
+      await eventually(() => expect(received).to.deep.equal(['before', 'right after']));
+      expect(await a.bus.send('b', 'later')).to.equal(true);
+      await eventually(() => expect(received).to.deep.equal(['before', 'right after', 'later']));
+    });
+
+    it('receives again on a node declared dead while it was only paused, once it is back', async function () {
+      const a = nodes.node('a');
+      const deadEvent = nextMatching<SessionTableEvent>((cb) => a.sessions.onEvent(cb), (e) => e.type === 'node-dead', 'node-dead on a');
+      await a.start();
+      const b = nodes.node('b');
+      const received: string[] = [];
+      b.bus.onMessage((payload) => {
+        received.push(payload);
+      });
+      await b.start();
+      // b's heartbeat stops while its reader goes on: a declares it dead and deletes its inbox under that read.
+      await b.sessions.liveness.stop(false);
+      await deadEvent;
+      expect(await a.bus.send('b', 'while dead')).to.equal(false);
+      b.sessions.liveness.startTimers();
+      await eventually(async () => expect(await a.bus.send('b', 'back')).to.equal(true));
+      await eventually(() => expect(received).to.deep.equal(['back']));
     });
 
     it('delivers a node\'s messages to itself through its own inbox', async function () {

@@ -18,6 +18,21 @@ const READ_COUNT = 100;
 /** An XREADGROUP reply: per stream, its entries as [id, [field, value, ...]]. */
 type StreamReply = Array<[stream: string, entries: Array<[id: string, fields: string[] | null]>]>;
 
+/**
+ * Why a read failed for want of the inbox, or null for any other failure. 'missing' (NOGROUP): the read found the
+ * stream or its group gone, as after Redis restarted without data. 'deleted under the read': it went while the read
+ * was blocked on it, which Redis (7.0 and later) answers at once with this error rather than leaving the read blocked
+ * on a key that no longer exists; a survivor's reclaim deletes the inbox of a node it declared dead that was in fact
+ * only paused or cut off, and FLUSHALL deletes every inbox. Either way nothing is left to read in the old stream.
+ */
+function inboxGone(err: unknown): 'missing' | 'deleted under the read' | null {
+  if (!(err instanceof Error)) return null;
+  if (err.message.startsWith('NOGROUP')) return 'missing';
+  // Other UNBLOCKED errors (CLIENT UNBLOCK, a master turned replica) leave the inbox where it was.
+  if (err.message.startsWith('UNBLOCKED the stream key no longer exists')) return 'deleted under the read';
+  return null;
+}
+
 function field(fields: readonly string[], name: string): string {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
   return '';
@@ -181,9 +196,16 @@ export class RedisNodeBus implements NodeBus {
         }
       } catch (err) {
         if (this.stopped) break;
-        if (err instanceof Error && err.message.startsWith('NOGROUP')) {
-          // Redis restarted without data: the stream and its group are gone.
-          await this.ensureGroup().catch((e: unknown) => this.log.warn('recreating inbox group failed', e));
+        const gone = inboxGone(err);
+        if (gone !== null) {
+          if (gone === 'deleted under the read') {
+            this.log.warn('inbox deleted while this node read it (another node declared this one dead and reclaimed it, or Redis was emptied); reading it afresh');
+          }
+          // From '0', so what was sent since the deletion (a stream made without the group) is read too.
+          await this.ensureGroup().catch(async (e: unknown) => {
+            this.log.warn('recreating inbox group failed; retrying', e);
+            await new Promise((r) => setTimeout(r, 200));
+          });
           cursor = '0';
           history = true;
           continue;
