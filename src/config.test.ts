@@ -63,6 +63,13 @@ describe('configuration', () => {
     expect(errorOf(() => loadConfig({ env: {}, overrides: { storage: { dynamodb: { tablePrefx: 'x' } } } }))).to.equal('no error');
   });
 
+  it('refuses a Redis Sentinel master name without sentinels to ask, or beside Redis Cluster', () => {
+    const cluster = (c: Record<string, unknown>) => errorOf(() => loadConfig({ env: {}, overrides: { cluster: c } }));
+    expect(cluster({ redisSentinel: 'mymaster' })).to.match(/^cluster\.redisSentinel: cluster\.redis must list the sentinels/);
+    expect(cluster({ redisSentinel: 'mymaster', redis: ['redis://10.0.0.1:26379'], redisCluster: true })).to.match(/^cluster\.redisSentinel: a Redis Cluster/);
+    expect(cluster({ redisSentinel: 'mymaster', redis: ['redis://10.0.0.1:26379', 'redis://10.0.0.2:26379'] })).to.equal('no error');
+  });
+
   it('names a missing or broken config file', () => {
     expect(errorOf(() => loadConfig({ file: '/nonexistent/sori.json', env: {} }))).to.match(/does not exist/);
     const dir = mkdtempSync(join(tmpdir(), 'sori-config-'));

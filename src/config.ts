@@ -92,6 +92,7 @@ export const SECTIONS = {
   cluster: {
     redis: { type: 'string[]', default: [], doc: 'Redis URL(s); empty runs a single node with an in-process session table.' },
     redisCluster: { type: 'boolean', default: false, doc: 'The URLs are Redis Cluster seed nodes.' },
+    redisSentinel: { type: 'optional-string', doc: 'Redis Sentinel: the master name the sentinels monitor (`mymaster` in sentinel.conf); `cluster.redis` then lists the sentinels (redis://host:26379 each; user and password in the first URL are the primary\'s). Each connection asks a sentinel for the primary, and after a failover asks again. A master name beside a list of sentinels, rather than a URL scheme of its own, because that is how Sentinel\'s own clients, Spring Boot, Sidekiq, GitLab and Mastodon take it, and each URL stays a plain redis:// one. A single redis:// URL whose name or address moves to the new primary on failover (ElastiCache, a VIP) needs no option: connections that still reach the demoted primary are made again when it refuses a write (READONLY).' },
     livenessSeconds: { type: 'number', default: 3, min: 1, doc: 'A node silent this long is declared dead.' },
     redisWaitSeconds: { type: 'number', default: 5, min: 0.1, doc: 'How long a stanza, login or room waits for an unreachable Redis. Past it, Redis commands fail at once until Redis answers again: a node routes with its own sessions only (messages for users on other nodes go to offline storage), and writes its session entries back once Redis is back.' },
     seeOtherHost: { type: 'optional-string', doc: 'On shutdown, send clients see-other-host naming this host[:port] instead of system-shutdown (a single node too, e.g. for a blue-green deployment).' },
@@ -213,6 +214,10 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
   }
   const config = out as Config;
   if (config.server.hosts.length === 0) throw new ConfigError('server.hosts: at least one domain is required');
+  const { redisSentinel } = config.cluster;
+  // Caught here rather than when the node connects: without sentinels the node would run alone, silently.
+  if (redisSentinel !== undefined && config.cluster.redis.length === 0) throw new ConfigError('cluster.redisSentinel: cluster.redis must list the sentinels to ask for the primary');
+  if (redisSentinel !== undefined && config.cluster.redisCluster) throw new ConfigError('cluster.redisSentinel: a Redis Cluster fails over on its own and has no Sentinel; set redisCluster or redisSentinel, not both');
   const { backend } = config.storage;
   if (backend === 'dynamodb' || backend === 'cassandra') checkBackendRecord(backend, config.storage[backend]);
   return config;

@@ -78,11 +78,11 @@ export interface Sori {
 }
 
 /** The Redis options of a node: liveness window from `cluster.livenessSeconds`, heartbeat and dead-node checks three times within it. */
-export function redisNodeOptions(config: Config): { urls: string[]; cluster: boolean; aliveTtlMs: number; heartbeatMs: number; deadCheckMs: number; waitMs: number } {
+export function redisNodeOptions(config: Config): { urls: string[]; cluster: boolean; sentinelName: string | undefined; aliveTtlMs: number; heartbeatMs: number; deadCheckMs: number; waitMs: number } {
   const aliveTtlMs = Math.round(config.cluster.livenessSeconds * 1000);
   const tick = Math.max(20, Math.floor(aliveTtlMs / 3));
   const waitMs = Math.round(config.cluster.redisWaitSeconds * 1000);
-  return { urls: [...config.cluster.redis], cluster: config.cluster.redisCluster, aliveTtlMs, heartbeatMs: tick, deadCheckMs: tick, waitMs };
+  return { urls: [...config.cluster.redis], cluster: config.cluster.redisCluster, sentinelName: config.cluster.redisSentinel, aliveTtlMs, heartbeatMs: tick, deadCheckMs: tick, waitMs };
 }
 
 /** config → storage → server → modules → listeners. */

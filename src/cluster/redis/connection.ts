@@ -12,6 +12,7 @@ export const redisClusterOptionSpecs = {
     doc: 'Redis URL, or the seed nodes of a Redis Cluster (redis://[user:password@]host:port).',
   },
   cluster: { type: 'boolean', default: false, doc: 'Connect to a Redis Cluster instead of a standalone server.' },
+  sentinelName: { type: 'optional-string', doc: 'Ask the Redis Sentinels at `urls` for the primary of this master name, instead of connecting to `urls` itself.' },
   aliveTtlMs: { type: 'number', default: 3000, min: 100, integer: true, doc: 'A node whose alive key is not refreshed for this long is declared dead.' },
   heartbeatMs: { type: 'number', default: 1000, min: 20, integer: true, doc: 'How often a node refreshes its alive key (well below aliveTtlMs).' },
   deadCheckMs: { type: 'number', default: 1000, min: 20, integer: true, doc: 'How often a node looks for dead nodes in the registry.' },
@@ -91,18 +92,63 @@ class BoundedCluster extends Cluster {
 }
 
 /**
- * A connection that reconnects forever: a node must outlive a Redis restart.
- * Without `waitMs` its commands wait for Redis to come back; with it they
- * fail after that long (see CommandDeadline), and a connection that has not
- * answered a command for that long is dropped and made again.
+ * Whether a command's error says the connection leads to a server that is no
+ * longer the primary, and so must be made again. After a failover behind one
+ * address (a DNS name or VIP; also Sentinel, in the moment before it cuts the
+ * demoted primary's clients) connections made before it still lead to the old
+ * primary, now a replica: writes get READONLY, and a blocked read is ended
+ * with "UNBLOCKED force unblock from blocking operation, instance state
+ * changed (master -> replica?)". A new connection resolves the address again
+ * (or asks Sentinel), reaching the new primary.
+ *
+ * 2 (reconnect, then send the failed command again) rather than 1 (reconnect,
+ * the command fails): either reply proves the command did nothing, since a
+ * replica refuses a write, or a script's first write, before running it, so
+ * sending it again applies it once. Commands sent behind it on the same
+ * connection met the same replica, so are in the same case; ioredis sends them
+ * again on the new connection as after any lost connection. The resent
+ * command keeps the timer it was given when first sent (ioredis arms it once),
+ * so it still fails after `waitMs`; and a node-bus send carries a deadline
+ * Redis checks, so one that lands after its sender gave up appends nothing.
+ * With 1, the stanza or login that happened to meet the failover would fail
+ * as if Redis were down, for no reason a client could see.
  */
-export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluster'>, name: string, limits: { waitMs?: number } = {}): RedisClient {
+export function reconnectOnFailover(err: Error): 2 | false {
+  if (err.message.startsWith('READONLY')) return 2;
+  if (err.message.startsWith('UNBLOCKED') && err.message.includes('instance state changed')) return 2;
+  return false;
+}
+
+/**
+ * A connection that reconnects forever: a node must outlive a Redis restart
+ * or failover. Without `waitMs` its commands wait for Redis to come back; with
+ * it they fail after that long (see CommandDeadline), and a connection that
+ * has not answered a command for that long is dropped and made again.
+ */
+export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluster'> & Partial<Pick<RedisClusterOptions, 'sentinelName'>>, name: string, limits: { waitMs?: number } = {}): RedisClient {
   const retryStrategy = (times: number): number => Math.min(50 * times, 1000);
   const socketTimeout = limits.waitMs;
+  const common = { connectionName: name, maxRetriesPerRequest: null, socketTimeout, reconnectOnError: reconnectOnFailover };
   let client: RedisClient;
-  if (!options.cluster) {
+  if (options.sentinelName !== undefined) {
+    if (options.cluster) throw new Error('cluster.redis: a Redis Cluster has no Sentinel; set either cluster or sentinelName');
+    if (options.urls.length === 0) throw new Error('cluster.redis.urls: Sentinel needs the address of at least one sentinel');
+    const first = new URL(options.urls[0]!);
+    client = new BoundedRedis({
+      ...common,
+      sentinels: options.urls.map((u) => {
+        const url = new URL(u);
+        return { host: url.hostname, port: Number(url.port || 26379) };
+      }),
+      name: options.sentinelName,
+      sentinelRetryStrategy: retryStrategy,
+      retryStrategy,
+      username: first.username ? decodeURIComponent(first.username) : undefined,
+      password: first.password ? decodeURIComponent(first.password) : undefined,
+    });
+  } else if (!options.cluster) {
     if (options.urls.length !== 1) throw new Error('cluster.redis.urls: a standalone Redis takes exactly one URL');
-    client = new BoundedRedis(options.urls[0]!, { connectionName: name, retryStrategy, maxRetriesPerRequest: null, socketTimeout });
+    client = new BoundedRedis(options.urls[0]!, { ...common, retryStrategy });
   } else {
     const seeds = options.urls.map((u) => {
       const url = new URL(u);

@@ -1,11 +1,12 @@
 /**
  * Real Redis for tests: a standalone server and a three-master Redis Cluster,
- * each started once per mocha run on free loopback ports, without
+ * each started once per mocha run (and servers and sentinels of one test's
+ * own, started per test) on free loopback ports, without
  * persistence, data under os.tmpdir(), killed with the run. Requires the
  * Debian package redis-server (scripts/setup-redis.sh installs it).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -169,4 +170,49 @@ export async function privateRedis(): Promise<PrivateRedis> {
       servers.delete(port);
     },
   };
+}
+
+/** A Redis Sentinel of one test's own, monitoring the primary on `masterPort` as `name`, quorum 1 (so it may fail over alone). */
+export interface PrivateSentinel {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function privateSentinel(name: string, masterPort: number): Promise<PrivateSentinel> {
+  await requireBinaries();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `sori-sentinel-${port}-`));
+  removeOnExit(dir);
+  // Sentinel rewrites its configuration file as it learns the deployment, so it needs one of its own.
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(conf, [
+    `port ${port}`,
+    'bind 127.0.0.1',
+    `dir ${dir}`,
+    `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`,
+    `sentinel down-after-milliseconds ${name} 5000`,
+    `sentinel failover-timeout ${name} 10000`,
+    '',
+  ].join('\n'));
+  const started = spawnTracked('redis-server', [conf, '--sentinel'], {});
+  await waitUntilReady(`redis sentinel on port ${port}`, started, tcpReady(port), 20_000);
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => {
+      const { child } = started;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      });
+    },
+  };
+}
+
+/** Runs one redis-cli command against 127.0.0.1:`port`; its output. */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]);
+  return stdout;
 }

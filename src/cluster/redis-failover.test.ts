@@ -1,0 +1,152 @@
+import { expect } from 'chai';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { eventually } from '../testing/eventually.js';
+import type { TestClient } from '../testing/harness.js';
+import { InProcessCluster, type ClusterTestNode } from '../testing/in-process-cluster.js';
+import { offlineRecorder } from '../testing/offline-recorder.js';
+import type { RedisDeployment } from '../testing/redis-cluster-nodes.js';
+import { privateRedis, privateSentinel, redisCli, type PrivateRedis, type PrivateSentinel } from '../testing/services/redis.js';
+import type { XmlElement } from '../util/xml.js';
+import presence from '../xmpp/modules/rfc6121-presence/index.js';
+import roster from '../xmpp/modules/rfc6121-roster/index.js';
+
+/**
+ * Stands in for a DNS name or VIP in front of a primary and its replica: new
+ * connections go to the current target; connections made before a repoint
+ * stay with the server they reached, as TCP connections do when DNS moves.
+ */
+class RepointableProxy {
+  private target: number;
+  private readonly sockets = new Set<Socket>();
+  private server!: Server;
+  port = 0;
+
+  constructor(target: number) {
+    this.target = target;
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((downstream) => {
+      const upstream = connect(this.target, '127.0.0.1');
+      for (const s of [downstream, upstream]) {
+        this.sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          this.sockets.delete(s);
+          downstream.destroy();
+          upstream.destroy();
+        });
+      }
+      downstream.pipe(upstream).pipe(downstream);
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new Error('proxy has no port');
+    this.port = address.port;
+  }
+
+  repoint(target: number): void {
+    this.target = target;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+const MODULES = [roster, presence];
+
+async function replicate(replica: number, primary: number): Promise<void> {
+  await redisCli(replica, 'replicaof', '127.0.0.1', String(primary));
+  await eventually(async () => expect(await redisCli(replica, 'info', 'replication')).to.match(/master_link_status:up/), 15_000);
+}
+
+/** Alice on n1, bob on n2, each known to the other's node. */
+async function twoUsers(cluster: InProcessCluster): Promise<{ n1: ClusterTestNode; n2: ClusterTestNode; offline: XmlElement[] }> {
+  const offline: XmlElement[] = [];
+  const n1 = await cluster.start('n1', [...MODULES, offlineRecorder(offline)]);
+  const n2 = await cluster.start('n2', [...MODULES, offlineRecorder(offline)]);
+  return { n1, n2, offline };
+}
+
+/** What a user sees after the failover: a message across nodes arrives live, and a new login on either node is reachable from the other. */
+async function expectServedAfterFailover(n1: ClusterTestNode, n2: ClusterTestNode, offline: XmlElement[], alice: TestClient, bob: TestClient): Promise<void> {
+  await alice.send('<message to="bob@localhost/b" type="chat" id="after"><body>after the failover</body></message>');
+  await bob.waitFor((el) => el.getChildText('body') === 'after the failover', 10_000);
+  const carol = await n2.ts.login('carol@localhost/c');
+  await eventually(async () => expect((await n1.locator.resource('carol@localhost/c'))?.node).to.equal('n2'), 10_000, 100);
+  await alice.send('<message to="carol@localhost/c" type="chat" id="new"><body>to a login made after it</body></message>');
+  await carol.waitFor((el) => el.getChildText('body') === 'to a login made after it', 10_000);
+  expect(offline.map((m) => m.getChildText('body'))).to.deep.equal([]);
+}
+
+describe('a cluster on Redis that fails over', function () {
+  this.timeout(90_000);
+  let primary: PrivateRedis;
+  let replica: PrivateRedis;
+  let deployment: RedisDeployment | undefined;
+  const stoppers: Array<() => Promise<void>> = [];
+  let cluster: InProcessCluster | undefined;
+
+  beforeEach(async function () {
+    primary = await privateRedis();
+    replica = await privateRedis();
+    stoppers.push(() => primary.stop(), () => replica.stop());
+    await replicate(replica.port, primary.port);
+  });
+  afterEach(async function () {
+    await cluster?.stopAll();
+    for (const stop of stoppers.splice(0).reverse()) await stop();
+  });
+
+  it('serves on through a standalone URL whose address moves to the promoted replica', async function () {
+    const proxy = new RepointableProxy(primary.port);
+    await proxy.start();
+    stoppers.push(() => proxy.stop());
+    deployment = { urls: [`redis://127.0.0.1:${proxy.port}`], cluster: false, ports: [primary.port] };
+    // Liveness longer than the failover: no node is declared dead, so only the connections can stop delivery.
+    cluster = new InProcessCluster(() => deployment!, { livenessSeconds: 6 });
+    const { n1, n2, offline } = await twoUsers(cluster);
+    const alice = await n1.ts.login('alice@localhost/a');
+    const bob = await n2.ts.login('bob@localhost/b');
+    await eventually(async () => expect((await n1.locator.resource('bob@localhost/b'))?.node).to.equal('n2'));
+    await alice.send('<message to="bob@localhost/b" type="chat" id="before"><body>before</body></message>');
+    await bob.waitFor((el) => el.getChildText('body') === 'before');
+    await redisCli(primary.port, 'wait', '1', '5000');
+
+    // What ElastiCache does: promote the replica, move the name to it, demote the old primary; every connection
+    // the nodes hold still leads to the old primary, which now refuses writes and ends the inbox reads under way.
+    await redisCli(replica.port, 'replicaof', 'no', 'one');
+    proxy.repoint(replica.port);
+    await replicate(primary.port, replica.port);
+
+    await expectServedAfterFailover(n1, n2, offline, alice, bob);
+  });
+
+  it('serves on through Redis Sentinel when it fails over', async function () {
+    const sentinel: PrivateSentinel = await privateSentinel('mymaster', primary.port);
+    stoppers.push(() => sentinel.stop());
+    // Sentinel promotes only a replica it has seen in sync.
+    await eventually(async () => expect(await redisCli(sentinel.port, 'sentinel', 'replicas', 'mymaster')).to.match(/master-link-status\s+ok/), 20_000, 200);
+    deployment = { urls: [sentinel.url], cluster: false, ports: [primary.port] };
+    // Sentinel demotes the old primary, closing the nodes' connections to it, some 10 s after the promotion: until
+    // then they refresh their alive keys there, so on the new primary those lapse. Liveness longer than the
+    // failover keeps a node reconnecting first from declaring the other dead before its heartbeat lands.
+    cluster = new InProcessCluster(() => deployment!, { livenessSeconds: 6, redisSentinel: 'mymaster' });
+    const { n1, n2, offline } = await twoUsers(cluster);
+    const alice = await n1.ts.login('alice@localhost/a');
+    const bob = await n2.ts.login('bob@localhost/b');
+    await eventually(async () => expect((await n1.locator.resource('bob@localhost/b'))?.node).to.equal('n2'));
+    await alice.send('<message to="bob@localhost/b" type="chat" id="before"><body>before</body></message>');
+    await bob.waitFor((el) => el.getChildText('body') === 'before');
+    await redisCli(primary.port, 'wait', '1', '5000');
+
+    await redisCli(sentinel.port, 'sentinel', 'failover', 'mymaster');
+    // Over once Sentinel names the replica and has made the old primary its replica.
+    await eventually(async () => expect(await redisCli(sentinel.port, 'sentinel', 'get-master-addr-by-name', 'mymaster')).to.include(String(replica.port)), 30_000, 200);
+    await eventually(async () => expect(await redisCli(primary.port, 'info', 'replication')).to.match(/master_link_status:up/), 30_000, 200);
+
+    await expectServedAfterFailover(n1, n2, offline, alice, bob);
+  });
+});
