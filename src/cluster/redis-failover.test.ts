@@ -62,6 +62,21 @@ async function replicate(replica: number, primary: number): Promise<void> {
   await eventually(async () => expect(await redisCli(replica, 'info', 'replication')).to.match(/master_link_status:up/), 15_000);
 }
 
+function offset(info: string, field: string): number {
+  const m = new RegExp(`${field}:(\\d+)`).exec(info);
+  if (m === null) throw new Error(`no ${field} in INFO replication`);
+  return Number(m[1]);
+}
+
+/**
+ * Waits until the replica has applied what the primary had written when called, so that the failover loses
+ * nothing the test wrote. (WAIT would not do: it counts only the writes of the connection that sends it.)
+ */
+async function caughtUp(replica: number, primary: number): Promise<void> {
+  const written = offset(await redisCli(primary, 'info', 'replication'), 'master_repl_offset');
+  await eventually(async () => expect(offset(await redisCli(replica, 'info', 'replication'), 'slave_repl_offset')).to.be.at.least(written), 15_000, 50);
+}
+
 /** Alice on n1, bob on n2, each known to the other's node. */
 async function twoUsers(cluster: InProcessCluster): Promise<{ n1: ClusterTestNode; n2: ClusterTestNode; offline: XmlElement[] }> {
   const offline: XmlElement[] = [];
@@ -113,7 +128,7 @@ describe('a cluster on Redis that fails over', function () {
     await eventually(async () => expect((await n1.locator.resource('bob@localhost/b'))?.node).to.equal('n2'));
     await alice.send('<message to="bob@localhost/b" type="chat" id="before"><body>before</body></message>');
     await bob.waitFor((el) => el.getChildText('body') === 'before');
-    await redisCli(primary.port, 'wait', '1', '5000');
+    await caughtUp(replica.port, primary.port);
 
     // What ElastiCache does: promote the replica, move the name to it, demote the old primary; every connection
     // the nodes hold still leads to the old primary, which now refuses writes and ends the inbox reads under way.
@@ -124,29 +139,34 @@ describe('a cluster on Redis that fails over', function () {
     await expectServedAfterFailover(n1, n2, offline, alice, bob);
   });
 
-  it('serves on through Redis Sentinel when it fails over', async function () {
+  it('serves on through Redis Sentinel when it fails over, with every node on the new primary at once', async function () {
     const sentinel: PrivateSentinel = await privateSentinel('mymaster', primary.port);
     stoppers.push(() => sentinel.stop());
     // Sentinel promotes only a replica it has seen in sync.
     await eventually(async () => expect(await redisCli(sentinel.port, 'sentinel', 'replicas', 'mymaster')).to.match(/master-link-status\s+ok/), 20_000, 200);
     deployment = { urls: [sentinel.url], cluster: false, ports: [primary.port] };
-    // Sentinel demotes the old primary, closing the nodes' connections to it, some 10 s after the promotion: until
-    // then they refresh their alive keys there, so on the new primary those lapse. Liveness longer than the
-    // failover keeps a node reconnecting first from declaring the other dead before its heartbeat lands.
-    cluster = new InProcessCluster(() => deployment!, { livenessSeconds: 6, redisSentinel: 'mymaster' });
+    cluster = new InProcessCluster(() => deployment!, { redisSentinel: 'mymaster' });
     const { n1, n2, offline } = await twoUsers(cluster);
     const alice = await n1.ts.login('alice@localhost/a');
     const bob = await n2.ts.login('bob@localhost/b');
     await eventually(async () => expect((await n1.locator.resource('bob@localhost/b'))?.node).to.equal('n2'));
     await alice.send('<message to="bob@localhost/b" type="chat" id="before"><body>before</body></message>');
     await bob.waitFor((el) => el.getChildText('body') === 'before');
-    await redisCli(primary.port, 'wait', '1', '5000');
+    await caughtUp(replica.port, primary.port);
 
     await redisCli(sentinel.port, 'sentinel', 'failover', 'mymaster');
-    // Over once Sentinel names the replica and has made the old primary its replica.
     await eventually(async () => expect(await redisCli(sentinel.port, 'sentinel', 'get-master-addr-by-name', 'mymaster')).to.include(String(replica.port)), 30_000, 200);
-    await eventually(async () => expect(await redisCli(primary.port, 'info', 'replication')).to.match(/master_link_status:up/), 30_000, 200);
+    // Sentinel demotes the old primary, closing its clients, only some 10 s after naming the new one. A node that
+    // connects meanwhile (one restarted or added then) reaches the new primary; the others must be there too, or
+    // their alive keys lapse there and it declares them dead, and what it sends them goes where they do not read.
+    const n3 = await cluster.start('n3', [...MODULES, offlineRecorder(offline)]);
+    const dave = await n3.ts.login('dave@localhost/d');
+    await dave.send('<message to="bob@localhost/b" type="chat" id="during"><body>while the old primary is still up</body></message>');
+    await bob.waitFor((el) => el.getChildText('body') === 'while the old primary is still up', 10_000);
+    expect(offline.map((m) => m.getChildText('body'))).to.deep.equal([]);
 
+    // Over once Sentinel has made the old primary a replica of the new one.
+    await eventually(async () => expect(await redisCli(primary.port, 'info', 'replication')).to.match(/master_link_status:up/), 30_000, 200);
     await expectServedAfterFailover(n1, n2, offline, alice, bob);
   });
 });

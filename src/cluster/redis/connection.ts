@@ -141,6 +141,11 @@ export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluste
         return { host: url.hostname, port: Number(url.port || 26379) };
       }),
       name: options.sentinelName,
+      // Sentinel closes the old primary's clients only when it demotes it, some 10 s after naming the new one
+      // (longer while it cannot reach it); meanwhile a node still on the old one would write where the nodes that
+      // connected since do not read, and its alive key would lapse on the new one. So each connection listens for
+      // Sentinel's +switch-master and connects again at once.
+      failoverDetector: true,
       sentinelRetryStrategy: retryStrategy,
       retryStrategy,
       username: first.username ? decodeURIComponent(first.username) : undefined,
