@@ -77,7 +77,7 @@ async function caughtUp(replica: number, primary: number): Promise<void> {
   await eventually(async () => expect(offset(await redisCli(replica, 'info', 'replication'), 'slave_repl_offset')).to.be.at.least(written), 15_000, 50);
 }
 
-/** Alice on n1, bob on n2, each known to the other's node. */
+/** Nodes n1 and n2, recording into one list what either sends to offline storage. */
 async function twoUsers(cluster: InProcessCluster): Promise<{ n1: ClusterTestNode; n2: ClusterTestNode; offline: XmlElement[] }> {
   const offline: XmlElement[] = [];
   const n1 = await cluster.start('n1', [...MODULES, offlineRecorder(offline)]);
