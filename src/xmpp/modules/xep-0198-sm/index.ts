@@ -2,24 +2,22 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { NS_STANZAS, NS_STREAMS, StreamError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import { defineModule, type PreBindStream } from '../../module.js';
-import { CLIENT_ACKS, SessionKey, type ClientSession } from '../../session.js';
+import { CLIENT_ACKS, type ClientSession } from '../../session.js';
 import { AckWaiters } from './ack-waiters.js';
-import { HANDOVER_TOPIC, newResumeId, nodeOfResumeId, restore, snapshot, type HandoverAnswer, type HandoverRequest } from './handover.js';
+import { crossNodeResumption, type SmEntry } from './cross-node.js';
+import { newResumeId, nodeOfResumeId } from './handover.js';
 import { Reached } from './reached.js';
 import { requeue } from './requeue.js';
-import { parseH, SmState } from './state.js';
+import { NS_SM, parseH, SM, SmState } from './state.js';
 import { NS_STREAM } from '../../rfc6120-namespaces.js';
 
-export const NS_SM = 'urn:xmpp:sm:3';
+export { NS_SM, SM } from './state.js';
 
 /** SM's filter runs last, so it counts exactly what is written (CSI holds stanzas before, at a higher priority). */
 export const SM_FILTER_PRIORITY = -1000;
 
 /** Between the archive's copy (50) and carbons (-200), which strips `<private/>`. */
 const REACHED_PRIORITY = -150;
-
-/** Per-session stream-management state; absent until `<enable/>`. */
-export const SM = new SessionKey<SmState>('sm');
 
 function failed(condition: string, h?: number): XmlElement {
   return x('failed', { xmlns: NS_SM, h: h === undefined ? undefined : String(h) }, x(condition, { xmlns: NS_STANZAS }));
@@ -55,7 +53,7 @@ function failed(condition: string, h?: number): XmlElement {
  *   requeue, or moved to another node): the cluster keeps a stanza forwarded
  *   from another node in its durable inbox until then.
  *
- * - Cluster: a `<resume/>` can arrive at any node. The resumption id names
+ * - Cluster (cross-node.ts): a `<resume/>` can arrive at any node. The resumption id names
  *   the node that issued it (handover.ts); another node asks that one to hand
  *   the session over (`ServerApi.nodeRequest`). The holder checks account and
  *   'h', detaches the session from its connection and sends its SmState and
@@ -84,11 +82,9 @@ export default defineModule({
   start(ctx) {
     const opts = ctx.options;
     /** Sessions with SM enabled, by resumption id (or session id when not resumable). */
-    const active = new Map<string, { session: ClientSession; state: SmState; acks: AckWaiters; timer: NodeJS.Timeout | null }>();
+    const active = new Map<string, SmEntry>();
     /** Resumption ids of ended sessions → account and final inbound h, oldest first. */
     const ended = new Map<string, { bare: string; h: number }>();
-    /** Sessions handed to another node, until it binds their JID (its kick: 'session/replaced') or has given up. */
-    const handing = new Map<ClientSession, { node: string; handed: number; timer: NodeJS.Timeout }>();
 
     const keyOf = (session: ClientSession, state: SmState): string => (state.resume ? state.id : session.id);
 
@@ -240,7 +236,7 @@ export default defineModule({
       const entry = active.get(previd);
       if (entry === undefined && !ended.has(previd)) {
         const node = nodeOfResumeId(previd);
-        if (node !== null && node !== ctx.server.nodeId) return resumeFrom(node, previd, h, bare, stream);
+        if (node !== null && node !== ctx.server.nodeId) return crossNode.resumeFrom(node, previd, h, bare, stream);
       }
       if (entry === undefined || !entry.state.resume || entry.session.jid.bare !== bare || !entry.session.open) {
         const old = ended.get(previd);
@@ -264,87 +260,7 @@ export default defineModule({
       await ctx.server.emit('session/resumed', { session });
     }
 
-    /** Resumes a session held by `node`: it hands the session over, this node continues it. */
-    async function resumeFrom(node: string, previd: string, h: number, bare: string, stream: PreBindStream): Promise<void> {
-      const timeoutMs = opts.handoverSeconds * 1000;
-      const request: HandoverRequest = { previd, bare, h, deadline: Date.now() + timeoutMs, waitMs: timeoutMs };
-      const raw = await ctx.server.nodeRequest(node, HANDOVER_TOPIC, JSON.stringify(request), timeoutMs);
-      const answer: HandoverAnswer = raw === null ? { ok: false } : (JSON.parse(raw) as HandoverAnswer);
-      if (!answer.ok) {
-        if (answer.sent !== undefined) return countTooHigh(stream, h, answer.sent);
-        stream.sendRaw(failed('item-not-found', answer.h));
-        return;
-      }
-      const snap = answer.session;
-      const session = stream.bindHandedOver(snap.full.slice(snap.full.indexOf('/') + 1));
-      const state = restore(session, snap, previd);
-      state.ack(h); // checked by the holder
-      active.set(previd, { session, state, acks: tracked(session, state), timer: null });
-      // Synchronously, before anything else can be written to the new session.
-      stream.sendRaw(x('resumed', { xmlns: NS_SM, previd, h: String(snap.hIn) }));
-      for (const stanza of state.queue) session.sendRaw(stanza);
-      if (state.queue.length > 0) requestAck(session, state);
-      ctx.log.debug(`${session.jid.full}: resumed from node ${node}, ${state.queue.length} stanzas re-sent`);
-      await ctx.server.emit('session/bound', { session });
-      await ctx.server.emit('session/resumed', { session });
-    }
-
-    /** The holder's side of resumeFrom. */
-    function handOver(body: string, fromNode: string): string {
-      const req = JSON.parse(body) as HandoverRequest;
-      const entry = active.get(req.previd);
-      if (entry === undefined || !entry.state.resume || entry.session.jid.bare !== req.bare || !entry.session.open || Date.now() > req.deadline) {
-        const old = ended.get(req.previd);
-        return JSON.stringify({ ok: false, h: old !== undefined && old.bare === req.bare ? old.h : undefined } satisfies HandoverAnswer);
-      }
-      const { session, state } = entry;
-      const released = (req.h - state.acked) >>> 0;
-      if (released > state.queue.length) return JSON.stringify({ ok: false, sent: state.sent } satisfies HandoverAnswer);
-      const snap = snapshot(session, state);
-      if (entry.timer !== null) clearTimeout(entry.timer);
-      active.delete(req.previd);
-      // The session stays here, without its connection, until the asker binds its JID (below): an
-      // answer that reaches it too late is dropped there, and the session then ends here as if it
-      // had timed out, its queue going offline and its contacts told. What reaches it meanwhile is
-      // queued after the snapshot's stanzas, for the new node.
-      session.suspend();
-      // The asker's wait, then ours again for its bind and kick to arrive.
-      const waitMs = (typeof req.waitMs === 'number' ? req.waitMs : opts.handoverSeconds * 1000) + opts.handoverSeconds * 1000;
-      const timer = setTimeout(() => {
-        handing.delete(session);
-        ctx.log.info(`${session.jid.full}: node ${fromNode} did not take the session over; ending it`);
-        session.close('connection-timeout', 'not resumed in time');
-      }, waitMs);
-      timer.unref();
-      handing.set(session, { node: fromNode, handed: state.queue.length, timer });
-      ctx.log.debug(`${session.jid.full}: handed over to node ${fromNode} for resumption`);
-      return JSON.stringify({ ok: true, session: snap } satisfies HandoverAnswer);
-    }
-    ctx.onStop(ctx.server.onNodeRequest(HANDOVER_TOPIC, handOver));
-
-    // The node that asked for the session has bound its JID: it holds the session from here. What
-    // reached it here after the snapshot is passed on, as it is, to the session there.
-    ctx.hook('session/replaced', async ({ session, node }) => {
-      const handed = handing.get(session);
-      if (handed === undefined || handed.node !== node) return false;
-      clearTimeout(handed.timer);
-      handing.delete(session);
-      const state = session.get(SM)!;
-      const later = state.queue.slice(handed.handed);
-      const laterAt = state.queuedAt.slice(handed.handed);
-      const acks = untrack(session);
-      session.handOver();
-      try {
-        const there = later.length === 0 ? undefined : (await ctx.server.resources(session.jid.bare)).find((r) => r.full === session.jid.full);
-        for (let i = 0; i < later.length; i++) {
-          if (there !== undefined && (await ctx.server.deliver(there, later[i]!))) continue;
-          await requeue(ctx.server, ctx.log, session, [later[i]!], [laterAt[i]!], reached);
-        }
-      } finally {
-        acks?.releaseAll();
-      }
-      return true;
-    });
+    const crossNode = crossNodeResumption({ ctx, handoverSeconds: opts.handoverSeconds, active, ended, reached, tracked, untrack, requestAck, failed, countTooHigh });
 
     ctx.hook('session/disconnected', ({ session }) => {
       const state = session.get(SM);
@@ -377,11 +293,7 @@ export default defineModule({
         if (entry.timer !== null) clearTimeout(entry.timer);
         active.delete(key);
       }
-      const handed = handing.get(session);
-      if (handed !== undefined) {
-        clearTimeout(handed.timer);
-        handing.delete(session);
-      }
+      crossNode.forget(session);
       if (state.resume && opts.rememberEnded > 0) {
         ended.set(state.id, { bare: session.jid.bare, h: state.handled(session.stanzasIn) });
         if (ended.size > opts.rememberEnded) ended.delete(ended.keys().next().value!);
@@ -396,8 +308,7 @@ export default defineModule({
     ctx.onStop(() => {
       for (const entry of active.values()) if (entry.timer !== null) clearTimeout(entry.timer);
       active.clear();
-      for (const handed of handing.values()) clearTimeout(handed.timer);
-      handing.clear();
+      crossNode.stop();
     });
   },
 });

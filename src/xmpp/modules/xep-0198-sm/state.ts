@@ -1,4 +1,7 @@
 import type { XmlElement } from '../../../util/xml.js';
+import { SessionKey } from '../../session.js';
+
+export const NS_SM = 'urn:xmpp:sm:3';
 
 /** XEP-0198 counters are unsigned 32-bit and wrap (§4 "h"). */
 export function u32(n: number): number {
@@ -80,3 +83,6 @@ export class SmState {
     return { ok: true, released };
   }
 }
+
+/** Per-session stream-management state; absent until `<enable/>`. */
+export const SM = new SessionKey<SmState>('sm');
