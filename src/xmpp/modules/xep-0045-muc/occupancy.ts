@@ -33,7 +33,7 @@ export class Occupancy {
     const { stanza, from, to } = ev;
     const type = stanza.attrs.type;
     if (type === 'error') {
-      // The occupant's client or server bounced something: treat it as gone (§7.2.? "ghost" removal, status 333 not sent).
+      // The occupant's client or server bounced something: it is gone (a "ghost"), and the room says why with status 333.
       const room = this.rooms.loaded(to.bare);
       const o = room?.occupantOf(from.full);
       if (room !== undefined && o !== undefined) await this.leave(room, o, from.full, x('presence', { type: 'unavailable' }), [333]);
