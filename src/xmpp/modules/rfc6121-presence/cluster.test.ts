@@ -3,13 +3,16 @@ import { Table } from '../../../storage/wide-column.js';
 import type { TestClient } from '../../../testing/harness.js';
 import { eventually } from '../../../testing/eventually.js';
 import { InProcessCluster } from '../../../testing/in-process-cluster.js';
+import { RawComponent, SECRET } from '../../../testing/raw-component.js';
 import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { freePort } from '../../../testing/services/child-process.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { DIRECTED_PRESENCE } from '../../session.js';
 import roster from '../rfc6121-roster/index.js';
 import { RosterStore } from '../rfc6121-roster/store.js';
 import disco from '../xep-0030-disco/index.js';
 import muc from '../xep-0045-muc/index.js';
+import components from '../xep-0114-components/index.js';
 import { createRoom, errorCondition, joinRoom } from '../xep-0045-muc/test-support.js';
 import presence from './index.js';
 
@@ -146,5 +149,40 @@ describe('RFC 6121 §4.6 directed presence when the sender\'s cluster node dies'
     const directed = (): string[] => [...(b.ts.server.sessions.get('alice@localhost/a')?.get(DIRECTED_PRESENCE) ?? [])];
     await eventually(() => expect(directed()).to.deep.equal([`${ROOM}/alicia`]), 5000);
     await eventually(async () => expect((await a.cluster.sessions.get('alice@localhost/a'))?.directed).to.deep.equal([`${ROOM}/alicia`]), 5000);
+  });
+  // XEP-0045 §7.2.9: the room (a component on node a) takes her in under another nick, with 210; its self-presence
+  // is routed on node a, her session is on node b. Node b, and the table a node cleaning up after b reads, keep the
+  // nick the room gave, and her going tells the room once, there.
+  it('a nick assigned by a room whose presence is routed on another node is the one told of unavailable', async function () {
+    const ROOM = 'tea@muc.localhost';
+    const [port, portB] = [await freePort(), await freePort()];
+    const modules = [roster, disco, presence, components];
+    // Both nodes serve the component's domain (to route to it); it connects to node a.
+    const a = await cluster.start('a', modules, { components: { port, secrets: { 'muc.localhost': SECRET } } });
+    const b = await cluster.start('b', modules, { components: { port: portB, secrets: { 'muc.localhost': SECRET } } });
+    const room = await RawComponent.open(port, 'muc.localhost');
+    try {
+      await room.authenticate();
+      await room.waitFor(/<handshake\/>/);
+      const alice = await b.ts.login('alice@localhost/a');
+      await alice.send(`<presence to='${ROOM}/alice' id='join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+      await room.waitFor(/<presence [^>]*id='join'/);
+      room.send(`<presence from='${ROOM}/alice-2' to='alice@localhost/a' id='join'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/><status code='210'/></x></presence>`);
+      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
+      const directed = (): string[] => [...(b.ts.server.sessions.get('alice@localhost/a')?.get(DIRECTED_PRESENCE) ?? [])];
+      await eventually(() => expect(directed()).to.deep.equal([`${ROOM}/alice-2`]), 5000);
+      await eventually(async () => expect((await a.cluster.sessions.get('alice@localhost/a'))?.directed).to.deep.equal([`${ROOM}/alice-2`]), 5000);
+
+      await alice.send("<presence type='unavailable'/>");
+      await room.waitFor(/<presence [^>]*type='unavailable'/, 5000);
+      // A message sent after she went reaches the room after whatever her going sent it.
+      const carol = await b.ts.login('carol@localhost/c');
+      await carol.send(`<message to='${ROOM}' type='groupchat' id='last'><body>after</body></message>`);
+      await room.waitFor(/<message [^>]*id='last'/, 5000);
+      const unavailable = [...room.received.matchAll(/<presence [^>]*type='unavailable'[^>]*>/g)].map(([p]) => p.match(/to='([^']*)'/)![1]);
+      expect(unavailable).to.deep.equal([`${ROOM}/alice-2`]);
+    } finally {
+      room.end();
+    }
   });
 });

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
+import { RawComponent, SECRET } from '../../../testing/raw-component.js';
+import { freePort } from '../../../testing/services/child-process.js';
 import { Table } from '../../../storage/wide-column.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { DIRECTED_PRESENCE } from '../../session.js';
@@ -7,6 +9,7 @@ import roster from '../rfc6121-roster/index.js';
 import { RosterStore } from '../rfc6121-roster/store.js';
 import disco from '../xep-0030-disco/index.js';
 import muc from '../xep-0045-muc/index.js';
+import components from '../xep-0114-components/index.js';
 import { configureRoom, createRoom, errorCondition, joinRoom, statusCodes } from '../xep-0045-muc/test-support.js';
 import presence from './index.js';
 
@@ -265,5 +268,56 @@ describe('directed presence to a room after a nick change', () => {
     await alice.send("<presence type='unavailable'/>");
     await bob.waitFor(isPresence(`${ROOM}/alice`, 'unavailable'));
     expect(routed).to.deep.equal([`${ROOM}/alice unavailable`]);
+  });
+});
+
+/**
+ * XEP-0045 §7.2.9: a room may take a user in under another nick than the one she asked for, saying so with 210 in
+ * her self-presence (110), sent from the nick it gave her. A room elsewhere (Prosody, ejabberd; here a component
+ * scripted by hand) knows her only by that nick: her unavailable must go there when she goes (§7.14), once, and
+ * not to the nick she asked for.
+ */
+describe('directed presence to a room that assigns the nick', () => {
+  const ROOM = 'tea@muc.localhost';
+  let ts: TestServer;
+  let room: RawComponent;
+  beforeEach(async () => {
+    const port = await freePort();
+    ts = await TestServer.start([roster, disco, presence, components], { modules: { options: { components: { port, secrets: { 'muc.localhost': SECRET } } } } });
+    room = await RawComponent.open(port, 'muc.localhost');
+    await room.authenticate();
+    await room.waitFor(/<handshake\/>/);
+  });
+  afterEach(async () => {
+    room.end();
+    await ts.stop();
+  });
+
+  /** Alice joins as 'alice'; the room answers from 'alice-2' with `codes`; then she goes. What the room then heard. */
+  async function joinAndLeave(codes: string[]): Promise<string[]> {
+    const alice = await ts.login('alice@localhost/a');
+    await alice.send('<presence/>');
+    await alice.send(`<presence to='${ROOM}/alice' id='join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await room.waitFor(/<presence [^>]*id='join'/);
+    const status = codes.map((code) => `<status code='${code}'/>`).join('');
+    room.send(`<presence from='${ROOM}/alice-2' to='alice@localhost/a' id='join'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/>${status}</x></presence>`);
+    const self = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join');
+    expect(self.attrs.from, self.toString()).to.equal(`${ROOM}/alice-2`);
+
+    await alice.send("<presence type='unavailable'/>");
+    // A message sent after she went reaches the room after whatever her going sent it.
+    const bob = await ts.login('bob@localhost/b');
+    await bob.send(`<message to='${ROOM}' type='groupchat' id='last'><body>after</body></message>`);
+    await room.waitFor(/<message [^>]*id='last'/);
+    return [...room.received.matchAll(/<presence [^>]*type='unavailable'[^>]*>/g)].map(([p]) => p.match(/to='([^']*)'/)![1]!);
+  }
+
+  it('the room hears one unavailable, to the nick it assigned, when the user goes', async () => {
+    expect(await joinAndLeave(['110', '210'])).to.deep.equal([`${ROOM}/alice-2`]);
+  });
+
+  // Without 210 a 110 from another nick is not taken for hers: it may be about her other resource's occupant.
+  it('a self-presence from another nick without 210 leaves the nick asked for', async () => {
+    expect(await joinAndLeave(['110'])).to.deep.equal([`${ROOM}/alice`]);
   });
 });

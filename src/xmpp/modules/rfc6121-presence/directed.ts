@@ -137,7 +137,25 @@ export function nickChangedTo(stanza: XmlElement): string | null {
   return codes.includes('303') && codes.includes('110') && nick !== undefined && nick !== '' ? nick : null;
 }
 
-/** Node post: a room took a nick change of a session held there (body: JSON [old occupant JID, new one, session full JID]). */
+/**
+ * Whether a room's presence `stanza` to the user is the self-presence (110) of a room that assigned or changed the
+ * nick she asked for (210, XEP-0045 §7.2.9): available, and sent from the nick the room gave her. 210, which the
+ * XEP requires of a room that changes the nick, rather than any 110 from a nick she did not ask for: a presence
+ * about another occupant of hers (her other resource's, sent before her own self-presence, §7.2.3) taken for her
+ * nick here would later tell that occupant she left.
+ */
+export function nickAssigned(stanza: XmlElement): boolean {
+  const ux = stanza.attrs.type === undefined ? stanza.getChild('x', NS_MUC_USER) : undefined;
+  if (ux === undefined) return false;
+  const codes = ux.getChildren('status').map((s) => s.attrs.code);
+  return codes.includes('110') && codes.includes('210');
+}
+
+/**
+ * Node post: a room took a nick change of a session held there, or assigned it a nick (body: JSON [old occupant
+ * JID, or null when the room assigned one (`directedAssigned`), new one, session full JID, presence id or null]).
+ * Nodes that predate the assignment ignore a null old JID, as no target is null.
+ */
 const RENAMED_TOPIC = 'presence/directed-renamed';
 
 /**
@@ -162,10 +180,51 @@ export async function directedRenamed(server: ServerApi, from: Jid, nick: string
 /** `directedRenamed` for sessions of this node, from the node that routed the room's presence; returns the undo. */
 export function onRenamedElsewhere(server: ServerApi): () => void {
   return server.onNodePost(RENAMED_TOPIC, async (body) => {
-    const [old, renamed, full] = JSON.parse(body) as [string, string, string];
+    const [old, renamed, full, id] = JSON.parse(body) as [string | null, string, string, (string | null)?];
     const session = server.localSession(full);
-    if (session !== undefined) await forgetRenamed(server, session, old, renamed);
+    if (session === undefined) return;
+    if (old !== null) await forgetRenamed(server, session, old, renamed);
+    else await forgetAssigned(server, session, renamed, id ?? null);
   });
+}
+
+/**
+ * The room sent the session `to` its self-presence from `occupant` (room@service/nick) with 210 (`nickAssigned`):
+ * it took her in, or kept her, under that nick rather than the one she asked for. The nick asked for stops being a
+ * target and the assigned one is it, so that when she goes the room hears her leave from the occupant it knows
+ * (§7.14); a remote room (Prosody, ejabberd) reads an unavailable to the nick asked for as addressed to no
+ * occupant and keeps her as a ghost. Runs where the presence is routed and tells the session's node, as
+ * `directedRenamed` does, through the same post.
+ */
+export async function directedAssigned(server: ServerApi, occupant: Jid, to: Jid, id: string | undefined): Promise<void> {
+  const local = server.localSession(to.full);
+  if (local !== undefined) return forgetAssigned(server, local, occupant.full, id ?? null);
+  if (!server.clustered) return;
+  const r = (await server.resources(to.bare)).find((res) => res.full === to.full);
+  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, RENAMED_TOPIC, JSON.stringify([null, occupant.full, to.full, id ?? null]));
+}
+
+/**
+ * `directedAssigned` on the session's node. The nick the room replaced is one of that room's in REQUESTED (asked for
+ * by a join or change, no presence sent to it since): the one whose id the room's presence carries, for a room that
+ * reflects the join's id, else the oldest, as a room answers requests in the order it got them. Nothing when there
+ * is none, so a room cannot add a target; nothing when the assigned nick is one already.
+ */
+async function forgetAssigned(server: ServerApi, session: ClientSession, assigned: string, id: string | null): Promise<void> {
+  const requested = session.get(REQUESTED);
+  const last = session.get(LAST_DIRECTED);
+  if (requested === undefined || last === undefined || session.get(DIRECTED)?.has(assigned) !== false) return;
+  const room = splitFullJid(assigned).bare;
+  let asked: string | undefined;
+  for (const [full, rid] of requested) {
+    if (last.get(full) !== null || splitFullJid(full).bare !== room) continue;
+    asked ??= full;
+    if (id !== null && rid === id) {
+      asked = full;
+      break;
+    }
+  }
+  if (asked !== undefined) await forgetRenamed(server, session, asked, assigned);
 }
 
 async function forgetRenamed(server: ServerApi, session: ClientSession, old: string, renamed: string): Promise<void> {

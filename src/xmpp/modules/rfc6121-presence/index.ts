@@ -6,7 +6,7 @@ import { DIRECTED_PRESENCE as DIRECTED, type ClientSession } from '../../session
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
-import { capResumed, directedRefused, directedRenamed, directedSlots, forgetAllDirected, forgetDirected, leaveLostRooms, nickChangedTo, onRefusedElsewhere, onRenamedElsewhere, rememberDirected } from './directed.js';
+import { capResumed, directedAssigned, directedRefused, directedRenamed, directedSlots, forgetAllDirected, forgetDirected, leaveLostRooms, nickAssigned, nickChangedTo, onRefusedElsewhere, onRenamedElsewhere, rememberDirected } from './directed.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -336,7 +336,7 @@ export default defineModule({
       else if (type === 'unavailable') {
         const nick = nickChangedTo(stanza);
         if (nick !== null) await directedRenamed(ctx.server, from, nick, to);
-      }
+      } else if (type === undefined && nickAssigned(stanza)) await directedAssigned(ctx.server, from, to, stanza.attrs.id);
       return false; // directed presence: the router delivers it to that resource
     });
 
