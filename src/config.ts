@@ -92,7 +92,7 @@ export const SECTIONS = {
   cluster: {
     redis: { type: 'string[]', default: [], doc: 'Redis URL(s); empty runs a single node with an in-process session table.' },
     redisCluster: { type: 'boolean', default: false, doc: 'The URLs are Redis Cluster seed nodes.' },
-    redisSentinel: { type: 'optional-string', doc: 'Redis Sentinel: the master name the sentinels monitor (`mymaster` in sentinel.conf); `cluster.redis` then lists the sentinels (redis://host:26379 each; user and password in the first URL are the primary\'s). Each connection asks a sentinel for the primary, and asks again as soon as a sentinel announces a failover. A master name beside a list of sentinels, rather than a URL scheme of its own, because that is how Sentinel\'s own clients, Spring Boot, Sidekiq, GitLab and Mastodon take it, and each URL stays a plain redis:// one. A single redis:// URL whose name or address moves to the new primary on failover (ElastiCache, a VIP) needs no option: connections that still reach the demoted primary are made again when it refuses a write (READONLY).' },
+    redisSentinel: { type: 'optional-string', doc: 'Redis Sentinel: the master name the sentinels monitor (`mymaster` in sentinel.conf), or redis://user:password@mymaster to give the primary\'s and replicas\' credentials; `cluster.redis` then lists the sentinels (redis://[user:password@]host:26379 each), whose credentials are the sentinels\' own (their requirepass or ACL user; the same in every URL that has them). Without credentials here the primary gets the sentinels\'. Each connection asks a sentinel for the primary, and asks again as soon as a sentinel announces a failover. A master name beside a list of sentinels, rather than a URL scheme of its own, because that is how Sentinel\'s own clients, Spring Boot, Sidekiq, GitLab and Mastodon take it, and each URL stays a plain redis:// one; credentials in each URL are for the server it names, and the master\'s in a URL naming it, as redis-rb and Sidekiq take them (redis://:password@mymaster beside the sentinels), falling back to the sentinels\' as redis-rb does, since one password everywhere is common. ioredis, Spring Boot and go-redis keep the two apart too (sentinelPassword beside password). A wrong or missing password stops the node at start with an error naming who refused it. A single redis:// URL whose name or address moves to the new primary on failover (ElastiCache, a VIP) needs no option: connections that still reach the demoted primary are made again when it refuses a write (READONLY).' },
     livenessSeconds: { type: 'number', default: 3, min: 1, doc: 'A node silent this long is declared dead.' },
     redisWaitSeconds: { type: 'number', default: 5, min: 0.1, doc: 'How long a stanza, login or room waits for an unreachable Redis. Past it, Redis commands fail at once until Redis answers again: a node routes with its own sessions only (messages for users on other nodes go to offline storage), and writes its session entries back once Redis is back.' },
     seeOtherHost: { type: 'optional-string', doc: 'On shutdown, send clients see-other-host naming this host[:port] instead of system-shutdown (a single node too, e.g. for a blue-green deployment).' },
@@ -217,10 +217,31 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overr
   const { redisSentinel } = config.cluster;
   // Caught here rather than when the node connects: without sentinels the node would run alone, silently.
   if (redisSentinel !== undefined && config.cluster.redis.length === 0) throw new ConfigError('cluster.redisSentinel: cluster.redis must list the sentinels to ask for the primary');
+  if (redisSentinel !== undefined) checkSentinelCredentials(redisSentinel, config.cluster.redis);
   if (redisSentinel !== undefined && config.cluster.redisCluster) throw new ConfigError('cluster.redisSentinel: a Redis Cluster fails over on its own and has no Sentinel; set redisCluster or redisSentinel, not both');
   const { backend } = config.storage;
   if (backend === 'dynamodb' || backend === 'cassandra') checkBackendRecord(backend, config.storage[backend]);
   return config;
+}
+
+/** Sentinel's clients (ioredis included) give every sentinel one user and password, so the URLs must agree. */
+function checkSentinelCredentials(master: string, sentinels: readonly string[]): void {
+  if (master.includes('://')) {
+    const url = parseUrl('cluster.redisSentinel', master);
+    if (url.protocol !== 'redis:' || url.hostname === '' || url.port !== '' || !['', '/'].includes(url.pathname)) {
+      throw new ConfigError(`cluster.redisSentinel: expected a master name or redis://[user:password@]name, got ${url.protocol}//${url.host}${url.pathname}`);
+    }
+  }
+  const given = new Set(sentinels.map((u) => parseUrl('cluster.redis', u)).filter((u) => u.username !== '' || u.password !== '').map((u) => `${u.username}:${u.password}`));
+  if (given.size > 1) throw new ConfigError('cluster.redis: the sentinel URLs carry different user:password; every sentinel is sent the same ones');
+}
+
+function parseUrl(option: string, value: string): URL {
+  try {
+    return new URL(value);
+  } catch {
+    throw new ConfigError(`${option}: not a URL`);
+  }
 }
 
 export function dataPath(config: Config, ...parts: string[]): string {

@@ -3,6 +3,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { eventually } from '../testing/eventually.js';
 import type { TestClient } from '../testing/harness.js';
 import { InProcessCluster, type ClusterTestNode } from '../testing/in-process-cluster.js';
+import { createRedisClusterNode, startRedisClusterNode, stopRedisClusterNode } from './redis/index.js';
 import { offlineRecorder } from '../testing/offline-recorder.js';
 import type { RedisDeployment } from '../testing/redis-cluster-nodes.js';
 import { privateRedis, privateSentinel, redisCli, type PrivateRedis, type PrivateSentinel } from '../testing/services/redis.js';
@@ -72,9 +73,27 @@ function offset(info: string, field: string): number {
  * Waits until the replica has applied what the primary had written when called, so that the failover loses
  * nothing the test wrote. (WAIT would not do: it counts only the writes of the connection that sends it.)
  */
-async function caughtUp(replica: number, primary: number): Promise<void> {
-  const written = offset(await redisCli(primary, 'info', 'replication'), 'master_repl_offset');
-  await eventually(async () => expect(offset(await redisCli(replica, 'info', 'replication'), 'slave_repl_offset')).to.be.at.least(written), 15_000, 50);
+async function caughtUp(replica: number, primary: number, auth: string[] = []): Promise<void> {
+  const written = offset(await redisCli(primary, ...auth, 'info', 'replication'), 'master_repl_offset');
+  await eventually(async () => expect(offset(await redisCli(replica, ...auth, 'info', 'replication'), 'slave_repl_offset')).to.be.at.least(written), 15_000, 50);
+}
+
+/** redis-cli's options to authenticate as the default user with `password`. */
+function cliAuth(password: string): string[] {
+  return ['-a', password, '--no-auth-warning'];
+}
+
+/** What starting a node on `urls` and master `sentinel` fails with (its connections closed), or 'started'. */
+async function startFailure(urls: string[], sentinel: string): Promise<string> {
+  const node = createRedisClusterNode({ nodeId: 'refused', redis: { urls, sentinelName: sentinel, waitMs: 2000 } });
+  try {
+    await startRedisClusterNode(node);
+    return 'started';
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await stopRedisClusterNode(node);
+  }
 }
 
 /** Nodes n1 and n2, recording into one list what either sends to offline storage. */
@@ -167,6 +186,40 @@ describe('a cluster on Redis that fails over', function () {
 
     // Over once Sentinel has made the old primary a replica of the new one.
     await eventually(async () => expect(await redisCli(primary.port, 'info', 'replication')).to.match(/master_link_status:up/), 30_000, 200);
+    await expectServedAfterFailover(n1, n2, offline, alice, bob);
+  });
+
+  it('starts on password-protected sentinels only with their password, and serves on through their failover with the primary\'s own', async function () {
+    const primaryAuth = cliAuth('data-secret');
+    for (const port of [primary.port, replica.port]) {
+      await redisCli(port, 'config', 'set', 'masterauth', 'data-secret');
+      await redisCli(port, 'config', 'set', 'requirepass', 'data-secret');
+    }
+    const sentinel = await privateSentinel('mymaster', primary.port);
+    stoppers.push(() => sentinel.stop());
+    await redisCli(sentinel.port, 'sentinel', 'set', 'mymaster', 'auth-pass', 'data-secret');
+    // Sentinel's requirepass, set at run time: the default user's password.
+    await redisCli(sentinel.port, 'acl', 'setuser', 'default', 'resetpass', '>sentinel-secret');
+    const sentinelAuth = cliAuth('sentinel-secret');
+    await eventually(async () => expect(await redisCli(sentinel.port, ...sentinelAuth, 'sentinel', 'replicas', 'mymaster')).to.match(/master-link-status\s+ok/), 20_000, 200);
+    const sentinelAt = (userinfo: string): string => `redis://${userinfo}127.0.0.1:${sentinel.port}`;
+
+    expect(await startFailure([sentinelAt('')], 'redis://:data-secret@mymaster')).to.match(/^Redis Sentinel refused the sentinels' credentials .*NOAUTH/);
+    expect(await startFailure([sentinelAt(':wrong@')], 'redis://:data-secret@mymaster')).to.match(/^Redis Sentinel refused the sentinels' credentials .*(WRONGPASS|invalid password)/);
+    // The sentinels' password is not the primary's.
+    expect(await startFailure([sentinelAt(':sentinel-secret@')], 'mymaster')).to.match(/^Redis refused the credentials.*(WRONGPASS|invalid password)/);
+
+    deployment = { urls: [sentinelAt(':sentinel-secret@')], cluster: false, ports: [primary.port] };
+    cluster = new InProcessCluster(() => deployment!, { redisSentinel: 'redis://:data-secret@mymaster' });
+    const { n1, n2, offline } = await twoUsers(cluster);
+    const alice = await n1.ts.login('alice@localhost/a');
+    const bob = await n2.ts.login('bob@localhost/b');
+    await eventually(async () => expect((await n1.locator.resource('bob@localhost/b'))?.node).to.equal('n2'));
+    await caughtUp(replica.port, primary.port, primaryAuth);
+
+    await redisCli(sentinel.port, ...sentinelAuth, 'sentinel', 'failover', 'mymaster');
+    await eventually(async () => expect(await redisCli(sentinel.port, ...sentinelAuth, 'sentinel', 'get-master-addr-by-name', 'mymaster')).to.include(String(replica.port)), 30_000, 200);
+    await eventually(async () => expect(await redisCli(primary.port, ...primaryAuth, 'info', 'replication')).to.match(/master_link_status:up/), 30_000, 200);
     await expectServedAfterFailover(n1, n2, offline, alice, bob);
   });
 });

@@ -12,7 +12,7 @@ export const redisClusterOptionSpecs = {
     doc: 'Redis URL, or the seed nodes of a Redis Cluster (redis://[user:password@]host:port).',
   },
   cluster: { type: 'boolean', default: false, doc: 'Connect to a Redis Cluster instead of a standalone server.' },
-  sentinelName: { type: 'optional-string', doc: 'Ask the Redis Sentinels at `urls` for the primary of this master name, instead of connecting to `urls` itself.' },
+  sentinelName: { type: 'optional-string', doc: 'Ask the Redis Sentinels at `urls` (their credentials in the URLs) for the primary of this master name, instead of connecting to `urls` itself; redis://user:password@name gives the primary\'s credentials, else it gets the sentinels\'.' },
   aliveTtlMs: { type: 'number', default: 3000, min: 100, integer: true, doc: 'A node whose alive key is not refreshed for this long is declared dead.' },
   heartbeatMs: { type: 'number', default: 1000, min: 20, integer: true, doc: 'How often a node refreshes its alive key (well below aliveTtlMs).' },
   deadCheckMs: { type: 'number', default: 1000, min: 20, integer: true, doc: 'How often a node looks for dead nodes in the registry.' },
@@ -119,6 +119,33 @@ export function reconnectOnFailover(err: Error): 2 | false {
   return false;
 }
 
+interface Credentials {
+  username?: string;
+  password?: string;
+}
+
+function credentials(url: string): Credentials {
+  const u = new URL(url);
+  return { username: u.username ? decodeURIComponent(u.username) : undefined, password: u.password ? decodeURIComponent(u.password) : undefined };
+}
+
+/**
+ * The master name of `sentinelName`, and the credentials of the primary and
+ * replicas, given as `redis://[user:password@]mymaster` (redis-rb's and
+ * Sidekiq's form): the sentinel URLs' credentials are the sentinels', as each
+ * URL's are for the server it names. A bare name, or a URL without them, gives
+ * the primary the sentinels' credentials too, as redis-rb does: one password
+ * everywhere is the common deployment, and configurations written when the
+ * first URL's credentials were the primary's keep working.
+ */
+function sentinelMaster(sentinelName: string, sentinelUrl?: string): Credentials & { name: string } {
+  const fallback = sentinelUrl === undefined ? {} : credentials(sentinelUrl);
+  if (!sentinelName.includes('://')) return { name: sentinelName, ...fallback };
+  const own = credentials(sentinelName);
+  const name = new URL(sentinelName).hostname;
+  return own.username === undefined && own.password === undefined ? { name, ...fallback } : { name, ...own };
+}
+
 /**
  * A connection that reconnects forever: a node must outlive a Redis restart
  * or failover. Without `waitMs` its commands wait for Redis to come back; with
@@ -133,14 +160,17 @@ export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluste
   if (options.sentinelName !== undefined) {
     if (options.cluster) throw new Error('cluster.redis: a Redis Cluster has no Sentinel; set either cluster or sentinelName');
     if (options.urls.length === 0) throw new Error('cluster.redis.urls: Sentinel needs the address of at least one sentinel');
-    const first = new URL(options.urls[0]!);
+    // One user and password for every sentinel (ioredis takes one set): those of the URLs that carry any.
+    const sentinelUrl = options.urls.find((u) => credentials(u).password !== undefined || credentials(u).username !== undefined) ?? options.urls[0]!;
+    const sentinels = credentials(sentinelUrl);
+    const master = sentinelMaster(options.sentinelName, sentinelUrl);
     client = new BoundedRedis({
       ...common,
       sentinels: options.urls.map((u) => {
         const url = new URL(u);
         return { host: url.hostname, port: Number(url.port || 26379) };
       }),
-      name: options.sentinelName,
+      name: master.name,
       // Sentinel closes the old primary's clients only when it demotes it, some 10 s after naming the new one
       // (longer while it cannot reach it); meanwhile a node still on the old one would write where the nodes that
       // connected since do not read, and its alive key would lapse on the new one. So each connection listens for
@@ -148,8 +178,10 @@ export function connectRedis(options: Pick<RedisClusterOptions, 'urls' | 'cluste
       failoverDetector: true,
       sentinelRetryStrategy: retryStrategy,
       retryStrategy,
-      username: first.username ? decodeURIComponent(first.username) : undefined,
-      password: first.password ? decodeURIComponent(first.password) : undefined,
+      sentinelUsername: sentinels.username,
+      sentinelPassword: sentinels.password,
+      username: master.username,
+      password: master.password,
     });
   } else if (!options.cluster) {
     if (options.urls.length !== 1) throw new Error('cluster.redis.urls: a standalone Redis takes exactly one URL');
@@ -189,8 +221,40 @@ export function onConnectionReady(client: RedisClient, listener: () => void): vo
   else client.on('ready', listener);
 }
 
-/** Resolves once the client is ready (it retries on its own until then). */
+/** What starting a connection gets when Redis or Sentinel refuses its credentials. */
+export class RedisAuthError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RedisAuthError';
+  }
+}
+
+// NOAUTH: none sent where one is required; WRONGPASS (Redis 6+ ACL) or "invalid password" (older): wrong ones.
+const REFUSED_CREDENTIALS = /\b(NOAUTH|WRONGPASS)\b|invalid (username-)?password/;
+
+/**
+ * Resolves once the client is ready (it retries on its own until then).
+ * Rejects, closing the client, when Redis or a sentinel refuses its
+ * credentials: retrying cannot help, and a node would otherwise wait for ever
+ * at start, saying only what ioredis logs.
+ */
 export function whenReady(client: RedisClient): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
-  return new Promise((resolve) => client.once('ready', () => resolve()));
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      if (!REFUSED_CREDENTIALS.test(err.message)) return;
+      client.off('ready', onReady);
+      client.off('error', onError);
+      client.disconnect();
+      // ioredis reports a sentinel's refusal only inside "All sentinels are unreachable ... Last error: ...".
+      const who = err.message.startsWith('All sentinels') ? 'Redis Sentinel refused the sentinels\' credentials (user:password in the cluster.redis URLs)' : 'Redis refused the credentials (user:password in the cluster.redis URL; with Sentinel, the primary\'s in cluster.redisSentinel, else the sentinels\')';
+      reject(new RedisAuthError(`${who}: ${err.message}`));
+    };
+    const onReady = (): void => {
+      client.off('error', onError);
+      resolve();
+    };
+    client.once('ready', onReady);
+    client.on('error', onError);
+  });
 }
