@@ -68,6 +68,13 @@ describe('configuration', () => {
     expect(cluster({ redisSentinel: 'mymaster' })).to.match(/^cluster\.redisSentinel: cluster\.redis must list the sentinels/);
     expect(cluster({ redisSentinel: 'mymaster', redis: ['redis://10.0.0.1:26379'], redisCluster: true })).to.match(/^cluster\.redisSentinel: a Redis Cluster/);
     expect(cluster({ redisSentinel: 'mymaster', redis: ['redis://10.0.0.1:26379', 'redis://10.0.0.2:26379'] })).to.equal('no error');
+    // The primary's credentials ride on a URL naming the master; a port or path there names something else.
+    expect(cluster({ redisSentinel: 'redis://:pw@mymaster', redis: ['redis://:spw@10.0.0.1:26379'] })).to.equal('no error');
+    expect(cluster({ redisSentinel: 'redis://:pw@mymaster:6379', redis: ['redis://10.0.0.1:26379'] })).to.match(/^cluster\.redisSentinel: expected a master name or redis:\/\/\[user:password@\]name/);
+    expect(cluster({ redisSentinel: 'rediss://mymaster', redis: ['redis://10.0.0.1:26379'] })).to.match(/^cluster\.redisSentinel: expected a master name/);
+    // Every sentinel is sent the same credentials, so the URLs that carry some must agree.
+    expect(cluster({ redisSentinel: 'mymaster', redis: ['redis://:one@10.0.0.1:26379', 'redis://:two@10.0.0.2:26379'] })).to.match(/^cluster\.redis: the sentinel URLs carry different user:password/);
+    expect(cluster({ redisSentinel: 'mymaster', redis: ['redis://:one@10.0.0.1:26379', 'redis://10.0.0.2:26379'] })).to.equal('no error');
   });
 
   it('names a missing or broken config file', () => {
