@@ -293,17 +293,30 @@ describe('directed presence to a room that assigns the nick', () => {
     await ts.stop();
   });
 
-  /** Alice joins as 'alice'; the room answers from 'alice-2' with `codes`; then she goes. What the room then heard. */
-  async function joinAndLeave(codes: string[]): Promise<string[]> {
+  /** The room's self-presence to Alice from `nick`, with `codes`, and `attrs` (type, id) on it. */
+  const selfPresence = (nick: string, codes: string[], attrs: string, item = ''): string =>
+    `<presence from='${ROOM}/${nick}' to='alice@localhost/a' ${attrs}><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'${item}/>${codes.map((code) => `<status code='${code}'/>`).join('')}</x></presence>`;
+
+  /** Alice, online, asks to join as 'alice' (id 'join'), as far as the room. */
+  async function askToJoin(): Promise<TestClient> {
     const alice = await ts.login('alice@localhost/a');
     await alice.send('<presence/>');
     await alice.send(`<presence to='${ROOM}/alice' id='join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
     await room.waitFor(/<presence [^>]*id='join'/);
-    const status = codes.map((code) => `<status code='${code}'/>`).join('');
-    room.send(`<presence from='${ROOM}/alice-2' to='alice@localhost/a' id='join'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/>${status}</x></presence>`);
+    return alice;
+  }
+
+  /** Alice joins as 'alice'; the room answers from 'alice-2' with `codes`; then she goes. What the room then heard. */
+  async function joinAndLeave(codes: string[]): Promise<string[]> {
+    const alice = await askToJoin();
+    room.send(selfPresence('alice-2', codes, "id='join'"));
     const self = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join');
     expect(self.attrs.from, self.toString()).to.equal(`${ROOM}/alice-2`);
+    return leave(alice);
+  }
 
+  /** Alice goes; the unavailable presences the room heard, by address. */
+  async function leave(alice: TestClient): Promise<string[]> {
     await alice.send("<presence type='unavailable'/>");
     // A message sent after she went reaches the room after whatever her going sent it.
     const bob = await ts.login('bob@localhost/b');
@@ -319,5 +332,33 @@ describe('directed presence to a room that assigns the nick', () => {
   // Without 210 a 110 from another nick is not taken for hers: it may be about her other resource's occupant.
   it('a self-presence from another nick without 210 leaves the nick asked for', async () => {
     expect(await joinAndLeave(['110'])).to.deep.equal([`${ROOM}/alice`]);
+  });
+
+  // XEP-0045 §7.6: the room may change the nick she asks for in a nick change too; it answers from her old nick with
+  // 303 naming the nick it gave, then her self-presence from that nick with 210. The nick she asked for is never
+  // hers: telling it her unavailable would read, in a remote room, as a join or a stranger's presence.
+  for (const id of ["id='nick'", '']) {
+    it(`a nick change the room modifies${id === '' ? ', answered without the id' : ''} leaves one unavailable, to the nick it gave`, async () => {
+      const alice = await askToJoin();
+      room.send(selfPresence('alice', ['110'], "id='join'"));
+      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join');
+      await alice.send(`<presence to='${ROOM}/alicia' id='nick'/>`);
+      await room.waitFor(/<presence [^>]*id='nick'/);
+      room.send(selfPresence('alice', ['303', '110'], `type='unavailable' ${id}`, " nick='alice-2'"));
+      room.send(selfPresence('alice-2', ['110', '210'], id));
+      await alice.waitFor((e) => e.name === 'presence' && e.attrs.from === `${ROOM}/alice-2`);
+      expect(await leave(alice)).to.deep.equal([`${ROOM}/alice-2`]);
+    });
+  }
+
+  // An error carrying the join's id after the room took her in (a room bouncing something else under a reused id)
+  // is no refusal of the join any more: she is in, and the room hears her go.
+  it('an error with the id of a join already answered leaves the room told of her unavailable', async () => {
+    const alice = await askToJoin();
+    room.send(selfPresence('alice', ['110'], "id='join'"));
+    await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join' && e.attrs.type === undefined);
+    room.send(`<presence from='${ROOM}/alice' to='alice@localhost/a' type='error' id='join'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`);
+    await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join' && e.attrs.type === 'error');
+    expect(await leave(alice)).to.deep.equal([`${ROOM}/alice`]);
   });
 });

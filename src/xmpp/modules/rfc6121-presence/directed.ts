@@ -17,9 +17,10 @@ import { NS_MUC, NS_MUC_USER } from '../xep-0045-muc/ns.js';
 /**
  * For a room nick in DIRECTED_PRESENCE whose last presence from the session asked the room for it (a join,
  * XEP-0045 §7.2, or a nick change, §7.6): that presence's id (null without one). Only the room's answer to that
- * request can refuse the nick (`directedRefused`); a later presence to the nick ends the request. Kept on the
- * session's node only: a request still unanswered when the session is resumed on another node is not refused
- * there, and its nick is then told the session's unavailable for nothing, as before the refusal rule.
+ * request can refuse the nick (`directedRefused`); a later presence to the nick, or the room's self-presence from
+ * it (`directedAnswered`), ends the request. Kept on the session's node only: a request still unanswered when the
+ * session is resumed on another node is not refused there, and its nick is then told the session's unavailable for
+ * nothing, as before the refusal rule.
  */
 const REQUESTED = new SessionKey<Map<string, string | null>>('presence.directed-requested');
 
@@ -145,16 +146,21 @@ export function nickChangedTo(stanza: XmlElement): string | null {
  * nick here would later tell that occupant she left.
  */
 export function nickAssigned(stanza: XmlElement): boolean {
+  return selfPresence(stanza) && stanza.getChild('x', NS_MUC_USER)!.getChildren('status').some((s) => s.attrs.code === '210');
+}
+
+/** Whether a room's available presence `stanza` to the user is about her own occupant (status 110, XEP-0045 §7.2.3). */
+export function selfPresence(stanza: XmlElement): boolean {
   const ux = stanza.attrs.type === undefined ? stanza.getChild('x', NS_MUC_USER) : undefined;
-  if (ux === undefined) return false;
-  const codes = ux.getChildren('status').map((s) => s.attrs.code);
-  return codes.includes('110') && codes.includes('210');
+  return ux !== undefined && ux.getChildren('status').some((s) => s.attrs.code === '110');
 }
 
 /**
  * Node post: a room took a nick change of a session held there, or assigned it a nick (body: JSON [old occupant
  * JID, or null when the room assigned one (`directedAssigned`), new one, session full JID, presence id or null]).
- * Nodes that predate the assignment ignore a null old JID, as no target is null.
+ * Nodes that predate the assignment ignore a null old JID, as no target is null. Old and new the same: the room's
+ * self-presence from that nick answered the request for it (`directedAnswered`); nodes that predate this take it
+ * for a change to the same nick, which also ends the request (the nick only moves to the end of the targets).
  */
 const RENAMED_TOPIC = 'presence/directed-renamed';
 
@@ -167,14 +173,14 @@ const RENAMED_TOPIC = 'presence/directed-renamed';
  * old nick is a room nick among the session's targets, so a room cannot add one. Like `directedRefused`, this
  * runs where the presence is routed and tells the session's node.
  */
-export async function directedRenamed(server: ServerApi, from: Jid, nick: string, to: Jid): Promise<void> {
+export async function directedRenamed(server: ServerApi, from: Jid, nick: string, to: Jid, id: string | undefined): Promise<void> {
   const renamed = tryParseJid(`${from.bare}/${nick}`);
   if (renamed === null) return;
   const local = server.localSession(to.full);
-  if (local !== undefined) return forgetRenamed(server, local, from.full, renamed.full);
+  if (local !== undefined) return forgetChanged(server, local, from.full, renamed.full, id ?? null);
   if (!server.clustered) return;
   const r = (await server.resources(to.bare)).find((res) => res.full === to.full);
-  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, RENAMED_TOPIC, JSON.stringify([from.full, renamed.full, to.full]));
+  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, RENAMED_TOPIC, JSON.stringify([from.full, renamed.full, to.full, id ?? null]));
 }
 
 /** `directedRenamed` for sessions of this node, from the node that routed the room's presence; returns the undo. */
@@ -183,48 +189,82 @@ export function onRenamedElsewhere(server: ServerApi): () => void {
     const [old, renamed, full, id] = JSON.parse(body) as [string | null, string, string, (string | null)?];
     const session = server.localSession(full);
     if (session === undefined) return;
-    if (old !== null) await forgetRenamed(server, session, old, renamed);
+    if (old === renamed) forgetAnswered(session, renamed);
+    else if (old !== null) await forgetChanged(server, session, old, renamed, id ?? null);
     else await forgetAssigned(server, session, renamed, id ?? null);
   });
 }
 
 /**
- * The room sent the session `to` its self-presence from `occupant` (room@service/nick) with 210 (`nickAssigned`):
- * it took her in, or kept her, under that nick rather than the one she asked for. The nick asked for stops being a
- * target and the assigned one is it, so that when she goes the room hears her leave from the occupant it knows
- * (§7.14); a remote room (Prosody, ejabberd) reads an unavailable to the nick asked for as addressed to no
- * occupant and keeps her as a ghost. Runs where the presence is routed and tells the session's node, as
- * `directedRenamed` does, through the same post.
+ * The room sent the session `to` its self-presence (`selfPresence`) from `occupant` (room@service/nick).
+ * With 210 (`assigned`, `nickAssigned`) it took her in, or kept her, under that nick rather than the one she asked
+ * for: the nick asked for stops being a target and the assigned one is it, so that when she goes the room hears
+ * her leave from the occupant it knows (§7.14); a remote room (Prosody, ejabberd) reads an unavailable to the nick
+ * asked for as addressed to no occupant and keeps her as a ghost. Without 210, from a nick she asked for: the room
+ * took her in under it, and the request is over (`forgetAnswered`). Runs where the presence is routed and tells
+ * the session's node, as `directedRenamed` does, through the same post; that is one post per self-presence (each
+ * presence update she sends the room) when the room's presence is routed on another node than her session's,
+ * since only her session's node knows which nicks are asked for.
  */
-export async function directedAssigned(server: ServerApi, occupant: Jid, to: Jid, id: string | undefined): Promise<void> {
+export async function directedAnswered(server: ServerApi, occupant: Jid, to: Jid, id: string | undefined, assigned: boolean): Promise<void> {
   const local = server.localSession(to.full);
-  if (local !== undefined) return forgetAssigned(server, local, occupant.full, id ?? null);
+  if (local !== undefined) return assigned ? forgetAssigned(server, local, occupant.full, id ?? null) : forgetAnswered(local, occupant.full);
   if (!server.clustered) return;
   const r = (await server.resources(to.bare)).find((res) => res.full === to.full);
-  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, RENAMED_TOPIC, JSON.stringify([null, occupant.full, to.full, id ?? null]));
+  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, RENAMED_TOPIC, JSON.stringify([assigned ? null : occupant.full, occupant.full, to.full, id ?? null]));
 }
 
 /**
- * `directedAssigned` on the session's node. The nick the room replaced is one of that room's in REQUESTED (asked for
- * by a join or change, no presence sent to it since): the one whose id the room's presence carries, for a room that
- * reflects the join's id, else the oldest, as a room answers requests in the order it got them. Nothing when there
- * is none, so a room cannot add a target; nothing when the assigned nick is one already.
+ * The room's self-presence from `occupant` reached the session: a join or change asking for that nick is answered,
+ * so an error with its id arriving later (the room bouncing something else under a reused id) no longer reads as
+ * the room refusing it, which would drop the nick she is in the room under and leave her a ghost when she goes.
+ */
+function forgetAnswered(session: ClientSession, occupant: string): void {
+  session.get(REQUESTED)?.delete(occupant);
+}
+
+/**
+ * The nick asked for in `room` that a room's answer with the id `id` answers, among the requests pending there
+ * (REQUESTED, room nicks with no presence sent since) other than `except`: the one with that id, for a room that
+ * reflects it, else the oldest, as a room answers requests in the order it got them.
+ */
+function requestAnswered(session: ClientSession, room: string, id: string | null, except?: string): string | undefined {
+  const last = session.get(LAST_DIRECTED);
+  let asked: string | undefined;
+  for (const [full, rid] of session.get(REQUESTED) ?? []) {
+    if (full === except || last?.get(full) !== null || splitFullJid(full).bare !== room) continue;
+    if (id !== null && rid === id) return full;
+    asked ??= full;
+  }
+  return asked;
+}
+
+/**
+ * `directedAnswered` with 210 on the session's node. The nick the room replaced is the request it answers
+ * (`requestAnswered`). Nothing when there is none, so a room cannot add a target; when the assigned nick is one
+ * already (asked for, or named by the room's answer to a change), only its request, if any, is over.
  */
 async function forgetAssigned(server: ServerApi, session: ClientSession, assigned: string, id: string | null): Promise<void> {
-  const requested = session.get(REQUESTED);
-  const last = session.get(LAST_DIRECTED);
-  if (requested === undefined || last === undefined || session.get(DIRECTED)?.has(assigned) !== false) return;
-  const room = splitFullJid(assigned).bare;
-  let asked: string | undefined;
-  for (const [full, rid] of requested) {
-    if (last.get(full) !== null || splitFullJid(full).bare !== room) continue;
-    asked ??= full;
-    if (id !== null && rid === id) {
-      asked = full;
-      break;
-    }
-  }
+  if (session.get(DIRECTED)?.has(assigned) !== false) return forgetAnswered(session, assigned);
+  const asked = requestAnswered(session, splitFullJid(assigned).bare, id);
   if (asked !== undefined) await forgetRenamed(server, session, asked, assigned);
+}
+
+/**
+ * `directedRenamed` on the session's node. When the room names another nick than any she asked for there, it
+ * changed the one she asked for (XEP-0045 §7.6, with 210 on the self-presence that follows, as §7.2.9 has for a
+ * join): the request it answers (`requestAnswered`, by the change's id or the oldest) names a nick the room will
+ * never give her, which stops being a target, or she would tell it of her unavailable when she goes, and a remote
+ * room reads that as a join or a stranger's presence. Only once `old` is a room nick among the targets, as for the
+ * rename itself, so a room cannot remove a target with it.
+ */
+async function forgetChanged(server: ServerApi, session: ClientSession, old: string, renamed: string, id: string | null): Promise<void> {
+  if (session.get(LAST_DIRECTED)?.get(old) !== null) return;
+  if (session.get(REQUESTED)?.has(renamed) !== true) {
+    const asked = requestAnswered(session, splitFullJid(renamed).bare, id, old);
+    if (asked !== undefined) forgetDirected(session, asked);
+  }
+  await forgetRenamed(server, session, old, renamed);
 }
 
 async function forgetRenamed(server: ServerApi, session: ClientSession, old: string, renamed: string): Promise<void> {

@@ -6,7 +6,7 @@ import { DIRECTED_PRESENCE as DIRECTED, type ClientSession } from '../../session
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
-import { capResumed, directedAssigned, directedRefused, directedRenamed, directedSlots, forgetAllDirected, forgetDirected, leaveLostRooms, nickAssigned, nickChangedTo, onRefusedElsewhere, onRenamedElsewhere, rememberDirected } from './directed.js';
+import { capResumed, directedAnswered, directedRefused, directedRenamed, directedSlots, forgetAllDirected, forgetDirected, leaveLostRooms, nickAssigned, nickChangedTo, onRefusedElsewhere, onRenamedElsewhere, rememberDirected, selfPresence } from './directed.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -335,8 +335,8 @@ export default defineModule({
       if (type === 'error') await directedRefused(ctx.server, from.full, to, stanza.attrs.id);
       else if (type === 'unavailable') {
         const nick = nickChangedTo(stanza);
-        if (nick !== null) await directedRenamed(ctx.server, from, nick, to);
-      } else if (type === undefined && nickAssigned(stanza)) await directedAssigned(ctx.server, from, to, stanza.attrs.id);
+        if (nick !== null) await directedRenamed(ctx.server, from, nick, to, stanza.attrs.id);
+      } else if (type === undefined && selfPresence(stanza)) await directedAnswered(ctx.server, from, to, stanza.attrs.id, nickAssigned(stanza));
       return false; // directed presence: the router delivers it to that resource
     });
 
