@@ -219,6 +219,42 @@ describe('RFC 6121 §4.6 directed presence when the sender\'s cluster node dies'
     }
   });
 
+  // The room's self-presence is written to her session on node b, which reads it there: node a, routing it, posts
+  // nothing to node b about it (before, one post per self-presence, as many as MUC presence crossing the nodes).
+  it('a self-presence from a room whose presence is routed on another node causes no node post', async function () {
+    const ROOM = 'tea@muc.localhost';
+    const [port, portB] = [await freePort(), await freePort()];
+    const modules = [roster, disco, presence, components];
+    const a = await cluster.start('a', modules, { components: { port, secrets: { 'muc.localhost': SECRET } } });
+    const b = await cluster.start('b', modules, { components: { port: portB, secrets: { 'muc.localhost': SECRET } } });
+    const posted: string[] = [];
+    const nodePost = a.ts.server.nodePost.bind(a.ts.server);
+    a.ts.server.nodePost = (node, topic, body) => {
+      posted.push(topic);
+      return nodePost(node, topic, body);
+    };
+    const room = await RawComponent.open(port, 'muc.localhost');
+    const self = (id: string): string =>
+      `<presence from='${ROOM}/alice' to='alice@localhost/a' id='${id}'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>`;
+    try {
+      await room.authenticate();
+      await room.waitFor(/<handshake\/>/);
+      const alice = await b.ts.login('alice@localhost/a');
+      await alice.send(`<presence to='${ROOM}/alice' id='join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+      await room.waitFor(/<presence [^>]*id='join'/);
+      room.send(self('join'));
+      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
+      await alice.send(`<presence to='${ROOM}/alice' id='away'><show>away</show></presence>`);
+      await room.waitFor(/<presence [^>]*id='away'/);
+      room.send(self('away'));
+      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'away', 5000);
+      expect(posted.filter((t) => t.startsWith('presence/'))).to.deep.equal([]);
+      expect([...(b.ts.server.sessions.get('alice@localhost/a')?.get(DIRECTED_PRESENCE) ?? [])]).to.deep.equal([`${ROOM}/alice`]);
+    } finally {
+      room.end();
+    }
+  });
+
   // XEP-0045 §7.6: the room on node a changes the nick her session on node b asked for in a nick change; node b drops
   // the nick asked for, so the room hears her go once, at the nick it gave.
   it('a nick change modified by a room whose presence is routed on another node leaves only the nick it gave', async function () {

@@ -1,8 +1,9 @@
-import { splitFullJid, tryParseJid, type Jid } from '../../../util/jid.js';
+import { splitFullJid, tryParseJid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { errorReply, StanzaError } from '../../errors.js';
 import type { ServerApi } from '../../module.js';
-import { DIRECTED_PRESENCE as DIRECTED, LAST_DIRECTED, SessionKey, type ClientSession } from '../../session.js';
+import { DIRECTED_PRESENCE as DIRECTED, LAST_DIRECTED, SessionKey, type ClientSession, type OutgoingFilter } from '../../session.js';
+import type { Logger } from '../../../util/log.js';
 import { NS_MUC, NS_MUC_USER } from '../xep-0045-muc/ns.js';
 
 
@@ -17,8 +18,8 @@ import { NS_MUC, NS_MUC_USER } from '../xep-0045-muc/ns.js';
 /**
  * For a room nick in DIRECTED_PRESENCE whose last presence from the session asked the room for it (a join,
  * XEP-0045 §7.2, or a nick change, §7.6): that presence's id (null without one). Only the room's answer to that
- * request can refuse the nick (`directedRefused`); a later presence to the nick, or the room's self-presence from
- * it (`directedAnswered`), ends the request. Kept on the session's node only: a request still unanswered when the
+ * request can refuse the nick (`forgetRefused`); a later presence to the nick, or the room's self-presence from
+ * it (`forgetAnswered`), ends the request. Kept on the session's node only: a request still unanswered when the
  * session is resumed on another node is not refused there, and its nick is then told the session's unavailable for
  * nothing, as before the refusal rule.
  */
@@ -62,42 +63,81 @@ export function forgetAllDirected(session: ClientSession): Set<string> | undefin
 }
 
 /**
+ * What a room, or any target, answered the session's presence with, applied to that session when the answer is
+ * written to it (an outgoing filter, so on the session's node, whatever node routed the answer, and before CSI may
+ * hold or drop it): an error refusing it (`forgetRefused`), a MUC nick change taken (`nickChangedTo`,
+ * `forgetChanged`), a self-presence answering a join or change (`selfPresence`, `forgetAnswered`) or assigning
+ * another nick (`nickAssigned`, `forgetAssigned`). Returns whether the targets changed. A session with no targets
+ * costs one lookup: nothing here can add one.
+ */
+function directedAnswer(session: ClientSession, stanza: XmlElement): boolean {
+  if (!session.get(DIRECTED)?.size || stanza.attrs.from === undefined) return false;
+  const type = stanza.attrs.type;
+  if (type === 'error') {
+    const target = tryParseJid(stanza.attrs.from);
+    return target !== null && forgetRefused(session, target.full, stanza.attrs.id ?? null);
+  }
+  if (type === 'unavailable') {
+    const nick = nickChangedTo(stanza);
+    const from = nick === null ? null : tryParseJid(stanza.attrs.from);
+    const renamed = from === null ? null : tryParseJid(`${from.bare}/${nick}`);
+    return renamed !== null && forgetChanged(session, from!.full, renamed.full, stanza.attrs.id ?? null);
+  }
+  if (type !== undefined || !selfPresence(stanza)) return false;
+  const occupant = tryParseJid(stanza.attrs.from);
+  if (occupant === null) return false;
+  if (nickAssigned(stanza)) return forgetAssigned(session, occupant.full, stanza.attrs.id ?? null);
+  forgetAnswered(session, occupant.full);
+  return false;
+}
+
+/** Above xep-0352-csi's CSI_FILTER_PRIORITY (1000): a presence CSI holds back or drops is an answer all the same. */
+export const DIRECTED_FILTER_PRIORITY = 2000;
+
+/**
+ * The outgoing filter applying `directedAnswer` to each presence written to a session; a changed set is announced
+ * (the cluster writes it to the session table) without holding the write. Any other stanza costs the name test.
+ */
+export function directedAnswers(server: ServerApi, log: Logger): OutgoingFilter {
+  return (session, stanza) => {
+    if (stanza.name === 'presence' && directedAnswer(session, stanza)) {
+      server.emit('session/directed', { session }).catch((e: unknown) => log.warn(`${session.jid.full}: announcing its directed presence failed`, e));
+    }
+    return stanza;
+  };
+}
+
+/**
  * Node post: an error presence from a target (body: JSON [target, session full JID, error id or null]) reached a
  * session held there. Nodes that predate the id send two elements.
  */
 const REFUSED_TOPIC = 'presence/directed-refused';
 
 /**
- * An error presence from `target` to the session `to`, with the id `id`: whether `target` refused the
- * session's presence and never took it in, so that it must not be sent the session's unavailable later, nor be
- * spoken for on recovery (`leaveLostRooms` would tell the client it left from a nick it never had). RFC 6121 §4.6
- * says nothing of errors: only one from exactly that full JID counts. For a room nick, only the room's answer to
- * the join (XEP-0045 §7.2) or nick change (§7.6) that asked for it counts, matched by id (RFC 6120 §8.1.3; see
- * REQUESTED): an error from the nick the session holds (a rejoin the room turns down, §7.2, while keeping it as an
- * occupant; anything else the room bounces) leaves it in, and the room still hears the session go. This runs on
- * the node routing the error (the one running the room), so a session held on another node is told there.
+ * Kept for one release only: nodes older than `directedAnswer` still post, from the node that routed the error, a
+ * refusal for a session held here (`forgetRefused`); this node itself sends none. Returns the undo.
  */
-export async function directedRefused(server: ServerApi, target: string, to: Jid, id: string | undefined): Promise<void> {
-  const local = server.localSession(to.full);
-  if (local !== undefined) return forgetRefused(server, local, target, id ?? null);
-  if (!server.clustered) return;
-  const r = (await server.resources(to.bare)).find((res) => res.full === to.full);
-  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, REFUSED_TOPIC, JSON.stringify([target, to.full, id ?? null]));
-}
-
-/** `directedRefused` for sessions of this node, from the node that routed the error; returns the undo. */
 export function onRefusedElsewhere(server: ServerApi): () => void {
   return server.onNodePost(REFUSED_TOPIC, async (body) => {
     const [target, full, id] = JSON.parse(body) as [string, string, string | null | undefined];
     const session = server.localSession(full);
-    if (session !== undefined) await forgetRefused(server, session, target, id ?? null);
+    if (session !== undefined && forgetRefused(session, target, id ?? null)) await server.emit('session/directed', { session });
   });
 }
 
-async function forgetRefused(server: ServerApi, session: ClientSession, target: string, id: string | null): Promise<void> {
+/**
+ * An error presence from `target` to the session, with the id `id`: whether `target` refused the session's
+ * presence and never took it in, so that it must not be sent the session's unavailable later, nor be spoken for on
+ * recovery (`leaveLostRooms` would tell the client it left from a nick it never had); true when it was dropped.
+ * RFC 6121 §4.6 says nothing of errors: only one from exactly that full JID counts. For a room nick, only the
+ * room's answer to the join (XEP-0045 §7.2) or nick change (§7.6) that asked for it counts, matched by id (RFC
+ * 6120 §8.1.3; see REQUESTED): an error from the nick the session holds (a rejoin the room turns down, §7.2, while
+ * keeping it as an occupant; anything else the room bounces) leaves it in, and the room still hears the session go.
+ */
+function forgetRefused(session: ClientSession, target: string, id: string | null): boolean {
   // A room nick: undefined (no request pending) never equals an id.
-  if (session.get(LAST_DIRECTED)?.get(target) === null && session.get(REQUESTED)?.get(target) !== id) return;
-  if (forgetDirected(session, target)) await server.emit('session/directed', { session });
+  if (session.get(LAST_DIRECTED)?.get(target) === null && session.get(REQUESTED)?.get(target) !== id) return false;
+  return forgetDirected(session, target);
 }
 
 /**
@@ -130,7 +170,7 @@ export function directedSlots(session: ClientSession, adding?: string): number {
  * (XEP-0045 §7.6: unavailable from the old nick, status 303 with the new nick in `<item/>`, and 110, as it is
  * about her; without 110 it is another occupant's change); otherwise null.
  */
-export function nickChangedTo(stanza: XmlElement): string | null {
+function nickChangedTo(stanza: XmlElement): string | null {
   const ux = stanza.attrs.type === 'unavailable' ? stanza.getChild('x', NS_MUC_USER) : undefined;
   if (ux === undefined) return null;
   const codes = ux.getChildren('status').map((s) => s.attrs.code);
@@ -145,79 +185,45 @@ export function nickChangedTo(stanza: XmlElement): string | null {
  * about another occupant of hers (her other resource's, sent before her own self-presence, §7.2.3) taken for her
  * nick here would later tell that occupant she left.
  */
-export function nickAssigned(stanza: XmlElement): boolean {
+function nickAssigned(stanza: XmlElement): boolean {
   return selfPresence(stanza) && stanza.getChild('x', NS_MUC_USER)!.getChildren('status').some((s) => s.attrs.code === '210');
 }
 
 /** Whether a room's available presence `stanza` to the user is about her own occupant (status 110, XEP-0045 §7.2.3). */
-export function selfPresence(stanza: XmlElement): boolean {
+function selfPresence(stanza: XmlElement): boolean {
   const ux = stanza.attrs.type === undefined ? stanza.getChild('x', NS_MUC_USER) : undefined;
   return ux !== undefined && ux.getChildren('status').some((s) => s.attrs.code === '110');
 }
 
 /**
  * Node post: a room took a nick change of a session held there, or assigned it a nick (body: JSON [old occupant
- * JID, or null when the room assigned one (`directedAssigned`), new one, session full JID, presence id or null]).
- * Nodes that predate the assignment ignore a null old JID, as no target is null. Old and new the same: the room's
- * self-presence from that nick answered the request for it (`directedAnswered`); nodes that predate this take it
- * for a change to the same nick, which also ends the request (the nick only moves to the end of the targets).
+ * JID, or null when the room assigned one, new one, session full JID, presence id or null]); old and new the same:
+ * the room's self-presence from that nick answered the request for it. Sent by nodes older than `directedAnswer`.
  */
 const RENAMED_TOPIC = 'presence/directed-renamed';
 
 /**
- * The room `from` (room@service/oldnick) told the session `to` it now holds `nick` there (`nickChangedTo`). The old
- * nick stops being a target: the room knows her by the new one only, and reads an unavailable to the old as her
- * leaving from the new (§7.14 has her leave from her current nick), so it would hear her go twice. The new nick
- * becomes one if it was not (an answer to an earlier change arriving after a later change was sent: each answer
- * moves her from the nick it names to the one it names, and she ends under the room's last word). Only when the
- * old nick is a room nick among the session's targets, so a room cannot add one. Like `directedRefused`, this
- * runs where the presence is routed and tells the session's node.
+ * Kept for one release only, as `onRefusedElsewhere`: nodes older than `directedAnswer` still post, from the node
+ * that routed a room's presence, what it says of a session held here; this node itself sends none. Returns the undo.
  */
-export async function directedRenamed(server: ServerApi, from: Jid, nick: string, to: Jid, id: string | undefined): Promise<void> {
-  const renamed = tryParseJid(`${from.bare}/${nick}`);
-  if (renamed === null) return;
-  const local = server.localSession(to.full);
-  if (local !== undefined) return forgetChanged(server, local, from.full, renamed.full, id ?? null);
-  if (!server.clustered) return;
-  const r = (await server.resources(to.bare)).find((res) => res.full === to.full);
-  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, RENAMED_TOPIC, JSON.stringify([from.full, renamed.full, to.full, id ?? null]));
-}
-
-/** `directedRenamed` for sessions of this node, from the node that routed the room's presence; returns the undo. */
 export function onRenamedElsewhere(server: ServerApi): () => void {
   return server.onNodePost(RENAMED_TOPIC, async (body) => {
     const [old, renamed, full, id] = JSON.parse(body) as [string | null, string, string, (string | null)?];
     const session = server.localSession(full);
     if (session === undefined) return;
+    let changed = false;
     if (old === renamed) forgetAnswered(session, renamed);
-    else if (old !== null) await forgetChanged(server, session, old, renamed, id ?? null);
-    else await forgetAssigned(server, session, renamed, id ?? null);
+    else if (old !== null) changed = forgetChanged(session, old, renamed, id ?? null);
+    else changed = forgetAssigned(session, renamed, id ?? null);
+    if (changed) await server.emit('session/directed', { session });
   });
 }
 
 /**
- * The room sent the session `to` its self-presence (`selfPresence`) from `occupant` (room@service/nick).
- * With 210 (`assigned`, `nickAssigned`) it took her in, or kept her, under that nick rather than the one she asked
- * for: the nick asked for stops being a target and the assigned one is it, so that when she goes the room hears
- * her leave from the occupant it knows (§7.14); a remote room (Prosody, ejabberd) reads an unavailable to the nick
- * asked for as addressed to no occupant and keeps her as a ghost. Without 210, from a nick she asked for: the room
- * took her in under it, and the request is over (`forgetAnswered`). Runs where the presence is routed and tells
- * the session's node, as `directedRenamed` does, through the same post; that is one post per self-presence (each
- * presence update she sends the room) when the room's presence is routed on another node than her session's,
- * since only her session's node knows which nicks are asked for.
- */
-export async function directedAnswered(server: ServerApi, occupant: Jid, to: Jid, id: string | undefined, assigned: boolean): Promise<void> {
-  const local = server.localSession(to.full);
-  if (local !== undefined) return assigned ? forgetAssigned(server, local, occupant.full, id ?? null) : forgetAnswered(local, occupant.full);
-  if (!server.clustered) return;
-  const r = (await server.resources(to.bare)).find((res) => res.full === to.full);
-  if (r !== undefined && r.node !== null && r.session === null) await server.nodePost(r.node, RENAMED_TOPIC, JSON.stringify([assigned ? null : occupant.full, occupant.full, to.full, id ?? null]));
-}
-
-/**
- * The room's self-presence from `occupant` reached the session: a join or change asking for that nick is answered,
- * so an error with its id arriving later (the room bouncing something else under a reused id) no longer reads as
- * the room refusing it, which would drop the nick she is in the room under and leave her a ghost when she goes.
+ * The room's self-presence (`selfPresence`) from `occupant` reached the session: a join or change asking for that
+ * nick is answered, so an error with its id arriving later (the room bouncing something else under a reused id) no
+ * longer reads as the room refusing it, which would drop the nick she is in the room under and leave her a ghost
+ * when she goes.
  */
 function forgetAnswered(session: ClientSession, occupant: string): void {
   session.get(REQUESTED)?.delete(occupant);
@@ -240,37 +246,48 @@ function requestAnswered(session: ClientSession, room: string, id: string | null
 }
 
 /**
- * `directedAnswered` with 210 on the session's node. The nick the room replaced is the request it answers
- * (`requestAnswered`). Nothing when there is none, so a room cannot add a target; when the assigned nick is one
- * already (asked for, or named by the room's answer to a change), only its request, if any, is over.
+ * The room's self-presence from `assigned` carries 210 (`nickAssigned`): it took her in, or kept her, under that
+ * nick rather than the one she asked for, which stops being a target while the assigned one is it, so that when
+ * she goes the room hears her leave from the occupant it knows (§7.14); a remote room (Prosody, ejabberd) reads an
+ * unavailable to the nick asked for as addressed to no occupant and keeps her as a ghost. The nick replaced is the
+ * request it answers (`requestAnswered`). Nothing when there is none, so a room cannot add a target; when the
+ * assigned nick is one already (asked for, or named by the room's answer to a change), only its request, if any,
+ * is over. True when the targets changed.
  */
-async function forgetAssigned(server: ServerApi, session: ClientSession, assigned: string, id: string | null): Promise<void> {
-  if (session.get(DIRECTED)?.has(assigned) !== false) return forgetAnswered(session, assigned);
+function forgetAssigned(session: ClientSession, assigned: string, id: string | null): boolean {
+  if (session.get(DIRECTED)?.has(assigned) !== false) {
+    forgetAnswered(session, assigned);
+    return false;
+  }
   const asked = requestAnswered(session, splitFullJid(assigned).bare, id);
-  if (asked !== undefined) await forgetRenamed(server, session, asked, assigned);
+  return asked !== undefined && forgetRenamed(session, asked, assigned);
 }
 
 /**
- * `directedRenamed` on the session's node. When the room names another nick than any she asked for there, it
- * changed the one she asked for (XEP-0045 §7.6, with 210 on the self-presence that follows, as §7.2.9 has for a
- * join): the request it answers (`requestAnswered`, by the change's id or the oldest) names a nick the room will
- * never give her, which stops being a target, or she would tell it of her unavailable when she goes, and a remote
- * room reads that as a join or a stranger's presence. Only once `old` is a room nick among the targets, as for the
- * rename itself, so a room cannot remove a target with it.
+ * The room `old` (room@service/oldnick) told the session it now holds `renamed` there (`nickChangedTo`). The old
+ * nick stops being a target: the room knows her by the new one only, and reads an unavailable to the old as her
+ * leaving from the new (§7.14 has her leave from her current nick), so it would hear her go twice. The new nick
+ * becomes one if it was not (an answer to an earlier change arriving after a later change was sent: each answer
+ * moves her from the nick it names to the one it names, and she ends under the room's last word). When the room
+ * names another nick than any she asked for there, it changed the one she asked for (XEP-0045 §7.6, with 210 on
+ * the self-presence that follows, as §7.2.9 has for a join): the request it answers (`requestAnswered`, by the
+ * change's id or the oldest) names a nick the room will never give her, which stops being a target too, or a
+ * remote room would read her unavailable to it as a join or a stranger's presence. Only when `old` is a room nick
+ * among the targets, so a room can neither add nor remove one with it. True when the targets changed.
  */
-async function forgetChanged(server: ServerApi, session: ClientSession, old: string, renamed: string, id: string | null): Promise<void> {
-  if (session.get(LAST_DIRECTED)?.get(old) !== null) return;
+function forgetChanged(session: ClientSession, old: string, renamed: string, id: string | null): boolean {
+  if (session.get(LAST_DIRECTED)?.get(old) !== null) return false;
   if (session.get(REQUESTED)?.has(renamed) !== true) {
     const asked = requestAnswered(session, splitFullJid(renamed).bare, id, old);
     if (asked !== undefined) forgetDirected(session, asked);
   }
-  await forgetRenamed(server, session, old, renamed);
+  return forgetRenamed(session, old, renamed);
 }
 
-async function forgetRenamed(server: ServerApi, session: ClientSession, old: string, renamed: string): Promise<void> {
+function forgetRenamed(session: ClientSession, old: string, renamed: string): boolean {
   const last = session.get(LAST_DIRECTED);
   const set = session.get(DIRECTED);
-  if (last === undefined || set === undefined || last.get(old) !== null) return;
+  if (last === undefined || set === undefined || last.get(old) !== null) return false;
   forgetDirected(session, old);
   // Answered: the change that asked for the nick can no longer be refused.
   session.get(REQUESTED)?.delete(renamed);
@@ -278,7 +295,7 @@ async function forgetRenamed(server: ServerApi, session: ClientSession, old: str
     set.add(renamed);
     last.set(renamed, null);
   }
-  await server.emit('session/directed', { session });
+  return true;
 }
 
 /**

@@ -6,7 +6,7 @@ import { DIRECTED_PRESENCE as DIRECTED, type ClientSession } from '../../session
 import { subscribedFrom, subscribedTo, type RosterApi, type RosterItem } from '../rfc6121-roster/index.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { MucApi } from '../xep-0045-muc/index.js';
-import { capResumed, directedAnswered, directedRefused, directedRenamed, directedSlots, forgetAllDirected, forgetDirected, leaveLostRooms, nickAssigned, nickChangedTo, onRefusedElsewhere, onRenamedElsewhere, rememberDirected, selfPresence } from './directed.js';
+import { capResumed, DIRECTED_FILTER_PRIORITY, directedAnswers, directedSlots, forgetAllDirected, forgetDirected, leaveLostRooms, onRefusedElsewhere, onRenamedElsewhere, rememberDirected } from './directed.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -332,15 +332,13 @@ export default defineModule({
         await probe(from, to.toBare());
         return true;
       }
-      if (type === 'error') await directedRefused(ctx.server, from.full, to, stanza.attrs.id);
-      else if (type === 'unavailable') {
-        const nick = nickChangedTo(stanza);
-        if (nick !== null) await directedRenamed(ctx.server, from, nick, to, stanza.attrs.id);
-      } else if (type === undefined && selfPresence(stanza)) await directedAnswered(ctx.server, from, to, stanza.attrs.id, nickAssigned(stanza));
-      return false; // directed presence: the router delivers it to that resource
+      return false; // directed presence: the router delivers it to that resource (directedAnswer reads answers there)
     });
 
-    // Refused where the session is not: the session's node drops the target (directedRefused).
+    // A target's answer to the session's presence is read where it is written to the session, whichever node routed it.
+    ctx.outgoingFilter(directedAnswers(ctx.server, ctx.log), DIRECTED_FILTER_PRIORITY);
+
+    // For one release: nodes not yet upgraded still post answers routed there for sessions here.
     ctx.onStop(onRefusedElsewhere(ctx.server));
     ctx.onStop(onRenamedElsewhere(ctx.server));
 
