@@ -10,41 +10,18 @@
  * GLib"), so channel binding is not exercised here; the slixmpp and
  * @xmpp/client suites do.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { expectPythonScenarioOk, runPythonScenario, type ScenarioResult } from './support/python-scenario.js';
 import { startSori, type SoriProcess } from './support/server.js';
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPTS = join(dirname(fileURLToPath(import.meta.url)), 'nbxmpp');
 const USERS = { 'alice@localhost': 'alice-pw', 'bob@localhost': 'bob-pw' } as const;
 
-interface Result {
-  ok: boolean;
-  step?: string;
-  error?: string;
-  condition?: string;
-  [key: string]: unknown;
-}
-
-function scenario(server: SoriProcess, script: string, accounts: [string, string][], extra: string[] = []): Promise<Result> {
-  const args = [join(SCRIPTS, script), '--host', server.host, '--port', String(server.port), '--timeout', '8', ...extra];
-  for (const [jid, pw] of accounts) args.push('--account', jid, pw);
-  return new Promise((ok, fail) => {
-    // No __pycache__ left in the work tree by common.py's import.
-    const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
-    execFile(PYTHON, args, { timeout: 60_000, env }, (err, stdout, stderr) => {
-      const line = stdout.trim().split('\n').pop() ?? '';
-      try {
-        ok(JSON.parse(line) as Result);
-      } catch {
-        fail(new Error(`${script} printed no JSON result (${err?.message ?? 'exit 0'}):\n${stdout}\n${stderr}`));
-      }
-    });
-  });
-}
+const scenario = (server: SoriProcess, script: string, accounts: [string, string][], extra: string[] = []): Promise<ScenarioResult> =>
+  runPythonScenario(SCRIPTS, server, script, accounts, extra);
 
 describe('nbxmpp (Gajim) against sori (conformance/nbxmpp)', function () {
   this.timeout(90_000);
@@ -63,12 +40,8 @@ describe('nbxmpp (Gajim) against sori (conformance/nbxmpp)', function () {
     await server?.stop();
   });
 
-  /** Runs a scenario and asserts ok, showing the whole JSON result otherwise. */
-  async function expectOk(script: string, accounts: [string, string][], extra: string[] = []): Promise<Result> {
-    const r = await scenario(server, script, accounts, extra);
-    expect(r.ok, `${script}: ${JSON.stringify(r)}\nserver output:\n${server.output().slice(-2000)}`).to.equal(true);
-    return r;
-  }
+  const expectOk = (script: string, accounts: [string, string][], extra: string[] = []): Promise<ScenarioResult> =>
+    expectPythonScenarioOk(SCRIPTS, server, script, accounts, extra);
 
   it('logs in over STARTTLS with SCRAM-SHA-256, binds, and lists a contact added under a name', async () => {
     const r = await expectOk('login.py', [alice, bob]);

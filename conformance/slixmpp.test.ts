@@ -3,42 +3,21 @@
  * each scenario script in conformance/slixmpp/ logs in over TCP + STARTTLS and
  * prints one JSON result. Missing slixmpp is a failure that says how to get it.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { expectPythonScenarioOk, runPythonScenario, type ScenarioResult } from './support/python-scenario.js';
 import { freePort, startSori, type SoriProcess } from './support/server.js';
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPTS = join(dirname(fileURLToPath(import.meta.url)), 'slixmpp');
 const USERS = { 'alice@localhost': 'alice-pw', 'bob@localhost': 'bob-pw' } as const;
 const HOST = '127.0.0.1';
 const COMPONENT = 'echo.localhost';
 const COMPONENT_SECRET = 'echo-secret';
 
-interface Result {
-  ok: boolean;
-  step?: string;
-  error?: string;
-  condition?: string;
-  [key: string]: unknown;
-}
-
-function scenario(server: SoriProcess, script: string, accounts: [string, string][], extra: string[] = []): Promise<Result> {
-  const args = [join(SCRIPTS, script), '--host', server.host, '--port', String(server.port), '--timeout', '8', ...extra];
-  for (const [jid, pw] of accounts) args.push('--account', jid, pw);
-  return new Promise((ok, fail) => {
-    execFile(PYTHON, args, { timeout: 60_000 }, (err, stdout, stderr) => {
-      const line = stdout.trim().split('\n').pop() ?? '';
-      try {
-        ok(JSON.parse(line) as Result);
-      } catch {
-        fail(new Error(`${script} printed no JSON result (${err?.message ?? 'exit 0'}):\n${stdout}\n${stderr}`));
-      }
-    });
-  });
-}
+const scenario = (server: SoriProcess, script: string, accounts: [string, string][], extra: string[] = []): Promise<ScenarioResult> =>
+  runPythonScenario(SCRIPTS, server, script, accounts, extra);
 
 describe('slixmpp against sori (conformance/slixmpp)', function () {
   this.timeout(90_000);
@@ -69,12 +48,8 @@ describe('slixmpp against sori (conformance/slixmpp)', function () {
     await server?.stop();
   });
 
-  /** Runs a scenario and asserts ok, showing the whole JSON result otherwise. */
-  async function expectOk(script: string, accounts: [string, string][], extra: string[] = []): Promise<Result> {
-    const r = await scenario(server, script, accounts, extra);
-    expect(r.ok, `${script}: ${JSON.stringify(r)}\nserver output:\n${server.output().slice(-2000)}`).to.equal(true);
-    return r;
-  }
+  const expectOk = (script: string, accounts: [string, string][], extra: string[] = []): Promise<ScenarioResult> =>
+    expectPythonScenarioOk(SCRIPTS, server, script, accounts, extra);
 
   it('logs in over STARTTLS and binds a resource', async () => {
     const r = await expectOk('login.py', [alice]);
