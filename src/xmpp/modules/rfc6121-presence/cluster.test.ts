@@ -150,149 +150,113 @@ describe('RFC 6121 §4.6 directed presence when the sender\'s cluster node dies'
     await eventually(() => expect(directed()).to.deep.equal([`${ROOM}/alicia`]), 5000);
     await eventually(async () => expect((await a.cluster.sessions.get('alice@localhost/a'))?.directed).to.deep.equal([`${ROOM}/alicia`]), 5000);
   });
-  // XEP-0045 §7.2.9: the room (a component on node a) takes her in under another nick, with 210; its self-presence
-  // is routed on node a, her session is on node b. Node b, and the table a node cleaning up after b reads, keep the
-  // nick the room gave, and her going tells the room once, there.
-  it('a nick assigned by a room whose presence is routed on another node is the one told of unavailable', async function () {
-    const ROOM = 'tea@muc.localhost';
+
+  // A room scripted by the test, as a remote MUC service would answer: a component serving muc.localhost, connected
+  // to node a; alice is on node b and has asked to join it as 'alice' (id 'join'). Its answers are routed on node a.
+  const TEA = 'tea@muc.localhost';
+  const rooms: RawComponent[] = [];
+  afterEach(() => rooms.splice(0).forEach((r) => r.end()));
+  async function aliceJoiningRoomOnA() {
     const [port, portB] = [await freePort(), await freePort()];
     const modules = [roster, disco, presence, components];
     // Both nodes serve the component's domain (to route to it); it connects to node a.
     const a = await cluster.start('a', modules, { components: { port, secrets: { 'muc.localhost': SECRET } } });
     const b = await cluster.start('b', modules, { components: { port: portB, secrets: { 'muc.localhost': SECRET } } });
     const room = await RawComponent.open(port, 'muc.localhost');
-    try {
-      await room.authenticate();
-      await room.waitFor(/<handshake\/>/);
-      const alice = await b.ts.login('alice@localhost/a');
-      await alice.send(`<presence to='${ROOM}/alice' id='join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
-      await room.waitFor(/<presence [^>]*id='join'/);
-      room.send(`<presence from='${ROOM}/alice-2' to='alice@localhost/a' id='join'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/><status code='210'/></x></presence>`);
-      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
-      const directed = (): string[] => [...(b.ts.server.sessions.get('alice@localhost/a')?.get(DIRECTED_PRESENCE) ?? [])];
-      await eventually(() => expect(directed()).to.deep.equal([`${ROOM}/alice-2`]), 5000);
-      await eventually(async () => expect((await a.cluster.sessions.get('alice@localhost/a'))?.directed).to.deep.equal([`${ROOM}/alice-2`]), 5000);
+    rooms.push(room);
+    await room.authenticate();
+    await room.waitFor(/<handshake\/>/);
+    const alice = await b.ts.login('alice@localhost/a');
+    await alice.send(`<presence to='${TEA}/alice' id='join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await room.waitFor(/<presence [^>]*id='join'/);
+    const directed = (): string[] => [...(b.ts.server.sessions.get('alice@localhost/a')?.get(DIRECTED_PRESENCE) ?? [])];
+    const directedInTable = async (): Promise<string[] | undefined> => (await a.cluster.sessions.get('alice@localhost/a'))?.directed;
+    return { a, b, room, alice, directed, directedInTable };
+  }
+  /** What the room sends as alice's self-presence (or its answer to a nick change) from `nick`. */
+  const fromRoom = (nick: string, codes: string, attrs: string, item = ''): string =>
+    `<presence from='${TEA}/${nick}' to='alice@localhost/a' ${attrs}><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'${item}/>${codes}</x></presence>`;
+  /** The occupant JIDs the room was sent unavailable presence to, in order. */
+  const unavailableTo = (room: RawComponent): string[] =>
+    [...room.received.matchAll(/<presence [^>]*type='unavailable'[^>]*>/g)].map(([p]) => p.match(/to='([^']*)'/)![1]!);
 
-      await alice.send("<presence type='unavailable'/>");
-      await room.waitFor(/<presence [^>]*type='unavailable'/, 5000);
-      // A message sent after she went reaches the room after whatever her going sent it.
-      const carol = await b.ts.login('carol@localhost/c');
-      await carol.send(`<message to='${ROOM}' type='groupchat' id='last'><body>after</body></message>`);
-      await room.waitFor(/<message [^>]*id='last'/, 5000);
-      const unavailable = [...room.received.matchAll(/<presence [^>]*type='unavailable'[^>]*>/g)].map(([p]) => p.match(/to='([^']*)'/)![1]);
-      expect(unavailable).to.deep.equal([`${ROOM}/alice-2`]);
-    } finally {
-      room.end();
-    }
+  // XEP-0045 §7.2.9: the room takes her in under another nick, with 210; its self-presence is routed on node a, her
+  // session is on node b. Node b, and the table a node cleaning up after b reads, keep the nick the room gave, and
+  // her going tells the room once, there.
+  it('a nick assigned by a room whose presence is routed on another node is the one told of unavailable', async function () {
+    const { b, room, alice, directed, directedInTable } = await aliceJoiningRoomOnA();
+    room.send(fromRoom('alice-2', "<status code='110'/><status code='210'/>", "id='join'"));
+    await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
+    await eventually(() => expect(directed()).to.deep.equal([`${TEA}/alice-2`]), 5000);
+    await eventually(async () => expect(await directedInTable()).to.deep.equal([`${TEA}/alice-2`]), 5000);
+
+    await alice.send("<presence type='unavailable'/>");
+    await room.waitFor(/<presence [^>]*type='unavailable'/, 5000);
+    // A message sent after she went reaches the room after whatever her going sent it.
+    const carol = await b.ts.login('carol@localhost/c');
+    await carol.send(`<message to='${TEA}' type='groupchat' id='last'><body>after</body></message>`);
+    await room.waitFor(/<message [^>]*id='last'/, 5000);
+    expect(unavailableTo(room)).to.deep.equal([`${TEA}/alice-2`]);
   });
 
   // The room's self-presence answering her join is routed on node a, her session is on node b: node b hears of it,
   // so an error carrying the join's id after she is in no longer drops her nick there, and she leaves the room.
   it('a join answered by a room whose presence is routed on another node is no longer refused by its id', async function () {
-    const ROOM = 'tea@muc.localhost';
-    const [port, portB] = [await freePort(), await freePort()];
-    const modules = [roster, disco, presence, components];
-    const a = await cluster.start('a', modules, { components: { port, secrets: { 'muc.localhost': SECRET } } });
-    const b = await cluster.start('b', modules, { components: { port: portB, secrets: { 'muc.localhost': SECRET } } });
-    const room = await RawComponent.open(port, 'muc.localhost');
-    try {
-      await room.authenticate();
-      await room.waitFor(/<handshake\/>/);
-      const alice = await b.ts.login('alice@localhost/a');
-      await alice.send(`<presence to='${ROOM}/alice' id='join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
-      await room.waitFor(/<presence [^>]*id='join'/);
-      room.send(`<presence from='${ROOM}/alice' to='alice@localhost/a' id='join'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>`);
-      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
-      room.send(`<presence from='${ROOM}/alice' to='alice@localhost/a' type='error' id='join'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`);
-      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join' && e.attrs.type === 'error', 5000);
-      // A message sent after the error reaches node b's session after whatever the error made node a post to b.
-      const carol = await a.ts.login('carol@localhost/c');
-      await carol.send(`<message to='alice@localhost/a' id='after-error'><body>after</body></message>`);
-      await alice.waitFor((e) => e.name === 'message' && e.attrs.id === 'after-error', 5000);
+    const { a, room, alice } = await aliceJoiningRoomOnA();
+    room.send(fromRoom('alice', "<status code='110'/>", "id='join'"));
+    await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
+    room.send(`<presence from='${TEA}/alice' to='alice@localhost/a' type='error' id='join'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`);
+    await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join' && e.attrs.type === 'error', 5000);
+    // A message sent after the error reaches node b's session after whatever the error made node a post to b.
+    const carol = await a.ts.login('carol@localhost/c');
+    await carol.send(`<message to='alice@localhost/a' id='after-error'><body>after</body></message>`);
+    await alice.waitFor((e) => e.name === 'message' && e.attrs.id === 'after-error', 5000);
 
-      await alice.send("<presence type='unavailable'/>");
-      await room.waitFor(/<presence [^>]*type='unavailable'/, 5000);
-      const unavailable = [...room.received.matchAll(/<presence [^>]*type='unavailable'[^>]*>/g)].map(([p]) => p.match(/to='([^']*)'/)![1]);
-      expect(unavailable).to.deep.equal([`${ROOM}/alice`]);
-    } finally {
-      room.end();
-    }
+    await alice.send("<presence type='unavailable'/>");
+    await room.waitFor(/<presence [^>]*type='unavailable'/, 5000);
+    expect(unavailableTo(room)).to.deep.equal([`${TEA}/alice`]);
   });
 
   // The room's self-presence is written to her session on node b, which reads it there: node a, routing it, posts
   // nothing to node b about it (before, one post per self-presence, as many as MUC presence crossing the nodes).
   it('a self-presence from a room whose presence is routed on another node causes no node post', async function () {
-    const ROOM = 'tea@muc.localhost';
-    const [port, portB] = [await freePort(), await freePort()];
-    const modules = [roster, disco, presence, components];
-    const a = await cluster.start('a', modules, { components: { port, secrets: { 'muc.localhost': SECRET } } });
-    const b = await cluster.start('b', modules, { components: { port: portB, secrets: { 'muc.localhost': SECRET } } });
+    const { a, room, alice, directed } = await aliceJoiningRoomOnA();
     const posted: string[] = [];
     const nodePost = a.ts.server.nodePost.bind(a.ts.server);
     a.ts.server.nodePost = (node, topic, body) => {
       posted.push(topic);
       return nodePost(node, topic, body);
     };
-    const room = await RawComponent.open(port, 'muc.localhost');
-    const self = (id: string): string =>
-      `<presence from='${ROOM}/alice' to='alice@localhost/a' id='${id}'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>`;
-    try {
-      await room.authenticate();
-      await room.waitFor(/<handshake\/>/);
-      const alice = await b.ts.login('alice@localhost/a');
-      await alice.send(`<presence to='${ROOM}/alice' id='join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
-      await room.waitFor(/<presence [^>]*id='join'/);
-      room.send(self('join'));
-      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
-      await alice.send(`<presence to='${ROOM}/alice' id='away'><show>away</show></presence>`);
-      await room.waitFor(/<presence [^>]*id='away'/);
-      room.send(self('away'));
-      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'away', 5000);
-      expect(posted.filter((t) => t.startsWith('presence/'))).to.deep.equal([]);
-      expect([...(b.ts.server.sessions.get('alice@localhost/a')?.get(DIRECTED_PRESENCE) ?? [])]).to.deep.equal([`${ROOM}/alice`]);
-    } finally {
-      room.end();
-    }
+    room.send(fromRoom('alice', "<status code='110'/>", "id='join'"));
+    await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
+    await alice.send(`<presence to='${TEA}/alice' id='away'><show>away</show></presence>`);
+    await room.waitFor(/<presence [^>]*id='away'/);
+    room.send(fromRoom('alice', "<status code='110'/>", "id='away'"));
+    await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'away', 5000);
+    expect(posted.filter((t) => t.startsWith('presence/'))).to.deep.equal([]);
+    expect(directed()).to.deep.equal([`${TEA}/alice`]);
   });
 
   // XEP-0045 §7.6: the room on node a changes the nick her session on node b asked for in a nick change; node b drops
   // the nick asked for, so the room hears her go once, at the nick it gave.
   it('a nick change modified by a room whose presence is routed on another node leaves only the nick it gave', async function () {
-    const ROOM = 'tea@muc.localhost';
-    const [port, portB] = [await freePort(), await freePort()];
-    const modules = [roster, disco, presence, components];
-    const a = await cluster.start('a', modules, { components: { port, secrets: { 'muc.localhost': SECRET } } });
-    const b = await cluster.start('b', modules, { components: { port: portB, secrets: { 'muc.localhost': SECRET } } });
-    const room = await RawComponent.open(port, 'muc.localhost');
-    const self = (nick: string, codes: string, attrs: string, item = ''): string =>
-      `<presence from='${ROOM}/${nick}' to='alice@localhost/a' ${attrs}><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'${item}/>${codes}</x></presence>`;
-    try {
-      await room.authenticate();
-      await room.waitFor(/<handshake\/>/);
-      const alice = await b.ts.login('alice@localhost/a');
-      await alice.send(`<presence to='${ROOM}/alice' id='join'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
-      await room.waitFor(/<presence [^>]*id='join'/);
-      room.send(self('alice', "<status code='110'/>", "id='join'"));
-      await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
-      await alice.send(`<presence to='${ROOM}/alicia' id='nick'/>`);
-      await room.waitFor(/<presence [^>]*id='nick'/);
-      room.send(self('alice', "<status code='303'/><status code='110'/>", "type='unavailable' id='nick'", " nick='alice-2'"));
-      room.send(self('alice-2', "<status code='110'/><status code='210'/>", "id='nick'"));
-      await alice.waitFor((e) => e.name === 'presence' && e.attrs.from === `${ROOM}/alice-2`, 5000);
-      const directed = (): string[] => [...(b.ts.server.sessions.get('alice@localhost/a')?.get(DIRECTED_PRESENCE) ?? [])];
-      await eventually(() => expect(directed()).to.deep.equal([`${ROOM}/alice-2`]), 5000);
-      await eventually(async () => expect((await a.cluster.sessions.get('alice@localhost/a'))?.directed).to.deep.equal([`${ROOM}/alice-2`]), 5000);
+    const { b, room, alice, directed, directedInTable } = await aliceJoiningRoomOnA();
+    room.send(fromRoom('alice', "<status code='110'/>", "id='join'"));
+    await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'join', 5000);
+    await alice.send(`<presence to='${TEA}/alicia' id='nick'/>`);
+    await room.waitFor(/<presence [^>]*id='nick'/);
+    room.send(fromRoom('alice', "<status code='303'/><status code='110'/>", "type='unavailable' id='nick'", " nick='alice-2'"));
+    room.send(fromRoom('alice-2', "<status code='110'/><status code='210'/>", "id='nick'"));
+    await alice.waitFor((e) => e.name === 'presence' && e.attrs.from === `${TEA}/alice-2`, 5000);
+    await eventually(() => expect(directed()).to.deep.equal([`${TEA}/alice-2`]), 5000);
+    await eventually(async () => expect(await directedInTable()).to.deep.equal([`${TEA}/alice-2`]), 5000);
 
-      await alice.send("<presence type='unavailable'/>");
-      await room.waitFor(/<presence [^>]*type='unavailable'/, 5000);
-      // A message sent after she went reaches the room after whatever her going sent it.
-      const carol = await b.ts.login('carol@localhost/c');
-      await carol.send(`<message to='${ROOM}' type='groupchat' id='last'><body>after</body></message>`);
-      await room.waitFor(/<message [^>]*id='last'/, 5000);
-      const unavailable = [...room.received.matchAll(/<presence [^>]*type='unavailable'[^>]*>/g)].map(([p]) => p.match(/to='([^']*)'/)![1]);
-      expect(unavailable).to.deep.equal([`${ROOM}/alice-2`]);
-    } finally {
-      room.end();
-    }
+    await alice.send("<presence type='unavailable'/>");
+    await room.waitFor(/<presence [^>]*type='unavailable'/, 5000);
+    // A message sent after she went reaches the room after whatever her going sent it.
+    const carol = await b.ts.login('carol@localhost/c');
+    await carol.send(`<message to='${TEA}' type='groupchat' id='last'><body>after</body></message>`);
+    await room.waitFor(/<message [^>]*id='last'/, 5000);
+    expect(unavailableTo(room)).to.deep.equal([`${TEA}/alice-2`]);
   });
 });
