@@ -6,7 +6,7 @@ nbxmpp, which accepts a carbon only from the account's own bare JID."""
 import nbxmpp
 from nbxmpp.namespaces import Namespace
 
-from common import chat, main, unique
+from common import chat, go_online, main, unique
 
 
 def carbons(args, accounts, account, result):
@@ -14,10 +14,7 @@ def carbons(args, accounts, account, result):
     a1 = account(ja, pa, resource="one")
     a2 = account(ja, pa, resource="two")
     b = account(jb, pb)
-    result["step"] = "login"
-    for c in (a1, a2, b):
-        c.connect()
-        c.send(nbxmpp.Presence())
+    go_online(result, a1, a2, b)
     result["step"] = "enable carbons"
     for c in (a1, a2):
         enable = nbxmpp.Iq("set")

@@ -250,6 +250,15 @@ class Account:
                 pass
 
 
+def go_online(result, *clients):
+    """Logs each client in and sends initial presence, as Gajim does after login: a message to a bare JID reaches
+    only available resources."""
+    result["step"] = "login"
+    for c in clients:
+        c.connect()
+        c.send(nbxmpp.Presence())
+
+
 def chat(to, body, id_=None):
     msg = nbxmpp.Message(to=to, body=body, typ="chat")
     msg.setID(id_ or unique("id"))

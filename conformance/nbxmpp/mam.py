@@ -4,9 +4,8 @@ when a chat is opened: A sends B a chat message, then each of them queries their
 own archive from a minute back and must find it once, marked as sent by A."""
 from datetime import datetime, timedelta, timezone
 
-import nbxmpp
 
-from common import chat, main, unique
+from common import chat, go_online, main, unique
 
 
 def archived(account, since, text):
@@ -36,11 +35,7 @@ def mam(args, accounts, account, result):
     (ja, pa), (jb, pb) = accounts[:2]
     a = account(ja, pa)
     b = account(jb, pb)
-    result["step"] = "login"
-    a.connect()
-    b.connect()
-    a.send(nbxmpp.Presence())
-    b.send(nbxmpp.Presence())
+    go_online(result, a, b)
 
     # A minute back: the archive's clock and ours are the same machine's, the margin is for whole seconds.
     since = datetime.now(timezone.utc) - timedelta(minutes=1)

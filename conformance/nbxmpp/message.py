@@ -5,19 +5,14 @@ read: a delivery receipt (XEP-0184, nbxmpp's build_receipt) and a displayed mark
 (XEP-0333). A must get both, each naming the message's id."""
 import nbxmpp
 
-from common import chat, main, unique
+from common import chat, go_online, main, unique
 
 
 def message(args, accounts, account, result):
     (ja, pa), (jb, pb) = accounts[:2]
     a = account(ja, pa)
     b = account(jb, pb)
-    result["step"] = "login"
-    a.connect()
-    b.connect()
-    # Both online as Gajim is after login: a bare-JID message reaches only available resources.
-    a.send(nbxmpp.Presence())
-    b.send(nbxmpp.Presence())
+    go_online(result, a, b)
 
     text = unique("hello")
     msg = chat(jb, text)

@@ -4,9 +4,8 @@ after bind. A's TCP connection is then cut under it (a relay drops both ends, no
 stream close), B sends A a message meanwhile, and A reconnects the way Gajim does
 on "disconnected" while the client is resumeable: connect() again, which resumes.
 The message must arrive exactly once, and A keeps its full JID."""
-import nbxmpp
 
-from common import Relay, chat, main, unique, wait_for
+from common import Relay, chat, go_online, main, unique, wait_for
 
 
 def resume(args, accounts, account, result):
@@ -21,11 +20,7 @@ def resume(args, accounts, account, result):
 def run(args, _accounts, account, result, relay, ja, pa, jb, pb):
     a = account(ja, pa, port=relay.port)
     b = account(jb, pb)
-    result["step"] = "login"
-    a.connect()
-    b.connect()
-    a.send(nbxmpp.Presence())
-    b.send(nbxmpp.Presence())
+    go_online(result, a, b)
     result["step"] = "sm enabled"
     wait_for(lambda: a.client.resumeable, "<enabled resume='true'/>", args.timeout)
     bound = str(a.jid)

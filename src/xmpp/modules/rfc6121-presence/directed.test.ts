@@ -27,6 +27,16 @@ const endings: Record<string, (c: TestClient) => Promise<void>> = {
  * however the session ends, whether or not it is also a subscriber and whether or not the user
  * ever broadcast presence.
  */
+/** Bob's room `room`, created by him, and alice available and joined to it as 'alice'. */
+async function aliceInBobsRoom(ts: TestServer, room: string): Promise<{ bob: TestClient; alice: TestClient }> {
+  const bob = await ts.login('bob@localhost/b');
+  await createRoom(bob, room, 'bob');
+  const alice = await ts.login('alice@localhost/a');
+  await alice.send('<presence/>');
+  expect((await joinRoom(alice, room, 'alice')).attrs.type).to.equal(undefined);
+  return { bob, alice };
+}
+
 describe('RFC 6121 §4.6 directed presence', () => {
   let ts: TestServer;
   let bob: TestClient;
@@ -121,11 +131,7 @@ describe('directed presence refused with an error', () => {
       if (stanza.name === 'presence' && stanza.attrs.to?.startsWith(`${ROOM}/`)) routed.push(stanza);
       return route(stanza, origin);
     };
-    const bob = await ts.login('bob@localhost/b');
-    await createRoom(bob, ROOM, 'bob');
-    const alice = await ts.login('alice@localhost/a');
-    await alice.send('<presence/>');
-    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    const { bob, alice } = await aliceInBobsRoom(ts, ROOM);
     await alice.send(`<presence to='${ROOM}/bob' id='nick'/>`);
     const refused = await alice.waitFor((e) => e.name === 'presence' && e.attrs.id === 'nick');
     expect(refused.attrs).to.include({ type: 'error', from: `${ROOM}/bob` });
@@ -143,11 +149,7 @@ describe('directed presence refused with an error', () => {
   // client lost track of the room; the room refuses it (here: a password set since she joined) and keeps her in.
   it('an error from the nick the user holds leaves the room among those told she is gone', async () => {
     ts = await TestServer.start([roster, disco, presence, muc]);
-    const bob = await ts.login('bob@localhost/b');
-    await createRoom(bob, ROOM, 'bob');
-    const alice = await ts.login('alice@localhost/a');
-    await alice.send('<presence/>');
-    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    const { bob, alice } = await aliceInBobsRoom(ts, ROOM);
     const configured = await configureRoom(bob, ROOM, { 'muc#roomconfig_passwordprotectedroom': '1', 'muc#roomconfig_roomsecret': 's3cret' });
     expect(configured.attrs.type).to.equal('result');
     await alice.send(`<presence to='${ROOM}/alice' id='rejoin'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
@@ -216,11 +218,7 @@ describe('directed presence to a room after a nick change', () => {
 
   it('after a nick change, the room hears one unavailable, to the new nick, when the user goes', async () => {
     ts = await TestServer.start([roster, disco, presence, muc]);
-    const bob = await ts.login('bob@localhost/b');
-    await createRoom(bob, ROOM, 'bob');
-    const alice = await ts.login('alice@localhost/a');
-    await alice.send('<presence/>');
-    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    const { bob, alice } = await aliceInBobsRoom(ts, ROOM);
     await alice.send(`<presence to='${ROOM}/alicia'/>`);
     await alice.waitFor((e) => selfFrom('alicia')(e) && statusCodes(e).includes('110'));
     expect([...(ts.server.sessions.get('alice@localhost/a')!.get(DIRECTED_PRESENCE) ?? [])]).to.deep.equal([`${ROOM}/alicia`]);
@@ -237,11 +235,7 @@ describe('directed presence to a room after a nick change', () => {
   // the nick it names to the one it names, so she ends up under the nick the room says, here her first one again.
   it('answers to two nick changes in a row leave the nick the room answered last', async () => {
     ts = await TestServer.start([roster, disco, presence, muc]);
-    const bob = await ts.login('bob@localhost/b');
-    await createRoom(bob, ROOM, 'bob');
-    const alice = await ts.login('alice@localhost/a');
-    await alice.send('<presence/>');
-    expect((await joinRoom(alice, ROOM, 'alice')).attrs.type).to.equal(undefined);
+    const { bob, alice } = await aliceInBobsRoom(ts, ROOM);
     // Presence from the room to her waits until the room has answered both changes (two presences each).
     const held: Array<() => Promise<void>> = [];
     let holding = true;
