@@ -1,5 +1,9 @@
 import { expect } from 'chai';
-import { TestServer } from '../../../testing/harness.js';
+import { TestServer, type TestClient } from '../../../testing/harness.js';
+import roster from '../rfc6121-roster/index.js';
+import disco from '../xep-0030-disco/index.js';
+import adhoc, { NS_COMMANDS } from '../xep-0050-adhoc/index.js';
+import admin from '../xep-0133-admin/index.js';
 import sm, { NS_SM } from '../xep-0198-sm/index.js';
 import ping from './index.js';
 
@@ -53,5 +57,38 @@ describe('XEP-0199 ping', function () {
     await again.waitFor((e) => e.name === 'resumed');
     await again.waitFor((e) => e.name === 'message' && e.getChildText('body') === 'while away');
     expect(again.session).to.equal(session);
+  });
+});
+
+describe('XEP-0199 ping as an XEP-0050 ad-hoc command', function () {
+  let ts: TestServer;
+  beforeEach(async () => {
+    ts = await TestServer.start([roster, disco, adhoc, admin, ping], { server: { admins: ['boss@localhost'] } });
+  });
+  afterEach(() => ts.stop());
+
+  const commandNodes = async (c: TestClient): Promise<string[]> => {
+    const r = await c.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='${NS_COMMANDS}'/></iq>`);
+    expect(r.attrs.type, r.toString()).to.equal('result');
+    return r.getChild('query')!.getChildren('item').map((i) => `${i.attrs.node}|${i.attrs.name}`);
+  };
+
+  it('offers an ordinary user the "ping" command, and only that, which completes with a Pong note', async () => {
+    const alice = await ts.login('alice@localhost/a');
+    expect(await commandNodes(alice)).to.deep.equal(['ping|Ping']);
+    const r = await alice.iq(`<iq type='set' to='localhost'><command xmlns='${NS_COMMANDS}' node='ping' action='execute'/></iq>`);
+    expect(r.attrs.type, r.toString()).to.equal('result');
+    const command = r.getChild('command', NS_COMMANDS)!;
+    expect(command.attrs).to.include({ node: 'ping', status: 'completed' });
+    const note = command.getChild('note')!;
+    expect(note.attrs.type).to.equal('info');
+    expect(command.getChildText('note')).to.match(/^Pong\n\d{4}-\d\d-\d\dT/);
+  });
+
+  it('lists ping beside the administration commands for an admin', async () => {
+    const boss = await ts.login('boss@localhost/console');
+    const nodes = await commandNodes(boss);
+    expect(nodes).to.include('ping|Ping');
+    expect(nodes.filter((n) => n.startsWith('http://jabber.org/protocol/admin#'))).to.have.length.above(0);
   });
 });
