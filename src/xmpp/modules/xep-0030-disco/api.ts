@@ -19,8 +19,11 @@ export interface DiscoInfo {
   extensions: XmlElement[];
 }
 
-/** Answers disco#info for a node of the server; null when it does not know the node. */
-export type InfoNodeResolver = (node: string) => DiscoInfo | null;
+/**
+ * Answers disco#info for a node of the server, for this requester; null when it does not know the node.
+ * May throw a StanzaError for a node the requester may not see (XEP-0050 §2.2: forbidden for a command not available to it).
+ */
+export type InfoNodeResolver = (node: string, requester: Jid) => DiscoInfo | null;
 
 /** Answers disco#items requests to the server (`to`, a served domain) carrying a `node` (XEP-0050 command lists…), for this requester; null when it does not know the node. */
 export type ItemsNodeResolver = (node: string, requester: Jid, to: Jid) => DiscoItem[] | null | Promise<DiscoItem[] | null>;

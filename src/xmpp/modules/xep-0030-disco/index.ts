@@ -125,7 +125,7 @@ export default defineModule({
         if (req.to.local === '') {
           if (node === undefined) return infoElement(api.serverInfo(), undefined);
           for (const resolve of infoNodes) {
-            const info = resolve(node);
+            const info = resolve(node, req.from);
             if (info !== null) return infoElement(info, node);
           }
           throw new StanzaError('item-not-found');

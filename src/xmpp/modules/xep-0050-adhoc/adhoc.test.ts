@@ -105,6 +105,16 @@ describe('XEP-0050 ad-hoc commands', function () {
     expect(unknown.attrs.type).to.equal('error');
   });
 
+  it('answers disco#info on a command node with forbidden to a requester who may not run it (XEP-0050 §2.2)', async function () {
+    const info = (c: TestClient): Promise<XmlElement> => c.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='${NODE_SECRET}'/></iq>`);
+    const refused = await info(bob);
+    expect(refused.attrs.type, refused.toString()).to.equal('error');
+    expect(refused.getChild('error')!.getChild('forbidden', STANZAS)).to.not.equal(undefined);
+    expect(refused.toString()).to.not.include('Secret');
+    const shown = await info(alice);
+    expect(shown.getChild('query')!.getChild('identity')!.attrs).to.include({ type: 'command-node', name: 'Secret' });
+  });
+
   it('runs a multi-stage session: execute, next, prev, next, then a plain execute meaning complete', async function () {
     let c = cmd(await alice.iq(command({ node: NODE_WIZARD, action: 'execute' })));
     expect(c.attrs.status).to.equal('executing');

@@ -62,10 +62,12 @@ export default defineModule({
       }),
     );
     ctx.onStop(
-      disco.addInfoNode((node) => {
+      disco.addInfoNode((node, requester) => {
         if (node === NS_COMMANDS) return { identities: [{ category: 'automation', type: 'command-list' }], features: [], extensions: [] };
         const c = commands.get(node);
         if (c === undefined) return null;
+        // XEP-0050 §2.2; the name of an admin command is not for everyone to read.
+        if (!c.allowed(requester)) throw new StanzaError('forbidden');
         return { identities: [{ category: 'automation', type: 'command-node', name: c.name }], features: [NS_COMMANDS, NS_DATA], extensions: [] };
       }),
     );

@@ -174,6 +174,8 @@ describe('XEP-0133 service administration', function () {
     };
     expect(await list(boss)).to.have.members(['add-user', 'delete-user', 'change-user-password', 'end-user-session', 'get-registered-users-num', 'get-registered-users-list']);
     expect(await list(mallory)).to.deep.equal([]);
+    const info = await mallory.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='${NS_ADMIN}#add-user'/></iq>`);
+    expect(condition(info)).to.equal('forbidden');
     for (const name of ['add-user', 'delete-user', 'get-registered-users-list']) {
       expect(condition(await mallory.iq(commandIq({ node: `${NS_ADMIN}#${name}`, action: 'execute' })))).to.equal('forbidden');
     }
