@@ -5,6 +5,7 @@ import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import { SessionKey } from '../../session.js';
 import { subscribedFrom, type RosterApi } from '../rfc6121-roster/index.js';
+import type { AdhocApi } from '../xep-0050-adhoc/api.js';
 
 export const NS_LAST = 'jabber:iq:last';
 const SK = 'last';
@@ -20,6 +21,14 @@ const LEAVING_STATUS = new SessionKey<string>('last.status');
 /** Set once this session's going away was recorded, so closing after going unavailable does not record it again. */
 const RECORDED = new SessionKey<boolean>('last.recorded');
 
+const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`;
+
+/** Whole seconds as people read an uptime: "1 day, 2 hours and 3 minutes". */
+export function describeUptime(seconds: number): string {
+  const minutes = Math.floor(seconds / 60);
+  return `${plural(Math.floor(minutes / 1440), 'day')}, ${plural(Math.floor(minutes / 60) % 24, 'hour')} and ${plural(minutes % 60, 'minute')}`;
+}
+
 /**
  * XEP-0012 Last Activity, as the server answers it (§4, §5):
  *  - to the server's domain: seconds since the server started;
@@ -32,16 +41,36 @@ const RECORDED = new SessionKey<boolean>('last.recorded');
  * routed to it only from someone who may see the presence: §4 has the server
  * refuse the others with forbidden, or the client would tell a stranger it is
  * online and how long it has been idle.
+ * With the adhoc module loaded, the server's uptime is also an XEP-0050
+ * command, "uptime" (Prosody's node), for clients with a commands menu.
  */
 export default defineModule({
   name: 'last',
   implements: 'XEP-0012',
   depends: ['roster'],
+  optionalDepends: ['adhoc'],
   tables: [{ name: 'last_activity', description: 'XEP-0012: pk = account bare JID, sk = "last", value = JSON {ms, status}: when its last resource went unavailable.' }],
   start(ctx) {
     const roster = ctx.use<RosterApi>('roster');
     const table = ctx.table('last_activity');
     const startedMs = Date.now();
+    const uptimeSeconds = (): number => Math.floor((Date.now() - startedMs) / 1000);
+
+    const adhoc = ctx.useIfLoaded<AdhocApi>('adhoc');
+    if (adhoc !== null) {
+      // Anyone: §5 already answers the same number to whoever asks the domain.
+      ctx.onStop(
+        adhoc.addCommand({
+          node: 'uptime',
+          name: 'Get uptime',
+          allowed: () => true,
+          execute: () => ({
+            status: 'completed',
+            notes: [{ type: 'info', text: `This server has been running for ${describeUptime(uptimeSeconds())} (since ${new Date(startedMs).toISOString()})` }],
+          }),
+        }),
+      );
+    }
 
     /** Whether the account has an available resource besides `except`. */
     async function stillAvailable(bare: string, except?: string): Promise<boolean> {
@@ -108,7 +137,7 @@ export default defineModule({
       NS_LAST,
       'query',
       async (req) => {
-        if (req.to.local === '') return x('query', { xmlns: NS_LAST, seconds: String(Math.floor((Date.now() - startedMs) / 1000)) });
+        if (req.to.local === '') return x('query', { xmlns: NS_LAST, seconds: String(uptimeSeconds()) });
         const owner = req.to.bare;
         if (!req.isSelf) {
           if (!subscribedFrom(await roster.store.get(owner, req.from.bare))) throw new StanzaError('forbidden', "you may not see this account's presence");

@@ -5,7 +5,8 @@ import type { XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
-import last, { NS_LAST } from './index.js';
+import adhoc, { NS_COMMANDS } from '../xep-0050-adhoc/index.js';
+import last, { describeUptime, NS_LAST } from './index.js';
 
 const MODULES = [roster, presence, disco, last];
 const ask = (c: TestClient, to: string) => c.iq(`<iq type='get' to='${to}'><query xmlns='${NS_LAST}'/></iq>`);
@@ -77,5 +78,31 @@ describe('XEP-0012 last activity', () => {
     await bob.send(`<iq type='get' id='idle-2' to='alice@localhost/phone'><query xmlns='${NS_LAST}'/></iq>`);
     const delivered = await alice.waitFor((m) => m.name === 'iq' && m.attrs.id === 'idle-2');
     expect(delivered.attrs.from).to.equal('bob@localhost/pc');
+  });
+});
+
+describe('XEP-0012 server uptime as an XEP-0050 ad-hoc command', () => {
+  let ts: TestServer;
+  beforeEach(async () => {
+    ts = await TestServer.start([...MODULES, adhoc]);
+  });
+  afterEach(() => ts.stop());
+
+  it('offers every user an "uptime" command that completes with the uptime in a note', async () => {
+    const dave = await ts.login('dave@localhost/pc');
+    const list = await dave.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='${NS_COMMANDS}'/></iq>`);
+    expect(list.getChild('query')!.getChildren('item').map((i) => `${i.attrs.node}|${i.attrs.name}`)).to.deep.equal(['uptime|Get uptime']);
+    const r = await dave.iq(`<iq type='set' to='localhost'><command xmlns='${NS_COMMANDS}' node='uptime' action='execute'/></iq>`);
+    expect(r.attrs.type, r.toString()).to.equal('result');
+    const command = r.getChild('command', NS_COMMANDS)!;
+    expect(command.attrs).to.include({ node: 'uptime', status: 'completed' });
+    expect(command.getChild('note')!.attrs.type).to.equal('info');
+    expect(command.getChildText('note')).to.match(/^This server has been running for 0 days, 0 hours and 0 minutes \(since \d{4}-\d\d-\d\dT[\d:.]+Z\)$/);
+  });
+
+  it('writes the uptime in days, hours and minutes', () => {
+    expect(describeUptime(59)).to.equal('0 days, 0 hours and 0 minutes');
+    expect(describeUptime(86400 + 3600 + 60 + 59)).to.equal('1 day, 1 hour and 1 minute');
+    expect(describeUptime(3 * 86400 + 23 * 3600 + 59 * 60)).to.equal('3 days, 23 hours and 59 minutes');
   });
 });
