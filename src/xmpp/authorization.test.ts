@@ -140,12 +140,13 @@ describe('authorization: what one user may do to another', () => {
     expect(await ts.server.accounts.exists(parseJid('victim@localhost'))).to.equal(true);
   });
 
-  it('runs no XEP-0133 command for mallory, who is no admin, and lists none (XEP-0050)', async () => {
+  it("runs no XEP-0133 command for mallory, who is no admin, lists and describes none, and lists only users' commands (XEP-0050)", async () => {
     const node = 'http://jabber.org/protocol/admin#delete-user';
     await refused(`<iq type='set' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='${node}' action='execute'/></iq>`, 'forbidden');
     await refused(`<iq type='set' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#change-user-password' action='execute'/></iq>`, 'forbidden');
+    await refused(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='${node}'/></iq>`, 'forbidden', 'Delete a User');
     const items = await mallory.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/></iq>`);
-    expect(items.getChild('query')!.getChildren('item')).to.have.length(0);
+    expect(items.getChild('query')!.getChildren('item').map((i) => i.attrs.node)).to.have.members(['ping', 'uptime']);
     // Nor at an account's address, where no commands are offered.
     await refused(`<iq type='set' to='victim@localhost'><command xmlns='http://jabber.org/protocol/commands' node='${node}' action='execute'/></iq>`, 'service-unavailable');
   });
