@@ -58,6 +58,22 @@ export class Occupancy {
     return this.join(ev, room);
   }
 
+  /**
+   * Unavailable presence to the room's bare JID from a client in the room:
+   * that client leaves, as if it had been sent to its nick. §7.14 names
+   * room@service/nick, but aioxmpp's Room.leave() sends it to the room and
+   * Prosody accepts it; answered with jid-malformed, such a client waits for
+   * its own unavailable for ever and stays in the room as a ghost. False when
+   * the sender is not in the room (nothing to leave).
+   */
+  async leaveFromRoomJid(ev: RouteEvent): Promise<boolean> {
+    const room = this.rooms.loaded(ev.to.bare);
+    const o = room?.occupantOf(ev.from.full);
+    if (room === undefined || o === undefined) return false;
+    await this.leave(room, o, ev.from.full, ev.stanza, []);
+    return true;
+  }
+
   private async join(ev: RouteEvent, existing: Room | undefined): Promise<void> {
     const { stanza, from, to } = ev;
     const nick = to.resource;

@@ -153,6 +153,7 @@ export class MucService {
       if (to.resource === '') {
         if (stanza.name === 'iq') return await this.roomIq.handle(ev);
         if (stanza.name === 'message') return await this.roomMessage(ev);
+        if (stanza.attrs.type === 'unavailable' && (await this.occupancy.leaveFromRoomJid(ev))) return;
         if (stanza.attrs.type !== 'error') throw new StanzaError('jid-malformed', 'join a room as room@service/nick');
         return;
       }
