@@ -149,6 +149,8 @@ describe('XEP-0045 multi-user chat', () => {
     expect(bodies[0]!.getChild('delay', 'urn:xmpp:delay')!.attrs.from).to.equal(ROOM);
     const subjectAt = bob.received.findIndex((el) => el.name === 'message' && el.getChild('subject') !== undefined);
     expect(subjectAt).to.be.greaterThan(bob.received.indexOf(bodies[1]!));
+    // §7.2.15: the delay MAY be left out while no subject was ever set.
+    expect(bob.received[subjectAt]!.getChild('delay', 'urn:xmpp:delay')).to.equal(undefined);
     const carol = await ts.login('carol@localhost/c');
     await join(carol, 'Carol', `<history maxstanzas='0'/>`);
     expect(carol.all((el) => el.name === 'message' && el.getChild('body') !== undefined)).to.have.length(0);
@@ -159,12 +161,19 @@ describe('XEP-0045 multi-user chat', () => {
     await join(bob, 'Bob');
     await bob.send(`<message type='groupchat' to='${ROOM}'><subject>nope</subject></message>`);
     expect(condition(await bob.waitFor((el) => el.name === 'message' && el.attrs.type === 'error'))).to.equal('forbidden');
+    const setAt = Date.now();
     await alice.send(`<message type='groupchat' to='${ROOM}'><subject>Topic</subject></message>`);
     const s = await bob.waitFor((el) => el.getChildText('subject') === 'Topic');
     expect(s.attrs.from).to.equal(`${ROOM}/Alice`);
+    expect(s.getChild('delay', 'urn:xmpp:delay'), 'a live change is not delayed').to.equal(undefined);
     const carol = await ts.login('carol@localhost/c');
     await join(carol, 'Carol');
-    expect(carol.all((el) => el.name === 'message' && el.getChild('subject') !== undefined).map((m) => m.getChildText('subject'))).to.deep.equal(['Topic']);
+    const subjects = carol.all((el) => el.name === 'message' && el.getChild('subject') !== undefined);
+    expect(subjects.map((m) => m.getChildText('subject'))).to.deep.equal(['Topic']);
+    // XEP-0045 §7.2.15: a newcomer's subject is stamped with when it was set, from the room itself.
+    const delay = subjects[0]!.getChild('delay', 'urn:xmpp:delay');
+    expect(delay?.attrs.from).to.equal(ROOM);
+    expect(Date.parse(delay!.attrs.stamp!)).to.be.within(setAt - 1000, Date.now());
   });
 
   it('relays private messages through occupant JIDs', async () => {

@@ -2,6 +2,7 @@
 import type { Jid } from '../../../util/jid.js';
 import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
+import { delayElement } from '../../delay.js';
 import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
 import type { ServerApi } from '../../module.js';
@@ -124,8 +125,11 @@ export class Occupancy {
       await this.out.send(this.out.presenceOf(room, o, o, from.full, { selfCodes, reflect }));
     }
     for (const m of historyMessages(room.jid, room.history, from.full, mucX?.getChild('history'))) await this.out.send(m);
-    const subjectFrom = room.subject.nick !== '' ? occupantJid(room, room.subject.nick) : room.jid;
-    await this.out.send(x('message', { type: 'groupchat', from: subjectFrom, to: from.full, id: randomHex(6) }, x('subject', null, room.subject.text)));
+    const { text, nick: setter, setMs } = room.subject;
+    const subjectFrom = setter !== '' ? occupantJid(room, setter) : room.jid;
+    // XEP-0045 §7.2.15 (1.34): stamped with when it was set, from the room, so a client can tell an old topic from news.
+    const stamp = setMs === undefined ? [] : [delayElement(setMs, room.jid)];
+    await this.out.send(x('message', { type: 'groupchat', from: subjectFrom, to: from.full, id: randomHex(6) }, x('subject', null, text), ...stamp));
   }
 
   /**

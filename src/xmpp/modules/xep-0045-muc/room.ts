@@ -22,6 +22,8 @@ export interface Subject {
   text: string;
   /** Nick of who set it; empty when set by the room. */
   nick: string;
+  /** When it was last set or cleared; absent while no one has (and in rooms stored before it was kept). */
+  setMs?: number;
 }
 
 /** What is stored for a persistent room. */

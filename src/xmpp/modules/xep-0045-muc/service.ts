@@ -217,7 +217,7 @@ export class MucService {
     if (subjectChange) {
       if (!room.config.changeSubject && o.role !== 'moderator') throw new StanzaError('forbidden', 'only moderators may change the subject');
       const before = room.subject;
-      room.subject = { text: subject.getText(), nick: o.nick };
+      room.subject = { text: subject.getText(), nick: o.nick, setMs: Date.now() };
       try {
         await this.rooms.persist(room);
       } catch (e) {
