@@ -38,17 +38,43 @@ const FEATURES = [
 ];
 
 /**
- * What disco says of PEP: the features and identity of every account (and of
- * the server's domain), each account's nodes as its items, and each node's
- * own info (a leaf) and items. A node the requester may not read by its
+ * The part of FEATURES the domain shows too: what a PEP node can be and how
+ * publishing to one's own account behaves, which is what clients that read
+ * the domain decide on. Requests that manage nodes (create-nodes,
+ * purge-nodes, config-node, affiliations…) are answered only at an account's
+ * bare JID; shown on the domain they make generic XEP-0060 clients (aioxmpp's
+ * e2e provisioner) take the domain for a pubsub service, whose every request
+ * then fails with service-unavailable.
+ */
+const DOMAIN_FEATURES: ReadonlySet<string> = new Set([
+  'access-open',
+  'access-presence',
+  'access-roster',
+  'access-whitelist',
+  'auto-create',
+  'auto-subscribe',
+  'config-node-max',
+  'filtered-notifications',
+  'item-ids',
+  'last-published',
+  'multi-items',
+  'persistent-items',
+  'publish',
+  'publish-options',
+]);
+
+/**
+ * What disco says of PEP: the features and identity of every account (and,
+ * in part, of the server's domain), each account's nodes as its items, and
+ * each node's own info (a leaf) and items. A node the requester may not read by its
  * access model is not shown at all.
  */
 export function advertise(ctx: ModuleContext, disco: DiscoApi, store: PepStore, notifier: PepNotifier): void {
   // XEP-0163 §6.1 has clients ask their bare JID. Before 1.2 they asked the
   // server's domain, and some still do (Smack decides OMEMO and OX support
-  // there), so the domain shows PEP too, as ejabberd's and Openfire's do.
+  // there), so the domain shows pubsub/pep and DOMAIN_FEATURES too.
   ctx.feature(NS_PUBSUB, 'both');
-  for (const f of FEATURES) ctx.feature(`${NS_PUBSUB}#${f}`, 'both');
+  for (const f of FEATURES) ctx.feature(`${NS_PUBSUB}#${f}`, DOMAIN_FEATURES.has(f) ? 'both' : 'account');
   ctx.identity({ category: 'pubsub', type: 'pep' });
   ctx.onStop(disco.addAccountIdentity({ category: 'pubsub', type: 'pep' }));
   ctx.onStop(

@@ -28,6 +28,17 @@ describe('XEP-0163 PEP', () => {
     expect(features).to.include.members([NS_PUBSUB, `${NS_PUBSUB}#access-whitelist`, `${NS_PUBSUB}#publish-options`]);
   });
 
+  it('shows node management only on the account, so that generic pubsub clients do not take the domain for a pubsub service', async () => {
+    const management = ['create-nodes', 'delete-nodes', 'purge-nodes', 'config-node', 'modify-affiliations', 'retrieve-items'].map((f) => `${NS_PUBSUB}#${f}`);
+    const domain = (await pep.alice.iq(`<iq type='get' to='localhost'><query xmlns='${NS_DISCO_INFO}'/></iq>`)).getChild('query')!;
+    expect(domain.getChildren('feature').map((f) => f.attrs.var).filter((f) => management.includes(f!))).to.deep.equal([]);
+    // The domain itself refuses them (aioxmpp's e2e suite sent this create to the domain).
+    const create = await pep.alice.iq(`<iq type='set' to='localhost'><pubsub xmlns='${NS_PUBSUB}'><create node='n1'/></pubsub></iq>`);
+    expect([create.attrs.type, condition(create)]).to.deep.equal(['error', 'service-unavailable']);
+    const account = (await pep.alice.iq(`<iq type='get' to='alice@localhost'><query xmlns='${NS_DISCO_INFO}'/></iq>`)).getChild('query')!;
+    expect(account.getChildren('feature').map((f) => f.attrs.var)).to.include.members(management);
+  });
+
   describe('disco of a node (XEP-0060 §5.4, §5.5)', () => {
     const nodeInfo = (owner: string, node: string) => `<iq type='get' to='${owner}'><query xmlns='${NS_DISCO_INFO}' node='${node}'/></iq>`;
     const nodeItems = (owner: string, node: string) => `<iq type='get' to='${owner}'><query xmlns='${NS_DISCO_ITEMS}' node='${node}'/></iq>`;
