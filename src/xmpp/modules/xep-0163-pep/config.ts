@@ -167,9 +167,17 @@ function sameGroups(a: readonly string[] = [], b: readonly string[] = []): boole
   return set.size === new Set(b).size && b.every((g) => set.has(g));
 }
 
-/** The owner's configure form (XEP-0060 §8.2.1). */
-export function configForm(config: NodeConfig): ReturnType<typeof buildForm> {
+/**
+ * The owner's configure form (XEP-0060 §8.2.1). `rosterGroups` are the
+ * owner's roster groups: the choices of `pubsub#roster_groups_allowed`, a
+ * list-multi in the §16.4.4 registry (clients that load the form by that
+ * registry, as aioxmpp does, refuse any other type).
+ */
+export function configForm(config: NodeConfig, rosterGroups: readonly string[] = []): ReturnType<typeof buildForm> {
   const b = (v: boolean) => (v ? '1' : '0');
+  const allowed = config.rosterGroupsAllowed ?? [];
+  // A group still allowed after its last contact left the roster stays a choice, so the form's values are among its options.
+  const groups = [...new Set([...rosterGroups, ...allowed])].sort();
   const fields: FormField[] = [
     formTypeField(NS_NODE_CONFIG),
     { var: 'pubsub#title', type: 'text-single', label: 'A friendly name for the node', values: [config.title] },
@@ -180,7 +188,13 @@ export function configForm(config: NodeConfig): ReturnType<typeof buildForm> {
       values: [config.accessModel],
       options: [{ value: 'open' }, { value: 'presence' }, { value: 'roster' }, { value: 'whitelist' }],
     },
-    { var: 'pubsub#roster_groups_allowed', type: 'text-multi', label: "Roster groups allowed to subscribe ('roster' access)", values: [...(config.rosterGroupsAllowed ?? [])] },
+    {
+      var: 'pubsub#roster_groups_allowed',
+      type: 'list-multi',
+      label: "Roster groups allowed to subscribe ('roster' access)",
+      values: [...allowed],
+      options: groups.map((value) => ({ value })),
+    },
     { var: 'pubsub#max_items', type: 'text-single', label: 'Max # of items to persist', values: [String(config.maxItems)] },
     { var: 'pubsub#persist_items', type: 'boolean', label: 'Persist items to storage', values: [b(config.persistItems)] },
     { var: 'pubsub#deliver_payloads', type: 'boolean', label: 'Deliver payloads with event notifications', values: [b(config.deliverPayloads)] },

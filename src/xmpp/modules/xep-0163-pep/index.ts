@@ -291,6 +291,10 @@ export default defineModule({
 
     // --- pubsub#owner ---------------------------------------------------------
 
+    async function rosterGroups(owner: string): Promise<string[]> {
+      return (await roster.store.all(owner)).flatMap((item) => item.groups);
+    }
+
     ctx.iq(
       'get',
       NS_PUBSUB_OWNER,
@@ -301,9 +305,9 @@ export default defineModule({
         if (configure !== undefined) {
           const node = nodeOf(configure);
           const config = await existingNode(store, owner, node);
-          return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('configure', { node }, configForm(config)));
+          return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('configure', { node }, configForm(config, await rosterGroups(owner))));
         }
-        if (req.payload.getChild('default') !== undefined) return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('default', null, configForm(defaultConfig())));
+        if (req.payload.getChild('default') !== undefined) return x('pubsub', { xmlns: NS_PUBSUB_OWNER }, x('default', null, configForm(defaultConfig(), await rosterGroups(owner))));
         const subscriptionsEl = req.payload.getChild('subscriptions');
         if (subscriptionsEl !== undefined) return subscriptionRequests.ofNode(owner, subscriptionsEl);
         const affiliationsEl = req.payload.getChild('affiliations');

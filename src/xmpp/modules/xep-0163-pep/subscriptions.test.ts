@@ -107,6 +107,18 @@ describe('XEP-0163 PEP: explicit subscriptions (XEP-0060 §6.1, §6.2, §5.6, §
     expect(appCondition(await pep.bob.iq(getItems('alice@localhost', BLOG)))).to.equal('not-in-roster-group');
   });
 
+  it("offers the owner's roster groups as the choices of pubsub#roster_groups_allowed, a list-multi (XEP-0060 §16.4.4)", async () => {
+    for (const [jid, group] of [['bob@localhost', 'Friends'], ['dave@localhost', 'Work']]) {
+      await pep.alice.iq(`<iq type='set'><query xmlns='jabber:iq:roster'><item jid='${jid}'><group>${group}</group></item></query></iq>`);
+    }
+    await pep.alice.iq(publish(BLOG, entry('for friends'), { 'pubsub#access_model': 'roster', 'pubsub#roster_groups_allowed': 'Friends' }));
+    const form = await pep.alice.iq(`<iq type='get'><pubsub xmlns='${NS_PUBSUB_OWNER}'><configure node='${BLOG}'/></pubsub></iq>`);
+    const field = form.getChild('pubsub')!.getChild('configure')!.getChild('x')!.getChildren('field').find((f) => f.attrs.var === 'pubsub#roster_groups_allowed')!;
+    expect(field.attrs.type).to.equal('list-multi');
+    expect(field.getChildren('value').map((v) => v.getText())).to.deep.equal(['Friends']);
+    expect(field.getChildren('option').map((o) => o.getChildText('value'))).to.deep.equal(['Friends', 'Work']);
+  });
+
   it('lets the owner list, add and remove a node’s subscribers, and no one else', async () => {
     await pep.alice.iq(publish(BLOG, entry('x'), { 'pubsub#access_model': 'open' }));
     await pep.dave.iq(subscribeTo('alice@localhost', BLOG, 'dave@localhost/pc'));
