@@ -40,8 +40,9 @@ const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
  * (XEP-0060) with nodes created on first publish. Owners publish, retract,
  * configure and delete; others retrieve and subscribe as the node's access
  * model allows (open, presence, roster groups, whitelist — whitelist is the
- * owner alone, which is what XEP-0223 private storage and XEP-0402 bookmarks
- * ask for).
+ * owner and the members the owner names, XEP-0060 §4.5; with no members it is
+ * the owner alone, which is what XEP-0223 private storage and XEP-0402
+ * bookmarks ask for).
  *
  * Who is notified of what (XEP-0163 §4: caps `+notify`, presence
  * subscriptions, explicit subscriptions, last items on coming online) is
