@@ -4,9 +4,11 @@
 #   - Debian packages: python3-slixmpp (conformance/slixmpp), python3-nbxmpp
 #     (conformance/nbxmpp; it pulls in python3-gi, gir1.2-soup-3.0 and glib-networking,
 #     GLib's TLS), redis-server, openssl,
-#     a JDK and Maven (conformance/smack), coturn (conformance/external-services);
+#     a JDK and Maven (conformance/smack), coturn (conformance/external-services),
+#     python3-aioxmpp and python3-pytest (conformance/aioxmpp);
 #   - node_modules via `npm ci` when missing or older than package-lock.json;
 #   - Smack's integration test framework into .cache/smack/lib (git-ignored);
+#   - aioxmpp's end-to-end tests from Debian's source tarball into .cache/aioxmpp;
 #   - then every other scripts/setup-<topic>.sh.
 # Fails loudly, saying what to do, when something cannot be installed.
 set -euo pipefail
@@ -21,8 +23,11 @@ die() { say "ERROR: $*"; exit 1; }
 declare -A need=(
   [/usr/lib/python3/dist-packages/slixmpp/__init__.py]=python3-slixmpp
   [/usr/lib/python3/dist-packages/nbxmpp/__init__.py]=python3-nbxmpp
+  [/usr/lib/python3/dist-packages/aioxmpp/e2etest/__init__.py]=python3-aioxmpp
+  [/usr/lib/python3/dist-packages/pytest/__init__.py]=python3-pytest
   [redis-server]=redis-server
   [openssl]=openssl
+  [curl]=curl
   [java]=openjdk-17-jdk-headless
   [javac]=openjdk-17-jdk-headless
   [keytool]=openjdk-17-jdk-headless
@@ -74,6 +79,43 @@ done
 if [ "$stale" = 1 ]; then
   mkdir -p "$smack/classes"
   javac -nowarn -d "$smack/classes" -cp "$smack/lib/*" "${harness_srcs[@]}" || die "javac could not compile ${harness_srcs[*]}"
+fi
+
+# --- aioxmpp's end-to-end tests (conformance/aioxmpp) ----------------------
+# Debian's python3-aioxmpp ships the library and its e2etest pytest plugin but not
+# the tests, which are in the source package's orig tarball. It comes from the
+# Debian mirror apt already uses (Debian's pool), checked against the sha256 of
+# the .dsc of python-aioxmpp 0.13.3-1. Only tests/ is unpacked: the tarball's own
+# aioxmpp/ beside it would be imported instead of Debian's by `python3 -m pytest`
+# run there (conformance/aioxmpp/sori_provision.py checks).
+aioxmpp_version=0.13.3
+aioxmpp_orig=python-aioxmpp_${aioxmpp_version}.orig.tar.gz
+aioxmpp_sha256=b8f06c21a8429286bf2ef26e4617a2e772df74566a0aa3d4c9501f8f50b6735a
+aioxmpp=$root/.cache/aioxmpp
+if [ "$(cat "$aioxmpp/$aioxmpp_version/.sha256" 2>/dev/null)" != "$aioxmpp_sha256" ] || [ ! -f "$aioxmpp/$aioxmpp_version/tests/__init__.py" ]; then
+  mkdir -p "$aioxmpp"
+  if ! echo "$aioxmpp_sha256  $aioxmpp/$aioxmpp_orig" | sha256sum -c --status 2>/dev/null; then
+    debian_mirror() {
+      apt-get indextargets --format '$(REPO_URI) $(CODENAME)' 'Created-By: Packages' 'Origin: Debian' 'Component: main' 2>/dev/null \
+        | awk '$2 !~ /-/ { print $1; exit }'
+    }
+    mirror=$(debian_mirror)
+    if [ -z "$mirror" ] && [ "$(id -u)" = 0 ]; then
+      apt-get update -qq >/dev/null || die "apt-get update failed"
+      mirror=$(debian_mirror)
+    fi
+    [ -n "$mirror" ] || die "no Debian mirror in apt's sources (apt-get indextargets); put $aioxmpp_orig (sha256 $aioxmpp_sha256) into $aioxmpp by hand"
+    url="${mirror%/}/pool/main/p/python-aioxmpp/$aioxmpp_orig"
+    say "fetching $url into $aioxmpp"
+    curl -fsSL --retry 2 -o "$aioxmpp/$aioxmpp_orig.tmp" "$url" || die "could not download $url"
+    echo "$aioxmpp_sha256  $aioxmpp/$aioxmpp_orig.tmp" | sha256sum -c --status \
+      || { rm -f "$aioxmpp/$aioxmpp_orig.tmp"; die "$url does not have the sha256 $aioxmpp_sha256"; }
+    mv "$aioxmpp/$aioxmpp_orig.tmp" "$aioxmpp/$aioxmpp_orig"
+  fi
+  rm -rf "$aioxmpp/$aioxmpp_version.tmp" && mkdir -p "$aioxmpp/$aioxmpp_version.tmp"
+  tar xzf "$aioxmpp/$aioxmpp_orig" -C "$aioxmpp/$aioxmpp_version.tmp" tests || die "could not unpack tests/ from $aioxmpp/$aioxmpp_orig"
+  echo "$aioxmpp_sha256" > "$aioxmpp/$aioxmpp_version.tmp/.sha256"
+  rm -rf "$aioxmpp/$aioxmpp_version" && mv "$aioxmpp/$aioxmpp_version.tmp" "$aioxmpp/$aioxmpp_version"
 fi
 
 # --- the other topics' prerequisites ---------------------------------------
