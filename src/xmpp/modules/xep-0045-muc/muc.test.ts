@@ -65,6 +65,8 @@ describe('XEP-0045 multi-user chat', () => {
     const info = await bob.iq(`<iq type='get' to='${ROOM}'><query xmlns='${DISCO_INFO}'/></iq>`);
     const features = info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
     expect(features).to.include.members([NS_MUC, 'muc_public', 'muc_temporary', 'muc_open', 'muc_semianonymous', 'muc_unsecured', 'muc_unmoderated']);
+    // Voice requests (§7.13, §8.6) are answered, so clients may offer them: aioxmpp looks for this feature first.
+    expect(features).to.include('http://jabber.org/protocol/muc#request');
     const form = info.getChild('query')!.getChild('x', 'jabber:x:data')!;
     expect(form.getChildren('field').find((f) => f.attrs.var === 'muc#roominfo_occupants')!.getChildText('value')).to.equal('1');
     const missing = await bob.iq(`<iq type='get' to='nothere@conference.localhost'><query xmlns='${DISCO_INFO}'/></iq>`);

@@ -11,6 +11,7 @@ import { applyConfigForm, configForm, roomFeatures, roomInfoForm } from './confi
 import type { RoomActions } from './extensions.js';
 import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID } from './ns.js';
 import { occupantJid } from './occupant-presence.js';
+import { NS_MUC_REQUEST } from './voice-request.js';
 import { queryRoomArchive, roomArchiveMetadata } from './room-archive.js';
 import { serviceOf, type RoomRegistry } from './room-registry.js';
 import type { RoomOutput } from './room-output.js';
@@ -94,7 +95,7 @@ export class RoomIq {
 
   private info(room: Room): XmlElement {
     // XEP-0410 §4: the room answers self-pings itself, without bothering the client.
-    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, ...roomFeatures(room.config), ...this.out.extensions.flatMap((e) => e.features ?? [])];
+    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, NS_MUC_REQUEST, ...roomFeatures(room.config), ...this.out.extensions.flatMap((e) => e.features ?? [])];
     if (room.config.archiving && this.archive !== null) features.push(NS_MAM, `${NS_MAM}#extended`, NS_SID);
     return x(
       'query',
