@@ -171,13 +171,15 @@ function sameGroups(a: readonly string[] = [], b: readonly string[] = []): boole
  * The owner's configure form (XEP-0060 §8.2.1). `rosterGroups` are the
  * owner's roster groups: the choices of `pubsub#roster_groups_allowed`, a
  * list-multi in the §16.4.4 registry (clients that load the form by that
- * registry, as aioxmpp does, refuse any other type).
+ * registry, as aioxmpp does, refuse any other type). A service whose nodes
+ * have no owner's roster (XEP-0060's generic service) passes null, which
+ * leaves the field out, and offers only the `accessModels` it supports.
  */
-export function configForm(config: NodeConfig, rosterGroups: readonly string[] = []): ReturnType<typeof buildForm> {
+export function configForm(config: NodeConfig, rosterGroups: readonly string[] | null = [], accessModels: readonly AccessModel[] = ['open', 'presence', 'roster', 'whitelist']): ReturnType<typeof buildForm> {
   const b = (v: boolean) => (v ? '1' : '0');
   const allowed = config.rosterGroupsAllowed ?? [];
   // A group still allowed after its last contact left the roster stays a choice, so the form's values are among its options.
-  const groups = [...new Set([...rosterGroups, ...allowed])].sort();
+  const groups = [...new Set([...(rosterGroups ?? []), ...allowed])].sort();
   const fields: FormField[] = [
     formTypeField(NS_NODE_CONFIG),
     { var: 'pubsub#title', type: 'text-single', label: 'A friendly name for the node', values: [config.title] },
@@ -186,15 +188,19 @@ export function configForm(config: NodeConfig, rosterGroups: readonly string[] =
       type: 'list-single',
       label: 'Who may subscribe and retrieve items',
       values: [config.accessModel],
-      options: [{ value: 'open' }, { value: 'presence' }, { value: 'roster' }, { value: 'whitelist' }],
+      options: accessModels.map((value) => ({ value })),
     },
-    {
+  ];
+  if (rosterGroups !== null) {
+    fields.push({
       var: 'pubsub#roster_groups_allowed',
       type: 'list-multi',
       label: "Roster groups allowed to subscribe ('roster' access)",
       values: [...allowed],
       options: groups.map((value) => ({ value })),
-    },
+    });
+  }
+  fields.push(
     { var: 'pubsub#max_items', type: 'text-single', label: 'Max # of items to persist', values: [String(config.maxItems)] },
     { var: 'pubsub#persist_items', type: 'boolean', label: 'Persist items to storage', values: [b(config.persistItems)] },
     { var: 'pubsub#deliver_payloads', type: 'boolean', label: 'Deliver payloads with event notifications', values: [b(config.deliverPayloads)] },
@@ -207,6 +213,6 @@ export function configForm(config: NodeConfig, rosterGroups: readonly string[] =
       values: [config.sendLastPublishedItem],
       options: [{ value: 'never' }, { value: 'on_sub' }, { value: 'on_sub_and_presence' }],
     },
-  ];
+  );
   return buildForm({ type: 'form', fields });
 }

@@ -10,8 +10,8 @@ export const NS_PUBSUB_EVENT = 'http://jabber.org/protocol/pubsub#event';
 export const NS_PUBSUB_OWNER = 'http://jabber.org/protocol/pubsub#owner';
 export const NS_PUBSUB_ERRORS = 'http://jabber.org/protocol/pubsub#errors';
 
-/** The configuration of an account's node, or item-not-found for a node that does not exist (XEP-0060 §6.1.3.12 and alike). */
-export async function existingNode(store: PepStore, owner: string, node: string): Promise<NodeConfig> {
+/** The configuration of an account's node (or a service's node row), or item-not-found for a node that does not exist (XEP-0060 §6.1.3.12 and alike). */
+export async function existingNode<C>(store: PepStore<C>, owner: string, node: string): Promise<C> {
   const config = await store.getNode(owner, node);
   if (config === undefined) throw new StanzaError('item-not-found');
   return config;

@@ -24,8 +24,12 @@ const SEQ_WIDTH = 20;
  * Items of a node are one contiguous, publication-ordered range, so the
  * latest N is a reverse range read with a limit and trimming to max_items
  * deletes the oldest rows.
+ *
+ * `C` is what a node row holds: a PEP node's configuration, or whatever a
+ * service built on the same layout keeps per node (XEP-0060's generic
+ * service adds the node's affiliations); the partition is then the service JID.
  */
-export class PepStore {
+export class PepStore<C = NodeConfig> {
   private readonly locks = new KeyLocks();
 
   constructor(
@@ -39,17 +43,17 @@ export class PepStore {
   }
 
 
-  getNode(owner: string, node: string): Promise<NodeConfig | undefined> {
-    return this.nodes.getJson<NodeConfig>(owner, node);
+  getNode(owner: string, node: string): Promise<C | undefined> {
+    return this.nodes.getJson<C>(owner, node);
   }
 
-  async putNode(owner: string, node: string, config: NodeConfig): Promise<void> {
+  async putNode(owner: string, node: string, config: C): Promise<void> {
     await this.nodes.putJson(owner, node, config);
   }
 
-  async allNodes(owner: string): Promise<{ node: string; config: NodeConfig }[]> {
+  async allNodes(owner: string): Promise<{ node: string; config: C }[]> {
     const rows = await this.nodes.range(owner);
-    return rows.map((r) => ({ node: r.sk, config: JSON.parse(r.value) as NodeConfig }));
+    return rows.map((r) => ({ node: r.sk, config: JSON.parse(r.value) as C }));
   }
 
   async countNodes(owner: string, atMost: number): Promise<number> {
