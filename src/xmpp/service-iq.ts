@@ -1,3 +1,4 @@
+import type { Jid } from '../util/jid.js';
 import { x, type XmlElement } from '../util/xml.js';
 import { errorReply, StanzaError } from './errors.js';
 import type { RouteEvent } from './events.js';
@@ -12,6 +13,16 @@ export interface ServiceInfo {
   identity: { category: string; type: string; name: string };
   features: readonly string[];
   forms?: readonly XmlElement[];
+  /**
+   * What disco shows below the service JID (a pubsub service's nodes): the
+   * children of the disco#items answer for the service `to` (`node`
+   * undefined) or one of its nodes, and of the disco#info answer for a node;
+   * null is item-not-found. Without it the service has no items and no nodes.
+   */
+  nodes?: {
+    items(to: Jid, from: Jid, node: string | undefined): Promise<XmlElement[] | null>;
+    info(to: Jid, from: Jid, node: string): Promise<XmlElement[] | null>;
+  };
 }
 
 /**
@@ -27,13 +38,25 @@ export function answerServiceIqs(ctx: Pick<ModuleContext, 'hook' | 'log' | 'serv
   const answerOrDisco: ServiceIqAnswer = (ev, host) => {
     const payload = ev.stanza.elements()[0];
     if (ev.to.local !== '' || ev.to.resource !== '' || payload === undefined) throw new StanzaError('service-unavailable');
+    const node = payload.attrs.node;
     if (ev.stanza.attrs.type === 'get' && payload.name === 'query' && payload.attrs.xmlns === NS_DISCO_INFO) {
-      if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
-      return disco.clone();
+      if (node === undefined) return disco.clone();
+      return discoNode(NS_DISCO_INFO, node, info.nodes === undefined ? null : info.nodes.info(ev.to, ev.from, node));
     }
-    if (ev.stanza.attrs.type === 'get' && payload.name === 'query' && payload.attrs.xmlns === NS_DISCO_ITEMS) return x('query', { xmlns: NS_DISCO_ITEMS });
+    if (ev.stanza.attrs.type === 'get' && payload.name === 'query' && payload.attrs.xmlns === NS_DISCO_ITEMS) {
+      if (info.nodes === undefined) {
+        if (node !== undefined) throw new StanzaError('item-not-found');
+        return x('query', { xmlns: NS_DISCO_ITEMS });
+      }
+      return discoNode(NS_DISCO_ITEMS, node, info.nodes.items(ev.to, ev.from, node));
+    }
     return answer(ev, host);
   };
+  async function discoNode(xmlns: string, node: string | undefined, children: Promise<XmlElement[] | null> | null): Promise<XmlElement> {
+    const found = children === null ? null : await children;
+    if (found === null) throw new StanzaError('item-not-found');
+    return x('query', { xmlns, node }, ...found);
+  }
   ctx.hook(
     'route/remote',
     (ev) => {

@@ -1,0 +1,110 @@
+import { parseJid, type Jid } from '../../../util/jid.js';
+import { x, type XmlElement } from '../../../util/xml.js';
+import { randomHex } from '../../../util/random-token.js';
+import type { Logger } from '../../../util/log.js';
+import { StanzaError } from '../../errors.js';
+import type { ServerApi } from '../../module.js';
+import { applyForm, ConfigValueError, defaultConfig, type AccessModel, type NodeConfig } from '../xep-0163-pep/config.js';
+import { existingNode, NS_PUBSUB_EVENT, pubsubError, unsupported } from '../xep-0163-pep/protocol.js';
+import type { PepStore } from '../xep-0163-pep/store.js';
+import type { PepSubscriptions } from '../xep-0163-pep/subscriptions.js';
+import type { DataForm } from '../../../util/data-form.js';
+
+/** XEP-0060 §4.1 affiliations a node of the service gives a bare JID ('none' is the absence of one). */
+export type ServiceAffiliation = 'owner' | 'publisher' | 'member' | 'outcast';
+export const AFFILIATIONS: ReadonlySet<string> = new Set<ServiceAffiliation>(['owner', 'publisher', 'member', 'outcast']);
+
+/** The access models a node of the service may have; presence and roster need an owner's roster, which a service node has not. */
+export const ACCESS_MODELS: readonly AccessModel[] = ['open', 'whitelist'];
+
+/** What the service keeps per node (a row of `pubsub_nodes`): PEP's configuration, and who is affiliated how. */
+export interface ServiceNode {
+  config: NodeConfig;
+  /** By bare JID; the creator is the first owner. */
+  affiliations: Record<string, ServiceAffiliation>;
+}
+
+/** Everything the request handlers share: the service's JID (its partition in the tables), its stores and limits. */
+export interface Service {
+  readonly jid: string;
+  readonly store: PepStore<ServiceNode>;
+  readonly subscriptions: PepSubscriptions;
+  readonly server: ServerApi;
+  readonly log: Logger;
+  readonly maxItems: number;
+  readonly maxNodes: number;
+  readonly maxPayloadBytes: number;
+  readonly defaults: NodeConfig;
+  /** Whether `from` may create nodes here. */
+  mayCreate(from: Jid): boolean;
+}
+
+/** XEP-0060 §16.4.3 defaults for a new node of the service, before the operator's `defaultMaxItems`. */
+export function serviceDefaults(maxItems: number): NodeConfig {
+  // Open, several items, and no last item on subscription: a feed, not PEP's "latest state" node.
+  return { ...defaultConfig(), accessModel: 'open', maxItems, sendLastPublishedItem: 'never' };
+}
+
+/** A node row, or item-not-found. */
+export function getNode(service: Service, node: string): Promise<ServiceNode> {
+  return existingNode(service.store, service.jid, node);
+}
+
+export function affiliationOf(record: ServiceNode, bare: string): ServiceAffiliation | 'none' {
+  return record.affiliations[bare] ?? 'none';
+}
+
+/** §8: owner-only requests; forbidden for anyone else. */
+export function requireOwner(record: ServiceNode, bare: string): void {
+  if (affiliationOf(record, bare) !== 'owner') throw new StanzaError('forbidden', 'only an owner of the node may do this');
+}
+
+/** §4.1 and §4.5: whether `bare` may subscribe and retrieve items. */
+export function mayRead(record: ServiceNode, bare: string): boolean {
+  const affiliation = affiliationOf(record, bare);
+  if (affiliation === 'outcast') return false;
+  if (affiliation !== 'none') return true;
+  return record.config.accessModel === 'open';
+}
+
+/** Why `bare` may not read (§6.1.3.5, §6.1.3.4: an outcast is forbidden, others find a whitelist node closed). */
+export function readRefusal(record: ServiceNode, bare: string): StanzaError {
+  if (affiliationOf(record, bare) === 'outcast') return new StanzaError('forbidden', 'blocked by the node owner');
+  return pubsubError('not-allowed', 'closed-node');
+}
+
+/**
+ * Applies a configure form (create-and-configure §8.1.3, configure §8.2.3) to
+ * `base`. A bad value is not-acceptable; an access model the service lacks is
+ * feature-not-implemented with the model named (`unsupported feature='access-presence'`).
+ */
+export function configured(base: NodeConfig, form: DataForm, limit: number): NodeConfig {
+  let config: NodeConfig;
+  try {
+    config = applyForm(base, form, limit).config;
+  } catch (e) {
+    if (e instanceof ConfigValueError) {
+      if (e.field === 'pubsub#access_model') throw unsupported('access-' + (form.fields.find((f) => f.var === e.field)?.values[0] ?? ''));
+      throw new StanzaError('not-acceptable', e.message);
+    }
+    throw e;
+  }
+  if (!ACCESS_MODELS.includes(config.accessModel)) throw unsupported(`access-${config.accessModel}`);
+  return config;
+}
+
+/** A headline notification from the service (§7.1.2.1, §8.4.1, §8.5.1) to one subscriber. */
+export function sendEvent(service: Service, to: string, event: XmlElement): Promise<void> {
+  const msg = x('message', { type: 'headline', from: service.jid, to, id: `pubsub-${randomHex(6)}` }, x('event', { xmlns: NS_PUBSUB_EVENT }, event));
+  return service.server.route(msg).catch((e: unknown) => service.log.warn(`pubsub: notification to ${to} failed`, e));
+}
+
+/**
+ * Notifies every subscriber of `node` who may still read it (an outcast or
+ * someone taken off a whitelist hears nothing), each subscription once.
+ */
+export async function notifySubscribers(service: Service, node: string, record: ServiceNode, event: () => XmlElement): Promise<void> {
+  for (const sub of await service.subscriptions.ofNode(service.jid, node)) {
+    if (mayRead(record, parseJid(sub.jid).bare)) await sendEvent(service, sub.jid, event());
+  }
+}
