@@ -5,7 +5,8 @@
 #     (conformance/nbxmpp; it pulls in python3-gi, gir1.2-soup-3.0 and glib-networking,
 #     GLib's TLS), redis-server, openssl,
 #     a JDK and Maven (conformance/smack), coturn (conformance/external-services),
-#     python3-aioxmpp and python3-pytest (conformance/aioxmpp);
+#     python3-aioxmpp and python3-pytest (conformance/aioxmpp), go-sendxmpp and
+#     sendxmpp (conformance/sendxmpp.test.ts);
 #   - node_modules via `npm ci` when missing or older than package-lock.json;
 #   - Smack's integration test framework into .cache/smack/lib (git-ignored);
 #   - aioxmpp's end-to-end tests from Debian's source tarball into .cache/aioxmpp;
@@ -34,6 +35,8 @@ declare -A need=(
   [mvn]=maven
   [turnserver]=coturn
   [turnutils_uclient]=coturn
+  [/usr/bin/go-sendxmpp]=go-sendxmpp
+  [/usr/bin/sendxmpp]=sendxmpp
 )
 missing=()
 for probe in "${!need[@]}"; do

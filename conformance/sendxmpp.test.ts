@@ -1,0 +1,443 @@
+/**
+ * sori against the command-line senders that operators call from scripts and
+ * monitoring: Debian's go-sendxmpp 0.5.6 (Go, mattn/go-xmpp) and sendxmpp 1.24
+ * (Perl, Net::XMPP 1.05). Each is run as its man page tells users to, with
+ * its own flags and config file formats; an @xmpp/client user on TCP is the
+ * other side. Missing tools are a failure that says how to get them.
+ *
+ * Certificates: sori's test certificate is self-signed for `localhost`. The
+ * tools are run with their skip-verification flag (`-n`), and once without
+ * it to see them refuse; go-sendxmpp is also given the certificate through
+ * SSL_CERT_FILE (Go's way of adding a trusted root), as a user who installed
+ * their server's certificate would, which its HTTP upload needs since `-n`
+ * only covers the XMPP connection.
+ *
+ * go-sendxmpp 0.5.6 has no --headline, --attention or --oob-file (they came
+ * later); sendxmpp's --headline is tested instead.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { canConnect, freePort, startSori, type SoriProcess } from './support/server.js';
+import { connectTcp, withTimeout, xml, type Element, type XmppSession } from './support/clients.js';
+
+const GO_SENDXMPP = '/usr/bin/go-sendxmpp';
+const SENDXMPP = '/usr/bin/sendxmpp';
+const NS_MUC = 'http://jabber.org/protocol/muc';
+const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
+const NS_OOB = 'jabber:x:oob';
+const NS_DELAY = 'urn:xmpp:delay';
+const USERS = {
+  'alice@localhost': 'alice-pw',
+  'bob@localhost': 'bob-pw',
+  'dave@localhost': 'dave-pw',
+  'erin@localhost': 'erin-pw',
+} as const;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a tool to its end (killed after `ms`), with `stdin` written and closed. */
+function run(cmd: string, args: string[], opts: { stdin?: string; env?: Record<string, string>; ms?: number; cwd?: string } = {}): Promise<Run> {
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.ms ?? 20_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      fail(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      ok({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined); // a tool that exits before reading its input
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
+
+/** Fails with the tool's output when it did not exit 0. */
+function expectSuccess(r: Run, what: string): Run {
+  expect(r.code, `${what} exited ${String(r.code)}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).to.equal(0);
+  return r;
+}
+
+/** The room's unavailable presence for the occupant `nick` of alerts@conference.localhost. */
+const leaves = (nick: string) => (el: Element): boolean =>
+  el.is('presence') && el.attrs.type === 'unavailable' && el.attrs.from === `alerts@conference.localhost/${nick}`;
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+const bodyIs = (text: string) => (el: Element): boolean => el.is('message') && el.getChildText('body') === text;
+
+/** GET over HTTPS trusting exactly sori's certificate. */
+function fetchBytes(url: string, ca: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((ok, fail) => {
+    https
+      .get(url, { ca }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      })
+      .on('error', fail);
+  });
+}
+
+describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
+  this.timeout(60_000);
+  let server: SoriProcess;
+  let dir: string;
+  let cert: string;
+  let certPem: string;
+  let bob: XmppSession;
+  let room: string;
+  let n = 0;
+  /** A text no other test sends, so a wait cannot match an earlier message. */
+  const unique = (label: string): string => `${label} #${++n}`;
+
+  before(async function () {
+    this.timeout(90_000);
+    const missing = [[GO_SENDXMPP, 'go-sendxmpp'], [SENDXMPP, 'sendxmpp']].filter(([path]) => !existsSync(path!)).map(([, pkg]) => pkg!);
+    if (missing.length > 0) throw new Error(`${missing.join(' and ')} missing: run scripts/setup.sh (apt-get install -y ${missing.join(' ')})`);
+    // The upload links are https on sori's own TLS HTTP listener, as in production.
+    server = await startSori({ users: { ...USERS }, config: { websocket: { tlsPort: await freePort('127.0.0.1') } } });
+    cert = join(server.dataDir, 'certs', 'self-signed.crt');
+    certPem = await readFile(cert, 'utf8');
+    // HOME for the tools, so no config file of the machine's user is read.
+    dir = await mkdtemp(join(tmpdir(), 'sori-sendxmpp-'));
+    bob = await connectTcp(server, { username: 'bob', password: USERS['bob@localhost'], resource: 'desk' });
+    await bob.xmpp.send(xml('presence'));
+    // The alert room exists already (created and configured by bob), as rooms that scripts post to do.
+    room = 'alerts@conference.localhost';
+    await bob.xmpp.send(xml('presence', { to: `${room}/bob` }, xml('x', { xmlns: NS_MUC })));
+    await bob.waitFor((el) => el.is('presence') && el.attrs.from === `${room}/bob` && el.getChild('x', NS_MUC_USER) !== undefined, 10_000, 'bob in the room');
+    await bob.xmpp.iqCaller.set(xml('query', { xmlns: `${NS_MUC}#owner` }, xml('x', { xmlns: 'jabber:x:data', type: 'submit' })), room);
+  });
+
+  after(async () => {
+    await bob?.stop();
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const env = (): Record<string, string> => ({ HOME: dir, LANG: 'C.UTF-8' });
+
+  describe('go-sendxmpp 0.5.6', () => {
+    const account = (): string[] => ['-u', 'alice@localhost', '-p', USERS['alice@localhost'], '-j', `127.0.0.1:${server.port}`];
+    const go = (args: string[], opts: { stdin?: string; env?: Record<string, string>; ms?: number } = {}): Promise<Run> =>
+      run(GO_SENDXMPP, args, { ...opts, env: { ...env(), ...opts.env } });
+
+    it('sends a multi-line unicode message from stdin over STARTTLS, received intact', async () => {
+      const text = `${unique('disk /var 91% ⚠')}\nzweite Zeile: Grüße, 日本語, 🚀\n\tindented`;
+      expectSuccess(await go([...account(), '-n', 'bob@localhost'], { stdin: text }), 'go-sendxmpp');
+      const msg = await bob.waitFor(bodyIs(text), 10_000, 'the message');
+      expect(msg.attrs.from).to.match(/^alice@localhost\/go-sendxmpp\./);
+      expect(msg.attrs.type).to.equal('chat');
+    });
+
+    it('sends a message file (-m) over direct TLS (-t), received intact', async () => {
+      const text = `${unique('from a file over direct TLS')}\nline 2 — ü`;
+      const file = join(dir, 'go-message.txt');
+      await writeFile(file, text);
+      const args = ['-u', 'alice@localhost', '-p', USERS['alice@localhost'], '-j', `127.0.0.1:${server.directTlsPort}`, '-t', '-n', '-m', file, 'bob@localhost'];
+      expectSuccess(await go(args), 'go-sendxmpp -t -m');
+      await bob.waitFor(bodyIs(text), 10_000, 'the message from the file');
+    });
+
+    it('reads its config file (-f) in the documented format', async () => {
+      const text = unique('via config file');
+      const file = join(dir, 'go-sendxmpp.conf');
+      await writeFile(file, `username: alice@localhost\njserver: 127.0.0.1\nport: ${server.port}\npassword: ${USERS['alice@localhost']}\n`, { mode: 0o600 });
+      expectSuccess(await go(['-f', file, '-n', 'bob@localhost'], { stdin: text }), 'go-sendxmpp -f');
+      await bob.waitFor(bodyIs(text), 10_000, 'the message');
+    });
+
+    it('sends each line as its own message in interactive mode (-i), as `tail -f | go-sendxmpp -i` does', async () => {
+      const child = spawn(GO_SENDXMPP, [...account(), '-n', '-i', 'bob@localhost'], { env: { ...process.env, ...env() }, stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((ok) => child.once('close', ok));
+      try {
+        // One line at a time, each after the previous arrived: 0.5.6 drops the lines that
+        // reach it in the same read as an earlier one (`printf 'a\nb\n' |` sends only "a",
+        // no stanza for "b" in its -d output), which `tail -f` on a quiet log rarely does.
+        for (const line of [unique('tail -f line one ✓'), unique('tail -f line two')]) {
+          child.stdin.write(`${line}\n`);
+          // It sends the line as read, newline included.
+          await bob.waitFor(bodyIs(`${line}\n`), 10_000, line);
+        }
+      } finally {
+        child.stdin.end();
+      }
+      const code = await withTimeout(exited, 10_000, 'go-sendxmpp -i exits at the end of its input');
+      // 0.5.6 reports the end of its input as an error; `tail -f` never ends.
+      expect({ code, stderr }).to.deep.include({ code: 1 });
+      expect(stderr).to.match(/failed to read from stdin/);
+    });
+
+    it('refuses the self-signed certificate without -n, over STARTTLS and direct TLS, and sends nothing', async () => {
+      const text = unique('must not be sent');
+      const starttls = await go([...account(), 'bob@localhost'], { stdin: text });
+      expect(starttls.code).to.not.equal(0);
+      expect(starttls.stderr).to.match(/certificate signed by unknown authority/);
+      const direct = await go(['-u', 'alice@localhost', '-p', USERS['alice@localhost'], '-j', `127.0.0.1:${server.directTlsPort}`, '-t', 'bob@localhost'], { stdin: text });
+      expect(direct.code).to.not.equal(0);
+      expect(direct.stderr).to.match(/certificate signed by unknown authority/);
+      // A message sent afterwards arrives; the refused ones did not before it.
+      const marker = unique('after the refusals');
+      expectSuccess(await go([...account(), '-n', 'bob@localhost'], { stdin: marker }), 'go-sendxmpp');
+      await bob.waitFor(bodyIs(marker), 10_000, 'the marker');
+      expect(bob.received.filter(bodyIs(text))).to.have.length(0);
+    });
+
+    it('verifies the certificate without -n once the user trusts it (SSL_CERT_FILE), on both ports', async () => {
+      const text = unique('verified');
+      expectSuccess(await go([...account(), 'bob@localhost'], { stdin: text, env: { SSL_CERT_FILE: cert } }), 'go-sendxmpp (verified)');
+      await bob.waitFor(bodyIs(text), 10_000, 'the message');
+      const direct = unique('verified direct TLS');
+      const args = ['-u', 'alice@localhost', '-p', USERS['alice@localhost'], '-j', `localhost:${server.directTlsPort}`, '-t', 'bob@localhost'];
+      expectSuccess(await go(args, { stdin: direct, env: { SSL_CERT_FILE: cert } }), 'go-sendxmpp -t (verified)');
+      await bob.waitFor(bodyIs(direct), 10_000, 'the message over direct TLS');
+    });
+
+    it('exits non-zero on a wrong password, saying not-authorized, and sori keeps serving', async () => {
+      const r = await go(['-u', 'alice@localhost', '-p', 'wrong', '-j', `127.0.0.1:${server.port}`, '-n', 'bob@localhost'], { stdin: 'x' });
+      expect(r.code).to.not.equal(0);
+      expect(r.stderr).to.match(/auth failure: not-authorized/);
+      expect(await canConnect(server.host, server.port)).to.equal(true);
+      const text = unique('after a wrong password');
+      expectSuccess(await go([...account(), '-n', 'bob@localhost'], { stdin: text }), 'go-sendxmpp');
+      await bob.waitFor(bodyIs(text), 10_000, 'the message');
+    });
+
+    it('stores a message to an offline user and delivers it, with its delay, when she logs in', async () => {
+      const text = unique('while you were out');
+      expectSuccess(await go([...account(), '-n', 'dave@localhost'], { stdin: text }), 'go-sendxmpp');
+      const dave = await connectTcp(server, { username: 'dave', password: USERS['dave@localhost'] });
+      try {
+        await dave.xmpp.send(xml('presence'));
+        const msg = await dave.waitFor(bodyIs(text), 10_000, 'the stored message');
+        expect(msg.getChild('delay', NS_DELAY)?.attrs.from).to.equal('localhost');
+      } finally {
+        await dave.stop();
+      }
+    });
+
+    it('joins a room (-c) under its alias (-a) and speaks there', async () => {
+      const text = unique('build #42 failed');
+      expectSuccess(await go([...account(), '-n', '-c', '-a', 'ci-bot', room], { stdin: text }), 'go-sendxmpp -c');
+      const msg = await bob.waitFor((el) => bodyIs(text)(el) && el.attrs.type === 'groupchat', 10_000, 'the groupchat message');
+      expect(msg.attrs.from).to.equal(`${room}/ci-bot`);
+      // Each run leaves again, or a room that a cron job posts to fills with ghosts.
+      await bob.waitFor(leaves('ci-bot'), 10_000, 'ci-bot leaving the room');
+    });
+
+    it('sends raw XML (--raw) as the stanza it is', async () => {
+      const text = unique('raw headline');
+      const stanza = `<message to='bob@localhost' type='headline' id='raw-1'><subject>cron</subject><body>${text}</body></message>`;
+      expectSuccess(await go([...account(), '-n', '--raw'], { stdin: stanza }), 'go-sendxmpp --raw');
+      const msg = await bob.waitFor(bodyIs(text), 10_000, 'the raw message');
+      expect(msg.attrs).to.include({ type: 'headline', id: 'raw-1' });
+      expect(msg.getChildText('subject')).to.equal('cron');
+    });
+
+    it('uploads a file (-h, XEP-0363) and sends its link; the link serves the same bytes', async () => {
+      const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256));
+      const file = join(dir, 'report 1.bin');
+      await writeFile(file, bytes);
+      expectSuccess(await go([...account(), '-h', file, 'bob@localhost'], { env: { SSL_CERT_FILE: cert }, ms: 30_000 }), 'go-sendxmpp -h');
+      const msg = await bob.waitFor((el) => el.is('message') && /^https:\/\//.test(el.getChildText('body') ?? ''), 10_000, 'the link');
+      const url = msg.getChildText('body')!;
+      expect(msg.getChild('x', NS_OOB)?.getChildText('url')).to.equal(url);
+      const got = await fetchBytes(url, certPem);
+      expect(got.status).to.equal(200);
+      expect(got.body.equals(bytes)).to.equal(true);
+    });
+
+    it('encrypts with OpenPGP for XMPP (--ox, XEP-0373): keys published on PEP, the listener decrypts', async () => {
+      // Each account generates its key and publishes the public part on its PEP service;
+      // the sender fetches the recipient's from there.
+      for (const [jid, pw] of [['alice@localhost', USERS['alice@localhost']], ['erin@localhost', USERS['erin@localhost']]] as const) {
+        expectSuccess(await go(['-u', jid, '-p', pw, '-j', `127.0.0.1:${server.port}`, '-n', '--ox-genprivkey-x25519'], { ms: 30_000 }), `go-sendxmpp --ox-genprivkey-x25519 for ${jid}`);
+      }
+      const listener = listen('erin@localhost', ['--ox']);
+      try {
+        await listener.online();
+        const text = unique('encrypted ✓');
+        expectSuccess(await go([...account(), '-n', '--ox', 'erin@localhost'], { stdin: text, ms: 30_000 }), 'go-sendxmpp --ox');
+        await listener.printed(new RegExp(`\\[OX\\] alice@localhost: ${escape(text)}`), 'the decrypted message');
+      } finally {
+        listener.stop();
+      }
+    });
+
+    it('prints the messages it receives while listening (-l)', async () => {
+      const listener = listen('erin@localhost');
+      try {
+        await listener.online();
+        const text = unique('are you there? ✓');
+        await bob.xmpp.send(xml('message', { to: 'erin@localhost', type: 'chat' }, xml('body', {}, text)));
+        await listener.printed(new RegExp(`bob@localhost(/desk)?: ${escape(text)}`), 'the message');
+      } finally {
+        listener.stop();
+      }
+    });
+
+    /** `go-sendxmpp -l` running as `jid` (with -d, whose stream dump tells when it is online). */
+    const listen = (jid: keyof typeof USERS, extra: string[] = []) => {
+      const child = spawn(GO_SENDXMPP, ['-u', jid, '-p', USERS[jid], '-j', `127.0.0.1:${server.port}`, '-n', '-d', '-l', ...extra], {
+        env: { ...process.env, ...env() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      const watchers: (() => void)[] = [];
+      const add = (d: Buffer): void => {
+        out += d.toString();
+        for (const w of [...watchers]) w();
+      };
+      child.stdout.on('data', add);
+      child.stderr.on('data', add);
+      const printed = (re: RegExp, what: string): Promise<void> =>
+        withTimeout(
+          new Promise<void>((ok) => {
+            const check = (): void => {
+              if (re.test(out)) ok();
+            };
+            watchers.push(check);
+            check();
+          }),
+          10_000,
+          `${what}; go-sendxmpp -l printed:\n${out}`,
+        );
+      return {
+        // Its own available presence coming back: the session is on and offline delivery done.
+        online: () => printed(new RegExp(`<presence[^>]*from="${escape(jid)}/go-sendxmpp\\.`), 'the listener online'),
+        printed,
+        stop: () => child.kill('SIGKILL'),
+      };
+    };
+  });
+
+  describe('sendxmpp 1.24 (Net::XMPP)', () => {
+    /** ~/.sendxmpprc in the 1.24 format; sendxmpp refuses one that others can read. */
+    const rc = async (name: string, lines: string): Promise<string> => {
+      const file = join(dir, name);
+      await writeFile(file, lines);
+      await chmod(file, 0o600);
+      return file;
+    };
+    const config = (port: number): Promise<string> => rc(`sendxmpprc-${port}`, `username: alice\njserver: localhost\nport: ${port}\npassword: ${USERS['alice@localhost']}\n`);
+    const perl = (args: string[], opts: { stdin?: string } = {}): Promise<Run> => run(SENDXMPP, args, { ...opts, env: env() });
+
+    it('sends a multi-line unicode message from stdin over STARTTLS (-t), received intact', async () => {
+      const text = `${unique('load average 12.3 ⚠')}\nzweite Zeile: Grüße, 日本語, 🚀\n`;
+      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', 'bob@localhost'], { stdin: text }), 'sendxmpp -t');
+      const msg = await bob.waitFor(bodyIs(text), 10_000, 'the message');
+      expect(msg.attrs.from).to.equal('alice@localhost/sendxmpp');
+    });
+
+    it('sends a message file (-m) with a subject (-s) over direct TLS (-e)', async () => {
+      const text = `${unique('from a file over direct TLS')}\nline 2 — ü\n`;
+      const file = join(dir, 'perl-message.txt');
+      await writeFile(file, text);
+      expectSuccess(await perl(['-f', await config(server.directTlsPort), '-e', '-n', '-s', 'nightly backup', '-m', file, 'bob@localhost']), 'sendxmpp -e -m');
+      const msg = await bob.waitFor(bodyIs(text), 10_000, 'the message from the file');
+      expect(msg.getChildText('subject')).to.equal('nightly backup');
+    });
+
+    it('reads the one-line config format of 1.23 and older (user@host:port password)', async () => {
+      const text = unique('old config format');
+      const file = await rc('sendxmpprc-old', `# my account\nalice@localhost:${server.port} ${USERS['alice@localhost']}\n`);
+      expectSuccess(await perl(['-f', file, '-t', '-n', 'bob@localhost'], { stdin: text }), 'sendxmpp (old config)');
+      await bob.waitFor(bodyIs(text), 10_000, 'the message');
+    });
+
+    it('sends each line as its own message in interactive mode (-i)', async () => {
+      const lines = [unique('syslog line one'), unique('syslog line two')];
+      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '-i', 'bob@localhost'], { stdin: `${lines.join('\n')}\n` }), 'sendxmpp -i');
+      for (const line of lines) await bob.waitFor(bodyIs(line), 10_000, line);
+    });
+
+    it('refuses the self-signed certificate without -n, over STARTTLS and direct TLS, and sends nothing', async () => {
+      const text = unique('must not be sent (perl)');
+      // XML::Stream 1.24 ignores the result of its STARTTLS handshake (TLSClientProceed
+      // does not check IO::Socket::SSL->start_SSL and marks the stream secure), so after
+      // the refused certificate it goes on in plain text over the socket until sori's
+      // TLS listener drops it and its timeouts run out: it does fail, after ~10 s and
+      // with an unhelpful "Error 'AuthSend': [?]".
+      const starttls = await perl(['-f', await config(server.port), '-t', 'bob@localhost'], { stdin: text });
+      expect(starttls.code).to.not.equal(0);
+      expect(starttls.stderr).to.match(/Error 'AuthSend'/);
+      const direct = await perl(['-f', await config(server.directTlsPort), '-e', 'bob@localhost'], { stdin: text });
+      expect(direct.code).to.not.equal(0);
+      expect(direct.stderr).to.match(/Could not connect to 'localhost'/);
+      const marker = unique('after the refusals (perl)');
+      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', 'bob@localhost'], { stdin: marker }), 'sendxmpp');
+      await bob.waitFor(bodyIs(`${marker}`), 10_000, 'the marker');
+      expect(bob.received.filter(bodyIs(text))).to.have.length(0);
+    });
+
+    it('is told that TLS is required when it connects without -t or -e', async () => {
+      const r = await perl(['-f', await config(server.port), 'bob@localhost'], { stdin: 'x' });
+      expect(r.code).to.not.equal(0);
+      expect(r.stderr).to.match(/requires us to use TLS/);
+    });
+
+    it('exits non-zero on a wrong password, saying not-authorized, and sori keeps serving', async () => {
+      const r = await perl(['-u', 'alice', '-p', 'wrong', '-j', `localhost:${server.port}`, '-t', '-n', 'bob@localhost'], { stdin: 'x' });
+      expect(r.code).to.not.equal(0);
+      expect(r.stderr).to.match(/AuthSend.*not-authorized/);
+      expect(await canConnect(server.host, server.port)).to.equal(true);
+      const text = unique('after a wrong password (perl)');
+      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', 'bob@localhost'], { stdin: text }), 'sendxmpp');
+      await bob.waitFor(bodyIs(text), 10_000, 'the message');
+    });
+
+    it('delivers a stored message to an offline user at login, but not a headline (-l)', async () => {
+      const headline = unique('headline, not kept');
+      const text = unique('kept for later');
+      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '--headline', 'dave@localhost'], { stdin: headline }), 'sendxmpp --headline');
+      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', 'dave@localhost'], { stdin: text }), 'sendxmpp');
+      const dave = await connectTcp(server, { username: 'dave', password: USERS['dave@localhost'] });
+      try {
+        await dave.xmpp.send(xml('presence'));
+        await dave.waitFor(bodyIs(text), 10_000, 'the stored message');
+        expect(dave.received.filter(bodyIs(headline))).to.have.length(0);
+      } finally {
+        await dave.stop();
+      }
+    });
+
+    it('sends a headline (--message-type=headline) to an online user', async () => {
+      const text = unique('headline now');
+      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '--message-type=headline', 'bob@localhost'], { stdin: text }), 'sendxmpp --message-type');
+      expect((await bob.waitFor(bodyIs(text), 10_000, 'the headline')).attrs.type).to.equal('headline');
+    });
+
+    it('joins a room (-c) under its resource (-r) and speaks there', async () => {
+      const text = unique('backup done');
+      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '-c', '-r', 'backup-bot', room], { stdin: text }), 'sendxmpp -c');
+      const msg = await bob.waitFor((el) => bodyIs(text)(el) && el.attrs.type === 'groupchat', 10_000, 'the groupchat message');
+      expect(msg.attrs.from).to.equal(`${room}/backup-bot`);
+      // It builds an unavailable presence but never sends it: the stream's end takes it out.
+      await bob.waitFor(leaves('backup-bot'), 10_000, 'backup-bot leaving the room');
+    });
+
+    it('sends raw XML (-w)', async () => {
+      const text = unique('raw from perl');
+      const stanza = `<message to='bob@localhost' type='normal' id='raw-perl'><body>${text}</body></message>`;
+      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '-w'], { stdin: stanza }), 'sendxmpp -w');
+      expect((await bob.waitFor(bodyIs(text), 10_000, 'the raw message')).attrs.id).to.equal('raw-perl');
+    });
+  });
+});
