@@ -31,8 +31,19 @@ export interface ServiceInfo {
  * the router as a remote domain. `services` maps each service domain to the
  * served domain it belongs to. Other stanzas to the service are dropped, as
  * there is nothing there to receive them.
+ *
+ * `federated`: other servers' users may use the service too. Its domains are
+ * then served domains (`addServiceDomain`, as MUC's), so peers may address
+ * them and the service may send to peers; stanzas to them then reach the
+ * router's host, bare and full events, which are hooked here as well.
  */
-export function answerServiceIqs(ctx: Pick<ModuleContext, 'hook' | 'log' | 'server'>, services: ReadonlyMap<string, string>, info: ServiceInfo, answer: ServiceIqAnswer): void {
+export function answerServiceIqs(
+  ctx: Pick<ModuleContext, 'hook' | 'log' | 'server' | 'onStop'>,
+  services: ReadonlyMap<string, string>,
+  info: ServiceInfo,
+  answer: ServiceIqAnswer,
+  opts: { federated?: boolean } = {},
+): void {
   const disco = x('query', { xmlns: NS_DISCO_INFO }, x('identity', info.identity), ...[NS_DISCO_INFO, ...info.features].map((v) => x('feature', { var: v })), ...(info.forms ?? []));
   /** The service JID's own disco#info and (empty) disco#items; everything else is the service's to answer. */
   const answerOrDisco: ServiceIqAnswer = (ev, host) => {
@@ -57,28 +68,29 @@ export function answerServiceIqs(ctx: Pick<ModuleContext, 'hook' | 'log' | 'serv
     if (found === null) throw new StanzaError('item-not-found');
     return x('query', { xmlns, node }, ...found);
   }
-  ctx.hook(
-    'route/remote',
-    (ev) => {
-      const host = services.get(ev.to.domain);
-      if (host === undefined) return;
-      const iq = ev.stanza;
-      if (iq.name !== 'iq' || (iq.attrs.type !== 'get' && iq.attrs.type !== 'set')) return true;
-      return (async () => {
-        let out: XmlElement;
-        try {
-          out = x('iq', { type: 'result', id: iq.attrs.id, from: ev.to.full, to: ev.from.full }, (await answerOrDisco(ev, host)) ?? undefined);
-        } catch (e) {
-          if (!(e instanceof StanzaError)) ctx.log.error(`request to ${ev.to.full} failed`, e);
-          out = errorReply(iq, e instanceof StanzaError ? e : new StanzaError('internal-server-error'));
-          out.attrs.from = ev.to.full;
-          out.attrs.to = ev.from.full;
-        }
-        if (ev.origin !== null && ev.origin.open && ev.origin.jid.full === ev.from.full) ev.origin.send(out);
-        else await ctx.server.route(out);
-        return true;
-      })();
-    },
-    500,
-  );
+  /** Claims every stanza to a service domain: answers its iq requests, drops the rest. */
+  const claim = (ev: RouteEvent): true | undefined | Promise<true> => {
+    const host = services.get(ev.to.domain);
+    if (host === undefined) return;
+    const iq = ev.stanza;
+    if (iq.name !== 'iq' || (iq.attrs.type !== 'get' && iq.attrs.type !== 'set')) return true;
+    return (async () => {
+      let out: XmlElement;
+      try {
+        out = x('iq', { type: 'result', id: iq.attrs.id, from: ev.to.full, to: ev.from.full }, (await answerOrDisco(ev, host)) ?? undefined);
+      } catch (e) {
+        if (!(e instanceof StanzaError)) ctx.log.error(`request to ${ev.to.full} failed`, e);
+        out = errorReply(iq, e instanceof StanzaError ? e : new StanzaError('internal-server-error'));
+        out.attrs.from = ev.to.full;
+        out.attrs.to = ev.from.full;
+      }
+      if (ev.origin !== null && ev.origin.open && ev.origin.jid.full === ev.from.full) ev.origin.send(out);
+      else await ctx.server.route(out);
+      return true as const;
+    })();
+  };
+  ctx.hook('route/remote', claim, 500);
+  if (opts.federated !== true) return;
+  for (const domain of services.keys()) ctx.onStop(ctx.server.addServiceDomain(domain));
+  for (const event of ['iq/host', 'iq/bare', 'iq/full', 'message/host', 'message/bare', 'message/full', 'presence/host', 'presence/bare', 'presence/full'] as const) ctx.hook(event, claim, 500);
 }

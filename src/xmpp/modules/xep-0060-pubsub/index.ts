@@ -53,8 +53,9 @@ const FEATURES = [
  * (as ejabberd's and Prosody's mod_pubsub), beside PEP's service at every
  * account (xep-0163-pep). Feeds, bots and devices create leaf nodes there,
  * publish to them, and anyone the node's access model admits subscribes and
- * reads. The creator owns a node and names its publishers, members (who
- * read a whitelist node) and outcasts (who read nothing).
+ * reads, users of other servers too (the service domain is served over s2s,
+ * as MUC's is). The creator owns a node and names its publishers, members
+ * (who read a whitelist node) and outcasts (who read nothing).
  *
  * It is PEP's machinery with another partition: the same node configuration
  * and form (config.ts), protocol helpers (protocol.ts), item and
@@ -166,6 +167,8 @@ export default defineModule({
         },
       },
       (ev) => (placement !== null && ev.stanza.attrs.type === 'set' ? placement.run(ev) : handle(ev)),
+      // Other servers' users subscribe and read too (creating stays `creation`'s to allow).
+      { federated: true },
     );
 
 
