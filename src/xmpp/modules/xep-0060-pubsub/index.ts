@@ -1,5 +1,5 @@
 import { buildForm, formTypeField } from '../../../util/data-form.js';
-import type { Jid } from '../../../util/jid.js';
+import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
@@ -171,6 +171,16 @@ export default defineModule({
       { federated: true },
     );
 
+
+    // A deleted account hears nothing more: its subscriptions go. Its affiliations stay, as MUC's and PEP's
+    // do, since a name is not given again (server.reuseDeletedNamesAfterDays) while others' data names it.
+    ctx.hook('account/deleted', async ({ jid }) => {
+      for (const service of services.values()) {
+        for (const sub of await subscriptions.all(service.jid)) {
+          if (tryParseJid(sub.jid)?.bare === jid.bare) await subscriptions.remove(service.jid, sub.node, sub.jid);
+        }
+      }
+    });
 
     async function handle(ev: RouteEvent): Promise<XmlElement | null> {
       const payload = ev.stanza.elements()[0]!;

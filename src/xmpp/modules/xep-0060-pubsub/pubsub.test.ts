@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { eachTest } from '../../../testing/each-test.js';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
@@ -163,6 +164,15 @@ describe('XEP-0060 pubsub service', () => {
     await ok(u.alice, publishItem('n', 'x'));
     await ok(u.alice, get(`<items node='n'/>`));
     expect(u.bob.all(isEvent('n'))).to.have.length(0);
+  });
+
+  it('ends the subscriptions of a deleted account', async () => {
+    await ok(u.alice, set(`<create node='n'/>`));
+    await ok(u.bob, set(`<subscribe node='n' jid='bob@localhost/b'/>`));
+    await ok(u.carol, set(`<subscribe node='n' jid='carol@localhost'/>`));
+    await u.ts.server.deleteAccount(parseJid('bob@localhost'));
+    const subs = (await ok(u.alice, get(`<subscriptions node='n'/>`, NS_PUBSUB_OWNER))).getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription');
+    expect(subs.map((s) => s.attrs.jid)).to.deep.equal(['carol@localhost']);
   });
 
   it('keeps a whitelist node to its owner and members, and an outcast out of an open node', async () => {
