@@ -35,7 +35,10 @@ export interface ServiceInfo {
  * `federated`: other servers' users may use the service too. Its domains are
  * then served domains (`addServiceDomain`, as MUC's), so peers may address
  * them and the service may send to peers; stanzas to them then reach the
- * router's host, bare and full events, which are hooked here as well.
+ * router's host, bare and full events, which are hooked here as well. A
+ * domain another module serves already (a component configured at
+ * `pubsub.<host>`) stays that module's: it is left out, with a warning.
+ * Returns the service domains answered here.
  */
 export function answerServiceIqs(
   ctx: Pick<ModuleContext, 'hook' | 'log' | 'server' | 'onStop'>,
@@ -43,7 +46,18 @@ export function answerServiceIqs(
   info: ServiceInfo,
   answer: ServiceIqAnswer,
   opts: { federated?: boolean } = {},
-): void {
+): ReadonlySet<string> {
+  const answered = new Map(services);
+  if (opts.federated === true) {
+    for (const domain of services.keys()) {
+      try {
+        ctx.onStop(ctx.server.addServiceDomain(domain));
+      } catch (e) {
+        ctx.log.warn(`${domain} is served by another module (${e instanceof Error ? e.message : String(e)}); ${info.identity.name} is not offered there`);
+        answered.delete(domain);
+      }
+    }
+  }
   const disco = x('query', { xmlns: NS_DISCO_INFO }, x('identity', info.identity), ...[NS_DISCO_INFO, ...info.features].map((v) => x('feature', { var: v })), ...(info.forms ?? []));
   /** The service JID's own disco#info and (empty) disco#items; everything else is the service's to answer. */
   const answerOrDisco: ServiceIqAnswer = (ev, host) => {
@@ -70,7 +84,7 @@ export function answerServiceIqs(
   }
   /** Claims every stanza to a service domain: answers its iq requests, drops the rest. */
   const claim = (ev: RouteEvent): true | undefined | Promise<true> => {
-    const host = services.get(ev.to.domain);
+    const host = answered.get(ev.to.domain);
     if (host === undefined) return;
     const iq = ev.stanza;
     if (iq.name !== 'iq' || (iq.attrs.type !== 'get' && iq.attrs.type !== 'set')) return true;
@@ -90,7 +104,8 @@ export function answerServiceIqs(
     })();
   };
   ctx.hook('route/remote', claim, 500);
-  if (opts.federated !== true) return;
-  for (const domain of services.keys()) ctx.onStop(ctx.server.addServiceDomain(domain));
-  for (const event of ['iq/host', 'iq/bare', 'iq/full', 'message/host', 'message/bare', 'message/full', 'presence/host', 'presence/bare', 'presence/full'] as const) ctx.hook(event, claim, 500);
+  if (opts.federated === true) {
+    for (const event of ['iq/host', 'iq/bare', 'iq/full', 'message/host', 'message/bare', 'message/full', 'presence/host', 'presence/bare', 'presence/full'] as const) ctx.hook(event, claim, 500);
+  }
+  return new Set(answered.keys());
 }

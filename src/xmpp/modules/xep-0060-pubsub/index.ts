@@ -76,6 +76,8 @@ export default defineModule({
   name: 'pubsub',
   implements: 'XEP-0060',
   depends: ['disco'],
+  // Started first when loaded, so that a component or MUC service already at `pubsub.<domain>` keeps it.
+  optionalDepends: ['components', 'muc'],
   options: {
     jid: { type: 'optional-string', doc: 'Service JID; default `pubsub.<domain>` for every served domain.' },
     name: { type: 'string', default: 'Publish-Subscribe', doc: 'Name of the service in disco.' },
@@ -110,7 +112,6 @@ export default defineModule({
       const jid = opts.jid ?? `pubsub.${host}`;
       hosts.set(jid, host);
       services.set(jid, { jid, store, subscriptions, server, log: ctx.log, maxItems: opts.maxItemsLimit, maxNodes: opts.maxNodes, maxPayloadBytes: opts.maxPayloadBytes, defaults, mayCreate });
-      ctx.onStop(disco.addItem({ jid, name: opts.name }));
     }
     const serviceOf = (jid: Jid): Service => services.get(jid.domain)!;
 
@@ -127,7 +128,7 @@ export default defineModule({
       ctx.hook('cluster/leaving', () => placement.leave(services.keys()));
     }
 
-    answerServiceIqs(
+    const answered = answerServiceIqs(
       ctx,
       hosts,
       {
@@ -170,6 +171,7 @@ export default defineModule({
       // Other servers' users subscribe and read too (creating stays `creation`'s to allow).
       { federated: true },
     );
+    for (const jid of answered) ctx.onStop(disco.addItem({ jid, name: opts.name }));
 
 
     // A deleted account hears nothing more: its subscriptions go. Its affiliations stay, as MUC's and PEP's

@@ -5,6 +5,8 @@ import { eachTest } from '../../../testing/each-test.js';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
+import components from '../xep-0114-components/index.js';
+import { freePort } from '../../../testing/services/child-process.js';
 import disco, { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/index.js';
 import { NS_PUBSUB, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from '../xep-0163-pep/protocol.js';
 import pubsub from './index.js';
@@ -197,6 +199,23 @@ describe('XEP-0060 pubsub service', () => {
     expect([now.get('pubsub#max_items'), now.get('pubsub#title')]).to.deep.equal(['2', 'Two']);
     const bad = await u.alice.iq(set(`<configure node='n'>${nodeConfig({ 'pubsub#access_model': 'roster' })}</configure>`, NS_PUBSUB_OWNER));
     expect(condition(bad)).to.equal('feature-not-implemented');
+  });
+});
+
+describe('XEP-0060 pubsub service beside a component at pubsub.<domain>', () => {
+  it('leaves the domain to the component that an operator configured there', async () => {
+    const port = await freePort();
+    const ts = await TestServer.start([roster, disco, components, pubsub], { modules: { options: { components: { port, secrets: { [SERVICE]: 'secret' } } } } });
+    try {
+      const alice = await ts.login('alice@localhost/a');
+      const info = await alice.iq(`<iq type='get' to='${SERVICE}'><query xmlns='${NS_DISCO_INFO}'/></iq>`);
+      // The component is not connected: its domain bounces requests, and no pubsub service answers for it.
+      expect([info.attrs.type, condition(info)]).to.deep.equal(['error', 'service-unavailable']);
+      const items = (await ok(alice, `<iq type='get' to='localhost'><query xmlns='${NS_DISCO_ITEMS}'/></iq>`)).getChild('query')!.getChildren('item');
+      expect(items.filter((i) => i.attrs.jid === SERVICE).map((i) => i.attrs.name)).to.deep.equal([undefined]);
+    } finally {
+      await ts.stop();
+    }
   });
 });
 
