@@ -18,12 +18,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { canConnect, freePort, startSori, type SoriProcess } from './support/server.js';
 import { connectTcp, withTimeout, xml, type Element, type XmppSession } from './support/clients.js';
+import { escapeRegExp, httpsGet, runCommand, startCommand, succeeded, type CommandResult } from './support/command.js';
 
 const GO_SENDXMPP = '/usr/bin/go-sendxmpp';
 const SENDXMPP = '/usr/bin/sendxmpp';
@@ -38,60 +38,11 @@ const USERS = {
   'erin@localhost': 'erin-pw',
 } as const;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a tool to its end (killed after `ms`), with `stdin` written and closed. */
-function run(cmd: string, args: string[], opts: { stdin?: string; env?: Record<string, string>; ms?: number; cwd?: string } = {}): Promise<Run> {
-  return new Promise((ok, fail) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.ms ?? 20_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      fail(e);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      ok({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined); // a tool that exits before reading its input
-    child.stdin.end(opts.stdin ?? '');
-  });
-}
-
-/** Fails with the tool's output when it did not exit 0. */
-function expectSuccess(r: Run, what: string): Run {
-  expect(r.code, `${what} exited ${String(r.code)}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).to.equal(0);
-  return r;
-}
-
 /** The room's unavailable presence for the occupant `nick` of alerts@conference.localhost. */
 const leaves = (nick: string) => (el: Element): boolean =>
   el.is('presence') && el.attrs.type === 'unavailable' && el.attrs.from === `alerts@conference.localhost/${nick}`;
 
-const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 const bodyIs = (text: string) => (el: Element): boolean => el.is('message') && el.getChildText('body') === text;
-
-/** GET over HTTPS trusting exactly sori's certificate. */
-function fetchBytes(url: string, ca: string): Promise<{ status: number; body: Buffer }> {
-  return new Promise((ok, fail) => {
-    https
-      .get(url, { ca }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      })
-      .on('error', fail);
-  });
-}
 
 describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
   this.timeout(60_000);
@@ -134,12 +85,12 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
 
   describe('go-sendxmpp 0.5.6', () => {
     const account = (): string[] => ['-u', 'alice@localhost', '-p', USERS['alice@localhost'], '-j', `127.0.0.1:${server.port}`];
-    const go = (args: string[], opts: { stdin?: string; env?: Record<string, string>; ms?: number } = {}): Promise<Run> =>
-      run(GO_SENDXMPP, args, { ...opts, env: { ...env(), ...opts.env } });
+    const go = (args: string[], opts: { stdin?: string; env?: Record<string, string>; ms?: number } = {}): Promise<CommandResult> =>
+      runCommand(GO_SENDXMPP, args, { ...opts, env: { ...env(), ...opts.env } });
 
     it('sends a multi-line unicode message from stdin over STARTTLS, received intact', async () => {
       const text = `${unique('disk /var 91% ⚠')}\nzweite Zeile: Grüße, 日本語, 🚀\n\tindented`;
-      expectSuccess(await go([...account(), '-n', 'bob@localhost'], { stdin: text }), 'go-sendxmpp');
+      succeeded(await go([...account(), '-n', 'bob@localhost'], { stdin: text }), 'go-sendxmpp');
       const msg = await bob.waitFor(bodyIs(text), 10_000, 'the message');
       expect(msg.attrs.from).to.match(/^alice@localhost\/go-sendxmpp\./);
       expect(msg.attrs.type).to.equal('chat');
@@ -150,7 +101,7 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       const file = join(dir, 'go-message.txt');
       await writeFile(file, text);
       const args = ['-u', 'alice@localhost', '-p', USERS['alice@localhost'], '-j', `127.0.0.1:${server.directTlsPort}`, '-t', '-n', '-m', file, 'bob@localhost'];
-      expectSuccess(await go(args), 'go-sendxmpp -t -m');
+      succeeded(await go(args), 'go-sendxmpp -t -m');
       await bob.waitFor(bodyIs(text), 10_000, 'the message from the file');
     });
 
@@ -158,7 +109,7 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       const text = unique('via config file');
       const file = join(dir, 'go-sendxmpp.conf');
       await writeFile(file, `username: alice@localhost\njserver: 127.0.0.1\nport: ${server.port}\npassword: ${USERS['alice@localhost']}\n`, { mode: 0o600 });
-      expectSuccess(await go(['-f', file, '-n', 'bob@localhost'], { stdin: text }), 'go-sendxmpp -f');
+      succeeded(await go(['-f', file, '-n', 'bob@localhost'], { stdin: text }), 'go-sendxmpp -f');
       await bob.waitFor(bodyIs(text), 10_000, 'the message');
     });
 
@@ -195,18 +146,18 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       expect(direct.stderr).to.match(/certificate signed by unknown authority/);
       // A message sent afterwards arrives; the refused ones did not before it.
       const marker = unique('after the refusals');
-      expectSuccess(await go([...account(), '-n', 'bob@localhost'], { stdin: marker }), 'go-sendxmpp');
+      succeeded(await go([...account(), '-n', 'bob@localhost'], { stdin: marker }), 'go-sendxmpp');
       await bob.waitFor(bodyIs(marker), 10_000, 'the marker');
       expect(bob.received.filter(bodyIs(text))).to.have.length(0);
     });
 
     it('verifies the certificate without -n once the user trusts it (SSL_CERT_FILE), on both ports', async () => {
       const text = unique('verified');
-      expectSuccess(await go([...account(), 'bob@localhost'], { stdin: text, env: { SSL_CERT_FILE: cert } }), 'go-sendxmpp (verified)');
+      succeeded(await go([...account(), 'bob@localhost'], { stdin: text, env: { SSL_CERT_FILE: cert } }), 'go-sendxmpp (verified)');
       await bob.waitFor(bodyIs(text), 10_000, 'the message');
       const direct = unique('verified direct TLS');
       const args = ['-u', 'alice@localhost', '-p', USERS['alice@localhost'], '-j', `localhost:${server.directTlsPort}`, '-t', 'bob@localhost'];
-      expectSuccess(await go(args, { stdin: direct, env: { SSL_CERT_FILE: cert } }), 'go-sendxmpp -t (verified)');
+      succeeded(await go(args, { stdin: direct, env: { SSL_CERT_FILE: cert } }), 'go-sendxmpp -t (verified)');
       await bob.waitFor(bodyIs(direct), 10_000, 'the message over direct TLS');
     });
 
@@ -216,13 +167,13 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       expect(r.stderr).to.match(/auth failure: not-authorized/);
       expect(await canConnect(server.host, server.port)).to.equal(true);
       const text = unique('after a wrong password');
-      expectSuccess(await go([...account(), '-n', 'bob@localhost'], { stdin: text }), 'go-sendxmpp');
+      succeeded(await go([...account(), '-n', 'bob@localhost'], { stdin: text }), 'go-sendxmpp');
       await bob.waitFor(bodyIs(text), 10_000, 'the message');
     });
 
     it('stores a message to an offline user and delivers it, with its delay, when she logs in', async () => {
       const text = unique('while you were out');
-      expectSuccess(await go([...account(), '-n', 'dave@localhost'], { stdin: text }), 'go-sendxmpp');
+      succeeded(await go([...account(), '-n', 'dave@localhost'], { stdin: text }), 'go-sendxmpp');
       const dave = await connectTcp(server, { username: 'dave', password: USERS['dave@localhost'] });
       try {
         await dave.xmpp.send(xml('presence'));
@@ -235,7 +186,7 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
 
     it('joins a room (-c) under its alias (-a) and speaks there', async () => {
       const text = unique('build #42 failed');
-      expectSuccess(await go([...account(), '-n', '-c', '-a', 'ci-bot', room], { stdin: text }), 'go-sendxmpp -c');
+      succeeded(await go([...account(), '-n', '-c', '-a', 'ci-bot', room], { stdin: text }), 'go-sendxmpp -c');
       const msg = await bob.waitFor((el) => bodyIs(text)(el) && el.attrs.type === 'groupchat', 10_000, 'the groupchat message');
       expect(msg.attrs.from).to.equal(`${room}/ci-bot`);
       // Each run leaves again, or a room that a cron job posts to fills with ghosts.
@@ -254,7 +205,7 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
         ops,
       );
       const text = unique('deploy finished');
-      expectSuccess(await go([...account(), '-n', '-c', '-a', 'deploy-bot', '--muc-password', secret, ops], { stdin: text }), 'go-sendxmpp --muc-password');
+      succeeded(await go([...account(), '-n', '-c', '-a', 'deploy-bot', '--muc-password', secret, ops], { stdin: text }), 'go-sendxmpp --muc-password');
       expect((await bob.waitFor((el) => bodyIs(text)(el) && el.attrs.type === 'groupchat', 10_000, 'the groupchat message')).attrs.from).to.equal(`${ops}/deploy-bot`);
 
       const refused = unique('no password');
@@ -263,7 +214,7 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       const intruder = await go([...account(), '-n', '-d', '-c', '-a', 'intruder', ops], { stdin: refused });
       expect(intruder.stdout + intruder.stderr).to.match(/<presence[^>]*type="error"[^>]*from="ops@conference\.localhost\/intruder"[^]*?<not-authorized /);
       const marker = unique('after the intruder');
-      expectSuccess(await go([...account(), '-n', '-c', '-a', 'deploy-bot', '--muc-password', secret, ops], { stdin: marker }), 'go-sendxmpp --muc-password');
+      succeeded(await go([...account(), '-n', '-c', '-a', 'deploy-bot', '--muc-password', secret, ops], { stdin: marker }), 'go-sendxmpp --muc-password');
       await bob.waitFor(bodyIs(marker), 10_000, 'the marker');
       expect(bob.received.filter(bodyIs(refused))).to.have.length(0);
       expect(bob.received.filter((el) => el.is('presence') && el.attrs.from === `${ops}/intruder`)).to.have.length(0);
@@ -273,16 +224,16 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       const bytes = Buffer.from('cpu graph\n'.repeat(100));
       const file = join(dir, 'cpu.txt');
       await writeFile(file, bytes);
-      expectSuccess(await go([...account(), '-c', '-a', 'graph-bot', '-h', file, room], { env: { SSL_CERT_FILE: cert }, ms: 30_000 }), 'go-sendxmpp -c -h');
+      succeeded(await go([...account(), '-c', '-a', 'graph-bot', '-h', file, room], { env: { SSL_CERT_FILE: cert }, ms: 30_000 }), 'go-sendxmpp -c -h');
       const msg = await bob.waitFor((el) => el.attrs.type === 'groupchat' && el.attrs.from === `${room}/graph-bot` && /^https:\/\//.test(el.getChildText('body') ?? ''), 10_000, 'the link in the room');
-      const got = await fetchBytes(msg.getChildText('body')!, certPem);
+      const got = await httpsGet(msg.getChildText('body')!, certPem);
       expect(got.body.equals(bytes)).to.equal(true);
     });
 
     it('sends raw XML (--raw) as the stanza it is', async () => {
       const text = unique('raw headline');
       const stanza = `<message to='bob@localhost' type='headline' id='raw-1'><subject>cron</subject><body>${text}</body></message>`;
-      expectSuccess(await go([...account(), '-n', '--raw'], { stdin: stanza }), 'go-sendxmpp --raw');
+      succeeded(await go([...account(), '-n', '--raw'], { stdin: stanza }), 'go-sendxmpp --raw');
       const msg = await bob.waitFor(bodyIs(text), 10_000, 'the raw message');
       expect(msg.attrs).to.include({ type: 'headline', id: 'raw-1' });
       expect(msg.getChildText('subject')).to.equal('cron');
@@ -292,14 +243,14 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256));
       const file = join(dir, 'report 1.bin');
       await writeFile(file, bytes);
-      expectSuccess(await go([...account(), '-h', file, 'bob@localhost'], { env: { SSL_CERT_FILE: cert }, ms: 30_000 }), 'go-sendxmpp -h');
+      succeeded(await go([...account(), '-h', file, 'bob@localhost'], { env: { SSL_CERT_FILE: cert }, ms: 30_000 }), 'go-sendxmpp -h');
       // 0.5.6 rewrites the name before it asks for a slot: a run of spaces, punctuation or
       // non-ASCII letters becomes one "_" ("Bericht ü 日本.txt" is asked for as Bericht_.txt).
       // sori would keep the name as asked, percent-encoded in the URL.
       const msg = await bob.waitFor((el) => el.is('message') && el.attrs.type === 'chat' && /^https:\/\/.*\/report_1\.bin$/.test(el.getChildText('body') ?? ''), 10_000, 'the link');
       const url = msg.getChildText('body')!;
       expect(msg.getChild('x', NS_OOB)?.getChildText('url')).to.equal(url);
-      const got = await fetchBytes(url, certPem);
+      const got = await httpsGet(url, certPem);
       expect(got.status).to.equal(200);
       expect(got.body.equals(bytes)).to.equal(true);
     });
@@ -308,14 +259,14 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       // Each account generates its key and publishes the public part on its PEP service;
       // the sender fetches the recipient's from there.
       for (const [jid, pw] of [['alice@localhost', USERS['alice@localhost']], ['erin@localhost', USERS['erin@localhost']]] as const) {
-        expectSuccess(await go(['-u', jid, '-p', pw, '-j', `127.0.0.1:${server.port}`, '-n', '--ox-genprivkey-x25519'], { ms: 30_000 }), `go-sendxmpp --ox-genprivkey-x25519 for ${jid}`);
+        succeeded(await go(['-u', jid, '-p', pw, '-j', `127.0.0.1:${server.port}`, '-n', '--ox-genprivkey-x25519'], { ms: 30_000 }), `go-sendxmpp --ox-genprivkey-x25519 for ${jid}`);
       }
       const listener = listen('erin@localhost', ['--ox']);
       try {
         await listener.online();
         const text = unique('encrypted ✓');
-        expectSuccess(await go([...account(), '-n', '--ox', 'erin@localhost'], { stdin: text, ms: 30_000 }), 'go-sendxmpp --ox');
-        await listener.printed(new RegExp(`\\[OX\\] alice@localhost: ${escape(text)}`), 'the decrypted message');
+        succeeded(await go([...account(), '-n', '--ox', 'erin@localhost'], { stdin: text, ms: 30_000 }), 'go-sendxmpp --ox');
+        await listener.printed(new RegExp(`\\[OX\\] alice@localhost: ${escapeRegExp(text)}`), 'the decrypted message');
       } finally {
         listener.stop();
       }
@@ -327,43 +278,20 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
         await listener.online();
         const text = unique('are you there? ✓');
         await bob.xmpp.send(xml('message', { to: 'erin@localhost', type: 'chat' }, xml('body', {}, text)));
-        await listener.printed(new RegExp(`bob@localhost(/desk)?: ${escape(text)}`), 'the message');
+        await listener.printed(new RegExp(`bob@localhost(/desk)?: ${escapeRegExp(text)}`), 'the message');
       } finally {
         listener.stop();
       }
     });
 
+
     /** `go-sendxmpp -l` running as `jid` (with -d, whose stream dump tells when it is online). */
     const listen = (jid: keyof typeof USERS, extra: string[] = []) => {
-      const child = spawn(GO_SENDXMPP, ['-u', jid, '-p', USERS[jid], '-j', `127.0.0.1:${server.port}`, '-n', '-d', '-l', ...extra], {
-        env: { ...process.env, ...env() },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      const watchers: (() => void)[] = [];
-      const add = (d: Buffer): void => {
-        out += d.toString();
-        for (const w of [...watchers]) w();
-      };
-      child.stdout.on('data', add);
-      child.stderr.on('data', add);
-      const printed = (re: RegExp, what: string): Promise<void> =>
-        withTimeout(
-          new Promise<void>((ok) => {
-            const check = (): void => {
-              if (re.test(out)) ok();
-            };
-            watchers.push(check);
-            check();
-          }),
-          10_000,
-          `${what}; go-sendxmpp -l printed:\n${out}`,
-        );
+      const child = startCommand(GO_SENDXMPP, ['-u', jid, '-p', USERS[jid], '-j', `127.0.0.1:${server.port}`, '-n', '-d', '-l', ...extra], env());
       return {
+        ...child,
         // Its own available presence coming back: the session is on and offline delivery done.
-        online: () => printed(new RegExp(`<presence[^>]*from="${escape(jid)}/go-sendxmpp\\.`), 'the listener online'),
-        printed,
-        stop: () => child.kill('SIGKILL'),
+        online: () => child.printed(new RegExp(`<presence[^>]*from="${escapeRegExp(jid)}/go-sendxmpp\\.`), 'the listener online'),
       };
     };
   });
@@ -377,11 +305,11 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       return file;
     };
     const config = (port: number): Promise<string> => rc(`sendxmpprc-${port}`, `username: alice\njserver: localhost\nport: ${port}\npassword: ${USERS['alice@localhost']}\n`);
-    const perl = (args: string[], opts: { stdin?: string } = {}): Promise<Run> => run(SENDXMPP, args, { ...opts, env: env() });
+    const perl = (args: string[], opts: { stdin?: string } = {}): Promise<CommandResult> => runCommand(SENDXMPP, args, { ...opts, env: env() });
 
     it('sends a multi-line unicode message from stdin over STARTTLS (-t), received intact', async () => {
       const text = `${unique('load average 12.3 ⚠')}\nzweite Zeile: Grüße, 日本語, 🚀\n`;
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', 'bob@localhost'], { stdin: text }), 'sendxmpp -t');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-n', 'bob@localhost'], { stdin: text }), 'sendxmpp -t');
       const msg = await bob.waitFor(bodyIs(text), 10_000, 'the message');
       expect(msg.attrs.from).to.equal('alice@localhost/sendxmpp');
     });
@@ -390,7 +318,7 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       const text = `${unique('from a file over direct TLS')}\nline 2 — ü\n`;
       const file = join(dir, 'perl-message.txt');
       await writeFile(file, text);
-      expectSuccess(await perl(['-f', await config(server.directTlsPort), '-e', '-n', '-s', 'nightly backup', '-m', file, 'bob@localhost']), 'sendxmpp -e -m');
+      succeeded(await perl(['-f', await config(server.directTlsPort), '-e', '-n', '-s', 'nightly backup', '-m', file, 'bob@localhost']), 'sendxmpp -e -m');
       const msg = await bob.waitFor(bodyIs(text), 10_000, 'the message from the file');
       expect(msg.getChildText('subject')).to.equal('nightly backup');
     });
@@ -398,13 +326,13 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
     it('reads the one-line config format of 1.23 and older (user@host:port password)', async () => {
       const text = unique('old config format');
       const file = await rc('sendxmpprc-old', `# my account\nalice@localhost:${server.port} ${USERS['alice@localhost']}\n`);
-      expectSuccess(await perl(['-f', file, '-t', '-n', 'bob@localhost'], { stdin: text }), 'sendxmpp (old config)');
+      succeeded(await perl(['-f', file, '-t', '-n', 'bob@localhost'], { stdin: text }), 'sendxmpp (old config)');
       await bob.waitFor(bodyIs(text), 10_000, 'the message');
     });
 
     it('sends each line as its own message in interactive mode (-i)', async () => {
       const lines = [unique('syslog line one'), unique('syslog line two')];
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '-i', 'bob@localhost'], { stdin: `${lines.join('\n')}\n` }), 'sendxmpp -i');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-n', '-i', 'bob@localhost'], { stdin: `${lines.join('\n')}\n` }), 'sendxmpp -i');
       for (const line of lines) await bob.waitFor(bodyIs(line), 10_000, line);
     });
 
@@ -423,7 +351,7 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       expect(direct.code).to.not.equal(0);
       expect(direct.stderr).to.match(/Could not connect to 'localhost'/);
       const marker = unique('after the refusals (perl)');
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', 'bob@localhost'], { stdin: marker }), 'sendxmpp');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-n', 'bob@localhost'], { stdin: marker }), 'sendxmpp');
       await bob.waitFor(bodyIs(`${marker}`), 10_000, 'the marker');
       expect(bob.received.filter(bodyIs(text))).to.have.length(0);
     });
@@ -432,13 +360,13 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       // An OpenSSL CA directory: the certificate under its subject hash.
       const caDir = join(dir, 'ca');
       await mkdir(caDir, { recursive: true });
-      const hash = expectSuccess(await run('openssl', ['x509', '-hash', '-noout', '-in', cert]), 'openssl x509 -hash').stdout.trim();
+      const hash = succeeded(await runCommand('openssl', ['x509', '-hash', '-noout', '-in', cert]), 'openssl x509 -hash').stdout.trim();
       await writeFile(join(caDir, `${hash}.0`), certPem);
       const text = unique('verified (perl)');
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-a', caDir, 'bob@localhost'], { stdin: text }), 'sendxmpp -t -a');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-a', caDir, 'bob@localhost'], { stdin: text }), 'sendxmpp -t -a');
       await bob.waitFor(bodyIs(text), 10_000, 'the message');
       const direct = unique('verified direct TLS (perl)');
-      expectSuccess(await perl(['-f', await config(server.directTlsPort), '-e', '-a', caDir, 'bob@localhost'], { stdin: direct }), 'sendxmpp -e -a');
+      succeeded(await perl(['-f', await config(server.directTlsPort), '-e', '-a', caDir, 'bob@localhost'], { stdin: direct }), 'sendxmpp -e -a');
       await bob.waitFor(bodyIs(direct), 10_000, 'the message over direct TLS');
     });
 
@@ -454,15 +382,15 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
       expect(r.stderr).to.match(/AuthSend.*not-authorized/);
       expect(await canConnect(server.host, server.port)).to.equal(true);
       const text = unique('after a wrong password (perl)');
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', 'bob@localhost'], { stdin: text }), 'sendxmpp');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-n', 'bob@localhost'], { stdin: text }), 'sendxmpp');
       await bob.waitFor(bodyIs(text), 10_000, 'the message');
     });
 
     it('delivers a stored message to an offline user at login, but not a headline (-l)', async () => {
       const headline = unique('headline, not kept');
       const text = unique('kept for later');
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '--headline', 'dave@localhost'], { stdin: headline }), 'sendxmpp --headline');
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', 'dave@localhost'], { stdin: text }), 'sendxmpp');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-n', '--headline', 'dave@localhost'], { stdin: headline }), 'sendxmpp --headline');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-n', 'dave@localhost'], { stdin: text }), 'sendxmpp');
       const dave = await connectTcp(server, { username: 'dave', password: USERS['dave@localhost'] });
       try {
         await dave.xmpp.send(xml('presence'));
@@ -475,13 +403,13 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
 
     it('sends a headline (--message-type=headline) to an online user', async () => {
       const text = unique('headline now');
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '--message-type=headline', 'bob@localhost'], { stdin: text }), 'sendxmpp --message-type');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-n', '--message-type=headline', 'bob@localhost'], { stdin: text }), 'sendxmpp --message-type');
       expect((await bob.waitFor(bodyIs(text), 10_000, 'the headline')).attrs.type).to.equal('headline');
     });
 
     it('joins a room (-c) under its resource (-r) and speaks there', async () => {
       const text = unique('backup done');
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '-c', '-r', 'backup-bot', room], { stdin: text }), 'sendxmpp -c');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-n', '-c', '-r', 'backup-bot', room], { stdin: text }), 'sendxmpp -c');
       const msg = await bob.waitFor((el) => bodyIs(text)(el) && el.attrs.type === 'groupchat', 10_000, 'the groupchat message');
       expect(msg.attrs.from).to.equal(`${room}/backup-bot`);
       // It builds an unavailable presence but never sends it: the stream's end takes it out.
@@ -491,7 +419,7 @@ describe('go-sendxmpp and sendxmpp (Debian) against sori', function () {
     it('sends raw XML (-w)', async () => {
       const text = unique('raw from perl');
       const stanza = `<message to='bob@localhost' type='normal' id='raw-perl'><body>${text}</body></message>`;
-      expectSuccess(await perl(['-f', await config(server.port), '-t', '-n', '-w'], { stdin: stanza }), 'sendxmpp -w');
+      succeeded(await perl(['-f', await config(server.port), '-t', '-n', '-w'], { stdin: stanza }), 'sendxmpp -w');
       expect((await bob.waitFor(bodyIs(text), 10_000, 'the raw message')).attrs.id).to.equal('raw-perl');
     });
   });
