@@ -1,5 +1,5 @@
 import { getFormType } from '../../../util/data-form.js';
-import type { Jid } from '../../../util/jid.js';
+import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
@@ -17,6 +17,18 @@ export function withNodeLock<T>(service: Service, node: string, fn: () => Promis
 function requirePublisher(record: ServiceNode, bare: string): void {
   const affiliation = affiliationOf(record, bare);
   if (affiliation !== 'owner' && affiliation !== 'publisher') throw new StanzaError('forbidden', 'only owners and publishers of the node publish to it');
+}
+
+/**
+ * §4.1 (note to the privileges table): a publisher removes only the items it
+ * published; an owner removes any. Republishing under another's item id
+ * replaces that item, so the same rule holds there, or a publisher could
+ * erase a co-publisher's item by overwriting it.
+ */
+function requireOwnItems(record: ServiceNode, bare: string, items: readonly StoredItem[]): void {
+  if (affiliationOf(record, bare) === 'owner') return;
+  const others = items.find((i) => tryParseJid(i.publisher)?.bare !== bare);
+  if (others !== undefined) throw new StanzaError('forbidden', `item '${others.id}' was published by someone else`);
 }
 
 /** §7.1.5: publish-options are preconditions on the node's configuration; one the node does not meet fails the publish. */
@@ -63,6 +75,7 @@ export async function publish(service: Service, from: Jid, pubsub: XmlElement, e
     if (item === undefined) throw pubsubError('bad-request', 'item-required');
     if (deliverPayloads && payloads.length === 0) throw pubsubError('bad-request', 'payload-required');
     const entry = { id: item.attrs.id || randomHex(12), xml, publisher: from.full };
+    if (item.attrs.id) requireOwnItems(record, from.bare, (await service.store.list(service.jid, node)).filter((i) => i.id === entry.id));
     if (!persistItems) return { record, stored: { ...entry, seq: '' } };
     const stored = await service.store.publish(service.jid, node, entry, itemLimit(record.config, service.maxItems));
     return { record, stored: stored ?? { ...entry, seq: '' } };
@@ -71,7 +84,7 @@ export async function publish(service: Service, from: Jid, pubsub: XmlElement, e
   return x('pubsub', { xmlns: NS_PUBSUB }, x('publish', { node }, stored === null ? undefined : x('item', { id: stored.id })));
 }
 
-/** §7.2: owners and publishers retract items, all named or none; subscribers hear of it when the node or the request says so. */
+/** §7.2: owners retract any items, publishers their own, all named or none; subscribers hear of it when the node or the request says so. */
 export async function retract(service: Service, from: Jid, el: XmlElement): Promise<null> {
   const node = nodeOf(el);
   const ids = el.getChildren('item').map((i) => i.attrs.id ?? '');
@@ -79,9 +92,11 @@ export async function retract(service: Service, from: Jid, el: XmlElement): Prom
   const record = await withNodeLock(service, node, async () => {
     const record = await getNode(service, node);
     requirePublisher(record, from.bare);
-    const present = new Set((await service.store.list(service.jid, node)).map((i) => i.id));
+    const all = await service.store.list(service.jid, node);
+    const present = new Set(all.map((i) => i.id));
     const missing = ids.find((id) => !present.has(id));
     if (missing !== undefined) throw new StanzaError('item-not-found', `no item '${missing}'`);
+    requireOwnItems(record, from.bare, all.filter((i) => ids.includes(i.id)));
     for (const id of ids) await service.store.retract(service.jid, node, id);
     return record;
   });
