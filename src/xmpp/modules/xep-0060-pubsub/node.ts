@@ -1,4 +1,4 @@
-import { parseJid, type Jid } from '../../../util/jid.js';
+import { parseJid, tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { randomHex } from '../../../util/random-token.js';
 import type { Logger } from '../../../util/log.js';
@@ -7,7 +7,7 @@ import type { ServerApi } from '../../module.js';
 import { applyForm, ConfigValueError, defaultConfig, type AccessModel, type NodeConfig } from '../xep-0163-pep/config.js';
 import { existingNode, NS_PUBSUB_EVENT, pubsubError, unsupported } from '../xep-0163-pep/protocol.js';
 import type { PepStore } from '../xep-0163-pep/store.js';
-import type { PepSubscriptions } from '../xep-0163-pep/subscriptions.js';
+import type { PepSubscriptions, Subscription } from '../xep-0163-pep/subscriptions.js';
 import type { DataForm } from '../../../util/data-form.js';
 
 /** XEP-0060 §4.1 affiliations a node of the service gives a bare JID ('none' is the absence of one). */
@@ -107,4 +107,26 @@ export async function notifySubscribers(service: Service, node: string, record: 
   for (const sub of await service.subscriptions.ofNode(service.jid, node)) {
     if (mayRead(record, parseJid(sub.jid).bare)) await sendEvent(service, sub.jid, event());
   }
+}
+
+/**
+ * Ends the subscriptions of those the node no longer admits (an owner made
+ * them outcasts, took them off a whitelist, or closed the node): an outcast
+ * may not be subscribed (§4.1), and a subscription nobody is notified of would
+ * still be listed and come back to life when the node opens again. Call under
+ * the node's lock; returns the subscriptions ended, to tell with `tellEnded`.
+ */
+export async function endUnadmitted(service: Service, node: string, record: ServiceNode): Promise<Subscription[]> {
+  const ended: Subscription[] = [];
+  for (const sub of await service.subscriptions.ofNode(service.jid, node)) {
+    if (mayRead(record, tryParseJid(sub.jid)?.bare ?? '')) continue;
+    await service.subscriptions.remove(service.jid, node, sub.jid);
+    ended.push(sub);
+  }
+  return ended;
+}
+
+/** §8.8.4: tells each former subscriber that its subscription ended. */
+export async function tellEnded(service: Service, ended: readonly Subscription[]): Promise<void> {
+  for (const s of ended) await sendEvent(service, s.jid, x('subscription', { node: s.node, jid: s.jid, subscription: 'none', subid: s.subid }));
 }

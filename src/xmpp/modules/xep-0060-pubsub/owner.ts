@@ -5,7 +5,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { configForm, itemLimit, NS_NODE_CONFIG } from '../xep-0163-pep/config.js';
 import { nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
-import { ACCESS_MODELS, AFFILIATIONS, configured, getNode, notifySubscribers, requireOwner, sendEvent, type Service, type ServiceAffiliation } from './node.js';
+import { ACCESS_MODELS, AFFILIATIONS, configured, endUnadmitted, getNode, notifySubscribers, requireOwner, sendEvent, tellEnded, type Service, type ServiceAffiliation } from './node.js';
 import { withNodeLock } from './publishing.js';
 
 /** The service's configuration form (§8.2.1, §8.3): PEP's, without roster groups and with the access models offered here. */
@@ -81,7 +81,7 @@ async function configure(service: Service, from: Jid, node: string, el: XmlEleme
   if (submitted.type !== 'submit') throw new StanzaError('bad-request', 'submit the configuration form');
   const type = getFormType(submitted);
   if (type !== undefined && type !== NS_NODE_CONFIG) throw new StanzaError('bad-request', `FORM_TYPE must be ${NS_NODE_CONFIG}`);
-  await withNodeLock(service, node, async () => {
+  const ended = await withNodeLock(service, node, async () => {
     const record = await getNode(service, node);
     requireOwner(record, from.bare);
     const config = configured(record.config, submitted, service.maxItems);
@@ -89,7 +89,9 @@ async function configure(service: Service, from: Jid, node: string, el: XmlEleme
     // A node made transient keeps nothing; one that keeps fewer items drops its oldest.
     if (!config.persistItems) await service.store.purge(service.jid, node);
     else if (itemLimit(config, service.maxItems) < itemLimit(record.config, service.maxItems)) await service.store.trim(service.jid, node, itemLimit(config, service.maxItems));
+    return endUnadmitted(service, node, { ...record, config });
   });
+  await tellEnded(service, ended);
   return null;
 }
 
@@ -151,7 +153,7 @@ async function modifyAffiliations(service: Service, from: Jid, node: string, el:
     if (affiliation !== 'none' && !AFFILIATIONS.has(affiliation)) throw new StanzaError('bad-request', `no affiliation '${affiliation}'`);
     changes.set(jid, affiliation as ServiceAffiliation | 'none');
   }
-  await withNodeLock(service, node, async () => {
+  const ended = await withNodeLock(service, node, async () => {
     const record = await getNode(service, node);
     requireOwner(record, from.bare);
     const affiliations = { ...record.affiliations };
@@ -161,6 +163,8 @@ async function modifyAffiliations(service: Service, from: Jid, node: string, el:
     }
     if (!Object.values(affiliations).includes('owner')) throw new StanzaError('not-acceptable', 'a node keeps at least one owner');
     await service.store.putNode(service.jid, node, { ...record, affiliations });
+    return endUnadmitted(service, node, { ...record, affiliations });
   });
+  await tellEnded(service, ended);
   return null;
 }

@@ -4,6 +4,7 @@ import { StanzaError } from '../../errors.js';
 import { itemElement, nodeOf, NS_PUBSUB, pubsubError } from '../xep-0163-pep/protocol.js';
 import type { Subscription } from '../xep-0163-pep/subscriptions.js';
 import { affiliationOf, getNode, mayRead, readRefusal, sendEvent, type Service } from './node.js';
+import { withNodeLock } from './publishing.js';
 
 function subscriptionElement(s: Subscription): XmlElement {
   return x('subscription', { node: s.node, jid: s.jid, subid: s.subid, subscription: 'subscribed' });
@@ -25,9 +26,12 @@ function ownJid(from: Jid, jid: string | undefined): string {
 export async function subscribe(service: Service, from: Jid, el: XmlElement): Promise<XmlElement> {
   const node = nodeOf(el);
   const jid = ownJid(from, el.attrs.jid);
-  const record = await getNode(service, node);
-  if (!mayRead(record, from.bare)) throw readRefusal(record, from.bare);
-  const { subscription } = await service.subscriptions.add(service.jid, node, jid);
+  // Under the node's lock, so that an owner's ban or closing of the node cannot pass between the check and the add.
+  const { record, subscription } = await withNodeLock(service, node, async () => {
+    const record = await getNode(service, node);
+    if (!mayRead(record, from.bare)) throw readRefusal(record, from.bare);
+    return { record, ...(await service.subscriptions.add(service.jid, node, jid)) };
+  });
   if (record.config.sendLastPublishedItem !== 'never') {
     const last = await service.store.last(service.jid, node);
     if (last !== undefined) await sendEvent(service, jid, x('items', { node }, itemElement(last, record.config.deliverPayloads)));
