@@ -85,6 +85,8 @@ export default defineModule({
     defaultMaxItems: { type: 'number', default: 10, integer: true, min: 1, doc: 'Items a new node keeps unless its creator asks otherwise (pubsub#max_items).' },
     maxItemsLimit: { type: 'number', default: 1000, integer: true, min: 1, max: 100_000, doc: "Most items one node keeps ('max' in pubsub#max_items, or any larger number, means this); a full node drops its oldest item for a new one." },
     maxNodes: { type: 'number', default: 10_000, integer: true, min: 1, doc: 'Most nodes the service keeps (per served domain).' },
+    maxNodesPerCreator: { type: 'number', default: 100, integer: true, min: 1, doc: "Most nodes one account may have created and not yet deleted (server admins excepted), so that one user cannot take all of maxNodes; neither ejabberd nor Prosody has such a cap, only who may create." },
+    maxSubscriptionsPerNode: { type: 'number', default: 10_000, integer: true, min: 1, doc: "Most subscriptions one node keeps (as ejabberd's max_subscriptions_node); one bare JID holds at most 16 of them (its resources)." },
     maxPayloadBytes: { type: 'number', default: 256 * 1024, integer: true, min: 1024, doc: 'Largest item payload accepted, in bytes of XML.' },
   },
   tables: [
@@ -99,6 +101,7 @@ export default defineModule({
     const store = new PepStore<ServiceNode>(ctx.table('pubsub_nodes'), ctx.table('pubsub_items'));
     const subscriptions = new PepSubscriptions(ctx.table('pubsub_subscriptions'));
     const defaults = serviceDefaults(Math.min(opts.defaultMaxItems, opts.maxItemsLimit));
+    const isAdmin = (from: Jid): boolean => from.local !== '' && server.isLocalDomain(from.domain) && server.accounts.isAdmin(from.toBare());
     const mayCreate = (from: Jid): boolean => {
       if (opts.creation === 'anyone') return true;
       if (opts.creation === 'admins') return server.accounts.isAdmin(from.toBare());
@@ -111,7 +114,7 @@ export default defineModule({
     for (const host of server.hosts) {
       const jid = opts.jid ?? `pubsub.${host}`;
       hosts.set(jid, host);
-      services.set(jid, { jid, store, subscriptions, server, log: ctx.log, maxItems: opts.maxItemsLimit, maxNodes: opts.maxNodes, maxPayloadBytes: opts.maxPayloadBytes, defaults, mayCreate });
+      services.set(jid, { jid, store, subscriptions, server, log: ctx.log, maxItems: opts.maxItemsLimit, maxNodes: opts.maxNodes, maxNodesPerCreator: opts.maxNodesPerCreator, maxSubscriptionsPerNode: opts.maxSubscriptionsPerNode, maxPayloadBytes: opts.maxPayloadBytes, defaults, mayCreate, isAdmin });
     }
     const serviceOf = (jid: Jid): Service => services.get(jid.domain)!;
 

@@ -22,7 +22,16 @@ export interface ServiceNode {
   config: NodeConfig;
   /** By bare JID; the creator is the first owner. */
   affiliations: Record<string, ServiceAffiliation>;
+  /** Bare JID of who created the node, counted against its maxNodesPerCreator (absent in rows stored before it existed). */
+  creator?: string;
 }
+
+/** Longest node name, in bytes of UTF-8: it is part of storage keys (DynamoDB's sort keys hold 1,024 bytes). */
+export const MAX_NODE_BYTES = 512;
+/** Longest item id, in bytes of UTF-8 (Atom entry ids, URLs and UUIDs fit). */
+export const MAX_ITEM_ID_BYTES = 1024;
+/** Most subscriptions one bare JID holds to one node: its resources, not an amplifier for every publish. */
+export const MAX_SUBSCRIPTIONS_PER_JID = 16;
 
 /** Everything the request handlers share: the service's JID (its partition in the tables), its stores and limits. */
 export interface Service {
@@ -33,10 +42,14 @@ export interface Service {
   readonly log: Logger;
   readonly maxItems: number;
   readonly maxNodes: number;
+  readonly maxNodesPerCreator: number;
+  readonly maxSubscriptionsPerNode: number;
   readonly maxPayloadBytes: number;
   readonly defaults: NodeConfig;
   /** Whether `from` may create nodes here. */
   mayCreate(from: Jid): boolean;
+  /** Whether `from` is one of the server's admins, whom the per-creator cap does not bind. */
+  isAdmin(from: Jid): boolean;
 }
 
 /** XEP-0060 §16.4.3 defaults for a new node of the service, before the operator's `defaultMaxItems`. */

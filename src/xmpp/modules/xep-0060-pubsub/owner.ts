@@ -5,7 +5,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { configForm, itemLimit, NS_NODE_CONFIG } from '../xep-0163-pep/config.js';
 import { nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
-import { ACCESS_MODELS, AFFILIATIONS, configured, endUnadmitted, getNode, notifySubscribers, requireOwner, sendEvent, tellEnded, type Service, type ServiceAffiliation } from './node.js';
+import { ACCESS_MODELS, AFFILIATIONS, configured, MAX_NODE_BYTES, endUnadmitted, getNode, notifySubscribers, requireOwner, sendEvent, tellEnded, type Service, type ServiceAffiliation } from './node.js';
 import { withNodeLock } from './publishing.js';
 
 /** The service's configuration form (§8.2.1, §8.3): PEP's, without roster groups and with the access models offered here. */
@@ -20,17 +20,33 @@ export async function create(service: Service, from: Jid, pubsub: XmlElement, el
   if (!service.mayCreate(from)) throw new StanzaError('forbidden', 'you may not create nodes here');
   const named = el.attrs.node;
   const node = named === undefined || named === '' ? randomHex(12) : named;
+  if (Buffer.byteLength(node, 'utf8') > MAX_NODE_BYTES) throw new StanzaError('not-acceptable', `node names are at most ${MAX_NODE_BYTES} bytes`);
   const submitted = submittedForm(pubsub.getChild('configure'));
   if (submitted !== undefined && submitted.type !== 'submit') throw new StanzaError('bad-request', 'submit the configuration form');
   const type = submitted === undefined ? undefined : getFormType(submitted);
   if (type !== undefined && type !== NS_NODE_CONFIG) throw new StanzaError('bad-request', `FORM_TYPE must be ${NS_NODE_CONFIG}`);
   const config = submitted === undefined ? service.defaults : configured(service.defaults, submitted, service.maxItems);
-  await withNodeLock(service, node, async () => {
-    if ((await service.store.getNode(service.jid, node)) !== undefined) throw new StanzaError('conflict', 'the node exists');
-    if ((await service.store.countNodes(service.jid, service.maxNodes)) >= service.maxNodes) throw new StanzaError('resource-constraint', 'the service has as many nodes as it keeps');
-    await service.store.putNode(service.jid, node, { config, affiliations: { [from.bare]: 'owner' } });
-  });
+  // The creator's lock around the node's: two creates by one user cannot both pass its cap.
+  await withNodeLock(service, `\u0000creator\u0000${from.bare}`, () =>
+    withNodeLock(service, node, async () => {
+      if ((await service.store.getNode(service.jid, node)) !== undefined) throw new StanzaError('conflict', 'the node exists');
+      if ((await service.store.countNodes(service.jid, service.maxNodes)) >= service.maxNodes) throw new StanzaError('resource-constraint', 'the service has as many nodes as it keeps');
+      if (!service.isAdmin(from) && (await createdBy(service, from.bare)) >= service.maxNodesPerCreator) {
+        throw new StanzaError('policy-violation', `you have created ${service.maxNodesPerCreator} nodes here, as many as one user may; delete one first`);
+      }
+      await service.store.putNode(service.jid, node, { config, affiliations: { [from.bare]: 'owner' }, creator: from.bare });
+    }),
+  );
   return named === undefined || named === '' ? x('pubsub', { xmlns: NS_PUBSUB }, x('create', { node })) : null;
+}
+
+/** How many of the service's nodes `bare` created (a row from before `creator` was kept counts for its first owner). */
+async function createdBy(service: Service, bare: string): Promise<number> {
+  let n = 0;
+  for (const { config: record } of await service.store.allNodes(service.jid)) {
+    if ((record.creator ?? Object.keys(record.affiliations)[0]) === bare) n++;
+  }
+  return n;
 }
 
 /** pubsub#owner gets: the configure form (§8.2.1), the default form (§8.3), subscriptions (§8.8.1) and affiliations (§8.9.1). */
