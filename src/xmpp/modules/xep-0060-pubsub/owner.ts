@@ -161,10 +161,16 @@ async function modifySubscriptions(service: Service, from: Jid, node: string, el
  * the service refuse such a change with not-acceptable).
  */
 async function modifyAffiliations(service: Service, from: Jid, node: string, el: XmlElement): Promise<null> {
-  const changes = new Map<string, ServiceAffiliation | 'none'>();
+  const changes = new Map<string, ServiceAffiliation | 'none' | 'unchanged'>();
   for (const a of el.getChildren('affiliation')) {
     const jid = validJid(a.attrs.jid).bare;
-    const affiliation = a.attrs.affiliation ?? '';
+    // §8.9.2.4: one element per entity, or bad-request; §8.9.2.1: one without 'affiliation' changes nothing.
+    if (changes.has(jid)) throw new StanzaError('bad-request', `${jid} is named twice`);
+    const affiliation = a.attrs.affiliation;
+    if (affiliation === undefined) {
+      changes.set(jid, 'unchanged');
+      continue;
+    }
     if (affiliation === 'publish-only') throw pubsubError('feature-not-implemented', 'unsupported', { feature: 'publish-only-affiliation' });
     if (affiliation !== 'none' && !AFFILIATIONS.has(affiliation)) throw new StanzaError('bad-request', `no affiliation '${affiliation}'`);
     changes.set(jid, affiliation as ServiceAffiliation | 'none');
@@ -174,6 +180,7 @@ async function modifyAffiliations(service: Service, from: Jid, node: string, el:
     requireOwner(record, from.bare);
     const affiliations = { ...record.affiliations };
     for (const [jid, affiliation] of changes) {
+      if (affiliation === 'unchanged') continue;
       if (affiliation === 'none') delete affiliations[jid];
       else affiliations[jid] = affiliation;
     }
