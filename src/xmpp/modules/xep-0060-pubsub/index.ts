@@ -10,7 +10,7 @@ import { NS_PUBSUB, NS_PUBSUB_OWNER, unsupported } from '../xep-0163-pep/protoco
 import { PepStore } from '../xep-0163-pep/store.js';
 import { PepSubscriptions } from '../xep-0163-pep/subscriptions.js';
 import { mayRead, serviceDefaults, type Service, type ServiceNode } from './node.js';
-import { create, ownerGet, ownerSet } from './owner.js';
+import { create, deleteOrphans, ownerGet, ownerSet } from './owner.js';
 import { ServicePlacement } from './placement.js';
 import { publish, retract, retrieveItems } from './publishing.js';
 import { myAffiliations, mySubscriptions, subscribe, unsubscribe } from './subscribers.js';
@@ -177,10 +177,12 @@ export default defineModule({
     for (const jid of answered) ctx.onStop(disco.addItem({ jid, name: opts.name }));
 
 
-    // A deleted account hears nothing more: its subscriptions go. Its affiliations stay, as MUC's and PEP's
-    // do, since a name is not given again (server.reuseDeletedNamesAfterDays) while others' data names it.
+    // A deleted account hears nothing more: its subscriptions go, and so do the nodes it alone owned. Its other
+    // affiliations stay, as MUC's and PEP's do, since a name is not given again (server.reuseDeletedNamesAfterDays)
+    // while others' data names it.
     ctx.hook('account/deleted', async ({ jid }) => {
       for (const service of services.values()) {
+        await deleteOrphans(service, jid.bare);
         for (const sub of await subscriptions.all(service.jid)) {
           if (tryParseJid(sub.jid)?.bare === jid.bare) await subscriptions.remove(service.jid, sub.node, sub.jid);
         }

@@ -5,7 +5,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { configForm, itemLimit, NS_NODE_CONFIG } from '../xep-0163-pep/config.js';
 import { nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
-import { ACCESS_MODELS, AFFILIATIONS, configured, MAX_NODE_BYTES, endUnadmitted, getNode, notifySubscribers, requireOwner, sendEvent, tellEnded, type Service, type ServiceAffiliation } from './node.js';
+import { ACCESS_MODELS, AFFILIATIONS, configured, MAX_NODE_BYTES, endUnadmitted, getNode, notifySubscribers, requireOwner, sendEvent, tellEnded, type Service, type ServiceAffiliation, type ServiceNode } from './node.js';
 import { withNodeLock } from './publishing.js';
 
 /** The service's configuration form (§8.2.1, §8.3): PEP's, without roster groups and with the access models offered here. */
@@ -111,18 +111,42 @@ async function configure(service: Service, from: Jid, node: string, el: XmlEleme
   return null;
 }
 
-/** §8.4: the node, its items and subscriptions go; its subscribers are told first (§8.4.2), when the node says so. */
+/** §8.4: an owner deletes a node. */
 async function deleteNode(service: Service, from: Jid, node: string): Promise<null> {
-  const { record, subs } = await withNodeLock(service, node, async () => {
-    const record = await getNode(service, node);
+  await removeNode(service, node, (record) => {
     requireOwner(record, from.bare);
+    return true;
+  });
+  return null;
+}
+
+/**
+ * Deletes the nodes a deleted account was the only owner of: nobody could
+ * configure, purge or delete them any more, and they would hold their names
+ * and a share of maxNodes for ever (ejabberd deletes a removed user's nodes
+ * too). Nodes with other owners stay theirs.
+ */
+export async function deleteOrphans(service: Service, bare: string): Promise<void> {
+  const soleOwner = (record: ServiceNode): boolean => {
+    const owners = Object.keys(record.affiliations).filter((jid) => record.affiliations[jid] === 'owner');
+    return owners.length === 1 && owners[0] === bare;
+  };
+  for (const { node, config: record } of await service.store.allNodes(service.jid)) {
+    if (soleOwner(record)) await removeNode(service, node, soleOwner);
+  }
+}
+
+/** §8.4: the node, its items and subscriptions go, if `may` allows; its subscribers are told (§8.4.2) when the node says so. */
+async function removeNode(service: Service, node: string, may: (record: ServiceNode) => boolean): Promise<void> {
+  const removed = await withNodeLock(service, node, async () => {
+    const record = await getNode(service, node);
+    if (!may(record)) return null;
     const subs = await service.subscriptions.ofNode(service.jid, node);
     await service.store.deleteNode(service.jid, node);
     await service.subscriptions.deleteNode(service.jid, node);
     return { record, subs };
   });
-  if (record.config.notifyDelete) for (const s of subs) await sendEvent(service, s.jid, x('delete', { node }));
-  return null;
+  if (removed?.record.config.notifyDelete === true) for (const s of removed.subs) await sendEvent(service, s.jid, x('delete', { node }));
 }
 
 /** §8.5: every item goes; subscribers get a purge notification when the node notifies retractions. */
