@@ -48,5 +48,9 @@ describe('XEP-0060 pubsub service: limits one user cannot push past', () => {
       await ok(u.bob, set(`<subscribe node='n' jid='bob@localhost/r0'/>`));
       for (let i = 0; i < 4; i++) await ok(u.carol, set(`<subscribe node='n' jid='carol@localhost/r${i}'/>`));
       expect(condition(await u.alice.iq(set(`<subscribe node='n' jid='alice@localhost'/>`)))).to.equal('policy-violation');
+      // Nor can the owner subscribe others past them (§8.8.2), though ending subscriptions in the same change makes room.
+      const owners = (subs: string) => set(`<subscriptions node='n'>${subs}</subscriptions>`, NS_PUBSUB_OWNER);
+      expect(condition(await u.alice.iq(owners(`<subscription jid='dave@example.org' subscription='subscribed'/>`)))).to.equal('policy-violation');
+      await ok(u.alice, owners(`<subscription jid='carol@localhost/r0' subscription='none'/><subscription jid='dave@example.org' subscription='subscribed'/>`));
     }));
 });

@@ -5,7 +5,7 @@ import type { Logger } from '../../../util/log.js';
 import { StanzaError } from '../../errors.js';
 import type { ServerApi } from '../../module.js';
 import { applyForm, ConfigValueError, defaultConfig, type AccessModel, type NodeConfig } from '../xep-0163-pep/config.js';
-import { existingNode, NS_PUBSUB_EVENT, pubsubError, unsupported } from '../xep-0163-pep/protocol.js';
+import { existingNode, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT, pubsubError, unsupported } from '../xep-0163-pep/protocol.js';
 import type { PepStore } from '../xep-0163-pep/store.js';
 import type { PepSubscriptions, Subscription } from '../xep-0163-pep/subscriptions.js';
 import type { DataForm } from '../../../util/data-form.js';
@@ -142,4 +142,28 @@ export async function endUnadmitted(service: Service, node: string, record: Serv
 /** §8.8.4: tells each former subscriber that its subscription ended. */
 export async function tellEnded(service: Service, ended: readonly Subscription[]): Promise<void> {
   for (const s of ended) await sendEvent(service, s.jid, x('subscription', { node: s.node, jid: s.jid, subscription: 'none', subid: s.subid }));
+}
+
+/**
+ * Throws §6.1.3.9's too-many-subscriptions unless the node has room for
+ * subscriptions of `adding` (JIDs, some perhaps subscribed already) beside
+ * `subs`: maxSubscriptionsPerNode in all, MAX_SUBSCRIPTIONS_PER_JID per bare JID.
+ */
+export function requireRoom(service: Service, subs: readonly Subscription[], adding: readonly string[]): void {
+  const jids = new Set(subs.map((s) => s.jid));
+  const perBare = new Map<string, number>();
+  for (const jid of jids) {
+    const bare = tryParseJid(jid)?.bare ?? jid;
+    perBare.set(bare, (perBare.get(bare) ?? 0) + 1);
+  }
+  for (const jid of adding) {
+    if (jids.has(jid)) continue;
+    const bare = tryParseJid(jid)?.bare ?? jid;
+    const own = perBare.get(bare) ?? 0;
+    if (own >= MAX_SUBSCRIPTIONS_PER_JID || jids.size >= service.maxSubscriptionsPerNode) {
+      throw new StanzaError('policy-violation', 'too many subscriptions', 'wait', x('too-many-subscriptions', { xmlns: NS_PUBSUB_ERRORS }));
+    }
+    jids.add(jid);
+    perBare.set(bare, own + 1);
+  }
 }

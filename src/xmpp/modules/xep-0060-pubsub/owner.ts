@@ -5,7 +5,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { configForm, itemLimit, NS_NODE_CONFIG } from '../xep-0163-pep/config.js';
 import { nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
-import { ACCESS_MODELS, AFFILIATIONS, configured, MAX_NODE_BYTES, endUnadmitted, getNode, notifySubscribers, requireOwner, sendEvent, tellEnded, type Service, type ServiceAffiliation, type ServiceNode } from './node.js';
+import { ACCESS_MODELS, AFFILIATIONS, configured, endUnadmitted, getNode, MAX_NODE_BYTES, notifySubscribers, requireOwner, requireRoom, sendEvent, tellEnded, type Service, type ServiceAffiliation, type ServiceNode } from './node.js';
 import { withNodeLock } from './publishing.js';
 
 /** The service's configuration form (§8.2.1, §8.3): PEP's, without roster groups and with the access models offered here. */
@@ -169,13 +169,19 @@ function validJid(jid: string | undefined): Jid {
 
 /** §8.8.2: the owner subscribes entities ('subscribed') or ends their subscriptions ('none'). */
 async function modifySubscriptions(service: Service, from: Jid, node: string, el: XmlElement): Promise<null> {
-  requireOwner(await getNode(service, node), from.bare);
   const changes = el.getChildren('subscription').map((s) => ({ jid: validJid(s.attrs.jid).full, state: s.attrs.subscription }));
   if (changes.some((c) => c.state !== 'none' && c.state !== 'subscribed')) throw new StanzaError('bad-request', "subscription must be 'none' or 'subscribed'");
-  for (const c of changes) {
-    if (c.state === 'none') await service.subscriptions.remove(service.jid, node, c.jid);
-    else await service.subscriptions.add(service.jid, node, c.jid);
-  }
+  await withNodeLock(service, node, async () => {
+    requireOwner(await getNode(service, node), from.bare);
+    // An owner's subscriptions count as the subscribers' own would: the node's caps bound its fan-out whoever subscribed.
+    const ending = new Set(changes.filter((c) => c.state === 'none').map((c) => c.jid));
+    const kept = (await service.subscriptions.ofNode(service.jid, node)).filter((s) => !ending.has(s.jid));
+    requireRoom(service, kept, changes.filter((c) => c.state === 'subscribed').map((c) => c.jid));
+    for (const c of changes) {
+      if (c.state === 'none') await service.subscriptions.remove(service.jid, node, c.jid);
+      else await service.subscriptions.add(service.jid, node, c.jid);
+    }
+  });
   return null;
 }
 

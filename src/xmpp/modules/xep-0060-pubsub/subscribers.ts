@@ -1,17 +1,14 @@
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
-import { itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_ERRORS, pubsubError } from '../xep-0163-pep/protocol.js';
+import { itemElement, nodeOf, NS_PUBSUB, pubsubError } from '../xep-0163-pep/protocol.js';
 import type { Subscription } from '../xep-0163-pep/subscriptions.js';
-import { affiliationOf, getNode, MAX_SUBSCRIPTIONS_PER_JID, mayRead, readRefusal, sendEvent, type Service } from './node.js';
+import { affiliationOf, getNode, mayRead, readRefusal, requireRoom, sendEvent, type Service } from './node.js';
 import { withNodeLock } from './publishing.js';
 
 function subscriptionElement(s: Subscription): XmlElement {
   return x('subscription', { node: s.node, jid: s.jid, subid: s.subid, subscription: 'subscribed' });
 }
-
-/** §6.1.3.9: the node keeps as many subscriptions as it may, or the subscriber holds as many as one JID may. */
-const tooManySubscriptions = (): StanzaError => new StanzaError('policy-violation', 'too many subscriptions', 'wait', x('too-many-subscriptions', { xmlns: NS_PUBSUB_ERRORS }));
 
 /** §6.1.3.1: the JID subscribed must be the requester's bare JID or one of its full JIDs. */
 function ownJid(from: Jid, jid: string | undefined): string {
@@ -33,11 +30,7 @@ export async function subscribe(service: Service, from: Jid, el: XmlElement): Pr
   const { record, subscription } = await withNodeLock(service, node, async () => {
     const record = await getNode(service, node);
     if (!mayRead(record, from.bare)) throw readRefusal(record, from.bare);
-    const subs = await service.subscriptions.ofNode(service.jid, node);
-    if (!subs.some((s) => s.jid === jid)) {
-      const own = subs.filter((s) => tryParseJid(s.jid)?.bare === from.bare).length;
-      if (own >= MAX_SUBSCRIPTIONS_PER_JID || subs.length >= service.maxSubscriptionsPerNode) throw tooManySubscriptions();
-    }
+    requireRoom(service, await service.subscriptions.ofNode(service.jid, node), [jid]);
     return { record, ...(await service.subscriptions.add(service.jid, node, jid)) };
   });
   if (record.config.sendLastPublishedItem !== 'never') {
