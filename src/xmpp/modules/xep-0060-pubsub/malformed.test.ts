@@ -19,7 +19,7 @@ describe('XEP-0060 pubsub service: malformed requests', () => {
 
   it('answers requests it cannot process with the XEP-0060 error, and goes on serving', async () => {
     await ok(u.alice, set(`<create node='n'/>`));
-    const answers: [string, string | undefined, string | undefined][] = [];
+    const answers: (string | undefined)[][] = [];
     for (const request of [
       set(`<publish><item/></publish>`),
       set(`<create node='m'/><configure><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:other</value></field></x></configure>`),
