@@ -2,11 +2,12 @@ import { expect } from 'chai';
 import type { TestClient } from '../../../testing/harness.js';
 import { InProcessCluster, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
 import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
-import { NS_PUBSUB, NS_PUBSUB_EVENT } from '../xep-0163-pep/protocol.js';
+import { NS_PUBSUB, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER } from '../xep-0163-pep/protocol.js';
 import pubsub from './index.js';
 
 const SERVICE = 'pubsub.localhost';
@@ -57,5 +58,20 @@ describe('XEP-0060 pubsub service in a cluster (in-process nodes on standalone R
     const items = await bob.iq(`<iq type='get' to='${SERVICE}'><pubsub xmlns='${NS_PUBSUB}'><items node='feed'/></pubsub></iq>`);
     expect(items.getChild('pubsub')!.getChild('items')!.getChildren('item').map((i) => i.attrs.id)).to.deep.equal(['1']);
     expect(bob.all(isEvent('feed'))).to.have.length(1);
+  });
+
+  it('cleans up after an account deleted on a node that does not run the service, on the node that does', async () => {
+    const [a, b] = [await startNode('a'), await startNode('b')];
+    const alice = await online(a, 'alice@localhost/a');
+    const bob = await online(b, 'bob@localhost/b');
+    expect((await alice.iq(set(`<create node='feed'/>`))).attrs.type).to.equal('result');
+    expect((await bob.iq(set(`<create node='bobs'/>`))).attrs.type).to.equal('result');
+    expect((await bob.iq(set(`<subscribe node='feed' jid='bob@localhost/b'/>`))).attrs.type).to.equal('result');
+    expect(await a.cluster.sessions.holder(`pubsub:${SERVICE}`)).to.equal('a');
+    await b.ts.server.deleteAccount(parseJid('bob@localhost'));
+    const subs = await alice.iq(`<iq type='get' to='${SERVICE}'><pubsub xmlns='${NS_PUBSUB_OWNER}'><subscriptions node='feed'/></pubsub></iq>`);
+    expect(subs.getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription')).to.have.length(0);
+    const again = await alice.iq(set(`<create node='bobs'/>`));
+    expect(again.attrs.type, again.toString()).to.equal('result');
   });
 });

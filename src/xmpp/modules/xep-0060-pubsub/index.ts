@@ -1,5 +1,5 @@
 import { buildForm, formTypeField } from '../../../util/data-form.js';
-import { tryParseJid, type Jid } from '../../../util/jid.js';
+import type { Jid } from '../../../util/jid.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import type { RouteEvent } from '../../events.js';
@@ -9,10 +9,11 @@ import type { DiscoApi } from '../xep-0030-disco/api.js';
 import { NS_PUBSUB, NS_PUBSUB_OWNER, unsupported } from '../xep-0163-pep/protocol.js';
 import { PepStore } from '../xep-0163-pep/store.js';
 import { PepSubscriptions } from '../xep-0163-pep/subscriptions.js';
+import { AffiliationIndex, CreatorIndex, rebuildIndexes, ServiceSubscriptions } from './by-jid.js';
 import { mayRead, serviceDefaults, type Service, type ServiceNode } from './node.js';
 import { create, deleteOrphans, ownerGet, ownerSet } from './owner.js';
 import { ServicePlacement } from './placement.js';
-import { publish, retract, retrieveItems } from './publishing.js';
+import { publish, retract, retrieveItems, withNodeLock } from './publishing.js';
 import { myAffiliations, mySubscriptions, subscribe, unsubscribe } from './subscribers.js';
 
 const NS_META_DATA = 'http://jabber.org/protocol/pubsub#meta-data';
@@ -70,7 +71,13 @@ const FEATURES = [
  * Several cluster nodes: every change (an iq set) to a service runs on one
  * node, as a MUC room does, and the others hand it over (placement.ts); reads
  * are answered by any node from the shared tables. So nothing is stored
- * twice or lost to a race, and each notification is sent once.
+ * twice or lost to a race, and each notification is sent once. A deleted
+ * account's clean-up is handed over the same way.
+ *
+ * A user's own subscriptions and affiliations (§5.6, §5.7), an account's
+ * deletion and the maxNodesPerCreator count read indexes by JID (by-jid.ts),
+ * not the service's partition, which a remote user could otherwise have had
+ * read whole on every request.
  */
 export default defineModule({
   name: 'pubsub',
@@ -93,13 +100,19 @@ export default defineModule({
     { name: 'pubsub_nodes', description: 'XEP-0060 service nodes: pk = service JID, sk = node, value = JSON {config, affiliations}.' },
     { name: 'pubsub_items', description: 'XEP-0060 service items: pk = service JID, sk = node + U+0000 + publication sequence, value = JSON item (id, payload XML, publisher).' },
     { name: 'pubsub_subscriptions', description: 'XEP-0060 service subscriptions: pk = service JID, sk = node + U+0000 + subscriber JID, value = JSON {node, jid, subid}.' },
+    { name: 'pubsub_subscribers', description: "XEP-0060 service subscriptions by subscriber: pk = subscriber bare JID, sk = service JID + U+0000 + node + U+0000 + subscriber JID, value empty; and pk = U+0000 'built', sk = service JID once the service's rows are indexed." },
+    { name: 'pubsub_affiliated', description: 'XEP-0060 service affiliations by bare JID: pk = bare JID, sk = service JID + U+0000 + node, value empty (the affiliation is in the node row).' },
+    { name: 'pubsub_created', description: 'XEP-0060 service nodes by creator, counted against maxNodesPerCreator: pk = creator bare JID, sk = service JID + U+0000 + node, value empty.' },
   ],
-  start(ctx) {
+  async start(ctx) {
     const opts = ctx.options;
     const server = ctx.server;
     const disco = ctx.use<DiscoApi>('disco');
     const store = new PepStore<ServiceNode>(ctx.table('pubsub_nodes'), ctx.table('pubsub_items'));
-    const subscriptions = new PepSubscriptions(ctx.table('pubsub_subscriptions'));
+    const byNode = new PepSubscriptions(ctx.table('pubsub_subscriptions'));
+    const subscriptions = new ServiceSubscriptions(byNode, ctx.table('pubsub_subscribers'));
+    const affiliated = new AffiliationIndex(ctx.table('pubsub_affiliated'));
+    const created = new CreatorIndex(ctx.table('pubsub_created'));
     const defaults = serviceDefaults(Math.min(opts.defaultMaxItems, opts.maxItemsLimit));
     const isAdmin = (from: Jid): boolean => from.local !== '' && server.isLocalDomain(from.domain) && server.accounts.isAdmin(from.toBare());
     const mayCreate = (from: Jid): boolean => {
@@ -114,9 +127,13 @@ export default defineModule({
     for (const host of server.hosts) {
       const jid = opts.jid ?? `pubsub.${host}`;
       hosts.set(jid, host);
-      services.set(jid, { jid, store, subscriptions, server, log: ctx.log, maxItems: opts.maxItemsLimit, maxNodes: opts.maxNodes, maxNodesPerCreator: opts.maxNodesPerCreator, maxSubscriptionsPerNode: opts.maxSubscriptionsPerNode, maxPayloadBytes: opts.maxPayloadBytes, defaults, mayCreate, isAdmin });
+      services.set(jid, { jid, store, subscriptions, affiliated, created, server, log: ctx.log, maxItems: opts.maxItemsLimit, maxNodes: opts.maxNodes, maxNodesPerCreator: opts.maxNodesPerCreator, maxSubscriptionsPerNode: opts.maxSubscriptionsPerNode, maxPayloadBytes: opts.maxPayloadBytes, defaults, mayCreate, isAdmin });
     }
     const serviceOf = (jid: Jid): Service => services.get(jid.domain)!;
+    for (const jid of services.keys()) {
+      const rows = await rebuildIndexes(jid, store, byNode, { subscribers: ctx.table('pubsub_subscribers'), affiliated: ctx.table('pubsub_affiliated'), created: ctx.table('pubsub_created') });
+      if (rows > 0) ctx.log.info(`pubsub: indexed the subscriptions, affiliations and creators of ${jid} by JID, once (${rows} rows)`);
+    }
 
     /** A node `from` may see, or null: disco hides a whitelist node from those it does not admit, as a missing one. */
     async function visible(service: Service, node: string, from: Jid): Promise<ServiceNode | null> {
@@ -125,9 +142,10 @@ export default defineModule({
     }
 
     // In a cluster, changes run on the node that runs the service (placement.ts).
-    const placement = server.clustered ? new ServicePlacement(server, ctx.log, handle) : null;
+    const placement = server.clustered ? new ServicePlacement(server, ctx.log, handle, accountDeleted) : null;
     if (placement !== null) {
       ctx.onStop(placement.listen());
+      ctx.onStop(placement.listenAccounts());
       ctx.hook('cluster/leaving', () => placement.leave(services.keys()));
     }
 
@@ -179,15 +197,22 @@ export default defineModule({
 
     // A deleted account hears nothing more: its subscriptions go, and so do the nodes it alone owned. Its other
     // affiliations stay, as MUC's and PEP's do, since a name is not given again (server.reuseDeletedNamesAfterDays)
-    // while others' data names it.
+    // while others' data names it. Both are found through the indexes by JID, and in a cluster the clean-up runs
+    // where the service runs (placement.ts), under the node locks its changes take.
     ctx.hook('account/deleted', async ({ jid }) => {
       for (const service of services.values()) {
-        await deleteOrphans(service, jid.bare);
-        for (const sub of await subscriptions.all(service.jid)) {
-          if (tryParseJid(sub.jid)?.bare === jid.bare) await subscriptions.remove(service.jid, sub.node, sub.jid);
-        }
+        await (placement === null ? accountDeleted(service.jid, jid.bare) : placement.accountDeleted(service.jid, jid.bare));
       }
     });
+
+    async function accountDeleted(serviceJid: string, bare: string): Promise<void> {
+      const service = services.get(serviceJid);
+      if (service === undefined) return;
+      await deleteOrphans(service, bare);
+      for (const sub of await subscriptions.ofSubscriber(service.jid, bare)) {
+        await withNodeLock(service, sub.node, () => subscriptions.remove(service.jid, sub.node, sub.jid));
+      }
+    }
 
     async function handle(ev: RouteEvent): Promise<XmlElement | null> {
       const payload = ev.stanza.elements()[0]!;

@@ -7,8 +7,9 @@ import type { ServerApi } from '../../module.js';
 import { applyForm, ConfigValueError, defaultConfig, type AccessModel, type NodeConfig } from '../xep-0163-pep/config.js';
 import { existingNode, NS_PUBSUB_ERRORS, NS_PUBSUB_EVENT, pubsubError, unsupported } from '../xep-0163-pep/protocol.js';
 import type { PepStore } from '../xep-0163-pep/store.js';
-import type { PepSubscriptions, Subscription } from '../xep-0163-pep/subscriptions.js';
+import type { Subscription } from '../xep-0163-pep/subscriptions.js';
 import type { DataForm } from '../../../util/data-form.js';
+import type { AffiliationIndex, CreatorIndex, ServiceSubscriptions } from './by-jid.js';
 
 /** XEP-0060 §4.1 affiliations a node of the service gives a bare JID ('none' is the absence of one). */
 export type ServiceAffiliation = 'owner' | 'publisher' | 'member' | 'outcast';
@@ -37,7 +38,12 @@ export const MAX_SUBSCRIPTIONS_PER_JID = 16;
 export interface Service {
   readonly jid: string;
   readonly store: PepStore<ServiceNode>;
-  readonly subscriptions: PepSubscriptions;
+  /** Subscriptions, with their index by subscriber (by-jid.ts). */
+  readonly subscriptions: ServiceSubscriptions;
+  /** Which nodes each bare JID is affiliated with (by-jid.ts); keep it with `storeNode`. */
+  readonly affiliated: AffiliationIndex;
+  /** Which nodes each account created (by-jid.ts), for maxNodesPerCreator. */
+  readonly created: CreatorIndex;
   readonly server: ServerApi;
   readonly log: Logger;
   readonly maxItems: number;
@@ -61,6 +67,13 @@ export function serviceDefaults(maxItems: number): NodeConfig {
 /** A node row, or item-not-found. */
 export function getNode(service: Service, node: string): Promise<ServiceNode> {
   return existingNode(service.store, service.jid, node);
+}
+
+/** Stores a node row whose affiliations were `before` (none for a new node), with the index of affiliated JIDs. */
+export async function storeNode(service: Service, node: string, before: Readonly<Record<string, string>>, record: ServiceNode): Promise<void> {
+  await service.affiliated.adding(service.jid, node, before, record.affiliations);
+  await service.store.putNode(service.jid, node, record);
+  await service.affiliated.removing(service.jid, node, before, record.affiliations);
 }
 
 export function affiliationOf(record: ServiceNode, bare: string): ServiceAffiliation | 'none' {

@@ -5,7 +5,8 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { configForm, itemLimit, NS_NODE_CONFIG } from '../xep-0163-pep/config.js';
 import { nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
-import { ACCESS_MODELS, AFFILIATIONS, configured, endUnadmitted, getNode, MAX_NODE_BYTES, notifySubscribers, requireOwner, requireRoom, sendEvent, tellEnded, type Service, type ServiceAffiliation, type ServiceNode } from './node.js';
+import { ACCESS_MODELS, AFFILIATIONS, configured, endUnadmitted, getNode, MAX_NODE_BYTES, notifySubscribers, requireOwner, requireRoom, sendEvent, storeNode, tellEnded, type Service, type ServiceAffiliation, type ServiceNode } from './node.js';
+import { creatorOf } from './by-jid.js';
 import { withNodeLock } from './publishing.js';
 
 /** The service's configuration form (§8.2.1, §8.3): PEP's, without roster groups and with the access models offered here. */
@@ -34,17 +35,19 @@ export async function create(service: Service, from: Jid, pubsub: XmlElement, el
       if (!service.isAdmin(from) && (await createdBy(service, from.bare)) >= service.maxNodesPerCreator) {
         throw new StanzaError('policy-violation', `you have created ${service.maxNodesPerCreator} nodes here, as many as one user may; delete one first`);
       }
-      await service.store.putNode(service.jid, node, { config, affiliations: { [from.bare]: 'owner' }, creator: from.bare });
+      await service.created.added(service.jid, node, from.bare);
+      await storeNode(service, node, {}, { config, affiliations: { [from.bare]: 'owner' }, creator: from.bare });
     }),
   );
   return named === undefined || named === '' ? x('pubsub', { xmlns: NS_PUBSUB }, x('create', { node })) : null;
 }
 
-/** How many of the service's nodes `bare` created (a row from before `creator` was kept counts for its first owner). */
+/** How many of the service's nodes `bare` created, read through the index by creator (by-jid.ts) and checked against each node row. */
 async function createdBy(service: Service, bare: string): Promise<number> {
   let n = 0;
-  for (const { config: record } of await service.store.allNodes(service.jid)) {
-    if ((record.creator ?? Object.keys(record.affiliations)[0]) === bare) n++;
+  for (const node of await service.created.nodesOf(service.jid, bare)) {
+    const record = await service.store.getNode(service.jid, node);
+    if (record !== undefined && creatorOf(record) === bare) n++;
   }
   return n;
 }
@@ -131,8 +134,10 @@ export async function deleteOrphans(service: Service, bare: string): Promise<voi
     const owners = Object.keys(record.affiliations).filter((jid) => record.affiliations[jid] === 'owner');
     return owners.length === 1 && owners[0] === bare;
   };
-  for (const { node, config: record } of await service.store.allNodes(service.jid)) {
-    if (soleOwner(record)) await removeNode(service, node, soleOwner);
+  // Only the nodes `bare` is affiliated with (by-jid.ts); removeNode reads each row again under its lock.
+  for (const node of await service.affiliated.nodesOf(service.jid, bare)) {
+    const record = await service.store.getNode(service.jid, node);
+    if (record !== undefined && soleOwner(record)) await removeNode(service, node, soleOwner);
   }
 }
 
@@ -143,6 +148,9 @@ async function removeNode(service: Service, node: string, may: (record: ServiceN
     if (!may(record)) return null;
     const subs = await service.subscriptions.ofNode(service.jid, node);
     await service.store.deleteNode(service.jid, node);
+    await service.affiliated.removing(service.jid, node, record.affiliations, {});
+    const creator = creatorOf(record);
+    if (creator !== undefined) await service.created.removed(service.jid, node, creator);
     await service.subscriptions.deleteNode(service.jid, node);
     return { record, subs };
   });
@@ -215,7 +223,7 @@ async function modifyAffiliations(service: Service, from: Jid, node: string, el:
       else affiliations[jid] = affiliation;
     }
     if (!Object.values(affiliations).includes('owner')) throw new StanzaError('not-acceptable', 'a node keeps at least one owner');
-    await service.store.putNode(service.jid, node, { ...record, affiliations });
+    await storeNode(service, node, record.affiliations, { ...record, affiliations });
     return endUnadmitted(service, node, { ...record, affiliations });
   });
   await tellEnded(service, ended);

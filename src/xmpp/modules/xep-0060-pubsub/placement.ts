@@ -10,6 +10,9 @@ import { parseXml } from '../../stream/parse-xml.js';
 /** Topic of the requests a cluster node hands the node that runs the service. */
 const TOPIC = 'pubsub/iq';
 const TIMEOUT_MS = 10_000;
+/** Topic of a deleted account's clean-up, handed to the node that runs the service; it may delete many nodes, hence the longer wait. */
+const ACCOUNT_TOPIC = 'pubsub/account-deleted';
+const ACCOUNT_TIMEOUT_MS = 60_000;
 
 interface Handed {
   iq: string;
@@ -40,10 +43,40 @@ export class ServicePlacement {
 
   constructor(
     private readonly server: ServerApi,
-    log: Logger,
+    private readonly log: Logger,
     private readonly local: (ev: RouteEvent) => Promise<XmlElement | null>,
+    private readonly localAccount: (service: string, bare: string) => Promise<void>,
   ) {
     this.queue = new PlacementQueue(server, true, log);
+  }
+
+  /** Answers account clean-ups handed here; returns the undo. */
+  listenAccounts(): () => void {
+    return this.server.onNodeRequest(ACCOUNT_TOPIC, async (body) => {
+      const { service, bare } = JSON.parse(body) as { service: string; bare: string };
+      await this.localAccount(service, bare);
+      return '';
+    });
+  }
+
+  /**
+   * Runs a deleted account's clean-up at `service` on the node that runs the
+   * service, as an iq set, so that it takes the same node locks as a
+   * subscribe or an owner's change racing with it. When that node cannot be
+   * reached it runs here all the same: the account is gone either way, and
+   * each step is idempotent and ordered so that a race leaves at most an
+   * index row that reads skip (by-jid.ts), never a subscription left unlisted.
+   */
+  async accountDeleted(service: string, bare: string): Promise<void> {
+    const key = `pubsub:${service}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const holder = await this.queue.lookup(key);
+      if (holder === this.server.nodeId || holder === null) break;
+      if ((await this.server.nodeRequest(holder, ACCOUNT_TOPIC, JSON.stringify({ service, bare }), ACCOUNT_TIMEOUT_MS)) !== null) return;
+      this.queue.forget(key);
+      if (attempt === 1) this.log.warn(`pubsub: the node running ${service} did not clean up after ${bare}; doing it here`);
+    }
+    await this.localAccount(service, bare);
   }
 
   /** Answers requests handed here; returns the undo. */

@@ -45,30 +45,34 @@ export async function unsubscribe(service: Service, from: Jid, el: XmlElement): 
   const node = nodeOf(el);
   const jid = tryParseJid(el.attrs.jid ?? '');
   if (jid === null || el.attrs.jid === '') throw pubsubError('bad-request', 'invalid-jid');
-  const record = await getNode(service, node);
-  // §6.2.3.3: someone else's subscription is the owner's to end, nobody else's.
-  if (jid.bare !== from.bare && affiliationOf(record, from.bare) !== 'owner') throw new StanzaError('forbidden', 'not your subscription');
-  const sub = await service.subscriptions.get(service.jid, node, jid.full);
-  if (sub === undefined) throw pubsubError('unexpected-request', 'not-subscribed');
-  if (el.attrs.subid !== undefined && el.attrs.subid !== sub.subid) throw pubsubError('not-acceptable', 'invalid-subid');
-  await service.subscriptions.remove(service.jid, node, jid.full);
-  return null;
+  // Under the node's lock, as every add is: a subscribe of the same JID cannot pass between the two rows removed.
+  return withNodeLock(service, node, async () => {
+    const record = await getNode(service, node);
+    // §6.2.3.3: someone else's subscription is the owner's to end, nobody else's.
+    if (jid.bare !== from.bare && affiliationOf(record, from.bare) !== 'owner') throw new StanzaError('forbidden', 'not your subscription');
+    const sub = await service.subscriptions.get(service.jid, node, jid.full);
+    if (sub === undefined) throw pubsubError('unexpected-request', 'not-subscribed');
+    if (el.attrs.subid !== undefined && el.attrs.subid !== sub.subid) throw pubsubError('not-acceptable', 'invalid-subid');
+    await service.subscriptions.remove(service.jid, node, jid.full);
+    return null;
+  });
 }
 
-/** §5.6: the requester's own subscriptions, at every node or one. */
+/** §5.6: the requester's own subscriptions, at every node or one, from the index by subscriber (by-jid.ts). */
 export async function mySubscriptions(service: Service, from: Jid, el: XmlElement): Promise<XmlElement> {
   const node = el.attrs.node;
-  const all = node === undefined ? await service.subscriptions.all(service.jid) : await service.subscriptions.ofNode(service.jid, node);
-  const own = all.filter((s) => (tryParseJid(s.jid)?.bare ?? '') === from.bare);
+  const own = await service.subscriptions.ofSubscriber(service.jid, from.bare, node);
   return x('pubsub', { xmlns: NS_PUBSUB }, x('subscriptions', { node }, ...own.map(subscriptionElement)));
 }
 
 /** §5.7: the requester's own affiliations, with every node or one. */
 export async function myAffiliations(service: Service, from: Jid, el: XmlElement): Promise<XmlElement> {
   const only = el.attrs.node;
-  const nodes = only === undefined ? await service.store.allNodes(service.jid) : [{ node: only, config: await service.store.getNode(service.jid, only) }];
+  // Only the node rows the index names for the requester (by-jid.ts); the affiliation itself is the node row's.
+  const names = only === undefined ? await service.affiliated.nodesOf(service.jid, from.bare) : [only];
   const listed: XmlElement[] = [];
-  for (const { node, config: record } of nodes) {
+  for (const node of names) {
+    const record = await service.store.getNode(service.jid, node);
     const affiliation = record === undefined ? 'none' : affiliationOf(record, from.bare);
     if (affiliation !== 'none') listed.push(x('affiliation', { node, affiliation }));
   }

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { MemoryStore } from '../../../storage/memory/index.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import presence from '../rfc6121-presence/index.js';
@@ -31,8 +32,9 @@ export interface Users {
   carol: TestClient;
 }
 
-export async function start(overrides: Record<string, unknown> = {}): Promise<Users> {
-  const ts = await TestServer.start([roster, presence, disco, pubsub], overrides);
+/** `store`: one holding rows already (a restart, an older layout), or one that watches reads. */
+export async function start(overrides: Record<string, unknown> = {}, store: MemoryStore = new MemoryStore()): Promise<Users> {
+  const ts = await TestServer.start([roster, presence, disco, pubsub], overrides, store);
   const users = { ts, alice: await ts.login('alice@localhost/a'), bob: await ts.login('bob@localhost/b'), carol: await ts.login('carol@localhost/c') };
   // Online, so that notifications to their bare JIDs reach them.
   for (const c of [users.alice, users.bob, users.carol]) await c.send('<presence/>');
