@@ -15,11 +15,20 @@ against ~380 ms for XEP-0133 add-user through SoriProcess.addUser (a TLS login
 as the admin per account) and ~1 s for `src/ctl.ts adduser` before start; on
 demand also means no count of the accounts the suite needs to keep up to date.
 
+Which node: the ini lists one or more nodes of one sori deployment, and the
+n-th client goes to the (n mod count)-th. Against a cluster of two
+(conformance/aioxmpp-cluster.test.ts) two clients made one after the other
+are on different nodes, so every test with two clients crosses nodes. Each
+account is created through the admin API of the next node in the list, not
+the one its client logs in to, so that a login also checks that accounts
+written on one node are seen on the others.
+
 Configuration (the provisioner's section of the e2etest ini file): what
-StaticPasswordProvisioner reads (host, domain, port, no_verify, quirks,
-block_features), except `accounts`, plus
-    api=http://127.0.0.1:<port>/api   the admin API's base URL
-    token=<bearer token>              the admin API's token
+StaticPasswordProvisioner reads (domain, no_verify, quirks, block_features),
+except `host`, `port` and `accounts`, plus
+    nodes=                            one node a line:
+        <host> <c2s port> <admin API base URL, http://127.0.0.1:<port>/api>
+    token=<bearer token>              the admin API's token (the same on every node)
 """
 import asyncio
 import json
@@ -60,21 +69,24 @@ class FreshAccountProvisioner(StaticPasswordProvisioner):
         # Skips StaticPasswordProvisioner.configure, which requires a list of
         # `accounts`; its parent reads block_features.
         super(StaticPasswordProvisioner, self).configure(section)
-        self._host = section.get("host")
-        self._domain = aioxmpp.JID.fromstr(section.get("domain", self._host))
-        self._port = section.getint("port")
+        self._domain = aioxmpp.JID.fromstr(section.get("domain"))
+        self._nodes = []
+        for line in section.get("nodes").strip().splitlines():
+            host, port, api = line.split()
+            self._nodes.append((host, int(port), api.rstrip("/")))
+        if not self._nodes:
+            raise RuntimeError("nodes= lists no node")
         self._tls_config = configure_tls_config(section)
         self._quirks = configure_quirks(section)
-        self._api = section.get("api").rstrip("/")
         self._token = section.get("token")
         self._created = 0
         # Against a server that outlives one run (by hand), names from an
         # earlier run exist already.
         self._run = secrets.token_hex(2)
 
-    def _create_account(self, jid, password):
+    def _create_account(self, api, jid, password):
         request = urllib.request.Request(
-            "{}/accounts/{}".format(self._api, jid),
+            "{}/accounts/{}".format(api, jid),
             method="PUT",
             data=json.dumps({"password": password}).encode("utf-8"),
             headers={
@@ -90,17 +102,19 @@ class FreshAccountProvisioner(StaticPasswordProvisioner):
                 jid, e.code, e.read().decode("utf-8", "replace")))
 
     async def _make_client(self, logger):
+        host, port, _ = self._nodes[self._created % len(self._nodes)]
+        api = self._nodes[(self._created + 1) % len(self._nodes)][2]
         self._created += 1
         localpart = "{}-{}-{}".format(_test_name(), self._created, self._run)
         jid = aioxmpp.JID(localpart=localpart, domain=self._domain.domain,
                           resource=None)
         password = secrets.token_hex(12)
         await asyncio.get_running_loop().run_in_executor(
-            None, self._create_account, str(jid), password)
+            None, self._create_account, api, str(jid), password)
         return aioxmpp.PresenceManagedClient(
             jid,
             aioxmpp.make_security_layer(password, **self._tls_config),
-            override_peer=[(self._host, self._port,
+            override_peer=[(host, port,
                             aioxmpp.connector.STARTTLSConnector())],
             logger=logger,
         )
