@@ -18,9 +18,11 @@ export interface ServiceInfo {
    * children of the disco#items answer for the service `to` (`node`
    * undefined) or one of its nodes, and of the disco#info answer for a node;
    * null is item-not-found. Without it the service has no items and no nodes.
+   * `query` is the request's `<query/>`, for what it carries besides `node`
+   * (an XEP-0059 `<set/>`, whose answer is then one of the children).
    */
   nodes?: {
-    items(to: Jid, from: Jid, node: string | undefined): Promise<XmlElement[] | null>;
+    items(to: Jid, from: Jid, node: string | undefined, query: XmlElement): Promise<XmlElement[] | null>;
     info(to: Jid, from: Jid, node: string): Promise<XmlElement[] | null>;
   };
 }
@@ -73,7 +75,7 @@ export function answerServiceIqs(
         if (node !== undefined) throw new StanzaError('item-not-found');
         return x('query', { xmlns: NS_DISCO_ITEMS });
       }
-      return discoNode(NS_DISCO_ITEMS, node, info.nodes.items(ev.to, ev.from, node));
+      return discoNode(NS_DISCO_ITEMS, node, info.nodes.items(ev.to, ev.from, node, payload));
     }
     return answer(ev, host);
   };

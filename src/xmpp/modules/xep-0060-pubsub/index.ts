@@ -10,6 +10,7 @@ import { NS_PUBSUB, NS_PUBSUB_OWNER, unsupported } from '../xep-0163-pep/protoco
 import { PepStore } from '../xep-0163-pep/store.js';
 import { PepSubscriptions } from '../xep-0163-pep/subscriptions.js';
 import { AffiliationIndex, CreatorIndex, rebuildIndexes, ServiceSubscriptions } from './by-jid.js';
+import { serviceItems } from './disco-items.js';
 import { mayRead, serviceDefaults, type Service, type ServiceNode } from './node.js';
 import { create, deleteOrphans, ownerGet, ownerSet } from './owner.js';
 import { ServicePlacement } from './placement.js';
@@ -77,7 +78,8 @@ const FEATURES = [
  * A user's own subscriptions and affiliations (§5.6, §5.7), an account's
  * deletion and the maxNodesPerCreator count read indexes by JID (by-jid.ts),
  * not the service's partition, which a remote user could otherwise have had
- * read whole on every request.
+ * read whole on every request. disco#items on the service reads one page
+ * of nodes at a time (disco-items.ts, XEP-0059).
  */
 export default defineModule({
   name: 'pubsub',
@@ -156,15 +158,9 @@ export default defineModule({
         identity: { category: 'pubsub', type: 'service', name: opts.name },
         features: [NS_PUBSUB, ...FEATURES.map((f) => `${NS_PUBSUB}#${f}`)],
         nodes: {
-          async items(to, from, node) {
+          async items(to, from, node, query) {
             const service = serviceOf(to);
-            if (node === undefined) {
-              const out: XmlElement[] = [];
-              for (const { node: name, config: record } of await store.allNodes(service.jid)) {
-                if (mayRead(record, from.bare)) out.push(x('item', { jid: service.jid, node: name, name: record.config.title || undefined }));
-              }
-              return out;
-            }
+            if (node === undefined) return serviceItems(service, from, query);
             if ((await visible(service, node, from)) === null) return null;
             return (await store.list(service.jid, node)).map((i) => x('item', { jid: service.jid, name: i.id }));
           },

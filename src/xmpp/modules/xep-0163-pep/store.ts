@@ -56,6 +56,20 @@ export class PepStore<C = NodeConfig> {
     return rows.map((r) => ({ node: r.sk, config: JSON.parse(r.value) as C }));
   }
 
+  /**
+   * Up to `limit` nodes in name order after `after` (exclusive), or, with
+   * `before` ('' for the end), the `limit` names just before it, newest name
+   * first: one key-range read for a page of disco#items.
+   */
+  async nodesPage(owner: string, from: { after?: string; before?: string }, limit: number): Promise<{ node: string; config: C }[]> {
+    const options =
+      from.before !== undefined
+        ? { reverse: true, limit, ...(from.before === '' ? {} : { end: from.before, endExclusive: true }) }
+        : { limit, ...(from.after === undefined ? {} : { start: from.after, startExclusive: true }) };
+    const rows = await this.nodes.range(owner, options);
+    return rows.map((r) => ({ node: r.sk, config: JSON.parse(r.value) as C }));
+  }
+
   async countNodes(owner: string, atMost: number): Promise<number> {
     return (await this.nodes.range(owner, { limit: atMost })).length;
   }
