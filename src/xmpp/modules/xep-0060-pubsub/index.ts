@@ -11,6 +11,7 @@ import { PepStore } from '../xep-0163-pep/store.js';
 import { PepSubscriptions } from '../xep-0163-pep/subscriptions.js';
 import { AffiliationIndex, CreatorIndex, rebuildIndexes, ServiceSubscriptions } from './by-jid.js';
 import { serviceItems } from './disco-items.js';
+import { NodeCount } from './node-count.js';
 import { mayRead, serviceDefaults, type Service, type ServiceNode } from './node.js';
 import { create, deleteOrphans, ownerGet, ownerSet } from './owner.js';
 import { ServicePlacement } from './placement.js';
@@ -104,7 +105,7 @@ export default defineModule({
     { name: 'pubsub_subscriptions', description: 'XEP-0060 service subscriptions: pk = service JID, sk = node + U+0000 + subscriber JID, value = JSON {node, jid, subid}.' },
     { name: 'pubsub_subscribers', description: "XEP-0060 service subscriptions by subscriber: pk = subscriber bare JID, sk = service JID + U+0000 + node + U+0000 + subscriber JID, value empty; and pk = U+0000 'built', sk = service JID once the service's rows are indexed." },
     { name: 'pubsub_affiliated', description: 'XEP-0060 service affiliations by bare JID: pk = bare JID, sk = service JID + U+0000 + node, value empty (the affiliation is in the node row).' },
-    { name: 'pubsub_created', description: 'XEP-0060 service nodes by creator, counted against maxNodesPerCreator: pk = creator bare JID, sk = service JID + U+0000 + node, value empty.' },
+    { name: 'pubsub_created', description: "XEP-0060 service nodes by creator, counted against maxNodesPerCreator: pk = creator bare JID, sk = service JID + U+0000 + node, value empty; and pk = U+0000 'count', sk = service JID, value = the service's number of nodes, counted against maxNodes." },
   ],
   async start(ctx) {
     const opts = ctx.options;
@@ -115,6 +116,7 @@ export default defineModule({
     const subscriptions = new ServiceSubscriptions(byNode, ctx.table('pubsub_subscribers'));
     const affiliated = new AffiliationIndex(ctx.table('pubsub_affiliated'));
     const created = new CreatorIndex(ctx.table('pubsub_created'));
+    const nodeCount = new NodeCount(ctx.table('pubsub_created'));
     const defaults = serviceDefaults(Math.min(opts.defaultMaxItems, opts.maxItemsLimit));
     const isAdmin = (from: Jid): boolean => from.local !== '' && server.isLocalDomain(from.domain) && server.accounts.isAdmin(from.toBare());
     const mayCreate = (from: Jid): boolean => {
@@ -129,12 +131,14 @@ export default defineModule({
     for (const host of server.hosts) {
       const jid = opts.jid ?? `pubsub.${host}`;
       hosts.set(jid, host);
-      services.set(jid, { jid, store, subscriptions, affiliated, created, server, log: ctx.log, maxItems: opts.maxItemsLimit, maxNodes: opts.maxNodes, maxNodesPerCreator: opts.maxNodesPerCreator, maxSubscriptionsPerNode: opts.maxSubscriptionsPerNode, maxPayloadBytes: opts.maxPayloadBytes, defaults, mayCreate, isAdmin });
+      services.set(jid, { jid, store, subscriptions, affiliated, created, nodeCount, server, log: ctx.log, maxItems: opts.maxItemsLimit, maxNodes: opts.maxNodes, maxNodesPerCreator: opts.maxNodesPerCreator, maxSubscriptionsPerNode: opts.maxSubscriptionsPerNode, maxPayloadBytes: opts.maxPayloadBytes, defaults, mayCreate, isAdmin });
     }
     const serviceOf = (jid: Jid): Service => services.get(jid.domain)!;
     for (const jid of services.keys()) {
       const rows = await rebuildIndexes(jid, store, byNode, { subscribers: ctx.table('pubsub_subscribers'), affiliated: ctx.table('pubsub_affiliated'), created: ctx.table('pubsub_created') });
       if (rows > 0) ctx.log.info(`pubsub: indexed the subscriptions, affiliations and creators of ${jid} by JID, once (${rows} rows)`);
+      const counted = await nodeCount.rebuild(jid, store);
+      if (counted !== null && counted > 0) ctx.log.info(`pubsub: counted the ${counted} nodes of ${jid} for maxNodes, once`);
     }
 
     /** A node `from` may see, or null: disco hides a whitelist node from those it does not admit, as a missing one. */

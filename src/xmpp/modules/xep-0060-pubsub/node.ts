@@ -10,6 +10,7 @@ import type { PepStore } from '../xep-0163-pep/store.js';
 import type { Subscription } from '../xep-0163-pep/subscriptions.js';
 import type { DataForm } from '../../../util/data-form.js';
 import type { AffiliationIndex, CreatorIndex, ServiceSubscriptions } from './by-jid.js';
+import type { NodeCount } from './node-count.js';
 
 /** XEP-0060 §4.1 affiliations a node of the service gives a bare JID ('none' is the absence of one). */
 export type ServiceAffiliation = 'owner' | 'publisher' | 'member' | 'outcast';
@@ -44,6 +45,8 @@ export interface Service {
   readonly affiliated: AffiliationIndex;
   /** Which nodes each account created (by-jid.ts), for maxNodesPerCreator. */
   readonly created: CreatorIndex;
+  /** How many nodes the service holds (node-count.ts), for maxNodes. */
+  readonly nodeCount: NodeCount;
   readonly server: ServerApi;
   readonly log: Logger;
   readonly maxItems: number;

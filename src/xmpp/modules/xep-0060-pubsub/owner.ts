@@ -31,12 +31,17 @@ export async function create(service: Service, from: Jid, pubsub: XmlElement, el
   await withNodeLock(service, `\u0000creator\u0000${from.bare}`, () =>
     withNodeLock(service, node, async () => {
       if ((await service.store.getNode(service.jid, node)) !== undefined) throw new StanzaError('conflict', 'the node exists');
-      if ((await service.store.countNodes(service.jid, service.maxNodes)) >= service.maxNodes) throw new StanzaError('resource-constraint', 'the service has as many nodes as it keeps');
-      if (!service.isAdmin(from) && (await createdBy(service, from.bare)) >= service.maxNodesPerCreator) {
-        throw new StanzaError('policy-violation', `you have created ${service.maxNodesPerCreator} nodes here, as many as one user may; delete one first`);
+      if (!(await service.nodeCount.reserve(service.jid, service.maxNodes))) throw new StanzaError('resource-constraint', 'the service has as many nodes as it keeps');
+      try {
+        if (!service.isAdmin(from) && (await createdBy(service, from.bare)) >= service.maxNodesPerCreator) {
+          throw new StanzaError('policy-violation', `you have created ${service.maxNodesPerCreator} nodes here, as many as one user may; delete one first`);
+        }
+        await service.created.added(service.jid, node, from.bare);
+        await storeNode(service, node, {}, { config, affiliations: { [from.bare]: 'owner' }, creator: from.bare });
+      } catch (e) {
+        await service.nodeCount.release(service.jid);
+        throw e;
       }
-      await service.created.added(service.jid, node, from.bare);
-      await storeNode(service, node, {}, { config, affiliations: { [from.bare]: 'owner' }, creator: from.bare });
     }),
   );
   return named === undefined || named === '' ? x('pubsub', { xmlns: NS_PUBSUB }, x('create', { node })) : null;
@@ -148,6 +153,7 @@ async function removeNode(service: Service, node: string, may: (record: ServiceN
     if (!may(record)) return null;
     const subs = await service.subscriptions.ofNode(service.jid, node);
     await service.store.deleteNode(service.jid, node);
+    await service.nodeCount.release(service.jid);
     await service.affiliated.removing(service.jid, node, record.affiliations, {});
     const creator = creatorOf(record);
     if (creator !== undefined) await service.created.removed(service.jid, node, creator);
