@@ -1,3 +1,4 @@
+import { compareSortKeys } from '../../../storage/sort-key.js';
 import { defaultConfig, type ConfigDefaults, type RoomConfig } from './config.js';
 import { Room } from './room.js';
 import type { PublicRoom } from './service-domain.js';
@@ -91,16 +92,49 @@ export class RoomRegistry {
     this.droppedListeners.push(listener);
   }
 
-  /** The rooms of a service domain its disco#items lists: stored public ones, as the rooms in memory now are. */
-  async publicRooms(domain: string): Promise<PublicRoom[]> {
-    const items = new Map<string, string>();
-    for (const r of await this.store.listed(domain)) if (r.public) items.set(r.jid, r.name);
+  /**
+   * One page of the rooms a service domain's disco#items lists (§6.3): stored
+   * public rooms, as the rooms in memory now are (a room being configured or
+   * made hidden is left out, a temporary public one is in). Read in JID order
+   * after `from.after`, or backwards from `from.before` ('' for the end); the
+   * page is always in JID order, and `more` tells whether rooms follow it in
+   * the direction read.
+   *
+   * The store's list is read in key ranges until `max` + 1 listed rooms are
+   * known, never whole; rooms in memory are looked through without reading
+   * the store. Hidden rooms are skipped while reading, so a page never
+   * names one and each page moves past its last room: paging ends.
+   */
+  async publicRoomsPage(domain: string, from: { after?: string; before?: string }, max: number): Promise<{ rooms: PublicRoom[]; more: boolean }> {
+    const backward = from.before !== undefined;
+    const cursor = backward ? (from.before === '' ? undefined : from.before) : from.after;
+    // Negative when `a` comes first in the direction read.
+    const order = (a: string, b: string): number => (backward ? compareSortKeys(b, a) : compareSortKeys(a, b));
+    const inMemory = new Set<string>();
+    const fromMemory: PublicRoom[] = [];
     for (const r of this.rooms.values()) {
       if (serviceOf(r) !== domain) continue;
-      if (r.config.public && !r.locked) items.set(r.jid, r.config.name);
-      else items.delete(r.jid);
+      inMemory.add(r.jid);
+      if (r.config.public && !r.locked && (cursor === undefined || order(cursor, r.jid) < 0)) fromMemory.push({ jid: r.jid, name: r.config.name });
     }
-    return [...items].map(([jid, name]) => ({ jid, name }));
+
+    const want = max + 1;
+    // At least a few rows a read, so runs of hidden rooms take few reads.
+    const batch = Math.max(want, 16);
+    const fromStore: PublicRoom[] = [];
+    let read = cursor;
+    for (;;) {
+      const rows = await this.store.listedPage(domain, backward ? { before: read ?? '' } : { after: read }, batch);
+      for (const r of rows) if (r.public && !inMemory.has(r.jid)) fromStore.push({ jid: r.jid, name: r.name });
+      if (rows.length < batch) break;
+      const readTo = (read = rows[rows.length - 1]!.jid);
+      // Enough once `want` rooms come no later than the last row read: every room not read yet comes after them.
+      if (fromStore.length + fromMemory.filter((r) => order(r.jid, readTo) <= 0).length >= want) break;
+    }
+    const merged = [...fromStore, ...fromMemory].sort((a, b) => order(a.jid, b.jid));
+    const rooms = merged.slice(0, max);
+    if (backward) rooms.reverse();
+    return { rooms, more: merged.length > max };
   }
 }
 

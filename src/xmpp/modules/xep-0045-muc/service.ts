@@ -184,7 +184,7 @@ export class MucService {
     if (stanza.attrs.type !== 'get') return;
     const payload = ev.to.resource === '' ? stanza.elements()[0] : undefined;
     const featuresOfEveryRoom = this.out.extensions.flatMap((e) => e.serviceFeatures ?? []);
-    await this.out.iqResult(ev, await serviceDomainAnswer(payload, this.opts.name, featuresOfEveryRoom, () => this.rooms.publicRooms(ev.to.domain)));
+    await this.out.iqResult(ev, await serviceDomainAnswer(payload, this.opts.name, featuresOfEveryRoom, (from, max) => this.rooms.publicRoomsPage(ev.to.domain, from, max)));
   }
 
   // ---- messages ------------------------------------------------------------

@@ -77,7 +77,16 @@ export class RoomStore {
     await this.list.delete(service, jid);
   }
 
-  async listed(service: string): Promise<ListedRoom[]> {
-    return (await this.list.range(service)).map((r) => ({ jid: r.sk, ...(JSON.parse(r.value) as { name: string; public: boolean }) }));
+  /**
+   * Up to `limit` stored rooms of a service in JID order after `after`
+   * (exclusive), or, with `before` ('' for the end), the `limit` JIDs just
+   * before it, last JID first: one key-range read of a disco#items page.
+   */
+  async listedPage(service: string, from: { after?: string; before?: string }, limit: number): Promise<ListedRoom[]> {
+    const options =
+      from.before !== undefined
+        ? { reverse: true, limit, ...(from.before === '' ? {} : { end: from.before, endExclusive: true }) }
+        : { limit, ...(from.after === undefined ? {} : { start: from.after, startExclusive: true }) };
+    return (await this.list.range(service, options)).map((r) => ({ jid: r.sk, ...(JSON.parse(r.value) as { name: string; public: boolean }) }));
   }
 }
