@@ -5,7 +5,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { applyForm, ConfigValueError, itemLimit, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from '../xep-0163-pep/config.js';
 import { itemElement, nodeOf, NS_PUBSUB, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
-import type { StoredItem } from '../xep-0163-pep/store.js';
+import { requestedItems, type StoredItem } from '../xep-0163-pep/store.js';
 import { affiliationOf, getNode, MAX_ITEM_ID_BYTES, mayRead, notifySubscribers, readRefusal, type Service, type ServiceNode } from './node.js';
 
 /** Serialises the read-modify-write cycles on one node (publish, retract, configure, delete) on this cluster node. */
@@ -111,19 +111,6 @@ export async function retrieveItems(service: Service, from: Jid, el: XmlElement)
   const node = nodeOf(el);
   const record = await getNode(service, node);
   if (!mayRead(record, from.bare)) throw readRefusal(record, from.bare);
-  const ids = el.getChildren('item').map((i) => i.attrs.id).filter((id): id is string => id !== undefined);
-  let list: StoredItem[];
-  if (ids.length > 0) {
-    const wanted = new Set(ids);
-    list = (await service.store.list(service.jid, node)).filter((i) => wanted.has(i.id));
-  } else {
-    const max = el.attrs.max_items;
-    let n: number | undefined;
-    if (max !== undefined) {
-      n = Number(max);
-      if (!Number.isInteger(n) || n < 1) throw new StanzaError('bad-request', 'max_items must be a positive integer');
-    }
-    list = await service.store.list(service.jid, node, n);
-  }
+  const list = await requestedItems(service.store, service.jid, node, el);
   return x('pubsub', { xmlns: NS_PUBSUB }, x('items', { node }, ...list.map((i) => itemElement(i, true))));
 }

@@ -14,7 +14,7 @@ import { CapsCache } from './caps-cache.js';
 import { applyForm, ConfigValueError, configForm, defaultConfig, itemLimit, NS_NODE_CONFIG, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from './config.js';
 import { PepNotifier } from './notifier.js';
 import { existingNode, itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, readDenied, submittedForm, unsupported } from './protocol.js';
-import { PepStore, type StoredItem } from './store.js';
+import { PepStore, requestedItems } from './store.js';
 import { SubscriptionRequests } from './subscription-requests.js';
 import { PepSubscriptions } from './subscriptions.js';
 
@@ -231,21 +231,9 @@ export default defineModule({
       const node = nodeOf(el);
       const config = await existingNode(store, owner, node);
       if (!(await notifier.mayRead(owner, config, req.from.bare))) throw readDenied(config, req.from.bare);
-      const ids = el.getChildren('item').map((i) => i.attrs.id).filter((id): id is string => id !== undefined);
-      let list: StoredItem[];
-      if (ids.length > 0) {
-        const wanted = new Set(ids);
-        list = (await store.list(owner, node)).filter((i) => wanted.has(i.id));
-        if (list.length === 0) throw new StanzaError('item-not-found');
-      } else {
-        const max = el.attrs.max_items;
-        let n: number | undefined;
-        if (max !== undefined) {
-          n = Number(max);
-          if (!Number.isInteger(n) || n < 1) throw new StanzaError('bad-request', 'max_items must be a positive integer');
-        }
-        list = await store.list(owner, node, n);
-      }
+      const list = await requestedItems(store, owner, node, el);
+      // PEP answers a request for ids none of which exist with item-not-found, as it always has.
+      if (list.length === 0 && el.getChildren('item').some((i) => i.attrs.id !== undefined)) throw new StanzaError('item-not-found');
       return x('pubsub', { xmlns: NS_PUBSUB }, x('items', { node }, ...list.map((i) => itemElement(i, true))));
     }
 

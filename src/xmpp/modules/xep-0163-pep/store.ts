@@ -1,6 +1,8 @@
 import { prefixRange, type Table } from '../../../storage/wide-column.js';
 import type { NodeConfig } from './config.js';
 import { KeyLocks } from '../../../util/key-locks.js';
+import type { XmlElement } from '../../../util/xml.js';
+import { StanzaError } from '../../errors.js';
 
 /** One published item as stored: its id and the payload's XML. */
 export interface StoredItem {
@@ -135,4 +137,22 @@ export class PepStore<C = NodeConfig> {
     await this.items.deletePartition(owner);
     await this.nodes.deletePartition(owner);
   }
+}
+
+/**
+ * The items an `<items/>` request asks for (XEP-0060 §6.5): those named by
+ * id (§6.5.8, missing ids left out), else the newest `max_items` (§6.5.7),
+ * else all; oldest first. Shared by PEP and the generic pubsub service.
+ */
+export async function requestedItems(store: PepStore<unknown>, owner: string, node: string, el: XmlElement): Promise<StoredItem[]> {
+  const ids = el.getChildren('item').map((i) => i.attrs.id).filter((id): id is string => id !== undefined);
+  if (ids.length > 0) {
+    const wanted = new Set(ids);
+    return (await store.list(owner, node)).filter((i) => wanted.has(i.id));
+  }
+  const max = el.attrs.max_items;
+  if (max === undefined) return store.list(owner, node);
+  const n = Number(max);
+  if (!Number.isInteger(n) || n < 1) throw new StanzaError('bad-request', 'max_items must be a positive integer');
+  return store.list(owner, node, n);
 }
