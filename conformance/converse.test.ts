@@ -29,12 +29,17 @@ describe('Converse.js in Chromium against sori', function () {
     const httpPort = await freePort('127.0.0.1');
     server = await startSori({
       users: { 'alice@localhost': 'alice-pw', 'bob@localhost': 'bob-pw' },
-      config: { websocket: { port: httpPort }, modules: { options: { upload: { urlBase: `http://127.0.0.1:${httpPort}/upload/` } } } },
+      config: { server: { logLevel: 'debug' }, websocket: { port: httpPort }, modules: { options: { upload: { urlBase: `http://127.0.0.1:${httpPort}/upload/` } } } },
     });
   });
   afterEach(async function () {
     // Converse logs every stanza at 'debug': on a failure, what it saw says why.
-    if (this.currentTest?.state === 'failed' && converse !== undefined) console.log(converse.log.slice(-150).join('\n'));
+    // The server's own account (at debug: hibernation, resumption, what went offline) and what bob got back complete it.
+    if (this.currentTest?.state === 'failed') {
+      if (converse !== undefined) console.log(converse.log.slice(-150).join('\n'));
+      console.log(`--- sori's log, last lines:\n${server.output().split('\n').slice(-80).join('\n')}`);
+      if (bob !== undefined) console.log(`--- last stanzas bob received:\n${bob.received.slice(-10).map(String).join('\n')}`);
+    }
     await bob?.stop();
     bob = undefined;
     await converse?.close();

@@ -117,6 +117,7 @@ export class Router {
   private async messageToFull(ev: RouteEvent): Promise<void> {
     if (await this.deliverToFull(ev)) return;
     const type = ev.stanza.attrs.type ?? 'normal';
+    this.log.debug(`${type} message from ${ev.from.full} to ${ev.to.full}, which is not bound`);
     // RFC 6121 §8.5.3.2.1: chat to an unavailable resource is treated as sent to the bare JID. The RFC has
     // normal ignored or bounced; like Prosody and ejabberd (and RFC 3921) it is taken as chat here, so that a
     // room's mediated invitation or a type-less chat to a resource that has left still reaches the user.

@@ -104,6 +104,7 @@ export default defineModule({
       // Chat states and no-store messages are dropped quietly: an error would tell the sender nothing useful.
       if (!isStorable(stanza)) return true;
       const owner = to.bare;
+      ctx.log.debug(`storing a message from ${stanza.attrs.from ?? '?'} for ${owner} offline${requeued === true ? ' (requeued)' : ''}`);
       let pending = storing.get(owner);
       if (pending === undefined) storing.set(owner, (pending = new Set()));
       const stored = store(stanza, to, requeued, owner);

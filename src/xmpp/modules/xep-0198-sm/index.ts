@@ -256,7 +256,7 @@ export default defineModule({
       for (const stanza of state.queue) session.sendRaw(stanza);
       state.sinceRequest = 0;
       if (state.queue.length > 0) requestAck(session, state);
-      ctx.log.debug(`${session.jid.full}: resumed, ${state.queue.length} stanzas re-sent`);
+      ctx.log.debug(`${session.jid.full}: resumed with h=${h}, ${state.queue.length} stanzas re-sent`);
       await ctx.server.emit('session/resumed', { session });
     }
 
@@ -274,7 +274,7 @@ export default defineModule({
         if (session.open && !session.connected) session.close('connection-timeout', 'not resumed in time');
       }, state.maxSeconds * 1000);
       entry.timer.unref();
-      ctx.log.debug(`${session.jid.full}: hibernated for ${state.maxSeconds} s`);
+      ctx.log.debug(`${session.jid.full}: hibernated for ${state.maxSeconds} s, ${state.sent} stanzas sent, ${state.queue.length} unacknowledged`);
       // The core drops the connection once this chain returns: announce it after that.
       setImmediate(() => {
         if (session.open && !session.connected) void ctx.server.emit('session/hibernated', { session });
