@@ -182,3 +182,15 @@ export function getBoolean(form: DataForm, name: string): boolean | undefined {
   if (v === '0' || v === 'false') return false;
   throw new DataFormError(`field '${name}' is not a boolean: '${v}'`);
 }
+
+/**
+ * An XEP-0128 extension of a disco#info result: a result form with its
+ * FORM_TYPE and one list-multi field of addresses (URIs) per entry, the shape
+ * that XEP-0157 (contact addresses) and XEP-0455 (outage status) share. Lists
+ * without values get no field, and a form without fields is undefined, so that
+ * a service with nothing configured advertises nothing.
+ */
+export function addressListForm(formType: string, lists: ReadonlyArray<readonly [field: string, addresses: readonly string[]]>): XmlElement | undefined {
+  const fields = lists.filter(([, addresses]) => addresses.length > 0).map(([field, addresses]): FormField => ({ var: field, type: 'list-multi', values: [...addresses] }));
+  return fields.length === 0 ? undefined : buildForm({ type: 'result', fields: [formTypeField(formType), ...fields] });
+}

@@ -24,6 +24,7 @@ import upload from './xep-0363-upload/index.js';
 import muc from './xep-0045-muc/index.js';
 import externalServices from './xep-0215-external-services/index.js';
 import contactAddresses from './xep-0157-contact-addresses/index.js';
+import serviceOutage from './xep-0455-service-outage/index.js';
 import components from './xep-0114-components/index.js';
 import avatarConversion from './xep-0398-avatar-conversion/index.js';
 import bookmarks from './xep-0402-bookmarks/index.js';
@@ -44,4 +45,4 @@ import pubsub from './xep-0060-pubsub/index.js';
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, components, avatarConversion, bookmarks, occupantId, moderation, retraction, mucRetraction, offlineRetraction, last, monitoring, hostMeta, adminApi, proxy65, spamReporting, pubsub];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, serviceOutage, components, avatarConversion, bookmarks, occupantId, moderation, retraction, mucRetraction, offlineRetraction, last, monitoring, hostMeta, adminApi, proxy65, spamReporting, pubsub];

@@ -1,8 +1,7 @@
-import { x } from '../../../util/xml.js';
+import { addressListForm } from '../../../util/data-form.js';
 import { defineModule } from '../../module.js';
 
 export const SERVERINFO_FORM_TYPE = 'http://jabber.org/network/serverinfo';
-const NS_DATA = 'jabber:x:data';
 /** The kinds of contact XEP-0157 registers; each becomes a `<kind>-addresses` field. */
 const KINDS = ['abuse', 'admin', 'feedback', 'sales', 'security', 'status', 'support'] as const;
 const URI = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
@@ -29,12 +28,12 @@ export default defineModule({
     support: addresses('user support'),
   },
   start(ctx) {
-    const fields = KINDS.flatMap((kind) => {
+    const lists = KINDS.map((kind) => {
       const values = ctx.options[kind];
       for (const v of values) if (!URI.test(v)) throw new Error(`modules.options.contact-addresses.${kind}: '${v}' is not a URI (write mailto:, xmpp: or https:)`);
-      return values.length === 0 ? [] : [x('field', { var: `${kind}-addresses`, type: 'list-multi' }, ...values.map((v) => x('value', null, v)))];
+      return [`${kind}-addresses`, values] as const;
     });
-    if (fields.length === 0) return;
-    ctx.infoExtension(x('x', { xmlns: NS_DATA, type: 'result' }, x('field', { var: 'FORM_TYPE', type: 'hidden' }, x('value', null, SERVERINFO_FORM_TYPE)), ...fields));
+    const form = addressListForm(SERVERINFO_FORM_TYPE, lists);
+    if (form !== undefined) ctx.infoExtension(form);
   },
 });
