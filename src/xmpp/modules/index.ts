@@ -28,6 +28,7 @@ import serviceOutage from './xep-0455-service-outage/index.js';
 import components from './xep-0114-components/index.js';
 import avatarConversion from './xep-0398-avatar-conversion/index.js';
 import bookmarks from './xep-0402-bookmarks/index.js';
+import mds from './xep-0490-mds/index.js';
 import last from './xep-0012-last/index.js';
 import occupantId from './xep-0421-occupant-id/index.js';
 import moderation from './xep-0425-moderation/index.js';
@@ -45,4 +46,4 @@ import pubsub from './xep-0060-pubsub/index.js';
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, serviceOutage, components, avatarConversion, bookmarks, occupantId, moderation, retraction, mucRetraction, offlineRetraction, last, monitoring, hostMeta, adminApi, proxy65, spamReporting, pubsub];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, serviceOutage, components, avatarConversion, bookmarks, mds, occupantId, moderation, retraction, mucRetraction, offlineRetraction, last, monitoring, hostMeta, adminApi, proxy65, spamReporting, pubsub];
