@@ -32,6 +32,12 @@ export interface PepApi {
   retract(owner: Jid, node: string, ids: readonly string[]): Promise<void>;
   /** An account's node configuration, or undefined when the node does not exist. */
   config(owner: Jid, node: string): Promise<NodeConfig | undefined>;
+  /**
+   * Declares a node (by name, in every account) whose oldest item makes room for a new one even at 'max',
+   * where a full node otherwise refuses it: for nodes whose items are a cache of state the clients also
+   * hold (XEP-0490's displayed state per chat), not the user's only copy of their data (bookmarks).
+   */
+  dropOldestWhenFull(node: string): void;
 }
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 
@@ -60,7 +66,7 @@ export default defineModule({
   implements: 'XEP-0163 (PEP, on XEP-0060), XEP-0223',
   depends: ['roster', 'disco', 'caps'],
   options: {
-    maxItemsLimit: { type: 'number', default: 256, integer: true, min: 1, max: 100_000, doc: "Most items one PEP node keeps ('max' in pubsub#max_items, or any larger number, means this). A node asking for fewer drops its oldest item for a new one; a node at 'max' (bookmarks, private storage) refuses the new one instead, with conflict/node-full." },
+    maxItemsLimit: { type: 'number', default: 256, integer: true, min: 1, max: 100_000, doc: "Most items one PEP node keeps ('max' in pubsub#max_items, or any larger number, means this). A node asking for fewer drops its oldest item for a new one; a node at 'max' (bookmarks, private storage) refuses the new one instead, with conflict/node-full, except XEP-0490's displayed state (one item per chat), whose oldest item gives way." },
     maxNodes: { type: 'number', default: 256, integer: true, min: 1, doc: 'Most PEP nodes one account may have.' },
     maxPayloadBytes: { type: 'number', default: 256 * 1024, integer: true, min: 1024, doc: 'Largest item payload accepted, in bytes of XML.' },
     capsTimeoutMs: { type: 'number', default: 10_000, integer: true, min: 100, doc: "How long to wait for a client's disco#info answer to a caps query." },
@@ -75,6 +81,8 @@ export default defineModule({
     const disco = ctx.use<DiscoApi>('disco');
     const store = new PepStore(ctx.table('pep_nodes'), ctx.table('pep_items'));
     const limit = ctx.options.maxItemsLimit;
+    /** Nodes other modules declared with dropOldestWhenFull. */
+    const rolling = new Set<string>();
     const caps = new CapsCache(
       (full, node) => {
         const domain = parseJid(full).domain;
@@ -99,6 +107,7 @@ export default defineModule({
       publish: (owner, node, id, payload, createWith) => publishItem(owner, node, id, payload, owner.bare, { config: createWith ?? defaultConfig(), fields: [] }),
       retract: (owner, node, ids) => retractItems(owner, node, ids, true),
       config: (owner, node) => store.getNode(owner.bare, node),
+      dropOldestWhenFull: (node) => void rolling.add(node),
     });
 
     advertise(ctx, disco, store, notifier);
@@ -136,8 +145,6 @@ export default defineModule({
       const payloads = item.elements();
       if (payloads.length === 0) throw pubsubError('bad-request', 'payload-required');
       if (payloads.length > 1) throw pubsubError('bad-request', 'invalid-payload', undefined, 'one payload element per item');
-      const xml = payloads[0]!.toString();
-      if (Buffer.byteLength(xml, 'utf8') > ctx.options.maxPayloadBytes) throw pubsubError('not-acceptable', 'payload-too-big');
       const options = submittedForm(pubsub.getChild('publish-options'));
       let wanted: { config: NodeConfig; fields: string[] } | null = null;
       if (options !== undefined) {
@@ -159,6 +166,8 @@ export default defineModule({
     async function publishItem(ownerJid: Jid, node: string, id: string, payload: XmlElement, publisher: string, wanted: { config: NodeConfig; fields: string[] } | null): Promise<void> {
       const owner = ownerJid.bare;
       const xml = payload.toString();
+      // Here, not in the iq handler: what other modules publish for the user (XEP-0490 server assist) is bounded alike.
+      if (Buffer.byteLength(xml, 'utf8') > ctx.options.maxPayloadBytes) throw pubsubError('not-acceptable', 'payload-too-big');
       const { config, stored } = await store.withLock(owner, async () => {
         let config = await store.getNode(owner, node);
         if (config !== undefined) {
@@ -173,7 +182,7 @@ export default defineModule({
         // XEP-0060 §7.1.2.5 lets a full node retract its oldest item, which is what a node asking for
         // N items wants. A node at 'max' asked for more than the service keeps (XEP-0402 bookmarks,
         // XEP-0223 storage): its oldest item is the user's data, so the publish is refused (§7.1.3.4).
-        const stored = await store.publish(owner, node, { id, xml, publisher }, itemLimit(config, limit), config.maxItems !== 'max');
+        const stored = await store.publish(owner, node, { id, xml, publisher }, itemLimit(config, limit), config.maxItems !== 'max' || rolling.has(node));
         if (stored === null) throw pubsubError('conflict', 'node-full', undefined, `the node keeps at most ${limit} items`);
         return { config, stored };
       });

@@ -71,6 +71,9 @@ export default defineModule({
   start(ctx) {
     const pep = ctx.use<PepApi>('pep');
     ctx.feature(NS_MDS_ASSIST, 'account');
+    // One item per chat ever marked: at PEP's item limit, the chat marked longest ago gives way, instead of
+    // every new chat's state being refused from then on. Its clients still hold that state themselves.
+    pep.dropOldestWhenFull(NS_MDS);
 
     async function assist(session: ClientSession, stanza: XmlElement, displayed: XmlElement): Promise<boolean> {
       stanza.remove('displayed', NS_MDS);

@@ -127,6 +127,35 @@ describe('XEP-0490 message displayed synchronization, server assist', () => {
     });
   });
 
+  it("gives way with the chat marked longest ago when the node holds PEP's item limit, where other nodes at 'max' refuse", async () => {
+    await start({ modules: { options: { pep: { maxItemsLimit: 2 } } } });
+    await alicePhone.send(assisted('carol@localhost', 'sid-1'));
+    await alicePhone.send(assisted('dave@localhost', 'sid-2'));
+    await alicePhone.send(assisted('carol@localhost', 'sid-3'));
+    // Full: carol was marked last, so dave's item goes for erin's.
+    await alicePhone.send(assisted('erin@localhost', 'sid-4'));
+    expect(await displayedItems(alicePhone)).to.deep.equal(new Map([['carol@localhost', 'sid-3'], ['erin@localhost', 'sid-4']]));
+    // A client publishing to the node itself, as plain XEP-0490 does, is not refused either.
+    const direct = await alicePhone.iq(publish(NS_MDS, `<displayed xmlns='${NS_MDS}'><stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='sid-5'/></displayed>`, undefined, 'frank@localhost'));
+    expect(direct.attrs.type, direct.toString()).to.equal('result');
+    expect([...(await displayedItems(alicePhone)).keys()]).to.deep.equal(['erin@localhost', 'frank@localhost']);
+    // Another node at 'max' keeps the user's data and refuses instead.
+    const max = { 'pubsub#max_items': 'max' };
+    for (const id of ['a', 'b']) expect((await alicePhone.iq(publish('urn:example:kept', `<x xmlns='urn:example'/>`, max, id))).attrs.type).to.equal('result');
+    expect(condition(await alicePhone.iq(publish('urn:example:kept', `<x xmlns='urn:example'/>`, max, 'c')))).to.equal('conflict');
+  });
+
+  it("holds an assisted item to PEP's payload limit, as a client's own publish is, and still delivers the marker", async () => {
+    await start({ modules: { options: { pep: { maxPayloadBytes: 1024 } } } });
+    const big = `<displayed xmlns='${NS_MDS}'><stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='${'é'.repeat(600)}'/></displayed>`;
+    const direct = await alicePhone.iq(publish(NS_MDS, big, undefined, 'bob@localhost'));
+    expect([direct.attrs.type, direct.getChild('error')?.getChild('payload-too-big') !== undefined]).to.deep.equal(['error', true]);
+    await alicePhone.send(`<message type='chat' to='bob@localhost'><displayed xmlns='${NS_MARKERS}' id='m-1'/>${big}</message>`);
+    const got = await bob.waitFor(marker);
+    expect(leaks(got), got.toString()).to.equal(false);
+    expect(condition(await alicePhone.iq(getItems('alice@localhost', NS_MDS)))).to.equal('item-not-found');
+  });
+
   it('still delivers the stripped marker when the publish fails', async () => {
     await start({ modules: { options: { pep: { maxNodes: 1 } } } });
     const other = await alicePhone.iq(publish('urn:example:other', `<x xmlns='urn:example'/>`));
