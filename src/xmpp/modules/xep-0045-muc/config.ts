@@ -180,19 +180,18 @@ export function roomFeatures(c: RoomConfig): string[] {
   ];
 }
 
-/** The muc#roominfo extended info form (§6.4, XEP-0128). */
-export function roomInfoForm(c: RoomConfig, occupants: number, subject: string): XmlElement {
-  return buildForm({
-    type: 'result',
-    fields: [
-      formTypeField(NS_ROOMINFO),
-      { var: 'muc#roominfo_description', label: 'Description', values: [c.description] },
-      { var: 'muc#roominfo_occupants', label: 'Number of occupants', values: [String(occupants)] },
-      { var: 'muc#roominfo_subject', label: 'Subject', values: [subject] },
-      { var: 'muc#roominfo_lang', label: 'Language', values: [c.lang] },
-      { var: 'muc#roomconfig_roomname', label: 'Name', values: [c.name] },
-      { var: 'muc#roomconfig_changesubject', label: 'Occupants may change the subject', values: [bool(c.changeSubject)] },
-      { var: 'muc#maxhistoryfetch', label: 'Maximum number of history messages returned by the room', values: [String(c.historyLength)] },
-    ],
-  });
+/** The muc#roominfo extended info form (§6.4, XEP-0128); `avatarHashes`: XEP-0486 §3.3, the field only when there are some. */
+export function roomInfoForm(c: RoomConfig, occupants: number, subject: string, avatarHashes: readonly string[] = []): XmlElement {
+  const fields: FormField[] = [
+    formTypeField(NS_ROOMINFO),
+    { var: 'muc#roominfo_description', label: 'Description', values: [c.description] },
+    { var: 'muc#roominfo_occupants', label: 'Number of occupants', values: [String(occupants)] },
+    { var: 'muc#roominfo_subject', label: 'Subject', values: [subject] },
+    { var: 'muc#roominfo_lang', label: 'Language', values: [c.lang] },
+    { var: 'muc#roomconfig_roomname', label: 'Name', values: [c.name] },
+    { var: 'muc#roomconfig_changesubject', label: 'Occupants may change the subject', values: [bool(c.changeSubject)] },
+    { var: 'muc#maxhistoryfetch', label: 'Maximum number of history messages returned by the room', values: [String(c.historyLength)] },
+  ];
+  if (avatarHashes.length > 0) fields.push({ var: 'muc#roominfo_avatarhash', type: 'text-multi', label: 'Avatar hash', values: [...avatarHashes] });
+  return buildForm({ type: 'result', fields });
 }

@@ -1,6 +1,7 @@
 import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import type { DiscoApi } from '../xep-0030-disco/api.js';
+import { DEFAULT_VCARD_MAX_BYTES, type VcardApi } from '../xep-0054-vcard/index.js';
 import { ArchiveStore } from '../xep-0313-mam/archive.js';
 import { RoomPlacement } from './placement.js';
 import { MucService } from './service.js';
@@ -36,7 +37,8 @@ const MAM_TABLES = [
 /**
  * XEP-0045 Multi-User Chat on `conference.<domain>` (XEP-0249 direct
  * invitations are plain messages between users and need nothing here),
- * XEP-0410 self-ping, XEP-0313 archives of rooms, XEP-0359 stanza ids by the room.
+ * XEP-0410 self-ping, XEP-0313 archives of rooms, XEP-0359 stanza ids by the room,
+ * XEP-0486 room avatars (vcard-temp on the room's JID).
  *
  * Rooms, their configuration and affiliations are kept in tables when
  * persistent (pk room JID) and survive restarts; occupants, history and the
@@ -46,8 +48,10 @@ const MAM_TABLES = [
  */
 export default defineModule({
   name: 'muc',
-  implements: 'XEP-0045, XEP-0410, XEP-0313 (rooms)',
+  implements: 'XEP-0045, XEP-0410, XEP-0313 (rooms), XEP-0486',
   depends: ['disco'],
+  // Only for its size limit: rooms keep their vCards themselves (XEP-0486), with or without it.
+  optionalDepends: ['vcard'],
   options: {
     domain: { type: 'optional-string', doc: 'Service domain; default `conference.<domain>` for every served domain.' },
     name: { type: 'string', default: 'Chatrooms', doc: 'Name of the service in disco.' },
@@ -86,6 +90,8 @@ export default defineModule({
         defaultPageSize: opts.defaultPageSize,
         maxPageSize: opts.maxPageSize,
         countLimit: opts.countLimit,
+        // A room's avatar is bounded as an account's is: one limit for an operator to set.
+        vcardMaxBytes: ctx.useIfLoaded<VcardApi>('vcard')?.maxBytes ?? DEFAULT_VCARD_MAX_BYTES,
       },
       archive,
     );

@@ -9,12 +9,13 @@ import { NS_MAM } from '../xep-0313-mam/query.js';
 import { adminList, planAdminChanges } from './admin.js';
 import { applyConfigForm, configForm, roomFeatures, roomInfoForm } from './config.js';
 import type { RoomActions } from './extensions.js';
-import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID } from './ns.js';
+import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID, NS_VCARD } from './ns.js';
 import { occupantJid } from './occupant-presence.js';
 import { NS_MUC_REQUEST } from './voice-request.js';
 import { queryRoomArchive, roomArchiveMetadata } from './room-archive.js';
 import { serviceOf, type RoomRegistry } from './room-registry.js';
 import type { RoomOutput } from './room-output.js';
+import { mayViewAvatar, RoomVcard } from './room-vcard.js';
 import { affRank, type Affiliation, type Occupant, type Room } from './room.js';
 import type { MucOptions } from './service.js';
 import type { RoomStore } from './store.js';
@@ -25,11 +26,13 @@ const RESERVED_NICK_NODE = 'x-roomuser-item';
 /**
  * Iqs to a room's bare JID: disco (§6.3–6.4, the reserved nick of §7.12),
  * the owner's configuration and destruction (§10), the admin lists of roles
- * and affiliations (§8–9), the room's archive (XEP-0313), and what
- * extensions answer. Runs inside the room's turn, like everything else that
- * changes a room.
+ * and affiliations (§8–9), the room's archive (XEP-0313), its vCard
+ * (XEP-0486, room-vcard.ts), and what extensions answer. Runs inside the
+ * room's turn, like everything else that changes a room.
  */
 export class RoomIq {
+  private readonly vcard: RoomVcard;
+
   constructor(
     private readonly rooms: RoomRegistry,
     private readonly out: RoomOutput,
@@ -37,7 +40,9 @@ export class RoomIq {
     private readonly archive: ArchiveStore | null,
     private readonly opts: MucOptions,
     private readonly actions: RoomActions,
-  ) {}
+  ) {
+    this.vcard = new RoomVcard(store, out, opts.vcardMaxBytes);
+  }
 
   async handle(ev: RouteEvent): Promise<void> {
     const { stanza, from } = ev;
@@ -56,7 +61,7 @@ export class RoomIq {
         // §7.12: nicks are neither registered nor locked here, so nobody has a reserved one: the answer is empty, not an error.
         if (payload.attrs.node === RESERVED_NICK_NODE) return this.out.iqResult(ev, x('query', { xmlns: NS_DISCO_INFO, node: RESERVED_NICK_NODE }));
         if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
-        return this.out.iqResult(ev, this.info(room));
+        return this.out.iqResult(ev, this.info(room, mayViewAvatar(room, aff, o)));
       case `get ${NS_DISCO_ITEMS} query`: {
         if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
         // §6.5: occupants may be listed; not for hidden rooms to outsiders.
@@ -82,6 +87,10 @@ export class RoomIq {
       case `get ${NS_MAM} query`:
         if (this.archive === null || !room.config.archiving) throw new StanzaError('service-unavailable', 'this room is not archived');
         return this.out.iqResult(ev, queryForm());
+      case `get ${NS_VCARD} vCard`:
+        return this.vcard.get(ev, room, aff, o);
+      case `set ${NS_VCARD} vCard`:
+        return this.vcard.set(ev, room, aff, payload);
       case `get ${NS_MAM} metadata`:
         if (this.archive === null || !room.config.archiving) throw new StanzaError('service-unavailable', 'this room is not archived');
         return this.out.iqResult(ev, await roomArchiveMetadata(this.archive, room, { aff, occupant: o }));
@@ -93,16 +102,17 @@ export class RoomIq {
     }
   }
 
-  private info(room: Room): XmlElement {
+  /** `showAvatar`: whether the requester may see the room's avatar, whose hash the form then carries (XEP-0486 §3.3). */
+  private info(room: Room, showAvatar: boolean): XmlElement {
     // XEP-0410 §4: the room answers self-pings itself, without bothering the client.
-    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, NS_MUC_REQUEST, ...roomFeatures(room.config), ...this.out.extensions.flatMap((e) => e.features ?? [])];
+    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, NS_MUC_REQUEST, NS_VCARD, ...roomFeatures(room.config), ...this.out.extensions.flatMap((e) => e.features ?? [])];
     if (room.config.archiving && this.archive !== null) features.push(NS_MAM, `${NS_MAM}#extended`, NS_SID);
     return x(
       'query',
       { xmlns: NS_DISCO_INFO },
       x('identity', { category: 'conference', type: 'text', name: room.config.name || room.jid.slice(0, room.jid.indexOf('@')) }),
       ...[NS_DISCO_INFO, ...features].map((f) => x('feature', { var: f })),
-      roomInfoForm(room.config, room.occupants.size, room.subject.text),
+      roomInfoForm(room.config, room.occupants.size, room.subject.text, showAvatar ? room.avatarHashes : []),
     );
   }
 
@@ -135,7 +145,8 @@ export class RoomIq {
     room.config = next;
     room.locked = false;
     try {
-      if (next.persistent) await this.store.save(serviceOf(room), room);
+      // With the vCard: the room may be stored for the first time, with one set while it was temporary or locked.
+      if (next.persistent) await this.store.save(serviceOf(room), room, { vcard: true });
       else if (before.persistent) await this.store.remove(serviceOf(room), room.jid);
     } catch (e) {
       // The owner is answered with an error, which says nothing changed: the live room must agree.

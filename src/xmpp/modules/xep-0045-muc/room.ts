@@ -65,6 +65,14 @@ export class Room {
   /** Real full JID → nick. */
   readonly byReal = new Map<string, string>();
   readonly history: HistoryEntry[] = [];
+  /**
+   * XEP-0486: the room's vCard as its owner set it (a serialised `<vCard/>`), null when none. Kept in memory
+   * for the room's life, as its history is, and bounded like user vCards; stored in a row of its own
+   * (store.ts), since it is far larger than the rest of the room and changes apart from it.
+   */
+  vcard: string | null = null;
+  /** SHA-1 of each PHOTO of `vcard` (XEP-0153 hashes), which disco#info shows without reading the vCard. */
+  avatarHashes: readonly string[] = [];
   /** Serialises the handling of stanzas for this room. */
   queue: Promise<void> = Promise.resolve();
 

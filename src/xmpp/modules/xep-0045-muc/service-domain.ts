@@ -3,7 +3,7 @@ import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { parseRsm, rsmSet } from '../../rsm.js';
 import { NS_DISCO_INFO, NS_DISCO_ITEMS } from '../xep-0030-disco/api.js';
-import { NS_MUC, NS_MUC_UNIQUE, NS_STABLE_ID } from './ns.js';
+import { NS_MUC, NS_MUC_UNIQUE, NS_STABLE_ID, NS_VCARD } from './ns.js';
 
 /** A room as the service's disco#items lists it. */
 export interface PublicRoom {
@@ -20,8 +20,9 @@ export type PublicRoomsPage = (from: { after?: string; before?: string }, max: n
 /**
  * The payload of the result to an iq get to the service domain itself: its
  * disco#info (§6.2) with the features extensions give every room
- * (`featuresOfEveryRoom`), its public rooms (§6.3, read only when asked) and a
- * unique room name (§10.1.4). Anything else is service-unavailable.
+ * (`featuresOfEveryRoom`), its public rooms (§6.3, read only when asked), a
+ * unique room name (§10.1.4) and its vCard, which is empty. Anything else is
+ * service-unavailable.
  *
  * Anyone, remote users too, may list the rooms as often as they like, so the
  * list comes in pages (XEP-0059, as §6.3 allows): a `<set/>` with `max`,
@@ -45,7 +46,8 @@ export async function serviceDomainAnswer(
         'query',
         { xmlns: NS_DISCO_INFO },
         x('identity', { category: 'conference', type: 'text', name: serviceName }),
-        ...[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_MUC_UNIQUE, NS_STABLE_ID, ...featuresOfEveryRoom].map((f) => x('feature', { var: f })),
+        // vcard-temp: XEP-0486 §3.1, clients look for it here to know that rooms have avatars.
+        ...[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_MUC_UNIQUE, NS_STABLE_ID, NS_VCARD, ...featuresOfEveryRoom].map((f) => x('feature', { var: f })),
       );
     }
     const rsm = parseRsm(payload, ROOM_LIST_PAGE);
@@ -54,6 +56,8 @@ export async function serviceDomainAnswer(
     if (rsm.asked || more) query.append(rsmSet(rooms[0]?.jid, rooms[rooms.length - 1]?.jid));
     return query;
   }
+  // Advertising vcard-temp, the service answers for its own vCard: it has none (XEP-0054 §3.1: empty).
+  if (ns === NS_VCARD && payload.name === 'vCard') return x('vCard', { xmlns: NS_VCARD });
   if (ns === NS_MUC_UNIQUE && payload.name === 'unique') return x('unique', { xmlns: NS_MUC_UNIQUE }, randomHex(12));
   throw new StanzaError('service-unavailable');
 }

@@ -28,6 +28,8 @@ export interface MucOptions extends ConfigDefaults {
   maxPageSize: number;
   /** Most room archive messages counted for an RSM max=0 query (xep-0313-mam/count.ts). */
   countLimit: number;
+  /** Largest room vCard (XEP-0486) accepted, in bytes of XML. */
+  vcardMaxBytes: number;
 }
 
 function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?: string): StanzaError {
@@ -42,7 +44,7 @@ function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?
  * This class takes each stanza to its handler and holds what occupants say:
  * messages to the room and invitations. Beside it, one file per part:
  * joining, nick changes and leaving (occupancy.ts), iqs to the room, its
- * configuration and admin lists (room-iq.ts), the rooms this node runs (room-registry.ts), what a room
+ * configuration and admin lists (room-iq.ts), its vCard (room-vcard.ts), the rooms this node runs (room-registry.ts), what a room
  * sends (room-output.ts), the presence an occupant is shown with
  * (occupant-presence.ts), what occupants send one another: private
  * messages and iqs (occupant-relay.ts), history (history.ts), muc#admin checks (admin.ts),

@@ -1,5 +1,7 @@
 import type { Table, TableSpec } from '../../../storage/wide-column.js';
+import { parseXml } from '../../stream/parse-xml.js';
 import type { RoomConfig } from './config.js';
+import { avatarHashes } from './room-vcard.js';
 import { AFFILIATIONS, Room, type Affiliation, type StoredRoom } from './room.js';
 
 export const ROOMS = 'muc_rooms';
@@ -7,12 +9,13 @@ export const AFFILIATIONS_TABLE = 'muc_affiliations';
 export const ROOM_LIST = 'muc_room_list';
 
 export const MUC_TABLES: TableSpec[] = [
-  { name: ROOMS, description: "XEP-0045 persistent rooms: pk = room JID, sk = 'room', value = JSON configuration, subject, creation time." },
+  { name: ROOMS, description: "XEP-0045 persistent rooms: pk = room JID, sk = 'room', value = JSON configuration, subject, creation time; sk = 'vcard', value = the room's XEP-0486 <vCard/> XML, when it has one." },
   { name: AFFILIATIONS_TABLE, description: 'XEP-0045 affiliations of persistent rooms: pk = room JID, sk = user bare JID, value = owner|admin|member|outcast.' },
   { name: ROOM_LIST, description: "XEP-0045 persistent rooms per service: pk = service domain, sk = room JID, value = JSON { name, public } for disco#items." },
 ];
 
 const ROOM_SK = 'room';
+const VCARD_SK = 'vcard';
 
 export interface ListedRoom {
   jid: string;
@@ -32,19 +35,36 @@ export class RoomStore {
     const stored = await this.rooms.getJson<StoredRoom>(jid, ROOM_SK);
     if (stored === undefined) return undefined;
     const room = new Room(jid, withDefaults(stored.config), stored.subject, stored.createdMs);
+    const vcard = await this.rooms.get(jid, VCARD_SK);
+    if (vcard !== undefined) {
+      room.vcard = vcard;
+      room.avatarHashes = avatarHashes(parseXml(vcard));
+    }
     for (const row of await this.affiliations.range(jid)) {
       if (AFFILIATIONS.has(row.value) && row.value !== 'none') room.affiliations.set(row.sk, row.value as Affiliation);
     }
     return room;
   }
 
-  /** Writes configuration, subject and every affiliation of a persistent room. */
-  async save(service: string, room: Room): Promise<void> {
+  /**
+   * Writes configuration, subject and every affiliation of a persistent room; with `vcard`, its vCard too.
+   * A configuration change asks for it: the room may be stored for the first time then, with a vCard set
+   * while it was temporary or locked. A subject change, more frequent, leaves the vCard's row (up to the
+   * vCard size limit) alone.
+   */
+  async save(service: string, room: Room, opts: { vcard?: boolean } = {}): Promise<void> {
     await this.rooms.putJson(room.jid, ROOM_SK, room.toStored());
+    if (opts.vcard === true) await this.saveVcard(room.jid, room.vcard);
     await this.list.putJson(service, room.jid, { name: room.config.name, public: room.config.public });
     const stored = new Map((await this.affiliations.range(room.jid)).map((r) => [r.sk, r.value]));
     for (const [bare, a] of room.affiliations) if (stored.get(bare) !== a) await this.affiliations.put(room.jid, bare, a);
     for (const bare of stored.keys()) if (!room.affiliations.has(bare)) await this.affiliations.delete(room.jid, bare);
+  }
+
+  /** Writes (null: deletes) the vCard of the stored room `jid`. */
+  async saveVcard(jid: string, xml: string | null): Promise<void> {
+    if (xml === null) await this.rooms.delete(jid, VCARD_SK);
+    else await this.rooms.put(jid, VCARD_SK, xml);
   }
 
   async saveAffiliation(room: Room, bare: string, a: Affiliation): Promise<void> {
@@ -72,6 +92,8 @@ export class RoomStore {
   }
 
   async remove(service: string, jid: string): Promise<void> {
+    // The vCard first: a removal cut short must not leave it behind for the next room of that name.
+    await this.rooms.delete(jid, VCARD_SK);
     await this.rooms.delete(jid, ROOM_SK);
     await this.affiliations.deletePartition(jid);
     await this.list.delete(service, jid);

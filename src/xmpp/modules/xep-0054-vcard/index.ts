@@ -6,12 +6,16 @@ import { parseXml } from '../../stream/parse-xml.js';
 
 export const NS_VCARD = 'vcard-temp';
 const SK = 'vcard';
+/** The default of `maxBytes`; MUC rooms (XEP-0486) use it too when this module is not loaded. */
+export const DEFAULT_VCARD_MAX_BYTES = 128 * 1024;
 
 /** What the vcard module offers modules that depend on it (XEP-0398 writes the avatar into the vCard). */
 export interface VcardApi {
   get(owner: Jid): Promise<XmlElement | undefined>;
   /** Stores `vcard` as the account's, as if its owner had set it; false when it is over the size limit. */
   put(owner: Jid, vcard: XmlElement): Promise<boolean>;
+  /** Largest vCard accepted, in bytes of XML (the `maxBytes` option): rooms' vCards are held to it too. */
+  readonly maxBytes: number;
 }
 
 /**
@@ -24,7 +28,7 @@ export default defineModule({
   name: 'vcard',
   implements: 'XEP-0054',
   options: {
-    maxBytes: { type: 'number', default: 128 * 1024, integer: true, min: 1024, doc: 'Largest vCard accepted, in bytes of XML (avatars make them big; the stanza size limit applies too).' },
+    maxBytes: { type: 'number', default: DEFAULT_VCARD_MAX_BYTES, integer: true, min: 1024, doc: 'Largest vCard accepted, in bytes of XML (avatars make them big; the stanza size limit applies too).' },
   },
   tables: [{ name: 'vcard', description: "vcard-temp: pk = account bare JID, sk = 'vcard', value = the <vCard/> XML." }],
   start(ctx) {
@@ -76,6 +80,7 @@ export default defineModule({
         return stored === undefined ? undefined : parseXml(stored);
       },
       put: store,
+      maxBytes: ctx.options.maxBytes,
     });
 
     ctx.hook('account/deleted', async ({ jid }) => {
