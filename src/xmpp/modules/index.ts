@@ -41,9 +41,10 @@ import hostMeta from './xep-0156-host-meta/index.js';
 import proxy65 from './xep-0065-proxy/index.js';
 import spamReporting from './xep-0377-spam-reporting/index.js';
 import pubsub from './xep-0060-pubsub/index.js';
+import blockStrangers from './block-strangers/index.js';
 
 /**
  * Every module sori ships, for the composition root. Order does not matter:
  * the loader orders them by their declared dependencies.
  */
-export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, serviceOutage, components, avatarConversion, bookmarks, mds, occupantId, moderation, retraction, mucRetraction, offlineRetraction, last, monitoring, hostMeta, adminApi, proxy65, spamReporting, pubsub];
+export const ALL_MODULES: ModuleDefinition[] = [roster, presence, ping, register, adhoc, admin, mam, sm, csi, disco, caps, version, time, vcard, privateXml, blocking, offline, pep, carbons, markers, push, upload, muc, externalServices, contactAddresses, serviceOutage, components, avatarConversion, bookmarks, mds, occupantId, moderation, retraction, mucRetraction, offlineRetraction, last, monitoring, hostMeta, adminApi, proxy65, spamReporting, pubsub, blockStrangers];
