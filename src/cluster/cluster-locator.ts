@@ -196,6 +196,10 @@ export class ClusterLocator implements Locator {
     return this.modules.onPost(topic, handler);
   }
 
+  nodes(): Promise<string[]> {
+    return this.table.nodes();
+  }
+
   /** Queues an envelope for `node`; false when the node is not alive or the bus failed (logged as `what`). */
   private async send(node: string, envelope: Envelope, what: string): Promise<boolean> {
     try {

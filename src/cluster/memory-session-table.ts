@@ -10,6 +10,8 @@ export class MemorySessionStore {
   readonly accounts = new Map<string, Map<string, SessionEntry>>();
   /** Placement key → holding node. */
   readonly holders = new Map<string, string>();
+  /** Nodes whose table has started and not stopped. */
+  readonly nodes = new Set<string>();
 }
 
 /**
@@ -27,7 +29,13 @@ export class MemorySessionTable implements SessionTable {
     this.store = options.store ?? new MemorySessionStore();
   }
 
-  async start(): Promise<void> {}
+  async start(): Promise<void> {
+    this.store.nodes.add(this.nodeId);
+  }
+
+  async nodes(): Promise<string[]> {
+    return [...new Set([this.nodeId, ...this.store.nodes])];
+  }
 
   async put(entry: SessionEntry): Promise<void> {
     const { bare, resource } = splitFullJid(entry.jid);
@@ -92,5 +100,7 @@ export class MemorySessionTable implements SessionTable {
 
   onEvent(_listener: (event: SessionTableEvent) => void | Promise<void>): void {}
 
-  async stop(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.store.nodes.delete(this.nodeId);
+  }
 }

@@ -52,6 +52,12 @@ export function sessionTableContract(name: string, backend: () => SessionTableBa
       await eventually(async () => expect((await a.get(full))?.node).to.equal('node-b'));
     });
 
+    it('lists every started node, to each of them', async function () {
+      const a = await node('node-a');
+      const b = await node('node-b');
+      for (const t of [a, b]) await eventually(async () => expect(await t.nodes()).to.include.members(['node-a', 'node-b']));
+    });
+
     it('update rewrites an entry only while the node still holds it', async function () {
       const a = await node('node-a');
       const b = await node('node-b');

@@ -70,6 +70,11 @@ export interface SessionTable {
   /** Releases `key` if `node` holds it. */
   release(key: string, node: string): Promise<void>;
   /**
+   * Ids of the nodes in the cluster, this one included: those registered and not yet cleaned up after. A node
+   * that died a moment ago may still be listed (posts to it are refused); one that just joined may be missing.
+   */
+  nodes(): Promise<string[]>;
+  /**
    * Resolves at once with false, except shortly after this node's connection to the table came back:
    * the table may have restarted empty, and other nodes may not have written their entries back yet.
    * Then it resolves with true once they have had time to, so a lookup that found nothing is worth

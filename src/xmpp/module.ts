@@ -180,6 +180,11 @@ export interface ServerApi {
   nodePost(node: string, topic: string, body: string): Promise<boolean>;
   /** Handles `nodePost`s of `topic` from other nodes; returns the undo (pass it to onStop). */
   onNodePost(topic: string, handler: NodePostHandler): () => void;
+  /**
+   * Every node of the cluster, this one included (`[nodeId]` on a single node), for what must reach all of them
+   * (an announcement to every online user): `nodePost` to each. One read of the cluster's node registry.
+   */
+  clusterNodes(): Promise<string[]>;
   /** Fires an event for other modules (e.g. account/deleted). */
   emit<E extends EventName>(event: E, payload: import('./events.js').EventMap[E]): Promise<boolean>;
   /** Bound sessions of an account on this node. */

@@ -324,6 +324,10 @@ export class Server implements ServerApi {
     return this.locator.post === undefined ? Promise.resolve(false) : this.locator.post(node, topic, body);
   }
 
+  async clusterNodes(): Promise<string[]> {
+    return this.locator.nodes === undefined ? [this.nodeId] : this.locator.nodes();
+  }
+
   onNodePost(topic: string, handler: NodePostHandler): () => void {
     return this.locator.onPost === undefined ? () => {} : this.locator.onPost(topic, handler);
   }

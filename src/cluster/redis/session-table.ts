@@ -3,7 +3,7 @@ import { createLogger, type Logger } from '../../util/log.js';
 import type { SessionEntry, SessionTable, SessionTableEvent } from '../session-table.js';
 import { connectRedis, redisClusterOptions, redisUnreachable, whenReady, type RedisClient, type RedisClusterOptions } from './connection.js';
 import { splitFullJid } from '../../util/jid.js';
-import { INVALIDATE_CHANNEL, nodeJidsKey, nodePlacementsKey, placementKey, sessionsKey } from './keys.js';
+import { INVALIDATE_CHANNEL, NODES_KEY, nodeJidsKey, nodePlacementsKey, placementKey, sessionsKey } from './keys.js';
 import { NodeLiveness } from './liveness.js';
 import { bindEntry, claimPlacement, releasePlacement, removeIfOwner, restoreIfVacant, updateIfHeld } from './scripts.js';
 import { SessionCache } from './session-cache.js';
@@ -186,6 +186,11 @@ export class RedisSessionTable implements SessionTable {
       await releasePlacement.run(this.client, [placementKey(key)], [node]);
       await this.client.srem(nodePlacementsKey(node), key);
     });
+  }
+
+  async nodes(): Promise<string[]> {
+    // The registry the dead-node check reads; this node is in it from start, but say so while Redis restarts empty.
+    return [...new Set([this.nodeId, ...(await this.client.smembers(NODES_KEY))])];
   }
 
   async settled(): Promise<boolean> {

@@ -31,6 +31,8 @@ export interface Locator {
   post?(node: string, topic: string, body: string): Promise<boolean>;
   /** Cluster only: registers the handler of posts of a topic; returns the undo. */
   onPost?(topic: string, handler: NodePostHandler): () => void;
+  /** Cluster only: every node of the cluster, this one included (ServerApi.clusterNodes). */
+  nodes?(): Promise<string[]>;
 }
 
 const EVENT: Record<string, Record<'host' | 'bare' | 'full', EventName>> = {

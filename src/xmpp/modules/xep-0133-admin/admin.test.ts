@@ -3,9 +3,11 @@ import { buildForm, findForm, getFormType, getValue, getValues, type DataForm, t
 import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
+import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import disco from '../xep-0030-disco/index.js';
 import adhoc, { NS_COMMANDS } from '../xep-0050-adhoc/index.js';
+import offline from '../xep-0160-offline/index.js';
 import admin, { NS_ADMIN } from './index.js';
 
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
@@ -172,11 +174,14 @@ describe('XEP-0133 service administration', function () {
       const r = await c.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#items' node='${NS_COMMANDS}'/></iq>`);
       return r.getChild('query')!.getChildren('item').map((i) => i.attrs.node!.replace(`${NS_ADMIN}#`, ''));
     };
-    expect(await list(boss)).to.have.members(['add-user', 'delete-user', 'change-user-password', 'end-user-session', 'get-registered-users-num', 'get-registered-users-list']);
+    expect(await list(boss)).to.have.members([
+      'add-user', 'delete-user', 'change-user-password', 'end-user-session', 'get-registered-users-num', 'get-registered-users-list',
+      'get-online-users-num', 'get-online-users-list', 'announce', 'set-motd', 'edit-motd', 'delete-motd',
+    ]);
     expect(await list(mallory)).to.deep.equal([]);
     const info = await mallory.iq(`<iq type='get' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='${NS_ADMIN}#add-user'/></iq>`);
     expect(condition(info)).to.equal('forbidden');
-    for (const name of ['add-user', 'delete-user', 'get-registered-users-list']) {
+    for (const name of ['add-user', 'delete-user', 'get-registered-users-list', 'announce', 'set-motd', 'delete-motd', 'get-online-users-num']) {
       expect(condition(await mallory.iq(commandIq({ node: `${NS_ADMIN}#${name}`, action: 'execute' })))).to.equal('forbidden');
     }
     // Not with a session id taken from an admin either.
@@ -190,5 +195,99 @@ describe('XEP-0133 service administration', function () {
     const reply = await boss.iq(commandIq({ node: `${NS_ADMIN}#add-user`, sessionid: 'nope', action: 'complete' }));
     expect(condition(reply)).to.equal('bad-request');
     expect(reply.getChild('error')!.getChild('bad-sessionid', NS_COMMANDS)).to.not.equal(undefined);
+  });
+});
+
+describe('XEP-0133 announcements, message of the day and online users', function () {
+  let ts: TestServer;
+  let boss: TestClient;
+  beforeEach(async function () {
+    ts = await TestServer.start([roster, presence, disco, adhoc, offline, admin], { server: { admins: ['boss@localhost'] } });
+    boss = await ts.login('boss@localhost/console');
+  });
+  afterEach(async function () {
+    await ts.stop();
+  });
+
+  const headlines = (c: TestClient): XmlElement[] => c.all((s) => s.name === 'message' && s.attrs.type === 'headline');
+  /** Logs in and sends initial presence, as a client does. */
+  async function online(full: string): Promise<TestClient> {
+    const c = await ts.login(full);
+    await c.send('<presence/>');
+    return c;
+  }
+  const motdText = (c: TestClient): Promise<string | undefined> => c.waitFor((s) => s.name === 'message' && s.attrs.type === 'headline').then((m) => m.getChildText('body'));
+
+  it('announces to every online session, from the domain, as a headline, and keeps nothing for offline users', async function () {
+    const alice = await online('alice@localhost/phone');
+    const alice2 = await ts.login('alice@localhost/laptop');
+    const bob = await online('bob@localhost/desk');
+    await ts.addUser('carol@localhost');
+    const reply = command(await smackStyle(boss, 'announce', { subject: 'Maintenance', announcement: ['Down at noon.', 'Back soon.'] }));
+    expect(reply.attrs.status).to.equal('completed');
+    for (const c of [alice, alice2, bob]) {
+      const [m] = headlines(c);
+      expect(m, c.jid).to.not.equal(undefined);
+      expect(m!.attrs.from).to.equal('localhost');
+      expect(m!.attrs.to).to.equal(c.jid);
+      expect(m!.getChildText('subject')).to.equal('Maintenance');
+      expect(m!.getChildText('body')).to.equal('Down at noon.\nBack soon.');
+    }
+    expect(await ts.store.range('offline', 'carol@localhost')).to.deep.equal([]);
+    expect(await ts.store.range('offline', 'alice@localhost')).to.deep.equal([]);
+  });
+
+  it('counts and lists online users, each account once', async function () {
+    await online('alice@localhost/phone');
+    await ts.login('alice@localhost/laptop');
+    await ts.login('bob@localhost/desk');
+    await ts.addUser('carol@localhost');
+    const num = command(await boss.iq(commandIq({ node: `${NS_ADMIN}#get-online-users-num`, action: 'execute' })));
+    expect(num.attrs.status).to.equal('completed');
+    expect(getValue(findForm(num)!, 'onlineusersnum')).to.equal('3');
+    const two = command(await smackStyle(boss, 'get-online-users-list', { max_items: '2' }));
+    expect(getValues(findForm(two)!, 'onlineuserjids')).to.have.length(2);
+    const all = command(await smackStyle(boss, 'get-online-users-list', { max_items: 'none' }));
+    expect(getValues(findForm(all)!, 'onlineuserjids')).to.deep.equal(['alice@localhost', 'bob@localhost', 'boss@localhost']);
+  });
+
+  it('sends the message of the day to those online now and, once, to each account that logs in later', async function () {
+    const bob = await online('bob@localhost/desk');
+    await ts.addUser('alice@localhost');
+    expect(command(await smackStyle(boss, 'set-motd', { motd: ['Welcome back.', 'New rooms!'] })).attrs.status).to.equal('completed');
+    expect(await motdText(bob)).to.equal('Welcome back.\nNew rooms!');
+    const alice = await online('alice@localhost/phone');
+    expect(await motdText(alice)).to.equal('Welcome back.\nNew rooms!');
+    expect(headlines(alice)).to.have.length(1);
+    alice.close();
+    bob.close();
+    // Logging in again, each gets nothing; a newcomer logging in after them gets it, so theirs would have come by then.
+    const [aliceAgain, bobAgain] = [await online('alice@localhost/phone'), await online('bob@localhost/desk')];
+    const control = await online('control@localhost/x');
+    expect(await motdText(control)).to.equal('Welcome back.\nNew rooms!');
+    expect(headlines(aliceAgain)).to.deep.equal([]);
+    expect(headlines(bobAgain)).to.deep.equal([]);
+  });
+
+  it('edits the message of the day without sending it again to those who got it, and deletes it', async function () {
+    await smackStyle(boss, 'set-motd', { motd: ['Tea at five.'] });
+    const alice = await online('alice@localhost/phone');
+    expect(await motdText(alice)).to.equal('Tea at five.');
+    // The edit form shows the current text (§4.25).
+    const first = command(await boss.iq(commandIq({ node: `${NS_ADMIN}#edit-motd`, action: 'execute' })));
+    expect(getValues(findForm(first)!, 'motd')).to.deep.equal(['Tea at five.']);
+    expect(command(await smackStyle(boss, 'edit-motd', { motd: ['Tea at six.'] })).attrs.status).to.equal('completed');
+    const dave = await online('dave@localhost/x');
+    expect(await motdText(dave)).to.equal('Tea at six.');
+    alice.close();
+    const aliceAgain = await online('alice@localhost/phone');
+    expect(command(await boss.iq(commandIq({ node: `${NS_ADMIN}#delete-motd`, action: 'execute' }))).attrs.status).to.equal('completed');
+    const erin = await online('erin@localhost/x');
+    // After the delete nothing is sent; an announcement made after both logins is the first headline each gets.
+    await smackStyle(boss, 'announce', { announcement: ['marker'] });
+    expect(await motdText(erin)).to.equal('marker');
+    expect(await motdText(aliceAgain)).to.equal('marker');
+    const fresh = command(await boss.iq(commandIq({ node: `${NS_ADMIN}#edit-motd`, action: 'execute' })));
+    expect(getValues(findForm(fresh)!, 'motd')).to.deep.equal([]);
   });
 });

@@ -1,39 +1,21 @@
-import { formTypeField, getValue, getValues, type DataForm, type FormField } from '../../../util/data-form.js';
+import { getValue, getValues } from '../../../util/data-form.js';
 import { JidError, parseJid, type Jid } from '../../../util/jid.js';
 import { StanzaError } from '../../errors.js';
 import { defineModule, type ModuleContext } from '../../module.js';
-import { NS_COMMANDS, type AdhocApi, type CommandRequest, type CommandResponse } from '../xep-0050-adhoc/api.js';
-import { x } from '../../../util/xml.js';
+import type { AdhocApi } from '../xep-0050-adhoc/api.js';
+import { adminForm, adminResult, done, formThenProcess, maxItems, maxItemsField, NS_ADMIN, type AddAdminCommand } from './forms.js';
+import { MOTD_TABLES, startMotd } from './motd.js';
+import { startOnline } from './online.js';
 
-export const NS_ADMIN = 'http://jabber.org/protocol/admin';
+export { NS_ADMIN };
 /** A node asking the node that holds a session (its full JID, the body) to end it. */
 const END_SESSION_TOPIC = 'admin/end-session';
 
-/** A form to fill: title, instructions and fields after the FORM_TYPE. */
-function adminForm(title: string, instructions: string, fields: FormField[]): DataForm {
-  return { type: 'form', title, instructions: [instructions], fields: [formTypeField(NS_ADMIN), ...fields] };
-}
-
-function adminResult(fields: FormField[]): DataForm {
-  return { type: 'result', fields: [formTypeField(NS_ADMIN), ...fields] };
-}
-
-/**
- * The usual two-stage shape of an XEP-0133 command: the first request gets
- * the form, the submission is processed. A first request that already
- * carries a filled form (XEP-0050 allows it) is processed at once.
- */
-async function formThenProcess(req: CommandRequest, form: DataForm, process: (submitted: DataForm) => Promise<CommandResponse>): Promise<CommandResponse> {
-  if (req.form?.type === 'submit') return process(req.form);
-  if (req.stage > 0) throw new StanzaError('bad-request', 'submit the form', undefined, x('bad-payload', { xmlns: NS_COMMANDS }));
-  return { status: 'executing', form, actions: ['complete'], execute: 'complete' };
-}
-
-const done = (text?: string): CommandResponse => ({ status: 'completed', notes: text === undefined ? undefined : [{ type: 'info', text }] });
-
 /**
  * XEP-0133 Service Administration on top of XEP-0050: add, delete and end
- * the sessions of users, change their passwords, count and list them. Only
+ * the sessions of users, change their passwords, count and list them; count
+ * and list online users, announce to them, and keep a message of the day
+ * (online.ts, motd.ts). Only
  * the JIDs listed in `server.admins` see or run these commands. Smack's
  * integration test framework provisions its accounts with add-user and
  * delete-user, so the field names and types follow the XEP's examples.
@@ -42,12 +24,13 @@ export default defineModule({
   name: 'admin',
   implements: 'XEP-0133',
   depends: ['adhoc'],
-  start(ctx) {
+  tables: MOTD_TABLES,
+  async start(ctx) {
     const adhoc = ctx.use<AdhocApi>('adhoc');
     const endSession = (full: string): void => ctx.server.localSession(full)?.close('policy-violation', 'session ended by an administrator');
     ctx.onStop(ctx.server.onNodePost(END_SESSION_TOPIC, (full) => endSession(full)));
     const allowed = (jid: Jid): boolean => ctx.server.accounts.isAdmin(jid);
-    const add = (name: string, title: string, execute: (req: CommandRequest) => Promise<CommandResponse>): void => {
+    const add: AddAdminCommand = (name, title, execute) => {
       ctx.onStop(adhoc.addCommand({ node: `${NS_ADMIN}#${name}`, name: title, allowed, execute }));
     };
 
@@ -156,18 +139,10 @@ export default defineModule({
       formThenProcess(
         req,
         adminForm('Requesting List of Registered Users', 'Fill out this form to request the registered users of this service.', [
-          {
-            var: 'max_items',
-            type: 'list-single',
-            label: 'Maximum number of items to show',
-            values: ['25'],
-            options: ['25', '50', '75', '100', '150', '200', 'none'].map((v) => ({ label: v, value: v })),
-          },
+          maxItemsField(),
         ]),
         async (form) => {
-          const max = getValue(form, 'max_items') ?? 'none';
-          const limit = max === 'none' ? Infinity : Number(max);
-          if (!(limit > 0)) throw new StanzaError('bad-request', `bad max_items: ${max}`);
+          const limit = maxItems(form);
           const users = await ctx.server.accounts.list(req.to.domain);
           return {
             status: 'completed',
@@ -176,6 +151,9 @@ export default defineModule({
         },
       ),
     );
+
+    startOnline(ctx, add);
+    await startMotd(ctx, add);
   },
 });
 
