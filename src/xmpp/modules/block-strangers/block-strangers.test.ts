@@ -120,7 +120,7 @@ describe('block-strangers: messages from non-contacts', () => {
     expect(bob.all((m) => m.name === 'message').map((m) => m.getChildText('body'))).to.deep.equal(['from', 'to', 'approved', 'asked']);
   });
 
-  it('lets through the account itself, the server and its services, bodyless notifications and groupchat', async () => {
+  it('lets through the account itself, the server and its services, and bodyless notifications', async () => {
     await start();
     await chat('bob@localhost/laptop', 'own');
     await chat('localhost', 'server');
@@ -128,9 +128,20 @@ describe('block-strangers: messages from non-contacts', () => {
     await chat('upload.localhost', 'service');
     await chat('spam@remote.example/bot', 'spam');
     await arrive(`<message xmlns='jabber:client' from='spam@remote.example/bot' to='bob@localhost/phone' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`);
-    await chat('room@muc.remote.example/someone', 'groupchat', "type='groupchat' to='bob@localhost/phone'");
-    await bob.waitFor(hasBody('groupchat'));
-    expect(bob.all((m) => m.name === 'message').map((m) => m.getChildText('body') ?? m.elements()[0]!.name)).to.deep.equal(['own', 'server', 'invitation', 'service', 'composing', 'groupchat']);
+    await chat('bob@localhost/laptop', 'last');
+    await bob.waitFor(hasBody('last'));
+    expect(bob.all((m) => m.name === 'message').map((m) => m.getChildText('body') ?? m.elements()[0]!.name)).to.deep.equal(['own', 'server', 'invitation', 'service', 'composing', 'last']);
+  });
+
+  it("drops a stranger's message typed groupchat, and lets through the groupchat of a room the user is in", async () => {
+    await start();
+    await bob.send(`<presence to='room@muc.remote.example/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await chat('spam@remote.example/bot', 'spam as groupchat', "type='groupchat' to='bob@localhost/phone'");
+    await chat('other@muc.remote.example/someone', 'a room bob is not in', "type='groupchat' to='bob@localhost/phone'");
+    await chat('room@muc.remote.example/alice', 'in the room', "type='groupchat' to='bob@localhost/phone'");
+    await bob.waitFor(hasBody('in the room'));
+    expect(bob.all((m) => m.name === 'message').map((m) => m.getChildText('body'))).to.deep.equal(['in the room']);
+    expect(await refused('message')).to.equal(2);
   });
 
   it('lets through the occupants of a room the user is in: whoever it sent directed presence to (RFC 6121 §4.6)', async () => {

@@ -61,9 +61,9 @@ function presenceSentTo(session: ClientSession, senderBare: string): boolean {
  * mod_block_strangers): a message with a body or subject to an account, from a JID that account has no
  * presence subscription with, is refused before it is delivered, archived, kept offline or pushed.
  * Always let through: the account itself, this server and its services (MUC, pubsub, upload,
- * components), error messages, groupchat (only rooms the user joined send it, and clients ignore others),
- * and whoever the user sent directed presence to, as ejabberd does (the occupants of a room the user is
- * in, private messages included). Off by default; `modules.enabled: ["block-strangers"]` turns it on.
+ * components), error messages, and whoever the user sent directed presence to, as ejabberd does (a room
+ * the user is in: its groupchat, and its occupants' private messages). Off by default;
+ * `modules.enabled: ["block-strangers"]` turns it on.
  */
 export default defineModule({
   name: 'block-strangers',
@@ -159,10 +159,17 @@ export default defineModule({
       // The usual message, between two accounts here, costs this one lookup.
       if (allowLocalUsers && server.isLocalDomain(from.domain)) return false;
       const type = stanza.attrs.type;
-      if (type === 'error' || type === 'groupchat') return false;
+      if (type === 'error') return false;
       // Chat states, receipts, markers: nothing a person reads; ejabberd lets them through too.
       if (stanza.getChild('body') === undefined && stanza.getChild('subject') === undefined) return false;
       if (!judged(from, to)) return false;
+      // Groupchat is judged too, or any stranger could spam by picking that type (it reaches a full JID, and
+      // push). A room the user is in passes by its directed presence: asked of the addressed session first,
+      // in memory, so that the traffic of joined rooms costs no roster read.
+      if (type === 'groupchat') {
+        const session = server.localSession(to.full);
+        if (session !== undefined && presenceSentTo(session, from.bare)) return false;
+      }
       return refuseStranger(stanza, from, to, 'message');
     }
 
