@@ -133,6 +133,19 @@ describe('block-strangers: messages from non-contacts', () => {
     expect(bob.all((m) => m.name === 'message').map((m) => m.getChildText('body') ?? m.elements()[0]!.name)).to.deep.equal(['own', 'server', 'invitation', 'service', 'composing', 'last']);
   });
 
+  it("drops a stranger's bodiless encrypted message, call proposal and room invitation, and lets its chat states through", async () => {
+    await start();
+    const bodiless = (payload: string) => arrive(`<message xmlns='jabber:client' from='spam@remote.example/bot' to='bob@localhost/phone' type='chat'>${payload}</message>`);
+    await bodiless(`<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'><iv>AAAA</iv></header><payload>AAAA</payload></encrypted>`);
+    await bodiless(`<encrypted xmlns='urn:xmpp:omemo:2'><header sid='1'/><payload>AAAA</payload></encrypted>`);
+    await bodiless(`<propose xmlns='urn:xmpp:jingle-message:0' id='call-1'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose>`);
+    await bodiless(`<x xmlns='jabber:x:conference' jid='spam@muc.remote.example'/>`);
+    await bodiless(`<active xmlns='http://jabber.org/protocol/chatstates'/>`);
+    await bob.waitFor((m) => m.getChild('active', 'http://jabber.org/protocol/chatstates') !== undefined);
+    expect(bob.all((m) => m.name === 'message').map((m) => m.elements()[0]!.name)).to.deep.equal(['active']);
+    expect(await refused('message')).to.equal(4);
+  });
+
   it("drops a stranger's message typed groupchat, and lets through the groupchat of a room the user is in", async () => {
     await start();
     await bob.send(`<presence to='room@muc.remote.example/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);

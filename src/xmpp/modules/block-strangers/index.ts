@@ -38,6 +38,32 @@ function knows(item: RosterItem | undefined): boolean {
   return item !== undefined && (item.subscription !== 'none' || item.ask !== undefined || item.approved === true);
 }
 
+/**
+ * Payloads a client shows or rings for without any body: end-to-end encrypted messages (anyone may fetch a
+ * user's OMEMO bundle and encrypt to it), a call proposal (XEP-0353) and a direct room invitation (XEP-0249,
+ * which Gajim sends without a body). The encrypted ones are those xep-0357-push/important.ts and
+ * xep-0313-mam/policy.ts list too.
+ */
+const SHOWN_PAYLOADS: ReadonlyMap<string, string> = new Map([
+  ['eu.siacs.conversations.axolotl', 'encrypted'], // OMEMO (legacy namespace, what clients deploy)
+  ['urn:xmpp:omemo:2', 'encrypted'],
+  ['urn:xmpp:openpgp:0', 'openpgp'],
+  ['jabber:x:encrypted', 'x'],
+  ['urn:xmpp:jingle-message:0', 'propose'],
+  ['jabber:x:conference', 'x'],
+]);
+
+/** Whether a person would see the message: a body, a subject or a SHOWN_PAYLOAD. Chat states, receipts and markers alone are not seen. */
+function seenByPerson(stanza: XmlElement): boolean {
+  for (const c of stanza.children) {
+    if (typeof c === 'string') continue;
+    if (c.name === 'body' || c.name === 'subject') return true;
+    const ns = c.attrs.xmlns;
+    if (ns !== undefined && SHOWN_PAYLOADS.get(ns) === c.name) return true;
+  }
+  return false;
+}
+
 /** Node request: has one of this node's sessions of an account (body: JSON [account, sender's bare JID]) sent the sender directed presence? '1' or '0'. */
 const DIRECTED_TOPIC = 'block-strangers/directed';
 /** How long a stranger's message waits for another node's answer; one that does not answer lets it through. */
@@ -58,8 +84,9 @@ function presenceSentTo(session: ClientSession, senderBare: string): boolean {
 
 /**
  * Server policy against unsolicited messages from strangers (ejabberd's and Prosody's
- * mod_block_strangers): a message with a body or subject to an account, from a JID that account has no
- * presence subscription with, is refused before it is delivered, archived, kept offline or pushed.
+ * mod_block_strangers): a message a person would see (a body, a subject, an encrypted payload, a call
+ * or an invitation) to an account, from a JID that account has no presence subscription with, is refused
+ * before it is delivered, archived, kept offline or pushed.
  * Always let through: the account itself, this server and its services (MUC, pubsub, upload,
  * components), error messages, and whoever the user sent directed presence to, as ejabberd does (a room
  * the user is in: its groupchat, and its occupants' private messages). Off by default;
@@ -160,8 +187,9 @@ export default defineModule({
       if (allowLocalUsers && server.isLocalDomain(from.domain)) return false;
       const type = stanza.attrs.type;
       if (type === 'error') return false;
-      // Chat states, receipts, markers: nothing a person reads; ejabberd lets them through too.
-      if (stanza.getChild('body') === undefined && stanza.getChild('subject') === undefined) return false;
+      // Chat states, receipts, markers: nothing a person reads, let through as ejabberd does. A bodiless
+      // encrypted message or call is read or rings, and is judged (ejabberd looks at body and subject only).
+      if (!seenByPerson(stanza)) return false;
       if (!judged(from, to)) return false;
       // Groupchat is judged too, or any stranger could spam by picking that type (it reaches a full JID, and
       // push). A room the user is in passes by its directed presence: asked of the addressed session first,
