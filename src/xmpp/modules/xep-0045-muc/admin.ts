@@ -29,7 +29,9 @@ export function adminList(room: Room, aff: Affiliation, o: Occupant | undefined,
     for (const [jid, a] of room.affiliations) {
       if (a !== wantAff) continue;
       const present = pairNicks ? room.occupantByBare(jid) : undefined;
-      out.append(x('item', { affiliation: a, jid, nick: present?.nick, role: present?.role }));
+      // §9.5: the nick a member registered (§7.10) when it is away.
+      const nick = present?.nick ?? (pairNicks ? room.reservedNick(jid) : undefined);
+      out.append(x('item', { affiliation: a, jid, nick, role: present?.role }));
     }
     return out;
   }

@@ -38,9 +38,10 @@ const MAM_TABLES = [
  * XEP-0045 Multi-User Chat on `conference.<domain>` (XEP-0249 direct
  * invitations are plain messages between users and need nothing here),
  * XEP-0410 self-ping, XEP-0313 archives of rooms, XEP-0359 stanza ids by the room,
- * XEP-0486 room avatars (vcard-temp on the room's JID).
+ * XEP-0486 room avatars (vcard-temp on the room's JID), registration with a
+ * room and reserved nicks (§7.10, jabber:iq:register on the room's JID).
  *
- * Rooms, their configuration and affiliations are kept in tables when
+ * Rooms, their configuration and affiliations (with reserved nicks) are kept in tables when
  * persistent (pk room JID) and survive restarts; occupants, history and the
  * lock of a room being created live in the memory of the node that runs the
  * room. In a cluster each room runs on one node and the others post its

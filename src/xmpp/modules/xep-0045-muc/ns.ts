@@ -10,3 +10,6 @@ export { NS_SID } from '../../stanza-id.js';
 export const NS_VCARD = 'vcard-temp';
 /** XEP-0421: rooms carry it when the occupant-id module is on; moderation (XEP-0425) names occupants with it. */
 export const NS_OCCUPANT_ID = 'urn:xmpp:occupant-id:0';
+/** XEP-0077 in-band registration, which a room answers to let users register with it (XEP-0045 §7.10). */
+export const NS_REGISTER = 'jabber:iq:register';
+export const NS_MUC_REGISTER = `${NS_MUC}#register`;

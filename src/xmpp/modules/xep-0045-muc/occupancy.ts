@@ -15,6 +15,12 @@ import type { RoomOutput } from './room-output.js';
 import type { RoomRegistry } from './room-registry.js';
 import type { MucOptions } from './service.js';
 
+/** Whether `bare` may be in the room as `nick`: nobody else registered it (§7.10). */
+function nickFree(room: Room, nick: string, bare: string): boolean {
+  const holder = room.nickReservedBy(nick);
+  return holder === undefined || holder === bare;
+}
+
 /**
  * Occupants joining, changing nick and leaving (XEP-0045 §7.2, §7.6, §7.14).
  * Run in the room's turn by MucService, which also calls `leave` for an
@@ -96,6 +102,8 @@ export class Occupancy {
     if (role === 'none') throw new StanzaError('registration-required', 'this room is members-only');
     const same = room.occupants.get(nick);
     if (same !== undefined && same.bare !== from.bare) throw new StanzaError('conflict', 'that nickname is in use');
+    // §7.12: a nick another user registered (§7.10) is theirs, also while they are away.
+    if (!nickFree(room, nick, from.bare)) throw new StanzaError('conflict', 'that nickname is reserved by another user');
     if (room.config.password !== '' && aff !== 'owner' && (mucX?.getChildText('password') ?? '') !== room.config.password) {
       throw new StanzaError('not-authorized', 'a password is required');
     }
@@ -149,6 +157,7 @@ export class Occupancy {
     const nick = ev.to.resource;
     const taken = room.occupants.get(nick);
     if (taken !== undefined) throw new StanzaError('conflict', 'that nickname is in use');
+    if (!nickFree(room, nick, o.bare)) throw new StanzaError('conflict', 'that nickname is reserved by another user');
     if (o.sessions.size > 1) throw new StanzaError('not-acceptable', 'change the nickname from one client only while several are joined');
     // §7.6: unavailable from the old nick with 303, available from the new one.
     await this.out.broadcastPresence(room, o, { type: 'unavailable', codes: [303], nick, base: x('presence', { type: 'unavailable' }) });

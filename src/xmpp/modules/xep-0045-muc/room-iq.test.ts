@@ -31,7 +31,7 @@ describe('XEP-0045 iqs to a room', () => {
     await ts.stop();
   });
 
-  it('answers the reserved-nick node (§7.12) with an empty query: no nick is registered here, before or after joining', async () => {
+  it('answers the reserved-nick node (§7.12) with an empty query to a user who registered no nick, before or after joining', async () => {
     const ask = (c: TestClient) => c.iq(`<iq type='get' to='${ROOM}'><query xmlns='${DISCO_INFO}' node='x-roomuser-item'/></iq>`);
     for (const r of [await ask(bob), await ask(alice)]) {
       expect(r.attrs.type, r.toString()).to.equal('result');

@@ -9,12 +9,13 @@ import { NS_MAM } from '../xep-0313-mam/query.js';
 import { adminList, planAdminChanges } from './admin.js';
 import { applyConfigForm, configForm, roomFeatures, roomInfoForm } from './config.js';
 import type { RoomActions } from './extensions.js';
-import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_SID, NS_STABLE_ID, NS_VCARD } from './ns.js';
+import { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_PING, NS_REGISTER, NS_SID, NS_STABLE_ID, NS_VCARD } from './ns.js';
 import { occupantJid } from './occupant-presence.js';
 import { NS_MUC_REQUEST } from './voice-request.js';
 import { queryRoomArchive, roomArchiveMetadata } from './room-archive.js';
 import { serviceOf, type RoomRegistry } from './room-registry.js';
 import type { RoomOutput } from './room-output.js';
+import { RoomRegister } from './room-register.js';
 import { mayViewAvatar, RoomVcard } from './room-vcard.js';
 import { affRank, type Affiliation, type Occupant, type Room } from './room.js';
 import type { MucOptions } from './service.js';
@@ -23,15 +24,24 @@ import type { RoomStore } from './store.js';
 /** The disco node a user asks for the nick reserved for it in a room (§7.12). */
 const RESERVED_NICK_NODE = 'x-roomuser-item';
 
+/** §7.12: the nick `bare` registered (room-register.ts) as an identity's name; without one an empty query, not an error. */
+function reservedNickInfo(room: Room, bare: string): XmlElement {
+  const nick = room.reservedNick(bare);
+  const identity = nick === undefined ? [] : [x('identity', { category: 'conference', type: 'text', name: nick })];
+  return x('query', { xmlns: NS_DISCO_INFO, node: RESERVED_NICK_NODE }, ...identity);
+}
+
 /**
  * Iqs to a room's bare JID: disco (§6.3–6.4, the reserved nick of §7.12),
- * the owner's configuration and destruction (§10), the admin lists of roles
- * and affiliations (§8–9), the room's archive (XEP-0313), its vCard
- * (XEP-0486, room-vcard.ts), and what extensions answer. Runs inside the
+ * registration (§7.10, room-register.ts), the owner's configuration and
+ * destruction (§10), the admin lists of roles and affiliations (§8–9), the
+ * room's archive (XEP-0313), its vCard (XEP-0486, room-vcard.ts), and what
+ * extensions answer. Runs inside the
  * room's turn, like everything else that changes a room.
  */
 export class RoomIq {
   private readonly vcard: RoomVcard;
+  private readonly register: RoomRegister;
 
   constructor(
     private readonly rooms: RoomRegistry,
@@ -42,6 +52,7 @@ export class RoomIq {
     private readonly actions: RoomActions,
   ) {
     this.vcard = new RoomVcard(store, out, opts.vcardMaxBytes);
+    this.register = new RoomRegister(store, out);
   }
 
   async handle(ev: RouteEvent): Promise<void> {
@@ -58,8 +69,7 @@ export class RoomIq {
     const key = `${type} ${ns} ${payload.name}`;
     switch (key) {
       case `get ${NS_DISCO_INFO} query`:
-        // §7.12: nicks are neither registered nor locked here, so nobody has a reserved one: the answer is empty, not an error.
-        if (payload.attrs.node === RESERVED_NICK_NODE) return this.out.iqResult(ev, x('query', { xmlns: NS_DISCO_INFO, node: RESERVED_NICK_NODE }));
+        if (payload.attrs.node === RESERVED_NICK_NODE) return this.out.iqResult(ev, reservedNickInfo(room, from.bare));
         if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found');
         return this.out.iqResult(ev, this.info(room, mayViewAvatar(room, aff, o)));
       case `get ${NS_DISCO_ITEMS} query`: {
@@ -91,6 +101,10 @@ export class RoomIq {
         return this.vcard.get(ev, room, aff, o);
       case `set ${NS_VCARD} vCard`:
         return this.vcard.set(ev, room, aff, payload);
+      case `get ${NS_REGISTER} query`:
+        return this.register.get(ev, room, aff);
+      case `set ${NS_REGISTER} query`:
+        return this.register.set(ev, room, aff, payload);
       case `get ${NS_MAM} metadata`:
         if (this.archive === null || !room.config.archiving) throw new StanzaError('service-unavailable', 'this room is not archived');
         return this.out.iqResult(ev, await roomArchiveMetadata(this.archive, room, { aff, occupant: o }));
@@ -105,7 +119,7 @@ export class RoomIq {
   /** `showAvatar`: whether the requester may see the room's avatar, whose hash the form then carries (XEP-0486 §3.3). */
   private info(room: Room, showAvatar: boolean): XmlElement {
     // XEP-0410 §4: the room answers self-pings itself, without bothering the client.
-    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, NS_MUC_REQUEST, NS_VCARD, ...roomFeatures(room.config), ...this.out.extensions.flatMap((e) => e.features ?? [])];
+    const features = [NS_MUC, NS_STABLE_ID, `${NS_MUC}#self-ping-optimization`, NS_MUC_REQUEST, NS_VCARD, NS_REGISTER, ...roomFeatures(room.config), ...this.out.extensions.flatMap((e) => e.features ?? [])];
     if (room.config.archiving && this.archive !== null) features.push(NS_MAM, `${NS_MAM}#extended`, NS_SID);
     return x(
       'query',

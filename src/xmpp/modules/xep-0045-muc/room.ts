@@ -18,6 +18,11 @@ export function affRank(a: Affiliation): number {
   return AFF_RANK[a];
 }
 
+/** Whether a user with affiliation `a` may hold a reserved nick: members, admins and owners (registering makes a user a member). */
+export function mayReserveNick(a: Affiliation): boolean {
+  return affRank(a) >= affRank('member');
+}
+
 export interface Subject {
   text: string;
   /** Nick of who set it; empty when set by the room. */
@@ -60,6 +65,12 @@ export class Room {
   locked = false;
   /** Affiliations other than 'none', by bare JID. */
   readonly affiliations = new Map<string, Affiliation>();
+  /**
+   * Nicks reserved by registering with the room (§7.10), by bare JID, and who holds each (by nick): a join
+   * checks the second on every attempt, so it is a map, not a walk through the members.
+   */
+  private readonly nickByBare = new Map<string, string>();
+  private readonly bareByNick = new Map<string, string>();
   /** By nick. */
   readonly occupants = new Map<string, Occupant>();
   /** Real full JID → nick. */
@@ -90,6 +101,30 @@ export class Room {
   setAffiliation(bare: string, a: Affiliation): void {
     if (a === 'none') this.affiliations.delete(bare);
     else this.affiliations.set(bare, a);
+    // A reserved nick belongs to a member (or higher): losing that affiliation frees it, as in Prosody.
+    if (!mayReserveNick(a)) this.reserveNick(bare, undefined);
+  }
+
+  /** The nick `bare` registered with the room (§7.10), if any. */
+  reservedNick(bare: string): string | undefined {
+    return this.nickByBare.get(bare);
+  }
+
+  /** The bare JID that reserved `nick`, if anyone did. */
+  nickReservedBy(nick: string): string | undefined {
+    return this.bareByNick.get(nick);
+  }
+
+  /** Reserves `nick` for `bare` (undefined: frees its nick); the caller has checked that nobody else holds it. */
+  reserveNick(bare: string, nick: string | undefined): void {
+    const before = this.nickByBare.get(bare);
+    if (before !== undefined) this.bareByNick.delete(before);
+    if (nick === undefined) {
+      this.nickByBare.delete(bare);
+      return;
+    }
+    this.nickByBare.set(bare, nick);
+    this.bareByNick.set(nick, bare);
   }
 
   owners(): string[] {

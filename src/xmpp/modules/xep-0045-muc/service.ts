@@ -44,7 +44,7 @@ function mucError(condition: ConstructorParameters<typeof StanzaError>[0], text?
  * This class takes each stanza to its handler and holds what occupants say:
  * messages to the room and invitations. Beside it, one file per part:
  * joining, nick changes and leaving (occupancy.ts), iqs to the room, its
- * configuration and admin lists (room-iq.ts), its vCard (room-vcard.ts), the rooms this node runs (room-registry.ts), what a room
+ * configuration and admin lists (room-iq.ts), its vCard (room-vcard.ts), registration (room-register.ts), the rooms this node runs (room-registry.ts), what a room
  * sends (room-output.ts), the presence an occupant is shown with
  * (occupant-presence.ts), what occupants send one another: private
  * messages and iqs (occupant-relay.ts), history (history.ts), muc#admin checks (admin.ts),

@@ -2,7 +2,7 @@ import type { Table, TableSpec } from '../../../storage/wide-column.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import type { RoomConfig } from './config.js';
 import { avatarHashes } from './room-vcard.js';
-import { AFFILIATIONS, Room, type Affiliation, type StoredRoom } from './room.js';
+import { AFFILIATIONS, mayReserveNick, Room, type Affiliation, type StoredRoom } from './room.js';
 
 export const ROOMS = 'muc_rooms';
 export const AFFILIATIONS_TABLE = 'muc_affiliations';
@@ -10,9 +10,36 @@ export const ROOM_LIST = 'muc_room_list';
 
 export const MUC_TABLES: TableSpec[] = [
   { name: ROOMS, description: "XEP-0045 persistent rooms: pk = room JID, sk = 'room', value = JSON configuration, subject, creation time; sk = 'vcard', value = the room's XEP-0486 <vCard/> XML, when it has one." },
-  { name: AFFILIATIONS_TABLE, description: 'XEP-0045 affiliations of persistent rooms: pk = room JID, sk = user bare JID, value = owner|admin|member|outcast.' },
+  { name: AFFILIATIONS_TABLE, description: 'XEP-0045 affiliations of persistent rooms: pk = room JID, sk = user bare JID, value = owner|admin|member|outcast, or JSON { affiliation, nick } for a user who registered with the room (§7.10) and so holds a reserved nick.' },
   { name: ROOM_LIST, description: "XEP-0045 persistent rooms per service: pk = service domain, sk = room JID, value = JSON { name, public } for disco#items." },
 ];
+
+/** A stored affiliation row: the affiliation alone, or JSON with the nick its holder reserved. */
+interface StoredAffiliation {
+  affiliation: Affiliation;
+  nick: string;
+}
+
+/**
+ * The value of a user's affiliation row. A plain affiliation while the user has no reserved nick, so rows
+ * written before registration existed read as they did; JSON (which no affiliation name starts like) with one.
+ */
+function affiliationValue(a: Affiliation, nick: string | undefined): string {
+  return nick === undefined ? a : JSON.stringify({ affiliation: a, nick } satisfies StoredAffiliation);
+}
+
+/** Reads an affiliation row; undefined for a value that is neither form (a row a newer version wrote, say). */
+function parseAffiliationValue(value: string): { affiliation: Affiliation; nick?: string } | undefined {
+  if (AFFILIATIONS.has(value)) return { affiliation: value as Affiliation };
+  if (!value.startsWith('{')) return undefined;
+  try {
+    const v = JSON.parse(value) as Partial<StoredAffiliation>;
+    if (typeof v.affiliation !== 'string' || !AFFILIATIONS.has(v.affiliation)) return undefined;
+    return typeof v.nick === 'string' ? { affiliation: v.affiliation, nick: v.nick } : { affiliation: v.affiliation };
+  } catch {
+    return undefined;
+  }
+}
 
 const ROOM_SK = 'room';
 const VCARD_SK = 'vcard';
@@ -41,7 +68,10 @@ export class RoomStore {
       room.avatarHashes = avatarHashes(parseXml(vcard));
     }
     for (const row of await this.affiliations.range(jid)) {
-      if (AFFILIATIONS.has(row.value) && row.value !== 'none') room.affiliations.set(row.sk, row.value as Affiliation);
+      const stored = parseAffiliationValue(row.value);
+      if (stored === undefined || stored.affiliation === 'none') continue;
+      room.setAffiliation(row.sk, stored.affiliation);
+      if (stored.nick !== undefined && mayReserveNick(stored.affiliation)) room.reserveNick(row.sk, stored.nick);
     }
     return room;
   }
@@ -57,7 +87,10 @@ export class RoomStore {
     if (opts.vcard === true) await this.saveVcard(room.jid, room.vcard);
     await this.list.putJson(service, room.jid, { name: room.config.name, public: room.config.public });
     const stored = new Map((await this.affiliations.range(room.jid)).map((r) => [r.sk, r.value]));
-    for (const [bare, a] of room.affiliations) if (stored.get(bare) !== a) await this.affiliations.put(room.jid, bare, a);
+    for (const [bare, a] of room.affiliations) {
+      const value = affiliationValue(a, room.reservedNick(bare));
+      if (stored.get(bare) !== value) await this.affiliations.put(room.jid, bare, value);
+    }
     for (const bare of stored.keys()) if (!room.affiliations.has(bare)) await this.affiliations.delete(room.jid, bare);
   }
 
@@ -67,9 +100,13 @@ export class RoomStore {
     else await this.rooms.put(jid, VCARD_SK, xml);
   }
 
-  async saveAffiliation(room: Room, bare: string, a: Affiliation): Promise<void> {
+  /**
+   * Writes one user's affiliation with the nick it reserves (undefined: none), which an affiliation that
+   * may not hold one (none, outcast) drops.
+   */
+  async saveAffiliation(room: Room, bare: string, a: Affiliation, nick: string | undefined): Promise<void> {
     if (a === 'none') await this.affiliations.delete(room.jid, bare);
-    else await this.affiliations.put(room.jid, bare, a);
+    else await this.affiliations.put(room.jid, bare, affiliationValue(a, mayReserveNick(a) ? nick : undefined));
   }
 
   /**
@@ -81,12 +118,13 @@ export class RoomStore {
     try {
       for (const c of changes) {
         const before = room.affiliation(c.jid);
-        await this.saveAffiliation(room, c.jid, c.aff);
+        // The user keeps the nick it reserved, unless the new affiliation may not hold one.
+        await this.saveAffiliation(room, c.jid, c.aff, room.reservedNick(c.jid));
         written.push({ jid: c.jid, before });
       }
     } catch (e) {
       // Best effort: a store that just failed may refuse these too; the caller hears of the first failure either way.
-      for (const w of written.reverse()) await this.saveAffiliation(room, w.jid, w.before).catch(() => undefined);
+      for (const w of written.reverse()) await this.saveAffiliation(room, w.jid, w.before, room.reservedNick(w.jid)).catch(() => undefined);
       throw e;
     }
   }
