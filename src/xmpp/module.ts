@@ -131,6 +131,8 @@ export interface ServerApi {
   /** A path under the configured data directory (server.dataDir), for modules that keep files (uploads). */
   dataPath(...parts: string[]): string;
   isLocalDomain(domain: string): boolean;
+  /** A hosted domain, or a service's (addServiceDomain: MUC, pubsub, components): every domain other servers may address here. */
+  servesDomain(domain: string): boolean;
   /**
    * Makes `domain` routable to modules although it hosts no accounts (a MUC
    * service on `conference.<host>`): stanzas to it fire `<kind>/host|bare|full`

@@ -32,6 +32,8 @@ describe('block-strangers: messages from non-contacts', () => {
     const modules = [roster, presence, offline, mam, ...(withModule ? [blockStrangers] : [])];
     ts = await TestServer.start(modules, withModule ? { modules: { enabled: ['block-strangers'], options: { 'block-strangers': options } } } : {});
     remote = [];
+    // The services the muc and upload modules would register.
+    for (const domain of ['conference.localhost', 'upload.localhost']) ts.server.addServiceDomain(domain);
     ts.server.hooks.add('route/remote', ({ stanza }) => {
       remote.push(stanza);
       return true;
@@ -131,6 +133,15 @@ describe('block-strangers: messages from non-contacts', () => {
     await chat('bob@localhost/laptop', 'last');
     await bob.waitFor(hasBody('last'));
     expect(bob.all((m) => m.name === 'message').map((m) => m.getChildText('body') ?? m.elements()[0]!.name)).to.deep.equal(['own', 'server', 'invitation', 'service', 'composing', 'last']);
+  });
+
+  it('takes as services the domains this server serves, not any subdomain of a served domain', async () => {
+    await start();
+    ts.server.addServiceDomain('gateway.example.net');
+    await chat('spam@elsewhere.localhost/bot', 'another server under a served domain');
+    await chat('user@gateway.example.net', 'a component named outside the served domains');
+    await bob.waitFor(hasBody('a component named outside the served domains'));
+    expect(bob.all((m) => m.name === 'message').map((m) => m.getChildText('body'))).to.deep.equal(['a component named outside the served domains']);
   });
 
   it("drops a stranger's bodiless encrypted message, call proposal and room invitation, and lets its chat states through", async () => {

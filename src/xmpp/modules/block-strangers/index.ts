@@ -122,21 +122,13 @@ export default defineModule({
       }
     }
 
-    /**
-     * This server's services: MUC, pubsub, upload, push and components live at subdomains of a served
-     * domain (conference.<domain> and so on). A service configured elsewhere goes in allowDomains.
-     */
-    const hosts = new Set(server.hosts);
-    const isService = (domain: string): boolean => {
-      const dot = domain.indexOf('.');
-      return dot !== -1 && under(domain.slice(dot + 1), hosts);
-    };
-
     /** Whether a stanza from `from` to `to` is judged at all; only the roster and presence can pass it then. */
     function judged(from: Jid, to: Jid): boolean {
       if (from.bare === to.bare || to.local === '' || !server.isLocalDomain(to.domain)) return false;
       if (server.isLocalDomain(from.domain)) return from.local !== ''; // the server itself always passes
-      return !isService(from.domain) && (allowDomains.size === 0 || !under(from.domain, allowDomains));
+      // This server's services (MUC, pubsub, components) as the server knows them, not every subdomain of a
+      // served domain: another server may run at one, and a component may be named outside them.
+      return !server.servesDomain(from.domain) && (allowDomains.size === 0 || !under(from.domain, allowDomains));
     }
 
     /** Another node's sessions of `account` sent `senderBare` directed presence; a node that does not answer counts as yes. */
