@@ -6,6 +6,7 @@
  */
 import { x, type XmlElement } from '../util/xml.js';
 import { NS_HINTS } from './hints.js';
+import { ENCRYPTED_NAMESPACES } from './encrypted-payloads.js';
 
 export const NS_CARBONS = 'urn:xmpp:carbons:2';
 export const NS_FORWARD = 'urn:xmpp:forward:0';
@@ -22,10 +23,7 @@ const IM_PAYLOADS: ReadonlySet<string> = new Set([
   'urn:xmpp:chat-markers:0',
   'urn:xmpp:receipts',
   'http://jabber.org/protocol/chatstates',
-  'eu.siacs.conversations.axolotl',
-  'urn:xmpp:omemo:2',
-  'urn:xmpp:openpgp:0',
-  'jabber:x:encrypted',
+  ...ENCRYPTED_NAMESPACES,
   'urn:xmpp:message-correct:0',
   'urn:xmpp:message-retract:0',
   'urn:xmpp:message-retract:1',

@@ -6,6 +6,7 @@ import type { RouteEvent } from '../../events.js';
 import { defineModule } from '../../module.js';
 import { DIRECTED_PRESENCE, type ClientSession } from '../../session.js';
 import type { RosterApi, RosterItem } from '../rfc6121-roster/index.js';
+import { ENCRYPTED_PAYLOADS } from '../../encrypted-payloads.js';
 
 /**
  * Below xep-0191-blocking (100): a JID the user blocked gets that module's answer, the user's own
@@ -41,14 +42,10 @@ function knows(item: RosterItem | undefined): boolean {
 /**
  * Payloads a client shows or rings for without any body: end-to-end encrypted messages (anyone may fetch a
  * user's OMEMO bundle and encrypt to it), a call proposal (XEP-0353) and a direct room invitation (XEP-0249,
- * which Gajim sends without a body). The encrypted ones are those xep-0357-push/important.ts and
- * xep-0313-mam/policy.ts list too.
+ * which Gajim sends without a body).
  */
 const SHOWN_PAYLOADS: ReadonlyMap<string, string> = new Map([
-  ['eu.siacs.conversations.axolotl', 'encrypted'], // OMEMO (legacy namespace, what clients deploy)
-  ['urn:xmpp:omemo:2', 'encrypted'],
-  ['urn:xmpp:openpgp:0', 'openpgp'],
-  ['jabber:x:encrypted', 'x'],
+  ...ENCRYPTED_PAYLOADS,
   ['urn:xmpp:jingle-message:0', 'propose'],
   ['jabber:x:conference', 'x'],
 ]);

@@ -1,5 +1,6 @@
 import type { XmlElement } from '../../../util/xml.js';
 import { NS_HINTS } from '../../hints.js';
+import { ENCRYPTED_PAYLOADS } from '../../encrypted-payloads.js';
 
 /**
  * Payloads that make a message worth keeping although it has no `<body/>`
@@ -12,10 +13,7 @@ import { NS_HINTS } from '../../hints.js';
  * the invitation only from here).
  */
 const KEPT_PAYLOADS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  ['eu.siacs.conversations.axolotl', new Set(['encrypted'])], // OMEMO (legacy namespace, what clients deploy)
-  ['urn:xmpp:omemo:2', new Set(['encrypted'])],
-  ['urn:xmpp:openpgp:0', new Set(['openpgp'])], // XEP-0373
-  ['jabber:x:encrypted', new Set(['x'])], // XEP-0027
+  ...ENCRYPTED_PAYLOADS.map(([ns, name]): [string, ReadonlySet<string>] => [ns, new Set([name])]),
   ['urn:xmpp:chat-markers:0', new Set(['received', 'displayed', 'acknowledged'])],
   ['urn:xmpp:message-correct:0', new Set(['replace'])],
   ['urn:xmpp:message-retract:0', new Set(['retract'])],

@@ -1,6 +1,7 @@
 import type { XmlElement } from '../../../util/xml.js';
 import { NS_CARBONS, NS_FORWARD } from '../../carbon-copies.js';
 import { NS_HINTS } from '../../hints.js';
+import { ENCRYPTED_NAMESPACES } from '../../encrypted-payloads.js';
 
 const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
 const NS_MARKERS = 'urn:xmpp:chat-markers:0';
@@ -10,10 +11,7 @@ const NODE_MDS = 'urn:xmpp:mds:displayed:0';
 
 /** Payload namespaces that make a message urgent even without a body. */
 const URGENT_NS = new Set([
-  'eu.siacs.conversations.axolotl', // OMEMO (legacy)
-  'urn:xmpp:omemo:2', // OMEMO 2
-  'urn:xmpp:openpgp:0', // XEP-0373
-  'jabber:x:encrypted', // XEP-0027
+  ...ENCRYPTED_NAMESPACES,
   'urn:xmpp:mam:2', // MAM results, answering the client's own query
   'urn:xmpp:mam:1',
   'urn:xmpp:jingle-message:0', // call invitations

@@ -1,14 +1,12 @@
 import type { XmlElement } from '../../../util/xml.js';
+import { ENCRYPTED_PAYLOADS } from '../../encrypted-payloads.js';
 
 /**
  * Payloads that make a bodiless message worth waking a phone for: end-to-end
  * encrypted messages (their body is inside) and call invitations (XEP-0353).
  */
 const URGENT_PAYLOADS: ReadonlyMap<string, string> = new Map([
-  ['eu.siacs.conversations.axolotl', 'encrypted'], // OMEMO (legacy namespace)
-  ['urn:xmpp:omemo:2', 'encrypted'],
-  ['urn:xmpp:openpgp:0', 'openpgp'],
-  ['jabber:x:encrypted', 'x'],
+  ...ENCRYPTED_PAYLOADS,
   ['urn:xmpp:jingle-message:0', 'propose'],
 ]);
 
