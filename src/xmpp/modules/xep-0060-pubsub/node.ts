@@ -28,10 +28,6 @@ export interface ServiceNode {
   creator?: string;
 }
 
-/** Longest node name, in bytes of UTF-8: it is part of storage keys (DynamoDB's sort keys hold 1,024 bytes). */
-export const MAX_NODE_BYTES = 512;
-/** Longest item id, in bytes of UTF-8 (Atom entry ids, URLs and UUIDs fit). */
-export const MAX_ITEM_ID_BYTES = 1024;
 /** Most subscriptions one bare JID holds to one node: its resources, not an amplifier for every publish. */
 export const MAX_SUBSCRIPTIONS_PER_JID = 16;
 

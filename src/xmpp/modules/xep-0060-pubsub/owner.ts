@@ -4,8 +4,8 @@ import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { configForm, itemLimit, NS_NODE_CONFIG } from '../xep-0163-pep/config.js';
-import { nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
-import { ACCESS_MODELS, AFFILIATIONS, configured, endUnadmitted, getNode, MAX_NODE_BYTES, notifySubscribers, requireOwner, requireRoom, sendEvent, storeNode, tellEnded, type Service, type ServiceAffiliation, type ServiceNode } from './node.js';
+import { MAX_NODE_BYTES, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
+import { ACCESS_MODELS, AFFILIATIONS, configured, endUnadmitted, getNode, notifySubscribers, requireOwner, requireRoom, sendEvent, storeNode, tellEnded, type Service, type ServiceAffiliation, type ServiceNode } from './node.js';
 import { creatorOf } from './by-jid.js';
 import { withNodeLock } from './publishing.js';
 

@@ -4,9 +4,9 @@ import { randomHex } from '../../../util/random-token.js';
 import { x, type XmlElement } from '../../../util/xml.js';
 import { StanzaError } from '../../errors.js';
 import { applyForm, ConfigValueError, itemLimit, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from '../xep-0163-pep/config.js';
-import { itemElement, nodeOf, NS_PUBSUB, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
+import { checkItemId, itemElement, nodeOf, NS_PUBSUB, pubsubError, submittedForm } from '../xep-0163-pep/protocol.js';
 import { requestedItems, type StoredItem } from '../xep-0163-pep/store.js';
-import { affiliationOf, getNode, MAX_ITEM_ID_BYTES, mayRead, notifySubscribers, readRefusal, type Service, type ServiceNode } from './node.js';
+import { affiliationOf, getNode, mayRead, notifySubscribers, readRefusal, type Service, type ServiceNode } from './node.js';
 
 /** Serialises the read-modify-write cycles on one node (publish, retract, configure, delete) on this cluster node. */
 export function withNodeLock<T>(service: Service, node: string, fn: () => Promise<T>): Promise<T> {
@@ -61,7 +61,7 @@ export async function publish(service: Service, from: Jid, pubsub: XmlElement, e
   const payloads = item?.elements() ?? [];
   if (payloads.length > 1) throw pubsubError('bad-request', 'invalid-payload', undefined, 'one payload element per item');
   const xml = payloads[0]?.toString() ?? '';
-  if (item?.attrs.id !== undefined && Buffer.byteLength(item.attrs.id, 'utf8') > MAX_ITEM_ID_BYTES) throw new StanzaError('not-acceptable', `item ids are at most ${MAX_ITEM_ID_BYTES} bytes`);
+  if (item?.attrs.id !== undefined) checkItemId(item.attrs.id);
   if (Buffer.byteLength(xml, 'utf8') > service.maxPayloadBytes) throw pubsubError('not-acceptable', 'payload-too-big');
   const wanted = preconditions(pubsub, service.maxItems);
   const { record, stored } = await withNodeLock(service, node, async () => {

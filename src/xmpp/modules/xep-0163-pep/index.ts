@@ -13,7 +13,7 @@ import { advertise } from './disco.js';
 import { CapsCache } from './caps-cache.js';
 import { applyForm, ConfigValueError, configForm, defaultConfig, itemLimit, NS_NODE_CONFIG, NS_PUBLISH_OPTIONS, satisfies, type NodeConfig } from './config.js';
 import { PepNotifier } from './notifier.js';
-import { existingNode, itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, readDenied, submittedForm, unsupported } from './protocol.js';
+import { checkItemId, existingNode, itemElement, nodeOf, NS_PUBSUB, NS_PUBSUB_OWNER, pubsubError, readDenied, submittedForm, unsupported } from './protocol.js';
 import { PepStore, requestedItems } from './store.js';
 import { SubscriptionRequests } from './subscription-requests.js';
 import { PepSubscriptions } from './subscriptions.js';
@@ -165,6 +165,7 @@ export default defineModule({
     /** Stores an item (creating the node, with `wanted`'s configuration if given) and tells whoever should hear of it. */
     async function publishItem(ownerJid: Jid, node: string, id: string, payload: XmlElement, publisher: string, wanted: { config: NodeConfig; fields: string[] } | null): Promise<void> {
       const owner = ownerJid.bare;
+      checkItemId(id);
       const xml = payload.toString();
       // Here, not in the iq handler: what other modules publish for the user (XEP-0490 server assist) is bounded alike.
       if (Buffer.byteLength(xml, 'utf8') > ctx.options.maxPayloadBytes) throw pubsubError('not-acceptable', 'payload-too-big');

@@ -329,6 +329,16 @@ describe('XEP-0163 PEP', () => {
     expect(appCondition(noPayload)).to.equal('payload-required');
   });
 
+  it('refuses node names over 512 bytes and item ids over 1,024 (storage keys), and stores nothing', async () => {
+    const longNode = await pep.alice.iq(publish(`urn:example:${'n'.repeat(520)}`, `<x xmlns='urn:example'/>`));
+    expect(condition(longNode)).to.equal('not-acceptable');
+    const longId = await pep.alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`, undefined, 'é'.repeat(513)));
+    expect(condition(longId)).to.equal('not-acceptable');
+    expect(await pep.ts.store.range('pep_nodes', 'alice@localhost')).to.have.length(0);
+    const fits = await pep.alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`, undefined, 'é'.repeat(512)));
+    expect(fits.attrs.type).to.equal('result');
+  });
+
   it('deletes every node and item with the account', async () => {
     await pep.alice.iq(publish(MOOD, `<mood xmlns='${MOOD}'><happy/></mood>`));
     expect([...(await pep.ts.store.range('pep_items', 'alice@localhost'))]).to.have.length(1);

@@ -33,10 +33,21 @@ export function readDenied(config: NodeConfig, requester: string): StanzaError {
 }
 
 
+/** Longest node name, in bytes of UTF-8: it is part of storage keys (DynamoDB's sort keys hold 1,024 bytes). */
+export const MAX_NODE_BYTES = 512;
+/** Longest item id, in bytes of UTF-8 (Atom entry ids, URLs and UUIDs fit). */
+export const MAX_ITEM_ID_BYTES = 1024;
+
 export function nodeOf(el: XmlElement): string {
   const node = el.attrs.node;
   if (node === undefined || node === '') throw pubsubError('bad-request', 'nodeid-required');
+  if (Buffer.byteLength(node, 'utf8') > MAX_NODE_BYTES) throw new StanzaError('not-acceptable', `node names are at most ${MAX_NODE_BYTES} bytes`);
   return node;
+}
+
+/** not-acceptable for an item id longer than MAX_ITEM_ID_BYTES. */
+export function checkItemId(id: string): void {
+  if (Buffer.byteLength(id, 'utf8') > MAX_ITEM_ID_BYTES) throw new StanzaError('not-acceptable', `item ids are at most ${MAX_ITEM_ID_BYTES} bytes`);
 }
 
 export function itemElement(item: StoredItem, withPayload: boolean): XmlElement {

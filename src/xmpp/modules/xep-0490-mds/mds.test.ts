@@ -154,6 +154,12 @@ describe('XEP-0490 message displayed synchronization, server assist', () => {
     const got = await bob.waitFor(marker);
     expect(leaks(got), got.toString()).to.equal(false);
     expect(condition(await alicePhone.iq(getItems('alice@localhost', NS_MDS)))).to.equal('item-not-found');
+    // A 'to' too long to be an item id (PEP's limit, 1,024 bytes) is not published either; the message still goes.
+    const longTo = `${'x'.repeat(1100)}@example.org`;
+    await alicePhone.send(assisted(longTo, 'sid-1'));
+    await alicePhone.send(`<message type='chat' to='bob@localhost'><body>after</body></message>`);
+    await bob.waitFor((m) => m.getChildText('body') === 'after');
+    expect(condition(await alicePhone.iq(getItems('alice@localhost', NS_MDS)))).to.equal('item-not-found');
   });
 
   it('still delivers the stripped marker when the publish fails', async () => {
