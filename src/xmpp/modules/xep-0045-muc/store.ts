@@ -59,10 +59,13 @@ export class RoomStore {
   ) {}
 
   async load(jid: string, withDefaults: (c: Partial<RoomConfig>) => RoomConfig): Promise<Room | undefined> {
-    const stored = await this.rooms.getJson<StoredRoom>(jid, ROOM_SK);
-    if (stored === undefined) return undefined;
+    // The room's partition holds its configuration row and, with an avatar, its vCard row: one read for both.
+    const rows = await this.rooms.range(jid);
+    const row = rows.find((r) => r.sk === ROOM_SK);
+    if (row === undefined) return undefined;
+    const stored = JSON.parse(row.value) as StoredRoom;
     const room = new Room(jid, withDefaults(stored.config), stored.subject, stored.createdMs);
-    const vcard = await this.rooms.get(jid, VCARD_SK);
+    const vcard = rows.find((r) => r.sk === VCARD_SK)?.value;
     if (vcard !== undefined) {
       room.vcard = vcard;
       room.avatarHashes = avatarHashes(parseXml(vcard));
