@@ -11,7 +11,7 @@ import { MemoryStore } from '../storage/memory/index.js';
 import type { OptionSpecs } from '../util/options.js';
 import type { ModuleDefinition } from '../xmpp/module.js';
 import { TestServer } from './harness.js';
-import type { RedisDeployment } from './redis-cluster-nodes.js';
+import { redisTargets, type RedisDeployment } from './redis-cluster-nodes.js';
 import { flushRedis } from './services/redis.js';
 
 export interface ClusterTestNode {
@@ -71,4 +71,20 @@ export class InProcessCluster {
   async stopAll(): Promise<void> {
     for (const n of [...this.nodes]) await this.stop(n);
   }
+}
+
+/**
+ * A mocha suite's in-process cluster on the standalone Redis target: Redis
+ * started once for the suite, Redis and the store emptied before each test,
+ * every node stopped after it. Call at the top of a `describe`.
+ */
+export function inProcessClusterSuite(clusterOptions: Record<string, unknown> = {}): { cluster: InProcessCluster; deployment: () => RedisDeployment } {
+  let deployment: RedisDeployment | undefined;
+  const cluster = new InProcessCluster(() => deployment!, clusterOptions);
+  before(async () => {
+    deployment = await redisTargets[0]!.start();
+  });
+  beforeEach(() => cluster.reset());
+  afterEach(() => cluster.stopAll());
+  return { cluster, deployment: () => deployment! };
 }

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { InProcessCluster } from '../../../testing/in-process-cluster.js';
-import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { inProcessClusterSuite } from '../../../testing/in-process-cluster.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { parseXml } from '../../stream/parse-xml.js';
 import presence from '../rfc6121-presence/index.js';
@@ -15,14 +14,7 @@ const hasBody = (body: string) => (el: XmlElement) => el.name === 'message' && e
  */
 describe('block-strangers across a cluster', function () {
   this.timeout(30_000);
-  let deployment: RedisDeployment | undefined;
-  const cluster = new InProcessCluster(() => deployment!);
-
-  before(async function () {
-    deployment = await redisTargets[0]!.start();
-  });
-  beforeEach(() => cluster.reset());
-  afterEach(() => cluster.stopAll());
+  const { cluster } = inProcessClusterSuite();
 
   it("lets through a private message from a room the user joined on another node, and drops a stranger's", async () => {
     const modules = [roster, presence, blockStrangers];

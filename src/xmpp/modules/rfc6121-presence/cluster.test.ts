@@ -2,9 +2,8 @@ import { expect } from 'chai';
 import { Table } from '../../../storage/wide-column.js';
 import type { TestClient } from '../../../testing/harness.js';
 import { eventually } from '../../../testing/eventually.js';
-import { InProcessCluster } from '../../../testing/in-process-cluster.js';
+import { inProcessClusterSuite } from '../../../testing/in-process-cluster.js';
 import { RawComponent, SECRET } from '../../../testing/raw-component.js';
-import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
 import { freePort } from '../../../testing/services/child-process.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { DIRECTED_PRESENCE } from '../../session.js';
@@ -25,14 +24,7 @@ const isPresence = (from: string, type?: string) => (el: XmlElement): boolean =>
  */
 describe('RFC 6121 §4.6 directed presence when the sender\'s cluster node dies', function () {
   this.timeout(30_000);
-  let deployment: RedisDeployment | undefined;
-  const cluster = new InProcessCluster(() => deployment!);
-
-  before(async function () {
-    deployment = await redisTargets[0]!.start();
-  });
-  beforeEach(() => cluster.reset());
-  afterEach(() => cluster.stopAll());
+  const { cluster } = inProcessClusterSuite();
 
   for (const broadcast of [false, true]) {
     it(`a stranger and a subscriber on another node hear one unavailable ${broadcast ? 'after' : 'without'} initial presence`, async function () {

@@ -3,8 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { eventually } from '../../../testing/eventually.js';
 import type { TestClient } from '../../../testing/harness.js';
-import { InProcessCluster, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
-import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { inProcessClusterSuite, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
 import { restartRedis } from '../../../testing/services/redis.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { HOLDER_TTL_MS } from '../../placement-queue.js';
@@ -24,15 +23,8 @@ const MODULES = [roster, presence, disco, ping, muc];
 
 describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', function () {
   this.timeout(30_000);
-  let deployment: RedisDeployment | undefined;
-  const cluster = new InProcessCluster(() => deployment!);
+  const { cluster, deployment } = inProcessClusterSuite();
   const startNode = (id: string): Promise<ClusterTestNode> => cluster.start(id, MODULES);
-
-  before(async function () {
-    deployment = await redisTargets[0]!.start();
-  });
-  beforeEach(() => cluster.reset());
-  afterEach(() => cluster.stopAll());
 
   async function join(c: TestClient, nick: string): Promise<XmlElement> {
     await c.send(`<presence to='${ROOM}/${nick}'><x xmlns='${NS_MUC}'/></presence>`);
@@ -111,7 +103,7 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     expect(condition(info), info.toString()).to.equal('item-not-found');
     // The claim is given back just after the answer went out.
     await eventually(async () => expect(await b.cluster.sessions.holder(ROOM)).to.equal(undefined));
-    const listed = await promisify(execFile)('redis-cli', ['-p', String(deployment!.ports[0]), 'smembers', 'sori:node:{a}:placements']);
+    const listed = await promisify(execFile)('redis-cli', ['-p', String(deployment().ports[0]), 'smembers', 'sori:node:{a}:placements']);
     expect(listed.stdout).to.not.include(ROOM);
 
     // Bob on b creates it: it runs on b, the node that claimed it for his join, and alice reaches it there.
@@ -156,7 +148,7 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     await join(carol, 'carol');
     await carol.waitFor(presenceFrom(`${ROOM}/bob`), 5000);
     expect(await b.cluster.sessions.holder(ROOM)).to.equal('a');
-    const listed = await promisify(execFile)('redis-cli', ['-p', String(deployment!.ports[0]), 'smembers', 'sori:node:{a}:placements']);
+    const listed = await promisify(execFile)('redis-cli', ['-p', String(deployment().ports[0]), 'smembers', 'sori:node:{a}:placements']);
     expect(listed.stdout).to.include(ROOM);
   });
 
@@ -235,7 +227,7 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     const b = await startNode('b');
     const bob = await b.ts.login('bob@localhost/laptop');
     // Redis at its memory limit (maxmemory, noeviction) answers every write with an OOM error.
-    const setMaxMemory = (bytes: number) => promisify(execFile)('redis-cli', ['-p', String(deployment!.ports[0]), 'config', 'set', 'maxmemory', String(bytes)]);
+    const setMaxMemory = (bytes: number) => promisify(execFile)('redis-cli', ['-p', String(deployment().ports[0]), 'config', 'set', 'maxmemory', String(bytes)]);
     await setMaxMemory(1);
     try {
       await bob.send(`<presence to='${ROOM}/bob'><x xmlns='${NS_MUC}'/></presence>`);
@@ -252,7 +244,7 @@ describe('XEP-0045 rooms in a cluster (in-process nodes on standalone Redis)', f
     const bob = await b.ts.login('bob@localhost/laptop');
     await createPersistent(alice, 'alice', 'Tea');
     await join(bob, 'bob');
-    const port = deployment!.ports[0]!;
+    const port = deployment().ports[0]!;
     await promisify(execFile)('redis-cli', ['-p', String(port), 'shutdown', 'nosave']).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 200));
     // The room on a sends to bob the moment Redis is back, before b has written bob's entry back.

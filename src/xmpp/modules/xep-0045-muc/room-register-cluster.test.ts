@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import type { TestClient } from '../../../testing/harness.js';
-import { InProcessCluster, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
-import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { inProcessClusterSuite, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
 import type { XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
@@ -25,15 +24,8 @@ async function reservedNick(c: TestClient): Promise<string | undefined> {
 /** XEP-0045 §7.10 in a cluster: a registration is made on the node that runs the room, and is in the shared store for the next one. */
 describe('XEP-0045 room registration in a cluster (in-process nodes on standalone Redis)', function () {
   this.timeout(30_000);
-  let deployment: RedisDeployment | undefined;
-  const cluster = new InProcessCluster(() => deployment!);
+  const { cluster } = inProcessClusterSuite();
   const startNode = (id: string): Promise<ClusterTestNode> => cluster.start(id, MODULES);
-
-  before(async function () {
-    deployment = await redisTargets[0]!.start();
-  });
-  beforeEach(() => cluster.reset());
-  afterEach(() => cluster.stopAll());
 
   it('reserves a nick registered from another node on the node running the room, and keeps it when the room moves', async function () {
     const [a, b] = [await startNode('a'), await startNode('b')];

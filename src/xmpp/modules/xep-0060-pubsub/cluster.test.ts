@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import type { TestClient } from '../../../testing/harness.js';
-import { InProcessCluster, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
-import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { inProcessClusterSuite, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
 import { parseJid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
 import presence from '../rfc6121-presence/index.js';
@@ -18,15 +17,8 @@ const isEvent = (node: string) => (e: XmlElement) => e.name === 'message' && e.a
 
 describe('XEP-0060 pubsub service in a cluster (in-process nodes on standalone Redis)', function () {
   this.timeout(30_000);
-  let deployment: RedisDeployment | undefined;
-  const cluster = new InProcessCluster(() => deployment!);
+  const { cluster } = inProcessClusterSuite();
   const startNode = (id: string): Promise<ClusterTestNode> => cluster.start(id, MODULES);
-
-  before(async function () {
-    deployment = await redisTargets[0]!.start();
-  });
-  beforeEach(() => cluster.reset());
-  afterEach(() => cluster.stopAll());
 
   async function online(node: ClusterTestNode, full: string): Promise<TestClient> {
     const c = await node.ts.login(full);

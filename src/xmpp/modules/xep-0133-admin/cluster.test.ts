@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { eventually } from '../../../testing/eventually.js';
-import { InProcessCluster } from '../../../testing/in-process-cluster.js';
-import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { inProcessClusterSuite } from '../../../testing/in-process-cluster.js';
 import { buildForm, findForm, getValue, getField } from '../../../util/data-form.js';
 import type { TestClient } from '../../../testing/harness.js';
 import presence from '../rfc6121-presence/index.js';
@@ -12,13 +11,7 @@ import admin, { NS_ADMIN } from './index.js';
 
 describe('XEP-0133 administration in a cluster (in-process nodes on standalone Redis)', function () {
   this.timeout(30_000);
-  let deployment: RedisDeployment | undefined;
-  const cluster = new InProcessCluster(() => deployment!);
-  before(async () => {
-    deployment = await redisTargets[0]!.start();
-  });
-  beforeEach(() => cluster.reset());
-  afterEach(() => cluster.stopAll());
+  const { cluster } = inProcessClusterSuite();
 
   it('ends a user session held by another node (§4.5), and counts it', async () => {
     const a = await cluster.start('a', [roster, disco, adhoc, admin], {}, { admins: ['admin@localhost'] });

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { eventually } from '../../../testing/eventually.js';
-import { InProcessCluster, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
-import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { inProcessClusterSuite, type ClusterTestNode } from '../../../testing/in-process-cluster.js';
 import { flushRedis } from '../../../testing/services/redis.js';
 import { Table } from '../../../storage/wide-column.js';
 import type { XmlElement } from '../../../util/xml.js';
@@ -20,13 +19,7 @@ const isPresence = (from: string, type?: string) => (el: XmlElement): boolean =>
 
 describe('XEP-0198 resumption in a cluster (in-process nodes on standalone Redis)', function () {
   this.timeout(30_000);
-  let deployment: RedisDeployment | undefined;
-  const cluster = new InProcessCluster(() => deployment!);
-  before(async () => {
-    deployment = await redisTargets[0]!.start();
-  });
-  beforeEach(() => cluster.reset());
-  afterEach(() => cluster.stopAll());
+  const { cluster, deployment } = inProcessClusterSuite();
 
   it('the node that handed a session over does not write its entry back when Redis comes back empty', async () => {
     const a = await cluster.start('a', [roster, presence, sm]);
@@ -43,7 +36,7 @@ describe('XEP-0198 resumption in a cluster (in-process nodes on standalone Redis
 
     // Redis comes back empty, and node A notices first: it writes back what it still holds.
     await b.cluster.sessions.liveness.stop(false);
-    await flushRedis(deployment!.ports);
+    await flushRedis(deployment().ports);
     await sleep(600);
     b.cluster.sessions.liveness.startTimers();
     await eventually(async () => expect((await a.cluster.sessions.get('bob@localhost/b'))?.node).to.equal('b'));

@@ -1,20 +1,13 @@
 import { expect } from 'chai';
 import { eventually } from '../../../testing/eventually.js';
-import { InProcessCluster } from '../../../testing/in-process-cluster.js';
-import { redisTargets, type RedisDeployment } from '../../../testing/redis-cluster-nodes.js';
+import { inProcessClusterSuite } from '../../../testing/in-process-cluster.js';
 import presence from '../rfc6121-presence/index.js';
 import roster from '../rfc6121-roster/index.js';
 import carbons, { NS_CARBONS } from './index.js';
 
 describe('XEP-0280 carbons in a cluster (in-process nodes on standalone Redis)', function () {
   this.timeout(30_000);
-  let deployment: RedisDeployment | undefined;
-  const cluster = new InProcessCluster(() => deployment!);
-  before(async () => {
-    deployment = await redisTargets[0]!.start();
-  });
-  beforeEach(() => cluster.reset());
-  afterEach(() => cluster.stopAll());
+  const { cluster } = inProcessClusterSuite();
 
   it('copies what one resource sends and receives to a carbon-enabled resource on another node', async () => {
     const n1 = await cluster.start('n1', [roster, presence, carbons]);
