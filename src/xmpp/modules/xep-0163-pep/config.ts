@@ -45,6 +45,21 @@ export function defaultConfig(): NodeConfig {
   };
 }
 
+/**
+ * XEP-0223's configuration for a user's private data kept in PEP: the owner alone reads it, every item is
+ * kept, nothing is pushed at login. What XEP-0402 bookmarks and XEP-0490's displayed state ask for.
+ */
+export const PRIVATE_STORAGE_CONFIG: Readonly<NodeConfig> = {
+  accessModel: 'whitelist',
+  maxItems: 'max',
+  persistItems: true,
+  deliverPayloads: true,
+  notifyRetract: true,
+  notifyDelete: true,
+  sendLastPublishedItem: 'never',
+  title: '',
+};
+
 export class ConfigValueError extends Error {
   constructor(readonly field: string, message: string) {
     super(message);

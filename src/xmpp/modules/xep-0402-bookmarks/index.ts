@@ -1,23 +1,11 @@
 import { tryParseJid, type Jid } from '../../../util/jid.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { defineModule } from '../../module.js';
-import type { NodeConfig } from '../xep-0163-pep/config.js';
+import { PRIVATE_STORAGE_CONFIG } from '../xep-0163-pep/config.js';
 import type { PepApi } from '../xep-0163-pep/index.js';
 import { NS_PUBSUB } from '../xep-0163-pep/protocol.js';
 import type { PrivateApi } from '../xep-0049-private/index.js';
 import { legacyStorage, nativeConference, NS_BOOKMARKS, NS_LEGACY, sameConference } from './convert.js';
-
-/** XEP-0402 §3's node configuration: private to the owner, every bookmark kept, nothing pushed at login. */
-const BOOKMARKS_NODE: NodeConfig = {
-  accessModel: 'whitelist',
-  maxItems: 'max',
-  persistItems: true,
-  deliverPayloads: true,
-  notifyRetract: true,
-  notifyDelete: true,
-  sendLastPublishedItem: 'never',
-  title: '',
-};
 
 /**
  * XEP-0402 `#compat`: bookmarks kept through XEP-0402 (PEP, one item per
@@ -61,7 +49,7 @@ export default defineModule({
         if (gone.length > 0) await pep.retract(owner, NS_BOOKMARKS, gone);
         for (const [id, payload] of wanted) {
           const stored = current.get(id);
-          if (stored === undefined || !sameConference(id, stored, payload)) await pep.publish(owner, NS_BOOKMARKS, id, payload, BOOKMARKS_NODE);
+          if (stored === undefined || !sameConference(id, stored, payload)) await pep.publish(owner, NS_BOOKMARKS, id, payload, PRIVATE_STORAGE_CONFIG);
         }
       } finally {
         applying.delete(owner.bare);

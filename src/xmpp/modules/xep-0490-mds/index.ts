@@ -4,7 +4,7 @@ import { NS_HINTS } from '../../hints.js';
 import { defineModule } from '../../module.js';
 import type { ClientSession } from '../../session.js';
 import { NS_SID } from '../../stanza-id.js';
-import type { NodeConfig } from '../xep-0163-pep/config.js';
+import { PRIVATE_STORAGE_CONFIG } from '../xep-0163-pep/config.js';
 import type { PepApi } from '../xep-0163-pep/index.js';
 
 /** The PEP node, and the namespace of its `<displayed/>` payload. */
@@ -18,18 +18,6 @@ export const NS_MDS_ASSIST = 'urn:xmpp:mds:server-assist:0';
  * that is refused should not move the user's displayed state.
  */
 const PRIORITY = -50;
-
-/** The configuration XEP-0490 gives for the node (its publish-options example and §5.2): private, every chat kept, nothing pushed at login. */
-const MDS_NODE: NodeConfig = {
-  accessModel: 'whitelist',
-  maxItems: 'max',
-  persistItems: true,
-  deliverPayloads: true,
-  notifyRetract: true,
-  notifyDelete: true,
-  sendLastPublishedItem: 'never',
-  title: '',
-};
 
 /** Children that say nothing to the recipient on their own: a message left with only these is empty. */
 function isIncidental(el: XmlElement): boolean {
@@ -85,7 +73,7 @@ export default defineModule({
       if (to === undefined || to === '') return false;
       const owner = session.jid.toBare();
       try {
-        await pep.publish(owner, NS_MDS, to, displayed, MDS_NODE);
+        await pep.publish(owner, NS_MDS, to, displayed, PRIVATE_STORAGE_CONFIG);
       } catch (e) {
         ctx.log.warn(`displayed state of ${owner.bare} for ${to} not published; the message goes on`, e);
       }
