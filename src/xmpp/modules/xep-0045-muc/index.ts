@@ -5,7 +5,7 @@ import { DEFAULT_VCARD_MAX_BYTES, type VcardApi } from '../xep-0054-vcard/index.
 import { ArchiveStore } from '../xep-0313-mam/archive.js';
 import { RoomPlacement } from './placement.js';
 import { MucService } from './service.js';
-import { AFFILIATIONS_TABLE, MUC_TABLES, ROOM_LIST, ROOMS, RoomStore } from './store.js';
+import { AFFILIATIONS_TABLE, MUC_TABLES, NICKS_TABLE, ROOM_LIST, ROOMS, RoomStore } from './store.js';
 
 export { MucService } from './service.js';
 export { NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER } from './ns.js';
@@ -41,7 +41,7 @@ const MAM_TABLES = [
  * XEP-0486 room avatars (vcard-temp on the room's JID), registration with a
  * room and reserved nicks (§7.10, jabber:iq:register on the room's JID).
  *
- * Rooms, their configuration and affiliations (with reserved nicks) are kept in tables when
+ * Rooms, their configuration, affiliations and reserved nicks are kept in tables when
  * persistent (pk room JID) and survive restarts; occupants, history and the
  * lock of a room being created live in the memory of the node that runs the
  * room. In a cluster each room runs on one node and the others post its
@@ -72,7 +72,7 @@ export default defineModule({
     const opts = ctx.options;
     const server = ctx.server;
     const disco = ctx.use<DiscoApi>('disco');
-    const store = new RoomStore(ctx.table(ROOMS), ctx.table(AFFILIATIONS_TABLE), ctx.table(ROOM_LIST));
+    const store = new RoomStore(ctx.table(ROOMS), ctx.table(AFFILIATIONS_TABLE), ctx.table(ROOM_LIST), ctx.table(NICKS_TABLE));
     const archive = opts.archiving
       ? new ArchiveStore({ mam: ctx.table('muc_mam'), byWith: ctx.table('muc_mam_by_with'), withIndex: ctx.table('muc_mam_with_index'), prefs: ctx.table('muc_mam_prefs') }, opts.archiveRetentionDays)
       : null;

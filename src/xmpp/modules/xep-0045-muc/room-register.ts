@@ -39,7 +39,7 @@ function checkMayRegister(room: Room, aff: Affiliation): void {
  * the reserved nick when the user has one; a submitted form reserves the nick
  * and makes an unaffiliated user a member; `<remove/>` (XEP-0077 §3.2, as
  * Prosody allows) frees the nick and gives a member's membership up. A reserved
- * nick is kept in the user's affiliation row (store.ts), shown on the
+ * nick is kept beside the user's affiliation (muc_nicks, store.ts), shown on the
  * x-roomuser-item node (§7.12), and refused with conflict to others who join or
  * register with it (occupancy.ts). Nicks are not locked down: a registered user
  * may still join under another nick, as §7.12 advises.

@@ -7,35 +7,30 @@ import { AFFILIATIONS, mayReserveNick, Room, type Affiliation, type StoredRoom }
 export const ROOMS = 'muc_rooms';
 export const AFFILIATIONS_TABLE = 'muc_affiliations';
 export const ROOM_LIST = 'muc_room_list';
+export const NICKS_TABLE = 'muc_nicks';
 
 export const MUC_TABLES: TableSpec[] = [
   { name: ROOMS, description: "XEP-0045 persistent rooms: pk = room JID, sk = 'room', value = JSON configuration, subject, creation time; sk = 'vcard', value = the room's XEP-0486 <vCard/> XML, when it has one." },
-  { name: AFFILIATIONS_TABLE, description: 'XEP-0045 affiliations of persistent rooms: pk = room JID, sk = user bare JID, value = owner|admin|member|outcast, or JSON { affiliation, nick } for a user who registered with the room (§7.10) and so holds a reserved nick.' },
+  { name: AFFILIATIONS_TABLE, description: 'XEP-0045 affiliations of persistent rooms: pk = room JID, sk = user bare JID, value = owner|admin|member|outcast.' },
+  { name: NICKS_TABLE, description: 'XEP-0045 nicks reserved by registering with a persistent room (§7.10): pk = room JID, sk = user bare JID, value = nick; honoured only while the user is a member, admin or owner in muc_affiliations.' },
   { name: ROOM_LIST, description: "XEP-0045 persistent rooms per service: pk = service domain, sk = room JID, value = JSON { name, public } for disco#items." },
 ];
 
-/** A stored affiliation row: the affiliation alone, or JSON with the nick its holder reserved. */
-interface StoredAffiliation {
-  affiliation: Affiliation;
-  nick: string;
-}
-
 /**
- * The value of a user's affiliation row. A plain affiliation while the user has no reserved nick, so rows
- * written before registration existed read as they did; JSON (which no affiliation name starts like) with one.
+ * Reads an affiliation row; undefined for a value of neither form. Rows are plain affiliations, which every
+ * release reads (a node still on an older release ignores any other value, and its whole-room save then
+ * deletes the row, so a reserved nick lives in muc_nicks, which such a node never touches). A JSON
+ * { affiliation, nick } row was written by unreleased code for a while: it is read, and rewritten plain
+ * (the nick into muc_nicks) by the room's next save.
  */
-function affiliationValue(a: Affiliation, nick: string | undefined): string {
-  return nick === undefined ? a : JSON.stringify({ affiliation: a, nick } satisfies StoredAffiliation);
-}
-
-/** Reads an affiliation row; undefined for a value that is neither form (a row a newer version wrote, say). */
 function parseAffiliationValue(value: string): { affiliation: Affiliation; nick?: string } | undefined {
   if (AFFILIATIONS.has(value)) return { affiliation: value as Affiliation };
   if (!value.startsWith('{')) return undefined;
   try {
-    const v = JSON.parse(value) as Partial<StoredAffiliation>;
+    const v = JSON.parse(value) as { affiliation?: unknown; nick?: unknown };
     if (typeof v.affiliation !== 'string' || !AFFILIATIONS.has(v.affiliation)) return undefined;
-    return typeof v.nick === 'string' ? { affiliation: v.affiliation, nick: v.nick } : { affiliation: v.affiliation };
+    const affiliation = v.affiliation as Affiliation;
+    return typeof v.nick === 'string' ? { affiliation, nick: v.nick } : { affiliation };
   } catch {
     return undefined;
   }
@@ -50,12 +45,13 @@ export interface ListedRoom {
   public: boolean;
 }
 
-/** Persistent rooms and their affiliations in three tables; temporary rooms are never written. */
+/** Persistent rooms, their affiliations and reserved nicks in four tables; temporary rooms are never written. */
 export class RoomStore {
   constructor(
     private readonly rooms: Table,
     private readonly affiliations: Table,
     private readonly list: Table,
+    private readonly nicks: Table,
   ) {}
 
   async load(jid: string, withDefaults: (c: Partial<RoomConfig>) => RoomConfig): Promise<Room | undefined> {
@@ -70,31 +66,44 @@ export class RoomStore {
       room.vcard = vcard;
       room.avatarHashes = avatarHashes(parseXml(vcard));
     }
-    for (const row of await this.affiliations.range(jid)) {
+    const [affiliationRows, nickRows] = await Promise.all([this.affiliations.range(jid), this.nicks.range(jid)]);
+    const nicks = new Map<string, string>();
+    for (const row of affiliationRows) {
       const stored = parseAffiliationValue(row.value);
       if (stored === undefined || stored.affiliation === 'none') continue;
       room.setAffiliation(row.sk, stored.affiliation);
-      if (stored.nick !== undefined && mayReserveNick(stored.affiliation)) room.reserveNick(row.sk, stored.nick);
+      if (stored.nick !== undefined) nicks.set(row.sk, stored.nick);
+    }
+    for (const row of nickRows) nicks.set(row.sk, row.value);
+    for (const [bare, nick] of nicks) {
+      // A nick row outlives its affiliation when an older node, which knows no nicks, bans the user or
+      // removes the membership; the nick is then free, and the room's next save deletes the row.
+      if (mayReserveNick(room.affiliation(bare)) && room.nickReservedBy(nick) === undefined) room.reserveNick(bare, nick);
     }
     return room;
   }
 
   /**
-   * Writes configuration, subject and every affiliation of a persistent room; with `vcard`, its vCard too.
-   * A configuration change asks for it: the room may be stored for the first time then, with a vCard set
-   * while it was temporary or locked. A subject change, more frequent, leaves the vCard's row (up to the
-   * vCard size limit) alone.
+   * Writes configuration, subject, every affiliation and reserved nick of a persistent room; with `vcard`,
+   * its vCard too. A configuration change asks for it: the room may be stored for the first time then, with
+   * a vCard set while it was temporary or locked. A subject change, more frequent, leaves the vCard's row
+   * (up to the vCard size limit) alone.
    */
   async save(service: string, room: Room, opts: { vcard?: boolean } = {}): Promise<void> {
     await this.rooms.putJson(room.jid, ROOM_SK, room.toStored());
     if (opts.vcard === true) await this.saveVcard(room.jid, room.vcard);
     await this.list.putJson(service, room.jid, { name: room.config.name, public: room.config.public });
-    const stored = new Map((await this.affiliations.range(room.jid)).map((r) => [r.sk, r.value]));
+    const [affiliationRows, nickRows] = await Promise.all([this.affiliations.range(room.jid), this.nicks.range(room.jid)]);
+    const stored = new Map(affiliationRows.map((r) => [r.sk, r.value]));
+    const storedNicks = new Map(nickRows.map((r) => [r.sk, r.value]));
     for (const [bare, a] of room.affiliations) {
-      const value = affiliationValue(a, room.reservedNick(bare));
-      if (stored.get(bare) !== value) await this.affiliations.put(room.jid, bare, value);
+      const nick = room.reservedNick(bare);
+      // The nick before the affiliation, as saveAffiliation orders them.
+      if (nick !== undefined && storedNicks.get(bare) !== nick) await this.nicks.put(room.jid, bare, nick);
+      if (stored.get(bare) !== a) await this.affiliations.put(room.jid, bare, a);
     }
     for (const bare of stored.keys()) if (!room.affiliations.has(bare)) await this.affiliations.delete(room.jid, bare);
+    for (const bare of storedNicks.keys()) if (room.reservedNick(bare) === undefined) await this.nicks.delete(room.jid, bare);
   }
 
   /** Writes (null: deletes) the vCard of the stored room `jid`. */
@@ -104,12 +113,17 @@ export class RoomStore {
   }
 
   /**
-   * Writes one user's affiliation with the nick it reserves (undefined: none), which an affiliation that
-   * may not hold one (none, outcast) drops.
+   * Writes one user's affiliation and the nick it reserves (undefined: none), which an affiliation that may
+   * not hold one (none, outcast) drops. Without a nick the user's nick row is deleted, also one an older
+   * node left behind when it banned the user. A nick is written before the affiliation and deleted after
+   * it: a registration cut short leaves at most a nick row without the membership, which load ignores.
    */
   async saveAffiliation(room: Room, bare: string, a: Affiliation, nick: string | undefined): Promise<void> {
+    const kept = mayReserveNick(a) ? nick : undefined;
+    if (kept !== undefined) await this.nicks.put(room.jid, bare, kept);
     if (a === 'none') await this.affiliations.delete(room.jid, bare);
-    else await this.affiliations.put(room.jid, bare, affiliationValue(a, mayReserveNick(a) ? nick : undefined));
+    else await this.affiliations.put(room.jid, bare, a);
+    if (kept === undefined) await this.nicks.delete(room.jid, bare);
   }
 
   /**
@@ -133,8 +147,9 @@ export class RoomStore {
   }
 
   async remove(service: string, jid: string): Promise<void> {
-    // The vCard first: a removal cut short must not leave it behind for the next room of that name.
+    // The vCard and nicks first: a removal cut short must not leave them behind for the next room of that name.
     await this.rooms.delete(jid, VCARD_SK);
+    await this.nicks.deletePartition(jid);
     await this.rooms.delete(jid, ROOM_SK);
     await this.affiliations.deletePartition(jid);
     await this.list.delete(service, jid);
