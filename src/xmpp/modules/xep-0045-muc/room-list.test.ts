@@ -1,6 +1,4 @@
 import { expect } from 'chai';
-import { MemoryStore } from '../../../storage/memory/index.js';
-import type { RangeOptions, Row } from '../../../storage/wide-column.js';
 import { TestServer, type TestClient } from '../../../testing/harness.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { NS_RSM } from '../../rsm.js';
@@ -10,20 +8,10 @@ import roster from '../rfc6121-roster/index.js';
 import muc from './index.js';
 import { ROOM_LIST } from './store.js';
 import { configureRoom, createRoom, joinRoom } from './test-support.js';
+import { RowCountingStore } from '../../../testing/row-counting-store.js';
 
 const SERVICE = 'conference.localhost';
 const NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
-
-/** A memory store that counts the rows of the room list that range reads return. */
-class CountingStore extends MemoryStore {
-  listRows = 0;
-
-  override async range(table: string, pk: string, options: RangeOptions = {}): Promise<Row[]> {
-    const rows = await super.range(table, pk, options);
-    if (table === ROOM_LIST) this.listRows += rows.length;
-    return rows;
-  }
-}
 
 interface Page {
   rooms: string[];
@@ -44,14 +32,14 @@ async function discoItems(c: TestClient, rsm?: string): Promise<Page> {
 const room = (i: number, suffix = ''): string => `r${String(i).padStart(3, '0')}${suffix}@${SERVICE}`;
 
 describe('XEP-0045 service: the room list (disco#items, §6.3) in pages (XEP-0059)', () => {
-  let ts: TestServer<CountingStore>;
+  let ts: TestServer<RowCountingStore>;
   let alice: TestClient;
   let bob: TestClient;
   afterEach(() => ts.stop());
 
   /** A server with `count` persistent rooms in the store, those `hidden` picks not public, and alice and bob logged in. */
   async function startWith(count: number, hidden: (i: number) => boolean = () => false): Promise<void> {
-    ts = await TestServer.start([roster, presence, disco, muc], {}, new CountingStore());
+    ts = await TestServer.start([roster, presence, disco, muc], {}, new RowCountingStore((table) => table === ROOM_LIST));
     for (let i = 0; i < count; i++) await ts.store.put(ROOM_LIST, SERVICE, room(i), JSON.stringify({ name: `Room ${i}`, public: !hidden(i) }));
     alice = await ts.login('alice@localhost/phone');
     bob = await ts.login('bob@localhost/laptop');
@@ -152,10 +140,10 @@ describe('XEP-0045 service: the room list (disco#items, §6.3) in pages (XEP-005
 
   it('reads a page’s rows of the stored room list, not the whole list', async () => {
     await startWith(105);
-    ts.store.listRows = 0;
+    ts.store.rows = 0;
     const p = await discoItems(bob, '<max>3</max>');
     expect(p.rooms).to.deep.equal([0, 1, 2].map((i) => room(i)));
-    expect(ts.store.listRows).to.be.at.most(16);
+    expect(ts.store.rows).to.be.at.most(16);
   });
 
   it('refuses an RSM max that is not a number and an <index/> it does not offer', async () => {

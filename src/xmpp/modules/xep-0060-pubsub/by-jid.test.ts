@@ -1,25 +1,11 @@
 import { expect } from 'chai';
 import { MemoryStore } from '../../../storage/memory/index.js';
-import type { RangeOptions, Row } from '../../../storage/wide-column.js';
 import type { TestClient } from '../../../testing/harness.js';
+import { RowCountingStore } from '../../../testing/row-counting-store.js';
 import { parseJid } from '../../../util/jid.js';
 import { NS_PUBSUB, NS_PUBSUB_OWNER } from '../xep-0163-pep/protocol.js';
 import { serviceDefaults } from './node.js';
 import { condition, get, ok, set, start, withOptions, type Users } from './test-support.js';
-
-/**
- * A memory store that counts the rows of pubsub tables read by whole-partition range reads (no bounds, no limit):
- * the scans the indexes by JID replace. (Counting a service's nodes against maxNodes reads with a limit.)
- */
-class CountingStore extends MemoryStore {
-  scanned = 0;
-
-  override async range(table: string, pk: string, options: RangeOptions = {}): Promise<Row[]> {
-    const rows = await super.range(table, pk, options);
-    if (table.startsWith('pubsub_') && options.start === undefined && options.end === undefined && options.limit === undefined) this.scanned += rows.length;
-    return rows;
-  }
-}
 
 const mySubscriptions = async (c: TestClient): Promise<string[]> =>
   (await ok(c, get(`<subscriptions/>`))).getChild('pubsub', NS_PUBSUB)!.getChild('subscriptions')!.getChildren('subscription').map((s) => `${s.attrs.node}:${s.attrs.jid}`).sort();
@@ -28,9 +14,11 @@ const myAffiliations = async (c: TestClient): Promise<string[]> =>
 const owner = (body: string): string => set(body, NS_PUBSUB_OWNER);
 
 describe('XEP-0060 pubsub service: a user’s own subscriptions and affiliations (§5.6, §5.7) without reading the whole service', () => {
-  let u: Users & { store: CountingStore };
+  let u: Users & { store: RowCountingStore };
   beforeEach(async () => {
-    const store = new CountingStore();
+    // Rows of pubsub tables read by whole-partition range reads (no bounds, no limit): the scans the indexes by JID
+    // replace. (Counting a service's nodes against maxNodes reads with a limit.)
+    const store = new RowCountingStore((table, o) => table.startsWith('pubsub_') && o.start === undefined && o.end === undefined && o.limit === undefined);
     const users = await start({}, store);
     u = { ...users, store };
     // Many nodes and subscriptions of others, which a scan would read.
@@ -43,7 +31,7 @@ describe('XEP-0060 pubsub service: a user’s own subscriptions and affiliations
 
   it('lists them right through subscribe, unsubscribe, an owner’s changes, outcast, node deletion and creation, reading no other rows', async () => {
     for (const n of ['n1', 'n2', 'n3', 'n4']) await ok(u.alice, set(`<create node='${n}'/>`));
-    u.store.scanned = 0;
+    u.store.rows = 0;
     await ok(u.bob, set(`<subscribe node='n1' jid='bob@localhost'/>`));
     await ok(u.bob, set(`<subscribe node='n2' jid='bob@localhost/b'/>`));
     await ok(u.alice, owner(`<subscriptions node='n3'><subscription jid='bob@localhost/x' subscription='subscribed'/></subscriptions>`));
@@ -64,16 +52,16 @@ describe('XEP-0060 pubsub service: a user’s own subscriptions and affiliations
     await ok(u.bob, set(`<create node='b1'/>`));
     expect(await mySubscriptions(u.bob)).to.deep.equal([]);
     expect(await myAffiliations(u.bob)).to.deep.equal(['b1=owner', 'n2=outcast']);
-    expect(u.store.scanned, 'rows read by whole-partition scans').to.equal(0);
+    expect(u.store.rows, 'rows read by whole-partition scans').to.equal(0);
   });
 
   it('ends a deleted account’s subscriptions and its nodes without reading the others’', async () => {
     await ok(u.bob, set(`<create node='bobs'/>`));
     await ok(u.bob, set(`<subscribe node='other3' jid='bob@localhost/b'/>`));
     await ok(u.bob, set(`<subscribe node='bobs' jid='bob@localhost'/>`));
-    u.store.scanned = 0;
+    u.store.rows = 0;
     await u.ts.server.deleteAccount(parseJid('bob@localhost'));
-    expect(u.store.scanned, 'rows read by whole-partition scans').to.equal(0);
+    expect(u.store.rows, 'rows read by whole-partition scans').to.equal(0);
     const subscribers = (await ok(u.alice, get(`<subscriptions node='other3'/>`, NS_PUBSUB_OWNER))).getChild('pubsub')!.getChild('subscriptions')!.getChildren('subscription');
     expect(subscribers.map((s) => s.attrs.jid)).to.deep.equal(['carol@localhost']);
     // A later account of that name starts with nothing at the service.

@@ -1,22 +1,10 @@
 import { expect } from 'chai';
-import { MemoryStore } from '../../../storage/memory/index.js';
-import type { RangeOptions, Row } from '../../../storage/wide-column.js';
 import type { TestClient } from '../../../testing/harness.js';
+import { RowCountingStore } from '../../../testing/row-counting-store.js';
 import type { XmlElement } from '../../../util/xml.js';
 import { NS_RSM } from '../../rsm.js';
 import { NS_DISCO_ITEMS } from '../xep-0030-disco/api.js';
 import { condition, nodeConfig, ok, SERVICE, set, start, withOptions, type Users } from './test-support.js';
-
-/** A memory store that counts the node rows that range reads return. */
-class CountingStore extends MemoryStore {
-  nodeRows = 0;
-
-  override async range(table: string, pk: string, options: RangeOptions = {}): Promise<Row[]> {
-    const rows = await super.range(table, pk, options);
-    if (table === 'pubsub_nodes') this.nodeRows += rows.length;
-    return rows;
-  }
-}
 
 interface Page {
   nodes: string[];
@@ -36,11 +24,11 @@ async function discoItems(c: TestClient, rsm?: string): Promise<Page> {
 const name = (i: number): string => `n${String(i).padStart(3, '0')}`;
 
 describe('XEP-0060 pubsub service: disco#items on the service in pages (XEP-0030 §6, XEP-0059)', () => {
-  let u: Users & { store: CountingStore };
+  let u: Users & { store: RowCountingStore };
   afterEach(() => u.ts.stop());
 
   async function startWith(nodes: number, whitelist: (i: number) => boolean = () => false): Promise<void> {
-    const store = new CountingStore();
+    const store = new RowCountingStore((table) => table === 'pubsub_nodes');
     u = { ...(await start(withOptions({ maxNodesPerCreator: 1000 }), store)), store };
     for (let i = 0; i < nodes; i++) {
       const configure = whitelist(i) ? `<configure>${nodeConfig({ 'pubsub#access_model': 'whitelist' })}</configure>` : '';
@@ -103,10 +91,10 @@ describe('XEP-0060 pubsub service: disco#items on the service in pages (XEP-0030
 
   it('reads a page’s rows, not the whole service', async () => {
     await startWith(105);
-    u.store.nodeRows = 0;
+    u.store.rows = 0;
     const p = await discoItems(u.bob, '<max>3</max>');
     expect(p.nodes).to.deep.equal([0, 1, 2].map(name));
-    expect(u.store.nodeRows).to.be.at.most(16);
+    expect(u.store.rows).to.be.at.most(16);
   });
 
   it('refuses an RSM max that is not a number and an <index/> it does not offer', async () => {

@@ -1,21 +1,10 @@
 import { expect } from 'chai';
 import { MemoryStore } from '../../../storage/memory/index.js';
-import type { RangeOptions, Row } from '../../../storage/wide-column.js';
 import { parseJid } from '../../../util/jid.js';
 import { NS_PUBSUB_OWNER } from '../xep-0163-pep/protocol.js';
 import { serviceDefaults } from './node.js';
 import { condition, ok, SERVICE, set, start, withOptions, type Users } from './test-support.js';
-
-/** A memory store that counts the node rows that range reads return. */
-class CountingStore extends MemoryStore {
-  nodeRows = 0;
-
-  override async range(table: string, pk: string, options: RangeOptions = {}): Promise<Row[]> {
-    const rows = await super.range(table, pk, options);
-    if (table === 'pubsub_nodes') this.nodeRows += rows.length;
-    return rows;
-  }
-}
+import { RowCountingStore } from '../../../testing/row-counting-store.js';
 
 const create = (node: string): string => set(`<create node='${node}'/>`);
 const remove = (node: string): string => set(`<delete node='${node}'/>`, NS_PUBSUB_OWNER);
@@ -28,12 +17,12 @@ describe('XEP-0060 pubsub service: maxNodes counted without reading the serviceâ
   });
 
   it('creates a node without reading the others', async () => {
-    const store = new CountingStore();
+    const store = new RowCountingStore((table) => table === 'pubsub_nodes');
     u = await start({}, store);
     for (let i = 0; i < 30; i++) await ok(u.alice, create(`n${i}`));
-    store.nodeRows = 0;
+    store.rows = 0;
     await ok(u.bob, create('one-more'));
-    expect(store.nodeRows, 'node rows read by ranges').to.equal(0);
+    expect(store.rows, 'node rows read by ranges').to.equal(0);
   });
 
   it('keeps the count through creates, refused creates, deletes, an accountâ€™s deletion and a restart', async () => {
