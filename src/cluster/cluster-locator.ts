@@ -181,7 +181,11 @@ export class ClusterLocator implements Locator {
   }
 
   async placement(key: string, claim: boolean): Promise<string | null> {
-    return claim ? this.table.claim(key, this.nodeId) : ((await this.table.holder(key)) ?? null);
+    if (claim) return this.table.claim(key, this.nodeId);
+    const holder = await this.table.holder(key);
+    // Just after Redis came back its holder may have yet to write it back (a room someone is leaving).
+    if (holder === undefined && (await this.table.settled())) return (await this.table.holder(key)) ?? null;
+    return holder ?? null;
   }
 
   releasePlacement(key: string): Promise<void> {

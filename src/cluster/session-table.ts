@@ -63,6 +63,8 @@ export interface SessionTable {
    * domain), by a key of the caller's choosing: makes `node` the holder of
    * `key` unless a node holds it already, and resolves to the holder. A dead
    * node's keys are released by the cleanup after it (before 'node-dead').
+   * Just after the table came back empty (see `settled`), a key nobody holds
+   * is claimed only once its holder has had time to write it back.
    */
   claim(key: string, node: string): Promise<string>;
   /** The node holding `key`, or undefined. */

@@ -226,6 +226,26 @@ for (const target of redisTargets) {
         expect(await a.holder(room)).to.equal('a');
         await eventually(async () => expect(jidsOf(await a.byBare(bare))).to.deep.equal([`${bare}/one`, `${bare}/two`]));
       });
+
+      it('leaves a placement with its holder after Redis restarts empty, even when the holder writes it back after another node asks', async function () {
+        await nodes.flush();
+        const [a, b] = [await nodes.table('a'), await nodes.table('b')];
+        const room = `room-${account()}`;
+        await a.claim(room, 'a');
+        // A slow holder: it writes its placements back a while after Redis returns.
+        const slow = a as unknown as { restorePlacement(key: string): Promise<void> };
+        const restore = slow.restorePlacement.bind(a);
+        slow.restorePlacement = async (key) => {
+          await new Promise((resolve) => setTimeout(resolve, 600));
+          return restore(key);
+        };
+        const aBack = nextMatching<SessionTableEvent>((cb) => a.onEvent(cb), (e) => e.type === 'reconnected', 'reconnected', 30_000);
+        await restartRedis(deployment().ports[0]!);
+        // Claimed by b before a wrote it back, it would run on both nodes (a room's second, empty copy).
+        expect(await b.claim(room, 'b')).to.equal('a');
+        await aBack;
+        expect(await b.holder(room)).to.equal('a');
+      });
     }
   });
 }

@@ -172,7 +172,15 @@ export class RedisSessionTable implements SessionTable {
     if (removed) await this.invalidate(bare);
   }
 
-  claim(key: string, node: string): Promise<string> {
+  async claim(key: string, node: string): Promise<string> {
+    // Just after Redis came back (empty, maybe) the key's holder may have yet to write its claim back:
+    // claiming it now would start a second copy here (a room without its occupants), which the holder
+    // then evicts. What this node held itself it writes back; there is nobody to wait for.
+    if (Date.now() < this.unsettledUntil && !this.held.has(key)) {
+      const holder = await this.holder(key);
+      if (holder !== undefined) return holder;
+      await this.settled();
+    }
     return this.placing.with([key], () => this.claimNow(key, node));
   }
 

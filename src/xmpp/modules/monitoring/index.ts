@@ -33,7 +33,7 @@ export async function checkHealth(server: ServerApi, draining = false): Promise<
   if (draining) return { status: 'stopping', node: server.nodeId, sessions: server.sessionCount(), checks: {} };
   const probe = parseJid(`health-check@${server.hosts[0]!}`);
   const checks: Record<string, () => Promise<unknown>> = { store: () => server.accounts.exists(probe) };
-  if (server.clustered) checks.cluster = () => server.placement('health-check', false);
+  if (server.clustered) checks.cluster = () => server.clusterNodes();
   const results: Record<string, string> = {};
   await Promise.all(
     Object.entries(checks).map(async ([name, run]) => {
