@@ -8,8 +8,17 @@
 # says how to get most of it back). The benchmarks measure the machine's Node 20.
 #   docker build --build-arg NODE_MAJOR=22 .
 ARG NODE_MAJOR=24
+# Client TLS on rustls (native/tls): built here, so the image carries no Rust toolchain.
+FROM rust:1-bookworm AS native
+WORKDIR /build
+COPY native/tls ./native/tls
+RUN cargo build --release --locked --manifest-path native/tls/Cargo.toml \
+ && cp native/tls/target/release/libsori_tls.so native/tls/sori_tls.node
+
 FROM node:${NODE_MAJOR}-bookworm-slim
 WORKDIR /app
+COPY --from=native /build/native/tls/sori_tls.node ./native/tls/sori_tls.node
+COPY scripts/build-native.sh ./scripts/
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts=false
 COPY tsconfig.json ./

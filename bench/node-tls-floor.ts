@@ -8,7 +8,11 @@
  * line and keeps the socket. Its figure is what sori's TLS sessions cost
  * before sori keeps anything of its own.
  *
- *   npm run bench:tls-floor -- [--sessions 10000] [--direct]
+ * With `--engine rustls` the server holds each session in sori's rustls
+ * addon (native/tls) on a plain socket instead: the floor under sori's
+ * default client TLS.
+ *
+ *   npm run bench:tls-floor -- [--sessions 10000] [--direct] [--engine node|rustls]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -16,12 +20,14 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import { startHeapTrim } from '../src/heap-trim.js';
+import { loadRustls, RustlsContext, type RustlsSession } from '../src/xmpp/transport/rustls.js';
 import { makeRunDirectory, pinned, readRssBytes, sleep, waitForPort, writeSelfSignedCertificate } from './servers/common.js';
 
 const { values: flags } = parseArgs({
   options: {
     sessions: { type: 'string', default: '10000' },
     direct: { type: 'boolean', default: false },
+    engine: { type: 'string', default: 'node' },
     // Give the young generation back once quiet, as sori does (src/heap-trim.ts); pair it with --settle-seconds 20.
     trim: { type: 'boolean', default: false },
     'settle-seconds': { type: 'string', default: '5' },
@@ -45,6 +51,7 @@ function serve(directory: string): void {
       held.push(socket);
     });
   };
+  if (flags.engine === 'rustls') return serveRustls(cert.toString(), key.toString());
   const server = flags.direct
     ? tls.createServer({ key, cert }, keep)
     : net.createServer((raw) => {
@@ -56,6 +63,36 @@ function serve(directory: string): void {
           secure.on('error', () => undefined);
         });
       });
+  server.listen(PORT, HOST);
+  if (flags.trim) startHeapTrim({ quietSeconds: 5 });
+}
+
+/** The same server on rustls: the socket stays plain, and each session is one native object. */
+function serveRustls(cert: string, key: string): void {
+  const addon = loadRustls();
+  if (typeof addon === 'string') throw new Error(addon);
+  const context = new RustlsContext(addon, cert, key, []);
+  const held: { socket: net.Socket; session: RustlsSession }[] = [];
+  const secure = (raw: net.Socket): void => {
+    const session = context.session();
+    raw.on('data', (chunk: Buffer) => {
+      const r = session.receive(chunk);
+      if (r.send) raw.write(r.send);
+      if (r.plain) {
+        const reply = session.send('<ok/>');
+        if (reply) raw.write(reply);
+        held.push({ socket: raw, session });
+      }
+    });
+  };
+  const server = net.createServer((raw) => {
+    raw.on('error', () => undefined);
+    if (flags.direct) return secure(raw);
+    raw.once('data', () => {
+      raw.write('<proceed/>');
+      secure(raw);
+    });
+  });
   server.listen(PORT, HOST);
   if (flags.trim) startHeapTrim({ quietSeconds: 5 });
 }
@@ -97,7 +134,7 @@ async function measure(): Promise<void> {
   const settleMs = Number(flags['settle-seconds']) * 1000;
   const directory = makeRunDirectory('node-tls-floor');
   writeSelfSignedCertificate(directory, 'localhost');
-  const [command, ...args] = pinned(flags['server-cpus']!, [process.execPath, ...process.execArgv, process.argv[1]!, '--serve', directory, ...(flags.direct ? ['--direct'] : []), ...(flags.trim ? ['--trim'] : [])]);
+  const [command, ...args] = pinned(flags['server-cpus']!, [process.execPath, ...process.execArgv, process.argv[1]!, '--serve', directory, '--engine', flags.engine!, ...(flags.direct ? ['--direct'] : []), ...(flags.trim ? ['--trim'] : [])]);
   const server = spawn(command!, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   try {
     await waitForPort(PORT, HOST, 10_000);
@@ -114,7 +151,7 @@ async function measure(): Promise<void> {
     const after = readRssBytes(pid);
     const kib = (bytes: number, count: number): string => (bytes / count / 1024).toFixed(1);
     console.log(
-      `bare Node ${process.version} ${flags.direct ? 'direct TLS' : 'STARTTLS'}${flags.trim ? ', young generation trimmed' : ''}: ${held.length} sessions held, RSS ${(before / 2 ** 20).toFixed(1)} → ${(atHalf / 2 ** 20).toFixed(1)} → ${(after / 2 ** 20).toFixed(1)} MiB; ` +
+      `${flags.engine === 'rustls' ? 'rustls (native/tls) on' : 'bare'} Node ${process.version} ${flags.direct ? 'direct TLS' : 'STARTTLS'}${flags.trim ? ', young generation trimmed' : ''}: ${held.length} sessions held, RSS ${(before / 2 ** 20).toFixed(1)} → ${(atHalf / 2 ** 20).toFixed(1)} → ${(after / 2 ** 20).toFixed(1)} MiB; ` +
         `${kib(after - before, sessions)} KiB/session, ${kib(after - atHalf, sessions - half)} KiB/session in the second half`,
     );
     for (const socket of held) socket.destroy();

@@ -41,6 +41,8 @@ done
 here=$(dirname "$0")
 bash "$here/setup-redis.sh"
 bash "$here/setup-cassandra.sh"
+# sori is measured as shipped: client TLS on rustls (native/tls).
+bash "$here/build-native.sh" --required
 
 # Enough file descriptors for 10,000 idle sessions (client and server side).
 if [ "$(ulimit -Hn)" -lt 20000 ]; then

@@ -8,6 +8,7 @@
 #     python3-aioxmpp and python3-pytest (conformance/aioxmpp), go-sendxmpp and
 #     sendxmpp (conformance/sendxmpp.test.ts);
 #   - node_modules via `npm ci` when missing or older than package-lock.json;
+#   - native/tls (rustls for client TLS) built with Rust's cargo, from crates.io;
 #   - Smack's integration test framework into .cache/smack/lib (git-ignored);
 #   - aioxmpp's end-to-end tests from Debian's source tarball into .cache/aioxmpp;
 #   - then every other scripts/setup-<topic>.sh.
@@ -60,6 +61,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   # The lock serialises npm with other engineers' installs on a shared work tree.
   flock /tmp/npm.lock npm ci --no-audit --no-fund --loglevel=error >/dev/null || die "npm ci failed"
 fi
+
+# --- native/tls: rustls for client TLS (crates.io) --------------------------
+# npm ci's postinstall builds it where cargo is; the tests need it, so here it must be.
+bash scripts/build-native.sh --required || die "native/tls could not be built (above)"
 
 # --- Smack's integration test framework (Maven Central) --------------------
 smack=$root/.cache/smack

@@ -63,6 +63,7 @@ export const SECTIONS = {
   tls: {
     cert: { type: 'optional-string', doc: 'PEM certificate chain; a self-signed one is generated under dataDir when absent. Read again on SIGHUP.' },
     key: { type: 'optional-string', doc: 'PEM private key for tls.cert.' },
+    engine: { type: 'string', default: 'auto', enum: ['auto', 'rustls', 'node'], doc: 'TLS of client connections on TCP (STARTTLS and direct TLS): "rustls" (native/tls, built by `npm install` where Rust\'s cargo is installed) holds ~12 KiB per idle session against Node\'s 27–50 KiB; "auto" uses it when built and Node\'s TLS otherwise, with a warning; "rustls" refuses to start without it. WebSocket, BOSH and s2s use Node\'s TLS.' },
   },
   s2s: {
     enabled: { type: 'boolean', default: false, doc: 'Federate with other XMPP servers (RFC 6120 server-to-server). Off by default so that test and single-purpose instances bind no s2s port.' },

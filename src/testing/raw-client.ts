@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { XmppParser } from '../xmpp/stream/parser.js';
 import type { XmlElement, Attrs } from '../util/xml.js';
 import { ScramClient } from '../xmpp/sasl/scram.js';
@@ -23,9 +23,10 @@ export class RawClient {
     this.attach();
   }
 
-  static connect(port: number, opts: { tls?: boolean } = {}): Promise<RawClient> {
+  /** `tlsOptions`: added to the client's TLS options (maxVersion, ALPNProtocols), for direct TLS and startTls. */
+  static connect(port: number, opts: { tls?: boolean; tlsOptions?: ConnectionOptions } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = opts.tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' }) : netConnect({ port, host: '127.0.0.1' });
+      const s = opts.tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost', ...opts.tlsOptions }) : netConnect({ port, host: '127.0.0.1' });
       s.once(opts.tls ? 'secureConnect' : 'connect', () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
@@ -118,12 +119,12 @@ export class RawClient {
     return this.next((e) => e.name === 'stream:features');
   }
 
-  async startTls(): Promise<void> {
+  async startTls(tlsOptions: ConnectionOptions = {}): Promise<void> {
     this.open();
     await this.features();
     this.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     await this.next((e) => e.name === 'proceed');
-    this.socket = await upgradeToTls(this.socket);
+    this.socket = await upgradeToTls(this.socket, tlsOptions);
     this.attach();
   }
 
@@ -187,11 +188,11 @@ export class RawClient {
 }
 
 /** After `<proceed/>`: detaches the plain socket's listeners and resolves with the TLS socket over it, its handshake done (test certificates accepted). */
-export function upgradeToTls(raw: Socket): Promise<TLSSocket> {
+export function upgradeToTls(raw: Socket, tlsOptions: ConnectionOptions = {}): Promise<TLSSocket> {
   raw.removeAllListeners('data');
   raw.removeAllListeners('close');
   return new Promise<TLSSocket>((resolve, reject) => {
-    const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+    const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost', ...tlsOptions });
     s.once('secureConnect', () => resolve(s));
     s.once('error', reject);
   });

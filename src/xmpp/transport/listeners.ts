@@ -8,6 +8,7 @@ import { pathOf, servesPath } from '../../util/http-path.js';
 import { C2sConnection } from '../stream/c2s.js';
 import { BoshEndpoint } from './bosh-endpoint.js';
 import { serverTlsOptions, type TlsCredentials } from './certificate.js';
+import { ClientTls } from './rustls.js';
 import { TcpTransport } from './tcp.js';
 import { WebSocketTransport } from './websocket.js';
 
@@ -56,11 +57,15 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
     server.log.info(`${name} listening on ${host}:${ports[name]}`);
   };
 
+  const clientTls = new ClientTls(cfg.tls.engine, tls, server.log);
   if (cfg.c2s.port) {
-    const srv = createTcpServer((socket) => new C2sConnection(server, new TcpTransport(socket, tls.context)));
+    const srv = createTcpServer((socket) => new C2sConnection(server, new TcpTransport(socket, clientTls.forStartTls())));
     await bindNet('c2s', srv, cfg.c2s.port);
   }
-  if (cfg.c2s.directTlsPort) {
+  if (cfg.c2s.directTlsPort && clientTls.engine === 'rustls') {
+    const srv = createTcpServer((socket) => new C2sConnection(server, new TcpTransport(socket, clientTls.forDirectTls(), true)));
+    await bindNet('c2s-tls', srv, cfg.c2s.directTlsPort);
+  } else if (cfg.c2s.directTlsPort) {
     const srv = createTlsServer({ ...serverTlsOptions, cert: tls.cert, key: tls.key, ALPNProtocols: ['xmpp-client'] }, (socket) => new C2sConnection(server, new TcpTransport(socket, null)));
     // ALPN and the other server options stay; only the context (certificate, key, suites) is replaced.
     tls.onReplaced?.((c) => srv.setSecureContext({ ...serverTlsOptions, cert: c.cert, key: c.key }));

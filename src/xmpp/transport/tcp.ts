@@ -1,10 +1,15 @@
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { channelBinding, channelBindingTypes } from './channel-binding.js';
+import { RustlsContext, rustlsBinding, rustlsBindingTypes, type ClientTlsContext, type RustlsSession } from './rustls.js';
 import { ignoreError, type Transport } from './transport.js';
 
 
-/** A c2s TCP connection: plain with STARTTLS, or TLS from the first byte (XEP-0368). */
+/**
+ * A c2s TCP connection: plain with STARTTLS, or TLS from the first byte
+ * (XEP-0368). TLS is Node's (the socket becomes a TLSSocket) or rustls's
+ * (the socket stays plain and bytes pass through `rustls`).
+ */
 export class TcpTransport implements Transport {
   readonly kind = 'tcp' as const;
   readonly framed = false;
@@ -16,18 +21,25 @@ export class TcpTransport implements Transport {
   private corked: Socket | null = null;
   /** Bound rather than an arrow: see the parser callbacks in c2s.ts. */
   private readonly uncork = this.flush.bind(this);
+  private rustls: RustlsSession | null = null;
+  /** rustls: this tick's output, encrypted as one record run when the tick ends (as the cork does for Node's TLS). */
+  private pendingPlain = '';
+  private handshaken: (() => void) | null = null;
 
+  /** `direct`: `tls` is a RustlsContext and TLS starts with the first byte. */
   constructor(
     socket: Socket | TLSSocket,
-    private readonly tls: SecureContext | null,
+    private readonly tls: ClientTlsContext | null,
+    direct = false,
   ) {
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
     socket.setNoDelay(true);
+    if (direct && tls instanceof RustlsContext) this.rustls = tls.session();
   }
 
   get secure(): boolean {
-    return this.socket instanceof TLSSocket;
+    return this.rustls !== null || this.socket instanceof TLSSocket;
   }
 
   get canStartTls(): boolean {
@@ -41,7 +53,7 @@ export class TcpTransport implements Transport {
   }
 
   private listen(s: Socket): void {
-    s.on('data', this.onData!);
+    s.on('data', this.rustls === null ? this.onData! : this.receiveTls.bind(this));
     // 'close' comes once; `on` spares the per-socket wrapper `once` would make.
     s.on('close', this.onClose!);
     // Errors end in 'close'; listening keeps them from crashing the process.
@@ -56,6 +68,11 @@ export class TcpTransport implements Transport {
   write(data: string): void {
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return;
+    if (this.rustls !== null) {
+      if (this.pendingPlain === '') process.nextTick(this.uncork);
+      this.pendingPlain += data;
+      return;
+    }
     if (this.corked === null) {
       this.corked = socket;
       socket.cork();
@@ -65,9 +82,42 @@ export class TcpTransport implements Transport {
   }
 
   private flush(): void {
+    if (this.pendingPlain !== '') this.sendTls();
     const socket = this.corked;
     this.corked = null;
     socket?.uncork();
+  }
+
+  private sendTls(): void {
+    const plain = this.pendingPlain;
+    this.pendingPlain = '';
+    if (this.socket.destroyed) return;
+    let cipher: Buffer | null;
+    try {
+      cipher = this.rustls!.send(plain);
+    } catch {
+      this.socket.destroy();
+      return;
+    }
+    if (cipher) this.socket.write(cipher);
+  }
+
+  /** rustls: bytes from the socket, decrypted and handed on; handshake replies and alerts go straight back. */
+  private receiveTls(chunk: Buffer): void {
+    const r = this.rustls!.receive(chunk);
+    if (r.send) this.socket.write(r.send);
+    if (r.error) {
+      // The alert (in r.send) goes out first; the stream learns of it from 'close'.
+      this.socket.end();
+      this.socket.destroySoon();
+      return;
+    }
+    if (r.handshakeDone && this.handshaken !== null) {
+      this.handshaken();
+      this.handshaken = null;
+    }
+    if (r.plain) this.onData!(r.plain);
+    if (r.closed) this.end();
   }
 
   startTls(): Promise<void> {
@@ -75,6 +125,12 @@ export class TcpTransport implements Transport {
     this.flush(); // <proceed/> goes out in the clear, before the handshake takes over the socket
     const raw = this.socket;
     raw.removeListener('data', this.onData!);
+    if (this.tls instanceof RustlsContext) {
+      this.rustls = this.tls.session();
+      raw.on('data', this.receiveTls.bind(this));
+      // A failed handshake ends in 'close', which the stream already handles (the promise is then dropped).
+      return new Promise((resolve) => (this.handshaken = resolve));
+    }
     raw.removeListener('close', this.onClose!);
     const secure = new TLSSocket(raw, { isServer: true, secureContext: this.tls });
     this.socket = secure;
@@ -87,10 +143,12 @@ export class TcpTransport implements Transport {
   }
 
   channelBindingTypes(): string[] {
+    if (this.rustls !== null) return rustlsBindingTypes(this.rustls);
     return this.socket instanceof TLSSocket ? channelBindingTypes(this.socket) : [];
   }
 
   channelBinding(type: string): Buffer | null {
+    if (this.rustls !== null) return rustlsBinding(this.rustls, this.tls as RustlsContext, type);
     return this.socket instanceof TLSSocket ? channelBinding(this.socket, type) : null;
   }
 
@@ -104,6 +162,10 @@ export class TcpTransport implements Transport {
 
   end(): void {
     this.flush();
+    if (this.rustls !== null && this.socket.writable) {
+      const notify = this.rustls.close();
+      if (notify) this.socket.write(notify);
+    }
     this.socket.end();
     // Do not wait forever for a peer that never closes its side.
     setTimeout(() => this.socket.destroy(), 5000).unref();

@@ -1,0 +1,135 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { SecureContext } from 'node:tls';
+import type { Logger } from '../../util/log.js';
+import type { TlsCredentials } from './certificate.js';
+
+/** What TLS runs on for a client connection: Node's TLS with this context, or rustls. */
+export type ClientTlsContext = SecureContext | RustlsContext;
+
+/**
+ * TLS for client connections on rustls (native/tls, built by
+ * scripts/build-native.sh at `npm install`). An idle TLS session in Node
+ * holds ~27 KiB on Node 20's OpenSSL 3.0 and 15–23 KiB more on Node 22/24's
+ * OpenSSL 3.5; on rustls it holds ~12 KiB on every Node (docs/performance.md).
+ * The TCP socket stays a plain one and bytes pass through the native session
+ * on the event loop, as Node's TLS also does.
+ */
+
+/** Where scripts/build-native.sh puts the addon; the same path from src/ and from dist/. */
+export const ADDON_PATH = fileURLToPath(new URL('../../../native/tls/sori_tls.node', import.meta.url));
+
+interface Received {
+  plain?: Buffer | null;
+  send?: Buffer | null;
+  handshakeDone: boolean;
+  closed: boolean;
+  error?: string | null;
+}
+
+/** One connection's TLS state (native). */
+export interface RustlsSession {
+  receive(cipher: Buffer): Received;
+  send(plain: string): Buffer | null;
+  close(): Buffer | null;
+  exportKeyingMaterial(label: string, length: number, context: Buffer): Buffer;
+  protocol(): string | null;
+}
+
+interface Addon {
+  createServerConfig(cert: Buffer, key: Buffer, alpn: string[]): object;
+  TlsServerSession: new (config: object) => RustlsSession;
+}
+
+let loaded: Addon | string | undefined;
+
+/** The addon, or why it cannot be had. */
+export function loadRustls(): Addon | string {
+  if (loaded !== undefined) return loaded;
+  if (!existsSync(ADDON_PATH)) {
+    loaded = `${ADDON_PATH} is not built: run \`npm run build:native\` (needs Rust's cargo, https://rustup.rs)`;
+  } else {
+    try {
+      loaded = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+    } catch (e) {
+      loaded = `${ADDON_PATH} failed to load (${(e as Error).message}): rebuild it with \`npm run build:native\``;
+    }
+  }
+  return loaded;
+}
+
+/** A certificate and key made into rustls's configuration; a reload makes a new one, and open sessions keep theirs. */
+export class RustlsContext {
+  private readonly config: object;
+  /** RFC 5929 tls-server-end-point: the certificate's SHA-256 (sori's certificates are SHA-256 ones, see channel-binding.ts). */
+  readonly serverEndPoint: Buffer;
+
+  constructor(private readonly addon: Addon, cert: string, key: string, alpn: readonly string[]) {
+    // Throws on a key that does not match the certificate, before anything is replaced.
+    this.config = addon.createServerConfig(Buffer.from(cert), Buffer.from(key), [...alpn]);
+    this.serverEndPoint = createHash('sha256').update(new X509Certificate(cert).raw).digest();
+  }
+
+  session(): RustlsSession {
+    return new this.addon.TlsServerSession(this.config);
+  }
+}
+
+const NO_CONTEXT = Buffer.alloc(0);
+
+/** Channel bindings a rustls session offers: rustls does not expose the Finished messages tls-unique needs. */
+export function rustlsBindingTypes(session: RustlsSession): string[] {
+  const version = session.protocol();
+  if (version === 'TLSv1.3') return ['tls-exporter', 'tls-server-end-point'];
+  if (version === 'TLSv1.2') return ['tls-server-end-point'];
+  return [];
+}
+
+export function rustlsBinding(session: RustlsSession, context: RustlsContext, type: string): Buffer | null {
+  if (type === 'tls-exporter') return session.protocol() === 'TLSv1.3' ? session.exportKeyingMaterial('EXPORTER-Channel-Binding', 32, NO_CONTEXT) : null;
+  if (type === 'tls-server-end-point') return session.protocol() === null ? null : context.serverEndPoint;
+  return null;
+}
+
+/**
+ * The TLS contexts the c2s TCP listeners hand each new connection, per
+ * `tls.engine`, following certificate reloads: STARTTLS's, and direct TLS's
+ * with ALPN `xmpp-client` (XEP-0368). Without rustls both are Node's context
+ * (direct TLS then runs on Node's TLS server, which does its own ALPN).
+ */
+export class ClientTls {
+  private starttls: RustlsContext | null = null;
+  private direct: RustlsContext | null = null;
+
+  constructor(engine: string, private readonly credentials: TlsCredentials, log: Logger) {
+    if (engine === 'node') return;
+    const addon = loadRustls();
+    if (typeof addon === 'string') {
+      if (engine === 'rustls') throw new Error(`tls.engine is "rustls" but ${addon}`);
+      log.warn(`client TLS runs on Node's TLS, which holds 2-4 times the memory per idle session: ${addon}`);
+      return;
+    }
+    const make = (c: TlsCredentials): void => {
+      this.starttls = new RustlsContext(addon, c.cert, c.key, []);
+      this.direct = new RustlsContext(addon, c.cert, c.key, ['xmpp-client']);
+    };
+    make(credentials);
+    credentials.onReplaced?.(make);
+  }
+
+  get engine(): 'rustls' | 'node' {
+    return this.starttls === null ? 'node' : 'rustls';
+  }
+
+  /** For STARTTLS on a new connection. */
+  forStartTls(): ClientTlsContext {
+    return this.starttls ?? this.credentials.context;
+  }
+
+  /** For a new direct-TLS connection on a plain socket; null: direct TLS runs on Node's TLS server. */
+  forDirectTls(): RustlsContext | null {
+    return this.direct;
+  }
+}
