@@ -3,9 +3,11 @@
 # NODE_MAJOR: 24, a supported LTS line, by default: an image shipped to run for
 # months must get its runtime's security fixes, and 20 reached its end of life in
 # April 2026. `npm test` runs every unit test on 20, 22 and 24. On 24 chat is
-# faster and each idle TLS session costs ~15-23 KiB more than on 20, whose
-# OpenSSL 3.0 holds the least (docs/performance-log.md, "On Node.js 22 and 24",
-# says how to get most of it back). The benchmarks measure the machine's Node 20.
+# faster. Client TLS on TCP runs on rustls (native/tls, built below), which holds
+# the same on every Node; only WebSocket over TLS, BOSH over HTTPS and s2s, on
+# Node's OpenSSL, cost ~15-23 KiB more per idle session on 22/24 than on 20
+# (docs/performance-log.md, "On Node.js 22 and 24"). The benchmarks measure the
+# machine's Node 20.
 #   docker build --build-arg NODE_MAJOR=22 .
 ARG NODE_MAJOR=24
 # Client TLS on rustls (native/tls): built here, so the image carries no Rust toolchain.

@@ -20,7 +20,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import { startHeapTrim } from '../src/heap-trim.js';
-import { loadRustls, RustlsContext, type RustlsSession } from '../src/xmpp/transport/rustls.js';
+import { loadRustls, RustlsContext, TLS_PLAIN, TLS_SEND, type RustlsSession } from '../src/xmpp/transport/rustls.js';
 import { makeRunDirectory, pinned, readRssBytes, sleep, waitForPort, writeSelfSignedCertificate } from './servers/common.js';
 
 const { values: flags } = parseArgs({
@@ -76,9 +76,10 @@ function serveRustls(cert: string, key: string): void {
   const secure = (raw: net.Socket): void => {
     const session = context.session();
     raw.on('data', (chunk: Buffer) => {
-      const r = session.receive(chunk);
-      if (r.send) raw.write(r.send);
-      if (r.plain) {
+      const got = session.receive(chunk);
+      if (got & TLS_SEND) raw.write(session.takeSend()!);
+      if (got & TLS_PLAIN) {
+        session.takePlain();
         const reply = session.send('<ok/>');
         if (reply) raw.write(reply);
         held.push({ socket: raw, session });

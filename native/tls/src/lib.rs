@@ -41,24 +41,25 @@ pub fn create_server_config(cert_pem: Buffer, key_pem: Buffer, alpn: Vec<String>
     Ok(External::new(Arc::new(config)))
 }
 
-/// What one batch of bytes from the peer produced.
-#[napi(object)]
-pub struct Received {
-    /// Decrypted application data, if any.
-    pub plain: Option<Buffer>,
-    /// TLS bytes to send to the peer now (handshake messages, alerts, tickets).
-    pub send: Option<Buffer>,
-    /// The handshake completed during this batch.
-    pub handshake_done: bool,
-    /// The peer sent close_notify.
-    pub closed: bool,
-    /// The connection failed (a bad record, a failed handshake); `send` then carries the alert.
-    pub error: Option<String>,
-}
+/// What `receive` found, as bits: one number instead of an object per read, which
+/// would cost a property name made per field on the hot path.
+#[napi]
+pub const PLAIN: u32 = 1;
+#[napi]
+pub const SEND: u32 = 2;
+#[napi]
+pub const HANDSHAKE_DONE: u32 = 4;
+#[napi]
+pub const CLOSED: u32 = 8;
+#[napi]
+pub const FAILED: u32 = 16;
 
 #[napi]
 pub struct TlsServerSession {
     conn: ServerConnection,
+    /// Decrypted by the last `receive`, until `take_plain`; empty (no allocation) otherwise.
+    plain: Vec<u8>,
+    failure: Option<String>,
 }
 
 #[napi]
@@ -68,23 +69,23 @@ impl TlsServerSession {
         let mut conn = ServerConnection::new(Arc::clone(&config)).map_err(|e| fail("session", e))?;
         // Output is drained after every call, so no limit is needed; with one, a large write (a MAM page) would be cut short.
         conn.set_buffer_limit(None);
-        Ok(TlsServerSession { conn })
+        Ok(TlsServerSession { conn, plain: Vec::new(), failure: None })
     }
 
-    /// Feeds bytes read from the socket.
+    /// Feeds bytes read from the socket. Returns PLAIN (take it with `take_plain`), SEND (TLS bytes for
+    /// the peer: handshake messages, tickets, an alert; `take_send`), HANDSHAKE_DONE (during this call),
+    /// CLOSED (the peer sent close_notify) and FAILED (a bad record or failed handshake: `failure`).
     #[napi]
-    pub fn receive(&mut self, cipher: Buffer) -> Received {
+    pub fn receive(&mut self, cipher: Buffer) -> u32 {
         let was_handshaking = self.conn.is_handshaking();
         let mut input: &[u8] = &cipher;
-        let mut plain: Vec<u8> = Vec::new();
-        let mut closed = false;
-        let mut error = None;
-        while !input.is_empty() && error.is_none() {
+        let mut flags = 0;
+        while !input.is_empty() && self.failure.is_none() {
             match self.conn.read_tls(&mut input) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
-                    error = Some(e.to_string());
+                    self.failure = Some(e.to_string());
                     break;
                 }
             }
@@ -92,24 +93,53 @@ impl TlsServerSession {
                 Ok(state) => {
                     let n = state.plaintext_bytes_to_read();
                     if n > 0 {
-                        let start = plain.len();
-                        plain.resize(start + n, 0);
-                        if let Err(e) = self.conn.reader().read_exact(&mut plain[start..]) {
-                            error = Some(e.to_string());
+                        let start = self.plain.len();
+                        self.plain.resize(start + n, 0);
+                        if let Err(e) = self.conn.reader().read_exact(&mut self.plain[start..]) {
+                            self.failure = Some(e.to_string());
                         }
                     }
-                    closed = closed || state.peer_has_closed();
+                    if state.peer_has_closed() {
+                        flags |= CLOSED;
+                    }
                 }
-                Err(e) => error = Some(e.to_string()),
+                Err(e) => self.failure = Some(e.to_string()),
             }
         }
-        Received {
-            plain: if plain.is_empty() { None } else { Some(plain.into()) },
-            send: self.take_tls(),
-            handshake_done: was_handshaking && !self.conn.is_handshaking(),
-            closed,
-            error,
+        if !self.plain.is_empty() {
+            flags |= PLAIN;
         }
+        if self.conn.wants_write() {
+            flags |= SEND;
+        }
+        if was_handshaking && !self.conn.is_handshaking() {
+            flags |= HANDSHAKE_DONE;
+        }
+        if self.failure.is_some() {
+            flags |= FAILED;
+        }
+        flags
+    }
+
+    /// The application data the last `receive` decrypted.
+    #[napi]
+    pub fn take_plain(&mut self) -> Option<Buffer> {
+        if self.plain.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.plain).into())
+    }
+
+    /// TLS bytes waiting to be written to the socket.
+    #[napi]
+    pub fn take_send(&mut self) -> Option<Buffer> {
+        self.take_tls()
+    }
+
+    /// Why the connection failed, once `receive` said FAILED.
+    #[napi]
+    pub fn failure(&self) -> Option<String> {
+        self.failure.clone()
     }
 
     /// Encrypts application data; returns the bytes to write to the socket.

@@ -6,7 +6,7 @@ import { RawClient } from '../../testing/raw-client.js';
 import { startTestSori } from '../../testing/test-sori.js';
 import { parseJid } from '../../util/jid.js';
 import type { XmlElement } from '../../util/xml.js';
-import { loadRustls } from './rustls.js';
+import { loadRustls, TLS_CLOSED, TLS_FAILED, TLS_HANDSHAKE_DONE, TLS_PLAIN, TLS_SEND, type Addon } from './rustls.js';
 
 const channelBindings = (features: XmlElement): string[] =>
   (features.getChild('sasl-channel-binding', 'urn:xmpp:sasl-cb:0')?.getChildren('channel-binding') ?? []).map((c) => c.attrs.type!);
@@ -17,6 +17,11 @@ describe('the rustls addon (native/tls)', () => {
     const addon = loadRustls();
     // A string says why it is missing and how to build it.
     expect(addon, typeof addon === 'string' ? addon : '').to.not.be.a('string');
+  });
+
+  it('reports what a read found with the bits rustls.ts reads', () => {
+    const addon = loadRustls() as Addon;
+    expect([addon.PLAIN, addon.SEND, addon.HANDSHAKE_DONE, addon.CLOSED, addon.FAILED]).to.deep.equal([TLS_PLAIN, TLS_SEND, TLS_HANDSHAKE_DONE, TLS_CLOSED, TLS_FAILED]);
   });
 });
 

@@ -58,6 +58,7 @@ export async function listen(server: Server, tls: TlsCredentials, opts: { epheme
   };
 
   const clientTls = new ClientTls(cfg.tls.engine, tls, server.log);
+  if (cfg.c2s.port || cfg.c2s.directTlsPort) server.log.info(`client TLS on TCP runs on ${clientTls.engine === 'rustls' ? 'rustls (native/tls)' : "Node's TLS"}`);
   if (cfg.c2s.port) {
     const srv = createTcpServer((socket) => new C2sConnection(server, new TcpTransport(socket, clientTls.forStartTls())));
     await bindNet('c2s', srv, cfg.c2s.port);

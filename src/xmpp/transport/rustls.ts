@@ -21,24 +21,37 @@ export type ClientTlsContext = SecureContext | RustlsContext;
 /** Where scripts/build-native.sh puts the addon; the same path from src/ and from dist/. */
 export const ADDON_PATH = fileURLToPath(new URL('../../../native/tls/sori_tls.node', import.meta.url));
 
-interface Received {
-  plain?: Buffer | null;
-  send?: Buffer | null;
-  handshakeDone: boolean;
-  closed: boolean;
-  error?: string | null;
-}
+/** What `receive` found, as bits (native/tls/src/lib.rs exports the same, and a test checks they agree). */
+export const TLS_PLAIN = 1;
+export const TLS_SEND = 2;
+export const TLS_HANDSHAKE_DONE = 4;
+export const TLS_CLOSED = 8;
+export const TLS_FAILED = 16;
 
 /** One connection's TLS state (native). */
 export interface RustlsSession {
-  receive(cipher: Buffer): Received;
+  /** Bytes read from the socket; returns TLS_* bits. */
+  receive(cipher: Buffer): number;
+  /** Application data the last receive decrypted (TLS_PLAIN). */
+  takePlain(): Buffer | null;
+  /** TLS bytes to write to the socket (TLS_SEND). */
+  takeSend(): Buffer | null;
+  /** Why the connection failed (TLS_FAILED). */
+  failure(): string | null;
+  /** Encrypts application data: the bytes to write to the socket. */
   send(plain: string): Buffer | null;
+  /** close_notify, to write before ending the socket. */
   close(): Buffer | null;
   exportKeyingMaterial(label: string, length: number, context: Buffer): Buffer;
   protocol(): string | null;
 }
 
-interface Addon {
+export interface Addon {
+  PLAIN: number;
+  SEND: number;
+  HANDSHAKE_DONE: number;
+  CLOSED: number;
+  FAILED: number;
   createServerConfig(cert: Buffer, key: Buffer, alpn: string[]): object;
   TlsServerSession: new (config: object) => RustlsSession;
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { channelBinding, channelBindingTypes } from './channel-binding.js';
-import { RustlsContext, rustlsBinding, rustlsBindingTypes, type ClientTlsContext, type RustlsSession } from './rustls.js';
+import { RustlsContext, rustlsBinding, rustlsBindingTypes, TLS_FAILED, TLS_HANDSHAKE_DONE, TLS_PLAIN, TLS_SEND, TLS_CLOSED, type ClientTlsContext, type RustlsSession } from './rustls.js';
 import { ignoreError, type Transport } from './transport.js';
 
 
@@ -104,20 +104,21 @@ export class TcpTransport implements Transport {
 
   /** rustls: bytes from the socket, decrypted and handed on; handshake replies and alerts go straight back. */
   private receiveTls(chunk: Buffer): void {
-    const r = this.rustls!.receive(chunk);
-    if (r.send) this.socket.write(r.send);
-    if (r.error) {
-      // The alert (in r.send) goes out first; the stream learns of it from 'close'.
+    const tls = this.rustls!;
+    const got = tls.receive(chunk);
+    if (got & TLS_SEND) this.socket.write(tls.takeSend()!);
+    if (got & TLS_FAILED) {
+      // The alert (sent above) goes out first; the stream learns of it from 'close'.
       this.socket.end();
       this.socket.destroySoon();
       return;
     }
-    if (r.handshakeDone && this.handshaken !== null) {
+    if (got & TLS_HANDSHAKE_DONE && this.handshaken !== null) {
       this.handshaken();
       this.handshaken = null;
     }
-    if (r.plain) this.onData!(r.plain);
-    if (r.closed) this.end();
+    if (got & TLS_PLAIN) this.onData!(tls.takePlain()!);
+    if (got & TLS_CLOSED) this.end();
   }
 
   startTls(): Promise<void> {
