@@ -1,10 +1,11 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from '../../util/log.js';
 import type { TlsCredentials } from './certificate.js';
+import { certificateEndPoint, type TlsChannel } from './channel-binding.js';
 
 /** What TLS runs on for a client connection: Node's TLS with this context, or rustls. */
 export type ClientTlsContext = SecureContext | RustlsContext;
@@ -76,13 +77,13 @@ export function loadRustls(): Addon | string {
 /** A certificate and key made into rustls's configuration; a reload makes a new one, and open sessions keep theirs. */
 export class RustlsContext {
   private readonly config: object;
-  /** RFC 5929 tls-server-end-point: the certificate's SHA-256 (sori's certificates are SHA-256 ones, see channel-binding.ts). */
+  /** RFC 5929 tls-server-end-point of its certificate. */
   readonly serverEndPoint: Buffer;
 
   constructor(private readonly addon: Addon, cert: string, key: string, alpn: readonly string[]) {
     // Throws on a key that does not match the certificate, before anything is replaced.
     this.config = addon.createServerConfig(Buffer.from(cert), Buffer.from(key), [...alpn]);
-    this.serverEndPoint = createHash('sha256').update(new X509Certificate(cert).raw).digest();
+    this.serverEndPoint = certificateEndPoint(new X509Certificate(cert).raw);
   }
 
   session(): RustlsSession {
@@ -92,18 +93,13 @@ export class RustlsContext {
 
 const NO_CONTEXT = Buffer.alloc(0);
 
-/** Channel bindings a rustls session offers: rustls does not expose the Finished messages tls-unique needs. */
-export function rustlsBindingTypes(session: RustlsSession): string[] {
-  const version = session.protocol();
-  if (version === 'TLSv1.3') return ['tls-exporter', 'tls-server-end-point'];
-  if (version === 'TLSv1.2') return ['tls-server-end-point'];
-  return [];
-}
-
-export function rustlsBinding(session: RustlsSession, context: RustlsContext, type: string): Buffer | null {
-  if (type === 'tls-exporter') return session.protocol() === 'TLSv1.3' ? session.exportKeyingMaterial('EXPORTER-Channel-Binding', 32, NO_CONTEXT) : null;
-  if (type === 'tls-server-end-point') return session.protocol() === null ? null : context.serverEndPoint;
-  return null;
+/** A rustls session seen as a TlsChannel: no tls-unique (rustls does not expose the Finished messages). */
+export function rustlsChannel(session: RustlsSession, context: RustlsContext): TlsChannel {
+  return {
+    protocol: () => session.protocol(),
+    exportKeyingMaterial: (length, label) => session.exportKeyingMaterial(label, length, NO_CONTEXT),
+    serverEndPoint: () => context.serverEndPoint,
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { channelBinding, channelBindingTypes } from './channel-binding.js';
-import { RustlsContext, rustlsBinding, rustlsBindingTypes, TLS_FAILED, TLS_HANDSHAKE_DONE, TLS_PLAIN, TLS_SEND, TLS_CLOSED, type ClientTlsContext, type RustlsSession } from './rustls.js';
+import { channelBinding, channelBindingTypes, nodeTlsChannel, type TlsChannel } from './channel-binding.js';
+import { RustlsContext, rustlsChannel, TLS_FAILED, TLS_HANDSHAKE_DONE, TLS_PLAIN, TLS_SEND, TLS_CLOSED, type ClientTlsContext, type RustlsSession } from './rustls.js';
 import { ignoreError, type Transport } from './transport.js';
 
 
@@ -144,13 +144,18 @@ export class TcpTransport implements Transport {
   }
 
   channelBindingTypes(): string[] {
-    if (this.rustls !== null) return rustlsBindingTypes(this.rustls);
-    return this.socket instanceof TLSSocket ? channelBindingTypes(this.socket) : [];
+    const tls = this.channel();
+    return tls === null ? [] : channelBindingTypes(tls);
   }
 
   channelBinding(type: string): Buffer | null {
-    if (this.rustls !== null) return rustlsBinding(this.rustls, this.tls as RustlsContext, type);
-    return this.socket instanceof TLSSocket ? channelBinding(this.socket, type) : null;
+    const tls = this.channel();
+    return tls === null ? null : channelBinding(tls, type);
+  }
+
+  private channel(): TlsChannel | null {
+    if (this.rustls !== null) return rustlsChannel(this.rustls, this.tls as RustlsContext);
+    return this.socket instanceof TLSSocket ? nodeTlsChannel(this.socket) : null;
   }
 
   pause(): void {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
-import { channelBinding, channelBindingTypes } from './channel-binding.js';
+import { channelBinding, channelBindingTypes, nodeTlsChannel } from './channel-binding.js';
 import { ignoreError, type Transport } from './transport.js';
 
 /** RFC 7395: one XML element per text frame; no STARTTLS (TLS is the wss:// layer). */
@@ -47,11 +47,11 @@ export class WebSocketTransport implements Transport {
   }
 
   channelBindingTypes(): string[] {
-    return this.tlsSocket !== null ? channelBindingTypes(this.tlsSocket) : [];
+    return this.tlsSocket !== null ? channelBindingTypes(nodeTlsChannel(this.tlsSocket)) : [];
   }
 
   channelBinding(type: string): Buffer | null {
-    return this.tlsSocket !== null ? channelBinding(this.tlsSocket, type) : null;
+    return this.tlsSocket !== null ? channelBinding(nodeTlsChannel(this.tlsSocket), type) : null;
   }
 
   pause(): void {
